@@ -1,0 +1,1438 @@
+//! HTTP/1.0 and HTTP/1.1 over a reassembled TCP connection.
+//!
+//! [`Http1Conn`] is fed the bytes of each side in capture order
+//! ([`Http1Conn::on_data`]), told about lost bytes ([`Http1Conn::on_gap`]),
+//! about a side's FIN ([`Http1Conn::on_end`]) and about the end of the
+//! connection ([`Http1Conn::on_close`]). It emits one [`Exchange`] per
+//! request/response pair, in request order, pipelining included.
+//!
+//! Heads are parsed by `httparse` (lenient configuration). A head that
+//! httparse rejects but that is still recognisably HTTP (a complete head
+//! whose first line starts with a token) becomes a message with its
+//! `error` set, so that odd methods and broken request lines stay visible.
+//!
+//! Body framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304;
+//! CONNECT with 2xx turns the connection into a tunnel; chunked (with
+//! trailers); Content-Length; otherwise close-delimited for responses and
+//! empty for requests. 1xx interim responses (100-continue) are recorded on
+//! the exchange and do not consume the request. After a 101 or an accepted
+//! CONNECT the connection leaves HTTP/1 ([`Http1Conn::upgraded`]).
+//!
+//! After a gap, a body of known length just skips the lost bytes; anything
+//! else resynchronises on the next line that looks like a request line
+//! (requester side) or a status line (responder side).
+//!
+//! Stored bodies are capped at [`Limits::max_body_bytes`] and decoded
+//! (gzip, deflate, br) for the stored copy, the decoded copy capped too.
+
+use std::collections::VecDeque;
+use std::io::Read;
+
+use crate::{At, Issue, Limits, Side};
+
+/// The first line of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    Request { method: String, target: String },
+    Response { status: u16, reason: String },
+}
+
+/// One HTTP message (request or response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Where the first byte of the message was seen.
+    pub at: At,
+    /// Where the last byte seen of the message was.
+    pub end: At,
+    pub start: StartLine,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1; None when unreadable.
+    pub version: Option<u8>,
+    /// Header names lower-cased, in order, repeats kept. Trailers of a
+    /// chunked body are appended.
+    pub headers: Vec<(String, String)>,
+    /// Bytes of the start line and headers.
+    pub head_size: u64,
+    /// The stored body: content-decoded and capped.
+    pub body: Vec<u8>,
+    /// Body bytes on the wire, after de-chunking, before content decoding.
+    pub body_size: u64,
+    /// The stored body is incomplete.
+    pub body_truncated: bool,
+    /// Why the message is incomplete or malformed.
+    pub error: Option<String>,
+}
+
+impl Message {
+    /// The first value of a header, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request and its response, either of which may be missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// 0-based position on the connection.
+    pub index: u32,
+    pub request: Option<Message>,
+    pub response: Option<Message>,
+    /// Status codes of 1xx interim responses before the final one.
+    pub interim: Vec<u16>,
+    /// Protocol the connection switched to after this exchange.
+    pub upgrade: Option<String>,
+    /// Why the exchange is incomplete: `no_response`, `no_request`, ...
+    pub error: Option<String>,
+}
+
+/// What the parser produced since the caller last drained it.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub exchanges: Vec<Exchange>,
+    pub issues: Vec<Issue>,
+}
+
+/// Does this look like the start of an HTTP/1 message?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// A request line: these bytes come from the requester.
+    Request,
+    /// A status line: these bytes come from the responder.
+    Response,
+    /// Not enough bytes to tell.
+    NeedMore,
+    NotHttp,
+}
+
+/// Classifies the first bytes of one side of a connection.
+pub fn probe(data: &[u8]) -> Probe {
+    let data = trim_leading_newlines(data);
+    if data.is_empty() {
+        return Probe::NeedMore;
+    }
+    if data.len() >= 5 && &data[..5] == b"HTTP/" {
+        return if data.len() >= 7 && &data[5..7] == b"1." {
+            Probe::Response
+        } else if data.len() < 7 {
+            Probe::NeedMore
+        } else {
+            Probe::NotHttp
+        };
+    }
+    if b"HTTP/".starts_with(&data[..data.len().min(5)]) {
+        return Probe::NeedMore;
+    }
+    // A request line: text naming HTTP/1 (odd or broken methods included).
+    let line_end = memchr::memchr(b'\n', data);
+    let line = trim_cr(&data[..line_end.unwrap_or(data.len()).min(8192)]);
+    if !is_text_line(line) {
+        return Probe::NotHttp;
+    }
+    if memchr::memmem::find(line, b"HTTP/1.").is_some() {
+        return Probe::Request;
+    }
+    let token_len = line.iter().take_while(|b| is_method_char(**b)).count();
+    if line_end.is_none() && line.len() < 8192 && token_len > 0 {
+        return Probe::NeedMore;
+    }
+    // A bare method with no version (HTTP/0.9 style): let the other side
+    // decide; a status line from it makes the connection HTTP.
+    if line_end.is_some() && token_len == line.len() && (3..=32).contains(&token_len) {
+        return Probe::NeedMore;
+    }
+    Probe::NotHttp
+}
+
+/// Printable text (UTF-8 bytes allowed), no control characters but tab.
+fn is_text_line(line: &[u8]) -> bool {
+    line.iter().all(|b| *b >= 0x20 && *b != 0x7f || *b == b'\t')
+}
+
+fn is_method_char(b: u8) -> bool {
+    b.is_ascii_uppercase() || b == b'_' || b == b'-'
+}
+
+fn trim_leading_newlines(mut d: &[u8]) -> &[u8] {
+    while let [b'\r' | b'\n', rest @ ..] = d {
+        d = rest;
+    }
+    d
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Head,
+    Length(u64),
+    Chunked(Chunk),
+    UntilClose,
+    /// Waiting for the response to a CONNECT or Upgrade request.
+    Paused,
+    Resync,
+    Tunnel,
+    Closed,
+}
+
+#[derive(Debug)]
+struct Dir {
+    phase: Phase,
+    /// Bytes kept between calls: a partial head, a partial chunk line, the
+    /// resync window, or the bytes held while paused.
+    buf: Vec<u8>,
+    /// Where `buf[0]` was seen.
+    buf_at: At,
+    /// The message whose body is being read.
+    cur: Option<Message>,
+    /// Slot sequence number of `cur`.
+    cur_seq: u64,
+    /// Raw (not yet content-decoded) stored body of `cur`.
+    raw: Vec<u8>,
+}
+
+impl Dir {
+    fn new(phase: Phase) -> Dir {
+        Dir {
+            phase,
+            buf: Vec::new(),
+            buf_at: At::default(),
+            cur: None,
+            cur_seq: 0,
+            raw: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    request: Option<Message>,
+    req_done: bool,
+    response: Option<Message>,
+    resp_done: bool,
+    is_head: bool,
+    is_connect: bool,
+    wants_upgrade: bool,
+    interim: Vec<u16>,
+    upgrade: Option<String>,
+}
+
+/// HTTP/1 parser state for one TCP connection.
+#[derive(Debug)]
+pub struct Http1Conn {
+    limits: Limits,
+    dirs: [Dir; 2],
+    slots: VecDeque<Slot>,
+    /// Sequence number of `slots[0]`.
+    slot_base: u64,
+    /// Sequence number of the slot the next final response belongs to.
+    resp_next: u64,
+    next_index: u32,
+    upgraded: Option<String>,
+    tunnel_bytes: u64,
+    out: Output,
+}
+
+fn side_idx(s: Side) -> usize {
+    match s {
+        Side::Requester => 0,
+        Side::Responder => 1,
+    }
+}
+
+impl Http1Conn {
+    /// A parser for a connection. `mid_stream` is true when the capture
+    /// did not see the connection start, so that the first bytes of each
+    /// side may be the middle of a message: parsing then starts by
+    /// resynchronising.
+    pub fn new(limits: Limits, mid_stream: bool) -> Http1Conn {
+        let phase = if mid_stream {
+            Phase::Resync
+        } else {
+            Phase::Head
+        };
+        Http1Conn {
+            limits,
+            dirs: [Dir::new(phase), Dir::new(phase)],
+            slots: VecDeque::new(),
+            slot_base: 0,
+            resp_next: 0,
+            next_index: 0,
+            upgraded: None,
+            tunnel_bytes: 0,
+            out: Output::default(),
+        }
+    }
+
+    /// The protocol the connection switched to, if it left HTTP/1.
+    pub fn upgraded(&self) -> Option<&str> {
+        self.upgraded.as_deref()
+    }
+
+    /// Bytes seen after the connection left HTTP/1.
+    pub fn tunnel_bytes(&self) -> u64 {
+        self.tunnel_bytes
+    }
+
+    /// Takes what was produced so far.
+    pub fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// In-order bytes from one side.
+    pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let i = side_idx(side);
+        if self.dirs[i].buf.is_empty() {
+            let used = self.process(side, at, at, 0, data);
+            if used < data.len() {
+                let d = &mut self.dirs[i];
+                d.buf.extend_from_slice(&data[used..]);
+                d.buf_at = at;
+            }
+        } else {
+            let mut combined = std::mem::take(&mut self.dirs[i].buf);
+            let split = combined.len();
+            combined.extend_from_slice(data);
+            let first_at = self.dirs[i].buf_at;
+            let used = self.process(side, first_at, at, split, &combined);
+            if used < combined.len() {
+                let d = &mut self.dirs[i];
+                if used >= split {
+                    d.buf_at = at;
+                }
+                combined.drain(..used);
+                d.buf = combined;
+            }
+        }
+    }
+
+    /// `len` bytes of one side were not captured.
+    pub fn on_gap(&mut self, side: Side, at: At, len: u64) {
+        let i = side_idx(side);
+        let phase = self.dirs[i].phase;
+        let lim = self.limits;
+        match phase {
+            Phase::Length(rem) if rem > len => {
+                self.dirs[i].phase = Phase::Length(rem - len);
+                self.mark_gap(i, len);
+            }
+            Phase::Length(rem) => {
+                self.mark_gap(i, rem);
+                self.finish_message(side, at);
+                if len > rem {
+                    self.enter_resync(i);
+                }
+            }
+            Phase::Chunked(Chunk::Data(rem)) if rem > len => {
+                self.dirs[i].phase = Phase::Chunked(Chunk::Data(rem - len));
+                self.mark_gap(i, len);
+            }
+            Phase::UntilClose => self.mark_gap(i, len),
+            Phase::Tunnel | Phase::Closed => self.tunnel_bytes += len,
+            Phase::Resync => self.dirs[i].buf.clear(),
+            Phase::Head if self.dirs[i].buf.is_empty() => self.enter_resync(i),
+            _ => {
+                if let Some(m) = self.dirs[i].cur.as_mut() {
+                    m.error.get_or_insert_with(|| "gap".to_string());
+                    m.body_truncated = true;
+                    self.finish_message(side, at);
+                } else if phase == Phase::Paused {
+                    // The held bytes can no longer be trusted.
+                    self.dirs[i].buf.clear();
+                }
+                self.enter_resync(i);
+            }
+        }
+        let _ = lim;
+    }
+
+    /// One side sent FIN: a close-delimited body ends here.
+    pub fn on_end(&mut self, side: Side, at: At) {
+        let i = side_idx(side);
+        match self.dirs[i].phase {
+            Phase::UntilClose => self.finish_message(side, at),
+            Phase::Length(_) | Phase::Chunked(_) => {
+                if let Some(m) = self.dirs[i].cur.as_mut() {
+                    m.error
+                        .get_or_insert_with(|| "connection_closed".to_string());
+                    m.body_truncated = true;
+                }
+                self.finish_message(side, at);
+            }
+            Phase::Head if !self.dirs[i].buf.is_empty() => {
+                let n = self.dirs[i].buf.len();
+                self.issue(
+                    at,
+                    "truncated_head",
+                    format!(
+                        "{} bytes of an unfinished message head at connection end",
+                        n
+                    ),
+                );
+            }
+            _ => {}
+        }
+        let d = &mut self.dirs[i];
+        d.buf.clear();
+        d.phase = Phase::Closed;
+    }
+
+    /// The connection is over (RST, idle timeout or end of capture):
+    /// everything still open is emitted. `reason` becomes the error of
+    /// incomplete messages (`capture_end`, `connection_reset`, ...).
+    pub fn on_close(&mut self, at: At, reason: &str) {
+        for side in [Side::Requester, Side::Responder] {
+            let i = side_idx(side);
+            match self.dirs[i].phase {
+                Phase::UntilClose if reason != "capture_end" => self.finish_message(side, at),
+                Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose => {
+                    if let Some(m) = self.dirs[i].cur.as_mut() {
+                        m.error.get_or_insert_with(|| reason.to_string());
+                        m.body_truncated = true;
+                    }
+                    self.finish_message(side, at);
+                }
+                _ => {}
+            }
+            let d = &mut self.dirs[i];
+            d.buf.clear();
+            d.phase = Phase::Closed;
+        }
+        while let Some(slot) = self.slots.pop_front() {
+            self.slot_base += 1;
+            let error = if slot.request.is_some() && slot.response.is_none() {
+                Some("no_response".to_string())
+            } else {
+                None
+            };
+            self.emit(slot, error);
+        }
+        self.resp_next = self.resp_next.max(self.slot_base);
+    }
+
+    // ---- internals ----
+
+    fn issue(&mut self, at: At, kind: &'static str, detail: String) {
+        self.out.issues.push(Issue { at, kind, detail });
+    }
+
+    fn mark_gap(&mut self, i: usize, len: u64) {
+        if let Some(m) = self.dirs[i].cur.as_mut() {
+            m.body_size += len;
+            m.body_truncated = true;
+            m.error.get_or_insert_with(|| "gap".to_string());
+        }
+    }
+
+    fn enter_resync(&mut self, i: usize) {
+        let d = &mut self.dirs[i];
+        d.phase = Phase::Resync;
+        d.buf.clear();
+    }
+
+    /// Processes `data` (whose bytes before `split` were seen at
+    /// `first_at`, the rest at `at`); returns how many bytes were consumed.
+    fn process(&mut self, side: Side, first_at: At, at: At, split: usize, data: &[u8]) -> usize {
+        let i = side_idx(side);
+        let mut pos = 0;
+        while pos < data.len() {
+            let here = if pos < split { first_at } else { at };
+            let phase = self.dirs[i].phase;
+            match phase {
+                Phase::Head => match self.parse_head(side, here, &data[pos..]) {
+                    Some(n) => pos += n,
+                    None => return pos,
+                },
+                Phase::Length(rem) => {
+                    let n = rem.min((data.len() - pos) as u64) as usize;
+                    self.store_body(i, at, &data[pos..pos + n]);
+                    pos += n;
+                    if rem == n as u64 {
+                        self.finish_message(side, at);
+                    } else {
+                        self.dirs[i].phase = Phase::Length(rem - n as u64);
+                    }
+                }
+                Phase::UntilClose => {
+                    self.store_body(i, at, &data[pos..]);
+                    pos = data.len();
+                }
+                Phase::Chunked(c) => match self.chunked(side, at, c, &data[pos..]) {
+                    Some(n) => pos += n,
+                    None => return pos,
+                },
+                Phase::Paused => {
+                    if data.len() - pos > self.limits.max_head_bytes {
+                        self.issue(
+                            at,
+                            "paused_overflow",
+                            "too many bytes sent before the response to a CONNECT/Upgrade request"
+                                .into(),
+                        );
+                        self.enter_resync(i);
+                        continue;
+                    }
+                    return pos;
+                }
+                Phase::Resync => match resync_point(side, &data[pos..]) {
+                    Ok(off) => {
+                        pos += off;
+                        self.dirs[i].phase = Phase::Head;
+                    }
+                    Err(keep) => return data.len() - keep,
+                },
+                Phase::Tunnel | Phase::Closed => {
+                    self.tunnel_bytes += (data.len() - pos) as u64;
+                    return data.len();
+                }
+            }
+        }
+        pos
+    }
+
+    /// Parses one head at the start of `data`. Returns the bytes consumed,
+    /// or None when more bytes are needed.
+    fn parse_head(&mut self, side: Side, at: At, data: &[u8]) -> Option<usize> {
+        let i = side_idx(side);
+        // Blank lines between messages are tolerated (RFC 9112 §2.2).
+        let skip = data.len() - trim_leading_newlines(data).len();
+        if skip > 0 {
+            return Some(skip);
+        }
+        let mut storage = [httparse::EMPTY_HEADER; 128];
+        let nh = self.limits.max_headers.min(storage.len());
+        let headers = &mut storage[..nh];
+        let mut cfg = httparse::ParserConfig::default();
+        cfg.allow_spaces_after_header_name_in_responses(true)
+            .allow_obsolete_multiline_headers_in_responses(true)
+            .allow_multiple_spaces_in_request_line_delimiters(true)
+            .allow_multiple_spaces_in_response_status_delimiters(true)
+            .ignore_invalid_headers_in_requests(true)
+            .ignore_invalid_headers_in_responses(true);
+        let parsed: Result<Option<(usize, StartLine, Option<u8>, Vec<(String, String)>)>, String> =
+            match side {
+                Side::Requester => {
+                    let mut req = httparse::Request::new(headers);
+                    match cfg.parse_request(&mut req, data) {
+                        Ok(httparse::Status::Complete(n)) => Ok(Some((
+                            n,
+                            StartLine::Request {
+                                method: req.method.unwrap_or_default().to_string(),
+                                target: req.path.unwrap_or_default().to_string(),
+                            },
+                            req.version,
+                            collect_headers(req.headers),
+                        ))),
+                        Ok(httparse::Status::Partial) => Ok(None),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Side::Responder => {
+                    let mut resp = httparse::Response::new(headers);
+                    match cfg.parse_response(&mut resp, data) {
+                        Ok(httparse::Status::Complete(n)) => Ok(Some((
+                            n,
+                            StartLine::Response {
+                                status: resp.code.unwrap_or(0),
+                                reason: resp.reason.unwrap_or("").to_string(),
+                            },
+                            resp.version,
+                            collect_headers(resp.headers),
+                        ))),
+                        Ok(httparse::Status::Partial) => Ok(None),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            };
+        let (n, start, version, headers, error) = match parsed {
+            Ok(Some((n, s, v, h))) => (n, s, v, h, None),
+            Ok(None) => {
+                if data.len() > self.limits.max_head_bytes {
+                    self.issue(
+                        at,
+                        "head_too_large",
+                        format!(
+                            "message head longer than {} bytes",
+                            self.limits.max_head_bytes
+                        ),
+                    );
+                    self.enter_resync(i);
+                    return Some(data.len());
+                }
+                return None;
+            }
+            Err(e) => match lenient_head(side, data, self.limits.max_head_bytes) {
+                Lenient::Head(n, s, v, h) => {
+                    let kind = if side == Side::Requester {
+                        "bad_request_line"
+                    } else {
+                        "bad_status_line"
+                    };
+                    let first =
+                        String::from_utf8_lossy(&data[..memchr::memchr(b'\n', data).unwrap_or(0)])
+                            .trim_end()
+                            .to_string();
+                    self.issue(at, kind, format!("{e}: {first:?}"));
+                    (n, s, v, h, Some(format!("parse_error: {e}")))
+                }
+                Lenient::NeedMore => return None,
+                Lenient::No => {
+                    let kind = if side == Side::Requester {
+                        "bad_request"
+                    } else {
+                        "bad_response"
+                    };
+                    let first = String::from_utf8_lossy(&data[..data.len().min(40)]).to_string();
+                    self.issue(at, kind, format!("{e} at {first:?}; resynchronising"));
+                    self.enter_resync(i);
+                    return Some(1);
+                }
+            },
+        };
+        if headers.len() >= nh {
+            self.issue(
+                at,
+                "too_many_headers",
+                format!("more than {nh} headers; the rest were dropped"),
+            );
+        }
+        let msg = Message {
+            at,
+            end: at,
+            start,
+            version,
+            headers,
+            head_size: n as u64,
+            body: Vec::new(),
+            body_size: 0,
+            body_truncated: false,
+            error,
+        };
+        match side {
+            Side::Requester => self.start_request(at, msg),
+            Side::Responder => self.start_response(at, msg),
+        }
+        Some(n)
+    }
+
+    fn start_request(&mut self, at: At, msg: Message) {
+        let method = match &msg.start {
+            StartLine::Request { method, .. } => method.clone(),
+            StartLine::Response { .. } => String::new(),
+        };
+        let framing = request_framing(&msg);
+        // A server cannot know the method of a request line it could not
+        // parse, so HEAD semantics apply to well-formed requests only.
+        let slot = Slot {
+            is_head: method.eq_ignore_ascii_case("HEAD") && msg.error.is_none(),
+            is_connect: method.eq_ignore_ascii_case("CONNECT"),
+            wants_upgrade: msg.header("upgrade").is_some() && msg.version == Some(1),
+            ..Slot::default()
+        };
+        let pause = slot.is_connect || slot.wants_upgrade;
+        if self.slots.len() >= self.limits.max_pending {
+            self.issue(
+                at,
+                "too_many_pending",
+                format!(
+                    "more than {} requests waiting for responses",
+                    self.limits.max_pending
+                ),
+            );
+            if let Some(old) = self.slots.pop_front() {
+                self.slot_base += 1;
+                self.resp_next = self.resp_next.max(self.slot_base);
+                self.emit(old, Some("no_response".into()));
+            }
+        }
+        self.slots.push_back(slot);
+        let seq = self.slot_base + self.slots.len() as u64 - 1;
+        let d = &mut self.dirs[0];
+        d.cur = Some(msg);
+        d.cur_seq = seq;
+        d.raw.clear();
+        d.phase = framing;
+        if framing == Phase::Head {
+            self.finish_message(Side::Requester, at);
+        }
+        if pause && self.dirs[0].phase == Phase::Head {
+            self.dirs[0].phase = Phase::Paused;
+        }
+    }
+
+    fn start_response(&mut self, at: At, msg: Message) {
+        let status = match msg.start {
+            StartLine::Response { status, .. } => status,
+            StartLine::Request { .. } => 0,
+        };
+        let waiting = self.resp_next < self.slot_base + self.slots.len() as u64;
+        if (100..200).contains(&status) && status != 101 {
+            // Interim response: recorded, the request stays open.
+            let idx = self.resp_next.saturating_sub(self.slot_base) as usize;
+            if let Some(slot) = self.slots.get_mut(idx).filter(|_| waiting) {
+                slot.interim.push(status);
+            }
+            return;
+        }
+        if !waiting {
+            // A response whose request was not captured.
+            self.slots.push_back(Slot {
+                req_done: true,
+                ..Slot::default()
+            });
+        }
+        let seq = self.resp_next.max(self.slot_base);
+        self.resp_next = seq + 1;
+        let idx = (seq - self.slot_base) as usize;
+        let (is_head, is_connect, wants_upgrade) =
+            self.slots.get(idx).map_or((false, false, false), |s| {
+                (s.is_head, s.is_connect, s.wants_upgrade)
+            });
+        let mut tunnel = None;
+        let framing = if status == 101 {
+            tunnel = Some(
+                msg.header("upgrade")
+                    .unwrap_or("unknown")
+                    .to_ascii_lowercase(),
+            );
+            Phase::Head
+        } else if is_connect && (200..300).contains(&status) {
+            tunnel = Some("connect".to_string());
+            Phase::Head
+        } else if is_head || status == 204 || status == 304 {
+            Phase::Head
+        } else {
+            response_framing(&msg)
+        };
+        if let (Some(proto), Some(slot)) = (&tunnel, self.slots.get_mut(idx)) {
+            slot.upgrade = Some(proto.clone());
+        }
+        let d = &mut self.dirs[1];
+        d.cur = Some(msg);
+        d.cur_seq = seq;
+        d.raw.clear();
+        d.phase = framing;
+        if framing == Phase::Head {
+            self.finish_message(Side::Responder, at);
+        }
+        if let Some(proto) = tunnel {
+            self.upgraded = Some(proto);
+            for d in &mut self.dirs {
+                d.phase = Phase::Tunnel;
+                self.tunnel_bytes += d.buf.len() as u64;
+                d.buf.clear();
+            }
+        } else if is_connect || wants_upgrade {
+            // Refused: the requester's held bytes are HTTP/1 again.
+            let held = std::mem::take(&mut self.dirs[0].buf);
+            let held_at = self.dirs[0].buf_at;
+            if self.dirs[0].phase == Phase::Paused {
+                self.dirs[0].phase = Phase::Head;
+                if !held.is_empty() {
+                    self.on_data(Side::Requester, held_at, &held);
+                }
+            }
+        }
+    }
+
+    fn chunked(&mut self, side: Side, at: At, c: Chunk, data: &[u8]) -> Option<usize> {
+        let i = side_idx(side);
+        match c {
+            Chunk::Size => {
+                let Some(nl) = memchr::memchr(b'\n', data) else {
+                    return self.line_wait(side, at, data);
+                };
+                let line = &data[..nl];
+                let hex_end = line
+                    .iter()
+                    .position(|b| !b.is_ascii_hexdigit())
+                    .unwrap_or(line.len());
+                let size = std::str::from_utf8(&line[..hex_end])
+                    .ok()
+                    .and_then(|s| u64::from_str_radix(s, 16).ok());
+                match size {
+                    Some(0) => self.dirs[i].phase = Phase::Chunked(Chunk::Trailer),
+                    Some(n) => self.dirs[i].phase = Phase::Chunked(Chunk::Data(n)),
+                    None => {
+                        self.issue(
+                            at,
+                            "bad_chunk_size",
+                            format!(
+                                "chunk size line {:?}",
+                                String::from_utf8_lossy(&line[..line.len().min(40)])
+                            ),
+                        );
+                        if let Some(m) = self.dirs[i].cur.as_mut() {
+                            m.error
+                                .get_or_insert_with(|| "parse_error: bad chunk size".into());
+                            m.body_truncated = true;
+                        }
+                        self.finish_message(side, at);
+                        self.enter_resync(i);
+                    }
+                }
+                Some(nl + 1)
+            }
+            Chunk::Data(rem) => {
+                let n = rem.min(data.len() as u64) as usize;
+                self.store_body(i, at, &data[..n]);
+                self.dirs[i].phase = Phase::Chunked(if rem == n as u64 {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(rem - n as u64)
+                });
+                Some(n)
+            }
+            Chunk::DataEnd => match data {
+                [b'\r', b'\n', ..] => {
+                    self.dirs[i].phase = Phase::Chunked(Chunk::Size);
+                    Some(2)
+                }
+                [b'\n', ..] => {
+                    self.dirs[i].phase = Phase::Chunked(Chunk::Size);
+                    Some(1)
+                }
+                [b'\r'] => None,
+                _ => {
+                    self.issue(
+                        at,
+                        "bad_chunk_end",
+                        "chunk data not followed by CRLF".into(),
+                    );
+                    self.dirs[i].phase = Phase::Chunked(Chunk::Size);
+                    Some(0)
+                }
+            },
+            Chunk::Trailer => {
+                let Some(nl) = memchr::memchr(b'\n', data) else {
+                    return self.line_wait(side, at, data);
+                };
+                let line = trim_cr(&data[..nl]);
+                if line.is_empty() {
+                    self.finish_message(side, at);
+                } else if let Some(m) = self.dirs[i].cur.as_mut()
+                    && let Some(colon) = memchr::memchr(b':', line)
+                {
+                    let name = String::from_utf8_lossy(&line[..colon])
+                        .trim()
+                        .to_ascii_lowercase();
+                    let value = String::from_utf8_lossy(&line[colon + 1..])
+                        .trim()
+                        .to_string();
+                    m.headers.push((name, value));
+                }
+                Some(nl + 1)
+            }
+        }
+    }
+
+    /// A chunk-size or trailer line is incomplete.
+    fn line_wait(&mut self, side: Side, at: At, data: &[u8]) -> Option<usize> {
+        if data.len() > 4096 {
+            let i = side_idx(side);
+            self.issue(
+                at,
+                "bad_chunk_size",
+                "chunk line longer than 4096 bytes".into(),
+            );
+            if let Some(m) = self.dirs[i].cur.as_mut() {
+                m.body_truncated = true;
+                m.error
+                    .get_or_insert_with(|| "parse_error: chunk line too long".into());
+            }
+            self.finish_message(side, at);
+            self.enter_resync(i);
+            return Some(data.len());
+        }
+        None
+    }
+
+    fn store_body(&mut self, i: usize, at: At, bytes: &[u8]) {
+        let cap = self.limits.max_body_bytes;
+        let d = &mut self.dirs[i];
+        if let Some(m) = d.cur.as_mut() {
+            m.body_size += bytes.len() as u64;
+            m.end = at;
+            let room = cap.saturating_sub(d.raw.len());
+            if bytes.len() > room {
+                m.body_truncated = true;
+            }
+            d.raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    /// The current message of a side is complete (or abandoned).
+    fn finish_message(&mut self, side: Side, at: At) {
+        let i = side_idx(side);
+        let d = &mut self.dirs[i];
+        if matches!(
+            d.phase,
+            Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose
+        ) {
+            d.phase = Phase::Head;
+        }
+        let Some(mut m) = d.cur.take() else { return };
+        let raw = std::mem::take(&mut d.raw);
+        if m.end.ts_ns < at.ts_ns {
+            m.end = at;
+        }
+        m.body = decode_body(&m, raw, self.limits.max_body_bytes, &mut self.out.issues);
+        let seq = d.cur_seq;
+        if seq < self.slot_base {
+            // Its slot was already emitted (pending cap); report it alone.
+            let (req, resp) = if side == Side::Requester {
+                (Some(m), None)
+            } else {
+                (None, Some(m))
+            };
+            let index = self.next_index;
+            self.next_index += 1;
+            self.out.exchanges.push(Exchange {
+                index,
+                request: req,
+                response: resp,
+                interim: vec![],
+                upgrade: None,
+                error: Some("unpaired".into()),
+            });
+            return;
+        }
+        let idx = (seq - self.slot_base) as usize;
+        if let Some(slot) = self.slots.get_mut(idx) {
+            if side == Side::Requester {
+                slot.request = Some(m);
+                slot.req_done = true;
+            } else {
+                slot.response = Some(m);
+                slot.resp_done = true;
+            }
+        }
+        while self
+            .slots
+            .front()
+            .is_some_and(|s| s.req_done && s.resp_done)
+        {
+            if let Some(slot) = self.slots.pop_front() {
+                self.slot_base += 1;
+                self.emit(slot, None);
+            }
+        }
+    }
+
+    fn emit(&mut self, slot: Slot, error: Option<String>) {
+        let index = self.next_index;
+        self.next_index += 1;
+        let error = error.or_else(|| {
+            if slot.request.is_none() {
+                Some("no_request".into())
+            } else {
+                None
+            }
+        });
+        self.out.exchanges.push(Exchange {
+            index,
+            request: slot.request,
+            response: slot.response,
+            interim: slot.interim,
+            upgrade: slot.upgrade,
+            error,
+        });
+    }
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn collect_headers(h: &[httparse::Header<'_>]) -> Vec<(String, String)> {
+    h.iter()
+        .filter(|h| !h.name.is_empty())
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn content_length(m: &Message) -> Option<u64> {
+    m.header("content-length")
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn is_chunked(m: &Message) -> Option<bool> {
+    m.headers
+        .iter()
+        .filter(|(k, _)| k == "transfer-encoding")
+        .last()
+        .map(|(_, v)| {
+            v.rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+        })
+}
+
+fn request_framing(m: &Message) -> Phase {
+    match is_chunked(m) {
+        Some(true) => Phase::Chunked(Chunk::Size),
+        _ => match content_length(m) {
+            Some(0) | None => Phase::Head,
+            Some(n) => Phase::Length(n),
+        },
+    }
+}
+
+fn response_framing(m: &Message) -> Phase {
+    match is_chunked(m) {
+        Some(true) => Phase::Chunked(Chunk::Size),
+        Some(false) => Phase::UntilClose,
+        None => match content_length(m) {
+            Some(0) => Phase::Head,
+            Some(n) => Phase::Length(n),
+            None => Phase::UntilClose,
+        },
+    }
+}
+
+enum Lenient {
+    Head(usize, StartLine, Option<u8>, Vec<(String, String)>),
+    NeedMore,
+    No,
+}
+
+/// Reads a head that httparse rejected, when it is still recognisably an
+/// HTTP/1 message: a complete head whose first line starts with a method
+/// token (requests) or with `HTTP/` (responses).
+fn lenient_head(side: Side, data: &[u8], max: usize) -> Lenient {
+    let first_end = memchr::memchr(b'\n', data);
+    let first = trim_cr(&data[..first_end.unwrap_or(data.len())]);
+    let plausible = match side {
+        Side::Requester => {
+            is_text_line(first)
+                && (first.first().is_some_and(|b| is_method_char(*b))
+                    || memchr::memmem::find(first, b"HTTP/1.").is_some())
+        }
+        Side::Responder => first.starts_with(b"HTTP/"),
+    };
+    if !plausible {
+        return Lenient::No;
+    }
+    let end = memchr::memmem::find(data, b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| memchr::memmem::find(data, b"\n\n").map(|p| p + 2));
+    let Some(end) = end.filter(|e| *e <= max) else {
+        return if data.len() > max {
+            Lenient::No
+        } else {
+            Lenient::NeedMore
+        };
+    };
+    let line = String::from_utf8_lossy(first).to_string();
+    let version = memchr::memmem::find(first, b"HTTP/1.")
+        .and_then(|p| first.get(p + 7))
+        .and_then(|b| match b {
+            b'0' => Some(0),
+            b'1' => Some(1),
+            _ => None,
+        });
+    let start = match side {
+        Side::Requester => {
+            // The method runs to the first space or slash, and never into
+            // the version (`OPTIONSHTTP/1.1`).
+            let mut mlen = line.find([' ', '/']).unwrap_or(line.len());
+            if line[..mlen].ends_with("HTTP") && line[mlen..].starts_with('/') {
+                mlen -= 4;
+            }
+            let method = line[..mlen].to_string();
+            let rest = line[mlen..].trim();
+            let target = match rest.rfind("HTTP/") {
+                Some(p) => rest[..p].trim(),
+                None => rest,
+            };
+            StartLine::Request {
+                method,
+                target: target.to_string(),
+            }
+        }
+        Side::Responder => {
+            let mut parts = line.splitn(3, ' ');
+            parts.next();
+            let status = parts
+                .next()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            StartLine::Response {
+                status,
+                reason: parts.next().unwrap_or("").trim().to_string(),
+            }
+        }
+    };
+    let mut headers = Vec::new();
+    let body_start = first_end.map_or(end, |p| p + 1);
+    for raw in data[body_start.min(end)..end].split(|b| *b == b'\n') {
+        let raw = trim_cr(raw);
+        if let Some(colon) = memchr::memchr(b':', raw) {
+            headers.push((
+                String::from_utf8_lossy(&raw[..colon])
+                    .trim()
+                    .to_ascii_lowercase(),
+                String::from_utf8_lossy(&raw[colon + 1..])
+                    .trim()
+                    .to_string(),
+            ));
+        }
+    }
+    Lenient::Head(end, start, version, headers)
+}
+
+/// Finds where parsing can resume: the start of a line that looks like a
+/// request line (requester) or status line (responder). Err(keep) says how
+/// many trailing bytes to keep for the next attempt.
+fn resync_point(side: Side, data: &[u8]) -> Result<usize, usize> {
+    const KEEP: usize = 64;
+    let keep = data.len().min(KEEP);
+    match side {
+        Side::Responder => {
+            for p in memchr::memmem::find_iter(data, b"HTTP/1.") {
+                if (p == 0 || data[p - 1] == b'\n')
+                    && data.len() >= p + 12
+                    && data[p + 8] == b' '
+                    && data[p + 9].is_ascii_digit()
+                {
+                    return Ok(p);
+                }
+            }
+            Err(keep)
+        }
+        Side::Requester => {
+            for p in memchr::memmem::find_iter(data, b" HTTP/1.") {
+                let ls = memchr::memrchr(b'\n', &data[..p]).map_or(0, |n| n + 1);
+                let line = &data[ls..p];
+                let mlen = line.iter().take_while(|b| b.is_ascii_uppercase()).count();
+                if mlen >= 3 && line.get(mlen) == Some(&b' ') {
+                    return Ok(ls);
+                }
+            }
+            Err(keep)
+        }
+    }
+}
+
+/// Content-decodes a stored body for the stored copy (gzip, deflate, br),
+/// capped at `cap` decoded bytes. Undecodable bodies are kept raw.
+fn decode_body(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -> Vec<u8> {
+    let Some(enc) = m.header("content-encoding") else {
+        return raw;
+    };
+    let enc = enc.trim().to_ascii_lowercase();
+    if raw.is_empty() || enc == "identity" {
+        return raw;
+    }
+    let mut out = Vec::new();
+    let limit = cap as u64;
+    let result = match enc.as_str() {
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(limit)
+            .read_to_end(&mut out),
+        "deflate" => {
+            let r = flate2::read::ZlibDecoder::new(&raw[..])
+                .take(limit)
+                .read_to_end(&mut out);
+            if r.is_err() && out.is_empty() {
+                flate2::read::DeflateDecoder::new(&raw[..])
+                    .take(limit)
+                    .read_to_end(&mut out)
+            } else {
+                r
+            }
+        }
+        "br" => brotli::Decompressor::new(&raw[..], 4096)
+            .take(limit)
+            .read_to_end(&mut out),
+        _ => return raw,
+    };
+    match result {
+        Ok(_) => out,
+        // A truncated body decodes as far as it goes.
+        Err(_) if !out.is_empty() => out,
+        Err(e) => {
+            if !m.body_truncated {
+                issues.push(Issue {
+                    at: m.at,
+                    kind: "body_decode",
+                    detail: format!("{enc} body could not be decoded: {e}"),
+                });
+            }
+            raw
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ts: i64) -> At {
+        At {
+            tag: ts as u64,
+            ts_ns: ts,
+        }
+    }
+
+    /// Feeds a conversation in every chunking from whole to one byte at a
+    /// time, and checks the result does not depend on it.
+    fn run(parts: &[(Side, &[u8])], chunk: usize) -> Output {
+        let mut c = Http1Conn::new(Limits::default(), false);
+        let mut ts = 0;
+        for (side, bytes) in parts {
+            for piece in bytes.chunks(chunk.max(1)) {
+                ts += 1;
+                c.on_data(*side, at(ts), piece);
+            }
+        }
+        c.on_close(at(ts + 1), "capture_end");
+        c.drain()
+    }
+
+    fn run_all(parts: &[(Side, &[u8])]) -> Vec<Exchange> {
+        let whole = run(parts, usize::MAX);
+        for chunk in [1, 2, 3, 7, 64] {
+            let other = run(parts, chunk);
+            assert_eq!(
+                other.exchanges.len(),
+                whole.exchanges.len(),
+                "chunk size {chunk}"
+            );
+            for (a, b) in whole.exchanges.iter().zip(&other.exchanges) {
+                assert_eq!(
+                    a.request.as_ref().map(|m| (&m.start, &m.body, m.body_size)),
+                    b.request.as_ref().map(|m| (&m.start, &m.body, m.body_size))
+                );
+                assert_eq!(
+                    a.response.as_ref().map(|m| (&m.start, &m.body, &m.headers)),
+                    b.response.as_ref().map(|m| (&m.start, &m.body, &m.headers))
+                );
+                assert_eq!(a.error, b.error);
+            }
+        }
+        whole.exchanges
+    }
+
+    fn status(e: &Exchange) -> u16 {
+        match e.response.as_ref().map(|m| &m.start) {
+            Some(StartLine::Response { status, .. }) => *status,
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn http1_pipelined_with_lengths_and_chunks() {
+        let req = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b?x=1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloHEAD /c HTTP/1.1\r\n\r\n";
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nwiki\r\n5\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n";
+        let ex = run_all(&[(Side::Requester, req), (Side::Responder, resp)]);
+        assert_eq!(ex.len(), 3);
+        assert_eq!(status(&ex[0]), 200);
+        assert_eq!(
+            ex[0].response.as_ref().map(|m| m.body.clone()),
+            Some(b"abc".to_vec())
+        );
+        assert_eq!(
+            ex[1].request.as_ref().map(|m| m.body.clone()),
+            Some(b"hello".to_vec())
+        );
+        let r1 = ex[1]
+            .response
+            .as_ref()
+            .map(|m| (m.body.clone(), m.header("x-trailer").map(str::to_string)));
+        assert_eq!(r1, Some((b"wikipedia".to_vec(), Some("yes".to_string()))));
+        // HEAD: the Content-Length of the response announces no body.
+        assert_eq!(status(&ex[2]), 200);
+        assert_eq!(ex[2].response.as_ref().map(|m| m.body_size), Some(0));
+        assert!(ex.iter().all(|e| e.error.is_none()));
+    }
+
+    #[test]
+    fn http1_continue_close_delimited_and_no_body_statuses() {
+        let req = b"PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nokGET /n HTTP/1.1\r\n\r\nGET /m HTTP/1.0\r\n\r\n";
+        let resp = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\nHTTP/1.0 200 OK\r\n\r\nuntil close";
+        let mut c = Http1Conn::new(Limits::default(), false);
+        c.on_data(Side::Requester, at(1), req);
+        c.on_data(Side::Responder, at(2), resp);
+        c.on_end(Side::Responder, at(3));
+        c.on_close(at(4), "fin");
+        let ex = c.drain().exchanges;
+        assert_eq!(ex.len(), 3);
+        assert_eq!(ex[0].interim, vec![100]);
+        assert_eq!(status(&ex[0]), 204);
+        assert_eq!(status(&ex[1]), 304);
+        assert_eq!(
+            ex[2].response.as_ref().map(|m| m.body.clone()),
+            Some(b"until close".to_vec())
+        );
+        assert!(ex.iter().all(|e| e.error.is_none()));
+    }
+
+    #[test]
+    fn http1_unanswered_request_and_orphan_response_are_rows() {
+        let ex = run_all(&[(Side::Requester, b"GET /x HTTP/1.1\r\n\r\n")]);
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].error.as_deref(), Some("no_response"));
+        let ex = run_all(&[(
+            Side::Responder,
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        )]);
+        assert_eq!(ex.len(), 1);
+        assert_eq!(ex[0].error.as_deref(), Some("no_request"));
+        assert_eq!(status(&ex[0]), 404);
+    }
+
+    #[test]
+    fn http1_body_cap_and_gzip_decoding() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&b"0123456789".repeat(1000)).ok();
+        let body = gz.finish().unwrap_or_default();
+        let mut resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        resp.extend_from_slice(&body);
+        let mut c = Http1Conn::new(
+            Limits {
+                max_body_bytes: 100,
+                ..Limits::default()
+            },
+            false,
+        );
+        c.on_data(Side::Requester, at(1), b"GET / HTTP/1.1\r\n\r\n");
+        c.on_data(Side::Responder, at(2), &resp);
+        let ex = c.drain().exchanges;
+        let m = ex[0]
+            .response
+            .as_ref()
+            .map(|m| (m.body.len(), m.body_size, &m.body[..10] == b"0123456789"));
+        // The wire body is small enough to store, and decodes to 10 kB,
+        // of which the cap keeps 100 bytes.
+        assert_eq!(m, Some((100, body.len() as u64, true)));
+    }
+
+    #[test]
+    fn http1_gap_in_body_skips_and_gap_in_head_resyncs() {
+        let mut c = Http1Conn::new(Limits::default(), false);
+        c.on_data(
+            Side::Requester,
+            at(1),
+            b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        );
+        c.on_data(
+            Side::Responder,
+            at(2),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
+        );
+        c.on_gap(Side::Responder, at(3), 4);
+        c.on_data(Side::Responder, at(4), b"ghij");
+        c.on_data(Side::Responder, at(5), b"HTTP/1.1 200 OK\r\nContent-");
+        c.on_gap(Side::Responder, at(6), 30);
+        c.on_data(
+            Side::Responder,
+            at(7),
+            b"junk junk\r\nHTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n",
+        );
+        c.on_close(at(8), "capture_end");
+        let ex = c.drain().exchanges;
+        assert_eq!(ex.len(), 2, "{ex:#?}");
+        assert_eq!(
+            ex[0]
+                .response
+                .as_ref()
+                .map(|m| (m.body_size, m.body_truncated)),
+            Some((10, true))
+        );
+        assert_eq!(
+            ex[0]
+                .response
+                .as_ref()
+                .and_then(|m| m.error.clone())
+                .as_deref(),
+            Some("gap")
+        );
+        // The second response head was cut by the gap; parsing resumes at
+        // the next status line, which answers the second request.
+        assert_eq!(status(&ex[1]), 500);
+    }
+
+    #[test]
+    fn http1_upgrade_leaves_http() {
+        let mut c = Http1Conn::new(Limits::default(), false);
+        c.on_data(
+            Side::Requester,
+            at(1),
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello",
+        );
+        c.on_data(
+            Side::Responder,
+            at(2),
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
+        );
+        c.on_close(at(3), "fin");
+        let out = c.drain();
+        assert_eq!(out.exchanges.len(), 1);
+        assert_eq!(out.exchanges[0].upgrade.as_deref(), Some("websocket"));
+        assert_eq!(c.upgraded(), Some("websocket"));
+        assert_eq!(c.tunnel_bytes(), 11);
+        assert!(out.issues.is_empty(), "{:?}", out.issues);
+    }
+
+    #[test]
+    fn http1_malformed_request_line_is_kept() {
+        let ex = run_all(&[
+            (Side::Requester, b"CCM_POST/HTTP/1.1\r\nHost: a\r\n\r\n"),
+            (
+                Side::Responder,
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+            ),
+        ]);
+        assert_eq!(ex.len(), 1);
+        let req = ex[0]
+            .request
+            .as_ref()
+            .map(|m| (m.start.clone(), m.error.is_some()));
+        assert_eq!(
+            req,
+            Some((
+                StartLine::Request {
+                    method: "CCM_POST".into(),
+                    target: "/".into()
+                },
+                true
+            ))
+        );
+        assert_eq!(status(&ex[0]), 400);
+    }
+
+    #[test]
+    fn probe_classifies_first_bytes() {
+        assert_eq!(probe(b"GET / HTTP/1.1\r\n"), Probe::Request);
+        assert_eq!(probe(b"HTTP/1.1 200 OK\r\n"), Probe::Response);
+        assert_eq!(probe(b"GET / HT"), Probe::NeedMore);
+        assert_eq!(probe(b"HTT"), Probe::NeedMore);
+        assert_eq!(probe(b"\x16\x03\x01\x02\x00"), Probe::NotHttp);
+        assert_eq!(probe(b"PRI * HTTP/2.0\r\n"), Probe::NotHttp);
+        assert_eq!(probe(b"\xc3\x83 / HTTP/1.\n"), Probe::Request);
+        assert_eq!(probe(b"OPTIONS\nHost: a\n\n"), Probe::NeedMore);
+        assert_eq!(probe(b"SSH-2.0-OpenSSH\r\n"), Probe::NotHttp);
+    }
+}

@@ -1,0 +1,71 @@
+//! Sans-IO, incremental L7 parsers for trawl.
+//!
+//! Parsers here consume reassembled byte streams, one direction at a time,
+//! in capture order. They never do I/O, never read a clock (every call
+//! carries the capture timestamp of the bytes), and know nothing of Arrow,
+//! Parquet or threads. "Need more bytes" is a normal state: a parser keeps
+//! what it needs (a partial head, a body up to its cap) and waits.
+//!
+//! Malformed traffic is data: problems are reported as [`Issue`]s next to
+//! the records, never as `Err`.
+//!
+//! Every byte count the traffic controls is capped by [`Limits`].
+//!
+//! Supported: HTTP/1.0 and HTTP/1.1 ([`http1`]). Not here yet: HTTP/2,
+//! gRPC, DNS, TLS and the database protocols (they arrive with their
+//! issues).
+
+pub mod http1;
+
+/// Caps on everything the traffic controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of a body kept per message (after content decoding).
+    pub max_body_bytes: usize,
+    /// Bytes of a message head (start line and headers) before it is
+    /// declared malformed.
+    pub max_head_bytes: usize,
+    /// Headers parsed per message; the rest are dropped and reported.
+    pub max_headers: usize,
+    /// Requests waiting for a response on one connection; beyond this the
+    /// oldest is emitted without a response.
+    pub max_pending: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            max_head_bytes: 64 * 1024,
+            max_headers: 128,
+            max_pending: 256,
+        }
+    }
+}
+
+/// Which side of a connection sent some bytes, in L7 terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The side that sends requests.
+    Requester,
+    /// The side that sends responses.
+    Responder,
+}
+
+/// Where in the capture some bytes came from: an opaque tag chosen by the
+/// caller (trawl uses the packet's file and frame number) and the capture
+/// time in nanoseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct At {
+    pub tag: u64,
+    pub ts_ns: i64,
+}
+
+/// A problem found in the traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub at: At,
+    /// Stable short identifier, e.g. `bad_request_line`.
+    pub kind: &'static str,
+    pub detail: String,
+}

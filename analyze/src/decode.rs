@@ -1,0 +1,513 @@
+//! Link, network and transport decoding of one frame.
+//!
+//! Link types: Ethernet (with 802.1Q and QinQ tags), Linux cooked SLL and
+//! SLL2, raw IPv4/IPv6 and BSD null/loopback. Any other link type is
+//! reported as [`Decoded::UnknownLink`] and skipped by the caller.
+//!
+//! Slicing uses etherparse's lax slicer, so a frame cut by the snaplen
+//! still yields its headers; the payload bytes the capture lacks are
+//! counted in [`Packet::missing`] (the reassembler turns them into a gap).
+//! IPv4 and IPv6 fragments are put back together by [`Defrag`], which
+//! uses etherparse's `IpDefragBuf` for the byte ranges and bounds the
+//! number of datagrams in progress and their age in capture time.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use etherparse::defrag::IpDefragBuf;
+use etherparse::{
+    EtherType, IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpPayloadSlice, LaxLinkExtSlice,
+    LaxNetSlice, LaxSlicedPacket, TransportSlice,
+};
+
+/// TCP header fields the flow tracker needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpMeta {
+    pub seq: u32,
+    pub ack: u32,
+    /// FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128.
+    pub flags: u8,
+    pub window: u16,
+}
+
+pub const FIN: u8 = 1;
+pub const SYN: u8 = 2;
+pub const RST: u8 = 4;
+pub const ACK: u8 = 16;
+
+/// A decoded IP packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub vlan: Option<u16>,
+    pub ip_version: u8,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IP protocol number of the transport.
+    pub proto: u8,
+    /// Ports; for ICMP the type and code.
+    pub sport: u16,
+    pub dport: u16,
+    pub tcp: TcpMeta,
+    /// Transport payload as captured: offset and length within the frame
+    /// (or within the reassembled datagram).
+    pub payload_off: usize,
+    pub payload_len: usize,
+    /// Payload bytes the IP header announces but the capture lacks.
+    pub missing: usize,
+    /// Transport header could not be read (truncated or malformed).
+    pub l4_error: Option<&'static str>,
+}
+
+/// The outcome of decoding one frame.
+#[derive(Debug)]
+pub enum Decoded {
+    Ip(Packet),
+    /// An IP fragment, kept by [`Defrag`] until its datagram is whole.
+    Fragment(FragPiece),
+    /// Not IP (ARP, LLDP, ...): counted, not analysed.
+    NotIp,
+    UnknownLink(u32),
+    Malformed {
+        layer: &'static str,
+        kind: &'static str,
+        detail: String,
+    },
+}
+
+/// One fragment of an IP datagram.
+#[derive(Debug)]
+pub struct FragPiece {
+    key: FragKey,
+    vlan: Option<u16>,
+    offset: IpFragOffset,
+    more: bool,
+    data_off: usize,
+    data_len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FragKey {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    id: u32,
+}
+
+fn offset_in(base: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize)
+}
+
+/// Decodes a frame of the given link type.
+pub fn decode(link: u32, frame: &[u8]) -> Decoded {
+    let sliced = match link {
+        1 => LaxSlicedPacket::from_ethernet(frame).map_err(|e| e.to_string()),
+        113 => {
+            // Linux cooked capture v1: 16-byte header, protocol at 14.
+            if frame.len() < 16 {
+                return Decoded::Malformed {
+                    layer: "link",
+                    kind: "truncated_link_header",
+                    detail: "SLL header needs 16 bytes".into(),
+                };
+            }
+            let proto = u16::from_be_bytes([frame[14], frame[15]]);
+            Ok(LaxSlicedPacket::from_ether_type(
+                EtherType(proto),
+                &frame[16..],
+            ))
+        }
+        276 => {
+            // Linux cooked capture v2: 20-byte header, protocol at 0.
+            if frame.len() < 20 {
+                return Decoded::Malformed {
+                    layer: "link",
+                    kind: "truncated_link_header",
+                    detail: "SLL2 header needs 20 bytes".into(),
+                };
+            }
+            let proto = u16::from_be_bytes([frame[0], frame[1]]);
+            Ok(LaxSlicedPacket::from_ether_type(
+                EtherType(proto),
+                &frame[20..],
+            ))
+        }
+        0 | 108 => {
+            // BSD loopback: a 4-byte address family in either byte order.
+            if frame.len() < 4 {
+                return Decoded::Malformed {
+                    layer: "link",
+                    kind: "truncated_link_header",
+                    detail: "loopback header needs 4 bytes".into(),
+                };
+            }
+            let le = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
+            let be = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+            let fam = if le < 256 { le } else { be };
+            match fam {
+                2 | 24 | 28 | 30 => {
+                    LaxSlicedPacket::from_ip(&frame[4..]).map_err(|e| e.to_string())
+                }
+                _ => return Decoded::NotIp,
+            }
+        }
+        101 | 12 | 14 | 228 | 229 => LaxSlicedPacket::from_ip(frame).map_err(|e| e.to_string()),
+        other => return Decoded::UnknownLink(other),
+    };
+    let sliced = match sliced {
+        Ok(s) => s,
+        Err(detail) => {
+            return Decoded::Malformed {
+                layer: "link",
+                kind: "bad_link_header",
+                detail,
+            };
+        }
+    };
+    let vlan = sliced.link_exts.iter().find_map(|e| match e {
+        LaxLinkExtSlice::Vlan(v) => Some(u16::from(v.vlan_identifier())),
+        LaxLinkExtSlice::Macsec(_) => None,
+    });
+    let Some(net) = &sliced.net else {
+        if let Some((err, layer)) = &sliced.stop_err
+            && !matches!(layer, etherparse::err::Layer::Ethernet2Header)
+        {
+            return Decoded::Malformed {
+                layer: "ip",
+                kind: "bad_ip_header",
+                detail: err.to_string(),
+            };
+        }
+        return Decoded::NotIp;
+    };
+    let (src, dst, version, ip_payload, expected, frag): (
+        IpAddr,
+        IpAddr,
+        u8,
+        &LaxIpPayloadSlice,
+        Option<usize>,
+        Option<(u32, IpFragOffset, bool)>,
+    ) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let total = h.total_len() as usize;
+            let hl = h.ihl() as usize * 4;
+            let exts = v4.extensions().auth.map_or(0, |a| a.slice().len());
+            let expected = (total > hl).then(|| total - hl - exts);
+            let frag = h.is_fragmenting_payload().then(|| {
+                (
+                    h.identification() as u32,
+                    h.fragments_offset(),
+                    h.more_fragments(),
+                )
+            });
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                4,
+                v4.payload(),
+                expected,
+                frag,
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let exts_len = v6.extensions().slice().len();
+            let pl = h.payload_length() as usize;
+            let expected = (pl > 0).then(|| pl.saturating_sub(exts_len));
+            let mut frag = None;
+            for ext in v6.extensions().clone() {
+                if let Ipv6ExtensionSlice::Fragment(f) = ext
+                    && f.is_fragmenting_payload()
+                {
+                    let fh = f.to_header();
+                    frag = Some((fh.identification, fh.fragment_offset, fh.more_fragments));
+                }
+            }
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                6,
+                v6.payload(),
+                expected,
+                frag,
+            )
+        }
+        LaxNetSlice::Arp(_) => return Decoded::NotIp,
+    };
+    let proto = ip_payload.ip_number.0;
+    if let Some((id, offset, more)) = frag {
+        return Decoded::Fragment(FragPiece {
+            key: FragKey {
+                src,
+                dst,
+                proto,
+                id,
+            },
+            vlan,
+            offset,
+            more,
+            data_off: offset_in(frame, ip_payload.payload),
+            data_len: ip_payload.payload.len(),
+        });
+    }
+    let captured = ip_payload.payload.len();
+    let missing_ip = expected.map_or(0, |e| e.saturating_sub(captured));
+    let mut p = Packet {
+        vlan,
+        ip_version: version,
+        src,
+        dst,
+        proto,
+        sport: 0,
+        dport: 0,
+        tcp: TcpMeta::default(),
+        payload_off: offset_in(frame, ip_payload.payload),
+        payload_len: captured,
+        missing: 0,
+        l4_error: None,
+    };
+    transport(
+        &mut p,
+        frame,
+        sliced.transport.as_ref(),
+        ip_payload.payload,
+        missing_ip,
+    );
+    Decoded::Ip(p)
+}
+
+/// Fills the transport fields of `p` from an already sliced transport
+/// header, or slices `l4` itself.
+fn transport(
+    p: &mut Packet,
+    base: &[u8],
+    sliced: Option<&TransportSlice>,
+    l4: &[u8],
+    missing_ip: usize,
+) {
+    let owned;
+    let t = match sliced {
+        Some(t) => t,
+        None => {
+            owned = match IpNumber(p.proto) {
+                IpNumber::TCP => etherparse::TcpSlice::from_slice(l4)
+                    .ok()
+                    .map(TransportSlice::Tcp),
+                IpNumber::UDP => etherparse::UdpSlice::from_slice_lax(l4)
+                    .ok()
+                    .map(TransportSlice::Udp),
+                IpNumber::ICMP => etherparse::Icmpv4Slice::from_slice(l4)
+                    .ok()
+                    .map(TransportSlice::Icmpv4),
+                IpNumber::IPV6_ICMP => etherparse::Icmpv6Slice::from_slice(l4)
+                    .ok()
+                    .map(TransportSlice::Icmpv6),
+                _ => return,
+            };
+            match &owned {
+                Some(t) => t,
+                None => {
+                    p.l4_error = Some(match IpNumber(p.proto) {
+                        IpNumber::TCP => "truncated_tcp_header",
+                        IpNumber::UDP => "truncated_udp_header",
+                        _ => "truncated_icmp_header",
+                    });
+                    return;
+                }
+            }
+        }
+    };
+    match t {
+        TransportSlice::Tcp(tcp) => {
+            p.sport = tcp.source_port();
+            p.dport = tcp.destination_port();
+            let raw = tcp.slice();
+            p.tcp = TcpMeta {
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                flags: raw.get(13).copied().unwrap_or(0),
+                window: tcp.window_size(),
+            };
+            let payload = tcp.payload();
+            p.payload_off = offset_in(base, payload);
+            p.payload_len = payload.len();
+            p.missing = missing_ip;
+        }
+        TransportSlice::Udp(udp) => {
+            p.sport = udp.source_port();
+            p.dport = udp.destination_port();
+            let payload = udp.payload();
+            p.payload_off = offset_in(base, payload);
+            p.payload_len = payload.len();
+            p.missing = (udp.length() as usize)
+                .saturating_sub(8)
+                .saturating_sub(payload.len());
+        }
+        TransportSlice::Icmpv4(icmp) => {
+            p.sport = icmp.type_u8() as u16;
+            p.dport = icmp.code_u8() as u16;
+            p.payload_len = 0;
+        }
+        TransportSlice::Icmpv6(icmp) => {
+            p.sport = icmp.type_u8() as u16;
+            p.dport = icmp.code_u8() as u16;
+            p.payload_len = 0;
+        }
+        _ => {}
+    }
+}
+
+/// A datagram reassembled from fragments: its transport bytes and the
+/// packet decoded from them (offsets refer to `data`).
+#[derive(Debug)]
+pub struct Reassembled {
+    pub data: Vec<u8>,
+    pub packet: Packet,
+}
+
+/// IPv4/IPv6 fragment reassembly with bounded state.
+#[derive(Debug)]
+pub struct Defrag {
+    active: HashMap<FragKey, (IpDefragBuf, i64)>,
+    max_datagrams: usize,
+    timeout_ns: i64,
+    /// Datagrams dropped because too many were in progress.
+    pub overflows: u64,
+    /// Datagrams dropped because they never completed in time.
+    pub timeouts: u64,
+    /// Fragments that conflicted with each other.
+    pub errors: u64,
+}
+
+impl Defrag {
+    pub fn new(max_datagrams: usize, timeout_ns: i64) -> Defrag {
+        Defrag {
+            active: HashMap::new(),
+            max_datagrams,
+            timeout_ns,
+            overflows: 0,
+            timeouts: 0,
+            errors: 0,
+        }
+    }
+
+    /// Adds one fragment (`frame` is the frame it was decoded from);
+    /// returns the datagram when it is complete.
+    pub fn add(
+        &mut self,
+        piece: &FragPiece,
+        frame: &[u8],
+        ts_ns: i64,
+    ) -> Result<Option<Reassembled>, String> {
+        let data = frame
+            .get(piece.data_off..piece.data_off + piece.data_len)
+            .unwrap_or(&[]);
+        if !self.active.contains_key(&piece.key) && self.active.len() >= self.max_datagrams {
+            self.expire(ts_ns);
+            if self.active.len() >= self.max_datagrams {
+                // Drop the oldest datagram in progress.
+                if let Some(oldest) = self
+                    .active
+                    .iter()
+                    .min_by_key(|(k, v)| (v.1, k.id))
+                    .map(|(k, _)| *k)
+                {
+                    self.active.remove(&oldest);
+                }
+                self.overflows += 1;
+            }
+        }
+        let entry = self.active.entry(piece.key).or_insert_with(|| {
+            (
+                IpDefragBuf::new(IpNumber(piece.key.proto), Vec::new(), Vec::new()),
+                ts_ns,
+            )
+        });
+        entry.1 = ts_ns;
+        if let Err(e) = entry.0.add(piece.offset, piece.more, data) {
+            self.active.remove(&piece.key);
+            self.errors += 1;
+            return Err(e.to_string());
+        }
+        if !entry.0.is_complete() {
+            return Ok(None);
+        }
+        let Some((buf, _)) = self.active.remove(&piece.key) else {
+            return Ok(None);
+        };
+        let (data, _) = buf.take_bufs();
+        let mut packet = Packet {
+            vlan: piece.vlan,
+            ip_version: if piece.key.src.is_ipv4() { 4 } else { 6 },
+            src: piece.key.src,
+            dst: piece.key.dst,
+            proto: piece.key.proto,
+            sport: 0,
+            dport: 0,
+            tcp: TcpMeta::default(),
+            payload_off: 0,
+            payload_len: data.len(),
+            missing: 0,
+            l4_error: None,
+        };
+        transport(&mut packet, &data, None, &data, 0);
+        Ok(Some(Reassembled { data, packet }))
+    }
+
+    /// Drops datagrams older than the timeout.
+    pub fn expire(&mut self, now_ns: i64) {
+        let timeout = self.timeout_ns;
+        let before = self.active.len();
+        self.active.retain(|_, (_, ts)| now_ns - *ts <= timeout);
+        self.timeouts += (before - self.active.len()) as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp_frame() -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .single_vlan(42.try_into().unwrap_or_default())
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 512)
+            .syn();
+        let mut v = Vec::new();
+        b.write(&mut v, b"hello").ok();
+        v
+    }
+
+    #[test]
+    fn decode_ethernet_vlan_tcp() {
+        let f = tcp_frame();
+        let Decoded::Ip(p) = decode(1, &f) else {
+            panic!("not decoded")
+        };
+        assert_eq!(
+            (p.vlan, p.sport, p.dport, p.tcp.seq, p.tcp.flags & SYN),
+            (Some(42), 40000, 80, 1000, SYN)
+        );
+        assert_eq!(&f[p.payload_off..p.payload_off + p.payload_len], b"hello");
+    }
+
+    #[test]
+    fn decode_counts_bytes_cut_by_snaplen() {
+        let f = tcp_frame();
+        let cut = &f[..f.len() - 3];
+        let Decoded::Ip(p) = decode(1, cut) else {
+            panic!("not decoded")
+        };
+        assert_eq!((p.payload_len, p.missing), (2, 3));
+    }
+
+    #[test]
+    fn decode_unknown_link_and_short_frames() {
+        assert!(matches!(decode(147, &[0; 40]), Decoded::UnknownLink(147)));
+        assert!(matches!(decode(113, &[0; 3]), Decoded::Malformed { .. }));
+        assert!(matches!(
+            decode(0, &[2, 0, 0, 0]),
+            Decoded::Ip(_) | Decoded::Malformed { .. } | Decoded::NotIp
+        ));
+    }
+}

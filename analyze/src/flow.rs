@@ -1,0 +1,979 @@
+//! Flow tracking for one shard: connection boundaries, orientation,
+//! per-direction counters, Zeek-style state and history, TCP reassembly
+//! and the hand-off of reassembled bytes to the L7 parsers.
+//!
+//! A shard sees every packet of its flows, in capture order (packets are
+//! sharded by a symmetric hash of the 5-tuple). Time is the capture's:
+//! idle timeouts and the linger of closed connections are measured
+//! between packet timestamps, and swept at tick boundaries that are the
+//! same for every shard.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rustc_hash::FxBuildHasher;
+use sha2::{Digest, Sha256};
+use trawl_proto::http1::{Http1Conn, Probe, probe};
+use trawl_proto::{At, Limits, Side};
+
+use crate::community_id::community_id;
+use crate::decode::{ACK, FIN, Packet, RST, SYN};
+use crate::reassembly::{Reassembler, StreamEvent};
+use crate::records::{
+    CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest,
+    tag, untag,
+};
+use crate::stats::Stats;
+
+/// Flow tracking settings.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowConfig {
+    /// A TCP connection idle this long (capture time) is closed.
+    pub tcp_timeout_ns: i64,
+    /// A UDP or ICMP flow idle this long is closed.
+    pub udp_timeout_ns: i64,
+    /// A closed TCP connection keeps absorbing late packets this long.
+    pub close_linger_ns: i64,
+    /// Flows held by one shard at most; beyond it the stalest is closed.
+    pub max_flows: usize,
+    /// Out-of-order bytes buffered per TCP direction.
+    pub max_ooo_bytes: usize,
+    /// L7 caps.
+    pub limits: Limits,
+    /// Keep a sha256 of each reassembled direction (`trawl debug streams`).
+    pub hash_streams: bool,
+    /// Parse-issue rows kept per shard; the rest are counted.
+    pub max_issues: u64,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            tcp_timeout_ns: 600 * 1_000_000_000,
+            udp_timeout_ns: 120 * 1_000_000_000,
+            close_linger_ns: 60 * 1_000_000_000,
+            max_flows: 1_000_000,
+            max_ooo_bytes: 1 << 20,
+            limits: Limits::default(),
+            hash_streams: false,
+            max_issues: 1_000_000,
+        }
+    }
+}
+
+/// One packet as a shard sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Pkt<'a> {
+    /// 1-based number of the packet across all inputs in merged order.
+    pub ordinal: u64,
+    pub ts: i64,
+    pub file_index: u32,
+    pub frame_number: u64,
+    pub wire_len: u32,
+    pub ip: &'a Packet,
+    /// Transport payload as captured.
+    pub payload: &'a [u8],
+}
+
+/// Direction-free identity of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    a: (IpAddr, u16),
+    b: (IpAddr, u16),
+    proto: u8,
+}
+
+const ICMP4_PAIRS: &[(u16, u16)] = &[
+    (8, 0),
+    (0, 8),
+    (13, 14),
+    (14, 13),
+    (15, 16),
+    (16, 15),
+    (10, 9),
+    (9, 10),
+    (17, 18),
+    (18, 17),
+];
+const ICMP6_PAIRS: &[(u16, u16)] = &[
+    (128, 129),
+    (129, 128),
+    (133, 134),
+    (134, 133),
+    (135, 136),
+    (136, 135),
+    (130, 131),
+    (131, 130),
+    (144, 145),
+    (145, 144),
+];
+
+/// The ports a packet is keyed by: for ICMP, the type and either its
+/// counterpart type (echo request/reply and the like share a flow) or the
+/// code.
+fn key_ports(p: &Packet) -> (u16, u16) {
+    let pairs = match p.proto {
+        1 => ICMP4_PAIRS,
+        58 => ICMP6_PAIRS,
+        _ => return (p.sport, p.dport),
+    };
+    match pairs.iter().find(|(t, _)| *t == p.sport) {
+        Some((t, other)) => (*t, *other),
+        None => (p.sport, p.dport),
+    }
+}
+
+impl FlowKey {
+    pub fn of(p: &Packet) -> FlowKey {
+        let (sp, dp) = key_ports(p);
+        let s = (p.src, sp);
+        let d = (p.dst, dp);
+        if s <= d {
+            FlowKey {
+                a: s,
+                b: d,
+                proto: p.proto,
+            }
+        } else {
+            FlowKey {
+                a: d,
+                b: s,
+                proto: p.proto,
+            }
+        }
+    }
+
+    /// A hash that is the same for both directions and for every run.
+    pub fn shard_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        self.hash(&mut h);
+        let x = h.finish();
+        // Mix the high bits down: Fx leaves the low bits weak.
+        (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
+    }
+}
+
+// History letters, in Zeek's alphabet.
+const H_SYN: u16 = 1;
+const H_SYNACK: u16 = 2;
+const H_ACK: u16 = 4;
+const H_DATA: u16 = 8;
+const H_FIN: u16 = 16;
+const H_RST: u16 = 32;
+const H_RETRANS: u16 = 64;
+const H_ZWIN: u16 = 128;
+const H_GAP: u16 = 256;
+
+fn history_letter(bit: u16) -> char {
+    match bit {
+        H_SYN => 'S',
+        H_SYNACK => 'H',
+        H_ACK => 'A',
+        H_DATA => 'D',
+        H_FIN => 'F',
+        H_RST => 'R',
+        H_RETRANS => 'T',
+        H_ZWIN => 'W',
+        _ => 'G',
+    }
+}
+
+enum L7 {
+    /// Deciding what the connection speaks; first bytes of each side.
+    Probe {
+        bufs: [Vec<u8>; 2],
+        at: [At; 2],
+        mid: bool,
+    },
+    Http {
+        conn: Box<Http1Conn>,
+        requester: usize,
+    },
+    Unknown,
+}
+
+const PROBE_MAX: usize = 16 * 1024;
+
+struct Tcp {
+    reasm: [Reassembler; 2],
+    syn: bool,
+    synack: bool,
+    syn_ts: Option<i64>,
+    client_isn: Option<u32>,
+    rtt: Option<i64>,
+    fin: [bool; 2],
+    rst: [bool; 2],
+    closed: bool,
+    l7: L7,
+    digest: Option<Box<Digest2>>,
+}
+
+struct Flow {
+    id: u64,
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+    proto: u8,
+    ip_version: u8,
+    orientation: &'static str,
+    first_ts: i64,
+    last_ts: i64,
+    dirs: [DirRow; 2],
+    history: String,
+    hist_bits: [u16; 2],
+    vlan: Option<u16>,
+    file_index: u32,
+    frame_number: u64,
+    first_from_client: bool,
+    tcp: Option<Box<Tcp>>,
+}
+
+/// The flows of one shard.
+pub struct FlowTable {
+    cfg: FlowConfig,
+    flows: HashMap<FlowKey, Flow, FxBuildHasher>,
+    out: Vec<Keyed>,
+    key_ctx: (u64, u8, u64),
+    seq: u32,
+    pub stats: Stats,
+}
+
+fn well_known_server(a: u16, b: u16) -> Option<bool> {
+    // Some(true) when `a` is the server port.
+    if a == b {
+        return None;
+    }
+    Some(a < b)
+}
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> FlowTable {
+        FlowTable {
+            cfg,
+            flows: HashMap::default(),
+            out: Vec::new(),
+            key_ctx: (0, PHASE_PACKET, 0),
+            seq: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Rows produced since the last call.
+    pub fn take_output(&mut self) -> Vec<Keyed> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    fn emit(&mut self, record: Record) {
+        let (o, ph, f) = self.key_ctx;
+        self.out.push(Keyed {
+            key: (o, ph, f, self.seq),
+            record,
+        });
+        self.seq += 1;
+    }
+
+    /// Processes one packet.
+    pub fn packet(&mut self, p: &Pkt) {
+        self.key_ctx = (p.ordinal, PHASE_PACKET, 0);
+        self.seq = 0;
+        let key = FlowKey::of(p.ip);
+        let tcp_flags = if p.ip.proto == 6 { p.ip.tcp.flags } else { 0 };
+        let is_syn = tcp_flags & (SYN | ACK) == SYN;
+        let mut finish: Option<&'static str> = None;
+        if let Some(f) = self.flows.get(&key) {
+            let idle = p.ts - f.last_ts;
+            match &f.tcp {
+                Some(t) => {
+                    if is_syn && (t.closed || t.client_isn.is_some_and(|isn| isn != p.ip.tcp.seq)) {
+                        finish = Some(if t.closed {
+                            closed_reason(t)
+                        } else {
+                            "port_reuse"
+                        });
+                    } else if t.closed && idle > self.cfg.close_linger_ns {
+                        finish = Some(closed_reason(t));
+                    } else if idle > self.cfg.tcp_timeout_ns {
+                        finish = Some("idle_timeout");
+                    }
+                }
+                None => {
+                    if idle > self.cfg.udp_timeout_ns {
+                        finish = Some("idle_timeout");
+                    }
+                }
+            }
+        }
+        if let Some(reason) = finish
+            && let Some(f) = self.flows.remove(&key)
+        {
+            let at = At {
+                tag: tag(f.file_index, f.frame_number),
+                ts_ns: f.last_ts,
+            };
+            self.finalize(f, reason, at);
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.cfg.max_flows {
+                self.evict_stalest();
+            }
+            let flow = self.new_flow(p);
+            self.flows.insert(key, flow);
+        }
+        let cfg = self.cfg;
+        let Some(mut flow) = self.flows.remove(&key) else {
+            return;
+        };
+        let closed_now = self.update(&mut flow, p, &cfg);
+        let _ = closed_now;
+        self.flows.insert(key, flow);
+    }
+
+    fn evict_stalest(&mut self) {
+        if let Some(k) = self
+            .flows
+            .iter()
+            .min_by_key(|(_, f)| (f.last_ts, f.id))
+            .map(|(k, _)| *k)
+            && let Some(f) = self.flows.remove(&k)
+        {
+            self.stats.flow_table_evictions += 1;
+            let at = At {
+                tag: tag(f.file_index, f.frame_number),
+                ts_ns: f.last_ts,
+            };
+            let reason = f
+                .tcp
+                .as_ref()
+                .filter(|t| t.closed)
+                .map_or("idle_timeout", |t| closed_reason(t));
+            self.finalize(f, reason, at);
+        }
+    }
+
+    fn new_flow(&mut self, p: &Pkt) -> Flow {
+        let ip = p.ip;
+        let (sp, dp) = key_ports(ip);
+        let s = (ip.src, sp);
+        let d = (ip.dst, dp);
+        let flags = ip.tcp.flags;
+        let (client_is_src, orientation) = if ip.proto == 6 && flags & (SYN | ACK) == SYN {
+            (true, "syn")
+        } else if ip.proto == 6 && flags & (SYN | ACK) == SYN | ACK {
+            (false, "synack")
+        } else if matches!(ip.proto, 1 | 58) {
+            (true, "first_packet")
+        } else {
+            match well_known_server(sp, dp) {
+                Some(src_is_server) => (!src_is_server, "port"),
+                None => (true, "first_packet"),
+            }
+        };
+        let (client, server) = if client_is_src { (s, d) } else { (d, s) };
+        let tcp = (ip.proto == 6).then(|| {
+            Box::new(Tcp {
+                reasm: [Reassembler::default(), Reassembler::default()],
+                syn: false,
+                synack: false,
+                syn_ts: None,
+                client_isn: None,
+                rtt: None,
+                fin: [false; 2],
+                rst: [false; 2],
+                closed: false,
+                l7: L7::Probe {
+                    bufs: [Vec::new(), Vec::new()],
+                    at: [At::default(); 2],
+                    mid: false,
+                },
+                digest: self.cfg.hash_streams.then(|| {
+                    Box::new(Digest2 {
+                        hashers: [Sha256::new(), Sha256::new()],
+                        bytes: [0; 2],
+                    })
+                }),
+            })
+        });
+        Flow {
+            id: p.ordinal,
+            client,
+            server,
+            proto: ip.proto,
+            ip_version: ip.ip_version,
+            orientation,
+            first_ts: p.ts,
+            last_ts: p.ts,
+            dirs: [DirRow::default(), DirRow::default()],
+            history: String::new(),
+            hist_bits: [0; 2],
+            vlan: ip.vlan,
+            file_index: p.file_index,
+            frame_number: p.frame_number,
+            first_from_client: client_is_src,
+            tcp,
+        }
+    }
+
+    /// Applies a packet to its flow; returns true when it closed the flow.
+    fn update(&mut self, f: &mut Flow, p: &Pkt, cfg: &FlowConfig) -> bool {
+        let ip = p.ip;
+        let (sp, _) = key_ports(ip);
+        let dir = if (ip.src, sp) == f.client
+            && !(f.client == f.server && f.dirs[0].packets > f.dirs[1].packets)
+        {
+            0
+        } else {
+            1
+        };
+        f.last_ts = f.last_ts.max(p.ts);
+        let payload_len = (p.payload.len() + ip.missing) as u64;
+        {
+            let d = &mut f.dirs[dir];
+            d.packets += 1;
+            d.bytes += p.wire_len as u64;
+            d.payload_bytes += if ip.proto == 6 || ip.proto == 17 {
+                payload_len
+            } else {
+                0
+            };
+            d.first_ts.get_or_insert(p.ts);
+            d.last_ts = Some(p.ts);
+        }
+        let at = At {
+            tag: tag(p.file_index, p.frame_number),
+            ts_ns: p.ts,
+        };
+        let Some(mut t) = f.tcp.take() else {
+            if payload_len > 0 {
+                note_history(f, dir, H_DATA);
+            }
+            return false;
+        };
+        let flags = ip.tcp.flags;
+        f.dirs[dir].tcp_flags |= flags;
+        let th = &ip.tcp;
+        if flags & SYN != 0 {
+            if flags & ACK == 0 {
+                note_history(f, dir, H_SYN);
+                if dir == 0 && !t.syn {
+                    t.syn = true;
+                    t.syn_ts = Some(p.ts);
+                    t.client_isn = Some(th.seq);
+                }
+            } else {
+                note_history(f, dir, H_SYNACK);
+                if dir == 1 {
+                    t.synack = true;
+                }
+            }
+            t.reasm[dir].on_syn(th.seq);
+        } else if flags & ACK != 0 && payload_len == 0 && flags & (FIN | RST) == 0 {
+            note_history(f, dir, H_ACK);
+        }
+        if dir == 0 && t.rtt.is_none() && t.synack && flags & (SYN | ACK) == ACK {
+            t.rtt = t.syn_ts.map(|s| p.ts - s);
+        }
+        if payload_len > 0 {
+            note_history(f, dir, H_DATA);
+        }
+        if flags & FIN != 0 {
+            note_history(f, dir, H_FIN);
+            t.fin[dir] = true;
+        }
+        if th.window == 0 && flags & (SYN | RST | FIN) == 0 {
+            note_history(f, dir, H_ZWIN);
+        }
+        let data_seq = if flags & SYN != 0 {
+            th.seq.wrapping_add(1)
+        } else {
+            th.seq
+        };
+        let retrans_before = t.reasm[dir].retransmissions;
+        let gap_before = t.reasm[dir].gap_bytes + t.reasm[1 - dir].gap_bytes;
+        // Reassemble, handing the bytes straight to L7.
+        let limits = cfg.limits;
+        let clean = t.syn && t.synack;
+        if payload_len > 0 || flags & FIN != 0 {
+            let Tcp {
+                reasm, l7, digest, ..
+            } = &mut *t;
+            let started = clean && reasm[dir].started();
+            reasm[dir].segment(
+                data_seq,
+                p.payload,
+                ip.missing,
+                flags & FIN != 0,
+                at,
+                cfg.max_ooo_bytes,
+                &mut |e| feed(l7, digest, limits, started, dir, e),
+            );
+        }
+        if flags & ACK != 0 {
+            let Tcp {
+                reasm, l7, digest, ..
+            } = &mut *t;
+            let started = clean && reasm[1 - dir].started();
+            reasm[1 - dir].on_peer_ack(th.ack, at, &mut |e| {
+                feed(l7, digest, limits, started, 1 - dir, e)
+            });
+        }
+        self.drain_l7(f, &mut t);
+        if t.reasm[dir].retransmissions > retrans_before {
+            note_history(f, dir, H_RETRANS);
+        }
+        let mut closed = false;
+        if flags & RST != 0 {
+            note_history(f, dir, H_RST);
+            t.rst[dir] = true;
+        }
+        if flags & RST != 0 && !t.closed {
+            self.close_tcp(f, &mut t, at, "connection_reset");
+            closed = true;
+        } else if !t.closed && t.reasm[0].ended() && t.reasm[1].ended() {
+            self.close_tcp(f, &mut t, at, "fin");
+            closed = true;
+        }
+        if t.reasm[0].gap_bytes + t.reasm[1].gap_bytes > gap_before {
+            note_history(f, dir, H_GAP);
+        }
+        f.tcp = Some(t);
+        closed
+    }
+
+    fn close_tcp(&mut self, f: &mut Flow, t: &mut Tcp, at: At, reason: &str) {
+        let limits = self.cfg.limits;
+        let clean = t.syn && t.synack;
+        for d in 0..2 {
+            let Tcp {
+                reasm, l7, digest, ..
+            } = &mut *t;
+            let started = clean && reasm[d].started();
+            reasm[d].flush(at, &mut |e| feed(l7, digest, limits, started, d, e));
+        }
+        t.closed = true;
+        if let L7::Http { conn, .. } = &mut t.l7 {
+            conn.on_close(at, reason);
+        }
+        self.drain_l7(f, t);
+    }
+
+    fn drain_l7(&mut self, f: &Flow, t: &mut Tcp) {
+        let L7::Http { conn, requester } = &mut t.l7 else {
+            return;
+        };
+        let out = conn.drain();
+        let requester = *requester;
+        let (req_ep, resp_ep) = if requester == 0 {
+            (f.client, f.server)
+        } else {
+            (f.server, f.client)
+        };
+        for issue in out.issues {
+            let (file_index, frame) = untag(issue.at.tag);
+            self.issue(IssueRow {
+                flow_id: Some(f.id),
+                file_index,
+                frame_number: Some(frame),
+                ts: Some(issue.at.ts_ns),
+                layer: "http",
+                kind: issue.kind,
+                detail: issue.detail,
+            });
+        }
+        for ex in out.exchanges {
+            self.stats.http_requests += ex.request.is_some() as u64;
+            self.stats.http_responses += ex.response.is_some() as u64;
+            self.stats.http_upgrades += ex.upgrade.is_some() as u64;
+            let trunc = |m: &Option<trawl_proto::http1::Message>| {
+                m.as_ref().is_some_and(|m| m.body_truncated) as u64
+            };
+            self.stats.http_bodies_truncated += trunc(&ex.request) + trunc(&ex.response);
+            self.stats.api_calls += 1;
+            self.emit(Record::Call(Box::new(CallRow {
+                flow_id: f.id,
+                protocol: "http",
+                src_ip: req_ep.0,
+                src_port: req_ep.1,
+                dst_ip: resp_ep.0,
+                dst_port: resp_ep.1,
+                exchange: ex,
+            })));
+        }
+    }
+
+    /// Records a parse issue (capped).
+    pub fn issue(&mut self, row: IssueRow) {
+        if self.stats.parse_issues >= self.cfg.max_issues {
+            self.stats.parse_issues_dropped += 1;
+            return;
+        }
+        self.stats.parse_issues += 1;
+        self.emit(Record::Issue(Box::new(row)));
+    }
+
+    /// Closes flows idle past their timeout at capture time `now`.
+    /// `tick` is the ordinal the rows are keyed by.
+    pub fn sweep(&mut self, now: i64, tick: u64) {
+        let cfg = self.cfg;
+        let mut expired: Vec<(u64, FlowKey)> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| {
+                let idle = now - f.last_ts;
+                match &f.tcp {
+                    Some(t) if t.closed => idle > cfg.close_linger_ns,
+                    Some(_) => idle > cfg.tcp_timeout_ns,
+                    None => idle > cfg.udp_timeout_ns,
+                }
+            })
+            .map(|(k, f)| (f.id, *k))
+            .collect();
+        expired.sort_unstable_by_key(|(id, _)| *id);
+        for (id, k) in expired {
+            if let Some(f) = self.flows.remove(&k) {
+                self.key_ctx = (tick, PHASE_SWEEP, id);
+                self.seq = 0;
+                let at = At {
+                    tag: tag(f.file_index, f.frame_number),
+                    ts_ns: f.last_ts,
+                };
+                let reason = f
+                    .tcp
+                    .as_ref()
+                    .filter(|t| t.closed)
+                    .map_or("idle_timeout", |t| closed_reason(t));
+                self.finalize(f, reason, at);
+            }
+        }
+    }
+
+    /// End of input: every flow is closed, in flow id order.
+    pub fn finish(&mut self) {
+        let mut all: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.id, *k)).collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        for (id, k) in all {
+            if let Some(f) = self.flows.remove(&k) {
+                self.key_ctx = (u64::MAX, PHASE_SWEEP, id);
+                self.seq = 0;
+                let at = At {
+                    tag: tag(f.file_index, f.frame_number),
+                    ts_ns: f.last_ts,
+                };
+                let reason = f
+                    .tcp
+                    .as_ref()
+                    .filter(|t| t.closed)
+                    .map_or("capture_end", |t| closed_reason(t));
+                self.finalize(f, reason, at);
+            }
+        }
+    }
+
+    fn finalize(&mut self, mut f: Flow, reason: &'static str, at: At) {
+        let mut l7 = Vec::new();
+        let mut digest = None;
+        let mut rtt = None;
+        let conn_state;
+        let zeek;
+        if let Some(mut t) = f.tcp.take() {
+            if !t.closed {
+                let why = if reason == "capture_end" {
+                    "capture_end"
+                } else {
+                    "connection_timeout"
+                };
+                self.close_tcp(&mut f, &mut t, at, why);
+            }
+            for d in 0..2 {
+                let r = &t.reasm[d];
+                f.dirs[d].stream_bytes = r.stream_bytes;
+                f.dirs[d].gap_bytes = r.gap_bytes;
+                self.stats.tcp_retransmissions += r.retransmissions;
+                self.stats.tcp_ooo_overflows += r.ooo_overflows;
+                self.stats.tcp_gap_bytes += r.gap_bytes;
+                self.stats.tcp_stream_bytes += r.stream_bytes;
+            }
+            if let L7::Http { .. } = t.l7 {
+                l7.push("HTTP");
+            }
+            rtt = t.rtt;
+            let established = t.syn && t.synack;
+            let (fin_c, fin_s, rst_c, rst_s) = (t.fin[0], t.fin[1], t.rst[0], t.rst[1]);
+            conn_state = if rst_c || rst_s || (fin_c && fin_s) {
+                "closed"
+            } else if t.syn && t.rtt.is_none() {
+                "in_progress"
+            } else {
+                "open"
+            };
+            zeek = zeek_state(
+                t.syn,
+                t.synack,
+                established,
+                fin_c,
+                fin_s,
+                rst_c,
+                rst_s,
+                f.dirs[1].packets > 0,
+            );
+            if let Some(d) = t.digest.take() {
+                let Digest2 {
+                    hashers: [h0, h1],
+                    bytes,
+                } = *d;
+                digest = Some(Box::new(StreamDigest {
+                    dirs: [
+                        (bytes[0], crate::input::hex(&h0.finalize())),
+                        (bytes[1], crate::input::hex(&h1.finalize())),
+                    ],
+                    first_from_client: f.first_from_client,
+                }));
+            }
+            self.stats.tcp_flows += 1;
+        } else {
+            let both = f.dirs[0].packets > 0 && f.dirs[1].packets > 0;
+            zeek = if both {
+                "SF"
+            } else if f.dirs[0].packets > 0 {
+                "S0"
+            } else {
+                "SHR"
+            };
+            conn_state = if reason == "idle_timeout" {
+                "closed"
+            } else {
+                "open"
+            };
+            if f.proto == 17 {
+                self.stats.udp_flows += 1;
+            } else {
+                self.stats.other_flows += 1;
+            }
+        }
+        self.stats.flows += 1;
+        let protocol = match f.proto {
+            6 => "tcp".to_string(),
+            17 => "udp".to_string(),
+            1 => "icmp".to_string(),
+            58 => "icmpv6".to_string(),
+            n => format!("ip-{n}"),
+        };
+        let row = FlowRow {
+            flow_id: f.id,
+            community_id: community_id(0, f.client.0, f.server.0, f.proto, f.client.1, f.server.1),
+            protocol,
+            ip_version: f.ip_version,
+            src_ip: f.client.0,
+            src_port: f.client.1,
+            dst_ip: f.server.0,
+            dst_port: f.server.1,
+            orientation: f.orientation,
+            ts: f.first_ts,
+            end_ts: f.last_ts,
+            conn_state,
+            zeek_state: zeek,
+            history: f.history,
+            end_reason: reason,
+            dirs: f.dirs,
+            handshake_rtt_ns: rtt,
+            l7_protocols: l7,
+            vlan: f.vlan,
+            file_index: f.file_index,
+            frame_number: f.frame_number,
+            digest,
+        };
+        self.emit(Record::Flow(Box::new(row)));
+    }
+}
+
+fn closed_reason(t: &Tcp) -> &'static str {
+    if t.rst[0] || t.rst[1] { "rst" } else { "fin" }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn zeek_state(
+    syn: bool,
+    synack: bool,
+    established: bool,
+    fin_c: bool,
+    fin_s: bool,
+    rst_c: bool,
+    rst_s: bool,
+    server_replied: bool,
+) -> &'static str {
+    if established {
+        return match (fin_c, fin_s, rst_c, rst_s) {
+            (_, _, true, _) => "RSTO",
+            (_, _, _, true) => "RSTR",
+            (true, true, _, _) => "SF",
+            (true, false, _, _) => "S2",
+            (false, true, _, _) => "S3",
+            _ => "S1",
+        };
+    }
+    if syn {
+        return if rst_s {
+            "REJ"
+        } else if rst_c {
+            "RSTOS0"
+        } else if fin_c {
+            "SH"
+        } else if !server_replied {
+            "S0"
+        } else {
+            "OTH"
+        };
+    }
+    if synack {
+        return if rst_s {
+            "RSTRH"
+        } else if fin_s {
+            "SHR"
+        } else {
+            "OTH"
+        };
+    }
+    "OTH"
+}
+
+fn note_history(f: &mut Flow, dir: usize, bit: u16) {
+    if f.hist_bits[dir] & bit == 0 {
+        f.hist_bits[dir] |= bit;
+        let c = history_letter(bit);
+        f.history
+            .push(if dir == 0 { c } else { c.to_ascii_lowercase() });
+    }
+}
+
+/// Running sha256 and byte count of each direction (`trawl debug streams`).
+struct Digest2 {
+    hashers: [Sha256; 2],
+    bytes: [u64; 2],
+}
+
+/// Hands one reassembled event of direction `dir` to the L7 layer.
+/// `started_clean` says the connection's handshake was seen, so that the
+/// first bytes are the start of the conversation.
+fn feed(
+    l7: &mut L7,
+    digest: &mut Option<Box<Digest2>>,
+    limits: Limits,
+    started_clean: bool,
+    dir: usize,
+    e: StreamEvent<'_>,
+) {
+    if let (Some(d), StreamEvent::Data { bytes, .. }) = (digest.as_mut(), &e) {
+        d.hashers[dir].update(bytes);
+        d.bytes[dir] += bytes.len() as u64;
+    }
+    match l7 {
+        L7::Unknown => {}
+        L7::Http { conn, requester } => {
+            let side = if dir == *requester {
+                Side::Requester
+            } else {
+                Side::Responder
+            };
+            match e {
+                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
+                StreamEvent::Gap { at, len } => conn.on_gap(side, at, len),
+                StreamEvent::End { at } => conn.on_end(side, at),
+            }
+        }
+        L7::Probe {
+            bufs,
+            at: first_at,
+            mid,
+        } => match e {
+            StreamEvent::Data { at, bytes } => {
+                if bufs[dir].is_empty() {
+                    first_at[dir] = at;
+                }
+                let room = PROBE_MAX.saturating_sub(bufs[dir].len());
+                bufs[dir].extend_from_slice(&bytes[..bytes.len().min(room)]);
+                match decide(&bufs[dir], *mid || !started_clean) {
+                    Decision::Wait if bufs[dir].len() >= PROBE_MAX => *l7 = L7::Unknown,
+                    Decision::Wait => {}
+                    Decision::No => *l7 = L7::Unknown,
+                    Decision::Http {
+                        sender_is_requester,
+                        mid_stream,
+                    } => {
+                        let requester = if sender_is_requester { dir } else { 1 - dir };
+                        let mut conn =
+                            Box::new(Http1Conn::new(limits, mid_stream || *mid || !started_clean));
+                        let held = std::mem::take(bufs);
+                        let held_at = *first_at;
+                        for d in [requester, 1 - requester] {
+                            if !held[d].is_empty() {
+                                let side = if d == requester {
+                                    Side::Requester
+                                } else {
+                                    Side::Responder
+                                };
+                                conn.on_data(side, held_at[d], &held[d]);
+                            }
+                        }
+                        *l7 = L7::Http { conn, requester };
+                    }
+                }
+            }
+            StreamEvent::Gap { .. } => {
+                bufs[dir].clear();
+                *mid = true;
+            }
+            StreamEvent::End { .. } => {}
+        },
+    }
+}
+
+enum Decision {
+    Wait,
+    No,
+    Http {
+        sender_is_requester: bool,
+        mid_stream: bool,
+    },
+}
+
+/// Decides from the first bytes of one side whether a connection is HTTP/1.
+fn decide(buf: &[u8], mid: bool) -> Decision {
+    match probe(buf) {
+        Probe::Request => Decision::Http {
+            sender_is_requester: true,
+            mid_stream: false,
+        },
+        Probe::Response => Decision::Http {
+            sender_is_requester: false,
+            mid_stream: false,
+        },
+        Probe::NeedMore => Decision::Wait,
+        Probe::NotHttp if !mid => Decision::No,
+        Probe::NotHttp => {
+            // Joined mid-stream: look for a message start further in.
+            for p in memchr::memmem::find_iter(buf, b"HTTP/1.") {
+                let line_start = p == 0 || buf[p - 1] == b'\n';
+                if line_start && buf.get(p + 8) == Some(&b' ') {
+                    return Decision::Http {
+                        sender_is_requester: false,
+                        mid_stream: true,
+                    };
+                }
+                if p > 0 && buf[p - 1] == b' ' && matches!(buf.get(p + 8), Some(b'\r' | b'\n')) {
+                    return Decision::Http {
+                        sender_is_requester: true,
+                        mid_stream: true,
+                    };
+                }
+            }
+            Decision::Wait
+        }
+    }
+}

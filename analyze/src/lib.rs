@@ -1,0 +1,149 @@
+//! trawl's analyzer: capture files in, a snapshot of Parquet tables out.
+//!
+//! The road a packet takes:
+//! 1. [`input`] reads pcap/pcapng (optionally gzip) in chunks and frames
+//!    records without copying them; several files merge in time order.
+//! 2. [`decode`] slices link, IP and transport headers (etherparse) and
+//!    rebuilds fragmented datagrams.
+//! 3. [`pipeline`] shards packets by a symmetric flow hash over rayon
+//!    workers; each owns a [`flow::FlowTable`].
+//! 4. [`flow`] tracks connections, reassembles TCP ([`reassembly`]) and
+//!    feeds the L7 parsers of `trawl-proto`.
+//! 5. [`output`] writes rows through Arrow builders laid out by
+//!    `trawl-schemas` into Parquet, inside a snapshot directory that is
+//!    renamed into place when complete ([`analyze_to_snapshot`]).
+//!
+//! Time always comes from the capture. Output is identical at any
+//! thread count. Malformed traffic becomes `parse_issues` rows; only
+//! environment failures and inputs that are not captures are [`Error`]s.
+
+pub mod community_id;
+pub mod decode;
+mod error;
+pub mod flow;
+pub mod input;
+pub mod output;
+pub mod pipeline;
+pub mod reassembly;
+pub mod records;
+pub mod stats;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use error::Error;
+pub use pipeline::{Options, Outcome, Progress, expand_inputs};
+
+/// The `manifest.json` of a snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub trawl_version: &'static str,
+    pub inputs: Vec<input::InputInfo>,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    /// Table name to its file and row count.
+    pub tables: BTreeMap<&'static str, TableInfo>,
+    pub counters: stats::Stats,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableInfo {
+    pub file: String,
+    pub rows: u64,
+}
+
+/// The settings that shape the output (thread count is not one of them).
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub tcp_timeout_s: f64,
+    pub udp_timeout_s: f64,
+    pub max_body_bytes: usize,
+    pub max_ooo_bytes: usize,
+}
+
+/// Result of [`analyze_to_snapshot`].
+#[derive(Debug, Clone)]
+pub struct SnapshotResult {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl SnapshotResult {
+    pub fn damaged(&self) -> bool {
+        self.manifest.inputs.iter().any(|i| i.damage.is_some())
+    }
+}
+
+/// Analyses the inputs of `opts` into a snapshot directory at `out`.
+pub fn analyze_to_snapshot(
+    opts: &Options,
+    out: &Path,
+    force: bool,
+    progress: &Progress,
+) -> Result<SnapshotResult, Error> {
+    let snap = output::Snapshot::begin(out, force)?;
+    let result = (|| {
+        let mut sink = output::ParquetSink::create(&snap.tmp)?;
+        let outcome = pipeline::run(opts, &mut sink, progress)?;
+        let tables = sink.finish()?;
+        let manifest = manifest(opts, outcome, tables);
+        let json =
+            serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
+        snap.write_file("manifest.json", &json)?;
+        Ok(manifest)
+    })();
+    match result {
+        Ok(manifest) => {
+            let path = snap.commit()?;
+            Ok(SnapshotResult { path, manifest })
+        }
+        Err(e) => {
+            snap.abort();
+            Err(e)
+        }
+    }
+}
+
+fn manifest(opts: &Options, outcome: Outcome, tables: Vec<(&'static str, u64)>) -> Manifest {
+    let first = outcome.inputs.iter().filter_map(|i| i.first_ts_ns).min();
+    let last = outcome.inputs.iter().filter_map(|i| i.last_ts_ns).max();
+    Manifest {
+        schema_version: trawl_schemas::SCHEMA_VERSION,
+        trawl_version: env!("CARGO_PKG_VERSION"),
+        inputs: outcome.inputs,
+        first_timestamp: first.map(time::rfc3339),
+        last_timestamp: last.map(time::rfc3339),
+        tables: tables
+            .into_iter()
+            .map(|(name, rows)| {
+                (
+                    name,
+                    TableInfo {
+                        file: format!("{name}.parquet"),
+                        rows,
+                    },
+                )
+            })
+            .collect(),
+        counters: outcome.stats,
+        settings: Settings {
+            tcp_timeout_s: opts.flow.tcp_timeout_ns as f64 / 1e9,
+            udp_timeout_s: opts.flow.udp_timeout_ns as f64 / 1e9,
+            max_body_bytes: opts.flow.limits.max_body_bytes,
+            max_ooo_bytes: opts.flow.max_ooo_bytes,
+        },
+    }
+}
+
+/// Analyses into memory: every row, in output order (for tests and
+/// `trawl debug streams`).
+pub fn analyze_to_memory(opts: &Options) -> Result<(Outcome, Vec<records::Keyed>), Error> {
+    let mut sink = output::MemorySink::default();
+    let outcome = pipeline::run(opts, &mut sink, &Progress::default())?;
+    Ok((outcome, sink.rows))
+}

@@ -1,0 +1,653 @@
+//! Writing rows: Arrow column builders laid out from the table
+//! definitions in `trawl-schemas`, Parquet files, and the snapshot
+//! directory (written under a temporary name, renamed when complete).
+
+use std::fs::{self, File};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, MapBuilder,
+    StringBuilder, TimestampNanosecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder,
+    UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use trawl_proto::http1::{Message, StartLine};
+use trawl_schemas::{ColumnType, Table};
+
+use crate::Error;
+use crate::records::{CallRow, FlowRow, IssueRow, Keyed, Record, untag};
+
+enum Col {
+    U8(UInt8Builder),
+    U16(UInt16Builder),
+    U32(UInt32Builder),
+    U64(UInt64Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    Bool(BooleanBuilder),
+    Str(StringBuilder),
+    Bin(BinaryBuilder),
+    Ts(TimestampNanosecondBuilder),
+    Map(MapBuilder<StringBuilder, StringBuilder>),
+    List(ListBuilder<StringBuilder>),
+}
+
+impl Col {
+    fn new(ty: ColumnType) -> Col {
+        match ty {
+            ColumnType::UInt8 => Col::U8(UInt8Builder::new()),
+            ColumnType::UInt16 => Col::U16(UInt16Builder::new()),
+            ColumnType::UInt32 => Col::U32(UInt32Builder::new()),
+            ColumnType::UInt64 => Col::U64(UInt64Builder::new()),
+            ColumnType::Int32 => Col::I32(Int32Builder::new()),
+            ColumnType::Int64 => Col::I64(Int64Builder::new()),
+            ColumnType::Bool => Col::Bool(BooleanBuilder::new()),
+            ColumnType::Utf8 => Col::Str(StringBuilder::new()),
+            ColumnType::Binary => Col::Bin(BinaryBuilder::new()),
+            ColumnType::Timestamp => {
+                Col::Ts(TimestampNanosecondBuilder::new().with_timezone("UTC"))
+            }
+            ColumnType::StringMap => Col::Map(MapBuilder::new(
+                None,
+                StringBuilder::new(),
+                StringBuilder::new(),
+            )),
+            ColumnType::StringList => Col::List(ListBuilder::new(StringBuilder::new())),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Col::U8(b) => Arc::new(b.finish()),
+            Col::U16(b) => Arc::new(b.finish()),
+            Col::U32(b) => Arc::new(b.finish()),
+            Col::U64(b) => Arc::new(b.finish()),
+            Col::I32(b) => Arc::new(b.finish()),
+            Col::I64(b) => Arc::new(b.finish()),
+            Col::Bool(b) => Arc::new(b.finish()),
+            Col::Str(b) => Arc::new(b.finish()),
+            Col::Bin(b) => Arc::new(b.finish()),
+            Col::Ts(b) => Arc::new(b.finish()),
+            Col::Map(b) => Arc::new(b.finish()),
+            Col::List(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Rows of one table, buffered into Arrow batches and written to Parquet.
+/// Values are pushed column by column in schema order; a push of the wrong
+/// type is a bug in trawl and is reported as [`Error::Internal`].
+pub struct TableWriter {
+    table: &'static Table,
+    schema: SchemaRef,
+    cols: Vec<Col>,
+    cursor: usize,
+    rows_in_batch: usize,
+    batch_bytes: usize,
+    rows: u64,
+    writer: Option<ArrowWriter<File>>,
+    path: PathBuf,
+    bug: Option<String>,
+}
+
+const BATCH_ROWS: usize = 8192;
+const BATCH_BYTES: usize = 32 << 20;
+const ROW_GROUP_BYTES: usize = 128 << 20;
+
+impl TableWriter {
+    pub fn create(dir: &Path, table: &'static Table) -> Result<TableWriter, Error> {
+        let path = dir.join(table.file_name());
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let schema: SchemaRef = Arc::new(table.arrow_schema());
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+            .set_max_row_group_row_count(Some(128 * 1024));
+        // Dictionary encoding pays only for repetitive columns; bodies,
+        // URLs and free text would just fill and abandon a dictionary.
+        for c in table.columns {
+            if matches!(
+                c.name,
+                "request_body"
+                    | "response_body"
+                    | "url"
+                    | "path"
+                    | "detail"
+                    | "community_id"
+                    | "history"
+            ) {
+                props = props.set_column_dictionary_enabled(
+                    parquet::schema::types::ColumnPath::from(c.name),
+                    false,
+                );
+            }
+        }
+        let props = props.build();
+        let writer =
+            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| Error::Output {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(TableWriter {
+            table,
+            schema,
+            cols: table.columns.iter().map(|c| Col::new(c.ty)).collect(),
+            cursor: 0,
+            rows_in_batch: 0,
+            batch_bytes: 0,
+            rows: 0,
+            writer: Some(writer),
+            path,
+            bug: None,
+        })
+    }
+
+    fn next_col(&mut self) -> Option<&mut Col> {
+        let i = self.cursor;
+        self.cursor += 1;
+        self.cols.get_mut(i)
+    }
+
+    fn mismatch(&mut self, what: &str) {
+        if self.bug.is_none() {
+            let col = self
+                .table
+                .columns
+                .get(self.cursor.wrapping_sub(1))
+                .map_or("?", |c| c.name);
+            self.bug = Some(format!("{}.{col}: pushed a {what}", self.table.name));
+        }
+    }
+
+    fn u8(&mut self, v: u8) {
+        if let Some(Col::U8(b)) = self.next_col() {
+            b.append_value(v)
+        } else {
+            self.mismatch("u8")
+        }
+    }
+    fn u16(&mut self, v: u16) {
+        if let Some(Col::U16(b)) = self.next_col() {
+            b.append_value(v)
+        } else {
+            self.mismatch("u16")
+        }
+    }
+    fn opt_u16(&mut self, v: Option<u16>) {
+        if let Some(Col::U16(b)) = self.next_col() {
+            b.append_option(v)
+        } else {
+            self.mismatch("u16")
+        }
+    }
+    fn u32(&mut self, v: u32) {
+        if let Some(Col::U32(b)) = self.next_col() {
+            b.append_value(v)
+        } else {
+            self.mismatch("u32")
+        }
+    }
+    fn u64(&mut self, v: u64) {
+        if let Some(Col::U64(b)) = self.next_col() {
+            b.append_value(v)
+        } else {
+            self.mismatch("u64")
+        }
+    }
+    fn opt_u64(&mut self, v: Option<u64>) {
+        if let Some(Col::U64(b)) = self.next_col() {
+            b.append_option(v)
+        } else {
+            self.mismatch("u64")
+        }
+    }
+    fn opt_i32(&mut self, v: Option<i32>) {
+        if let Some(Col::I32(b)) = self.next_col() {
+            b.append_option(v)
+        } else {
+            self.mismatch("i32")
+        }
+    }
+    fn i64(&mut self, v: i64) {
+        if let Some(Col::I64(b)) = self.next_col() {
+            b.append_value(v)
+        } else {
+            self.mismatch("i64")
+        }
+    }
+    fn opt_i64(&mut self, v: Option<i64>) {
+        if let Some(Col::I64(b)) = self.next_col() {
+            b.append_option(v)
+        } else {
+            self.mismatch("i64")
+        }
+    }
+    fn bool(&mut self, v: bool) {
+        if let Some(Col::Bool(b)) = self.next_col() {
+            b.append_value(v)
+        } else {
+            self.mismatch("bool")
+        }
+    }
+    fn str(&mut self, v: &str) {
+        self.batch_bytes += v.len();
+        if let Some(Col::Str(b)) = self.next_col() {
+            b.append_value(v)
+        } else {
+            self.mismatch("string")
+        }
+    }
+    fn opt_str(&mut self, v: Option<&str>) {
+        self.batch_bytes += v.map_or(0, str::len);
+        if let Some(Col::Str(b)) = self.next_col() {
+            b.append_option(v)
+        } else {
+            self.mismatch("string")
+        }
+    }
+    fn ip(&mut self, v: &IpAddr) {
+        self.str(&v.to_string())
+    }
+    fn opt_bin(&mut self, v: Option<&[u8]>) {
+        self.batch_bytes += v.map_or(0, <[u8]>::len);
+        if let Some(Col::Bin(b)) = self.next_col() {
+            b.append_option(v)
+        } else {
+            self.mismatch("binary")
+        }
+    }
+    fn ts(&mut self, v: i64) {
+        if let Some(Col::Ts(b)) = self.next_col() {
+            b.append_value(v)
+        } else {
+            self.mismatch("timestamp")
+        }
+    }
+    fn opt_ts(&mut self, v: Option<i64>) {
+        if let Some(Col::Ts(b)) = self.next_col() {
+            b.append_option(v)
+        } else {
+            self.mismatch("timestamp")
+        }
+    }
+    fn map<'a>(&mut self, entries: impl Iterator<Item = (&'a str, &'a str)>) {
+        let mut bytes = 0;
+        if let Some(Col::Map(b)) = self.next_col() {
+            for (k, v) in entries {
+                bytes += k.len() + v.len();
+                b.keys().append_value(k);
+                b.values().append_value(v);
+            }
+            if b.append(true).is_err() {
+                self.mismatch("map with unequal keys and values");
+            }
+        } else {
+            self.mismatch("map");
+        }
+        self.batch_bytes += bytes;
+    }
+    /// A header map: repeated names joined by ", ", in first-seen order.
+    fn headers(&mut self, m: Option<&Message>) {
+        let h = m.map(|m| m.headers.as_slice()).unwrap_or(&[]);
+        let mut bytes = 0;
+        if let Some(Col::Map(b)) = self.next_col() {
+            for (i, (k, v)) in h.iter().enumerate() {
+                if h[..i].iter().any(|(pk, _)| pk == k) {
+                    continue;
+                }
+                bytes += k.len() + v.len();
+                b.keys().append_value(k);
+                if h[i + 1..].iter().any(|(nk, _)| nk == k) {
+                    let joined: Vec<&str> = h[i..]
+                        .iter()
+                        .filter(|(nk, _)| nk == k)
+                        .map(|(_, v)| v.as_str())
+                        .collect();
+                    b.values().append_value(joined.join(", "));
+                } else {
+                    b.values().append_value(v);
+                }
+            }
+            if b.append(true).is_err() {
+                self.mismatch("map with unequal keys and values");
+            }
+        } else {
+            self.mismatch("map");
+        }
+        self.batch_bytes += bytes;
+    }
+
+    fn list(&mut self, items: &[&str]) {
+        if let Some(Col::List(b)) = self.next_col() {
+            for i in items {
+                b.values().append_value(i);
+            }
+            b.append(true);
+        } else {
+            self.mismatch("list");
+        }
+    }
+
+    fn end_row(&mut self) -> Result<(), Error> {
+        if self.cursor != self.cols.len() && self.bug.is_none() {
+            self.bug = Some(format!(
+                "{}: a row pushed {} of {} columns",
+                self.table.name,
+                self.cursor,
+                self.cols.len()
+            ));
+        }
+        if let Some(bug) = &self.bug {
+            return Err(Error::Internal(bug.clone()));
+        }
+        self.cursor = 0;
+        self.rows += 1;
+        self.rows_in_batch += 1;
+        if self.rows_in_batch >= BATCH_ROWS || self.batch_bytes >= BATCH_BYTES {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> Result<(), Error> {
+        if self.rows_in_batch == 0 {
+            return Ok(());
+        }
+        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
+        let out = |e: String| Error::Output {
+            path: self.path.clone(),
+            detail: e,
+        };
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| Error::Internal(format!("{}: {e}", self.table.name)))?;
+        let w = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| out("writer already closed".into()))?;
+        w.write(&batch).map_err(|e| out(e.to_string()))?;
+        if w.in_progress_size() >= ROW_GROUP_BYTES {
+            w.flush().map_err(|e| out(e.to_string()))?;
+        }
+        self.rows_in_batch = 0;
+        self.batch_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes what is buffered and closes the file; returns the row count.
+    pub fn finish(mut self) -> Result<u64, Error> {
+        self.flush_batch()?;
+        if let Some(w) = self.writer.take() {
+            w.close().map_err(|e| Error::Output {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            })?;
+        }
+        Ok(self.rows)
+    }
+
+    fn flow(&mut self, r: &FlowRow) -> Result<(), Error> {
+        self.u64(r.flow_id);
+        self.str(&r.community_id);
+        self.str(&r.protocol);
+        self.u8(r.ip_version);
+        self.ip(&r.src_ip);
+        self.u16(r.src_port);
+        self.ip(&r.dst_ip);
+        self.u16(r.dst_port);
+        self.str(r.orientation);
+        self.ts(r.ts);
+        self.ts(r.end_ts);
+        self.i64((r.end_ts - r.ts) / 1000);
+        self.str(r.conn_state);
+        self.str(r.zeek_state);
+        self.str(&r.history);
+        self.str(r.end_reason);
+        for d in &r.dirs {
+            self.u64(d.packets);
+            self.u64(d.bytes);
+            self.u64(d.payload_bytes);
+            self.u64(d.stream_bytes);
+            self.u64(d.gap_bytes);
+            self.u8(d.tcp_flags);
+            self.opt_ts(d.first_ts);
+            self.opt_ts(d.last_ts);
+        }
+        self.opt_i64(r.handshake_rtt_ns.map(|n| n / 1000));
+        self.list(&r.l7_protocols);
+        self.opt_u16(r.vlan);
+        self.u32(r.file_index);
+        self.u64(r.frame_number);
+        self.end_row()
+    }
+
+    fn call(&mut self, id: u64, r: &CallRow) -> Result<(), Error> {
+        let ex = &r.exchange;
+        let req = ex.request.as_ref();
+        let resp = ex.response.as_ref();
+        let first = req.or(resp);
+        self.u64(id);
+        self.u64(r.flow_id);
+        self.u32(ex.index);
+        self.str(r.protocol);
+        self.ts(first.map_or(0, |m| m.at.ts_ns));
+        self.opt_ts(resp.map(|m| m.at.ts_ns));
+        let end = req.map(|m| m.end.ts_ns).max(resp.map(|m| m.end.ts_ns));
+        self.opt_ts(end);
+        self.opt_i64(match (req, resp) {
+            (Some(q), Some(p)) => Some((p.end.ts_ns - q.at.ts_ns) / 1000),
+            _ => None,
+        });
+        self.ip(&r.src_ip);
+        self.u16(r.src_port);
+        self.ip(&r.dst_ip);
+        self.u16(r.dst_port);
+        let (method, target) = match req.map(|m| &m.start) {
+            Some(StartLine::Request { method, target }) => {
+                (Some(method.as_str()), Some(target.as_str()))
+            }
+            _ => (None, None),
+        };
+        self.opt_str(method);
+        self.opt_str(target);
+        let (path, query) = target.map(split_target).unwrap_or(("", None));
+        self.opt_str(target.map(|_| path));
+        let params: Vec<(String, String)> = query
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        self.map(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.opt_str(req.and_then(|m| m.header("host")));
+        let version = req.and_then(|m| m.version).or(resp.and_then(|m| m.version));
+        self.opt_str(version.map(|v| if v == 0 { "HTTP/1.0" } else { "HTTP/1.1" }));
+        let (status, reason) = match resp.map(|m| &m.start) {
+            Some(StartLine::Response { status, reason }) => {
+                (Some(*status as i32), Some(reason.as_str()))
+            }
+            _ => (None, None),
+        };
+        self.opt_i32(status);
+        self.opt_str(reason);
+        self.headers(req);
+        self.headers(resp);
+        self.i64(req.map_or(0, |m| m.head_size as i64));
+        self.i64(req.map_or(0, |m| m.body_size as i64));
+        self.i64(resp.map_or(0, |m| m.head_size as i64));
+        self.i64(resp.map_or(0, |m| m.body_size as i64));
+        self.opt_bin(req.map(|m| m.body.as_slice()));
+        self.bool(req.is_some_and(|m| m.body_truncated));
+        self.opt_bin(resp.map(|m| m.body.as_slice()));
+        self.bool(resp.is_some_and(|m| m.body_truncated));
+        self.opt_str(ex.upgrade.as_deref());
+        let error = ex
+            .error
+            .as_deref()
+            .or(req.and_then(|m| m.error.as_deref()))
+            .or(resp.and_then(|m| m.error.as_deref()));
+        self.opt_str(error);
+        let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
+        self.u32(file_index);
+        self.u64(frame);
+        self.end_row()
+    }
+
+    fn issue(&mut self, r: &IssueRow) -> Result<(), Error> {
+        self.opt_u64(r.flow_id);
+        self.u32(r.file_index);
+        self.opt_u64(r.frame_number);
+        self.opt_ts(r.ts);
+        self.str(r.layer);
+        self.str(r.kind);
+        self.str(&r.detail);
+        self.end_row()
+    }
+}
+
+/// Splits a request target into its path and query. An absolute-form
+/// target (`http://host/p?q`) yields its path.
+pub fn split_target(target: &str) -> (&str, Option<&str>) {
+    let rest = target.find("://").map_or(target, |i| {
+        let after = &target[i + 3..];
+        after.find('/').map_or("/", |j| &after[j..])
+    });
+    match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    }
+}
+
+/// Where rows go.
+pub trait Sink {
+    fn write(&mut self, row: &Keyed) -> Result<(), Error>;
+}
+
+/// Keeps rows in memory (tests, `trawl debug streams`).
+#[derive(Default)]
+pub struct MemorySink {
+    pub rows: Vec<Keyed>,
+}
+
+impl Sink for MemorySink {
+    fn write(&mut self, row: &Keyed) -> Result<(), Error> {
+        self.rows.push(row.clone());
+        Ok(())
+    }
+}
+
+/// Writes the three tables of a snapshot into a directory.
+pub struct ParquetSink {
+    flows: TableWriter,
+    calls: TableWriter,
+    issues: TableWriter,
+    next_call_id: u64,
+}
+
+impl ParquetSink {
+    pub fn create(dir: &Path) -> Result<ParquetSink, Error> {
+        Ok(ParquetSink {
+            flows: TableWriter::create(dir, &trawl_schemas::FLOWS)?,
+            calls: TableWriter::create(dir, &trawl_schemas::API_CALLS)?,
+            issues: TableWriter::create(dir, &trawl_schemas::PARSE_ISSUES)?,
+            next_call_id: 1,
+        })
+    }
+
+    /// Closes the files; returns (table name, rows) for each.
+    pub fn finish(self) -> Result<Vec<(&'static str, u64)>, Error> {
+        Ok(vec![
+            (trawl_schemas::FLOWS.name, self.flows.finish()?),
+            (trawl_schemas::API_CALLS.name, self.calls.finish()?),
+            (trawl_schemas::PARSE_ISSUES.name, self.issues.finish()?),
+        ])
+    }
+}
+
+impl Sink for ParquetSink {
+    fn write(&mut self, row: &Keyed) -> Result<(), Error> {
+        match &row.record {
+            Record::Flow(f) => self.flows.flow(f),
+            Record::Call(c) => {
+                let id = self.next_call_id;
+                self.next_call_id += 1;
+                self.calls.call(id, c)
+            }
+            Record::Issue(i) => self.issues.issue(i),
+        }
+    }
+}
+
+/// A snapshot directory being written: everything goes to a temporary
+/// sibling directory that is renamed into place by [`Snapshot::commit`].
+pub struct Snapshot {
+    pub tmp: PathBuf,
+    pub dest: PathBuf,
+    force: bool,
+}
+
+impl Snapshot {
+    pub fn begin(dest: &Path, force: bool) -> Result<Snapshot, Error> {
+        if dest.exists() && !force {
+            return Err(Error::Config(format!(
+                "{}: output already exists (use --force to replace it)",
+                dest.display()
+            )));
+        }
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "snapshot".into());
+        let parent = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(Snapshot {
+            tmp,
+            dest: dest.to_path_buf(),
+            force,
+        })
+    }
+
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        let p = self.tmp.join(name);
+        fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
+    }
+
+    /// Moves the finished snapshot into place.
+    pub fn commit(self) -> Result<PathBuf, Error> {
+        if self.dest.exists() && self.force {
+            let old = self.tmp.with_extension("old");
+            fs::rename(&self.dest, &old).map_err(|e| Error::io(&self.dest, e))?;
+            fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+            let _ = fs::remove_dir_all(&old);
+        } else {
+            fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        }
+        Ok(self.dest.clone())
+    }
+
+    /// Removes the temporary directory after a failure.
+    pub fn abort(self) {
+        let _ = fs::remove_dir_all(&self.tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_target_forms() {
+        assert_eq!(split_target("/a/b?x=1&y"), ("/a/b", Some("x=1&y")));
+        assert_eq!(split_target("http://h:8/p?q"), ("/p", Some("q")));
+        assert_eq!(split_target("http://h"), ("/", None));
+        assert_eq!(split_target("*"), ("*", None));
+    }
+}

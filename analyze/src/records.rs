@@ -1,0 +1,121 @@
+//! Rows on their way to the table writers, and the order they are written in.
+//!
+//! Every row carries a [`SortKey`] that depends only on the capture, never
+//! on how packets were sharded over threads: the global number of the
+//! packet that produced it (or of the tick at whose end a timeout produced
+//! it), then a phase, then the flow id, then a sequence number. The writer
+//! sorts each tick's rows by this key, so the output is identical at any
+//! thread count.
+
+use std::net::IpAddr;
+
+use trawl_proto::http1::Exchange;
+
+/// (ordinal, phase, flow_id, seq): see the module docs.
+pub type SortKey = (u64, u8, u64, u32);
+
+/// Phase of rows produced by the reader (decode problems).
+pub const PHASE_READER: u8 = 0;
+/// Phase of rows produced while processing a packet.
+pub const PHASE_PACKET: u8 = 1;
+/// Phase of rows produced by a timeout sweep or at the end of input.
+pub const PHASE_SWEEP: u8 = 2;
+
+/// Packs a file index and a frame number into a [`trawl_proto::At`] tag.
+pub fn tag(file_index: u32, frame_number: u64) -> u64 {
+    ((file_index as u64) << 40) | (frame_number & ((1 << 40) - 1))
+}
+
+/// Unpacks a tag made by [`tag`].
+pub fn untag(tag: u64) -> (u32, u64) {
+    ((tag >> 40) as u32, tag & ((1 << 40) - 1))
+}
+
+/// Per-direction counters of a flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirRow {
+    pub packets: u64,
+    pub bytes: u64,
+    pub payload_bytes: u64,
+    pub stream_bytes: u64,
+    pub gap_bytes: u64,
+    pub tcp_flags: u8,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+/// Byte count and sha256 of each reassembled direction (debug streams).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamDigest {
+    /// [client, server]: bytes and lower-case hex sha256.
+    pub dirs: [(u64, String); 2],
+    /// True when the first packet of the flow came from the client.
+    pub first_from_client: bool,
+}
+
+/// One row of `flows`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow {
+    pub flow_id: u64,
+    pub community_id: String,
+    pub protocol: String,
+    pub ip_version: u8,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dst_ip: IpAddr,
+    pub dst_port: u16,
+    pub orientation: &'static str,
+    pub ts: i64,
+    pub end_ts: i64,
+    pub conn_state: &'static str,
+    pub zeek_state: &'static str,
+    pub history: String,
+    pub end_reason: &'static str,
+    /// [client, server].
+    pub dirs: [DirRow; 2],
+    pub handshake_rtt_ns: Option<i64>,
+    pub l7_protocols: Vec<&'static str>,
+    pub vlan: Option<u16>,
+    pub file_index: u32,
+    pub frame_number: u64,
+    pub digest: Option<Box<StreamDigest>>,
+}
+
+/// One row of `api_calls` (before its `id` is assigned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRow {
+    pub flow_id: u64,
+    pub protocol: &'static str,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dst_ip: IpAddr,
+    pub dst_port: u16,
+    pub exchange: Exchange,
+}
+
+/// One row of `parse_issues`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRow {
+    pub flow_id: Option<u64>,
+    pub file_index: u32,
+    pub frame_number: Option<u64>,
+    pub ts: Option<i64>,
+    pub layer: &'static str,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// A row of any table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Flow(Box<FlowRow>),
+    Call(Box<CallRow>),
+    Issue(Box<IssueRow>),
+}
+
+/// A row and its place in the output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyed {
+    pub key: SortKey,
+    pub record: Record,
+}

@@ -1,0 +1,76 @@
+//! Counters of an analysis. Every cap that the traffic can hit has a
+//! counter here, so nothing is dropped silently. Shards count separately
+//! and their counters are summed, which keeps the totals independent of
+//! the thread count.
+
+use serde::Serialize;
+
+macro_rules! counters {
+    ($(#[$doc:meta])* pub struct $name:ident { $($(#[$fdoc:meta])* $field:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+        pub struct $name { $($(#[$fdoc])* pub $field: u64),* }
+        impl $name {
+            /// Adds another set of counters to this one.
+            pub fn add(&mut self, o: &$name) { $(self.$field += o.$field;)* }
+        }
+    };
+}
+
+counters! {
+    /// Counters of one analysis (see docs/architecture.md for each cap).
+    pub struct Stats {
+        /// Frames read from all inputs.
+        frames,
+        /// Bytes of frames as captured.
+        captured_bytes,
+        /// Frames that were IPv4 or IPv6.
+        ip_packets,
+        ipv4_packets,
+        ipv6_packets,
+        /// Frames of a link type trawl does not decode (skipped).
+        unknown_link_frames,
+        /// Frames that were not IP (ARP, LLDP, ...).
+        non_ip_frames,
+        /// Frames whose link or IP header was malformed or truncated.
+        malformed_frames,
+        /// Frames cut short by the snaplen.
+        snaplen_truncated_frames,
+        /// IP fragments seen / datagrams rebuilt from them.
+        ip_fragments,
+        ip_reassembled,
+        /// Datagrams abandoned: too many in progress, too old, conflicting fragments.
+        ip_frag_overflows,
+        ip_frag_timeouts,
+        ip_frag_errors,
+        tcp_packets,
+        udp_packets,
+        icmp_packets,
+        other_ip_packets,
+        /// Rows written to each table.
+        flows,
+        tcp_flows,
+        udp_flows,
+        other_flows,
+        api_calls,
+        http_requests,
+        http_responses,
+        parse_issues,
+        /// Parse issues not written because the per-run cap was reached.
+        parse_issues_dropped,
+        /// Flows closed early because a shard held its maximum number of flows.
+        flow_table_evictions,
+        /// TCP segments that brought no new byte.
+        tcp_retransmissions,
+        /// Times an out-of-order buffer hit its cap (a gap was declared).
+        tcp_ooo_overflows,
+        /// Bytes missing from reassembled streams.
+        tcp_gap_bytes,
+        /// Bytes delivered by reassembly.
+        tcp_stream_bytes,
+        /// Stored HTTP bodies cut at the body cap or incomplete.
+        http_bodies_truncated,
+        /// Connections that switched away from HTTP/1 (101 or CONNECT).
+        http_upgrades,
+    }
+}

@@ -1,0 +1,335 @@
+//! The `trawl` command: thin glue over the trawl libraries.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use trawl_analyze::records::Record;
+use trawl_analyze::{Error, Options, Progress};
+
+// mimalloc: the analyzer allocates per message on several threads, where
+// glibc's malloc contends on its arena locks (see docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit code when an input was damaged: analysed up to the damage.
+const EXIT_DAMAGED: u8 = 3;
+/// Exit code for bad input or usage.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "trawl",
+    version,
+    about = "Offline network forensics: PCAP archives in, Parquet snapshots of flows and API calls out",
+    long_about = "trawl turns packet captures into a snapshot of Parquet tables: one row per connection (flows), one per \
+request/response exchange (api_calls), one per problem found in the traffic (parse_issues). Read the snapshot with \
+any Parquet tool (DuckDB, pandas, DataFusion).\n\nExamples:\n  trawl analyze incident.pcap                 # writes ./incident.snap\n  trawl analyze rotated/ -o incident.snap     # every capture in a folder, merged by time\n  trawl debug streams incident.pcap           # reassembled bytes and sha256 per TCP direction"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse captures into a snapshot directory.
+    Analyze(AnalyzeArgs),
+    /// Tools for checking trawl's internals against other tools.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+    /// Print the snapshot schema (the source of docs/schema.md).
+    Schema {
+        /// Print Markdown (the only format for now).
+        #[arg(long, default_value_t = true)]
+        markdown: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DebugCommand {
+    /// For each TCP stream direction, print the reassembled byte count and
+    /// sha256, to compare with `tshark -z follow,tcp,raw,N`.
+    Streams {
+        /// Capture files or directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Capture files (pcap, pcapng, optionally .gz) or directories of them.
+    /// Several inputs are merged in timestamp order, like mergecap.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Snapshot directory to write [default: ./<first input name>.snap]
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Replace the output directory if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Worker threads [default: number of CPUs]. The output does not depend on it.
+    #[arg(short = 'j', long)]
+    threads: Option<usize>,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print the summary as JSON (the snapshot's manifest plus timing).
+    #[arg(long)]
+    json: bool,
+    /// Body bytes stored per message (after gzip/deflate/br decoding).
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    body_cap: usize,
+    /// Seconds a TCP connection may stay idle (capture time) before it is closed.
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    tcp_timeout: f64,
+    /// Seconds a UDP or ICMP flow may stay idle before it is closed.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    udp_timeout: f64,
+    /// Out-of-order bytes buffered per TCP direction before a gap is declared.
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    max_ooo_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            let bad_input = err
+                .chain()
+                .any(|c| c.downcast_ref::<Error>().is_some_and(Error::is_bad_input));
+            if err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("trawl: {err:#}");
+            ExitCode::from(if bad_input { EXIT_BAD_INPUT } else { 1 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(a) => analyze(a),
+        Command::Debug(DebugCommand::Streams { inputs, json }) => debug_streams(&inputs, json),
+        Command::Schema { .. } => {
+            print!("{}", trawl_schemas::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn secs_to_ns(name: &str, s: f64) -> Result<i64> {
+    if !(s.is_finite() && s > 0.0) {
+        return Err(Error::Config(format!(
+            "--{name}: expected a positive number of seconds, got {s}"
+        ))
+        .into());
+    }
+    Ok((s * 1e9) as i64)
+}
+
+fn default_output(input: &Path) -> PathBuf {
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "capture".into());
+    let stem = [
+        ".pcapng.gz",
+        ".pcap.gz",
+        ".cap.gz",
+        ".pcapng",
+        ".pcap",
+        ".cap",
+        ".gz",
+    ]
+    .iter()
+    .find_map(|e| name.strip_suffix(e))
+    .unwrap_or(&name)
+    .to_string();
+    PathBuf::from(format!("{stem}.snap"))
+}
+
+fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
+    let mut opts = Options {
+        inputs: trawl_analyze::expand_inputs(&a.inputs)?,
+        ..Options::default()
+    };
+    if let Some(t) = a.threads {
+        if t == 0 {
+            return Err(Error::Config("--threads: expected at least 1".into()).into());
+        }
+        opts.threads = t;
+    }
+    opts.flow.tcp_timeout_ns = secs_to_ns("tcp-timeout", a.tcp_timeout)?;
+    opts.flow.udp_timeout_ns = secs_to_ns("udp-timeout", a.udp_timeout)?;
+    opts.flow.limits.max_body_bytes = a.body_cap;
+    opts.flow.max_ooo_bytes = a.max_ooo_bytes;
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&a.inputs[0]));
+    let progress = Arc::new(Progress::default());
+    let show_bar = !a.quiet && !a.json && std::io::stderr().is_terminal();
+    let bar = show_bar.then(|| spawn_progress(progress.clone()));
+    let started = Instant::now();
+    let result = trawl_analyze::analyze_to_snapshot(&opts, &out, a.force, &progress);
+    progress.done.store(true, Ordering::Relaxed);
+    if let Some(h) = bar {
+        let _ = h.join();
+    }
+    let res = result.with_context(|| format!("analysing into {}", out.display()))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let m = &res.manifest;
+    let bytes: u64 = m.inputs.iter().map(|i| i.size).sum();
+    if a.json {
+        let v = serde_json::json!({ "snapshot": res.path, "elapsed_s": elapsed, "manifest": m });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if !a.quiet {
+        let c = &m.counters;
+        let mut o = std::io::stdout().lock();
+        writeln!(
+            o,
+            "analysed {} file{} ({:.1} MB, {} frames) in {:.2} s ({:.0} MB/s)",
+            m.inputs.len(),
+            if m.inputs.len() == 1 { "" } else { "s" },
+            bytes as f64 / 1e6,
+            c.frames,
+            elapsed,
+            bytes as f64 / 1e6 / elapsed.max(1e-9)
+        )?;
+        writeln!(
+            o,
+            "  flows         {:>10}  (tcp {}, udp {}, other {})",
+            c.flows, c.tcp_flows, c.udp_flows, c.other_flows
+        )?;
+        writeln!(
+            o,
+            "  api_calls     {:>10}  (http requests {}, responses {})",
+            c.api_calls, c.http_requests, c.http_responses
+        )?;
+        writeln!(o, "  parse_issues  {:>10}", c.parse_issues)?;
+        if let (Some(f), Some(l)) = (&m.first_timestamp, &m.last_timestamp) {
+            writeln!(o, "  time range    {f} .. {l}")?;
+        }
+        writeln!(o, "  snapshot      {}", res.path.display())?;
+    }
+    for i in &m.inputs {
+        if let Some(d) = &i.damage {
+            eprintln!(
+                "trawl: {}: damaged at byte {} after {} frames: {} (analysed up to the damage)",
+                i.path, d.offset, d.frames_before, d.detail
+            );
+        }
+    }
+    Ok(if res.damaged() {
+        ExitCode::from(EXIT_DAMAGED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let bar = indicatif::ProgressBar::new(p.total_bytes.load(Ordering::Relaxed).max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let start = Instant::now();
+        while !p.done.load(Ordering::Relaxed) {
+            let total = p.total_bytes.load(Ordering::Relaxed);
+            if total > 0 {
+                bar.set_length(total);
+            }
+            let read = p.read.bytes.load(Ordering::Relaxed);
+            bar.set_position(read);
+            let mbps = read as f64 / 1e6 / start.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{} packets, {mbps:.0} MB/s",
+                p.frames.load(Ordering::Relaxed)
+            ));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bar.finish_and_clear();
+    })
+}
+
+fn debug_streams(inputs: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let mut opts = Options {
+        inputs: trawl_analyze::expand_inputs(inputs)?,
+        ..Options::default()
+    };
+    opts.flow.hash_streams = true;
+    let (outcome, rows) = trawl_analyze::analyze_to_memory(&opts)?;
+    let mut flows: Vec<_> = rows
+        .iter()
+        .filter_map(|r| match &r.record {
+            Record::Flow(f) if f.protocol == "tcp" => Some(f),
+            _ => None,
+        })
+        .collect();
+    flows.sort_by_key(|f| f.flow_id);
+    let mut o = std::io::stdout().lock();
+    if !json {
+        writeln!(
+            o,
+            "{:>6} {:>10} {:<45} {:>12} {:<64} {:<45} {:>12} {:<64}",
+            "stream",
+            "flow_id",
+            "node0",
+            "node0_bytes",
+            "node0_sha256",
+            "node1",
+            "node1_bytes",
+            "node1_sha256"
+        )?;
+    }
+    for (n, f) in flows.iter().enumerate() {
+        let Some(d) = &f.digest else { continue };
+        let client = endpoint(&f.src_ip, f.src_port);
+        let server = endpoint(&f.dst_ip, f.dst_port);
+        // node0 is the endpoint that sent the first packet, as in tshark.
+        let (n0, n1, d0, d1) = if d.first_from_client {
+            (client, server, &d.dirs[0], &d.dirs[1])
+        } else {
+            (server, client, &d.dirs[1], &d.dirs[0])
+        };
+        if json {
+            let v = serde_json::json!({"stream": n, "flow_id": f.flow_id, "node0": n0, "node1": n1, "node0_bytes": d0.0, "node0_sha256": d0.1, "node1_bytes": d1.0, "node1_sha256": d1.1, "gap_bytes": f.dirs[0].gap_bytes + f.dirs[1].gap_bytes});
+            writeln!(o, "{v}")?;
+        } else {
+            writeln!(
+                o,
+                "{n:>6} {:>10} {n0:<45} {:>12} {:<64} {n1:<45} {:>12} {:<64}",
+                f.flow_id, d0.0, d0.1, d1.0, d1.1
+            )?;
+        }
+    }
+    Ok(if outcome.damaged() {
+        ExitCode::from(EXIT_DAMAGED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn endpoint(ip: &std::net::IpAddr, port: u16) -> String {
+    match ip {
+        std::net::IpAddr::V4(v) => format!("{v}:{port}"),
+        std::net::IpAddr::V6(v) => format!("[{v}]:{port}"),
+    }
+}
