@@ -39,6 +39,8 @@ for i in range(40):
     open(f"{root}/bin/b{i}.bin", "wb").write(os.urandom(size))
 open(f"{root}/index.html", "w").write("<html><body>" + "".join(f"<a href='/static/s{i}.txt'>{i}</a>" for i in range(200)) + "</body></html>")
 PY
+# nginx workers run unprivileged: the site must be world-readable.
+chmod -R a+rX "$work"
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
 pid $work/nginx.pid;
@@ -92,9 +94,12 @@ limit=$((size_mb * 1024 * 1024))
 round=0
 while [ "$(stat -c %s "$out")" -lt "$limit" ]; do
   round=$((round + 1))
+  # Phase lengths are set so that the mix matches the reference capture of
+  # ../shared/reference/performance.md: about 200k requests and 50k
+  # connections per GB, bytes dominated by medium objects.
   wrk -t1 -c32 -d2s -s "$work/ka_small.lua" http://127.0.0.1:8080 >/dev/null
-  wrk -t1 -c4 -d2s -s "$work/ka_medium.lua" http://127.0.0.1:8080 >/dev/null
-  wrk -t1 -c16 -d1s -s "$work/close_small.lua" http://127.0.0.1:8080 >/dev/null
+  wrk -t1 -c4 -d1s -s "$work/ka_medium.lua" http://127.0.0.1:8080 >/dev/null
+  wrk -t1 -c16 -d2s -s "$work/close_small.lua" http://127.0.0.1:8080 >/dev/null
   wrk -t1 -c4 -d1s -s "$work/close_medium.lua" http://127.0.0.1:8080 >/dev/null
   for i in 1 2 3; do
     curl -s -0 -o /dev/null "http://127.0.0.1:8080/static/s$i.txt" || true

@@ -105,13 +105,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            let bad_input = err
-                .chain()
-                .any(|c| c.downcast_ref::<Error>().is_some_and(Error::is_bad_input));
-            if err.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            let bad_input = err.chain().any(|c| c.downcast_ref::<Error>().is_some_and(Error::is_bad_input));
+            if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("trawl: {err:#}");
@@ -133,40 +128,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn secs_to_ns(name: &str, s: f64) -> Result<i64> {
     if !(s.is_finite() && s > 0.0) {
-        return Err(Error::Config(format!(
-            "--{name}: expected a positive number of seconds, got {s}"
-        ))
-        .into());
+        return Err(Error::Config(format!("--{name}: expected a positive number of seconds, got {s}")).into());
     }
     Ok((s * 1e9) as i64)
 }
 
 fn default_output(input: &Path) -> PathBuf {
-    let name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "capture".into());
-    let stem = [
-        ".pcapng.gz",
-        ".pcap.gz",
-        ".cap.gz",
-        ".pcapng",
-        ".pcap",
-        ".cap",
-        ".gz",
-    ]
-    .iter()
-    .find_map(|e| name.strip_suffix(e))
-    .unwrap_or(&name)
-    .to_string();
+    let name = input.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "capture".into());
+    let stem = [".pcapng.gz", ".pcap.gz", ".cap.gz", ".pcapng", ".pcap", ".cap", ".gz"].iter().find_map(|e| name.strip_suffix(e)).unwrap_or(&name).to_string();
     PathBuf::from(format!("{stem}.snap"))
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
-    let mut opts = Options {
-        inputs: trawl_analyze::expand_inputs(&a.inputs)?,
-        ..Options::default()
-    };
+    let mut opts = Options { inputs: trawl_analyze::expand_inputs(&a.inputs)?, ..Options::default() };
     if let Some(t) = a.threads {
         if t == 0 {
             return Err(Error::Config("--threads: expected at least 1".into()).into());
@@ -177,10 +151,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     opts.flow.udp_timeout_ns = secs_to_ns("udp-timeout", a.udp_timeout)?;
     opts.flow.limits.max_body_bytes = a.body_cap;
     opts.flow.max_ooo_bytes = a.max_ooo_bytes;
-    let out = a
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&a.inputs[0]));
+    let out = a.output.clone().unwrap_or_else(|| default_output(&a.inputs[0]));
     let progress = Arc::new(Progress::default());
     let show_bar = !a.quiet && !a.json && std::io::stderr().is_terminal();
     let bar = show_bar.then(|| spawn_progress(progress.clone()));
@@ -210,16 +181,8 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
             elapsed,
             bytes as f64 / 1e6 / elapsed.max(1e-9)
         )?;
-        writeln!(
-            o,
-            "  flows         {:>10}  (tcp {}, udp {}, other {})",
-            c.flows, c.tcp_flows, c.udp_flows, c.other_flows
-        )?;
-        writeln!(
-            o,
-            "  api_calls     {:>10}  (http requests {}, responses {})",
-            c.api_calls, c.http_requests, c.http_responses
-        )?;
+        writeln!(o, "  flows         {:>10}  (tcp {}, udp {}, other {})", c.flows, c.tcp_flows, c.udp_flows, c.other_flows)?;
+        writeln!(o, "  api_calls     {:>10}  (http requests {}, responses {})", c.api_calls, c.http_requests, c.http_responses)?;
         writeln!(o, "  parse_issues  {:>10}", c.parse_issues)?;
         if let (Some(f), Some(l)) = (&m.first_timestamp, &m.last_timestamp) {
             writeln!(o, "  time range    {f} .. {l}")?;
@@ -228,27 +191,18 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     }
     for i in &m.inputs {
         if let Some(d) = &i.damage {
-            eprintln!(
-                "trawl: {}: damaged at byte {} after {} frames: {} (analysed up to the damage)",
-                i.path, d.offset, d.frames_before, d.detail
-            );
+            eprintln!("trawl: {}: damaged at byte {} after {} frames: {} (analysed up to the damage)", i.path, d.offset, d.frames_before, d.detail);
         }
     }
-    Ok(if res.damaged() {
-        ExitCode::from(EXIT_DAMAGED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if res.damaged() { ExitCode::from(EXIT_DAMAGED) } else { ExitCode::SUCCESS })
 }
 
 fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let bar = indicatif::ProgressBar::new(p.total_bytes.load(Ordering::Relaxed).max(1));
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let start = Instant::now();
         while !p.done.load(Ordering::Relaxed) {
@@ -259,10 +213,7 @@ fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {
             let read = p.read.bytes.load(Ordering::Relaxed);
             bar.set_position(read);
             let mbps = read as f64 / 1e6 / start.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!(
-                "{} packets, {mbps:.0} MB/s",
-                p.frames.load(Ordering::Relaxed)
-            ));
+            bar.set_message(format!("{} packets, {mbps:.0} MB/s", p.frames.load(Ordering::Relaxed)));
             std::thread::sleep(Duration::from_millis(100));
         }
         bar.finish_and_clear();
@@ -270,10 +221,7 @@ fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {
 }
 
 fn debug_streams(inputs: &[PathBuf], json: bool) -> Result<ExitCode> {
-    let mut opts = Options {
-        inputs: trawl_analyze::expand_inputs(inputs)?,
-        ..Options::default()
-    };
+    let mut opts = Options { inputs: trawl_analyze::expand_inputs(inputs)?, ..Options::default() };
     opts.flow.hash_streams = true;
     let (outcome, rows) = trawl_analyze::analyze_to_memory(&opts)?;
     let mut flows: Vec<_> = rows
@@ -289,14 +237,7 @@ fn debug_streams(inputs: &[PathBuf], json: bool) -> Result<ExitCode> {
         writeln!(
             o,
             "{:>6} {:>10} {:<45} {:>12} {:<64} {:<45} {:>12} {:<64}",
-            "stream",
-            "flow_id",
-            "node0",
-            "node0_bytes",
-            "node0_sha256",
-            "node1",
-            "node1_bytes",
-            "node1_sha256"
+            "stream", "flow_id", "node0", "node0_bytes", "node0_sha256", "node1", "node1_bytes", "node1_sha256"
         )?;
     }
     for (n, f) in flows.iter().enumerate() {
@@ -304,27 +245,15 @@ fn debug_streams(inputs: &[PathBuf], json: bool) -> Result<ExitCode> {
         let client = endpoint(&f.src_ip, f.src_port);
         let server = endpoint(&f.dst_ip, f.dst_port);
         // node0 is the endpoint that sent the first packet, as in tshark.
-        let (n0, n1, d0, d1) = if d.first_from_client {
-            (client, server, &d.dirs[0], &d.dirs[1])
-        } else {
-            (server, client, &d.dirs[1], &d.dirs[0])
-        };
+        let (n0, n1, d0, d1) = if d.first_from_client { (client, server, &d.dirs[0], &d.dirs[1]) } else { (server, client, &d.dirs[1], &d.dirs[0]) };
         if json {
             let v = serde_json::json!({"stream": n, "flow_id": f.flow_id, "node0": n0, "node1": n1, "node0_bytes": d0.0, "node0_sha256": d0.1, "node1_bytes": d1.0, "node1_sha256": d1.1, "gap_bytes": f.dirs[0].gap_bytes + f.dirs[1].gap_bytes});
             writeln!(o, "{v}")?;
         } else {
-            writeln!(
-                o,
-                "{n:>6} {:>10} {n0:<45} {:>12} {:<64} {n1:<45} {:>12} {:<64}",
-                f.flow_id, d0.0, d0.1, d1.0, d1.1
-            )?;
+            writeln!(o, "{n:>6} {:>10} {n0:<45} {:>12} {:<64} {n1:<45} {:>12} {:<64}", f.flow_id, d0.0, d0.1, d1.0, d1.1)?;
         }
     }
-    Ok(if outcome.damaged() {
-        ExitCode::from(EXIT_DAMAGED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if outcome.damaged() { ExitCode::from(EXIT_DAMAGED) } else { ExitCode::SUCCESS })
 }
 
 fn endpoint(ip: &std::net::IpAddr, port: u16) -> String {

@@ -6,30 +6,8 @@ use std::net::IpAddr;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-const ICMP4_PAIRS: &[(u16, u16)] = &[
-    (8, 0),
-    (0, 8),
-    (13, 14),
-    (14, 13),
-    (15, 16),
-    (16, 15),
-    (10, 9),
-    (9, 10),
-    (17, 18),
-    (18, 17),
-];
-const ICMP6_PAIRS: &[(u16, u16)] = &[
-    (128, 129),
-    (129, 128),
-    (133, 134),
-    (134, 133),
-    (135, 136),
-    (136, 135),
-    (130, 131),
-    (131, 130),
-    (144, 145),
-    (145, 144),
-];
+const ICMP4_PAIRS: &[(u16, u16)] = &[(8, 0), (0, 8), (13, 14), (14, 13), (15, 16), (16, 15), (10, 9), (9, 10), (17, 18), (18, 17)];
+const ICMP6_PAIRS: &[(u16, u16)] = &[(128, 129), (129, 128), (133, 134), (134, 133), (135, 136), (136, 135), (130, 131), (131, 130), (144, 145), (145, 144)];
 
 fn ip_bytes(a: &IpAddr) -> Vec<u8> {
     match a {
@@ -40,14 +18,7 @@ fn ip_bytes(a: &IpAddr) -> Vec<u8> {
 
 /// The Community ID v1 string (`1:<base64>`) of a flow, for the given seed.
 /// For ICMP/ICMPv6, `sport` and `dport` are the type and code.
-pub fn community_id(
-    seed: u16,
-    src: IpAddr,
-    dst: IpAddr,
-    proto: u8,
-    sport: u16,
-    dport: u16,
-) -> String {
+pub fn community_id(seed: u16, src: IpAddr, dst: IpAddr, proto: u8, sport: u16, dport: u16) -> String {
     let (mut sport, mut dport, mut one_way) = (sport, dport, false);
     let pairs = match proto {
         1 => Some(ICMP4_PAIRS),
@@ -74,10 +45,7 @@ pub fn community_id(
         h.update(sport.to_be_bytes());
         h.update(dport.to_be_bytes());
     }
-    format!(
-        "1:{}",
-        base64::engine::general_purpose::STANDARD.encode(h.finalize())
-    )
+    format!("1:{}", base64::engine::general_purpose::STANDARD.encode(h.finalize()))
 }
 
 #[cfg(test)]
@@ -87,19 +55,9 @@ mod tests {
     #[test]
     fn community_id_matches_tshark_and_is_symmetric() {
         // tshark --enable-protocol communityid on zeek_http-vlan-0.pcap.
-        let a: IpAddr = "141.142.228.5"
-            .parse()
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let b: IpAddr = "192.150.187.43"
-            .parse()
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        assert_eq!(
-            community_id(0, a, b, 6, 59856, 80),
-            "1:yvyB8h+3dnggTZW0UEITWCst97w="
-        );
-        assert_eq!(
-            community_id(0, b, a, 6, 80, 59856),
-            "1:yvyB8h+3dnggTZW0UEITWCst97w="
-        );
+        let a: IpAddr = "141.142.228.5".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let b: IpAddr = "192.150.187.43".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(community_id(0, a, b, 6, 59856, 80), "1:yvyB8h+3dnggTZW0UEITWCst97w=");
+        assert_eq!(community_id(0, b, a, 6, 80, 59856), "1:yvyB8h+3dnggTZW0UEITWCst97w=");
     }
 }

@@ -15,10 +15,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use etherparse::defrag::IpDefragBuf;
-use etherparse::{
-    EtherType, IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpPayloadSlice, LaxLinkExtSlice,
-    LaxNetSlice, LaxSlicedPacket, TransportSlice,
-};
+use etherparse::{EtherType, IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpPayloadSlice, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 /// TCP header fields the flow tracker needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,49 +101,29 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
         113 => {
             // Linux cooked capture v1: 16-byte header, protocol at 14.
             if frame.len() < 16 {
-                return Decoded::Malformed {
-                    layer: "link",
-                    kind: "truncated_link_header",
-                    detail: "SLL header needs 16 bytes".into(),
-                };
+                return Decoded::Malformed { layer: "link", kind: "truncated_link_header", detail: "SLL header needs 16 bytes".into() };
             }
             let proto = u16::from_be_bytes([frame[14], frame[15]]);
-            Ok(LaxSlicedPacket::from_ether_type(
-                EtherType(proto),
-                &frame[16..],
-            ))
+            Ok(LaxSlicedPacket::from_ether_type(EtherType(proto), &frame[16..]))
         }
         276 => {
             // Linux cooked capture v2: 20-byte header, protocol at 0.
             if frame.len() < 20 {
-                return Decoded::Malformed {
-                    layer: "link",
-                    kind: "truncated_link_header",
-                    detail: "SLL2 header needs 20 bytes".into(),
-                };
+                return Decoded::Malformed { layer: "link", kind: "truncated_link_header", detail: "SLL2 header needs 20 bytes".into() };
             }
             let proto = u16::from_be_bytes([frame[0], frame[1]]);
-            Ok(LaxSlicedPacket::from_ether_type(
-                EtherType(proto),
-                &frame[20..],
-            ))
+            Ok(LaxSlicedPacket::from_ether_type(EtherType(proto), &frame[20..]))
         }
         0 | 108 => {
             // BSD loopback: a 4-byte address family in either byte order.
             if frame.len() < 4 {
-                return Decoded::Malformed {
-                    layer: "link",
-                    kind: "truncated_link_header",
-                    detail: "loopback header needs 4 bytes".into(),
-                };
+                return Decoded::Malformed { layer: "link", kind: "truncated_link_header", detail: "loopback header needs 4 bytes".into() };
             }
             let le = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
             let be = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
             let fam = if le < 256 { le } else { be };
             match fam {
-                2 | 24 | 28 | 30 => {
-                    LaxSlicedPacket::from_ip(&frame[4..]).map_err(|e| e.to_string())
-                }
+                2 | 24 | 28 | 30 => LaxSlicedPacket::from_ip(&frame[4..]).map_err(|e| e.to_string()),
                 _ => return Decoded::NotIp,
             }
         }
@@ -156,11 +133,7 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
     let sliced = match sliced {
         Ok(s) => s,
         Err(detail) => {
-            return Decoded::Malformed {
-                layer: "link",
-                kind: "bad_link_header",
-                detail,
-            };
+            return Decoded::Malformed { layer: "link", kind: "bad_link_header", detail };
         }
     };
     let vlan = sliced.link_exts.iter().find_map(|e| match e {
@@ -171,43 +144,20 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
         if let Some((err, layer)) = &sliced.stop_err
             && !matches!(layer, etherparse::err::Layer::Ethernet2Header)
         {
-            return Decoded::Malformed {
-                layer: "ip",
-                kind: "bad_ip_header",
-                detail: err.to_string(),
-            };
+            return Decoded::Malformed { layer: "ip", kind: "bad_ip_header", detail: err.to_string() };
         }
         return Decoded::NotIp;
     };
-    let (src, dst, version, ip_payload, expected, frag): (
-        IpAddr,
-        IpAddr,
-        u8,
-        &LaxIpPayloadSlice,
-        Option<usize>,
-        Option<(u32, IpFragOffset, bool)>,
-    ) = match net {
+    let (src, dst, version, ip_payload, expected, frag): (IpAddr, IpAddr, u8, &LaxIpPayloadSlice, Option<usize>, Option<(u32, IpFragOffset, bool)>) = match net
+    {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             let total = h.total_len() as usize;
             let hl = h.ihl() as usize * 4;
             let exts = v4.extensions().auth.map_or(0, |a| a.slice().len());
             let expected = (total > hl).then(|| total - hl - exts);
-            let frag = h.is_fragmenting_payload().then(|| {
-                (
-                    h.identification() as u32,
-                    h.fragments_offset(),
-                    h.more_fragments(),
-                )
-            });
-            (
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
-                4,
-                v4.payload(),
-                expected,
-                frag,
-            )
+            let frag = h.is_fragmenting_payload().then(|| (h.identification() as u32, h.fragments_offset(), h.more_fragments()));
+            (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), 4, v4.payload(), expected, frag)
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
@@ -223,26 +173,14 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
                     frag = Some((fh.identification, fh.fragment_offset, fh.more_fragments));
                 }
             }
-            (
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
-                6,
-                v6.payload(),
-                expected,
-                frag,
-            )
+            (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), 6, v6.payload(), expected, frag)
         }
         LaxNetSlice::Arp(_) => return Decoded::NotIp,
     };
     let proto = ip_payload.ip_number.0;
     if let Some((id, offset, more)) = frag {
         return Decoded::Fragment(FragPiece {
-            key: FragKey {
-                src,
-                dst,
-                proto,
-                id,
-            },
+            key: FragKey { src, dst, proto, id },
             vlan,
             offset,
             more,
@@ -266,46 +204,41 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
         missing: 0,
         l4_error: None,
     };
-    transport(
-        &mut p,
-        frame,
-        sliced.transport.as_ref(),
-        ip_payload.payload,
-        missing_ip,
-    );
+    transport(&mut p, frame, sliced.transport.as_ref(), ip_payload.payload, missing_ip);
     Decoded::Ip(p)
 }
 
 /// Fills the transport fields of `p` from an already sliced transport
 /// header, or slices `l4` itself.
-fn transport(
-    p: &mut Packet,
-    base: &[u8],
-    sliced: Option<&TransportSlice>,
-    l4: &[u8],
-    missing_ip: usize,
-) {
+fn transport(p: &mut Packet, base: &[u8], sliced: Option<&TransportSlice>, l4: &[u8], missing_ip: usize) {
     let owned;
     let t = match sliced {
         Some(t) => t,
         None => {
             owned = match IpNumber(p.proto) {
-                IpNumber::TCP => etherparse::TcpSlice::from_slice(l4)
-                    .ok()
-                    .map(TransportSlice::Tcp),
-                IpNumber::UDP => etherparse::UdpSlice::from_slice_lax(l4)
-                    .ok()
-                    .map(TransportSlice::Udp),
-                IpNumber::ICMP => etherparse::Icmpv4Slice::from_slice(l4)
-                    .ok()
-                    .map(TransportSlice::Icmpv4),
-                IpNumber::IPV6_ICMP => etherparse::Icmpv6Slice::from_slice(l4)
-                    .ok()
-                    .map(TransportSlice::Icmpv6),
+                IpNumber::TCP => etherparse::TcpSlice::from_slice(l4).ok().map(TransportSlice::Tcp),
+                IpNumber::UDP => etherparse::UdpSlice::from_slice_lax(l4).ok().map(TransportSlice::Udp),
+                IpNumber::ICMP => etherparse::Icmpv4Slice::from_slice(l4).ok().map(TransportSlice::Icmpv4),
+                IpNumber::IPV6_ICMP => etherparse::Icmpv6Slice::from_slice(l4).ok().map(TransportSlice::Icmpv6),
                 _ => return,
             };
             match &owned {
                 Some(t) => t,
+                None if p.proto == 6 && l4.len() >= 20 => {
+                    // The fixed header is there but its options are cut
+                    // (snaplen): the fixed fields still place the packet
+                    // in its flow, as tshark does.
+                    let be16 = |i: usize| u16::from_be_bytes([l4[i], l4[i + 1]]);
+                    let be32 = |i: usize| u32::from_be_bytes([l4[i], l4[i + 1], l4[i + 2], l4[i + 3]]);
+                    p.sport = be16(0);
+                    p.dport = be16(2);
+                    p.tcp = TcpMeta { seq: be32(4), ack: be32(8), flags: l4[13], window: be16(14) };
+                    let header = ((l4[12] >> 4) as usize * 4).max(20);
+                    p.payload_off = offset_in(base, l4) + l4.len();
+                    p.payload_len = 0;
+                    p.missing = (l4.len() + missing_ip).saturating_sub(header);
+                    return;
+                }
                 None => {
                     p.l4_error = Some(match IpNumber(p.proto) {
                         IpNumber::TCP => "truncated_tcp_header",
@@ -322,12 +255,8 @@ fn transport(
             p.sport = tcp.source_port();
             p.dport = tcp.destination_port();
             let raw = tcp.slice();
-            p.tcp = TcpMeta {
-                seq: tcp.sequence_number(),
-                ack: tcp.acknowledgment_number(),
-                flags: raw.get(13).copied().unwrap_or(0),
-                window: tcp.window_size(),
-            };
+            p.tcp =
+                TcpMeta { seq: tcp.sequence_number(), ack: tcp.acknowledgment_number(), flags: raw.get(13).copied().unwrap_or(0), window: tcp.window_size() };
             let payload = tcp.payload();
             p.payload_off = offset_in(base, payload);
             p.payload_len = payload.len();
@@ -339,9 +268,7 @@ fn transport(
             let payload = udp.payload();
             p.payload_off = offset_in(base, payload);
             p.payload_len = payload.len();
-            p.missing = (udp.length() as usize)
-                .saturating_sub(8)
-                .saturating_sub(payload.len());
+            p.missing = (udp.length() as usize).saturating_sub(8).saturating_sub(payload.len());
         }
         TransportSlice::Icmpv4(icmp) => {
             p.sport = icmp.type_u8() as u16;
@@ -381,48 +308,24 @@ pub struct Defrag {
 
 impl Defrag {
     pub fn new(max_datagrams: usize, timeout_ns: i64) -> Defrag {
-        Defrag {
-            active: HashMap::new(),
-            max_datagrams,
-            timeout_ns,
-            overflows: 0,
-            timeouts: 0,
-            errors: 0,
-        }
+        Defrag { active: HashMap::new(), max_datagrams, timeout_ns, overflows: 0, timeouts: 0, errors: 0 }
     }
 
     /// Adds one fragment (`frame` is the frame it was decoded from);
     /// returns the datagram when it is complete.
-    pub fn add(
-        &mut self,
-        piece: &FragPiece,
-        frame: &[u8],
-        ts_ns: i64,
-    ) -> Result<Option<Reassembled>, String> {
-        let data = frame
-            .get(piece.data_off..piece.data_off + piece.data_len)
-            .unwrap_or(&[]);
+    pub fn add(&mut self, piece: &FragPiece, frame: &[u8], ts_ns: i64) -> Result<Option<Reassembled>, String> {
+        let data = frame.get(piece.data_off..piece.data_off + piece.data_len).unwrap_or(&[]);
         if !self.active.contains_key(&piece.key) && self.active.len() >= self.max_datagrams {
             self.expire(ts_ns);
             if self.active.len() >= self.max_datagrams {
                 // Drop the oldest datagram in progress.
-                if let Some(oldest) = self
-                    .active
-                    .iter()
-                    .min_by_key(|(k, v)| (v.1, k.id))
-                    .map(|(k, _)| *k)
-                {
+                if let Some(oldest) = self.active.iter().min_by_key(|(k, v)| (v.1, k.id)).map(|(k, _)| *k) {
                     self.active.remove(&oldest);
                 }
                 self.overflows += 1;
             }
         }
-        let entry = self.active.entry(piece.key).or_insert_with(|| {
-            (
-                IpDefragBuf::new(IpNumber(piece.key.proto), Vec::new(), Vec::new()),
-                ts_ns,
-            )
-        });
+        let entry = self.active.entry(piece.key).or_insert_with(|| (IpDefragBuf::new(IpNumber(piece.key.proto), Vec::new(), Vec::new()), ts_ns));
         entry.1 = ts_ns;
         if let Err(e) = entry.0.add(piece.offset, piece.more, data) {
             self.active.remove(&piece.key);
@@ -481,13 +384,8 @@ mod tests {
     #[test]
     fn decode_ethernet_vlan_tcp() {
         let f = tcp_frame();
-        let Decoded::Ip(p) = decode(1, &f) else {
-            panic!("not decoded")
-        };
-        assert_eq!(
-            (p.vlan, p.sport, p.dport, p.tcp.seq, p.tcp.flags & SYN),
-            (Some(42), 40000, 80, 1000, SYN)
-        );
+        let Decoded::Ip(p) = decode(1, &f) else { panic!("not decoded") };
+        assert_eq!((p.vlan, p.sport, p.dport, p.tcp.seq, p.tcp.flags & SYN), (Some(42), 40000, 80, 1000, SYN));
         assert_eq!(&f[p.payload_off..p.payload_off + p.payload_len], b"hello");
     }
 
@@ -495,9 +393,7 @@ mod tests {
     fn decode_counts_bytes_cut_by_snaplen() {
         let f = tcp_frame();
         let cut = &f[..f.len() - 3];
-        let Decoded::Ip(p) = decode(1, cut) else {
-            panic!("not decoded")
-        };
+        let Decoded::Ip(p) = decode(1, cut) else { panic!("not decoded") };
         assert_eq!((p.payload_len, p.missing), (2, 3));
     }
 
@@ -505,9 +401,6 @@ mod tests {
     fn decode_unknown_link_and_short_frames() {
         assert!(matches!(decode(147, &[0; 40]), Decoded::UnknownLink(147)));
         assert!(matches!(decode(113, &[0; 3]), Decoded::Malformed { .. }));
-        assert!(matches!(
-            decode(0, &[2, 0, 0, 0]),
-            Decoded::Ip(_) | Decoded::Malformed { .. } | Decoded::NotIp
-        ));
+        assert!(matches!(decode(0, &[2, 0, 0, 0]), Decoded::Ip(_) | Decoded::Malformed { .. } | Decoded::NotIp));
     }
 }

@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum Error {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a capture file: {detail}")]
     NotACapture { path: PathBuf, detail: String },
     #[error("{path}: no capture files found (expected *.pcap, *.pcapng, *.cap or their .gz)")]
@@ -26,17 +23,12 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Io { path: path.to_path_buf(), source }
     }
 
     /// True when the error is about the user's input (exit code 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            Error::NotACapture { .. } | Error::NoInputs { .. } | Error::Config(_)
-        ) || matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        matches!(self, Error::NotACapture { .. } | Error::NoInputs { .. } | Error::Config(_))
+            || matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 }

@@ -19,10 +19,7 @@ use trawl_proto::{At, Limits, Side};
 use crate::community_id::community_id;
 use crate::decode::{ACK, FIN, Packet, RST, SYN};
 use crate::reassembly::{Reassembler, StreamEvent};
-use crate::records::{
-    CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest,
-    tag, untag,
-};
+use crate::records::{CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest, tag, untag};
 use crate::stats::Stats;
 
 /// Flow tracking settings.
@@ -70,6 +67,8 @@ pub struct Pkt<'a> {
     pub file_index: u32,
     pub frame_number: u64,
     pub wire_len: u32,
+    /// The flow's virtual shard (see [`crate::records::VSHARDS`]).
+    pub vshard: u8,
     pub ip: &'a Packet,
     /// Transport payload as captured.
     pub payload: &'a [u8],
@@ -83,30 +82,8 @@ pub struct FlowKey {
     proto: u8,
 }
 
-const ICMP4_PAIRS: &[(u16, u16)] = &[
-    (8, 0),
-    (0, 8),
-    (13, 14),
-    (14, 13),
-    (15, 16),
-    (16, 15),
-    (10, 9),
-    (9, 10),
-    (17, 18),
-    (18, 17),
-];
-const ICMP6_PAIRS: &[(u16, u16)] = &[
-    (128, 129),
-    (129, 128),
-    (133, 134),
-    (134, 133),
-    (135, 136),
-    (136, 135),
-    (130, 131),
-    (131, 130),
-    (144, 145),
-    (145, 144),
-];
+const ICMP4_PAIRS: &[(u16, u16)] = &[(8, 0), (0, 8), (13, 14), (14, 13), (15, 16), (16, 15), (10, 9), (9, 10), (17, 18), (18, 17)];
+const ICMP6_PAIRS: &[(u16, u16)] = &[(128, 129), (129, 128), (133, 134), (134, 133), (135, 136), (136, 135), (130, 131), (131, 130), (144, 145), (145, 144)];
 
 /// The ports a packet is keyed by: for ICMP, the type and either its
 /// counterpart type (echo request/reply and the like share a flow) or the
@@ -128,19 +105,7 @@ impl FlowKey {
         let (sp, dp) = key_ports(p);
         let s = (p.src, sp);
         let d = (p.dst, dp);
-        if s <= d {
-            FlowKey {
-                a: s,
-                b: d,
-                proto: p.proto,
-            }
-        } else {
-            FlowKey {
-                a: d,
-                b: s,
-                proto: p.proto,
-            }
-        }
+        if s <= d { FlowKey { a: s, b: d, proto: p.proto } } else { FlowKey { a: d, b: s, proto: p.proto } }
     }
 
     /// A hash that is the same for both directions and for every run.
@@ -211,6 +176,7 @@ struct Tcp {
 
 struct Flow {
     id: u64,
+    vshard: u8,
     client: (IpAddr, u16),
     server: (IpAddr, u16),
     proto: u8,
@@ -233,7 +199,7 @@ pub struct FlowTable {
     cfg: FlowConfig,
     flows: HashMap<FlowKey, Flow, FxBuildHasher>,
     out: Vec<Keyed>,
-    key_ctx: (u64, u8, u64),
+    key_ctx: (u8, u64, u8, u64),
     seq: u32,
     pub stats: Stats,
 }
@@ -248,14 +214,7 @@ fn well_known_server(a: u16, b: u16) -> Option<bool> {
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> FlowTable {
-        FlowTable {
-            cfg,
-            flows: HashMap::default(),
-            out: Vec::new(),
-            key_ctx: (0, PHASE_PACKET, 0),
-            seq: 0,
-            stats: Stats::default(),
-        }
+        FlowTable { cfg, flows: HashMap::default(), out: Vec::new(), key_ctx: (0, 0, PHASE_PACKET, 0), seq: 0, stats: Stats::default() }
     }
 
     /// Rows produced since the last call.
@@ -272,17 +231,14 @@ impl FlowTable {
     }
 
     fn emit(&mut self, record: Record) {
-        let (o, ph, f) = self.key_ctx;
-        self.out.push(Keyed {
-            key: (o, ph, f, self.seq),
-            record,
-        });
+        let (v, o, ph, f) = self.key_ctx;
+        self.out.push(Keyed { key: (v, o, ph, f, self.seq), record });
         self.seq += 1;
     }
 
     /// Processes one packet.
     pub fn packet(&mut self, p: &Pkt) {
-        self.key_ctx = (p.ordinal, PHASE_PACKET, 0);
+        self.key_ctx = (p.vshard, p.ordinal, PHASE_PACKET, 0);
         self.seq = 0;
         let key = FlowKey::of(p.ip);
         let tcp_flags = if p.ip.proto == 6 { p.ip.tcp.flags } else { 0 };
@@ -293,11 +249,7 @@ impl FlowTable {
             match &f.tcp {
                 Some(t) => {
                     if is_syn && (t.closed || t.client_isn.is_some_and(|isn| isn != p.ip.tcp.seq)) {
-                        finish = Some(if t.closed {
-                            closed_reason(t)
-                        } else {
-                            "port_reuse"
-                        });
+                        finish = Some(if t.closed { closed_reason(t) } else { "port_reuse" });
                     } else if t.closed && idle > self.cfg.close_linger_ns {
                         finish = Some(closed_reason(t));
                     } else if idle > self.cfg.tcp_timeout_ns {
@@ -314,10 +266,7 @@ impl FlowTable {
         if let Some(reason) = finish
             && let Some(f) = self.flows.remove(&key)
         {
-            let at = At {
-                tag: tag(f.file_index, f.frame_number),
-                ts_ns: f.last_ts,
-            };
+            let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
             self.finalize(f, reason, at);
         }
         if !self.flows.contains_key(&key) {
@@ -337,23 +286,12 @@ impl FlowTable {
     }
 
     fn evict_stalest(&mut self) {
-        if let Some(k) = self
-            .flows
-            .iter()
-            .min_by_key(|(_, f)| (f.last_ts, f.id))
-            .map(|(k, _)| *k)
+        if let Some(k) = self.flows.iter().min_by_key(|(_, f)| (f.last_ts, f.id)).map(|(k, _)| *k)
             && let Some(f) = self.flows.remove(&k)
         {
             self.stats.flow_table_evictions += 1;
-            let at = At {
-                tag: tag(f.file_index, f.frame_number),
-                ts_ns: f.last_ts,
-            };
-            let reason = f
-                .tcp
-                .as_ref()
-                .filter(|t| t.closed)
-                .map_or("idle_timeout", |t| closed_reason(t));
+            let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
+            let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("idle_timeout", |t| closed_reason(t));
             self.finalize(f, reason, at);
         }
     }
@@ -388,21 +326,13 @@ impl FlowTable {
                 fin: [false; 2],
                 rst: [false; 2],
                 closed: false,
-                l7: L7::Probe {
-                    bufs: [Vec::new(), Vec::new()],
-                    at: [At::default(); 2],
-                    mid: false,
-                },
-                digest: self.cfg.hash_streams.then(|| {
-                    Box::new(Digest2 {
-                        hashers: [Sha256::new(), Sha256::new()],
-                        bytes: [0; 2],
-                    })
-                }),
+                l7: L7::Probe { bufs: [Vec::new(), Vec::new()], at: [At::default(); 2], mid: false },
+                digest: self.cfg.hash_streams.then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
             })
         });
         Flow {
             id: p.ordinal,
+            vshard: p.vshard,
             client,
             server,
             proto: ip.proto,
@@ -425,31 +355,18 @@ impl FlowTable {
     fn update(&mut self, f: &mut Flow, p: &Pkt, cfg: &FlowConfig) -> bool {
         let ip = p.ip;
         let (sp, _) = key_ports(ip);
-        let dir = if (ip.src, sp) == f.client
-            && !(f.client == f.server && f.dirs[0].packets > f.dirs[1].packets)
-        {
-            0
-        } else {
-            1
-        };
+        let dir = if (ip.src, sp) == f.client && !(f.client == f.server && f.dirs[0].packets > f.dirs[1].packets) { 0 } else { 1 };
         f.last_ts = f.last_ts.max(p.ts);
         let payload_len = (p.payload.len() + ip.missing) as u64;
         {
             let d = &mut f.dirs[dir];
             d.packets += 1;
             d.bytes += p.wire_len as u64;
-            d.payload_bytes += if ip.proto == 6 || ip.proto == 17 {
-                payload_len
-            } else {
-                0
-            };
+            d.payload_bytes += if ip.proto == 6 || ip.proto == 17 { payload_len } else { 0 };
             d.first_ts.get_or_insert(p.ts);
             d.last_ts = Some(p.ts);
         }
-        let at = At {
-            tag: tag(p.file_index, p.frame_number),
-            ts_ns: p.ts,
-        };
+        let at = At { tag: tag(p.file_index, p.frame_number), ts_ns: p.ts };
         let Some(mut t) = f.tcp.take() else {
             if payload_len > 0 {
                 note_history(f, dir, H_DATA);
@@ -462,10 +379,12 @@ impl FlowTable {
         if flags & SYN != 0 {
             if flags & ACK == 0 {
                 note_history(f, dir, H_SYN);
-                if dir == 0 && !t.syn {
+                if dir == 0 {
+                    // Like tshark's initial RTT, the handshake is timed
+                    // from the last (re)transmission of the SYN.
                     t.syn = true;
                     t.syn_ts = Some(p.ts);
-                    t.client_isn = Some(th.seq);
+                    t.client_isn.get_or_insert(th.seq);
                 }
             } else {
                 note_history(f, dir, H_SYNACK);
@@ -490,39 +409,21 @@ impl FlowTable {
         if th.window == 0 && flags & (SYN | RST | FIN) == 0 {
             note_history(f, dir, H_ZWIN);
         }
-        let data_seq = if flags & SYN != 0 {
-            th.seq.wrapping_add(1)
-        } else {
-            th.seq
-        };
+        let data_seq = if flags & SYN != 0 { th.seq.wrapping_add(1) } else { th.seq };
         let retrans_before = t.reasm[dir].retransmissions;
         let gap_before = t.reasm[dir].gap_bytes + t.reasm[1 - dir].gap_bytes;
         // Reassemble, handing the bytes straight to L7.
         let limits = cfg.limits;
         let clean = t.syn && t.synack;
         if payload_len > 0 || flags & FIN != 0 {
-            let Tcp {
-                reasm, l7, digest, ..
-            } = &mut *t;
+            let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[dir].started();
-            reasm[dir].segment(
-                data_seq,
-                p.payload,
-                ip.missing,
-                flags & FIN != 0,
-                at,
-                cfg.max_ooo_bytes,
-                &mut |e| feed(l7, digest, limits, started, dir, e),
-            );
+            reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, cfg.max_ooo_bytes, &mut |e| feed(l7, digest, limits, started, dir, e));
         }
         if flags & ACK != 0 {
-            let Tcp {
-                reasm, l7, digest, ..
-            } = &mut *t;
+            let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[1 - dir].started();
-            reasm[1 - dir].on_peer_ack(th.ack, at, &mut |e| {
-                feed(l7, digest, limits, started, 1 - dir, e)
-            });
+            reasm[1 - dir].on_peer_ack(th.ack, at, &mut |e| feed(l7, digest, limits, started, 1 - dir, e));
         }
         self.drain_l7(f, &mut t);
         if t.reasm[dir].retransmissions > retrans_before {
@@ -551,9 +452,7 @@ impl FlowTable {
         let limits = self.cfg.limits;
         let clean = t.syn && t.synack;
         for d in 0..2 {
-            let Tcp {
-                reasm, l7, digest, ..
-            } = &mut *t;
+            let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[d].started();
             reasm[d].flush(at, &mut |e| feed(l7, digest, limits, started, d, e));
         }
@@ -570,11 +469,7 @@ impl FlowTable {
         };
         let out = conn.drain();
         let requester = *requester;
-        let (req_ep, resp_ep) = if requester == 0 {
-            (f.client, f.server)
-        } else {
-            (f.server, f.client)
-        };
+        let (req_ep, resp_ep) = if requester == 0 { (f.client, f.server) } else { (f.server, f.client) };
         for issue in out.issues {
             let (file_index, frame) = untag(issue.at.tag);
             self.issue(IssueRow {
@@ -591,9 +486,7 @@ impl FlowTable {
             self.stats.http_requests += ex.request.is_some() as u64;
             self.stats.http_responses += ex.response.is_some() as u64;
             self.stats.http_upgrades += ex.upgrade.is_some() as u64;
-            let trunc = |m: &Option<trawl_proto::http1::Message>| {
-                m.as_ref().is_some_and(|m| m.body_truncated) as u64
-            };
+            let trunc = |m: &Option<trawl_proto::http1::Message>| m.as_ref().is_some_and(|m| m.body_truncated) as u64;
             self.stats.http_bodies_truncated += trunc(&ex.request) + trunc(&ex.response);
             self.stats.api_calls += 1;
             self.emit(Record::Call(Box::new(CallRow {
@@ -638,17 +531,10 @@ impl FlowTable {
         expired.sort_unstable_by_key(|(id, _)| *id);
         for (id, k) in expired {
             if let Some(f) = self.flows.remove(&k) {
-                self.key_ctx = (tick, PHASE_SWEEP, id);
+                self.key_ctx = (f.vshard, tick, PHASE_SWEEP, id);
                 self.seq = 0;
-                let at = At {
-                    tag: tag(f.file_index, f.frame_number),
-                    ts_ns: f.last_ts,
-                };
-                let reason = f
-                    .tcp
-                    .as_ref()
-                    .filter(|t| t.closed)
-                    .map_or("idle_timeout", |t| closed_reason(t));
+                let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
+                let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("idle_timeout", |t| closed_reason(t));
                 self.finalize(f, reason, at);
             }
         }
@@ -660,17 +546,10 @@ impl FlowTable {
         all.sort_unstable_by_key(|(id, _)| *id);
         for (id, k) in all {
             if let Some(f) = self.flows.remove(&k) {
-                self.key_ctx = (u64::MAX, PHASE_SWEEP, id);
+                self.key_ctx = (f.vshard, u64::MAX, PHASE_SWEEP, id);
                 self.seq = 0;
-                let at = At {
-                    tag: tag(f.file_index, f.frame_number),
-                    ts_ns: f.last_ts,
-                };
-                let reason = f
-                    .tcp
-                    .as_ref()
-                    .filter(|t| t.closed)
-                    .map_or("capture_end", |t| closed_reason(t));
+                let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
+                let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("capture_end", |t| closed_reason(t));
                 self.finalize(f, reason, at);
             }
         }
@@ -684,11 +563,7 @@ impl FlowTable {
         let zeek;
         if let Some(mut t) = f.tcp.take() {
             if !t.closed {
-                let why = if reason == "capture_end" {
-                    "capture_end"
-                } else {
-                    "connection_timeout"
-                };
+                let why = if reason == "capture_end" { "capture_end" } else { "connection_timeout" };
                 self.close_tcp(&mut f, &mut t, at, why);
             }
             for d in 0..2 {
@@ -713,26 +588,11 @@ impl FlowTable {
             } else {
                 "open"
             };
-            zeek = zeek_state(
-                t.syn,
-                t.synack,
-                established,
-                fin_c,
-                fin_s,
-                rst_c,
-                rst_s,
-                f.dirs[1].packets > 0,
-            );
+            zeek = zeek_state(t.syn, t.synack, established, fin_c, fin_s, rst_c, rst_s, f.dirs[1].packets > 0);
             if let Some(d) = t.digest.take() {
-                let Digest2 {
-                    hashers: [h0, h1],
-                    bytes,
-                } = *d;
+                let Digest2 { hashers: [h0, h1], bytes } = *d;
                 digest = Some(Box::new(StreamDigest {
-                    dirs: [
-                        (bytes[0], crate::input::hex(&h0.finalize())),
-                        (bytes[1], crate::input::hex(&h1.finalize())),
-                    ],
+                    dirs: [(bytes[0], crate::input::hex(&h0.finalize())), (bytes[1], crate::input::hex(&h1.finalize()))],
                     first_from_client: f.first_from_client,
                 }));
             }
@@ -746,11 +606,7 @@ impl FlowTable {
             } else {
                 "SHR"
             };
-            conn_state = if reason == "idle_timeout" {
-                "closed"
-            } else {
-                "open"
-            };
+            conn_state = if reason == "idle_timeout" { "closed" } else { "open" };
             if f.proto == 17 {
                 self.stats.udp_flows += 1;
             } else {
@@ -798,16 +654,7 @@ fn closed_reason(t: &Tcp) -> &'static str {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn zeek_state(
-    syn: bool,
-    synack: bool,
-    established: bool,
-    fin_c: bool,
-    fin_s: bool,
-    rst_c: bool,
-    rst_s: bool,
-    server_replied: bool,
-) -> &'static str {
+fn zeek_state(syn: bool, synack: bool, established: bool, fin_c: bool, fin_s: bool, rst_c: bool, rst_s: bool, server_replied: bool) -> &'static str {
     if established {
         return match (fin_c, fin_s, rst_c, rst_s) {
             (_, _, true, _) => "RSTO",
@@ -847,8 +694,7 @@ fn note_history(f: &mut Flow, dir: usize, bit: u16) {
     if f.hist_bits[dir] & bit == 0 {
         f.hist_bits[dir] |= bit;
         let c = history_letter(bit);
-        f.history
-            .push(if dir == 0 { c } else { c.to_ascii_lowercase() });
+        f.history.push(if dir == 0 { c } else { c.to_ascii_lowercase() });
     }
 }
 
@@ -861,14 +707,7 @@ struct Digest2 {
 /// Hands one reassembled event of direction `dir` to the L7 layer.
 /// `started_clean` says the connection's handshake was seen, so that the
 /// first bytes are the start of the conversation.
-fn feed(
-    l7: &mut L7,
-    digest: &mut Option<Box<Digest2>>,
-    limits: Limits,
-    started_clean: bool,
-    dir: usize,
-    e: StreamEvent<'_>,
-) {
+fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, limits: Limits, started_clean: bool, dir: usize, e: StreamEvent<'_>) {
     if let (Some(d), StreamEvent::Data { bytes, .. }) = (digest.as_mut(), &e) {
         d.hashers[dir].update(bytes);
         d.bytes[dir] += bytes.len() as u64;
@@ -876,22 +715,14 @@ fn feed(
     match l7 {
         L7::Unknown => {}
         L7::Http { conn, requester } => {
-            let side = if dir == *requester {
-                Side::Requester
-            } else {
-                Side::Responder
-            };
+            let side = if dir == *requester { Side::Requester } else { Side::Responder };
             match e {
                 StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
                 StreamEvent::Gap { at, len } => conn.on_gap(side, at, len),
                 StreamEvent::End { at } => conn.on_end(side, at),
             }
         }
-        L7::Probe {
-            bufs,
-            at: first_at,
-            mid,
-        } => match e {
+        L7::Probe { bufs, at: first_at, mid } => match e {
             StreamEvent::Data { at, bytes } => {
                 if bufs[dir].is_empty() {
                     first_at[dir] = at;
@@ -902,22 +733,14 @@ fn feed(
                     Decision::Wait if bufs[dir].len() >= PROBE_MAX => *l7 = L7::Unknown,
                     Decision::Wait => {}
                     Decision::No => *l7 = L7::Unknown,
-                    Decision::Http {
-                        sender_is_requester,
-                        mid_stream,
-                    } => {
+                    Decision::Http { sender_is_requester, mid_stream } => {
                         let requester = if sender_is_requester { dir } else { 1 - dir };
-                        let mut conn =
-                            Box::new(Http1Conn::new(limits, mid_stream || *mid || !started_clean));
+                        let mut conn = Box::new(Http1Conn::new(limits, mid_stream || *mid || !started_clean));
                         let held = std::mem::take(bufs);
                         let held_at = *first_at;
                         for d in [requester, 1 - requester] {
                             if !held[d].is_empty() {
-                                let side = if d == requester {
-                                    Side::Requester
-                                } else {
-                                    Side::Responder
-                                };
+                                let side = if d == requester { Side::Requester } else { Side::Responder };
                                 conn.on_data(side, held_at[d], &held[d]);
                             }
                         }
@@ -937,23 +760,14 @@ fn feed(
 enum Decision {
     Wait,
     No,
-    Http {
-        sender_is_requester: bool,
-        mid_stream: bool,
-    },
+    Http { sender_is_requester: bool, mid_stream: bool },
 }
 
 /// Decides from the first bytes of one side whether a connection is HTTP/1.
 fn decide(buf: &[u8], mid: bool) -> Decision {
     match probe(buf) {
-        Probe::Request => Decision::Http {
-            sender_is_requester: true,
-            mid_stream: false,
-        },
-        Probe::Response => Decision::Http {
-            sender_is_requester: false,
-            mid_stream: false,
-        },
+        Probe::Request => Decision::Http { sender_is_requester: true, mid_stream: false },
+        Probe::Response => Decision::Http { sender_is_requester: false, mid_stream: false },
         Probe::NeedMore => Decision::Wait,
         Probe::NotHttp if !mid => Decision::No,
         Probe::NotHttp => {
@@ -961,16 +775,10 @@ fn decide(buf: &[u8], mid: bool) -> Decision {
             for p in memchr::memmem::find_iter(buf, b"HTTP/1.") {
                 let line_start = p == 0 || buf[p - 1] == b'\n';
                 if line_start && buf.get(p + 8) == Some(&b' ') {
-                    return Decision::Http {
-                        sender_is_requester: false,
-                        mid_stream: true,
-                    };
+                    return Decision::Http { sender_is_requester: false, mid_stream: true };
                 }
                 if p > 0 && buf[p - 1] == b' ' && matches!(buf.get(p + 8), Some(b'\r' | b'\n')) {
-                    return Decision::Http {
-                        sender_is_requester: true,
-                        mid_stream: true,
-                    };
+                    return Decision::Http { sender_is_requester: true, mid_stream: true };
                 }
             }
             Decision::Wait

@@ -103,13 +103,6 @@ enum Source {
 }
 
 impl Source {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Source::Plain(r) => r.read(buf),
-            Source::Gzip(r) => r.read(buf),
-        }
-    }
-
     /// Reads and hashes whatever is left of the file, so that the sha256
     /// covers it all even when parsing stopped early.
     fn finish(self) -> String {
@@ -144,16 +137,8 @@ struct Interface {
 }
 
 enum Framing {
-    Pcap {
-        big_endian: bool,
-        nanos: bool,
-        link: u32,
-        max_len: usize,
-    },
-    Pcapng {
-        parser: Box<PcapNgParser>,
-        interfaces: Vec<Interface>,
-    },
+    Pcap { big_endian: bool, nanos: bool, link: u32, max_len: usize },
+    Pcapng { parser: Box<PcapNgParser>, interfaces: Vec<Interface> },
 }
 
 /// Facts about one input file, for the manifest.
@@ -196,73 +181,61 @@ pub struct CaptureReader {
     size: u64,
     gzip: bool,
     format: Format,
+    pool: Vec<Arc<Vec<u8>>>,
 }
 
-fn read_full(src: &mut Source, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    // Fills `buf` up to `want` bytes; returns true at end of input.
-    let start = buf.len();
-    buf.resize(want.max(start), 0);
-    let mut filled = start;
-    let res = loop {
-        if filled >= buf.len() {
-            break Ok(false);
-        }
-        match src.read(&mut buf[filled..]) {
-            Ok(0) => break Ok(true),
-            Ok(n) => filled += n,
+/// Reads into `buf[filled..want]` until it is full or the input ends.
+/// Returns the new fill level and whether the input ended. `buf` must be
+/// at least `want` long: recycled chunks already are, so nothing is zeroed.
+fn read_full(src: &mut Source, buf: &mut [u8], mut filled: usize, want: usize) -> (usize, io::Result<bool>) {
+    while filled < want {
+        let n = match src {
+            Source::Plain(r) => r.read(&mut buf[filled..want]),
+            Source::Gzip(r) => r.read(&mut buf[filled..want]),
+        };
+        match n {
+            Ok(0) => return (filled, Ok(true)),
+            Ok(k) => filled += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
+            Err(e) => return (filled, Err(e)),
         }
-    };
+    }
+    (filled, Ok(false))
+}
+
+/// Grows `buf` to `want` bytes read from `src`; true at end of input.
+fn read_more(src: &mut Source, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    let filled = buf.len();
+    buf.resize(want.max(filled), 0);
+    let (filled, res) = read_full(src, buf, filled, want);
     buf.truncate(filled);
     res
 }
 
+/// Chunks kept for reuse once the workers are done with them.
+const CHUNK_POOL: usize = 32;
+
 impl CaptureReader {
     /// Opens a capture, detecting gzip and the container format.
-    pub fn open(
-        path: &Path,
-        progress: Arc<ReadProgress>,
-        chunk_size: usize,
-    ) -> Result<CaptureReader, Error> {
+    pub fn open(path: &Path, progress: Arc<ReadProgress>, chunk_size: usize) -> Result<CaptureReader, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let mut hashing = Hashing {
-            inner: file,
-            hasher: Sha256::new(),
-            progress,
-        };
+        let mut hashing = Hashing { inner: file, hasher: Sha256::new(), progress };
         let mut magic = [0u8; 2];
         let n = read_prefix(&mut hashing, &mut magic).map_err(|e| Error::io(path, e))?;
         let gzip = n == 2 && magic == [0x1f, 0x8b];
         // Re-chain the two bytes already read in front of the stream.
         let prefix = magic[..n].to_vec();
         let mut src = if gzip {
-            Source::Gzip(Box::new(flate2::read::MultiGzDecoder::new(
-                PrefixedHashing {
-                    prefix,
-                    pos: 0,
-                    inner: hashing,
-                },
-            )))
+            Source::Gzip(Box::new(flate2::read::MultiGzDecoder::new(PrefixedHashing { prefix, pos: 0, inner: hashing })))
         } else {
             Source::Plain(hashing)
         };
-        let mut head = if gzip {
-            Vec::new()
-        } else {
-            magic[..n].to_vec()
-        };
-        let eof = read_full(&mut src, &mut head, 4096).map_err(|e| Error::io(path, e))?;
-        let not_capture = |detail: String| Error::NotACapture {
-            path: path.to_path_buf(),
-            detail,
-        };
+        let mut head = if gzip { Vec::new() } else { magic[..n].to_vec() };
+        let eof = read_more(&mut src, &mut head, 4096).map_err(|e| Error::io(path, e))?;
+        let not_capture = |detail: String| Error::NotACapture { path: path.to_path_buf(), detail };
         if head.len() < 4 {
-            return Err(not_capture(format!(
-                "{} bytes is too short for a pcap or pcapng header",
-                head.len()
-            )));
+            return Err(not_capture(format!("{} bytes is too short for a pcap or pcapng header", head.len())));
         }
         let m = [head[0], head[1], head[2], head[3]];
         let (framing, used, format) = match m {
@@ -274,32 +247,18 @@ impl CaptureReader {
                         Ok((rest, parser)) => break (rest.len(), parser),
                         Err(PcapError::IncompleteBuffer) if !at_eof && buf.len() < MAX_RECORD => {
                             let want = buf.len() * 2;
-                            at_eof = read_full(&mut src, &mut buf, want)
-                                .map_err(|e| Error::io(path, e))?;
+                            at_eof = read_more(&mut src, &mut buf, want).map_err(|e| Error::io(path, e))?;
                         }
                         Err(e) => {
-                            return Err(not_capture(format!(
-                                "pcapng section header is invalid: {e}"
-                            )));
+                            return Err(not_capture(format!("pcapng section header is invalid: {e}")));
                         }
                     }
                 };
                 head = buf;
-                (
-                    Framing::Pcapng {
-                        parser: Box::new(parser),
-                        interfaces: Vec::new(),
-                    },
-                    head.len() - rest_len,
-                    Format::Pcapng,
-                )
+                (Framing::Pcapng { parser: Box::new(parser), interfaces: Vec::new() }, head.len() - rest_len, Format::Pcapng)
             }
-            [0xa1, 0xb2, 0xc3, 0xd4]
-            | [0xd4, 0xc3, 0xb2, 0xa1]
-            | [0xa1, 0xb2, 0x3c, 0x4d]
-            | [0x4d, 0x3c, 0xb2, 0xa1] => {
-                let (rest, h) = PcapHeader::from_slice(&head)
-                    .map_err(|e| not_capture(format!("pcap header is invalid: {e}")))?;
+            [0xa1, 0xb2, 0xc3, 0xd4] | [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] | [0x4d, 0x3c, 0xb2, 0xa1] => {
+                let (rest, h) = PcapHeader::from_slice(&head).map_err(|e| not_capture(format!("pcap header is invalid: {e}")))?;
                 let used = head.len() - rest.len();
                 let max_len = (h.snaplen as usize).clamp(MAX_PACKET, MAX_RECORD);
                 (
@@ -314,10 +273,7 @@ impl CaptureReader {
                 )
             }
             _ => {
-                return Err(not_capture(format!(
-                    "expected a pcap, pcapng or gzip-compressed capture, found first bytes {}",
-                    hex(&m)
-                )));
+                return Err(not_capture(format!("expected a pcap, pcapng or gzip-compressed capture, found first bytes {}", hex(&m))));
             }
         };
         let mut link_types = Vec::new();
@@ -341,7 +297,16 @@ impl CaptureReader {
             size,
             gzip,
             format,
+            pool: Vec::new(),
         })
+    }
+
+    /// A chunk buffer the workers no longer hold, else a new one.
+    fn recycled_buffer(&mut self) -> Vec<u8> {
+        match self.pool.iter().position(|a| Arc::strong_count(a) == 1) {
+            Some(i) => Arc::try_unwrap(self.pool.swap_remove(i)).unwrap_or_default(),
+            None => Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -355,20 +320,30 @@ impl CaptureReader {
             if self.done {
                 return None;
             }
-            let mut buf = Vec::with_capacity(self.chunk_size + self.leftover.len());
-            buf.append(&mut self.leftover);
-            if !self.eof && buf.len() < self.chunk_size {
+            let want = self.chunk_size.max(self.leftover.len());
+            let mut buf = self.recycled_buffer();
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            let l = self.leftover.len();
+            buf[..l].copy_from_slice(&self.leftover);
+            self.leftover.clear();
+            let mut filled = l;
+            if !self.eof && l < self.chunk_size {
                 let Some(src) = self.src.as_mut() else {
                     return None;
                 };
-                match read_full(src, &mut buf, self.chunk_size) {
+                let (f, res) = read_full(src, &mut buf, l, want);
+                filled = f;
+                match res {
                     Ok(eof) => self.eof = eof,
                     Err(e) => {
                         self.eof = true;
-                        self.set_damage(self.offset + buf.len() as u64, format!("read error: {e}"));
+                        self.set_damage(self.offset + filled as u64, format!("read error: {e}"));
                     }
                 }
             }
+            buf.truncate(filled);
             let mut frames = Vec::new();
             let used = self.frame(&buf, &mut frames);
             fill_missing_ts(&mut frames);
@@ -376,16 +351,10 @@ impl CaptureReader {
                 if self.damage.is_some() {
                     self.done = true;
                 } else if self.eof {
-                    self.set_damage(
-                        self.offset + used as u64,
-                        format!(
-                            "file cut short in the middle of a record ({} bytes left over)",
-                            buf.len() - used
-                        ),
-                    );
+                    self.set_damage(self.offset + used as u64, format!("file cut short in the middle of a record ({} bytes left over)", buf.len() - used));
                     self.done = true;
                 } else {
-                    self.leftover = buf[used..].to_vec();
+                    self.leftover.extend_from_slice(&buf[used..]);
                     if frames.is_empty() {
                         // A record larger than a chunk: read more next time.
                         self.chunk_size = (self.leftover.len() * 2).min(MAX_RECORD * 2);
@@ -397,21 +366,19 @@ impl CaptureReader {
             self.offset += used as u64;
             buf.truncate(used);
             if !frames.is_empty() {
-                return Some(Chunk {
-                    data: Arc::new(buf),
-                    frames,
-                });
+                let data = Arc::new(buf);
+                if self.pool.len() >= CHUNK_POOL {
+                    self.pool.remove(0);
+                }
+                self.pool.push(data.clone());
+                return Some(Chunk { data, frames });
             }
         }
     }
 
     fn set_damage(&mut self, offset: u64, detail: String) {
         if self.damage.is_none() {
-            self.damage = Some(Damage {
-                offset,
-                frames_before: self.frames,
-                detail,
-            });
+            self.damage = Some(Damage { offset, frames_before: self.frames, detail });
         }
     }
 
@@ -434,29 +401,15 @@ impl CaptureReader {
     fn frame(&mut self, buf: &[u8], frames: &mut Vec<Frame>) -> usize {
         let mut pos = 0usize;
         match &mut self.framing {
-            Framing::Pcap {
-                big_endian,
-                nanos,
-                link,
-                max_len,
-            } => {
+            Framing::Pcap { big_endian, nanos, link, max_len } => {
                 let (be, ns, link, max_len) = (*big_endian, *nanos, *link, *max_len);
                 let rd = |b: &[u8]| -> u32 {
                     let a = [b[0], b[1], b[2], b[3]];
-                    if be {
-                        u32::from_be_bytes(a)
-                    } else {
-                        u32::from_le_bytes(a)
-                    }
+                    if be { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
                 };
                 while buf.len() - pos >= 16 {
                     let h = &buf[pos..pos + 16];
-                    let (sec, frac, incl, orig) = (
-                        rd(&h[0..4]),
-                        rd(&h[4..8]),
-                        rd(&h[8..12]) as usize,
-                        rd(&h[12..16]),
-                    );
+                    let (sec, frac, incl, orig) = (rd(&h[0..4]), rd(&h[4..8]), rd(&h[8..12]) as usize, rd(&h[12..16]));
                     if incl > max_len {
                         let off = self.offset + pos as u64;
                         self.set_damage(off, format!("record of {incl} bytes is larger than the maximum of {max_len}: the file is damaged"));
@@ -465,17 +418,9 @@ impl CaptureReader {
                     if buf.len() - pos - 16 < incl {
                         break;
                     }
-                    let ts_ns = sec as i64 * 1_000_000_000
-                        + if ns { frac as i64 } else { frac as i64 * 1000 };
+                    let ts_ns = sec as i64 * 1_000_000_000 + if ns { frac as i64 } else { frac as i64 * 1000 };
                     let number = self.frames + 1;
-                    frames.push(Frame {
-                        ts_ns,
-                        link,
-                        start: (pos + 16) as u32,
-                        len: incl as u32,
-                        orig_len: orig.max(incl as u32),
-                        number,
-                    });
+                    frames.push(Frame { ts_ns, link, start: (pos + 16) as u32, len: incl as u32, orig_len: orig.max(incl as u32), number });
                     self.note_frame(ts_ns, link);
                     pos += 16 + incl;
                 }
@@ -506,11 +451,7 @@ impl CaptureReader {
                     if rest.len() < 12 {
                         return pos;
                     }
-                    if rest[8..12] == [0x1a, 0x2b, 0x3c, 0x4d] {
-                        u32::from_be_bytes(l)
-                    } else {
-                        u32::from_le_bytes(l)
-                    }
+                    if rest[8..12] == [0x1a, 0x2b, 0x3c, 0x4d] { u32::from_be_bytes(l) } else { u32::from_le_bytes(l) }
                 } else if be {
                     u32::from_be_bytes(l)
                 } else {
@@ -537,11 +478,7 @@ impl CaptureReader {
             let body = &buf[pos + 8..pos + 8 + body_len];
             let rd = |b: &[u8]| -> u32 {
                 let a = [b[0], b[1], b[2], b[3]];
-                if be {
-                    u32::from_be_bytes(a)
-                } else {
-                    u32::from_le_bytes(a)
-                }
+                if be { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
             };
             match ty {
                 0x0A0D0D0A => interfaces.clear(),
@@ -554,21 +491,13 @@ impl CaptureReader {
                             match opt {
                                 InterfaceDescriptionOption::IfTsResol(r) => {
                                     let exp = (r & 0x7f) as u32;
-                                    units_per_sec = if r & 0x80 == 0 {
-                                        10u64.checked_pow(exp).unwrap_or(0)
-                                    } else {
-                                        2u64.checked_pow(exp).unwrap_or(0)
-                                    };
+                                    units_per_sec = if r & 0x80 == 0 { 10u64.checked_pow(exp).unwrap_or(0) } else { 2u64.checked_pow(exp).unwrap_or(0) };
                                 }
                                 InterfaceDescriptionOption::IfTsOffset(o) => offset_s = *o as i64,
                                 _ => {}
                             }
                         }
-                        interfaces.push(Interface {
-                            link: u32::from(idb.linktype),
-                            units_per_sec,
-                            offset_s,
-                        });
+                        interfaces.push(Interface { link: u32::from(idb.linktype), units_per_sec, offset_s });
                     }
                 }
                 6 if body.len() >= 20 => {
@@ -578,40 +507,24 @@ impl CaptureReader {
                     let orig = rd(&body[16..20]);
                     let Some(iface) = interfaces.get(ifid).copied() else {
                         let off = self.offset + pos as u64;
-                        self.set_damage(
-                            off,
-                            format!("packet block names interface {ifid}, which was not described"),
-                        );
+                        self.set_damage(off, format!("packet block names interface {ifid}, which was not described"));
                         return pos;
                     };
                     if caplen > body.len() - 20 {
                         let off = self.offset + pos as u64;
-                        self.set_damage(
-                            off,
-                            "packet block is shorter than its captured length".into(),
-                        );
+                        self.set_damage(off, "packet block is shorter than its captured length".into());
                         return pos;
                     }
                     let ts_ns = scale_ts(raw_ts, iface);
                     let number = self.frames + 1;
-                    frames.push(Frame {
-                        ts_ns,
-                        link: iface.link,
-                        start: (pos + 28) as u32,
-                        len: caplen as u32,
-                        orig_len: orig.max(caplen as u32),
-                        number,
-                    });
+                    frames.push(Frame { ts_ns, link: iface.link, start: (pos + 28) as u32, len: caplen as u32, orig_len: orig.max(caplen as u32), number });
                     self.note_frame(ts_ns, iface.link);
                 }
                 3 if body.len() >= 4 => {
                     // Simple packet block: interface 0, no timestamp.
                     let Some(iface) = interfaces.first().copied() else {
                         let off = self.offset + pos as u64;
-                        self.set_damage(
-                            off,
-                            "simple packet block before any interface description".into(),
-                        );
+                        self.set_damage(off, "simple packet block before any interface description".into());
                         return pos;
                     };
                     let orig = rd(&body[0..4]);
@@ -620,14 +533,7 @@ impl CaptureReader {
                     // (filled in by `fill_missing_ts`).
                     let ts_ns = self.last_ts.unwrap_or(NO_TS);
                     let number = self.frames + 1;
-                    frames.push(Frame {
-                        ts_ns,
-                        link: iface.link,
-                        start: (pos + 12) as u32,
-                        len: caplen as u32,
-                        orig_len: orig,
-                        number,
-                    });
+                    frames.push(Frame { ts_ns, link: iface.link, start: (pos + 12) as u32, len: caplen as u32, orig_len: orig, number });
                     self.note_frame(ts_ns, iface.link);
                 }
                 _ => {}

@@ -80,20 +80,14 @@ impl SnapshotResult {
 }
 
 /// Analyses the inputs of `opts` into a snapshot directory at `out`.
-pub fn analyze_to_snapshot(
-    opts: &Options,
-    out: &Path,
-    force: bool,
-    progress: &Progress,
-) -> Result<SnapshotResult, Error> {
+pub fn analyze_to_snapshot(opts: &Options, out: &Path, force: bool, progress: &Progress) -> Result<SnapshotResult, Error> {
     let snap = output::Snapshot::begin(out, force)?;
     let result = (|| {
         let mut sink = output::ParquetSink::create(&snap.tmp)?;
         let outcome = pipeline::run(opts, &mut sink, progress)?;
         let tables = sink.finish()?;
         let manifest = manifest(opts, outcome, tables);
-        let json =
-            serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
         snap.write_file("manifest.json", &json)?;
         Ok(manifest)
     })();
@@ -118,18 +112,7 @@ fn manifest(opts: &Options, outcome: Outcome, tables: Vec<(&'static str, u64)>) 
         inputs: outcome.inputs,
         first_timestamp: first.map(time::rfc3339),
         last_timestamp: last.map(time::rfc3339),
-        tables: tables
-            .into_iter()
-            .map(|(name, rows)| {
-                (
-                    name,
-                    TableInfo {
-                        file: format!("{name}.parquet"),
-                        rows,
-                    },
-                )
-            })
-            .collect(),
+        tables: tables.into_iter().map(|(name, rows)| (name, TableInfo { file: format!("{name}.parquet"), rows })).collect(),
         counters: outcome.stats,
         settings: Settings {
             tcp_timeout_s: opts.flow.tcp_timeout_ns as f64 / 1e9,

@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, MapBuilder,
-    StringBuilder, TimestampNanosecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder,
-    UInt64Builder,
+    BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder, UInt8Builder, UInt16Builder,
+    UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -21,7 +20,7 @@ use trawl_proto::http1::{Message, StartLine};
 use trawl_schemas::{ColumnType, Table};
 
 use crate::Error;
-use crate::records::{CallRow, FlowRow, IssueRow, Keyed, Record, untag};
+use crate::records::{CallRow, FlowRow, IssueRow, Keyed, Record, SortKey, untag};
 
 enum Col {
     U8(UInt8Builder),
@@ -50,14 +49,8 @@ impl Col {
             ColumnType::Bool => Col::Bool(BooleanBuilder::new()),
             ColumnType::Utf8 => Col::Str(StringBuilder::new()),
             ColumnType::Binary => Col::Bin(BinaryBuilder::new()),
-            ColumnType::Timestamp => {
-                Col::Ts(TimestampNanosecondBuilder::new().with_timezone("UTC"))
-            }
-            ColumnType::StringMap => Col::Map(MapBuilder::new(
-                None,
-                StringBuilder::new(),
-                StringBuilder::new(),
-            )),
+            ColumnType::Timestamp => Col::Ts(TimestampNanosecondBuilder::new().with_timezone("UTC")),
+            ColumnType::StringMap => Col::Map(MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())),
             ColumnType::StringList => Col::List(ListBuilder::new(StringBuilder::new())),
         }
     }
@@ -80,28 +73,67 @@ impl Col {
     }
 }
 
-/// Rows of one table, buffered into Arrow batches and written to Parquet.
-/// Values are pushed column by column in schema order; a push of the wrong
-/// type is a bug in trawl and is reported as [`Error::Internal`].
-pub struct TableWriter {
+/// Rows of one table, built into Arrow arrays column by column. Values are
+/// pushed in schema order; a push of the wrong type is a bug in trawl and
+/// is reported as [`Error::Internal`].
+pub struct TableBuilder {
     table: &'static Table,
     schema: SchemaRef,
     cols: Vec<Col>,
     cursor: usize,
-    rows_in_batch: usize,
-    batch_bytes: usize,
-    rows: u64,
-    writer: Option<ArrowWriter<File>>,
-    path: PathBuf,
+    rows: usize,
     bug: Option<String>,
 }
 
-const BATCH_ROWS: usize = 8192;
-const BATCH_BYTES: usize = 32 << 20;
+impl TableBuilder {
+    pub fn new(table: &'static Table) -> TableBuilder {
+        TableBuilder {
+            table,
+            schema: Arc::new(table.arrow_schema()),
+            cols: table.columns.iter().map(|c| Col::new(c.ty)).collect(),
+            cursor: 0,
+            rows: 0,
+            bug: None,
+        }
+    }
+
+    /// Rows appended since the last [`TableBuilder::finish`].
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Sizes a binary column for `items` values of `bytes` in all, so
+    /// that it is not regrown (and recopied) while a batch is built.
+    fn reserve_binary(&mut self, name: &str, items: usize, bytes: usize) {
+        if let Some(i) = self.table.index_of(name)
+            && let Some(col @ Col::Bin(_)) = self.cols.get_mut(i)
+        {
+            *col = Col::Bin(BinaryBuilder::with_capacity(items, bytes));
+        }
+    }
+
+    /// The rows appended so far, as a batch.
+    pub fn finish(&mut self) -> Result<RecordBatch, Error> {
+        if let Some(bug) = &self.bug {
+            return Err(Error::Internal(bug.clone()));
+        }
+        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| Error::Internal(format!("{}: {e}", self.table.name)))
+    }
+}
+
 const ROW_GROUP_BYTES: usize = 128 << 20;
 
-impl TableWriter {
-    pub fn create(dir: &Path, table: &'static Table) -> Result<TableWriter, Error> {
+/// One Parquet file being written.
+pub struct ParquetTable {
+    writer: Option<ArrowWriter<File>>,
+    path: PathBuf,
+    rows: u64,
+}
+
+impl ParquetTable {
+    pub fn create(dir: &Path, table: &'static Table) -> Result<ParquetTable, Error> {
         let path = dir.join(table.file_name());
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let schema: SchemaRef = Arc::new(table.arrow_schema());
@@ -110,43 +142,49 @@ impl TableWriter {
             .set_max_row_group_row_count(Some(128 * 1024));
         // Dictionary encoding pays only for repetitive columns; bodies,
         // URLs and free text would just fill and abandon a dictionary.
+        // Header and query values (dates, etags, lengths, ids) are too.
+        use parquet::schema::types::ColumnPath;
         for c in table.columns {
-            if matches!(
-                c.name,
-                "request_body"
-                    | "response_body"
-                    | "url"
-                    | "path"
-                    | "detail"
-                    | "community_id"
-                    | "history"
-            ) {
-                props = props.set_column_dictionary_enabled(
-                    parquet::schema::types::ColumnPath::from(c.name),
-                    false,
-                );
+            if matches!(c.name, "request_body" | "response_body" | "url" | "path" | "detail" | "community_id" | "history") {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
+            }
+            // Bodies: LZ4 costs a fraction of zstd's CPU, and much of what
+            // crosses networks (media, archives) does not compress anyway.
+            if c.ty == ColumnType::Binary {
+                props = props.set_column_compression(ColumnPath::from(c.name), Compression::LZ4_RAW);
+                // Min/max of bodies prune nothing and cost comparisons.
+                props = props.set_column_statistics_enabled(ColumnPath::from(c.name), parquet::file::properties::EnabledStatistics::None);
+            }
+            if c.ty == ColumnType::StringMap {
+                props = props.set_column_dictionary_enabled(ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]), false);
             }
         }
         let props = props.build();
-        let writer =
-            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| Error::Output {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-        Ok(TableWriter {
-            table,
-            schema,
-            cols: table.columns.iter().map(|c| Col::new(c.ty)).collect(),
-            cursor: 0,
-            rows_in_batch: 0,
-            batch_bytes: 0,
-            rows: 0,
-            writer: Some(writer),
-            path,
-            bug: None,
-        })
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::Output { path: path.clone(), detail: e.to_string() })?;
+        Ok(ParquetTable { writer: Some(writer), path, rows: 0 })
     }
 
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        let out = |e: String| Error::Output { path: self.path.clone(), detail: e };
+        let w = self.writer.as_mut().ok_or_else(|| out("writer already closed".into()))?;
+        w.write(batch).map_err(|e| out(e.to_string()))?;
+        if w.in_progress_size() >= ROW_GROUP_BYTES {
+            w.flush().map_err(|e| out(e.to_string()))?;
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Closes the file; returns the row count.
+    pub fn finish(mut self) -> Result<u64, Error> {
+        if let Some(w) = self.writer.take() {
+            w.close().map_err(|e| Error::Output { path: self.path.clone(), detail: e.to_string() })?;
+        }
+        Ok(self.rows)
+    }
+}
+
+impl TableBuilder {
     fn next_col(&mut self) -> Option<&mut Col> {
         let i = self.cursor;
         self.cursor += 1;
@@ -155,131 +193,62 @@ impl TableWriter {
 
     fn mismatch(&mut self, what: &str) {
         if self.bug.is_none() {
-            let col = self
-                .table
-                .columns
-                .get(self.cursor.wrapping_sub(1))
-                .map_or("?", |c| c.name);
+            let col = self.table.columns.get(self.cursor.wrapping_sub(1)).map_or("?", |c| c.name);
             self.bug = Some(format!("{}.{col}: pushed a {what}", self.table.name));
         }
     }
 
     fn u8(&mut self, v: u8) {
-        if let Some(Col::U8(b)) = self.next_col() {
-            b.append_value(v)
-        } else {
-            self.mismatch("u8")
-        }
+        if let Some(Col::U8(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u8") }
     }
     fn u16(&mut self, v: u16) {
-        if let Some(Col::U16(b)) = self.next_col() {
-            b.append_value(v)
-        } else {
-            self.mismatch("u16")
-        }
+        if let Some(Col::U16(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u16") }
     }
     fn opt_u16(&mut self, v: Option<u16>) {
-        if let Some(Col::U16(b)) = self.next_col() {
-            b.append_option(v)
-        } else {
-            self.mismatch("u16")
-        }
+        if let Some(Col::U16(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u16") }
     }
     fn u32(&mut self, v: u32) {
-        if let Some(Col::U32(b)) = self.next_col() {
-            b.append_value(v)
-        } else {
-            self.mismatch("u32")
-        }
+        if let Some(Col::U32(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u32") }
     }
     fn u64(&mut self, v: u64) {
-        if let Some(Col::U64(b)) = self.next_col() {
-            b.append_value(v)
-        } else {
-            self.mismatch("u64")
-        }
+        if let Some(Col::U64(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u64") }
     }
     fn opt_u64(&mut self, v: Option<u64>) {
-        if let Some(Col::U64(b)) = self.next_col() {
-            b.append_option(v)
-        } else {
-            self.mismatch("u64")
-        }
+        if let Some(Col::U64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u64") }
     }
     fn opt_i32(&mut self, v: Option<i32>) {
-        if let Some(Col::I32(b)) = self.next_col() {
-            b.append_option(v)
-        } else {
-            self.mismatch("i32")
-        }
+        if let Some(Col::I32(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("i32") }
     }
     fn i64(&mut self, v: i64) {
-        if let Some(Col::I64(b)) = self.next_col() {
-            b.append_value(v)
-        } else {
-            self.mismatch("i64")
-        }
+        if let Some(Col::I64(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("i64") }
     }
     fn opt_i64(&mut self, v: Option<i64>) {
-        if let Some(Col::I64(b)) = self.next_col() {
-            b.append_option(v)
-        } else {
-            self.mismatch("i64")
-        }
+        if let Some(Col::I64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("i64") }
     }
     fn bool(&mut self, v: bool) {
-        if let Some(Col::Bool(b)) = self.next_col() {
-            b.append_value(v)
-        } else {
-            self.mismatch("bool")
-        }
+        if let Some(Col::Bool(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("bool") }
     }
     fn str(&mut self, v: &str) {
-        self.batch_bytes += v.len();
-        if let Some(Col::Str(b)) = self.next_col() {
-            b.append_value(v)
-        } else {
-            self.mismatch("string")
-        }
+        if let Some(Col::Str(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("string") }
     }
     fn opt_str(&mut self, v: Option<&str>) {
-        self.batch_bytes += v.map_or(0, str::len);
-        if let Some(Col::Str(b)) = self.next_col() {
-            b.append_option(v)
-        } else {
-            self.mismatch("string")
-        }
+        if let Some(Col::Str(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("string") }
     }
     fn ip(&mut self, v: &IpAddr) {
         self.str(&v.to_string())
     }
     fn opt_bin(&mut self, v: Option<&[u8]>) {
-        self.batch_bytes += v.map_or(0, <[u8]>::len);
-        if let Some(Col::Bin(b)) = self.next_col() {
-            b.append_option(v)
-        } else {
-            self.mismatch("binary")
-        }
+        if let Some(Col::Bin(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("binary") }
     }
     fn ts(&mut self, v: i64) {
-        if let Some(Col::Ts(b)) = self.next_col() {
-            b.append_value(v)
-        } else {
-            self.mismatch("timestamp")
-        }
+        if let Some(Col::Ts(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("timestamp") }
     }
     fn opt_ts(&mut self, v: Option<i64>) {
-        if let Some(Col::Ts(b)) = self.next_col() {
-            b.append_option(v)
-        } else {
-            self.mismatch("timestamp")
-        }
+        if let Some(Col::Ts(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("timestamp") }
     }
     fn map<'a>(&mut self, entries: impl Iterator<Item = (&'a str, &'a str)>) {
-        let mut bytes = 0;
         if let Some(Col::Map(b)) = self.next_col() {
             for (k, v) in entries {
-                bytes += k.len() + v.len();
                 b.keys().append_value(k);
                 b.values().append_value(v);
             }
@@ -289,25 +258,18 @@ impl TableWriter {
         } else {
             self.mismatch("map");
         }
-        self.batch_bytes += bytes;
     }
     /// A header map: repeated names joined by ", ", in first-seen order.
     fn headers(&mut self, m: Option<&Message>) {
-        let h = m.map(|m| m.headers.as_slice()).unwrap_or(&[]);
-        let mut bytes = 0;
+        let h: Vec<(&str, &str)> = m.map(|m| m.headers.iter().collect()).unwrap_or_default();
         if let Some(Col::Map(b)) = self.next_col() {
             for (i, (k, v)) in h.iter().enumerate() {
                 if h[..i].iter().any(|(pk, _)| pk == k) {
                     continue;
                 }
-                bytes += k.len() + v.len();
                 b.keys().append_value(k);
                 if h[i + 1..].iter().any(|(nk, _)| nk == k) {
-                    let joined: Vec<&str> = h[i..]
-                        .iter()
-                        .filter(|(nk, _)| nk == k)
-                        .map(|(_, v)| v.as_str())
-                        .collect();
+                    let joined: Vec<&str> = h[i..].iter().filter(|(nk, _)| nk == k).map(|(_, v)| *v).collect();
                     b.values().append_value(joined.join(", "));
                 } else {
                     b.values().append_value(v);
@@ -319,7 +281,6 @@ impl TableWriter {
         } else {
             self.mismatch("map");
         }
-        self.batch_bytes += bytes;
     }
 
     fn list(&mut self, items: &[&str]) {
@@ -335,59 +296,14 @@ impl TableWriter {
 
     fn end_row(&mut self) -> Result<(), Error> {
         if self.cursor != self.cols.len() && self.bug.is_none() {
-            self.bug = Some(format!(
-                "{}: a row pushed {} of {} columns",
-                self.table.name,
-                self.cursor,
-                self.cols.len()
-            ));
+            self.bug = Some(format!("{}: a row pushed {} of {} columns", self.table.name, self.cursor, self.cols.len()));
         }
         if let Some(bug) = &self.bug {
             return Err(Error::Internal(bug.clone()));
         }
         self.cursor = 0;
         self.rows += 1;
-        self.rows_in_batch += 1;
-        if self.rows_in_batch >= BATCH_ROWS || self.batch_bytes >= BATCH_BYTES {
-            self.flush_batch()?;
-        }
         Ok(())
-    }
-
-    fn flush_batch(&mut self) -> Result<(), Error> {
-        if self.rows_in_batch == 0 {
-            return Ok(());
-        }
-        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
-        let out = |e: String| Error::Output {
-            path: self.path.clone(),
-            detail: e,
-        };
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
-            .map_err(|e| Error::Internal(format!("{}: {e}", self.table.name)))?;
-        let w = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| out("writer already closed".into()))?;
-        w.write(&batch).map_err(|e| out(e.to_string()))?;
-        if w.in_progress_size() >= ROW_GROUP_BYTES {
-            w.flush().map_err(|e| out(e.to_string()))?;
-        }
-        self.rows_in_batch = 0;
-        self.batch_bytes = 0;
-        Ok(())
-    }
-
-    /// Writes what is buffered and closes the file; returns the row count.
-    pub fn finish(mut self) -> Result<u64, Error> {
-        self.flush_batch()?;
-        if let Some(w) = self.writer.take() {
-            w.close().map_err(|e| Error::Output {
-                path: self.path.clone(),
-                detail: e.to_string(),
-            })?;
-        }
-        Ok(self.rows)
     }
 
     fn flow(&mut self, r: &FlowRow) -> Result<(), Error> {
@@ -447,26 +363,20 @@ impl TableWriter {
         self.ip(&r.dst_ip);
         self.u16(r.dst_port);
         let (method, target) = match req.map(|m| &m.start) {
-            Some(StartLine::Request { method, target }) => {
-                (Some(method.as_str()), Some(target.as_str()))
-            }
+            Some(StartLine::Request { method, target }) => (Some(method.as_str()), Some(target.as_str())),
             _ => (None, None),
         };
         self.opt_str(method);
         self.opt_str(target);
         let (path, query) = target.map(split_target).unwrap_or(("", None));
         self.opt_str(target.map(|_| path));
-        let params: Vec<(String, String)> = query
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let params: Vec<(String, String)> = query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         self.map(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         self.opt_str(req.and_then(|m| m.header("host")));
         let version = req.and_then(|m| m.version).or(resp.and_then(|m| m.version));
         self.opt_str(version.map(|v| if v == 0 { "HTTP/1.0" } else { "HTTP/1.1" }));
         let (status, reason) = match resp.map(|m| &m.start) {
-            Some(StartLine::Response { status, reason }) => {
-                (Some(*status as i32), Some(reason.as_str()))
-            }
+            Some(StartLine::Response { status, reason }) => (Some(*status as i32), Some(reason.as_str())),
             _ => (None, None),
         };
         self.opt_i32(status);
@@ -482,11 +392,7 @@ impl TableWriter {
         self.opt_bin(resp.map(|m| m.body.as_slice()));
         self.bool(resp.is_some_and(|m| m.body_truncated));
         self.opt_str(ex.upgrade.as_deref());
-        let error = ex
-            .error
-            .as_deref()
-            .or(req.and_then(|m| m.error.as_deref()))
-            .or(resp.and_then(|m| m.error.as_deref()));
+        let error = ex.error.as_deref().or(req.and_then(|m| m.error.as_deref())).or(resp.and_then(|m| m.error.as_deref()));
         self.opt_str(error);
         let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
         self.u32(file_index);
@@ -519,9 +425,79 @@ pub fn split_target(target: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Where rows go.
+/// The rows a worker produced for one tick, sorted by key and built into
+/// one batch per table.
+pub struct TickBatches {
+    /// [flows, api_calls, parse_issues]: sort keys and the batch.
+    pub tables: [(Vec<SortKey>, RecordBatch); 3],
+}
+
+/// Per-worker builders of the three tables.
+pub struct Builders {
+    tables: [TableBuilder; 3],
+    keys: [Vec<SortKey>; 3],
+}
+
+impl Default for Builders {
+    fn default() -> Self {
+        Builders {
+            tables: [TableBuilder::new(&trawl_schemas::FLOWS), TableBuilder::new(&trawl_schemas::API_CALLS), TableBuilder::new(&trawl_schemas::PARSE_ISSUES)],
+            keys: Default::default(),
+        }
+    }
+}
+
+impl Builders {
+    /// Appends rows (already in key order). Call ids are left 0; the
+    /// writer numbers them once the order across workers is known.
+    pub fn append(&mut self, rows: &[Keyed]) -> Result<(), Error> {
+        let (mut n, mut req, mut resp) = (0, 0, 0);
+        for r in rows {
+            if let Record::Call(c) = &r.record {
+                n += 1;
+                req += c.exchange.request.as_ref().map_or(0, |m| m.body.len());
+                resp += c.exchange.response.as_ref().map_or(0, |m| m.body.len());
+            }
+        }
+        if self.tables[1].rows() == 0 {
+            self.tables[1].reserve_binary("request_body", n, req);
+            self.tables[1].reserve_binary("response_body", n, resp);
+        }
+        for r in rows {
+            let t = match &r.record {
+                Record::Flow(f) => {
+                    self.tables[0].flow(f)?;
+                    0
+                }
+                Record::Call(c) => {
+                    self.tables[1].call(0, c)?;
+                    1
+                }
+                Record::Issue(i) => {
+                    self.tables[2].issue(i)?;
+                    2
+                }
+            };
+            self.keys[t].push(r.key);
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self) -> Result<TickBatches, Error> {
+        let [f, c, i] = &mut self.tables;
+        let [kf, kc, ki] = &mut self.keys;
+        Ok(TickBatches { tables: [(std::mem::take(kf), f.finish()?), (std::mem::take(kc), c.finish()?), (std::mem::take(ki), i.finish()?)] })
+    }
+}
+
+/// Where rows go, in their final order.
 pub trait Sink {
-    fn write(&mut self, row: &Keyed) -> Result<(), Error>;
+    /// True when the sink takes Arrow batches built by the workers
+    /// ([`Sink::write_batches`]) rather than rows ([`Sink::write_rows`]).
+    fn wants_batches(&self) -> bool;
+    fn write_rows(&mut self, rows: &[Keyed]) -> Result<(), Error>;
+    /// One tick: each worker's batches.
+    fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error>;
 }
 
 /// Keeps rows in memory (tests, `trawl debug streams`).
@@ -531,51 +507,87 @@ pub struct MemorySink {
 }
 
 impl Sink for MemorySink {
-    fn write(&mut self, row: &Keyed) -> Result<(), Error> {
-        self.rows.push(row.clone());
+    fn wants_batches(&self) -> bool {
+        false
+    }
+    fn write_rows(&mut self, rows: &[Keyed]) -> Result<(), Error> {
+        self.rows.extend_from_slice(rows);
         Ok(())
+    }
+    fn write_batches(&mut self, _: Vec<TickBatches>) -> Result<(), Error> {
+        Err(Error::Internal("MemorySink takes rows".into()))
     }
 }
 
 /// Writes the three tables of a snapshot into a directory.
 pub struct ParquetSink {
-    flows: TableWriter,
-    calls: TableWriter,
-    issues: TableWriter,
+    tables: [ParquetTable; 3],
     next_call_id: u64,
 }
 
 impl ParquetSink {
     pub fn create(dir: &Path) -> Result<ParquetSink, Error> {
         Ok(ParquetSink {
-            flows: TableWriter::create(dir, &trawl_schemas::FLOWS)?,
-            calls: TableWriter::create(dir, &trawl_schemas::API_CALLS)?,
-            issues: TableWriter::create(dir, &trawl_schemas::PARSE_ISSUES)?,
+            tables: [
+                ParquetTable::create(dir, &trawl_schemas::FLOWS)?,
+                ParquetTable::create(dir, &trawl_schemas::API_CALLS)?,
+                ParquetTable::create(dir, &trawl_schemas::PARSE_ISSUES)?,
+            ],
             next_call_id: 1,
         })
     }
 
     /// Closes the files; returns (table name, rows) for each.
     pub fn finish(self) -> Result<Vec<(&'static str, u64)>, Error> {
-        Ok(vec![
-            (trawl_schemas::FLOWS.name, self.flows.finish()?),
-            (trawl_schemas::API_CALLS.name, self.calls.finish()?),
-            (trawl_schemas::PARSE_ISSUES.name, self.issues.finish()?),
-        ])
+        let names = [trawl_schemas::FLOWS.name, trawl_schemas::API_CALLS.name, trawl_schemas::PARSE_ISSUES.name];
+        let mut out = Vec::new();
+        for (t, name) in self.tables.into_iter().zip(names) {
+            out.push((name, t.finish()?));
+        }
+        Ok(out)
     }
 }
 
 impl Sink for ParquetSink {
-    fn write(&mut self, row: &Keyed) -> Result<(), Error> {
-        match &row.record {
-            Record::Flow(f) => self.flows.flow(f),
-            Record::Call(c) => {
-                let id = self.next_call_id;
-                self.next_call_id += 1;
-                self.calls.call(id, c)
+    fn wants_batches(&self) -> bool {
+        true
+    }
+
+    fn write_rows(&mut self, _: &[Keyed]) -> Result<(), Error> {
+        Err(Error::Internal("ParquetSink takes batches".into()))
+    }
+
+    fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error> {
+        for t in 0..3 {
+            // Merge the workers' sorted key lists into one order.
+            let mut order: Vec<(SortKey, usize, usize)> = Vec::new();
+            for (w, tb) in ticks.iter().enumerate() {
+                order.extend(tb.tables[t].0.iter().enumerate().map(|(i, k)| (*k, w, i)));
             }
-            Record::Issue(i) => self.issues.issue(i),
+            if order.is_empty() {
+                continue;
+            }
+            order.sort_unstable_by_key(|(k, _, _)| *k);
+            let batches: Vec<&RecordBatch> = ticks.iter().map(|tb| &tb.tables[t].1).collect();
+            let non_empty: Vec<&&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+            let mut batch = if non_empty.len() == 1 {
+                (*non_empty[0]).clone()
+            } else {
+                let indices: Vec<(usize, usize)> = order.iter().map(|(_, w, i)| (*w, *i)).collect();
+                arrow_select::interleave::interleave_record_batch(&batches, &indices).map_err(|e| Error::Internal(format!("merging batches: {e}")))?
+            };
+            if t == 1 {
+                // api_calls.id: 1-based row number in the final order.
+                let n = batch.num_rows() as u64;
+                let ids = arrow_array::UInt64Array::from_iter_values(self.next_call_id..self.next_call_id + n);
+                self.next_call_id += n;
+                let mut cols = batch.columns().to_vec();
+                cols[0] = Arc::new(ids);
+                batch = RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::Internal(e.to_string()))?;
+            }
+            self.tables[t].write(&batch)?;
         }
+        Ok(())
     }
 }
 
@@ -590,29 +602,16 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn begin(dest: &Path, force: bool) -> Result<Snapshot, Error> {
         if dest.exists() && !force {
-            return Err(Error::Config(format!(
-                "{}: output already exists (use --force to replace it)",
-                dest.display()
-            )));
+            return Err(Error::Config(format!("{}: output already exists (use --force to replace it)", dest.display())));
         }
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "snapshot".into());
-        let parent = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "snapshot".into());
+        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
         fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        Ok(Snapshot {
-            tmp,
-            dest: dest.to_path_buf(),
-            force,
-        })
+        Ok(Snapshot { tmp, dest: dest.to_path_buf(), force })
     }
 
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {

@@ -26,8 +26,8 @@ use crate::Error;
 use crate::decode::{Decoded, Defrag, Packet, decode};
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Pkt};
 use crate::input::{CaptureReader, Chunk, InputInfo, ReadProgress};
-use crate::output::Sink;
-use crate::records::{IssueRow, Keyed, PHASE_READER, Record};
+use crate::output::{Builders, Sink, TickBatches};
+use crate::records::{IssueRow, Keyed, PHASE_READER, Record, VSHARDS};
 use crate::stats::Stats;
 
 /// Frames per tick.
@@ -112,15 +112,9 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 }
 
 fn is_capture_name(p: &Path) -> bool {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
+    let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    [".pcap", ".pcapng", ".cap", ".dmp"]
-        .iter()
-        .any(|e| name.ends_with(e))
-        || name.contains(".pcap")
+    [".pcap", ".pcapng", ".cap", ".dmp"].iter().any(|e| name.ends_with(e)) || name.contains(".pcap")
 }
 
 /// One packet of a tick.
@@ -134,7 +128,7 @@ struct TickPkt {
     chunk: u32,
     base: u32,
     ip: Packet,
-    shard: u32,
+    vshard: u8,
 }
 
 /// A slice of the packet sequence, shared by every worker.
@@ -150,21 +144,20 @@ struct Tick {
     reader_rows: Vec<Keyed>,
 }
 
-struct WorkerOut {
-    rows: Vec<Keyed>,
+enum WorkerOut {
+    Rows(Vec<Keyed>),
+    Batches(TickBatches),
+    Failed(Error),
 }
 
 /// Runs an analysis, writing rows to `sink` in their final order.
 pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<Outcome, Error> {
-    let threads = opts.threads.clamp(1, 256);
+    // More workers than virtual shards would sit idle.
+    let threads = opts.threads.clamp(1, VSHARDS as usize);
     let mut readers = Vec::new();
     let mut total = 0;
     for p in &opts.inputs {
-        let chunk = if opts.inputs.len() > 1 {
-            (opts.chunk_size / 4).max(1 << 16)
-        } else {
-            opts.chunk_size
-        };
+        let chunk = if opts.inputs.len() > 1 { (opts.chunk_size / 4).max(1 << 16) } else { opts.chunk_size };
         let r = CaptureReader::open(p, progress.read.clone(), chunk)?;
         total += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         readers.push(r);
@@ -184,34 +177,23 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
         let (t, r) = sync_channel(4);
         tick_txs.push(t);
         tick_rxs.push(r);
-        let (t, r) = sync_channel(4);
+        let (t, r) = sync_channel(1);
         out_txs.push(t);
         out_rxs.push(r);
     }
     let flow_cfg = opts.flow;
+    let batches = sink.wants_batches();
 
     let (reader_res, shard_stats, write_res) = std::thread::scope(|s| {
         let reader = std::thread::Builder::new()
             .name("trawl-reader".into())
-            .spawn_scoped(s, move || {
-                read_all(
-                    readers,
-                    tick_txs,
-                    threads as u32,
-                    opts.max_frag_datagrams,
-                    progress,
-                )
-            })
+            .spawn_scoped(s, move || read_all(readers, tick_txs, opts.max_frag_datagrams, progress))
             .map_err(|e| Error::Internal(format!("starting the reader: {e}")));
         let workers = s.spawn(move || {
             let mut stats = vec![Stats::default(); threads];
             pool.scope(|ps| {
-                for ((i, rx), (tx, st)) in tick_rxs
-                    .into_iter()
-                    .enumerate()
-                    .zip(out_txs.into_iter().zip(stats.iter_mut()))
-                {
-                    ps.spawn(move |_| *st = work(i as u32, rx, tx, flow_cfg));
+                for ((i, rx), (tx, st)) in tick_rxs.into_iter().enumerate().zip(out_txs.into_iter().zip(stats.iter_mut())) {
+                    ps.spawn(move |_| *st = work(i as u32, threads as u32, rx, tx, flow_cfg, batches));
                 }
             });
             stats
@@ -225,8 +207,7 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
         (reader_res, shard_stats, write_res)
     });
     progress.done.store(true, Ordering::Relaxed);
-    let (inputs, mut stats) =
-        reader_res.map_err(|_| Error::Internal("reader thread panicked".into()))??;
+    let (inputs, mut stats) = reader_res.map_err(|_| Error::Internal("reader thread panicked".into()))??;
     write_res?;
     for s in shard_stats.map_err(|_| Error::Internal("worker thread panicked".into()))? {
         stats.add(&s);
@@ -268,7 +249,6 @@ impl Cursor {
 
 struct TickBuilder {
     tick: Tick,
-    threads: u32,
     last_sweep: Option<i64>,
 }
 
@@ -288,10 +268,7 @@ impl TickBuilder {
         }
         stats.parse_issues += 1;
         let seq = self.tick.reader_rows.len() as u32;
-        self.tick.reader_rows.push(Keyed {
-            key: (ordinal, PHASE_READER, 0, seq),
-            record: Record::Issue(Box::new(row)),
-        });
+        self.tick.reader_rows.push(Keyed { key: (0, ordinal, PHASE_READER, 0, seq), record: Record::Issue(Box::new(row)) });
     }
 
     fn take(&mut self, eof: bool) -> Tick {
@@ -323,25 +300,10 @@ fn send_tick(txs: &[SyncSender<Arc<Tick>>], tick: Tick) -> bool {
 
 /// The reader thread: merges the files in time order, decodes, and cuts
 /// ticks.
-fn read_all(
-    readers: Vec<CaptureReader>,
-    txs: Vec<SyncSender<Arc<Tick>>>,
-    threads: u32,
-    max_frag: usize,
-    progress: &Progress,
-) -> Result<(Vec<InputInfo>, Stats), Error> {
+fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_frag: usize, progress: &Progress) -> Result<(Vec<InputInfo>, Stats), Error> {
     let mut stats = Stats::default();
-    let mut cursors: Vec<Cursor> = readers
-        .into_iter()
-        .enumerate()
-        .map(|(i, reader)| Cursor {
-            reader,
-            chunk: None,
-            frames: Vec::new(),
-            pos: 0,
-            file_index: i as u32,
-        })
-        .collect();
+    let mut cursors: Vec<Cursor> =
+        readers.into_iter().enumerate().map(|(i, reader)| Cursor { reader, chunk: None, frames: Vec::new(), pos: 0, file_index: i as u32 }).collect();
     let mut heap = BinaryHeap::new();
     for (i, c) in cursors.iter_mut().enumerate() {
         if c.refill() {
@@ -358,7 +320,6 @@ fn read_all(
             eof: false,
             reader_rows: Vec::new(),
         },
-        threads,
         last_sweep: None,
     };
     let mut defrag = Defrag::new(max_frag, 30 * 1_000_000_000);
@@ -424,12 +385,7 @@ fn read_all(
                         continue;
                     }
                     Err(e) => {
-                        tb.reader_issue(
-                            ordinal,
-                            issue("bad_fragment", "ip", e),
-                            &mut stats,
-                            issue_cap,
-                        );
+                        tb.reader_issue(ordinal, issue("bad_fragment", "ip", e), &mut stats, issue_cap);
                         maybe_flush(&mut tb, &txs, progress, ordinal)?;
                         continue;
                     }
@@ -449,10 +405,7 @@ fn read_all(
                         issue(
                             "unknown_link_type",
                             "link",
-                            format!(
-                                "link type {} is not decoded; its frames are counted and skipped",
-                                crate::input::link_name(l)
-                            ),
+                            format!("link type {} is not decoded; its frames are counted and skipped", crate::input::link_name(l)),
                         ),
                         &mut stats,
                         issue_cap,
@@ -461,11 +414,7 @@ fn read_all(
                 maybe_flush(&mut tb, &txs, progress, ordinal)?;
                 continue;
             }
-            Decoded::Malformed {
-                layer,
-                kind,
-                detail,
-            } => {
+            Decoded::Malformed { layer, kind, detail } => {
                 stats.malformed_frames += 1;
                 tb.reader_issue(ordinal, issue(kind, layer, detail), &mut stats, issue_cap);
                 maybe_flush(&mut tb, &txs, progress, ordinal)?;
@@ -493,11 +442,16 @@ fn read_all(
             } else {
                 "ip"
             };
-            tb.reader_issue(ordinal, issue(kind, layer, "transport header cut short or malformed; the packet is counted but not assigned to a flow".into()), &mut stats, issue_cap);
+            tb.reader_issue(
+                ordinal,
+                issue(kind, layer, "transport header cut short or malformed; the packet is counted but not assigned to a flow".into()),
+                &mut stats,
+                issue_cap,
+            );
             maybe_flush(&mut tb, &txs, progress, ordinal)?;
             continue;
         }
-        let shard = (FlowKey::of(&packet).shard_hash() % tb.threads as u64) as u32;
+        let vshard = (FlowKey::of(&packet).shard_hash() % VSHARDS as u64) as u8;
         tb.tick.pkts.push(TickPkt {
             ordinal,
             ts: f.ts_ns,
@@ -507,7 +461,7 @@ fn read_all(
             chunk: data_chunk,
             base,
             ip: packet,
-            shard,
+            vshard,
         });
         maybe_flush(&mut tb, &txs, progress, ordinal)?;
     }
@@ -522,12 +476,7 @@ fn read_all(
     Ok((infos, stats))
 }
 
-fn maybe_flush(
-    tb: &mut TickBuilder,
-    txs: &[SyncSender<Arc<Tick>>],
-    progress: &Progress,
-    ordinal: u64,
-) -> Result<(), Error> {
+fn maybe_flush(tb: &mut TickBuilder, txs: &[SyncSender<Arc<Tick>>], progress: &Progress, ordinal: u64) -> Result<(), Error> {
     if ordinal % TICK_FRAMES as u64 == 0 {
         progress.frames.store(ordinal, Ordering::Relaxed);
         let t = tb.take(false);
@@ -539,14 +488,12 @@ fn maybe_flush(
 }
 
 /// A shard worker.
-fn work(me: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowConfig) -> Stats {
+fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowConfig, batches: bool) -> Stats {
     let mut table = FlowTable::new(cfg);
+    let mut builders = Builders::default();
     while let Ok(tick) = rx.recv() {
-        for p in tick.pkts.iter().filter(|p| p.shard == me) {
-            let data = tick
-                .chunks
-                .get(p.chunk as usize)
-                .map_or(&[][..], |c| c.as_slice());
+        for p in tick.pkts.iter().filter(|p| p.vshard as u32 % threads == me) {
+            let data = tick.chunks.get(p.chunk as usize).map_or(&[][..], |c| c.as_slice());
             let start = p.base as usize + p.ip.payload_off;
             let payload = data.get(start..start + p.ip.payload_len).unwrap_or(&[]);
             table.packet(&Pkt {
@@ -555,6 +502,7 @@ fn work(me: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowCo
                 file_index: p.file_index,
                 frame_number: p.frame_number,
                 wire_len: p.wire_len,
+                vshard: p.vshard,
                 ip: &p.ip,
                 payload,
             });
@@ -568,7 +516,16 @@ fn work(me: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowCo
         if me == 0 {
             rows.extend(tick.reader_rows.iter().cloned());
         }
-        if tx.send(WorkerOut { rows }).is_err() {
+        rows.sort_unstable_by_key(|k| k.key);
+        let out = if batches {
+            match builders.append(&rows).and_then(|_| builders.finish()) {
+                Ok(b) => WorkerOut::Batches(b),
+                Err(e) => WorkerOut::Failed(e),
+            }
+        } else {
+            WorkerOut::Rows(rows)
+        };
+        if tx.send(out).is_err() {
             break;
         }
         if tick.eof {
@@ -578,26 +535,34 @@ fn work(me: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowCo
     table.stats.clone()
 }
 
-/// The writer: one result per worker per tick, sorted by key.
+/// The writer: one result per worker per tick, merged by key.
 fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), Error> {
     let mut rows: Vec<Keyed> = Vec::new();
     let mut failed: Option<Error> = None;
     'ticks: loop {
         rows.clear();
+        let mut batches = Vec::with_capacity(rxs.len());
         for rx in &rxs {
             match rx.recv() {
-                Ok(out) => rows.extend(out.rows),
+                Ok(WorkerOut::Rows(r)) => rows.extend(r),
+                Ok(WorkerOut::Batches(b)) => batches.push(b),
+                Ok(WorkerOut::Failed(e)) => {
+                    failed.get_or_insert(e);
+                }
                 Err(_) => break 'ticks,
             }
         }
-        rows.sort_unstable_by_key(|k| k.key);
-        if failed.is_none() {
-            for r in &rows {
-                if let Err(e) = sink.write(r) {
-                    failed = Some(e);
-                    break;
-                }
-            }
+        if failed.is_some() {
+            continue;
+        }
+        let res = if sink.wants_batches() {
+            sink.write_batches(batches)
+        } else {
+            rows.sort_unstable_by_key(|k| k.key);
+            sink.write_rows(&rows)
+        };
+        if let Err(e) = res {
+            failed = Some(e);
         }
     }
     match failed {

@@ -93,16 +93,7 @@ impl Reassembler {
 
     /// One segment: `seq` of its first payload byte, the captured payload,
     /// how many payload bytes the capture lacks, and whether it carries FIN.
-    pub fn segment(
-        &mut self,
-        seq: u32,
-        data: &[u8],
-        missing: usize,
-        fin: bool,
-        at: At,
-        max_ooo_bytes: usize,
-        out: &mut impl FnMut(StreamEvent),
-    ) {
+    pub fn segment(&mut self, seq: u32, data: &[u8], missing: usize, fin: bool, at: At, max_ooo_bytes: usize, out: &mut impl FnMut(StreamEvent)) {
         if self.ended {
             if !data.is_empty() {
                 self.retransmissions += 1;
@@ -133,16 +124,25 @@ impl Reassembler {
                 let (data, missing, off) = if skip <= data.len() {
                     (&data[skip..], missing, off + skip as i64)
                 } else {
-                    (
-                        &data[data.len()..],
-                        missing - (skip - data.len()),
-                        off + skip as i64,
-                    )
+                    (&data[data.len()..], missing - (skip - data.len()), off + skip as i64)
                 };
                 let off = off as u64;
                 if off == self.delivered {
-                    self.deliver(data, missing as u64, at, out);
-                    self.drain(out);
+                    // First copy wins: bytes already buffered out of order
+                    // take precedence over this segment's copy of them.
+                    match self.ooo.range(off..off + data.len() as u64).next().map(|(k, _)| *k) {
+                        Some(k) => {
+                            let cut = (k - off) as usize;
+                            self.deliver(&data[..cut], 0, at, out);
+                            self.drain(out);
+                            let rest_seq = self.base.unwrap_or(0).wrapping_add(off as u32).wrapping_add(cut as u32);
+                            self.segment(rest_seq, &data[cut..], missing, false, at, max_ooo_bytes, out);
+                        }
+                        None => {
+                            self.deliver(data, missing as u64, at, out);
+                            self.drain(out);
+                        }
+                    }
                 } else {
                     self.buffer(off, data, missing as u64, at, max_ooo_bytes, out);
                 }
@@ -190,15 +190,7 @@ impl Reassembler {
         }
     }
 
-    fn buffer(
-        &mut self,
-        off: u64,
-        data: &[u8],
-        missing: u64,
-        at: At,
-        max_ooo_bytes: usize,
-        out: &mut impl FnMut(StreamEvent),
-    ) {
+    fn buffer(&mut self, off: u64, data: &[u8], missing: u64, at: At, max_ooo_bytes: usize, out: &mut impl FnMut(StreamEvent)) {
         // First copy wins: cut the new segment around what is buffered.
         let mut pieces: Vec<(u64, &[u8])> = Vec::new();
         let mut cur = off;
@@ -209,10 +201,7 @@ impl Reassembler {
                 continue;
             }
             if o > cur {
-                pieces.push((
-                    cur,
-                    &data[(cur - off) as usize..(o.min(end) - off) as usize],
-                ));
+                pieces.push((cur, &data[(cur - off) as usize..(o.min(end) - off) as usize]));
             }
             cur = cur.max(e);
             if cur >= end {
@@ -228,27 +217,12 @@ impl Reassembler {
         }
         let last = pieces.len().saturating_sub(1);
         for (i, (o, bytes)) in pieces.into_iter().enumerate() {
-            let m = if i == last && o + bytes.len() as u64 == end {
-                missing
-            } else {
-                0
-            };
+            let m = if i == last && o + bytes.len() as u64 == end { missing } else { 0 };
             self.ooo_bytes += bytes.len();
-            self.ooo.insert(
-                o,
-                Segment {
-                    data: bytes.to_vec(),
-                    missing: m,
-                    at,
-                },
-            );
+            self.ooo.insert(o, Segment { data: bytes.to_vec(), missing: m, at });
         }
         if data.is_empty() && missing > 0 {
-            self.ooo.entry(off).or_insert(Segment {
-                data: Vec::new(),
-                missing,
-                at,
-            });
+            self.ooo.entry(off).or_insert(Segment { data: Vec::new(), missing, at });
         }
         while self.ooo_bytes > max_ooo_bytes {
             // Overflow: give up on the hole before the first buffered segment.
@@ -324,10 +298,7 @@ mod tests {
     use super::*;
 
     fn at(t: i64) -> At {
-        At {
-            tag: t as u64,
-            ts_ns: t,
-        }
+        At { tag: t as u64, ts_ns: t }
     }
 
     /// Runs segments and returns the delivered stream with gaps as '?'.
@@ -338,9 +309,7 @@ mod tests {
         for (i, (seq, d)) in segs.iter().enumerate() {
             r.segment(*seq, d, 0, false, at(i as i64), cap, &mut |e| match e {
                 StreamEvent::Data { bytes, .. } => outb.extend_from_slice(bytes),
-                StreamEvent::Gap { len, .. } => {
-                    outb.extend(std::iter::repeat_n(b'?', len as usize))
-                }
+                StreamEvent::Gap { len, .. } => outb.extend(std::iter::repeat_n(b'?', len as usize)),
                 StreamEvent::End { .. } => {}
             });
         }
@@ -354,10 +323,7 @@ mod tests {
 
     #[test]
     fn reassembly_in_order_out_of_order_and_retransmit() {
-        let (s, r) = run(
-            &[(100, b"abc"), (106, b"ghi"), (103, b"def"), (103, b"def")],
-            1 << 20,
-        );
+        let (s, r) = run(&[(100, b"abc"), (106, b"ghi"), (103, b"def"), (103, b"def")], 1 << 20);
         assert_eq!(s, b"abcdefghi");
         assert_eq!(r.retransmissions, 1);
     }
@@ -366,9 +332,11 @@ mod tests {
     fn reassembly_first_copy_wins_on_conflicting_overlap() {
         // As suricata_tcp-overlap: the later "EVIL" loses to "GOOD".
         let (s, _) = run(&[(100, b"GO"), (104, b"OD!"), (102, b"EVIL")], 1 << 20);
-        assert_eq!(s, b"GOILOD!");
+        assert_eq!(s, b"GOEVOD!");
         let (s, _) = run(&[(104, b"OD!"), (102, b"EVIL"), (100, b"GO")], 1 << 20);
         assert_eq!(s, b"GOEVOD!");
+        let (s, _) = run(&[(100, b"GOOD"), (102, b"EVIL")], 1 << 20);
+        assert_eq!(s, b"GOODIL");
     }
 
     #[test]

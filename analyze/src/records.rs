@@ -1,18 +1,24 @@
 //! Rows on their way to the table writers, and the order they are written in.
 //!
 //! Every row carries a [`SortKey`] that depends only on the capture, never
-//! on how packets were sharded over threads: the global number of the
-//! packet that produced it (or of the tick at whose end a timeout produced
-//! it), then a phase, then the flow id, then a sequence number. The writer
-//! sorts each tick's rows by this key, so the output is identical at any
-//! thread count.
+//! on how packets were sharded over threads: the flow's virtual shard (one
+//! of [`VSHARDS`], from the symmetric 5-tuple hash), the global number of
+//! the packet that produced it (or of the tick at whose end a timeout
+//! produced it), then a phase, then the flow id, then a sequence number.
+//! Within each tick rows are written in key order. A worker owns whole
+//! virtual shards, so the writer only concatenates slices of the workers'
+//! batches, and the output is identical at any thread count.
 
 use std::net::IpAddr;
 
 use trawl_proto::http1::Exchange;
 
-/// (ordinal, phase, flow_id, seq): see the module docs.
-pub type SortKey = (u64, u8, u64, u32);
+/// (virtual shard, ordinal, phase, flow_id, seq): see the module docs.
+pub type SortKey = (u8, u64, u8, u64, u32);
+
+/// Virtual shards: flows are hashed onto these, and each worker owns the
+/// virtual shards `i` with `i % threads == worker`.
+pub const VSHARDS: u8 = 64;
 
 /// Phase of rows produced by the reader (decode problems).
 pub const PHASE_READER: u8 = 0;

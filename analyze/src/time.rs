@@ -9,12 +9,7 @@ pub fn rfc3339(ns: i64) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -37,10 +32,7 @@ mod tests {
     #[test]
     fn rfc3339_matches_capinfos() {
         // zeek_http_206_example_b.pcap: first packet 2011-01-12 07:08:13.386451 UTC.
-        assert_eq!(
-            super::rfc3339(1_294_816_093_386_451_000),
-            "2011-01-12T07:08:13.386451000Z"
-        );
+        assert_eq!(super::rfc3339(1_294_816_093_386_451_000), "2011-01-12T07:08:13.386451000Z");
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59.999999999Z");
     }

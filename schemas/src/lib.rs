@@ -57,17 +57,12 @@ impl ColumnType {
             ColumnType::StringMap => DataType::Map(
                 Arc::new(Field::new(
                     "entries",
-                    DataType::Struct(Fields::from(vec![
-                        Field::new("keys", DataType::Utf8, false),
-                        Field::new("values", DataType::Utf8, true),
-                    ])),
+                    DataType::Struct(Fields::from(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)])),
                     false,
                 )),
                 false,
             ),
-            ColumnType::StringList => {
-                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
-            }
+            ColumnType::StringList => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
         }
     }
 
@@ -100,21 +95,11 @@ pub struct Column {
 }
 
 const fn col(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
-    Column {
-        name,
-        ty,
-        nullable: false,
-        doc,
-    }
+    Column { name, ty, nullable: false, doc }
 }
 
 const fn opt(name: &'static str, ty: ColumnType, doc: &'static str) -> Column {
-    Column {
-        name,
-        ty,
-        nullable: true,
-        doc,
-    }
+    Column { name, ty, nullable: true, doc }
 }
 
 /// A table of a snapshot.
@@ -129,18 +114,8 @@ pub struct Table {
 impl Table {
     /// The Arrow schema, with the schema version in its metadata.
     pub fn arrow_schema(&self) -> Schema {
-        let fields: Vec<Field> = self
-            .columns
-            .iter()
-            .map(|c| Field::new(c.name, c.ty.arrow_type(), c.nullable))
-            .collect();
-        let meta = [
-            ("trawl.table".to_string(), self.name.to_string()),
-            (
-                "trawl.schema_version".to_string(),
-                SCHEMA_VERSION.to_string(),
-            ),
-        ];
+        let fields: Vec<Field> = self.columns.iter().map(|c| Field::new(c.name, c.ty.arrow_type(), c.nullable)).collect();
+        let meta = [("trawl.table".to_string(), self.name.to_string()), ("trawl.schema_version".to_string(), SCHEMA_VERSION.to_string())];
         Schema::new(fields).with_metadata(meta.into_iter().collect())
     }
 
@@ -167,154 +142,50 @@ pub const FLOWS: Table = Table {
             UInt64,
             "Flow identifier: the 1-based number of the flow's first packet across all inputs in merged time order. Unique within a snapshot; `api_calls.flow_id` refers to it.",
         ),
-        col(
-            "community_id",
-            Utf8,
-            "Community ID v1 (seed 0) of the 5-tuple, for joins with Zeek, Suricata and Arkime output.",
-        ),
-        col(
-            "protocol",
-            Utf8,
-            "Transport: `tcp`, `udp`, `icmp`, `icmpv6`, or `ip-<number>`.",
-        ),
+        col("community_id", Utf8, "Community ID v1 (seed 0) of the 5-tuple, for joins with Zeek, Suricata and Arkime output."),
+        col("protocol", Utf8, "Transport: `tcp`, `udp`, `icmp`, `icmpv6`, or `ip-<number>`."),
         col("ip_version", UInt8, "4 or 6."),
         col("src_ip", Utf8, "Client address."),
         col("src_port", UInt16, "Client port (ICMP: the type)."),
         col("dst_ip", Utf8, "Server address."),
         col("dst_port", UInt16, "Server port (ICMP: the code)."),
-        col(
-            "orientation",
-            Utf8,
-            "How client and server were decided: `syn`, `synack`, `port` (well-known or lower port is the server) or `first_packet`.",
-        ),
+        col("orientation", Utf8, "How client and server were decided: `syn`, `synack`, `port` (well-known or lower port is the server) or `first_packet`."),
         col("timestamp", Timestamp, "Capture time of the first packet."),
-        col(
-            "end_timestamp",
-            Timestamp,
-            "Capture time of the last packet.",
-        ),
-        col(
-            "duration_us",
-            Int64,
-            "end_timestamp - timestamp, in microseconds.",
-        ),
+        col("end_timestamp", Timestamp, "Capture time of the last packet."),
+        col("duration_us", Int64, "end_timestamp - timestamp, in microseconds."),
         col(
             "conn_state",
             Utf8,
             "`closed` (FIN from both sides or RST), `in_progress` (handshake not completed) or `open` (still open when the flow ended: idle timeout or end of capture).",
         ),
-        col(
-            "zeek_state",
-            Utf8,
-            "Zeek-style connection state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR or OTH.",
-        ),
+        col("zeek_state", Utf8, "Zeek-style connection state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR or OTH."),
         col(
             "history",
             Utf8,
             "Zeek-style history: S syn, H syn-ack, A ack, D data, F fin, R rst, T retransmission, W zero window, G gap; upper case from the client, lower case from the server; each letter once per side.",
         ),
-        col(
-            "end_reason",
-            Utf8,
-            "Why the row was closed: `fin`, `rst`, `idle_timeout`, `port_reuse` or `capture_end`.",
-        ),
+        col("end_reason", Utf8, "Why the row was closed: `fin`, `rst`, `idle_timeout`, `port_reuse` or `capture_end`."),
         col("client_packets", UInt64, "Packets sent by the client."),
-        col(
-            "client_bytes",
-            UInt64,
-            "Bytes sent by the client, as frame lengths on the wire.",
-        ),
-        col(
-            "client_payload_bytes",
-            UInt64,
-            "TCP/UDP payload bytes sent by the client, retransmissions included.",
-        ),
-        col(
-            "client_stream_bytes",
-            UInt64,
-            "TCP: bytes of the client's reassembled stream (each byte once).",
-        ),
-        col(
-            "client_gap_bytes",
-            UInt64,
-            "TCP: bytes missing from the client's stream (not captured).",
-        ),
-        col(
-            "client_tcp_flags",
-            UInt8,
-            "OR of the TCP flags the client sent (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128).",
-        ),
-        opt(
-            "client_first_timestamp",
-            Timestamp,
-            "First packet from the client.",
-        ),
-        opt(
-            "client_last_timestamp",
-            Timestamp,
-            "Last packet from the client.",
-        ),
+        col("client_bytes", UInt64, "Bytes sent by the client, as frame lengths on the wire."),
+        col("client_payload_bytes", UInt64, "TCP/UDP payload bytes sent by the client, retransmissions included."),
+        col("client_stream_bytes", UInt64, "TCP: bytes of the client's reassembled stream (each byte once)."),
+        col("client_gap_bytes", UInt64, "TCP: bytes missing from the client's stream (not captured)."),
+        col("client_tcp_flags", UInt8, "OR of the TCP flags the client sent (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128)."),
+        opt("client_first_timestamp", Timestamp, "First packet from the client."),
+        opt("client_last_timestamp", Timestamp, "Last packet from the client."),
         col("server_packets", UInt64, "Packets sent by the server."),
-        col(
-            "server_bytes",
-            UInt64,
-            "Bytes sent by the server, as frame lengths on the wire.",
-        ),
-        col(
-            "server_payload_bytes",
-            UInt64,
-            "TCP/UDP payload bytes sent by the server, retransmissions included.",
-        ),
-        col(
-            "server_stream_bytes",
-            UInt64,
-            "TCP: bytes of the server's reassembled stream (each byte once).",
-        ),
-        col(
-            "server_gap_bytes",
-            UInt64,
-            "TCP: bytes missing from the server's stream (not captured).",
-        ),
-        col(
-            "server_tcp_flags",
-            UInt8,
-            "OR of the TCP flags the server sent.",
-        ),
-        opt(
-            "server_first_timestamp",
-            Timestamp,
-            "First packet from the server.",
-        ),
-        opt(
-            "server_last_timestamp",
-            Timestamp,
-            "Last packet from the server.",
-        ),
-        opt(
-            "handshake_rtt_us",
-            Int64,
-            "TCP: time from the SYN to the ACK that completed the handshake, in microseconds (tshark's tcp.analysis.initial_rtt).",
-        ),
-        col(
-            "l7_protocols",
-            StringList,
-            "Application protocols detected on the flow, e.g. [\"HTTP\"].",
-        ),
-        opt(
-            "vlan_id",
-            UInt16,
-            "Outer 802.1Q VLAN id of the first packet, if tagged.",
-        ),
-        col(
-            "file_index",
-            UInt32,
-            "Index into the manifest's `inputs` of the file holding the flow's first packet.",
-        ),
-        col(
-            "frame_number",
-            UInt64,
-            "1-based number of the flow's first packet within that file (Wireshark's frame.number).",
-        ),
+        col("server_bytes", UInt64, "Bytes sent by the server, as frame lengths on the wire."),
+        col("server_payload_bytes", UInt64, "TCP/UDP payload bytes sent by the server, retransmissions included."),
+        col("server_stream_bytes", UInt64, "TCP: bytes of the server's reassembled stream (each byte once)."),
+        col("server_gap_bytes", UInt64, "TCP: bytes missing from the server's stream (not captured)."),
+        col("server_tcp_flags", UInt8, "OR of the TCP flags the server sent."),
+        opt("server_first_timestamp", Timestamp, "First packet from the server."),
+        opt("server_last_timestamp", Timestamp, "Last packet from the server."),
+        opt("handshake_rtt_us", Int64, "TCP: time from the SYN to the ACK that completed the handshake, in microseconds (tshark's tcp.analysis.initial_rtt)."),
+        col("l7_protocols", StringList, "Application protocols detected on the flow, e.g. [\"HTTP\"]."),
+        opt("vlan_id", UInt16, "Outer 802.1Q VLAN id of the first packet, if tagged."),
+        col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the flow's first packet."),
+        col("frame_number", UInt64, "1-based number of the flow's first packet within that file (Wireshark's frame.number)."),
     ],
 };
 
@@ -323,144 +194,44 @@ pub const API_CALLS: Table = Table {
     name: "api_calls",
     doc: "One row per application-level exchange (an HTTP request and its response). A request that never got a response, or a response whose request was not captured, is still a row, with `error` saying so. `src` is the requester, `dst` the responder.",
     columns: &[
-        col(
-            "id",
-            UInt64,
-            "1-based row number; stable for a given set of inputs.",
-        ),
-        col(
-            "flow_id",
-            UInt64,
-            "The flow (`flows.flow_id`) that carried the exchange.",
-        ),
-        col(
-            "index",
-            UInt32,
-            "0-based position of the exchange within its flow.",
-        ),
+        col("id", UInt64, "1-based row number; stable for a given set of inputs."),
+        col("flow_id", UInt64, "The flow (`flows.flow_id`) that carried the exchange."),
+        col("index", UInt32, "0-based position of the exchange within its flow."),
         col("protocol", Utf8, "Application protocol: `http`."),
-        col(
-            "timestamp",
-            Timestamp,
-            "Capture time of the first byte of the request (of the response if there was no request).",
-        ),
-        opt(
-            "response_timestamp",
-            Timestamp,
-            "Capture time of the first byte of the response.",
-        ),
-        opt(
-            "end_timestamp",
-            Timestamp,
-            "Capture time of the last byte of the exchange.",
-        ),
-        opt(
-            "elapsed_time_us",
-            Int64,
-            "Latency: from the first byte of the request to the last byte of the response, in microseconds.",
-        ),
+        col("timestamp", Timestamp, "Capture time of the first byte of the request (of the response if there was no request)."),
+        opt("response_timestamp", Timestamp, "Capture time of the first byte of the response."),
+        opt("end_timestamp", Timestamp, "Capture time of the last byte of the exchange."),
+        opt("elapsed_time_us", Int64, "Latency: from the first byte of the request to the last byte of the response, in microseconds."),
         col("src_ip", Utf8, "Requester address."),
         col("src_port", UInt16, "Requester port."),
         col("dst_ip", Utf8, "Responder address."),
         col("dst_port", UInt16, "Responder port."),
         opt("method", Utf8, "Request method (GET, POST, ...), as sent."),
-        opt(
-            "url",
-            Utf8,
-            "Request target as sent: path and query (or the absolute form sent to proxies, or host:port for CONNECT).",
-        ),
-        opt(
-            "path",
-            Utf8,
-            "Path of the request target, without the query.",
-        ),
-        col(
-            "query_string",
-            StringMap,
-            "Query parameters of the request target (percent-decoded names and values).",
-        ),
+        opt("url", Utf8, "Request target as sent: path and query (or the absolute form sent to proxies, or host:port for CONNECT)."),
+        opt("path", Utf8, "Path of the request target, without the query."),
+        col("query_string", StringMap, "Query parameters of the request target (percent-decoded names and values)."),
         opt("host", Utf8, "Host header of the request."),
-        opt(
-            "http_version",
-            Utf8,
-            "Version of the request (else of the response): HTTP/1.0 or HTTP/1.1.",
-        ),
-        opt(
-            "status_code",
-            Int32,
-            "Final response status code; null without a response.",
-        ),
+        opt("http_version", Utf8, "Version of the request (else of the response): HTTP/1.0 or HTTP/1.1."),
+        opt("status_code", Int32, "Final response status code; null without a response."),
         opt("status_text", Utf8, "Reason phrase of the final response."),
-        col(
-            "request_headers",
-            StringMap,
-            "Request headers; names lower-cased, repeated headers joined with \", \".",
-        ),
-        col(
-            "response_headers",
-            StringMap,
-            "Final response headers; names lower-cased, repeated headers joined with \", \".",
-        ),
-        col(
-            "request_headers_size",
-            Int64,
-            "Bytes of the request line and headers.",
-        ),
-        col(
-            "request_body_size",
-            Int64,
-            "Bytes of the request body on the wire (after de-chunking, before content decoding).",
-        ),
-        col(
-            "response_headers_size",
-            Int64,
-            "Bytes of the status line and headers (final response).",
-        ),
-        col(
-            "response_body_size",
-            Int64,
-            "Bytes of the response body on the wire (after de-chunking, before content decoding).",
-        ),
-        opt(
-            "request_body",
-            Binary,
-            "Request body as stored: content-decoded (gzip, deflate, br) and cut at the body cap.",
-        ),
-        col(
-            "request_body_truncated",
-            Bool,
-            "The stored request body is incomplete (cap reached, gap, or capture ended).",
-        ),
-        opt(
-            "response_body",
-            Binary,
-            "Response body as stored: content-decoded (gzip, deflate, br) and cut at the body cap.",
-        ),
-        col(
-            "response_body_truncated",
-            Bool,
-            "The stored response body is incomplete (cap reached, gap, or capture ended).",
-        ),
+        col("request_headers", StringMap, "Request headers; names lower-cased, repeated headers joined with \", \"."),
+        col("response_headers", StringMap, "Final response headers; names lower-cased, repeated headers joined with \", \"."),
+        col("request_headers_size", Int64, "Bytes of the request line and headers."),
+        col("request_body_size", Int64, "Bytes of the request body on the wire (after de-chunking, before content decoding)."),
+        col("response_headers_size", Int64, "Bytes of the status line and headers (final response)."),
+        col("response_body_size", Int64, "Bytes of the response body on the wire (after de-chunking, before content decoding)."),
+        opt("request_body", Binary, "Request body as stored: content-decoded (gzip, deflate, br) and cut at the body cap."),
+        col("request_body_truncated", Bool, "The stored request body is incomplete (cap reached, gap, or capture ended)."),
+        opt("response_body", Binary, "Response body as stored: content-decoded (gzip, deflate, br) and cut at the body cap."),
+        col("response_body_truncated", Bool, "The stored response body is incomplete (cap reached, gap, or capture ended)."),
         opt(
             "upgrade",
             Utf8,
             "Set when the connection leaves HTTP/1 after this exchange: the Upgrade protocol (websocket, h2c, ...) on a 101, or `connect` for an accepted CONNECT tunnel.",
         ),
-        opt(
-            "error",
-            Utf8,
-            "Why the exchange is incomplete: `no_response`, `no_request`, `gap`, `capture_end`, `parse_error: ...`.",
-        ),
-        col(
-            "file_index",
-            UInt32,
-            "Index into the manifest's `inputs` of the file holding the exchange's first packet.",
-        ),
-        col(
-            "frame_number",
-            UInt64,
-            "1-based number, within that file, of the packet that carried the exchange's first byte.",
-        ),
+        opt("error", Utf8, "Why the exchange is incomplete: `no_response`, `no_request`, `gap`, `capture_end`, `parse_error: ...`."),
+        col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the exchange's first packet."),
+        col("frame_number", UInt64, "1-based number, within that file, of the packet that carried the exchange's first byte."),
     ],
 };
 
@@ -470,31 +241,11 @@ pub const PARSE_ISSUES: Table = Table {
     doc: "Malformed or unexpected traffic, recorded as data: truncated headers, unknown link types, reassembly overflows, HTTP parse errors, undecodable bodies, damaged capture files.",
     columns: &[
         opt("flow_id", UInt64, "The flow concerned, if any."),
-        col(
-            "file_index",
-            UInt32,
-            "Index into the manifest's `inputs` of the file concerned.",
-        ),
-        opt(
-            "frame_number",
-            UInt64,
-            "1-based number of the packet concerned within that file, if any.",
-        ),
-        opt(
-            "timestamp",
-            Timestamp,
-            "Capture time of that packet, if any.",
-        ),
-        col(
-            "layer",
-            Utf8,
-            "Where it was found: `capture`, `link`, `ip`, `tcp`, `udp`, `http`.",
-        ),
-        col(
-            "kind",
-            Utf8,
-            "A stable, short identifier of the problem, e.g. `truncated_packet`, `ooo_buffer_full`, `bad_request_line`.",
-        ),
+        col("file_index", UInt32, "Index into the manifest's `inputs` of the file concerned."),
+        opt("frame_number", UInt64, "1-based number of the packet concerned within that file, if any."),
+        opt("timestamp", Timestamp, "Capture time of that packet, if any."),
+        col("layer", Utf8, "Where it was found: `capture`, `link`, `ip`, `tcp`, `udp`, `http`."),
+        col("kind", Utf8, "A stable, short identifier of the problem, e.g. `truncated_packet`, `ooo_buffer_full`, `bad_request_line`."),
         col("detail", Utf8, "A human-readable explanation."),
     ],
 };
@@ -515,13 +266,7 @@ Timestamps are `timestamp(ns, UTC)` taken from the capture. Column names follow 
         out.push_str(&format!("## `{}`\n\n{}\n\n", t.file_name(), t.doc));
         out.push_str("| column | type | null | description |\n|---|---|---|---|\n");
         for c in t.columns {
-            out.push_str(&format!(
-                "| `{}` | {} | {} | {} |\n",
-                c.name,
-                c.ty.doc_name(),
-                if c.nullable { "yes" } else { "" },
-                c.doc.replace('|', "\\|")
-            ));
+            out.push_str(&format!("| `{}` | {} | {} | {} |\n", c.name, c.ty.doc_name(), if c.nullable { "yes" } else { "" }, c.doc.replace('|', "\\|")));
         }
         out.push('\n');
     }
@@ -537,20 +282,8 @@ mod tests {
         for t in TABLES {
             let mut seen = std::collections::HashSet::new();
             for c in t.columns {
-                assert!(
-                    seen.insert(c.name),
-                    "{}.{} is defined twice",
-                    t.name,
-                    c.name
-                );
-                assert!(
-                    c.name
-                        .chars()
-                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'),
-                    "{}.{} is not snake_case",
-                    t.name,
-                    c.name
-                );
+                assert!(seen.insert(c.name), "{}.{} is defined twice", t.name, c.name);
+                assert!(c.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'), "{}.{} is not snake_case", t.name, c.name);
                 assert!(!c.doc.is_empty(), "{}.{} has no doc", t.name, c.name);
             }
         }
@@ -585,10 +318,7 @@ mod tests {
     #[test]
     fn arrow_schema_carries_version() {
         let s = API_CALLS.arrow_schema();
-        assert_eq!(
-            s.metadata()["trawl.schema_version"],
-            SCHEMA_VERSION.to_string()
-        );
+        assert_eq!(s.metadata()["trawl.schema_version"], SCHEMA_VERSION.to_string());
         assert_eq!(s.fields().len(), API_CALLS.columns.len());
     }
 }

@@ -37,6 +37,52 @@ pub enum StartLine {
     Response { status: u16, reason: String },
 }
 
+/// Headers of a message, stored in one buffer: names lower-cased, values
+/// trimmed, in order, repeats kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    buf: String,
+    /// (name end, value end) offsets into `buf`; each entry starts where
+    /// the previous one ended.
+    ends: Vec<(u32, u32)>,
+}
+
+impl Headers {
+    /// Adds a header; the name is lower-cased.
+    pub fn push(&mut self, name: &str, value: &str) {
+        let start = self.buf.len();
+        self.buf.push_str(name);
+        self.buf[start..].make_ascii_lowercase();
+        let n = self.buf.len() as u32;
+        self.buf.push_str(value.trim());
+        self.ends.push((n, self.buf.len() as u32));
+    }
+
+    /// (name, value) pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&(n, v)| {
+            let name = self.buf.get(start..n as usize).unwrap_or("");
+            let value = self.buf.get(n as usize..v as usize).unwrap_or("");
+            start = v as usize;
+            (name, value)
+        })
+    }
+
+    /// The first value of a header, by lower-case name.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
 /// One HTTP message (request or response).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -49,7 +95,7 @@ pub struct Message {
     pub version: Option<u8>,
     /// Header names lower-cased, in order, repeats kept. Trailers of a
     /// chunked body are appended.
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     /// Bytes of the start line and headers.
     pub head_size: u64,
     /// The stored body: content-decoded and capped.
@@ -65,10 +111,7 @@ pub struct Message {
 impl Message {
     /// The first value of a header, by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name)
     }
 }
 
@@ -200,14 +243,7 @@ struct Dir {
 
 impl Dir {
     fn new(phase: Phase) -> Dir {
-        Dir {
-            phase,
-            buf: Vec::new(),
-            buf_at: At::default(),
-            cur: None,
-            cur_seq: 0,
-            raw: Vec::new(),
-        }
+        Dir { phase, buf: Vec::new(), buf_at: At::default(), cur: None, cur_seq: 0, raw: Vec::new() }
     }
 }
 
@@ -253,11 +289,7 @@ impl Http1Conn {
     /// side may be the middle of a message: parsing then starts by
     /// resynchronising.
     pub fn new(limits: Limits, mid_stream: bool) -> Http1Conn {
-        let phase = if mid_stream {
-            Phase::Resync
-        } else {
-            Phase::Head
-        };
+        let phase = if mid_stream { Phase::Resync } else { Phase::Head };
         Http1Conn {
             limits,
             dirs: [Dir::new(phase), Dir::new(phase)],
@@ -363,22 +395,14 @@ impl Http1Conn {
             Phase::UntilClose => self.finish_message(side, at),
             Phase::Length(_) | Phase::Chunked(_) => {
                 if let Some(m) = self.dirs[i].cur.as_mut() {
-                    m.error
-                        .get_or_insert_with(|| "connection_closed".to_string());
+                    m.error.get_or_insert_with(|| "connection_closed".to_string());
                     m.body_truncated = true;
                 }
                 self.finish_message(side, at);
             }
             Phase::Head if !self.dirs[i].buf.is_empty() => {
                 let n = self.dirs[i].buf.len();
-                self.issue(
-                    at,
-                    "truncated_head",
-                    format!(
-                        "{} bytes of an unfinished message head at connection end",
-                        n
-                    ),
-                );
+                self.issue(at, "truncated_head", format!("{} bytes of an unfinished message head at connection end", n));
             }
             _ => {}
         }
@@ -410,11 +434,7 @@ impl Http1Conn {
         }
         while let Some(slot) = self.slots.pop_front() {
             self.slot_base += 1;
-            let error = if slot.request.is_some() && slot.response.is_none() {
-                Some("no_response".to_string())
-            } else {
-                None
-            };
+            let error = if slot.request.is_some() && slot.response.is_none() { Some("no_response".to_string()) } else { None };
             self.emit(slot, error);
         }
         self.resp_next = self.resp_next.max(self.slot_base);
@@ -473,12 +493,7 @@ impl Http1Conn {
                 },
                 Phase::Paused => {
                     if data.len() - pos > self.limits.max_head_bytes {
-                        self.issue(
-                            at,
-                            "paused_overflow",
-                            "too many bytes sent before the response to a CONNECT/Upgrade request"
-                                .into(),
-                        );
+                        self.issue(at, "paused_overflow", "too many bytes sent before the response to a CONNECT/Upgrade request".into());
                         self.enter_resync(i);
                         continue;
                     }
@@ -519,53 +534,39 @@ impl Http1Conn {
             .allow_multiple_spaces_in_response_status_delimiters(true)
             .ignore_invalid_headers_in_requests(true)
             .ignore_invalid_headers_in_responses(true);
-        let parsed: Result<Option<(usize, StartLine, Option<u8>, Vec<(String, String)>)>, String> =
-            match side {
-                Side::Requester => {
-                    let mut req = httparse::Request::new(headers);
-                    match cfg.parse_request(&mut req, data) {
-                        Ok(httparse::Status::Complete(n)) => Ok(Some((
-                            n,
-                            StartLine::Request {
-                                method: req.method.unwrap_or_default().to_string(),
-                                target: req.path.unwrap_or_default().to_string(),
-                            },
-                            req.version,
-                            collect_headers(req.headers),
-                        ))),
-                        Ok(httparse::Status::Partial) => Ok(None),
-                        Err(e) => Err(e.to_string()),
-                    }
+        let parsed: Result<Option<(usize, StartLine, Option<u8>, Headers)>, String> = match side {
+            Side::Requester => {
+                let mut req = httparse::Request::new(headers);
+                match cfg.parse_request(&mut req, data) {
+                    Ok(httparse::Status::Complete(n)) => Ok(Some((
+                        n,
+                        StartLine::Request { method: req.method.unwrap_or_default().to_string(), target: req.path.unwrap_or_default().to_string() },
+                        req.version,
+                        collect_headers(req.headers),
+                    ))),
+                    Ok(httparse::Status::Partial) => Ok(None),
+                    Err(e) => Err(e.to_string()),
                 }
-                Side::Responder => {
-                    let mut resp = httparse::Response::new(headers);
-                    match cfg.parse_response(&mut resp, data) {
-                        Ok(httparse::Status::Complete(n)) => Ok(Some((
-                            n,
-                            StartLine::Response {
-                                status: resp.code.unwrap_or(0),
-                                reason: resp.reason.unwrap_or("").to_string(),
-                            },
-                            resp.version,
-                            collect_headers(resp.headers),
-                        ))),
-                        Ok(httparse::Status::Partial) => Ok(None),
-                        Err(e) => Err(e.to_string()),
-                    }
+            }
+            Side::Responder => {
+                let mut resp = httparse::Response::new(headers);
+                match cfg.parse_response(&mut resp, data) {
+                    Ok(httparse::Status::Complete(n)) => Ok(Some((
+                        n,
+                        StartLine::Response { status: resp.code.unwrap_or(0), reason: resp.reason.unwrap_or("").to_string() },
+                        resp.version,
+                        collect_headers(resp.headers),
+                    ))),
+                    Ok(httparse::Status::Partial) => Ok(None),
+                    Err(e) => Err(e.to_string()),
                 }
-            };
+            }
+        };
         let (n, start, version, headers, error) = match parsed {
             Ok(Some((n, s, v, h))) => (n, s, v, h, None),
             Ok(None) => {
                 if data.len() > self.limits.max_head_bytes {
-                    self.issue(
-                        at,
-                        "head_too_large",
-                        format!(
-                            "message head longer than {} bytes",
-                            self.limits.max_head_bytes
-                        ),
-                    );
+                    self.issue(at, "head_too_large", format!("message head longer than {} bytes", self.limits.max_head_bytes));
                     self.enter_resync(i);
                     return Some(data.len());
                 }
@@ -573,25 +574,14 @@ impl Http1Conn {
             }
             Err(e) => match lenient_head(side, data, self.limits.max_head_bytes) {
                 Lenient::Head(n, s, v, h) => {
-                    let kind = if side == Side::Requester {
-                        "bad_request_line"
-                    } else {
-                        "bad_status_line"
-                    };
-                    let first =
-                        String::from_utf8_lossy(&data[..memchr::memchr(b'\n', data).unwrap_or(0)])
-                            .trim_end()
-                            .to_string();
+                    let kind = if side == Side::Requester { "bad_request_line" } else { "bad_status_line" };
+                    let first = String::from_utf8_lossy(&data[..memchr::memchr(b'\n', data).unwrap_or(0)]).trim_end().to_string();
                     self.issue(at, kind, format!("{e}: {first:?}"));
                     (n, s, v, h, Some(format!("parse_error: {e}")))
                 }
                 Lenient::NeedMore => return None,
                 Lenient::No => {
-                    let kind = if side == Side::Requester {
-                        "bad_request"
-                    } else {
-                        "bad_response"
-                    };
+                    let kind = if side == Side::Requester { "bad_request" } else { "bad_response" };
                     let first = String::from_utf8_lossy(&data[..data.len().min(40)]).to_string();
                     self.issue(at, kind, format!("{e} at {first:?}; resynchronising"));
                     self.enter_resync(i);
@@ -600,24 +590,9 @@ impl Http1Conn {
             },
         };
         if headers.len() >= nh {
-            self.issue(
-                at,
-                "too_many_headers",
-                format!("more than {nh} headers; the rest were dropped"),
-            );
+            self.issue(at, "too_many_headers", format!("more than {nh} headers; the rest were dropped"));
         }
-        let msg = Message {
-            at,
-            end: at,
-            start,
-            version,
-            headers,
-            head_size: n as u64,
-            body: Vec::new(),
-            body_size: 0,
-            body_truncated: false,
-            error,
-        };
+        let msg = Message { at, end: at, start, version, headers, head_size: n as u64, body: Vec::new(), body_size: 0, body_truncated: false, error };
         match side {
             Side::Requester => self.start_request(at, msg),
             Side::Responder => self.start_response(at, msg),
@@ -641,14 +616,7 @@ impl Http1Conn {
         };
         let pause = slot.is_connect || slot.wants_upgrade;
         if self.slots.len() >= self.limits.max_pending {
-            self.issue(
-                at,
-                "too_many_pending",
-                format!(
-                    "more than {} requests waiting for responses",
-                    self.limits.max_pending
-                ),
-            );
+            self.issue(at, "too_many_pending", format!("more than {} requests waiting for responses", self.limits.max_pending));
             if let Some(old) = self.slots.pop_front() {
                 self.slot_base += 1;
                 self.resp_next = self.resp_next.max(self.slot_base);
@@ -660,7 +628,10 @@ impl Http1Conn {
         let d = &mut self.dirs[0];
         d.cur = Some(msg);
         d.cur_seq = seq;
-        d.raw.clear();
+        d.raw = Vec::new();
+        if let Phase::Length(n) = framing {
+            d.raw.reserve(n.min(self.limits.max_body_bytes as u64) as usize);
+        }
         d.phase = framing;
         if framing == Phase::Head {
             self.finish_message(Side::Requester, at);
@@ -686,25 +657,15 @@ impl Http1Conn {
         }
         if !waiting {
             // A response whose request was not captured.
-            self.slots.push_back(Slot {
-                req_done: true,
-                ..Slot::default()
-            });
+            self.slots.push_back(Slot { req_done: true, ..Slot::default() });
         }
         let seq = self.resp_next.max(self.slot_base);
         self.resp_next = seq + 1;
         let idx = (seq - self.slot_base) as usize;
-        let (is_head, is_connect, wants_upgrade) =
-            self.slots.get(idx).map_or((false, false, false), |s| {
-                (s.is_head, s.is_connect, s.wants_upgrade)
-            });
+        let (is_head, is_connect, wants_upgrade) = self.slots.get(idx).map_or((false, false, false), |s| (s.is_head, s.is_connect, s.wants_upgrade));
         let mut tunnel = None;
         let framing = if status == 101 {
-            tunnel = Some(
-                msg.header("upgrade")
-                    .unwrap_or("unknown")
-                    .to_ascii_lowercase(),
-            );
+            tunnel = Some(msg.header("upgrade").unwrap_or("unknown").to_ascii_lowercase());
             Phase::Head
         } else if is_connect && (200..300).contains(&status) {
             tunnel = Some("connect".to_string());
@@ -720,7 +681,10 @@ impl Http1Conn {
         let d = &mut self.dirs[1];
         d.cur = Some(msg);
         d.cur_seq = seq;
-        d.raw.clear();
+        d.raw = Vec::new();
+        if let Phase::Length(n) = framing {
+            d.raw.reserve(n.min(self.limits.max_body_bytes as u64) as usize);
+        }
         d.phase = framing;
         if framing == Phase::Head {
             self.finish_message(Side::Responder, at);
@@ -753,28 +717,15 @@ impl Http1Conn {
                     return self.line_wait(side, at, data);
                 };
                 let line = &data[..nl];
-                let hex_end = line
-                    .iter()
-                    .position(|b| !b.is_ascii_hexdigit())
-                    .unwrap_or(line.len());
-                let size = std::str::from_utf8(&line[..hex_end])
-                    .ok()
-                    .and_then(|s| u64::from_str_radix(s, 16).ok());
+                let hex_end = line.iter().position(|b| !b.is_ascii_hexdigit()).unwrap_or(line.len());
+                let size = std::str::from_utf8(&line[..hex_end]).ok().and_then(|s| u64::from_str_radix(s, 16).ok());
                 match size {
                     Some(0) => self.dirs[i].phase = Phase::Chunked(Chunk::Trailer),
                     Some(n) => self.dirs[i].phase = Phase::Chunked(Chunk::Data(n)),
                     None => {
-                        self.issue(
-                            at,
-                            "bad_chunk_size",
-                            format!(
-                                "chunk size line {:?}",
-                                String::from_utf8_lossy(&line[..line.len().min(40)])
-                            ),
-                        );
+                        self.issue(at, "bad_chunk_size", format!("chunk size line {:?}", String::from_utf8_lossy(&line[..line.len().min(40)])));
                         if let Some(m) = self.dirs[i].cur.as_mut() {
-                            m.error
-                                .get_or_insert_with(|| "parse_error: bad chunk size".into());
+                            m.error.get_or_insert_with(|| "parse_error: bad chunk size".into());
                             m.body_truncated = true;
                         }
                         self.finish_message(side, at);
@@ -786,11 +737,7 @@ impl Http1Conn {
             Chunk::Data(rem) => {
                 let n = rem.min(data.len() as u64) as usize;
                 self.store_body(i, at, &data[..n]);
-                self.dirs[i].phase = Phase::Chunked(if rem == n as u64 {
-                    Chunk::DataEnd
-                } else {
-                    Chunk::Data(rem - n as u64)
-                });
+                self.dirs[i].phase = Phase::Chunked(if rem == n as u64 { Chunk::DataEnd } else { Chunk::Data(rem - n as u64) });
                 Some(n)
             }
             Chunk::DataEnd => match data {
@@ -804,11 +751,7 @@ impl Http1Conn {
                 }
                 [b'\r'] => None,
                 _ => {
-                    self.issue(
-                        at,
-                        "bad_chunk_end",
-                        "chunk data not followed by CRLF".into(),
-                    );
+                    self.issue(at, "bad_chunk_end", "chunk data not followed by CRLF".into());
                     self.dirs[i].phase = Phase::Chunked(Chunk::Size);
                     Some(0)
                 }
@@ -823,13 +766,7 @@ impl Http1Conn {
                 } else if let Some(m) = self.dirs[i].cur.as_mut()
                     && let Some(colon) = memchr::memchr(b':', line)
                 {
-                    let name = String::from_utf8_lossy(&line[..colon])
-                        .trim()
-                        .to_ascii_lowercase();
-                    let value = String::from_utf8_lossy(&line[colon + 1..])
-                        .trim()
-                        .to_string();
-                    m.headers.push((name, value));
+                    m.headers.push(String::from_utf8_lossy(&line[..colon]).trim(), &String::from_utf8_lossy(&line[colon + 1..]));
                 }
                 Some(nl + 1)
             }
@@ -840,15 +777,10 @@ impl Http1Conn {
     fn line_wait(&mut self, side: Side, at: At, data: &[u8]) -> Option<usize> {
         if data.len() > 4096 {
             let i = side_idx(side);
-            self.issue(
-                at,
-                "bad_chunk_size",
-                "chunk line longer than 4096 bytes".into(),
-            );
+            self.issue(at, "bad_chunk_size", "chunk line longer than 4096 bytes".into());
             if let Some(m) = self.dirs[i].cur.as_mut() {
                 m.body_truncated = true;
-                m.error
-                    .get_or_insert_with(|| "parse_error: chunk line too long".into());
+                m.error.get_or_insert_with(|| "parse_error: chunk line too long".into());
             }
             self.finish_message(side, at);
             self.enter_resync(i);
@@ -875,10 +807,7 @@ impl Http1Conn {
     fn finish_message(&mut self, side: Side, at: At) {
         let i = side_idx(side);
         let d = &mut self.dirs[i];
-        if matches!(
-            d.phase,
-            Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose
-        ) {
+        if matches!(d.phase, Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose) {
             d.phase = Phase::Head;
         }
         let Some(mut m) = d.cur.take() else { return };
@@ -890,21 +819,10 @@ impl Http1Conn {
         let seq = d.cur_seq;
         if seq < self.slot_base {
             // Its slot was already emitted (pending cap); report it alone.
-            let (req, resp) = if side == Side::Requester {
-                (Some(m), None)
-            } else {
-                (None, Some(m))
-            };
+            let (req, resp) = if side == Side::Requester { (Some(m), None) } else { (None, Some(m)) };
             let index = self.next_index;
             self.next_index += 1;
-            self.out.exchanges.push(Exchange {
-                index,
-                request: req,
-                response: resp,
-                interim: vec![],
-                upgrade: None,
-                error: Some("unpaired".into()),
-            });
+            self.out.exchanges.push(Exchange { index, request: req, response: resp, interim: vec![], upgrade: None, error: Some("unpaired".into()) });
             return;
         }
         let idx = (seq - self.slot_base) as usize;
@@ -917,11 +835,7 @@ impl Http1Conn {
                 slot.resp_done = true;
             }
         }
-        while self
-            .slots
-            .front()
-            .is_some_and(|s| s.req_done && s.resp_done)
-        {
+        while self.slots.front().is_some_and(|s| s.req_done && s.resp_done) {
             if let Some(slot) = self.slots.pop_front() {
                 self.slot_base += 1;
                 self.emit(slot, None);
@@ -932,21 +846,8 @@ impl Http1Conn {
     fn emit(&mut self, slot: Slot, error: Option<String>) {
         let index = self.next_index;
         self.next_index += 1;
-        let error = error.or_else(|| {
-            if slot.request.is_none() {
-                Some("no_request".into())
-            } else {
-                None
-            }
-        });
-        self.out.exchanges.push(Exchange {
-            index,
-            request: slot.request,
-            response: slot.response,
-            interim: slot.interim,
-            upgrade: slot.upgrade,
-            error,
-        });
+        let error = error.or_else(|| if slot.request.is_none() { Some("no_request".into()) } else { None });
+        self.out.exchanges.push(Exchange { index, request: slot.request, response: slot.response, interim: slot.interim, upgrade: slot.upgrade, error });
     }
 }
 
@@ -954,34 +855,27 @@ fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn collect_headers(h: &[httparse::Header<'_>]) -> Vec<(String, String)> {
-    h.iter()
-        .filter(|h| !h.name.is_empty())
-        .map(|h| {
-            (
-                h.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(h.value).trim().to_string(),
-            )
-        })
-        .collect()
+fn collect_headers(h: &[httparse::Header<'_>]) -> Headers {
+    let mut out = Headers::default();
+    for h in h.iter().filter(|h| !h.name.is_empty()) {
+        match std::str::from_utf8(h.value) {
+            Ok(v) => out.push(h.name, v),
+            Err(_) => out.push(h.name, &String::from_utf8_lossy(h.value)),
+        }
+    }
+    out
 }
 
 fn content_length(m: &Message) -> Option<u64> {
-    m.header("content-length")
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse().ok())
+    m.header("content-length").and_then(|v| v.split(',').next()).and_then(|v| v.trim().parse().ok())
 }
 
 fn is_chunked(m: &Message) -> Option<bool> {
     m.headers
         .iter()
-        .filter(|(k, _)| k == "transfer-encoding")
+        .filter(|(k, _)| *k == "transfer-encoding")
         .last()
-        .map(|(_, v)| {
-            v.rsplit(',')
-                .next()
-                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
-        })
+        .map(|(_, v)| v.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked")))
 }
 
 fn request_framing(m: &Message) -> Phase {
@@ -1007,7 +901,7 @@ fn response_framing(m: &Message) -> Phase {
 }
 
 enum Lenient {
-    Head(usize, StartLine, Option<u8>, Vec<(String, String)>),
+    Head(usize, StartLine, Option<u8>, Headers),
     NeedMore,
     No,
 }
@@ -1019,34 +913,22 @@ fn lenient_head(side: Side, data: &[u8], max: usize) -> Lenient {
     let first_end = memchr::memchr(b'\n', data);
     let first = trim_cr(&data[..first_end.unwrap_or(data.len())]);
     let plausible = match side {
-        Side::Requester => {
-            is_text_line(first)
-                && (first.first().is_some_and(|b| is_method_char(*b))
-                    || memchr::memmem::find(first, b"HTTP/1.").is_some())
-        }
+        Side::Requester => is_text_line(first) && (first.first().is_some_and(|b| is_method_char(*b)) || memchr::memmem::find(first, b"HTTP/1.").is_some()),
         Side::Responder => first.starts_with(b"HTTP/"),
     };
     if !plausible {
         return Lenient::No;
     }
-    let end = memchr::memmem::find(data, b"\r\n\r\n")
-        .map(|p| p + 4)
-        .or_else(|| memchr::memmem::find(data, b"\n\n").map(|p| p + 2));
+    let end = memchr::memmem::find(data, b"\r\n\r\n").map(|p| p + 4).or_else(|| memchr::memmem::find(data, b"\n\n").map(|p| p + 2));
     let Some(end) = end.filter(|e| *e <= max) else {
-        return if data.len() > max {
-            Lenient::No
-        } else {
-            Lenient::NeedMore
-        };
+        return if data.len() > max { Lenient::No } else { Lenient::NeedMore };
     };
     let line = String::from_utf8_lossy(first).to_string();
-    let version = memchr::memmem::find(first, b"HTTP/1.")
-        .and_then(|p| first.get(p + 7))
-        .and_then(|b| match b {
-            b'0' => Some(0),
-            b'1' => Some(1),
-            _ => None,
-        });
+    let version = memchr::memmem::find(first, b"HTTP/1.").and_then(|p| first.get(p + 7)).and_then(|b| match b {
+        b'0' => Some(0),
+        b'1' => Some(1),
+        _ => None,
+    });
     let start = match side {
         Side::Requester => {
             // The method runs to the first space or slash, and never into
@@ -1061,37 +943,21 @@ fn lenient_head(side: Side, data: &[u8], max: usize) -> Lenient {
                 Some(p) => rest[..p].trim(),
                 None => rest,
             };
-            StartLine::Request {
-                method,
-                target: target.to_string(),
-            }
+            StartLine::Request { method, target: target.to_string() }
         }
         Side::Responder => {
             let mut parts = line.splitn(3, ' ');
             parts.next();
-            let status = parts
-                .next()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            StartLine::Response {
-                status,
-                reason: parts.next().unwrap_or("").trim().to_string(),
-            }
+            let status = parts.next().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+            StartLine::Response { status, reason: parts.next().unwrap_or("").trim().to_string() }
         }
     };
-    let mut headers = Vec::new();
+    let mut headers = Headers::default();
     let body_start = first_end.map_or(end, |p| p + 1);
     for raw in data[body_start.min(end)..end].split(|b| *b == b'\n') {
         let raw = trim_cr(raw);
         if let Some(colon) = memchr::memchr(b':', raw) {
-            headers.push((
-                String::from_utf8_lossy(&raw[..colon])
-                    .trim()
-                    .to_ascii_lowercase(),
-                String::from_utf8_lossy(&raw[colon + 1..])
-                    .trim()
-                    .to_string(),
-            ));
+            headers.push(String::from_utf8_lossy(&raw[..colon]).trim(), &String::from_utf8_lossy(&raw[colon + 1..]));
         }
     }
     Lenient::Head(end, start, version, headers)
@@ -1106,11 +972,7 @@ fn resync_point(side: Side, data: &[u8]) -> Result<usize, usize> {
     match side {
         Side::Responder => {
             for p in memchr::memmem::find_iter(data, b"HTTP/1.") {
-                if (p == 0 || data[p - 1] == b'\n')
-                    && data.len() >= p + 12
-                    && data[p + 8] == b' '
-                    && data[p + 9].is_ascii_digit()
-                {
+                if (p == 0 || data[p - 1] == b'\n') && data.len() >= p + 12 && data[p + 8] == b' ' && data[p + 9].is_ascii_digit() {
                     return Ok(p);
                 }
             }
@@ -1133,50 +995,110 @@ fn resync_point(side: Side, data: &[u8]) -> Result<usize, usize> {
 /// Content-decodes a stored body for the stored copy (gzip, deflate, br),
 /// capped at `cap` decoded bytes. Undecodable bodies are kept raw.
 fn decode_body(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -> Vec<u8> {
-    let Some(enc) = m.header("content-encoding") else {
-        return raw;
-    };
+    let Some(enc) = m.header("content-encoding") else { return raw };
     let enc = enc.trim().to_ascii_lowercase();
     if raw.is_empty() || enc == "identity" {
         return raw;
     }
-    let mut out = Vec::new();
-    let limit = cap as u64;
     let result = match enc.as_str() {
-        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&raw[..])
-            .take(limit)
-            .read_to_end(&mut out),
-        "deflate" => {
-            let r = flate2::read::ZlibDecoder::new(&raw[..])
-                .take(limit)
-                .read_to_end(&mut out);
-            if r.is_err() && out.is_empty() {
-                flate2::read::DeflateDecoder::new(&raw[..])
-                    .take(limit)
-                    .read_to_end(&mut out)
-            } else {
-                r
+        "gzip" | "x-gzip" => inflate::gunzip(&raw, cap),
+        "deflate" => inflate::inflate(&raw, true, cap).or_else(|_| inflate::inflate(&raw, false, cap)),
+        "br" => {
+            let mut out = Vec::new();
+            match brotli::Decompressor::new(&raw[..], 4096).take(cap as u64).read_to_end(&mut out) {
+                Ok(_) => Ok(out),
+                Err(_) if !out.is_empty() => Ok(out),
+                Err(e) => Err(e.to_string()),
             }
         }
-        "br" => brotli::Decompressor::new(&raw[..], 4096)
-            .take(limit)
-            .read_to_end(&mut out),
         _ => return raw,
     };
     match result {
-        Ok(_) => out,
-        // A truncated body decodes as far as it goes.
-        Err(_) if !out.is_empty() => out,
+        Ok(out) => out,
         Err(e) => {
             if !m.body_truncated {
-                issues.push(Issue {
-                    at: m.at,
-                    kind: "body_decode",
-                    detail: format!("{enc} body could not be decoded: {e}"),
-                });
+                issues.push(Issue { at: m.at, kind: "body_decode", detail: format!("{enc} body could not be decoded: {e}") });
             }
             raw
         }
+    }
+}
+
+/// gzip and deflate decoding with one reusable inflate state per thread:
+/// bodies are many and small, and a fresh decoder per body (its window
+/// allocated and zeroed, a CRC computed) cost more than the inflating.
+/// The gzip member header (RFC 1952) is read here; the CRC is not
+/// checked, as the stored copy is informational.
+mod inflate {
+    use std::cell::RefCell;
+
+    use flate2::{Decompress, FlushDecompress, Status};
+
+    thread_local! {
+        static RAW: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+        static ZLIB: RefCell<Decompress> = RefCell::new(Decompress::new(true));
+    }
+
+    /// Decodes deflate data (zlib-wrapped or raw) up to `cap` bytes. A
+    /// stream cut short decodes as far as it goes.
+    pub fn inflate(data: &[u8], zlib: bool, cap: usize) -> Result<Vec<u8>, String> {
+        let cell = if zlib { &ZLIB } else { &RAW };
+        cell.with(|d| {
+            let mut d = d.borrow_mut();
+            d.reset(zlib);
+            let mut out = Vec::with_capacity(cap.min(data.len().saturating_mul(4).max(1024)));
+            let mut input = data;
+            loop {
+                if out.len() == out.capacity() {
+                    if out.len() >= cap {
+                        break;
+                    }
+                    out.reserve((cap - out.len()).min(out.capacity().max(1024)));
+                }
+                let before_in = d.total_in();
+                let before_out = d.total_out();
+                let status = d.decompress_vec(input, &mut out, FlushDecompress::None);
+                let used = (d.total_in() - before_in) as usize;
+                input = &input[used..];
+                match status {
+                    Ok(Status::StreamEnd) => break,
+                    Ok(_) if used == 0 && d.total_out() == before_out && out.len() < out.capacity() => break,
+                    Ok(_) => {}
+                    Err(e) if out.is_empty() => return Err(e.to_string()),
+                    Err(_) => break,
+                }
+            }
+            out.truncate(cap);
+            Ok(out)
+        })
+    }
+
+    /// Decodes the first member of a gzip stream.
+    pub fn gunzip(data: &[u8], cap: usize) -> Result<Vec<u8>, String> {
+        let body = member_body(data).ok_or_else(|| "not a gzip header".to_string())?;
+        inflate(body, false, cap)
+    }
+
+    /// Skips a gzip member header; returns the deflate data after it.
+    fn member_body(d: &[u8]) -> Option<&[u8]> {
+        if d.len() < 10 || d[0] != 0x1f || d[1] != 0x8b || d[2] != 8 {
+            return None;
+        }
+        let flags = d[3];
+        let mut p = 10usize;
+        if flags & 4 != 0 {
+            let xlen = u16::from_le_bytes([*d.get(p)?, *d.get(p + 1)?]) as usize;
+            p += 2 + xlen;
+        }
+        for bit in [8u8, 16] {
+            if flags & bit != 0 {
+                p += d.get(p..)?.iter().position(|b| *b == 0)? + 1;
+            }
+        }
+        if flags & 2 != 0 {
+            p += 2;
+        }
+        d.get(p..)
     }
 }
 
@@ -1185,10 +1107,7 @@ mod tests {
     use super::*;
 
     fn at(ts: i64) -> At {
-        At {
-            tag: ts as u64,
-            ts_ns: ts,
-        }
+        At { tag: ts as u64, ts_ns: ts }
     }
 
     /// Feeds a conversation in every chunking from whole to one byte at a
@@ -1210,20 +1129,10 @@ mod tests {
         let whole = run(parts, usize::MAX);
         for chunk in [1, 2, 3, 7, 64] {
             let other = run(parts, chunk);
-            assert_eq!(
-                other.exchanges.len(),
-                whole.exchanges.len(),
-                "chunk size {chunk}"
-            );
+            assert_eq!(other.exchanges.len(), whole.exchanges.len(), "chunk size {chunk}");
             for (a, b) in whole.exchanges.iter().zip(&other.exchanges) {
-                assert_eq!(
-                    a.request.as_ref().map(|m| (&m.start, &m.body, m.body_size)),
-                    b.request.as_ref().map(|m| (&m.start, &m.body, m.body_size))
-                );
-                assert_eq!(
-                    a.response.as_ref().map(|m| (&m.start, &m.body, &m.headers)),
-                    b.response.as_ref().map(|m| (&m.start, &m.body, &m.headers))
-                );
+                assert_eq!(a.request.as_ref().map(|m| (&m.start, &m.body, m.body_size)), b.request.as_ref().map(|m| (&m.start, &m.body, m.body_size)));
+                assert_eq!(a.response.as_ref().map(|m| (&m.start, &m.body, &m.headers)), b.response.as_ref().map(|m| (&m.start, &m.body, &m.headers)));
                 assert_eq!(a.error, b.error);
             }
         }
@@ -1244,18 +1153,10 @@ mod tests {
         let ex = run_all(&[(Side::Requester, req), (Side::Responder, resp)]);
         assert_eq!(ex.len(), 3);
         assert_eq!(status(&ex[0]), 200);
-        assert_eq!(
-            ex[0].response.as_ref().map(|m| m.body.clone()),
-            Some(b"abc".to_vec())
-        );
-        assert_eq!(
-            ex[1].request.as_ref().map(|m| m.body.clone()),
-            Some(b"hello".to_vec())
-        );
-        let r1 = ex[1]
-            .response
-            .as_ref()
-            .map(|m| (m.body.clone(), m.header("x-trailer").map(str::to_string)));
+        assert_eq!(ex[0].response.as_ref().map(|m| m.body.clone()), Some(b"abc".to_vec()));
+        assert_eq!(ex[1].request.as_ref().map(|m| m.body.clone()), Some(b"hello".to_vec()));
+        let r1 = ex[1].response.as_ref().map(|m| (m.body.clone(), m.header("x-trailer").map(str::to_string)));
+        assert_eq!(ex[0].request.as_ref().map(|m| m.headers.iter().collect::<Vec<_>>()), Some(vec![("host", "x")]));
         assert_eq!(r1, Some((b"wikipedia".to_vec(), Some("yes".to_string()))));
         // HEAD: the Content-Length of the response announces no body.
         assert_eq!(status(&ex[2]), 200);
@@ -1277,10 +1178,7 @@ mod tests {
         assert_eq!(ex[0].interim, vec![100]);
         assert_eq!(status(&ex[0]), 204);
         assert_eq!(status(&ex[1]), 304);
-        assert_eq!(
-            ex[2].response.as_ref().map(|m| m.body.clone()),
-            Some(b"until close".to_vec())
-        );
+        assert_eq!(ex[2].response.as_ref().map(|m| m.body.clone()), Some(b"until close".to_vec()));
         assert!(ex.iter().all(|e| e.error.is_none()));
     }
 
@@ -1289,10 +1187,7 @@ mod tests {
         let ex = run_all(&[(Side::Requester, b"GET /x HTTP/1.1\r\n\r\n")]);
         assert_eq!(ex.len(), 1);
         assert_eq!(ex[0].error.as_deref(), Some("no_response"));
-        let ex = run_all(&[(
-            Side::Responder,
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
-        )]);
+        let ex = run_all(&[(Side::Responder, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")]);
         assert_eq!(ex.len(), 1);
         assert_eq!(ex[0].error.as_deref(), Some("no_request"));
         assert_eq!(status(&ex[0]), 404);
@@ -1304,26 +1199,13 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&b"0123456789".repeat(1000)).ok();
         let body = gz.finish().unwrap_or_default();
-        let mut resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
+        let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
         resp.extend_from_slice(&body);
-        let mut c = Http1Conn::new(
-            Limits {
-                max_body_bytes: 100,
-                ..Limits::default()
-            },
-            false,
-        );
+        let mut c = Http1Conn::new(Limits { max_body_bytes: 100, ..Limits::default() }, false);
         c.on_data(Side::Requester, at(1), b"GET / HTTP/1.1\r\n\r\n");
         c.on_data(Side::Responder, at(2), &resp);
         let ex = c.drain().exchanges;
-        let m = ex[0]
-            .response
-            .as_ref()
-            .map(|m| (m.body.len(), m.body_size, &m.body[..10] == b"0123456789"));
+        let m = ex[0].response.as_ref().map(|m| (m.body.len(), m.body_size, &m.body[..10] == b"0123456789"));
         // The wire body is small enough to store, and decodes to 10 kB,
         // of which the cap keeps 100 bytes.
         assert_eq!(m, Some((100, body.len() as u64, true)));
@@ -1332,43 +1214,18 @@ mod tests {
     #[test]
     fn http1_gap_in_body_skips_and_gap_in_head_resyncs() {
         let mut c = Http1Conn::new(Limits::default(), false);
-        c.on_data(
-            Side::Requester,
-            at(1),
-            b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
-        );
-        c.on_data(
-            Side::Responder,
-            at(2),
-            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
-        );
+        c.on_data(Side::Requester, at(1), b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+        c.on_data(Side::Responder, at(2), b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
         c.on_gap(Side::Responder, at(3), 4);
         c.on_data(Side::Responder, at(4), b"ghij");
         c.on_data(Side::Responder, at(5), b"HTTP/1.1 200 OK\r\nContent-");
         c.on_gap(Side::Responder, at(6), 30);
-        c.on_data(
-            Side::Responder,
-            at(7),
-            b"junk junk\r\nHTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n",
-        );
+        c.on_data(Side::Responder, at(7), b"junk junk\r\nHTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
         c.on_close(at(8), "capture_end");
         let ex = c.drain().exchanges;
         assert_eq!(ex.len(), 2, "{ex:#?}");
-        assert_eq!(
-            ex[0]
-                .response
-                .as_ref()
-                .map(|m| (m.body_size, m.body_truncated)),
-            Some((10, true))
-        );
-        assert_eq!(
-            ex[0]
-                .response
-                .as_ref()
-                .and_then(|m| m.error.clone())
-                .as_deref(),
-            Some("gap")
-        );
+        assert_eq!(ex[0].response.as_ref().map(|m| (m.body_size, m.body_truncated)), Some((10, true)));
+        assert_eq!(ex[0].response.as_ref().and_then(|m| m.error.clone()).as_deref(), Some("gap"));
         // The second response head was cut by the gap; parsing resumes at
         // the next status line, which answers the second request.
         assert_eq!(status(&ex[1]), 500);
@@ -1377,16 +1234,8 @@ mod tests {
     #[test]
     fn http1_upgrade_leaves_http() {
         let mut c = Http1Conn::new(Limits::default(), false);
-        c.on_data(
-            Side::Requester,
-            at(1),
-            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello",
-        );
-        c.on_data(
-            Side::Responder,
-            at(2),
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
-        );
+        c.on_data(Side::Requester, at(1), b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello");
+        c.on_data(Side::Responder, at(2), b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi");
         c.on_close(at(3), "fin");
         let out = c.drain();
         assert_eq!(out.exchanges.len(), 1);
@@ -1398,28 +1247,11 @@ mod tests {
 
     #[test]
     fn http1_malformed_request_line_is_kept() {
-        let ex = run_all(&[
-            (Side::Requester, b"CCM_POST/HTTP/1.1\r\nHost: a\r\n\r\n"),
-            (
-                Side::Responder,
-                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
-            ),
-        ]);
+        let ex =
+            run_all(&[(Side::Requester, b"CCM_POST/HTTP/1.1\r\nHost: a\r\n\r\n"), (Side::Responder, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")]);
         assert_eq!(ex.len(), 1);
-        let req = ex[0]
-            .request
-            .as_ref()
-            .map(|m| (m.start.clone(), m.error.is_some()));
-        assert_eq!(
-            req,
-            Some((
-                StartLine::Request {
-                    method: "CCM_POST".into(),
-                    target: "/".into()
-                },
-                true
-            ))
-        );
+        let req = ex[0].request.as_ref().map(|m| (m.start.clone(), m.error.is_some()));
+        assert_eq!(req, Some((StartLine::Request { method: "CCM_POST".into(), target: "/".into() }, true)));
         assert_eq!(status(&ex[0]), 400);
     }
 

@@ -34,12 +34,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_body_bytes: 64 * 1024,
-            max_head_bytes: 64 * 1024,
-            max_headers: 128,
-            max_pending: 256,
-        }
+        Limits { max_body_bytes: 64 * 1024, max_head_bytes: 64 * 1024, max_headers: 128, max_pending: 256 }
     }
 }
 

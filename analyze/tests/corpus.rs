@@ -1,0 +1,385 @@
+//! The analyzer against real captures: the third-party corpus in
+//! testdata/corpus with tshark 4.0.17's facts in oracle.json, and trawl's
+//! own demo capture. One integration-test binary for the crate.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use trawl_analyze::records::{FlowRow, Keyed, Record};
+use trawl_analyze::{Options, analyze_to_memory};
+use trawl_proto::http1::StartLine;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata")
+}
+
+fn corpus(file: &str) -> PathBuf {
+    testdata().join("corpus").join(file)
+}
+
+fn oracle() -> Vec<Value> {
+    let text = std::fs::read_to_string(corpus("oracle.json")).unwrap_or_default();
+    serde_json::from_str::<Vec<Value>>(&text).unwrap_or_default()
+}
+
+fn run(files: &[PathBuf], threads: usize, hash: bool) -> (trawl_analyze::Outcome, Vec<Keyed>) {
+    let mut opts = Options { inputs: files.to_vec(), threads, ..Options::default() };
+    opts.flow.hash_streams = hash;
+    match analyze_to_memory(&opts) {
+        Ok(r) => r,
+        Err(e) => panic!("{files:?}: {e}"),
+    }
+}
+
+fn flows(rows: &[Keyed]) -> Vec<&FlowRow> {
+    rows.iter()
+        .filter_map(|r| match &r.record {
+            Record::Flow(f) => Some(f.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn endpoint(ip: &IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(v) => format!("{v}:{port}"),
+        IpAddr::V6(v) => format!("[{v}]:{port}"),
+    }
+}
+
+fn u(v: &Value, path: &[&str]) -> u64 {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_u64().unwrap_or(0)
+}
+
+/// Where trawl counts HTTP messages differently from tshark, on purpose:
+/// (file, requests, responses, why).
+const HTTP_DIFFERENCES: &[(&str, u64, u64, &str)] = &[
+    (
+        "zeek_http_methods.pcap",
+        49,
+        49,
+        "each of the 49 connections carries one request and one response; tshark does not recognise 22 request lines \
+         (unknown methods, missing spaces, non-ASCII methods, 'HTTP/1.' without minor version), trawl keeps them with \
+         error=parse_error",
+    ),
+    (
+        "zeek_http_206_example_b.pcap",
+        3,
+        3,
+        "the first connection carries two 206 responses (816896 and 206024 body bytes, matching its 1023578 \
+         reassembled bytes); tshark loses the first one among its 52 malformed frames",
+    ),
+    (
+        "sanders_http_espn.pcapng",
+        61,
+        61,
+        "a response body with a lost segment: its Content-Length lets trawl skip the gap and read the next response, \
+         tshark gives up on that stream",
+    ),
+    (
+        "suricata_http-pipeline-files-with-gap.pcap",
+        3,
+        3,
+        "three pipelined responses; the gap is inside the second body (Content-Length 733), so the third is still \
+         read; tshark reports one",
+    ),
+    (
+        "suricata_tcp-rst-unacked-stream-10.pcap",
+        1,
+        1,
+        "the 200 response head was captured before the losses; tshark does not dissect it because the stream has gaps",
+    ),
+];
+
+#[test]
+fn corpus_flow_and_http_counts_match_tshark() {
+    let mut checked = 0;
+    for e in oracle() {
+        let file = e["file"].as_str().unwrap_or_default().to_string();
+        let (outcome, rows) = run(&[corpus(&file)], 2, false);
+        let s = &outcome.stats;
+        assert_eq!(s.tcp_flows, u(&e, &["tcp_conversations"]), "{file}: TCP flows vs tshark conv,tcp");
+        assert_eq!(s.udp_flows, u(&e, &["udp_conversations"]), "{file}: UDP flows vs tshark conv,udp");
+        let (req, resp) = match HTTP_DIFFERENCES.iter().find(|d| d.0 == file) {
+            Some(d) => (d.1, d.2),
+            None => (u(&e, &["http", "requests"]), u(&e, &["http", "responses"])),
+        };
+        assert_eq!(s.http_requests, req, "{file}: HTTP requests");
+        assert_eq!(s.http_responses, resp, "{file}: HTTP responses");
+        // Every row's table count agrees with the counters.
+        assert_eq!(flows(&rows).len() as u64, s.flows, "{file}: flow rows");
+        checked += 1;
+    }
+    assert_eq!(checked, 53, "the corpus has 53 captures");
+}
+
+#[test]
+fn corpus_http_methods_and_statuses_match_tshark() {
+    // Where the counts agree, the methods and status codes must too.
+    for e in oracle() {
+        let file = e["file"].as_str().unwrap_or_default().to_string();
+        if HTTP_DIFFERENCES.iter().any(|d| d.0 == file) || u(&e, &["http", "requests"]) == 0 {
+            continue;
+        }
+        let (_, rows) = run(&[corpus(&file)], 1, false);
+        let mut methods: HashMap<String, u64> = HashMap::new();
+        let mut statuses: HashMap<String, u64> = HashMap::new();
+        for r in &rows {
+            if let Record::Call(c) = &r.record {
+                if let Some(StartLine::Request { method, .. }) = c.exchange.request.as_ref().map(|m| &m.start) {
+                    *methods.entry(method.clone()).or_default() += 1;
+                }
+                if let Some(StartLine::Response { status, .. }) = c.exchange.response.as_ref().map(|m| &m.start) {
+                    *statuses.entry(status.to_string()).or_default() += 1;
+                }
+            }
+        }
+        let want_m: HashMap<String, u64> = serde_json::from_value(e["http"]["methods"].clone()).unwrap_or_default();
+        let want_s: HashMap<String, u64> = serde_json::from_value(e["http"]["status_codes"].clone()).unwrap_or_default();
+        assert_eq!(methods, want_m, "{file}: methods");
+        assert_eq!(statuses, want_s, "{file}: status codes");
+    }
+}
+
+#[test]
+fn corpus_reassembled_streams_match_tshark_follow() {
+    // For every stream direction without a gap, the reassembled bytes
+    // hash to what `tshark -z follow,tcp,raw` printed.
+    let mut compared = 0;
+    let mut gapped = 0;
+    for e in oracle() {
+        let file = e["file"].as_str().unwrap_or_default().to_string();
+        let Some(streams) = e["tcp_stream_payloads"].as_array() else { continue };
+        let by_nodes: HashMap<(String, String), &Value> =
+            streams.iter().map(|s| ((s["node0"].as_str().unwrap_or("").to_string(), s["node1"].as_str().unwrap_or("").to_string()), s)).collect();
+        let (_, rows) = run(&[corpus(&file)], 2, true);
+        for f in flows(&rows).into_iter().filter(|f| f.protocol == "tcp") {
+            let Some(d) = &f.digest else { panic!("{file}: flow {} has no digest", f.flow_id) };
+            let client = endpoint(&f.src_ip, f.src_port);
+            let server = endpoint(&f.dst_ip, f.dst_port);
+            let (n0, n1, d0, d1, g0, g1) = if d.first_from_client {
+                (client, server, &d.dirs[0], &d.dirs[1], f.dirs[0].gap_bytes, f.dirs[1].gap_bytes)
+            } else {
+                (server, client, &d.dirs[1], &d.dirs[0], f.dirs[1].gap_bytes, f.dirs[0].gap_bytes)
+            };
+            // node0 is whoever sent the first packet tshark gave the stream;
+            // where tshark could not dissect that packet (a TCP header cut
+            // by the snaplen) its node0 is the other side.
+            let (o, keys) = match (by_nodes.get(&(n0.clone(), n1.clone())), by_nodes.get(&(n1.clone(), n0.clone()))) {
+                (Some(o), _) => (o, [("node0_bytes", "node0_sha256"), ("node1_bytes", "node1_sha256")]),
+                (None, Some(o)) => (o, [("node1_bytes", "node1_sha256"), ("node0_bytes", "node0_sha256")]),
+                (None, None) => panic!("{file}: stream {n0} -> {n1} not in the oracle"),
+            };
+            for (ours, gap, (bytes_key, sha_key)) in [(d0, g0, keys[0]), (d1, g1, keys[1])] {
+                if gap > 0 {
+                    // Bytes the capture lacks: tshark's follow output is not
+                    // a faithful stream there, so it is not compared.
+                    gapped += 1;
+                    continue;
+                }
+                assert_eq!(ours.0, o[bytes_key].as_u64().unwrap_or(u64::MAX), "{file}: {n0}->{n1} {bytes_key}");
+                assert_eq!(ours.1, o[sha_key].as_str().unwrap_or(""), "{file}: {n0}->{n1} {sha_key}");
+                compared += 1;
+            }
+        }
+    }
+    // 152 TCP streams in the corpus, two directions each; 8 have gaps.
+    assert_eq!(gapped, 8, "directions with gaps");
+    assert_eq!(compared, 296, "directions compared");
+}
+
+#[test]
+fn corpus_handshake_rtt_matches_tshark() {
+    // tshark numbers TCP streams in order of their first packet, as trawl
+    // numbers flows (flow_id), so stream N is the Nth TCP flow.
+    let mut compared = 0;
+    for e in oracle() {
+        let file = e["file"].as_str().unwrap_or_default().to_string();
+        let Some(by_stream) = e["tcp"]["handshake_rtt_by_stream"].as_object() else { continue };
+        let (_, rows) = run(&[corpus(&file)], 1, false);
+        let mut tcp: Vec<&FlowRow> = flows(&rows).into_iter().filter(|f| f.protocol == "tcp").collect();
+        tcp.sort_by_key(|f| f.flow_id);
+        for (i, f) in tcp.iter().enumerate() {
+            let want = by_stream.get(&i.to_string()).and_then(|v| v.as_f64()).map(|s| (s * 1e6).round() as i64);
+            let got = f.handshake_rtt_ns.map(|ns| (ns as f64 / 1e3).round() as i64);
+            if got.is_none() && f.zeek_state == "REJ" {
+                // tshark also reports SYN -> RST/ACK of a refused connection
+                // as its initial RTT; no handshake took place, so trawl
+                // leaves it null.
+                continue;
+            }
+            assert_eq!(got, want, "{file}: stream {i} handshake RTT in µs");
+            compared += got.is_some() as usize;
+        }
+    }
+    assert!(compared >= 90, "compared {compared} handshakes");
+}
+
+/// Serialises every row to text, for comparing whole outputs.
+fn render(rows: &[Keyed]) -> Vec<String> {
+    rows.iter().map(|r| format!("{:?}", r.record)).collect()
+}
+
+#[test]
+fn output_is_identical_at_any_thread_count() {
+    let files: Vec<PathBuf> = ["sanders_http_espn.pcapng", "zeek_http_methods.pcap", "zeek_wikipedia.pcap", "suricata_http-pipeline-files-with-gap.pcap"]
+        .iter()
+        .map(|f| corpus(f))
+        .collect();
+    let (_, base) = run(&files, 1, true);
+    assert!(base.len() > 250, "enough rows to make the comparison meaningful: {}", base.len());
+    for threads in [2, 3, 8] {
+        let (_, rows) = run(&files, threads, true);
+        assert_eq!(render(&rows), render(&base), "{threads} threads");
+    }
+}
+
+#[test]
+fn several_files_merge_in_time_order() {
+    // Split a capture's records alternately over two files: analysing both
+    // must give the rows of the original, file and frame ids aside.
+    let src = std::fs::read(corpus("zeek_wikipedia.pcap")).unwrap_or_default();
+    let (head, mut rest) = src.split_at(24);
+    let (mut a, mut b) = (head.to_vec(), head.to_vec());
+    let mut n = 0;
+    while rest.len() >= 16 {
+        let len = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]) as usize;
+        let (rec, tail) = rest.split_at(16 + len);
+        if n % 2 == 0 {
+            a.extend_from_slice(rec)
+        } else {
+            b.extend_from_slice(rec)
+        }
+        rest = tail;
+        n += 1;
+    }
+    let dir = std::env::temp_dir().join(format!("trawl-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok();
+    let (pa, pb) = (dir.join("a.pcap"), dir.join("b.pcap"));
+    std::fs::write(&pa, &a).ok();
+    std::fs::write(&pb, &b).ok();
+    let (o1, single) = run(&[corpus("zeek_wikipedia.pcap")], 2, false);
+    let (o2, merged) = run(&[pa, pb], 2, false);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o2.stats.frames, 136);
+    assert_eq!(o2.stats.flows, o1.stats.flows);
+    let strip = |rows: &[Keyed]| -> Vec<(u64, String, u64, u64)> {
+        flows(rows).iter().map(|f| (f.ts as u64, f.community_id.clone(), f.dirs[0].packets, f.dirs[1].bytes)).collect()
+    };
+    let (mut x, mut y) = (strip(&single), strip(&merged));
+    x.sort();
+    y.sort();
+    assert_eq!(x, y);
+}
+
+#[test]
+fn gzip_compressed_capture_reads_like_the_original() {
+    use std::io::Write;
+    let raw = std::fs::read(corpus("zeek_http-qinq-0.pcap")).unwrap_or_default();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).ok();
+    let path = std::env::temp_dir().join(format!("trawl-gz-{}.pcap.gz", std::process::id()));
+    let gz_bytes = gz.finish().unwrap_or_default();
+    std::fs::write(&path, &gz_bytes).ok();
+    let (plain_o, plain) = run(&[corpus("zeek_http-qinq-0.pcap")], 1, false);
+    let (gz_o, gzipped) = run(std::slice::from_ref(&path), 1, false);
+    std::fs::remove_file(&path).ok();
+    assert!(gz_o.inputs[0].gzip);
+    // The manifest's sha256 is of the file as stored (compressed).
+    use sha2::Digest;
+    assert_eq!(gz_o.inputs[0].sha256, trawl_analyze::input::hex(&sha2::Sha256::digest(&gz_bytes)));
+    assert_ne!(gz_o.inputs[0].sha256, plain_o.inputs[0].sha256);
+    assert_eq!(render(&gzipped), render(&plain));
+    assert_eq!(gz_o.stats.http_requests, 1);
+}
+
+#[test]
+fn damaged_captures_are_analysed_up_to_the_damage() {
+    // capinfos: "cut short in the middle of a packet" after 2696 packets.
+    let (o, _) = run(&[corpus("suricata_http-mime-truncated.pcap")], 2, false);
+    let d = o.inputs[0].damage.clone().unwrap_or_else(|| panic!("no damage reported"));
+    assert_eq!(d.frames_before, 2696);
+    assert_eq!((o.stats.http_requests, o.stats.http_responses), (8, 8));
+    // "File has 4325376-byte packet, bigger than maximum of 262144" after 6.
+    let (o, _) = run(&[corpus("suricata_tls_DER-incomplete-header.pcap")], 2, false);
+    let d = o.inputs[0].damage.clone().unwrap_or_else(|| panic!("no damage reported"));
+    assert_eq!(d.frames_before, 6);
+    assert!(d.detail.contains("4325376"), "{}", d.detail);
+    // An empty capture (header only) is fine.
+    let (o, rows) = run(&[corpus("zeek_empty.pcap")], 1, false);
+    assert!(o.inputs[0].damage.is_none());
+    assert!(rows.is_empty());
+}
+
+#[test]
+fn input_facts_match_capinfos() {
+    for e in oracle() {
+        let file = e["file"].as_str().unwrap_or_default().to_string();
+        let (o, _) = run(&[corpus(&file)], 1, false);
+        let i = &o.inputs[0];
+        assert_eq!(i.sha256, e["sha256"].as_str().unwrap_or(""), "{file}: sha256");
+        assert_eq!(i.size, u(&e, &["size"]), "{file}: size");
+        // capinfos counts packets; tshark 4.0 also shows some pcapng blocks
+        // (custom, statistics) as frames.
+        let packets = e["capinfos"]["packets"].as_u64().unwrap_or_else(|| u(&e, &["tshark_packets_read"]));
+        assert_eq!(o.stats.frames, packets, "{file}: frames");
+        assert_eq!(o.stats.ipv6_packets, u(&e, &["ipv6_packets"]), "{file}: IPv6 packets");
+        assert_eq!(o.stats.snaplen_truncated_frames, u(&e, &["snaplen_truncated_packets"]), "{file}: snaplen-truncated frames");
+    }
+}
+
+#[test]
+fn flows_carry_community_ids_like_tshark() {
+    // tshark --enable-protocol communityid -T fields -e communityid on
+    // these captures (see testdata/golden/community_id.tsv).
+    let text = std::fs::read_to_string(testdata().join("golden/community_id.tsv")).unwrap_or_default();
+    let mut want: HashMap<String, Vec<String>> = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let mut parts = line.split('\t');
+        if let (Some(f), Some(id)) = (parts.next(), parts.next()) {
+            want.entry(f.to_string()).or_default().push(id.to_string());
+        }
+    }
+    assert!(want.len() >= 5);
+    for (file, mut ids) in want {
+        let (_, rows) = run(&[corpus(&file)], 1, false);
+        let mut got: Vec<String> = flows(&rows).iter().map(|f| f.community_id.clone()).collect();
+        got.sort();
+        got.dedup();
+        ids.sort();
+        assert_eq!(got, ids, "{file}");
+    }
+}
+
+#[test]
+fn demo_capture_tells_the_checkout_story() {
+    // Real nginx and curl (testdata/demo/make_demo.sh). tshark -z http,tree:
+    // 15 requests (10 GET, 5 POST); responses 11x200, 3x502, 1x404 and one
+    // 100 Continue; 12 TCP connections.
+    let (o, rows) = run(&[testdata().join("demo/checkout.pcap")], 2, false);
+    assert_eq!(o.stats.tcp_flows, 12);
+    assert_eq!((o.stats.http_requests, o.stats.http_responses), (15, 15));
+    let calls: Vec<_> = rows.iter().filter_map(|r| if let Record::Call(c) = &r.record { Some(c) } else { None }).collect();
+    let status = |c: &&Box<trawl_analyze::records::CallRow>| match c.exchange.response.as_ref().map(|m| &m.start) {
+        Some(StartLine::Response { status, .. }) => *status,
+        _ => 0,
+    };
+    let failing: Vec<_> = calls.iter().filter(|c| status(c) == 502).collect();
+    assert_eq!(failing.len(), 3);
+    assert!(failing.iter().all(|c| c.exchange.response.as_ref().is_some_and(|m| m.body == br#"{"error":"payment gateway unreachable"}"#)));
+    assert_eq!(calls.iter().filter(|c| status(c) == 404).count(), 1);
+    assert_eq!(calls.iter().filter(|c| c.exchange.interim == vec![100]).count(), 1);
+    // The gzip-encoded catalog is stored decoded.
+    let catalog = calls
+        .iter()
+        .find(|c| matches!(c.exchange.request.as_ref().map(|m| &m.start), Some(StartLine::Request { target, .. }) if target == "/api/catalog.json"));
+    let body =
+        catalog.and_then(|c| c.exchange.response.as_ref()).map(|m| (m.header("content-encoding").map(str::to_string), m.body.starts_with(b"{\"products\"")));
+    assert_eq!(body, Some((Some("gzip".to_string()), true)));
+}
