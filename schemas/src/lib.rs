@@ -316,6 +316,13 @@ mod tests {
     }
 
     #[test]
+    fn schema_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schema.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(on_disk == markdown(), "docs/schema.md is stale: run `trawl schema > docs/schema.md`");
+    }
+
+    #[test]
     fn arrow_schema_carries_version() {
         let s = API_CALLS.arrow_schema();
         assert_eq!(s.metadata()["trawl.schema_version"], SCHEMA_VERSION.to_string());

@@ -1,0 +1,208 @@
+//! The `trawl` command end to end: real captures in, snapshots read back
+//! with the Parquet reader, exit codes and messages for bad input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow_array::{Array, Int32Array, RecordBatch, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sha2::Digest;
+
+fn trawl(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).output() {
+        Ok(o) => o,
+        Err(e) => panic!("running trawl: {e}"),
+    }
+}
+
+fn testdata(p: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(p).display().to_string()
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("trawl-cli-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).ok();
+    d
+}
+
+fn read_table(path: &Path) -> Vec<RecordBatch> {
+    let file = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    reader.map(|b| b.unwrap_or_else(|e| panic!("{e}"))).collect()
+}
+
+fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
+    b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).unwrap_or_else(|| panic!("column {name}"))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn analyze_demo_writes_a_readable_snapshot() {
+    let dir = scratch("demo");
+    let snap = dir.join("checkout.snap");
+    let o = trawl(&["analyze", &testdata("demo/checkout.pcap"), "-o", &snap.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("api_calls") && out.contains("15"), "{out}");
+    let mut names: Vec<String> =
+        fs::read_dir(&snap).map(|r| r.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string())).collect()).unwrap_or_default();
+    names.sort();
+    assert_eq!(names, ["api_calls.parquet", "flows.parquet", "manifest.json", "parse_issues.parquet"]);
+
+    // The manifest: schema version, input facts, row counts.
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(snap.join("manifest.json")).unwrap_or_default()).unwrap_or_default();
+    let pcap = fs::read(testdata("demo/checkout.pcap")).unwrap_or_default();
+    assert_eq!(m["schema_version"], 1);
+    assert_eq!(m["inputs"][0]["sha256"], trawl_hex(&sha2::Sha256::digest(&pcap)));
+    assert_eq!(m["inputs"][0]["size"], pcap.len() as u64);
+    assert_eq!(m["inputs"][0]["link_types"][0], "ethernet");
+    assert_eq!(m["tables"]["api_calls"]["rows"], 15);
+    assert_eq!(m["tables"]["flows"]["rows"], 12);
+
+    // api_calls read back: ids 1..=15, three 502s on POST /api/checkout.
+    let calls = read_table(&snap.join("api_calls.parquet"));
+    let rows: usize = calls.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 15);
+    let mut failed = 0;
+    for b in &calls {
+        let status = column::<Int32Array>(b, "status_code");
+        let path = column::<StringArray>(b, "path");
+        let method = column::<StringArray>(b, "method");
+        for i in 0..b.num_rows() {
+            if status.is_valid(i) && status.value(i) == 502 {
+                assert_eq!((method.value(i), path.value(i)), ("POST", "/api/checkout"));
+                failed += 1;
+            }
+        }
+    }
+    assert_eq!(failed, 3);
+    let file = fs::File::open(snap.join("api_calls.parquet")).unwrap_or_else(|e| panic!("{e}"));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(builder.schema().metadata().get("trawl.schema_version").map(String::as_str), Some("1"));
+    fs::remove_dir_all(&dir).ok();
+}
+
+fn trawl_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn snapshot_files_are_identical_at_any_thread_count() {
+    let dir = scratch("threads");
+    let input = testdata("corpus/sanders_http_espn.pcapng");
+    for j in ["1", "4"] {
+        let o = trawl(&["analyze", &input, "-q", "-j", j, "-o", &dir.join(j).display().to_string()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for f in ["flows.parquet", "api_calls.parquet", "parse_issues.parquet", "manifest.json"] {
+        let a = fs::read(dir.join("1").join(f)).unwrap_or_default();
+        let b = fs::read(dir.join("4").join(f)).unwrap_or_default();
+        assert!(!a.is_empty() && a == b, "{f} differs between 1 and 4 threads");
+    }
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn not_a_capture_is_one_line_and_exit_2() {
+    let dir = scratch("notcap");
+    let f = dir.join("notes.pcap");
+    fs::write(&f, "hello, this is text\n").ok();
+    let o = trawl(&["analyze", &f.display().to_string(), "-o", &dir.join("x.snap").display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("notes.pcap") && err.contains("not a capture file") && err.contains("expected a pcap, pcapng or gzip"), "{err}");
+    // Nothing half-written is left behind.
+    assert!(!dir.join("x.snap").exists());
+    let leftovers: Vec<_> =
+        fs::read_dir(&dir).map(|r| r.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect()).unwrap_or_default();
+    assert!(leftovers.is_empty());
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn missing_input_and_bad_options_exit_2() {
+    let o = trawl(&["analyze", "/nonexistent/capture.pcap"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/capture.pcap"), "{}", stderr(&o));
+    let o = trawl(&["analyze", &testdata("demo/checkout.pcap"), "--udp-timeout", "-5"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = trawl(&["analyze", &testdata("demo/checkout.pcap"), "--threads", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--threads"), "{}", stderr(&o));
+}
+
+#[test]
+fn existing_output_needs_force() {
+    let dir = scratch("force");
+    let snap = dir.join("s.snap").display().to_string();
+    let demo = testdata("demo/checkout.pcap");
+    assert!(trawl(&["analyze", &demo, "-q", "-o", &snap]).status.success());
+    let o = trawl(&["analyze", &demo, "-q", "-o", &snap]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let o = trawl(&["analyze", &demo, "-q", "--force", "-o", &snap]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn damaged_capture_is_analysed_and_exits_3() {
+    let dir = scratch("damaged");
+    let snap = dir.join("d.snap");
+    let o = trawl(&["analyze", &testdata("corpus/suricata_http-mime-truncated.pcap"), "--json", "-o", &snap.display().to_string()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("damaged at byte") && stderr(&o).contains("after 2696 frames"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(v["manifest"]["counters"]["http_requests"], 8);
+    assert_eq!(v["manifest"]["inputs"][0]["damage"]["frames_before"], 2696);
+    assert!(snap.join("api_calls.parquet").exists());
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_directory_of_captures_is_merged() {
+    let dir = scratch("dir");
+    let caps = dir.join("caps");
+    fs::create_dir_all(&caps).ok();
+    for f in ["zeek_http-vlan-0.pcap", "zeek_http_basic-auth-with-colon.pcap"] {
+        fs::copy(testdata(&format!("corpus/{f}")), caps.join(f)).ok();
+    }
+    fs::write(caps.join("README.txt"), "not a capture, skipped by extension").ok();
+    let o = trawl(&["analyze", &caps.display().to_string(), "--json", "-o", &dir.join("s.snap").display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(v["manifest"]["inputs"].as_array().map(Vec::len), Some(2));
+    // One exchange in each: VLAN-tagged Ethernet and raw IPv4.
+    assert_eq!(v["manifest"]["counters"]["http_requests"], 2);
+    assert_eq!(v["manifest"]["inputs"][1]["link_types"][0], "ipv4");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn debug_streams_prints_tshark_comparable_digests() {
+    let o = trawl(&["debug", "streams", "--json", &testdata("corpus/zeek_http_206_example_b.pcap")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    // tshark -q -z follow,tcp,raw,0 on the same file.
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["node0"], "192.168.72.14:3254");
+    assert_eq!(lines[0]["node1_bytes"], 1_023_578);
+    assert_eq!(lines[0]["node1_sha256"], "9a8b033dde6f90aad3ac3a8c43f7c27da9da2f40e37faa96f1b2d5b4ef4ea471");
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    let o = trawl(&["--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("analyze") && out.contains("Examples"), "{out}");
+    let o = trawl(&["analyze", "--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("--body-cap") && out.contains("mergecap"), "{out}");
+}
