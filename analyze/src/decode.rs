@@ -94,6 +94,10 @@ fn offset_in(base: &[u8], part: &[u8]) -> usize {
     (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize)
 }
 
+/// Addresses, IP version, payload, announced payload length and fragment
+/// fields of an IP header.
+type NetParts<'a, 'b> = (IpAddr, IpAddr, u8, &'b LaxIpPayloadSlice<'a>, Option<usize>, Option<(u32, IpFragOffset, bool)>);
+
 /// Decodes a frame of the given link type.
 pub fn decode(link: u32, frame: &[u8]) -> Decoded {
     let sliced = match link {
@@ -148,7 +152,7 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
         }
         return Decoded::NotIp;
     };
-    let (src, dst, version, ip_payload, expected, frag): (IpAddr, IpAddr, u8, &LaxIpPayloadSlice, Option<usize>, Option<(u32, IpFragOffset, bool)>) = match net
+    let (src, dst, version, ip_payload, expected, frag): NetParts = match net
     {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();

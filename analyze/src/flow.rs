@@ -317,7 +317,7 @@ impl FlowTable {
         let (client, server) = if client_is_src { (s, d) } else { (d, s) };
         let tcp = (ip.proto == 6).then(|| {
             Box::new(Tcp {
-                reasm: [Reassembler::default(), Reassembler::default()],
+                reasm: [Reassembler::with_limit(self.cfg.max_ooo_bytes), Reassembler::with_limit(self.cfg.max_ooo_bytes)],
                 syn: false,
                 synack: false,
                 syn_ts: None,
@@ -418,7 +418,7 @@ impl FlowTable {
         if payload_len > 0 || flags & FIN != 0 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[dir].started();
-            reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, cfg.max_ooo_bytes, &mut |e| feed(l7, digest, limits, started, dir, e));
+            reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, &mut |e| feed(l7, digest, limits, started, dir, e));
         }
         if flags & ACK != 0 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;

@@ -330,9 +330,7 @@ impl CaptureReader {
             self.leftover.clear();
             let mut filled = l;
             if !self.eof && l < self.chunk_size {
-                let Some(src) = self.src.as_mut() else {
-                    return None;
-                };
+                let src = self.src.as_mut()?;
                 let (f, res) = read_full(src, &mut buf, l, want);
                 filled = f;
                 match res {

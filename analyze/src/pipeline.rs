@@ -477,7 +477,7 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
 }
 
 fn maybe_flush(tb: &mut TickBuilder, txs: &[SyncSender<Arc<Tick>>], progress: &Progress, ordinal: u64) -> Result<(), Error> {
-    if ordinal % TICK_FRAMES as u64 == 0 {
+    if ordinal.is_multiple_of(TICK_FRAMES as u64) {
         progress.frames.store(ordinal, Ordering::Relaxed);
         let t = tb.take(false);
         if !send_tick(txs, t) {

@@ -55,6 +55,8 @@ pub struct Reassembler {
     delivered: u64,
     ooo: BTreeMap<u64, Segment>,
     ooo_bytes: usize,
+    /// Cap on `ooo_bytes`.
+    max_ooo_bytes: usize,
     fin_off: Option<u64>,
     ended: bool,
     max_acked: u64,
@@ -69,6 +71,11 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// A reassembler that buffers at most `max_ooo_bytes` out of order.
+    pub fn with_limit(max_ooo_bytes: usize) -> Reassembler {
+        Reassembler { max_ooo_bytes, ..Reassembler::default() }
+    }
+
     /// The SYN's sequence number: the stream starts one after it.
     pub fn on_syn(&mut self, isn: u32) {
         if self.base.is_none() {
@@ -93,7 +100,7 @@ impl Reassembler {
 
     /// One segment: `seq` of its first payload byte, the captured payload,
     /// how many payload bytes the capture lacks, and whether it carries FIN.
-    pub fn segment(&mut self, seq: u32, data: &[u8], missing: usize, fin: bool, at: At, max_ooo_bytes: usize, out: &mut impl FnMut(StreamEvent)) {
+    pub fn segment(&mut self, seq: u32, data: &[u8], missing: usize, fin: bool, at: At, out: &mut impl FnMut(StreamEvent)) {
         if self.ended {
             if !data.is_empty() {
                 self.retransmissions += 1;
@@ -136,7 +143,7 @@ impl Reassembler {
                             self.deliver(&data[..cut], 0, at, out);
                             self.drain(out);
                             let rest_seq = self.base.unwrap_or(0).wrapping_add(off as u32).wrapping_add(cut as u32);
-                            self.segment(rest_seq, &data[cut..], missing, false, at, max_ooo_bytes, out);
+                            self.segment(rest_seq, &data[cut..], missing, false, at, out);
                         }
                         None => {
                             self.deliver(data, missing as u64, at, out);
@@ -144,7 +151,7 @@ impl Reassembler {
                         }
                     }
                 } else {
-                    self.buffer(off, data, missing as u64, at, max_ooo_bytes, out);
+                    self.buffer(off, data, missing as u64, at, out);
                 }
             }
         }
@@ -190,7 +197,7 @@ impl Reassembler {
         }
     }
 
-    fn buffer(&mut self, off: u64, data: &[u8], missing: u64, at: At, max_ooo_bytes: usize, out: &mut impl FnMut(StreamEvent)) {
+    fn buffer(&mut self, off: u64, data: &[u8], missing: u64, at: At, out: &mut impl FnMut(StreamEvent)) {
         // First copy wins: cut the new segment around what is buffered.
         let mut pieces: Vec<(u64, &[u8])> = Vec::new();
         let mut cur = off;
@@ -224,7 +231,7 @@ impl Reassembler {
         if data.is_empty() && missing > 0 {
             self.ooo.entry(off).or_insert(Segment { data: Vec::new(), missing, at });
         }
-        while self.ooo_bytes > max_ooo_bytes {
+        while self.ooo_bytes > self.max_ooo_bytes {
             // Overflow: give up on the hole before the first buffered segment.
             self.ooo_overflows += 1;
             let Some((&first, _)) = self.ooo.first_key_value() else {
@@ -303,11 +310,11 @@ mod tests {
 
     /// Runs segments and returns the delivered stream with gaps as '?'.
     fn run(segs: &[(u32, &[u8])], cap: usize) -> (Vec<u8>, Reassembler) {
-        let mut r = Reassembler::default();
+        let mut r = Reassembler::with_limit(cap);
         r.on_syn(99);
         let mut outb = Vec::new();
         for (i, (seq, d)) in segs.iter().enumerate() {
-            r.segment(*seq, d, 0, false, at(i as i64), cap, &mut |e| match e {
+            r.segment(*seq, d, 0, false, at(i as i64), &mut |e| match e {
                 StreamEvent::Data { bytes, .. } => outb.extend_from_slice(bytes),
                 StreamEvent::Gap { len, .. } => outb.extend(std::iter::repeat_n(b'?', len as usize)),
                 StreamEvent::End { .. } => {}
@@ -349,7 +356,7 @@ mod tests {
 
     #[test]
     fn reassembly_sequence_wraps() {
-        let mut r = Reassembler::default();
+        let mut r = Reassembler::with_limit(100);
         r.on_syn(u32::MAX - 2);
         let mut got = Vec::new();
         let mut sink = |e: StreamEvent| {
@@ -357,9 +364,9 @@ mod tests {
                 got.extend_from_slice(bytes)
             }
         };
-        r.segment(u32::MAX - 1, b"ab", 0, false, at(1), 100, &mut sink);
-        r.segment(2, b"ef", 0, false, at(2), 100, &mut sink);
-        r.segment(0, b"cd", 0, false, at(3), 100, &mut sink);
+        r.segment(u32::MAX - 1, b"ab", 0, false, at(1), &mut sink);
+        r.segment(2, b"ef", 0, false, at(2), &mut sink);
+        r.segment(0, b"cd", 0, false, at(3), &mut sink);
         assert_eq!(got, b"abcdef");
     }
 }

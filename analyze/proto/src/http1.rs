@@ -534,7 +534,7 @@ impl Http1Conn {
             .allow_multiple_spaces_in_response_status_delimiters(true)
             .ignore_invalid_headers_in_requests(true)
             .ignore_invalid_headers_in_responses(true);
-        let parsed: Result<Option<(usize, StartLine, Option<u8>, Headers)>, String> = match side {
+        let parsed: Result<Option<ParsedHead>, String> = match side {
             Side::Requester => {
                 let mut req = httparse::Request::new(headers);
                 match cfg.parse_request(&mut req, data) {
@@ -899,6 +899,9 @@ fn response_framing(m: &Message) -> Phase {
         },
     }
 }
+
+/// A parsed head: bytes, start line, minor version, headers.
+type ParsedHead = (usize, StartLine, Option<u8>, Headers);
 
 enum Lenient {
     Head(usize, StartLine, Option<u8>, Headers),
