@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Times `trawl analyze` against `tshark -q -z http,tree` on the same capture
+# of real HTTP traffic, in one run, and prints a Markdown table.
+#
+#   benches/analyze_vs_tshark.sh [CAPTURE] [RUNS]
+#
+# Without CAPTURE, benches/data/http-1g.pcap is recorded first by
+# benches/make_http_capture.sh (root, nginx, wrk, curl, tcpdump, ethtool).
+# Needs tshark and GNU time (Debian: tshark, time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cap=${1:-benches/data/http-1g.pcap}
+runs=${2:-3}
+if [ ! -f "$cap" ]; then
+  mkdir -p "$(dirname "$cap")"
+  benches/make_http_capture.sh "$cap" 1024
+fi
+cargo build --release --quiet
+bin=${CARGO_TARGET_DIR:-target}/release/trawl
+out=$(mktemp -d /tmp/trawl-bench-out.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+size=$(stat -c %s "$cap")
+mb=$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }')
+
+measure() { # label, command...: prints "label wall cpu rss_kb"
+  local label=$1; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$@" >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
+  read -r wall user sys rss < "$out/time"
+  echo "$label $wall $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') $rss"
+}
+
+results=()
+for i in $(seq "$runs"); do
+  results+=("$(measure trawl "$bin" analyze "$cap" -o "$out/snap" --force -q -j 2)")
+done
+results+=("$(measure tshark tshark -q -z http,tree -r "$cap")")
+frames=$("$bin" analyze "$cap" -o "$out/snap" --force --json | python3 -c 'import json,sys; c=json.load(sys.stdin)["manifest"]["counters"]; print(c["frames"], c["tcp_flows"], c["http_requests"])')
+
+printf '%s\n' "${results[@]}" | awk -v mb="$mb" -v size="$size" -v facts="$frames" '
+  { n[$1]++; wall[$1, n[$1]] = $2; cpu[$1] += $3; if ($4 > rss[$1]) rss[$1] = $4 }
+  END {
+    split(facts, f, " ")
+    printf "Capture: %s MB, %d frames, %d TCP connections, %d HTTP requests\n\n", mb, f[1], f[2], f[3]
+    print "| tool | runs | median wall (s) | MB/s (wall) | CPU s (user+sys, mean) | MB per CPU-s | peak RSS (MB) |"
+    print "|---|---|---|---|---|---|---|"
+    for (t in n) {
+      # median of the wall times
+      m = n[t]; for (i = 1; i <= m; i++) w[i] = wall[t, i]
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (w[j] < w[i]) { x = w[i]; w[i] = w[j]; w[j] = x }
+      med[t] = (m % 2) ? w[(m + 1) / 2] : (w[m / 2] + w[m / 2 + 1]) / 2
+      c = cpu[t] / m
+      printf "| %s | %d | %.2f | %.0f | %.2f | %.0f | %.0f |\n", t, m, med[t], size / 1e6 / med[t], c, size / 1e6 / c, rss[t] / 1024
+    }
+    printf "\nthroughput ratio trawl/tshark (wall): %.1fx\n", med["tshark"] / med["trawl"]
+  }'
