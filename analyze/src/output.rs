@@ -20,7 +20,7 @@ use trawl_proto::http1::{Message, StartLine};
 use trawl_schemas::{ColumnType, Table};
 
 use crate::Error;
-use crate::records::{CallRow, FlowRow, IssueRow, Keyed, Record, SortKey, untag};
+use crate::records::{CallRow, FlowRow, IssueRow, Keyed, Record, SortKey, VSHARDS, untag};
 
 enum Col {
     U8(UInt8Builder),
@@ -139,7 +139,10 @@ impl ParquetTable {
         let schema: SchemaRef = Arc::new(table.arrow_schema());
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-            .set_max_row_group_row_count(Some(128 * 1024));
+            .set_max_row_group_row_count(Some(128 * 1024))
+            // Row-group statistics prune as well for trawl's queries and
+            // cost a fraction of page-level ones.
+            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk);
         // Dictionary encoding pays only for repetitive columns; bodies,
         // URLs and free text would just fill and abandon a dictionary.
         // Header and query values (dates, etags, lengths, ids) are too.
@@ -148,10 +151,11 @@ impl ParquetTable {
             if matches!(c.name, "request_body" | "response_body" | "url" | "path" | "detail" | "community_id" | "history") {
                 props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
             }
-            // Bodies: LZ4 costs a fraction of zstd's CPU, and much of what
-            // crosses networks (media, archives) does not compress anyway.
+            // Bodies: Snappy costs a fraction of zstd's CPU (and measured
+            // less than LZ4 here), and much of what crosses networks
+            // (media, archives, TLS) does not compress anyway.
             if c.ty == ColumnType::Binary {
-                props = props.set_column_compression(ColumnPath::from(c.name), Compression::LZ4_RAW);
+                props = props.set_column_compression(ColumnPath::from(c.name), Compression::SNAPPY);
                 // Min/max of bodies prune nothing and cost comparisons.
                 props = props.set_column_statistics_enabled(ColumnPath::from(c.name), parquet::file::properties::EnabledStatistics::None);
             }
@@ -558,34 +562,42 @@ impl Sink for ParquetSink {
     }
 
     fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error> {
+        let n = ticks.len();
         for t in 0..3 {
-            // Merge the workers' sorted key lists into one order.
-            let mut order: Vec<(SortKey, usize, usize)> = Vec::new();
+            // Each worker's rows are sorted by key, virtual shard first, and
+            // a virtual shard belongs to one worker: the tick's order is its
+            // virtual shards in turn, each a zero-copy slice of one batch.
+            let mut ranges = vec![(0usize, 0usize); VSHARDS as usize];
             for (w, tb) in ticks.iter().enumerate() {
-                order.extend(tb.tables[t].0.iter().enumerate().map(|(i, k)| (*k, w, i)));
+                let keys = &tb.tables[t].0;
+                let mut i = 0;
+                while i < keys.len() {
+                    let vs = keys[i].0;
+                    let start = i;
+                    while i < keys.len() && keys[i].0 == vs {
+                        i += 1;
+                    }
+                    if vs as usize % n != w {
+                        return Err(Error::Internal(format!("virtual shard {vs} came from worker {w}")));
+                    }
+                    ranges[vs as usize] = (start, i - start);
+                }
             }
-            if order.is_empty() {
-                continue;
+            for (vs, &(start, len)) in ranges.iter().enumerate() {
+                if len == 0 {
+                    continue;
+                }
+                let mut batch = ticks[vs % n].tables[t].1.slice(start, len);
+                if t == 1 {
+                    // api_calls.id: 1-based row number in the final order.
+                    let ids = arrow_array::UInt64Array::from_iter_values(self.next_call_id..self.next_call_id + len as u64);
+                    self.next_call_id += len as u64;
+                    let mut cols = batch.columns().to_vec();
+                    cols[0] = Arc::new(ids);
+                    batch = RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::Internal(e.to_string()))?;
+                }
+                self.tables[t].write(&batch)?;
             }
-            order.sort_unstable_by_key(|(k, _, _)| *k);
-            let batches: Vec<&RecordBatch> = ticks.iter().map(|tb| &tb.tables[t].1).collect();
-            let non_empty: Vec<&&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
-            let mut batch = if non_empty.len() == 1 {
-                (*non_empty[0]).clone()
-            } else {
-                let indices: Vec<(usize, usize)> = order.iter().map(|(_, w, i)| (*w, *i)).collect();
-                arrow_select::interleave::interleave_record_batch(&batches, &indices).map_err(|e| Error::Internal(format!("merging batches: {e}")))?
-            };
-            if t == 1 {
-                // api_calls.id: 1-based row number in the final order.
-                let n = batch.num_rows() as u64;
-                let ids = arrow_array::UInt64Array::from_iter_values(self.next_call_id..self.next_call_id + n);
-                self.next_call_id += n;
-                let mut cols = batch.columns().to_vec();
-                cols[0] = Arc::new(ids);
-                batch = RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::Internal(e.to_string()))?;
-            }
-            self.tables[t].write(&batch)?;
         }
         Ok(())
     }
