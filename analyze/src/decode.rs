@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use etherparse::defrag::IpDefragBuf;
-use etherparse::{EtherType, IpFragOffset, IpNumber, Ipv6ExtensionSlice, LaxIpPayloadSlice, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{EtherType, IpFragOffset, IpNumber, LaxIpPayloadSlice, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 /// TCP header fields the flow tracker needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,6 +98,29 @@ fn offset_in(base: &[u8], part: &[u8]) -> usize {
 /// fields of an IP header.
 type NetParts<'a, 'b> = (IpAddr, IpAddr, u8, &'b LaxIpPayloadSlice<'a>, Option<usize>, Option<(u32, IpFragOffset, bool)>);
 
+/// Finds the fragment header in an IPv6 extension chain: (identification,
+/// offset, more fragments). Walked here with bounds checks: etherparse
+/// 0.21's extension iterator reads past the end of a lax-sliced chain
+/// (found by fuzz/fuzz_targets/decode.rs; see the test `fuzz_decode_fce90134`).
+fn v6_fragment(mut next: u8, mut exts: &[u8]) -> Option<(u32, IpFragOffset, bool)> {
+    for _ in 0..16 {
+        let len = match next {
+            0 | 43 | 60 | 135 | 139 | 140 => (*exts.get(1)? as usize + 1) * 8,
+            51 => (*exts.get(1)? as usize + 2) * 4,
+            44 => {
+                let b = exts.get(..8)?;
+                let off = u16::from_be_bytes([b[2], b[3]]);
+                let id = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+                return Some((id, IpFragOffset::try_new(off >> 3).ok()?, off & 1 == 1));
+            }
+            _ => return None,
+        };
+        next = *exts.first()?;
+        exts = exts.get(len..)?;
+    }
+    None
+}
+
 /// Decodes a frame of the given link type.
 pub fn decode(link: u32, frame: &[u8]) -> Decoded {
     let sliced = match link {
@@ -152,8 +175,7 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
         }
         return Decoded::NotIp;
     };
-    let (src, dst, version, ip_payload, expected, frag): NetParts = match net
-    {
+    let (src, dst, version, ip_payload, expected, frag): NetParts = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             let total = h.total_len() as usize;
@@ -168,15 +190,7 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
             let exts_len = v6.extensions().slice().len();
             let pl = h.payload_length() as usize;
             let expected = (pl > 0).then(|| pl.saturating_sub(exts_len));
-            let mut frag = None;
-            for ext in v6.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext
-                    && f.is_fragmenting_payload()
-                {
-                    let fh = f.to_header();
-                    frag = Some((fh.identification, fh.fragment_offset, fh.more_fragments));
-                }
-            }
+            let frag = if v6.is_payload_fragmented() { v6_fragment(h.next_header().0, v6.extensions().slice()) } else { None };
             (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), 6, v6.payload(), expected, frag)
         }
         LaxNetSlice::Arp(_) => return Decoded::NotIp,
@@ -399,6 +413,45 @@ mod tests {
         let cut = &f[..f.len() - 3];
         let Decoded::Ip(p) = decode(1, cut) else { panic!("not decoded") };
         assert_eq!((p.payload_len, p.missing), (2, 3));
+    }
+
+    #[test]
+    fn fuzz_decode_fce90134() {
+        // Found by fuzz/fuzz_targets/decode.rs: 0x65 0x02 then zeros.
+        let mut data = vec![0u8; 132];
+        data[0] = 0x65;
+        data[1] = 0x02;
+        for link in [0u32, 1, 101, 108, 113, 228, 229, 276] {
+            for len in 0..data.len() {
+                let _ = decode(link, &data[..len]);
+            }
+        }
+    }
+
+    #[test]
+    fn decode_random_frames_never_panic() {
+        // Random bytes shaped like IPv4/IPv6 headers (debug builds check
+        // the unsafe preconditions inside etherparse too).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 120) as usize;
+            let mut f: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if let Some(b) = f.first_mut() {
+                *b = if next() % 2 == 0 { 0x45 } else { 0x60 | (*b & 0x0f) };
+            }
+            if f.len() > 6 && next() % 2 == 0 {
+                f[6] = [0u8, 43, 44, 60, 51, 6, 17][(next() % 7) as usize];
+            }
+            for link in [101u32, 1, 113, 276, 0] {
+                let _ = decode(link, &f);
+            }
+        }
     }
 
     #[test]

@@ -397,7 +397,13 @@ fn mutated_captures_never_panic() {
     // A stable-toolchain complement to the cargo-fuzz targets in fuzz/:
     // real captures with bytes flipped, lengths corrupted and tails cut
     // must give an outcome or a typed error, never a panic.
-    let files = ["zeek_http_methods.pcap", "sanders_http_espn.pcapng", "gopacket_pcapng_be_test202.pcapng", "zeek_ipv6-http-atomic-frag.pcap", "tcpdump_tcp-handshake-nano.pcap"];
+    let files = [
+        "zeek_http_methods.pcap",
+        "sanders_http_espn.pcapng",
+        "gopacket_pcapng_be_test202.pcapng",
+        "zeek_ipv6-http-atomic-frag.pcap",
+        "tcpdump_tcp-handshake-nano.pcap",
+    ];
     let dir = std::env::temp_dir().join(format!("trawl-mutate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
