@@ -201,7 +201,7 @@ fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let bar = indicatif::ProgressBar::new(p.total_bytes.load(Ordering::Relaxed).max(1));
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}")
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {decimal_bytes}/{decimal_total_bytes} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let start = Instant::now();
