@@ -285,14 +285,24 @@ impl FlowTable {
         self.flows.insert(key, flow);
     }
 
+    /// The table is full: the stalest 1% of flows (by last packet) are
+    /// closed at once, so that a flood of new flows costs one scan per
+    /// thousands of flows, not one per flow.
     fn evict_stalest(&mut self) {
-        if let Some(k) = self.flows.iter().min_by_key(|(_, f)| (f.last_ts, f.id)).map(|(k, _)| *k)
-            && let Some(f) = self.flows.remove(&k)
-        {
-            self.stats.flow_table_evictions += 1;
-            let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
-            let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("idle_timeout", |t| closed_reason(t));
-            self.finalize(f, reason, at);
+        let mut all: Vec<(i64, u64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_ts, f.id, *k)).collect();
+        let n = (all.len() / 100).max(1);
+        if all.len() > n {
+            all.select_nth_unstable_by_key(n, |(ts, id, _)| (*ts, *id));
+        }
+        all.truncate(n);
+        all.sort_unstable_by_key(|(_, id, _)| *id);
+        for (_, _, k) in all {
+            if let Some(f) = self.flows.remove(&k) {
+                self.stats.flow_table_evictions += 1;
+                let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
+                let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("idle_timeout", |t| closed_reason(t));
+                self.finalize(f, reason, at);
+            }
         }
     }
 
@@ -783,5 +793,54 @@ fn decide(buf: &[u8], mid: bool) -> Decision {
             }
             Decision::Wait
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpMeta;
+
+    fn udp(i: u16) -> Packet {
+        Packet {
+            vlan: None,
+            ip_version: 4,
+            src: IpAddr::from([10, 0, 0, 1]),
+            dst: IpAddr::from([10, 0, 0, 2]),
+            proto: 17,
+            sport: 40000 + i,
+            dport: 53,
+            tcp: TcpMeta::default(),
+            payload_off: 0,
+            payload_len: 0,
+            missing: 0,
+            l4_error: None,
+        }
+    }
+
+    #[test]
+    fn flow_table_full_evicts_the_stalest_and_loses_nothing() {
+        let mut t = FlowTable::new(FlowConfig { max_flows: 10, ..FlowConfig::default() });
+        for i in 0..50u16 {
+            let ip = udp(i);
+            t.packet(&Pkt {
+                ordinal: i as u64 + 1,
+                ts: i as i64 * 1000,
+                file_index: 0,
+                frame_number: i as u64 + 1,
+                wire_len: 60,
+                vshard: 0,
+                ip: &ip,
+                payload: &[],
+            });
+        }
+        assert!(t.len() <= 10);
+        t.finish();
+        let rows = t.take_output();
+        let mut ids: Vec<u64> = rows.iter().filter_map(|r| if let Record::Flow(f) = &r.record { Some(f.flow_id) } else { None }).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (1..=50).collect::<Vec<u64>>());
+        assert_eq!(t.stats.flow_table_evictions, 40);
+        assert_eq!(t.stats.udp_flows, 50);
     }
 }

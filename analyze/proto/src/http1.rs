@@ -625,19 +625,26 @@ impl Http1Conn {
         }
         self.slots.push_back(slot);
         let seq = self.slot_base + self.slots.len() as u64 - 1;
-        let d = &mut self.dirs[0];
+        self.begin_body(Side::Requester, at, msg, seq, framing);
+        if pause && self.dirs[0].phase == Phase::Head {
+            self.dirs[0].phase = Phase::Paused;
+        }
+    }
+
+    /// A head was read: its side now reads the body framed by `framing`
+    /// (or, for `Phase::Head`, the message is complete already).
+    fn begin_body(&mut self, side: Side, at: At, msg: Message, seq: u64, framing: Phase) {
+        let d = &mut self.dirs[side_idx(side)];
         d.cur = Some(msg);
         d.cur_seq = seq;
         d.raw = Vec::new();
         if let Phase::Length(n) = framing {
+            // Sized once: the stored copy never regrows.
             d.raw.reserve(n.min(self.limits.max_body_bytes as u64) as usize);
         }
         d.phase = framing;
         if framing == Phase::Head {
-            self.finish_message(Side::Requester, at);
-        }
-        if pause && self.dirs[0].phase == Phase::Head {
-            self.dirs[0].phase = Phase::Paused;
+            self.finish_message(side, at);
         }
     }
 
@@ -678,17 +685,7 @@ impl Http1Conn {
         if let (Some(proto), Some(slot)) = (&tunnel, self.slots.get_mut(idx)) {
             slot.upgrade = Some(proto.clone());
         }
-        let d = &mut self.dirs[1];
-        d.cur = Some(msg);
-        d.cur_seq = seq;
-        d.raw = Vec::new();
-        if let Phase::Length(n) = framing {
-            d.raw.reserve(n.min(self.limits.max_body_bytes as u64) as usize);
-        }
-        d.phase = framing;
-        if framing == Phase::Head {
-            self.finish_message(Side::Responder, at);
-        }
+        self.begin_body(Side::Responder, at, msg, seq, framing);
         if let Some(proto) = tunnel {
             self.upgraded = Some(proto);
             for d in &mut self.dirs {
