@@ -454,6 +454,52 @@ mod tests {
         }
     }
 
+    /// An IPv4 frame (raw IP) carrying `data` at fragment offset `off`.
+    fn fragment(id: u16, off: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut h = etherparse::Ipv4Header::new(data.len() as u16, 64, IpNumber::UDP, [10, 0, 0, 1], [10, 0, 0, 2]).unwrap_or_default();
+        h.identification = id;
+        h.more_fragments = more;
+        h.fragment_offset = IpFragOffset::try_new(off / 8).unwrap_or(IpFragOffset::ZERO);
+        let mut v = Vec::new();
+        h.write(&mut v).ok();
+        v.extend_from_slice(data);
+        v
+    }
+
+    #[test]
+    fn defrag_rebuilds_an_ipv4_datagram_in_any_order() {
+        // A UDP datagram of 8 + 40 bytes in three fragments, last first.
+        let mut udp = vec![0x9c, 0x40, 0x00, 0x35, 0x00, 48, 0, 0];
+        udp.extend((0..40u8).map(|b| b + 1));
+        let frames = [fragment(7, 32, false, &udp[32..]), fragment(7, 0, true, &udp[..16]), fragment(7, 16, true, &udp[16..32])];
+        let mut d = Defrag::new(16, 30_000_000_000);
+        let mut out = None;
+        for (i, f) in frames.iter().enumerate() {
+            let Decoded::Fragment(piece) = decode(101, f) else { panic!("frame {i} is not a fragment") };
+            match d.add(&piece, f, i as i64) {
+                Ok(Some(r)) => out = Some(r),
+                Ok(None) => assert!(i < 2, "incomplete after the last fragment"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let r = out.unwrap_or_else(|| panic!("no datagram"));
+        assert_eq!((r.packet.proto, r.packet.sport, r.packet.dport), (17, 40000, 53));
+        assert_eq!(&r.data[r.packet.payload_off..r.packet.payload_off + r.packet.payload_len], &udp[8..]);
+    }
+
+    #[test]
+    fn defrag_is_bounded() {
+        let mut d = Defrag::new(4, 1_000);
+        for id in 0..10u16 {
+            let f = fragment(id, 0, true, &[0u8; 16]);
+            let Decoded::Fragment(piece) = decode(101, &f) else { panic!("not a fragment") };
+            let _ = d.add(&piece, &f, 0);
+        }
+        assert_eq!(d.overflows, 6);
+        d.expire(10_000);
+        assert_eq!(d.timeouts, 4);
+    }
+
     #[test]
     fn decode_unknown_link_and_short_frames() {
         assert!(matches!(decode(147, &[0; 40]), Decoded::UnknownLink(147)));

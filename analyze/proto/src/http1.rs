@@ -1212,6 +1212,30 @@ mod tests {
     }
 
     #[test]
+    fn http1_deflate_and_br_bodies_are_decoded() {
+        use std::io::Write;
+        let text = b"trawl decodes deflate and brotli bodies".repeat(20);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&text).ok();
+        let zlib = z.finish().unwrap_or_default();
+        let mut br = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+            w.write_all(&text).ok();
+        }
+        for (enc, body) in [("deflate", zlib), ("br", br)] {
+            let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Encoding: {enc}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            resp.extend_from_slice(&body);
+            let mut c = Http1Conn::new(Limits::default(), false);
+            c.on_data(Side::Requester, at(1), b"GET / HTTP/1.1\r\n\r\n");
+            c.on_data(Side::Responder, at(2), &resp);
+            let out = c.drain();
+            assert_eq!(out.exchanges[0].response.as_ref().map(|m| m.body.clone()), Some(text.clone()), "{enc}");
+            assert!(out.issues.is_empty(), "{enc}: {:?}", out.issues);
+        }
+    }
+
+    #[test]
     fn http1_gap_in_body_skips_and_gap_in_head_resyncs() {
         let mut c = Http1Conn::new(Limits::default(), false);
         c.on_data(Side::Requester, at(1), b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
