@@ -35,6 +35,9 @@ pub struct FlowConfig {
     pub max_flows: usize,
     /// Out-of-order bytes buffered per TCP direction.
     pub max_ooo_bytes: usize,
+    /// Out-of-order bytes buffered by one shard in all; past it, the
+    /// direction that brought the shard over gives up its holes.
+    pub max_shard_ooo_bytes: usize,
     /// L7 caps.
     pub limits: Limits,
     /// Keep a sha256 of each reassembled direction (`trawl debug streams`).
@@ -51,6 +54,7 @@ impl Default for FlowConfig {
             close_linger_ns: 60 * 1_000_000_000,
             max_flows: 1_000_000,
             max_ooo_bytes: 1 << 20,
+            max_shard_ooo_bytes: 256 << 20,
             limits: Limits::default(),
             hash_streams: false,
             max_issues: 1_000_000,
@@ -200,6 +204,8 @@ pub struct FlowTable {
     flows: HashMap<FlowKey, Flow, FxBuildHasher>,
     out: Vec<Keyed>,
     key_ctx: (u8, u64, u8, u64),
+    /// Out-of-order bytes buffered by all flows of the shard.
+    ooo_total: usize,
     seq: u32,
     pub stats: Stats,
 }
@@ -214,7 +220,7 @@ fn well_known_server(a: u16, b: u16) -> Option<bool> {
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> FlowTable {
-        FlowTable { cfg, flows: HashMap::default(), out: Vec::new(), key_ctx: (0, 0, PHASE_PACKET, 0), seq: 0, stats: Stats::default() }
+        FlowTable { cfg, flows: HashMap::default(), out: Vec::new(), key_ctx: (0, 0, PHASE_PACKET, 0), ooo_total: 0, seq: 0, stats: Stats::default() }
     }
 
     /// Rows produced since the last call.
@@ -425,16 +431,22 @@ impl FlowTable {
         // Reassemble, handing the bytes straight to L7.
         let limits = cfg.limits;
         let clean = t.syn && t.synack;
+        let ooo_before = t.reasm[0].ooo_bytes() + t.reasm[1].ooo_bytes();
         if payload_len > 0 || flags & FIN != 0 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[dir].started();
             reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, &mut |e| feed(l7, digest, limits, started, dir, e));
+            if self.ooo_total + reasm[dir].ooo_bytes() > cfg.max_shard_ooo_bytes {
+                self.stats.tcp_shard_ooo_overflows += 1;
+                reasm[dir].give_up_holes(at, &mut |e| feed(l7, digest, limits, started, dir, e));
+            }
         }
         if flags & ACK != 0 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[1 - dir].started();
             reasm[1 - dir].on_peer_ack(th.ack, at, &mut |e| feed(l7, digest, limits, started, 1 - dir, e));
         }
+        self.ooo_total = (self.ooo_total + t.reasm[0].ooo_bytes() + t.reasm[1].ooo_bytes()).saturating_sub(ooo_before);
         self.drain_l7(f, &mut t);
         if t.reasm[dir].retransmissions > retrans_before {
             note_history(f, dir, H_RETRANS);
@@ -464,6 +476,7 @@ impl FlowTable {
         for d in 0..2 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[d].started();
+            self.ooo_total = self.ooo_total.saturating_sub(reasm[d].ooo_bytes());
             reasm[d].flush(at, &mut |e| feed(l7, digest, limits, started, d, e));
         }
         t.closed = true;
@@ -816,6 +829,35 @@ mod tests {
             missing: 0,
             l4_error: None,
         }
+    }
+
+    #[test]
+    fn shard_out_of_order_budget_is_enforced() {
+        let mut t = FlowTable::new(FlowConfig { max_shard_ooo_bytes: 100, ..FlowConfig::default() });
+        let mut tcp = udp(0);
+        tcp.proto = 6;
+        tcp.dport = 80;
+        // Mid-stream data from one side; then segments far ahead of it.
+        let data = [b'x'; 60];
+        for (i, seq) in [1000u32, 2000, 3000, 4000].iter().enumerate() {
+            tcp.tcp = TcpMeta { seq: *seq, ack: 1, flags: 0x18, window: 100 };
+            t.packet(&Pkt {
+                ordinal: i as u64 + 1,
+                ts: i as i64,
+                file_index: 0,
+                frame_number: i as u64 + 1,
+                wire_len: 114,
+                vshard: 0,
+                ip: &tcp,
+                payload: &data,
+            });
+        }
+        assert!(t.ooo_total <= 100, "{}", t.ooo_total);
+        assert!(t.stats.tcp_shard_ooo_overflows >= 1);
+        t.finish();
+        assert_eq!(t.ooo_total, 0);
+        assert_eq!(t.stats.tcp_stream_bytes, 240);
+        assert_eq!(t.stats.tcp_gap_bytes, 3 * 940);
     }
 
     #[test]

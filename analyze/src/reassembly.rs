@@ -281,9 +281,14 @@ impl Reassembler {
         }
     }
 
-    /// The connection is over: whatever waits is delivered, holes and
-    /// acknowledged-but-missing bytes become gaps.
-    pub fn flush(&mut self, at: At, out: &mut impl FnMut(StreamEvent)) {
+    /// Bytes waiting out of order.
+    pub fn ooo_bytes(&self) -> usize {
+        self.ooo_bytes
+    }
+
+    /// Delivers everything waiting out of order, declaring the holes
+    /// before it gaps (the connection is over, or memory is short).
+    pub fn give_up_holes(&mut self, at: At, out: &mut impl FnMut(StreamEvent)) {
         while let Some((&first, _)) = self.ooo.first_key_value() {
             if first > self.delivered {
                 let seg_at = self.ooo.get(&first).map_or(at, |s| s.at);
@@ -291,6 +296,13 @@ impl Reassembler {
             }
             self.drain(out);
         }
+        self.check_end(at, out);
+    }
+
+    /// The connection is over: whatever waits is delivered, holes and
+    /// acknowledged-but-missing bytes become gaps.
+    pub fn flush(&mut self, at: At, out: &mut impl FnMut(StreamEvent)) {
+        self.give_up_holes(at, out);
         let limit = self.fin_off.unwrap_or(self.max_acked);
         if !self.ended && self.max_acked > self.delivered && limit > self.delivered {
             let len = self.max_acked.min(limit) - self.delivered;

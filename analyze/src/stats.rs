@@ -64,6 +64,8 @@ counters! {
         tcp_retransmissions,
         /// Times an out-of-order buffer hit its cap (a gap was declared).
         tcp_ooo_overflows,
+        /// Times a shard's out-of-order bytes in all hit their cap.
+        tcp_shard_ooo_overflows,
         /// Bytes missing from reassembled streams.
         tcp_gap_bytes,
         /// Bytes delivered by reassembly.
