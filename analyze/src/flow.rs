@@ -247,48 +247,43 @@ impl FlowTable {
         self.key_ctx = (p.vshard, p.ordinal, PHASE_PACKET, 0);
         self.seq = 0;
         let key = FlowKey::of(p.ip);
-        let tcp_flags = if p.ip.proto == 6 { p.ip.tcp.flags } else { 0 };
-        let is_syn = tcp_flags & (SYN | ACK) == SYN;
-        let mut finish: Option<&'static str> = None;
-        if let Some(f) = self.flows.get(&key) {
-            let idle = p.ts - f.last_ts;
-            match &f.tcp {
-                Some(t) => {
-                    if is_syn && (t.closed || t.client_isn.is_some_and(|isn| isn != p.ip.tcp.seq)) {
-                        finish = Some(if t.closed { closed_reason(t) } else { "port_reuse" });
-                    } else if t.closed && idle > self.cfg.close_linger_ns {
-                        finish = Some(closed_reason(t));
-                    } else if idle > self.cfg.tcp_timeout_ns {
-                        finish = Some("idle_timeout");
-                    }
+        let cfg = self.cfg;
+        let mut flow = match self.flows.remove(&key) {
+            Some(f) => match self.ends_before(&f, p) {
+                Some(reason) => {
+                    let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
+                    self.finalize(f, reason, at);
+                    None
                 }
-                None => {
-                    if idle > self.cfg.udp_timeout_ns {
-                        finish = Some("idle_timeout");
-                    }
-                }
-            }
+                None => Some(f),
+            },
+            None => None,
         }
-        if let Some(reason) = finish
-            && let Some(f) = self.flows.remove(&key)
-        {
-            let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
-            self.finalize(f, reason, at);
-        }
-        if !self.flows.contains_key(&key) {
-            if self.flows.len() >= self.cfg.max_flows {
+        .unwrap_or_else(|| {
+            if self.flows.len() >= cfg.max_flows {
                 self.evict_stalest();
             }
-            let flow = self.new_flow(p);
-            self.flows.insert(key, flow);
-        }
-        let cfg = self.cfg;
-        let Some(mut flow) = self.flows.remove(&key) else {
-            return;
-        };
-        let closed_now = self.update(&mut flow, p, &cfg);
-        let _ = closed_now;
+            self.new_flow(p)
+        });
+        self.update(&mut flow, p, &cfg);
         self.flows.insert(key, flow);
+    }
+
+    /// Whether packet `p` starts a new connection (or flow) on the 5-tuple
+    /// of `f`, and why `f` ends: a SYN on a closed connection or with
+    /// another ISN, the linger after close, or an idle timeout.
+    fn ends_before(&self, f: &Flow, p: &Pkt) -> Option<&'static str> {
+        let idle = p.ts - f.last_ts;
+        let is_syn = p.ip.proto == 6 && p.ip.tcp.flags & (SYN | ACK) == SYN;
+        match &f.tcp {
+            Some(t) if is_syn && (t.closed || t.client_isn.is_some_and(|isn| isn != p.ip.tcp.seq)) => {
+                Some(if t.closed { closed_reason(t) } else { "port_reuse" })
+            }
+            Some(t) if t.closed && idle > self.cfg.close_linger_ns => Some(closed_reason(t)),
+            Some(_) if idle > self.cfg.tcp_timeout_ns => Some("idle_timeout"),
+            None if idle > self.cfg.udp_timeout_ns => Some("idle_timeout"),
+            _ => None,
+        }
     }
 
     /// The table is full: the stalest 1% of flows (by last packet) are
@@ -367,8 +362,8 @@ impl FlowTable {
         }
     }
 
-    /// Applies a packet to its flow; returns true when it closed the flow.
-    fn update(&mut self, f: &mut Flow, p: &Pkt, cfg: &FlowConfig) -> bool {
+    /// Applies a packet to its flow.
+    fn update(&mut self, f: &mut Flow, p: &Pkt, cfg: &FlowConfig) {
         let ip = p.ip;
         let (sp, _) = key_ports(ip);
         let dir = if (ip.src, sp) == f.client && !(f.client == f.server && f.dirs[0].packets > f.dirs[1].packets) { 0 } else { 1 };
@@ -387,7 +382,7 @@ impl FlowTable {
             if payload_len > 0 {
                 note_history(f, dir, H_DATA);
             }
-            return false;
+            return;
         };
         let flags = ip.tcp.flags;
         f.dirs[dir].tcp_flags |= flags;
@@ -451,23 +446,19 @@ impl FlowTable {
         if t.reasm[dir].retransmissions > retrans_before {
             note_history(f, dir, H_RETRANS);
         }
-        let mut closed = false;
         if flags & RST != 0 {
             note_history(f, dir, H_RST);
             t.rst[dir] = true;
         }
         if flags & RST != 0 && !t.closed {
             self.close_tcp(f, &mut t, at, "connection_reset");
-            closed = true;
         } else if !t.closed && t.reasm[0].ended() && t.reasm[1].ended() {
             self.close_tcp(f, &mut t, at, "fin");
-            closed = true;
         }
         if t.reasm[0].gap_bytes + t.reasm[1].gap_bytes > gap_before {
             note_history(f, dir, H_GAP);
         }
         f.tcp = Some(t);
-        closed
     }
 
     fn close_tcp(&mut self, f: &mut Flow, t: &mut Tcp, at: At, reason: &str) {
