@@ -152,6 +152,13 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     opts.flow.limits.max_body_bytes = a.body_cap;
     opts.flow.max_ooo_bytes = a.max_ooo_bytes;
     let out = a.output.clone().unwrap_or_else(|| default_output(&a.inputs[0]));
+    // Interrupted: remove the half-written snapshot, leave nothing behind.
+    let tmp = trawl_analyze::output::Snapshot::tmp_path(&out);
+    let _ = ctrlc::set_handler(move || {
+        let _ = std::fs::remove_dir_all(&tmp);
+        eprintln!("trawl: interrupted; nothing was written");
+        std::process::exit(130);
+    });
     let progress = Arc::new(Progress::default());
     let show_bar = !a.quiet && !a.json && std::io::stderr().is_terminal();
     let bar = show_bar.then(|| spawn_progress(progress.clone()));

@@ -612,13 +612,19 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The temporary directory a snapshot for `dest` is written in by
+    /// this process (so that an interrupted run can remove it).
+    pub fn tmp_path(dest: &Path) -> PathBuf {
+        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "snapshot".into());
+        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        parent.join(format!(".{name}.tmp-{}", std::process::id()))
+    }
+
     pub fn begin(dest: &Path, force: bool) -> Result<Snapshot, Error> {
         if dest.exists() && !force {
             return Err(Error::Config(format!("{}: output already exists (use --force to replace it)", dest.display())));
         }
-        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "snapshot".into());
-        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp = Snapshot::tmp_path(dest);
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
