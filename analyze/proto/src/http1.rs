@@ -272,6 +272,11 @@ pub struct Http1Conn {
     resp_next: u64,
     next_index: u32,
     upgraded: Option<String>,
+    /// The capture began mid-connection and the requester side has not
+    /// reached its first request line yet.
+    joined_mid_stream: bool,
+    /// Bytes of a request were skipped while joining mid-stream.
+    partial_request: bool,
     tunnel_bytes: u64,
     out: Output,
 }
@@ -298,6 +303,8 @@ impl Http1Conn {
             resp_next: 0,
             next_index: 0,
             upgraded: None,
+            joined_mid_stream: mid_stream,
+            partial_request: false,
             tunnel_bytes: 0,
             out: Output::default(),
         }
@@ -501,10 +508,27 @@ impl Http1Conn {
                 }
                 Phase::Resync => match resync_point(side, &data[pos..]) {
                     Ok(off) => {
+                        if off > 0 {
+                            self.partial_request |= side == Side::Requester && self.joined_mid_stream;
+                        }
+                        if std::mem::take(&mut self.partial_request) && side == Side::Requester {
+                            // The capture began inside a request: its
+                            // response is still to come and must not be
+                            // paired with the next request.
+                            self.slots.push_back(Slot { req_done: true, ..Slot::default() });
+                        }
+                        if side == Side::Requester {
+                            self.joined_mid_stream = false;
+                        }
                         pos += off;
                         self.dirs[i].phase = Phase::Head;
                     }
-                    Err(keep) => return data.len() - keep,
+                    Err(keep) => {
+                        if data.len() - keep > pos {
+                            self.partial_request |= side == Side::Requester && self.joined_mid_stream;
+                        }
+                        return data.len() - keep;
+                    }
                 },
                 Phase::Tunnel | Phase::Closed => {
                     self.tunnel_bytes += (data.len() - pos) as u64;
@@ -1253,6 +1277,23 @@ mod tests {
         // The second response head was cut by the gap; parsing resumes at
         // the next status line, which answers the second request.
         assert_eq!(status(&ex[1]), 500);
+    }
+
+    #[test]
+    fn http1_joined_mid_stream_resynchronises() {
+        // The capture began inside a response body and inside a request.
+        let mut c = Http1Conn::new(Limits::default(), true);
+        c.on_data(Side::Requester, at(1), b"ding: gzip\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+        c.on_data(Side::Responder, at(2), b"tail of an earlier body...\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 304 Not Modified\r\n\r\n");
+        c.on_close(at(3), "capture_end");
+        let ex = c.drain().exchanges;
+        // The first response answers a request whose head was cut; the
+        // second answers GET /next.
+        assert_eq!(ex.len(), 2, "{ex:#?}");
+        assert_eq!(ex[0].error.as_deref(), Some("no_request"));
+        assert_eq!(status(&ex[0]), 200);
+        assert_eq!(ex[1].request.as_ref().map(|m| m.start.clone()), Some(StartLine::Request { method: "GET".into(), target: "/next".into() }));
+        assert_eq!(status(&ex[1]), 304);
     }
 
     #[test]
