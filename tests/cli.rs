@@ -49,7 +49,7 @@ fn analyze_demo_writes_a_readable_snapshot() {
     let o = trawl(&["analyze", &testdata("demo/checkout.pcap"), "-o", &snap.display().to_string()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("api_calls") && out.contains("15"), "{out}");
+    assert!(out.contains("api_calls") && out.contains("18"), "{out}");
     let mut names: Vec<String> =
         fs::read_dir(&snap).map(|r| r.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string())).collect()).unwrap_or_default();
     names.sort();
@@ -62,13 +62,13 @@ fn analyze_demo_writes_a_readable_snapshot() {
     assert_eq!(m["inputs"][0]["sha256"], trawl_hex(&sha2::Sha256::digest(&pcap)));
     assert_eq!(m["inputs"][0]["size"], pcap.len() as u64);
     assert_eq!(m["inputs"][0]["link_types"][0], "ethernet");
-    assert_eq!(m["tables"]["api_calls"]["rows"], 15);
-    assert_eq!(m["tables"]["flows"]["rows"], 12);
+    assert_eq!(m["tables"]["api_calls"]["rows"], 18);
+    assert_eq!(m["tables"]["flows"]["rows"], 13);
 
-    // api_calls read back: ids 1..=15, three 502s on POST /api/checkout.
+    // api_calls read back: 18 rows, three 502s on POST /api/checkout.
     let calls = read_table(&snap.join("api_calls.parquet"));
     let rows: usize = calls.iter().map(|b| b.num_rows()).sum();
-    assert_eq!(rows, 15);
+    assert_eq!(rows, 18);
     let mut failed = 0;
     for b in &calls {
         let status = column::<Int32Array>(b, "status_code");

@@ -359,12 +359,13 @@ fn flows_carry_community_ids_like_tshark() {
 
 #[test]
 fn demo_capture_tells_the_checkout_story() {
-    // Real nginx and curl (testdata/demo/make_demo.sh). tshark -z http,tree:
-    // 15 requests (10 GET, 5 POST); responses 11x200, 3x502, 1x404 and one
-    // 100 Continue; 12 TCP connections.
+    // Real nginx, curl and a pipelining Python client
+    // (testdata/demo/make_demo.sh). tshark -z http,tree: 18 requests (13 GET,
+    // 5 POST); responses 14x200, 3x502, 1x404 and one 100 Continue; 13 TCP
+    // connections.
     let (o, rows) = run(&[testdata().join("demo/checkout.pcap")], 2, false);
-    assert_eq!(o.stats.tcp_flows, 12);
-    assert_eq!((o.stats.http_requests, o.stats.http_responses), (15, 15));
+    assert_eq!(o.stats.tcp_flows, 13);
+    assert_eq!((o.stats.http_requests, o.stats.http_responses), (18, 18));
     let calls: Vec<_> = rows.iter().filter_map(|r| if let Record::Call(c) = &r.record { Some(c) } else { None }).collect();
     let status = |c: &&Box<trawl_analyze::records::CallRow>| match c.exchange.response.as_ref().map(|m| &m.start) {
         Some(StartLine::Response { status, .. }) => *status,
@@ -375,6 +376,20 @@ fn demo_capture_tells_the_checkout_story() {
     assert!(failing.iter().all(|c| c.exchange.response.as_ref().is_some_and(|m| m.body == br#"{"error":"payment gateway unreachable"}"#)));
     assert_eq!(calls.iter().filter(|c| status(c) == 404).count(), 1);
     assert_eq!(calls.iter().filter(|c| c.exchange.interim == vec![100]).count(), 1);
+    assert_eq!(calls.iter().filter(|c| status(c) == 200).count(), 14);
+    // The pipelined connection: three exchanges, paired in order.
+    let last_flow = calls.iter().map(|c| c.flow_id).max().unwrap_or(0);
+    let piped: Vec<(u32, String)> = calls
+        .iter()
+        .filter(|c| c.flow_id == last_flow)
+        .filter_map(|c| match c.exchange.request.as_ref().map(|m| &m.start) {
+            Some(StartLine::Request { target, .. }) => Some((c.exchange.index, target.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(piped, [(0, "/api/products/1".to_string()), (1, "/api/products/2".to_string()), (2, "/api/health".to_string())]);
+    let bodies: Vec<&[u8]> = calls.iter().filter(|c| c.flow_id == last_flow).filter_map(|c| c.exchange.response.as_ref().map(|m| m.body.as_slice())).collect();
+    assert!(bodies[0].starts_with(br#"{"id":1,"#) && bodies[1].starts_with(br#"{"id":2,"#) && bodies[2] == b"ok", "{bodies:?}");
     // The gzip-encoded catalog is stored decoded.
     let catalog = calls
         .iter()

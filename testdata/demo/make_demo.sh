@@ -51,6 +51,17 @@ for i in 1 2 3; do
 done
 curl -s -0 -o /dev/null "$base/api/health"
 curl -s -o /dev/null -H 'Expect: 100-continue' -X POST --data-binary @"$work/site/api/catalog.json" "$base/api/cart"
+# A client that pipelines three requests on one connection.
+python3 - <<'PY'
+import socket
+s = socket.create_connection(("127.0.0.2", 8080))
+s.sendall(b"GET /api/products/1 HTTP/1.1\r\nHost: shop\r\n\r\n"
+          b"GET /api/products/2 HTTP/1.1\r\nHost: shop\r\n\r\n"
+          b"GET /api/health HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+while s.recv(65536):
+    pass
+s.close()
+PY
 sleep 1
 kill %1
 wait 2>/dev/null || true
