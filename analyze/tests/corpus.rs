@@ -318,6 +318,18 @@ fn damaged_captures_are_analysed_up_to_the_damage() {
 }
 
 #[test]
+fn vlan_tags_are_recorded_on_flows() {
+    // oracle: vlan_ids [0] on all 14 packets (802.1Q, and QinQ with both tags 0).
+    for f in ["zeek_http-vlan-0.pcap", "zeek_http-qinq-0.pcap"] {
+        let (_, rows) = run(&[corpus(f)], 1, false);
+        let vlans: Vec<Option<u16>> = flows(&rows).iter().map(|f| f.vlan).collect();
+        assert_eq!(vlans, [Some(0)], "{f}");
+    }
+    let (_, rows) = run(&[corpus("zeek_wikipedia.pcap")], 1, false);
+    assert!(flows(&rows).iter().all(|f| f.vlan.is_none()));
+}
+
+#[test]
 fn input_facts_match_capinfos() {
     for e in oracle() {
         let file = e["file"].as_str().unwrap_or_default().to_string();
