@@ -201,7 +201,9 @@ struct Flow {
 /// The flows of one shard.
 pub struct FlowTable {
     cfg: FlowConfig,
-    flows: HashMap<FlowKey, Flow, FxBuildHasher>,
+    /// Boxed: a packet takes its flow out of the map and puts it back,
+    /// which should move a pointer, not the whole state.
+    flows: HashMap<FlowKey, Box<Flow>, FxBuildHasher>,
     out: Vec<Keyed>,
     key_ctx: (u8, u64, u8, u64),
     /// Out-of-order bytes buffered by all flows of the shard.
@@ -307,7 +309,7 @@ impl FlowTable {
         }
     }
 
-    fn new_flow(&mut self, p: &Pkt) -> Flow {
+    fn new_flow(&mut self, p: &Pkt) -> Box<Flow> {
         let ip = p.ip;
         let (sp, dp) = key_ports(ip);
         let s = (ip.src, sp);
@@ -341,7 +343,7 @@ impl FlowTable {
                 digest: self.cfg.hash_streams.then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
             })
         });
-        Flow {
+        Box::new(Flow {
             id: p.ordinal,
             vshard: p.vshard,
             client,
@@ -359,7 +361,7 @@ impl FlowTable {
             frame_number: p.frame_number,
             first_from_client: client_is_src,
             tcp,
-        }
+        })
     }
 
     /// Applies a packet to its flow.
@@ -569,7 +571,7 @@ impl FlowTable {
         }
     }
 
-    fn finalize(&mut self, mut f: Flow, reason: &'static str, at: At) {
+    fn finalize(&mut self, mut f: Box<Flow>, reason: &'static str, at: At) {
         let mut l7 = Vec::new();
         let mut digest = None;
         let mut rtt = None;
