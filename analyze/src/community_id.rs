@@ -16,21 +16,27 @@ fn ip_bytes(a: &IpAddr) -> Vec<u8> {
     }
 }
 
+/// Community ID's port equivalents for ICMP and ICMPv6 (`sport`, `dport`
+/// are the type and code): a type with a counterpart (echo request/reply
+/// and the like) pairs with it, and the flow is two-way; any other type
+/// keeps its code and is one-way. Returns (port1, port2, one_way). Flow
+/// keys use the same pairing, so both directions share a flow.
+pub fn icmp_ports(proto: u8, sport: u16, dport: u16) -> Option<(u16, u16, bool)> {
+    let pairs = match proto {
+        1 => ICMP4_PAIRS,
+        58 => ICMP6_PAIRS,
+        _ => return None,
+    };
+    Some(match pairs.iter().find(|(t, _)| *t == sport) {
+        Some((t, other)) => (*t, *other, false),
+        None => (sport, dport, true),
+    })
+}
+
 /// The Community ID v1 string (`1:<base64>`) of a flow, for the given seed.
 /// For ICMP/ICMPv6, `sport` and `dport` are the type and code.
 pub fn community_id(seed: u16, src: IpAddr, dst: IpAddr, proto: u8, sport: u16, dport: u16) -> String {
-    let (mut sport, mut dport, mut one_way) = (sport, dport, false);
-    let pairs = match proto {
-        1 => Some(ICMP4_PAIRS),
-        58 => Some(ICMP6_PAIRS),
-        _ => None,
-    };
-    if let Some(pairs) = pairs {
-        match pairs.iter().find(|(t, _)| *t == sport) {
-            Some((_, other)) => dport = *other,
-            None => one_way = true,
-        }
-    }
+    let (mut sport, mut dport, one_way) = icmp_ports(proto, sport, dport).unwrap_or((sport, dport, false));
     let (mut s, mut d) = (ip_bytes(&src), ip_bytes(&dst));
     if !(one_way || (s.as_slice(), sport) < (d.as_slice(), dport)) {
         std::mem::swap(&mut s, &mut d);

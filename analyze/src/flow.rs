@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use rustc_hash::FxBuildHasher;
 use sha2::{Digest, Sha256};
-use trawl_proto::http1::{Http1Conn, Probe, probe};
+use trawl_proto::http1::{Http1Conn, Probe, find_message_start, probe};
 use trawl_proto::{At, Limits, Side};
 
 use crate::community_id::community_id;
@@ -86,20 +86,12 @@ pub struct FlowKey {
     proto: u8,
 }
 
-const ICMP4_PAIRS: &[(u16, u16)] = &[(8, 0), (0, 8), (13, 14), (14, 13), (15, 16), (16, 15), (10, 9), (9, 10), (17, 18), (18, 17)];
-const ICMP6_PAIRS: &[(u16, u16)] = &[(128, 129), (129, 128), (133, 134), (134, 133), (135, 136), (136, 135), (130, 131), (131, 130), (144, 145), (145, 144)];
-
 /// The ports a packet is keyed by: for ICMP, the type and either its
 /// counterpart type (echo request/reply and the like share a flow) or the
-/// code.
+/// code, as Community ID pairs them.
 fn key_ports(p: &Packet) -> (u16, u16) {
-    let pairs = match p.proto {
-        1 => ICMP4_PAIRS,
-        58 => ICMP6_PAIRS,
-        _ => return (p.sport, p.dport),
-    };
-    match pairs.iter().find(|(t, _)| *t == p.sport) {
-        Some((t, other)) => (*t, *other),
+    match crate::community_id::icmp_ports(p.proto, p.sport, p.dport) {
+        Some((a, b, _)) => (a, b),
         None => (p.sport, p.dport),
     }
 }
@@ -786,19 +778,11 @@ fn decide(buf: &[u8], mid: bool) -> Decision {
         Probe::Response => Decision::Http { sender_is_requester: false, mid_stream: false },
         Probe::NeedMore => Decision::Wait,
         Probe::NotHttp if !mid => Decision::No,
-        Probe::NotHttp => {
-            // Joined mid-stream: look for a message start further in.
-            for p in memchr::memmem::find_iter(buf, b"HTTP/1.") {
-                let line_start = p == 0 || buf[p - 1] == b'\n';
-                if line_start && buf.get(p + 8) == Some(&b' ') {
-                    return Decision::Http { sender_is_requester: false, mid_stream: true };
-                }
-                if p > 0 && buf[p - 1] == b' ' && matches!(buf.get(p + 8), Some(b'\r' | b'\n')) {
-                    return Decision::Http { sender_is_requester: true, mid_stream: true };
-                }
-            }
-            Decision::Wait
-        }
+        // Joined mid-stream: a message may start further in.
+        Probe::NotHttp => match find_message_start(buf) {
+            Some(side) => Decision::Http { sender_is_requester: side == Side::Requester, mid_stream: true },
+            None => Decision::Wait,
+        },
     }
 }
 

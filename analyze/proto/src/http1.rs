@@ -987,6 +987,13 @@ fn lenient_head(side: Side, data: &[u8], max: usize) -> Lenient {
     Lenient::Head(end, start, version, headers)
 }
 
+/// For bytes from the middle of a connection: which side sent them, if
+/// they contain the start of a message (a status line, else a request
+/// line) at a line start.
+pub fn find_message_start(data: &[u8]) -> Option<Side> {
+    [Side::Responder, Side::Requester].into_iter().find(|side| resync_point(*side, data).is_ok())
+}
+
 /// Finds where parsing can resume: the start of a line that looks like a
 /// request line (requester) or status line (responder). Err(keep) says how
 /// many trailing bytes to keep for the next attempt.
@@ -1331,5 +1338,8 @@ mod tests {
         assert_eq!(probe(b"\xc3\x83 / HTTP/1.\n"), Probe::Request);
         assert_eq!(probe(b"OPTIONS\nHost: a\n\n"), Probe::NeedMore);
         assert_eq!(probe(b"SSH-2.0-OpenSSH\r\n"), Probe::NotHttp);
+        assert_eq!(find_message_start(b"body tail\r\nHTTP/1.1 200 OK\r\n"), Some(Side::Responder));
+        assert_eq!(find_message_start(b"x=1\r\nPOST /a HTTP/1.1\r\n"), Some(Side::Requester));
+        assert_eq!(find_message_start(b"\x00\x01binary"), None);
     }
 }
