@@ -309,10 +309,6 @@ impl CaptureReader {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The next chunk of frames; None once the file is finished (or
     /// damaged: see [`CaptureReader::finish`]).
     pub fn next_chunk(&mut self) -> Option<Chunk> {

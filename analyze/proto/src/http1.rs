@@ -359,7 +359,6 @@ impl Http1Conn {
     pub fn on_gap(&mut self, side: Side, at: At, len: u64) {
         let i = side_idx(side);
         let phase = self.dirs[i].phase;
-        let lim = self.limits;
         match phase {
             Phase::Length(rem) if rem > len => {
                 self.dirs[i].phase = Phase::Length(rem - len);
@@ -392,7 +391,6 @@ impl Http1Conn {
                 self.enter_resync(i);
             }
         }
-        let _ = lim;
     }
 
     /// One side sent FIN: a close-delimited body ends here.
