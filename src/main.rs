@@ -12,6 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use trawl_analyze::records::Record;
 use trawl_analyze::{Error, Options, Progress};
 
+mod query_cmd;
+mod sql_shell;
+
 // mimalloc: the analyzer allocates per message on several threads, where
 // glibc's malloc contends on its arena locks (see docs/performance.md).
 #[global_allocator]
@@ -40,6 +43,18 @@ struct Cli {
 enum Command {
     /// Analyse captures into a snapshot directory.
     Analyze(AnalyzeArgs),
+    /// Filter a snapshot's calls or flows with KFL (Kubeshark's filter language).
+    #[command(
+        after_help = "Examples:\n  trawl query incident.snap --kfl 'http && status_code >= 500'\n  trawl query incident.snap --kfl 'timestamp > now() - duration(\"5m\")' --format ndjson\n  trawl query incident.snap --table flows --kfl 'tcp && zeek_state == \"REJ\"'\n\nVariables: docs/kfl.md"
+    )]
+    Query(query_cmd::QueryArgs),
+    /// SQL over a snapshot (DataFusion), read-only: an interactive shell, or -c / -f scripts.
+    #[command(
+        after_help = "Examples:\n  trawl sql incident.snap\n  trawl sql incident.snap -c 'SELECT endpoint, count(*) FROM calls GROUP BY 1 ORDER BY 2 DESC'"
+    )]
+    Sql(sql_shell::SqlArgs),
+    /// Print the KFL reference (the source of docs/kfl.md).
+    KflDoc,
     /// Tools for checking trawl's internals against other tools.
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -105,7 +120,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            let bad_input = err.chain().any(|c| c.downcast_ref::<Error>().is_some_and(Error::is_bad_input));
+            let bad_input = err.chain().any(|c| {
+                c.downcast_ref::<Error>().is_some_and(Error::is_bad_input)
+                    || c.downcast_ref::<trawl_query::QueryError>().is_some_and(trawl_query::QueryError::is_user_error)
+            });
             if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS;
             }
@@ -119,6 +137,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(a) => analyze(a),
         Command::Debug(DebugCommand::Streams { inputs, json }) => debug_streams(&inputs, json),
+        Command::Query(a) => query_cmd::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Sql(a) => sql_shell::run(a).map(|_| ExitCode::SUCCESS),
+        Command::KflDoc => {
+            print!("{}", trawl_query::kfl::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema { .. } => {
             print!("{}", trawl_schemas::markdown());
             Ok(ExitCode::SUCCESS)

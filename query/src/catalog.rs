@@ -1,0 +1,337 @@
+//! A snapshot, or a folder of snapshots, as one DataFusion catalog.
+//!
+//! Tables (every one starts with a `snapshot` column, the snapshot's
+//! directory name, so that a folder of snapshots reads as one):
+//!
+//! | name | kind | rows |
+//! |---|---|---|
+//! | `api_calls`, `flows`, `parse_issues` | table | the Parquet files, as in docs/schema.md |
+//! | `calls` | view | `api_calls` plus `route` (templated path), `endpoint` (method and route), `latency_ms` |
+//! | `http` | view | the HTTP rows of `calls` |
+//! | `tcp`, `udp`, `icmp` | view | the flows of that transport |
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::{Expr, SortExpr, cast, col, lit};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement;
+
+use crate::error::QueryError;
+use crate::kfl::{self, Compiled, Table};
+use crate::udf;
+
+/// One snapshot directory.
+#[derive(Debug, Clone)]
+pub struct SnapshotInfo {
+    pub name: String,
+    pub path: PathBuf,
+    /// Capture time of the first and last packet, ns since the epoch.
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+    /// Rows per table, from the manifest.
+    pub rows: BTreeMap<String, u64>,
+}
+
+/// The tables and views of an opened catalog.
+pub const TABLES: &[(&str, &str)] = &[
+    ("api_calls", "table"),
+    ("flows", "table"),
+    ("parse_issues", "table"),
+    ("calls", "view"),
+    ("http", "view"),
+    ("tcp", "view"),
+    ("udp", "view"),
+    ("icmp", "view"),
+];
+
+/// An opened snapshot (or folder of snapshots), ready for SQL and KFL.
+pub struct Catalog {
+    ctx: SessionContext,
+    pub snapshots: Vec<SnapshotInfo>,
+    /// `now()` for KFL: the last packet of all snapshots.
+    pub now_ns: Option<i64>,
+}
+
+/// A KFL query: which table, which filter, how many rows.
+#[derive(Debug, Clone)]
+pub struct KflQuery {
+    pub table: Table,
+    pub filter: String,
+    pub limit: Option<usize>,
+    /// Columns to return; `None` for all.
+    pub columns: Option<Vec<String>>,
+}
+
+/// Rows of a KFL query and the notes its compilation produced.
+#[derive(Debug)]
+pub struct KflRows {
+    pub batches: Vec<RecordBatch>,
+    pub notes: Vec<String>,
+}
+
+impl Catalog {
+    /// Opens `path`: a snapshot directory (it holds `manifest.json`) or a
+    /// directory of snapshot directories. `threads` bounds DataFusion's
+    /// partitions (0: one per core).
+    pub async fn open(path: &Path, threads: usize) -> Result<Catalog, QueryError> {
+        let dirs = snapshot_dirs(path)?;
+        let mut snapshots = Vec::new();
+        for d in &dirs {
+            snapshots.push(read_manifest(d)?);
+        }
+        let mut names: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.len() != snapshots.len() {
+            return Err(QueryError::snapshot(path, "two snapshots have the same directory name"));
+        }
+        let mut config = SessionConfig::new().with_information_schema(true);
+        if threads > 0 {
+            config = config.with_target_partitions(threads);
+        }
+        let ctx = SessionContext::new_with_config(config);
+        udf::register(&ctx);
+        for (table, order) in [(trawl_schemas::API_CALLS.name, Some("id")), (trawl_schemas::FLOWS.name, None), (trawl_schemas::PARSE_ISSUES.name, None)] {
+            let mut union: Option<DataFrame> = None;
+            for s in &snapshots {
+                let file = s.path.join(format!("{table}.parquet"));
+                if !file.is_file() {
+                    return Err(QueryError::snapshot(&s.path, format!("{table}.parquet is missing: not a complete trawl snapshot")));
+                }
+                let mut opts = ParquetReadOptions::default();
+                if let Some(c) = order {
+                    // Rows are written in id order; saying so lets a LIMIT stop early.
+                    opts = opts.file_sort_order(vec![vec![SortExpr::new(col(c), true, false)]]);
+                }
+                let file_str = file.to_str().ok_or_else(|| QueryError::snapshot(&file, "path is not UTF-8"))?;
+                let df = ctx.read_parquet(file_str, opts).await.map_err(|e| QueryError::snapshot(&file, format!("cannot read: {e}")))?;
+                let mut cols: Vec<Expr> = vec![lit(s.name.clone()).alias("snapshot")];
+                cols.extend(df.schema().fields().iter().map(|f| col(format!("\"{}\"", f.name()))));
+                let df = df.select(cols)?;
+                union = Some(match union {
+                    None => df,
+                    Some(u) => u.union(df)?,
+                });
+            }
+            let df = union.ok_or_else(|| QueryError::snapshot(path, "no snapshot found"))?;
+            ctx.register_table(table, df.into_view())?;
+        }
+        let calls = ctx.table("api_calls").await?;
+        let route = udf::path_template().call(vec![col("path")]);
+        let mut cols: Vec<Expr> = calls.schema().fields().iter().map(|f| col(format!("\"{}\"", f.name()))).collect();
+        cols.push(route.clone().alias("route"));
+        cols.push(datafusion::functions::expr_fn::concat_ws(lit(" "), vec![col("method"), route]).alias("endpoint"));
+        cols.push((cast(col("elapsed_time_us"), DataType::Float64) / lit(1000.0)).alias("latency_ms"));
+        let calls = calls.select(cols)?;
+        ctx.register_table("calls", calls.clone().into_view())?;
+        ctx.register_table("http", calls.filter(col("protocol").eq(lit("http")))?.into_view())?;
+        let flows = ctx.table("flows").await?;
+        ctx.register_table("tcp", flows.clone().filter(col("protocol").eq(lit("tcp")))?.into_view())?;
+        ctx.register_table("udp", flows.clone().filter(col("protocol").eq(lit("udp")))?.into_view())?;
+        ctx.register_table("icmp", flows.filter(col("protocol").in_list(vec![lit("icmp"), lit("icmpv6")], false))?.into_view())?;
+        let now_ns = snapshots.iter().filter_map(|s| s.last_ns).max();
+        Ok(Catalog { ctx, snapshots, now_ns })
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The table a KFL filter runs on.
+    pub fn kfl_table(table: Table) -> &'static str {
+        match table {
+            Table::Calls => "calls",
+            Table::Flows => "flows",
+        }
+    }
+
+    /// Compiles a KFL filter against a table of this catalog.
+    pub async fn compile_kfl(&self, table: Table, filter: &str) -> Result<Compiled, QueryError> {
+        let df = self.ctx.table(Catalog::kfl_table(table)).await?;
+        let schema: &DFSchema = df.schema();
+        let env = kfl::Env { table, schema, now_ns: self.now_ns };
+        Ok(kfl::compile(filter, &env)?)
+    }
+
+    /// The DataFrame of a KFL query (filtered, ordered by id, limited).
+    pub async fn kfl_frame(&self, q: &KflQuery) -> Result<(DataFrame, Vec<String>), QueryError> {
+        let compiled = self.compile_kfl(q.table, &q.filter).await?;
+        let mut df = self.ctx.table(Catalog::kfl_table(q.table)).await?;
+        if let Some(e) = compiled.expr {
+            df = df.filter(e)?;
+        }
+        let id = match q.table {
+            Table::Calls => "id",
+            Table::Flows => "flow_id",
+        };
+        let mut order = Vec::new();
+        if self.snapshots.len() > 1 {
+            order.push(SortExpr::new(col("snapshot"), true, false));
+        }
+        order.push(SortExpr::new(col(id), true, false));
+        df = df.sort(order)?;
+        if let Some(cols) = &q.columns {
+            let have: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+            for c in cols {
+                if !have.contains(c) {
+                    return Err(QueryError::Invalid(format!(
+                        "--columns: `{c}` is not a column of {}; its columns are {}",
+                        Catalog::kfl_table(q.table),
+                        have.join(", ")
+                    )));
+                }
+            }
+            df = df.select(cols.iter().map(|c| col(format!("\"{c}\""))).collect::<Vec<_>>())?;
+        }
+        if let Some(n) = q.limit {
+            df = df.limit(0, Some(n))?;
+        }
+        Ok((df, compiled.notes))
+    }
+
+    /// Runs a KFL query.
+    pub async fn kfl(&self, q: &KflQuery) -> Result<KflRows, QueryError> {
+        let (df, notes) = self.kfl_frame(q).await?;
+        Ok(KflRows { batches: df.collect().await?, notes })
+    }
+
+    /// Counts the rows a KFL filter matches.
+    pub async fn kfl_count(&self, table: Table, filter: &str) -> Result<usize, QueryError> {
+        let compiled = self.compile_kfl(table, filter).await?;
+        let mut df = self.ctx.table(Catalog::kfl_table(table)).await?;
+        if let Some(e) = compiled.expr {
+            df = df.filter(e)?;
+        }
+        Ok(df.count().await?)
+    }
+
+    /// Plans a read-only SQL statement. Anything that would write or change
+    /// the session (DDL, DML, COPY, SET) is refused.
+    pub async fn sql_frame(&self, sql: &str) -> Result<DataFrame, QueryError> {
+        check_read_only(sql)?;
+        let opts = datafusion::execution::context::SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        Ok(self.ctx.sql_with_options(sql, opts).await?)
+    }
+
+    /// Runs a read-only SQL statement.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        Ok(self.sql_frame(sql).await?.collect().await?)
+    }
+
+    /// Tables and views with their columns and types, for `\d`.
+    pub async fn describe(&self) -> Result<Vec<TableDesc>, QueryError> {
+        let mut out = Vec::new();
+        for (name, kind) in TABLES {
+            let df = self.ctx.table(*name).await?;
+            let columns = df.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable())).collect();
+            out.push(TableDesc { name: name.to_string(), kind, columns });
+        }
+        Ok(out)
+    }
+}
+
+/// A table or view and its columns (name, type, nullable).
+#[derive(Debug, Clone)]
+pub struct TableDesc {
+    pub name: String,
+    pub kind: &'static str,
+    pub columns: Vec<(String, String, bool)>,
+}
+
+/// Refuses statements that would write, naming what was refused.
+fn check_read_only(sql: &str) -> Result<(), QueryError> {
+    let stmts = DFParser::parse_sql(sql).map_err(|e| QueryError::DataFusion(e.into()))?;
+    for s in &stmts {
+        let what = match s {
+            DfStatement::Statement(inner) => match inner.as_ref() {
+                Statement::Query(_) | Statement::Explain { .. } | Statement::ShowTables { .. } | Statement::ShowColumns { .. } => None,
+                Statement::ShowVariable { .. } | Statement::ShowFunctions { .. } | Statement::ExplainTable { .. } => None,
+                other => Some(first_words(&other.to_string())),
+            },
+            DfStatement::Explain(_) => None,
+            DfStatement::CreateExternalTable(_) => Some("CREATE EXTERNAL TABLE".to_string()),
+            DfStatement::CopyTo(_) => Some("COPY".to_string()),
+            other => Some(first_words(&other.to_string())),
+        };
+        if let Some(w) = what {
+            return Err(QueryError::ReadOnly(format!(
+                "`{w}` would change the snapshot or the session; only queries (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) run"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// The snapshot directories under `path`.
+fn snapshot_dirs(path: &Path) -> Result<Vec<PathBuf>, QueryError> {
+    if !path.exists() {
+        return Err(QueryError::snapshot(path, "no such file or directory"));
+    }
+    if !path.is_dir() {
+        return Err(QueryError::snapshot(path, "expected a snapshot directory (made by `trawl analyze -o DIR`), found a file"));
+    }
+    if path.join("manifest.json").is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let rd = std::fs::read_dir(path).map_err(|e| QueryError::Io { path: path.to_path_buf(), source: e })?;
+    let mut dirs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("manifest.json").is_file()).collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(QueryError::snapshot(path, "not a trawl snapshot (no manifest.json), and no snapshot directories inside"));
+    }
+    Ok(dirs)
+}
+
+fn read_manifest(dir: &Path) -> Result<SnapshotInfo, QueryError> {
+    let mpath = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&mpath).map_err(|e| QueryError::Io { path: mpath.clone(), source: e })?;
+    let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| QueryError::snapshot(&mpath, format!("not valid JSON: {e}")))?;
+    let version = m.get("schema_version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(trawl_schemas::SCHEMA_VERSION)) {
+        let found = version.map_or("none".to_string(), |v| v.to_string());
+        return Err(QueryError::snapshot(
+            &mpath,
+            format!("schema version {found}, but this trawl reads version {}: analyse the capture again", trawl_schemas::SCHEMA_VERSION),
+        ));
+    }
+    let ts = |k: &str| m.get(k).and_then(|v| v.as_str()).and_then(kfl::compile::parse_rfc3339);
+    let rows = m
+        .get("tables")
+        .and_then(|t| t.as_object())
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.get("rows").and_then(|r| r.as_u64()).unwrap_or(0))).collect())
+        .unwrap_or_default();
+    let name = dir
+        .canonicalize()
+        .ok()
+        .as_deref()
+        .and_then(Path::file_name)
+        .or_else(|| dir.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "snapshot".into());
+    Ok(SnapshotInfo { name, path: dir.to_path_buf(), first_ns: ts("first_timestamp"), last_ns: ts("last_timestamp"), rows })
+}
+
+/// Runs a future to completion on a runtime of its own (the CLI's entry
+/// into the async API).
+pub fn block_on<F: std::future::Future>(threads: usize, fut: F) -> Result<F::Output, QueryError> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        b.worker_threads(threads);
+    }
+    let rt = b.enable_all().build().map_err(|e| QueryError::Io { path: PathBuf::from("tokio runtime"), source: e })?;
+    Ok(rt.block_on(fut))
+}
+
+/// Shared catalogs for callers that keep one open (the SQL shell, MCP).
+pub type SharedCatalog = Arc<Catalog>;

@@ -1,0 +1,836 @@
+//! Every KFL2 variable: its type, the protocol it is scoped to, and where it
+//! comes from in each table. docs/kfl.md is generated from this list
+//! ([`markdown`]), so the documentation cannot drift from the compiler.
+//!
+//! Kubeshark's variables are all known here, including those trawl cannot
+//! answer yet: naming one gives an error saying why (protocol not decoded
+//! yet, needs Kubernetes metadata, lives in the other table), never an
+//! empty result.
+
+use std::fmt::Write;
+
+/// The tables a filter can run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// `calls`: one row per L7 request/response exchange (`api_calls.parquet`).
+    Calls,
+    /// `flows`: one row per L4 connection or flow (`flows.parquet`).
+    Flows,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Calls => "calls",
+            Table::Flows => "flows",
+        }
+    }
+}
+
+/// KFL types (CEL's, restricted to what trawl's tables hold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarTy {
+    Bool,
+    Int,
+    Double,
+    Str,
+    Bytes,
+    Timestamp,
+    StrList,
+    StrMap,
+}
+
+impl VarTy {
+    pub fn name(self) -> &'static str {
+        match self {
+            VarTy::Bool => "bool",
+            VarTy::Int => "int",
+            VarTy::Double => "double",
+            VarTy::Str => "string",
+            VarTy::Bytes => "bytes",
+            VarTy::Timestamp => "timestamp",
+            VarTy::StrList => "list(string)",
+            VarTy::StrMap => "map(string, string)",
+        }
+    }
+}
+
+/// Where a variable's value comes from in one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Src {
+    /// A column; nulls read as the type's default.
+    Col(&'static str),
+    /// A column's value upper-cased (`protocol`: `http` -> `HTTP`).
+    Upper(&'static str),
+    /// A column divided by a constant, as a double (`flow_local_pps`...).
+    PerSecond(&'static str),
+    /// The bytes of a column read as UTF-8 text.
+    Text(&'static str),
+    /// Cookies parsed from a header of a header map column.
+    Cookies(&'static str, &'static str),
+    /// The first non-empty of these Kubernetes columns (pod, then service).
+    Kube(&'static [&'static str]),
+    /// The non-empty values of these Kubernetes columns, as a list.
+    KubeList(&'static [&'static str]),
+    /// A protocol flag.
+    Flag(Flag),
+    /// Always this boolean.
+    Const(bool),
+    /// Lives in the other table.
+    Elsewhere(Table),
+}
+
+/// What a protocol flag tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// `protocol` column equals one of these.
+    Protocol(&'static [&'static str]),
+    /// `l7_protocols` list holds this name.
+    Detected(&'static str),
+}
+
+#[derive(Debug)]
+pub struct VarDef {
+    pub name: &'static str,
+    pub ty: VarTy,
+    /// The protocol flag this variable is scoped to: it only matches
+    /// entries of that protocol (`status_code == 0` never matches a flow).
+    pub scope: Option<&'static str>,
+    pub calls: Src,
+    pub flows: Src,
+    /// Closed set of values; a string literal outside it is an error.
+    pub values: &'static [&'static str],
+    pub doc: &'static str,
+    pub example: &'static str,
+}
+
+impl VarDef {
+    pub fn src(&self, t: Table) -> Src {
+        match t {
+            Table::Calls => self.calls,
+            Table::Flows => self.flows,
+        }
+    }
+}
+
+/// Application protocols trawl decodes into the calls table.
+pub const DECODED: &[&str] = &["http"];
+
+/// Kubeshark's protocol flags that name protocols trawl does not decode yet.
+const PENDING_FLAGS: &[(&str, &str)] = &[
+    ("grpc", "gRPC"),
+    ("gql", "GraphQL"),
+    ("gqlv1", "GraphQL"),
+    ("gqlv2", "GraphQL"),
+    ("ws", "WebSocket"),
+    ("dns", "DNS"),
+    ("tlsx", "TLS handshakes"),
+    ("redis", "Redis"),
+    ("kafka", "Kafka"),
+    ("amqp", "AMQP"),
+    ("ldap", "LDAP"),
+    ("radius", "RADIUS"),
+    ("diameter", "Diameter"),
+    ("mongodb", "MongoDB"),
+    ("mysql", "MySQL"),
+    ("postgresql", "PostgreSQL"),
+];
+
+/// Kubeshark's protocol-specific variables for protocols not decoded yet,
+/// grouped by flag.
+const PENDING_VARS: &[(&str, &[&str])] = &[
+    ("grpc", &["grpc_method", "grpc_status"]),
+    (
+        "dns",
+        &["dns_questions", "dns_answers", "dns_question_types", "dns_request", "dns_response", "dns_request_length", "dns_response_length", "dns_total_size"],
+    ),
+    (
+        "tlsx",
+        &[
+            "tlsx_sni",
+            "tlsx_cipher_suite",
+            "tlsx_cipher_suites",
+            "tlsx_alpn",
+            "tlsx_version",
+            "tlsx_summary",
+            "tlsx_info",
+            "tls_sni",
+            "tls_cipher_suite",
+            "tls_cipher_suites",
+            "tls_alpn",
+            "tls_version",
+        ],
+    ),
+    ("ws", &["ws_opcode", "ws_request", "ws_response", "ws_request_payload_data", "ws_request_payload_length", "ws_response_payload_length"]),
+    ("redis", &["redis_type", "redis_command", "redis_key", "redis_request_size", "redis_response_size", "redis_total_size"]),
+    (
+        "kafka",
+        &[
+            "kafka_api_key",
+            "kafka_api_key_name",
+            "kafka_client_id",
+            "kafka_size",
+            "kafka_request",
+            "kafka_response",
+            "kafka_request_summary",
+            "kafka_request_size",
+            "kafka_response_size",
+        ],
+    ),
+    ("amqp", &["amqp_method", "amqp_summary", "amqp_request", "amqp_response", "amqp_request_length", "amqp_response_length", "amqp_total_size"]),
+    ("ldap", &["ldap_type", "ldap_summary", "ldap_request", "ldap_response", "ldap_request_length", "ldap_response_length", "ldap_total_size"]),
+    (
+        "radius",
+        &[
+            "radius_code",
+            "radius_code_name",
+            "radius_request",
+            "radius_response",
+            "radius_request_authenticator",
+            "radius_request_length",
+            "radius_response_length",
+            "radius_total_size",
+        ],
+    ),
+    (
+        "diameter",
+        &[
+            "diameter_method",
+            "diameter_summary",
+            "diameter_request",
+            "diameter_response",
+            "diameter_request_length",
+            "diameter_response_length",
+            "diameter_total_size",
+        ],
+    ),
+    (
+        "mongodb",
+        &[
+            "mongodb_command",
+            "mongodb_database",
+            "mongodb_collection",
+            "mongodb_opcode",
+            "mongodb_request_size",
+            "mongodb_response_size",
+            "mongodb_total_size",
+            "mongodb_success",
+            "mongodb_error_code",
+            "mongodb_error_message",
+            "mongodb_error_code_name",
+        ],
+    ),
+    (
+        "mysql",
+        &[
+            "mysql_command",
+            "mysql_query",
+            "mysql_database",
+            "mysql_statement_id",
+            "mysql_request_size",
+            "mysql_response_size",
+            "mysql_total_size",
+            "mysql_success",
+            "mysql_error_code",
+            "mysql_error_message",
+        ],
+    ),
+    (
+        "postgresql",
+        &[
+            "postgresql_command",
+            "postgresql_query",
+            "postgresql_database",
+            "postgresql_user",
+            "postgresql_request_size",
+            "postgresql_response_size",
+            "postgresql_total_size",
+            "postgresql_success",
+            "postgresql_error_code",
+            "postgresql_error_message",
+        ],
+    ),
+];
+
+/// Variables of other kinds that are Kubeshark's and not trawl's yet.
+const LATER: &[(&str, &str)] = &[
+    ("tcp_method", "TCP expert insights (`tcp_*` entries) are not decoded yet"),
+    ("tcp_payload", "TCP expert insights (`tcp_*` entries) are not decoded yet"),
+    ("tcp_error_type", "TCP expert insights (`tcp_*` entries) are not decoded yet"),
+    ("tcp_error_message", "TCP expert insights (`tcp_*` entries) are not decoded yet"),
+    ("udp_length", "per-datagram UDP entries are not produced; use the flows table"),
+    ("udp_checksum", "per-datagram UDP entries are not produced; use the flows table"),
+    ("udp_payload", "per-datagram UDP entries are not produced; use the flows table"),
+    ("sctp_checksum", "SCTP is not decoded yet"),
+    ("sctp_chunk_type", "SCTP is not decoded yet"),
+    ("sctp_length", "SCTP is not decoded yet"),
+    ("icmp_type", "ICMP messages are not decoded yet; flows carry the type in src.port"),
+    ("icmp_version", "ICMP messages are not decoded yet; use the icmp flag on the flows table"),
+    ("icmp_length", "ICMP messages are not decoded yet"),
+    ("tls_summary", "`tls` entries come from eBPF TLS interception, which a packet capture cannot see"),
+    ("tls_info", "`tls` entries come from eBPF TLS interception, which a packet capture cannot see"),
+    ("tls_request_size", "`tls` entries come from eBPF TLS interception, which a packet capture cannot see"),
+    ("tls_response_size", "`tls` entries come from eBPF TLS interception, which a packet capture cannot see"),
+    ("tls_total_size", "`tls` entries come from eBPF TLS interception, which a packet capture cannot see"),
+    ("local_process_name", "process names come from eBPF socket hooks, not from packets"),
+    ("remote_process_name", "process names come from eBPF socket hooks, not from packets"),
+    ("local_resolution_status", "resolution status belongs to Kubeshark's live workers"),
+    ("remote_resolution_status", "resolution status belongs to Kubeshark's live workers"),
+    ("node_id", "node ids are assigned by Kubeshark's hub"),
+    ("worker", "worker ids belong to Kubeshark's live capture"),
+    ("capture_source", "capture source metadata arrives with the capture agent"),
+    ("capture_backend", "capture source metadata arrives with the capture agent"),
+    ("capture_source_code", "capture source metadata arrives with the capture agent"),
+    ("capture", "capture source metadata arrives with the capture agent"),
+    ("conn_group_id", "connection groups are not computed yet"),
+    ("flow_group_id", "flow groups are not computed yet"),
+    ("stream", "use flow_id (conn_id) to name a connection"),
+    ("src.dns", "DNS-resolved peer names need the DNS decoder (not decoded yet)"),
+    ("dst.dns", "DNS-resolved peer names need the DNS decoder (not decoded yet)"),
+    ("dns_resolutions", "DNS-resolved peer names need the DNS decoder (not decoded yet)"),
+    ("node", "node metadata arrives with Kubernetes sidecar files; use node_name / node_ip"),
+];
+
+const HTTP_VERSIONS: &[&str] = &["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"];
+const CONN_STATES: &[&str] = &["open", "in_progress", "closed"];
+
+macro_rules! var {
+    ($name:expr, $ty:ident, $scope:expr, $calls:expr, $flows:expr, $values:expr, $doc:expr, $ex:expr) => {
+        VarDef { name: $name, ty: VarTy::$ty, scope: $scope, calls: $calls, flows: $flows, values: $values, doc: $doc, example: $ex }
+    };
+}
+
+use Src::*;
+const E_CALLS: Src = Elsewhere(Table::Calls);
+const E_FLOWS: Src = Elsewhere(Table::Flows);
+const HTTP: Option<&str> = Some("http");
+
+/// The variables trawl answers (plus the protocol flags), in documentation order.
+pub static VARS: &[VarDef] = &[
+    // Network
+    var!("src.ip", Str, None, Col("src_ip"), Col("src_ip"), &[], "Client (requester) address.", r#"src.ip.startsWith("192.168.")"#),
+    var!("dst.ip", Str, None, Col("dst_ip"), Col("dst_ip"), &[], "Server (responder) address.", r#"dst.ip == "169.254.169.254""#),
+    var!("src.port", Int, None, Col("src_port"), Col("src_port"), &[], "Client port (ICMP flows: the type).", "src.port > 1023"),
+    var!("dst.port", Int, None, Col("dst_port"), Col("dst_port"), &[], "Server port (ICMP flows: the code).", "dst.port >= 8000 && dst.port <= 9000"),
+    var!(
+        "protocol",
+        Str,
+        None,
+        Upper("protocol"),
+        Upper("protocol"),
+        &[],
+        "Calls: the application protocol (`HTTP`). Flows: the transport (`TCP`, `UDP`, `ICMP`, `ICMPV6`, `IP-<n>`).",
+        r#"protocol == "HTTP""#
+    ),
+    // Identity and time
+    var!("id", Int, None, Col("id"), Col("flow_id"), &[], "Calls: the call's id. Flows: the flow id.", "id == 42"),
+    var!("index", Int, None, Col("index"), E_CALLS, &[], "0-based position of the exchange within its connection.", "index > 0"),
+    var!("flow_id", Int, None, Col("flow_id"), Col("flow_id"), &[], "The L4 flow (flows.flow_id) that carried the call.", "flow_id == 7"),
+    var!("conn_id", Int, None, Col("flow_id"), Col("flow_id"), &[], "Same as flow_id.", "conn_id == 7"),
+    var!(
+        "timestamp",
+        Timestamp,
+        None,
+        Col("timestamp"),
+        Col("timestamp"),
+        &[],
+        "Capture time of the request's first byte (flows: first packet), UTC.",
+        r#"timestamp > timestamp("2026-03-14T22:00:00Z")"#
+    ),
+    var!(
+        "elapsed_time",
+        Int,
+        None,
+        Col("elapsed_time_us"),
+        Col("duration_us"),
+        &[],
+        "Calls: request-to-response latency in microseconds (0 without a response). Flows: duration in microseconds.",
+        "elapsed_time > 5000000"
+    ),
+    var!("has_pcap", Bool, None, Const(true), Const(true), &[], "Always true: every record comes from a capture its packets can be exported from.", "has_pcap"),
+    // Protocol flags
+    var!(
+        "http",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["http"])),
+        Flag(Flag::Detected("HTTP")),
+        &[],
+        "HTTP/1.x exchanges; on flows, HTTP was detected on the connection.",
+        "http"
+    ),
+    var!("tcp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["tcp"])), &[], "TCP connections.", "tcp"),
+    var!("udp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["udp"])), &[], "UDP flows.", "udp"),
+    var!("icmp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["icmp", "icmpv6"])), &[], "ICMP and ICMPv6 flows.", "icmp"),
+    var!("sctp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["ip-132"])), &[], "SCTP associations (IP protocol 132; not decoded further).", "sctp"),
+    var!("conn", Bool, None, E_FLOWS, Const(true), &[], "Every flows row is a connection entry.", "conn"),
+    var!("flow", Bool, None, E_FLOWS, Const(true), &[], "Every flows row is also a flow entry.", "flow"),
+    var!("tcp_conn", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["tcp"])), &[], "TCP connection entries.", "tcp_conn"),
+    var!("udp_conn", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["udp"])), &[], "UDP connection entries.", "udp_conn"),
+    var!("tcp_flow", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["tcp"])), &[], "TCP flow entries.", "tcp_flow"),
+    var!("udp_flow", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["udp"])), &[], "UDP flow entries.", "udp_flow"),
+    var!(
+        "tls",
+        Bool,
+        None,
+        Const(false),
+        Const(false),
+        &[],
+        "Kubeshark: entries decrypted by eBPF TLS interception. A packet capture has none, so always false.",
+        "!tls"
+    ),
+    // HTTP
+    var!("method", Str, HTTP, Col("method"), E_CALLS, &[], "Request method as sent.", r#"method == "POST""#),
+    var!("url", Str, HTTP, Col("url"), E_CALLS, &[], "Request target: path and query.", r#"url.contains("/api")"#),
+    var!("path", Str, HTTP, Col("path"), E_CALLS, &[], "Request path without the query.", r#"!path.contains("/health")"#),
+    var!("host", Str, HTTP, Col("host"), E_CALLS, &[], "Host header (trawl extension).", r#"host.endsWith(".internal")"#),
+    var!("status_code", Int, HTTP, Col("status_code"), E_CALLS, &[], "Final response status; 0 without a response.", "status_code >= 500"),
+    var!(
+        "status_text",
+        Str,
+        HTTP,
+        Col("status_text"),
+        E_CALLS,
+        &[],
+        "Reason phrase of the final response (trawl extension).",
+        r#"status_text == "Bad Gateway""#
+    ),
+    var!("http_version", Str, HTTP, Col("http_version"), E_CALLS, HTTP_VERSIONS, "HTTP/1.0 or HTTP/1.1.", r#"http_version == "HTTP/1.0""#),
+    var!("query_string", StrMap, HTTP, Col("query_string"), E_CALLS, &[], "Query parameters, percent-decoded.", r#"query_string["debug"] == "1""#),
+    var!(
+        "request.headers",
+        StrMap,
+        HTTP,
+        Col("request_headers"),
+        E_CALLS,
+        &[],
+        "Request headers. Names are lower-cased in the data, and keys written in a filter are lower-cased to match.",
+        r#"request.headers["content-type"] == "application/json""#
+    ),
+    var!(
+        "response.headers",
+        StrMap,
+        HTTP,
+        Col("response_headers"),
+        E_CALLS,
+        &[],
+        "Final response headers (keys lower-cased as above).",
+        r#""set-cookie" in response.headers"#
+    ),
+    var!(
+        "request.cookies",
+        StrMap,
+        HTTP,
+        Cookies("request_headers", "cookie"),
+        E_CALLS,
+        &[],
+        "Cookies of the request's Cookie header.",
+        r#""session" in request.cookies"#
+    ),
+    var!(
+        "response.cookies",
+        StrMap,
+        HTTP,
+        Cookies("response_headers", "set-cookie"),
+        E_CALLS,
+        &[],
+        "Cookies set by the response (name=value of each Set-Cookie).",
+        r#"response.cookies["session"] != """#
+    ),
+    var!("request_headers_size", Int, HTTP, Col("request_headers_size"), E_CALLS, &[], "Bytes of the request line and headers.", "request_headers_size > 8192"),
+    var!("request_body_size", Int, HTTP, Col("request_body_size"), E_CALLS, &[], "Bytes of the request body on the wire.", "request_body_size > 1000000"),
+    var!(
+        "response_headers_size",
+        Int,
+        HTTP,
+        Col("response_headers_size"),
+        E_CALLS,
+        &[],
+        "Bytes of the status line and headers.",
+        "response_headers_size > 4096"
+    ),
+    var!("response_body_size", Int, HTTP, Col("response_body_size"), E_CALLS, &[], "Bytes of the response body on the wire.", "response_body_size > 10000"),
+    var!(
+        "request.body",
+        Str,
+        HTTP,
+        Text("request_body"),
+        E_CALLS,
+        &[],
+        "Stored request body (content-decoded, capped) as text (trawl extension).",
+        r#"request.body.contains("password")"#
+    ),
+    var!(
+        "response.body",
+        Str,
+        HTTP,
+        Text("response_body"),
+        E_CALLS,
+        &[],
+        "Stored response body (content-decoded, capped) as text (trawl extension).",
+        r#"response.body.contains("error")"#
+    ),
+    var!(
+        "error",
+        Str,
+        HTTP,
+        Col("error"),
+        E_CALLS,
+        &[],
+        "Why the exchange is incomplete (`no_response`, `gap`, ...; trawl extension).",
+        r#"error == "no_response""#
+    ),
+    // L4 connection and flow entries
+    var!("conn_state", Str, None, E_FLOWS, Col("conn_state"), CONN_STATES, "`open`, `in_progress` or `closed`.", r#"conn_state == "open""#),
+    var!(
+        "conn_local_pkts",
+        Int,
+        None,
+        E_FLOWS,
+        Col("client_packets"),
+        &[],
+        "Packets sent by the client (local = client side offline).",
+        "conn_local_pkts > 100"
+    ),
+    var!("conn_local_bytes", Int, None, E_FLOWS, Col("client_bytes"), &[], "Bytes sent by the client.", "conn_local_bytes > 1000000"),
+    var!("conn_remote_pkts", Int, None, E_FLOWS, Col("server_packets"), &[], "Packets sent by the server.", "conn_remote_pkts == 0"),
+    var!("conn_remote_bytes", Int, None, E_FLOWS, Col("server_bytes"), &[], "Bytes sent by the server.", "conn_remote_bytes > 1000000"),
+    var!(
+        "conn_l7_detected",
+        StrList,
+        None,
+        E_FLOWS,
+        Col("l7_protocols"),
+        &[],
+        "Application protocols detected on the connection.",
+        r#""HTTP" in conn_l7_detected"#
+    ),
+    var!("flow_state", Str, None, E_FLOWS, Col("conn_state"), CONN_STATES, "Same as conn_state.", r#"flow_state == "closed""#),
+    var!("flow_local_pkts", Int, None, E_FLOWS, Col("client_packets"), &[], "Same as conn_local_pkts.", "flow_local_pkts > 100"),
+    var!("flow_local_bytes", Int, None, E_FLOWS, Col("client_bytes"), &[], "Same as conn_local_bytes.", "flow_local_bytes > 1000000"),
+    var!("flow_remote_pkts", Int, None, E_FLOWS, Col("server_packets"), &[], "Same as conn_remote_pkts.", "flow_remote_pkts > 100"),
+    var!("flow_remote_bytes", Int, None, E_FLOWS, Col("server_bytes"), &[], "Same as conn_remote_bytes.", "flow_remote_bytes > 1000000"),
+    var!(
+        "flow_local_pps",
+        Double,
+        None,
+        E_FLOWS,
+        PerSecond("client_packets"),
+        &[],
+        "Client packets per second over the flow's duration.",
+        "flow_local_pps > 1000"
+    ),
+    var!(
+        "flow_local_bps",
+        Double,
+        None,
+        E_FLOWS,
+        PerSecond("client_bytes"),
+        &[],
+        "Client bytes per second over the flow's duration.",
+        "flow_local_bps > 5000000"
+    ),
+    var!("flow_remote_pps", Double, None, E_FLOWS, PerSecond("server_packets"), &[], "Server packets per second.", "flow_remote_pps > 1000"),
+    var!("flow_remote_bps", Double, None, E_FLOWS, PerSecond("server_bytes"), &[], "Server bytes per second.", "flow_remote_bps > 5000000"),
+    var!("flow_l7_detected", StrList, None, E_FLOWS, Col("l7_protocols"), &[], "Same as conn_l7_detected.", r#""HTTP" in flow_l7_detected"#),
+    // Kubernetes (directional); pod fields fall back to the service.
+    var!(
+        "src.pod.name",
+        Str,
+        None,
+        Kube(&["src_pod_name", "src_service_name"]),
+        Kube(&["src_pod_name", "src_service_name"]),
+        &[],
+        "Client pod, else its service.",
+        r#"src.pod.name.startsWith("checkout-")"#
+    ),
+    var!(
+        "src.pod.namespace",
+        Str,
+        None,
+        Kube(&["src_pod_namespace", "src_service_namespace"]),
+        Kube(&["src_pod_namespace", "src_service_namespace"]),
+        &[],
+        "Client pod's namespace, else its service's.",
+        r#"!(src.pod.namespace == "kube-system")"#
+    ),
+    var!(
+        "dst.pod.name",
+        Str,
+        None,
+        Kube(&["dst_pod_name", "dst_service_name"]),
+        Kube(&["dst_pod_name", "dst_service_name"]),
+        &[],
+        "Server pod, else its service.",
+        r#"dst.pod.name == "bifrost-0""#
+    ),
+    var!(
+        "dst.pod.namespace",
+        Str,
+        None,
+        Kube(&["dst_pod_namespace", "dst_service_namespace"]),
+        Kube(&["dst_pod_namespace", "dst_service_namespace"]),
+        &[],
+        "Server pod's namespace, else its service's.",
+        r#"dst.pod.namespace == "production""#
+    ),
+    var!(
+        "src.service.name",
+        Str,
+        None,
+        Kube(&["src_service_name"]),
+        Kube(&["src_service_name"]),
+        &[],
+        "Client service.",
+        r#"src.service.name == "api-gateway""#
+    ),
+    var!(
+        "src.service.namespace",
+        Str,
+        None,
+        Kube(&["src_service_namespace"]),
+        Kube(&["src_service_namespace"]),
+        &[],
+        "Client service's namespace.",
+        r#"src.service.namespace != dst.service.namespace"#
+    ),
+    var!(
+        "dst.service.name",
+        Str,
+        None,
+        Kube(&["dst_service_name"]),
+        Kube(&["dst_service_name"]),
+        &[],
+        "Server service.",
+        r#"dst.service.name == "user-service""#
+    ),
+    var!(
+        "dst.service.namespace",
+        Str,
+        None,
+        Kube(&["dst_service_namespace"]),
+        Kube(&["dst_service_namespace"]),
+        &[],
+        "Server service's namespace.",
+        r#"dst.service.namespace == "payments""#
+    ),
+    var!(
+        "src.name",
+        Str,
+        None,
+        Kube(&["src_pod_name", "src_service_name"]),
+        Kube(&["src_pod_name", "src_service_name"]),
+        &[],
+        "Best name of the client: pod, else service.",
+        r#"src.name == "api-gateway""#
+    ),
+    var!(
+        "dst.name",
+        Str,
+        None,
+        Kube(&["dst_pod_name", "dst_service_name"]),
+        Kube(&["dst_pod_name", "dst_service_name"]),
+        &[],
+        "Best name of the server: pod, else service.",
+        r#"dst.name.contains("payment")"#
+    ),
+    var!(
+        "src.namespace",
+        Str,
+        None,
+        Kube(&["src_pod_namespace", "src_service_namespace"]),
+        Kube(&["src_pod_namespace", "src_service_namespace"]),
+        &[],
+        "Client namespace: pod's, else service's.",
+        r#"src.namespace == "frontend""#
+    ),
+    var!(
+        "dst.namespace",
+        Str,
+        None,
+        Kube(&["dst_pod_namespace", "dst_service_namespace"]),
+        Kube(&["dst_pod_namespace", "dst_service_namespace"]),
+        &[],
+        "Server namespace: pod's, else service's.",
+        r#"dst.namespace == "backend""#
+    ),
+    var!(
+        "namespaces",
+        StrList,
+        None,
+        KubeList(&["src_pod_namespace", "src_service_namespace", "dst_pod_namespace", "dst_service_namespace"]),
+        KubeList(&["src_pod_namespace", "src_service_namespace", "dst_pod_namespace", "dst_service_namespace"]),
+        &[],
+        "Namespaces of both ends.",
+        r#""production" in namespaces"#
+    ),
+    var!(
+        "pods",
+        StrList,
+        None,
+        KubeList(&["src_pod_name", "dst_pod_name"]),
+        KubeList(&["src_pod_name", "dst_pod_name"]),
+        &[],
+        "Pods of both ends.",
+        r#""bifrost-0" in pods"#
+    ),
+    var!(
+        "services",
+        StrList,
+        None,
+        KubeList(&["src_service_name", "dst_service_name"]),
+        KubeList(&["src_service_name", "dst_service_name"]),
+        &[],
+        "Services of both ends.",
+        r#""payments" in services"#
+    ),
+    var!(
+        "node_name",
+        Str,
+        None,
+        Kube(&["node_name"]),
+        Kube(&["node_name"]),
+        &[],
+        "Node the traffic was captured on.",
+        r#"node_name == "ip-10-0-25-170.ec2.internal""#
+    ),
+    var!("node_ip", Str, None, Kube(&["node_ip"]), Kube(&["node_ip"]), &[], "Address of that node.", r#"node_ip == "10.0.25.170""#),
+    var!(
+        "local_node_name",
+        Str,
+        None,
+        Kube(&["src_node_name"]),
+        Kube(&["src_node_name"]),
+        &[],
+        "Node of the client pod.",
+        r#"local_node_name != remote_node_name"#
+    ),
+    var!("remote_node_name", Str, None, Kube(&["dst_node_name"]), Kube(&["dst_node_name"]), &[], "Node of the server pod.", r#"remote_node_name == "node-2""#),
+    var!(
+        "local_labels",
+        StrMap,
+        None,
+        Kube(&["src_labels"]),
+        Kube(&["src_labels"]),
+        &[],
+        "Labels of the client pod.",
+        r#"map_get(local_labels, "app", "") == "payments""#
+    ),
+    var!("remote_labels", StrMap, None, Kube(&["dst_labels"]), Kube(&["dst_labels"]), &[], "Labels of the server pod.", r#"remote_labels["app"] == "db""#),
+    var!(
+        "local_annotations",
+        StrMap,
+        None,
+        Kube(&["src_annotations"]),
+        Kube(&["src_annotations"]),
+        &[],
+        "Annotations of the client pod.",
+        r#""sidecar.istio.io/status" in local_annotations"#
+    ),
+    var!(
+        "remote_annotations",
+        StrMap,
+        None,
+        Kube(&["dst_annotations"]),
+        Kube(&["dst_annotations"]),
+        &[],
+        "Annotations of the server pod.",
+        r#"size(remote_annotations) > 0"#
+    ),
+];
+
+/// A variable known to KFL2 and where it leads in `table`.
+pub enum Lookup {
+    Var(&'static VarDef),
+    /// A flag of a protocol not decoded yet (its display name).
+    PendingFlag(&'static str),
+    /// A variable of a protocol not decoded yet: (flag, display name).
+    PendingVar(&'static str, &'static str),
+    /// Known, but not available: the reason.
+    Later(&'static str),
+}
+
+pub fn lookup(name: &str) -> Option<Lookup> {
+    if let Some(v) = VARS.iter().find(|v| v.name == name) {
+        return Some(Lookup::Var(v));
+    }
+    if let Some((_, disp)) = PENDING_FLAGS.iter().find(|(f, _)| *f == name) {
+        return Some(Lookup::PendingFlag(disp));
+    }
+    for (flag, vars) in PENDING_VARS {
+        if vars.contains(&name) {
+            let disp = PENDING_FLAGS.iter().find(|(f, _)| f == flag).map_or(*flag, |(_, d)| *d);
+            return Some(Lookup::PendingVar(flag, disp));
+        }
+    }
+    LATER.iter().find(|(n, _)| *n == name).map(|(_, why)| Lookup::Later(why))
+}
+
+/// Every name KFL knows (for "did you mean").
+pub fn all_names() -> impl Iterator<Item = &'static str> {
+    VARS.iter()
+        .map(|v| v.name)
+        .chain(PENDING_FLAGS.iter().map(|(f, _)| *f))
+        .chain(PENDING_VARS.iter().flat_map(|(_, v)| v.iter().copied()))
+        .chain(LATER.iter().map(|(n, _)| *n))
+}
+
+/// Protocol names Kubeshark uses for `protocol == "..."`, upper-case.
+pub fn pending_protocol(name: &str) -> Option<&'static str> {
+    PENDING_FLAGS.iter().find(|(f, d)| f.eq_ignore_ascii_case(name) || d.eq_ignore_ascii_case(name)).map(|(_, d)| *d)
+}
+
+fn describe_src(s: Src) -> String {
+    match s {
+        Col(c) => format!("`{c}`"),
+        Upper(c) => format!("upper(`{c}`)"),
+        PerSecond(c) => format!("`{c}` / duration"),
+        Text(c) => format!("`{c}` as text"),
+        Cookies(c, h) => format!("cookies of `{c}['{h}']`"),
+        Kube(cols) => cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", else "),
+        KubeList(cols) => format!("non-empty of {}", cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        Flag(Flag::Protocol(p)) => format!("protocol in ({})", p.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ")),
+        Flag(Flag::Detected(p)) => format!("'{p}' in `l7_protocols`"),
+        Const(b) => format!("always {b}"),
+        Elsewhere(t) => format!("(in {})", t.name()),
+    }
+}
+
+/// docs/kfl.md's variable reference, generated from [`VARS`].
+pub fn markdown_variables() -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "| variable | type | scope | calls column | flows column | example | description |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for v in VARS {
+        let cell = |x: &str| x.replace('|', "\\|");
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {} | `{}` | {} |",
+            v.name,
+            v.ty.name(),
+            v.scope.unwrap_or(""),
+            cell(&describe_src(v.calls)),
+            cell(&describe_src(v.flows)),
+            cell(v.example),
+            cell(v.doc)
+        );
+    }
+    s
+}
+
+/// docs/kfl.md's list of Kubeshark variables trawl knows but cannot answer yet.
+pub fn markdown_pending() -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "| protocol flag | variables |");
+    let _ = writeln!(s, "|---|---|");
+    for (flag, disp) in PENDING_FLAGS {
+        let vars = PENDING_VARS.iter().find(|(f, _)| f == flag).map(|(_, v)| v.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(s, "| `{flag}` ({disp}) | {} |", vars.unwrap_or_default());
+    }
+    let _ = writeln!(s, "\n| variable | why not |");
+    let _ = writeln!(s, "|---|---|");
+    for (n, why) in LATER {
+        let _ = writeln!(s, "| `{n}` | {why} |");
+    }
+    s
+}

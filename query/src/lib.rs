@@ -1,0 +1,18 @@
+//! Queries over trawl snapshots: a DataFusion catalog of a snapshot (or a
+//! folder of them) with analyst views and functions ([`catalog`], [`udf`]),
+//! the KFL2 filter compiler ([`kfl`]), and text output ([`format`]).
+//!
+//! Nothing here parses packets: this crate reads the Parquet that
+//! `trawl-analyze` writes.
+
+pub mod catalog;
+mod error;
+pub mod format;
+pub mod kfl;
+pub mod udf;
+
+pub use catalog::{Catalog, KflQuery, KflRows, TableDesc, block_on};
+pub use datafusion;
+pub use error::QueryError;
+pub use format::Format;
+pub use kfl::{KflError, Table};

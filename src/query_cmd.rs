@@ -1,0 +1,120 @@
+//! `trawl query SNAPSHOT --kfl EXPR`: KFL filters from the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use trawl_query::{Catalog, Format, KflQuery, Table};
+
+#[derive(Args)]
+pub struct QueryArgs {
+    /// A snapshot directory, or a directory of snapshots read as one.
+    pub snapshot: PathBuf,
+    /// KFL2 filter, e.g. 'http && status_code >= 500' (empty: every row).
+    #[arg(long, default_value = "")]
+    pub kfl: String,
+    /// Table to filter.
+    #[arg(long, value_enum, default_value_t = TableArg::Calls)]
+    pub table: TableArg,
+    /// Rows to print at most (0: all).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = parse_format)]
+    pub format: Format,
+    /// Comma-separated columns, or `all` [default: a summary for the table
+    /// format; every column except bodies for the others].
+    #[arg(long)]
+    pub columns: Option<String>,
+    /// Print only the number of matching rows.
+    #[arg(long)]
+    pub count: bool,
+    /// Threads for the query engine [default: number of CPUs].
+    #[arg(short = 'j', long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TableArg {
+    Calls,
+    Flows,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+const CALL_SUMMARY: &[&str] = &["id", "timestamp", "src_ip", "src_port", "dst_ip", "dst_port", "method", "url", "status_code", "latency_ms", "error"];
+const FLOW_SUMMARY: &[&str] = &[
+    "flow_id",
+    "timestamp",
+    "protocol",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "duration_us",
+    "zeek_state",
+    "history",
+    "client_bytes",
+    "server_bytes",
+    "l7_protocols",
+];
+const BODIES: &[&str] = &["request_body", "response_body"];
+
+pub fn run(a: QueryArgs) -> Result<()> {
+    let table = match a.table {
+        TableArg::Calls => Table::Calls,
+        TableArg::Flows => Table::Flows,
+    };
+    trawl_query::block_on(a.threads, async {
+        let cat = Catalog::open(&a.snapshot, a.threads).await?;
+        if a.count {
+            let compiled = cat.compile_kfl(table, &a.kfl).await?;
+            print_notes(&compiled.notes);
+            let n = cat.kfl_count(table, &a.kfl).await?;
+            println!("{n}");
+            return Ok(());
+        }
+        let columns = pick_columns(&cat, table, a.columns.as_deref(), a.format).await?;
+        let q = KflQuery { table, filter: a.kfl.clone(), limit: (a.limit > 0).then_some(a.limit), columns };
+        let start = Instant::now();
+        let (df, notes) = cat.kfl_frame(&q).await?;
+        print_notes(&notes);
+        let schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let mut out = std::io::stdout().lock();
+        trawl_query::format::write(&batches, &schema, a.format, &mut out)?;
+        out.flush().map_err(|e| trawl_query::QueryError::Io { path: "stdout".into(), source: e })?;
+        if a.format == Format::Table {
+            let more = if a.limit > 0 && rows == a.limit { format!(" (--limit {}; --limit 0 for all)", a.limit) } else { String::new() };
+            eprintln!("{rows} row{}{more} in {:.1} ms", if rows == 1 { "" } else { "s" }, start.elapsed().as_secs_f64() * 1000.0);
+        }
+        Ok::<(), trawl_query::QueryError>(())
+    })??;
+    Ok(())
+}
+
+fn print_notes(notes: &[String]) {
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+}
+
+async fn pick_columns(cat: &Catalog, table: Table, spec: Option<&str>, format: Format) -> Result<Option<Vec<String>>, trawl_query::QueryError> {
+    let all: Vec<String> = cat.context().table(Catalog::kfl_table(table)).await?.schema().fields().iter().map(|f| f.name().clone()).collect();
+    Ok(match spec {
+        Some("all") => None,
+        Some(list) => Some(list.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()),
+        None if format == Format::Table => {
+            let summary = if table == Table::Calls { CALL_SUMMARY } else { FLOW_SUMMARY };
+            // A folder of snapshots: say which snapshot each row is from.
+            let lead = (cat.snapshots.len() > 1).then(|| "snapshot".to_string());
+            Some(lead.into_iter().chain(summary.iter().map(|s| s.to_string())).collect())
+        }
+        None => Some(all.into_iter().filter(|c| !BODIES.contains(&c.as_str())).collect()),
+    })
+}
