@@ -418,7 +418,7 @@ mod tests {
     #[test]
     fn fuzz_decode_fce90134() {
         // Found by fuzz/fuzz_targets/decode.rs: 0x65 0x02 then zeros.
-        let mut data = vec![0u8; 132];
+        let mut data = [0u8; 132];
         data[0] = 0x65;
         data[1] = 0x02;
         for link in [0u32, 1, 101, 108, 113, 228, 229, 276] {

@@ -378,8 +378,9 @@ fn demo_capture_tells_the_checkout_story() {
     let (o, rows) = run(&[testdata().join("demo/checkout.pcap")], 2, false);
     assert_eq!(o.stats.tcp_flows, 13);
     assert_eq!((o.stats.http_requests, o.stats.http_responses), (18, 18));
-    let calls: Vec<_> = rows.iter().filter_map(|r| if let Record::Call(c) = &r.record { Some(c) } else { None }).collect();
-    let status = |c: &&Box<trawl_analyze::records::CallRow>| match c.exchange.response.as_ref().map(|m| &m.start) {
+    let calls: Vec<&trawl_analyze::records::CallRow> =
+        rows.iter().filter_map(|r| if let Record::Call(c) = &r.record { Some(c.as_ref()) } else { None }).collect();
+    let status = |c: &&trawl_analyze::records::CallRow| match c.exchange.response.as_ref().map(|m| &m.start) {
         Some(StartLine::Response { status, .. }) => *status,
         _ => 0,
     };

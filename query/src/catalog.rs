@@ -247,7 +247,7 @@ pub struct TableDesc {
 
 /// Refuses statements that would write, naming what was refused.
 fn check_read_only(sql: &str) -> Result<(), QueryError> {
-    let stmts = DFParser::parse_sql(sql).map_err(|e| QueryError::DataFusion(e.into()))?;
+    let stmts = DFParser::parse_sql(sql).map_err(QueryError::DataFusion)?;
     for s in &stmts {
         let what = match s {
             DfStatement::Statement(inner) => match inner.as_ref() {

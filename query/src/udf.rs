@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, MapBuilder, StringArray, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility};
 use datafusion::prelude::SessionContext;
 
 /// Registers every function of this module on `ctx`.
@@ -67,8 +67,21 @@ pub fn path_template() -> Arc<ScalarUDF> {
 }
 
 pub fn body_text() -> Arc<ScalarUDF> {
-    static F: LazyLock<Arc<ScalarUDF>> =
-        LazyLock::new(|| make("body_text", Signature::exact(vec![DataType::Binary], Volatility::Immutable), DataType::Utf8, Kind::BodyText));
+    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        make(
+            "body_text",
+            Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Binary]),
+                    TypeSignature::Exact(vec![DataType::BinaryView]),
+                    TypeSignature::Exact(vec![DataType::LargeBinary]),
+                ],
+                Volatility::Immutable,
+            ),
+            DataType::Utf8,
+            Kind::BodyText,
+        )
+    });
     F.clone()
 }
 
@@ -155,9 +168,8 @@ impl ScalarUDFImpl for Udf {
                 Arc::new(p.iter().map(|v| v.map(template)).collect::<StringArray>())
             }
             Kind::BodyText => {
-                let Some(bin) = arrays[0].as_binary_opt::<i32>() else {
-                    return exec_err!("body_text: expected bytes, found {}", arrays[0].data_type());
-                };
+                let bin = datafusion::arrow::compute::cast(&arrays[0], &DataType::Binary)?;
+                let bin = bin.as_binary::<i32>();
                 Arc::new(bin.iter().map(|v| v.map(|b| String::from_utf8_lossy(b).into_owned())).collect::<StringArray>())
             }
             Kind::Cookies => {

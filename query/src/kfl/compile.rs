@@ -1200,7 +1200,8 @@ mod tests {
     #[test]
     fn nearest_names() {
         let names = || ["status_code", "status_text", "src.ip", "dst.ip", "src.pod.name"].iter().map(|s| s.to_string());
-        assert_eq!(nearest("status_cod", names()), vec!["status_code", "status_text"]);
+        assert_eq!(nearest("status_cod", names()), vec!["status_code"]);
+        assert_eq!(nearest("status", names()), vec!["status_code", "status_text"]);
         assert_eq!(nearest("src_pod_name", names()), vec!["src.pod.name"]);
         assert_eq!(nearest("zzz", names()), Vec::<String>::new());
     }

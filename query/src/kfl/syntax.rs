@@ -300,7 +300,12 @@ fn lex_number(src: &str, start: usize) -> Result<(Lit, usize), KflError> {
     if matches!(b.get(i), Some(b'u' | b'U')) {
         return text.parse::<u64>().map(|v| (Lit::UInt(v), i + 1)).map_err(|_| bad(i + 1));
     }
-    text.parse::<i64>().map(|v| (Lit::Int(v), i)).map_err(|_| bad(i))
+    match text.parse::<i64>() {
+        Ok(v) => Ok((Lit::Int(v), i)),
+        // 2^63 is only valid negated (i64::MIN): kept unsigned until the
+        // parser folds the minus sign.
+        Err(_) => text.parse::<u64>().ok().filter(|v| *v == 1 << 63).map(|v| (Lit::UInt(v), i)).ok_or_else(|| bad(i)),
+    }
 }
 
 /// Words that KFL v1 used as operators.
@@ -323,7 +328,10 @@ struct Parser<'a> {
 }
 
 /// Nesting limit: deeper filters are refused instead of overflowing the stack.
-const MAX_DEPTH: usize = 200;
+const MAX_DEPTH: usize = 64;
+
+/// Depth limit of the tree (a chain `a && b && ...` deepens it too).
+const MAX_TREE_DEPTH: usize = 256;
 
 /// Parses a KFL2 filter. An empty (or all-blank) filter is `None`: it
 /// matches everything.
@@ -335,7 +343,12 @@ pub fn parse(src: &str, legacy: &mut Legacy) -> Result<Option<Node>, KflError> {
     let mut p = Parser { toks, pos: 0, legacy, depth: 0 };
     let node = p.expr()?;
     match p.peek() {
-        Tok::End => Ok(Some(node)),
+        Tok::End => {
+            if tree_depth(&node) > MAX_TREE_DEPTH {
+                return Err(KflError::new(node.span, format!("filter is too deep (more than {MAX_TREE_DEPTH} nested operations)")));
+            }
+            Ok(Some(node))
+        }
         Tok::Punct(";") => {
             Err(p.error_here("`;` is not an operator: Kubeshark's docs use it to separate alternative filters; run them one at a time or join them with `||`"))
         }
@@ -344,6 +357,37 @@ pub fn parse(src: &str, legacy: &mut Legacy) -> Result<Option<Node>, KflError> {
             Err(p.error_here(msg))
         }
     }
+}
+
+/// Depth of a tree, without recursion.
+fn tree_depth<'a>(root: &'a Node) -> usize {
+    let mut max = 0;
+    let mut stack: Vec<(&'a Node, usize)> = vec![(root, 1usize)];
+    while let Some((n, d)) = stack.pop() {
+        max = max.max(d);
+        let mut push = |c: &'a Node| stack.push((c, d + 1));
+        match &n.kind {
+            Kind::Lit(_) | Kind::Ident(_) => {}
+            Kind::Select(b, _) | Kind::Unary(_, b) => push(b),
+            Kind::Call { target, args, .. } => {
+                if let Some(t) = target {
+                    push(t);
+                }
+                args.iter().for_each(&mut push);
+            }
+            Kind::Index(a, b) | Kind::Binary(_, a, b) => {
+                push(a);
+                push(b);
+            }
+            Kind::List(items) => items.iter().for_each(&mut push),
+            Kind::Ternary(a, b, c) => {
+                push(a);
+                push(b);
+                push(c);
+            }
+        }
+    }
+    max
 }
 
 impl Parser<'_> {
@@ -489,6 +533,12 @@ impl Parser<'_> {
                 && let Kind::Lit(Lit::Int(v)) = inner.kind
             {
                 return Ok(Node { kind: Kind::Lit(Lit::Int(-v)), span: start.to(inner.span) });
+            }
+            if op == UnOp::Neg
+                && let Kind::Lit(Lit::UInt(v)) = inner.kind
+                && v == 1 << 63
+            {
+                return Ok(Node { kind: Kind::Lit(Lit::Int(i64::MIN)), span: start.to(inner.span) });
             }
             if op == UnOp::Neg
                 && let Kind::Lit(Lit::Double(v)) = inner.kind
@@ -692,6 +742,10 @@ mod tests {
         assert!(parse(&deep, &mut Legacy::default()).unwrap_err().message.contains("nests deeper"));
         let deep = "!".repeat(5000) + "a";
         assert!(parse(&deep, &mut Legacy::default()).is_err());
+        let long = vec!["a"; 5000].join(" && ");
+        assert!(parse(&long, &mut Legacy::default()).unwrap_err().message.contains("too deep"));
+        let ok = vec!["a"; 200].join(" && ");
+        assert!(parse(&ok, &mut Legacy::default()).is_ok());
     }
 
     #[test]
