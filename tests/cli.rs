@@ -206,3 +206,106 @@ fn help_teaches_the_commands() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("--body-cap") && out.contains("mergecap"), "{out}");
 }
+
+/// The demo snapshot, written once per test binary run.
+fn demo_snapshot() -> String {
+    static SNAP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SNAP.get_or_init(|| {
+        let out = scratch("query-demo").join("checkout.snap");
+        let o = trawl(&["analyze", &testdata("demo/checkout.pcap"), "-o", out.to_str().unwrap_or_default(), "-q"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        out.display().to_string()
+    })
+    .clone()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn query_filters_calls_with_kfl() {
+    let snap = demo_snapshot();
+    let o = trawl(&["query", &snap, "--kfl", "http && status_code >= 500", "--format", "ndjson", "--columns", "id,path,status_code"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "{\"id\":8,\"path\":\"/api/checkout\",\"status_code\":502}\n{\"id\":10,\"path\":\"/api/checkout\",\"status_code\":502}\n{\"id\":11,\"path\":\"/api/checkout\",\"status_code\":502}\n"
+    );
+    // The table format: a header, a rule, one line per row; the count on stderr.
+    let o = trawl(&["query", &snap, "--kfl", r#"method == "POST""#]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(text.starts_with("id  timestamp"), "{text}");
+    assert_eq!(text.lines().count(), 2 + 5, "{text}");
+    assert!(stderr(&o).starts_with("5 rows in "), "{}", stderr(&o));
+    let o = trawl(&["query", &snap, "--count", "--kfl", "response.status == 404"]);
+    assert_eq!(stdout(&o), "1\n");
+    assert!(stderr(&o).contains("note: legacy field `response.status` rewritten to `status_code`"), "{}", stderr(&o));
+    let o = trawl(&["query", &snap, "--table", "flows", "--format", "csv", "--columns", "flow_id,zeek_state", "--limit", "2"]);
+    assert_eq!(stdout(&o), "flow_id,zeek_state\n1,SF\n11,SF\n");
+    let o = trawl(&["query", &snap, "--format", "json", "--kfl", "status_code == 418"]);
+    assert_eq!(stdout(&o), "[]\n");
+}
+
+#[test]
+fn query_errors_exit_2_with_a_caret() {
+    let snap = demo_snapshot();
+    let o = trawl(&["query", &snap, "--kfl", "http && status_cod >= 500"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "trawl: invalid KFL filter: unknown field `status_cod`\n  http && status_cod >= 500\n          ^^^^^^^^^^\n  hint: did you mean `status_code`?\n"
+    );
+    let o = trawl(&["query", &snap, "--kfl", "dns"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("trawl does not decode DNS yet"));
+    let o = trawl(&["query", &testdata("demo/checkout.pcap"), "--kfl", "http"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected a snapshot directory"), "{}", stderr(&o));
+    let o = trawl(&["query", &snap, "--format", "yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected table, json, ndjson or csv"), "{}", stderr(&o));
+    let o = trawl(&["query", &snap, "--columns", "id,nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`nope` is not a column of calls"), "{}", stderr(&o));
+}
+
+#[test]
+fn sql_runs_scripts_and_refuses_writes() {
+    let snap = demo_snapshot();
+    let o = trawl(&["sql", &snap, "--format", "csv", "-c", "SELECT endpoint, count(*) AS n FROM calls GROUP BY endpoint ORDER BY n DESC, endpoint; SELECT count(*) AS flows FROM tcp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "endpoint,n\nGET /api/products/{id},9\nGET /api/health,3\nPOST /api/cart,2\nPOST /api/checkout,3\nGET /api/catalog.json,1\nflows\n13\n"
+            .replace("GET /api/health,3\nPOST /api/cart,2\nPOST /api/checkout,3", "GET /api/health,3\nPOST /api/checkout,3\nPOST /api/cart,2")
+    );
+    let dir = scratch("sql-file");
+    let script = dir.join("q.sql");
+    fs::write(&script, "-- the failing checkouts\nSELECT id, status_code\n  FROM http\n WHERE status_code >= 500\n ORDER BY id;\n").ok();
+    let o = trawl(&["sql", &snap, "--format", "csv", "-f", script.to_str().unwrap_or_default()]);
+    assert_eq!(stdout(&o), "id,status_code\n8,502\n10,502\n11,502\n", "{}", stderr(&o));
+    let o = trawl(&["sql", &snap, "-c", "DROP TABLE calls"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("trawl: trawl sql is read-only: `DROP TABLE`"), "{}", stderr(&o));
+    let o = trawl(&["sql", &snap, "-c", "SELECT nope FROM calls"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+    // Without -c or -f and with no terminal, statements come from standard input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["sql", &snap, "--format", "csv"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(b"\\d calls\nSELECT count(*) AS n FROM calls;\n").ok();
+    }
+    let o = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let text = stdout(&o);
+    assert!(text.starts_with("calls (view)\n  snapshot "), "{text}");
+    assert!(text.contains("  endpoint "), "{text}");
+    assert!(text.ends_with("n\n18\n"), "{text}");
+}

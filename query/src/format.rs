@@ -55,10 +55,6 @@ pub fn write(batches: &[RecordBatch], schema: &Schema, format: Format, out: &mut
             }
             w.finish()?;
             drop(w);
-            // The array writer writes `[]` for no rows only if it saw a batch.
-            if batches.is_empty() {
-                out.write_all(b"[]").map_err(io)?;
-            }
             out.write_all(b"\n").map_err(io)
         }
         Format::Ndjson => {
