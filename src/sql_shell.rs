@@ -174,15 +174,25 @@ impl Shell {
                         continue;
                     }
                     let _ = ed.add_history_entry(text);
-                    let keep = if let Some(cmd) = text.strip_prefix('\\') {
-                        self.backslash(cmd).await
-                    } else {
-                        self.statement(text).await.map(|_| true).map_err(Into::into)
-                    };
-                    match keep {
-                        Ok(true) => {}
-                        Ok(false) => break,
-                        Err(e) => eprintln!("error: {e:#}"),
+                    // A paste may hold several statements and commands.
+                    let mut quit = false;
+                    for stmt in split_statements(text) {
+                        let keep = if let Some(cmd) = stmt.strip_prefix('\\') {
+                            self.backslash(cmd).await
+                        } else {
+                            self.statement(&stmt).await.map(|_| true).map_err(Into::into)
+                        };
+                        match keep {
+                            Ok(true) => {}
+                            Ok(false) => quit = true,
+                            Err(e) => eprintln!("error: {e:#}"),
+                        }
+                        if quit {
+                            break;
+                        }
+                    }
+                    if quit {
+                        break;
                     }
                 }
                 Err(rustyline::error::ReadlineError::Interrupted) => continue,

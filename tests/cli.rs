@@ -274,7 +274,14 @@ fn query_errors_exit_2_with_a_caret() {
 #[test]
 fn sql_runs_scripts_and_refuses_writes() {
     let snap = demo_snapshot();
-    let o = trawl(&["sql", &snap, "--format", "csv", "-c", "SELECT endpoint, count(*) AS n FROM calls GROUP BY endpoint ORDER BY n DESC, endpoint; SELECT count(*) AS flows FROM tcp"]);
+    let o = trawl(&[
+        "sql",
+        &snap,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT endpoint, count(*) AS n FROM calls GROUP BY endpoint ORDER BY n DESC, endpoint; SELECT count(*) AS flows FROM tcp",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
@@ -308,4 +315,42 @@ fn sql_runs_scripts_and_refuses_writes() {
     assert!(text.starts_with("calls (view)\n  snapshot "), "{text}");
     assert!(text.contains("  endpoint "), "{text}");
     assert!(text.ends_with("n\n18\n"), "{text}");
+}
+
+/// The interactive shell on a pseudo-terminal: a statement over several
+/// lines, `\d`, `\kfl`, a refused write, an error that does not end the
+/// session, and the history file.
+#[test]
+fn sql_shell_is_interactive_on_a_terminal() {
+    let snap = demo_snapshot();
+    let home = scratch("sql-home");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql_shell_pty.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .args([
+            env!("CARGO_BIN_EXE_trawl"),
+            &snap,
+            "SELECT count(*) AS n",
+            "FROM calls",
+            ";",
+            "\\d calls",
+            "\\kfl http && status_code >= 500",
+            "DROP TABLE calls;",
+            "SELECT nope FROM calls;",
+            "SELECT 41 + 1 AS answer;",
+            "\\q",
+        ])
+        .env("TRAWL_TEST_HOME", &home)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 (needed for this test): {e}"));
+    let text = stdout(&o);
+    assert!(text.contains("trawl sql on checkout.snap (read-only)"), "{text}");
+    assert!(text.contains("n\r\n--\r\n18\r\n"), "{text}");
+    assert!(text.contains("calls (view)"), "{text}");
+    assert!(text.contains("SELECT * FROM calls WHERE protocol = Utf8(\"http\")"), "{text}");
+    assert!(text.contains("error: trawl sql is read-only: `DROP TABLE`"), "{text}");
+    assert!(text.contains("error: No field named nope"), "{text}");
+    assert!(text.contains("answer\r\n------\r\n42\r\n"), "{text}");
+    let history = fs::read_to_string(home.join(".trawl_sql_history")).unwrap_or_default();
+    assert!(history.contains("SELECT 41 + 1 AS answer;"), "{history}");
 }

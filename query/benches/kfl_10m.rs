@@ -75,11 +75,8 @@ async fn build(source: &Path, out: &Path, rows: u64) {
             other => format!("\"{other}\""),
         })
         .collect();
-    let sql = format!(
-        "SELECT {} FROM src CROSS JOIN (SELECT value AS k FROM generate_series(0, {})) ORDER BY k, src.id LIMIT {rows}",
-        cols.join(", "),
-        copies - 1
-    );
+    let sql =
+        format!("SELECT {} FROM src CROSS JOIN (SELECT value AS k FROM generate_series(0, {})) ORDER BY k, src.id LIMIT {rows}", cols.join(", "), copies - 1);
     let tmp = out.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
@@ -118,7 +115,13 @@ async fn measure(snap: &Path, runs: usize) {
         }
     };
     time("KFL `http && status_code >= 400`, first 100 rows", "< 200 ms", runs, first100("http && status_code >= 400")).await;
-    time("KFL `http && path.startsWith(\"/api\") && method == \"POST\"`, first 100 rows", "< 200 ms", runs, first100(r#"http && path.startsWith("/api") && method == "POST""#)).await;
+    time(
+        "KFL `http && path.startsWith(\"/api\") && method == \"POST\"`, first 100 rows",
+        "< 200 ms",
+        runs,
+        first100(r#"http && path.startsWith("/api") && method == "POST""#),
+    )
+    .await;
     time("KFL `timestamp > now() - duration(\"1m\")`, first 100 rows", "< 200 ms", runs, first100(r#"timestamp > now() - duration("1m")"#)).await;
     let count = |filter: &'static str| {
         let cat = &cat;
@@ -129,7 +132,13 @@ async fn measure(snap: &Path, runs: usize) {
     };
     time("count(*) of all calls (KFL empty filter)", "< 1 s", runs, count("")).await;
     time("count of KFL `http && status_code >= 400`", "< 1 s", runs, count("http && status_code >= 400")).await;
-    time("count of KFL `http && request.headers[\"user-agent\"].contains(\"curl\")`", "< 1 s", runs, count(r#"http && request.headers["user-agent"].contains("curl")"#)).await;
+    time(
+        "count of KFL `http && request.headers[\"user-agent\"].contains(\"curl\")`",
+        "< 1 s",
+        runs,
+        count(r#"http && request.headers["user-agent"].contains("curl")"#),
+    )
+    .await;
     let p = || async {
         let sql = "SELECT endpoint, count(*) AS n, \
                    approx_percentile_cont(0.5) WITHIN GROUP (ORDER BY elapsed_time_us) AS p50_us, \
