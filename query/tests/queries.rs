@@ -382,6 +382,10 @@ fn errors_point_at_the_problem_and_suggest() {
     assert!(e.contains("invalid regular expression"), "{e}");
     let e = kfl_error(&cat, Table::Calls, "path.containz(\"a\")");
     assert!(e.contains("did you mean `.contains()`?"), "{e}");
+    let e = kfl_error(&cat, Table::Calls, "size() > 1");
+    assert!(e.contains("`size()` takes 1 argument, found 0"), "{e}");
+    let e = kfl_error(&cat, Table::Calls, "path.startsWith()");
+    assert!(e.contains("`.startsWith()` takes 1 argument, found 0"), "{e}");
     let e = kfl_error(&cat, Table::Calls, "\"x\" in path");
     assert!(e.contains("path.contains(\"x\")"), "{e}");
 }

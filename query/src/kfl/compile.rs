@@ -739,13 +739,7 @@ impl Compiler<'_> {
         }
         let recv = self.node(target)?;
         let argv = args.iter().map(|a| self.node(a)).collect::<Result<Vec<_>, _>>()?;
-        let arity = |n: usize| {
-            if argv.len() == n {
-                Ok(())
-            } else {
-                Err(KflError::new(span, format!("`.{name}()` takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, argv.len())))
-            }
-        };
+        let arity = |n: usize| arity(&format!(".{name}"), n, argv.len(), span);
         match name {
             "contains" | "startsWith" | "endsWith" | "matches" => {
                 arity(1)?;
@@ -875,13 +869,7 @@ impl Compiler<'_> {
                 }
             }
         };
-        let expect_args = |n: usize| {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(KflError::new(span, format!("`{name}()` takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, args.len())))
-            }
-        };
+        let expect_args = |n: usize| arity(name, n, args.len(), span);
         match name {
             "size" => {
                 expect_args(1)?;
@@ -968,6 +956,14 @@ impl Compiler<'_> {
             _ => Err(self.unknown_function(name, span)),
         }
     }
+}
+
+/// `name()` must be called with `want` arguments.
+fn arity(name: &str, want: usize, found: usize, span: Span) -> Result<(), KflError> {
+    if want == found {
+        return Ok(());
+    }
+    Err(KflError::new(span, format!("`{name}()` takes {want} argument{}, found {found}", if want == 1 { "" } else { "s" })))
 }
 
 /// The first value of `key` in a map column, or null.
