@@ -123,6 +123,11 @@ async fn measure(snap: &Path, runs: usize) {
     )
     .await;
     time("KFL `timestamp > now() - duration(\"1m\")`, first 100 rows", "< 200 ms", runs, first100(r#"timestamp > now() - duration("1m")"#)).await;
+    let by_time = || async {
+        let b = cat.sql("SELECT * FROM calls WHERE protocol = 'http' AND status_code >= 400 ORDER BY timestamp LIMIT 100").await.unwrap();
+        assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
+    };
+    time("SQL: the same 100 rows in timestamp order (a full top-k)", "", runs, by_time).await;
     let count = |filter: &'static str| {
         let cat = &cat;
         move || async move {
