@@ -210,7 +210,8 @@ impl Shell {
 const HELP: &str = "\
   SQL ends with `;` and may span lines. Tables: api_calls, flows, parse_issues;
   views: calls, http, tcp, udp, icmp. Functions beyond DataFusion's:
-  cidr_match(ip, cidr), map_get(map, key, default), path_template(path).
+  cidr_match(ip, cidr), map_get(map, key, default), path_template(path),
+  endpoint(method, path).
   \\d              list tables and views
   \\d NAME         columns of a table or view
   \\kfl [flows] F  show the SQL a KFL filter compiles to

@@ -18,7 +18,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use trawl_query::datafusion::dataframe::DataFrameWriteOptions;
+use trawl_query::datafusion::parquet::arrow::ArrowWriter;
+use trawl_query::datafusion::parquet::basic::{Compression, ZstdLevel};
+use trawl_query::datafusion::parquet::file::properties::WriterProperties;
 use trawl_query::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use trawl_query::{Catalog, KflQuery, Table, block_on};
 
@@ -62,35 +64,52 @@ async fn build(source: &Path, out: &Path, rows: u64) {
     let span = b.column(3).as_primitive::<Int64Type>().value(0);
     let copies = rows.div_ceil(n);
     let schema = ctx.table("src").await.unwrap().schema().clone();
-    let cols: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| match f.name().as_str() {
-            "id" => format!("id + k * {max_id} AS id"),
-            "flow_id" => format!("flow_id + k * {max_flow} AS flow_id"),
-            "timestamp" | "response_timestamp" | "end_timestamp" => {
-                format!("arrow_cast(arrow_cast({0}, 'Int64') + k * {span}, 'Timestamp(Nanosecond, Some(\"UTC\"))') AS {0}", f.name())
-            }
-            "request_body" | "response_body" => format!("arrow_cast(NULL, 'Binary') AS {}", f.name()),
-            other => format!("\"{other}\""),
-        })
-        .collect();
-    let sql =
-        format!("SELECT {} FROM src CROSS JOIN (SELECT value AS k FROM generate_series(0, {})) ORDER BY k, src.id LIMIT {rows}", cols.join(", "), copies - 1);
+    let cols = |k: u64| -> String {
+        let list: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "id" => format!("id + {k} * {max_id} AS id"),
+                "flow_id" => format!("flow_id + {k} * {max_flow} AS flow_id"),
+                "timestamp" | "response_timestamp" | "end_timestamp" => {
+                    format!("arrow_cast(arrow_cast({0}, 'Int64') + {k} * {span}, 'Timestamp(Nanosecond, Some(\"UTC\"))') AS {0}", f.name())
+                }
+                "request_body" | "response_body" => format!("arrow_cast(NULL, 'Binary') AS {}", f.name()),
+                other => format!("\"{other}\""),
+            })
+            .collect();
+        list.join(", ")
+    };
     let tmp = out.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
-    ctx.sql(&sql)
-        .await
-        .unwrap()
-        .write_parquet(tmp.join("api_calls.parquet").to_str().unwrap(), DataFrameWriteOptions::new().with_single_file_output(true), None)
-        .await
-        .unwrap();
+    // One copy at a time, in id order, into one file: the table stays
+    // sorted by id as the analyzer writes it, in bounded memory.
+    let file = std::fs::File::create(tmp.join("api_calls.parquet")).unwrap();
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap())).build();
+    let mut writer: Option<ArrowWriter<std::fs::File>> = None;
+    let mut left = rows;
+    for k in 0..copies {
+        let take = left.min(n);
+        let sql = format!("SELECT {} FROM src ORDER BY id LIMIT {take}", cols(k));
+        for batch in ctx.sql(&sql).await.unwrap().collect().await.unwrap() {
+            let w = writer.get_or_insert_with(|| ArrowWriter::try_new(file.try_clone().unwrap(), batch.schema(), Some(props.clone())).unwrap());
+            w.write(&batch).unwrap();
+        }
+        left -= take;
+    }
+    writer.unwrap().close().unwrap();
     for f in ["flows.parquet", "parse_issues.parquet"] {
         std::fs::copy(source.join(f), tmp.join(f)).unwrap();
     }
     let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(source.join("manifest.json")).unwrap()).unwrap();
     manifest["tables"]["api_calls"]["rows"] = rows.into();
+    // now() is the last packet: the last copy's.
+    let big = SessionContext::new();
+    big.register_parquet("t", tmp.join("api_calls.parquet").to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
+    let last = big.sql("SELECT to_char(max(timestamp), '%Y-%m-%dT%H:%M:%S%.9fZ') FROM t").await.unwrap().collect().await.unwrap();
+    let last = trawl_query::datafusion::arrow::compute::cast(last[0].column(0), &trawl_query::datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+    manifest["last_timestamp"] = last.as_string::<i32>().value(0).into();
     manifest["benchmark"] = format!("api_calls: {copies} shifted copies of {}, bodies omitted", source.display()).into();
     std::fs::write(tmp.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(out);

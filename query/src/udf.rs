@@ -5,6 +5,7 @@
 //! | `cidr_match(ip, cidr)` | bool | `ip` lies in `cidr` (`10.0.0.0/8`, `fd00::/8`); null if either is not an address |
 //! | `map_get(map, key, default)` | string | the map's value for `key`, else `default` |
 //! | `path_template(path)` | string | ids in a path replaced: `/api/orders/123` -> `/api/orders/{id}` |
+//! | `endpoint(method, path)` | string | `"GET /api/orders/{id}"` |
 //! | `body_text(bytes)` | string | a stored body as UTF-8 text (invalid bytes replaced) |
 //! | `cookies(header, is_set_cookie)` | map | cookies of a `Cookie` (or `Set-Cookie`) header |
 
@@ -19,7 +20,7 @@ use datafusion::prelude::SessionContext;
 
 /// Registers every function of this module on `ctx`.
 pub fn register(ctx: &SessionContext) {
-    for f in [cidr_match(), map_get(), path_template(), body_text(), cookies()] {
+    for f in [cidr_match(), map_get(), path_template(), endpoint(), body_text(), cookies()] {
         ctx.register_udf((*f).clone());
     }
 }
@@ -37,6 +38,7 @@ enum Kind {
     Cidr,
     MapGet,
     PathTemplate,
+    Endpoint,
     BodyText,
     Cookies,
 }
@@ -61,8 +63,14 @@ pub fn map_get() -> Arc<ScalarUDF> {
 }
 
 pub fn path_template() -> Arc<ScalarUDF> {
-    static F: LazyLock<Arc<ScalarUDF>> =
-        LazyLock::new(|| make("path_template", Signature::exact(vec![DataType::Utf8], Volatility::Immutable), DataType::Utf8, Kind::PathTemplate));
+    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| make("path_template", Signature::any(1, Volatility::Immutable), DataType::Utf8, Kind::PathTemplate));
+    F.clone()
+}
+
+/// `endpoint(method, path)`: `"GET /api/orders/{id}"` in one pass (the
+/// `calls` view's `endpoint` column; grouping by it is the common query).
+pub fn endpoint() -> Arc<ScalarUDF> {
+    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| make("endpoint", Signature::any(2, Volatility::Immutable), DataType::Utf8, Kind::Endpoint));
     F.clone()
 }
 
@@ -164,8 +172,39 @@ impl ScalarUDFImpl for Udf {
                 Arc::new(b.finish())
             }
             Kind::PathTemplate => {
-                let p = utf8(&arrays[0])?;
-                Arc::new(p.iter().map(|v| v.map(template)).collect::<StringArray>())
+                let paths = strings(&arrays[0], "path_template")?;
+                let mut b = StringBuilder::with_capacity(paths.len(), paths.len() * 16);
+                let mut buf = String::new();
+                for p in paths {
+                    match p {
+                        Some(p) => {
+                            buf.clear();
+                            template_into(p, &mut buf);
+                            b.append_value(&buf);
+                        }
+                        None => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Kind::Endpoint => {
+                let (methods, paths) = (strings(&arrays[0], "endpoint")?, strings(&arrays[1], "endpoint")?);
+                let mut b = StringBuilder::with_capacity(paths.len(), paths.len() * 24);
+                let mut buf = String::new();
+                for (m, p) in methods.into_iter().zip(paths) {
+                    buf.clear();
+                    if let Some(m) = m {
+                        buf.push_str(m);
+                    }
+                    if let Some(p) = p {
+                        if !buf.is_empty() {
+                            buf.push(' ');
+                        }
+                        template_into(p, &mut buf);
+                    }
+                    b.append_value(&buf);
+                }
+                Arc::new(b.finish())
             }
             Kind::BodyText => {
                 let bin = datafusion::arrow::compute::cast(&arrays[0], &DataType::Binary)?;
@@ -190,6 +229,18 @@ impl ScalarUDFImpl for Udf {
         };
         Ok(if scalar { ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?) } else { ColumnarValue::Array(out) })
     }
+}
+
+/// The values of any string array (Utf8, Utf8View, LargeUtf8), without
+/// casting it first.
+fn strings<'a>(a: &'a ArrayRef, f: &str) -> Result<Vec<Option<&'a str>>> {
+    Ok(match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().iter().collect(),
+        DataType::LargeUtf8 => a.as_string::<i64>().iter().collect(),
+        DataType::Utf8View => a.as_string_view().iter().collect(),
+        DataType::Null => vec![None; a.len()],
+        other => return exec_err!("{f}: expected a string argument, found {other}"),
+    })
 }
 
 fn utf8(a: &ArrayRef) -> Result<&StringArray> {
@@ -241,13 +292,21 @@ impl Cidr {
 /// 20+ characters mixing letters and digits -> `{token}`.
 pub fn template(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for (i, seg) in path.split('/').enumerate() {
-        if i > 0 {
+    template_into(path, &mut out);
+    out
+}
+
+/// [`template`], appending to `out`.
+pub fn template_into(path: &str, out: &mut String) {
+    let mut start = 0;
+    for slash in memchr::memchr_iter(b'/', path.as_bytes()).chain([path.len()]) {
+        let seg = &path[start..slash];
+        out.push_str(classify(seg).unwrap_or(seg));
+        if slash < path.len() {
             out.push('/');
         }
-        out.push_str(classify(seg).unwrap_or(seg));
+        start = slash + 1;
     }
-    out
 }
 
 fn classify(seg: &str) -> Option<&'static str> {

@@ -510,6 +510,7 @@ fn sql_views_functions_and_read_only() {
     assert_eq!(sql_value(&cat, "SELECT count(*) FROM flows WHERE cidr_match(dst_ip, '10.0.0.0/8')"), "0");
     assert_eq!(sql_value(&cat, "SELECT count(DISTINCT endpoint) FROM calls"), "5");
     assert_eq!(sql_value(&cat, "SELECT path_template('/api/orders/123')"), "/api/orders/{id}");
+    assert_eq!(sql_value(&cat, "SELECT endpoint('GET', '/api/orders/123/items/0b7e2c4a-9f1d-4c1e-8a2b-3c4d5e6f7a8b')"), "GET /api/orders/{id}/items/{uuid}");
     assert_eq!(sql_value(&cat, "SELECT map_get(request_headers, 'user-agent', '-') FROM calls WHERE id = 1"), "curl/7.88.1");
     assert_eq!(sql_value(&cat, "SELECT map_get(request_headers, 'nope', '-') FROM calls WHERE id = 1"), "-");
     assert_eq!(sql_value(&cat, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"), "8");
