@@ -72,9 +72,8 @@ pub fn run(a: QueryArgs) -> Result<()> {
     trawl_query::block_on(a.threads, async {
         let cat = Catalog::open(&a.snapshot, a.threads).await?;
         if a.count {
-            let compiled = cat.compile_kfl(table, &a.kfl).await?;
-            print_notes(&compiled.notes);
-            let n = cat.kfl_count(table, &a.kfl).await?;
+            let (n, notes) = cat.kfl_count_with_notes(table, &a.kfl).await?;
+            print_notes(&notes);
             println!("{n}");
             return Ok(());
         }

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
@@ -210,12 +209,17 @@ impl Catalog {
 
     /// Counts the rows a KFL filter matches.
     pub async fn kfl_count(&self, table: Table, filter: &str) -> Result<usize, QueryError> {
+        Ok(self.kfl_count_with_notes(table, filter).await?.0)
+    }
+
+    /// Counts the rows a KFL filter matches, with the compiler's notes.
+    pub async fn kfl_count_with_notes(&self, table: Table, filter: &str) -> Result<(usize, Vec<String>), QueryError> {
         let compiled = self.compile_kfl(table, filter).await?;
         let mut df = self.ctx.table(Catalog::kfl_table(table)).await?;
         if let Some(e) = compiled.expr {
             df = df.filter(e)?;
         }
-        Ok(df.count().await?)
+        Ok((df.count().await?, compiled.notes))
     }
 
     /// Plans a read-only SQL statement. Anything that would write or change
@@ -338,6 +342,3 @@ pub fn block_on<F: std::future::Future>(threads: usize, fut: F) -> Result<F::Out
     let rt = b.enable_all().build().map_err(|e| QueryError::Io { path: PathBuf::from("tokio runtime"), source: e })?;
     Ok(rt.block_on(fut))
 }
-
-/// Shared catalogs for callers that keep one open (the SQL shell, MCP).
-pub type SharedCatalog = Arc<Catalog>;

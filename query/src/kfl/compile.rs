@@ -410,20 +410,18 @@ impl Compiler<'_> {
                 udf::cookies().call(vec![h, lit(header == "set-cookie")])
             }
             Src::Kube(cols) => {
-                let mut parts = Vec::new();
                 for c in cols {
-                    let (dt, _) = self.kube_column(c, def.name, span)?;
-                    if def.ty == VarTy::StrMap {
-                        let _ = dt;
-                        parts.push(column(c));
-                    } else {
-                        parts.push(f::nullif(column(c), lit("")));
-                    }
+                    self.kube_column(c, def.name, span)?;
                 }
-                if def.ty != VarTy::StrMap {
+                if def.ty == VarTy::StrMap {
+                    // Maps (labels, annotations) have no fallback: the pod's own.
+                    f::coalesce(cols.iter().map(|c| column(c)).collect())
+                } else {
+                    // An empty string is as unknown as a null: fall through to the next.
+                    let mut parts: Vec<Expr> = cols.iter().map(|c| f::nullif(column(c), lit(""))).collect();
                     parts.push(lit(""));
+                    f::coalesce(parts)
                 }
-                f::coalesce(parts)
             }
             Src::KubeList(cols) => {
                 let mut parts = Vec::new();
@@ -454,9 +452,9 @@ impl Compiler<'_> {
         Ok(v)
     }
 
-    fn kube_column(&self, c: &str, var: &str, span: Span) -> Result<(DataType, bool), KflError> {
+    fn kube_column(&self, c: &str, var: &str, span: Span) -> Result<(), KflError> {
         match self.env.schema.field_with_unqualified_name(c) {
-            Ok(fld) => Ok((fld.data_type().clone(), fld.is_nullable())),
+            Ok(_) => Ok(()),
             Err(_) => Err(KflError::new(span, format!("`{var}` needs Kubernetes metadata, and this snapshot has none"))
                 .hint("analyse the capture together with its pod/service sidecar files; meanwhile filter on src.ip / dst.ip")),
         }
