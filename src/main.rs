@@ -13,6 +13,7 @@ use trawl_analyze::records::Record;
 use trawl_analyze::{Error, Options, Progress};
 
 mod query_cmd;
+mod snapshot_cmd;
 mod sql_shell;
 
 // mimalloc: the analyzer allocates per message on several threads, where
@@ -53,6 +54,22 @@ enum Command {
         after_help = "Examples:\n  trawl sql incident.snap\n  trawl sql incident.snap -c 'SELECT endpoint, count(*) FROM calls GROUP BY 1 ORDER BY 2 DESC'"
     )]
     Sql(sql_shell::SqlArgs),
+    /// Capture archives: time boundaries per node.
+    #[command(subcommand)]
+    Archive(snapshot_cmd::ArchiveCommand),
+    /// Snapshots: cut a window of an archive, index it, pack it, list and delete.
+    Snapshot {
+        #[command(subcommand)]
+        command: snapshot_cmd::SnapshotCommand,
+        #[command(flatten)]
+        workspace: snapshot_cmd::WorkspaceArg,
+    },
+    /// Export the packets of matching calls' or flows' connections as pcapng, through the packet index.
+    #[command(after_help = "Examples:
+  trawl export-pcap incident.snap --kfl 'http && status_code >= 400' -o errors.pcapng
+  trawl export-pcap incident.snap --bpf 'tcp port 5432' --start 2026-11-22T14:02:00Z --end 2026-11-22T14:03:00Z -o db.pcapng
+  trawl export-pcap incident-1 --node node-a --kfl 'dst.pod.namespace == \"shop\"' --annotate -o shop.pcapng")]
+    ExportPcap(snapshot_cmd::ExportArgs),
     /// Print the KFL reference (the source of docs/kfl.md).
     KflDoc,
     /// Tools for checking trawl's internals against other tools.
@@ -123,6 +140,7 @@ fn main() -> ExitCode {
             let bad_input = err.chain().any(|c| {
                 c.downcast_ref::<Error>().is_some_and(Error::is_bad_input)
                     || c.downcast_ref::<trawl_query::QueryError>().is_some_and(trawl_query::QueryError::is_user_error)
+                    || c.downcast_ref::<trawl_snapshot::Error>().is_some_and(trawl_snapshot::Error::is_user_error)
             });
             if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS;
@@ -139,6 +157,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Debug(DebugCommand::Streams { inputs, json }) => debug_streams(&inputs, json),
         Command::Query(a) => query_cmd::run(a).map(|_| ExitCode::SUCCESS),
         Command::Sql(a) => sql_shell::run(a).map(|_| ExitCode::SUCCESS),
+        Command::Archive(c) => snapshot_cmd::archive(c),
+        Command::Snapshot { command, workspace } => snapshot_cmd::snapshot(command, workspace.workspace.as_deref()),
+        Command::ExportPcap(a) => snapshot_cmd::export(a),
         Command::KflDoc => {
             print!("{}", trawl_query::kfl::markdown());
             Ok(ExitCode::SUCCESS)
@@ -228,7 +249,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     Ok(if res.damaged() { ExitCode::from(EXIT_DAMAGED) } else { ExitCode::SUCCESS })
 }
 
-fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {
+pub(crate) fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let bar = indicatif::ProgressBar::new(p.total_bytes.load(Ordering::Relaxed).max(1));
         bar.set_style(

@@ -70,7 +70,8 @@ pub fn run(a: QueryArgs) -> Result<()> {
         TableArg::Flows => Table::Flows,
     };
     trawl_query::block_on(a.threads, async {
-        let cat = Catalog::open(&a.snapshot, a.threads).await?;
+        let snap = trawl_snapshot::workspace::resolve(&a.snapshot, &trawl_snapshot::workspace::workspace_dir(None));
+        let cat = Catalog::open(&snap, a.threads).await?;
         if a.count {
             let (n, notes) = cat.kfl_count_with_notes(table, &a.kfl).await?;
             print_notes(&notes);

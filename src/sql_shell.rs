@@ -44,7 +44,8 @@ struct Shell {
 
 pub fn run(a: SqlArgs) -> Result<()> {
     trawl_query::block_on(a.threads, async move {
-        let cat = Catalog::open(&a.snapshot, a.threads).await?;
+        let snap = trawl_snapshot::workspace::resolve(&a.snapshot, &trawl_snapshot::workspace::workspace_dir(None));
+        let cat = Catalog::open(&snap, a.threads).await?;
         let mut sh = Shell { cat, format: a.format, timing: false };
         let script = match (&a.command, &a.file) {
             (Some(c), _) => Some(c.clone()),

@@ -53,17 +53,19 @@ fn analyze_demo_writes_a_readable_snapshot() {
     let mut names: Vec<String> =
         fs::read_dir(&snap).map(|r| r.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string())).collect()).unwrap_or_default();
     names.sort();
-    assert_eq!(names, ["api_calls.parquet", "flows.parquet", "manifest.json", "parse_issues.parquet"]);
+    assert_eq!(names, ["api_calls.parquet", "flows.parquet", "manifest.json", "packets.parquet", "parse_issues.parquet"]);
 
     // The manifest: schema version, input facts, row counts.
     let m: serde_json::Value = serde_json::from_slice(&fs::read(snap.join("manifest.json")).unwrap_or_default()).unwrap_or_default();
     let pcap = fs::read(testdata("demo/checkout.pcap")).unwrap_or_default();
-    assert_eq!(m["schema_version"], 1);
+    assert_eq!(m["schema_version"], trawl_schemas::SCHEMA_VERSION);
     assert_eq!(m["inputs"][0]["sha256"], trawl_hex(&sha2::Sha256::digest(&pcap)));
     assert_eq!(m["inputs"][0]["size"], pcap.len() as u64);
     assert_eq!(m["inputs"][0]["link_types"][0], "ethernet");
     assert_eq!(m["tables"]["api_calls"]["rows"], 18);
     assert_eq!(m["tables"]["flows"]["rows"], 13);
+    // The packet index: one row per frame.
+    assert_eq!(m["tables"]["packets"]["rows"], 144);
 
     // api_calls read back: 18 rows, three 502s on POST /api/checkout.
     let calls = read_table(&snap.join("api_calls.parquet"));
@@ -84,7 +86,7 @@ fn analyze_demo_writes_a_readable_snapshot() {
     assert_eq!(failed, 3);
     let file = fs::File::open(snap.join("api_calls.parquet")).unwrap_or_else(|e| panic!("{e}"));
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(builder.schema().metadata().get("trawl.schema_version").map(String::as_str), Some("1"));
+    assert_eq!(builder.schema().metadata().get("trawl.schema_version").map(String::as_str), Some(trawl_schemas::SCHEMA_VERSION.to_string().as_str()));
     fs::remove_dir_all(&dir).ok();
 }
 
@@ -353,4 +355,112 @@ fn sql_shell_is_interactive_on_a_terminal() {
     assert!(text.contains("answer\r\n------\r\n42\r\n"), "{text}");
     let history = fs::read_to_string(home.join(".trawl_sql_history")).unwrap_or_default();
     assert!(history.contains("SELECT 41 + 1 AS answer;"), "{history}");
+}
+
+/// Count and sha256 over (capture time ns LE, captured bytes) of every
+/// packet, as testdata/golden/archive_vs_tshark.tsv has them.
+fn packet_digest(path: &Path) -> (u64, String) {
+    let mut r = trawl_analyze::input::CaptureReader::open(path, Default::default(), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let mut h = sha2::Sha256::new();
+    let mut n = 0;
+    while let Some(c) = r.next_chunk() {
+        for f in &c.frames {
+            h.update(f.ts_ns.to_le_bytes());
+            h.update(&c.data[f.start as usize..(f.start + f.len) as usize]);
+            n += 1;
+        }
+    }
+    (n, trawl_hex(&h.finalize()))
+}
+
+fn golden_export(case: &str) -> (String, u64, String) {
+    let text = fs::read_to_string(testdata("golden/archive_vs_tshark.tsv")).unwrap_or_default();
+    let row = text.lines().find(|l| l.starts_with(case)).unwrap_or_else(|| panic!("{case} not in archive_vs_tshark.tsv"));
+    let f: Vec<&str> = row.split('\t').collect();
+    (f[2].to_string(), f[4].parse().unwrap_or(u64::MAX), f[5].to_string())
+}
+
+#[test]
+fn export_pcap_kfl_gives_exactly_the_connections_tshark_finds() {
+    let dir = scratch("export");
+    for (case, kfl) in [("kfl:http && status_code >= 400", "http && status_code >= 400"), ("kfl:http && status_code >= 500", "http && status_code >= 500")] {
+        let (file, packets, sha) = golden_export(case);
+        let input = if file == "checkout.pcap" { testdata("demo/checkout.pcap") } else { testdata(&format!("corpus/{file}")) };
+        let snap = dir.join(format!("{file}.snap"));
+        let o = trawl(&["analyze", &input, "-q", "-o", &snap.display().to_string()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = dir.join("out.pcapng");
+        let o = trawl(&["export-pcap", &snap.display().to_string(), "--kfl", kfl, "-o", &out.display().to_string(), "--annotate"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).starts_with(&format!("exported {packets} packets")), "{}", stdout(&o));
+        // tshark: `tcp.stream in {streams of http.response.code >= N}`.
+        assert_eq!(packet_digest(&out), (packets, sha), "{case}");
+    }
+    // A KFL error is one line with exit 2; nothing is written.
+    let snap = dir.join("checkout.pcap.snap");
+    let out = dir.join("bad.pcapng");
+    let o = trawl(&["export-pcap", &snap.display().to_string(), "--kfl", "status_code >=", "-o", &out.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!out.exists());
+    let o = trawl(&["export-pcap", &snap.display().to_string(), "--bpf", "port banana", "-o", &out.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("trawl: --bpf: `port banana` is not a valid filter"), "{}", stderr(&o));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn snapshots_live_in_a_workspace_and_travel_as_one_file() {
+    let dir = scratch("workspace");
+    let ws = dir.join("ws");
+    let archive = dir.join("archive");
+    fs::create_dir_all(archive.join("node-a")).ok();
+    fs::copy(testdata("demo/checkout.pcap"), archive.join("node-a/checkout.pcap")).ok();
+    let w = ws.display().to_string();
+    let a = archive.display().to_string();
+    let o = trawl(&["archive", "boundaries", &a, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(b["nodes"][0]["name"], "node-a");
+    assert_eq!(b["oldest"], "2026-11-22T02:14:11.461671000Z");
+    // --last counts back from the newest packet: the last 100 ms.
+    let o = trawl(&["snapshot", "create", &a, "--last", "100ms", "--name", "incident-1", "--workspace", &w, "--index"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = trawl(&["snapshot", "list", "--workspace", &w, "--json"]);
+    let l: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(l[0]["name"], "incident-1");
+    assert_eq!(l[0]["state"], "indexed");
+    // Names are resolved in the workspace by query and export too.
+    let q = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["query", "incident-1", "--kfl", "http", "--count"])
+        .env("TRAWL_WORKSPACE", &ws)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(q.status.success(), "{}", stderr(&q));
+    let in_window: u64 = stdout(&q).trim().parse().unwrap_or(u64::MAX);
+    assert!(in_window > 0 && in_window < 18, "{in_window}: the last 100 ms hold some of the 18 calls");
+    // A name cannot leave the workspace.
+    for bad in ["../escape", "/tmp/x", ".."] {
+        let o = trawl(&["snapshot", "create", &a, "--name", bad, "--workspace", &w]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(stderr(&o).contains("stays inside the workspace"), "{}", stderr(&o));
+    }
+    // pack, unpack under a new name: byte-identical; delete.
+    let packed = dir.join("s.tar.zst");
+    let o = trawl(&["snapshot", "pack", "incident-1", "--workspace", &w, "-o", &packed.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = trawl(&["snapshot", "unpack", &packed.display().to_string(), "--name", "copy", "--workspace", &w]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["manifest.json", "snapshot.json", "api_calls.parquet", "packets.parquet", "raw/node-a.pcapng"] {
+        assert_eq!(fs::read(ws.join("incident-1").join(f)).ok(), fs::read(ws.join("copy").join(f)).ok(), "{f}");
+    }
+    let o = trawl(&["snapshot", "delete", "copy", "--workspace", &w]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!ws.join("copy").exists());
+    let o = trawl(&["snapshot", "delete", "copy", "--workspace", &w]);
+    assert_eq!(o.status.code(), Some(2));
+    // A window outside the archive is empty but valid; a bad time is exit 2.
+    let o = trawl(&["snapshot", "create", &a, "--start", "yesterday", "-o", &dir.join("x.snap").display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("trawl: --start: expected an RFC 3339 time"), "{}", stderr(&o));
+    fs::remove_dir_all(&dir).ok();
 }

@@ -90,6 +90,13 @@ struct FragKey {
     id: u32,
 }
 
+impl FragPiece {
+    /// Source and destination addresses of the datagram.
+    pub fn addrs(&self) -> (IpAddr, IpAddr) {
+        (self.key.src, self.key.dst)
+    }
+}
+
 fn offset_in(base: &[u8], part: &[u8]) -> usize {
     (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize)
 }

@@ -236,8 +236,8 @@ impl FlowTable {
         self.seq += 1;
     }
 
-    /// Processes one packet.
-    pub fn packet(&mut self, p: &Pkt) {
+    /// Processes one packet; returns the id of the flow it was given to.
+    pub fn packet(&mut self, p: &Pkt) -> u64 {
         self.key_ctx = (p.vshard, p.ordinal, PHASE_PACKET, 0);
         self.seq = 0;
         let key = FlowKey::of(p.ip);
@@ -260,7 +260,9 @@ impl FlowTable {
             self.new_flow(p)
         });
         self.update(&mut flow, p, &cfg);
+        let id = flow.id;
         self.flows.insert(key, flow);
+        id
     }
 
     /// Whether packet `p` starts a new connection (or flow) on the 5-tuple

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use pcap_file::pcap::PcapHeader;
 use pcap_file::pcapng::PcapNgParser;
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
 use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -48,6 +48,8 @@ pub struct Frame {
     pub orig_len: u32,
     /// 1-based number of the frame within its file.
     pub number: u64,
+    /// Offset of the captured bytes in the (decompressed) file.
+    pub offset: u64,
 }
 
 /// A block of file bytes and the frames that lie inside it.
@@ -136,6 +138,30 @@ struct Interface {
     offset_s: i64,
 }
 
+impl Interface {
+    fn of(idb: &InterfaceDescriptionBlock) -> Interface {
+        let mut units_per_sec = 1_000_000u64;
+        let mut offset_s = 0i64;
+        for opt in &idb.options {
+            match opt {
+                InterfaceDescriptionOption::IfTsResol(r) => {
+                    let exp = (r & 0x7f) as u32;
+                    units_per_sec = if r & 0x80 == 0 { 10u64.checked_pow(exp).unwrap_or(0) } else { 2u64.checked_pow(exp).unwrap_or(0) };
+                }
+                InterfaceDescriptionOption::IfTsOffset(o) => offset_s = *o as i64,
+                _ => {}
+            }
+        }
+        Interface { link: u32::from(idb.linktype), units_per_sec, offset_s }
+    }
+}
+
+/// Capture time (ns) of a pcapng packet block's raw timestamp, scaled by
+/// its interface's `if_tsresol` and `if_tsoffset`.
+pub fn pcapng_ts_ns(raw: u64, idb: &InterfaceDescriptionBlock) -> i64 {
+    scale_ts(raw, Interface::of(idb))
+}
+
 enum Framing {
     Pcap { big_endian: bool, nanos: bool, link: u32, max_len: usize },
     Pcapng { parser: Box<PcapNgParser>, interfaces: Vec<Interface> },
@@ -144,7 +170,12 @@ enum Framing {
 /// Facts about one input file, for the manifest.
 #[derive(Debug, Clone, Serialize)]
 pub struct InputInfo {
+    /// Where the file is: absolute, or relative to the snapshot directory
+    /// when the file lies inside it.
     pub path: String,
+    /// The node (host) whose capture this is, for inputs of an archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub size: u64,
     pub sha256: String,
     pub format: Format,
@@ -414,7 +445,15 @@ impl CaptureReader {
                     }
                     let ts_ns = sec as i64 * 1_000_000_000 + if ns { frac as i64 } else { frac as i64 * 1000 };
                     let number = self.frames + 1;
-                    frames.push(Frame { ts_ns, link, start: (pos + 16) as u32, len: incl as u32, orig_len: orig.max(incl as u32), number });
+                    frames.push(Frame {
+                        ts_ns,
+                        link,
+                        start: (pos + 16) as u32,
+                        len: incl as u32,
+                        orig_len: orig.max(incl as u32),
+                        number,
+                        offset: self.offset + pos as u64 + 16,
+                    });
                     self.note_frame(ts_ns, link);
                     pos += 16 + incl;
                 }
@@ -479,19 +518,7 @@ impl CaptureReader {
                 1 => {
                     // Interface description: the parser keeps its owned copy.
                     if let Some(idb) = parser.interfaces().last() {
-                        let mut units_per_sec = 1_000_000u64;
-                        let mut offset_s = 0i64;
-                        for opt in &idb.options {
-                            match opt {
-                                InterfaceDescriptionOption::IfTsResol(r) => {
-                                    let exp = (r & 0x7f) as u32;
-                                    units_per_sec = if r & 0x80 == 0 { 10u64.checked_pow(exp).unwrap_or(0) } else { 2u64.checked_pow(exp).unwrap_or(0) };
-                                }
-                                InterfaceDescriptionOption::IfTsOffset(o) => offset_s = *o as i64,
-                                _ => {}
-                            }
-                        }
-                        interfaces.push(Interface { link: u32::from(idb.linktype), units_per_sec, offset_s });
+                        interfaces.push(Interface::of(idb));
                     }
                 }
                 6 if body.len() >= 20 => {
@@ -511,7 +538,15 @@ impl CaptureReader {
                     }
                     let ts_ns = scale_ts(raw_ts, iface);
                     let number = self.frames + 1;
-                    frames.push(Frame { ts_ns, link: iface.link, start: (pos + 28) as u32, len: caplen as u32, orig_len: orig.max(caplen as u32), number });
+                    frames.push(Frame {
+                        ts_ns,
+                        link: iface.link,
+                        start: (pos + 28) as u32,
+                        len: caplen as u32,
+                        orig_len: orig.max(caplen as u32),
+                        number,
+                        offset: self.offset + pos as u64 + 28,
+                    });
                     self.note_frame(ts_ns, iface.link);
                 }
                 3 if body.len() >= 4 => {
@@ -527,7 +562,15 @@ impl CaptureReader {
                     // (filled in by `fill_missing_ts`).
                     let ts_ns = self.last_ts.unwrap_or(NO_TS);
                     let number = self.frames + 1;
-                    frames.push(Frame { ts_ns, link: iface.link, start: (pos + 12) as u32, len: caplen as u32, orig_len: orig, number });
+                    frames.push(Frame {
+                        ts_ns,
+                        link: iface.link,
+                        start: (pos + 12) as u32,
+                        len: caplen as u32,
+                        orig_len: orig,
+                        number,
+                        offset: self.offset + pos as u64 + 12,
+                    });
                     self.note_frame(ts_ns, iface.link);
                 }
                 _ => {}
@@ -541,6 +584,7 @@ impl CaptureReader {
         let sha256 = self.src.take().map(Source::finish).unwrap_or_default();
         InputInfo {
             path: self.path.display().to_string(),
+            node: None,
             size: self.size,
             sha256,
             format: self.format,

@@ -82,15 +82,7 @@ impl SnapshotResult {
 /// Analyses the inputs of `opts` into a snapshot directory at `out`.
 pub fn analyze_to_snapshot(opts: &Options, out: &Path, force: bool, progress: &Progress) -> Result<SnapshotResult, Error> {
     let snap = output::Snapshot::begin(out, force)?;
-    let result = (|| {
-        let mut sink = output::ParquetSink::create(&snap.tmp)?;
-        let outcome = pipeline::run(opts, &mut sink, progress)?;
-        let tables = sink.finish()?;
-        let manifest = manifest(opts, outcome, tables);
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
-        snap.write_file("manifest.json", &json)?;
-        Ok(manifest)
-    })();
+    let result = analyze_into(opts, &snap.tmp, out, progress);
     match result {
         Ok(manifest) => {
             let path = snap.commit()?;
@@ -103,7 +95,34 @@ pub fn analyze_to_snapshot(opts: &Options, out: &Path, force: bool, progress: &P
     }
 }
 
-fn manifest(opts: &Options, outcome: Outcome, tables: Vec<(&'static str, u64)>) -> Manifest {
+/// Analyses the inputs of `opts` into the tables and `manifest.json` of
+/// an existing folder `dir`. Input paths in the manifest are written
+/// relative to `home` (where the snapshot will live) when inside it.
+pub fn analyze_into(opts: &Options, dir: &Path, home: &Path, progress: &Progress) -> Result<Manifest, Error> {
+    let mut sink = output::ParquetSink::create(dir)?;
+    let outcome = pipeline::run(opts, &mut sink, progress)?;
+    let tables = sink.finish()?;
+    let manifest = manifest(opts, outcome, tables, home);
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
+    let p = dir.join(MANIFEST);
+    std::fs::write(&p, json).map_err(|e| Error::Output { path: p.clone(), detail: e.to_string() })?;
+    Ok(manifest)
+}
+
+/// The file that marks a complete, indexed snapshot.
+pub const MANIFEST: &str = "manifest.json";
+
+fn manifest(opts: &Options, mut outcome: Outcome, tables: Vec<(&'static str, u64)>, out: &Path) -> Manifest {
+    // Paths that stay valid wherever the snapshot is used from: relative
+    // to the snapshot for files inside it, absolute for the others.
+    let base = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    for (i, info) in outcome.inputs.iter_mut().enumerate() {
+        if let Some(p) = opts.inputs.get(i) {
+            let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            info.path = abs.strip_prefix(&base).unwrap_or(&abs).display().to_string();
+        }
+        info.node = opts.input_nodes.get(i).cloned();
+    }
     let first = outcome.inputs.iter().filter_map(|i| i.first_ts_ns).min();
     let last = outcome.inputs.iter().filter_map(|i| i.last_ts_ns).max();
     Manifest {

@@ -502,6 +502,10 @@ pub trait Sink {
     fn write_rows(&mut self, rows: &[Keyed]) -> Result<(), Error>;
     /// One tick: each worker's batches.
     fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error>;
+    /// One tick's frames, for the packet index.
+    fn write_packets(&mut self, _index: &crate::pipeline::PacketIndex) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Keeps rows in memory (tests, `trawl debug streams`).
@@ -523,9 +527,10 @@ impl Sink for MemorySink {
     }
 }
 
-/// Writes the three tables of a snapshot into a directory.
+/// Writes the tables of a snapshot into a directory.
 pub struct ParquetSink {
     tables: [ParquetTable; 3],
+    packets: ParquetTable,
     next_call_id: u64,
 }
 
@@ -537,6 +542,7 @@ impl ParquetSink {
                 ParquetTable::create(dir, &trawl_schemas::API_CALLS)?,
                 ParquetTable::create(dir, &trawl_schemas::PARSE_ISSUES)?,
             ],
+            packets: ParquetTable::create(dir, &trawl_schemas::PACKETS)?,
             next_call_id: 1,
         })
     }
@@ -548,6 +554,7 @@ impl ParquetSink {
         for (t, name) in self.tables.into_iter().zip(names) {
             out.push((name, t.finish()?));
         }
+        out.push((trawl_schemas::PACKETS.name, self.packets.finish()?));
         Ok(out)
     }
 }
@@ -559,6 +566,29 @@ impl Sink for ParquetSink {
 
     fn write_rows(&mut self, _: &[Keyed]) -> Result<(), Error> {
         Err(Error::Internal("ParquetSink takes batches".into()))
+    }
+
+    fn write_packets(&mut self, index: &crate::pipeline::PacketIndex) -> Result<(), Error> {
+        use arrow_array::{TimestampNanosecondArray, UInt32Array, UInt64Array};
+        if index.frames.is_empty() {
+            return Ok(());
+        }
+        let f = &index.frames;
+        let n = f.len() as u64;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt64Array::from_iter_values(index.first_ordinal..index.first_ordinal + n)),
+            Arc::new(TimestampNanosecondArray::from_iter_values(f.iter().map(|x| x.ts)).with_timezone("UTC")),
+            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.file_index))),
+            Arc::new(UInt64Array::from_iter_values(f.iter().map(|x| x.frame_number))),
+            Arc::new(UInt64Array::from_iter_values(f.iter().map(|x| x.offset))),
+            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.caplen))),
+            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.wire_len))),
+            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.link))),
+            Arc::new(UInt64Array::from(index.flow_ids.clone())),
+        ];
+        let schema: SchemaRef = Arc::new(trawl_schemas::PACKETS.arrow_schema());
+        let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::Internal(format!("packets: {e}")))?;
+        self.packets.write(&batch)
     }
 
     fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error> {

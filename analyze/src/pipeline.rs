@@ -39,6 +39,9 @@ const SWEEP_EVERY_NS: i64 = 1_000_000_000;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub inputs: Vec<PathBuf>,
+    /// The node each input was captured on (same order as `inputs`;
+    /// empty when unknown).
+    pub input_nodes: Vec<String>,
     /// Shard workers.
     pub threads: usize,
     pub flow: FlowConfig,
@@ -52,6 +55,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             inputs: Vec::new(),
+            input_nodes: Vec::new(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             flow: FlowConfig::default(),
             chunk_size: 4 << 20,
@@ -131,10 +135,34 @@ struct TickPkt {
     vshard: u8,
 }
 
+/// Where one frame lies, for the packet index (`packets` table).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameRef {
+    pub ts: i64,
+    pub file_index: u32,
+    pub frame_number: u64,
+    pub offset: u64,
+    pub caplen: u32,
+    pub wire_len: u32,
+    pub link: u32,
+}
+
+/// The frames of one tick, numbered from `first_ordinal`, and the flow
+/// each was given to.
+#[derive(Debug, Default)]
+pub struct PacketIndex {
+    pub first_ordinal: u64,
+    pub frames: Vec<FrameRef>,
+    pub flow_ids: Vec<Option<u64>>,
+}
+
 /// A slice of the packet sequence, shared by every worker.
 struct Tick {
     chunks: Vec<Arc<Vec<u8>>>,
     pkts: Vec<TickPkt>,
+    /// Every frame of the tick (IP or not), in ordinal order.
+    frames: Arc<Vec<FrameRef>>,
+    first_ordinal: u64,
     /// Capture time of the last frame so far, and ordinal of the last frame.
     now: i64,
     last_ordinal: u64,
@@ -144,10 +172,19 @@ struct Tick {
     reader_rows: Vec<Keyed>,
 }
 
-enum WorkerOut {
+enum WorkerRows {
     Rows(Vec<Keyed>),
     Batches(TickBatches),
     Failed(Error),
+}
+
+/// What a worker hands the writer for one tick.
+struct WorkerOut {
+    rows: WorkerRows,
+    /// (ordinal, flow id) of the worker's packets.
+    flow_ids: Vec<(u64, u64)>,
+    /// The tick's frames (worker 0 only).
+    frames: Option<(u64, Arc<Vec<FrameRef>>)>,
 }
 
 /// Runs an analysis, writing rows to `sink` in their final order.
@@ -280,6 +317,8 @@ impl TickBuilder {
         let next = Tick {
             chunks: Vec::new(),
             pkts: Vec::with_capacity(TICK_FRAMES),
+            frames: Arc::new(Vec::with_capacity(TICK_FRAMES)),
+            first_ordinal: self.tick.last_ordinal + 1,
             now,
             last_ordinal: self.tick.last_ordinal,
             sweep: false,
@@ -314,6 +353,8 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
         tick: Tick {
             chunks: Vec::new(),
             pkts: Vec::with_capacity(TICK_FRAMES),
+            frames: Arc::new(Vec::with_capacity(TICK_FRAMES)),
+            first_ordinal: 1,
             now: i64::MIN,
             last_ordinal: 0,
             sweep: false,
@@ -357,6 +398,9 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
         let frame = &chunk[f.start as usize..(f.start + f.len) as usize];
         tb.tick.now = tb.tick.now.max(f.ts_ns);
         tb.tick.last_ordinal = ordinal;
+        if let Some(frames) = Arc::get_mut(&mut tb.tick.frames) {
+            frames.push(FrameRef { ts: f.ts_ns, file_index, frame_number: f.number, offset: f.offset, caplen: f.len, wire_len: f.orig_len, link: f.link });
+        }
         let issue = |kind: &'static str, layer: &'static str, detail: String| IssueRow {
             flow_id: None,
             file_index,
@@ -492,11 +536,12 @@ fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut
     let mut table = FlowTable::new(cfg);
     let mut builders = Builders::default();
     while let Ok(tick) = rx.recv() {
+        let mut flow_ids = Vec::new();
         for p in tick.pkts.iter().filter(|p| p.vshard as u32 % threads == me) {
             let data = tick.chunks.get(p.chunk as usize).map_or(&[][..], |c| c.as_slice());
             let start = p.base as usize + p.ip.payload_off;
             let payload = data.get(start..start + p.ip.payload_len).unwrap_or(&[]);
-            table.packet(&Pkt {
+            let id = table.packet(&Pkt {
                 ordinal: p.ordinal,
                 ts: p.ts,
                 file_index: p.file_index,
@@ -506,6 +551,7 @@ fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut
                 ip: &p.ip,
                 payload,
             });
+            flow_ids.push((p.ordinal, id));
         }
         if tick.eof {
             table.finish();
@@ -517,14 +563,16 @@ fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut
             rows.extend(tick.reader_rows.iter().cloned());
         }
         rows.sort_unstable_by_key(|k| k.key);
-        let out = if batches {
+        let rows = if batches {
             match builders.append(&rows).and_then(|_| builders.finish()) {
-                Ok(b) => WorkerOut::Batches(b),
-                Err(e) => WorkerOut::Failed(e),
+                Ok(b) => WorkerRows::Batches(b),
+                Err(e) => WorkerRows::Failed(e),
             }
         } else {
-            WorkerOut::Rows(rows)
+            WorkerRows::Rows(rows)
         };
+        let frames = (me == 0).then(|| (tick.first_ordinal, tick.frames.clone()));
+        let out = WorkerOut { rows, flow_ids, frames };
         if tx.send(out).is_err() {
             break;
         }
@@ -542,17 +590,34 @@ fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), E
     'ticks: loop {
         rows.clear();
         let mut batches = Vec::with_capacity(rxs.len());
+        let mut index = PacketIndex::default();
+        let mut flow_ids = Vec::new();
         for rx in &rxs {
-            match rx.recv() {
-                Ok(WorkerOut::Rows(r)) => rows.extend(r),
-                Ok(WorkerOut::Batches(b)) => batches.push(b),
-                Ok(WorkerOut::Failed(e)) => {
+            let Ok(out) = rx.recv() else { break 'ticks };
+            match out.rows {
+                WorkerRows::Rows(r) => rows.extend(r),
+                WorkerRows::Batches(b) => batches.push(b),
+                WorkerRows::Failed(e) => {
                     failed.get_or_insert(e);
                 }
-                Err(_) => break 'ticks,
             }
+            if let Some((first, frames)) = out.frames {
+                index.first_ordinal = first;
+                index.frames = frames.to_vec();
+            }
+            flow_ids.push(out.flow_ids);
         }
         if failed.is_some() {
+            continue;
+        }
+        index.flow_ids = vec![None; index.frames.len()];
+        for (ordinal, id) in flow_ids.into_iter().flatten() {
+            if let Some(slot) = ordinal.checked_sub(index.first_ordinal).and_then(|i| index.flow_ids.get_mut(i as usize)) {
+                *slot = Some(id);
+            }
+        }
+        if let Err(e) = sink.write_packets(&index) {
+            failed = Some(e);
             continue;
         }
         let res = if sink.wants_batches() {

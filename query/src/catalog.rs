@@ -5,7 +5,7 @@
 //!
 //! | name | kind | rows |
 //! |---|---|---|
-//! | `api_calls`, `flows`, `parse_issues` | table | the Parquet files, as in docs/schema.md |
+//! | `api_calls`, `flows`, `parse_issues`, `packets` | table | the Parquet files, as in docs/schema.md |
 //! | `calls` | view | `api_calls` plus `route` (templated path), `endpoint` (method and route), `latency_ms` |
 //! | `http` | view | the HTTP rows of `calls` |
 //! | `tcp`, `udp`, `icmp` | view | the flows of that transport |
@@ -46,6 +46,7 @@ pub const TABLES: &[(&str, &str)] = &[
     ("api_calls", "table"),
     ("flows", "table"),
     ("parse_issues", "table"),
+    ("packets", "table"),
     ("calls", "view"),
     ("http", "view"),
     ("tcp", "view"),
@@ -103,7 +104,12 @@ impl Catalog {
         }
         let ctx = SessionContext::new_with_config(config);
         udf::register(&ctx);
-        for (table, order) in [(trawl_schemas::API_CALLS.name, Some("id")), (trawl_schemas::FLOWS.name, None), (trawl_schemas::PARSE_ISSUES.name, None)] {
+        for (table, order) in [
+            (trawl_schemas::API_CALLS.name, Some("id")),
+            (trawl_schemas::FLOWS.name, None),
+            (trawl_schemas::PARSE_ISSUES.name, None),
+            (trawl_schemas::PACKETS.name, Some("ordinal")),
+        ] {
             let mut union: Option<DataFrame> = None;
             for s in &snapshots {
                 let file = s.path.join(format!("{table}.parquet"));
@@ -294,6 +300,9 @@ fn snapshot_dirs(path: &Path) -> Result<Vec<PathBuf>, QueryError> {
     if path.join("manifest.json").is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
+    if path.join("snapshot.json").is_file() {
+        return Err(QueryError::snapshot(path, "the snapshot holds raw packets but is not indexed yet: run `trawl snapshot index` on it first"));
+    }
     let rd = std::fs::read_dir(path).map_err(|e| QueryError::Io { path: path.to_path_buf(), source: e })?;
     let mut dirs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("manifest.json").is_file()).collect();
     dirs.sort();
@@ -315,7 +324,7 @@ fn read_manifest(dir: &Path) -> Result<SnapshotInfo, QueryError> {
             format!("schema version {found}, but this trawl reads version {}: analyse the capture again", trawl_schemas::SCHEMA_VERSION),
         ));
     }
-    let ts = |k: &str| m.get(k).and_then(|v| v.as_str()).and_then(kfl::compile::parse_rfc3339);
+    let ts = |k: &str| m.get(k).and_then(|v| v.as_str()).and_then(trawl_schemas::time::parse_rfc3339);
     let rows = m
         .get("tables")
         .and_then(|t| t.as_object())

@@ -12,13 +12,16 @@
 //! Timestamps are Arrow `Timestamp(ns, "UTC")` and always come from the
 //! capture, never from the wall clock.
 
+pub mod k8s;
+pub mod time;
+
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 
 /// Version of the snapshot layout. Bumped on any change that is not a
 /// pure addition of columns or tables.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Logical column types used by trawl tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,8 +253,30 @@ pub const PARSE_ISSUES: Table = Table {
     ],
 };
 
+/// One row per captured frame: the packet index that `trawl export-pcap`
+/// reads packets through, without rescanning the captures.
+pub const PACKETS: Table = Table {
+    name: "packets",
+    doc: "The packet index: one row per frame of the inputs, in the merged time order, with where its bytes lie in its capture file and the flow it belongs to. `trawl export-pcap` reads packets through it instead of rescanning the captures.",
+    columns: &[
+        col("ordinal", UInt64, "1-based position of the frame in the merged time order of all inputs (the frame number `mergecap` would give it)."),
+        col("timestamp", Timestamp, "Capture time."),
+        col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the frame."),
+        col("frame_number", UInt64, "1-based number of the frame within that file (tshark's `frame.number`)."),
+        col("offset", UInt64, "Byte offset of the frame's captured bytes in that file (in the decompressed stream for a `.gz` input)."),
+        col("caplen", UInt32, "Captured length in bytes."),
+        col("wire_len", UInt32, "Length on the wire in bytes."),
+        col("link_type", UInt32, "Link-layer type of the frame (tcpdump `LINKTYPE_` value)."),
+        opt(
+            "flow_id",
+            UInt64,
+            "The flow (`flows.flow_id`) the packet was given to; null for frames outside any flow (not IP, malformed, or a fragment before the one completing its datagram).",
+        ),
+    ],
+};
+
 /// Every table of a snapshot, in documentation order.
-pub const TABLES: &[Table] = &[FLOWS, API_CALLS, PARSE_ISSUES];
+pub const TABLES: &[Table] = &[FLOWS, API_CALLS, PARSE_ISSUES, PACKETS];
 
 /// Renders `docs/schema.md` from the table definitions.
 pub fn markdown() -> String {

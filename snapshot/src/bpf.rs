@@ -1,0 +1,162 @@
+//! BPF filters (`tcpdump` syntax) applied in-process, compiled by the
+//! system's libpcap itself so that an expression means exactly what it
+//! means to tcpdump and Wireshark.
+//!
+//! libpcap is loaded at run time (`libpcap.so.0.8`, the library tcpdump
+//! and tshark use), so building trawl needs no libpcap headers and only
+//! `--bpf` needs the library. The calls used are `pcap_open_dead`,
+//! `pcap_compile`, `pcap_offline_filter`, `pcap_freecode`, `pcap_geterr`
+//! and `pcap_close`, which take no locks and touch no network.
+
+use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
+
+use libloading::{Library, Symbol};
+
+use crate::Error;
+
+#[repr(C)]
+struct BpfProgram {
+    bf_len: c_uint,
+    bf_insns: *mut c_void,
+}
+
+#[repr(C)]
+struct Timeval {
+    tv_sec: std::ffi::c_long,
+    tv_usec: std::ffi::c_long,
+}
+
+#[repr(C)]
+struct PktHdr {
+    ts: Timeval,
+    caplen: u32,
+    len: u32,
+}
+
+type OpenDead = unsafe extern "C" fn(c_int, c_int) -> *mut c_void;
+type Compile = unsafe extern "C" fn(*mut c_void, *mut BpfProgram, *const c_char, c_int, u32) -> c_int;
+type OfflineFilter = unsafe extern "C" fn(*const BpfProgram, *const PktHdr, *const u8) -> c_int;
+type FreeCode = unsafe extern "C" fn(*mut BpfProgram);
+type GetErr = unsafe extern "C" fn(*mut c_void) -> *const c_char;
+type Close = unsafe extern "C" fn(*mut c_void);
+
+const LIBS: &[&str] = &["libpcap.so.0.8", "libpcap.so.1", "libpcap.so", "libpcap.dylib"];
+/// PCAP_NETMASK_UNKNOWN.
+const NETMASK_UNKNOWN: u32 = 0xffff_ffff;
+
+/// A BPF expression, compiled once per link type.
+pub struct BpfFilter {
+    expr: String,
+    lib: Library,
+    /// (link type, compiled program).
+    programs: Vec<(u32, Box<BpfProgram>)>,
+}
+
+impl BpfFilter {
+    /// Loads libpcap and checks that `expr` compiles for Ethernet.
+    pub fn new(expr: &str) -> Result<BpfFilter, Error> {
+        // SAFETY: loading libpcap runs its initialisers, which have no
+        // preconditions.
+        let lib = LIBS
+            .iter()
+            .find_map(|name| unsafe { Library::new(name) }.ok())
+            .ok_or_else(|| Error::Usage("--bpf needs libpcap at run time (libpcap.so.0.8, Debian package libpcap0.8), and it was not found".into()))?;
+        let mut f = BpfFilter { expr: expr.to_string(), lib, programs: Vec::new() };
+        f.program(1)?;
+        Ok(f)
+    }
+
+    fn program(&mut self, link: u32) -> Result<&BpfProgram, Error> {
+        if let Some(i) = self.programs.iter().position(|(l, _)| *l == link) {
+            return Ok(&self.programs[i].1);
+        }
+        let expr = CString::new(self.expr.as_str()).map_err(|_| Error::Usage("--bpf: the expression contains a NUL byte".into()))?;
+        let sym = |e: libloading::Error| Error::Usage(format!("--bpf: libpcap lacks a function trawl needs: {e}"));
+        // SAFETY: the symbols have the C signatures of pcap(3PCAP); the
+        // handle is closed on every path and the program freed in Drop.
+        unsafe {
+            let open: Symbol<OpenDead> = self.lib.get(b"pcap_open_dead\0").map_err(sym)?;
+            let compile: Symbol<Compile> = self.lib.get(b"pcap_compile\0").map_err(sym)?;
+            let geterr: Symbol<GetErr> = self.lib.get(b"pcap_geterr\0").map_err(sym)?;
+            let close: Symbol<Close> = self.lib.get(b"pcap_close\0").map_err(sym)?;
+            let handle = open(link as c_int, 262_144);
+            if handle.is_null() {
+                return Err(Error::Usage(format!("--bpf: libpcap cannot filter link type {link}")));
+            }
+            let mut prog = Box::new(BpfProgram { bf_len: 0, bf_insns: std::ptr::null_mut() });
+            let rc = compile(handle, &mut *prog, expr.as_ptr(), 1, NETMASK_UNKNOWN);
+            let err = if rc != 0 { Some(CStr::from_ptr(geterr(handle)).to_string_lossy().to_string()) } else { None };
+            close(handle);
+            if let Some(err) = err {
+                return Err(Error::Usage(format!("--bpf: `{}` is not a valid filter: {err}", self.expr)));
+            }
+            self.programs.push((link, prog));
+        }
+        Ok(&self.programs[self.programs.len() - 1].1)
+    }
+
+    /// True when the packet passes the filter.
+    pub fn matches(&mut self, link: u32, ts_ns: i64, wire_len: u32, data: &[u8]) -> Result<bool, Error> {
+        let filter: OfflineFilter = {
+            // SAFETY: as in `program`.
+            let s: Symbol<OfflineFilter> = unsafe { self.lib.get(b"pcap_offline_filter\0") }.map_err(|e| Error::Usage(format!("--bpf: {e}")))?;
+            *s
+        };
+        let prog: *const BpfProgram = self.program(link)?;
+        let hdr = PktHdr {
+            ts: Timeval { tv_sec: ts_ns.div_euclid(1_000_000_000) as _, tv_usec: (ts_ns.rem_euclid(1_000_000_000) / 1000) as _ },
+            caplen: data.len() as u32,
+            len: wire_len.max(data.len() as u32),
+        };
+        // SAFETY: `prog` was compiled by this library and lives in self;
+        // `data` is `caplen` bytes long.
+        Ok(unsafe { filter(prog, &hdr, data.as_ptr()) } != 0)
+    }
+}
+
+impl Drop for BpfFilter {
+    fn drop(&mut self) {
+        // SAFETY: each program came from pcap_compile and is freed once.
+        unsafe {
+            if let Ok(free) = self.lib.get::<FreeCode>(b"pcap_freecode\0") {
+                for (_, p) in &mut self.programs {
+                    free(&mut **p);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet/IPv4/TCP SYN from 10.0.0.1:40000 to 10.0.0.2:80.
+    fn syn() -> Vec<u8> {
+        let mut f = vec![0u8; 54];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&40u16.to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        f[34..36].copy_from_slice(&40000u16.to_be_bytes());
+        f[36..38].copy_from_slice(&80u16.to_be_bytes());
+        f[46] = 0x50;
+        f[47] = 0x02;
+        f
+    }
+
+    #[test]
+    fn filters_like_tcpdump() {
+        let Ok(mut f) = BpfFilter::new("tcp dst port 80 and host 10.0.0.1") else {
+            panic!("libpcap is needed for this test (libpcap0.8)");
+        };
+        assert_eq!(f.matches(1, 0, 54, &syn()).ok(), Some(true));
+        let Ok(mut g) = BpfFilter::new("udp or port 443") else { panic!("compile") };
+        assert_eq!(g.matches(1, 0, 54, &syn()).ok(), Some(false));
+        let e = BpfFilter::new("tcp port banana").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with("--bpf: `tcp port banana` is not a valid filter:"), "{e}");
+    }
+}

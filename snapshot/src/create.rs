@@ -1,0 +1,340 @@
+//! `trawl snapshot create` and `trawl snapshot index`.
+//!
+//! Create cuts the packets of a time window (and of the selected nodes
+//! and workloads) out of an archive into `raw/<node>.pcapng`, with the
+//! Kubernetes sidecars valid in the window under `k8s/<node>/`, and
+//! describes the cut in `snapshot.json`. Everything is written into a
+//! temporary sibling folder renamed into place at the end.
+//!
+//! Index analyses `raw/` into the snapshot's tables ("delayed indexing");
+//! `manifest.json` is moved in last, so an interrupted index leaves a
+//! snapshot that reads as not indexed, never as complete.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::fs::File;
+use std::io::BufWriter;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use trawl_analyze::decode::{Decoded, decode};
+use trawl_analyze::input::{CaptureReader, Chunk, Frame, ReadProgress};
+use trawl_analyze::{Options, Progress};
+
+use crate::archive::{Archive, Node, read_sidecar};
+use crate::pcapng::PcapngOut;
+use crate::window::{Window, show};
+use crate::{Error, SNAPSHOT_FILE};
+
+/// Which packets of an archive a snapshot keeps.
+#[derive(Debug, Clone)]
+pub struct CutSpec {
+    pub window: Window,
+    /// Node names (all when empty).
+    pub nodes: Vec<String>,
+    /// Keep packets with at least one peer in this namespace.
+    pub namespace: Option<String>,
+    /// Keep packets with at least one peer whose pod name matches.
+    pub pod_regex: Option<String>,
+}
+
+/// `snapshot.json`: what a snapshot was cut from and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub format: String,
+    pub version: u32,
+    /// The archive it was cut from.
+    pub source: String,
+    pub window: WindowText,
+    pub filter: FilterText,
+    pub nodes: Vec<NodeCut>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WindowText {
+    pub start: String,
+    pub end: String,
+    pub start_ns: i64,
+    pub end_ns: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FilterText {
+    pub nodes: Vec<String>,
+    pub namespace: Option<String>,
+    pub pod_regex: Option<String>,
+}
+
+/// One node's part of a snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeCut {
+    pub name: String,
+    /// Its packets, relative to the snapshot.
+    pub file: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// Archive files read (relative to the archive).
+    pub source_files: Vec<String>,
+    /// Archive files that ended in damage (read up to it).
+    pub damaged_files: Vec<String>,
+    /// Sidecars copied, relative to the snapshot.
+    pub sidecars: Vec<String>,
+}
+
+pub const FORMAT: &str = "trawl-snapshot";
+pub const VERSION: u32 = 1;
+
+/// Reads `snapshot.json` of a snapshot folder.
+pub fn read_meta(snap: &Path) -> Result<SnapshotMeta, Error> {
+    let p = snap.join(SNAPSHOT_FILE);
+    let bytes = std::fs::read(&p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound { Error::invalid(snap, "not a snapshot cut from an archive (no snapshot.json)") } else { Error::io(&p, e) }
+    })?;
+    let m: SnapshotMeta = serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&p, format!("not valid: {e}")))?;
+    if m.format != FORMAT || m.version != VERSION {
+        return Err(Error::invalid(&p, format!("format {} version {}, but this trawl reads {FORMAT} version {VERSION}", m.format, m.version)));
+    }
+    Ok(m)
+}
+
+/// Pod IPs matching a workload filter, over time.
+struct Workloads {
+    /// (from time, IPs), sorted by time; before the first, the first applies.
+    timeline: Vec<(i64, HashSet<IpAddr>)>,
+}
+
+impl Workloads {
+    fn build(archive: &Archive, namespace: Option<&str>, pod_regex: Option<&Regex>) -> Result<Workloads, Error> {
+        // Every node's sidecars: a peer may run on any node.
+        let mut events: Vec<(i64, usize, HashSet<IpAddr>)> = Vec::new();
+        for (ni, n) in archive.nodes.iter().enumerate() {
+            for s in &n.sidecars {
+                let car = read_sidecar(&s.path)?;
+                let ips = car
+                    .pods
+                    .iter()
+                    .filter(|p| namespace.is_none_or(|ns| p.namespace == ns) && pod_regex.is_none_or(|r| r.is_match(&p.name)))
+                    .flat_map(|p| p.ips.iter().filter_map(|ip| ip.parse().ok()))
+                    .collect();
+                events.push((s.time_ns, ni, ips));
+            }
+        }
+        if events.is_empty() {
+            return Err(Error::Usage(format!(
+                "--namespace/--pod-regex need Kubernetes sidecars (k8s-*.json) in the archive's node folders, and {} has none",
+                archive.root.display()
+            )));
+        }
+        events.sort_by_key(|e| (e.0, e.1));
+        let mut current: Vec<Option<HashSet<IpAddr>>> = vec![None; archive.nodes.len()];
+        let mut timeline = Vec::new();
+        for (t, ni, ips) in events {
+            current[ni] = Some(ips);
+            let union: HashSet<IpAddr> = current.iter().flatten().flatten().copied().collect();
+            match timeline.last_mut() {
+                Some((lt, set)) if *lt == t => *set = union,
+                _ => timeline.push((t, union)),
+            }
+        }
+        Ok(Workloads { timeline })
+    }
+
+    fn matches(&self, ts: i64, a: IpAddr, b: IpAddr) -> bool {
+        let i = self.timeline.partition_point(|(t, _)| *t <= ts).saturating_sub(1);
+        self.timeline.get(i).is_some_and(|(_, s)| s.contains(&a) || s.contains(&b))
+    }
+}
+
+/// Sidecars of a node valid somewhere in the window: the last one at or
+/// before its start, and every one inside it.
+fn sidecars_in_window(node: &Node, w: &Window) -> Vec<PathBuf> {
+    let before = node.sidecars.iter().rposition(|s| s.time_ns <= w.start_ns);
+    node.sidecars.iter().enumerate().filter(|(i, s)| Some(*i) == before || w.contains(s.time_ns)).map(|(_, s)| s.path.clone()).collect()
+}
+
+/// A file being merged: its reader and current chunk.
+struct Cursor {
+    reader: CaptureReader,
+    chunk: Option<Arc<Vec<u8>>>,
+    frames: Vec<Frame>,
+    pos: usize,
+}
+
+impl Cursor {
+    fn peek(&mut self) -> Option<i64> {
+        while self.pos >= self.frames.len() {
+            let Chunk { data, frames } = self.reader.next_chunk()?;
+            self.chunk = Some(data);
+            self.frames = frames;
+            self.pos = 0;
+        }
+        Some(self.frames[self.pos].ts_ns)
+    }
+}
+
+/// Cuts a snapshot out of an archive into `out` (which must not exist).
+pub fn create(archive: &Archive, spec: &CutSpec, out: &Path) -> Result<SnapshotMeta, Error> {
+    let nodes = archive.select_nodes(&spec.nodes)?;
+    let pod_regex =
+        spec.pod_regex.as_deref().map(|r| Regex::new(r).map_err(|e| Error::Usage(format!("--pod-regex: not a valid regular expression: {e}")))).transpose()?;
+    let workloads =
+        if spec.namespace.is_some() || pod_regex.is_some() { Some(Workloads::build(archive, spec.namespace.as_deref(), pod_regex.as_ref())?) } else { None };
+    let snap = trawl_analyze::output::Snapshot::begin(out, false)?;
+    let result = (|| {
+        let mut cuts = Vec::new();
+        std::fs::create_dir_all(snap.tmp.join("raw")).map_err(|e| Error::io(&snap.tmp, e))?;
+        for node in nodes {
+            cuts.push(cut_node(archive, node, spec, workloads.as_ref(), &snap.tmp)?);
+        }
+        let meta = SnapshotMeta {
+            format: FORMAT.into(),
+            version: VERSION,
+            source: std::path::absolute(&archive.root).unwrap_or_else(|_| archive.root.clone()).display().to_string(),
+            window: WindowText { start: show(spec.window.start_ns), end: show(spec.window.end_ns), start_ns: spec.window.start_ns, end_ns: spec.window.end_ns },
+            filter: FilterText { nodes: spec.nodes.clone(), namespace: spec.namespace.clone(), pod_regex: spec.pod_regex.clone() },
+            nodes: cuts,
+        };
+        let json = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Output { path: snap.tmp.clone(), detail: e.to_string() })?;
+        snap.write_file(SNAPSHOT_FILE, &json)?;
+        crate::seal(&snap.tmp)?;
+        Ok(meta)
+    })();
+    match result {
+        Ok(meta) => {
+            snap.commit()?;
+            Ok(meta)
+        }
+        Err(e) => {
+            snap.abort();
+            Err(e)
+        }
+    }
+}
+
+fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&Workloads>, dir: &Path) -> Result<NodeCut, Error> {
+    let w = &spec.window;
+    let rel = format!("raw/{}.pcapng", node.name);
+    let path = dir.join(&rel);
+    let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let mut out = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), &path)?;
+    let mut cursors = Vec::new();
+    let mut source_files = Vec::new();
+    for f in node.files.iter().filter(|f| f.first_ns.zip(f.last_ns).is_some_and(|(a, b)| w.overlaps(a, b))) {
+        let p = archive.root.join(&f.rel);
+        cursors.push(Cursor { reader: CaptureReader::open(&p, Arc::new(ReadProgress::default()), 1 << 20)?, chunk: None, frames: Vec::new(), pos: 0 });
+        source_files.push(f.rel.clone());
+    }
+    let mut heap = BinaryHeap::new();
+    for (i, c) in cursors.iter_mut().enumerate() {
+        if let Some(ts) = c.peek() {
+            heap.push(Reverse((ts, i)));
+        }
+    }
+    let (mut packets, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
+    while let Some(Reverse((ts, i))) = heap.pop() {
+        let c = &mut cursors[i];
+        let f = c.frames[c.pos];
+        c.pos += 1;
+        let chunk = c.chunk.clone();
+        if let Some(next) = c.peek() {
+            heap.push(Reverse((next, i)));
+        }
+        if !w.contains(ts) {
+            continue;
+        }
+        let Some(chunk) = chunk else { continue };
+        let data = &chunk[f.start as usize..(f.start + f.len) as usize];
+        if let Some(wl) = workloads {
+            let keep = match decode(f.link, data) {
+                Decoded::Ip(p) => wl.matches(ts, p.src, p.dst),
+                Decoded::Fragment(p) => {
+                    let (a, b) = p.addrs();
+                    wl.matches(ts, a, b)
+                }
+                _ => false,
+            };
+            if !keep {
+                continue;
+            }
+        }
+        out.packet(&node.name, f.link, ts, f.orig_len, data, None)?;
+        packets += 1;
+        bytes += f.len as u64;
+        first.get_or_insert(ts);
+        last = Some(ts);
+    }
+    out.finish()?;
+    let damaged_files = cursors.into_iter().zip(&source_files).filter_map(|(c, rel)| c.reader.finish().damage.map(|_| rel.clone())).collect();
+    let mut sidecars = Vec::new();
+    let cars = sidecars_in_window(node, w);
+    if !cars.is_empty() {
+        let kdir = dir.join("k8s").join(&node.name);
+        std::fs::create_dir_all(&kdir).map_err(|e| Error::io(&kdir, e))?;
+        for c in cars {
+            let name = c.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let to = kdir.join(&name);
+            std::fs::copy(&c, &to).map_err(|e| Error::io(&c, e))?;
+            sidecars.push(format!("k8s/{}/{name}", node.name));
+        }
+    }
+    Ok(NodeCut { name: node.name.clone(), file: rel, packets, bytes, first: first.map(show), last: last.map(show), source_files, damaged_files, sidecars })
+}
+
+/// Analyses a snapshot's raw packets into its tables.
+pub fn index(snap: &Path, threads: Option<usize>, force: bool, progress: &Progress) -> Result<trawl_analyze::Manifest, Error> {
+    let meta = read_meta(snap)?;
+    let manifest_path = snap.join(trawl_analyze::MANIFEST);
+    if manifest_path.exists() && !force {
+        return Err(Error::Usage(format!("{}: already indexed (use --force to index it again)", snap.display())));
+    }
+    let mut opts = Options::default();
+    if let Some(t) = threads {
+        opts.threads = t;
+    }
+    for n in &meta.nodes {
+        opts.inputs.push(snap.join(&n.file));
+        opts.input_nodes.push(n.name.clone());
+    }
+    if opts.inputs.is_empty() {
+        return Err(Error::invalid(snap, "the snapshot holds no node captures"));
+    }
+    let tmp = index_tmp_path(snap);
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let result = trawl_analyze::analyze_into(&opts, &tmp, snap, progress).map_err(Error::from).and_then(|m| {
+        // The old manifest goes first and the new one comes last: in
+        // between the snapshot reads as not indexed.
+        if manifest_path.exists() {
+            std::fs::remove_file(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        }
+        for t in trawl_schemas::TABLES {
+            let from = tmp.join(t.file_name());
+            let to = snap.join(t.file_name());
+            std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+        }
+        std::fs::rename(tmp.join(trawl_analyze::MANIFEST), &manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        Ok(m)
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    crate::seal(snap)?;
+    result
+}
+
+/// The temporary folder an index of `snap` by this process writes in.
+pub fn index_tmp_path(snap: &Path) -> PathBuf {
+    snap.join(format!(".index.tmp-{}", std::process::id()))
+}
+
+impl PcapngOut<BufWriter<File>> {
+    /// Flushes and syncs the file.
+    pub fn finish(self) -> Result<(), Error> {
+        let (w, path) = self.into_inner();
+        let f = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&path, e))
+    }
+}

@@ -1,0 +1,264 @@
+//! `trawl export-pcap`: the packets of chosen flows, time windows and
+//! nodes, read through the snapshot's packet index (`packets.parquet`:
+//! file and byte offset of every frame) rather than by rescanning the
+//! captures, and merged across nodes in capture order into one pcapng.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::net::IpAddr;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampNanosecondType, UInt32Type, UInt64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::Deserialize;
+use trawl_analyze::decode::{Decoded, decode};
+
+use crate::Error;
+use crate::bpf::BpfFilter;
+use crate::pcapng::PcapngOut;
+use crate::window::Window;
+
+/// What to export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportSpec {
+    /// Only packets of these flows (from a KFL filter); `None`: any.
+    pub flow_ids: Option<HashSet<u64>>,
+    pub window: Option<Window>,
+    /// Only packets captured on these nodes (all when empty).
+    pub nodes: Vec<String>,
+    /// A tcpdump filter, applied in-process.
+    pub bpf: Option<String>,
+    /// Write a comment on every packet: its flow and the pod and service
+    /// names of its peers.
+    pub annotate: bool,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ExportSummary {
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
+    /// Packets the index selected that the BPF filter dropped.
+    pub bpf_dropped: u64,
+    /// Packet-index rows read.
+    pub indexed_packets: u64,
+}
+
+#[derive(Deserialize)]
+struct ManifestInputs {
+    inputs: Vec<InputEntry>,
+}
+
+#[derive(Deserialize)]
+struct InputEntry {
+    path: String,
+    size: u64,
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    gzip: bool,
+}
+
+/// One selected packet.
+#[derive(Debug, Clone, Copy)]
+struct Sel {
+    ts: i64,
+    file: u32,
+    offset: u64,
+    caplen: u32,
+    wire_len: u32,
+    link: u32,
+    flow_id: Option<u64>,
+}
+
+fn read_inputs(snap: &Path) -> Result<Vec<InputEntry>, Error> {
+    let p = snap.join(trawl_analyze::MANIFEST);
+    let bytes = std::fs::read(&p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::invalid(snap, "not an indexed snapshot (no manifest.json): run `trawl snapshot index` or `trawl analyze` first")
+        } else {
+            Error::io(&p, e)
+        }
+    })?;
+    let m: ManifestInputs = serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&p, format!("not a trawl manifest: {e}")))?;
+    Ok(m.inputs)
+}
+
+/// The packet index rows that pass the flow, window and node choices.
+fn select(snap: &Path, spec: &ExportSpec, files: &[bool]) -> Result<(Vec<Sel>, u64), Error> {
+    let p = snap.join(trawl_schemas::PACKETS.file_name());
+    let file = File::open(&p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::invalid(snap, "has no packet index (packets.parquet): it was made by an older trawl; analyse the capture again")
+        } else {
+            Error::io(&p, e)
+        }
+    })?;
+    let bad = |e: String| Error::invalid(&p, format!("unreadable packet index: {e}"));
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?.with_batch_size(65_536).build().map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    let mut rows = 0u64;
+    for batch in reader {
+        let b = batch.map_err(|e| bad(e.to_string()))?;
+        rows += b.num_rows() as u64;
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| bad(format!("no column `{name}`")));
+        let ts = col("timestamp")?.as_primitive_opt::<TimestampNanosecondType>().ok_or_else(|| bad("timestamp type".into()))?;
+        let fi = col("file_index")?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad("file_index type".into()))?;
+        let off = col("offset")?.as_primitive_opt::<UInt64Type>().ok_or_else(|| bad("offset type".into()))?;
+        let cap = col("caplen")?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad("caplen type".into()))?;
+        let wire = col("wire_len")?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad("wire_len type".into()))?;
+        let link = col("link_type")?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad("link_type type".into()))?;
+        let flow = col("flow_id")?.as_primitive_opt::<UInt64Type>().ok_or_else(|| bad("flow_id type".into()))?;
+        for i in 0..b.num_rows() {
+            let flow_id = flow.is_valid(i).then(|| flow.value(i));
+            if let Some(ids) = &spec.flow_ids
+                && !flow_id.is_some_and(|f| ids.contains(&f))
+            {
+                continue;
+            }
+            let t = ts.value(i);
+            if spec.window.is_some_and(|w| !w.contains(t)) {
+                continue;
+            }
+            let f = fi.value(i);
+            if !files.get(f as usize).copied().unwrap_or(false) {
+                continue;
+            }
+            out.push(Sel { ts: t, file: f, offset: off.value(i), caplen: cap.value(i), wire_len: wire.value(i), link: link.value(i), flow_id });
+        }
+    }
+    Ok((out, rows))
+}
+
+/// Reads the bytes of the selected packets of one file, in offset order.
+fn read_packets(path: &Path, gzip: bool, sels: &mut [(usize, Sel)], data: &mut [Vec<u8>]) -> Result<(), Error> {
+    sels.sort_by_key(|(_, s)| s.offset);
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let changed = || Error::invalid(path, "the capture changed since it was analysed: analyse it again");
+    if !gzip {
+        for (i, s) in sels.iter() {
+            let mut buf = vec![0u8; s.caplen as usize];
+            file.read_exact_at(&mut buf, s.offset).map_err(|_| changed())?;
+            data[*i] = buf;
+        }
+        return Ok(());
+    }
+    // The index's offsets are in the decompressed stream.
+    let mut r = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut pos = 0u64;
+    for (i, s) in sels.iter() {
+        if s.offset < pos {
+            return Err(changed());
+        }
+        std::io::copy(&mut (&mut r).take(s.offset - pos), &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
+        let mut buf = vec![0u8; s.caplen as usize];
+        r.read_exact(&mut buf).map_err(|_| changed())?;
+        pos = s.offset + s.caplen as u64;
+        data[*i] = buf;
+    }
+    Ok(())
+}
+
+/// Exports packets of an indexed snapshot into a pcapng file at `out`,
+/// written to a temporary name and renamed when complete.
+pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummary, Error> {
+    let inputs = read_inputs(snap)?;
+    let node_of =
+        |i: &InputEntry| i.node.clone().unwrap_or_else(|| Path::new(&i.path).file_name().map_or_else(|| i.path.clone(), |n| n.to_string_lossy().to_string()));
+    let known: Vec<String> = inputs.iter().map(node_of).collect();
+    for n in &spec.nodes {
+        if !known.contains(n) {
+            return Err(Error::Usage(format!("--node: no node `{n}` in {}; its nodes are {}", snap.display(), known.join(", "))));
+        }
+    }
+    let files: Vec<bool> = known.iter().map(|n| spec.nodes.is_empty() || spec.nodes.contains(n)).collect();
+    let mut bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
+    let (sels, indexed) = select(snap, spec, &files)?;
+    // Read each file's packets in offset order.
+    let mut data: Vec<Vec<u8>> = vec![Vec::new(); sels.len()];
+    let mut by_file: BTreeMap<u32, Vec<(usize, Sel)>> = BTreeMap::new();
+    for (i, s) in sels.iter().enumerate() {
+        by_file.entry(s.file).or_default().push((i, *s));
+    }
+    for (f, mut list) in by_file {
+        let input = inputs.get(f as usize).ok_or_else(|| Error::invalid(snap, format!("the packet index names input {f}, which the manifest lacks")))?;
+        let path = resolve_input(snap, &input.path);
+        let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        if size != input.size {
+            return Err(Error::invalid(&path, format!("is {size} bytes, but {} when it was analysed: analyse it again", input.size)));
+        }
+        read_packets(&path, input.gzip, &mut list, &mut data)?;
+    }
+    let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
+    let tmp = tmp_sibling(out);
+    let result = (|| {
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), out)?;
+        let mut sum = ExportSummary { indexed_packets: indexed, ..Default::default() };
+        let mut flows = HashSet::new();
+        for (s, d) in sels.iter().zip(&data) {
+            if let Some(b) = bpf.as_mut()
+                && !b.matches(s.link, s.ts, s.wire_len, d)?
+            {
+                sum.bpf_dropped += 1;
+                continue;
+            }
+            let comment = names.as_ref().map(|n| annotation(n, s, d));
+            w.packet(&known[s.file as usize], s.link, s.ts, s.wire_len, d, comment)?;
+            sum.packets += 1;
+            sum.bytes += d.len() as u64;
+            if let Some(f) = s.flow_id {
+                flows.insert(f);
+            }
+        }
+        sum.flows = flows.len() as u64;
+        let (bw, _) = w.into_inner();
+        let f = bw.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+        Ok(sum)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn annotation(names: &crate::resolve::Names, s: &Sel, data: &[u8]) -> String {
+    let mut c = match s.flow_id {
+        Some(f) => format!("trawl flow {f}"),
+        None => "trawl: outside any flow".to_string(),
+    };
+    let addrs: Option<(IpAddr, IpAddr)> = match decode(s.link, data) {
+        Decoded::Ip(p) => Some((p.src, p.dst)),
+        Decoded::Fragment(p) => Some(p.addrs()),
+        _ => None,
+    };
+    if let Some((a, b)) = addrs {
+        for (side, ip) in [("src", a), ("dst", b)] {
+            if let Some(n) = names.name(s.ts, ip) {
+                c.push_str(&format!("; {side} {n}"));
+            }
+        }
+    }
+    c
+}
+
+/// A manifest input path: relative ones lie inside the snapshot.
+pub fn resolve_input(snap: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() { p.to_path_buf() } else { snap.join(p) }
+}
+
+/// `dir/.name.tmp-PID` next to `out`.
+pub fn tmp_sibling(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.tmp-{}", std::process::id()))
+}

@@ -1,0 +1,326 @@
+//! Archives, snapshots and exports against tshark and tcpdump.
+//!
+//! The expected packets are in testdata/golden/archive_vs_tshark.tsv, made
+//! by make_archive_vs_tshark.py from tshark 4.0 (`frame.time` windows,
+//! `tcp.stream in {...}`) and tcpdump (BPF): a count and a sha256 over
+//! (capture time, captured bytes) of every packet, in order.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use trawl_analyze::input::{CaptureReader, ReadProgress};
+use trawl_snapshot::archive::Archive;
+use trawl_snapshot::create::{CutSpec, create, index, read_meta};
+use trawl_snapshot::export::{ExportSpec, export};
+use trawl_snapshot::window::{Window, parse_time};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn corpus(name: &str) -> PathBuf {
+    root().join("testdata/corpus").join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("trawl-snapshot-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
+    d
+}
+
+/// (case, node, file) -> (packets, sha256).
+fn golden() -> Vec<(String, String, String, u64, String)> {
+    let text = std::fs::read_to_string(root().join("testdata/golden/archive_vs_tshark.tsv")).unwrap_or_else(|e| panic!("{e}"));
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[1].to_string(), f[2].to_string(), f[4].parse().unwrap_or(u64::MAX), f[5].to_string())
+        })
+        .collect()
+}
+
+/// Count and digest of a capture's packets, as the golden file has them.
+fn digest(path: &Path) -> (u64, String) {
+    let mut r = CaptureReader::open(path, Arc::new(ReadProgress::default()), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let mut h = Sha256::new();
+    let mut n = 0;
+    while let Some(c) = r.next_chunk() {
+        for f in &c.frames {
+            h.update(f.ts_ns.to_le_bytes());
+            h.update(&c.data[f.start as usize..(f.start + f.len) as usize]);
+            n += 1;
+        }
+    }
+    assert!(r.finish().damage.is_none(), "{} is damaged", path.display());
+    (n, trawl_analyze::input::hex(&h.finalize()))
+}
+
+/// Writes a pcap's records into files of `per` records, as `tcpdump -C`
+/// or `editcap -c` would rotate them.
+fn rotate_pcap(src: &Path, dir: &Path, per: usize) {
+    let data = std::fs::read(src).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian µs pcap expected");
+    let (head, mut pos) = (&data[..24], 24);
+    let mut part = 0;
+    while pos < data.len() {
+        let mut out = head.to_vec();
+        for _ in 0..per {
+            if pos + 16 > data.len() {
+                break;
+            }
+            let incl = u32::from_le_bytes([data[pos + 8], data[pos + 9], data[pos + 10], data[pos + 11]]) as usize;
+            out.extend_from_slice(&data[pos..pos + 16 + incl]);
+            pos += 16 + incl;
+        }
+        std::fs::write(dir.join(format!("cap.pcap{part}")), out).unwrap_or_else(|e| panic!("{e}"));
+        part += 1;
+    }
+}
+
+/// node-a: zeek_http_methods.pcap rotated into 200-packet files;
+/// node-b: sanders_http_espn.pcapng.
+fn two_node_archive(dir: &Path) -> PathBuf {
+    let a = dir.join("archive");
+    std::fs::create_dir_all(a.join("node-a")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(a.join("node-b")).unwrap_or_else(|e| panic!("{e}"));
+    rotate_pcap(&corpus("zeek_http_methods.pcap"), &a.join("node-a"), 200);
+    std::fs::copy(corpus("sanders_http_espn.pcapng"), a.join("node-b/espn.pcapng")).unwrap_or_else(|e| panic!("{e}"));
+    a
+}
+
+#[test]
+fn boundaries_read_first_and_last_packets_and_are_cached() {
+    let dir = scratch("bounds");
+    let a = two_node_archive(&dir);
+    let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(arch.cached_files, 0);
+    let b = arch.boundaries();
+    let names: Vec<&str> = b.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["node-a", "node-b"]);
+    // capinfos -a -e: zeek_http_methods 02:27:50.172701 .. 02:28:52.816670,
+    // sanders_http_espn 17:29:29.782934 .. 17:29:31.830416.
+    assert_eq!(b.nodes[0].oldest.as_deref(), Some("2012-12-01T02:27:50.172701000Z"));
+    assert_eq!(b.nodes[0].newest.as_deref(), Some("2012-12-01T02:28:52.816670000Z"));
+    assert_eq!(b.nodes[0].files, 4);
+    assert_eq!(b.nodes[1].oldest.as_deref(), Some("2010-04-07T17:29:29.782934000Z"));
+    assert_eq!(b.nodes[1].newest.as_deref(), Some("2010-04-07T17:29:31.830416000Z"));
+    assert_eq!(b.oldest, b.nodes[1].oldest);
+    assert_eq!(b.newest, b.nodes[0].newest);
+    // The files' ends were found without a scan, and agree with one.
+    for n in &arch.nodes {
+        for f in &n.files {
+            let p = a.join(&f.rel);
+            let mut r = CaptureReader::open(&p, Arc::new(ReadProgress::default()), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+            while r.next_chunk().is_some() {}
+            let info = r.finish();
+            assert_eq!((f.first_ns, f.last_ns), (info.first_ts_ns, info.last_ts_ns), "{}", f.rel);
+        }
+    }
+    let again = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.cached_files, 5);
+    assert_eq!(again.boundaries().newest, b.newest);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
+    let dir = scratch("windows");
+    let a = two_node_archive(&dir);
+    let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    let rows = golden();
+    let mut checked = 0;
+    for case in ["window-a", "window-b"] {
+        let (name, ..) = rows.iter().find(|r| r.0.starts_with(case)).unwrap_or_else(|| panic!("{case} missing"));
+        let (start, end) = name.split_once(':').and_then(|(_, w)| w.split_once('/')).unwrap_or_else(|| panic!("{name}"));
+        let window = Window { start_ns: parse_time("start", start).unwrap_or(0), end_ns: parse_time("end", end).unwrap_or(0) };
+        let snap = dir.join(format!("{case}.snap"));
+        let spec = CutSpec { window, nodes: Vec::new(), namespace: None, pod_regex: None };
+        let meta = create(&arch, &spec, &snap).unwrap_or_else(|e| panic!("{e}"));
+        for (_, node, _, packets, sha) in rows.iter().filter(|r| r.0 == *name) {
+            let cut = meta.nodes.iter().find(|n| n.name == *node).unwrap_or_else(|| panic!("{node}"));
+            assert_eq!(cut.packets, *packets, "{case} {node}");
+            assert_eq!(digest(&snap.join(&cut.file)), (*packets, sha.clone()), "{case} {node}");
+            checked += 1;
+        }
+        // The cut reads back; indexing it analyses exactly its packets.
+        assert_eq!(read_meta(&snap).ok().map(|m| m.window.start_ns), Some(window.start_ns));
+        let m = index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+        let total: u64 = meta.nodes.iter().map(|n| n.packets).sum();
+        assert_eq!(m.counters.frames, total);
+        assert_eq!(m.inputs.iter().map(|i| i.node.clone().unwrap_or_default()).collect::<Vec<_>>(), ["node-a", "node-b"]);
+        assert!(m.inputs.iter().all(|i| i.path.starts_with("raw/")), "paths inside the snapshot are relative");
+        // Indexed once: a second index is refused.
+        assert!(index(&snap, Some(2), false, &Default::default()).is_err());
+    }
+    assert_eq!(checked, 4);
+    // One node only.
+    let snap = dir.join("only-b.snap");
+    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None };
+    let meta = create(&arch, &spec, &snap).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.nodes.len(), 1);
+    assert_eq!(meta.nodes[0].packets, 956);
+    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-z".into()], namespace: None, pod_regex: None };
+    let e = create(&arch, &spec, &dir.join("z.snap")).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("no node `node-z`") && e.contains("node-a, node-b"), "{e}");
+    assert!(!dir.join("z.snap").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Kubernetes sidecars: two servers of the sanders_http_espn capture as
+/// pods of two namespaces.
+#[test]
+fn workload_filter_keeps_packets_with_a_matching_peer() {
+    let dir = scratch("workload");
+    let a = two_node_archive(&dir);
+    let car = r#"{"time":"2010-04-07T17:29:00Z","node":"node-b","pods":[
+        {"namespace":"shop","name":"checkout-7d9f","ips":["63.85.36.72"]},
+        {"namespace":"infra","name":"proxy-1","ips":["205.234.218.129"]}],"services":[]}"#;
+    std::fs::write(a.join("node-b/k8s-1270661340000.json"), car).unwrap_or_else(|e| panic!("{e}"));
+    let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: Some("shop".into()), pod_regex: Some("^checkout-".into()) };
+    let snap = dir.join("shop.snap");
+    let meta = create(&arch, &spec, &snap).unwrap_or_else(|e| panic!("{e}"));
+    // Exactly the packets with 63.85.36.72 as a peer (tshark:
+    // `ip.addr == 63.85.36.72` selects 119 of the 956).
+    assert_eq!(meta.nodes[0].packets, 119);
+    assert_eq!(meta.nodes[0].sidecars, ["k8s/node-b/k8s-1270661340000.json"]);
+    let mut r = CaptureReader::open(&snap.join("raw/node-b.pcapng"), Arc::new(ReadProgress::default()), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let ip: std::net::IpAddr = "63.85.36.72".parse().unwrap_or_else(|e| panic!("{e}"));
+    while let Some(c) = r.next_chunk() {
+        for f in &c.frames {
+            match trawl_analyze::decode::decode(f.link, &c.data[f.start as usize..(f.start + f.len) as usize]) {
+                trawl_analyze::decode::Decoded::Ip(p) => assert!(p.src == ip || p.dst == ip),
+                _ => panic!("a packet without the pod's address was kept"),
+            }
+        }
+    }
+    // Namespace alone: the other server (tshark `ip.addr == 205.234.218.129`: 588).
+    let spec2 = CutSpec { namespace: Some("infra".into()), pod_regex: None, ..spec.clone() };
+    let meta = create(&arch, &spec2, &dir.join("infra.snap")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.nodes[0].packets, 588);
+    // No such namespace: nothing.
+    let spec3 = CutSpec { namespace: Some("nope".into()), pod_regex: None, ..spec };
+    let meta = create(&arch, &spec3, &dir.join("none.snap")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.nodes[0].packets, 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bpf_export_matches_tcpdump() {
+    let dir = scratch("bpf");
+    for (case, _, file, packets, sha) in golden().into_iter().filter(|r| r.0.starts_with("bpf:")) {
+        let snap = dir.join(format!("{file}.snap"));
+        if !snap.exists() {
+            let opts = trawl_analyze::Options { inputs: vec![corpus(&file)], threads: 2, ..Default::default() };
+            trawl_analyze::analyze_to_snapshot(&opts, &snap, false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let out = dir.join("out.pcapng");
+        let spec = ExportSpec { bpf: Some(case.trim_start_matches("bpf:").to_string()), ..Default::default() };
+        let sum = export(&snap, &spec, &out).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sum.packets, packets, "{case}");
+        assert_eq!(digest(&out), (packets, sha), "{case}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn export_by_flow_and_window_reads_through_the_packet_index() {
+    let dir = scratch("export");
+    let snap = dir.join("m.snap");
+    let opts = trawl_analyze::Options { inputs: vec![corpus("zeek_http_methods.pcap")], threads: 2, ..Default::default() };
+    let res = trawl_analyze::analyze_to_snapshot(&opts, &snap, false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.manifest.tables["packets"].rows, 655);
+    // Everything: the capture itself.
+    let out = dir.join("all.pcapng");
+    let sum = export(&snap, &ExportSpec::default(), &out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(digest(&out), digest(&corpus("zeek_http_methods.pcap")));
+    assert_eq!((sum.packets, sum.indexed_packets), (655, 655));
+    // A window equals the tshark window of the golden file.
+    let (name, _, _, packets, sha) = golden().into_iter().find(|r| r.0.starts_with("window-a") && r.1 == "node-a").unwrap_or_else(|| panic!("golden"));
+    let (start, end) = name.split_once(':').and_then(|(_, w)| w.split_once('/')).unwrap_or_else(|| panic!("{name}"));
+    let w = Window { start_ns: parse_time("s", start).unwrap_or(0), end_ns: parse_time("e", end).unwrap_or(0) };
+    export(&snap, &ExportSpec { window: Some(w), ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(digest(&out), (packets, sha));
+    // One flow: its packets only, annotated.
+    let spec = ExportSpec { flow_ids: Some(HashSet::from([1])), annotate: true, ..Default::default() };
+    let sum = export(&snap, &spec, &out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((sum.packets, sum.flows), (10, 1));
+    let bytes = std::fs::read(&out).unwrap_or_default();
+    assert_eq!(bytes.windows(12).filter(|w| w == b"trawl flow 1").count(), 10);
+    // Unknown node and a capture that changed are clear errors.
+    let e = export(&snap, &ExportSpec { nodes: vec!["x".into()], ..Default::default() }, &out).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.starts_with("--node: no node `x`"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn pack_then_unpack_is_byte_identical_and_checked() {
+    let dir = scratch("pack");
+    let a = two_node_archive(&dir);
+    let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    let snap = dir.join("s.snap");
+    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespace: None, pod_regex: None }, &snap).unwrap_or_else(|e| panic!("{e}"));
+    index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    let packed = dir.join("s.tar.zst");
+    let n = trawl_snapshot::pack::pack(&snap, &packed, 3).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(n, 8, "snapshot.json, manifest.json, 4 tables and 2 raw captures");
+    let back = dir.join("back.snap");
+    trawl_snapshot::pack::unpack(&packed, &back).unwrap_or_else(|e| panic!("{e}"));
+    let files = |d: &Path| {
+        let mut v = Vec::new();
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap_or_else(|e| panic!("{e}")).flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    v.push((e.path().strip_prefix(d).map(Path::to_path_buf).unwrap_or_default(), std::fs::read(e.path()).unwrap_or_default()));
+                }
+            }
+        }
+        v.sort();
+        v
+    };
+    assert_eq!(files(&snap), files(&back));
+    // Packing is deterministic.
+    let again = dir.join("again.tar.zst");
+    trawl_snapshot::pack::pack(&back, &again, 3).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(std::fs::read(&packed).ok(), std::fs::read(&again).ok());
+    // A flipped byte inside is caught by a checksum (zstd's or ours).
+    let mut bytes = std::fs::read(&packed).unwrap_or_default();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    let bad = dir.join("bad.tar.zst");
+    std::fs::write(&bad, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let e = trawl_snapshot::pack::unpack(&bad, &dir.join("bad.snap")).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("bad.tar.zst"), "{e}");
+    assert!(!dir.join("bad.snap").exists(), "a failed unpack leaves nothing");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn interrupted_index_leaves_no_complete_looking_snapshot() {
+    let dir = scratch("interrupt");
+    let a = two_node_archive(&dir);
+    let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    let snap = dir.join("s.snap");
+    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespace: None, pod_regex: None }, &snap).unwrap_or_else(|e| panic!("{e}"));
+    // A raw file that is cut short: indexing stops at the damage but
+    // still completes; a raw file that is not a capture fails the index
+    // and leaves the snapshot unindexed.
+    let raw = snap.join("raw/node-b.pcapng");
+    let mut perms = std::fs::metadata(&raw).map(|m| m.permissions()).unwrap_or_else(|e| panic!("{e}"));
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&raw, perms).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&raw, b"not a capture").unwrap_or_else(|e| panic!("{e}"));
+    assert!(index(&snap, Some(2), false, &Default::default()).is_err());
+    assert!(!snap.join("manifest.json").exists());
+    let names: Vec<String> = std::fs::read_dir(&snap).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect()).unwrap_or_default();
+    assert!(!names.iter().any(|n| n.starts_with(".index")), "{names:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
