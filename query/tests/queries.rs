@@ -513,7 +513,12 @@ fn sql_views_functions_and_read_only() {
     assert_eq!(sql_value(&cat, "SELECT endpoint('GET', '/api/orders/123/items/0b7e2c4a-9f1d-4c1e-8a2b-3c4d5e6f7a8b')"), "GET /api/orders/{id}/items/{uuid}");
     assert_eq!(sql_value(&cat, "SELECT map_get(request_headers, 'user-agent', '-') FROM calls WHERE id = 1"), "curl/7.88.1");
     assert_eq!(sql_value(&cat, "SELECT map_get(request_headers, 'nope', '-') FROM calls WHERE id = 1"), "-");
-    assert_eq!(sql_value(&cat, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"), "8");
+    // api_calls, flows, parse_issues, packets and the five views.
+    assert_eq!(sql_value(&cat, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"), "9");
+    // The packet index: one row per frame (144), each TCP packet in a flow.
+    assert_eq!(sql_value(&cat, "SELECT count(*) FROM packets"), "144");
+    assert_eq!(sql_value(&cat, "SELECT count(*) FROM packets p JOIN flows f ON p.flow_id = f.flow_id"), "144");
+    assert_eq!(sql_value(&cat, "SELECT sum(client_packets + server_packets) FROM flows"), "144");
     // Joins between tables work as expected: every call has its flow.
     assert_eq!(sql_value(&cat, "SELECT count(*) FROM calls c JOIN flows f ON c.flow_id = f.flow_id"), "18");
     for bad in [
