@@ -113,9 +113,12 @@ fn list(dir: &Path) -> Result<Listing, Error> {
         if is_hidden_or_partial(&name) {
             continue;
         }
-        let ft = e.file_type().map_err(|err| Error::io(&e.path(), err))?;
-        if ft.is_dir() {
+        // Symbolic links are followed: an archive may link in captures.
+        let Ok(meta) = std::fs::metadata(e.path()) else { continue };
+        if meta.is_dir() {
             dirs.push(e.path());
+        } else if !meta.is_file() {
+            continue;
         } else if trawl_schemas::k8s::is_sidecar_name(&name) {
             cars.push(name);
         } else if is_capture_name(&name) {

@@ -10,21 +10,19 @@
 //! `manifest.json` is moved in last, so an interrupted index leaves a
 //! snapshot that reads as not indexed, never as complete.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufWriter;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use trawl_analyze::decode::{Decoded, decode};
-use trawl_analyze::input::{CaptureReader, Chunk, Frame, ReadProgress};
 use trawl_analyze::{Options, Progress};
 
 use crate::archive::{Archive, Node, read_sidecar};
+use crate::merge::Merge;
 use crate::pcapng::PcapngOut;
 use crate::window::{Window, show};
 use crate::{Error, SNAPSHOT_FILE};
@@ -157,26 +155,6 @@ fn sidecars_in_window(node: &Node, w: &Window) -> Vec<PathBuf> {
     node.sidecars.iter().enumerate().filter(|(i, s)| Some(*i) == before || w.contains(s.time_ns)).map(|(_, s)| s.path.clone()).collect()
 }
 
-/// A file being merged: its reader and current chunk.
-struct Cursor {
-    reader: CaptureReader,
-    chunk: Option<Arc<Vec<u8>>>,
-    frames: Vec<Frame>,
-    pos: usize,
-}
-
-impl Cursor {
-    fn peek(&mut self) -> Option<i64> {
-        while self.pos >= self.frames.len() {
-            let Chunk { data, frames } = self.reader.next_chunk()?;
-            self.chunk = Some(data);
-            self.frames = frames;
-            self.pos = 0;
-        }
-        Some(self.frames[self.pos].ts_ns)
-    }
-}
-
 /// Cuts a snapshot out of an archive into `out` (which must not exist).
 pub fn create(archive: &Archive, spec: &CutSpec, out: &Path) -> Result<SnapshotMeta, Error> {
     let nodes = archive.select_nodes(&spec.nodes)?;
@@ -222,33 +200,19 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
     let path = dir.join(&rel);
     let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
     let mut out = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), &path)?;
-    let mut cursors = Vec::new();
+    let mut paths = Vec::new();
     let mut source_files = Vec::new();
     for f in node.files.iter().filter(|f| f.first_ns.zip(f.last_ns).is_some_and(|(a, b)| w.overlaps(a, b))) {
-        let p = archive.root.join(&f.rel);
-        cursors.push(Cursor { reader: CaptureReader::open(&p, Arc::new(ReadProgress::default()), 1 << 20)?, chunk: None, frames: Vec::new(), pos: 0 });
+        paths.push(archive.root.join(&f.rel));
         source_files.push(f.rel.clone());
     }
-    let mut heap = BinaryHeap::new();
-    for (i, c) in cursors.iter_mut().enumerate() {
-        if let Some(ts) = c.peek() {
-            heap.push(Reverse((ts, i)));
-        }
-    }
+    let mut merge = Merge::open(&paths)?;
     let (mut packets, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
-    while let Some(Reverse((ts, i))) = heap.pop() {
-        let c = &mut cursors[i];
-        let f = c.frames[c.pos];
-        c.pos += 1;
-        let chunk = c.chunk.clone();
-        if let Some(next) = c.peek() {
-            heap.push(Reverse((next, i)));
-        }
+    merge.for_each(|_, f, data| {
+        let ts = f.ts_ns;
         if !w.contains(ts) {
-            continue;
+            return Ok(());
         }
-        let Some(chunk) = chunk else { continue };
-        let data = &chunk[f.start as usize..(f.start + f.len) as usize];
         if let Some(wl) = workloads {
             let keep = match decode(f.link, data) {
                 Decoded::Ip(p) => wl.matches(ts, p.src, p.dst),
@@ -259,7 +223,7 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
                 _ => false,
             };
             if !keep {
-                continue;
+                return Ok(());
             }
         }
         out.packet(&node.name, f.link, ts, f.orig_len, data, None)?;
@@ -267,9 +231,10 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
         bytes += f.len as u64;
         first.get_or_insert(ts);
         last = Some(ts);
-    }
+        Ok(())
+    })?;
     out.finish()?;
-    let damaged_files = cursors.into_iter().zip(&source_files).filter_map(|(c, rel)| c.reader.finish().damage.map(|_| rel.clone())).collect();
+    let damaged_files = merge.finish().into_iter().zip(&source_files).filter(|(d, _)| *d).map(|(_, rel)| rel.clone()).collect();
     let mut sidecars = Vec::new();
     let cars = sidecars_in_window(node, w);
     if !cars.is_empty() {

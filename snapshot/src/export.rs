@@ -165,20 +165,65 @@ fn read_packets(path: &Path, gzip: bool, sels: &mut [(usize, Sel)], data: &mut [
     Ok(())
 }
 
-/// Exports packets of an indexed snapshot into a pcapng file at `out`,
-/// written to a temporary name and renamed when complete.
-pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummary, Error> {
-    let inputs = read_inputs(snap)?;
-    let node_of =
-        |i: &InputEntry| i.node.clone().unwrap_or_else(|| Path::new(&i.path).file_name().map_or_else(|| i.path.clone(), |n| n.to_string_lossy().to_string()));
-    let known: Vec<String> = inputs.iter().map(node_of).collect();
-    for n in &spec.nodes {
+/// The output side of an export: BPF, annotations, counters, the file.
+struct Sink {
+    w: PcapngOut<BufWriter<File>>,
+    bpf: Option<BpfFilter>,
+    names: Option<crate::resolve::Names>,
+    sum: ExportSummary,
+    flows: HashSet<u64>,
+}
+
+impl Sink {
+    fn put(&mut self, node: &str, s: &Sel, data: &[u8]) -> Result<(), Error> {
+        if let Some(b) = self.bpf.as_mut()
+            && !b.matches(s.link, s.ts, s.wire_len, data)?
+        {
+            self.sum.bpf_dropped += 1;
+            return Ok(());
+        }
+        let comment = self.names.as_ref().map(|n| annotation(n, s, data));
+        self.w.packet(node, s.link, s.ts, s.wire_len, data, comment)?;
+        self.sum.packets += 1;
+        self.sum.bytes += data.len() as u64;
+        if let Some(f) = s.flow_id {
+            self.flows.insert(f);
+        }
+        Ok(())
+    }
+}
+
+/// Checks `--node` names against the snapshot's.
+fn node_mask(snap: &Path, known: &[String], wanted: &[String]) -> Result<Vec<bool>, Error> {
+    for n in wanted {
         if !known.contains(n) {
             return Err(Error::Usage(format!("--node: no node `{n}` in {}; its nodes are {}", snap.display(), known.join(", "))));
         }
     }
-    let files: Vec<bool> = known.iter().map(|n| spec.nodes.is_empty() || spec.nodes.contains(n)).collect();
-    let mut bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
+    Ok(known.iter().map(|n| wanted.is_empty() || wanted.contains(n)).collect())
+}
+
+/// Exports packets of a snapshot into a pcapng file at `out`, written to
+/// a temporary name and renamed when complete.
+///
+/// An indexed snapshot is read through its packet index. A snapshot cut
+/// from an archive and not indexed yet can still be exported by window,
+/// node and BPF (as Kubeshark exports raw capture): its `raw/` files are
+/// merged by time; choosing flows (`flow_ids`) needs the index.
+pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummary, Error> {
+    let indexed = snap.join(trawl_analyze::MANIFEST).is_file();
+    if !indexed && snap.join(crate::SNAPSHOT_FILE).is_file() {
+        if spec.flow_ids.is_some() {
+            return Err(Error::invalid(snap, "is not indexed yet, and --kfl needs its tables: run `trawl snapshot index` first"));
+        }
+        return export_raw(snap, spec, out);
+    }
+    let inputs = read_inputs(snap)?;
+    let node_of =
+        |i: &InputEntry| i.node.clone().unwrap_or_else(|| Path::new(&i.path).file_name().map_or_else(|| i.path.clone(), |n| n.to_string_lossy().to_string()));
+    let known: Vec<String> = inputs.iter().map(node_of).collect();
+    let files = node_mask(snap, &known, &spec.nodes)?;
+    let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
     let (sels, indexed) = select(snap, spec, &files)?;
     // Read each file's packets in offset order.
     let mut data: Vec<Vec<u8>> = vec![Vec::new(); sels.len()];
@@ -196,29 +241,51 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
         read_packets(&path, input.gzip, &mut list, &mut data)?;
     }
     let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
+    write_atomically(out, bpf, names, indexed, |sink| {
+        for (s, d) in sels.iter().zip(&data) {
+            sink.put(&known[s.file as usize], s, d)?;
+        }
+        Ok(())
+    })
+}
+
+/// Export from the raw captures of a snapshot that is not indexed.
+fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummary, Error> {
+    let meta = crate::create::read_meta(snap)?;
+    let known: Vec<String> = meta.nodes.iter().map(|n| n.name.clone()).collect();
+    let mask = node_mask(snap, &known, &spec.nodes)?;
+    let (names_of, paths): (Vec<String>, Vec<PathBuf>) =
+        meta.nodes.iter().zip(&mask).filter(|(_, m)| **m).map(|(n, _)| (n.name.clone(), snap.join(&n.file))).unzip();
+    let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
+    let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
+    let mut merge = crate::merge::Merge::open(&paths)?;
+    write_atomically(out, bpf, names, 0, |sink| {
+        merge.for_each(|i, f, data| {
+            if spec.window.is_some_and(|w| !w.contains(f.ts_ns)) {
+                return Ok(());
+            }
+            let s = Sel { ts: f.ts_ns, file: i as u32, offset: f.offset, caplen: f.len, wire_len: f.orig_len, link: f.link, flow_id: None };
+            sink.put(&names_of[i], &s, data)
+        })
+    })
+}
+
+fn write_atomically(
+    out: &Path,
+    bpf: Option<BpfFilter>,
+    names: Option<crate::resolve::Names>,
+    indexed: u64,
+    fill: impl FnOnce(&mut Sink) -> Result<(), Error>,
+) -> Result<ExportSummary, Error> {
     let tmp = tmp_sibling(out);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut w = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), out)?;
-        let mut sum = ExportSummary { indexed_packets: indexed, ..Default::default() };
-        let mut flows = HashSet::new();
-        for (s, d) in sels.iter().zip(&data) {
-            if let Some(b) = bpf.as_mut()
-                && !b.matches(s.link, s.ts, s.wire_len, d)?
-            {
-                sum.bpf_dropped += 1;
-                continue;
-            }
-            let comment = names.as_ref().map(|n| annotation(n, s, d));
-            w.packet(&known[s.file as usize], s.link, s.ts, s.wire_len, d, comment)?;
-            sum.packets += 1;
-            sum.bytes += d.len() as u64;
-            if let Some(f) = s.flow_id {
-                flows.insert(f);
-            }
-        }
-        sum.flows = flows.len() as u64;
-        let (bw, _) = w.into_inner();
+        let w = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), out)?;
+        let mut sink = Sink { w, bpf, names, sum: ExportSummary { indexed_packets: indexed, ..Default::default() }, flows: HashSet::new() };
+        fill(&mut sink)?;
+        let mut sum = sink.sum;
+        sum.flows = sink.flows.len() as u64;
+        let (bw, _) = sink.w.into_inner();
         let f = bw.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;

@@ -17,6 +17,7 @@ pub mod bpf;
 pub mod create;
 mod error;
 pub mod export;
+pub mod merge;
 pub mod pack;
 pub mod pcapng;
 pub mod resolve;

@@ -146,6 +146,16 @@ fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
             assert_eq!(digest(&snap.join(&cut.file)), (*packets, sha.clone()), "{case} {node}");
             checked += 1;
         }
+        // Not indexed yet, it exports by node from its raw captures (no
+        // index needed, as in Kubeshark); choosing flows needs the index.
+        for (_, node, _, packets, sha) in rows.iter().filter(|r| r.0 == *name) {
+            let out = dir.join("raw-export.pcapng");
+            let sum = export(&snap, &ExportSpec { nodes: vec![node.clone()], ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(sum.packets, *packets);
+            assert_eq!(digest(&out), (*packets, sha.clone()), "raw export {case} {node}");
+        }
+        let e = export(&snap, &ExportSpec { flow_ids: Some(HashSet::from([1])), ..Default::default() }, &dir.join("x.pcapng")).err();
+        assert!(e.map(|e| e.to_string()).unwrap_or_default().contains("not indexed yet"));
         // The cut reads back; indexing it analyses exactly its packets.
         assert_eq!(read_meta(&snap).ok().map(|m| m.window.start_ns), Some(window.start_ns));
         let m = index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
@@ -198,6 +208,15 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
             }
         }
     }
+    // Indexed, its export names the pods in packet comments.
+    index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("annotated.pcapng");
+    let sum = export(&snap, &ExportSpec { annotate: true, ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sum.packets, 119);
+    let bytes = std::fs::read(&out).unwrap_or_default();
+    let named = |what: &[u8]| bytes.windows(what.len()).filter(|w| *w == what).count();
+    assert_eq!(named(b"pod shop/checkout-7d9f"), 119, "every packet has the pod as a peer");
+    assert_eq!(named(b"trawl flow "), 119);
     // Namespace alone: the other server (tshark `ip.addr == 205.234.218.129`: 588).
     let spec2 = CutSpec { namespace: Some("infra".into()), pod_regex: None, ..spec.clone() };
     let meta = create(&arch, &spec2, &dir.join("infra.snap")).unwrap_or_else(|e| panic!("{e}"));
