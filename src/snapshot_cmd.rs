@@ -325,6 +325,14 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
             eprintln!("trawl: {}: {f} is damaged; cut up to the damage", n.name);
         }
     }
+    if meta.nodes.iter().all(|n| n.packets == 0) {
+        let b = archive.boundaries();
+        eprintln!(
+            "trawl: warning: the window holds no packets; the archive spans {} .. {} (see `trawl archive boundaries`)",
+            b.oldest.unwrap_or_default(),
+            b.newest.unwrap_or_default()
+        );
+    }
     if a.index {
         let m = index(&out, a.threads, false, a.json)?;
         if !a.json {

@@ -294,12 +294,3 @@ pub fn index(snap: &Path, threads: Option<usize>, force: bool, progress: &Progre
 pub fn index_tmp_path(snap: &Path) -> PathBuf {
     snap.join(format!(".index.tmp-{}", std::process::id()))
 }
-
-impl PcapngOut<BufWriter<File>> {
-    /// Flushes and syncs the file.
-    pub fn finish(self) -> Result<(), Error> {
-        let (w, path) = self.into_inner();
-        let f = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(&path, e))
-    }
-}

@@ -3,7 +3,7 @@
 //! file and byte offset of every frame) rather than by rescanning the
 //! captures, and merged across nodes in capture order into one pcapng.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::net::IpAddr;
@@ -89,8 +89,10 @@ fn read_inputs(snap: &Path) -> Result<Vec<InputEntry>, Error> {
     Ok(m.inputs)
 }
 
-/// The packet index rows that pass the flow, window and node choices.
-fn select(snap: &Path, spec: &ExportSpec, files: &[bool]) -> Result<(Vec<Sel>, u64), Error> {
+/// Calls `each` for the packet index rows that pass the flow, window and
+/// node choices, in capture order, one batch in memory at a time; returns
+/// the rows read.
+fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnMut(Sel) -> Result<(), Error>) -> Result<u64, Error> {
     let p = snap.join(trawl_schemas::PACKETS.file_name());
     let file = File::open(&p).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -102,7 +104,6 @@ fn select(snap: &Path, spec: &ExportSpec, files: &[bool]) -> Result<(Vec<Sel>, u
     let bad = |e: String| Error::invalid(&p, format!("unreadable packet index: {e}"));
     let reader =
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?.with_batch_size(65_536).build().map_err(|e| bad(e.to_string()))?;
-    let mut out = Vec::new();
     let mut rows = 0u64;
     for batch in reader {
         let b = batch.map_err(|e| bad(e.to_string()))?;
@@ -130,39 +131,86 @@ fn select(snap: &Path, spec: &ExportSpec, files: &[bool]) -> Result<(Vec<Sel>, u
             if !files.get(f as usize).copied().unwrap_or(false) {
                 continue;
             }
-            out.push(Sel { ts: t, file: f, offset: off.value(i), caplen: cap.value(i), wire_len: wire.value(i), link: link.value(i), flow_id });
+            each(Sel { ts: t, file: f, offset: off.value(i), caplen: cap.value(i), wire_len: wire.value(i), link: link.value(i), flow_id })?;
         }
     }
-    Ok((out, rows))
+    Ok(rows)
 }
 
-/// Reads the bytes of the selected packets of one file, in offset order.
-fn read_packets(path: &Path, gzip: bool, sels: &mut [(usize, Sel)], data: &mut [Vec<u8>]) -> Result<(), Error> {
-    sels.sort_by_key(|(_, s)| s.offset);
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let changed = || Error::invalid(path, "the capture changed since it was analysed: analyse it again");
-    if !gzip {
-        for (i, s) in sels.iter() {
-            let mut buf = vec![0u8; s.caplen as usize];
-            file.read_exact_at(&mut buf, s.offset).map_err(|_| changed())?;
-            data[*i] = buf;
-        }
-        return Ok(());
+/// Reads packets of one capture at indexed offsets. Within a file the
+/// index's capture order is the file's order, so offsets only grow: plain
+/// files are read through a window that slides forward (large sequential
+/// reads, bounded memory), gzip files are decompressed once, front to back.
+struct PacketReader {
+    path: PathBuf,
+    src: Src,
+    /// Plain: bytes of the file from `start`. Gzip: the last packet.
+    buf: Vec<u8>,
+    start: u64,
+}
+
+enum Src {
+    Plain(File),
+    Gzip { r: Box<flate2::read::MultiGzDecoder<std::io::BufReader<File>>>, pos: u64 },
+}
+
+/// Bytes a plain-file window reads at once.
+const WINDOW: usize = 256 << 10;
+
+impl PacketReader {
+    fn open(path: &Path, gzip: bool) -> Result<PacketReader, Error> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let src = if gzip {
+            Src::Gzip { r: Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file))), pos: 0 }
+        } else {
+            Src::Plain(file)
+        };
+        Ok(PacketReader { path: path.to_path_buf(), src, buf: Vec::new(), start: 0 })
     }
-    // The index's offsets are in the decompressed stream.
-    let mut r = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
-    let mut pos = 0u64;
-    for (i, s) in sels.iter() {
-        if s.offset < pos {
-            return Err(changed());
-        }
-        std::io::copy(&mut (&mut r).take(s.offset - pos), &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
-        let mut buf = vec![0u8; s.caplen as usize];
-        r.read_exact(&mut buf).map_err(|_| changed())?;
-        pos = s.offset + s.caplen as u64;
-        data[*i] = buf;
+
+    fn changed(&self) -> Error {
+        Error::invalid(&self.path, "the capture changed since it was analysed: analyse it again")
     }
-    Ok(())
+
+    fn read(&mut self, offset: u64, len: u32) -> Result<&[u8], Error> {
+        let len = len as usize;
+        match &mut self.src {
+            Src::Plain(f) => {
+                let end = self.start + self.buf.len() as u64;
+                if offset < self.start || offset + len as u64 > end {
+                    self.buf.resize(WINDOW.max(len), 0);
+                    let mut got = 0;
+                    while got < self.buf.len() {
+                        match f.read_at(&mut self.buf[got..], offset + got as u64) {
+                            Ok(0) => break,
+                            Ok(n) => got += n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(Error::io(&self.path, e)),
+                        }
+                    }
+                    self.buf.truncate(got);
+                    self.start = offset;
+                    if got < len {
+                        return Err(self.changed());
+                    }
+                }
+                let at = (offset - self.start) as usize;
+                Ok(&self.buf[at..at + len])
+            }
+            Src::Gzip { r, pos } => {
+                if offset < *pos {
+                    return Err(Error::invalid(&self.path, "the capture changed since it was analysed: analyse it again"));
+                }
+                std::io::copy(&mut (&mut **r).take(offset - *pos), &mut std::io::sink()).map_err(|e| Error::io(&self.path, e))?;
+                self.buf.resize(len, 0);
+                if r.read_exact(&mut self.buf).is_err() {
+                    return Err(Error::invalid(&self.path, "the capture changed since it was analysed: analyse it again"));
+                }
+                *pos = offset + len as u64;
+                Ok(&self.buf)
+            }
+        }
+    }
 }
 
 /// The output side of an export: BPF, annotations, counters, the file.
@@ -224,28 +272,30 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     let known: Vec<String> = inputs.iter().map(node_of).collect();
     let files = node_mask(snap, &known, &spec.nodes)?;
     let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
-    let (sels, indexed) = select(snap, spec, &files)?;
-    // Read each file's packets in offset order.
-    let mut data: Vec<Vec<u8>> = vec![Vec::new(); sels.len()];
-    let mut by_file: BTreeMap<u32, Vec<(usize, Sel)>> = BTreeMap::new();
-    for (i, s) in sels.iter().enumerate() {
-        by_file.entry(s.file).or_default().push((i, *s));
-    }
-    for (f, mut list) in by_file {
-        let input = inputs.get(f as usize).ok_or_else(|| Error::invalid(snap, format!("the packet index names input {f}, which the manifest lacks")))?;
-        let path = resolve_input(snap, &input.path);
-        let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
-        if size != input.size {
-            return Err(Error::invalid(&path, format!("is {size} bytes, but {} when it was analysed: analyse it again", input.size)));
-        }
-        read_packets(&path, input.gzip, &mut list, &mut data)?;
+    // Each capture once, checked against the size it had when analysed.
+    let mut readers: Vec<Option<PacketReader>> = Vec::new();
+    for (input, wanted) in inputs.iter().zip(&files) {
+        readers.push(if *wanted {
+            let path = resolve_input(snap, &input.path);
+            let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+            if size != input.size {
+                return Err(Error::invalid(&path, format!("is {size} bytes, but {} when it was analysed: analyse it again", input.size)));
+            }
+            Some(PacketReader::open(&path, input.gzip)?)
+        } else {
+            None
+        });
     }
     let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
-    write_atomically(out, bpf, names, indexed, |sink| {
-        for (s, d) in sels.iter().zip(&data) {
-            sink.put(&known[s.file as usize], s, d)?;
-        }
-        Ok(())
+    write_atomically(out, bpf, names, |sink| {
+        scan_index(snap, spec, &files, |s| {
+            let r = readers
+                .get_mut(s.file as usize)
+                .and_then(Option::as_mut)
+                .ok_or_else(|| Error::invalid(snap, format!("the packet index names input {}, which the manifest lacks", s.file)))?;
+            let data = r.read(s.offset, s.caplen)?;
+            sink.put(&known[s.file as usize], &s, data)
+        })
     })
 }
 
@@ -259,14 +309,15 @@ fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
     let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
     let mut merge = crate::merge::Merge::open(&paths)?;
-    write_atomically(out, bpf, names, 0, |sink| {
+    write_atomically(out, bpf, names, |sink| {
         merge.for_each(|i, f, data| {
             if spec.window.is_some_and(|w| !w.contains(f.ts_ns)) {
                 return Ok(());
             }
             let s = Sel { ts: f.ts_ns, file: i as u32, offset: f.offset, caplen: f.len, wire_len: f.orig_len, link: f.link, flow_id: None };
             sink.put(&names_of[i], &s, data)
-        })
+        })?;
+        Ok(0)
     })
 }
 
@@ -274,20 +325,18 @@ fn write_atomically(
     out: &Path,
     bpf: Option<BpfFilter>,
     names: Option<crate::resolve::Names>,
-    indexed: u64,
-    fill: impl FnOnce(&mut Sink) -> Result<(), Error>,
+    fill: impl FnOnce(&mut Sink) -> Result<u64, Error>,
 ) -> Result<ExportSummary, Error> {
     let tmp = tmp_sibling(out);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let w = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), out)?;
-        let mut sink = Sink { w, bpf, names, sum: ExportSummary { indexed_packets: indexed, ..Default::default() }, flows: HashSet::new() };
-        fill(&mut sink)?;
+        let mut sink = Sink { w, bpf, names, sum: ExportSummary::default(), flows: HashSet::new() };
+        let indexed = fill(&mut sink)?;
         let mut sum = sink.sum;
+        sum.indexed_packets = indexed;
         sum.flows = sink.flows.len() as u64;
-        let (bw, _) = sink.w.into_inner();
-        let f = bw.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        sink.w.finish()?;
         std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
         Ok(sum)
     })();

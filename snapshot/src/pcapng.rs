@@ -3,7 +3,8 @@
 //! `pcap-file`'s block writer.
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -63,5 +64,14 @@ impl<W: Write> PcapngOut<W> {
     /// The underlying writer and the file's path.
     pub fn into_inner(self) -> (W, PathBuf) {
         (self.writer.into_inner(), self.path)
+    }
+}
+
+impl PcapngOut<BufWriter<File>> {
+    /// Flushes the file and syncs it to disk.
+    pub fn finish(self) -> Result<(), Error> {
+        let (w, path) = self.into_inner();
+        let f = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&path, e))
     }
 }

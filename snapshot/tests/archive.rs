@@ -270,6 +270,23 @@ fn export_by_flow_and_window_reads_through_the_packet_index() {
     assert_eq!((sum.packets, sum.flows), (10, 1));
     let bytes = std::fs::read(&out).unwrap_or_default();
     assert_eq!(bytes.windows(12).filter(|w| w == b"trawl flow 1").count(), 10);
+    // A gzip-compressed capture is read through the same index (offsets in
+    // the decompressed stream).
+    let gz = dir.join("m.pcap.gz");
+    let raw = std::fs::read(corpus("zeek_http_methods.pcap")).unwrap_or_default();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &raw).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&gz, enc.finish().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let gz_snap = dir.join("gz.snap");
+    let opts = trawl_analyze::Options { inputs: vec![gz.clone()], threads: 2, ..Default::default() };
+    trawl_analyze::analyze_to_snapshot(&opts, &gz_snap, false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    export(&gz_snap, &ExportSpec { window: Some(w), ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
+    let (_, _, _, packets, sha) = golden().into_iter().find(|r| r.0.starts_with("window-a") && r.1 == "node-a").unwrap_or_else(|| panic!("golden"));
+    assert_eq!(digest(&out), (packets, sha));
+    // A capture that changed since analysis is refused.
+    std::fs::write(&gz, b"short").unwrap_or_else(|e| panic!("{e}"));
+    let e = export(&gz_snap, &ExportSpec::default(), &out).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("when it was analysed: analyse it again"), "{e}");
     // Unknown node and a capture that changed are clear errors.
     let e = export(&snap, &ExportSpec { nodes: vec!["x".into()], ..Default::default() }, &out).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.starts_with("--node: no node `x`"), "{e}");
