@@ -159,6 +159,13 @@ impl ParquetTable {
                 // Min/max of bodies prune nothing and cost comparisons.
                 props = props.set_column_statistics_enabled(ColumnPath::from(c.name), parquet::file::properties::EnabledStatistics::None);
             }
+            // The packet index's positions and times grow row by row:
+            // delta encoding stores them in a few bits each.
+            if table.name == trawl_schemas::PACKETS.name && matches!(c.name, "ordinal" | "timestamp" | "frame_number" | "offset") {
+                props = props
+                    .set_column_dictionary_enabled(ColumnPath::from(c.name), false)
+                    .set_column_encoding(ColumnPath::from(c.name), parquet::basic::Encoding::DELTA_BINARY_PACKED);
+            }
             if c.ty == ColumnType::StringMap {
                 props = props.set_column_dictionary_enabled(ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]), false);
             }

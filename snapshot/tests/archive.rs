@@ -123,6 +123,19 @@ fn boundaries_read_first_and_last_packets_and_are_cached() {
     let again = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.cached_files, 5);
     assert_eq!(again.boundaries().newest, b.newest);
+    // A file still being written (cut mid-record) is read up to its last
+    // whole record and reported; a `.tmp` file is not read at all.
+    let last = a.join("node-a/cap.pcap3");
+    let bytes = std::fs::read(&last).unwrap_or_default();
+    std::fs::write(&last, &bytes[..bytes.len() - 7]).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(a.join("node-a/cap.pcap4.tmp"), b"half").unwrap_or_else(|e| panic!("{e}"));
+    let cut = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cut.cached_files, 4, "the changed file is read again");
+    let nb = &cut.boundaries().nodes[0];
+    assert_eq!(nb.damaged_files, ["node-a/cap.pcap3"]);
+    assert_eq!(nb.files, 4);
+    // tshark: frame 654 of zeek_http_methods.pcap is at 02:28:52.796782.
+    assert_eq!(nb.newest.as_deref(), Some("2012-12-01T02:28:52.796782000Z"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
