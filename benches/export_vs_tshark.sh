@@ -62,7 +62,12 @@ echo "| trawl export-pcap --kfl | $t_trawl | $((rss_trawl / 1024)) | $n_trawl |"
 echo "| tshark -Y ... -w | $t_tshark | $((rss_tshark / 1024)) | $n_tshark |"
 echo
 echo "speed-up: $(awk -v a="$t_tshark" -v b="$t_trawl" 'BEGIN { printf "%.0fx", a / (b > 0 ? b : 0.001) }')"
-if [ "$n_trawl" != "$n_tshark" ]; then
+# Same packets: times and bytes of every packet, in order.
+same() { tshark -r "$1" -T fields -e frame.time_epoch -e frame.cap_len -e tcp.seq_raw -e tcp.ack_raw -e tcp.flags 2>/dev/null | sha256sum | cut -c1-16; }
+d_trawl=$(same "$out/trawl.pcapng")
+d_tshark=$(same "$out/tshark.pcapng")
+echo "packet digests (time, length, seq, ack, flags): trawl $d_trawl, tshark $d_tshark"
+if [ "$n_trawl" != "$n_tshark" ] || [ "$d_trawl" != "$d_tshark" ]; then
   echo "MISMATCH: trawl wrote $n_trawl packets, tshark $n_tshark" >&2
   exit 1
 fi

@@ -166,6 +166,10 @@ impl ParquetTable {
                     .set_column_dictionary_enabled(ColumnPath::from(c.name), false)
                     .set_column_encoding(ColumnPath::from(c.name), parquet::basic::Encoding::DELTA_BINARY_PACKED);
             }
+            // Flow ids are as many as flows: a dictionary would only grow.
+            if table.name == trawl_schemas::PACKETS.name && c.name == "flow_id" {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
+            }
             if c.ty == ColumnType::StringMap {
                 props = props.set_column_dictionary_enabled(ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]), false);
             }
