@@ -398,9 +398,16 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
         let frame = &chunk[f.start as usize..(f.start + f.len) as usize];
         tb.tick.now = tb.tick.now.max(f.ts_ns);
         tb.tick.last_ordinal = ordinal;
-        if let Some(frames) = Arc::get_mut(&mut tb.tick.frames) {
-            frames.push(FrameRef { ts: f.ts_ns, file_index, frame_number: f.number, offset: f.offset, caplen: f.len, wire_len: f.orig_len, link: f.link });
-        }
+        // The tick is not shared until it is sent: no copy is made here.
+        Arc::make_mut(&mut tb.tick.frames).push(FrameRef {
+            ts: f.ts_ns,
+            file_index,
+            frame_number: f.number,
+            offset: f.offset,
+            caplen: f.len,
+            wire_len: f.orig_len,
+            link: f.link,
+        });
         let issue = |kind: &'static str, layer: &'static str, detail: String| IssueRow {
             flow_id: None,
             file_index,
