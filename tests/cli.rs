@@ -102,7 +102,7 @@ fn snapshot_files_are_identical_at_any_thread_count() {
         let o = trawl(&["analyze", &input, "-q", "-j", j, "-o", &dir.join(j).display().to_string()]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    for f in ["flows.parquet", "api_calls.parquet", "parse_issues.parquet", "manifest.json"] {
+    for f in ["flows.parquet", "api_calls.parquet", "parse_issues.parquet", "packets.parquet", "manifest.json"] {
         let a = fs::read(dir.join("1").join(f)).unwrap_or_default();
         let b = fs::read(dir.join("4").join(f)).unwrap_or_default();
         assert!(!a.is_empty() && a == b, "{f} differs between 1 and 4 threads");
