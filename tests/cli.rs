@@ -383,14 +383,31 @@ fn golden_export(case: &str) -> (String, u64, String) {
 #[test]
 fn export_pcap_kfl_gives_exactly_the_connections_tshark_finds() {
     let dir = scratch("export");
-    for (case, kfl) in [("kfl:http && status_code >= 400", "http && status_code >= 400"), ("kfl:http && status_code >= 500", "http && status_code >= 500")] {
+    // The last case is a UDP flow whose datagrams were fragmented: its
+    // export holds every fragment (tshark's `udp.stream == 0` holds only
+    // the 6 frames with a UDP header; the reference is `ip.proto == 17`).
+    for (case, table, kfl) in [
+        ("kfl:http && status_code >= 400", "calls", "http && status_code >= 400"),
+        ("kfl:http && status_code >= 500", "calls", "http && status_code >= 500"),
+        ("flows:udp", "flows", "udp"),
+    ] {
         let (file, packets, sha) = golden_export(case);
-        let input = if file == "checkout.pcap" { testdata("demo/checkout.pcap") } else { testdata(&format!("corpus/{file}")) };
+        let input = match file.as_str() {
+            "checkout.pcap" => testdata("demo/checkout.pcap"),
+            "udp-fragments.pcap" => testdata("scenarios/udp-fragments.pcap"),
+            _ => testdata(&format!("corpus/{file}")),
+        };
         let snap = dir.join(format!("{file}.snap"));
-        let o = trawl(&["analyze", &input, "-q", "-o", &snap.display().to_string()]);
+        let o = trawl(&["analyze", &input, "--json", "-o", &snap.display().to_string()]);
         assert!(o.status.success(), "{}", stderr(&o));
+        if file == "udp-fragments.pcap" {
+            // tshark: 20 frames are fragments (`ip.flags.mf == 1 ||
+            // ip.frag_offset > 0`), 4 complete a datagram (`ip.fragments`).
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            assert_eq!((v["manifest"]["counters"]["ip_fragments"].as_u64(), v["manifest"]["counters"]["ip_reassembled"].as_u64()), (Some(20), Some(4)));
+        }
         let out = dir.join("out.pcapng");
-        let o = trawl(&["export-pcap", &snap.display().to_string(), "--kfl", kfl, "-o", &out.display().to_string(), "--annotate"]);
+        let o = trawl(&["export-pcap", &snap.display().to_string(), "--table", table, "--kfl", kfl, "-o", &out.display().to_string(), "--annotate"]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).starts_with(&format!("exported {packets} packets")), "{}", stdout(&o));
         // tshark: `tcp.stream in {streams of http.response.code >= N}`.

@@ -320,7 +320,8 @@ pub struct Reassembled {
 /// IPv4/IPv6 fragment reassembly with bounded state.
 #[derive(Debug)]
 pub struct Defrag {
-    active: HashMap<FragKey, (IpDefragBuf, i64)>,
+    /// Datagrams in progress: buffer, last fragment time, datagram id.
+    active: HashMap<FragKey, (IpDefragBuf, i64, u64)>,
     max_datagrams: usize,
     timeout_ns: i64,
     /// Datagrams dropped because too many were in progress.
@@ -336,9 +337,11 @@ impl Defrag {
         Defrag { active: HashMap::new(), max_datagrams, timeout_ns, overflows: 0, timeouts: 0, errors: 0 }
     }
 
-    /// Adds one fragment (`frame` is the frame it was decoded from);
-    /// returns the datagram when it is complete.
-    pub fn add(&mut self, piece: &FragPiece, frame: &[u8], ts_ns: i64) -> Result<Option<Reassembled>, String> {
+    /// Adds one fragment (`frame` is the frame it was decoded from, `id`
+    /// a number for the datagram should this fragment be its first: trawl
+    /// gives the frame's ordinal); returns the datagram's id, and the
+    /// datagram when it is complete.
+    pub fn add(&mut self, piece: &FragPiece, frame: &[u8], ts_ns: i64, id: u64) -> Result<(u64, Option<Reassembled>), String> {
         let data = frame.get(piece.data_off..piece.data_off + piece.data_len).unwrap_or(&[]);
         if !self.active.contains_key(&piece.key) && self.active.len() >= self.max_datagrams {
             self.expire(ts_ns);
@@ -350,18 +353,19 @@ impl Defrag {
                 self.overflows += 1;
             }
         }
-        let entry = self.active.entry(piece.key).or_insert_with(|| (IpDefragBuf::new(IpNumber(piece.key.proto), Vec::new(), Vec::new()), ts_ns));
+        let entry = self.active.entry(piece.key).or_insert_with(|| (IpDefragBuf::new(IpNumber(piece.key.proto), Vec::new(), Vec::new()), ts_ns, id));
         entry.1 = ts_ns;
+        let datagram = entry.2;
         if let Err(e) = entry.0.add(piece.offset, piece.more, data) {
             self.active.remove(&piece.key);
             self.errors += 1;
             return Err(e.to_string());
         }
         if !entry.0.is_complete() {
-            return Ok(None);
+            return Ok((datagram, None));
         }
-        let Some((buf, _)) = self.active.remove(&piece.key) else {
-            return Ok(None);
+        let Some((buf, ..)) = self.active.remove(&piece.key) else {
+            return Ok((datagram, None));
         };
         let (data, _) = buf.take_bufs();
         let mut packet = Packet {
@@ -379,14 +383,14 @@ impl Defrag {
             l4_error: None,
         };
         transport(&mut packet, &data, None, &data, 0);
-        Ok(Some(Reassembled { data, packet }))
+        Ok((datagram, Some(Reassembled { data, packet })))
     }
 
     /// Drops datagrams older than the timeout.
     pub fn expire(&mut self, now_ns: i64) {
         let timeout = self.timeout_ns;
         let before = self.active.len();
-        self.active.retain(|_, (_, ts)| now_ns - *ts <= timeout);
+        self.active.retain(|_, (_, ts, _)| now_ns - *ts <= timeout);
         self.timeouts += (before - self.active.len()) as u64;
     }
 }
@@ -483,9 +487,12 @@ mod tests {
         let mut out = None;
         for (i, f) in frames.iter().enumerate() {
             let Decoded::Fragment(piece) = decode(101, f) else { panic!("frame {i} is not a fragment") };
-            match d.add(&piece, f, i as i64) {
-                Ok(Some(r)) => out = Some(r),
-                Ok(None) => assert!(i < 2, "incomplete after the last fragment"),
+            match d.add(&piece, f, i as i64, 100 + i as u64) {
+                Ok((datagram, Some(r))) => {
+                    assert_eq!(datagram, 100, "the datagram is named after its first fragment");
+                    out = Some(r)
+                }
+                Ok((_, None)) => assert!(i < 2, "incomplete after the last fragment"),
                 Err(e) => panic!("{e}"),
             }
         }
@@ -500,7 +507,7 @@ mod tests {
         for id in 0..10u16 {
             let f = fragment(id, 0, true, &[0u8; 16]);
             let Decoded::Fragment(piece) = decode(101, &f) else { panic!("not a fragment") };
-            let _ = d.add(&piece, &f, 0);
+            let _ = d.add(&piece, &f, 0, u64::from(id));
         }
         assert_eq!(d.overflows, 6);
         d.expire(10_000);

@@ -145,6 +145,8 @@ pub struct FrameRef {
     pub caplen: u32,
     pub wire_len: u32,
     pub link: u32,
+    /// For an IP fragment: its datagram (the ordinal of its first fragment).
+    pub datagram: Option<u64>,
 }
 
 /// The frames of one tick, numbered from `first_ordinal`, and the flow
@@ -407,6 +409,7 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
             caplen: f.len,
             wire_len: f.orig_len,
             link: f.link,
+            datagram: None,
         });
         let issue = |kind: &'static str, layer: &'static str, detail: String| IssueRow {
             flow_id: None,
@@ -425,13 +428,17 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
             }
             Decoded::Fragment(piece) => {
                 stats.ip_fragments += 1;
-                match defrag.add(&piece, frame, f.ts_ns) {
-                    Ok(Some(re)) => {
+                let added = defrag.add(&piece, frame, f.ts_ns, ordinal);
+                if let (Ok((datagram, _)), Some(last)) = (&added, Arc::make_mut(&mut tb.tick.frames).last_mut()) {
+                    last.datagram = Some(*datagram);
+                }
+                match added {
+                    Ok((_, Some(re))) => {
                         stats.ip_reassembled += 1;
                         tb.tick.chunks.push(Arc::new(re.data));
                         (re.packet, (tb.tick.chunks.len() - 1) as u32, 0)
                     }
-                    Ok(None) => {
+                    Ok((_, None)) => {
                         maybe_flush(&mut tb, &txs, progress, ordinal)?;
                         continue;
                     }

@@ -270,7 +270,12 @@ pub const PACKETS: Table = Table {
         opt(
             "flow_id",
             UInt64,
-            "The flow (`flows.flow_id`) the packet was given to; null for frames outside any flow (not IP, malformed, or a fragment before the one completing its datagram).",
+            "The flow (`flows.flow_id`) the packet was given to; null for frames outside any flow (not IP, malformed), and for the fragments of an IP datagram but the one completing it (see `datagram`).",
+        ),
+        opt(
+            "datagram",
+            UInt64,
+            "For an IP fragment: its datagram, named by the ordinal of the datagram's first fragment. The fragment completing the datagram carries the flow id; `export-pcap` uses this column to bring along every fragment of a flow's datagrams.",
         ),
     ],
 };

@@ -3,7 +3,7 @@
 //! file and byte offset of every frame) rather than by rescanning the
 //! captures, and merged across nodes in capture order into one pcapng.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::net::IpAddr;
@@ -74,6 +74,7 @@ struct Sel {
     wire_len: u32,
     link: u32,
     flow_id: Option<u64>,
+    datagram: Option<u64>,
 }
 
 fn read_inputs(snap: &Path) -> Result<Vec<InputEntry>, Error> {
@@ -89,9 +90,8 @@ fn read_inputs(snap: &Path) -> Result<Vec<InputEntry>, Error> {
     Ok(m.inputs)
 }
 
-/// Calls `each` for the packet index rows that pass the flow, window and
-/// node choices, in capture order, one batch in memory at a time; returns
-/// the rows read.
+/// Calls `each` for the packet index rows of the chosen nodes and window,
+/// in capture order, one batch in memory at a time; returns the rows read.
 fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnMut(Sel) -> Result<(), Error>) -> Result<u64, Error> {
     let p = snap.join(trawl_schemas::PACKETS.file_name());
     let file = File::open(&p).map_err(|e| {
@@ -116,13 +116,10 @@ fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnM
         let wire = col("wire_len")?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad("wire_len type".into()))?;
         let link = col("link_type")?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad("link_type type".into()))?;
         let flow = col("flow_id")?.as_primitive_opt::<UInt64Type>().ok_or_else(|| bad("flow_id type".into()))?;
+        let dgram = col("datagram")?.as_primitive_opt::<UInt64Type>().ok_or_else(|| bad("datagram type".into()))?;
         for i in 0..b.num_rows() {
             let flow_id = flow.is_valid(i).then(|| flow.value(i));
-            if let Some(ids) = &spec.flow_ids
-                && !flow_id.is_some_and(|f| ids.contains(&f))
-            {
-                continue;
-            }
+            let datagram = dgram.is_valid(i).then(|| dgram.value(i));
             let t = ts.value(i);
             if spec.window.is_some_and(|w| !w.contains(t)) {
                 continue;
@@ -131,7 +128,7 @@ fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnM
             if !files.get(f as usize).copied().unwrap_or(false) {
                 continue;
             }
-            each(Sel { ts: t, file: f, offset: off.value(i), caplen: cap.value(i), wire_len: wire.value(i), link: link.value(i), flow_id })?;
+            each(Sel { ts: t, file: f, offset: off.value(i), caplen: cap.value(i), wire_len: wire.value(i), link: link.value(i), flow_id, datagram })?;
         }
     }
     Ok(rows)
@@ -287,8 +284,28 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
         });
     }
     let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
-    write_atomically(out, bpf, names, |sink| {
+    // A flow's packets, and every fragment of the IP datagrams it was given
+    // (only the fragment completing a datagram carries the flow id): a
+    // first pass over the index finds those datagrams.
+    let in_flows = |s: &Sel| spec.flow_ids.as_ref().is_none_or(|ids| s.flow_id.is_some_and(|f| ids.contains(&f)));
+    let mut datagrams: HashMap<u64, Option<u64>> = HashMap::new();
+    if spec.flow_ids.is_some() {
         scan_index(snap, spec, &files, |s| {
+            if let Some(d) = s.datagram.filter(|_| in_flows(&s)) {
+                datagrams.insert(d, s.flow_id);
+            }
+            Ok(())
+        })?;
+    }
+    write_atomically(out, bpf, names, |sink| {
+        scan_index(snap, spec, &files, |mut s| {
+            if !in_flows(&s) {
+                match s.datagram.and_then(|d| datagrams.get(&d)) {
+                    // A fragment of a chosen flow's datagram: the flow's.
+                    Some(flow) => s.flow_id = *flow,
+                    None => return Ok(()),
+                }
+            }
             let r = readers
                 .get_mut(s.file as usize)
                 .and_then(Option::as_mut)
@@ -314,7 +331,7 @@ fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
             if spec.window.is_some_and(|w| !w.contains(f.ts_ns)) {
                 return Ok(());
             }
-            let s = Sel { ts: f.ts_ns, file: i as u32, offset: f.offset, caplen: f.len, wire_len: f.orig_len, link: f.link, flow_id: None };
+            let s = Sel { ts: f.ts_ns, file: i as u32, offset: f.offset, caplen: f.len, wire_len: f.orig_len, link: f.link, flow_id: None, datagram: None };
             sink.put(&names_of[i], &s, data)
         })?;
         Ok(0)

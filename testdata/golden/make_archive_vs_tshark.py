@@ -91,6 +91,14 @@ def main():
         f = "tcp.stream in {" + ",".join(map(str, st)) + "}"
         n, h = tshark_select(cap, f)
         rows.append((f"kfl:{kfl}", "-", os.path.basename(cap), f, n, h))
+    # Export of a UDP flow whose datagrams were fragmented (real traffic,
+    # testdata/scenarios/make_udp_fragments.sh): every frame of it,
+    # fragments included. tshark's `udp.stream == 0` selects only the 6
+    # frames that carry a UDP header (whole or completing a datagram); the
+    # fragments before them are part of the flow too, so the reference is
+    # every IP frame of protocol UDP.
+    n, h = tshark_select("testdata/scenarios/udp-fragments.pcap", "ip.proto == 17")
+    rows.append(("flows:udp", "-", "udp-fragments.pcap", "ip.proto == 17", n, h))
     # Export with a BPF filter, against tcpdump.
     for cap, bpf in [(f"{CORPUS}/zeek_http_methods.pcap", "tcp[tcpflags] & tcp-syn != 0"), (f"{CORPUS}/sanders_http_espn.pcapng", "src host 205.234.218.129 and tcp port 80")]:
         n, h = tcpdump_select(cap, bpf)
