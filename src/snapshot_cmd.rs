@@ -199,6 +199,9 @@ pub fn archive(cmd: ArchiveCommand) -> Result<ExitCode> {
                 for f in &n.damaged_files {
                     eprintln!("trawl: {}: {f} is damaged or still being written; its boundaries are up to the damage", n.name);
                 }
+                for why in &n.unreadable_files {
+                    eprintln!("trawl: {}: skipped: {why}", n.name);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

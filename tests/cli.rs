@@ -455,6 +455,19 @@ fn snapshots_live_in_a_workspace_and_travel_as_one_file() {
     assert!(q.status.success(), "{}", stderr(&q));
     let in_window: u64 = stdout(&q).trim().parse().unwrap_or(u64::MAX);
     assert!(in_window > 0 && in_window < 18, "{in_window}: the last 100 ms hold some of the 18 calls");
+    // Export by name: the packets of the window, on an interface named
+    // after the node (what Wireshark shows as frame.interface_name).
+    let pcap = dir.join("w.pcapng");
+    let e = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["export-pcap", "incident-1", "--kfl", "http", "-o", &pcap.display().to_string(), "--json"])
+        .env("TRAWL_WORKSPACE", &ws)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(e.status.success(), "{}", stderr(&e));
+    let summary: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap_or_default();
+    assert!(summary["summary"]["packets"].as_u64().unwrap_or(0) > 0, "{summary}");
+    let bytes = fs::read(&pcap).unwrap_or_default();
+    assert!(bytes.windows(6).any(|w| w == b"node-a"), "no interface named node-a");
     // A name cannot leave the workspace.
     for bad in ["../escape", "/tmp/x", ".."] {
         let o = trawl(&["snapshot", "create", &a, "--name", bad, "--workspace", &w]);

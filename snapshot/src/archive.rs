@@ -41,6 +41,9 @@ pub struct CaptureFile {
     pub last_ns: Option<i64>,
     /// The file ends in damage (or is still being written).
     pub damaged: bool,
+    /// Why the file could not be read as a capture at all, if so.
+    #[serde(default)]
+    pub unreadable: Option<String>,
 }
 
 /// One Kubernetes sidecar of a node.
@@ -182,8 +185,15 @@ impl Archive {
                         f.clone()
                     }
                     _ => {
-                        let (first_ns, last_ns, damaged) = file_bounds(&path)?;
-                        CaptureFile { rel: rel.clone(), size, mtime_ns: mtime, first_ns, last_ns, damaged }
+                        // A file that is not a capture (or not yet one: an
+                        // empty file just opened by a writer) is listed
+                        // without a time range rather than failing the archive.
+                        let (first_ns, last_ns, damaged, unreadable) = match file_bounds(&path) {
+                            Ok((a, b, d)) => (a, b, d, None),
+                            Err(Error::Analyze(e)) if e.is_bad_input() => (None, None, true, Some(e.to_string())),
+                            Err(e) => return Err(e),
+                        };
+                        CaptureFile { rel: rel.clone(), size, mtime_ns: mtime, first_ns, last_ns, damaged, unreadable }
                     }
                 };
                 new.files.insert(rel, f.clone());
@@ -249,7 +259,8 @@ impl Archive {
                 newest_ns: n.last_ns(),
                 files: n.files.len(),
                 bytes: n.files.iter().map(|f| f.size).sum(),
-                damaged_files: n.files.iter().filter(|f| f.damaged).map(|f| f.rel.clone()).collect(),
+                damaged_files: n.files.iter().filter(|f| f.damaged && f.unreadable.is_none()).map(|f| f.rel.clone()).collect(),
+                unreadable_files: n.files.iter().filter_map(|f| f.unreadable.clone()).collect(),
                 sidecars: n.sidecars.len(),
             })
             .collect();
@@ -285,6 +296,8 @@ pub struct NodeBounds {
     pub files: usize,
     pub bytes: u64,
     pub damaged_files: Vec<String>,
+    /// Files that are not captures: why, one line each.
+    pub unreadable_files: Vec<String>,
     pub sidecars: usize,
 }
 

@@ -136,6 +136,23 @@ fn boundaries_read_first_and_last_packets_and_are_cached() {
     assert_eq!(nb.files, 4);
     // tshark: frame 654 of zeek_http_methods.pcap is at 02:28:52.796782.
     assert_eq!(nb.newest.as_deref(), Some("2012-12-01T02:28:52.796782000Z"));
+    // A file that is no capture at all is listed as unreadable, not fatal;
+    // cuts skip it.
+    std::fs::write(a.join("node-b/notes.pcap"), b"these are notes, not packets").unwrap_or_else(|e| panic!("{e}"));
+    let odd = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    let nb = &odd.boundaries().nodes[1];
+    assert_eq!(nb.unreadable_files.len(), 1);
+    assert!(nb.unreadable_files[0].contains("notes.pcap: not a capture file"), "{:?}", nb.unreadable_files);
+    assert_eq!(nb.newest.as_deref(), Some("2010-04-07T17:29:31.830416000Z"));
+    let snap = dir.join("odd.snap");
+    let meta = create(&odd, &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None }, &snap)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.nodes[0].packets, 956);
+    // A plain folder of rotated captures is a one-node archive named after it.
+    let plain = Archive::open(&a.join("node-a")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plain.nodes.len(), 1);
+    assert_eq!(plain.nodes[0].name, "node-a");
+    assert_eq!(plain.nodes[0].files.len(), 4);
     std::fs::remove_dir_all(&dir).ok();
 }
 
