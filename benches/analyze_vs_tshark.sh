@@ -9,14 +9,9 @@
 # Needs tshark and GNU time (Debian: tshark, time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cap=${1:-benches/data/http-1g.pcap}
 runs=${2:-3}
-if [ ! -f "$cap" ]; then
-  mkdir -p "$(dirname "$cap")"
-  benches/make_http_capture.sh "$cap" 1024
-fi
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/trawl
+. benches/common.sh
+bench_setup "${1:-}"
 out=$(mktemp -d /tmp/trawl-bench-out.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 size=$(stat -c %s "$cap")

@@ -9,13 +9,9 @@
 # benches/make_http_capture.sh. Needs GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cap=$(realpath "${1:-benches/data/http-1g.pcap}")
-if [ ! -f "$cap" ]; then
-  mkdir -p benches/data
-  benches/make_http_capture.sh "$cap" 1024
-fi
-cargo build --release --quiet
-bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/trawl")
+. benches/common.sh
+bench_setup "${1:-}"
+cap=$(realpath "$cap")
 work=$(mktemp -d /tmp/trawl-archive-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/archive/node-a"
