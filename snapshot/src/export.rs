@@ -52,6 +52,14 @@ pub struct ExportSummary {
 #[derive(Deserialize)]
 struct ManifestInputs {
     inputs: Vec<InputEntry>,
+    #[serde(default)]
+    counters: Counters,
+}
+
+#[derive(Deserialize, Default)]
+struct Counters {
+    #[serde(default)]
+    ip_fragments: u64,
 }
 
 #[derive(Deserialize)]
@@ -77,7 +85,7 @@ struct Sel {
     datagram: Option<u64>,
 }
 
-fn read_inputs(snap: &Path) -> Result<Vec<InputEntry>, Error> {
+fn read_manifest(snap: &Path) -> Result<ManifestInputs, Error> {
     let p = snap.join(trawl_analyze::MANIFEST);
     let bytes = std::fs::read(&p).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -86,8 +94,7 @@ fn read_inputs(snap: &Path) -> Result<Vec<InputEntry>, Error> {
             Error::io(&p, e)
         }
     })?;
-    let m: ManifestInputs = serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&p, format!("not a trawl manifest: {e}")))?;
-    Ok(m.inputs)
+    serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&p, format!("not a trawl manifest: {e}")))
 }
 
 /// Calls `each` for the packet index rows of the chosen nodes and window,
@@ -102,8 +109,12 @@ fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnM
         }
     })?;
     let bad = |e: String| Error::invalid(&p, format!("unreadable packet index: {e}"));
-    let reader =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?.with_batch_size(65_536).build().map_err(|e| bad(e.to_string()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
+    // Only the columns an export reads (not `ordinal`, `frame_number`).
+    let wanted = ["timestamp", "file_index", "offset", "caplen", "wire_len", "link_type", "flow_id", "datagram"];
+    let leaves: Vec<usize> = builder.schema().fields().iter().enumerate().filter(|(_, f)| wanted.contains(&f.name().as_str())).map(|(i, _)| i).collect();
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), leaves);
+    let reader = builder.with_projection(mask).with_batch_size(65_536).build().map_err(|e| bad(e.to_string()))?;
     let mut rows = 0u64;
     for batch in reader {
         let b = batch.map_err(|e| bad(e.to_string()))?;
@@ -263,7 +274,8 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
         }
         return export_raw(snap, spec, out);
     }
-    let inputs = read_inputs(snap)?;
+    let manifest = read_manifest(snap)?;
+    let inputs = manifest.inputs;
     let node_of =
         |i: &InputEntry| i.node.clone().unwrap_or_else(|| Path::new(&i.path).file_name().map_or_else(|| i.path.clone(), |n| n.to_string_lossy().to_string()));
     let known: Vec<String> = inputs.iter().map(node_of).collect();
@@ -289,7 +301,7 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     // first pass over the index finds those datagrams.
     let in_flows = |s: &Sel| spec.flow_ids.as_ref().is_none_or(|ids| s.flow_id.is_some_and(|f| ids.contains(&f)));
     let mut datagrams: HashMap<u64, Option<u64>> = HashMap::new();
-    if spec.flow_ids.is_some() {
+    if spec.flow_ids.is_some() && manifest.counters.ip_fragments > 0 {
         scan_index(snap, spec, &files, |s| {
             if let Some(d) = s.datagram.filter(|_| in_flows(&s)) {
                 datagrams.insert(d, s.flow_id);
