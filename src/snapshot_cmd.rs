@@ -306,7 +306,14 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
         std::process::exit(130);
     });
     let started = Instant::now();
-    let meta = trawl_snapshot::create::create(&archive, &spec, &out)?;
+    let progress = Arc::new(trawl_analyze::Progress::default());
+    let bar = (!a.json && std::io::stderr().is_terminal()).then(|| crate::spawn_progress(progress.clone()));
+    let made = trawl_snapshot::create::create(&archive, &spec, &out, &progress);
+    progress.done.store(true, Ordering::Relaxed);
+    if let Some(h) = bar {
+        let _ = h.join();
+    }
+    let meta = made?;
     let elapsed = started.elapsed().as_secs_f64();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"snapshot": out, "elapsed_s": elapsed, "meta": meta}))?);

@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -156,18 +157,22 @@ fn sidecars_in_window(node: &Node, w: &Window) -> Vec<PathBuf> {
 }
 
 /// Cuts a snapshot out of an archive into `out` (which must not exist).
-pub fn create(archive: &Archive, spec: &CutSpec, out: &Path) -> Result<SnapshotMeta, Error> {
+/// `progress` counts the archive bytes read against the bytes of the
+/// files the window meets, and the packets kept.
+pub fn create(archive: &Archive, spec: &CutSpec, out: &Path, progress: &Progress) -> Result<SnapshotMeta, Error> {
     let nodes = archive.select_nodes(&spec.nodes)?;
     let pod_regex =
         spec.pod_regex.as_deref().map(|r| Regex::new(r).map_err(|e| Error::Usage(format!("--pod-regex: not a valid regular expression: {e}")))).transpose()?;
     let workloads =
         if spec.namespace.is_some() || pod_regex.is_some() { Some(Workloads::build(archive, spec.namespace.as_deref(), pod_regex.as_ref())?) } else { None };
+    let total: u64 = nodes.iter().flat_map(|n| n.files.iter()).filter(|f| meets(f, &spec.window)).map(|f| f.size).sum();
+    progress.total_bytes.store(total, Ordering::Relaxed);
     let snap = trawl_analyze::output::Snapshot::begin(out, false)?;
     let result = (|| {
         let mut cuts = Vec::new();
         std::fs::create_dir_all(snap.tmp.join("raw")).map_err(|e| Error::io(&snap.tmp, e))?;
         for node in nodes {
-            cuts.push(cut_node(archive, node, spec, workloads.as_ref(), &snap.tmp)?);
+            cuts.push(cut_node(archive, node, spec, workloads.as_ref(), &snap.tmp, progress)?);
         }
         let meta = SnapshotMeta {
             format: FORMAT.into(),
@@ -194,7 +199,12 @@ pub fn create(archive: &Archive, spec: &CutSpec, out: &Path) -> Result<SnapshotM
     }
 }
 
-fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&Workloads>, dir: &Path) -> Result<NodeCut, Error> {
+/// Whether a capture file has packets in the window.
+fn meets(f: &crate::archive::CaptureFile, w: &Window) -> bool {
+    f.first_ns.zip(f.last_ns).is_some_and(|(a, b)| w.overlaps(a, b))
+}
+
+fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&Workloads>, dir: &Path, progress: &Progress) -> Result<NodeCut, Error> {
     let w = &spec.window;
     let rel = format!("raw/{}.pcapng", node.name);
     let path = dir.join(&rel);
@@ -202,11 +212,11 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
     let mut out = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), &path)?;
     let mut paths = Vec::new();
     let mut source_files = Vec::new();
-    for f in node.files.iter().filter(|f| f.first_ns.zip(f.last_ns).is_some_and(|(a, b)| w.overlaps(a, b))) {
+    for f in node.files.iter().filter(|f| meets(f, w)) {
         paths.push(archive.root.join(&f.rel));
         source_files.push(f.rel.clone());
     }
-    let mut merge = Merge::open(&paths)?;
+    let mut merge = Merge::open(&paths, progress.read.clone())?;
     let (mut packets, mut bytes, mut first, mut last) = (0u64, 0u64, None, None);
     merge.for_each(|_, f, data| {
         let ts = f.ts_ns;
@@ -227,6 +237,7 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
             }
         }
         out.packet(&node.name, f.link, ts, f.orig_len, data, None)?;
+        progress.frames.fetch_add(1, Ordering::Relaxed);
         packets += 1;
         bytes += f.len as u64;
         first.get_or_insert(ts);

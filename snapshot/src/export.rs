@@ -337,7 +337,7 @@ fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
         meta.nodes.iter().zip(&mask).filter(|(_, m)| **m).map(|(n, _)| (n.name.clone(), snap.join(&n.file))).unzip();
     let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
     let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
-    let mut merge = crate::merge::Merge::open(&paths)?;
+    let mut merge = crate::merge::Merge::open(&paths, Default::default())?;
     write_atomically(out, bpf, names, |sink| {
         merge.for_each(|i, f, data| {
             if spec.window.is_some_and(|w| !w.contains(f.ts_ns)) {

@@ -145,8 +145,9 @@ fn boundaries_read_first_and_last_packets_and_are_cached() {
     assert!(nb.unreadable_files[0].contains("notes.pcap: not a capture file"), "{:?}", nb.unreadable_files);
     assert_eq!(nb.newest.as_deref(), Some("2010-04-07T17:29:31.830416000Z"));
     let snap = dir.join("odd.snap");
-    let meta = create(&odd, &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None }, &snap)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let meta =
+        create(&odd, &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None }, &snap, &Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 956);
     // A plain folder of rotated captures is a one-node archive named after it.
     let plain = Archive::open(&a.join("node-a")).unwrap_or_else(|e| panic!("{e}"));
@@ -169,7 +170,13 @@ fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
         let window = Window { start_ns: parse_time("start", start).unwrap_or(0), end_ns: parse_time("end", end).unwrap_or(0) };
         let snap = dir.join(format!("{case}.snap"));
         let spec = CutSpec { window, nodes: Vec::new(), namespace: None, pod_regex: None };
-        let meta = create(&arch, &spec, &snap).unwrap_or_else(|e| panic!("{e}"));
+        let progress = trawl_analyze::Progress::default();
+        let meta = create(&arch, &spec, &snap, &progress).unwrap_or_else(|e| panic!("{e}"));
+        // Progress: every byte of the files the window meets, the packets kept.
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(load(&progress.read.bytes), load(&progress.total_bytes));
+        assert!(load(&progress.total_bytes) > 0);
+        assert_eq!(load(&progress.frames), meta.nodes.iter().map(|n| n.packets).sum::<u64>());
         for (_, node, _, packets, sha) in rows.iter().filter(|r| r.0 == *name) {
             let cut = meta.nodes.iter().find(|n| n.name == *node).unwrap_or_else(|| panic!("{node}"));
             assert_eq!(cut.packets, *packets, "{case} {node}");
@@ -200,11 +207,11 @@ fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
     // One node only.
     let snap = dir.join("only-b.snap");
     let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None };
-    let meta = create(&arch, &spec, &snap).unwrap_or_else(|e| panic!("{e}"));
+    let meta = create(&arch, &spec, &snap, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes.len(), 1);
     assert_eq!(meta.nodes[0].packets, 956);
     let spec = CutSpec { window: Window::everything(), nodes: vec!["node-z".into()], namespace: None, pod_regex: None };
-    let e = create(&arch, &spec, &dir.join("z.snap")).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = create(&arch, &spec, &dir.join("z.snap"), &Default::default()).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.contains("no node `node-z`") && e.contains("node-a, node-b"), "{e}");
     assert!(!dir.join("z.snap").exists());
     std::fs::remove_dir_all(&dir).ok();
@@ -223,7 +230,7 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: Some("shop".into()), pod_regex: Some("^checkout-".into()) };
     let snap = dir.join("shop.snap");
-    let meta = create(&arch, &spec, &snap).unwrap_or_else(|e| panic!("{e}"));
+    let meta = create(&arch, &spec, &snap, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     // Exactly the packets with 63.85.36.72 as a peer (tshark:
     // `ip.addr == 63.85.36.72` selects 119 of the 956).
     assert_eq!(meta.nodes[0].packets, 119);
@@ -249,11 +256,11 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
     assert_eq!(named(b"trawl flow "), 119);
     // Namespace alone: the other server (tshark `ip.addr == 205.234.218.129`: 588).
     let spec2 = CutSpec { namespace: Some("infra".into()), pod_regex: None, ..spec.clone() };
-    let meta = create(&arch, &spec2, &dir.join("infra.snap")).unwrap_or_else(|e| panic!("{e}"));
+    let meta = create(&arch, &spec2, &dir.join("infra.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 588);
     // No such namespace: nothing.
     let spec3 = CutSpec { namespace: Some("nope".into()), pod_regex: None, ..spec };
-    let meta = create(&arch, &spec3, &dir.join("none.snap")).unwrap_or_else(|e| panic!("{e}"));
+    let meta = create(&arch, &spec3, &dir.join("none.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 0);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -329,7 +336,8 @@ fn pack_then_unpack_is_byte_identical_and_checked() {
     let a = two_node_archive(&dir);
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let snap = dir.join("s.snap");
-    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespace: None, pod_regex: None }, &snap).unwrap_or_else(|e| panic!("{e}"));
+    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespace: None, pod_regex: None }, &snap, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     let packed = dir.join("s.tar.zst");
     let n = trawl_snapshot::pack::pack(&snap, &packed, 3).unwrap_or_else(|e| panic!("{e}"));
@@ -374,7 +382,8 @@ fn interrupted_index_leaves_no_complete_looking_snapshot() {
     let a = two_node_archive(&dir);
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let snap = dir.join("s.snap");
-    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespace: None, pod_regex: None }, &snap).unwrap_or_else(|e| panic!("{e}"));
+    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespace: None, pod_regex: None }, &snap, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     // A raw file that is cut short: indexing stops at the damage but
     // still completes; a raw file that is not a capture fails the index
     // and leaves the snapshot unindexed.
