@@ -442,6 +442,9 @@ fn snapshots_live_in_a_workspace_and_travel_as_one_file() {
     // --last counts back from the newest packet: the last 100 ms.
     let o = trawl(&["snapshot", "create", &a, "--last", "100ms", "--name", "incident-1", "--workspace", &w, "--index"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let o = trawl(&["snapshot", "create", &a, "--last", "100ms", "--name", "incident-1", "--workspace", &w]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("already exists; a snapshot is immutable"), "{}", stderr(&o));
     let o = trawl(&["snapshot", "list", "--workspace", &w, "--json"]);
     let l: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     assert_eq!(l[0]["name"], "incident-1");

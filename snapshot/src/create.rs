@@ -160,6 +160,9 @@ fn sidecars_in_window(node: &Node, w: &Window) -> Vec<PathBuf> {
 /// `progress` counts the archive bytes read against the bytes of the
 /// files the window meets, and the packets kept.
 pub fn create(archive: &Archive, spec: &CutSpec, out: &Path, progress: &Progress) -> Result<SnapshotMeta, Error> {
+    if out.exists() {
+        return Err(Error::Usage(format!("{}: already exists; a snapshot is immutable once made (delete it first, or choose another name)", out.display())));
+    }
     let nodes = archive.select_nodes(&spec.nodes)?;
     let pod_regex =
         spec.pod_regex.as_deref().map(|r| Regex::new(r).map_err(|e| Error::Usage(format!("--pod-regex: not a valid regular expression: {e}")))).transpose()?;
