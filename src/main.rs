@@ -33,7 +33,7 @@ const EXIT_BAD_INPUT: u8 = 2;
     about = "Offline network forensics: PCAP archives in, Parquet snapshots of flows and API calls out",
     long_about = "trawl turns packet captures into a snapshot of Parquet tables: one row per connection (flows), one per \
 request/response exchange (api_calls), one per problem found in the traffic (parse_issues). Read the snapshot with \
-any Parquet tool (DuckDB, pandas, DataFusion).\n\nExamples:\n  trawl analyze incident.pcap                 # writes ./incident.snap\n  trawl analyze rotated/ -o incident.snap     # every capture in a folder, merged by time\n  trawl debug streams incident.pcap           # reassembled bytes and sha256 per TCP direction"
+any Parquet tool (DuckDB, pandas, DataFusion), with KFL (`query`) or SQL (`sql`). Capture archives (a folder of rotated captures per node) are cut into snapshots by time window (`snapshot`), and packets go back out as pcapng for Wireshark through the packet index (`export-pcap`).\n\nExamples:\n  trawl analyze incident.pcap                 # writes ./incident.snap\n  trawl analyze rotated/ -o incident.snap     # every capture in a folder, merged by time\n  trawl query incident.snap --kfl 'http && status_code >= 500'\n  trawl archive boundaries /var/lib/trawl/archive\n  trawl snapshot create /var/lib/trawl/archive --last 15m --name incident-1 --index\n  trawl export-pcap incident-1 --kfl 'http && status_code >= 400' -o errors.pcapng\n  trawl debug streams incident.pcap           # reassembled bytes and sha256 per TCP direction"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -68,7 +68,7 @@ enum Command {
     #[command(after_help = "Examples:
   trawl export-pcap incident.snap --kfl 'http && status_code >= 400' -o errors.pcapng
   trawl export-pcap incident.snap --bpf 'tcp port 5432' --start 2026-11-22T14:02:00Z --end 2026-11-22T14:03:00Z -o db.pcapng
-  trawl export-pcap incident-1 --node node-a --kfl 'dst.pod.namespace == \"shop\"' --annotate -o shop.pcapng")]
+  trawl export-pcap incident-1 --node node-a --table flows --kfl 'tcp && dst.port == 5432' --annotate -o db.pcapng")]
     ExportPcap(snapshot_cmd::ExportArgs),
     /// Print the KFL reference (the source of docs/kfl.md).
     KflDoc,

@@ -136,7 +136,7 @@ pub struct CreateArgs {
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// Snapshot folder or name (indexed).
+    /// Snapshot folder or workspace name (indexed; a cut not indexed yet exports by window, node and BPF).
     pub snapshot: PathBuf,
     /// KFL2 filter: export the connections of the matching calls (or flows with --table flows).
     #[arg(long)]
