@@ -114,12 +114,18 @@ impl Workloads {
         for (ni, n) in archive.nodes.iter().enumerate() {
             for s in &n.sidecars {
                 let car = read_sidecar(&s.path)?;
-                let ips = car
+                let mut ips: HashSet<IpAddr> = car
                     .pods
                     .iter()
                     .filter(|p| namespace.is_none_or(|ns| p.namespace == ns) && pod_regex.is_none_or(|r| r.is_match(&p.name)))
                     .flat_map(|p| p.ips.iter().filter_map(|ip| ip.parse().ok()))
                     .collect();
+                // A namespace alone also takes its services' cluster IPs:
+                // traffic captured before kube-proxy's rewrite is addressed
+                // to the service.
+                if let (Some(ns), None) = (namespace, pod_regex) {
+                    ips.extend(car.services.iter().filter(|s| s.namespace == ns).flat_map(|s| s.ips.iter().filter_map(|ip| ip.parse::<IpAddr>().ok())));
+                }
                 events.push((s.time_ns, ni, ips));
             }
         }

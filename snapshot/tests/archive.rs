@@ -225,7 +225,8 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
     let a = two_node_archive(&dir);
     let car = r#"{"time":"2010-04-07T17:29:00Z","node":"node-b","pods":[
         {"namespace":"shop","name":"checkout-7d9f","ips":["63.85.36.72"]},
-        {"namespace":"infra","name":"proxy-1","ips":["205.234.218.129"]}],"services":[]}"#;
+        {"namespace":"infra","name":"proxy-1","ips":["205.234.218.129"]}],
+        "services":[{"namespace":"cdn","name":"edge","ips":["63.85.36.72"]}]}"#;
     std::fs::write(a.join("node-b/k8s-1270661340000.json"), car).unwrap_or_else(|e| panic!("{e}"));
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: Some("shop".into()), pod_regex: Some("^checkout-".into()) };
@@ -258,6 +259,14 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
     let spec2 = CutSpec { namespace: Some("infra".into()), pod_regex: None, ..spec.clone() };
     let meta = create(&arch, &spec2, &dir.join("infra.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 588);
+    // A namespace takes its services' cluster IPs too (63.85.36.72 as a
+    // service of `cdn`: the same 119 packets); a pod regex does not.
+    let spec4 = CutSpec { namespace: Some("cdn".into()), pod_regex: None, ..spec.clone() };
+    let meta = create(&arch, &spec4, &dir.join("cdn.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.nodes[0].packets, 119);
+    let spec5 = CutSpec { namespace: Some("cdn".into()), pod_regex: Some(".".into()), ..spec.clone() };
+    let meta = create(&arch, &spec5, &dir.join("cdn-pods.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(meta.nodes[0].packets, 0);
     // No such namespace: nothing.
     let spec3 = CutSpec { namespace: Some("nope".into()), pod_regex: None, ..spec };
     let meta = create(&arch, &spec3, &dir.join("none.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
