@@ -82,6 +82,11 @@ pub enum SnapshotCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Show a snapshot: state, window, nodes, tables (JSON).
+    Show {
+        /// Snapshot folder or name.
+        snapshot: PathBuf,
+    },
     /// List the workspace's snapshots.
     List {
         /// Print JSON.
@@ -242,6 +247,11 @@ pub fn snapshot(cmd: SnapshotCommand, ws: Option<&Path>) -> Result<ExitCode> {
             };
             let n = trawl_snapshot::pack::unpack(&file, &out)?;
             println!("unpacked {n} files into {} (checksums verified)", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        SnapshotCommand::Show { snapshot } => {
+            let snap = workspace::resolve(&snapshot, &ws);
+            println!("{}", serde_json::to_string_pretty(&workspace::show(&snap)?)?);
             Ok(ExitCode::SUCCESS)
         }
         SnapshotCommand::List { json } => {

@@ -449,6 +449,11 @@ fn snapshots_live_in_a_workspace_and_travel_as_one_file() {
     let l: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     assert_eq!(l[0]["name"], "incident-1");
     assert_eq!(l[0]["state"], "indexed");
+    let o = trawl(&["snapshot", "show", "incident-1", "--workspace", &w]);
+    let show: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(show["state"], "indexed");
+    assert_eq!(show["cut"]["nodes"][0]["name"], "node-a");
+    assert_eq!(show["tables"]["packets"]["rows"], show["cut"]["nodes"][0]["packets"]);
     // Names are resolved in the workspace by query and export too.
     let q = Command::new(env!("CARGO_BIN_EXE_trawl"))
         .args(["query", "incident-1", "--kfl", "http", "--count"])

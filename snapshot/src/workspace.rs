@@ -124,6 +124,42 @@ pub fn list(workspace: &Path) -> Result<Vec<Entry>, Error> {
     Ok(out)
 }
 
+/// Everything known about one snapshot (`trawl snapshot show`, MCP
+/// `get_snapshot`): its state, the cut (`snapshot.json`) if any, and once
+/// indexed the manifest's time range, table rows and counters.
+pub fn show(snap: &Path) -> Result<serde_json::Value, Error> {
+    let indexed = snap.join(trawl_analyze::MANIFEST).is_file();
+    let cut = crate::create::read_meta(snap).ok();
+    if !indexed && cut.is_none() {
+        return Err(Error::invalid(snap, "not a trawl snapshot (no manifest.json or snapshot.json)"));
+    }
+    let manifest: Option<serde_json::Value> = if indexed {
+        let p = snap.join(trawl_analyze::MANIFEST);
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        Some(serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&p, format!("not valid JSON: {e}")))?)
+    } else {
+        None
+    };
+    let state = match (indexed, cut.is_some()) {
+        (true, true) => "indexed",
+        (false, _) => "raw",
+        (true, false) => "analysed",
+    };
+    let name = snap.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_default();
+    Ok(serde_json::json!({
+        "name": name,
+        "path": snap,
+        "state": state,
+        "bytes": dir_size(snap),
+        "cut": cut,
+        "first_timestamp": manifest.as_ref().and_then(|m| m.get("first_timestamp").cloned()),
+        "last_timestamp": manifest.as_ref().and_then(|m| m.get("last_timestamp").cloned()),
+        "tables": manifest.as_ref().and_then(|m| m.get("tables").cloned()),
+        "counters": manifest.as_ref().and_then(|m| m.get("counters").cloned()),
+        "inputs": manifest.as_ref().and_then(|m| m.get("inputs").cloned()),
+    }))
+}
+
 /// Deletes a named snapshot.
 pub fn delete(workspace: &Path, name: &str) -> Result<PathBuf, Error> {
     let p = path_of(workspace, name)?;
