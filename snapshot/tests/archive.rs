@@ -408,3 +408,77 @@ fn interrupted_index_leaves_no_complete_looking_snapshot() {
     assert!(!names.iter().any(|n| n.starts_with(".index")), "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// xorshift64*: a small deterministic generator for the mutation test.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+#[test]
+fn mutated_captures_and_packs_never_panic() {
+    // The boundaries reader trusts nothing at the end of a file, and
+    // unpack nothing in a pack: flipped bytes (mostly in the tail, where
+    // the last record is looked for) and cut files give a result or a
+    // typed error, never a panic, and a failed unpack leaves nothing.
+    let dir = scratch("mutate");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut runs = 0;
+    for f in ["zeek_http_methods.pcap", "sanders_http_espn.pcapng", "gopacket_pcapng_be_test202.pcapng", "tcpdump_tcp-handshake-nano.pcap"] {
+        let original = std::fs::read(corpus(f)).unwrap_or_default();
+        for round in 0..40 {
+            let mut data = original.clone();
+            let tail = data.len().min(4096);
+            for _ in 0..1 + next(&mut state) % 16 {
+                let i = data.len() - 1 - (next(&mut state) as usize) % tail;
+                data[i] ^= (next(&mut state) & 0xff) as u8;
+            }
+            if round % 3 == 0 {
+                let cut = (next(&mut state) as usize) % data.len();
+                data.truncate(cut.max(1));
+            }
+            let path = dir.join(format!("m{round}-{f}"));
+            std::fs::write(&path, &data).unwrap_or_else(|e| panic!("{e}"));
+            // Any outcome but a panic will do: the bytes are garbage.
+            let _ = trawl_snapshot::archive::file_bounds(&path);
+            runs += 1;
+        }
+    }
+    // Packs.
+    let a = two_node_archive(&dir);
+    let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
+    let snap = dir.join("s.snap");
+    create(&arch, &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None }, &snap, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let packed = dir.join("s.tar.zst");
+    trawl_snapshot::pack::pack(&snap, &packed, 1).unwrap_or_else(|e| panic!("{e}"));
+    let original = std::fs::read(&packed).unwrap_or_default();
+    let mut failed = 0;
+    for round in 0..40 {
+        let mut data = original.clone();
+        for _ in 0..1 + next(&mut state) % 8 {
+            let i = (next(&mut state) as usize) % data.len();
+            data[i] ^= (next(&mut state) & 0xff) as u8;
+        }
+        if round % 4 == 0 {
+            let cut = (next(&mut state) as usize) % data.len();
+            data.truncate(cut.max(1));
+        }
+        let bad = dir.join("bad.tar.zst");
+        std::fs::write(&bad, &data).unwrap_or_else(|e| panic!("{e}"));
+        let out = dir.join(format!("u{round}.snap"));
+        match trawl_snapshot::pack::unpack(&bad, &out) {
+            Ok(_) => assert_eq!(std::fs::read(out.join("raw/node-b.pcapng")).ok(), std::fs::read(snap.join("raw/node-b.pcapng")).ok()),
+            Err(_) => {
+                failed += 1;
+                assert!(!out.exists());
+            }
+        }
+        runs += 1;
+    }
+    assert_eq!(runs, 200);
+    assert!(failed > 30, "only {failed} of 40 damaged packs were refused");
+    std::fs::remove_dir_all(&dir).ok();
+}
