@@ -64,11 +64,17 @@ const FLOW_SUMMARY: &[&str] = &[
 ];
 const BODIES: &[&str] = &["request_body", "response_body"];
 
+impl From<TableArg> for Table {
+    fn from(t: TableArg) -> Table {
+        match t {
+            TableArg::Calls => Table::Calls,
+            TableArg::Flows => Table::Flows,
+        }
+    }
+}
+
 pub fn run(a: QueryArgs) -> Result<()> {
-    let table = match a.table {
-        TableArg::Calls => Table::Calls,
-        TableArg::Flows => Table::Flows,
-    };
+    let table = Table::from(a.table);
     trawl_query::block_on(a.threads, async {
         let snap = trawl_snapshot::workspace::resolve(&a.snapshot, &trawl_snapshot::workspace::workspace_dir(None));
         let cat = Catalog::open(&snap, a.threads).await?;

@@ -406,13 +406,7 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
     let snap = workspace::resolve(&a.snapshot, &ws);
     let started = Instant::now();
     let flow_ids = match &a.kfl {
-        Some(k) => {
-            let table = match a.table {
-                TableArg::Calls => Table::Calls,
-                TableArg::Flows => Table::Flows,
-            };
-            Some(kfl_flow_ids(&snap, table, k, a.threads)?)
-        }
+        Some(k) => Some(kfl_flow_ids(&snap, Table::from(a.table), k, a.threads)?),
         None => None,
     };
     let window = if a.start.is_some() || a.end.is_some() { Some(Window::from_args(a.start.as_deref(), a.end.as_deref(), None, None)?) } else { None };

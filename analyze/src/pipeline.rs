@@ -115,7 +115,9 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
-fn is_capture_name(p: &Path) -> bool {
+/// Whether a file name looks like a capture (`.pcap`, `.pcapng`, `.cap`,
+/// `.dmp`, tcpdump's `-C` numbering `.pcap3`, and `.gz` of these).
+pub fn is_capture_name(p: &Path) -> bool {
     let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     [".pcap", ".pcapng", ".cap", ".dmp"].iter().any(|e| name.ends_with(e)) || name.contains(".pcap")

@@ -92,12 +92,6 @@ fn is_hidden_or_partial(name: &str) -> bool {
     name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part")
 }
 
-fn is_capture_name(name: &str) -> bool {
-    let n = name.to_lowercase();
-    let n = n.strip_suffix(".gz").unwrap_or(&n);
-    [".pcap", ".pcapng", ".cap"].iter().any(|e| n.ends_with(e)) || n.contains(".pcap")
-}
-
 fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64)
 }
@@ -124,7 +118,7 @@ fn list(dir: &Path) -> Result<Listing, Error> {
             continue;
         } else if trawl_schemas::k8s::is_sidecar_name(&name) {
             cars.push(name);
-        } else if is_capture_name(&name) {
+        } else if trawl_analyze::is_capture_name(Path::new(&name)) {
             caps.push(name);
         }
     }

@@ -356,7 +356,7 @@ fn write_atomically(
     names: Option<crate::resolve::Names>,
     fill: impl FnOnce(&mut Sink) -> Result<u64, Error>,
 ) -> Result<ExportSummary, Error> {
-    let tmp = tmp_sibling(out);
+    let tmp = trawl_analyze::output::Snapshot::tmp_path(out);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let w = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), out)?;
@@ -399,11 +399,4 @@ fn annotation(names: &crate::resolve::Names, s: &Sel, data: &[u8]) -> String {
 pub fn resolve_input(snap: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() { p.to_path_buf() } else { snap.join(p) }
-}
-
-/// `dir/.name.tmp-PID` next to `out`.
-pub fn tmp_sibling(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    parent.join(format!(".{name}.tmp-{}", std::process::id()))
 }
