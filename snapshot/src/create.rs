@@ -25,6 +25,7 @@ use trawl_analyze::{Options, Progress};
 use crate::archive::{Archive, Node, read_sidecar};
 use crate::merge::Merge;
 use crate::pcapng::PcapngOut;
+use crate::resolve::Timeline;
 use crate::window::{Window, show};
 use crate::{Error, SNAPSHOT_FILE};
 
@@ -103,8 +104,7 @@ pub fn read_meta(snap: &Path) -> Result<SnapshotMeta, Error> {
 
 /// Pod IPs matching a workload filter, over time.
 struct Workloads {
-    /// (from time, IPs), sorted by time; before the first, the first applies.
-    timeline: Vec<(i64, HashSet<IpAddr>)>,
+    timeline: Timeline<HashSet<IpAddr>>,
 }
 
 impl Workloads {
@@ -129,29 +129,18 @@ impl Workloads {
                 events.push((s.time_ns, ni, ips));
             }
         }
-        if events.is_empty() {
+        let timeline = Timeline::build(events, archive.nodes.len(), |sets: &[&HashSet<IpAddr>]| sets.iter().flat_map(|s| s.iter().copied()).collect());
+        if timeline.is_empty() {
             return Err(Error::Usage(format!(
                 "--namespace/--pod-regex need Kubernetes sidecars (k8s-*.json) in the archive's node folders, and {} has none",
                 archive.root.display()
             )));
         }
-        events.sort_by_key(|e| (e.0, e.1));
-        let mut current: Vec<Option<HashSet<IpAddr>>> = vec![None; archive.nodes.len()];
-        let mut timeline = Vec::new();
-        for (t, ni, ips) in events {
-            current[ni] = Some(ips);
-            let union: HashSet<IpAddr> = current.iter().flatten().flatten().copied().collect();
-            match timeline.last_mut() {
-                Some((lt, set)) if *lt == t => *set = union,
-                _ => timeline.push((t, union)),
-            }
-        }
         Ok(Workloads { timeline })
     }
 
     fn matches(&self, ts: i64, a: IpAddr, b: IpAddr) -> bool {
-        let i = self.timeline.partition_point(|(t, _)| *t <= ts).saturating_sub(1);
-        self.timeline.get(i).is_some_and(|(_, s)| s.contains(&a) || s.contains(&b))
+        self.timeline.at(ts).is_some_and(|s| s.contains(&a) || s.contains(&b))
     }
 }
 

@@ -1,5 +1,6 @@
-//! Pod and service names of IP addresses over time, from the Kubernetes
-//! sidecars a snapshot carries (`k8s/<node>/k8s-*.json`).
+//! What the Kubernetes sidecars say over time: pod and service names of
+//! IP addresses (`--annotate`), and the shared [`Timeline`] that the
+//! workload filter of `snapshot create` uses too.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,58 +9,118 @@ use std::path::Path;
 use crate::Error;
 use crate::archive::{read_sidecar, sidecar_time};
 
-/// IP to `pod ns/name` or `service ns/name`, per sidecar time.
-#[derive(Debug, Default)]
+/// Values over time, one point per sidecar time: at each point, the
+/// latest sidecar of every node, combined. Before the first point the
+/// first applies (a capture may start before its first sidecar).
+#[derive(Debug)]
+pub struct Timeline<T> {
+    points: Vec<(i64, T)>,
+}
+
+impl<T> Timeline<T> {
+    /// `events` are (time, node index, what that node's sidecar says);
+    /// `combine` merges the nodes' latest values, in node order.
+    pub fn build<V>(mut events: Vec<(i64, usize, V)>, nodes: usize, combine: impl Fn(&[&V]) -> T) -> Timeline<T> {
+        events.sort_by_key(|e| (e.0, e.1));
+        let mut latest: Vec<Option<V>> = (0..nodes).map(|_| None).collect();
+        let mut points: Vec<(i64, T)> = Vec::new();
+        for (t, node, v) in events {
+            if let Some(slot) = latest.get_mut(node) {
+                *slot = Some(v);
+            }
+            let now: Vec<&V> = latest.iter().flatten().collect();
+            let value = combine(&now);
+            match points.last_mut() {
+                Some((lt, old)) if *lt == t => *old = value,
+                _ => points.push((t, value)),
+            }
+        }
+        Timeline { points }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The value in force at `ts`.
+    pub fn at(&self, ts: i64) -> Option<&T> {
+        let i = self.points.partition_point(|(t, _)| *t <= ts).saturating_sub(1);
+        self.points.get(i).map(|(_, v)| v)
+    }
+}
+
+/// IP to `pod ns/name` or `service ns/name`, over time.
+#[derive(Debug)]
 pub struct Names {
-    /// (from time, names); before the first, the first applies.
-    timeline: Vec<(i64, HashMap<IpAddr, String>)>,
+    timeline: Timeline<HashMap<IpAddr, String>>,
 }
 
 impl Names {
-    /// Reads every sidecar of a snapshot; none is not an error.
+    /// Reads every sidecar of a snapshot (`k8s/<node>/k8s-*.json`); none
+    /// is not an error.
     pub fn load(snap: &Path) -> Result<Names, Error> {
         let root = snap.join("k8s");
-        let mut cars = Vec::new();
+        let mut node_dirs = Vec::new();
         if root.is_dir() {
             for node in std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))? {
                 let node = node.map_err(|e| Error::io(&root, e))?.path();
-                if !node.is_dir() {
+                if node.is_dir() {
+                    node_dirs.push(node);
+                }
+            }
+        }
+        node_dirs.sort();
+        let mut events = Vec::new();
+        for (ni, node) in node_dirs.iter().enumerate() {
+            for f in std::fs::read_dir(node).map_err(|e| Error::io(node, e))? {
+                let p = f.map_err(|e| Error::io(node, e))?.path();
+                if !p.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy())) {
                     continue;
                 }
-                for f in std::fs::read_dir(&node).map_err(|e| Error::io(&node, e))? {
-                    let p = f.map_err(|e| Error::io(&node, e))?.path();
-                    if p.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy())) {
-                        cars.push((sidecar_time(&p)?, p));
+                let car = read_sidecar(&p)?;
+                let mut names: HashMap<IpAddr, String> = HashMap::new();
+                for s in &car.services {
+                    for ip in s.ips.iter().filter_map(|i| i.parse().ok()) {
+                        names.insert(ip, format!("service {}/{}", s.namespace, s.name));
                     }
                 }
+                // A pod's own name wins over a service sharing its address.
+                for pod in &car.pods {
+                    for ip in pod.ips.iter().filter_map(|i| i.parse().ok()) {
+                        names.insert(ip, format!("pod {}/{}", pod.namespace, pod.name));
+                    }
+                }
+                events.push((sidecar_time(&p)?, ni, names));
             }
         }
-        cars.sort();
-        let mut timeline: Vec<(i64, HashMap<IpAddr, String>)> = Vec::new();
-        let mut current: HashMap<IpAddr, String> = HashMap::new();
-        for (t, p) in cars {
-            let car = read_sidecar(&p)?;
-            for s in &car.services {
-                for ip in s.ips.iter().filter_map(|i| i.parse().ok()) {
-                    current.insert(ip, format!("service {}/{}", s.namespace, s.name));
-                }
+        let timeline = Timeline::build(events, node_dirs.len(), |maps: &[&HashMap<IpAddr, String>]| {
+            let mut all = HashMap::new();
+            for m in maps {
+                all.extend(m.iter().map(|(k, v)| (*k, v.clone())));
             }
-            for pod in &car.pods {
-                for ip in pod.ips.iter().filter_map(|i| i.parse().ok()) {
-                    current.insert(ip, format!("pod {}/{}", pod.namespace, pod.name));
-                }
-            }
-            match timeline.last_mut() {
-                Some((lt, m)) if *lt == t => *m = current.clone(),
-                _ => timeline.push((t, current.clone())),
-            }
-        }
+            all
+        });
         Ok(Names { timeline })
     }
 
     /// The name of `ip` at time `ts`, if known.
     pub fn name(&self, ts: i64, ip: IpAddr) -> Option<&str> {
-        let i = self.timeline.partition_point(|(t, _)| *t <= ts).saturating_sub(1);
-        self.timeline.get(i).and_then(|(_, m)| m.get(&ip)).map(String::as_str)
+        self.timeline.at(ts).and_then(|m| m.get(&ip)).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timeline;
+
+    #[test]
+    fn a_nodes_later_sidecar_replaces_its_earlier_one() {
+        // Node 0 sees pod A, then (at 20) no longer; node 1 sees pod B from 10.
+        let events = vec![(0, 0, vec!["A"]), (20, 0, vec![]), (10, 1, vec!["B"])];
+        let t = Timeline::build(events, 2, |v: &[&Vec<&str>]| v.iter().flat_map(|x| x.iter().copied()).collect::<Vec<_>>());
+        assert_eq!(t.at(-5), Some(&vec!["A"]), "before the first sidecar, the first applies");
+        assert_eq!(t.at(15), Some(&vec!["A", "B"]));
+        assert_eq!(t.at(25), Some(&vec!["B"]));
+        assert!(Timeline::build(Vec::<(i64, usize, u8)>::new(), 1, |_: &[&u8]| 0u8).is_empty());
     }
 }
