@@ -595,7 +595,7 @@ impl Sink for ParquetSink {
             Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.caplen))),
             Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.wire_len))),
             Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.link))),
-            Arc::new(UInt64Array::from(index.flow_ids.clone())),
+            Arc::new(UInt64Array::from_iter(index.flow_ids.iter().copied())),
             Arc::new(UInt64Array::from_iter(f.iter().map(|x| x.datagram))),
         ];
         let schema: SchemaRef = Arc::new(trawl_schemas::PACKETS.arrow_schema());

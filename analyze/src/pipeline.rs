@@ -156,7 +156,8 @@ pub struct FrameRef {
 #[derive(Debug, Default)]
 pub struct PacketIndex {
     pub first_ordinal: u64,
-    pub frames: Vec<FrameRef>,
+    /// Shared with the tick the reader built: not copied.
+    pub frames: Arc<Vec<FrameRef>>,
     pub flow_ids: Vec<Option<u64>>,
 }
 
@@ -619,7 +620,7 @@ fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), E
             }
             if let Some((first, frames)) = out.frames {
                 index.first_ordinal = first;
-                index.frames = frames.to_vec();
+                index.frames = frames;
             }
             flow_ids.push(out.flow_ids);
         }

@@ -162,6 +162,11 @@ enum Src {
     Gzip { r: Box<flate2::read::MultiGzDecoder<std::io::BufReader<File>>>, pos: u64 },
 }
 
+/// A capture that no longer matches its packet index.
+fn changed(path: &Path) -> Error {
+    Error::invalid(path, "the capture changed since it was analysed: analyse it again")
+}
+
 /// Bytes a plain-file window reads at once.
 const WINDOW: usize = 256 << 10;
 
@@ -174,10 +179,6 @@ impl PacketReader {
             Src::Plain(file)
         };
         Ok(PacketReader { path: path.to_path_buf(), src, buf: Vec::new(), start: 0 })
-    }
-
-    fn changed(&self) -> Error {
-        Error::invalid(&self.path, "the capture changed since it was analysed: analyse it again")
     }
 
     fn read(&mut self, offset: u64, len: u32) -> Result<&[u8], Error> {
@@ -199,7 +200,7 @@ impl PacketReader {
                     self.buf.truncate(got);
                     self.start = offset;
                     if got < len {
-                        return Err(self.changed());
+                        return Err(changed(&self.path));
                     }
                 }
                 let at = (offset - self.start) as usize;
@@ -207,12 +208,12 @@ impl PacketReader {
             }
             Src::Gzip { r, pos } => {
                 if offset < *pos {
-                    return Err(Error::invalid(&self.path, "the capture changed since it was analysed: analyse it again"));
+                    return Err(changed(&self.path));
                 }
                 std::io::copy(&mut (&mut **r).take(offset - *pos), &mut std::io::sink()).map_err(|e| Error::io(&self.path, e))?;
                 self.buf.resize(len, 0);
                 if r.read_exact(&mut self.buf).is_err() {
-                    return Err(Error::invalid(&self.path, "the capture changed since it was analysed: analyse it again"));
+                    return Err(changed(&self.path));
                 }
                 *pos = offset + len as u64;
                 Ok(&self.buf)

@@ -18,32 +18,6 @@ use crate::Error;
 
 const SUMS: &str = "SHA256SUMS";
 
-/// Files of a folder, relative, in name order (hidden temporaries skipped).
-fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
-        for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-            let e = e.map_err(|e| Error::io(dir, e))?;
-            let p = e.path();
-            if e.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let ft = e.file_type().map_err(|err| Error::io(&p, err))?;
-            if ft.is_dir() {
-                walk(root, &p, out)?;
-            } else if ft.is_file() {
-                out.push(p.strip_prefix(root).unwrap_or(&p).to_path_buf());
-            } else {
-                return Err(Error::invalid(&p, "a snapshot holds only files and folders"));
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
 fn sha256_file(p: &Path) -> Result<String, Error> {
     let mut f = File::open(p).map_err(|e| Error::io(p, e))?;
     let mut h = Sha256::new();
@@ -76,7 +50,7 @@ pub fn pack(snap: &Path, out: &Path, level: i32) -> Result<usize, Error> {
     if !snap.join(trawl_analyze::MANIFEST).is_file() && !snap.join(crate::SNAPSHOT_FILE).is_file() {
         return Err(Error::invalid(snap, "not a trawl snapshot (no manifest.json or snapshot.json)"));
     }
-    let list = files(snap)?;
+    let list = crate::snapshot_files(snap)?;
     let mut sums = String::new();
     for f in &list {
         sums.push_str(&format!("{}  {}\n", sha256_file(&snap.join(f))?, f.display()));

@@ -72,18 +72,9 @@ pub struct Entry {
     pub bytes: u64,
 }
 
+/// Bytes of a snapshot's files.
 fn dir_size(p: &Path) -> u64 {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => dir_size(&e.path()),
-                    Ok(_) => e.metadata().map_or(0, |m| m.len()),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
+    crate::snapshot_files(p).map(|fs| fs.iter().filter_map(|f| std::fs::metadata(p.join(f)).ok()).map(|m| m.len()).sum()).unwrap_or(0)
 }
 
 /// The complete snapshots of a workspace, by name. Folders being written
