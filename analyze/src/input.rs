@@ -288,7 +288,7 @@ impl CaptureReader {
                 head = buf;
                 (Framing::Pcapng { parser: Box::new(parser), interfaces: Vec::new() }, head.len() - rest_len, Format::Pcapng)
             }
-            [0xa1, 0xb2, 0xc3, 0xd4] | [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] | [0x4d, 0x3c, 0xb2, 0xa1] => {
+            m if pcap_magic(&m).is_some() => {
                 let (rest, h) = PcapHeader::from_slice(&head).map_err(|e| not_capture(format!("pcap header is invalid: {e}")))?;
                 let used = head.len() - rest.len();
                 let max_len = (h.snaplen as usize).clamp(MAX_PACKET, MAX_RECORD);
@@ -428,13 +428,8 @@ impl CaptureReader {
         match &mut self.framing {
             Framing::Pcap { big_endian, nanos, link, max_len } => {
                 let (be, ns, link, max_len) = (*big_endian, *nanos, *link, *max_len);
-                let rd = |b: &[u8]| -> u32 {
-                    let a = [b[0], b[1], b[2], b[3]];
-                    if be { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
-                };
-                while buf.len() - pos >= 16 {
-                    let h = &buf[pos..pos + 16];
-                    let (sec, frac, incl, orig) = (rd(&h[0..4]), rd(&h[4..8]), rd(&h[8..12]) as usize, rd(&h[12..16]));
+                while let Some(h) = buf.get(pos..pos + 16).and_then(|h| <&[u8; 16]>::try_from(h).ok()) {
+                    let (ts_ns, incl, orig) = pcap_record(h, be, ns);
                     if incl > max_len {
                         let off = self.offset + pos as u64;
                         self.set_damage(off, format!("record of {incl} bytes is larger than the maximum of {max_len}: the file is damaged"));
@@ -443,7 +438,6 @@ impl CaptureReader {
                     if buf.len() - pos - 16 < incl {
                         break;
                     }
-                    let ts_ns = sec as i64 * 1_000_000_000 + if ns { frac as i64 } else { frac as i64 * 1000 };
                     let number = self.frames + 1;
                     frames.push(Frame {
                         ts_ns,
@@ -598,6 +592,27 @@ impl CaptureReader {
             damage: self.damage,
         }
     }
+}
+
+/// (big endian, nanosecond timestamps) of a pcap file's magic number.
+pub fn pcap_magic(m: &[u8]) -> Option<(bool, bool)> {
+    match m {
+        [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
+        [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
+        [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
+        [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
+        _ => None,
+    }
+}
+
+/// A 16-byte pcap record header: (capture time ns, captured length, wire length).
+pub fn pcap_record(h: &[u8; 16], big_endian: bool, nanos: bool) -> (i64, usize, u32) {
+    let rd = |i: usize| {
+        let a = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        if big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+    };
+    let frac = rd(4) as i64;
+    (rd(0) as i64 * 1_000_000_000 + if nanos { frac } else { frac * 1000 }, rd(8) as usize, rd(12))
 }
 
 /// Marks a frame without a timestamp (pcapng simple packet block).

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use pcap_file::pcapng::PcapNgParser;
 use pcap_file::pcapng::blocks::Block;
 use serde::{Deserialize, Serialize};
-use trawl_analyze::input::{CaptureReader, ReadProgress};
+use trawl_analyze::input::{CaptureReader, ReadProgress, pcap_magic, pcap_record};
 
 use crate::Error;
 use crate::window::show;
@@ -337,27 +337,6 @@ fn scan_bounds(path: &Path) -> Result<(Option<i64>, Option<i64>, bool), Error> {
     Ok((info.first_ts_ns, info.last_ts_ns, info.damage.is_some()))
 }
 
-/// (big endian, nanosecond) of a pcap magic.
-fn pcap_magic(m: &[u8]) -> Option<(bool, bool)> {
-    match m {
-        [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
-        [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
-        [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
-        [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
-        _ => None,
-    }
-}
-
-/// A pcap record header: (ts ns, captured length, wire length).
-fn pcap_record(h: &[u8], be: bool, ns: bool) -> (i64, usize, usize) {
-    let rd = |b: &[u8]| {
-        let a = [b[0], b[1], b[2], b[3]];
-        if be { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
-    };
-    let frac = rd(&h[4..8]) as i64;
-    (rd(&h[0..4]) as i64 * 1_000_000_000 + if ns { frac } else { frac * 1000 }, rd(&h[8..12]) as usize, rd(&h[12..16]) as usize)
-}
-
 const TAIL: u64 = 1 << 20;
 
 fn pcap_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64)> {
@@ -365,7 +344,7 @@ fn pcap_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64)> {
     if head.len() < 40 {
         return None;
     }
-    let (first, incl, _) = pcap_record(&head[24..40], be, ns);
+    let (first, incl, _) = pcap_record(<&[u8; 16]>::try_from(&head[24..40]).ok()?, be, ns);
     let max_len = trawl_analyze::input::MAX_PACKET.max(incl);
     // The tail: the last TAIL bytes (or everything after the header).
     let start = size.saturating_sub(TAIL).max(24);
@@ -381,8 +360,9 @@ fn pcap_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64)> {
         let mut n = 0;
         let mut last = None;
         while j + 16 <= tail.len() {
-            let (ts, incl, orig) = pcap_record(&tail[j..j + 16], be, ns);
-            if incl > max_len || orig < incl || !plausible(ts) {
+            let Some(h) = tail.get(j..j + 16).and_then(|h| <&[u8; 16]>::try_from(h).ok()) else { break };
+            let (ts, incl, orig) = pcap_record(h, be, ns);
+            if incl > max_len || (orig as usize) < incl || !plausible(ts) {
                 break;
             }
             j += 16 + incl;
