@@ -220,6 +220,12 @@ pub fn snapshot(cmd: SnapshotCommand, ws: Option<&Path>) -> Result<ExitCode> {
         SnapshotCommand::Index { snapshot, force, threads, quiet } => {
             let snap = workspace::resolve(&snapshot, &ws);
             check_threads(threads)?;
+            let tmp = trawl_snapshot::create::index_tmp_path(&snap);
+            let _ = ctrlc::set_handler(move || {
+                let _ = std::fs::remove_dir_all(&tmp);
+                eprintln!("trawl: interrupted; the snapshot is left as it was (not indexed)");
+                std::process::exit(130);
+            });
             let m = index(&snap, threads, force, quiet)?;
             if !quiet {
                 println!("indexed {}: {} flows, {} api_calls, {} packets", snap.display(), m.counters.flows, m.counters.api_calls, m.counters.frames);
@@ -309,10 +315,15 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
     let bounds = archive.first_ns().zip(archive.last_ns());
     let window = Window::from_args(a.start.as_deref(), a.end.as_deref(), a.last.as_deref(), bounds)?;
     let spec = CutSpec { window, nodes: a.nodes.clone(), namespace: a.namespace.clone(), pod_regex: a.pod_regex.clone() };
+    // One Ctrl-C handler per process: it removes the cut being written and,
+    // with --index, the index being written (the cut then stays, not indexed).
     let tmp = trawl_analyze::output::Snapshot::tmp_path(&out);
+    let index_tmp = trawl_snapshot::create::index_tmp_path(&out);
     let _ = ctrlc::set_handler(move || {
+        let created = !tmp.exists();
         let _ = std::fs::remove_dir_all(&tmp);
-        eprintln!("trawl: interrupted; no snapshot was created");
+        let _ = std::fs::remove_dir_all(&index_tmp);
+        eprintln!("trawl: interrupted; {}", if created { "the snapshot was created but not indexed" } else { "no snapshot was created" });
         std::process::exit(130);
     });
     let started = Instant::now();
@@ -362,13 +373,8 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Indexes with a progress bar (the caller has set the Ctrl-C handler).
 fn index(snap: &Path, threads: Option<usize>, force: bool, quiet: bool) -> Result<trawl_analyze::Manifest> {
-    let tmp = trawl_snapshot::create::index_tmp_path(snap);
-    let _ = ctrlc::set_handler(move || {
-        let _ = std::fs::remove_dir_all(&tmp);
-        eprintln!("trawl: interrupted; the snapshot is left as it was (not indexed)");
-        std::process::exit(130);
-    });
     let progress = Arc::new(trawl_analyze::Progress::default());
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| crate::spawn_progress(progress.clone()));
     let r = trawl_snapshot::create::index(snap, threads, force, &progress);
