@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use trawl_analyze::records::Record;
 use trawl_analyze::{Error, Options, Progress};
 
+mod mcp_cmd;
 mod query_cmd;
 mod snapshot_cmd;
 mod sql_shell;
@@ -70,6 +71,14 @@ enum Command {
   trawl export-pcap incident.snap --bpf 'tcp port 5432' --start 2026-11-22T14:02:00Z --end 2026-11-22T14:03:00Z -o db.pcapng
   trawl export-pcap incident-1 --node node-a --table flows --kfl 'tcp && dst.port == 5432' --annotate -o db.pcapng")]
     ExportPcap(snapshot_cmd::ExportArgs),
+    /// Serve the MCP tools to AI agents (stdio, or streamable HTTP with --listen).
+    #[command(after_help = "Examples:
+  claude mcp add trawl -- trawl mcp --data /var/lib/trawl
+  trawl mcp --data /var/lib/trawl --listen 127.0.0.1:8765      # prints a generated bearer token
+  trawl mcp --data /var/lib/trawl --mcp-config                  # Claude Desktop / Cursor entry
+
+DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Logs go to stderr.")]
+    Mcp(mcp_cmd::McpArgs),
     /// Print the KFL reference (the source of docs/kfl.md).
     KflDoc,
     /// Tools for checking trawl's internals against other tools.
@@ -160,6 +169,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Archive(c) => snapshot_cmd::archive(c),
         Command::Snapshot { command, workspace } => snapshot_cmd::snapshot(command, workspace.workspace.as_deref()),
         Command::ExportPcap(a) => snapshot_cmd::export(a),
+        Command::Mcp(a) => mcp_cmd::run(a),
         Command::KflDoc => {
             print!("{}", trawl_query::kfl::markdown());
             Ok(ExitCode::SUCCESS)

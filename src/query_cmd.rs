@@ -85,7 +85,7 @@ pub fn run(a: QueryArgs) -> Result<()> {
             return Ok(());
         }
         let columns = pick_columns(&cat, table, a.columns.as_deref(), a.format).await?;
-        let q = KflQuery { table, filter: a.kfl.clone(), limit: (a.limit > 0).then_some(a.limit), columns };
+        let q = KflQuery { table, filter: a.kfl.clone(), limit: (a.limit > 0).then_some(a.limit), columns, ..Default::default() };
         let start = Instant::now();
         let (df, notes) = cat.kfl_frame(&q).await?;
         print_notes(&notes);

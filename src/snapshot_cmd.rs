@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use trawl_query::{Catalog, KflQuery, Table};
+use trawl_query::{Catalog, Table};
 use trawl_snapshot::archive::Archive;
 use trawl_snapshot::create::CutSpec;
 use trawl_snapshot::export::ExportSpec;
@@ -116,9 +116,9 @@ pub struct CreateArgs {
     /// Only these nodes (repeatable) [default: all].
     #[arg(long = "node", value_name = "NODE")]
     pub nodes: Vec<String>,
-    /// Only packets with a peer in this namespace (needs sidecars).
-    #[arg(long)]
-    pub namespace: Option<String>,
+    /// Only packets with a peer in this namespace (repeatable; needs sidecars).
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
     /// Only packets with a peer whose pod name matches (needs sidecars).
     #[arg(long, value_name = "RE")]
     pub pod_regex: Option<String>,
@@ -314,7 +314,7 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
     let archive = Archive::open(&a.archive)?;
     let bounds = archive.first_ns().zip(archive.last_ns());
     let window = Window::from_args(a.start.as_deref(), a.end.as_deref(), a.last.as_deref(), bounds)?;
-    let spec = CutSpec { window, nodes: a.nodes.clone(), namespace: a.namespace.clone(), pod_regex: a.pod_regex.clone() };
+    let spec = CutSpec { window, nodes: a.nodes.clone(), namespaces: a.namespaces.clone(), pod_regex: a.pod_regex.clone() };
     // One Ctrl-C handler per process: it removes the cut being written and,
     // with --index, the index being written (the cut then stays, not indexed).
     let tmp = trawl_analyze::output::Snapshot::tmp_path(&out);
@@ -387,23 +387,10 @@ fn index(snap: &Path, threads: Option<usize>, force: bool, quiet: bool) -> Resul
 
 /// The flow ids of the rows a KFL filter matches.
 fn kfl_flow_ids(snap: &Path, table: Table, filter: &str, threads: usize) -> Result<HashSet<u64>> {
-    use trawl_query::datafusion::arrow::array::{Array, AsArray};
-    use trawl_query::datafusion::arrow::datatypes::UInt64Type;
-    let ids = trawl_query::block_on(threads, async {
-        let cat = Catalog::open(snap, threads).await?;
-        let q = KflQuery { table, filter: filter.to_string(), limit: None, columns: Some(vec!["flow_id".into()]) };
-        let (df, notes) = cat.kfl_frame(&q).await?;
-        for n in notes {
-            eprintln!("note: {n}");
-        }
-        let mut set = HashSet::new();
-        for b in df.collect().await? {
-            if let Some(a) = b.column(0).as_primitive_opt::<UInt64Type>() {
-                set.extend((0..a.len()).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
-            }
-        }
-        Ok::<_, trawl_query::QueryError>(set)
-    })??;
+    let (ids, notes) = trawl_query::block_on(threads, async { Catalog::open(snap, threads).await?.kfl_flow_ids(table, filter).await })??;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
     Ok(ids)
 }
 

@@ -9,6 +9,8 @@ use arrow_array::{Array, Int32Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::Digest;
 
+mod mcp;
+
 fn trawl(args: &[&str]) -> Output {
     match Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).output() {
         Ok(o) => o,

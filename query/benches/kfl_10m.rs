@@ -128,7 +128,7 @@ async fn measure(snap: &Path, runs: usize) {
     let first100 = |filter: &'static str| {
         let cat = &cat;
         move || async move {
-            let q = KflQuery { table: Table::Calls, filter: filter.into(), limit: Some(100), columns: None };
+            let q = KflQuery { table: Table::Calls, filter: filter.into(), limit: Some(100), columns: None, ..Default::default() };
             let r = cat.kfl(&q).await.unwrap();
             assert_eq!(r.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 100, "{filter}");
         }

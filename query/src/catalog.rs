@@ -62,14 +62,20 @@ pub struct Catalog {
     pub now_ns: Option<i64>,
 }
 
-/// A KFL query: which table, which filter, how many rows.
-#[derive(Debug, Clone)]
+/// A KFL query: which table, which filter, which page of rows.
+#[derive(Debug, Clone, Default)]
 pub struct KflQuery {
     pub table: Table,
     pub filter: String,
     pub limit: Option<usize>,
+    /// Rows to skip before the first one returned.
+    pub offset: usize,
     /// Columns to return; `None` for all.
     pub columns: Option<Vec<String>>,
+    /// Only rows whose `timestamp` is at or after this (ns since the epoch).
+    pub start_ns: Option<i64>,
+    /// Only rows whose `timestamp` is before this.
+    pub end_ns: Option<i64>,
 }
 
 /// Rows of a KFL query and the notes its compilation produced.
@@ -85,8 +91,15 @@ impl Catalog {
     /// partitions (0: one per core).
     pub async fn open(path: &Path, threads: usize) -> Result<Catalog, QueryError> {
         let dirs = snapshot_dirs(path)?;
+        Catalog::open_many(&dirs, threads).await
+    }
+
+    /// Opens several snapshot directories (each holds `manifest.json`) as
+    /// one catalog.
+    pub async fn open_many(dirs: &[PathBuf], threads: usize) -> Result<Catalog, QueryError> {
+        let path = dirs.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
         let mut snapshots = Vec::new();
-        for d in &dirs {
+        for d in dirs {
             snapshots.push(read_manifest(d)?);
         }
         let mut names: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
@@ -171,13 +184,27 @@ impl Catalog {
         Ok(kfl::compile(filter, &env)?)
     }
 
-    /// The DataFrame of a KFL query (filtered, ordered by id, limited).
-    pub async fn kfl_frame(&self, q: &KflQuery) -> Result<(DataFrame, Vec<String>), QueryError> {
+    /// The rows a KFL query's filter and time window keep (unordered, all
+    /// columns), with the compiler's notes.
+    pub async fn kfl_filtered(&self, q: &KflQuery) -> Result<(DataFrame, Vec<String>), QueryError> {
         let compiled = self.compile_kfl(q.table, &q.filter).await?;
         let mut df = self.ctx.table(Catalog::kfl_table(q.table)).await?;
         if let Some(e) = compiled.expr {
             df = df.filter(e)?;
         }
+        let ts = |ns: i64| lit(datafusion::scalar::ScalarValue::TimestampNanosecond(Some(ns), Some("UTC".into())));
+        if let Some(s) = q.start_ns {
+            df = df.filter(col("timestamp").gt_eq(ts(s)))?;
+        }
+        if let Some(e) = q.end_ns {
+            df = df.filter(col("timestamp").lt(ts(e)))?;
+        }
+        Ok((df, compiled.notes))
+    }
+
+    /// The DataFrame of a KFL query (filtered, ordered by id, paged).
+    pub async fn kfl_frame(&self, q: &KflQuery) -> Result<(DataFrame, Vec<String>), QueryError> {
+        let (mut df, notes) = self.kfl_filtered(q).await?;
         let id = match q.table {
             Table::Calls => "id",
             Table::Flows => "flow_id",
@@ -201,10 +228,19 @@ impl Catalog {
             }
             df = df.select(cols.iter().map(|c| col(format!("\"{c}\""))).collect::<Vec<_>>())?;
         }
-        if let Some(n) = q.limit {
-            df = df.limit(0, Some(n))?;
+        if q.limit.is_some() || q.offset > 0 {
+            df = df.limit(q.offset, q.limit)?;
         }
-        Ok((df, compiled.notes))
+        Ok((df, notes))
+    }
+
+    /// One page of a KFL query and the number of rows it matches in all,
+    /// computed side by side.
+    pub async fn kfl_page(&self, q: &KflQuery) -> Result<(usize, KflRows), QueryError> {
+        let (all, _) = self.kfl_filtered(q).await?;
+        let (page, notes) = self.kfl_frame(q).await?;
+        let (total, batches) = tokio::try_join!(all.count(), page.collect())?;
+        Ok((total, KflRows { batches, notes }))
     }
 
     /// Runs a KFL query.
@@ -226,6 +262,22 @@ impl Catalog {
             df = df.filter(e)?;
         }
         Ok((df.count().await?, compiled.notes))
+    }
+
+    /// The flow ids of the rows a KFL filter matches (the connections a
+    /// PCAP export of those calls or flows holds), with the compiler's notes.
+    pub async fn kfl_flow_ids(&self, table: Table, filter: &str) -> Result<(std::collections::HashSet<u64>, Vec<String>), QueryError> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::datatypes::UInt64Type;
+        let q = KflQuery { table, filter: filter.to_string(), columns: Some(vec!["flow_id".into()]), ..Default::default() };
+        let (df, notes) = self.kfl_frame(&q).await?;
+        let mut set = std::collections::HashSet::new();
+        for b in df.collect().await? {
+            if let Some(a) = b.column(0).as_primitive_opt::<UInt64Type>() {
+                set.extend((0..a.len()).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
+            }
+        }
+        Ok((set, notes))
     }
 
     /// Plans a read-only SQL statement. Anything that would write or change

@@ -433,8 +433,13 @@ fn kfl_semantics_on_real_traffic() {
 #[test]
 fn limit_and_order_follow_ids() {
     let cat = open(&demo());
-    let q =
-        KflQuery { table: Table::Calls, filter: "http && status_code == 200".into(), limit: Some(3), columns: Some(vec!["id".into(), "status_code".into()]) };
+    let q = KflQuery {
+        table: Table::Calls,
+        filter: "http && status_code == 200".into(),
+        limit: Some(3),
+        columns: Some(vec!["id".into(), "status_code".into()]),
+        ..Default::default()
+    };
     let rows = block_on(2, cat.kfl(&q)).unwrap().unwrap();
     let ids: Vec<u64> =
         rows.batches.iter().flat_map(|b| b.column(0).as_primitive::<trawl_query::datafusion::arrow::datatypes::UInt64Type>().values().to_vec()).collect();

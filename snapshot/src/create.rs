@@ -35,8 +35,8 @@ pub struct CutSpec {
     pub window: Window,
     /// Node names (all when empty).
     pub nodes: Vec<String>,
-    /// Keep packets with at least one peer in this namespace.
-    pub namespace: Option<String>,
+    /// Keep packets with at least one peer in one of these namespaces (none: any).
+    pub namespaces: Vec<String>,
     /// Keep packets with at least one peer whose pod name matches.
     pub pod_regex: Option<String>,
 }
@@ -64,7 +64,8 @@ pub struct WindowText {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FilterText {
     pub nodes: Vec<String>,
-    pub namespace: Option<String>,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
     pub pod_regex: Option<String>,
 }
 
@@ -108,7 +109,7 @@ struct Workloads {
 }
 
 impl Workloads {
-    fn build(archive: &Archive, namespace: Option<&str>, pod_regex: Option<&Regex>) -> Result<Workloads, Error> {
+    fn build(archive: &Archive, namespaces: &[String], pod_regex: Option<&Regex>) -> Result<Workloads, Error> {
         // Every node's sidecars: a peer may run on any node.
         let mut events: Vec<(i64, usize, HashSet<IpAddr>)> = Vec::new();
         for (ni, n) in archive.nodes.iter().enumerate() {
@@ -117,14 +118,16 @@ impl Workloads {
                 let mut ips: HashSet<IpAddr> = car
                     .pods
                     .iter()
-                    .filter(|p| namespace.is_none_or(|ns| p.namespace == ns) && pod_regex.is_none_or(|r| r.is_match(&p.name)))
+                    .filter(|p| (namespaces.is_empty() || namespaces.contains(&p.namespace)) && pod_regex.is_none_or(|r| r.is_match(&p.name)))
                     .flat_map(|p| p.ips.iter().filter_map(|ip| ip.parse().ok()))
                     .collect();
                 // A namespace alone also takes its services' cluster IPs:
                 // traffic captured before kube-proxy's rewrite is addressed
                 // to the service.
-                if let (Some(ns), None) = (namespace, pod_regex) {
-                    ips.extend(car.services.iter().filter(|s| s.namespace == ns).flat_map(|s| s.ips.iter().filter_map(|ip| ip.parse::<IpAddr>().ok())));
+                if !namespaces.is_empty() && pod_regex.is_none() {
+                    ips.extend(
+                        car.services.iter().filter(|s| namespaces.contains(&s.namespace)).flat_map(|s| s.ips.iter().filter_map(|ip| ip.parse::<IpAddr>().ok())),
+                    );
                 }
                 events.push((s.time_ns, ni, ips));
             }
@@ -162,7 +165,7 @@ pub fn create(archive: &Archive, spec: &CutSpec, out: &Path, progress: &Progress
     let pod_regex =
         spec.pod_regex.as_deref().map(|r| Regex::new(r).map_err(|e| Error::Usage(format!("--pod-regex: not a valid regular expression: {e}")))).transpose()?;
     let workloads =
-        if spec.namespace.is_some() || pod_regex.is_some() { Some(Workloads::build(archive, spec.namespace.as_deref(), pod_regex.as_ref())?) } else { None };
+        if !spec.namespaces.is_empty() || pod_regex.is_some() { Some(Workloads::build(archive, &spec.namespaces, pod_regex.as_ref())?) } else { None };
     let total: u64 = nodes.iter().flat_map(|n| n.files.iter()).filter(|f| meets(f, &spec.window)).map(|f| f.size).sum();
     progress.total_bytes.store(total, Ordering::Relaxed);
     let snap = trawl_analyze::output::Snapshot::begin(out, false)?;
@@ -177,7 +180,7 @@ pub fn create(archive: &Archive, spec: &CutSpec, out: &Path, progress: &Progress
             version: VERSION,
             source: std::path::absolute(&archive.root).unwrap_or_else(|_| archive.root.clone()).display().to_string(),
             window: WindowText { start: show(spec.window.start_ns), end: show(spec.window.end_ns), start_ns: spec.window.start_ns, end_ns: spec.window.end_ns },
-            filter: FilterText { nodes: spec.nodes.clone(), namespace: spec.namespace.clone(), pod_regex: spec.pod_regex.clone() },
+            filter: FilterText { nodes: spec.nodes.clone(), namespaces: spec.namespaces.clone(), pod_regex: spec.pod_regex.clone() },
             nodes: cuts,
         };
         let json = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Output { path: snap.tmp.clone(), detail: e.to_string() })?;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::Error;
-use crate::archive::{read_sidecar, sidecar_time};
+use crate::archive::{SidecarFile, read_sidecar, sidecar_time};
 
 /// Values over time, one point per sidecar time: at each point, the
 /// latest sidecar of every node, combined. Before the first point the
@@ -59,41 +59,25 @@ impl Names {
     /// Reads every sidecar of a snapshot (`k8s/<node>/k8s-*.json`); none
     /// is not an error.
     pub fn load(snap: &Path) -> Result<Names, Error> {
-        let root = snap.join("k8s");
-        let mut node_dirs = Vec::new();
-        if root.is_dir() {
-            for node in std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))? {
-                let node = node.map_err(|e| Error::io(&root, e))?.path();
-                if node.is_dir() {
-                    node_dirs.push(node);
-                }
-            }
-        }
-        node_dirs.sort();
+        let (nodes, files) = snapshot_sidecars(snap)?;
         let mut events = Vec::new();
-        for (ni, node) in node_dirs.iter().enumerate() {
-            for f in std::fs::read_dir(node).map_err(|e| Error::io(node, e))? {
-                let p = f.map_err(|e| Error::io(node, e))?.path();
-                if !p.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy())) {
-                    continue;
+        for (ni, f) in &files {
+            let car = read_sidecar(&f.path)?;
+            let mut names: HashMap<IpAddr, String> = HashMap::new();
+            for s in &car.services {
+                for ip in s.ips.iter().filter_map(|i| i.parse().ok()) {
+                    names.insert(ip, format!("service {}/{}", s.namespace, s.name));
                 }
-                let car = read_sidecar(&p)?;
-                let mut names: HashMap<IpAddr, String> = HashMap::new();
-                for s in &car.services {
-                    for ip in s.ips.iter().filter_map(|i| i.parse().ok()) {
-                        names.insert(ip, format!("service {}/{}", s.namespace, s.name));
-                    }
-                }
-                // A pod's own name wins over a service sharing its address.
-                for pod in &car.pods {
-                    for ip in pod.ips.iter().filter_map(|i| i.parse().ok()) {
-                        names.insert(ip, format!("pod {}/{}", pod.namespace, pod.name));
-                    }
-                }
-                events.push((sidecar_time(&p)?, ni, names));
             }
+            // A pod's own name wins over a service sharing its address.
+            for pod in &car.pods {
+                for ip in pod.ips.iter().filter_map(|i| i.parse().ok()) {
+                    names.insert(ip, format!("pod {}/{}", pod.namespace, pod.name));
+                }
+            }
+            events.push((f.time_ns, *ni, names));
         }
-        let timeline = Timeline::build(events, node_dirs.len(), |maps: &[&HashMap<IpAddr, String>]| {
+        let timeline = Timeline::build(events, nodes.len(), |maps: &[&HashMap<IpAddr, String>]| {
             let mut all = HashMap::new();
             for m in maps {
                 all.extend(m.iter().map(|(k, v)| (*k, v.clone())));
@@ -107,6 +91,37 @@ impl Names {
     pub fn name(&self, ts: i64, ip: IpAddr) -> Option<&str> {
         self.timeline.at(ts).and_then(|m| m.get(&ip)).map(String::as_str)
     }
+}
+
+/// Node names, and each sidecar file with its node's index.
+pub type SnapshotSidecars = (Vec<String>, Vec<(usize, SidecarFile)>);
+
+/// The sidecars a snapshot carries (`k8s/<node>/k8s-*.json`): the node
+/// names in order, and each file with its node's index and its time.
+pub fn snapshot_sidecars(snap: &Path) -> Result<SnapshotSidecars, Error> {
+    let root = snap.join("k8s");
+    let mut node_dirs = Vec::new();
+    if root.is_dir() {
+        for node in std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))? {
+            let node = node.map_err(|e| Error::io(&root, e))?.path();
+            if node.is_dir() {
+                node_dirs.push(node);
+            }
+        }
+    }
+    node_dirs.sort();
+    let mut files = Vec::new();
+    for (ni, node) in node_dirs.iter().enumerate() {
+        for f in std::fs::read_dir(node).map_err(|e| Error::io(node, e))? {
+            let path = f.map_err(|e| Error::io(node, e))?.path();
+            if path.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy())) {
+                files.push((ni, SidecarFile { time_ns: sidecar_time(&path)?, path }));
+            }
+        }
+    }
+    files.sort_by_key(|(ni, f)| (f.time_ns, *ni));
+    let names = node_dirs.iter().map(|d| d.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()).collect();
+    Ok((names, files))
 }
 
 #[cfg(test)]

@@ -145,9 +145,13 @@ fn boundaries_read_first_and_last_packets_and_are_cached() {
     assert!(nb.unreadable_files[0].contains("notes.pcap: not a capture file"), "{:?}", nb.unreadable_files);
     assert_eq!(nb.newest.as_deref(), Some("2010-04-07T17:29:31.830416000Z"));
     let snap = dir.join("odd.snap");
-    let meta =
-        create(&odd, &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None }, &snap, &Default::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+    let meta = create(
+        &odd,
+        &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: Vec::new(), pod_regex: None },
+        &snap,
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 956);
     // A plain folder of rotated captures is a one-node archive named after it.
     let plain = Archive::open(&a.join("node-a")).unwrap_or_else(|e| panic!("{e}"));
@@ -169,7 +173,7 @@ fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
         let (start, end) = name.split_once(':').and_then(|(_, w)| w.split_once('/')).unwrap_or_else(|| panic!("{name}"));
         let window = Window { start_ns: parse_time("start", start).unwrap_or(0), end_ns: parse_time("end", end).unwrap_or(0) };
         let snap = dir.join(format!("{case}.snap"));
-        let spec = CutSpec { window, nodes: Vec::new(), namespace: None, pod_regex: None };
+        let spec = CutSpec { window, nodes: Vec::new(), namespaces: Vec::new(), pod_regex: None };
         let progress = trawl_analyze::Progress::default();
         let meta = create(&arch, &spec, &snap, &progress).unwrap_or_else(|e| panic!("{e}"));
         // Progress: every byte of the files the window meets, the packets kept.
@@ -206,11 +210,11 @@ fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
     assert_eq!(checked, 4);
     // One node only.
     let snap = dir.join("only-b.snap");
-    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None };
+    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: Vec::new(), pod_regex: None };
     let meta = create(&arch, &spec, &snap, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes.len(), 1);
     assert_eq!(meta.nodes[0].packets, 956);
-    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-z".into()], namespace: None, pod_regex: None };
+    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-z".into()], namespaces: Vec::new(), pod_regex: None };
     let e = create(&arch, &spec, &dir.join("z.snap"), &Default::default()).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.contains("no node `node-z`") && e.contains("node-a, node-b"), "{e}");
     assert!(!dir.join("z.snap").exists());
@@ -229,7 +233,7 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
         "services":[{"namespace":"cdn","name":"edge","ips":["63.85.36.72"]}]}"#;
     std::fs::write(a.join("node-b/k8s-1270661340000.json"), car).unwrap_or_else(|e| panic!("{e}"));
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
-    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: Some("shop".into()), pod_regex: Some("^checkout-".into()) };
+    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: vec!["shop".into()], pod_regex: Some("^checkout-".into()) };
     let snap = dir.join("shop.snap");
     let meta = create(&arch, &spec, &snap, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     // Exactly the packets with 63.85.36.72 as a peer (tshark:
@@ -256,19 +260,19 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
     assert_eq!(named(b"pod shop/checkout-7d9f"), 119, "every packet has the pod as a peer");
     assert_eq!(named(b"trawl flow "), 119);
     // Namespace alone: the other server (tshark `ip.addr == 205.234.218.129`: 588).
-    let spec2 = CutSpec { namespace: Some("infra".into()), pod_regex: None, ..spec.clone() };
+    let spec2 = CutSpec { namespaces: vec!["infra".into()], pod_regex: None, ..spec.clone() };
     let meta = create(&arch, &spec2, &dir.join("infra.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 588);
     // A namespace takes its services' cluster IPs too (63.85.36.72 as a
     // service of `cdn`: the same 119 packets); a pod regex does not.
-    let spec4 = CutSpec { namespace: Some("cdn".into()), pod_regex: None, ..spec.clone() };
+    let spec4 = CutSpec { namespaces: vec!["cdn".into()], pod_regex: None, ..spec.clone() };
     let meta = create(&arch, &spec4, &dir.join("cdn.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 119);
-    let spec5 = CutSpec { namespace: Some("cdn".into()), pod_regex: Some(".".into()), ..spec.clone() };
+    let spec5 = CutSpec { namespaces: vec!["cdn".into()], pod_regex: Some(".".into()), ..spec.clone() };
     let meta = create(&arch, &spec5, &dir.join("cdn-pods.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 0);
     // No such namespace: nothing.
-    let spec3 = CutSpec { namespace: Some("nope".into()), pod_regex: None, ..spec };
+    let spec3 = CutSpec { namespaces: vec!["nope".into()], pod_regex: None, ..spec };
     let meta = create(&arch, &spec3, &dir.join("none.snap"), &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes[0].packets, 0);
     std::fs::remove_dir_all(&dir).ok();
@@ -345,7 +349,7 @@ fn pack_then_unpack_is_byte_identical_and_checked() {
     let a = two_node_archive(&dir);
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let snap = dir.join("s.snap");
-    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespace: None, pod_regex: None }, &snap, &Default::default())
+    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespaces: Vec::new(), pod_regex: None }, &snap, &Default::default())
         .unwrap_or_else(|e| panic!("{e}"));
     index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     let packed = dir.join("s.tar.zst");
@@ -391,7 +395,7 @@ fn interrupted_index_leaves_no_complete_looking_snapshot() {
     let a = two_node_archive(&dir);
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let snap = dir.join("s.snap");
-    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespace: None, pod_regex: None }, &snap, &Default::default())
+    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespaces: Vec::new(), pod_regex: None }, &snap, &Default::default())
         .unwrap_or_else(|e| panic!("{e}"));
     // A raw file that is cut short: indexing stops at the damage but
     // still completes; a raw file that is not a capture fails the index
@@ -450,7 +454,7 @@ fn mutated_captures_and_packs_never_panic() {
     let a = two_node_archive(&dir);
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let snap = dir.join("s.snap");
-    create(&arch, &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespace: None, pod_regex: None }, &snap, &Default::default())
+    create(&arch, &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: Vec::new(), pod_regex: None }, &snap, &Default::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let packed = dir.join("s.tar.zst");
     trawl_snapshot::pack::pack(&snap, &packed, 1).unwrap_or_else(|e| panic!("{e}"));

@@ -10,9 +10,10 @@
 use std::fmt::Write;
 
 /// The tables a filter can run against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Table {
     /// `calls`: one row per L7 request/response exchange (`api_calls.parquet`).
+    #[default]
     Calls,
     /// `flows`: one row per L4 connection or flow (`flows.parquet`).
     Flows,

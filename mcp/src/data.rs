@@ -1,0 +1,113 @@
+//! The data folder `trawl mcp --data DIR` serves, and the one place that
+//! turns names from a client into paths.
+//!
+//! ```text
+//! DIR/
+//!   archive/     the capture archive: one folder per node (read only;
+//!                `--archive` may point elsewhere)
+//!   snapshots/   the workspace of named snapshots (trawl snapshot --workspace)
+//!   exports/     PCAPs written by export_snapshot_pcap and get_api_call_details
+//! ```
+//!
+//! Clients never pass paths: they pass snapshot names and file names,
+//! which are single path components checked by
+//! `trawl_snapshot::workspace::check_name`, so every file a tool writes
+//! stays inside DIR.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use trawl_snapshot::workspace;
+
+use crate::error::{ToolError, ToolResult};
+
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    pub root: PathBuf,
+    pub archive: PathBuf,
+    pub snapshots: PathBuf,
+    pub exports: PathBuf,
+}
+
+/// Why the data folder cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("--data {}: {detail}", path.display())]
+    Invalid { path: PathBuf, detail: String },
+}
+
+impl DataDir {
+    /// Opens (and if need be creates) the data folder. `archive` overrides
+    /// `DIR/archive`.
+    pub fn open(root: &Path, archive: Option<&Path>) -> Result<DataDir, DataDirError> {
+        let bad = |detail: String| DataDirError::Invalid { path: root.to_path_buf(), detail };
+        if root.exists() && !root.is_dir() {
+            return Err(bad("expected a folder (it holds archive/, snapshots/ and exports/), found a file".into()));
+        }
+        std::fs::create_dir_all(root.join("snapshots")).map_err(|e| bad(format!("cannot create snapshots/: {e}")))?;
+        let root = root.canonicalize().map_err(|e| bad(e.to_string()))?;
+        let archive = match archive {
+            Some(a) => a.canonicalize().map_err(|e| DataDirError::Invalid { path: a.to_path_buf(), detail: format!("--archive: {e}") })?,
+            None => root.join("archive"),
+        };
+        Ok(DataDir { snapshots: root.join("snapshots"), exports: root.join("exports"), archive, root })
+    }
+
+    /// The names of the workspace's snapshots.
+    pub fn snapshot_names(&self) -> Vec<String> {
+        workspace::list(&self.snapshots).map(|l| l.into_iter().map(|e| e.name).collect()).unwrap_or_default()
+    }
+
+    /// The folder of an existing snapshot; an unknown name lists the known ones.
+    pub fn snapshot(&self, name: &str) -> ToolResult<PathBuf> {
+        let known = self.snapshot_names();
+        if workspace::check_name(name).is_ok() && known.iter().any(|k| k == name) {
+            return Ok(self.snapshots.join(name));
+        }
+        Err(ToolError::new(format!("no snapshot named `{name}`")).with("known_snapshots", json!(known)))
+    }
+
+    /// The folder a new snapshot gets.
+    pub fn new_snapshot(&self, name: &str) -> ToolResult<PathBuf> {
+        let p = workspace::path_of(&self.snapshots, name).map_err(|e| ToolError::new(format!("name: {e}")))?;
+        if p.exists() {
+            return Err(ToolError::new(format!("a snapshot named `{name}` already exists; snapshots are immutable: choose another name or delete it"))
+                .with("known_snapshots", json!(self.snapshot_names())));
+        }
+        Ok(p)
+    }
+
+    /// A file to write under `exports/`; `name` is one path component.
+    pub fn export_file(&self, name: &str, extension: &str) -> ToolResult<PathBuf> {
+        let stem = name.strip_suffix(extension).unwrap_or(name);
+        workspace::check_name(stem).map_err(|_| {
+            ToolError::new(format!(
+                "name `{name}`: expected a file name of letters, digits, `.`, `_` or `-` (no folders); it is written under {}",
+                self.exports.display()
+            ))
+        })?;
+        std::fs::create_dir_all(&self.exports).map_err(|e| ToolError::new(format!("{}: {e}", self.exports.display())))?;
+        Ok(self.exports.join(format!("{stem}{extension}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_names_stay_inside_the_data_folder() {
+        let dir = std::env::temp_dir().join(format!("trawl-mcp-data-{}", std::process::id()));
+        let d = DataDir::open(&dir, None).unwrap_or_else(|e| panic!("{e}"));
+        for bad in ["../x", "/etc/passwd", "a/b", "..", ".hidden", ""] {
+            assert!(d.export_file(bad, ".pcapng").is_err(), "{bad}");
+            assert!(d.new_snapshot(bad).is_err(), "{bad}");
+            assert!(d.snapshot(bad).is_err(), "{bad}");
+        }
+        assert_eq!(d.export_file("errors", ".pcapng").ok(), Some(d.root.join("exports/errors.pcapng")));
+        assert_eq!(d.export_file("errors.pcapng", ".pcapng").ok(), Some(d.root.join("exports/errors.pcapng")));
+        let e = d.snapshot("nope").err().map(|e| e.to_json()).unwrap_or_default();
+        assert_eq!(e["known_snapshots"], json!([]));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

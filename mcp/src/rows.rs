@@ -1,0 +1,152 @@
+//! Arrow rows as JSON for a model's context.
+//!
+//! Every column of a table becomes a field, so columns later issues add
+//! (Kubernetes names, TCP metrics, protocol fields) reach the agent
+//! without changes here. Timestamps become RFC 3339 UTC text; stored
+//! bodies become UTF-8 text (invalid bytes replaced) cut to a preview
+//! length; maps become objects and lists arrays.
+
+use serde_json::{Map, Value, json};
+use trawl_query::datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use trawl_query::datafusion::arrow::datatypes::*;
+use trawl_query::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// A row: column name to value.
+pub type Row = Map<String, Value>;
+
+/// Every row of `batches`; binary cells are cut to `binary_max` bytes
+/// (and marked with a trailing `…`).
+pub fn rows(batches: &[RecordBatch], binary_max: usize) -> Vec<Row> {
+    let mut out = Vec::new();
+    for b in batches {
+        let schema = b.schema();
+        for i in 0..b.num_rows() {
+            let mut row = Map::with_capacity(b.num_columns());
+            for (f, c) in schema.fields().iter().zip(b.columns()) {
+                row.insert(f.name().clone(), cell(c, i, binary_max));
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+fn text_of_bytes(b: &[u8], max: usize) -> Value {
+    let cut = &b[..b.len().min(max)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if cut.len() < b.len() {
+        s.push('…');
+    }
+    Value::String(s)
+}
+
+/// One cell as JSON.
+pub fn cell(a: &ArrayRef, i: usize, binary_max: usize) -> Value {
+    if a.is_null(i) {
+        return Value::Null;
+    }
+    match a.data_type() {
+        DataType::Boolean => json!(a.as_boolean().value(i)),
+        DataType::Int8 => json!(a.as_primitive::<Int8Type>().value(i)),
+        DataType::Int16 => json!(a.as_primitive::<Int16Type>().value(i)),
+        DataType::Int32 => json!(a.as_primitive::<Int32Type>().value(i)),
+        DataType::Int64 => json!(a.as_primitive::<Int64Type>().value(i)),
+        DataType::UInt8 => json!(a.as_primitive::<UInt8Type>().value(i)),
+        DataType::UInt16 => json!(a.as_primitive::<UInt16Type>().value(i)),
+        DataType::UInt32 => json!(a.as_primitive::<UInt32Type>().value(i)),
+        DataType::UInt64 => json!(a.as_primitive::<UInt64Type>().value(i)),
+        DataType::Float32 => float(f64::from(a.as_primitive::<Float32Type>().value(i))),
+        DataType::Float64 => float(a.as_primitive::<Float64Type>().value(i)),
+        DataType::Utf8 => json!(a.as_string::<i32>().value(i)),
+        DataType::LargeUtf8 => json!(a.as_string::<i64>().value(i)),
+        DataType::Utf8View => json!(a.as_string_view().value(i)),
+        DataType::Binary => text_of_bytes(a.as_binary::<i32>().value(i), binary_max),
+        DataType::LargeBinary => text_of_bytes(a.as_binary::<i64>().value(i), binary_max),
+        DataType::BinaryView => text_of_bytes(a.as_binary_view().value(i), binary_max),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => json!(trawl_schemas::time::rfc3339(a.as_primitive::<TimestampNanosecondType>().value(i))),
+        DataType::List(_) => {
+            let l = a.as_list::<i32>().value(i);
+            Value::Array((0..l.len()).map(|j| cell(&l, j, binary_max)).collect())
+        }
+        DataType::LargeList(_) => {
+            let l = a.as_list::<i64>().value(i);
+            Value::Array((0..l.len()).map(|j| cell(&l, j, binary_max)).collect())
+        }
+        DataType::Map(_, _) => {
+            let m = a.as_map();
+            let entries = m.value(i);
+            let (keys, values) = (entries.column(0), entries.column(1));
+            let mut o = Map::new();
+            for j in 0..entries.len() {
+                let k = match cell(keys, j, binary_max) {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                o.insert(k, cell(values, j, binary_max));
+            }
+            Value::Object(o)
+        }
+        DataType::Struct(fields) => {
+            let s = a.as_struct();
+            Value::Object(fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), cell(c, i, binary_max))).collect())
+        }
+        _ => match ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default()) {
+            Ok(f) => Value::String(f.value(i).to_string()),
+            Err(_) => Value::Null,
+        },
+    }
+}
+
+fn float(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+/// Time of an RFC 3339 field of a row, as Unix milliseconds.
+pub fn ms_of(row: &Row, field: &str) -> Value {
+    row.get(field).and_then(Value::as_str).and_then(trawl_schemas::time::parse_rfc3339).map_or(Value::Null, |ns| json!(ns.div_euclid(1_000_000)))
+}
+
+/// Moves the `{prefix}_*` fields of a row into one object (`src_ip`,
+/// `src_port` → `src: {ip, port}`); null fields are left out.
+pub fn endpoint(row: &mut Row, prefix: &str) -> Value {
+    let p = format!("{prefix}_");
+    let keys: Vec<String> = row.keys().filter(|k| k.starts_with(&p)).cloned().collect();
+    let mut o = Map::new();
+    for k in keys {
+        if let Some(v) = row.remove(&k)
+            && !v.is_null()
+        {
+            o.insert(k[p.len()..].to_string(), v);
+        }
+    }
+    Value::Object(o)
+}
+
+/// Drops null fields (compact rows leave out what is unknown).
+pub fn drop_nulls(row: &mut Row) {
+    row.retain(|_, v| !v.is_null());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use trawl_query::datafusion::arrow::array::{BinaryArray, StringArray, TimestampNanosecondArray, UInt16Array};
+
+    #[test]
+    fn cells_and_endpoints() {
+        let batch = RecordBatch::try_from_iter(vec![
+            ("src_ip", Arc::new(StringArray::from(vec![Some("10.0.0.1")])) as ArrayRef),
+            ("src_port", Arc::new(UInt16Array::from(vec![Some(443)])) as ArrayRef),
+            ("body", Arc::new(BinaryArray::from(vec![Some(&b"hello \xff world"[..])])) as ArrayRef),
+            ("timestamp", Arc::new(TimestampNanosecondArray::from(vec![Some(1_763_777_640_123_000_000)]).with_timezone("UTC")) as ArrayRef),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut r = rows(&[batch], 7).remove(0);
+        assert_eq!(r["body"], json!("hello �…"));
+        assert_eq!(r["timestamp"], json!("2025-11-22T02:14:00.123000000Z"));
+        assert_eq!(ms_of(&r, "timestamp"), json!(1_763_777_640_123_i64));
+        assert_eq!(endpoint(&mut r, "src"), json!({"ip": "10.0.0.1", "port": 443}));
+        assert!(!r.contains_key("src_ip"));
+    }
+}

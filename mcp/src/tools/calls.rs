@@ -1,0 +1,349 @@
+//! API calls: list, details, stats.
+
+use std::sync::Arc;
+
+use rmcp::schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use trawl_query::datafusion::arrow::datatypes::DataType;
+use trawl_query::datafusion::functions_aggregate::expr_fn::{approx_percentile_cont, count, sum};
+use trawl_query::datafusion::logical_expr::{Expr, SortExpr, cast, col, lit, when};
+use trawl_query::{KflQuery, Table};
+
+use super::{Format, TimeArg, bounded, indexed, window};
+use crate::error::{ToolError, ToolResult};
+use crate::rows::{self, Row};
+use crate::server::Inner;
+
+/// Longest body preview in list rows (`format: full`).
+const LIST_BODY_PREVIEW: usize = 256;
+/// Largest max_payload_size.
+const MAX_PAYLOAD: usize = 1 << 20;
+
+/// list_api_calls' parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct ListCalls {
+    /// KFL filter, e.g. `http && status_code >= 500 && path.startsWith("/api")` (default: all calls). Reference: resource trawl://kfl.
+    #[serde(default)]
+    pub kfl: String,
+    /// Rows to return, 1-1000 (default 100).
+    pub limit: Option<usize>,
+    /// Rows to skip (use next_offset of the previous page).
+    #[serde(default)]
+    pub offset: usize,
+    /// `compact` (default) or `full` (every column, bodies cut to previews).
+    #[serde(default)]
+    pub format: Format,
+    /// Only calls at or after this time (Unix ms or RFC 3339).
+    pub start: Option<TimeArg>,
+    /// Only calls before this time.
+    pub end: Option<TimeArg>,
+    /// Snapshot to query (default: every dissected snapshot).
+    #[serde(alias = "snapshot", alias = "db")]
+    pub snapshot_id: Option<String>,
+}
+
+/// get_api_call_details' parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct CallDetails {
+    /// Call id as list_api_calls returns it: `snapshot/id` (or the number, with snapshot_id).
+    pub id: Value,
+    /// Snapshot of the call, when id is a bare number.
+    #[serde(alias = "snapshot")]
+    pub snapshot_id: Option<String>,
+    /// Include request and response bodies (default true).
+    pub include_payload: Option<bool>,
+    /// Include the L4 flow the call travelled on (default true).
+    pub include_l4: Option<bool>,
+    /// Write the packets of the call's connection to exports/ and return the path (default false).
+    #[serde(default)]
+    pub include_pcap: bool,
+    /// Most bytes of each body to return (default 65536, at most 1048576).
+    pub max_payload_size: Option<usize>,
+}
+
+/// get_api_stats' grouping.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// Method and templated path (`GET /users/{id}`).
+    #[default]
+    Endpoint,
+    /// Response status code.
+    Status,
+    /// Client address.
+    Src,
+    /// Server address and port.
+    Dst,
+    /// L7 protocol.
+    #[serde(alias = "proto")]
+    Protocol,
+}
+
+/// get_api_stats' parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct ApiStats {
+    /// KFL filter of the calls to count (default: all).
+    #[serde(default)]
+    pub kfl: String,
+    /// `endpoint` (default), `status`, `src`, `dst` or `protocol`.
+    #[serde(default)]
+    pub group_by: GroupBy,
+    /// Groups to return, busiest first, 1-1000 (default 50).
+    pub limit: Option<usize>,
+    /// Only calls at or after this time.
+    pub start: Option<TimeArg>,
+    /// Only calls before this time.
+    pub end: Option<TimeArg>,
+    /// Snapshot (default: every dissected snapshot).
+    #[serde(alias = "snapshot", alias = "db")]
+    pub snapshot_id: Option<String>,
+}
+
+/// The compact form of a call row: id, ts, proto, method, path, status,
+/// latency_ms, src and dst objects, error when there is one.
+fn compact_call(mut r: Row) -> Value {
+    let snap = r.remove("snapshot").and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let id = r.remove("id").unwrap_or(Value::Null);
+    let mut o = Row::new();
+    o.insert("id".into(), json!(format!("{snap}/{id}")));
+    o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
+    for (from, to) in
+        [("protocol", "proto"), ("method", "method"), ("path", "path"), ("status_code", "status"), ("latency_ms", "latency_ms"), ("flow_id", "flow_id")]
+    {
+        if let Some(v) = r.remove(from) {
+            o.insert(to.into(), v);
+        }
+    }
+    o.insert("src".into(), rows::endpoint(&mut r, "src"));
+    o.insert("dst".into(), rows::endpoint(&mut r, "dst"));
+    if let Some(e) = r.remove("error") {
+        o.insert("error".into(), e);
+    }
+    rows::drop_nulls(&mut o);
+    Value::Object(o)
+}
+
+/// The full form: every column; `id` becomes `snapshot/id`.
+fn full_row(mut r: Row) -> Value {
+    let snap = r.get("snapshot").and_then(Value::as_str).unwrap_or_default().to_string();
+    if let Some(id) = r.get("id").cloned() {
+        r.insert("call_id".into(), json!(format!("{snap}/{id}")));
+    }
+    Value::Object(r)
+}
+
+/// The columns of the compact form that a table has.
+fn compact_columns(schema_fields: &[String]) -> Vec<String> {
+    let fixed = ["snapshot", "id", "timestamp", "protocol", "method", "path", "status_code", "latency_ms", "flow_id", "error"];
+    schema_fields.iter().filter(|f| fixed.contains(&f.as_str()) || f.starts_with("src_") || f.starts_with("dst_")).cloned().collect()
+}
+
+pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
+    let limit = bounded("limit", p.limit, 100, 1000)?;
+    let (start_ns, end_ns) = window(&p.start, &p.end)?;
+    let snaps = indexed(inner, p.snapshot_id.as_deref())?;
+    let cat = inner.catalog(&snaps).await?;
+    let columns = match p.format {
+        Format::Compact => {
+            let fields: Vec<String> = cat.context().table("calls").await?.schema().fields().iter().map(|f| f.name().clone()).collect();
+            Some(compact_columns(&fields))
+        }
+        Format::Full => None,
+    };
+    let q = KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
+    let (total, page) = cat.kfl_page(&q).await?;
+    let rows = rows::rows(&page.batches, LIST_BODY_PREVIEW);
+    let returned = rows.len();
+    let calls: Vec<Value> = rows.into_iter().map(|r| if p.format == Format::Compact { compact_call(r) } else { full_row(r) }).collect();
+    let end = p.offset + returned;
+    let mut v = json!({"total": total, "offset": p.offset, "returned": returned, "truncated": end < total, "calls": calls});
+    if end < total {
+        v["next_offset"] = json!(end);
+    }
+    if !page.notes.is_empty() {
+        v["notes"] = json!(page.notes);
+    }
+    Ok(v)
+}
+
+/// `snapshot/id` or a number (with `snapshot_id`, or the only snapshot).
+fn parse_call_id(inner: &Inner, id: &Value, snapshot: Option<&str>) -> ToolResult<(String, u64)> {
+    let bad = || ToolError::new(format!("id: expected `snapshot/id` as list_api_calls returns it, got {id}"));
+    let (snap, num) = match id {
+        Value::Number(n) => (None, n.as_u64().ok_or_else(bad)?),
+        Value::String(s) => match s.rsplit_once('/') {
+            Some((sn, n)) => (Some(sn.to_string()), n.parse().map_err(|_| bad())?),
+            None => (None, s.parse().map_err(|_| bad())?),
+        },
+        _ => return Err(bad()),
+    };
+    let snap = match (snap, snapshot) {
+        (Some(s), _) => s,
+        (None, Some(s)) => s.to_string(),
+        (None, None) => {
+            let all = indexed(inner, None)?;
+            match all.as_slice() {
+                [one] => one.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+                _ => return Err(bad().with("known_snapshots", json!(inner.config.data.snapshot_names()))),
+            }
+        }
+    };
+    Ok((snap, num))
+}
+
+/// A body as text (or base64 when it is not UTF-8), cut to `max` bytes.
+fn body(raw: Option<&[u8]>, row: &Row, truncated_column: &str, size_column: &str, max: usize) -> Value {
+    use base64::Engine;
+    let Some(raw) = raw else {
+        return Value::Null;
+    };
+    let cut = &raw[..raw.len().min(max)];
+    let (text, encoding) = match std::str::from_utf8(cut) {
+        Ok(s) => (s.to_string(), "utf-8"),
+        // A cut may split a character: keep the valid prefix as text.
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => (String::from_utf8_lossy(&cut[..e.valid_up_to()]).into_owned(), "utf-8"),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(cut), "base64"),
+    };
+    json!({
+        "text": text,
+        "encoding": encoding,
+        "stored_bytes": raw.len(),
+        "wire_bytes": row.get(size_column),
+        "returned_bytes": cut.len(),
+        "truncated": cut.len() < raw.len() || row.get(truncated_column).and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+pub async fn call_details(inner: &Arc<Inner>, p: CallDetails) -> ToolResult {
+    let max = p.max_payload_size.unwrap_or(65_536);
+    if max > MAX_PAYLOAD {
+        return Err(ToolError::new(format!("max_payload_size: at most {MAX_PAYLOAD}, got {max}")));
+    }
+    let (snap_name, id) = parse_call_id(inner, &p.id, p.snapshot_id.as_deref())?;
+    let snaps = indexed(inner, Some(&snap_name))?;
+    let cat = inner.catalog(&snaps).await?;
+    let df = cat.context().table("calls").await?.filter(col("id").eq(lit(id)))?;
+    // Bodies as byte lists: exact bytes, cut here to max_payload_size.
+    let batches = df.collect().await?;
+    let mut found = rows::rows(&batches, 0);
+    if found.is_empty() {
+        return Err(ToolError::new(format!("no call {id} in snapshot `{snap_name}`")).with("hint", "ids come from list_api_calls"));
+    }
+    let mut call = found.swap_remove(0);
+    let flow_id = call.get("flow_id").and_then(Value::as_u64);
+    let mut v = json!({"id": format!("{snap_name}/{id}"), "snapshot": snap_name});
+    if p.include_payload.unwrap_or(true) {
+        let req = raw_body(&batches, "request_body");
+        let resp = raw_body(&batches, "response_body");
+        v["request_body"] = body(req, &call, "request_body_truncated", "request_body_size", max);
+        v["response_body"] = body(resp, &call, "response_body_truncated", "response_body_size", max);
+    }
+    call.remove("request_body");
+    call.remove("response_body");
+    v["call"] = Value::Object(call);
+    if p.include_l4.unwrap_or(true)
+        && let Some(f) = flow_id
+    {
+        let flows = cat.context().table("flows").await?.filter(col("flow_id").eq(lit(f)))?.collect().await?;
+        v["l4_flow"] = rows::rows(&flows, 0).into_iter().next().map_or(Value::Null, Value::Object);
+    }
+    if p.include_pcap
+        && let Some(f) = flow_id
+    {
+        let out = inner.config.data.export_file(&format!("{snap_name}-call-{id}"), ".pcapng")?;
+        let snap = snaps[0].clone();
+        v["pcap"] = super::flows::write_pcap(snap, f, out).await?;
+    }
+    Ok(v)
+}
+
+/// A body column of the first row, as stored.
+fn raw_body<'a>(batches: &'a [trawl_query::datafusion::arrow::array::RecordBatch], column: &str) -> Option<&'a [u8]> {
+    use trawl_query::datafusion::arrow::array::{Array, AsArray};
+    let b = batches.iter().find(|b| b.num_rows() > 0)?;
+    let c = b.column_by_name(column)?;
+    if c.is_null(0) {
+        return None;
+    }
+    Some(c.as_binary_opt::<i32>()?.value(0))
+}
+
+pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
+    let limit = bounded("limit", p.limit, 50, 1000)?;
+    let (start_ns, end_ns) = window(&p.start, &p.end)?;
+    let snaps = indexed(inner, p.snapshot_id.as_deref())?;
+    let cat = inner.catalog(&snaps).await?;
+    let q = KflQuery { table: Table::Calls, filter: p.kfl.clone(), start_ns, end_ns, ..Default::default() };
+    let (df, notes) = cat.kfl_filtered(&q).await?;
+    let key: Expr = match p.group_by {
+        GroupBy::Endpoint => col("endpoint"),
+        GroupBy::Status => cast(col("status_code"), DataType::Utf8),
+        GroupBy::Src => col("src_ip"),
+        GroupBy::Dst => trawl_query::datafusion::functions::string::expr_fn::concat(vec![col("dst_ip"), lit(":"), cast(col("dst_port"), DataType::Utf8)]),
+        GroupBy::Protocol => col("protocol"),
+    };
+    let one_if = |cond: Expr| when(cond, lit(1i64)).otherwise(lit(0i64));
+    let failed = one_if(col("status_code").gt_eq(lit(400)).or(col("status_code").eq(lit(0))))?;
+    // Latency of answered calls only: an unanswered call has none.
+    let latency = when(col("status_code").gt(lit(0)), col("latency_ms")).end()?;
+    let pct = |q: f64| approx_percentile_cont(SortExpr::new(latency.clone(), true, false), lit(q), None);
+    let agg = df
+        .aggregate(
+            vec![key.alias("key")],
+            vec![
+                count(lit(1)).alias("calls"),
+                sum(failed).alias("errors"),
+                sum(one_if(col("status_code").gt_eq(lit(500)))?).alias("server_errors"),
+                sum(one_if(col("status_code").eq(lit(0)))?).alias("no_response"),
+                sum(one_if(col("error").is_not_null())?).alias("incomplete"),
+                pct(0.5).alias("p50_ms"),
+                pct(0.9).alias("p90_ms"),
+                pct(0.99).alias("p99_ms"),
+            ],
+        )?
+        .sort(vec![SortExpr::new(col("calls"), false, false), SortExpr::new(col("key"), true, false)])?;
+    let all = agg.collect().await?;
+    let groups = rows::rows(&all, 0);
+    let total_calls: u64 = groups.iter().filter_map(|g| g.get("calls").and_then(Value::as_u64)).sum();
+    let total_errors: u64 = groups.iter().filter_map(|g| g.get("errors").and_then(Value::as_u64)).sum();
+    let n = groups.len();
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    let out: Vec<Value> = groups
+        .into_iter()
+        .take(limit)
+        .map(|mut g| {
+            let calls = g.get("calls").and_then(Value::as_u64).unwrap_or(0);
+            let errors = g.get("errors").and_then(Value::as_u64).unwrap_or(0);
+            g.insert("error_rate".into(), json!(if calls == 0 { 0.0 } else { round(errors as f64 / calls as f64) }));
+            for k in ["p50_ms", "p90_ms", "p99_ms"] {
+                if let Some(x) = g.get(k).and_then(Value::as_f64) {
+                    g.insert(k.into(), json!(round(x)));
+                }
+            }
+            Value::Object(g)
+        })
+        .collect();
+    let group_by = serde_json::to_value(p.group_by).ok();
+    let mut v = json!({
+        "group_by": group_by,
+        "total_calls": total_calls,
+        "total_errors": total_errors,
+        "error_rate": if total_calls == 0 { 0.0 } else { round(total_errors as f64 / total_calls as f64) },
+        "total_groups": n,
+        "truncated": n > limit,
+        "groups": out,
+        "error_definition": "errors: status_code >= 400 or no response (status_code 0); incomplete: calls with `error` set (malformed or cut-short messages, whatever the status)",
+    });
+    if !notes.is_empty() {
+        v["notes"] = json!(notes);
+    }
+    Ok(v)
+}

@@ -1,0 +1,343 @@
+//! L4 flows and PCAP export.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rmcp::schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use trawl_query::datafusion::dataframe::DataFrame;
+use trawl_query::datafusion::functions_aggregate::expr_fn::{count, count_distinct, sum};
+use trawl_query::datafusion::logical_expr::{Expr, SortExpr, col, lit};
+use trawl_query::{KflQuery, Table};
+use trawl_snapshot::export::ExportSpec;
+use trawl_snapshot::window::Window;
+
+use super::{Format, TimeArg, blocking, bounded, indexed, window};
+use crate::error::{ToolError, ToolResult};
+use crate::rows::{self, Row};
+use crate::server::Inner;
+
+/// Transport protocols of list_l4_flows.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum L4Proto {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+/// list_l4_flows' parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct ListFlows {
+    /// KFL filter on flows, e.g. `tcp && dst.port == 443` (default: all).
+    #[serde(default)]
+    pub kfl: String,
+    /// Only this transport: `tcp`, `udp` or `icmp`.
+    pub l4proto: Option<L4Proto>,
+    /// Only flows with this address at either end.
+    pub ip: Option<String>,
+    /// Rows to return, 1-1000 (default 100).
+    pub limit: Option<usize>,
+    /// Rows to skip (next_offset of the previous page).
+    #[serde(default)]
+    pub offset: usize,
+    /// `compact` (default) or `full` (every column).
+    #[serde(default)]
+    pub format: Format,
+    /// Only flows that start at or after this time.
+    pub start: Option<TimeArg>,
+    /// Only flows that start before this time.
+    pub end: Option<TimeArg>,
+    /// Snapshot (default: every dissected snapshot).
+    #[serde(alias = "snapshot", alias = "db")]
+    pub snapshot_id: Option<String>,
+}
+
+/// get_l4_flow_summary's parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct FlowSummary {
+    /// KFL filter on flows (default: all).
+    #[serde(default)]
+    pub kfl: String,
+    /// Entries in each top list, 1-100 (default 10).
+    pub top: Option<usize>,
+    /// Snapshot (default: every dissected snapshot).
+    #[serde(alias = "snapshot", alias = "db")]
+    pub snapshot_id: Option<String>,
+}
+
+/// Which table export_snapshot_pcap's KFL filter runs on.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum KflTable {
+    /// API calls: export the connections of the matching calls.
+    #[default]
+    Calls,
+    /// Flows: export the matching flows.
+    Flows,
+}
+
+/// export_snapshot_pcap's parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct ExportPcap {
+    /// Snapshot name.
+    #[serde(alias = "snapshot_id", alias = "snapshot")]
+    pub id: String,
+    /// KFL filter: export the connections of the matching calls (or flows, with kfl_table). Needs a dissected snapshot.
+    pub kfl: Option<String>,
+    /// `calls` (default) or `flows`: the table kfl runs on.
+    #[serde(default)]
+    pub kfl_table: KflTable,
+    /// tcpdump (BPF) filter on the packets, e.g. `host 10.0.0.5 and tcp port 443`.
+    pub bpf_filter: Option<String>,
+    /// Only packets captured on these nodes (default: all).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Only packets at or after this time (Unix ms or RFC 3339).
+    pub start_time: Option<TimeArg>,
+    /// Only packets before this time.
+    pub end_time: Option<TimeArg>,
+    /// Comment each packet with its flow and peer names (default true).
+    pub annotate: Option<bool>,
+    /// File name under exports/ (default: SNAPSHOT-export-N).
+    pub name: Option<String>,
+}
+
+fn compact_flow(mut r: Row) -> Value {
+    let snap = r.remove("snapshot").and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let id = r.remove("flow_id").unwrap_or(Value::Null);
+    let mut o = Row::new();
+    o.insert("id".into(), json!(format!("{snap}/{id}")));
+    o.insert("proto".into(), r.remove("protocol").unwrap_or(Value::Null));
+    o.insert("client".into(), rows::endpoint(&mut r, "src"));
+    o.insert("server".into(), rows::endpoint(&mut r, "dst"));
+    o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
+    o.insert("duration_ms".into(), r.get("duration_us").and_then(Value::as_f64).map_or(Value::Null, |us| json!((us / 1000.0 * 1000.0).round() / 1000.0)));
+    for (from, to) in
+        [("conn_state", "state"), ("zeek_state", "zeek_state"), ("history", "history"), ("handshake_rtt_us", "handshake_rtt_us"), ("l7_protocols", "l7")]
+    {
+        if let Some(v) = r.remove(from) {
+            o.insert(to.into(), v);
+        }
+    }
+    o.insert("client_stats".into(), json!({"pkts": r.get("client_packets"), "bytes": r.get("client_bytes")}));
+    o.insert("server_stats".into(), json!({"pkts": r.get("server_packets"), "bytes": r.get("server_bytes")}));
+    rows::drop_nulls(&mut o);
+    Value::Object(o)
+}
+
+const COMPACT_FLOW_COLUMNS: &[&str] = &[
+    "snapshot",
+    "flow_id",
+    "protocol",
+    "timestamp",
+    "duration_us",
+    "conn_state",
+    "zeek_state",
+    "history",
+    "handshake_rtt_us",
+    "l7_protocols",
+    "client_packets",
+    "client_bytes",
+    "server_packets",
+    "server_bytes",
+];
+
+/// A KFL filter with the transport and address conditions added.
+fn flow_filter(kfl: &str, proto: Option<L4Proto>, ip: Option<&str>) -> ToolResult<String> {
+    let mut parts = Vec::new();
+    if !kfl.trim().is_empty() {
+        parts.push(format!("({kfl})"));
+    }
+    if let Some(p) = proto {
+        parts.push(
+            match p {
+                L4Proto::Tcp => "tcp",
+                L4Proto::Udp => "udp",
+                L4Proto::Icmp => "icmp",
+            }
+            .to_string(),
+        );
+    }
+    if let Some(ip) = ip {
+        let a: IpAddr = ip.parse().map_err(|_| ToolError::new(format!("ip: expected an IPv4 or IPv6 address, got `{ip}`")))?;
+        parts.push(format!("(src.ip == \"{a}\" || dst.ip == \"{a}\")"));
+    }
+    Ok(parts.join(" && "))
+}
+
+pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
+    let limit = bounded("limit", p.limit, 100, 1000)?;
+    let (start_ns, end_ns) = window(&p.start, &p.end)?;
+    let filter = flow_filter(&p.kfl, p.l4proto, p.ip.as_deref())?;
+    let snaps = indexed(inner, p.snapshot_id.as_deref())?;
+    let cat = inner.catalog(&snaps).await?;
+    let columns = match p.format {
+        Format::Compact => {
+            let fields: Vec<String> = cat.context().table("flows").await?.schema().fields().iter().map(|f| f.name().clone()).collect();
+            Some(fields.into_iter().filter(|f| COMPACT_FLOW_COLUMNS.contains(&f.as_str()) || f.starts_with("src_") || f.starts_with("dst_")).collect())
+        }
+        Format::Full => None,
+    };
+    let q = KflQuery { table: Table::Flows, filter, limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
+    let (total, page) = cat.kfl_page(&q).await?;
+    let rows = rows::rows(&page.batches, 0);
+    let returned = rows.len();
+    let flows: Vec<Value> = rows
+        .into_iter()
+        .map(|mut r| {
+            if p.format == Format::Compact {
+                compact_flow(r)
+            } else {
+                let snap = r.get("snapshot").and_then(Value::as_str).unwrap_or_default().to_string();
+                if let Some(id) = r.get("flow_id").cloned() {
+                    r.insert("id".into(), json!(format!("{snap}/{id}")));
+                }
+                Value::Object(r)
+            }
+        })
+        .collect();
+    let end = p.offset + returned;
+    let mut v = json!({"total": total, "offset": p.offset, "returned": returned, "truncated": end < total, "flows": flows});
+    if end < total {
+        v["next_offset"] = json!(end);
+    }
+    if !page.notes.is_empty() {
+        v["notes"] = json!(page.notes);
+    }
+    Ok(v)
+}
+
+async fn top(df: &DataFrame, measure: Expr, name: &str, n: usize) -> ToolResult<Vec<Value>> {
+    let t = df
+        .clone()
+        .aggregate(vec![col("src_ip"), col("dst_ip"), col("dst_port"), col("protocol")], vec![sum(measure).alias(name), count(lit(1)).alias("flows")])?
+        .sort(vec![SortExpr::new(col(name), false, false), SortExpr::new(col("src_ip"), true, false), SortExpr::new(col("dst_ip"), true, false)])?
+        .limit(0, Some(n))?
+        .collect()
+        .await?;
+    Ok(rows::rows(&t, 0)
+        .into_iter()
+        .map(|mut r| json!({"client": r.remove("src_ip"), "server": r.remove("dst_ip"), "server_port": r.remove("dst_port"), "proto": r.remove("protocol"), name: r.remove(name), "flows": r.remove("flows")}))
+        .collect())
+}
+
+pub async fn flow_summary(inner: &Arc<Inner>, p: FlowSummary) -> ToolResult {
+    let n = bounded("top", p.top, 10, 100)?;
+    let snaps = indexed(inner, p.snapshot_id.as_deref())?;
+    let cat = inner.catalog(&snaps).await?;
+    let q = KflQuery { table: Table::Flows, filter: p.kfl.clone(), ..Default::default() };
+    let (df, notes) = cat.kfl_filtered(&q).await?;
+    let bytes = col("client_bytes") + col("server_bytes");
+    let pkts = col("client_packets") + col("server_packets");
+    let totals = df
+        .clone()
+        .aggregate(
+            vec![],
+            vec![
+                count(lit(1)).alias("total_flows"),
+                sum(bytes.clone()).alias("total_bytes"),
+                sum(pkts.clone()).alias("total_pkts"),
+                count_distinct(col("src_ip")).alias("unique_clients"),
+                count_distinct(col("dst_ip")).alias("unique_servers"),
+            ],
+        )?
+        .collect()
+        .await?;
+    let mut out = rows::rows(&totals, 0).into_iter().next().unwrap_or_default();
+    let by = |c: &'static str| {
+        let df = df.clone();
+        async move {
+            let t = df.aggregate(vec![col(c)], vec![count(lit(1)).alias("n")])?.sort(vec![SortExpr::new(col(c), true, false)])?.collect().await?;
+            let mut m = serde_json::Map::new();
+            for r in rows::rows(&t, 0) {
+                let k = match r.get(c) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => "null".into(),
+                };
+                m.insert(k, r.get("n").cloned().unwrap_or(Value::Null));
+            }
+            Ok::<Value, ToolError>(Value::Object(m))
+        }
+    };
+    out.insert("by_protocol".into(), by("protocol").await?);
+    out.insert("by_state".into(), by("conn_state").await?);
+    out.insert("by_zeek_state".into(), by("zeek_state").await?);
+    for (k, proto) in [("tcp_flows", "tcp"), ("udp_flows", "udp")] {
+        out.insert(k.into(), out["by_protocol"].get(proto).cloned().unwrap_or(json!(0)));
+    }
+    out.insert("top_by_bytes".into(), json!(top(&df, bytes, "bytes", n).await?));
+    out.insert("top_by_pkts".into(), json!(top(&df, pkts, "pkts", n).await?));
+    if !notes.is_empty() {
+        out.insert("notes".into(), json!(notes));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Writes the packets of one flow of a snapshot to `out`.
+pub async fn write_pcap(snap: PathBuf, flow_id: u64, out: PathBuf) -> ToolResult {
+    let spec = ExportSpec { flow_ids: Some(HashSet::from([flow_id])), window: None, nodes: Vec::new(), bpf: None, annotate: true };
+    export(snap, spec, out).await
+}
+
+async fn export(snap: PathBuf, spec: ExportSpec, out: PathBuf) -> ToolResult {
+    blocking(move || {
+        let sum = trawl_snapshot::export::export(&snap, &spec, &out)?;
+        let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+        Ok(json!({"path": out, "size_bytes": size, "format": "pcapng", "packets": sum.packets, "flows": sum.flows, "bpf_dropped": sum.bpf_dropped}))
+    })
+    .await
+}
+
+pub async fn export_pcap(inner: &Arc<Inner>, p: ExportPcap) -> ToolResult {
+    let data = &inner.config.data;
+    let snap = data.snapshot(&p.id)?;
+    let (start, end) = window(&p.start_time, &p.end_time)?;
+    let win = (start.is_some() || end.is_some()).then(|| Window { start_ns: start.unwrap_or(i64::MIN), end_ns: end.unwrap_or(i64::MAX) });
+    let mut notes = Vec::new();
+    let flow_ids = match p.kfl.as_deref().filter(|k| !k.trim().is_empty()) {
+        Some(k) => {
+            let snaps = indexed(inner, Some(&p.id))?;
+            let cat = inner.catalog(&snaps).await?;
+            let table = match p.kfl_table {
+                KflTable::Calls => Table::Calls,
+                KflTable::Flows => Table::Flows,
+            };
+            let (ids, n) = cat.kfl_flow_ids(table, k).await?;
+            notes = n;
+            Some(ids)
+        }
+        None => None,
+    };
+    let out = match &p.name {
+        Some(n) => data.export_file(n, ".pcapng")?,
+        None => {
+            let mut i = 1;
+            loop {
+                let f = data.export_file(&format!("{}-export-{i}", p.id), ".pcapng")?;
+                if !f.exists() {
+                    break f;
+                }
+                i += 1;
+            }
+        }
+    };
+    let spec = ExportSpec { flow_ids, window: win, nodes: p.nodes, bpf: p.bpf_filter, annotate: p.annotate.unwrap_or(true) };
+    let mut v = export(snap, spec, out).await?;
+    if !notes.is_empty() {
+        v["notes"] = json!(notes);
+    }
+    Ok(v)
+}

@@ -1,0 +1,276 @@
+//! The tools: Kubeshark's names and parameters over trawl's snapshots.
+//!
+//! Each tool has a parameter struct (its JSON schema is the tool's input
+//! schema; doc comments become descriptions) and a handler returning
+//! compact JSON or a [`ToolError`]. Unknown parameters are errors that
+//! name the accepted ones: a misspelt `filter` for `kfl` must not
+//! silently return everything.
+
+mod archive;
+mod calls;
+mod flows;
+mod sql;
+mod workloads;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rmcp::RoleServer;
+use rmcp::handler::server::common::schema_for_type;
+use rmcp::model::{Tool, ToolAnnotations};
+use rmcp::schemars::JsonSchema;
+use rmcp::service::RequestContext;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::{ToolError, ToolResult};
+use crate::server::Inner;
+
+/// A time: Unix milliseconds, or RFC 3339 text.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(untagged)]
+pub enum TimeArg {
+    Ms(i64),
+    Text(String),
+}
+
+impl TimeArg {
+    /// Nanoseconds since the epoch; `param` names the parameter in errors.
+    pub fn ns(&self, param: &str) -> ToolResult<i64> {
+        let text = match self {
+            TimeArg::Ms(ms) => ms.to_string(),
+            TimeArg::Text(t) => t.clone(),
+        };
+        trawl_snapshot::window::parse_time(param, &text).map_err(|e| ToolError::new(e.to_string()))
+    }
+}
+
+/// Optional start and end as ns.
+pub fn window(start: &Option<TimeArg>, end: &Option<TimeArg>) -> ToolResult<(Option<i64>, Option<i64>)> {
+    let s = start.as_ref().map(|t| t.ns("start")).transpose()?;
+    let e = end.as_ref().map(|t| t.ns("end")).transpose()?;
+    if let (Some(s), Some(e)) = (s, e)
+        && e <= s
+    {
+        return Err(ToolError::new("end: must be after start"));
+    }
+    Ok((s, e))
+}
+
+/// Row output formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A few fields per row, for scanning many rows.
+    #[default]
+    Compact,
+    /// Every column the snapshot has (bodies cut to previews).
+    Full,
+}
+
+/// `value` (default `default`) checked against 1..=`max`.
+pub fn bounded(param: &str, value: Option<usize>, default: usize, max: usize) -> ToolResult<usize> {
+    let v = value.unwrap_or(default);
+    if v == 0 || v > max {
+        return Err(ToolError::new(format!("{param}: expected 1 to {max}, got {v}")));
+    }
+    Ok(v)
+}
+
+/// Parses a tool's arguments; errors name the tool and what it accepts.
+fn parse<P: DeserializeOwned + JsonSchema + 'static>(tool: &str, args: Value) -> ToolResult<P> {
+    serde_json::from_value(args).map_err(|e| {
+        let schema = schema_for_type::<P>();
+        let accepted: Vec<String> = schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        ToolError::new(format!("{tool}: {e}")).with("accepted_parameters", json!(accepted))
+    })
+}
+
+/// The indexed snapshots a query runs on: the named one, or every
+/// indexed snapshot of the workspace.
+pub fn indexed(inner: &Inner, name: Option<&str>) -> ToolResult<Vec<PathBuf>> {
+    let data = &inner.config.data;
+    match name {
+        Some(n) => {
+            let p = data.snapshot(n)?;
+            if !p.join(trawl_analyze::MANIFEST).is_file() {
+                let state = if inner.jobs.running(n) { "is being dissected now" } else { "is not dissected yet" };
+                return Err(ToolError::new(format!("snapshot `{n}` {state}: its calls and flows exist once start_snapshot_dissection completes"))
+                    .with("next", "start_snapshot_dissection / get_snapshot_dissection_status"));
+            }
+            Ok(vec![p])
+        }
+        None => {
+            let list = trawl_snapshot::workspace::list(&data.snapshots)?;
+            let dirs: Vec<PathBuf> = list.iter().filter(|e| e.state != "raw").map(|e| data.snapshots.join(&e.name)).collect();
+            if dirs.is_empty() {
+                let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
+                return Err(ToolError::new("no dissected snapshot yet: create_snapshot, then start_snapshot_dissection").with("known_snapshots", json!(names)));
+            }
+            Ok(dirs)
+        }
+    }
+}
+
+/// Runs blocking work (file reads, cuts, exports) off the async workers.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ToolResult<T> + Send + 'static) -> ToolResult<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+struct Def {
+    name: &'static str,
+    description: &'static str,
+    schema: fn() -> Arc<rmcp::model::JsonObject>,
+    read_only: bool,
+    destructive: bool,
+}
+
+macro_rules! def {
+    ($name:literal, $params:ty, $ro:expr, $destructive:expr, $desc:literal) => {
+        Def { name: $name, description: $desc, schema: schema_for_type::<$params>, read_only: $ro, destructive: $destructive }
+    };
+}
+
+const DEFS: &[Def] = &[
+    def!(
+        "get_data_boundaries",
+        archive::NoParams,
+        true,
+        false,
+        "Time range of the raw capture (PCAP archive) per node and overall: what create_snapshot can cut. Unix ms and RFC 3339."
+    ),
+    def!(
+        "get_l7_data_boundaries",
+        archive::NoParams,
+        true,
+        false,
+        "Time range of the dissected data (API calls and flows) per snapshot: the window list_api_calls can query."
+    ),
+    def!(
+        "create_snapshot",
+        archive::CreateSnapshot,
+        false,
+        false,
+        "Cut a time window (optionally some nodes or workloads) of the archive into a named, immutable snapshot. Then call start_snapshot_dissection."
+    ),
+    def!("get_snapshot", archive::SnapshotId, true, false, "A snapshot's state (raw, dissecting, indexed), window, nodes, packets, size and table rows."),
+    def!("list_snapshots", archive::NoParams, true, false, "Every snapshot of the workspace with its state, window, nodes and size."),
+    def!("delete_snapshot", archive::SnapshotId, false, true, "Delete a snapshot and its indexes. Cannot be undone."),
+    def!(
+        "start_snapshot_dissection",
+        archive::StartDissection,
+        false,
+        false,
+        "Index a snapshot in the background: reassemble TCP, parse L7 and write its calls and flows. Sends progress while wait_seconds lasts; poll get_snapshot_dissection_status after."
+    ),
+    def!("get_snapshot_dissection_status", archive::SnapshotId, true, false, "Progress (0-100) and stats of a snapshot's dissection."),
+    def!("list_snapshot_dissections", archive::ListDissections, true, false, "Dissection status of every snapshot (or one)."),
+    def!(
+        "list_api_calls",
+        calls::ListCalls,
+        true,
+        false,
+        "List API calls matching a KFL filter (e.g. `http && status_code >= 500`), oldest first, paged by limit/offset. Returns total, truncated and next_offset."
+    ),
+    def!(
+        "get_api_call_details",
+        calls::CallDetails,
+        true,
+        false,
+        "One API call in full: every field, headers, request and response bodies up to max_payload_size, its L4 flow, and optionally a PCAP of its connection."
+    ),
+    def!(
+        "get_api_stats",
+        calls::ApiStats,
+        true,
+        false,
+        "Counts, error rate and latency p50/p90/p99 of the calls matching a KFL filter, grouped by endpoint, status, src, dst or protocol."
+    ),
+    def!(
+        "list_l4_flows",
+        flows::ListFlows,
+        true,
+        false,
+        "List TCP/UDP/ICMP flows (connections) with packets, bytes, state and handshake RTT, filtered by KFL, protocol or IP, paged by limit/offset."
+    ),
+    def!(
+        "get_l4_flow_summary",
+        flows::FlowSummary,
+        true,
+        false,
+        "Connectivity overview: flow counts per protocol and state, bytes, unique clients and servers, top talkers by bytes and packets."
+    ),
+    def!(
+        "list_workloads",
+        workloads::ListWorkloads,
+        true,
+        false,
+        "Pods and services from the Kubernetes sidecars (archive or snapshot) with namespaces, labels and IPs over time."
+    ),
+    def!("list_ips", workloads::ListIps, true, false, "IP address to pod/service resolution from the Kubernetes sidecars, with the time each name was seen."),
+    def!(
+        "export_snapshot_pcap",
+        flows::ExportPcap,
+        false,
+        false,
+        "Write a pcapng of a snapshot's packets (the connections of a KFL filter, a BPF filter, nodes, a time range) under the data folder's exports/. Returns path, size and packet count."
+    ),
+    def!(
+        "run_sql",
+        sql::RunSql,
+        true,
+        false,
+        "Read-only SQL (DataFusion) over tables api_calls, flows, packets, parse_issues and views calls, http, tcp, udp, icmp. Row and time limits apply."
+    ),
+];
+
+/// The tool list (`delete_snapshot` only when destructive tools are allowed).
+pub fn definitions(allow_destructive: bool) -> Vec<Tool> {
+    DEFS.iter()
+        .filter(|d| allow_destructive || !d.destructive)
+        .map(|d| {
+            let mut a = ToolAnnotations::new().read_only(d.read_only).open_world(false);
+            if !d.read_only {
+                a = a.destructive(d.destructive);
+            }
+            // The parameter struct's own title and doc comment repeat the
+            // tool description: leave them out of what the agent reads.
+            let mut schema = (d.schema)().as_ref().clone();
+            schema.remove("title");
+            schema.remove("description");
+            Tool::new(d.name, d.description, Arc::new(schema)).with_annotations(a)
+        })
+        .collect()
+}
+
+/// Runs one tool.
+pub async fn call(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestContext<RoleServer>) -> ToolResult {
+    match name {
+        "get_data_boundaries" => archive::data_boundaries(inner, parse(name, args)?).await,
+        "get_l7_data_boundaries" => archive::l7_boundaries(inner, parse(name, args)?).await,
+        "create_snapshot" => archive::create_snapshot(inner, parse(name, args)?).await,
+        "get_snapshot" => archive::get_snapshot(inner, parse(name, args)?).await,
+        "list_snapshots" => archive::list_snapshots(inner, parse(name, args)?).await,
+        "delete_snapshot" if inner.config.allow_destructive => archive::delete_snapshot(inner, parse(name, args)?).await,
+        "delete_snapshot" => Err(ToolError::new("delete_snapshot is disabled: start trawl mcp with --allow-destructive to enable it")),
+        "start_snapshot_dissection" => archive::start_dissection(inner, parse(name, args)?, ctx).await,
+        "get_snapshot_dissection_status" => archive::dissection_status(inner, parse(name, args)?).await,
+        "list_snapshot_dissections" => archive::list_dissections(inner, parse(name, args)?).await,
+        "list_api_calls" => calls::list_calls(inner, parse(name, args)?).await,
+        "get_api_call_details" => calls::call_details(inner, parse(name, args)?).await,
+        "get_api_stats" => calls::api_stats(inner, parse(name, args)?).await,
+        "list_l4_flows" => flows::list_flows(inner, parse(name, args)?).await,
+        "get_l4_flow_summary" => flows::flow_summary(inner, parse(name, args)?).await,
+        "list_workloads" => workloads::list_workloads(inner, parse(name, args)?).await,
+        "list_ips" => workloads::list_ips(inner, parse(name, args)?).await,
+        "export_snapshot_pcap" => flows::export_pcap(inner, parse(name, args)?).await,
+        "run_sql" => sql::run_sql(inner, parse(name, args)?).await,
+        other => {
+            let known: Vec<&str> = DEFS.iter().filter(|d| inner.config.allow_destructive || !d.destructive).map(|d| d.name).collect();
+            Err(ToolError::new(format!("no tool named `{other}`")).with("known_tools", json!(known)))
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `trawl mcp`: the MCP server for AI agents.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use trawl_mcp::{Config, DataDir, TrawlServer};
+
+#[derive(Args)]
+pub struct McpArgs {
+    /// Data folder: archive/ (captures, one folder per node), snapshots/ and exports/ (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Capture archive to read instead of DIR/archive (read only).
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8765).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Bearer token HTTP clients must send [default: $TRAWL_MCP_TOKEN, else one is generated and printed].
+    #[arg(long, env = "TRAWL_MCP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Offer delete_snapshot.
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Threads for queries and dissection [default: number of CPUs].
+    #[arg(short = 'j', long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print the tools (the tools/list result) as JSON and exit.
+    #[arg(long)]
+    pub list_tools: bool,
+    /// Print a Claude Desktop / Cursor `mcpServers` entry for this data folder and exit.
+    #[arg(long)]
+    pub mcp_config: bool,
+    /// Do not log tool calls to stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn run(a: McpArgs) -> Result<ExitCode> {
+    if a.token.as_deref().is_some_and(|t| t.trim().len() < 16) {
+        return Err(trawl_snapshot::Error::Usage("--token: expected at least 16 characters".into()).into());
+    }
+    let data = DataDir::open(&a.data, a.archive.as_deref()).map_err(|e| trawl_snapshot::Error::Usage(e.to_string()))?;
+    if a.mcp_config {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("trawl"));
+        let v = serde_json::json!({"mcpServers": {"trawl": {"command": exe, "args": ["mcp", "--data", data.root]}}});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let server = TrawlServer::new(Config { data: data.clone(), allow_destructive: a.allow_destructive, threads: a.threads, log: !a.quiet });
+    if a.list_tools {
+        println!("{}", serde_json::to_string_pretty(&server.tools())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    rt.block_on(async move {
+        match a.listen {
+            None => {
+                eprintln!("trawl mcp: serving {} over stdio", data.root.display());
+                trawl_mcp::serve_stdio(server).await.context("serving MCP over stdio")
+            }
+            Some(addr) => {
+                let generated = a.token.is_none();
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                trawl_mcp::serve_http(
+                    server,
+                    addr,
+                    a.token,
+                    |bound, token| {
+                        eprintln!("trawl mcp: serving {} at http://{bound}/mcp", data.root.display());
+                        if generated {
+                            eprintln!("trawl mcp: bearer token (generated; pass --token or TRAWL_MCP_TOKEN to choose one): {token}");
+                        }
+                    },
+                    shutdown,
+                )
+                .await
+                .map_err(|e| match e {
+                    trawl_mcp::HttpError::NeedsToken(_) | trawl_mcp::HttpError::Bind { .. } => anyhow::Error::new(trawl_snapshot::Error::Usage(e.to_string())),
+                    other => anyhow::Error::new(other),
+                })
+            }
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

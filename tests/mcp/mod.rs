@@ -1,0 +1,110 @@
+//! `trawl mcp` driven by the official Python MCP client SDK
+//! (tests/mcp/agent_session.py): the scripted agent session over stdio
+//! and over streamable HTTP with a bearer token, then the exported PCAP
+//! checked against tshark.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{golden_export, packet_digest, scratch, stderr, testdata, trawl};
+
+/// A data folder whose archive holds two nodes of corpus captures.
+fn data_dir(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    for (node, file) in [("node-a", "zeek_http_methods.pcap"), ("node-b", "sanders_http_espn.pcapng")] {
+        let d = dir.join("archive").join(node);
+        fs::create_dir_all(&d).ok();
+        fs::copy(testdata(&format!("corpus/{file}")), d.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    dir
+}
+
+fn agent_session(data: &Path, transport: &str, destructive: bool) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent_session.py");
+    let mut c = Command::new("python3");
+    c.arg(&script)
+        .args(["--trawl", env!("CARGO_BIN_EXE_trawl"), "--transport", transport, "--golden", &testdata("golden/mcp_tools.json")])
+        .arg("--data")
+        .arg(data);
+    if destructive {
+        c.arg("--allow-destructive");
+    }
+    let o = c.output().unwrap_or_else(|e| panic!("python3: {e}"));
+    assert!(
+        o.status.success(),
+        "the agent session failed (needs python3 with `pip install mcp==2.3.0`; .ci/run installs it):\n{}",
+        stderr(&o).lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The export holds exactly the packets of the failing calls' connections:
+/// tshark's `tcp.stream in {streams of http.response.code >= 400}`.
+fn check_export(findings: &serde_json::Value) {
+    let path = PathBuf::from(findings["export"]["path"].as_str().unwrap_or_default());
+    let (_, packets, sha) = golden_export("kfl:http && status_code >= 400");
+    assert_eq!(packet_digest(&path), (packets, sha));
+    let t = Command::new("tshark").arg("-r").arg(&path).args(["-T", "fields", "-e", "frame.number"]).output();
+    let t = t.unwrap_or_else(|e| panic!("tshark is needed to open the export (apt-get install tshark; .ci/run does): {e}"));
+    assert!(t.status.success(), "tshark cannot read {}: {}", path.display(), stderr(&t));
+    assert_eq!(String::from_utf8_lossy(&t.stdout).lines().count() as u64, packets);
+    // The call's own PCAP: the packets of its one connection.
+    let call = PathBuf::from(findings["call_pcap"]["path"].as_str().unwrap_or_default());
+    assert_eq!(packet_digest(&call).0, findings["call_pcap"]["packets"].as_u64().unwrap_or(0));
+}
+
+#[test]
+fn mcp_agent_session_over_stdio() {
+    let data = data_dir("mcp-stdio");
+    let f = agent_session(&data, "stdio", false);
+    check_export(&f);
+    assert!(f["progress_notifications"].as_u64().unwrap_or(0) >= 1, "{f}");
+    // Everything the tools wrote is inside the data folder.
+    for e in fs::read_dir(data.join("exports")).into_iter().flatten().flatten() {
+        assert!(e.path().starts_with(&data), "{}", e.path().display());
+    }
+    fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn mcp_agent_session_over_http_with_a_bearer_token() {
+    let data = data_dir("mcp-http");
+    let f = agent_session(&data, "http", true);
+    check_export(&f);
+    assert!(f["auth"].as_str().unwrap_or_default().starts_with("401"), "{f}");
+    assert!(!data.join("snapshots/espn").exists(), "delete_snapshot removed it");
+    fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn mcp_refuses_unsafe_or_bad_setups() {
+    let data = scratch("mcp-setup");
+    let d = data.display().to_string();
+    // Reachable from other hosts without a token: refused before listening.
+    let o = trawl(&["mcp", "--data", &d, "--listen", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a non-loopback address needs a token"), "{}", stderr(&o));
+    let o = trawl(&["mcp", "--data", &d, "--listen", "127.0.0.1:0", "--token", "short"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("trawl: --token: expected at least 16 characters"), "{}", stderr(&o));
+    let file = data.join("f");
+    fs::write(&file, "x").ok();
+    let o = trawl(&["mcp", "--data", &file.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected a folder"), "{}", stderr(&o));
+    // --list-tools is the golden interface less delete_snapshot; --allow-destructive adds it.
+    let o = trawl(&["mcp", "--data", &d, "--list-tools"]);
+    let tools: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let names: Vec<&str> = tools.as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names.len(), 17, "{names:?}");
+    assert!(!names.contains(&"delete_snapshot"));
+    let o = trawl(&["mcp", "--data", &d, "--list-tools", "--allow-destructive"]);
+    let tools: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(tools.as_array().map(Vec::len), Some(18));
+    let o = trawl(&["mcp", "--data", &d, "--mcp-config"]);
+    let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    assert_eq!(cfg["mcpServers"]["trawl"]["args"][0], "mcp");
+    fs::remove_dir_all(&data).ok();
+}
