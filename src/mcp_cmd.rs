@@ -11,8 +11,8 @@ use trawl_mcp::{Config, DataDir, TrawlServer};
 #[derive(Args)]
 pub struct McpArgs {
     /// Data folder: archive/ (captures, one folder per node), snapshots/ and exports/ (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "tools_doc")]
+    pub data: Option<PathBuf>,
     /// Capture archive to read instead of DIR/archive (read only).
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
@@ -31,6 +31,9 @@ pub struct McpArgs {
     /// Print the tools (the tools/list result) as JSON and exit.
     #[arg(long)]
     pub list_tools: bool,
+    /// Print the tool reference as Markdown (the source of docs/mcp.md's tool section) and exit.
+    #[arg(long)]
+    pub tools_doc: bool,
     /// Print a Claude Desktop / Cursor `mcpServers` entry for this data folder and exit.
     #[arg(long)]
     pub mcp_config: bool,
@@ -43,7 +46,12 @@ pub fn run(a: McpArgs) -> Result<ExitCode> {
     if a.token.as_deref().is_some_and(|t| t.trim().len() < 16) {
         return Err(trawl_snapshot::Error::Usage("--token: expected at least 16 characters".into()).into());
     }
-    let data = DataDir::open(&a.data, a.archive.as_deref()).map_err(|e| trawl_snapshot::Error::Usage(e.to_string()))?;
+    if a.tools_doc {
+        print!("{}", trawl_mcp::tools_markdown());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let root = a.data.clone().unwrap_or_default();
+    let data = DataDir::open(&root, a.archive.as_deref()).map_err(|e| trawl_snapshot::Error::Usage(e.to_string()))?;
     if a.mcp_config {
         let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("trawl"));
         let v = serde_json::json!({"mcpServers": {"trawl": {"command": exe, "args": ["mcp", "--data", data.root]}}});

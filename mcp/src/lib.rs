@@ -21,6 +21,7 @@ pub use data::{DataDir, DataDirError};
 pub use error::ToolError;
 pub use http::{HttpError, generate_token, serve_http};
 pub use server::{Config, TrawlServer};
+pub use tools::markdown as tools_markdown;
 
 /// Serves over stdin/stdout until the client closes them.
 pub async fn serve_stdio(server: TrawlServer) -> std::io::Result<()> {

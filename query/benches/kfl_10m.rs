@@ -99,7 +99,7 @@ async fn build(source: &Path, out: &Path, rows: u64) {
         left -= take;
     }
     writer.unwrap().close().unwrap();
-    for f in ["flows.parquet", "parse_issues.parquet"] {
+    for f in ["flows.parquet", "parse_issues.parquet", "packets.parquet"] {
         std::fs::copy(source.join(f), tmp.join(f)).unwrap();
     }
     let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(source.join("manifest.json")).unwrap()).unwrap();

@@ -205,10 +205,19 @@ async def session_checks(session, golden, bless, destructive):
     check(summ["total_pkts"] == METHODS["capinfos"]["packets"] and summ["top_by_pkts"][0]["pkts"] == 655, summ)
     # Bytes are captured frame bytes: the pcap file less its 24-byte header and 16 bytes per record.
     check(summ["total_bytes"] == METHODS["size"] - 24 - 16 * 655 and summ["top_by_bytes"][0]["flows"] == 49, summ)
+    # Workloads from node-b's sidecar: two pods and a service.
     w = await ok(session, "list_workloads")
-    check(w["total"] == 0 and w["sidecars_read"] == 0 and "note" in w, w)
-    ips = await ok(session, "list_ips", {"ip": "10.0.0.1"})
-    check(ips["total"] == 0, ips)
+    check(w["total"] == 3 and w["sidecars_read"] == 1, w)
+    check([(x["kind"], x["namespace"], x["name"]) for x in w["workloads"]] == [("service", "cdn", "edge"), ("pod", "infra", "proxy-1"), ("pod", "shop", "checkout-7d9f")], w)
+    w = await ok(session, "list_workloads", {"type": "pod", "labels": {"app": "checkout"}})
+    check(w["total"] == 1 and w["workloads"][0]["workload"] == "Deployment/checkout" and w["workloads"][0]["ips"][0]["ip"] == "63.85.36.72", w)
+    check(w["workloads"][0]["ips"][0]["timestamp"] == 1270661340000, w)
+    ips = await ok(session, "list_ips", {"ip": "63.85.36.72"})
+    check(ips["total"] == 1 and sorted((r["kind"], r["name"]) for r in ips["ips"][0]["records"]) == [("pod", "checkout-7d9f"), ("service", "edge")], ips)
+    ips = await ok(session, "list_ips", {"namespaces": ["infra"]})
+    check([x["ip"] for x in ips["ips"]] == ["205.234.218.129"], ips)
+    e = await fail(session, "list_workloads", {"name_regex": "("})
+    check("name_regex" in e["error"], e)
     q = await ok(session, "run_sql", {"sql": "SELECT status_code, count(*) AS n FROM calls GROUP BY 1 ORDER BY 2 DESC", "limit": 2})
     check(q["rows"][0] == {"status_code": 400, "n": 30} and q["truncated"] and q["returned"] == 2, q)
     e = await fail(session, "run_sql", {"sql": "DROP TABLE calls"})
@@ -224,6 +233,12 @@ async def session_checks(session, golden, bless, destructive):
     check("name" in e["error"], e)
     e = await fail(session, "export_snapshot_pcap", {"id": "methods", "bpf_filter": "port banana"})
     check("not a valid filter" in e["error"], e)
+    # A workload filter: packets with a peer in shop or infra (tshark:
+    # `ip.addr == 63.85.36.72 || ip.addr == 205.234.218.129` selects 707).
+    wf = await ok(session, "create_snapshot", {"name": "shop-infra", "nodes": ["node-b"], "workload_filter": {"namespaces": ["shop", "infra"]}})
+    check(wf["packet_count"] == 707, wf)
+    ws = await ok(session, "list_workloads", {"snapshot_id": "shop-infra", "namespace": "shop"})
+    check(ws["total"] == 1 and ws["sidecars_read"] == 1, ws)
     # A raw (not dissected) snapshot exports by BPF and window alone.
     await ok(session, "create_snapshot", {"name": "espn", "nodes": ["node-b"]})
     xb = await ok(session, "export_snapshot_pcap", {"id": "espn", "bpf_filter": "src host 205.234.218.129 and tcp port 80", "name": "espn-bpf"})
@@ -231,12 +246,12 @@ async def session_checks(session, golden, bless, destructive):
     e = await fail(session, "export_snapshot_pcap", {"id": "espn", "kfl": "http"})
     check("not dissected" in e["error"], e)
     lst = await ok(session, "list_snapshots")
-    check([(s["name"], s["state"]) for s in lst["snapshots"]] == [("espn", "raw"), ("methods", "indexed")], lst)
+    check([(s["name"], s["state"]) for s in lst["snapshots"]] == [("espn", "raw"), ("methods", "indexed"), ("shop-infra", "raw")], lst)
 
     if destructive:
         await ok(session, "delete_snapshot", {"id": "espn"})
         e = await fail(session, "get_snapshot", {"id": "espn"})
-        check(e["known_snapshots"] == ["methods"], e)
+        check(e["known_snapshots"] == ["methods", "shop-infra"], e)
     else:
         e = await fail(session, "delete_snapshot", {"id": "espn"})
         check("--allow-destructive" in e["error"], e)

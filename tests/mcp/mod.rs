@@ -17,6 +17,13 @@ fn data_dir(name: &str) -> PathBuf {
         fs::create_dir_all(&d).ok();
         fs::copy(testdata(&format!("corpus/{file}")), d.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
+    // Two servers of the espn capture as pods of two namespaces, one also
+    // behind a service (as in snapshot/tests/archive.rs).
+    let car = r#"{"time":"2010-04-07T17:29:00Z","node":"node-b","pods":[
+        {"namespace":"shop","name":"checkout-7d9f","ips":["63.85.36.72"],"labels":{"app":"checkout"},"workload":"Deployment/checkout"},
+        {"namespace":"infra","name":"proxy-1","ips":["205.234.218.129"],"labels":{"app":"proxy"}}],
+        "services":[{"namespace":"cdn","name":"edge","ips":["63.85.36.72"],"selector":{"app":"checkout"}}]}"#;
+    fs::write(dir.join("archive/node-b/k8s-1270661340000.json"), car).unwrap_or_else(|e| panic!("{e}"));
     dir
 }
 
@@ -107,4 +114,13 @@ fn mcp_refuses_unsafe_or_bad_setups() {
     let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     assert_eq!(cfg["mcpServers"]["trawl"]["args"][0], "mcp");
     fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn docs_mcp_md_lists_the_tools_as_served() {
+    let o = trawl(&["mcp", "--tools-doc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mcp.md")).unwrap_or_default();
+    let section = doc.split("<!-- tools:begin -->\n").nth(1).and_then(|s| s.split("<!-- tools:end -->").next()).unwrap_or_default();
+    assert_eq!(section, String::from_utf8_lossy(&o.stdout), "docs/mcp.md is stale: regenerate its tool section with `trawl mcp --tools-doc`");
 }

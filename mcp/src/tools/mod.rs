@@ -274,3 +274,70 @@ pub async fn call(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestCont
         }
     }
 }
+
+/// A parameter's type for people, from its JSON schema.
+fn type_text(p: &Value, defs: &Value) -> String {
+    if let Some(r) = p.get("$ref").and_then(Value::as_str) {
+        let d = &defs[r.trim_start_matches("#/$defs/")];
+        if let Some(consts) = d.get("oneOf").and_then(Value::as_array) {
+            return consts.iter().filter_map(|c| c["const"].as_str()).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" \\| ");
+        }
+        if let Some(e) = d.get("enum").and_then(Value::as_array) {
+            return e.iter().filter_map(Value::as_str).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" \\| ");
+        }
+        if d.get("anyOf").is_some() {
+            return "time".into();
+        }
+        return "object".into();
+    }
+    if let Some(any) = p.get("anyOf").and_then(Value::as_array) {
+        return any.iter().filter(|a| a["type"] != "null").map(|a| type_text(a, defs)).collect::<Vec<_>>().join(" or ");
+    }
+    let types: Vec<&str> = match &p["type"] {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
+        _ => vec!["any"],
+    };
+    types
+        .iter()
+        .map(|t| match *t {
+            "array" => format!("array of {}", type_text(&p["items"], defs)),
+            "object" => "object of strings".to_string(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The tool reference of docs/mcp.md: every tool, its annotations and
+/// parameters, from the same definitions `tools/list` serves.
+pub fn markdown() -> String {
+    let mut out = String::new();
+    for t in definitions(true) {
+        let ro = t.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
+        let destructive = t.annotations.as_ref().and_then(|a| a.destructive_hint).unwrap_or(false);
+        let kind = if destructive {
+            "destructive, only with `--allow-destructive`"
+        } else if ro {
+            "read-only"
+        } else {
+            "writes inside the data folder"
+        };
+        out.push_str(&format!("### `{}`\n\n{} ({kind})\n\n", t.name, t.description.as_deref().unwrap_or("")));
+        let schema = Value::Object(t.input_schema.as_ref().clone());
+        let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        match schema["properties"].as_object() {
+            Some(props) if !props.is_empty() => {
+                out.push_str("| parameter | type | |\n|---|---|---|\n");
+                for (name, p) in props {
+                    let req = if required.contains(&name.as_str()) { " (required)" } else { "" };
+                    let desc = p["description"].as_str().unwrap_or("").replace('|', "\\|");
+                    out.push_str(&format!("| `{name}`{req} | {} | {desc} |\n", type_text(p, &schema["$defs"])));
+                }
+                out.push('\n');
+            }
+            _ => out.push_str("No parameters.\n\n"),
+        }
+    }
+    out
+}
