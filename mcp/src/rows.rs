@@ -122,6 +122,15 @@ pub fn endpoint(row: &mut Row, prefix: &str) -> Value {
     Value::Object(o)
 }
 
+/// Sets `id` to the reference tools take back: `snapshot/NUMBER`, from
+/// the row's `snapshot` and `number_column` (`id` of calls, `flow_id` of flows).
+pub fn set_ref_id(row: &mut Row, number_column: &str) {
+    let snap = row.get("snapshot").and_then(Value::as_str).unwrap_or_default().to_string();
+    if let Some(n) = row.get(number_column).cloned() {
+        row.insert("id".into(), json!(format!("{snap}/{n}")));
+    }
+}
+
 /// Drops null fields (compact rows leave out what is unknown).
 pub fn drop_nulls(row: &mut Row) {
     row.retain(|_, v| !v.is_null());

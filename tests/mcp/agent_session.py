@@ -166,7 +166,7 @@ async def session_checks(session, golden, bless, destructive):
     check(set(first_call) >= {"id", "ts", "proto", "method", "path", "status", "latency_ms", "src", "dst"}, first_call)
     check(set(first_call["src"]) >= {"ip", "port"}, first_call)
     full = await ok(session, "list_api_calls", {"kfl": kfl, "limit": 1, "format": "full"})
-    check("request_headers" in full["calls"][0] and "response_body" in full["calls"][0], full)
+    check("request_headers" in full["calls"][0] and "response_body" in full["calls"][0] and full["calls"][0]["id"] == first_call["id"], full)
     # Bad KFL: the caret message and where it points.
     e = await fail(session, "list_api_calls", {"kfl": "http && status_cod >= 400"})
     check("^" in e["error"] and "status_code" in e["error"] and e["kfl_error"]["start"] == 8, e)

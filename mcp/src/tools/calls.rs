@@ -110,10 +110,10 @@ pub struct ApiStats {
 /// The compact form of a call row: id, ts, proto, method, path, status,
 /// latency_ms, src and dst objects, error when there is one.
 fn compact_call(mut r: Row) -> Value {
-    let snap = r.remove("snapshot").and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    let id = r.remove("id").unwrap_or(Value::Null);
+    rows::set_ref_id(&mut r, "id");
     let mut o = Row::new();
-    o.insert("id".into(), json!(format!("{snap}/{id}")));
+    o.insert("id".into(), r.remove("id").unwrap_or(Value::Null));
+    r.remove("snapshot");
     o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
     for (from, to) in
         [("protocol", "proto"), ("method", "method"), ("path", "path"), ("status_code", "status"), ("latency_ms", "latency_ms"), ("flow_id", "flow_id")]
@@ -133,18 +133,12 @@ fn compact_call(mut r: Row) -> Value {
 
 /// The full form: every column; `id` becomes `snapshot/id`.
 fn full_row(mut r: Row) -> Value {
-    let snap = r.get("snapshot").and_then(Value::as_str).unwrap_or_default().to_string();
-    if let Some(id) = r.get("id").cloned() {
-        r.insert("call_id".into(), json!(format!("{snap}/{id}")));
-    }
+    rows::set_ref_id(&mut r, "id");
     Value::Object(r)
 }
 
-/// The columns of the compact form that a table has.
-fn compact_columns(schema_fields: &[String]) -> Vec<String> {
-    let fixed = ["snapshot", "id", "timestamp", "protocol", "method", "path", "status_code", "latency_ms", "flow_id", "error"];
-    schema_fields.iter().filter(|f| fixed.contains(&f.as_str()) || f.starts_with("src_") || f.starts_with("dst_")).cloned().collect()
-}
+/// The fields of a compact call row (plus every `src_*`/`dst_*` column).
+const COMPACT_CALL_COLUMNS: &[&str] = &["snapshot", "id", "timestamp", "protocol", "method", "path", "status_code", "latency_ms", "flow_id", "error"];
 
 pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
     let limit = bounded("limit", p.limit, 100, 1000)?;
@@ -152,26 +146,14 @@ pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
     let columns = match p.format {
-        Format::Compact => {
-            let fields: Vec<String> = cat.context().table("calls").await?.schema().fields().iter().map(|f| f.name().clone()).collect();
-            Some(compact_columns(&fields))
-        }
+        Format::Compact => Some(super::compact_columns(&cat, "calls", COMPACT_CALL_COLUMNS).await?),
         Format::Full => None,
     };
     let q = KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
     let (total, page) = cat.kfl_page(&q).await?;
-    let rows = rows::rows(&page.batches, LIST_BODY_PREVIEW);
-    let returned = rows.len();
-    let calls: Vec<Value> = rows.into_iter().map(|r| if p.format == Format::Compact { compact_call(r) } else { full_row(r) }).collect();
-    let end = p.offset + returned;
-    let mut v = json!({"total": total, "offset": p.offset, "returned": returned, "truncated": end < total, "calls": calls});
-    if end < total {
-        v["next_offset"] = json!(end);
-    }
-    if !page.notes.is_empty() {
-        v["notes"] = json!(page.notes);
-    }
-    Ok(v)
+    let calls: Vec<Value> =
+        rows::rows(&page.batches, LIST_BODY_PREVIEW).into_iter().map(|r| if p.format == Format::Compact { compact_call(r) } else { full_row(r) }).collect();
+    Ok(super::page("calls", calls, total, p.offset, page.notes))
 }
 
 /// `snapshot/id` or a number (with `snapshot_id`, or the only snapshot).

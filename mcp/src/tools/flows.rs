@@ -115,10 +115,11 @@ pub struct ExportPcap {
 }
 
 fn compact_flow(mut r: Row) -> Value {
-    let snap = r.remove("snapshot").and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    let id = r.remove("flow_id").unwrap_or(Value::Null);
+    rows::set_ref_id(&mut r, "flow_id");
     let mut o = Row::new();
-    o.insert("id".into(), json!(format!("{snap}/{id}")));
+    o.insert("id".into(), r.remove("id").unwrap_or(Value::Null));
+    r.remove("snapshot");
+    r.remove("flow_id");
     o.insert("proto".into(), r.remove("protocol").unwrap_or(Value::Null));
     o.insert("client".into(), rows::endpoint(&mut r, "src"));
     o.insert("server".into(), rows::endpoint(&mut r, "dst"));
@@ -184,39 +185,23 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
     let columns = match p.format {
-        Format::Compact => {
-            let fields: Vec<String> = cat.context().table("flows").await?.schema().fields().iter().map(|f| f.name().clone()).collect();
-            Some(fields.into_iter().filter(|f| COMPACT_FLOW_COLUMNS.contains(&f.as_str()) || f.starts_with("src_") || f.starts_with("dst_")).collect())
-        }
+        Format::Compact => Some(super::compact_columns(&cat, "flows", COMPACT_FLOW_COLUMNS).await?),
         Format::Full => None,
     };
     let q = KflQuery { table: Table::Flows, filter, limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
     let (total, page) = cat.kfl_page(&q).await?;
-    let rows = rows::rows(&page.batches, 0);
-    let returned = rows.len();
-    let flows: Vec<Value> = rows
+    let flows: Vec<Value> = rows::rows(&page.batches, 0)
         .into_iter()
         .map(|mut r| {
             if p.format == Format::Compact {
                 compact_flow(r)
             } else {
-                let snap = r.get("snapshot").and_then(Value::as_str).unwrap_or_default().to_string();
-                if let Some(id) = r.get("flow_id").cloned() {
-                    r.insert("id".into(), json!(format!("{snap}/{id}")));
-                }
+                rows::set_ref_id(&mut r, "flow_id");
                 Value::Object(r)
             }
         })
         .collect();
-    let end = p.offset + returned;
-    let mut v = json!({"total": total, "offset": p.offset, "returned": returned, "truncated": end < total, "flows": flows});
-    if end < total {
-        v["next_offset"] = json!(end);
-    }
-    if !page.notes.is_empty() {
-        v["notes"] = json!(page.notes);
-    }
-    Ok(v)
+    Ok(super::page("flows", flows, total, p.offset, page.notes))
 }
 
 async fn top(df: &DataFrame, measure: Expr, name: &str, n: usize) -> ToolResult<Vec<Value>> {

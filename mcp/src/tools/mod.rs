@@ -115,6 +115,34 @@ pub fn indexed(inner: &Inner, name: Option<&str>) -> ToolResult<Vec<PathBuf>> {
     }
 }
 
+/// A page of rows: `{total, offset, returned, truncated, next_offset, KEY: rows, notes}`.
+pub fn page(key: &str, rows: Vec<Value>, total: usize, offset: usize, notes: Vec<String>) -> Value {
+    let returned = rows.len();
+    let end = offset + returned;
+    let mut v = json!({"total": total, "offset": offset, "returned": returned, "truncated": end < total});
+    v[key] = Value::Array(rows);
+    if end < total {
+        v["next_offset"] = json!(end);
+    }
+    if !notes.is_empty() {
+        v["notes"] = json!(notes);
+    }
+    v
+}
+
+/// The columns of `table` a compact row is made of: `fixed` ones, and
+/// every `src_*`/`dst_*` column (the endpoint objects).
+pub async fn compact_columns(cat: &trawl_query::Catalog, table: &str, fixed: &[&str]) -> ToolResult<Vec<String>> {
+    let df = cat.context().table(table).await?;
+    Ok(df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|f| fixed.contains(&f.as_str()) || f.starts_with("src_") || f.starts_with("dst_"))
+        .collect())
+}
+
 /// Runs blocking work (file reads, cuts, exports) off the async workers.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ToolResult<T> + Send + 'static) -> ToolResult<T> {
     tokio::task::spawn_blocking(f).await?
