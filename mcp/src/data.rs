@@ -50,7 +50,27 @@ impl DataDir {
             Some(a) => a.canonicalize().map_err(|e| DataDirError::Invalid { path: a.to_path_buf(), detail: format!("--archive: {e}") })?,
             None => root.join("archive"),
         };
-        Ok(DataDir { snapshots: root.join("snapshots"), exports: root.join("exports"), archive, root })
+        let d = DataDir { snapshots: root.join("snapshots"), exports: root.join("exports"), archive, root };
+        d.sweep_dead_indexes();
+        Ok(d)
+    }
+
+    /// Removes the half-written indexes (`.index.tmp-PID`) of processes
+    /// that are gone: a server stopped mid-dissection leaves its snapshot
+    /// unindexed and whole, and this takes away the leftovers.
+    fn sweep_dead_indexes(&self) {
+        let Ok(snaps) = std::fs::read_dir(&self.snapshots) else { return };
+        for snap in snaps.flatten() {
+            let Ok(entries) = std::fs::read_dir(snap.path()) else { continue };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if let Some(pid) = name.strip_prefix(".index.tmp-").and_then(|p| p.parse::<u32>().ok())
+                    && !Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
     }
 
     /// The names of the workspace's snapshots.
@@ -108,6 +128,14 @@ mod tests {
         assert_eq!(d.export_file("errors.pcapng", ".pcapng").ok(), Some(d.root.join("exports/errors.pcapng")));
         let e = d.snapshot("nope").err().map(|e| e.to_json()).unwrap_or_default();
         assert_eq!(e["known_snapshots"], json!([]));
+        // A dead process's half-written index goes; a live one's stays.
+        let snap = d.snapshots.join("s1");
+        let dead = snap.join(".index.tmp-4294967295");
+        let live = snap.join(format!(".index.tmp-{}", std::process::id()));
+        std::fs::create_dir_all(&dead).ok();
+        std::fs::create_dir_all(&live).ok();
+        let _ = DataDir::open(&dir, None);
+        assert!(!dead.exists() && live.exists());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -208,7 +208,10 @@ async fn top(df: &DataFrame, measure: Expr, name: &str, n: usize) -> ToolResult<
     let t = df
         .clone()
         .aggregate(vec![col("src_ip"), col("dst_ip"), col("dst_port"), col("protocol")], vec![sum(measure).alias(name), count(lit(1)).alias("flows")])?
-        .sort(vec![SortExpr::new(col(name), false, false), SortExpr::new(col("src_ip"), true, false), SortExpr::new(col("dst_ip"), true, false)])?
+        .sort(["src_ip", "dst_ip", "dst_port", "protocol"].iter().fold(vec![SortExpr::new(col(name), false, false)], |mut v, c| {
+            v.push(SortExpr::new(col(*c), true, false));
+            v
+        }))?
         .limit(0, Some(n))?
         .collect()
         .await?;
