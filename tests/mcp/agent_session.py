@@ -248,6 +248,25 @@ async def session_checks(session, golden, bless, destructive):
     lst = await ok(session, "list_snapshots")
     check([(s["name"], s["state"]) for s in lst["snapshots"]] == [("espn", "raw"), ("methods", "indexed"), ("shop-infra", "raw")], lst)
 
+    # Dissection without waiting: poll the status, as a client without progress does.
+    d = await ok(session, "start_snapshot_dissection", {"snapshot_id": "espn"})
+    check(d["started"] == "started" and d["status"] in ("running", "completed"), d)
+    e = await fail(session, "start_snapshot_dissection", {"snapshot_id": "espn", "wait_seconds": 601})
+    check("wait_seconds" in e["error"], e)
+    for _ in range(1200):
+        st = await ok(session, "get_snapshot_dissection_status", {"snapshot_id": "espn"})
+        if st["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    # tshark: 61 HTTP requests, 25 TCP and 14 UDP conversations.
+    check(st["status"] == "completed" and st["stats"]["entries_created"] == ESPN["http"]["requests"], st)
+    check(st["stats"]["flows"] == ESPN["tcp_conversations"] + ESPN["udp_conversations"], st)
+    # Without snapshot_id, queries span every dissected snapshot.
+    both = await ok(session, "list_api_calls", {"kfl": "http", "limit": 1})
+    check(both["total"] == METHODS["http"]["responses"] + ESPN["http"]["requests"], both)
+    q = await ok(session, "run_sql", {"sql": "SELECT snapshot, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1"})
+    check(q["rows"] == [{"snapshot": "espn", "n": 61}, {"snapshot": "methods", "n": 49}], q)
+
     if destructive:
         await ok(session, "delete_snapshot", {"id": "espn"})
         e = await fail(session, "get_snapshot", {"id": "espn"})
