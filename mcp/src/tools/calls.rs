@@ -150,7 +150,7 @@ pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
         Format::Full => None,
     };
     let q = KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
-    let (total, page) = cat.kfl_page(&q).await?;
+    let (total, page) = cat.page(&q).await?;
     let calls: Vec<Value> =
         rows::rows(&page.batches, LIST_BODY_PREVIEW).into_iter().map(|r| if p.format == Format::Compact { compact_call(r) } else { full_row(r) }).collect();
     Ok(super::page("calls", calls, total, p.offset, page.notes))

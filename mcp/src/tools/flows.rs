@@ -189,7 +189,7 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
         Format::Full => None,
     };
     let q = KflQuery { table: Table::Flows, filter, limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
-    let (total, page) = cat.kfl_page(&q).await?;
+    let (total, page) = cat.page(&q).await?;
     let flows: Vec<Value> = rows::rows(&page.batches, 0)
         .into_iter()
         .map(|mut r| {
