@@ -64,7 +64,7 @@ async def fail(session, name, args):
     return v
 
 
-async def session_checks(session, golden, bless, destructive):
+async def session_checks(session, golden, bless, destructive, data):
     findings = {}
     init = session.initialize_result if hasattr(session, "initialize_result") else None
     tools = (await session.list_tools()).tools
@@ -267,10 +267,21 @@ async def session_checks(session, golden, bless, destructive):
     q = await ok(session, "run_sql", {"sql": "SELECT snapshot, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1"})
     check(q["rows"] == [{"snapshot": "espn", "n": 61}, {"snapshot": "methods", "n": 49}], q)
 
+    # A snapshot whose packets vanished from disk: the dissection fails,
+    # says why, and the snapshot stays as it was (not indexed).
+    await ok(session, "create_snapshot", {"name": "gone", "nodes": ["node-a"], "duration": "1s"})
+    os.remove(os.path.join(data, "snapshots", "gone", "raw", "node-a.pcapng"))
+    d = await ok(session, "start_snapshot_dissection", {"snapshot_id": "gone", "wait_seconds": 60})
+    check(d["status"] == "failed" and "node-a.pcapng" in d["errors"][0], d)
+    g = await ok(session, "get_snapshot", {"id": "gone"})
+    check(g["state"] == "raw", g)
+    e = await fail(session, "list_api_calls", {"snapshot_id": "gone"})
+    check("not dissected" in e["error"], e)
+
     if destructive:
         await ok(session, "delete_snapshot", {"id": "espn"})
         e = await fail(session, "get_snapshot", {"id": "espn"})
-        check(e["known_snapshots"] == ["methods", "shop-infra"], e)
+        check(e["known_snapshots"] == ["gone", "methods", "shop-infra"], e)
     else:
         e = await fail(session, "delete_snapshot", {"id": "espn"})
         check("--allow-destructive" in e["error"], e)
@@ -315,7 +326,7 @@ async def main():
             async with ClientSession(r, w) as s:
                 info = await s.initialize()
                 check(info.server_info.name == "trawl", info.server_info)
-                findings = await session_checks(s, a.golden, bless, a.allow_destructive)
+                findings = await session_checks(s, a.golden, bless, a.allow_destructive, a.data)
     else:
         proc = subprocess.Popen([a.trawl] + args + ["--listen", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
         try:
@@ -335,7 +346,7 @@ async def main():
                 async with ClientSession(r, w) as s:
                     info = await s.initialize()
                     check(info.server_info.name == "trawl", info.server_info)
-                    findings = await session_checks(s, a.golden, bless, a.allow_destructive)
+                    findings = await session_checks(s, a.golden, bless, a.allow_destructive, a.data)
             findings["auth"] = "401 with no token, a wrong token and a token prefix; the session above ran with the right one"
         finally:
             proc.terminate()
