@@ -26,7 +26,7 @@ pub struct McpArgs {
     #[arg(long)]
     pub allow_destructive: bool,
     /// Threads for queries and dissection [default: number of CPUs].
-    #[arg(short = 'j', long, default_value_t = 0)]
+    #[arg(short = 'j', long, default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
     /// Print the tools (the tools/list result) as JSON and exit.
     #[arg(long)]
