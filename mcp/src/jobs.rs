@@ -60,10 +60,10 @@ impl Jobs {
         let progress = Arc::new(Progress::default());
         let state = Arc::new(Mutex::new(State::Running));
         let elapsed_s = Arc::new(Mutex::new(None));
-        let job = Job { progress: progress.clone(), state: state.clone(), started: Instant::now(), elapsed_s: elapsed_s.clone() };
+        let started = Instant::now();
+        let job = Job { progress: progress.clone(), state: state.clone(), started, elapsed_s: elapsed_s.clone() };
         jobs.insert(name.to_string(), job);
         let snap: PathBuf = snap.to_path_buf();
-        let started = Instant::now();
         std::thread::spawn(move || {
             let r = trawl_snapshot::create::index(&snap, threads, force, &progress);
             progress.done.store(true, Ordering::Relaxed);

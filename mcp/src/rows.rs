@@ -101,9 +101,14 @@ fn float(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
+/// Nanoseconds since the epoch as Unix milliseconds (floored).
+pub fn unix_ms(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000)
+}
+
 /// Time of an RFC 3339 field of a row, as Unix milliseconds.
 pub fn ms_of(row: &Row, field: &str) -> Value {
-    row.get(field).and_then(Value::as_str).and_then(trawl_schemas::time::parse_rfc3339).map_or(Value::Null, |ns| json!(ns.div_euclid(1_000_000)))
+    row.get(field).and_then(Value::as_str).and_then(trawl_schemas::time::parse_rfc3339).map_or(Value::Null, |ns| json!(unix_ms(ns)))
 }
 
 /// Moves the `{prefix}_*` fields of a row into one object (`src_ip`,

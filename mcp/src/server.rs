@@ -91,13 +91,11 @@ impl Opened {
     pub async fn page(&self, q: &KflQuery) -> ToolResult<(usize, KflRows)> {
         let key = format!("{:?}\u{0}{}\u{0}{:?}\u{0}{:?}", q.table, q.filter, q.start_ns, q.end_ns);
         let known = self.totals.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
-        let (total, rows) = match known {
-            Some(t) => {
-                let (df, notes) = self.catalog.kfl_frame(q).await?;
-                (t, KflRows { batches: df.collect().await?, notes })
-            }
-            None => self.catalog.kfl_page(q).await?,
-        };
+        if let Some(t) = known {
+            let (df, notes) = self.catalog.kfl_frame(q).await?;
+            return Ok((t, KflRows { batches: df.collect().await?, notes }));
+        }
+        let (total, rows) = self.catalog.kfl_page(q).await?;
         let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
         if totals.len() >= TOTALS_CACHE {
             totals.clear();

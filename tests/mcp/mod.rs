@@ -24,6 +24,11 @@ fn data_dir(name: &str) -> PathBuf {
         {"namespace":"infra","name":"proxy-1","ips":["205.234.218.129"],"labels":{"app":"proxy"}}],
         "services":[{"namespace":"cdn","name":"edge","ips":["63.85.36.72"],"selector":{"app":"checkout"}}]}"#;
     fs::write(dir.join("archive/node-b/k8s-1270661340000.json"), car).unwrap_or_else(|e| panic!("{e}"));
+    // Later (after the capture ends), proxy-1 is gone.
+    let later = r#"{"time":"2010-04-07T18:00:00Z","node":"node-b","pods":[
+        {"namespace":"shop","name":"checkout-7d9f","ips":["63.85.36.72"],"labels":{"app":"checkout"},"workload":"Deployment/checkout"}],
+        "services":[{"namespace":"cdn","name":"edge","ips":["63.85.36.72"],"selector":{"app":"checkout"}}]}"#;
+    fs::write(dir.join("archive/node-b/k8s-1270663200000.json"), later).unwrap_or_else(|e| panic!("{e}"));
     dir
 }
 

@@ -95,7 +95,7 @@ pub struct ListDissections {
 }
 
 fn ms(ns: Option<i64>) -> Value {
-    ns.map_or(Value::Null, |n| json!(n.div_euclid(1_000_000)))
+    ns.map_or(Value::Null, |n| json!(crate::rows::unix_ms(n)))
 }
 
 fn open_archive(inner: &Inner) -> ToolResult<Archive> {

@@ -124,7 +124,7 @@ fn compact_flow(mut r: Row) -> Value {
     o.insert("client".into(), rows::endpoint(&mut r, "src"));
     o.insert("server".into(), rows::endpoint(&mut r, "dst"));
     o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
-    o.insert("duration_ms".into(), r.get("duration_us").and_then(Value::as_f64).map_or(Value::Null, |us| json!((us / 1000.0 * 1000.0).round() / 1000.0)));
+    o.insert("duration_ms".into(), r.get("duration_us").and_then(Value::as_f64).map_or(Value::Null, |us| json!(us / 1000.0)));
     for (from, to) in
         [("conn_state", "state"), ("zeek_state", "zeek_state"), ("history", "history"), ("handshake_rtt_us", "handshake_rtt_us"), ("l7_protocols", "l7")]
     {

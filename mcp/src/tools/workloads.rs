@@ -1,6 +1,6 @@
 //! Pods, services and IP addresses from the Kubernetes sidecars.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,9 +9,11 @@ use rmcp::schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trawl_schemas::k8s::Sidecar;
+use trawl_snapshot::resolve::Timeline;
 
 use super::{TimeArg, blocking, bounded};
 use crate::error::{ToolError, ToolResult};
+use crate::rows::unix_ms;
 use crate::server::Inner;
 
 /// Pod or service.
@@ -126,33 +128,20 @@ fn sidecars(inner: &Inner, snapshot: Option<&str>, at: Option<i64>) -> ToolResul
             archive.nodes.iter().enumerate().flat_map(|(i, n)| n.sidecars.iter().map(move |s| (i, s.time_ns, s.path.clone()))).collect()
         }
     };
-    let chosen: Vec<&(usize, i64, PathBuf)> = match at {
-        None => files.iter().collect(),
+    // At a time: each node's sidecar in force then, by the same rule as
+    // the workload filter and the export annotations (resolve::Timeline).
+    let chosen: Vec<usize> = match at {
+        None => (0..files.len()).collect(),
         Some(t) => {
-            // Per node: the latest at or before t; before a node's first
-            // sidecar, its first (as Timeline does).
-            let mut per_node: HashMap<usize, &(usize, i64, PathBuf)> = HashMap::new();
-            for f in &files {
-                let better = |old: &(usize, i64, PathBuf)| match (f.1 <= t, old.1 <= t) {
-                    (true, true) => f.1 > old.1,
-                    (true, false) => true,
-                    (false, true) => false,
-                    (false, false) => f.1 < old.1,
-                };
-                match per_node.get(&f.0) {
-                    Some(old) if !better(old) => {}
-                    _ => {
-                        per_node.insert(f.0, f);
-                    }
-                }
-            }
-            let mut v: Vec<_> = per_node.into_values().collect();
-            v.sort_by_key(|f| (f.1, f.0));
-            v
+            let nodes = files.iter().map(|f| f.0 + 1).max().unwrap_or(0);
+            let events = files.iter().enumerate().map(|(i, f)| (f.1, f.0, i)).collect();
+            let timeline = Timeline::build(events, nodes, |v: &[&usize]| v.iter().map(|i| **i).collect::<Vec<usize>>());
+            timeline.at(t).cloned().unwrap_or_default()
         }
     };
     let mut out = Vec::new();
-    for (_, t, p) in chosen {
+    for i in chosen {
+        let (_, t, p) = &files[i];
         out.push((*t, trawl_snapshot::archive::read_sidecar(p)?));
     }
     out.sort_by_key(|(t, _)| *t);
@@ -165,10 +154,6 @@ fn regex(param: &str, r: Option<&str>) -> ToolResult<Option<Regex>> {
 
 fn labels_match(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> bool {
     want.iter().all(|(k, v)| have.get(k) == Some(v))
-}
-
-fn ms(ns: i64) -> i64 {
-    ns.div_euclid(1_000_000)
 }
 
 pub async fn list_workloads(inner: &Arc<Inner>, p: ListWorkloads) -> ToolResult {
@@ -192,7 +177,7 @@ pub async fn list_workloads(inner: &Arc<Inner>, p: ListWorkloads) -> ToolResult 
                 }
                 let kind = if o.kind == Kind::Pod { "pod" } else { "service" };
                 let e = found.entry((o.namespace.to_string(), o.name.to_string(), kind)).or_insert_with(|| {
-                    let mut v = json!({"name": o.name, "namespace": o.namespace, "kind": kind, "labels": o.labels, "ips": [], "first_seen_ts": ms(*t)});
+                    let mut v = json!({"name": o.name, "namespace": o.namespace, "kind": kind, "labels": o.labels, "ips": [], "first_seen_ts": unix_ms(*t)});
                     if let Some(n) = o.node {
                         v["node"] = json!(n);
                     }
@@ -201,11 +186,11 @@ pub async fn list_workloads(inner: &Arc<Inner>, p: ListWorkloads) -> ToolResult 
                     }
                     v
                 });
-                e["last_seen_ts"] = json!(ms(*t));
+                e["last_seen_ts"] = json!(unix_ms(*t));
                 if let Some(ips) = e["ips"].as_array_mut() {
                     for ip in o.ips {
                         if !ips.iter().any(|x| x["ip"] == json!(ip)) {
-                            ips.push(json!({"ip": ip, "timestamp": ms(*t)}));
+                            ips.push(json!({"ip": ip, "timestamp": unix_ms(*t)}));
                         }
                     }
                 }
@@ -247,7 +232,7 @@ pub async fn list_ips(inner: &Arc<Inner>, p: ListIps) -> ToolResult {
                     }
                     let recs = found.entry(ip.clone()).or_default();
                     if !recs.iter().any(|r| r["name"] == json!(o.name) && r["namespace"] == json!(o.namespace) && r["kind"] == json!(kind)) {
-                        recs.push(json!({"name": o.name, "namespace": o.namespace, "kind": kind, "timestamp": ms(*t)}));
+                        recs.push(json!({"name": o.name, "namespace": o.namespace, "kind": kind, "timestamp": unix_ms(*t)}));
                     }
                 }
             }
