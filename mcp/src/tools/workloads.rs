@@ -152,8 +152,14 @@ fn regex(param: &str, r: Option<&str>) -> ToolResult<Option<Regex>> {
     r.map(|r| Regex::new(r).map_err(|e| ToolError::new(format!("{param}: not a valid regular expression: {e}")))).transpose()
 }
 
-fn labels_match(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> bool {
-    want.iter().all(|(k, v)| have.get(k) == Some(v))
+impl Owner<'_> {
+    /// In one of `namespaces` (any when empty), named to match `re`, with
+    /// every one of `labels`.
+    fn matches(&self, namespaces: &[String], re: Option<&Regex>, labels: &BTreeMap<String, String>) -> bool {
+        (namespaces.is_empty() || namespaces.iter().any(|n| n == self.namespace))
+            && re.is_none_or(|r| r.is_match(self.name))
+            && labels.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
 }
 
 pub async fn list_workloads(inner: &Arc<Inner>, p: ListWorkloads) -> ToolResult {
@@ -169,9 +175,7 @@ pub async fn list_workloads(inner: &Arc<Inner>, p: ListWorkloads) -> ToolResult 
                 let keep = p.kind.is_none_or(|k| k == o.kind)
                     && p.name.as_deref().is_none_or(|n| n == o.name)
                     && p.namespace.as_deref().is_none_or(|n| n == o.namespace)
-                    && (p.namespaces.is_empty() || p.namespaces.iter().any(|n| n == o.namespace))
-                    && re.as_ref().is_none_or(|r| r.is_match(o.name))
-                    && labels_match(&p.labels, o.labels);
+                    && o.matches(&p.namespaces, re.as_ref(), &p.labels);
                 if !keep {
                     continue;
                 }
@@ -219,10 +223,7 @@ pub async fn list_ips(inner: &Arc<Inner>, p: ListIps) -> ToolResult {
         let mut found: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (t, car) in &cars {
             for o in owners(car) {
-                let keep = (p.namespaces.is_empty() || p.namespaces.iter().any(|n| n == o.namespace))
-                    && re.as_ref().is_none_or(|r| r.is_match(o.name))
-                    && labels_match(&p.labels, o.labels);
-                if !keep {
+                if !o.matches(&p.namespaces, re.as_ref(), &p.labels) {
                     continue;
                 }
                 let kind = if o.kind == Kind::Pod { "pod" } else { "service" };
