@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use trawl_analyze::records::Record;
 use trawl_analyze::{Error, Options, Progress};
 
+mod kube_cmd;
 mod mcp_cmd;
 mod query_cmd;
 mod snapshot_cmd;
@@ -79,16 +80,30 @@ enum Command {
 
 DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Logs go to stderr.")]
     Mcp(mcp_cmd::McpArgs),
+    /// Pods, services and nodes the Kubernetes sidecars of a snapshot or archive name, and when.
+    #[command(
+        after_help = "Examples:\n  trawl workloads incident.snap\n  trawl workloads incident.snap --at 2026-11-22T14:02:00Z -n payments --kind pod\n  trawl workloads /var/lib/trawl/archive -l app=checkout --json\n\nSidecar formats: docs/kubernetes.md"
+    )]
+    Workloads(kube_cmd::WorkloadsArgs),
+    /// Addresses the Kubernetes sidecars name, and what held each one when.
+    #[command(
+        after_help = "Examples:\n  trawl ips incident.snap\n  trawl ips incident.snap --ip 10.244.3.30\n  trawl ips incident.snap --at 2026-11-22T14:02:00Z -n shop"
+    )]
+    Ips(kube_cmd::IpsArgs),
     /// Print the KFL reference (the source of docs/kfl.md).
     KflDoc,
     /// Tools for checking trawl's internals against other tools.
     #[command(subcommand)]
     Debug(DebugCommand),
-    /// Print the snapshot schema (the source of docs/schema.md).
+    /// Print the snapshot schema (the source of docs/schema.md), or with
+    /// --kubernetes the JSON Schema of the sidecars (docs/kubernetes.schema.json).
     Schema {
-        /// Print Markdown (the only format for now).
+        /// Print the tables' Markdown (the default).
         #[arg(long, default_value_t = true)]
         markdown: bool,
+        /// Print the JSON Schema of the Kubernetes sidecar formats.
+        #[arg(long)]
+        kubernetes: bool,
     },
 }
 
@@ -139,6 +154,19 @@ struct AnalyzeArgs {
     /// Out-of-order bytes buffered per TCP direction before a gap is declared.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     max_ooo_bytes: usize,
+    /// Kubernetes sidecar file, or folder of them, naming the pods, services
+    /// and nodes behind the addresses: `kubectl get
+    /// pods,services,endpointslices,nodes -A -o json` output, a trawl
+    /// timeline (.jsonl) or a compact sidecar (docs/kubernetes.md).
+    /// Repeatable. `k8s-*.json[l]` files next to the captures are read too.
+    #[arg(long = "k8s", value_name = "FILE|DIR")]
+    k8s: Vec<PathBuf>,
+    /// Do not read the `k8s-*.json[l]` sidecars next to the captures.
+    #[arg(long)]
+    no_k8s_discovery: bool,
+    /// The node the captures were taken on (the `node_name` column).
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -174,10 +202,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", trawl_query::kfl::markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Schema { kubernetes: true, .. } => {
+            println!("{}", serde_json::to_string_pretty(&trawl_schemas::k8s::json_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema { .. } => {
             print!("{}", trawl_schemas::markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Workloads(a) => kube_cmd::workloads(a).map(|_| ExitCode::SUCCESS),
+        Command::Ips(a) => kube_cmd::ips(a).map(|_| ExitCode::SUCCESS),
     }
 }
 
@@ -206,6 +240,17 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     opts.flow.udp_timeout_ns = secs_to_ns("udp-timeout", a.udp_timeout)?;
     opts.flow.limits.max_body_bytes = a.body_cap;
     opts.flow.max_ooo_bytes = a.max_ooo_bytes;
+    if !a.no_k8s_discovery {
+        opts.k8s = trawl_analyze::kube::sidecars_near(&opts.inputs);
+    }
+    for f in trawl_analyze::kube::expand_sidecars(&a.k8s)? {
+        if !opts.k8s.contains(&f) {
+            opts.k8s.push(f);
+        }
+    }
+    if let Some(n) = &a.node {
+        opts.input_nodes = vec![n.clone(); opts.inputs.len()];
+    }
     let out = a.output.clone().unwrap_or_else(|| default_output(&a.inputs[0]));
     // Interrupted: remove the half-written snapshot, leave nothing behind.
     let tmp = trawl_analyze::output::Snapshot::tmp_path(&out);
@@ -237,7 +282,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
             o,
             "analysed {} file{} ({:.1} MB, {} frames) in {:.2} s ({:.0} MB/s)",
             m.inputs.len(),
-            if m.inputs.len() == 1 { "" } else { "s" },
+            plural(m.inputs.len()),
             bytes as f64 / 1e6,
             c.frames,
             elapsed,
@@ -246,17 +291,56 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
         writeln!(o, "  flows         {:>10}  (tcp {}, udp {}, other {})", c.flows, c.tcp_flows, c.udp_flows, c.other_flows)?;
         writeln!(o, "  api_calls     {:>10}  (http requests {}, responses {})", c.api_calls, c.http_requests, c.http_responses)?;
         writeln!(o, "  parse_issues  {:>10}", c.parse_issues)?;
+        let k = &m.kubernetes;
+        if !k.sidecars.is_empty() {
+            let (pods, services, named): (u64, u64, u64) = k.sidecars.iter().fold((0, 0, 0), |a, r| (a.0 + r.pods, a.1 + r.services, a.2 + r.matched));
+            writeln!(
+                o,
+                "  kubernetes    {} sidecar{} ({pods} pods, {services} services), {named} flow/call sides named",
+                k.sidecars.len(),
+                plural(k.sidecars.len())
+            )?;
+        }
+        if k.dns_answers > 0 {
+            writeln!(o, "  dns names     {:>10}  (addresses named by DNS answers in the capture)", k.dns_answers)?;
+        }
         if let (Some(f), Some(l)) = (&m.first_timestamp, &m.last_timestamp) {
             writeln!(o, "  time range    {f} .. {l}")?;
         }
         writeln!(o, "  snapshot      {}", res.path.display())?;
     }
+    report_sidecars_problems(&m.kubernetes.sidecars);
+    report_unmatched(&m.kubernetes.sidecars);
     for i in &m.inputs {
         if let Some(d) = &i.damage {
             eprintln!("trawl: {}: damaged at byte {} after {} frames: {} (analysed up to the damage)", i.path, d.offset, d.frames_before, d.detail);
         }
     }
     Ok(if res.damaged() { ExitCode::from(EXIT_DAMAGED) } else { ExitCode::SUCCESS })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Sidecar problems, one line each, on stderr: the analysis went on
+/// without what they would have named.
+pub(crate) fn report_sidecars_problems(reports: &[trawl_analyze::kube::FileReport]) {
+    for r in reports {
+        for p in &r.problems {
+            eprintln!("trawl: warning: {}: {p} (skipped)", r.path);
+        }
+        if r.more_problems > 0 {
+            eprintln!("trawl: warning: {}: {} more problems (see the manifest's kubernetes.sidecars)", r.path, r.more_problems);
+        }
+    }
+}
+
+/// Sidecars that named no address of the capture.
+fn report_unmatched(reports: &[trawl_analyze::kube::FileReport]) {
+    for r in reports.iter().filter(|r| r.matched == 0 && r.format != "unreadable") {
+        eprintln!("trawl: warning: {}: names no address of this capture at its time (another cluster or another time?)", r.path);
+    }
 }
 
 pub(crate) fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {

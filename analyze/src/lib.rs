@@ -22,6 +22,7 @@ pub mod decode;
 mod error;
 pub mod flow;
 pub mod input;
+pub mod kube;
 pub mod output;
 pub mod pipeline;
 pub mod reassembly;
@@ -49,6 +50,8 @@ pub struct Manifest {
     pub tables: BTreeMap<&'static str, TableInfo>,
     pub counters: stats::Stats,
     pub settings: Settings,
+    /// The Kubernetes sidecars read and the DNS answers seen.
+    pub kubernetes: kube::Summary,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,7 +85,10 @@ impl SnapshotResult {
 /// Analyses the inputs of `opts` into a snapshot directory at `out`.
 pub fn analyze_to_snapshot(opts: &Options, out: &Path, force: bool, progress: &Progress) -> Result<SnapshotResult, Error> {
     let snap = output::Snapshot::begin(out, force)?;
-    let result = analyze_into(opts, &snap.tmp, out, progress);
+    let result = analyze_into(opts, &snap.tmp, out, progress).and_then(|m| {
+        copy_sidecars(&opts.k8s, &snap.tmp)?;
+        Ok(m)
+    });
     match result {
         Ok(manifest) => {
             let path = snap.commit()?;
@@ -93,6 +99,37 @@ pub fn analyze_to_snapshot(opts: &Options, out: &Path, force: bool, progress: &P
             Err(e)
         }
     }
+}
+
+/// Copies the sidecars into the snapshot (`k8s/<folder>/`), so that it
+/// carries its own Kubernetes metadata (`trawl workloads`, MCP).
+fn copy_sidecars(files: &[PathBuf], dir: &Path) -> Result<(), Error> {
+    let mut folders: Vec<(PathBuf, String)> = Vec::new();
+    for f in files {
+        let parent = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        let label = match folders.iter().find(|(p, _)| *p == parent) {
+            Some((_, l)) => l.clone(),
+            None => {
+                let abs = std::path::absolute(&parent).unwrap_or(parent.clone());
+                let base = abs.file_name().map(|n| n.to_string_lossy().to_string()).filter(|n| !n.is_empty()).unwrap_or_else(|| "sidecars".into());
+                let mut label = base.clone();
+                let mut n = 1;
+                while folders.iter().any(|(_, l)| *l == label) {
+                    n += 1;
+                    label = format!("{base}-{n}");
+                }
+                folders.push((parent, label.clone()));
+                label
+            }
+        };
+        let to_dir = dir.join("k8s").join(&label);
+        std::fs::create_dir_all(&to_dir).map_err(|e| Error::Output { path: to_dir.clone(), detail: e.to_string() })?;
+        if let Some(name) = f.file_name() {
+            // Unreadable sidecars were reported; there is nothing to copy.
+            let _ = std::fs::copy(f, to_dir.join(name));
+        }
+    }
+    Ok(())
 }
 
 /// Analyses the inputs of `opts` into the tables and `manifest.json` of
@@ -133,6 +170,7 @@ fn manifest(opts: &Options, mut outcome: Outcome, tables: Vec<(&'static str, u64
         last_timestamp: last.map(time::rfc3339),
         tables: tables.into_iter().map(|(name, rows)| (name, TableInfo { file: format!("{name}.parquet"), rows })).collect(),
         counters: outcome.stats,
+        kubernetes: outcome.kube,
         settings: Settings {
             tcp_timeout_s: opts.flow.tcp_timeout_ns as f64 / 1e9,
             udp_timeout_s: opts.flow.udp_timeout_ns as f64 / 1e9,

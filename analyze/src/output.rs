@@ -20,6 +20,7 @@ use trawl_proto::http1::{Message, StartLine};
 use trawl_schemas::{ColumnType, Table};
 
 use crate::Error;
+use crate::kube::Context;
 use crate::records::{CallRow, FlowRow, IssueRow, Keyed, Record, SortKey, VSHARDS, untag};
 
 enum Col {
@@ -321,7 +322,7 @@ impl TableBuilder {
         Ok(())
     }
 
-    fn flow(&mut self, r: &FlowRow) -> Result<(), Error> {
+    fn flow(&mut self, r: &FlowRow, ctx: &Context) -> Result<(), Error> {
         self.u64(r.flow_id);
         self.str(&r.community_id);
         self.str(&r.protocol);
@@ -353,10 +354,45 @@ impl TableBuilder {
         self.opt_u16(r.vlan);
         self.u32(r.file_index);
         self.u64(r.frame_number);
+        self.context(ctx, r.ts, r.flow_id, r.file_index, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port));
         self.end_row()
     }
 
-    fn call(&mut self, id: u64, r: &CallRow) -> Result<(), Error> {
+    /// The Kubernetes and DNS columns (`trawl_schemas::KUBE_COLUMNS`): each
+    /// side named at `ts`, from DNS answers seen before packet `flow_id`.
+    fn context(&mut self, ctx: &Context, ts: i64, flow_id: u64, file_index: u32, src: (IpAddr, u16), dst: (IpAddr, u16)) {
+        let node = ctx.input_nodes.get(file_index as usize).map(String::as_str).filter(|n| !n.is_empty());
+        self.opt_str(node);
+        let node_ip = node.and_then(|n| ctx.cluster.node_ip(n, ts)).map(|ip| ip.to_string());
+        self.opt_str(node_ip.as_deref());
+        let mut names: Vec<std::sync::Arc<str>> = Vec::new();
+        for (ip, port) in [src, dst] {
+            let side = ctx.cluster.resolve(ip, port, ts);
+            let peer = ctx.peers.lookup(ip, flow_id);
+            let pod = side.pod();
+            self.opt_str(pod.map(|p| &*p.name));
+            self.opt_str(pod.map(|p| &*p.namespace));
+            self.opt_str(side.service.as_ref().map(|s| &*s.1));
+            self.opt_str(side.service.as_ref().map(|s| &*s.0));
+            self.opt_str(pod.and_then(|p| p.workload.as_deref()));
+            self.opt_str(side.node.as_deref());
+            let empty = std::collections::BTreeMap::new();
+            self.map(pod.map_or(&empty, |p| &p.labels).iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            self.map(pod.map_or(&empty, |p| &p.annotations).iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            self.str(side.namespace());
+            self.opt_str(peer.dns.as_deref());
+            self.str(side.resolution);
+            for n in peer.names {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        let names: Vec<&str> = names.iter().map(|n| &**n).collect();
+        self.list(&names);
+    }
+
+    fn call(&mut self, id: u64, r: &CallRow, ctx: &Context) -> Result<(), Error> {
         let ex = &r.exchange;
         let req = ex.request.as_ref();
         let resp = ex.response.as_ref();
@@ -412,6 +448,7 @@ impl TableBuilder {
         let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
         self.u32(file_index);
         self.u64(frame);
+        self.context(ctx, first.map_or(0, |m| m.at.ts_ns), r.flow_id, file_index, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port));
         self.end_row()
     }
 
@@ -451,18 +488,18 @@ pub struct TickBatches {
 pub struct Builders {
     tables: [TableBuilder; 3],
     keys: [Vec<SortKey>; 3],
-}
-
-impl Default for Builders {
-    fn default() -> Self {
-        Builders {
-            tables: [TableBuilder::new(&trawl_schemas::FLOWS), TableBuilder::new(&trawl_schemas::API_CALLS), TableBuilder::new(&trawl_schemas::PARSE_ISSUES)],
-            keys: Default::default(),
-        }
-    }
+    ctx: Arc<Context>,
 }
 
 impl Builders {
+    pub fn new(ctx: Arc<Context>) -> Builders {
+        Builders {
+            tables: [TableBuilder::new(&trawl_schemas::FLOWS), TableBuilder::new(&trawl_schemas::API_CALLS), TableBuilder::new(&trawl_schemas::PARSE_ISSUES)],
+            keys: Default::default(),
+            ctx,
+        }
+    }
+
     /// Appends rows (already in key order). Call ids are left 0; the
     /// writer numbers them once the order across workers is known.
     pub fn append(&mut self, rows: &[Keyed]) -> Result<(), Error> {
@@ -481,11 +518,11 @@ impl Builders {
         for r in rows {
             let t = match &r.record {
                 Record::Flow(f) => {
-                    self.tables[0].flow(f)?;
+                    self.tables[0].flow(f, &self.ctx)?;
                     0
                 }
                 Record::Call(c) => {
-                    self.tables[1].call(0, c)?;
+                    self.tables[1].call(0, c, &self.ctx)?;
                     1
                 }
                 Record::Issue(i) => {

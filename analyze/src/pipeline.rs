@@ -26,6 +26,8 @@ use crate::Error;
 use crate::decode::{Decoded, Defrag, Packet, decode};
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Pkt};
 use crate::input::{CaptureReader, Chunk, InputInfo, ReadProgress};
+use crate::kube::peers::PeerNames;
+use crate::kube::{Cluster, Context};
 use crate::output::{Builders, Sink, TickBatches};
 use crate::records::{IssueRow, Keyed, PHASE_READER, Record, VSHARDS};
 use crate::stats::Stats;
@@ -42,6 +44,8 @@ pub struct Options {
     /// The node each input was captured on (same order as `inputs`;
     /// empty when unknown).
     pub input_nodes: Vec<String>,
+    /// Kubernetes sidecar files (docs/kubernetes.md).
+    pub k8s: Vec<PathBuf>,
     /// Shard workers.
     pub threads: usize,
     pub flow: FlowConfig,
@@ -56,6 +60,7 @@ impl Default for Options {
         Options {
             inputs: Vec::new(),
             input_nodes: Vec::new(),
+            k8s: Vec::new(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             flow: FlowConfig::default(),
             chunk_size: 4 << 20,
@@ -79,6 +84,7 @@ pub struct Progress {
 pub struct Outcome {
     pub inputs: Vec<InputInfo>,
     pub stats: Stats,
+    pub kube: crate::kube::Summary,
 }
 
 impl Outcome {
@@ -225,17 +231,22 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
     }
     let flow_cfg = opts.flow;
     let batches = sink.wants_batches();
+    let ctx = Arc::new(Context { cluster: Cluster::load(&opts.k8s), peers: Default::default(), input_nodes: opts.input_nodes.clone() });
+    let peers = &ctx.peers;
 
     let (reader_res, shard_stats, write_res) = std::thread::scope(|s| {
         let reader = std::thread::Builder::new()
             .name("trawl-reader".into())
-            .spawn_scoped(s, move || read_all(readers, tick_txs, opts.max_frag_datagrams, progress))
+            .spawn_scoped(s, move || read_all(readers, tick_txs, opts.max_frag_datagrams, peers, progress))
             .map_err(|e| Error::Internal(format!("starting the reader: {e}")));
+        let worker_ctx = ctx.clone();
         let workers = s.spawn(move || {
+            let ctx = worker_ctx;
             let mut stats = vec![Stats::default(); threads];
             pool.scope(|ps| {
                 for ((i, rx), (tx, st)) in tick_rxs.into_iter().enumerate().zip(out_txs.into_iter().zip(stats.iter_mut())) {
-                    ps.spawn(move |_| *st = work(i as u32, threads as u32, rx, tx, flow_cfg, batches));
+                    let ctx = ctx.clone();
+                    ps.spawn(move |_| *st = work(i as u32, threads as u32, rx, tx, flow_cfg, batches.then_some(ctx)));
                 }
             });
             stats
@@ -254,7 +265,7 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
     for s in shard_stats.map_err(|_| Error::Internal("worker thread panicked".into()))? {
         stats.add(&s);
     }
-    Ok(Outcome { inputs, stats })
+    Ok(Outcome { inputs, stats, kube: ctx.summary() })
 }
 
 /// A file being merged: its reader and the current chunk.
@@ -344,7 +355,13 @@ fn send_tick(txs: &[SyncSender<Arc<Tick>>], tick: Tick) -> bool {
 
 /// The reader thread: merges the files in time order, decodes, and cuts
 /// ticks.
-fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_frag: usize, progress: &Progress) -> Result<(Vec<InputInfo>, Stats), Error> {
+fn read_all(
+    readers: Vec<CaptureReader>,
+    txs: Vec<SyncSender<Arc<Tick>>>,
+    max_frag: usize,
+    peers: &PeerNames,
+    progress: &Progress,
+) -> Result<(Vec<InputInfo>, Stats), Error> {
     let mut stats = Stats::default();
     let mut cursors: Vec<Cursor> =
         readers.into_iter().enumerate().map(|(i, reader)| Cursor { reader, chunk: None, frames: Vec::new(), pos: 0, file_index: i as u32 }).collect();
@@ -512,6 +529,14 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
             maybe_flush(&mut tb, &txs, progress, ordinal)?;
             continue;
         }
+        if packet.proto == 17 && packet.sport == 53 {
+            // DNS answers name the addresses of later flows (kube::peers).
+            let data = tb.tick.chunks.get(data_chunk as usize).map_or(&[][..], |c| c.as_slice());
+            let start = base as usize + packet.payload_off;
+            if let Some(answers) = data.get(start..start + packet.payload_len).and_then(trawl_proto::dns_answers::answers) {
+                peers.record(ordinal, &answers);
+            }
+        }
         let vshard = (FlowKey::of(&packet).shard_hash() % VSHARDS as u64) as u8;
         tb.tick.pkts.push(TickPkt {
             ordinal,
@@ -549,9 +574,11 @@ fn maybe_flush(tb: &mut TickBuilder, txs: &[SyncSender<Arc<Tick>>], progress: &P
 }
 
 /// A shard worker.
-fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowConfig, batches: bool) -> Stats {
+/// A shard worker; with `batches`, it builds Arrow batches itself, naming
+/// the sides of rows from that context.
+fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowConfig, batches: Option<Arc<Context>>) -> Stats {
     let mut table = FlowTable::new(cfg);
-    let mut builders = Builders::default();
+    let mut builders = batches.map(Builders::new);
     while let Ok(tick) = rx.recv() {
         let mut flow_ids = Vec::new();
         for p in tick.pkts.iter().filter(|p| p.vshard as u32 % threads == me) {
@@ -580,13 +607,12 @@ fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut
             rows.extend(tick.reader_rows.iter().cloned());
         }
         rows.sort_unstable_by_key(|k| k.key);
-        let rows = if batches {
-            match builders.append(&rows).and_then(|_| builders.finish()) {
+        let rows = match &mut builders {
+            Some(b) => match b.append(&rows).and_then(|_| b.finish()) {
                 Ok(b) => WorkerRows::Batches(b),
                 Err(e) => WorkerRows::Failed(e),
-            }
-        } else {
-            WorkerRows::Rows(rows)
+            },
+            None => WorkerRows::Rows(rows),
         };
         let frames = (me == 0).then(|| (tick.first_ordinal, tick.frames.clone()));
         let out = WorkerOut { rows, flow_ids, frames };

@@ -111,8 +111,24 @@ pub fn ms_of(row: &Row, field: &str) -> Value {
     row.get(field).and_then(Value::as_str).and_then(trawl_schemas::time::parse_rfc3339).map_or(Value::Null, |ns| json!(unix_ms(ns)))
 }
 
+/// Kubeshark's short endpoint keys for the Kubernetes columns
+/// (`{ip, port, pod, ns, svc, node}`), and the columns compact rows leave
+/// out (the full row has them).
+const ENDPOINT_KEYS: &[(&str, Option<&str>)] = &[
+    ("pod_name", Some("pod")),
+    ("namespace", Some("ns")),
+    ("service_name", Some("svc")),
+    ("node_name", Some("node")),
+    ("pod_namespace", None),
+    ("service_namespace", None),
+    ("labels", None),
+    ("annotations", None),
+    ("resolution", None),
+];
+
 /// Moves the `{prefix}_*` fields of a row into one object (`src_ip`,
-/// `src_port` → `src: {ip, port}`); null fields are left out.
+/// `src_port`, `src_pod_name` → `src: {ip, port, pod}`), with Kubeshark's
+/// short keys; null fields are left out.
 pub fn endpoint(row: &mut Row, prefix: &str) -> Value {
     let p = format!("{prefix}_");
     let keys: Vec<String> = row.keys().filter(|k| k.starts_with(&p)).cloned().collect();
@@ -121,7 +137,12 @@ pub fn endpoint(row: &mut Row, prefix: &str) -> Value {
         if let Some(v) = row.remove(&k)
             && !v.is_null()
         {
-            o.insert(k[p.len()..].to_string(), v);
+            let name = &k[p.len()..];
+            match ENDPOINT_KEYS.iter().find(|(c, _)| *c == name) {
+                Some((_, Some(short))) => o.insert(short.to_string(), v),
+                Some((_, None)) => None,
+                None => o.insert(name.to_string(), v),
+            };
         }
     }
     Value::Object(o)
@@ -152,6 +173,10 @@ mod tests {
         let batch = RecordBatch::try_from_iter(vec![
             ("src_ip", Arc::new(StringArray::from(vec![Some("10.0.0.1")])) as ArrayRef),
             ("src_port", Arc::new(UInt16Array::from(vec![Some(443)])) as ArrayRef),
+            ("src_pod_name", Arc::new(StringArray::from(vec![Some("checkout-1")])) as ArrayRef),
+            ("src_namespace", Arc::new(StringArray::from(vec![Some("shop")])) as ArrayRef),
+            ("src_service_name", Arc::new(StringArray::from(vec![None::<&str>])) as ArrayRef),
+            ("src_resolution", Arc::new(StringArray::from(vec![Some("pod")])) as ArrayRef),
             ("body", Arc::new(BinaryArray::from(vec![Some(&b"hello \xff world"[..])])) as ArrayRef),
             ("timestamp", Arc::new(TimestampNanosecondArray::from(vec![Some(1_763_777_640_123_000_000)]).with_timezone("UTC")) as ArrayRef),
         ])
@@ -160,7 +185,7 @@ mod tests {
         assert_eq!(r["body"], json!("hello �…"));
         assert_eq!(r["timestamp"], json!("2025-11-22T02:14:00.123000000Z"));
         assert_eq!(ms_of(&r, "timestamp"), json!(1_763_777_640_123_i64));
-        assert_eq!(endpoint(&mut r, "src"), json!({"ip": "10.0.0.1", "port": 443}));
+        assert_eq!(endpoint(&mut r, "src"), json!({"ip": "10.0.0.1", "port": 443, "pod": "checkout-1", "ns": "shop"}));
         assert!(!r.contains_key("src_ip"));
     }
 }

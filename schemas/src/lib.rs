@@ -135,108 +135,184 @@ impl Table {
 
 use ColumnType::*;
 
+/// The Kubernetes context of one side of a flow or call.
+macro_rules! side_columns {
+    ($s:literal, $who:literal) => {
+        [
+            opt(
+                concat!($s, "_pod_name"),
+                Utf8,
+                concat!("Pod of the ", $who, " address at that time (by pod IP; a hostNetwork pod by node IP and its port)."),
+            ),
+            opt(concat!($s, "_pod_namespace"), Utf8, concat!("Namespace of that pod.")),
+            opt(
+                concat!($s, "_service_name"),
+                Utf8,
+                concat!("Service of the ", $who, ": its ClusterIP, else the service whose endpoint slice (or selector) holds the pod."),
+            ),
+            opt(concat!($s, "_service_namespace"), Utf8, "Namespace of that service."),
+            opt(
+                concat!($s, "_workload"),
+                Utf8,
+                "Owning workload of the pod, `Kind/name`: Deployment (through its ReplicaSet), StatefulSet, DaemonSet, Job or CronJob; a pod without owner has none.",
+            ),
+            opt(concat!($s, "_node_name"), Utf8, concat!("Node of the ", $who, ": the pod's node, or the node owning the address.")),
+            col(concat!($s, "_labels"), StringMap, "Labels of the pod (empty if none or unresolved)."),
+            col(concat!($s, "_annotations"), StringMap, "Annotations of the pod, without `kubectl.kubernetes.io/last-applied-configuration`."),
+            col(
+                concat!($s, "_namespace"),
+                Utf8,
+                "Namespace of the pod, else of the service; an address outside the cluster's metadata is `internal` (private, loopback, link-local, CGNAT, ULA) or `public`.",
+            ),
+            opt(
+                concat!($s, "_dns"),
+                Utf8,
+                "The name a DNS answer seen earlier in the capture gave for the address (the question asked; the latest answer before the flow began).",
+            ),
+            col(
+                concat!($s, "_resolution"),
+                Utf8,
+                "How the address was named: `pod`, `service`, `node`; or why not: `not_found` (metadata covers the time, not the address), `not_at_time` (the address belonged to something at other times only), `no_metadata` (no sidecar).",
+            ),
+        ]
+    };
+}
+
+const SRC_COLUMNS: [Column; 11] = side_columns!("src", "source");
+const DST_COLUMNS: [Column; 11] = side_columns!("dst", "destination");
+const CAPTURE_NODE_COLUMNS: [Column; 2] = [
+    opt("node_name", Utf8, "Node the packets were captured on (the archive's node folder of the input file)."),
+    opt("node_ip", Utf8, "An address of that node, from the Node objects of the sidecars."),
+];
+const DNS_COLUMNS: [Column; 1] =
+    [col("dns_resolutions", StringList, "Every name DNS answers seen earlier in the capture gave either address (questions and CNAME targets).")];
+
+/// The Kubernetes and DNS context columns, the same on flows and
+/// api_calls (docs/kubernetes.md).
+pub const KUBE_COLUMNS: [Column; 25] = join(&[&CAPTURE_NODE_COLUMNS, &SRC_COLUMNS, &DST_COLUMNS, &DNS_COLUMNS]);
+
+/// Concatenates column lists at compile time.
+const fn join<const N: usize>(parts: &[&[Column]]) -> [Column; N] {
+    let mut out = [col("", Bool, ""); N];
+    let (mut i, mut n) = (0, 0);
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[n] = parts[i][j];
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N, "column count mismatch");
+    out
+}
+
+const FLOW_COLUMNS: [Column; FLOW_OWN.len() + KUBE_COLUMNS.len()] = join(&[FLOW_OWN, &KUBE_COLUMNS]);
+const CALL_COLUMNS: [Column; CALL_OWN.len() + KUBE_COLUMNS.len()] = join(&[CALL_OWN, &KUBE_COLUMNS]);
+
 /// One row per TCP connection, UDP flow or ICMP flow.
-pub const FLOWS: Table = Table {
-    name: "flows",
-    doc: "One row per TCP connection (a new SYN on a closed 5-tuple starts a new one) or per UDP/ICMP flow bounded by an idle timeout in capture time. `src` is the client (the side that sent the SYN, else decided by port heuristics), `dst` the server.",
-    columns: &[
-        col(
-            "flow_id",
-            UInt64,
-            "Flow identifier: the 1-based number of the flow's first packet across all inputs in merged time order. Unique within a snapshot; `api_calls.flow_id` refers to it.",
-        ),
-        col("community_id", Utf8, "Community ID v1 (seed 0) of the 5-tuple, for joins with Zeek, Suricata and Arkime output."),
-        col("protocol", Utf8, "Transport: `tcp`, `udp`, `icmp`, `icmpv6`, or `ip-<number>`."),
-        col("ip_version", UInt8, "4 or 6."),
-        col("src_ip", Utf8, "Client address."),
-        col("src_port", UInt16, "Client port (ICMP: the type)."),
-        col("dst_ip", Utf8, "Server address."),
-        col("dst_port", UInt16, "Server port (ICMP: the code)."),
-        col("orientation", Utf8, "How client and server were decided: `syn`, `synack`, `port` (well-known or lower port is the server) or `first_packet`."),
-        col("timestamp", Timestamp, "Capture time of the first packet."),
-        col("end_timestamp", Timestamp, "Capture time of the last packet."),
-        col("duration_us", Int64, "end_timestamp - timestamp, in microseconds."),
-        col(
-            "conn_state",
-            Utf8,
-            "`closed` (FIN from both sides or RST), `in_progress` (handshake not completed) or `open` (still open when the flow ended: idle timeout or end of capture).",
-        ),
-        col("zeek_state", Utf8, "Zeek-style connection state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR or OTH."),
-        col(
-            "history",
-            Utf8,
-            "Zeek-style history: S syn, H syn-ack, A ack, D data, F fin, R rst, T retransmission, W zero window, G gap; upper case from the client, lower case from the server; each letter once per side.",
-        ),
-        col("end_reason", Utf8, "Why the row was closed: `fin`, `rst`, `idle_timeout`, `port_reuse` or `capture_end`."),
-        col("client_packets", UInt64, "Packets sent by the client."),
-        col("client_bytes", UInt64, "Bytes sent by the client, as frame lengths on the wire."),
-        col("client_payload_bytes", UInt64, "TCP/UDP payload bytes sent by the client, retransmissions included."),
-        col("client_stream_bytes", UInt64, "TCP: bytes of the client's reassembled stream (each byte once)."),
-        col("client_gap_bytes", UInt64, "TCP: bytes missing from the client's stream (not captured)."),
-        col("client_tcp_flags", UInt8, "OR of the TCP flags the client sent (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128)."),
-        opt("client_first_timestamp", Timestamp, "First packet from the client."),
-        opt("client_last_timestamp", Timestamp, "Last packet from the client."),
-        col("server_packets", UInt64, "Packets sent by the server."),
-        col("server_bytes", UInt64, "Bytes sent by the server, as frame lengths on the wire."),
-        col("server_payload_bytes", UInt64, "TCP/UDP payload bytes sent by the server, retransmissions included."),
-        col("server_stream_bytes", UInt64, "TCP: bytes of the server's reassembled stream (each byte once)."),
-        col("server_gap_bytes", UInt64, "TCP: bytes missing from the server's stream (not captured)."),
-        col("server_tcp_flags", UInt8, "OR of the TCP flags the server sent."),
-        opt("server_first_timestamp", Timestamp, "First packet from the server."),
-        opt("server_last_timestamp", Timestamp, "Last packet from the server."),
-        opt("handshake_rtt_us", Int64, "TCP: time from the SYN to the ACK that completed the handshake, in microseconds (tshark's tcp.analysis.initial_rtt)."),
-        col("l7_protocols", StringList, "Application protocols detected on the flow, e.g. [\"HTTP\"]."),
-        opt("vlan_id", UInt16, "Outer 802.1Q VLAN id of the first packet, if tagged."),
-        col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the flow's first packet."),
-        col("frame_number", UInt64, "1-based number of the flow's first packet within that file (Wireshark's frame.number)."),
-    ],
-};
+pub const FLOWS: Table = Table { name: "flows", doc: FLOWS_DOC, columns: &FLOW_COLUMNS };
 
 /// One row per L7 request/response exchange.
-pub const API_CALLS: Table = Table {
-    name: "api_calls",
-    doc: "One row per application-level exchange (an HTTP request and its response). A request that never got a response, or a response whose request was not captured, is still a row, with `error` saying so. `src` is the requester, `dst` the responder.",
-    columns: &[
-        col("id", UInt64, "1-based row number; stable for a given set of inputs."),
-        col("flow_id", UInt64, "The flow (`flows.flow_id`) that carried the exchange."),
-        col("index", UInt32, "0-based position of the exchange within its flow."),
-        col("protocol", Utf8, "Application protocol: `http`."),
-        col("timestamp", Timestamp, "Capture time of the first byte of the request (of the response if there was no request)."),
-        opt("response_timestamp", Timestamp, "Capture time of the first byte of the response."),
-        opt("end_timestamp", Timestamp, "Capture time of the last byte of the exchange."),
-        opt("elapsed_time_us", Int64, "Latency: from the first byte of the request to the last byte of the response, in microseconds."),
-        col("src_ip", Utf8, "Requester address."),
-        col("src_port", UInt16, "Requester port."),
-        col("dst_ip", Utf8, "Responder address."),
-        col("dst_port", UInt16, "Responder port."),
-        opt("method", Utf8, "Request method (GET, POST, ...), as sent."),
-        opt("url", Utf8, "Request target as sent: path and query (or the absolute form sent to proxies, or host:port for CONNECT)."),
-        opt("path", Utf8, "Path of the request target, without the query."),
-        col("query_string", StringMap, "Query parameters of the request target (percent-decoded names and values)."),
-        opt("host", Utf8, "Host header of the request."),
-        opt("http_version", Utf8, "Version of the request (else of the response): HTTP/1.0 or HTTP/1.1."),
-        opt("status_code", Int32, "Final response status code; null without a response."),
-        opt("status_text", Utf8, "Reason phrase of the final response."),
-        col("request_headers", StringMap, "Request headers; names lower-cased, repeated headers joined with \", \"."),
-        col("response_headers", StringMap, "Final response headers; names lower-cased, repeated headers joined with \", \"."),
-        col("request_headers_size", Int64, "Bytes of the request line and headers."),
-        col("request_body_size", Int64, "Bytes of the request body on the wire (after de-chunking, before content decoding)."),
-        col("response_headers_size", Int64, "Bytes of the status line and headers (final response)."),
-        col("response_body_size", Int64, "Bytes of the response body on the wire (after de-chunking, before content decoding)."),
-        opt("request_body", Binary, "Request body as stored: content-decoded (gzip, deflate, br) and cut at the body cap."),
-        col("request_body_truncated", Bool, "The stored request body is incomplete (cap reached, gap, or capture ended)."),
-        opt("response_body", Binary, "Response body as stored: content-decoded (gzip, deflate, br) and cut at the body cap."),
-        col("response_body_truncated", Bool, "The stored response body is incomplete (cap reached, gap, or capture ended)."),
-        opt(
-            "upgrade",
-            Utf8,
-            "Set when the connection leaves HTTP/1 after this exchange: the Upgrade protocol (websocket, h2c, ...) on a 101, or `connect` for an accepted CONNECT tunnel.",
-        ),
-        opt("error", Utf8, "Why the exchange is incomplete: `no_response`, `no_request`, `gap`, `capture_end`, `parse_error: ...`."),
-        col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the exchange's first packet."),
-        col("frame_number", UInt64, "1-based number, within that file, of the packet that carried the exchange's first byte."),
-    ],
-};
+pub const API_CALLS: Table = Table { name: "api_calls", doc: CALLS_DOC, columns: &CALL_COLUMNS };
+
+const FLOWS_DOC: &str = "One row per TCP connection (a new SYN on a closed 5-tuple starts a new one) or per UDP/ICMP flow bounded by an idle timeout in capture time. `src` is the client (the side that sent the SYN, else decided by port heuristics), `dst` the server.";
+
+const FLOW_OWN: &[Column] = &[
+    col(
+        "flow_id",
+        UInt64,
+        "Flow identifier: the 1-based number of the flow's first packet across all inputs in merged time order. Unique within a snapshot; `api_calls.flow_id` refers to it.",
+    ),
+    col("community_id", Utf8, "Community ID v1 (seed 0) of the 5-tuple, for joins with Zeek, Suricata and Arkime output."),
+    col("protocol", Utf8, "Transport: `tcp`, `udp`, `icmp`, `icmpv6`, or `ip-<number>`."),
+    col("ip_version", UInt8, "4 or 6."),
+    col("src_ip", Utf8, "Client address."),
+    col("src_port", UInt16, "Client port (ICMP: the type)."),
+    col("dst_ip", Utf8, "Server address."),
+    col("dst_port", UInt16, "Server port (ICMP: the code)."),
+    col("orientation", Utf8, "How client and server were decided: `syn`, `synack`, `port` (well-known or lower port is the server) or `first_packet`."),
+    col("timestamp", Timestamp, "Capture time of the first packet."),
+    col("end_timestamp", Timestamp, "Capture time of the last packet."),
+    col("duration_us", Int64, "end_timestamp - timestamp, in microseconds."),
+    col(
+        "conn_state",
+        Utf8,
+        "`closed` (FIN from both sides or RST), `in_progress` (handshake not completed) or `open` (still open when the flow ended: idle timeout or end of capture).",
+    ),
+    col("zeek_state", Utf8, "Zeek-style connection state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR or OTH."),
+    col(
+        "history",
+        Utf8,
+        "Zeek-style history: S syn, H syn-ack, A ack, D data, F fin, R rst, T retransmission, W zero window, G gap; upper case from the client, lower case from the server; each letter once per side.",
+    ),
+    col("end_reason", Utf8, "Why the row was closed: `fin`, `rst`, `idle_timeout`, `port_reuse` or `capture_end`."),
+    col("client_packets", UInt64, "Packets sent by the client."),
+    col("client_bytes", UInt64, "Bytes sent by the client, as frame lengths on the wire."),
+    col("client_payload_bytes", UInt64, "TCP/UDP payload bytes sent by the client, retransmissions included."),
+    col("client_stream_bytes", UInt64, "TCP: bytes of the client's reassembled stream (each byte once)."),
+    col("client_gap_bytes", UInt64, "TCP: bytes missing from the client's stream (not captured)."),
+    col("client_tcp_flags", UInt8, "OR of the TCP flags the client sent (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128)."),
+    opt("client_first_timestamp", Timestamp, "First packet from the client."),
+    opt("client_last_timestamp", Timestamp, "Last packet from the client."),
+    col("server_packets", UInt64, "Packets sent by the server."),
+    col("server_bytes", UInt64, "Bytes sent by the server, as frame lengths on the wire."),
+    col("server_payload_bytes", UInt64, "TCP/UDP payload bytes sent by the server, retransmissions included."),
+    col("server_stream_bytes", UInt64, "TCP: bytes of the server's reassembled stream (each byte once)."),
+    col("server_gap_bytes", UInt64, "TCP: bytes missing from the server's stream (not captured)."),
+    col("server_tcp_flags", UInt8, "OR of the TCP flags the server sent."),
+    opt("server_first_timestamp", Timestamp, "First packet from the server."),
+    opt("server_last_timestamp", Timestamp, "Last packet from the server."),
+    opt("handshake_rtt_us", Int64, "TCP: time from the SYN to the ACK that completed the handshake, in microseconds (tshark's tcp.analysis.initial_rtt)."),
+    col("l7_protocols", StringList, "Application protocols detected on the flow, e.g. [\"HTTP\"]."),
+    opt("vlan_id", UInt16, "Outer 802.1Q VLAN id of the first packet, if tagged."),
+    col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the flow's first packet."),
+    col("frame_number", UInt64, "1-based number of the flow's first packet within that file (Wireshark's frame.number)."),
+];
+
+const CALLS_DOC: &str = "One row per application-level exchange (an HTTP request and its response). A request that never got a response, or a response whose request was not captured, is still a row, with `error` saying so. `src` is the requester, `dst` the responder.";
+
+const CALL_OWN: &[Column] = &[
+    col("id", UInt64, "1-based row number; stable for a given set of inputs."),
+    col("flow_id", UInt64, "The flow (`flows.flow_id`) that carried the exchange."),
+    col("index", UInt32, "0-based position of the exchange within its flow."),
+    col("protocol", Utf8, "Application protocol: `http`."),
+    col("timestamp", Timestamp, "Capture time of the first byte of the request (of the response if there was no request)."),
+    opt("response_timestamp", Timestamp, "Capture time of the first byte of the response."),
+    opt("end_timestamp", Timestamp, "Capture time of the last byte of the exchange."),
+    opt("elapsed_time_us", Int64, "Latency: from the first byte of the request to the last byte of the response, in microseconds."),
+    col("src_ip", Utf8, "Requester address."),
+    col("src_port", UInt16, "Requester port."),
+    col("dst_ip", Utf8, "Responder address."),
+    col("dst_port", UInt16, "Responder port."),
+    opt("method", Utf8, "Request method (GET, POST, ...), as sent."),
+    opt("url", Utf8, "Request target as sent: path and query (or the absolute form sent to proxies, or host:port for CONNECT)."),
+    opt("path", Utf8, "Path of the request target, without the query."),
+    col("query_string", StringMap, "Query parameters of the request target (percent-decoded names and values)."),
+    opt("host", Utf8, "Host header of the request."),
+    opt("http_version", Utf8, "Version of the request (else of the response): HTTP/1.0 or HTTP/1.1."),
+    opt("status_code", Int32, "Final response status code; null without a response."),
+    opt("status_text", Utf8, "Reason phrase of the final response."),
+    col("request_headers", StringMap, "Request headers; names lower-cased, repeated headers joined with \", \"."),
+    col("response_headers", StringMap, "Final response headers; names lower-cased, repeated headers joined with \", \"."),
+    col("request_headers_size", Int64, "Bytes of the request line and headers."),
+    col("request_body_size", Int64, "Bytes of the request body on the wire (after de-chunking, before content decoding)."),
+    col("response_headers_size", Int64, "Bytes of the status line and headers (final response)."),
+    col("response_body_size", Int64, "Bytes of the response body on the wire (after de-chunking, before content decoding)."),
+    opt("request_body", Binary, "Request body as stored: content-decoded (gzip, deflate, br) and cut at the body cap."),
+    col("request_body_truncated", Bool, "The stored request body is incomplete (cap reached, gap, or capture ended)."),
+    opt("response_body", Binary, "Response body as stored: content-decoded (gzip, deflate, br) and cut at the body cap."),
+    col("response_body_truncated", Bool, "The stored response body is incomplete (cap reached, gap, or capture ended)."),
+    opt(
+        "upgrade",
+        Utf8,
+        "Set when the connection leaves HTTP/1 after this exchange: the Upgrade protocol (websocket, h2c, ...) on a 101, or `connect` for an accepted CONNECT tunnel.",
+    ),
+    opt("error", Utf8, "Why the exchange is incomplete: `no_response`, `no_request`, `gap`, `capture_end`, `parse_error: ...`."),
+    col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the exchange's first packet."),
+    col("frame_number", UInt64, "1-based number, within that file, of the packet that carried the exchange's first byte."),
+];
 
 /// One row per problem found in the traffic.
 pub const PARSE_ISSUES: Table = Table {

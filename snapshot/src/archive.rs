@@ -295,21 +295,23 @@ pub struct NodeBounds {
     pub sidecars: usize,
 }
 
-/// The time of a sidecar: from its name (`k8s-<unix ms>.json`), else from
-/// its `time` field.
+/// The time of a sidecar: from its name (`k8s-<unix ms>.json[l]`), else
+/// its first observation's (a compact sidecar's `time`, a timeline's
+/// first record); a kubectl List without a time in its name holds at
+/// every time (`i64::MIN`).
 pub fn sidecar_time(path: &Path) -> Result<i64, Error> {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    if let Some(ms) = name.strip_prefix("k8s-").and_then(|n| n.strip_suffix(".json")).and_then(|n| n.parse::<i64>().ok()) {
-        return Ok(ms.saturating_mul(1_000_000));
+    if let Some(t) = trawl_schemas::k8s::time_from_name(&name) {
+        return Ok(t);
     }
-    let car = read_sidecar(path)?;
-    trawl_schemas::time::parse_rfc3339(&car.time).ok_or_else(|| Error::invalid(path, format!("sidecar `time` is not RFC 3339: `{}`", car.time)))
-}
-
-/// Reads and checks a sidecar.
-pub fn read_sidecar(path: &Path) -> Result<trawl_schemas::k8s::Sidecar, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::invalid(path, format!("not a Kubernetes sidecar (docs/archive.md): {e}")))
+    let loaded = trawl_analyze::kube::load::load(&[path.to_path_buf()]);
+    match loaded.observations.iter().map(|o| o.time).min() {
+        Some(t) => Ok(t),
+        None => {
+            let why = loaded.reports.first().and_then(|r| r.problems.first().cloned()).unwrap_or_else(|| "no objects".into());
+            Err(Error::invalid(path, format!("not a Kubernetes sidecar (docs/kubernetes.md): {why}")))
+        }
+    }
 }
 
 /// First and last timestamp of a capture, and whether it is damaged.

@@ -10,7 +10,6 @@
 //! `manifest.json` is moved in last, so an interrupted index leaves a
 //! snapshot that reads as not indexed, never as complete.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufWriter;
 use std::net::IpAddr;
@@ -22,12 +21,12 @@ use serde::{Deserialize, Serialize};
 use trawl_analyze::decode::{Decoded, decode};
 use trawl_analyze::{Options, Progress};
 
-use crate::archive::{Archive, Node, read_sidecar};
+use crate::archive::{Archive, Node};
 use crate::merge::Merge;
 use crate::pcapng::PcapngOut;
-use crate::resolve::Timeline;
 use crate::window::{Window, show};
 use crate::{Error, SNAPSHOT_FILE};
+use trawl_analyze::kube::Cluster;
 
 /// Which packets of an archive a snapshot keeps.
 #[derive(Debug, Clone)]
@@ -103,47 +102,47 @@ pub fn read_meta(snap: &Path) -> Result<SnapshotMeta, Error> {
     Ok(m)
 }
 
-/// Pod IPs matching a workload filter, over time.
+/// Which addresses belong to the workloads of `--namespace` and
+/// `--pod-regex` at a time, from every node's sidecars (a peer may run on
+/// any node).
 struct Workloads {
-    timeline: Timeline<HashSet<IpAddr>>,
+    cluster: Cluster,
+    namespaces: Vec<String>,
+    pod_regex: Option<Regex>,
 }
 
 impl Workloads {
     fn build(archive: &Archive, namespaces: &[String], pod_regex: Option<&Regex>) -> Result<Workloads, Error> {
-        // Every node's sidecars: a peer may run on any node.
-        let mut events: Vec<(i64, usize, HashSet<IpAddr>)> = Vec::new();
-        for (ni, n) in archive.nodes.iter().enumerate() {
-            for s in &n.sidecars {
-                let car = read_sidecar(&s.path)?;
-                let mut ips: HashSet<IpAddr> = car
-                    .pods
-                    .iter()
-                    .filter(|p| (namespaces.is_empty() || namespaces.contains(&p.namespace)) && pod_regex.is_none_or(|r| r.is_match(&p.name)))
-                    .flat_map(|p| p.ips.iter().filter_map(|ip| ip.parse().ok()))
-                    .collect();
-                // A namespace alone also takes its services' cluster IPs:
-                // traffic captured before kube-proxy's rewrite is addressed
-                // to the service.
-                if !namespaces.is_empty() && pod_regex.is_none() {
-                    ips.extend(
-                        car.services.iter().filter(|s| namespaces.contains(&s.namespace)).flat_map(|s| s.ips.iter().filter_map(|ip| ip.parse::<IpAddr>().ok())),
-                    );
-                }
-                events.push((s.time_ns, ni, ips));
-            }
+        let files: Vec<PathBuf> = archive.nodes.iter().flat_map(|n| n.sidecars.iter().map(|s| s.path.clone())).collect();
+        let cluster = Cluster::load(&files);
+        if cluster.is_empty() {
+            let why = cluster.reports().iter().flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.path))).next();
+            return Err(Error::Usage(match why {
+                Some(w) => format!("--namespace/--pod-regex need Kubernetes sidecars, and those of {} name nothing: {w}", archive.root.display()),
+                None => format!(
+                    "--namespace/--pod-regex need Kubernetes sidecars (k8s-*.json) in the archive's node folders, and {} has none",
+                    archive.root.display()
+                ),
+            }));
         }
-        let timeline = Timeline::build(events, archive.nodes.len(), |sets: &[&HashSet<IpAddr>]| sets.iter().flat_map(|s| s.iter().copied()).collect());
-        if timeline.is_empty() {
-            return Err(Error::Usage(format!(
-                "--namespace/--pod-regex need Kubernetes sidecars (k8s-*.json) in the archive's node folders, and {} has none",
-                archive.root.display()
-            )));
+        Ok(Workloads { cluster, namespaces: namespaces.to_vec(), pod_regex: pod_regex.cloned() })
+    }
+
+    /// A pod in the namespaces, named to match; with a namespace alone, a
+    /// service of it too (traffic captured before kube-proxy's rewrite is
+    /// addressed to the service).
+    fn matches_ip(&self, ts: i64, ip: IpAddr) -> bool {
+        let side = self.cluster.resolve(ip, 0, ts);
+        let ns_ok = |ns: &str| self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == ns);
+        match (side.pod(), &side.service) {
+            (Some(p), _) => ns_ok(&p.namespace) && self.pod_regex.as_ref().is_none_or(|r| r.is_match(&p.name)),
+            (None, Some((ns, _))) => !self.namespaces.is_empty() && self.pod_regex.is_none() && ns_ok(ns),
+            _ => false,
         }
-        Ok(Workloads { timeline })
     }
 
     fn matches(&self, ts: i64, a: IpAddr, b: IpAddr) -> bool {
-        self.timeline.at(ts).is_some_and(|s| s.contains(&a) || s.contains(&b))
+        self.matches_ip(ts, a) || self.matches_ip(ts, b)
     }
 }
 
@@ -280,6 +279,7 @@ pub fn index(snap: &Path, threads: Option<usize>, force: bool, progress: &Progre
     if opts.inputs.is_empty() {
         return Err(Error::invalid(snap, "the snapshot holds no node captures"));
     }
+    opts.k8s = crate::resolve::snapshot_sidecars(snap)?.1.into_iter().map(|(_, f)| f.path).collect();
     let tmp = index_tmp_path(snap);
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;

@@ -11,10 +11,12 @@
 //!
 //! Every byte count the traffic controls is capped by [`Limits`].
 //!
-//! Supported: HTTP/1.0 and HTTP/1.1 ([`http1`]). Not here yet: HTTP/2,
-//! gRPC, DNS, TLS and the database protocols (they arrive with their
+//! Supported: HTTP/1.0 and HTTP/1.1 ([`http1`]); the addresses DNS
+//! responses give ([`dns_answers`], for naming peers). Not here yet: HTTP/2,
+//! gRPC, DNS messages as records, TLS and the database protocols (they arrive with their
 //! issues).
 
+pub mod dns_answers;
 pub mod http1;
 
 /// Caps on everything the traffic controls.

@@ -1,6 +1,8 @@
-//! Pods, services and IP addresses from the Kubernetes sidecars.
+//! Pods, services, nodes and IP addresses over time, from the Kubernetes
+//! sidecars (the same listing as `trawl workloads` / `trawl ips`).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,21 +10,21 @@ use regex::Regex;
 use rmcp::schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use trawl_schemas::k8s::Sidecar;
-use trawl_snapshot::resolve::Timeline;
+use trawl_analyze::kube::Cluster;
+use trawl_analyze::kube::list::{self, Filter};
 
 use super::{TimeArg, blocking, bounded};
 use crate::error::{ToolError, ToolResult};
-use crate::rows::unix_ms;
 use crate::server::Inner;
 
-/// Pod or service.
+/// Pod, service or node.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Pod,
     Service,
+    Node,
 }
 
 /// list_workloads' parameters.
@@ -45,7 +47,7 @@ pub struct ListWorkloads {
     /// Every one of these labels (pods) or selector entries (services).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// `pod` or `service` (default both).
+    /// `pod`, `service` or `node` (default all).
     #[serde(rename = "type")]
     pub kind: Option<Kind>,
     /// As the cluster was at this time (Unix ms or RFC 3339; default: all times).
@@ -78,46 +80,12 @@ pub struct ListIps {
     pub limit: Option<usize>,
 }
 
-/// One pod or service as a sidecar lists it.
-struct Owner<'a> {
-    kind: Kind,
-    namespace: &'a str,
-    name: &'a str,
-    labels: &'a BTreeMap<String, String>,
-    ips: &'a [String],
-    node: Option<&'a str>,
-    workload: Option<&'a str>,
-}
-
-fn owners(car: &Sidecar) -> impl Iterator<Item = Owner<'_>> {
-    let pods = car.pods.iter().map(|p| Owner {
-        kind: Kind::Pod,
-        namespace: &p.namespace,
-        name: &p.name,
-        labels: &p.labels,
-        ips: &p.ips,
-        node: p.node.as_deref(),
-        workload: p.workload.as_deref(),
-    });
-    let services = car.services.iter().map(|s| Owner {
-        kind: Kind::Service,
-        namespace: &s.namespace,
-        name: &s.name,
-        labels: &s.selector,
-        ips: &s.ips,
-        node: None,
-        workload: None,
-    });
-    pods.chain(services)
-}
-
-/// The sidecars to read, oldest first, as (time ns, node index, sidecar):
-/// all of them, or those in force at `at`.
-fn sidecars(inner: &Inner, snapshot: Option<&str>, at: Option<i64>) -> ToolResult<Vec<(i64, Sidecar)>> {
-    let files: Vec<(usize, i64, PathBuf)> = match snapshot {
+/// The sidecar files to read: a snapshot's, else the archive's.
+fn sidecar_files(inner: &Inner, snapshot: Option<&str>) -> ToolResult<Vec<PathBuf>> {
+    match snapshot {
         Some(name) => {
             let snap = inner.config.data.snapshot(name)?;
-            trawl_snapshot::resolve::snapshot_sidecars(&snap)?.1.into_iter().map(|(n, f)| (n, f.time_ns, f.path)).collect()
+            Ok(trawl_snapshot::resolve::snapshot_sidecars(&snap)?.1.into_iter().map(|(_, f)| f.path).collect())
         }
         None => {
             let a = &inner.config.data.archive;
@@ -125,88 +93,52 @@ fn sidecars(inner: &Inner, snapshot: Option<&str>, at: Option<i64>) -> ToolResul
                 return Err(ToolError::new(format!("no capture archive at {}; pass snapshot_id to read a snapshot's sidecars", a.display())));
             }
             let archive = trawl_snapshot::archive::Archive::open(a)?;
-            archive.nodes.iter().enumerate().flat_map(|(i, n)| n.sidecars.iter().map(move |s| (i, s.time_ns, s.path.clone()))).collect()
+            Ok(archive.nodes.iter().flat_map(|n| n.sidecars.iter().map(|s| s.path.clone())).collect())
         }
-    };
-    // At a time: each node's sidecar in force then, by the same rule as
-    // the workload filter and the export annotations (resolve::Timeline).
-    let chosen: Vec<usize> = match at {
-        None => (0..files.len()).collect(),
-        Some(t) => {
-            let nodes = files.iter().map(|f| f.0 + 1).max().unwrap_or(0);
-            let events = files.iter().enumerate().map(|(i, f)| (f.1, f.0, i)).collect();
-            let timeline = Timeline::build(events, nodes, |v: &[&usize]| v.iter().map(|i| **i).collect::<Vec<usize>>());
-            timeline.at(t).cloned().unwrap_or_default()
-        }
-    };
-    let mut out = Vec::new();
-    for i in chosen {
-        let (_, t, p) = &files[i];
-        out.push((*t, trawl_snapshot::archive::read_sidecar(p)?));
     }
-    out.sort_by_key(|(t, _)| *t);
-    Ok(out)
 }
 
 fn regex(param: &str, r: Option<&str>) -> ToolResult<Option<Regex>> {
     r.map(|r| Regex::new(r).map_err(|e| ToolError::new(format!("{param}: not a valid regular expression: {e}")))).transpose()
 }
 
-impl Owner<'_> {
-    /// In one of `namespaces` (any when empty), named to match `re`, with
-    /// every one of `labels`.
-    fn matches(&self, namespaces: &[String], re: Option<&Regex>, labels: &BTreeMap<String, String>) -> bool {
-        (namespaces.is_empty() || namespaces.iter().any(|n| n == self.namespace))
-            && re.is_none_or(|r| r.is_match(self.name))
-            && labels.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+/// Sidecar problems, so that an agent sees why a name is missing.
+fn problems(cluster: &Cluster) -> Vec<String> {
+    cluster.reports().iter().flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.path))).take(20).collect()
+}
+
+fn envelope(key: &str, items: Vec<Value>, total: usize, limit: usize, files: usize, cluster: &Cluster) -> Value {
+    let mut v = json!({key: items, "total": total, "truncated": total > limit, "sidecars_read": files});
+    let p = problems(cluster);
+    if !p.is_empty() {
+        v["sidecar_problems"] = json!(p);
     }
+    if files == 0 {
+        v["note"] = json!("no Kubernetes sidecars found: capture agents write k8s-<unix ms>.json[l] next to the captures (docs/kubernetes.md)");
+    }
+    v
 }
 
 pub async fn list_workloads(inner: &Arc<Inner>, p: ListWorkloads) -> ToolResult {
     let limit = bounded("limit", p.limit, 100, 1000)?;
     let at = p.timestamp.as_ref().map(|t| t.ns("timestamp")).transpose()?;
-    let re = regex("name_regex", p.name_regex.as_deref())?;
+    let name_regex = regex("name_regex", p.name_regex.as_deref())?;
     let inner = inner.clone();
     blocking(move || {
-        let cars = sidecars(&inner, p.snapshot_id.as_deref(), at)?;
-        let mut found: BTreeMap<(String, String, &'static str), Value> = BTreeMap::new();
-        for (t, car) in &cars {
-            for o in owners(car) {
-                let keep = p.kind.is_none_or(|k| k == o.kind)
-                    && p.name.as_deref().is_none_or(|n| n == o.name)
-                    && p.namespace.as_deref().is_none_or(|n| n == o.namespace)
-                    && o.matches(&p.namespaces, re.as_ref(), &p.labels);
-                if !keep {
-                    continue;
-                }
-                let kind = if o.kind == Kind::Pod { "pod" } else { "service" };
-                let e = found.entry((o.namespace.to_string(), o.name.to_string(), kind)).or_insert_with(|| {
-                    let mut v = json!({"name": o.name, "namespace": o.namespace, "kind": kind, "labels": o.labels, "ips": [], "first_seen_ts": unix_ms(*t)});
-                    if let Some(n) = o.node {
-                        v["node"] = json!(n);
-                    }
-                    if let Some(w) = o.workload {
-                        v["workload"] = json!(w);
-                    }
-                    v
-                });
-                e["last_seen_ts"] = json!(unix_ms(*t));
-                if let Some(ips) = e["ips"].as_array_mut() {
-                    for ip in o.ips {
-                        if !ips.iter().any(|x| x["ip"] == json!(ip)) {
-                            ips.push(json!({"ip": ip, "timestamp": unix_ms(*t)}));
-                        }
-                    }
-                }
-            }
-        }
+        let files = sidecar_files(&inner, p.snapshot_id.as_deref())?;
+        let cluster = Cluster::load(&files);
+        let mut namespaces = p.namespaces.clone();
+        namespaces.extend(p.namespace.clone());
+        let kind = p.kind.map(|k| match k {
+            Kind::Pod => "pod",
+            Kind::Service => "service",
+            Kind::Node => "node",
+        });
+        let f = Filter { kind: kind.map(String::from), name: p.name.clone(), namespaces, name_regex, labels: p.labels.clone(), at, ip: None };
+        let found = list::workloads(&cluster, &f);
         let total = found.len();
-        let workloads: Vec<Value> = found.into_values().take(limit).collect();
-        let mut v = json!({"workloads": workloads, "total": total, "truncated": total > limit, "sidecars_read": cars.len()});
-        if cars.is_empty() {
-            v["note"] = json!("no Kubernetes sidecars (k8s-<unix ms>.json) found: capture agents write them next to the captures");
-        }
-        Ok(v)
+        let items = found.iter().take(limit).map(list::Workload::json).collect();
+        Ok(envelope("workloads", items, total, limit, files.len(), &cluster))
     })
     .await
 }
@@ -214,33 +146,18 @@ pub async fn list_workloads(inner: &Arc<Inner>, p: ListWorkloads) -> ToolResult 
 pub async fn list_ips(inner: &Arc<Inner>, p: ListIps) -> ToolResult {
     let limit = bounded("limit", p.limit, 100, 1000)?;
     let at = p.timestamp.as_ref().map(|t| t.ns("timestamp")).transpose()?;
-    let re = regex("name_regex", p.name_regex.as_deref())?;
-    let want_ip: Option<std::net::IpAddr> =
+    let name_regex = regex("name_regex", p.name_regex.as_deref())?;
+    let ip: Option<IpAddr> =
         p.ip.as_deref().map(|s| s.parse().map_err(|_| ToolError::new(format!("ip: expected an IPv4 or IPv6 address, got `{s}`")))).transpose()?;
     let inner = inner.clone();
     blocking(move || {
-        let cars = sidecars(&inner, p.snapshot_id.as_deref(), at)?;
-        let mut found: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        for (t, car) in &cars {
-            for o in owners(car) {
-                if !o.matches(&p.namespaces, re.as_ref(), &p.labels) {
-                    continue;
-                }
-                let kind = if o.kind == Kind::Pod { "pod" } else { "service" };
-                for ip in o.ips {
-                    if want_ip.is_some_and(|w| ip.parse::<std::net::IpAddr>().ok() != Some(w)) {
-                        continue;
-                    }
-                    let recs = found.entry(ip.clone()).or_default();
-                    if !recs.iter().any(|r| r["name"] == json!(o.name) && r["namespace"] == json!(o.namespace) && r["kind"] == json!(kind)) {
-                        recs.push(json!({"name": o.name, "namespace": o.namespace, "kind": kind, "timestamp": unix_ms(*t)}));
-                    }
-                }
-            }
-        }
+        let files = sidecar_files(&inner, p.snapshot_id.as_deref())?;
+        let cluster = Cluster::load(&files);
+        let f = Filter { namespaces: p.namespaces.clone(), name_regex, labels: p.labels.clone(), at, ip, ..Filter::default() };
+        let found = list::addresses(&cluster, &f);
         let total = found.len();
-        let ips: Vec<Value> = found.into_iter().take(limit).map(|(ip, records)| json!({"ip": ip, "records": records})).collect();
-        Ok(json!({"ips": ips, "total": total, "truncated": total > limit, "sidecars_read": cars.len()}))
+        let items = found.iter().take(limit).map(list::Address::json).collect();
+        Ok(envelope("ips", items, total, limit, files.len(), &cluster))
     })
     .await
 }

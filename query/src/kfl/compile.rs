@@ -424,6 +424,12 @@ impl Compiler<'_> {
                     f::coalesce(parts)
                 }
             }
+            Src::Resolution(c) => {
+                self.kube_column(c, def.name, span)?;
+                when(column(c).in_list(vec![lit("pod"), lit("service"), lit("node")], false), lit(""))
+                    .otherwise(f::coalesce(vec![column(c), lit("")]))
+                    .map_err(|e| KflError::new(span, e.to_string()))?
+            }
             Src::KubeList(cols) => {
                 let mut parts = Vec::new();
                 for c in cols {
@@ -456,8 +462,8 @@ impl Compiler<'_> {
     fn kube_column(&self, c: &str, var: &str, span: Span) -> Result<(), KflError> {
         match self.env.schema.field_with_unqualified_name(c) {
             Ok(_) => Ok(()),
-            Err(_) => Err(KflError::new(span, format!("`{var}` needs Kubernetes metadata, and this snapshot has none"))
-                .hint("analyse the capture together with its pod/service sidecar files; meanwhile filter on src.ip / dst.ip")),
+            Err(_) => Err(KflError::new(span, format!("`{var}` needs the Kubernetes columns, and this snapshot predates them"))
+                .hint("analyse the capture again (with its sidecars: --k8s, docs/kubernetes.md); meanwhile filter on src.ip / dst.ip")),
         }
     }
 

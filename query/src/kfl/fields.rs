@@ -73,6 +73,9 @@ pub enum Src {
     Kube(&'static [&'static str]),
     /// The non-empty values of these Kubernetes columns, as a list.
     KubeList(&'static [&'static str]),
+    /// A `*_resolution` column as Kubeshark's resolution status: empty when
+    /// the address was named (`pod`, `service`, `node`), else the reason.
+    Resolution(&'static str),
     /// A protocol flag.
     Flag(Flag),
     /// Always this boolean.
@@ -275,8 +278,6 @@ const LATER: &[(&str, &str)] = &[
     ("tls_total_size", "`tls` entries come from eBPF TLS interception, which a packet capture cannot see"),
     ("local_process_name", "process names come from eBPF socket hooks, not from packets"),
     ("remote_process_name", "process names come from eBPF socket hooks, not from packets"),
-    ("local_resolution_status", "resolution status belongs to Kubeshark's live workers"),
-    ("remote_resolution_status", "resolution status belongs to Kubeshark's live workers"),
     ("node_id", "node ids are assigned by Kubeshark's hub"),
     ("worker", "worker ids belong to Kubeshark's live capture"),
     ("capture_source", "capture source metadata arrives with the capture agent"),
@@ -286,14 +287,12 @@ const LATER: &[(&str, &str)] = &[
     ("conn_group_id", "connection groups are not computed yet"),
     ("flow_group_id", "flow groups are not computed yet"),
     ("stream", "use flow_id (conn_id) to name a connection"),
-    ("src.dns", "DNS-resolved peer names need the DNS decoder (not decoded yet)"),
-    ("dst.dns", "DNS-resolved peer names need the DNS decoder (not decoded yet)"),
-    ("dns_resolutions", "DNS-resolved peer names need the DNS decoder (not decoded yet)"),
-    ("node", "node metadata arrives with Kubernetes sidecar files; use node_name / node_ip"),
+    ("node", "the `node` map is not built; use node_name / node_ip"),
 ];
 
 const HTTP_VERSIONS: &[&str] = &["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"];
 const CONN_STATES: &[&str] = &["open", "in_progress", "closed"];
+const RESOLUTION_STATUSES: &[&str] = &["", "not_found", "not_at_time", "no_metadata"];
 
 macro_rules! var {
     ($name:expr, $ty:ident, $scope:expr, $calls:expr, $flows:expr, $values:expr, $doc:expr, $ex:expr) => {
@@ -619,50 +618,50 @@ pub static VARS: &[VarDef] = &[
         "src.name",
         Str,
         None,
-        Kube(&["src_pod_name", "src_service_name"]),
-        Kube(&["src_pod_name", "src_service_name"]),
+        Kube(&["src_pod_name", "src_service_name", "src_node_name", "src_dns"]),
+        Kube(&["src_pod_name", "src_service_name", "src_node_name", "src_dns"]),
         &[],
-        "Best name of the client: pod, else service.",
+        "Best name of the client: pod, else service, else node, else the DNS name.",
         r#"src.name == "api-gateway""#
     ),
     var!(
         "dst.name",
         Str,
         None,
-        Kube(&["dst_pod_name", "dst_service_name"]),
-        Kube(&["dst_pod_name", "dst_service_name"]),
+        Kube(&["dst_pod_name", "dst_service_name", "dst_node_name", "dst_dns"]),
+        Kube(&["dst_pod_name", "dst_service_name", "dst_node_name", "dst_dns"]),
         &[],
-        "Best name of the server: pod, else service.",
+        "Best name of the server: pod, else service, else node, else the DNS name.",
         r#"dst.name.contains("payment")"#
     ),
     var!(
         "src.namespace",
         Str,
         None,
-        Kube(&["src_pod_namespace", "src_service_namespace"]),
-        Kube(&["src_pod_namespace", "src_service_namespace"]),
+        Kube(&["src_namespace"]),
+        Kube(&["src_namespace"]),
         &[],
-        "Client namespace: pod's, else service's.",
+        "Client namespace: pod's, else service's, else `internal` (private address) or `public`.",
         r#"src.namespace == "frontend""#
     ),
     var!(
         "dst.namespace",
         Str,
         None,
-        Kube(&["dst_pod_namespace", "dst_service_namespace"]),
-        Kube(&["dst_pod_namespace", "dst_service_namespace"]),
+        Kube(&["dst_namespace"]),
+        Kube(&["dst_namespace"]),
         &[],
-        "Server namespace: pod's, else service's.",
+        "Server namespace: pod's, else service's, else `internal` (private address) or `public`.",
         r#"dst.namespace == "backend""#
     ),
     var!(
         "namespaces",
         StrList,
         None,
-        KubeList(&["src_pod_namespace", "src_service_namespace", "dst_pod_namespace", "dst_service_namespace"]),
-        KubeList(&["src_pod_namespace", "src_service_namespace", "dst_pod_namespace", "dst_service_namespace"]),
+        KubeList(&["src_namespace", "dst_namespace"]),
+        KubeList(&["src_namespace", "dst_namespace"]),
         &[],
-        "Namespaces of both ends.",
+        "Namespaces of both ends (`internal` or `public` for addresses outside the cluster).",
         r#""production" in namespaces"#
     ),
     var!(
@@ -738,6 +737,76 @@ pub static VARS: &[VarDef] = &[
         "Annotations of the server pod.",
         r#"size(remote_annotations) > 0"#
     ),
+    var!(
+        "src.workload",
+        Str,
+        None,
+        Kube(&["src_workload"]),
+        Kube(&["src_workload"]),
+        &[],
+        "trawl: workload owning the client pod, `Kind/name` (Deployment through its ReplicaSet, StatefulSet, DaemonSet, Job, CronJob).",
+        r#"src.workload == "Deployment/checkout""#
+    ),
+    var!(
+        "dst.workload",
+        Str,
+        None,
+        Kube(&["dst_workload"]),
+        Kube(&["dst_workload"]),
+        &[],
+        "trawl: workload owning the server pod.",
+        r#"dst.workload.startsWith("StatefulSet/")"#
+    ),
+    var!(
+        "src.dns",
+        Str,
+        None,
+        Kube(&["src_dns"]),
+        Kube(&["src_dns"]),
+        &[],
+        "Name a DNS answer earlier in the capture gave the client address.",
+        r#"src.dns != """#
+    ),
+    var!(
+        "dst.dns",
+        Str,
+        None,
+        Kube(&["dst_dns"]),
+        Kube(&["dst_dns"]),
+        &[],
+        "Name a DNS answer earlier in the capture gave the server address (the question asked).",
+        r#"dst.dns != "" && !dst.dns.endsWith(".internal")"#
+    ),
+    var!(
+        "dns_resolutions",
+        StrList,
+        None,
+        Col("dns_resolutions"),
+        Col("dns_resolutions"),
+        &[],
+        "Every name DNS answers earlier in the capture gave either address (questions and CNAME targets).",
+        r#""db.example.com" in dns_resolutions"#
+    ),
+    var!(
+        "local_resolution_status",
+        Str,
+        None,
+        Resolution("src_resolution"),
+        Resolution("src_resolution"),
+        RESOLUTION_STATUSES,
+        "Empty when the client address was named from Kubernetes metadata, else why not: `not_found`, `not_at_time`, `no_metadata`.",
+        r#"local_resolution_status == "not_found""#
+    ),
+    var!(
+        "remote_resolution_status",
+        Str,
+        None,
+        Resolution("dst_resolution"),
+        Resolution("dst_resolution"),
+        RESOLUTION_STATUSES,
+        "Empty when the server address was named from Kubernetes metadata, else why not.",
+        r#"remote_resolution_status != """#
+    ),
 ];
 
 /// A variable known to KFL2 and where it leads in `table`.
@@ -790,6 +859,7 @@ fn describe_src(s: Src) -> String {
         Cookies(c, h) => format!("cookies of `{c}['{h}']`"),
         Kube(cols) => cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", else "),
         KubeList(cols) => format!("non-empty of {}", cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        Resolution(c) => format!("`{c}`, empty when named"),
         Flag(Flag::Protocol(p)) => format!("protocol in ({})", p.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ")),
         Flag(Flag::Detected(p)) => format!("'{p}' in `l7_protocols`"),
         Const(b) => format!("always {b}"),

@@ -1,0 +1,442 @@
+//! Kubernetes context: which pod, service or node an address was at a
+//! moment of the capture (docs/kubernetes.md).
+//!
+//! Sidecar files ([`load`]) become timed observations per source (the
+//! folder a file lies in: one capture agent's view). Replaying each
+//! source's observations in time order gives every object *versions*,
+//! each valid over `[from, until)`; an address then names the versions
+//! that hold it at a time. A pod deleted at 12:00 whose address a new pod
+//! takes at 12:01 therefore names the old pod before and the new one
+//! after. Before a source's first observation, what it first saw applies
+//! (a capture may begin before its first sidecar), except that a pod is
+//! never named before its creation time.
+
+pub mod list;
+pub mod load;
+pub mod peers;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use load::{Change, Loaded};
+pub use load::{Entity, FileReport, Key, NodeInfo, PodInfo, ServiceInfo, SliceInfo};
+
+/// What names the sides of rows, shared by the reader (DNS answers) and
+/// the workers.
+#[derive(Debug, Default)]
+pub struct Context {
+    pub cluster: Cluster,
+    pub peers: peers::PeerNames,
+    /// The node each input was captured on (empty when unknown).
+    pub input_nodes: Vec<String>,
+}
+
+/// What the Kubernetes and DNS context of an analysis came from
+/// (`manifest.json`'s `kubernetes`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub sidecars: Vec<FileReport>,
+    /// Addresses named by DNS answers in the capture.
+    pub dns_answers: u64,
+    /// DNS answers not remembered because a cap was reached.
+    pub dns_answers_dropped: u64,
+}
+
+impl Context {
+    pub fn summary(&self) -> Summary {
+        Summary {
+            sidecars: self.cluster.reports(),
+            dns_answers: self.peers.answers.load(Ordering::Relaxed),
+            dns_answers_dropped: self.peers.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The sidecar files next to captures: `k8s-*.json` and `k8s-*.jsonl` in
+/// the folders of `inputs`, in name order.
+pub fn sidecars_near(inputs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        inputs.iter().filter_map(|p| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() })).collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let mut found: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy())))
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    out
+}
+
+/// The sidecar files the user named: files as they are, folders for the
+/// `.json` and `.jsonl` files in them.
+pub fn expand_sidecars(paths: &[PathBuf]) -> Result<Vec<PathBuf>, crate::Error> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| crate::Error::Config(format!("--k8s {}: {e}", p.display())))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| crate::Error::Config(format!("--k8s {}: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "json" || x == "jsonl"))
+                .collect();
+            if found.is_empty() {
+                return Err(crate::Error::Config(format!("--k8s {}: no .json or .jsonl sidecar files in this folder", p.display())));
+            }
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// One version of an object, valid over `[from, until)` (ns).
+#[derive(Debug)]
+pub struct Version {
+    pub from: i64,
+    pub until: i64,
+    /// The sidecar file it came from.
+    pub file: usize,
+    pub entity: Arc<Entity>,
+}
+
+impl Version {
+    fn valid_at(&self, t: i64) -> bool {
+        self.from <= t && t < self.until
+    }
+}
+
+/// How a side was named, or why not (the `*_resolution` columns).
+pub mod resolution {
+    pub const POD: &str = "pod";
+    pub const SERVICE: &str = "service";
+    pub const NODE: &str = "node";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const NOT_AT_TIME: &str = "not_at_time";
+    pub const NO_METADATA: &str = "no_metadata";
+}
+
+/// What one side of a flow or call was.
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    pub pod: Option<Arc<Entity>>,
+    /// (namespace, name) of the service.
+    pub service: Option<(Arc<str>, Arc<str>)>,
+    pub node: Option<Arc<str>>,
+    /// `internal` or `public`: the namespace of an address without one.
+    pub scope: &'static str,
+    pub resolution: &'static str,
+}
+
+impl Side {
+    pub fn pod(&self) -> Option<&PodInfo> {
+        match self.pod.as_deref() {
+            Some(Entity::Pod(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The pod's namespace, else the service's, else the address's scope.
+    pub fn namespace(&self) -> &str {
+        self.pod().map(|p| &*p.namespace).or(self.service.as_ref().map(|s| &*s.0)).unwrap_or(self.scope)
+    }
+}
+
+/// The Kubernetes metadata of a capture, indexed by address and time.
+#[derive(Debug, Default)]
+pub struct Cluster {
+    versions: Vec<Version>,
+    by_ip: HashMap<IpAddr, Vec<u32>>,
+    services_by_ns: HashMap<Arc<str>, Vec<u32>>,
+    nodes_by_name: HashMap<Arc<str>, Vec<u32>>,
+    reports: Vec<FileReport>,
+    hits: Vec<AtomicU64>,
+}
+
+impl Cluster {
+    /// Reads sidecar files; problems are in [`Cluster::reports`].
+    pub fn load(paths: &[PathBuf]) -> Cluster {
+        build(load::load(paths))
+    }
+
+    /// True when no sidecar gave any object.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    pub fn versions(&self) -> &[Version] {
+        &self.versions
+    }
+
+    /// Per file: what it held, its problems, and how many sides it named.
+    pub fn reports(&self) -> Vec<FileReport> {
+        self.reports.iter().zip(&self.hits).map(|(r, h)| FileReport { matched: h.load(Ordering::Relaxed), ..r.clone() }).collect()
+    }
+
+    fn valid<'a>(&'a self, ids: Option<&'a Vec<u32>>, t: i64) -> impl Iterator<Item = &'a Version> + 'a {
+        ids.into_iter().flatten().map(|i| &self.versions[*i as usize]).filter(move |v| v.valid_at(t))
+    }
+
+    /// Names `ip` (with `port`, which tells hostNetwork pods apart) at `t`.
+    pub fn resolve(&self, ip: IpAddr, port: u16, t: i64) -> Side {
+        let mut side = Side { scope: scope(ip), resolution: resolution::NOT_FOUND, ..Side::default() };
+        if self.versions.is_empty() {
+            side.resolution = resolution::NO_METADATA;
+            return side;
+        }
+        let Some(ids) = self.by_ip.get(&ip) else { return side };
+        let mut pod: Option<(u8, i64, &Version)> = None;
+        let mut service: Option<&Version> = None;
+        let mut node: Option<&Version> = None;
+        let mut slices: Vec<&SliceInfo> = Vec::new();
+        let mut any = false;
+        for v in self.valid(Some(ids), t) {
+            any = true;
+            match &*v.entity {
+                Entity::Pod(p) => {
+                    // A running pod's own address first; a hostNetwork pod
+                    // only on one of its ports; a finished pod last.
+                    let rank = match (p.host_network, p.finished) {
+                        (false, false) => 0,
+                        (true, _) if p.ports.contains(&port) => 1,
+                        (true, _) => continue,
+                        (false, true) => 2,
+                    };
+                    if pod.is_none_or(|(r, f, _)| (rank, std::cmp::Reverse(v.from)) < (r, std::cmp::Reverse(f))) {
+                        pod = Some((rank, v.from, v));
+                    }
+                }
+                Entity::Service(_) => service = service.or(Some(v)),
+                Entity::Node(_) => node = node.or(Some(v)),
+                Entity::Slice(s) => slices.push(s),
+            }
+        }
+        if !any {
+            side.resolution = resolution::NOT_AT_TIME;
+            return side;
+        }
+        let hit = |v: &Version| {
+            if let Some(h) = self.hits.get(v.file) {
+                h.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        if let Some((_, _, v)) = pod {
+            hit(v);
+            side.resolution = resolution::POD;
+            side.pod = Some(v.entity.clone());
+            if let Entity::Pod(p) = &*v.entity {
+                side.node = p.node.clone();
+                side.service = self.service_of(p, &slices, port, t);
+            }
+        } else if let Some(v) = service {
+            hit(v);
+            side.resolution = resolution::SERVICE;
+            if let Entity::Service(s) = &*v.entity {
+                side.service = Some((s.namespace.clone(), s.name.clone()));
+            }
+        } else if let Some(v) = node {
+            hit(v);
+            side.resolution = resolution::NODE;
+            if let Entity::Node(n) = &*v.entity {
+                side.node = Some(n.name.clone());
+            }
+            // A service of hostNetwork pods lists the node's address: it
+            // names the side only on one of its ports.
+            side.service = best_slice(&slices, port).filter(|s| s.ports.contains(&port)).map(|s| (s.namespace.clone(), s.service.clone()));
+        } else if let Some(s) = best_slice(&slices, port) {
+            side.resolution = resolution::SERVICE;
+            side.service = Some((s.namespace.clone(), s.service.clone()));
+        } else {
+            side.resolution = resolution::NOT_AT_TIME;
+        }
+        side
+    }
+
+    /// The service of a pod: an endpoint slice holding its address (one
+    /// listing the port first), else a service of its namespace whose
+    /// selector its labels satisfy.
+    fn service_of(&self, p: &PodInfo, slices: &[&SliceInfo], port: u16, t: i64) -> Option<(Arc<str>, Arc<str>)> {
+        if let Some(s) = best_slice(slices, port) {
+            return Some((s.namespace.clone(), s.service.clone()));
+        }
+        self.valid(self.services_by_ns.get(&p.namespace), t)
+            .filter_map(|v| match &*v.entity {
+                Entity::Service(s) if !s.selector.is_empty() && s.selector.iter().all(|(k, val)| p.labels.get(k) == Some(val)) => Some(s),
+                _ => None,
+            })
+            .min_by(|a, b| a.name.cmp(&b.name))
+            .map(|s| (s.namespace.clone(), s.name.clone()))
+    }
+
+    /// The first address of node `name` at `t`.
+    pub fn node_ip(&self, name: &str, t: i64) -> Option<IpAddr> {
+        self.valid(self.nodes_by_name.get(name), t).find_map(|v| v.entity.ips().first().copied())
+    }
+}
+
+fn best_slice<'a>(slices: &[&'a SliceInfo], port: u16) -> Option<&'a SliceInfo> {
+    let key = |s: &&SliceInfo| (!s.ports.contains(&port), s.namespace.clone(), s.service.clone());
+    slices.iter().min_by_key(|s| key(s)).copied()
+}
+
+/// `internal` for private, loopback, link-local, multicast, shared
+/// (CGNAT) and unique-local addresses; `public` otherwise.
+pub fn scope(ip: IpAddr) -> &'static str {
+    let internal = match ip {
+        IpAddr::V4(v) => {
+            let o = v.octets();
+            v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.is_multicast()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v) => {
+            let s = v.segments()[0];
+            v.is_loopback()
+                || v.is_unspecified()
+                || v.is_multicast()
+                || (s & 0xfe00) == 0xfc00
+                || (s & 0xffc0) == 0xfe80
+                || v.to_ipv4_mapped().is_some_and(|m| scope(IpAddr::V4(m)) == "internal")
+        }
+    };
+    if internal { "internal" } else { "public" }
+}
+
+/// The workload that owns a pod, `Kind/name`: a ReplicaSet's Deployment
+/// (from the ReplicaSet objects if given, else by its name less the
+/// pod-template-hash), a Job's CronJob if the Job is given.
+fn workload(owners: &BTreeMap<(String, String, String), (String, String)>, p: &PodInfo) -> Option<Arc<str>> {
+    let (kind, name) = p.owner.as_ref()?;
+    let up = owners.get(&(p.namespace.to_string(), kind.clone(), name.clone()));
+    let (k, n) = match (kind.as_str(), up) {
+        (_, Some((k, n))) => (k.clone(), n.clone()),
+        ("ReplicaSet", None) => match p.labels.get("pod-template-hash").and_then(|h| name.strip_suffix(h.as_str())).and_then(|n| n.strip_suffix('-')) {
+            Some(d) => ("Deployment".to_string(), d.to_string()),
+            None => (kind.clone(), name.clone()),
+        },
+        _ => (kind.clone(), name.clone()),
+    };
+    Some(Arc::from(format!("{k}/{n}")))
+}
+
+fn build(mut l: Loaded) -> Cluster {
+    // Workloads, now that every owner is known.
+    for o in &mut l.observations {
+        let ents: Vec<&mut Entity> = match &mut o.change {
+            Change::Full(v) => v.iter_mut().collect(),
+            Change::Upsert(e) => vec![e],
+            Change::Delete(_) => Vec::new(),
+        };
+        for e in ents {
+            if let Entity::Pod(p) = e {
+                p.workload = workload(&l.owners, p);
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..l.observations.len()).collect();
+    order.sort_by(|a, b| {
+        let (oa, ob) = (&l.observations[*a], &l.observations[*b]);
+        (&l.sources[oa.file], oa.time, oa.file, a).cmp(&(&l.sources[ob.file], ob.time, ob.file, b))
+    });
+    let mut versions: Vec<Version> = Vec::new();
+    let mut state: HashMap<Key, (Arc<Entity>, i64, usize)> = HashMap::new();
+    let mut source: Option<&PathBuf> = None;
+    let mut prev: i64 = i64::MIN;
+    let close = |state: &mut HashMap<Key, (Arc<Entity>, i64, usize)>, versions: &mut Vec<Version>, key: &Key, t: i64| {
+        if let Some((entity, from, file)) = state.remove(key) {
+            versions.push(Version { from, until: t.max(from), file, entity });
+        }
+    };
+    let mut observations: Vec<Option<load::Observation>> = l.observations.into_iter().map(Some).collect();
+    for i in order {
+        let Some(o) = observations[i].take() else { continue };
+        let src = &l.sources[o.file];
+        if source != Some(src) {
+            let keys: Vec<Key> = state.keys().cloned().collect();
+            for k in keys {
+                close(&mut state, &mut versions, &k, i64::MAX);
+            }
+            source = Some(src);
+            prev = i64::MIN;
+        }
+        let first = prev == i64::MIN;
+        let t = o.time;
+        let upsert = |state: &mut HashMap<Key, (Arc<Entity>, i64, usize)>, versions: &mut Vec<Version>, e: Entity| {
+            let key = e.key();
+            let mut changed = false;
+            if let Some((cur, _, _)) = state.get(&key) {
+                if **cur == e {
+                    return;
+                }
+                close(state, versions, &key, t);
+                changed = true;
+            }
+            let created = match &e {
+                Entity::Pod(p) => p.created,
+                _ => None,
+            };
+            // A new object existed since its creation, but not before the
+            // source's previous look; a changed one changed now.
+            let from = match created {
+                _ if changed => t,
+                Some(c) => c.max(prev),
+                None if first => i64::MIN,
+                None => t,
+            };
+            state.insert(key, (Arc::new(e), from, o.file));
+        };
+        match o.change {
+            Change::Full(ents) => {
+                let keep: std::collections::HashSet<Key> = ents.iter().map(Entity::key).collect();
+                let gone: Vec<Key> = state.keys().filter(|k| !keep.contains(*k)).cloned().collect();
+                for k in gone {
+                    close(&mut state, &mut versions, &k, t);
+                }
+                for e in ents {
+                    upsert(&mut state, &mut versions, e);
+                }
+            }
+            Change::Upsert(e) => upsert(&mut state, &mut versions, e),
+            Change::Delete(k) => close(&mut state, &mut versions, &k, t),
+        }
+        // A timeless List counts as seen at the start of time.
+        prev = if t == i64::MIN { i64::MIN + 1 } else { t };
+    }
+    let keys: Vec<Key> = state.keys().cloned().collect();
+    for k in keys {
+        close(&mut state, &mut versions, &k, i64::MAX);
+    }
+    // Deterministic order whatever the hash map did.
+    versions.sort_by(|a, b| (a.entity.key(), a.from, a.file).cmp(&(b.entity.key(), b.from, b.file)));
+    let mut c = Cluster { hits: l.reports.iter().map(|_| AtomicU64::new(0)).collect(), reports: l.reports, ..Cluster::default() };
+    for (i, v) in versions.iter().enumerate() {
+        for ip in v.entity.ips() {
+            c.by_ip.entry(*ip).or_default().push(i as u32);
+        }
+        match &*v.entity {
+            Entity::Service(s) => c.services_by_ns.entry(s.namespace.clone()).or_default().push(i as u32),
+            Entity::Node(n) => c.nodes_by_name.entry(n.name.clone()).or_default().push(i as u32),
+            _ => {}
+        }
+    }
+    c.versions = versions;
+    c
+}
+
+#[cfg(test)]
+mod tests;
