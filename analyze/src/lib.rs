@@ -124,9 +124,12 @@ fn copy_sidecars(files: &[PathBuf], dir: &Path) -> Result<(), Error> {
         };
         let to_dir = dir.join("k8s").join(&label);
         std::fs::create_dir_all(&to_dir).map_err(|e| Error::Output { path: to_dir.clone(), detail: e.to_string() })?;
-        if let Some(name) = f.file_name() {
-            // Unreadable sidecars were reported; there is nothing to copy.
-            let _ = std::fs::copy(f, to_dir.join(name));
+        // Unreadable sidecars were reported (manifest, stderr): nothing to copy.
+        if let Some(name) = f.file_name()
+            && f.is_file()
+        {
+            let to = to_dir.join(name);
+            std::fs::copy(f, &to).map_err(|e| Error::Output { path: to, detail: e.to_string() })?;
         }
     }
     Ok(())

@@ -144,7 +144,7 @@ macro_rules! side_columns {
                 Utf8,
                 concat!("Pod of the ", $who, " address at that time (by pod IP; a hostNetwork pod by node IP and its port)."),
             ),
-            opt(concat!($s, "_pod_namespace"), Utf8, concat!("Namespace of that pod.")),
+            opt(concat!($s, "_pod_namespace"), Utf8, "Namespace of that pod."),
             opt(
                 concat!($s, "_service_name"),
                 Utf8,

@@ -26,7 +26,7 @@ use crate::merge::Merge;
 use crate::pcapng::PcapngOut;
 use crate::window::{Window, show};
 use crate::{Error, SNAPSHOT_FILE};
-use trawl_analyze::kube::Cluster;
+use trawl_analyze::kube::{Cluster, Entity};
 
 /// Which packets of an archive a snapshot keeps.
 #[derive(Debug, Clone)]
@@ -128,17 +128,16 @@ impl Workloads {
         Ok(Workloads { cluster, namespaces: namespaces.to_vec(), pod_regex: pod_regex.cloned() })
     }
 
-    /// A pod in the namespaces, named to match; with a namespace alone, a
-    /// service of it too (traffic captured before kube-proxy's rewrite is
-    /// addressed to the service).
+    /// Held at `ts` by a pod in the namespaces, named to match; with a
+    /// namespace alone, by a service of it too (traffic captured before
+    /// kube-proxy's rewrite is addressed to the service).
     fn matches_ip(&self, ts: i64, ip: IpAddr) -> bool {
-        let side = self.cluster.resolve(ip, 0, ts);
         let ns_ok = |ns: &str| self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == ns);
-        match (side.pod(), &side.service) {
-            (Some(p), _) => ns_ok(&p.namespace) && self.pod_regex.as_ref().is_none_or(|r| r.is_match(&p.name)),
-            (None, Some((ns, _))) => !self.namespaces.is_empty() && self.pod_regex.is_none() && ns_ok(ns),
+        self.cluster.holders(ip, ts).any(|e| match e {
+            Entity::Pod(p) => ns_ok(&p.namespace) && self.pod_regex.as_ref().is_none_or(|r| r.is_match(&p.name)),
+            Entity::Service(s) => !self.namespaces.is_empty() && self.pod_regex.is_none() && ns_ok(&s.namespace),
             _ => false,
-        }
+        })
     }
 
     fn matches(&self, ts: i64, a: IpAddr, b: IpAddr) -> bool {

@@ -76,8 +76,11 @@ fn strings(b: &arrow_array::RecordBatch, name: &str) -> Vec<Option<String>> {
     (0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_string())).collect()
 }
 
+/// Some text cells of a row.
+type Cells = Vec<Option<String>>;
+
 /// Rows of a table as (key columns, side columns), ordered by `order`.
-fn rows(snap: &Path, table: &str, keys: &[&str], order: &str) -> Vec<(Vec<Option<String>>, Vec<Option<String>>)> {
+fn rows(snap: &Path, table: &str, keys: &[&str], order: &str) -> Vec<(Cells, Cells)> {
     let mut out = Vec::new();
     for b in read_table(&snap.join(format!("{table}.parquet"))) {
         let ts = b.column_by_name(order).map(|c| arrow_array::cast::as_primitive_array::<arrow_array::types::TimestampNanosecondType>(c).values().to_vec());

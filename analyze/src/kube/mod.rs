@@ -188,6 +188,11 @@ impl Cluster {
         ids.into_iter().flatten().map(|i| &self.versions[*i as usize]).filter(move |v| v.valid_at(t))
     }
 
+    /// Every object holding `ip` at `t`.
+    pub fn holders(&self, ip: IpAddr, t: i64) -> impl Iterator<Item = &Entity> + '_ {
+        self.valid(self.by_ip.get(&ip), t).map(|v| &*v.entity)
+    }
+
     /// Names `ip` (with `port`, which tells hostNetwork pods apart) at `t`.
     pub fn resolve(&self, ip: IpAddr, port: u16, t: i64) -> Side {
         let mut side = Side { scope: scope(ip), resolution: resolution::NOT_FOUND, ..Side::default() };
