@@ -17,13 +17,6 @@ trap 'rm -rf "$out"' EXIT
 size=$(stat -c %s "$cap")
 mb=$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }')
 
-measure() { # label, command...: prints "label wall cpu rss_kb"
-  local label=$1; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$out/time" "$@" >/dev/null 2>"$out/err" || { cat "$out/err" >&2; return 1; }
-  read -r wall user sys rss < "$out/time"
-  echo "$label $wall $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') $rss"
-}
-
 results=()
 for i in $(seq "$runs"); do
   results+=("$(measure trawl "$bin" analyze "$cap" -o "$out/snap" --force -q -j 2)")

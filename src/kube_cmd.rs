@@ -121,7 +121,7 @@ pub fn workloads(a: WorkloadsArgs) -> Result<()> {
             o,
             "{:<8} {:<14} {:<32} {:<26} {:<10} {:<18} {}",
             w.kind,
-            &*w.namespace,
+            if w.namespace.is_empty() { "-" } else { &*w.namespace },
             &*w.name,
             w.workload.as_deref().unwrap_or("-"),
             w.node.as_deref().unwrap_or("-"),
@@ -149,7 +149,16 @@ pub fn ips(a: IpsArgs) -> Result<()> {
     writeln!(o, "{:<16} {:<8} {:<14} {:<32} {:<26} WHEN", "IP", "KIND", "NAMESPACE", "NAME", "WORKLOAD")?;
     for x in &found {
         for h in &x.holders {
-            writeln!(o, "{:<16} {:<8} {:<14} {:<32} {:<26} {}", x.ip, h.kind, &*h.namespace, &*h.name, h.workload.as_deref().unwrap_or("-"), span(h.span))?;
+            writeln!(
+                o,
+                "{:<16} {:<8} {:<14} {:<32} {:<26} {}",
+                x.ip,
+                h.kind,
+                if h.namespace.is_empty() { "-" } else { &*h.namespace },
+                &*h.name,
+                h.workload.as_deref().unwrap_or("-"),
+                span(h.span)
+            )?;
         }
     }
     Ok(())

@@ -301,8 +301,8 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
                 plural(k.sidecars.len())
             )?;
         }
-        if k.dns_answers > 0 {
-            writeln!(o, "  dns names     {:>10}  (addresses named by DNS answers in the capture)", k.dns_answers)?;
+        if c.dns_answers > 0 {
+            writeln!(o, "  dns names     {:>10}  (addresses named by DNS answers in the capture)", c.dns_answers)?;
         }
         if let (Some(f), Some(l)) = (&m.first_timestamp, &m.last_timestamp) {
             writeln!(o, "  time range    {f} .. {l}")?;

@@ -21,6 +21,7 @@ use trawl_schemas::{ColumnType, Table};
 
 use crate::Error;
 use crate::kube::Context;
+use crate::kube::peers::PeerNames;
 use crate::records::{CallRow, FlowRow, IssueRow, Keyed, Record, SortKey, VSHARDS, untag};
 
 enum Col {
@@ -322,7 +323,7 @@ impl TableBuilder {
         Ok(())
     }
 
-    fn flow(&mut self, r: &FlowRow, ctx: &Context) -> Result<(), Error> {
+    fn flow(&mut self, r: &FlowRow, names: &mut Names) -> Result<(), Error> {
         self.u64(r.flow_id);
         self.str(&r.community_id);
         self.str(&r.protocol);
@@ -354,28 +355,32 @@ impl TableBuilder {
         self.opt_u16(r.vlan);
         self.u32(r.file_index);
         self.u64(r.frame_number);
-        self.context(ctx, r.ts, r.flow_id, r.file_index, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port));
+        self.context(names, r.ts, r.flow_id, r.file_index, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port));
         self.end_row()
     }
 
     /// The Kubernetes and DNS columns (`trawl_schemas::KUBE_COLUMNS`): each
     /// side named at `ts`, from DNS answers seen before packet `flow_id`.
-    fn context(&mut self, ctx: &Context, ts: i64, flow_id: u64, file_index: u32, src: (IpAddr, u16), dst: (IpAddr, u16)) {
+    fn context(&mut self, names: &mut Names, ts: i64, flow_id: u64, file_index: u32, src: (IpAddr, u16), dst: (IpAddr, u16)) {
+        let ctx = names.ctx;
         let node = ctx.input_nodes.get(file_index as usize).map(String::as_str).filter(|n| !n.is_empty());
         self.opt_str(node);
         let node_ip = node.and_then(|n| ctx.cluster.node_ip(n, ts)).map(|ip| ip.to_string());
         self.opt_str(node_ip.as_deref());
-        let mut names: Vec<std::sync::Arc<str>> = Vec::new();
+        let mut all: Vec<std::sync::Arc<str>> = Vec::new();
         for (ip, port) in [src, dst] {
             let side = ctx.cluster.resolve(ip, port, ts);
-            let peer = ctx.peers.lookup(ip, flow_id);
+            if let Some(n) = side.file.and_then(|f| names.matches.get_mut(f)) {
+                *n += 1;
+            }
+            let peer = names.peers.lookup(ip, flow_id);
             let pod = side.pod();
             self.opt_str(pod.map(|p| &*p.name));
             self.opt_str(pod.map(|p| &*p.namespace));
-            self.opt_str(side.service.as_ref().map(|s| &*s.1));
-            self.opt_str(side.service.as_ref().map(|s| &*s.0));
+            self.opt_str(side.service.map(|s| s.1));
+            self.opt_str(side.service.map(|s| s.0));
             self.opt_str(pod.and_then(|p| p.workload.as_deref()));
-            self.opt_str(side.node.as_deref());
+            self.opt_str(side.node);
             let empty = std::collections::BTreeMap::new();
             self.map(pod.map_or(&empty, |p| &p.labels).iter().map(|(k, v)| (k.as_str(), v.as_str())));
             self.map(pod.map_or(&empty, |p| &p.annotations).iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -383,16 +388,16 @@ impl TableBuilder {
             self.opt_str(peer.dns.as_deref());
             self.str(side.resolution);
             for n in peer.names {
-                if !names.contains(&n) {
-                    names.push(n);
+                if !all.contains(&n) {
+                    all.push(n);
                 }
             }
         }
-        let names: Vec<&str> = names.iter().map(|n| &**n).collect();
-        self.list(&names);
+        let all: Vec<&str> = all.iter().map(|n| &**n).collect();
+        self.list(&all);
     }
 
-    fn call(&mut self, id: u64, r: &CallRow, ctx: &Context) -> Result<(), Error> {
+    fn call(&mut self, id: u64, r: &CallRow, names: &mut Names) -> Result<(), Error> {
         let ex = &r.exchange;
         let req = ex.request.as_ref();
         let resp = ex.response.as_ref();
@@ -448,7 +453,7 @@ impl TableBuilder {
         let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
         self.u32(file_index);
         self.u64(frame);
-        self.context(ctx, first.map_or(0, |m| m.at.ts_ns), r.flow_id, file_index, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port));
+        self.context(names, first.map_or(0, |m| m.at.ts_ns), r.flow_id, file_index, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port));
         self.end_row()
     }
 
@@ -484,11 +489,22 @@ pub struct TickBatches {
     pub tables: [(Vec<SortKey>, RecordBatch); 3],
 }
 
+/// What names the sides of a row: the shared Kubernetes context, the
+/// worker's DNS names, and its counts of sides each sidecar named.
+pub struct Names<'a> {
+    ctx: &'a Context,
+    peers: &'a PeerNames,
+    matches: &'a mut [u64],
+}
+
 /// Per-worker builders of the three tables.
 pub struct Builders {
     tables: [TableBuilder; 3],
     keys: [Vec<SortKey>; 3],
     ctx: Arc<Context>,
+    /// Sides each sidecar file named, counted here and added to the
+    /// shared counters once ([`Builders::flush_matches`]).
+    matches: Vec<u64>,
 }
 
 impl Builders {
@@ -496,13 +512,19 @@ impl Builders {
         Builders {
             tables: [TableBuilder::new(&trawl_schemas::FLOWS), TableBuilder::new(&trawl_schemas::API_CALLS), TableBuilder::new(&trawl_schemas::PARSE_ISSUES)],
             keys: Default::default(),
+            matches: vec![0; ctx.cluster.reports().len()],
             ctx,
         }
     }
 
+    /// Adds this worker's counts of named sides to the sidecar reports.
+    pub fn flush_matches(&self) {
+        self.ctx.cluster.add_matches(&self.matches);
+    }
+
     /// Appends rows (already in key order). Call ids are left 0; the
     /// writer numbers them once the order across workers is known.
-    pub fn append(&mut self, rows: &[Keyed]) -> Result<(), Error> {
+    pub fn append(&mut self, rows: &[Keyed], peers: &PeerNames) -> Result<(), Error> {
         let (mut n, mut req, mut resp) = (0, 0, 0);
         for r in rows {
             if let Record::Call(c) = &r.record {
@@ -515,14 +537,15 @@ impl Builders {
             self.tables[1].reserve_binary("request_body", n, req);
             self.tables[1].reserve_binary("response_body", n, resp);
         }
+        let mut names = Names { ctx: &self.ctx, peers, matches: &mut self.matches };
         for r in rows {
             let t = match &r.record {
                 Record::Flow(f) => {
-                    self.tables[0].flow(f, &self.ctx)?;
+                    self.tables[0].flow(f, &mut names)?;
                     0
                 }
                 Record::Call(c) => {
-                    self.tables[1].call(0, c, &self.ctx)?;
+                    self.tables[1].call(0, c, &mut names)?;
                     1
                 }
                 Record::Issue(i) => {

@@ -31,6 +31,7 @@ use crate::kube::{Cluster, Context};
 use crate::output::{Builders, Sink, TickBatches};
 use crate::records::{IssueRow, Keyed, PHASE_READER, Record, VSHARDS};
 use crate::stats::Stats;
+use trawl_proto::dns_answers::Answer;
 
 /// Frames per tick.
 pub const TICK_FRAMES: usize = 8192;
@@ -181,6 +182,9 @@ struct Tick {
     eof: bool,
     /// Rows found by the reader (decode problems), forwarded by worker 0.
     reader_rows: Vec<Keyed>,
+    /// The answers of the tick's DNS responses, by packet ordinal: every
+    /// worker applies them to its own [`PeerNames`].
+    dns: Vec<(u64, Vec<Answer>)>,
 }
 
 enum WorkerRows {
@@ -231,13 +235,12 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
     }
     let flow_cfg = opts.flow;
     let batches = sink.wants_batches();
-    let ctx = Arc::new(Context { cluster: Cluster::load(&opts.k8s), peers: Default::default(), input_nodes: opts.input_nodes.clone() });
-    let peers = &ctx.peers;
+    let ctx = Arc::new(Context { cluster: Cluster::load(&opts.k8s), input_nodes: opts.input_nodes.clone() });
 
     let (reader_res, shard_stats, write_res) = std::thread::scope(|s| {
         let reader = std::thread::Builder::new()
             .name("trawl-reader".into())
-            .spawn_scoped(s, move || read_all(readers, tick_txs, opts.max_frag_datagrams, peers, progress))
+            .spawn_scoped(s, move || read_all(readers, tick_txs, opts.max_frag_datagrams, progress))
             .map_err(|e| Error::Internal(format!("starting the reader: {e}")));
         let worker_ctx = ctx.clone();
         let workers = s.spawn(move || {
@@ -340,6 +343,7 @@ impl TickBuilder {
             sweep: false,
             eof: false,
             reader_rows: Vec::new(),
+            dns: Vec::new(),
         };
         let mut t = std::mem::replace(&mut self.tick, next);
         t.sweep = sweep;
@@ -355,13 +359,7 @@ fn send_tick(txs: &[SyncSender<Arc<Tick>>], tick: Tick) -> bool {
 
 /// The reader thread: merges the files in time order, decodes, and cuts
 /// ticks.
-fn read_all(
-    readers: Vec<CaptureReader>,
-    txs: Vec<SyncSender<Arc<Tick>>>,
-    max_frag: usize,
-    peers: &PeerNames,
-    progress: &Progress,
-) -> Result<(Vec<InputInfo>, Stats), Error> {
+fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_frag: usize, progress: &Progress) -> Result<(Vec<InputInfo>, Stats), Error> {
     let mut stats = Stats::default();
     let mut cursors: Vec<Cursor> =
         readers.into_iter().enumerate().map(|(i, reader)| Cursor { reader, chunk: None, frames: Vec::new(), pos: 0, file_index: i as u32 }).collect();
@@ -382,6 +380,7 @@ fn read_all(
             sweep: false,
             eof: false,
             reader_rows: Vec::new(),
+            dns: Vec::new(),
         },
         last_sweep: None,
     };
@@ -533,8 +532,11 @@ fn read_all(
             // DNS answers name the addresses of later flows (kube::peers).
             let data = tb.tick.chunks.get(data_chunk as usize).map_or(&[][..], |c| c.as_slice());
             let start = base as usize + packet.payload_off;
-            if let Some(answers) = data.get(start..start + packet.payload_len).and_then(trawl_proto::dns_answers::answers) {
-                peers.record(ordinal, &answers);
+            if let Some(answers) = data.get(start..start + packet.payload_len).and_then(trawl_proto::dns_answers::answers)
+                && !answers.is_empty()
+            {
+                stats.dns_answers += answers.len() as u64;
+                tb.tick.dns.push((ordinal, answers));
             }
         }
         let vshard = (FlowKey::of(&packet).shard_hash() % VSHARDS as u64) as u8;
@@ -579,7 +581,11 @@ fn maybe_flush(tb: &mut TickBuilder, txs: &[SyncSender<Arc<Tick>>], progress: &P
 fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowConfig, batches: Option<Arc<Context>>) -> Stats {
     let mut table = FlowTable::new(cfg);
     let mut builders = batches.map(Builders::new);
+    let mut peers = PeerNames::default();
     while let Ok(tick) = rx.recv() {
+        for (ordinal, answers) in &tick.dns {
+            peers.record(*ordinal, answers);
+        }
         let mut flow_ids = Vec::new();
         for p in tick.pkts.iter().filter(|p| p.vshard as u32 % threads == me) {
             let data = tick.chunks.get(p.chunk as usize).map_or(&[][..], |c| c.as_slice());
@@ -608,7 +614,7 @@ fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut
         }
         rows.sort_unstable_by_key(|k| k.key);
         let rows = match &mut builders {
-            Some(b) => match b.append(&rows).and_then(|_| b.finish()) {
+            Some(b) => match b.append(&rows, &peers).and_then(|_| b.finish()) {
                 Ok(b) => WorkerRows::Batches(b),
                 Err(e) => WorkerRows::Failed(e),
             },
@@ -623,7 +629,15 @@ fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut
             break;
         }
     }
-    table.stats.clone()
+    if let Some(b) = &builders {
+        b.flush_matches();
+    }
+    let mut stats = table.stats.clone();
+    // Every worker holds the same answers: one of them counts the dropped.
+    if me == 0 {
+        stats.dns_answers_dropped = peers.dropped;
+    }
+    stats
 }
 
 /// The writer: one result per worker per tick, merged by key.

@@ -74,5 +74,9 @@ counters! {
         http_bodies_truncated,
         /// Connections that switched away from HTTP/1 (101 or CONNECT).
         http_upgrades,
+        /// Addresses in DNS responses (UDP port 53): they name peers (`dst.dns`).
+        dns_answers,
+        /// DNS answers not remembered because a cap was reached (docs/kubernetes.md).
+        dns_answers_dropped,
     }
 }

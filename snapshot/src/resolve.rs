@@ -28,7 +28,7 @@ impl Names {
     /// The name of `ip` at time `ts`, if known.
     pub fn name(&self, ts: i64, ip: IpAddr) -> Option<String> {
         let side = self.cluster.resolve(ip, 0, ts);
-        match (side.pod(), &side.service, side.resolution) {
+        match (side.pod(), side.service, side.resolution) {
             (Some(p), _, _) => Some(format!("pod {}/{}", p.namespace, p.name)),
             (None, Some((ns, name)), _) => Some(format!("service {ns}/{name}")),
             (None, None, resolution::NODE) => side.node.map(|n| format!("node {n}")),

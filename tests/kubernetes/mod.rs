@@ -178,6 +178,32 @@ fn every_call_and_flow_is_attributed_at_its_time_in_both_sidecar_forms() {
     assert_eq!(s(r#""checkout-5b8d4f7c6-q9w2e" in pods && "shop" in namespaces"#).len(), 6);
 }
 
+/// The scenario again, live: the same servers and clients recorded now
+/// (new times, new sidecars) must be attributed the same way. Needs root
+/// and network namespaces (`unshare -n`), tcpdump, curl and python3; where
+/// they are missing the test says so and checks the recording above only.
+#[test]
+fn a_fresh_recording_of_the_scenario_is_attributed_the_same() {
+    let can = std::process::Command::new("unshare").args(["-n", "-m", "true"]).status().is_ok_and(|s| s.success())
+        && ["tcpdump", "curl", "python3", "ip"]
+            .iter()
+            .all(|t| std::process::Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()));
+    if !can {
+        eprintln!("skipped: recording the scenario needs root, unshare -n, tcpdump, curl, python3 and iproute2");
+        return;
+    }
+    let dir = scratch("k8s-live");
+    let rec = dir.join("rec");
+    let o = std::process::Command::new(testdata("scenarios/make_k8s_cluster.sh")).arg(&rec).output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.status.success(), "recording failed: {}", stderr(&o));
+    for form in ["kubectl", "timeline"] {
+        let snap = dir.join(format!("{form}.snap"));
+        let pcap = rec.join("cluster.pcap");
+        analyze(&snap, &[pcap.to_str().unwrap_or_default(), "--k8s", rec.join(form).to_str().unwrap_or_default(), "--node", "node-1"]);
+        check_attribution(&snap);
+    }
+}
+
 #[test]
 fn sidecars_next_to_the_capture_are_found_and_listed_over_time() {
     let dir = scratch("k8s-near");

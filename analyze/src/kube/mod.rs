@@ -26,34 +26,24 @@ use serde::Serialize;
 use load::{Change, Loaded};
 pub use load::{Entity, FileReport, Key, NodeInfo, PodInfo, ServiceInfo, SliceInfo};
 
-/// What names the sides of rows, shared by the reader (DNS answers) and
-/// the workers.
+/// What names the sides of rows, shared (read-only) by the workers.
 #[derive(Debug, Default)]
 pub struct Context {
     pub cluster: Cluster,
-    pub peers: peers::PeerNames,
     /// The node each input was captured on (empty when unknown).
     pub input_nodes: Vec<String>,
 }
 
-/// What the Kubernetes and DNS context of an analysis came from
-/// (`manifest.json`'s `kubernetes`).
+/// What the Kubernetes context of an analysis came from
+/// (`manifest.json`'s `kubernetes`; DNS answers are in its `counters`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub sidecars: Vec<FileReport>,
-    /// Addresses named by DNS answers in the capture.
-    pub dns_answers: u64,
-    /// DNS answers not remembered because a cap was reached.
-    pub dns_answers_dropped: u64,
 }
 
 impl Context {
     pub fn summary(&self) -> Summary {
-        Summary {
-            sidecars: self.cluster.reports(),
-            dns_answers: self.peers.answers.load(Ordering::Relaxed),
-            dns_answers_dropped: self.peers.dropped.load(Ordering::Relaxed),
-        }
+        Summary { sidecars: self.cluster.reports() }
     }
 }
 
@@ -127,29 +117,29 @@ pub mod resolution {
     pub const NO_METADATA: &str = "no_metadata";
 }
 
-/// What one side of a flow or call was.
-#[derive(Debug, Clone, Default)]
-pub struct Side {
-    pub pod: Option<Arc<Entity>>,
+/// What one side of a flow or call was (borrowed from the [`Cluster`]:
+/// naming a side copies nothing and touches no shared counter).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Side<'a> {
+    pub pod: Option<&'a PodInfo>,
     /// (namespace, name) of the service.
-    pub service: Option<(Arc<str>, Arc<str>)>,
-    pub node: Option<Arc<str>>,
+    pub service: Option<(&'a str, &'a str)>,
+    pub node: Option<&'a str>,
     /// `internal` or `public`: the namespace of an address without one.
     pub scope: &'static str,
     pub resolution: &'static str,
+    /// The sidecar file that named the side.
+    pub file: Option<usize>,
 }
 
-impl Side {
-    pub fn pod(&self) -> Option<&PodInfo> {
-        match self.pod.as_deref() {
-            Some(Entity::Pod(p)) => Some(p),
-            _ => None,
-        }
+impl<'a> Side<'a> {
+    pub fn pod(&self) -> Option<&'a PodInfo> {
+        self.pod
     }
 
     /// The pod's namespace, else the service's, else the address's scope.
-    pub fn namespace(&self) -> &str {
-        self.pod().map(|p| &*p.namespace).or(self.service.as_ref().map(|s| &*s.0)).unwrap_or(self.scope)
+    pub fn namespace(&self) -> &'a str {
+        self.pod.map(|p| &*p.namespace).or(self.service.map(|s| s.0)).unwrap_or(self.scope)
     }
 }
 
@@ -179,6 +169,14 @@ impl Cluster {
         &self.versions
     }
 
+    /// Adds per-file counts of sides named ([`Side::file`]), kept by each
+    /// worker on its own and added once.
+    pub fn add_matches(&self, counts: &[u64]) {
+        for (h, n) in self.hits.iter().zip(counts) {
+            h.fetch_add(*n, Ordering::Relaxed);
+        }
+    }
+
     /// Per file: what it held, its problems, and how many sides it named.
     pub fn reports(&self) -> Vec<FileReport> {
         self.reports.iter().zip(&self.hits).map(|(r, h)| FileReport { matched: h.load(Ordering::Relaxed), ..r.clone() }).collect()
@@ -194,7 +192,7 @@ impl Cluster {
     }
 
     /// Names `ip` (with `port`, which tells hostNetwork pods apart) at `t`.
-    pub fn resolve(&self, ip: IpAddr, port: u16, t: i64) -> Side {
+    pub fn resolve(&self, ip: IpAddr, port: u16, t: i64) -> Side<'_> {
         let mut side = Side { scope: scope(ip), resolution: resolution::NOT_FOUND, ..Side::default() };
         if self.versions.is_empty() {
             side.resolution = resolution::NO_METADATA;
@@ -204,7 +202,7 @@ impl Cluster {
         let mut pod: Option<(u8, i64, &Version)> = None;
         let mut service: Option<&Version> = None;
         let mut node: Option<&Version> = None;
-        let mut slices: Vec<&SliceInfo> = Vec::new();
+        let mut slices: Vec<SliceRef<'_>> = Vec::new();
         let mut any = false;
         for v in self.valid(Some(ids), t) {
             any = true;
@@ -231,37 +229,35 @@ impl Cluster {
             side.resolution = resolution::NOT_AT_TIME;
             return side;
         }
-        let hit = |v: &Version| {
-            if let Some(h) = self.hits.get(v.file) {
-                h.fetch_add(1, Ordering::Relaxed);
-            }
-        };
+        fn named(s: &SliceInfo) -> (&str, &str) {
+            (&s.namespace, &s.service)
+        }
         if let Some((_, _, v)) = pod {
-            hit(v);
+            side.file = Some(v.file);
             side.resolution = resolution::POD;
-            side.pod = Some(v.entity.clone());
             if let Entity::Pod(p) = &*v.entity {
-                side.node = p.node.clone();
+                side.pod = Some(p);
+                side.node = p.node.as_deref();
                 side.service = self.service_of(p, &slices, port, t);
             }
         } else if let Some(v) = service {
-            hit(v);
+            side.file = Some(v.file);
             side.resolution = resolution::SERVICE;
             if let Entity::Service(s) = &*v.entity {
-                side.service = Some((s.namespace.clone(), s.name.clone()));
+                side.service = Some((&s.namespace, &s.name));
             }
         } else if let Some(v) = node {
-            hit(v);
+            side.file = Some(v.file);
             side.resolution = resolution::NODE;
             if let Entity::Node(n) = &*v.entity {
-                side.node = Some(n.name.clone());
+                side.node = Some(&n.name);
             }
             // A service of hostNetwork pods lists the node's address: it
             // names the side only on one of its ports.
-            side.service = best_slice(&slices, port).filter(|s| s.ports.contains(&port)).map(|s| (s.namespace.clone(), s.service.clone()));
+            side.service = best_slice(&slices, port).filter(|s| s.ports.contains(&port)).map(named);
         } else if let Some(s) = best_slice(&slices, port) {
             side.resolution = resolution::SERVICE;
-            side.service = Some((s.namespace.clone(), s.service.clone()));
+            side.service = Some(named(s));
         } else {
             side.resolution = resolution::NOT_AT_TIME;
         }
@@ -271,9 +267,9 @@ impl Cluster {
     /// The service of a pod: an endpoint slice holding its address (one
     /// listing the port first), else a service of its namespace whose
     /// selector its labels satisfy.
-    fn service_of(&self, p: &PodInfo, slices: &[&SliceInfo], port: u16, t: i64) -> Option<(Arc<str>, Arc<str>)> {
+    fn service_of<'a>(&'a self, p: &PodInfo, slices: &[SliceRef<'a>], port: u16, t: i64) -> Option<(&'a str, &'a str)> {
         if let Some(s) = best_slice(slices, port) {
-            return Some((s.namespace.clone(), s.service.clone()));
+            return Some((&s.namespace, &s.service));
         }
         self.valid(self.services_by_ns.get(&p.namespace), t)
             .filter_map(|v| match &*v.entity {
@@ -281,7 +277,7 @@ impl Cluster {
                 _ => None,
             })
             .min_by(|a, b| a.name.cmp(&b.name))
-            .map(|s| (s.namespace.clone(), s.name.clone()))
+            .map(|s| (&*s.namespace, &*s.name))
     }
 
     /// The first address of node `name` at `t`.
@@ -290,9 +286,12 @@ impl Cluster {
     }
 }
 
-fn best_slice<'a>(slices: &[&'a SliceInfo], port: u16) -> Option<&'a SliceInfo> {
-    let key = |s: &&SliceInfo| (!s.ports.contains(&port), s.namespace.clone(), s.service.clone());
-    slices.iter().min_by_key(|s| key(s)).copied()
+type SliceRef<'a> = &'a SliceInfo;
+
+/// The slice naming a side: one listing the port first, then by
+/// namespace and service name.
+fn best_slice<'a>(slices: &[SliceRef<'a>], port: u16) -> Option<SliceRef<'a>> {
+    slices.iter().copied().min_by(|a, b| (!a.ports.contains(&port), &a.namespace, &a.service).cmp(&(!b.ports.contains(&port), &b.namespace, &b.service)))
 }
 
 /// `internal` for private, loopback, link-local, multicast, shared

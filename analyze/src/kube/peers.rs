@@ -1,15 +1,17 @@
 //! Names DNS answers gave addresses, in capture order.
 //!
-//! The reader records every answer of a DNS response (UDP port 53) with
-//! the ordinal of its packet, before it hands the packet on; a flow asks
-//! for the answers seen before its first packet (its `flow_id`, which is
-//! that packet's ordinal). The reader is always ahead of the rows, so the
-//! answer set a row sees depends only on the capture, never on threads.
+//! The reader parses every DNS response (UDP port 53) and sends its
+//! answers, with the ordinal of their packet, inside the tick that holds
+//! the packet; every worker applies a tick's answers to its own
+//! [`PeerNames`] before it handles the tick. A flow asks for the answers
+//! seen before its first packet (its `flow_id`, which is that packet's
+//! ordinal), which its worker always has by then: the answer set a row
+//! sees depends only on the capture, never on threads, and no lock is
+//! shared between workers.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use trawl_proto::dns_answers::Answer;
 
@@ -25,14 +27,14 @@ struct Seen {
     names: Arc<[Arc<str>]>,
 }
 
-/// DNS names of addresses, shared by the reader (writes) and the workers.
+/// DNS names of addresses (one copy per worker).
 #[derive(Debug, Default)]
 pub struct PeerNames {
-    by_ip: RwLock<HashMap<IpAddr, Vec<Seen>>>,
+    by_ip: HashMap<IpAddr, Vec<Seen>>,
     /// Answers not remembered because a cap was reached.
-    pub dropped: AtomicU64,
+    pub dropped: u64,
     /// Answers remembered.
-    pub answers: AtomicU64,
+    pub answers: u64,
 }
 
 /// What DNS said about one address before a moment.
@@ -46,30 +48,26 @@ pub struct PeerName {
 
 impl PeerNames {
     /// Records the answers of the response in packet `ordinal`.
-    pub fn record(&self, ordinal: u64, answers: &[Answer]) {
-        let Ok(mut map) = self.by_ip.write() else { return };
+    pub fn record(&mut self, ordinal: u64, answers: &[Answer]) {
         for a in answers {
-            let full = map.len() >= MAX_ADDRESSES && !map.contains_key(&a.ip);
-            let list = if full { None } else { Some(map.entry(a.ip).or_default()) };
+            let full = self.by_ip.len() >= MAX_ADDRESSES && !self.by_ip.contains_key(&a.ip);
+            let list = if full { None } else { Some(self.by_ip.entry(a.ip).or_default()) };
             match list {
                 // The same answer again adds nothing.
                 Some(l) if l.last().is_some_and(|s| &*s.question == a.question.as_str()) => {}
                 Some(l) if l.len() < MAX_PER_ADDRESS => {
                     let names: Arc<[Arc<str>]> = a.names.iter().map(|n| Arc::from(n.as_str())).collect();
                     l.push(Seen { ordinal, question: Arc::from(a.question.as_str()), names });
-                    self.answers.fetch_add(1, Ordering::Relaxed);
+                    self.answers += 1;
                 }
-                _ => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+                _ => self.dropped += 1,
             }
         }
     }
 
     /// What answers before packet `before` said about `ip`.
     pub fn lookup(&self, ip: IpAddr, before: u64) -> PeerName {
-        let Ok(map) = self.by_ip.read() else { return PeerName::default() };
-        let Some(list) = map.get(&ip) else { return PeerName::default() };
+        let Some(list) = self.by_ip.get(&ip) else { return PeerName::default() };
         let seen: Vec<&Seen> = list.iter().take_while(|s| s.ordinal < before).collect();
         let mut names: Vec<Arc<str>> = Vec::new();
         for s in &seen {
@@ -93,7 +91,7 @@ mod tests {
 
     #[test]
     fn a_flow_sees_only_earlier_answers() {
-        let p = PeerNames::default();
+        let mut p = PeerNames::default();
         p.record(10, &[answer("203.0.113.10", "api.partner.example", &["api.partner.example", "edge.cdn.example"])]);
         p.record(20, &[answer("203.0.113.10", "other.example", &["other.example"])]);
         let ip = "203.0.113.10".parse().unwrap();
@@ -108,11 +106,11 @@ mod tests {
 
     #[test]
     fn caps_are_counted() {
-        let p = PeerNames::default();
+        let mut p = PeerNames::default();
         for i in 0..(MAX_PER_ADDRESS as u64 + 3) {
             p.record(i, &[answer("10.0.0.1", &format!("n{i}.example"), &[])]);
         }
-        assert_eq!(p.answers.load(Ordering::Relaxed), MAX_PER_ADDRESS as u64);
-        assert_eq!(p.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(p.answers, MAX_PER_ADDRESS as u64);
+        assert_eq!(p.dropped, 3);
     }
 }

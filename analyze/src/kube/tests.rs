@@ -45,8 +45,8 @@ fn a_kubectl_list_names_pods_services_nodes_and_workloads() {
     let p = s.pod().expect("a pod");
     assert_eq!((&*p.namespace, &*p.name, s.resolution), ("shop", "checkout-7d9f8-x2x", resolution::POD));
     assert_eq!(p.workload.as_deref(), Some("Deployment/checkout"), "through the ReplicaSet, by its pod-template-hash");
-    assert_eq!(s.service.as_ref().map(|(n, s)| (&**n, &**s)), Some(("shop", "checkout")));
-    assert_eq!(s.node.as_deref(), Some("node-1"));
+    assert_eq!(s.service, Some(("shop", "checkout")));
+    assert_eq!(s.node, Some("node-1"));
     assert_eq!(p.annotations.keys().collect::<Vec<_>>(), ["team"], "the last-applied copy is dropped");
     // Before its creation the address was not this pod's; the endpoint
     // slice has no time of its own and still names the service.
@@ -59,7 +59,7 @@ fn a_kubectl_list_names_pods_services_nodes_and_workloads() {
     let h = c.resolve(ip("192.168.49.2"), 9100, t);
     assert_eq!(h.pod().map(|p| (&*p.name, p.workload.as_deref())), Some(("node-exporter-abc", Some("DaemonSet/node-exporter"))));
     let n = c.resolve(ip("192.168.49.2"), 22, t);
-    assert_eq!((n.resolution, n.node.as_deref(), n.pod.is_none()), (resolution::NODE, Some("node-1"), true));
+    assert_eq!((n.resolution, n.node, n.pod.is_none()), (resolution::NODE, Some("node-1"), true));
     assert_eq!(c.node_ip("node-1", t), Some(ip("192.168.49.2")));
     // A finished Job's pod, owned through its CronJob.
     let j = c.resolve(ip("10.244.1.9"), 1234, t);
@@ -127,7 +127,7 @@ fn compact_sidecars_of_one_folder_replace_each_other() {
     let at = |s: &str| crate::time::parse_rfc3339(s).unwrap();
     let early = c.resolve(ip("10.0.0.1"), 80, at("2026-11-22T09:00:00Z"));
     assert_eq!(early.pod().map(|p| (&*p.name, p.workload.as_deref())), Some(("a", Some("StatefulSet/a"))), "before the first sidecar, the first applies");
-    assert_eq!(early.service.as_ref().map(|s| &*s.1), Some("svc"));
+    assert_eq!(early.service.map(|s| s.1), Some("svc"));
     assert_eq!(c.resolve(ip("10.0.0.1"), 80, at("2026-11-22T11:00:00Z")).pod().map(|p| &*p.name), Some("b"));
     assert_eq!(c.resolve(ip("192.168.0.1"), 80, at("2026-11-22T11:30:00Z")).resolution, resolution::NOT_AT_TIME, "the node left with the first sidecar");
     let w = list::workloads(&c, &list::Filter::default());
