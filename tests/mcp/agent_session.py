@@ -275,6 +275,13 @@ async def session_checks(session, golden, bless, destructive, data):
     check(both["total"] == METHODS["http"]["responses"] + ESPN["http"]["requests"], both)
     q = await ok(session, "run_sql", {"sql": "SELECT snapshot, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1"})
     check(q["rows"] == [{"snapshot": "espn", "n": 61}, {"snapshot": "methods", "n": 49}], q)
+    # The snapshot's sidecars name the peers at the packets' time: tshark
+    # finds 4 requests to 63.85.36.72 (`http.request && ip.dst == 63.85.36.72`),
+    # pod checkout-7d9f of shop, and 35 to 205.234.218.129, pod proxy-1.
+    k = await ok(session, "list_api_calls", {"snapshot_id": "espn", "kfl": 'dst.namespace == "shop"'})
+    check(k["total"] == 4 and all(c["dst"]["pod"] == "checkout-7d9f" and c["dst"]["workload"] == "Deployment/checkout" for c in k["calls"]), k)
+    k = await ok(session, "list_api_calls", {"snapshot_id": "espn", "kfl": 'dst.pod.name == "proxy-1" && src.namespace == "internal"', "limit": 1})
+    check(k["total"] == 35 and k["calls"][0]["dst"]["ns"] == "infra" and k["calls"][0]["src"]["ns"] == "internal", k)
 
     # A snapshot whose packets vanished from disk: the dissection fails,
     # says why, and the snapshot stays as it was (not indexed).
