@@ -282,6 +282,14 @@ async def session_checks(session, golden, bless, destructive, data):
     check(k["total"] == 4 and all(c["dst"]["pod"] == "checkout-7d9f" and c["dst"]["workload"] == "Deployment/checkout" for c in k["calls"]), k)
     k = await ok(session, "list_api_calls", {"snapshot_id": "espn", "kfl": 'dst.pod.name == "proxy-1" && src.namespace == "internal"', "limit": 1})
     check(k["total"] == 35 and k["calls"][0]["dst"]["ns"] == "infra" and k["calls"][0]["src"]["ns"] == "internal", k)
+    # Kubeshark's list_l4_flows filters by either end's namespace, pod or service.
+    # tshark `-z conv,tcp`: 2 conversations with 63.85.36.72.
+    f = await ok(session, "list_l4_flows", {"snapshot_id": "espn", "ns": "shop"})
+    check(f["total"] == 2 and all(x["server"]["pod"] == "checkout-7d9f" for x in f["flows"]), f)
+    f2 = await ok(session, "list_l4_flows", {"snapshot_id": "espn", "pod": "checkout-7d9f"})
+    check(f2["total"] == f["total"], f2)
+    f3 = await ok(session, "list_l4_flows", {"snapshot_id": "espn", "svc": "edge"})
+    check(f3["total"] == 0, "a ClusterIP held by a pod names the pod, not the service")
 
     # A snapshot whose packets vanished from disk: the dissection fails,
     # says why, and the snapshot stays as it was (not indexed).

@@ -42,6 +42,13 @@ pub struct ListFlows {
     pub l4proto: Option<L4Proto>,
     /// Only flows with this address at either end.
     pub ip: Option<String>,
+    /// Only flows with an end in this namespace (`internal`/`public` for
+    /// addresses outside the cluster).
+    pub ns: Option<String>,
+    /// Only flows with an end that is this pod.
+    pub pod: Option<String>,
+    /// Only flows with an end that is this service.
+    pub svc: Option<String>,
     /// Rows to return, 1-1000 (default 100).
     pub limit: Option<usize>,
     /// Rows to skip (next_offset of the previous page).
@@ -156,7 +163,8 @@ const COMPACT_FLOW_COLUMNS: &[&str] = &[
 ];
 
 /// A KFL filter with the transport and address conditions added.
-fn flow_filter(kfl: &str, proto: Option<L4Proto>, ip: Option<&str>) -> ToolResult<String> {
+fn flow_filter(p: &ListFlows) -> ToolResult<String> {
+    let (kfl, proto, ip) = (p.kfl.as_str(), p.l4proto, p.ip.as_deref());
     let mut parts = Vec::new();
     if !kfl.trim().is_empty() {
         parts.push(format!("({kfl})"));
@@ -175,13 +183,20 @@ fn flow_filter(kfl: &str, proto: Option<L4Proto>, ip: Option<&str>) -> ToolResul
         let a: IpAddr = ip.parse().map_err(|_| ToolError::new(format!("ip: expected an IPv4 or IPv6 address, got `{ip}`")))?;
         parts.push(format!("(src.ip == \"{a}\" || dst.ip == \"{a}\")"));
     }
+    // Either end; a JSON string is a valid KFL (CEL) string literal.
+    for (value, field) in [(&p.ns, "namespace"), (&p.pod, "pod.name"), (&p.svc, "service.name")] {
+        if let Some(v) = value {
+            let lit = serde_json::to_string(v).unwrap_or_default();
+            parts.push(format!("(src.{field} == {lit} || dst.{field} == {lit})"));
+        }
+    }
     Ok(parts.join(" && "))
 }
 
 pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
     let limit = bounded("limit", p.limit, 100, 1000)?;
     let (start_ns, end_ns) = window(&p.start, &p.end)?;
-    let filter = flow_filter(&p.kfl, p.l4proto, p.ip.as_deref())?;
+    let filter = flow_filter(&p)?;
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
     let columns = match p.format {

@@ -222,7 +222,7 @@ const DEFS: &[Def] = &[
         flows::ListFlows,
         true,
         false,
-        "List TCP/UDP/ICMP flows (connections) with packets, bytes, state and handshake RTT, filtered by KFL, protocol or IP, paged by limit/offset."
+        "List TCP/UDP/ICMP flows (connections) with packets, bytes, state and handshake RTT, filtered by KFL, protocol, IP, or an end's namespace, pod or service, paged by limit/offset."
     ),
     def!(
         "get_l4_flow_summary",
