@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use regex::Regex;
 use trawl_analyze::kube::Cluster;
@@ -65,16 +65,8 @@ enum Kind {
 }
 
 impl Common {
-    fn load(&self) -> Result<(Cluster, Filter)> {
-        let mut files = Vec::new();
-        for p in &self.paths {
-            files.extend(trawl_snapshot::resolve::sidecars_of(p)?);
-        }
-        if files.is_empty() {
-            return Err(anyhow!("{}: no Kubernetes sidecars found (docs/kubernetes.md)", self.paths[0].display()));
-        }
-        let cluster = Cluster::load(&files);
-        crate::report_sidecars_problems(&cluster.reports());
+    /// The filter the options describe (checked before anything is read).
+    fn filter(&self) -> Result<Filter> {
         let mut labels = BTreeMap::new();
         for l in &self.labels {
             let (k, v) = l.split_once('=').ok_or_else(|| trawl_analyze::Error::Config(format!("--label: expected KEY=VALUE, got `{l}`")))?;
@@ -86,7 +78,25 @@ impl Common {
             .map(|r| Regex::new(r).map_err(|e| trawl_analyze::Error::Config(format!("--name-regex: not a valid regular expression: {e}"))))
             .transpose()?;
         let at = self.at.as_deref().map(|t| trawl_snapshot::window::parse_time("--at", t)).transpose()?;
-        Ok((cluster, Filter { namespaces: self.namespaces.clone(), name_regex, labels, at, ..Filter::default() }))
+        Ok(Filter { namespaces: self.namespaces.clone(), name_regex, labels, at, ..Filter::default() })
+    }
+
+    /// The sidecars of the paths, indexed; their problems go to stderr.
+    fn cluster(&self) -> Result<Cluster> {
+        let mut files = Vec::new();
+        for p in &self.paths {
+            files.extend(trawl_snapshot::resolve::sidecars_of(p)?);
+        }
+        if files.is_empty() {
+            return Err(trawl_analyze::Error::Config(format!(
+                "{}: holds no Kubernetes sidecars (analyse the capture with --k8s, or keep k8s-*.json next to it; docs/kubernetes.md)",
+                self.paths[0].display()
+            ))
+            .into());
+        }
+        let cluster = Cluster::load(&files);
+        crate::report_sidecars_problems(&cluster.reports());
+        Ok(cluster)
     }
 }
 
@@ -96,7 +106,7 @@ fn span(s: Span) -> String {
 }
 
 pub fn workloads(a: WorkloadsArgs) -> Result<()> {
-    let (cluster, mut f) = a.common.load()?;
+    let mut f = a.common.filter()?;
     f.kind = a.kind.map(|k| {
         match k {
             Kind::Pod => "pod",
@@ -106,6 +116,7 @@ pub fn workloads(a: WorkloadsArgs) -> Result<()> {
         .to_string()
     });
     f.name = a.name;
+    let cluster = a.common.cluster()?;
     let found = list::workloads(&cluster, &f);
     let mut o = std::io::stdout().lock();
     if a.common.json {
@@ -133,11 +144,12 @@ pub fn workloads(a: WorkloadsArgs) -> Result<()> {
 }
 
 pub fn ips(a: IpsArgs) -> Result<()> {
-    let (cluster, mut f) = a.common.load()?;
+    let mut f = a.common.filter()?;
     f.ip =
         a.ip.as_deref()
             .map(|s| s.parse().map_err(|_| trawl_analyze::Error::Config(format!("--ip: expected an IPv4 or IPv6 address, got `{s}`"))))
             .transpose()?;
+    let cluster = a.common.cluster()?;
     let found = list::addresses(&cluster, &f);
     let mut o = std::io::stdout().lock();
     if a.common.json {

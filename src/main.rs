@@ -243,7 +243,7 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     if !a.no_k8s_discovery {
         opts.k8s = trawl_analyze::kube::sidecars_near(&opts.inputs);
     }
-    for f in trawl_analyze::kube::expand_sidecars(&a.k8s)? {
+    for f in trawl_analyze::kube::expand_sidecars("--k8s", &a.k8s)? {
         if !opts.k8s.contains(&f) {
             opts.k8s.push(f);
         }

@@ -81,5 +81,5 @@ pub fn sidecars_of(path: &Path) -> Result<Vec<PathBuf>, Error> {
     {
         return Ok(a.nodes.iter().flat_map(|n| n.sidecars.iter().map(|s| s.path.clone())).collect());
     }
-    Ok(trawl_analyze::kube::expand_sidecars(&[path.to_path_buf()])?)
+    Ok(trawl_analyze::kube::expand_sidecars("", &[path.to_path_buf()])?)
 }

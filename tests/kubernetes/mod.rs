@@ -272,6 +272,18 @@ fn bad_or_missing_sidecars_are_reported_and_analysis_goes_on() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--k8s /nonexistent/k8s.json"), "{}", stderr(&o));
 
+    // workloads / ips: a path without sidecars, a bad option value.
+    let none = dir.join("none.snap");
+    for (args, says) in [
+        (vec!["workloads", "/nonexistent/snap"], "/nonexistent/snap: No such file"),
+        (vec!["ips", snap.to_str().unwrap_or_default(), "--ip", "banana"], "--ip: expected an IPv4 or IPv6 address"),
+        (vec!["workloads", snap.to_str().unwrap_or_default(), "--at", "yesterday"], "--at: expected an RFC 3339 time"),
+    ] {
+        let o = trawl(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says) && stderr(&o).lines().count() == 1, "{args:?}: {}", stderr(&o));
+    }
+
     // Without sidecars: addresses only say internal or public.
     let snap = dir.join("none.snap");
     analyze(&snap, &[&pcap, "--no-k8s-discovery"]);
@@ -282,4 +294,7 @@ fn bad_or_missing_sidecars_are_reported_and_analysis_goes_on() {
         m
     });
     assert_eq!(ns, BTreeMap::from([("internal".to_string(), 8), ("public".to_string(), 1)]));
+    let o = trawl(&["workloads", none.to_str().unwrap_or_default()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("holds no Kubernetes sidecars"), "{}", stderr(&o));
 }

@@ -67,20 +67,22 @@ pub fn sidecars_near(inputs: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// The sidecar files the user named: files as they are, folders for the
-/// `.json` and `.jsonl` files in them.
-pub fn expand_sidecars(paths: &[PathBuf]) -> Result<Vec<PathBuf>, crate::Error> {
+/// The sidecar files the user named (with `option`, e.g. `--k8s`, for
+/// errors): files as they are, folders for the `.json` and `.jsonl` files
+/// in them.
+pub fn expand_sidecars(option: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, crate::Error> {
     let mut out = Vec::new();
+    let named = |p: &PathBuf| if option.is_empty() { p.display().to_string() } else { format!("{option} {}", p.display()) };
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| crate::Error::Config(format!("--k8s {}: {e}", p.display())))?;
+        let meta = std::fs::metadata(p).map_err(|e| crate::Error::Config(format!("{}: {e}", named(p))))?;
         if meta.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| crate::Error::Config(format!("--k8s {}: {e}", p.display())))?
+                .map_err(|e| crate::Error::Config(format!("{}: {e}", named(p))))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "json" || x == "jsonl"))
                 .collect();
             if found.is_empty() {
-                return Err(crate::Error::Config(format!("--k8s {}: no .json or .jsonl sidecar files in this folder", p.display())));
+                return Err(crate::Error::Config(format!("{}: no .json or .jsonl sidecar files in this folder", named(p))));
             }
             found.sort();
             out.extend(found);
