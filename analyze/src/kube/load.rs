@@ -134,8 +134,13 @@ impl Entity {
 /// What one observation says.
 #[derive(Debug)]
 pub enum Change {
-    /// The whole cluster as seen by this source.
-    Full(Vec<Entity>),
+    /// The cluster as seen by this source: everything (`whole`: a timeline
+    /// snapshot, a compact sidecar), or, for a kubectl List, the kinds it
+    /// holds (`kubectl get pods` says nothing about services).
+    Full {
+        entities: Vec<Entity>,
+        whole: bool,
+    },
     Upsert(Entity),
     Delete(Key),
 }
@@ -196,7 +201,7 @@ fn read_file(path: &Path, bytes: &[u8], file: usize, report: &mut FileReport, ou
                 }
             }
             report.observations += 1;
-            out.observations.push(Observation { time, file, change: Change::Full(ents) });
+            out.observations.push(Observation { time, file, change: Change::Full { entities: ents, whole: false } });
         }
         Ok(v) if v.get("type").is_some() => {
             report.format = "timeline";
@@ -210,7 +215,7 @@ fn read_file(path: &Path, bytes: &[u8], file: usize, report: &mut FileReport, ou
             report.format = "kubectl-list";
             let ents = object(v, "$", report, out).into_iter().collect();
             report.observations += 1;
-            out.observations.push(Observation { time: name_time.unwrap_or(i64::MIN), file, change: Change::Full(ents) });
+            out.observations.push(Observation { time: name_time.unwrap_or(i64::MIN), file, change: Change::Full { entities: ents, whole: false } });
         }
         Ok(_) => report.problem(
             "$: expected a kubectl List (`items`), a timeline record (`time`, `type`) or a compact sidecar (`time`, `pods`, `services`); see docs/kubernetes.md"
@@ -245,7 +250,7 @@ fn record(v: Value, at: &str, file: usize, report: &mut FileReport, out: &mut Lo
     let change = match r.kind {
         RecordType::Snapshot => {
             let ents = r.objects.into_iter().enumerate().filter_map(|(i, o)| object(o, &format!("{at}.objects[{i}]"), report, out)).collect();
-            Change::Full(ents)
+            Change::Full { entities: ents, whole: true }
         }
         kind => {
             let Some(o) = r.object else {
@@ -522,5 +527,5 @@ fn compact(v: Value, file: usize, report: &mut FileReport, out: &mut Loaded) {
         ents.push(Entity::Node(NodeInfo { name: n.name.as_str().into(), ips }));
     }
     report.observations += 1;
-    out.observations.push(Observation { time, file, change: Change::Full(ents) });
+    out.observations.push(Observation { time, file, change: Change::Full { entities: ents, whole: true } });
 }

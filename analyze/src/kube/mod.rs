@@ -340,11 +340,104 @@ fn workload(owners: &BTreeMap<(String, String, String), (String, String)>, p: &P
     Some(Arc::from(format!("{k}/{n}")))
 }
 
+/// An object as the replay of a source currently knows it.
+struct Open {
+    entity: Arc<Entity>,
+    from: i64,
+    file: usize,
+}
+
+/// Replays the observations of one source, in time order, into versions.
+struct Replay<'a> {
+    versions: &'a mut Vec<Version>,
+    state: HashMap<Key, Open>,
+    /// Time of the source's previous observation (`i64::MIN`: none yet).
+    prev: i64,
+}
+
+impl Replay<'_> {
+    fn close(&mut self, key: &Key, t: i64) {
+        if let Some(o) = self.state.remove(key) {
+            self.versions.push(Version { from: o.from, until: t.max(o.from), file: o.file, entity: o.entity });
+        }
+    }
+
+    fn close_all(&mut self, t: i64) {
+        let keys: Vec<Key> = self.state.keys().cloned().collect();
+        for k in keys {
+            self.close(&k, t);
+        }
+    }
+
+    /// `e` is there at `t`: unchanged, changed (a new version from `t`), or
+    /// new (from its creation, but not before the source's previous look;
+    /// what the source's first look shows holds from the start of time).
+    fn upsert(&mut self, e: Entity, t: i64, file: usize) {
+        let key = e.key();
+        let changed = match self.state.get(&key) {
+            Some(cur) if *cur.entity == e => return,
+            Some(_) => true,
+            None => false,
+        };
+        if changed {
+            self.close(&key, t);
+        }
+        let created = match &e {
+            Entity::Pod(p) => p.created,
+            _ => None,
+        };
+        let from = match created {
+            _ if changed => t,
+            Some(c) => c.max(self.prev),
+            None if self.prev == i64::MIN => i64::MIN,
+            None => t,
+        };
+        self.state.insert(key, Open { entity: Arc::new(e), from, file });
+    }
+
+    fn apply(&mut self, o: load::Observation) {
+        let t = o.time;
+        match o.change {
+            Change::Full { entities: ents, whole } => {
+                let keep: std::collections::HashSet<Key> = ents.iter().map(Entity::key).collect();
+                let kinds: std::collections::HashSet<&str> = keep.iter().map(|k| k.0).collect();
+                let gone: Vec<Key> = self.state.keys().filter(|k| !keep.contains(*k) && (whole || kinds.contains(k.0))).cloned().collect();
+                for k in gone {
+                    self.close(&k, t);
+                }
+                for e in ents {
+                    self.upsert(e, t, o.file);
+                }
+            }
+            Change::Upsert(e) => self.upsert(e, t, o.file),
+            Change::Delete(k) => self.close(&k, t),
+        }
+        // A timeless List counts as a look at the start of time.
+        self.prev = t.max(i64::MIN + 1);
+    }
+}
+
+/// Folds `o` into `p` when both are full looks at the same time; else
+/// gives `o` back.
+fn merge_into(p: &mut load::Observation, o: load::Observation) -> Option<load::Observation> {
+    if p.time != o.time {
+        return Some(o);
+    }
+    match (&mut p.change, o.change) {
+        (Change::Full { entities, whole }, Change::Full { entities: more, whole: w }) => {
+            entities.extend(more);
+            *whole |= w;
+            None
+        }
+        (_, change) => Some(load::Observation { time: o.time, file: o.file, change }),
+    }
+}
+
 fn build(mut l: Loaded) -> Cluster {
     // Workloads, now that every owner is known.
     for o in &mut l.observations {
         let ents: Vec<&mut Entity> = match &mut o.change {
-            Change::Full(v) => v.iter_mut().collect(),
+            Change::Full { entities, .. } => entities.iter_mut().collect(),
             Change::Upsert(e) => vec![e],
             Change::Delete(_) => Vec::new(),
         };
@@ -354,79 +447,38 @@ fn build(mut l: Loaded) -> Cluster {
             }
         }
     }
-    let mut order: Vec<usize> = (0..l.observations.len()).collect();
-    order.sort_by(|a, b| {
-        let (oa, ob) = (&l.observations[*a], &l.observations[*b]);
-        (&l.sources[oa.file], oa.time, oa.file, a).cmp(&(&l.sources[ob.file], ob.time, ob.file, b))
-    });
+    // Each source in turn, its observations in time order.
+    let mut observations: Vec<(usize, load::Observation)> = l.observations.into_iter().enumerate().collect();
+    observations.sort_by(|(ia, a), (ib, b)| (&l.sources[a.file], a.time, a.file, ia).cmp(&(&l.sources[b.file], b.time, b.file, ib)));
     let mut versions: Vec<Version> = Vec::new();
-    let mut state: HashMap<Key, (Arc<Entity>, i64, usize)> = HashMap::new();
-    let mut source: Option<&PathBuf> = None;
-    let mut prev: i64 = i64::MIN;
-    let close = |state: &mut HashMap<Key, (Arc<Entity>, i64, usize)>, versions: &mut Vec<Version>, key: &Key, t: i64| {
-        if let Some((entity, from, file)) = state.remove(key) {
-            versions.push(Version { from, until: t.max(from), file, entity });
-        }
-    };
-    let mut observations: Vec<Option<load::Observation>> = l.observations.into_iter().map(Some).collect();
-    for i in order {
-        let Some(o) = observations[i].take() else { continue };
+    let mut source: Option<PathBuf> = None;
+    let mut replay = Replay { versions: &mut versions, state: HashMap::new(), prev: i64::MIN };
+    let mut pending: Option<load::Observation> = None;
+    for (_, o) in observations {
         let src = &l.sources[o.file];
-        if source != Some(src) {
-            let keys: Vec<Key> = state.keys().cloned().collect();
-            for k in keys {
-                close(&mut state, &mut versions, &k, i64::MAX);
-            }
-            source = Some(src);
-            prev = i64::MIN;
-        }
-        let first = prev == i64::MIN;
-        let t = o.time;
-        let upsert = |state: &mut HashMap<Key, (Arc<Entity>, i64, usize)>, versions: &mut Vec<Version>, e: Entity| {
-            let key = e.key();
-            let mut changed = false;
-            if let Some((cur, _, _)) = state.get(&key) {
-                if **cur == e {
-                    return;
-                }
-                close(state, versions, &key, t);
-                changed = true;
-            }
-            let created = match &e {
-                Entity::Pod(p) => p.created,
-                _ => None,
-            };
-            // A new object existed since its creation, but not before the
-            // source's previous look; a changed one changed now.
-            let from = match created {
-                _ if changed => t,
-                Some(c) => c.max(prev),
-                None if first => i64::MIN,
-                None => t,
-            };
-            state.insert(key, (Arc::new(e), from, o.file));
+        // Full observations of one source at one time are one look (a
+        // folder of `kubectl get pods` and `kubectl get services` output).
+        let o = match &mut pending {
+            Some(p) if &l.sources[p.file] == src => match merge_into(p, o) {
+                Some(o) => o,
+                None => continue,
+            },
+            _ => o,
         };
-        match o.change {
-            Change::Full(ents) => {
-                let keep: std::collections::HashSet<Key> = ents.iter().map(Entity::key).collect();
-                let gone: Vec<Key> = state.keys().filter(|k| !keep.contains(*k)).cloned().collect();
-                for k in gone {
-                    close(&mut state, &mut versions, &k, t);
-                }
-                for e in ents {
-                    upsert(&mut state, &mut versions, e);
-                }
-            }
-            Change::Upsert(e) => upsert(&mut state, &mut versions, e),
-            Change::Delete(k) => close(&mut state, &mut versions, &k, t),
+        if let Some(p) = pending.take() {
+            replay.apply(p);
         }
-        // A timeless List counts as seen at the start of time.
-        prev = if t == i64::MIN { i64::MIN + 1 } else { t };
+        if source.as_ref() != Some(src) {
+            replay.close_all(i64::MAX);
+            replay.prev = i64::MIN;
+            source = Some(src.clone());
+        }
+        pending = Some(o);
     }
-    let keys: Vec<Key> = state.keys().cloned().collect();
-    for k in keys {
-        close(&mut state, &mut versions, &k, i64::MAX);
+    if let Some(p) = pending.take() {
+        replay.apply(p);
     }
+    replay.close_all(i64::MAX);
     // Deterministic order whatever the hash map did.
     versions.sort_by(|a, b| (a.entity.key(), a.from, a.file).cmp(&(b.entity.key(), b.from, b.file)));
     let mut c = Cluster { hits: l.reports.iter().map(|_| AtomicU64::new(0)).collect(), reports: l.reports, ..Cluster::default() };

@@ -151,3 +151,19 @@ fn scopes() {
         assert_eq!(scope(ip(a)), s, "{a}");
     }
 }
+
+#[test]
+fn lists_of_one_kind_each_in_one_folder_add_up() {
+    // `kubectl get pods -o json > pods.json; kubectl get services -o json > services.json`.
+    let d = tmp("split");
+    let pods = r#"{"apiVersion":"v1","kind":"List","items":[{"kind":"Pod","metadata":{"name":"a","namespace":"x","labels":{"app":"a"}},"status":{"podIP":"10.0.0.1"}}]}"#;
+    let svcs = r#"{"apiVersion":"v1","kind":"List","items":[{"kind":"Service","metadata":{"name":"a","namespace":"x"},"spec":{"clusterIP":"10.96.0.1","selector":{"app":"a"}}}]}"#;
+    let c = Cluster::load(&[write(&d, "pods.json", pods), write(&d, "services.json", svcs)]);
+    let s = c.resolve(ip("10.0.0.1"), 80, 0);
+    assert_eq!((s.pod().map(|p| &*p.name), s.service), (Some("a"), Some(("x", "a"))), "the second List does not end the first's pods");
+    // A later List of pods replaces the pods only.
+    let later = r#"{"apiVersion":"v1","kind":"List","items":[{"kind":"Pod","metadata":{"name":"b","namespace":"x"},"status":{"podIP":"10.0.0.2"}}]}"#;
+    let c = Cluster::load(&[write(&d, "pods.json", pods), write(&d, "services.json", svcs), write(&d, "k8s-1000.json", later)]);
+    assert_eq!(c.resolve(ip("10.0.0.1"), 80, 2_000_000_000).resolution, resolution::NOT_AT_TIME);
+    assert_eq!(c.resolve(ip("10.96.0.1"), 80, 2_000_000_000).resolution, resolution::SERVICE);
+}
