@@ -282,6 +282,12 @@ async def session_checks(session, golden, bless, destructive, data):
     check(k["total"] == 4 and all(c["dst"]["pod"] == "checkout-7d9f" and c["dst"]["workload"] == "Deployment/checkout" for c in k["calls"]), k)
     k = await ok(session, "list_api_calls", {"snapshot_id": "espn", "kfl": 'dst.pod.name == "proxy-1" && src.namespace == "internal"', "limit": 1})
     check(k["total"] == 35 and k["calls"][0]["dst"]["ns"] == "infra" and k["calls"][0]["src"]["ns"] == "internal", k)
+    # Stats by workload and namespace: the two named servers, the rest public.
+    s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "group_by": "dst_workload"})
+    got = {g["key"]: g["calls"] for g in s["groups"]}
+    check(got["shop/Deployment/checkout"] == 4 and got["infra/proxy-1"] == 35 and s["total_calls"] == 61, got)
+    s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "group_by": "dst_ns"})
+    check({g["key"]: g["calls"] for g in s["groups"]} == {"infra": 35, "public": 22, "shop": 4} and s["group_by"] == "dst_namespace", s)
     # Kubeshark's list_l4_flows filters by either end's namespace, pod or service.
     # tshark `-z conv,tcp`: 2 conversations with 63.85.36.72.
     f = await ok(session, "list_l4_flows", {"snapshot_id": "espn", "ns": "shop"})

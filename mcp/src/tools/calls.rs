@@ -69,7 +69,7 @@ pub struct CallDetails {
 /// get_api_stats' grouping.
 #[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     /// Method and templated path (`GET /users/{id}`).
     #[default]
@@ -83,6 +83,19 @@ pub enum GroupBy {
     /// L7 protocol.
     #[serde(alias = "proto")]
     Protocol,
+    /// Client namespace (`internal`/`public` outside the cluster).
+    #[serde(alias = "src_ns")]
+    SrcNamespace,
+    /// Server namespace.
+    #[serde(alias = "dst_ns")]
+    DstNamespace,
+    /// Client workload, `namespace/Kind/name` (else its pod, else its address).
+    SrcWorkload,
+    /// Server workload, else its pod, else its service, else its address and port.
+    DstWorkload,
+    /// Server service, `namespace/name` (else its address and port).
+    #[serde(alias = "dst_svc")]
+    DstService,
 }
 
 /// get_api_stats' parameters.
@@ -93,7 +106,9 @@ pub struct ApiStats {
     /// KFL filter of the calls to count (default: all).
     #[serde(default)]
     pub kfl: String,
-    /// `endpoint` (default), `status`, `src`, `dst` or `protocol`.
+    /// `endpoint` (default), `status`, `src`, `dst`, `protocol`,
+    /// `src_namespace`, `dst_namespace`, `src_workload`, `dst_workload` or
+    /// `dst_service`.
     #[serde(default)]
     pub group_by: GroupBy,
     /// Groups to return, busiest first, 1-1000 (default 50).
@@ -265,12 +280,34 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
     let cat = inner.catalog(&snaps).await?;
     let q = KflQuery { table: Table::Calls, filter: p.kfl.clone(), start_ns, end_ns, ..Default::default() };
     let (df, notes) = cat.kfl_filtered(&q).await?;
+    use trawl_query::datafusion::functions::core::expr_fn::coalesce;
+    use trawl_query::datafusion::functions::string::expr_fn::concat_ws;
+    // `a/b/...`, null when a part is null (concat_ws would skip it).
+    let path = |parts: Vec<Expr>| {
+        let all_set = parts.iter().cloned().map(Expr::is_not_null).reduce(Expr::and).unwrap_or(lit(true));
+        when(all_set, concat_ws(lit("/"), parts)).end()
+    };
+    let dst = trawl_query::datafusion::functions::string::expr_fn::concat(vec![col("dst_ip"), lit(":"), cast(col("dst_port"), DataType::Utf8)]);
     let key: Expr = match p.group_by {
         GroupBy::Endpoint => col("endpoint"),
         GroupBy::Status => cast(col("status_code"), DataType::Utf8),
         GroupBy::Src => col("src_ip"),
-        GroupBy::Dst => trawl_query::datafusion::functions::string::expr_fn::concat(vec![col("dst_ip"), lit(":"), cast(col("dst_port"), DataType::Utf8)]),
+        GroupBy::Dst => dst,
         GroupBy::Protocol => col("protocol"),
+        GroupBy::SrcNamespace => col("src_namespace"),
+        GroupBy::DstNamespace => col("dst_namespace"),
+        GroupBy::SrcWorkload => coalesce(vec![
+            path(vec![col("src_pod_namespace"), col("src_workload")])?,
+            path(vec![col("src_pod_namespace"), col("src_pod_name")])?,
+            col("src_ip"),
+        ]),
+        GroupBy::DstWorkload => coalesce(vec![
+            path(vec![col("dst_pod_namespace"), col("dst_workload")])?,
+            path(vec![col("dst_pod_namespace"), col("dst_pod_name")])?,
+            path(vec![col("dst_service_namespace"), col("dst_service_name")])?,
+            dst,
+        ]),
+        GroupBy::DstService => coalesce(vec![path(vec![col("dst_service_namespace"), col("dst_service_name")])?, dst]),
     };
     let one_if = |cond: Expr| when(cond, lit(1i64)).otherwise(lit(0i64));
     let failed = one_if(col("status_code").gt_eq(lit(400)).or(col("status_code").eq(lit(0))))?;
