@@ -46,7 +46,7 @@ fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
 
-const CALL_SUMMARY: &[&str] = &["id", "timestamp", "src_ip", "src_port", "dst_ip", "dst_port", "method", "url", "status_code", "latency_ms", "error"];
+const CALL_SUMMARY: &[&str] = &["id", "timestamp", "src_name", "dst_name", "dst_port", "method", "url", "status_code", "latency_ms", "error"];
 const FLOW_SUMMARY: &[&str] = &[
     "flow_id",
     "timestamp",

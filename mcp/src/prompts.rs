@@ -31,7 +31,7 @@ get_api_stats with group_by protocol and then endpoint for the calls, and list_a
         name: "find_errors",
         description: "Find failing calls (5xx, 4xx, unanswered) and what they have in common",
         args: &[SNAPSHOT_ARG, ("kfl", "Extra KFL filter to narrow the search", false)],
-        text: "Find the failing API calls in snapshot {snapshot_id} (narrowed by KFL `{kfl}` if given). Start with get_api_stats group_by endpoint and status to see where errors concentrate, \
+        text: "Find the failing API calls in snapshot {snapshot_id} (narrowed by KFL `{kfl}` if given). Start with get_api_stats group_by endpoint, status and dst_workload to see where errors concentrate, \
 then list_api_calls with kfl `status_code >= 500`, `status_code >= 400` and `status_code == 0` (no answer). Open a few with get_api_call_details. Say which endpoints, clients and times fail, and cite call ids and times.",
     },
     PromptDef {
@@ -45,8 +45,10 @@ then list_api_calls with kfl `flow_id == <its flow_id>` for the other calls on t
         name: "show_topology",
         description: "Service map: which clients call which servers, with volumes and errors",
         args: &[SNAPSHOT_ARG],
-        text: "Draw the service topology of snapshot {snapshot_id}: get_l4_flow_summary for connections, get_api_stats group_by src and group_by dst for calls, \
-list_workloads and list_ips to name the peers. List the edges (client -> server, protocol, calls, error rate) and point out unexpected ones.",
+        text: "Draw the service topology of snapshot {snapshot_id}: get_l4_flow_summary for connections, get_api_stats group_by src_workload and group_by dst_workload for calls \
+(calls and flows carry the pod, namespace, service and workload of both ends at their time; list_workloads and list_ips show what the sidecars name and when). \
+List the edges (client workload -> server workload, protocol, calls, error rate), cross-namespace calls (kfl `src.namespace != dst.namespace`) and calls leaving the cluster \
+(kfl `dst.namespace == \"public\"`, with dst.dns), and point out unexpected ones.",
     },
     PromptDef {
         name: "latency_analysis",

@@ -124,6 +124,7 @@ const ENDPOINT_KEYS: &[(&str, Option<&str>)] = &[
     ("labels", None),
     ("annotations", None),
     ("resolution", None),
+    ("name", None),
 ];
 
 /// Moves the `{prefix}_*` fields of a row into one object (`src_ip`,

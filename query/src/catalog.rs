@@ -6,7 +6,7 @@
 //! | name | kind | rows |
 //! |---|---|---|
 //! | `api_calls`, `flows`, `parse_issues`, `packets` | table | the Parquet files, as in docs/schema.md |
-//! | `calls` | view | `api_calls` plus `route` (templated path), `endpoint` (method and route), `latency_ms` |
+//! | `calls` | view | `api_calls` plus `route` (templated path), `endpoint` (method and route), `latency_ms`, `src_name`/`dst_name` (pod, else service, node, DNS name, else the address) |
 //! | `http` | view | the HTTP rows of `calls` |
 //! | `tcp`, `udp`, `icmp` | view | the flows of that transport |
 
@@ -153,6 +153,20 @@ impl Catalog {
         cols.push(route.alias("route"));
         cols.push(udf::endpoint().call(vec![col("method"), col("path")]).alias("endpoint"));
         cols.push((cast(col("elapsed_time_us"), DataType::Float64) / lit(1000.0)).alias("latency_ms"));
+        // Snapshots from before the Kubernetes columns have no names to show.
+        if calls.schema().has_column_with_unqualified_name("src_pod_name") {
+            for side in ["src", "dst"] {
+                let name = |c: &str| datafusion::functions::core::expr_fn::nullif(col(format!("{side}_{c}")), lit(""));
+                let best = datafusion::functions::core::expr_fn::coalesce(vec![
+                    name("pod_name"),
+                    name("service_name"),
+                    name("node_name"),
+                    name("dns"),
+                    col(format!("{side}_ip")),
+                ]);
+                cols.push(best.alias(format!("{side}_name")));
+            }
+        }
         let calls = calls.select(cols)?;
         ctx.register_table("calls", calls.clone().into_view())?;
         ctx.register_table("http", calls.filter(col("protocol").eq(lit("http")))?.into_view())?;
