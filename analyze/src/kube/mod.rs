@@ -205,6 +205,8 @@ impl Cluster {
         let mut service: Option<&Version> = None;
         let mut node: Option<&Version> = None;
         let mut slices: Vec<SliceRef<'_>> = Vec::new();
+        // A hostNetwork pod on another port: its node's address.
+        let mut host: Option<(&str, usize)> = None;
         let mut any = false;
         for v in self.valid(Some(ids), t) {
             any = true;
@@ -215,7 +217,10 @@ impl Cluster {
                     let rank = match (p.host_network, p.finished) {
                         (false, false) => 0,
                         (true, _) if p.ports.contains(&port) => 1,
-                        (true, _) => continue,
+                        (true, _) => {
+                            host = host.or(p.node.as_deref().map(|n| (n, v.file)));
+                            continue;
+                        }
                         (false, true) => 2,
                     };
                     if pod.is_none_or(|(r, f, _)| (rank, std::cmp::Reverse(v.from)) < (r, std::cmp::Reverse(f))) {
@@ -248,12 +253,16 @@ impl Cluster {
             if let Entity::Service(s) = &*v.entity {
                 side.service = Some((&s.namespace, &s.name));
             }
-        } else if let Some(v) = node {
-            side.file = Some(v.file);
+        } else if let Some((name, file)) = node
+            .and_then(|v| match &*v.entity {
+                Entity::Node(n) => Some((&*n.name, v.file)),
+                _ => None,
+            })
+            .or(host)
+        {
+            side.file = Some(file);
             side.resolution = resolution::NODE;
-            if let Entity::Node(n) = &*v.entity {
-                side.node = Some(&n.name);
-            }
+            side.node = Some(name);
             // A service of hostNetwork pods lists the node's address: it
             // names the side only on one of its ports.
             side.service = best_slice(&slices, port).filter(|s| s.ports.contains(&port)).map(named);

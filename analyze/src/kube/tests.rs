@@ -167,3 +167,15 @@ fn lists_of_one_kind_each_in_one_folder_add_up() {
     assert_eq!(c.resolve(ip("10.0.0.1"), 80, 2_000_000_000).resolution, resolution::NOT_AT_TIME);
     assert_eq!(c.resolve(ip("10.96.0.1"), 80, 2_000_000_000).resolution, resolution::SERVICE);
 }
+
+#[test]
+fn a_host_network_pod_names_its_node_when_no_node_object_does() {
+    let d = tmp("hostnet");
+    let list = r#"{"apiVersion":"v1","kind":"List","items":[{"kind":"Pod","metadata":{"name":"exporter","namespace":"mon"},
+      "spec":{"nodeName":"node-7","hostNetwork":true,"containers":[{"ports":[{"containerPort":9100}]}]},"status":{"podIP":"192.168.1.7"}}]}"#;
+    let c = Cluster::load(&[write(&d, "cluster.json", list)]);
+    let on_port = c.resolve(ip("192.168.1.7"), 9100, 0);
+    assert_eq!((on_port.resolution, on_port.pod().map(|p| &*p.name)), (resolution::POD, Some("exporter")));
+    let other = c.resolve(ip("192.168.1.7"), 22, 0);
+    assert_eq!((other.resolution, other.node, other.pod.is_none()), (resolution::NODE, Some("node-7"), true));
+}
