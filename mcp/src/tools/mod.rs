@@ -236,9 +236,15 @@ const DEFS: &[Def] = &[
         workloads::ListWorkloads,
         true,
         false,
-        "Pods and services from the Kubernetes sidecars (archive or snapshot) with namespaces, labels and IPs over time."
+        "Pods, services and nodes the Kubernetes sidecars (archive or snapshot) name: namespace, workload, node, labels, and each IP with the span it was held (from_ts/until_ts). Calls and flows already carry these names per side."
     ),
-    def!("list_ips", workloads::ListIps, true, false, "IP address to pod/service resolution from the Kubernetes sidecars, with the time each name was seen."),
+    def!(
+        "list_ips",
+        workloads::ListIps,
+        true,
+        false,
+        "Addresses and what held each one when (pod, service or node, with from_ts/until_ts): an address reused by a new pod shows both holders."
+    ),
     def!(
         "export_snapshot_pcap",
         flows::ExportPcap,

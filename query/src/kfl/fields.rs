@@ -4,7 +4,7 @@
 //!
 //! Kubeshark's variables are all known here, including those trawl cannot
 //! answer yet: naming one gives an error saying why (protocol not decoded
-//! yet, needs Kubernetes metadata, lives in the other table), never an
+//! yet, not in a packet capture, lives in the other table), never an
 //! empty result.
 
 use std::fmt::Write;
