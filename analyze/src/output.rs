@@ -512,7 +512,7 @@ impl Builders {
         Builders {
             tables: [TableBuilder::new(&trawl_schemas::FLOWS), TableBuilder::new(&trawl_schemas::API_CALLS), TableBuilder::new(&trawl_schemas::PARSE_ISSUES)],
             keys: Default::default(),
-            matches: vec![0; ctx.cluster.reports().len()],
+            matches: vec![0; ctx.cluster.file_count()],
             ctx,
         }
     }

@@ -575,7 +575,6 @@ fn maybe_flush(tb: &mut TickBuilder, txs: &[SyncSender<Arc<Tick>>], progress: &P
     Ok(())
 }
 
-/// A shard worker.
 /// A shard worker; with `batches`, it builds Arrow batches itself, naming
 /// the sides of rows from that context.
 fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowConfig, batches: Option<Arc<Context>>) -> Stats {

@@ -171,6 +171,11 @@ impl Cluster {
         &self.versions
     }
 
+    /// Sidecar files read (readable or not).
+    pub fn file_count(&self) -> usize {
+        self.reports.len()
+    }
+
     /// Adds per-file counts of sides named ([`Side::file`]), kept by each
     /// worker on its own and added once.
     pub fn add_matches(&self, counts: &[u64]) {
