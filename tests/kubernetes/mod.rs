@@ -244,6 +244,35 @@ fn sidecars_next_to_the_capture_are_found_and_listed_over_time() {
     assert_eq!(at(from + 1), ["ledger-7c6b5d9f8-m4n8r", "payments-0"]);
 }
 
+/// The CI recipe (docs/ci.md): a folder of captures with kubectl Lists
+/// next to them is an archive; a snapshot cut from it carries the Lists
+/// and its index names every call.
+#[test]
+fn an_archive_snapshot_carries_its_lists_and_names_calls_when_indexed() {
+    let dir = scratch("k8s-archive");
+    let cap = dir.join("capture");
+    fs::create_dir_all(&cap).ok();
+    fs::copy(testdata("scenarios/k8s/cluster.pcap"), cap.join("test-1.pcap")).ok();
+    for f in fs::read_dir(testdata("scenarios/k8s/kubectl")).map(|r| r.flatten().collect::<Vec<_>>()).unwrap_or_default() {
+        fs::copy(f.path(), cap.join(f.file_name())).ok();
+    }
+    let snap = dir.join("t.snap");
+    let o = trawl(&["snapshot", "create", cap.to_str().unwrap_or_default(), "--index", "-o", snap.to_str().unwrap_or_default()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 sidecar(s)"), "{}", stdout(&o));
+    let calls = rows(&snap, "api_calls", &["method", "path"], "timestamp");
+    let want = expected_calls();
+    assert_eq!(calls.len(), want.len());
+    for ((_, got), (m, p, w)) in calls.iter().zip(&want) {
+        assert_eq!(got, &owned(w), "{m} {p}");
+    }
+    // The capture node is the archive's node: the folder's name.
+    for b in read_table(&snap.join("flows.parquet")) {
+        assert!(strings(&b, "node_name").iter().all(|n| n.as_deref() == Some("capture")));
+    }
+    assert_eq!(kfl(&snap, "src.service.namespace != dst.service.namespace").len(), 4);
+}
+
 #[test]
 fn bad_or_missing_sidecars_are_reported_and_analysis_goes_on() {
     let dir = scratch("k8s-bad");
