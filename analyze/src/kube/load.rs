@@ -184,6 +184,17 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
     out
 }
 
+/// Reads one sidecar from memory (`name` as its file name: it may carry
+/// the time); the fuzz target's entry point.
+pub fn load_bytes(name: &str, bytes: &[u8]) -> Loaded {
+    let mut out = Loaded::default();
+    let mut report = FileReport { path: name.to_string(), ..FileReport::default() };
+    read_file(Path::new(name), bytes, 0, &mut report, &mut out);
+    out.reports.push(report);
+    out.sources.push(PathBuf::new());
+    out
+}
+
 fn read_file(path: &Path, bytes: &[u8], file: usize, report: &mut FileReport, out: &mut Loaded) {
     let name_time = path.file_name().and_then(|n| k8s::time_from_name(&n.to_string_lossy()));
     match serde_json::from_slice::<Value>(bytes) {

@@ -162,6 +162,11 @@ impl Cluster {
         build(load::load(paths))
     }
 
+    /// Indexes one sidecar held in memory (`name`: its file name).
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Cluster {
+        build(load::load_bytes(name, bytes))
+    }
+
     /// True when no sidecar gave any object.
     pub fn is_empty(&self) -> bool {
         self.versions.is_empty()

@@ -179,3 +179,28 @@ fn a_host_network_pod_names_its_node_when_no_node_object_does() {
     let other = c.resolve(ip("192.168.1.7"), 22, 0);
     assert_eq!((other.resolution, other.node, other.pod.is_none()), (resolution::NODE, Some("node-7"), true));
 }
+
+#[test]
+fn cut_or_garbled_sidecars_never_panic() {
+    // The scenario's real sidecars, cut at many points and with bytes
+    // flipped: every result is a report, never a panic.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/scenarios/k8s");
+    let d = tmp("garbled");
+    for sub in ["kubectl", "timeline"] {
+        for f in std::fs::read_dir(root.join(sub)).unwrap().flatten() {
+            let bytes = std::fs::read(f.path()).unwrap();
+            let name = f.file_name().to_string_lossy().to_string();
+            for cut in (0..bytes.len()).step_by(211) {
+                let p = d.join(&name);
+                std::fs::write(&p, &bytes[..cut]).unwrap();
+                let c = Cluster::load(std::slice::from_ref(&p));
+                let _ = c.resolve(ip("10.244.3.30"), 8080, 0);
+                let mut flipped = bytes.clone();
+                flipped[cut] ^= 0x5a;
+                std::fs::write(&p, &flipped).unwrap();
+                let c = Cluster::load(&[p]);
+                let _ = list::workloads(&c, &list::Filter::default());
+            }
+        }
+    }
+}
