@@ -293,12 +293,15 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
         writeln!(o, "  parse_issues  {:>10}", c.parse_issues)?;
         let k = &m.kubernetes;
         if !k.sidecars.is_empty() {
-            let (pods, services, named): (u64, u64, u64) = k.sidecars.iter().fold((0, 0, 0), |a, r| (a.0 + r.pods, a.1 + r.services, a.2 + r.matched));
+            let named: u64 = k.sidecars.iter().map(|r| r.matched).sum();
+            let n = |count: u64, what: &str| format!("{count} {what}{}", plural(count as usize));
             writeln!(
                 o,
-                "  kubernetes    {} sidecar{} ({pods} pods, {services} services), {named} flow/call sides named",
-                k.sidecars.len(),
-                plural(k.sidecars.len())
+                "  kubernetes    {}: {}, {}, {} over time; {named} flow/call sides named",
+                n(k.sidecars.len() as u64, "sidecar"),
+                n(k.pods, "pod"),
+                n(k.services, "service"),
+                n(k.nodes, "node")
             )?;
         }
         if c.dns_answers > 0 {

@@ -150,7 +150,8 @@ fn every_call_and_flow_is_attributed_at_its_time_in_both_sidecar_forms() {
     for form in ["kubectl", "timeline"] {
         let snap = dir.join(format!("{form}.snap"));
         let o = analyze(&snap, &[&pcap, "--k8s", &testdata(&format!("scenarios/k8s/{form}")), "--node", "node-1"]);
-        assert!(stdout(&o).contains("kubernetes"), "{}", stdout(&o));
+        // Over time: the Job pod and the ledger pod are two of the 8 pods.
+        assert!(stdout(&o).contains("8 pods, 7 services, 1 node over time; "), "{}", stdout(&o));
         assert!(!stderr(&o).contains("warning"), "{form}: {}", stderr(&o));
         check_attribution(&snap);
         // The sidecars travel inside the snapshot.

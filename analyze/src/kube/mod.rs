@@ -39,11 +39,18 @@ pub struct Context {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub sidecars: Vec<FileReport>,
+    /// Distinct pods, services and nodes the sidecars name over time.
+    pub pods: u64,
+    pub services: u64,
+    pub nodes: u64,
 }
 
 impl Context {
     pub fn summary(&self) -> Summary {
-        Summary { sidecars: self.cluster.reports() }
+        let mut keys: Vec<Key> = self.cluster.versions.iter().map(|v| v.entity.key()).collect();
+        keys.dedup();
+        let count = |kind: &str| keys.iter().filter(|k| k.0 == kind).count() as u64;
+        Summary { sidecars: self.cluster.reports(), pods: count("pod"), services: count("service"), nodes: count("node") }
     }
 }
 
