@@ -129,6 +129,15 @@ fn check_attribution(snap: &Path) {
     }
 }
 
+/// The scenario's capture (as `pcap_name`) and the sidecars of one form
+/// side by side in `dir`, as a capture agent leaves them.
+fn copy_scenario(dir: &Path, pcap_name: &str, form: &str) {
+    fs::copy(testdata("scenarios/k8s/cluster.pcap"), dir.join(pcap_name)).unwrap_or_else(|e| panic!("{e}"));
+    for f in fs::read_dir(testdata(&format!("scenarios/k8s/{form}"))).map(|r| r.flatten().collect::<Vec<_>>()).unwrap_or_default() {
+        fs::copy(f.path(), dir.join(f.file_name())).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 fn kfl(snap: &Path, filter: &str) -> Vec<String> {
     let o = trawl(&["query", snap.to_str().unwrap_or_default(), "--kfl", filter, "--format", "ndjson", "--limit", "100"]);
     assert!(o.status.success(), "{filter}: {}", stderr(&o));
@@ -210,10 +219,7 @@ fn sidecars_next_to_the_capture_are_found_and_listed_over_time() {
     let dir = scratch("k8s-near");
     let d = dir.join("incident");
     fs::create_dir_all(&d).ok();
-    fs::copy(testdata("scenarios/k8s/cluster.pcap"), d.join("cluster.pcap")).ok();
-    for f in fs::read_dir(testdata("scenarios/k8s/timeline")).map(|r| r.flatten().collect::<Vec<_>>()).unwrap_or_default() {
-        fs::copy(f.path(), d.join(f.file_name())).ok();
-    }
+    copy_scenario(&d, "cluster.pcap", "timeline");
     let snap = dir.join("near.snap");
     analyze(&snap, &[d.join("cluster.pcap").to_str().unwrap_or_default()]);
     let calls = rows(&snap, "api_calls", &["path"], "timestamp");
@@ -253,10 +259,7 @@ fn an_archive_snapshot_carries_its_lists_and_names_calls_when_indexed() {
     let dir = scratch("k8s-archive");
     let cap = dir.join("capture");
     fs::create_dir_all(&cap).ok();
-    fs::copy(testdata("scenarios/k8s/cluster.pcap"), cap.join("test-1.pcap")).ok();
-    for f in fs::read_dir(testdata("scenarios/k8s/kubectl")).map(|r| r.flatten().collect::<Vec<_>>()).unwrap_or_default() {
-        fs::copy(f.path(), cap.join(f.file_name())).ok();
-    }
+    copy_scenario(&cap, "test-1.pcap", "kubectl");
     let snap = dir.join("t.snap");
     let o = trawl(&["snapshot", "create", cap.to_str().unwrap_or_default(), "--index", "-o", snap.to_str().unwrap_or_default()]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -17,7 +17,7 @@ pub mod peers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -63,15 +63,17 @@ pub fn sidecars_near(inputs: &[PathBuf]) -> Vec<PathBuf> {
     dirs.dedup();
     let mut out = Vec::new();
     for d in dirs {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        let mut found: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy())))
-            .collect();
-        found.sort();
-        out.extend(found);
+        // A folder that cannot be listed has no sidecars to offer.
+        out.extend(files_in(&d, |f| f.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy()))).unwrap_or_default());
     }
     out
+}
+
+/// The files of folder `dir` that `keep` accepts, in name order.
+fn files_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> std::io::Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| f.is_file() && keep(f)).collect();
+    found.sort();
+    Ok(found)
 }
 
 /// The sidecar files the user named (with `option`, e.g. `--k8s`, for
@@ -83,15 +85,11 @@ pub fn expand_sidecars(option: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, 
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| crate::Error::Config(format!("{}: {e}", named(p))))?;
         if meta.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| crate::Error::Config(format!("{}: {e}", named(p))))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "json" || x == "jsonl"))
-                .collect();
+            let found =
+                files_in(p, |f| f.extension().is_some_and(|x| x == "json" || x == "jsonl")).map_err(|e| crate::Error::Config(format!("{}: {e}", named(p))))?;
             if found.is_empty() {
                 return Err(crate::Error::Config(format!("{}: no .json or .jsonl sidecar files in this folder", named(p))));
             }
-            found.sort();
             out.extend(found);
         } else {
             out.push(p.clone());
@@ -221,7 +219,8 @@ impl Cluster {
         let mut pod: Option<(u8, i64, &Version)> = None;
         let mut service: Option<&Version> = None;
         let mut node: Option<&Version> = None;
-        let mut slices: Vec<SliceRef<'_>> = Vec::new();
+        // The slice naming the side: one listing the port first.
+        let mut slice: Option<&SliceInfo> = None;
         // A hostNetwork pod on another port: its node's address.
         let mut host: Option<(&str, usize)> = None;
         let mut any = false;
@@ -246,7 +245,11 @@ impl Cluster {
                 }
                 Entity::Service(_) => service = service.or(Some(v)),
                 Entity::Node(_) => node = node.or(Some(v)),
-                Entity::Slice(s) => slices.push(s),
+                Entity::Slice(s) => {
+                    if slice.is_none_or(|b| slice_rank(s, port) < slice_rank(b, port)) {
+                        slice = Some(s);
+                    }
+                }
             }
         }
         if !any {
@@ -262,7 +265,7 @@ impl Cluster {
             if let Entity::Pod(p) = &*v.entity {
                 side.pod = Some(p);
                 side.node = p.node.as_deref();
-                side.service = self.service_of(p, &slices, port, t);
+                side.service = slice.map(named).or_else(|| self.selected_by(p, t));
             }
         } else if let Some(v) = service {
             side.file = Some(v.file);
@@ -282,8 +285,8 @@ impl Cluster {
             side.node = Some(name);
             // A service of hostNetwork pods lists the node's address: it
             // names the side only on one of its ports.
-            side.service = best_slice(&slices, port).filter(|s| s.ports.contains(&port)).map(named);
-        } else if let Some(s) = best_slice(&slices, port) {
+            side.service = slice.filter(|s| s.ports.contains(&port)).map(named);
+        } else if let Some(s) = slice {
             side.resolution = resolution::SERVICE;
             side.service = Some(named(s));
         } else {
@@ -292,13 +295,9 @@ impl Cluster {
         side
     }
 
-    /// The service of a pod: an endpoint slice holding its address (one
-    /// listing the port first), else a service of its namespace whose
-    /// selector its labels satisfy.
-    fn service_of<'a>(&'a self, p: &PodInfo, slices: &[SliceRef<'a>], port: u16, t: i64) -> Option<(&'a str, &'a str)> {
-        if let Some(s) = best_slice(slices, port) {
-            return Some((&s.namespace, &s.service));
-        }
+    /// The service of a pod no endpoint slice names: one of its namespace
+    /// whose selector its labels satisfy (the first by name).
+    fn selected_by(&self, p: &PodInfo, t: i64) -> Option<(&str, &str)> {
         self.valid(self.services_by_ns.get(&p.namespace), t)
             .filter_map(|v| match &*v.entity {
                 Entity::Service(s) if !s.selector.is_empty() && s.selector.iter().all(|(k, val)| p.labels.get(k) == Some(val)) => Some(s),
@@ -314,12 +313,10 @@ impl Cluster {
     }
 }
 
-type SliceRef<'a> = &'a SliceInfo;
-
-/// The slice naming a side: one listing the port first, then by
+/// Order of slices naming a side: one listing the port first, then by
 /// namespace and service name.
-fn best_slice<'a>(slices: &[SliceRef<'a>], port: u16) -> Option<SliceRef<'a>> {
-    slices.iter().copied().min_by(|a, b| (!a.ports.contains(&port), &a.namespace, &a.service).cmp(&(!b.ports.contains(&port), &b.namespace, &b.service)))
+fn slice_rank(s: &SliceInfo, port: u16) -> (bool, &str, &str) {
+    (!s.ports.contains(&port), &s.namespace, &s.service)
 }
 
 /// `internal` for private, loopback, link-local, multicast, shared

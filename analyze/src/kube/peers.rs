@@ -68,16 +68,16 @@ impl PeerNames {
     /// What answers before packet `before` said about `ip`.
     pub fn lookup(&self, ip: IpAddr, before: u64) -> PeerName {
         let Some(list) = self.by_ip.get(&ip) else { return PeerName::default() };
-        let seen: Vec<&Seen> = list.iter().take_while(|s| s.ordinal < before).collect();
-        let mut names: Vec<Arc<str>> = Vec::new();
-        for s in &seen {
+        let mut out = PeerName::default();
+        for s in list.iter().take_while(|s| s.ordinal < before) {
             for n in s.names.iter() {
-                if !names.contains(n) {
-                    names.push(n.clone());
+                if !out.names.contains(n) {
+                    out.names.push(n.clone());
                 }
             }
+            out.dns = Some(s.question.clone());
         }
-        PeerName { dns: seen.last().map(|s| s.question.clone()), names }
+        out
     }
 }
 
