@@ -25,7 +25,12 @@ pub struct TcpMeta {
     /// FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128.
     pub flags: u8,
     pub window: u16,
+    /// Window scale option (shift) of a SYN or SYN-ACK; [`NO_WSCALE`] when absent.
+    pub wscale: u8,
 }
+
+/// [`TcpMeta::wscale`] of a segment without the window scale option.
+pub const NO_WSCALE: u8 = u8::MAX;
 
 pub const FIN: u8 = 1;
 pub const SYN: u8 = 2;
@@ -257,7 +262,7 @@ fn transport(p: &mut Packet, base: &[u8], sliced: Option<&TransportSlice>, l4: &
                     let be32 = |i: usize| u32::from_be_bytes([l4[i], l4[i + 1], l4[i + 2], l4[i + 3]]);
                     p.sport = be16(0);
                     p.dport = be16(2);
-                    p.tcp = TcpMeta { seq: be32(4), ack: be32(8), flags: l4[13], window: be16(14) };
+                    p.tcp = TcpMeta { seq: be32(4), ack: be32(8), flags: l4[13], window: be16(14), wscale: NO_WSCALE };
                     let header = ((l4[12] >> 4) as usize * 4).max(20);
                     p.payload_off = offset_in(base, l4) + l4.len();
                     p.payload_len = 0;
@@ -280,8 +285,19 @@ fn transport(p: &mut Packet, base: &[u8], sliced: Option<&TransportSlice>, l4: &
             p.sport = tcp.source_port();
             p.dport = tcp.destination_port();
             let raw = tcp.slice();
+            let flags = raw.get(13).copied().unwrap_or(0);
+            // Only a SYN negotiates the window scale; other segments'
+            // options are not walked.
+            let wscale = if flags & SYN != 0 {
+                tcp.options_iterator().find_map(|o| match o {
+                    Ok(etherparse::TcpOptionElement::WindowScale(shift)) => Some(shift),
+                    _ => None,
+                })
+            } else {
+                None
+            };
             p.tcp =
-                TcpMeta { seq: tcp.sequence_number(), ack: tcp.acknowledgment_number(), flags: raw.get(13).copied().unwrap_or(0), window: tcp.window_size() };
+                TcpMeta { seq: tcp.sequence_number(), ack: tcp.acknowledgment_number(), flags, window: tcp.window_size(), wscale: wscale.unwrap_or(NO_WSCALE) };
             let payload = tcp.payload();
             p.payload_off = offset_in(base, payload);
             p.payload_len = payload.len();

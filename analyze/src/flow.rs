@@ -21,6 +21,7 @@ use crate::decode::{ACK, FIN, Packet, RST, SYN};
 use crate::reassembly::{Reassembler, StreamEvent};
 use crate::records::{CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest, tag, untag};
 use crate::stats::Stats;
+use crate::tcp_analysis::{Segment, TcpAnalysis};
 
 /// Flow tracking settings.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +45,9 @@ pub struct FlowConfig {
     pub hash_streams: bool,
     /// Parse-issue rows kept per shard; the rest are counted.
     pub max_issues: u64,
+    /// Unacknowledged segments the TCP analysis of one shard remembers in
+    /// all (each direction also stops at [`crate::tcp_analysis::MAX_UNACKED`]).
+    pub max_shard_unacked: usize,
 }
 
 impl Default for FlowConfig {
@@ -58,6 +62,7 @@ impl Default for FlowConfig {
             limits: Limits::default(),
             hash_streams: false,
             max_issues: 1_000_000,
+            max_shard_unacked: 1 << 21,
         }
     }
 }
@@ -168,6 +173,7 @@ struct Tcp {
     closed: bool,
     l7: L7,
     digest: Option<Box<Digest2>>,
+    analysis: TcpAnalysis,
 }
 
 struct Flow {
@@ -200,6 +206,8 @@ pub struct FlowTable {
     key_ctx: (u8, u64, u8, u64),
     /// Out-of-order bytes buffered by all flows of the shard.
     ooo_total: usize,
+    /// Unacknowledged segments remembered by the TCP analysis of all flows.
+    unacked_total: usize,
     seq: u32,
     pub stats: Stats,
 }
@@ -214,7 +222,16 @@ fn well_known_server(a: u16, b: u16) -> Option<bool> {
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> FlowTable {
-        FlowTable { cfg, flows: HashMap::default(), out: Vec::new(), key_ctx: (0, 0, PHASE_PACKET, 0), ooo_total: 0, seq: 0, stats: Stats::default() }
+        FlowTable {
+            cfg,
+            flows: HashMap::default(),
+            out: Vec::new(),
+            key_ctx: (0, 0, PHASE_PACKET, 0),
+            ooo_total: 0,
+            unacked_total: 0,
+            seq: 0,
+            stats: Stats::default(),
+        }
     }
 
     /// Rows produced since the last call.
@@ -335,6 +352,7 @@ impl FlowTable {
                 closed: false,
                 l7: L7::Probe { bufs: [Vec::new(), Vec::new()], at: [At::default(); 2], mid: false },
                 digest: self.cfg.hash_streams.then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
+                analysis: TcpAnalysis::default(),
             })
         });
         Box::new(Flow {
@@ -406,6 +424,10 @@ impl FlowTable {
         if dir == 0 && t.rtt.is_none() && t.synack && flags & (SYN | ACK) == ACK {
             t.rtt = t.syn_ts.map(|s| p.ts - s);
         }
+        let seg = Segment { ts: p.ts, seq: th.seq, ack: th.ack, len: payload_len as u32, flags, window: th.window, wscale: th.wscale };
+        let remembered = t.analysis.remembered();
+        t.analysis.packet(dir, &seg, t.rtt, self.unacked_total < cfg.max_shard_unacked);
+        self.unacked_total = (self.unacked_total + t.analysis.remembered()).saturating_sub(remembered);
         if payload_len > 0 {
             note_history(f, dir, H_DATA);
         }
@@ -571,16 +593,21 @@ impl FlowTable {
         let mut rtt = None;
         let conn_state;
         let zeek;
+        let mut metrics = None;
         if let Some(mut t) = f.tcp.take() {
             if !t.closed {
                 let why = if reason == "capture_end" { "capture_end" } else { "connection_timeout" };
                 self.close_tcp(&mut f, &mut t, at, why);
             }
+            self.unacked_total = self.unacked_total.saturating_sub(t.analysis.remembered());
+            let m = std::mem::take(&mut t.analysis.metrics);
+            self.stats.tcp_retransmissions += m.retransmissions as u64;
+            self.stats.tcp_unacked_dropped += m.unacked_dropped as u64;
+            metrics = Some(Box::new(m));
             for d in 0..2 {
                 let r = &t.reasm[d];
                 f.dirs[d].stream_bytes = r.stream_bytes;
                 f.dirs[d].gap_bytes = r.gap_bytes;
-                self.stats.tcp_retransmissions += r.retransmissions;
                 self.stats.tcp_ooo_overflows += r.ooo_overflows;
                 self.stats.tcp_gap_bytes += r.gap_bytes;
                 self.stats.tcp_stream_bytes += r.stream_bytes;
@@ -649,6 +676,7 @@ impl FlowTable {
             end_reason: reason,
             dirs: f.dirs,
             handshake_rtt_ns: rtt,
+            tcp: metrics,
             l7_protocols: l7,
             vlan: f.vlan,
             file_index: f.file_index,
@@ -819,7 +847,7 @@ mod tests {
         // Mid-stream data from one side; then segments far ahead of it.
         let data = [b'x'; 60];
         for (i, seq) in [1000u32, 2000, 3000, 4000].iter().enumerate() {
-            tcp.tcp = TcpMeta { seq: *seq, ack: 1, flags: 0x18, window: 100 };
+            tcp.tcp = TcpMeta { seq: *seq, ack: 1, flags: 0x18, window: 100, ..TcpMeta::default() };
             t.packet(&Pkt {
                 ordinal: i as u64 + 1,
                 ts: i as i64,

@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod reassembly;
 pub mod records;
 pub mod stats;
+pub mod tcp_analysis;
 pub mod time;
 
 use std::collections::BTreeMap;

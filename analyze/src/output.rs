@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder, UInt8Builder, UInt16Builder,
-    UInt32Builder, UInt64Builder,
+    BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder,
+    UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -31,6 +31,7 @@ enum Col {
     U64(UInt64Builder),
     I32(Int32Builder),
     I64(Int64Builder),
+    F64(Float64Builder),
     Bool(BooleanBuilder),
     Str(StringBuilder),
     Bin(BinaryBuilder),
@@ -48,6 +49,7 @@ impl Col {
             ColumnType::UInt64 => Col::U64(UInt64Builder::new()),
             ColumnType::Int32 => Col::I32(Int32Builder::new()),
             ColumnType::Int64 => Col::I64(Int64Builder::new()),
+            ColumnType::Float64 => Col::F64(Float64Builder::new()),
             ColumnType::Bool => Col::Bool(BooleanBuilder::new()),
             ColumnType::Utf8 => Col::Str(StringBuilder::new()),
             ColumnType::Binary => Col::Bin(BinaryBuilder::new()),
@@ -65,6 +67,7 @@ impl Col {
             Col::U64(b) => Arc::new(b.finish()),
             Col::I32(b) => Arc::new(b.finish()),
             Col::I64(b) => Arc::new(b.finish()),
+            Col::F64(b) => Arc::new(b.finish()),
             Col::Bool(b) => Arc::new(b.finish()),
             Col::Str(b) => Arc::new(b.finish()),
             Col::Bin(b) => Arc::new(b.finish()),
@@ -242,6 +245,15 @@ impl TableBuilder {
     fn opt_i64(&mut self, v: Option<i64>) {
         if let Some(Col::I64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("i64") }
     }
+    fn opt_f64(&mut self, v: Option<f64>) {
+        if let Some(Col::F64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("f64") }
+    }
+    fn opt_u32(&mut self, v: Option<u32>) {
+        if let Some(Col::U32(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u32") }
+    }
+    fn opt_u8(&mut self, v: Option<u8>) {
+        if let Some(Col::U8(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u8") }
+    }
     fn bool(&mut self, v: bool) {
         if let Some(Col::Bool(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("bool") }
     }
@@ -351,12 +363,49 @@ impl TableBuilder {
             self.opt_ts(d.last_ts);
         }
         self.opt_i64(r.handshake_rtt_ns.map(|n| n / 1000));
+        self.tcp_metrics(r);
         self.list(&r.l7_protocols);
         self.opt_u16(r.vlan);
         self.u32(r.file_index);
         self.u64(r.frame_number);
         self.context(names, r.ts, r.flow_id, r.file_index, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port));
         self.end_row()
+    }
+
+    /// The TCP expert columns, from `initial_rtt_us` to `goodput_bytes`
+    /// (null for UDP and ICMP flows).
+    fn tcp_metrics(&mut self, r: &FlowRow) {
+        let m = r.tcp.as_deref();
+        let us = |v: Option<i64>| v.map(|n| n / 1000);
+        let rtt = m.map(|m| m.rtt).filter(|r| r.samples > 0);
+        self.opt_i64(us(m.and_then(|m| m.initial_rtt_ns)));
+        self.opt_i64(us(m.and_then(|m| m.connection_time_ns)));
+        self.opt_i64(us(m.and_then(|m| m.ttfb_ns)));
+        self.opt_i64(us(rtt.map(|r| r.min_ns)));
+        self.opt_i64(us(rtt.map(|r| r.max_ns)));
+        self.opt_i64(rtt.and_then(|r| r.mean_us()).map(|v| v.round() as i64));
+        self.opt_u32(m.map(|m| m.rtt.samples));
+        self.opt_i64(rtt.and_then(|r| r.std_dev_us()).map(|v| v.round() as i64));
+        self.opt_u32(m.map(|m| m.retransmissions));
+        self.opt_u32(m.map(|m| m.fast_retransmissions));
+        self.opt_u32(m.map(|m| m.spurious_retransmissions));
+        self.opt_f64(m.map(|m| m.retransmission_rate()));
+        self.opt_u32(m.map(|m| m.out_of_order));
+        self.opt_u32(m.map(|m| m.dup_acks));
+        self.opt_u32(m.map(|m| m.missing_segments));
+        self.opt_u32(m.map(|m| m.acked_unseen));
+        self.opt_u32(m.map(|m| m.zero_windows));
+        self.opt_u32(m.map(|m| m.zero_window_probes));
+        self.opt_u32(m.map(|m| m.window_full));
+        self.opt_u8(m.and_then(|m| m.window_scale[0]));
+        self.opt_u8(m.and_then(|m| m.window_scale[1]));
+        self.opt_u64(m.and_then(|m| m.avg_window(0)));
+        self.opt_u64(m.and_then(|m| m.avg_window(1)));
+        self.opt_u32(m.map(|m| m.rst_packets));
+        self.opt_u32(m.map(|m| m.fin_packets));
+        self.opt_u32(m.map(|m| m.keep_alives));
+        self.opt_u8(m.map(|m| m.completeness));
+        self.opt_u64(m.map(|_| r.dirs[0].stream_bytes + r.dirs[1].stream_bytes));
     }
 
     /// The Kubernetes and DNS columns (`trawl_schemas::KUBE_COLUMNS`): each

@@ -13,6 +13,8 @@ use std::net::IpAddr;
 
 use trawl_proto::http1::Exchange;
 
+pub use crate::tcp_analysis::TcpMetrics;
+
 /// (virtual shard, ordinal, phase, flow_id, seq): see the module docs.
 pub type SortKey = (u8, u64, u8, u64, u32);
 
@@ -80,6 +82,8 @@ pub struct FlowRow {
     /// [client, server].
     pub dirs: [DirRow; 2],
     pub handshake_rtt_ns: Option<i64>,
+    /// TCP expert metrics (TCP flows only).
+    pub tcp: Option<Box<TcpMetrics>>,
     pub l7_protocols: Vec<&'static str>,
     pub vlan: Option<u16>,
     pub file_index: u32,

@@ -60,8 +60,10 @@ counters! {
         parse_issues_dropped,
         /// Flows closed early because a shard held its maximum number of flows.
         flow_table_evictions,
-        /// TCP segments that brought no new byte.
+        /// TCP packets flagged as retransmissions (plain, fast or spurious), as tshark flags them.
         tcp_retransmissions,
+        /// Segments the TCP analysis did not remember because a cap was reached (docs/tcp-insights.md).
+        tcp_unacked_dropped,
         /// Times an out-of-order buffer hit its cap (a gap was declared).
         tcp_ooo_overflows,
         /// Times a shard's out-of-order bytes in all hit their cap.
