@@ -48,7 +48,7 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Filter a snapshot's calls or flows with KFL (Kubeshark's filter language).
     #[command(
-        after_help = "Examples:\n  trawl query incident.snap --kfl 'http && status_code >= 500'\n  trawl query incident.snap --kfl 'timestamp > now() - duration(\"5m\")' --format ndjson\n  trawl query incident.snap --table flows --kfl 'tcp && zeek_state == \"REJ\"'\n\nVariables: docs/kfl.md"
+        after_help = "Examples:\n  trawl query incident.snap --kfl 'http && status_code >= 500'\n  trawl query incident.snap --kfl 'timestamp > now() - duration(\"5m\")' --format ndjson\n  trawl query incident.snap --table flows --kfl 'tcp && zeek_state == \"REJ\"'\n  trawl query incident.snap --table flows --kfl 'retransmission_rate > 0.05'\n  trawl query incident.snap --table flows --peers --kfl 'tcp'\n\nVariables: docs/kfl.md"
     )]
     Query(query_cmd::QueryArgs),
     /// SQL over a snapshot (DataFusion), read-only: an interactive shell, or -c / -f scripts.

@@ -31,6 +31,10 @@ pub struct QueryArgs {
     /// Print only the number of matching rows.
     #[arg(long)]
     pub count: bool,
+    /// Fold the matching flows per peer pair (Kubeshark's L4 flows):
+    /// connections, states, handshake p50/p90/p99, summed TCP counters.
+    #[arg(long)]
+    pub peers: bool,
     /// Threads for the query engine [default: number of CPUs].
     #[arg(short = 'j', long, default_value_t = 0)]
     pub threads: usize,
@@ -58,9 +62,26 @@ const FLOW_SUMMARY: &[&str] = &[
     "duration_us",
     "zeek_state",
     "history",
+    "handshake_rtt_us",
+    "retransmissions",
     "client_bytes",
     "server_bytes",
     "l7_protocols",
+];
+const PEER_SUMMARY: &[&str] = &[
+    "timestamp",
+    "protocol",
+    "src_ip",
+    "dst_ip",
+    "dst_port",
+    "connections",
+    "flow_state",
+    "handshake_p50_us",
+    "handshake_p90_us",
+    "handshake_p99_us",
+    "retransmissions",
+    "client_bytes",
+    "server_bytes",
 ];
 const BODIES: &[&str] = &["request_body", "response_body"];
 
@@ -84,10 +105,26 @@ pub fn run(a: QueryArgs) -> Result<()> {
             println!("{n}");
             return Ok(());
         }
-        let columns = pick_columns(&cat, table, a.columns.as_deref(), a.format).await?;
+        if a.peers && table != Table::Flows {
+            return Err(trawl_query::QueryError::Invalid("--peers folds flows: use it with --table flows".into()));
+        }
+        let columns = if a.peers { None } else { pick_columns(&cat, table, a.columns.as_deref(), a.format).await? };
         let q = KflQuery { table, filter: a.kfl.clone(), limit: (a.limit > 0).then_some(a.limit), columns, ..Default::default() };
         let start = Instant::now();
-        let (df, notes) = cat.kfl_frame(&q).await?;
+        let (df, notes) = if a.peers {
+            let (df, notes) = cat.peer_frame(&q).await?;
+            let all: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let keep: Vec<String> = match a.columns.as_deref() {
+                Some("all") => all,
+                Some(list) => list.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
+                None if a.format == Format::Table => PEER_SUMMARY.iter().map(|c| c.to_string()).filter(|c| all.contains(c)).collect(),
+                None => all,
+            };
+            let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+            (df.select_columns(&keep)?, notes)
+        } else {
+            cat.kfl_frame(&q).await?
+        };
         print_notes(&notes);
         let schema = df.schema().as_arrow().clone();
         let batches = df.collect().await?;
@@ -119,7 +156,8 @@ async fn pick_columns(cat: &Catalog, table: Table, spec: Option<&str>, format: F
             let summary = if table == Table::Calls { CALL_SUMMARY } else { FLOW_SUMMARY };
             // A folder of snapshots: say which snapshot each row is from.
             let lead = (cat.snapshots.len() > 1).then(|| "snapshot".to_string());
-            Some(lead.into_iter().chain(summary.iter().map(|s| s.to_string())).collect())
+            // Older snapshots lack some summary columns (TCP metrics).
+            Some(lead.into_iter().chain(summary.iter().map(|s| s.to_string()).filter(|c| all.contains(c))).collect())
         }
         None => Some(all.into_iter().filter(|c| !BODIES.contains(&c.as_str())).collect()),
     })

@@ -76,7 +76,8 @@ Report each finding with its evidence (call or flow ids, times) and export the r
         name: "debug_connection",
         description: "Debug connectivity to a peer: refused, reset, slow or silent connections",
         args: &[("ip", "IP address of the peer", true), SNAPSHOT_ARG],
-        text: "Debug the connections of {ip} in snapshot {snapshot_id}. list_l4_flows with ip {ip} shows their states (conn_state, history), handshake RTTs and bytes each way; \
+        text: "Debug the connections of {ip} in snapshot {snapshot_id}. list_l4_flows with ip {ip} shows their states (conn_state, history), handshake RTTs, bytes each way and tcp_metrics \
+(retransmissions, zero windows, RTT jitter: docs/tcp-insights.md for how to read them); \
 list_api_calls with kfl `src.ip == \"{ip}\" || dst.ip == \"{ip}\"` shows the calls. Explain what went wrong (refused, reset, no answer, slow) and export the packets with export_snapshot_pcap.",
     },
 ];

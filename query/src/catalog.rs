@@ -52,6 +52,7 @@ pub const TABLES: &[(&str, &str)] = &[
     ("tcp", "view"),
     ("udp", "view"),
     ("icmp", "view"),
+    ("l4_flows", "view"),
 ];
 
 /// An opened snapshot (or folder of snapshots), ready for SQL and KFL.
@@ -173,7 +174,8 @@ impl Catalog {
         let flows = ctx.table("flows").await?;
         ctx.register_table("tcp", flows.clone().filter(col("protocol").eq(lit("tcp")))?.into_view())?;
         ctx.register_table("udp", flows.clone().filter(col("protocol").eq(lit("udp")))?.into_view())?;
-        ctx.register_table("icmp", flows.filter(col("protocol").in_list(vec![lit("icmp"), lit("icmpv6")], false))?.into_view())?;
+        ctx.register_table("icmp", flows.clone().filter(col("protocol").in_list(vec![lit("icmp"), lit("icmpv6")], false))?.into_view())?;
+        ctx.register_table("l4_flows", crate::peers::peer_flows(flows)?.into_view())?;
         let now_ns = snapshots.iter().filter_map(|s| s.last_ns).max();
         Ok(Catalog { ctx, snapshots, now_ns })
     }
@@ -214,6 +216,14 @@ impl Catalog {
             df = df.filter(col("timestamp").lt(ts(e)))?;
         }
         Ok((df, compiled.notes))
+    }
+
+    /// The flows a KFL query keeps, folded per peer pair
+    /// ([`crate::peers`]) and paged; the query's columns are ignored.
+    pub async fn peer_frame(&self, q: &KflQuery) -> Result<(DataFrame, Vec<String>), QueryError> {
+        let (df, notes) = self.kfl_filtered(&KflQuery { table: Table::Flows, ..q.clone() }).await?;
+        let df = crate::peers::peer_flows(df)?.limit(q.offset, q.limit)?;
+        Ok((df, notes))
     }
 
     /// The DataFrame of a KFL query (filtered, ordered by id, paged).

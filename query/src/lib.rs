@@ -9,6 +9,7 @@ pub mod catalog;
 mod error;
 pub mod format;
 pub mod kfl;
+pub mod peers;
 pub mod udf;
 
 pub use catalog::{Catalog, KflQuery, KflRows, TableDesc, block_on};

@@ -30,6 +30,19 @@ pub enum L4Proto {
     Icmp,
 }
 
+/// What list_l4_flows returns a row for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum FlowGroup {
+    /// One row per connection (TCP) or flow (UDP/ICMP), with its TCP metrics.
+    #[default]
+    Connections,
+    /// One row per peer pair (Kubeshark's L4 flow): connections, state,
+    /// handshake p50/p90/p99 and summed TCP counters.
+    Peers,
+}
+
 /// list_l4_flows' parameters.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
@@ -49,6 +62,9 @@ pub struct ListFlows {
     pub pod: Option<String>,
     /// Only flows with an end that is this service.
     pub svc: Option<String>,
+    /// `connections` (default) or `peers` (all connections between two peers in one row).
+    #[serde(default)]
+    pub group: FlowGroup,
     /// Rows to return, 1-1000 (default 100).
     pub limit: Option<usize>,
     /// Rows to skip (next_offset of the previous page).
@@ -132,15 +148,93 @@ fn compact_flow(mut r: Row) -> Value {
     o.insert("server".into(), rows::endpoint(&mut r, "dst"));
     o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
     o.insert("duration_ms".into(), r.get("duration_us").and_then(Value::as_f64).map_or(Value::Null, |us| json!(us / 1000.0)));
-    for (from, to) in
-        [("conn_state", "state"), ("zeek_state", "zeek_state"), ("history", "history"), ("handshake_rtt_us", "handshake_rtt_us"), ("l7_protocols", "l7")]
-    {
+    for (from, to) in [("conn_state", "state"), ("zeek_state", "zeek_state"), ("history", "history"), ("l7_protocols", "l7")] {
         if let Some(v) = r.remove(from) {
             o.insert(to.into(), v);
         }
     }
     o.insert("client_stats".into(), json!({"pkts": r.get("client_packets"), "bytes": r.get("client_bytes")}));
     o.insert("server_stats".into(), json!({"pkts": r.get("server_packets"), "bytes": r.get("server_bytes")}));
+    // Kubeshark's tcp_metrics object (TCP only; docs/tcp-insights.md).
+    let mut m = Row::new();
+    for (column, key) in TCP_METRICS {
+        if let Some(v) = r.remove(*column).filter(|v| !v.is_null()) {
+            m.insert(key.to_string(), v);
+        }
+    }
+    if !m.is_empty() {
+        o.insert("tcp_metrics".into(), Value::Object(m));
+    }
+    rows::drop_nulls(&mut o);
+    Value::Object(o)
+}
+
+/// Flow columns of the TCP expert metrics and their keys in `tcp_metrics`
+/// (Kubeshark's names; window scale and receive window per side).
+const TCP_METRICS: &[(&str, &str)] = &[
+    ("retransmissions", "retransmissions"),
+    ("fast_retransmissions", "fast_retransmissions"),
+    ("spurious_retransmissions", "spurious_retransmissions"),
+    ("retransmission_rate", "retransmission_rate"),
+    ("zero_window_events", "zero_window_events"),
+    ("window_full_events", "window_full_events"),
+    ("client_window_scale", "client_window_scale"),
+    ("server_window_scale", "server_window_scale"),
+    ("client_avg_receive_window", "client_avg_receive_window"),
+    ("server_avg_receive_window", "server_avg_receive_window"),
+    ("out_of_order", "out_of_order"),
+    ("dup_acks", "dup_acks"),
+    ("missing_segments", "missing_segments"),
+    ("rst_count", "rst_count"),
+    ("fin_count", "fin_count"),
+    ("keepalive_count", "keepalive_count"),
+    ("connection_completeness", "connection_completeness"),
+    ("initial_rtt_us", "initial_rtt_us"),
+    ("handshake_rtt_us", "handshake_time_us"),
+    ("connection_time_us", "connection_time_us"),
+    ("time_to_first_byte_us", "time_to_first_byte_us"),
+    ("rtt_min_us", "rtt_min_us"),
+    ("rtt_max_us", "rtt_max_us"),
+    ("rtt_avg_us", "rtt_avg_us"),
+    ("rtt_samples", "rtt_samples"),
+    ("jitter_us", "jitter_us"),
+    ("goodput_bytes", "goodput_bytes"),
+];
+
+/// A peer-pair row in Kubeshark's L4 flow shape.
+fn compact_peer(mut r: Row) -> Value {
+    let mut o = Row::new();
+    o.insert("proto".into(), r.remove("protocol").unwrap_or(Value::Null));
+    if let Some(s) = r.remove("snapshot") {
+        o.insert("snapshot".into(), s);
+    }
+    o.insert("client".into(), rows::endpoint(&mut r, "src"));
+    o.insert("server".into(), rows::endpoint(&mut r, "dst"));
+    o.insert("first_ts".into(), rows::ms_of(&r, "timestamp"));
+    o.insert("last_ts".into(), rows::ms_of(&r, "end_timestamp"));
+    o.insert("state".into(), r.remove("flow_state").unwrap_or(Value::Null));
+    let g = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
+    o.insert("connections".into(), json!({"total": g("connections"), "open": g("open"), "in_progress": g("in_progress"), "closed": g("closed")}));
+    o.insert(
+        "client_stats".into(),
+        json!({"tx_pkts": g("client_packets"), "tx_bytes": g("client_bytes"), "rx_pkts": g("server_packets"), "rx_bytes": g("server_bytes")}),
+    );
+    o.insert(
+        "server_stats".into(),
+        json!({"tx_pkts": g("server_packets"), "tx_bytes": g("server_bytes"), "rx_pkts": g("client_packets"), "rx_bytes": g("client_bytes")}),
+    );
+    for (from, to) in [("handshake_p50_us", "tcp_handshake_p50_us"), ("handshake_p90_us", "tcp_handshake_p90_us"), ("handshake_p99_us", "tcp_handshake_p99_us")]
+    {
+        o.insert(to.into(), g(from));
+    }
+    let mut m = Row::new();
+    for k in ["retransmissions", "out_of_order", "dup_acks", "zero_window_events", "rst_count"] {
+        m.insert(k.into(), g(k));
+    }
+    rows::drop_nulls(&mut m);
+    if !m.is_empty() {
+        o.insert("tcp_totals".into(), Value::Object(m));
+    }
     rows::drop_nulls(&mut o);
     Value::Object(o)
 }
@@ -155,6 +249,32 @@ const COMPACT_FLOW_COLUMNS: &[&str] = &[
     "zeek_state",
     "history",
     "handshake_rtt_us",
+    "initial_rtt_us",
+    "connection_time_us",
+    "time_to_first_byte_us",
+    "rtt_min_us",
+    "rtt_max_us",
+    "rtt_avg_us",
+    "rtt_samples",
+    "jitter_us",
+    "retransmissions",
+    "fast_retransmissions",
+    "spurious_retransmissions",
+    "retransmission_rate",
+    "out_of_order",
+    "dup_acks",
+    "missing_segments",
+    "zero_window_events",
+    "window_full_events",
+    "client_window_scale",
+    "server_window_scale",
+    "client_avg_receive_window",
+    "server_avg_receive_window",
+    "rst_count",
+    "fin_count",
+    "keepalive_count",
+    "connection_completeness",
+    "goodput_bytes",
     "l7_protocols",
     "client_packets",
     "client_bytes",
@@ -199,6 +319,16 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
     let filter = flow_filter(&p)?;
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
+    if p.group == FlowGroup::Peers {
+        let q = KflQuery { table: Table::Flows, filter, start_ns, end_ns, ..Default::default() };
+        let (df, notes) = cat.kfl_filtered(&q).await?;
+        let df = trawl_query::peers::peer_flows(df)?;
+        let total = df.clone().count().await?;
+        let batches = df.limit(p.offset, Some(limit))?.collect().await?;
+        let flows: Vec<Value> =
+            rows::rows(&batches, 0).into_iter().map(|r| if p.format == Format::Compact { compact_peer(r) } else { Value::Object(r) }).collect();
+        return Ok(super::page("flows", flows, total, p.offset, notes));
+    }
     let columns = match p.format {
         Format::Compact => Some(super::compact_columns(&cat, "flows", COMPACT_FLOW_COLUMNS).await?),
         Format::Full => None,

@@ -222,7 +222,7 @@ const DEFS: &[Def] = &[
         flows::ListFlows,
         true,
         false,
-        "List TCP/UDP/ICMP flows (connections) with packets, bytes, state and handshake RTT, filtered by KFL, protocol, IP, or an end's namespace, pod or service, paged by limit/offset."
+        "List TCP/UDP/ICMP connections with packets, bytes, state and TCP expert metrics (tcp_metrics: retransmissions, dup ACKs, zero windows, RTTs, completeness...), or with group=peers one row per peer pair with handshake p50/p90/p99; filtered by KFL (e.g. `retransmission_rate > 0.01`), protocol, IP, or an end's namespace, pod or service, paged by limit/offset."
     ),
     def!(
         "get_l4_flow_summary",

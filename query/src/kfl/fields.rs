@@ -258,10 +258,10 @@ const PENDING_VARS: &[(&str, &[&str])] = &[
 
 /// Variables of other kinds that are Kubeshark's and not trawl's yet.
 const LATER: &[(&str, &str)] = &[
-    ("tcp_method", "TCP expert insights (`tcp_*` entries) are not decoded yet"),
-    ("tcp_payload", "TCP expert insights (`tcp_*` entries) are not decoded yet"),
-    ("tcp_error_type", "TCP expert insights (`tcp_*` entries) are not decoded yet"),
-    ("tcp_error_message", "TCP expert insights (`tcp_*` entries) are not decoded yet"),
+    ("tcp_method", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
+    ("tcp_payload", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
+    ("tcp_error_type", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
+    ("tcp_error_message", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
     ("udp_length", "per-datagram UDP entries are not produced; use the flows table"),
     ("udp_checksum", "per-datagram UDP entries are not produced; use the flows table"),
     ("udp_payload", "per-datagram UDP entries are not produced; use the flows table"),
@@ -533,6 +533,145 @@ pub static VARS: &[VarDef] = &[
     var!("flow_remote_pps", Double, None, E_FLOWS, PerSecond("server_packets"), &[], "Server packets per second.", "flow_remote_pps > 1000"),
     var!("flow_remote_bps", Double, None, E_FLOWS, PerSecond("server_bytes"), &[], "Server bytes per second.", "flow_remote_bps > 5000000"),
     var!("flow_l7_detected", StrList, None, E_FLOWS, Col("l7_protocols"), &[], "Same as conn_l7_detected.", r#""HTTP" in flow_l7_detected"#),
+    // TCP expert insights (docs/tcp-insights.md)
+    var!(
+        "retransmissions",
+        Int,
+        None,
+        E_FLOWS,
+        Col("retransmissions"),
+        &[],
+        "Retransmitted packets, fast and spurious included (tcp.analysis.retransmission).",
+        "retransmissions > 0"
+    ),
+    var!(
+        "fast_retransmissions",
+        Int,
+        None,
+        E_FLOWS,
+        Col("fast_retransmissions"),
+        &[],
+        "Retransmissions asked for by two duplicate ACKs within 20 ms.",
+        "fast_retransmissions > 0"
+    ),
+    var!(
+        "spurious_retransmissions",
+        Int,
+        None,
+        E_FLOWS,
+        Col("spurious_retransmissions"),
+        &[],
+        "Retransmissions of data already acknowledged.",
+        "spurious_retransmissions > 0"
+    ),
+    var!(
+        "retransmission_rate",
+        Double,
+        None,
+        E_FLOWS,
+        Col("retransmission_rate"),
+        &[],
+        "Retransmissions / packets carrying data, SYN or FIN (0.0-1.0; over 0.05 is severe).",
+        "retransmission_rate > 0.01"
+    ),
+    var!("out_of_order", Int, None, E_FLOWS, Col("out_of_order"), &[], "Out-of-order segments (tcp.analysis.out_of_order).", "out_of_order > 0"),
+    var!("dup_acks", Int, None, E_FLOWS, Col("dup_acks"), &[], "Duplicate ACKs.", "dup_acks >= 3"),
+    var!("missing_segments", Int, None, E_FLOWS, Col("missing_segments"), &[], "Packets after a gap: previous segment not captured.", "missing_segments > 0"),
+    var!("acked_unseen", Int, None, E_FLOWS, Col("acked_unseen"), &[], "ACKs for data the capture never saw (trawl extension).", "acked_unseen > 0"),
+    var!(
+        "zero_window_events",
+        Int,
+        None,
+        E_FLOWS,
+        Col("zero_window_events"),
+        &[],
+        "Zero receive windows advertised: a receiver that stopped reading.",
+        "zero_window_events > 0"
+    ),
+    var!("zero_window_probes", Int, None, E_FLOWS, Col("zero_window_probes"), &[], "Zero-window probes (trawl extension).", "zero_window_probes > 0"),
+    var!("window_full_events", Int, None, E_FLOWS, Col("window_full_events"), &[], "Data segments that filled the peer's window.", "window_full_events > 0"),
+    var!(
+        "client_window_scale",
+        Int,
+        None,
+        E_FLOWS,
+        Col("client_window_scale"),
+        &[],
+        "Window scale shift of the client's SYN (trawl's split of window_scale).",
+        "client_window_scale >= 7"
+    ),
+    var!("server_window_scale", Int, None, E_FLOWS, Col("server_window_scale"), &[], "Window scale shift of the server's SYN-ACK.", "server_window_scale == 0"),
+    var!(
+        "client_avg_receive_window",
+        Int,
+        None,
+        E_FLOWS,
+        Col("client_avg_receive_window"),
+        &[],
+        "Mean receive window the client advertised, bytes (trawl's split of avg_receive_window).",
+        "client_avg_receive_window < 65536"
+    ),
+    var!(
+        "server_avg_receive_window",
+        Int,
+        None,
+        E_FLOWS,
+        Col("server_avg_receive_window"),
+        &[],
+        "Mean receive window the server advertised, bytes.",
+        "server_avg_receive_window < 65536"
+    ),
+    var!("rst_count", Int, None, E_FLOWS, Col("rst_count"), &[], "RST packets.", "rst_count > 0"),
+    var!("fin_count", Int, None, E_FLOWS, Col("fin_count"), &[], "FIN packets (2 is a normal close, 1 a half-close).", "fin_count == 1"),
+    var!("keepalive_count", Int, None, E_FLOWS, Col("keepalive_count"), &[], "Keep-alive probes.", "keepalive_count > 0"),
+    var!(
+        "connection_completeness",
+        Int,
+        None,
+        E_FLOWS,
+        Col("connection_completeness"),
+        &[],
+        "tcp.completeness bitmask: 1 SYN, 2 SYN-ACK, 4 ACK, 8 data, 16 FIN, 32 RST (31 full, 47 data then RST, 33 refused).",
+        "connection_completeness == 33"
+    ),
+    var!("initial_rtt_us", Int, None, E_FLOWS, Col("initial_rtt_us"), &[], "SYN to SYN-ACK, microseconds.", "initial_rtt_us > 100000"),
+    var!(
+        "handshake_time_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("handshake_rtt_us"),
+        &[],
+        "SYN to the handshake's ACK, microseconds (tshark's initial RTT; column handshake_rtt_us).",
+        "handshake_time_us > 10000"
+    ),
+    var!("handshake_rtt_us", Int, None, E_FLOWS, Col("handshake_rtt_us"), &[], "Same as handshake_time_us.", "handshake_rtt_us > 10000"),
+    var!(
+        "connection_time_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("connection_time_us"),
+        &[],
+        "SYN to the first payload byte, microseconds.",
+        "connection_time_us > 50000"
+    ),
+    var!(
+        "time_to_first_byte_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("time_to_first_byte_us"),
+        &[],
+        "Client's first payload byte to the server's first, microseconds.",
+        "time_to_first_byte_us > 500000"
+    ),
+    var!("rtt_min_us", Int, None, E_FLOWS, Col("rtt_min_us"), &[], "Smallest data-to-ACK round trip, microseconds.", "rtt_min_us > 1000"),
+    var!("rtt_max_us", Int, None, E_FLOWS, Col("rtt_max_us"), &[], "Largest data-to-ACK round trip, microseconds.", "rtt_max_us > 200000"),
+    var!("rtt_avg_us", Int, None, E_FLOWS, Col("rtt_avg_us"), &[], "Mean data-to-ACK round trip, microseconds.", "rtt_avg_us > 10000"),
+    var!("rtt_samples", Int, None, E_FLOWS, Col("rtt_samples"), &[], "Round trips measured.", "rtt_samples >= 10"),
+    var!("jitter_us", Int, None, E_FLOWS, Col("jitter_us"), &[], "Standard deviation of the round trips, microseconds.", "jitter_us > rtt_min_us"),
+    var!("goodput_bytes", Int, None, E_FLOWS, Col("goodput_bytes"), &[], "Application bytes delivered, retransmissions excluded.", "goodput_bytes > 1000000"),
     // Kubernetes (directional); pod fields fall back to the service.
     var!(
         "src.pod.name",
