@@ -11,6 +11,7 @@ use sha2::Digest;
 
 mod kubernetes;
 mod mcp;
+mod tcp_insights;
 
 fn trawl(args: &[&str]) -> Output {
     match Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).output() {

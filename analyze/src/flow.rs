@@ -600,7 +600,8 @@ impl FlowTable {
                 self.close_tcp(&mut f, &mut t, at, why);
             }
             self.unacked_total = self.unacked_total.saturating_sub(t.analysis.remembered());
-            let m = std::mem::take(&mut t.analysis.metrics);
+            let mut m = std::mem::take(&mut t.analysis.metrics);
+            m.resent_segments = (t.reasm[0].retransmissions + t.reasm[1].retransmissions).min(u32::MAX as u64) as u32;
             self.stats.tcp_retransmissions += m.retransmissions as u64;
             self.stats.tcp_unacked_dropped += m.unacked_dropped as u64;
             metrics = Some(Box::new(m));

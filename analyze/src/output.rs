@@ -387,6 +387,7 @@ impl TableBuilder {
         self.opt_u32(m.map(|m| m.rtt.samples));
         self.opt_i64(rtt.and_then(|r| r.std_dev_us()).map(|v| v.round() as i64));
         self.opt_u32(m.map(|m| m.retransmissions));
+        self.opt_u32(m.map(|m| m.resent_segments));
         self.opt_u32(m.map(|m| m.fast_retransmissions));
         self.opt_u32(m.map(|m| m.spurious_retransmissions));
         self.opt_f64(m.map(|m| m.retransmission_rate()));
@@ -405,7 +406,7 @@ impl TableBuilder {
         self.opt_u32(m.map(|m| m.fin_packets));
         self.opt_u32(m.map(|m| m.keep_alives));
         self.opt_u8(m.map(|m| m.completeness));
-        self.opt_u64(m.map(|_| r.dirs[0].stream_bytes + r.dirs[1].stream_bytes));
+        self.opt_u64(m.map(|m| m.goodput_bytes));
     }
 
     /// The Kubernetes and DNS columns (`trawl_schemas::KUBE_COLUMNS`): each

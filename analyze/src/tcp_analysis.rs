@@ -155,6 +155,12 @@ pub struct TcpMetrics {
     pub rtt: RttStats,
     /// Segments not remembered because the caps were reached.
     pub unacked_dropped: u32,
+    /// Segments whose every byte had been captured before, whatever their
+    /// timing (filled in from reassembly when the connection ends).
+    pub resent_segments: u32,
+    /// Payload sequence space each side covered, both sides: bytes sent,
+    /// each once, whether or not the capture kept them (snaplen).
+    pub goodput_bytes: u64,
 }
 
 impl TcpMetrics {
@@ -474,6 +480,10 @@ impl TcpAnalysis {
             }
         }
         if (gt(nextseq, fwd.nextseq) || fwd.nextseq == 0) && fl & ZERO_WINDOW_PROBE == 0 {
+            // New sequence space: the payload part of it is goodput.
+            let syn_fin = (flags & (SYN | FIN) != 0) as u32;
+            let new = if fwd.nextseq == 0 { seglen } else { nextseq.wrapping_sub(fwd.nextseq).saturating_sub(syn_fin) };
+            self.metrics.goodput_bytes += new as u64;
             fwd.nextseq = nextseq;
             fwd.nextseq_ts = s.ts;
         }
@@ -548,6 +558,8 @@ mod tests {
         assert_eq!(flags[8], flag::FAST_RETRANSMISSION);
         let m = &a.metrics;
         assert_eq!((m.retransmissions, m.fast_retransmissions, m.dup_acks, m.missing_segments), (1, 1, 2, 1));
+        // 300 bytes of sequence space; the resend adds none.
+        assert_eq!(m.goodput_bytes, 300);
         assert_eq!(m.initial_rtt_ns, Some(10_000_000));
         assert_eq!(m.connection_time_ns, Some(21_000_000));
         assert_eq!(m.completeness, completeness::SYN | completeness::SYN_ACK | completeness::ACK | completeness::DATA);

@@ -272,7 +272,7 @@ fn example_outcome(ex: &str) -> (&'static str, Option<usize>, Option<usize>) {
         e if e.starts_with("dns") || e.starts_with("grpc") || e.starts_with("gql") || e.starts_with("tlsx") => ("does not decode", None, None),
         e if ["redis", "kafka", "amqp", "ldap", "radius", "mongodb", "mysql", "postgresql"].iter().any(|p| e.starts_with(p)) => ("does not decode", None, None),
         // On calls `tcp` (and on flows `status_code`) is refused first: a field of the other table.
-        "tcp && tcp_error_type != \"\"" => ("TCP expert insights|is a field of the flows table", None, None),
+        "tcp && tcp_error_type != \"\"" => ("per-packet `tcp` entries are not produced|is a field of the flows table", None, None),
         e if e.contains("tcp_error_type") => ("is a field of the calls table|is a field of the flows table", None, None),
         e if e.contains("process_name") => ("eBPF socket hooks", None, None),
         e if e.contains("capture_source") => ("capture agent", None, None),
@@ -525,8 +525,11 @@ fn sql_views_functions_and_read_only() {
     assert_eq!(sql_value(&cat, "SELECT endpoint('GET', '/api/orders/123/items/0b7e2c4a-9f1d-4c1e-8a2b-3c4d5e6f7a8b')"), "GET /api/orders/{id}/items/{uuid}");
     assert_eq!(sql_value(&cat, "SELECT map_get(request_headers, 'user-agent', '-') FROM calls WHERE id = 1"), "curl/7.88.1");
     assert_eq!(sql_value(&cat, "SELECT map_get(request_headers, 'nope', '-') FROM calls WHERE id = 1"), "-");
-    // api_calls, flows, parse_issues, packets and the five views.
-    assert_eq!(sql_value(&cat, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"), "9");
+    // api_calls, flows, parse_issues, packets and the six views.
+    assert_eq!(sql_value(&cat, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"), "10");
+    // l4_flows: the flows folded per peer pair (here every flow is TCP to
+    // 127.0.0.1's servers).
+    assert_eq!(sql_value(&cat, "SELECT sum(connections) FROM l4_flows"), sql_value(&cat, "SELECT count(*) FROM flows"));
     // The packet index: one row per frame (144), each TCP packet in a flow.
     assert_eq!(sql_value(&cat, "SELECT count(*) FROM packets"), "144");
     assert_eq!(sql_value(&cat, "SELECT count(*) FROM packets p JOIN flows f ON p.flow_id = f.flow_id"), "144");

@@ -285,6 +285,11 @@ const FLOW_OWN: &[Column] = &[
     opt("rtt_samples", UInt32, "TCP: number of data-to-ACK round trips measured."),
     opt("jitter_us", Int64, "TCP: standard deviation of the data-to-ACK round trips."),
     opt("retransmissions", UInt32, "TCP: packets flagged as retransmissions, fast and spurious ones included (tshark's tcp.analysis.retransmission)."),
+    opt(
+        "resent_segments",
+        UInt32,
+        "TCP: segments whose every byte the capture had already seen, whatever their timing: the sender's loss recovery, where tshark 4.0 calls a resend soon after newer data out-of-order.",
+    ),
     opt("fast_retransmissions", UInt32, "TCP: retransmissions within 20 ms of the second duplicate ACK asking for them (tcp.analysis.fast_retransmission)."),
     opt("spurious_retransmissions", UInt32, "TCP: retransmissions of data the receiver had already acknowledged (tcp.analysis.spurious_retransmission)."),
     opt(
@@ -311,7 +316,11 @@ const FLOW_OWN: &[Column] = &[
         UInt8,
         "TCP: tshark's tcp.completeness bitmask: 1 SYN, 2 SYN-ACK, 4 ACK, 8 data, 16 FIN, 32 RST. 31 full lifecycle, 47 data then RST, 7 handshake only, 8 mid-stream, 33 refused.",
     ),
-    opt("goodput_bytes", UInt64, "TCP: application bytes delivered, both directions, each byte once (retransmissions excluded)."),
+    opt(
+        "goodput_bytes",
+        UInt64,
+        "TCP: application bytes sent, both directions, each byte once: the sequence space covered (retransmissions excluded; bytes a snaplen cut from the capture included).",
+    ),
     col("l7_protocols", StringList, "Application protocols detected on the flow, e.g. [\"HTTP\"]."),
     opt("vlan_id", UInt16, "Outer 802.1Q VLAN id of the first packet, if tagged."),
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the flow's first packet."),

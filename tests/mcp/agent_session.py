@@ -197,6 +197,19 @@ async def session_checks(session, golden, bless, destructive, data):
     ip = f["flows"][0]["server"]["ip"]
     f2 = await ok(session, "list_l4_flows", {"ip": ip, "limit": 1000})
     check(f2["total"] == METHODS["tcp_conversations"], "every flow of this capture talks to one server")
+    # TCP expert metrics per connection (Kubeshark's tcp_metrics), against
+    # tshark: 98 FINs, no retransmission, each stream's initial RTT.
+    m = [x["tcp_metrics"] for x in f2["flows"]]
+    check(sum(x["fin_count"] for x in m) == METHODS["tcp"]["fin_packets"] and sum(x["retransmissions"] for x in m) == 0, m[0])
+    want = METHODS["tcp"]["handshake_rtt_by_stream"]
+    check([x["handshake_time_us"] for x in m] == [round(want[str(i)] * 1e6) for i in range(len(m))], m[:2])
+    check(all(x["connection_completeness"] == 31 for x in m), [x["connection_completeness"] for x in m])
+    # All 49 connections between the two peers are one L4 flow.
+    pf = await ok(session, "list_l4_flows", {"group": "peers"})
+    check(pf["total"] == 1 and pf["flows"][0]["connections"] == {"total": 49, "open": 0, "in_progress": 0, "closed": 49}, pf)
+    hs = METHODS["tcp"]["handshake_rtt_s"]
+    p50 = pf["flows"][0]["tcp_handshake_p50_us"]
+    check(abs(p50 - hs["median"] * 1e6) <= 0.05 * hs["median"] * 1e6 and p50 <= pf["flows"][0]["tcp_handshake_p99_us"] <= hs["max"] * 1e6 + 1, pf)
     e = await fail(session, "list_l4_flows", {"ip": "not-an-ip"})
     check("ip" in e["error"], e)
     summ = await ok(session, "get_l4_flow_summary", {"top": 3})

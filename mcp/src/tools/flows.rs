@@ -173,6 +173,7 @@ fn compact_flow(mut r: Row) -> Value {
 /// (Kubeshark's names; window scale and receive window per side).
 const TCP_METRICS: &[(&str, &str)] = &[
     ("retransmissions", "retransmissions"),
+    ("resent_segments", "resent_segments"),
     ("fast_retransmissions", "fast_retransmissions"),
     ("spurious_retransmissions", "spurious_retransmissions"),
     ("retransmission_rate", "retransmission_rate"),
@@ -258,6 +259,7 @@ const COMPACT_FLOW_COLUMNS: &[&str] = &[
     "rtt_samples",
     "jitter_us",
     "retransmissions",
+    "resent_segments",
     "fast_retransmissions",
     "spurious_retransmissions",
     "retransmission_rate",

@@ -545,6 +545,16 @@ pub static VARS: &[VarDef] = &[
         "retransmissions > 0"
     ),
     var!(
+        "resent_segments",
+        Int,
+        None,
+        E_FLOWS,
+        Col("resent_segments"),
+        &[],
+        "Segments whose bytes had all been captured before (trawl extension: loss recovery whatever the timing).",
+        "resent_segments > 10"
+    ),
+    var!(
         "fast_retransmissions",
         Int,
         None,
