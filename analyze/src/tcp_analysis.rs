@@ -94,9 +94,10 @@ impl RttStats {
         }
         self.max_ns = self.max_ns.max(ns);
         let us = (ns / 1000) as u64;
-        self.samples += 1;
-        self.sum_us += us;
-        self.sum_sq_us += (us as u128) * (us as u128);
+        // Capture times can be anything in a damaged file: saturate.
+        self.samples = self.samples.saturating_add(1);
+        self.sum_us = self.sum_us.saturating_add(us);
+        self.sum_sq_us = self.sum_sq_us.saturating_add((us as u128) * (us as u128));
     }
 
     /// Mean in microseconds.
@@ -328,8 +329,8 @@ impl TcpAnalysis {
                 (false, Scale::Shift(k)) => w << k,
                 _ => w,
             };
-            m.window_sum[d] += scaled;
-            m.window_count[d] += 1;
+            m.window_sum[d] = m.window_sum[d].saturating_add(scaled);
+            m.window_count[d] = m.window_count[d].saturating_add(1);
         }
     }
 

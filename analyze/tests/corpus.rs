@@ -550,3 +550,27 @@ fn corpus_tcp_expert_counts_match_tshark() {
     let total: Vec<u64> = oracle().iter().map(|e| u(e, &["tcp", "zero_window_probe"]) + u(e, &["tcp", "window_full"]) + u(e, &["tcp", "keep_alive"])).collect();
     assert!(total.iter().sum::<u64>() > 10);
 }
+
+#[test]
+fn corpus_connection_completeness() {
+    // tcp.completeness per connection (1 SYN, 2 SYN-ACK, 4 ACK, 8 data,
+    // 16 FIN, 32 RST). tshark prints, on each packet, the value before that
+    // packet; its last packet's value plus that packet's own flags gives
+    // these. One difference, on purpose: a capture that starts mid-stream
+    // is 8 here (data only, Kubeshark's reading) where tshark 4.0 also
+    // sets the ACK bit (12) for any ACK seen without a handshake.
+    for (file, want) in [
+        ("deepflow_server-no-response.pcap", vec![33]),
+        ("zeek_tls_tls13-ech.pcap", vec![8, 63, 63]),
+        ("suricata_tcp-fastopen-tfo.pcap", vec![31, 31]),
+        ("zeek_http_206_example_b.pcap", vec![47, 63]),
+        ("zeek_redis_pubsub.pcap", vec![8, 31, 31, 31]),
+        ("suricata_tcp-rst-unacked-stream-10.pcap", vec![47]),
+    ] {
+        let (_, rows) = run(&[corpus(file)], 1, false);
+        let mut tcp: Vec<&FlowRow> = flows(&rows).into_iter().filter(|f| f.protocol == "tcp").collect();
+        tcp.sort_by_key(|f| f.flow_id);
+        let got: Vec<u8> = tcp.iter().filter_map(|f| f.tcp.as_ref().map(|m| m.completeness)).collect();
+        assert_eq!(got, want, "{file}");
+    }
+}

@@ -257,7 +257,7 @@ const DEFS: &[Def] = &[
         sql::RunSql,
         true,
         false,
-        "Read-only SQL (DataFusion) over tables api_calls, flows, packets, parse_issues and views calls, http, tcp, udp, icmp. Row and time limits apply."
+        "Read-only SQL (DataFusion) over tables api_calls, flows, packets, parse_issues and views calls, http, tcp, udp, icmp, l4_flows. Row and time limits apply."
     ),
 ];
 
