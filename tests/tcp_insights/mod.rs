@@ -148,9 +148,11 @@ fn a_fresh_lossy_recording_agrees_with_tshark() {
     // Timed from the last SYN, as tshark does: where the link lost a
     // SYN-ACK, the client's second SYN and the server's second SYN-ACK
     // cross, and that handshake looks shorter. Most are not hit.
+    // The user-space link adds its own scheduling delay on a busy machine
+    // (the tests run in parallel): a generous upper bound.
     let rtts: Vec<i64> = done.iter().map(|f| f["handshake_rtt_us"].as_i64().unwrap_or(0)).collect();
-    assert!(rtts.iter().all(|r| *r < 35_000), "handshakes {rtts:?} µs for a 25 ms link");
-    assert!(rtts.iter().filter(|r| (25_000..35_000).contains(*r)).count() >= 2, "handshakes {rtts:?} µs for a 25 ms link");
+    assert!(rtts.iter().all(|r| *r < 60_000), "handshakes {rtts:?} µs for a 25 ms link");
+    assert!(rtts.iter().filter(|r| (25_000..60_000).contains(*r)).count() >= 2, "handshakes {rtts:?} µs for a 25 ms link");
     let resent: u64 = done.iter().map(|f| f["resent_segments"].as_u64().unwrap_or(0)).sum();
     assert!(resent > 0, "5% loss over 2 MiB resends segments");
     assert!(agree_with_tshark(&pcap, &flows) >= 9 * 2);
