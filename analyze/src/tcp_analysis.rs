@@ -289,7 +289,8 @@ impl TcpAnalysis {
         m.rst_packets += (s.flags & RST != 0) as u32;
         m.fin_packets += (s.flags & FIN != 0) as u32;
         m.seq_packets += (s.len > 0 || s.flags & (SYN | FIN) != 0) as u32;
-        // tcp.completeness, as Wireshark 4.0 builds it.
+        // tcp.completeness; the ACK bit is the handshake's, after a
+        // SYN-ACK (tshark also sets it mid-stream: docs/tcp-insights.md).
         if s.flags & SYN != 0 {
             m.completeness |= if s.flags & ACK != 0 { completeness::SYN_ACK } else { completeness::SYN };
         } else if s.flags & ACK != 0 && m.completeness & completeness::SYN_ACK != 0 {
@@ -402,7 +403,7 @@ impl TcpAnalysis {
             }
             if seglen == 0 && window != 0 && window == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && plain {
                 // After an ACKed-unseen segment the run restarts at 1.
-                fwd.dupacks = if fwd.dupacks == STALLED { 1 } else { fwd.dupacks + 1 };
+                fwd.dupacks = if fwd.dupacks == STALLED { 1 } else { fwd.dupacks.saturating_add(1).min(STALLED - 1) };
                 fl |= DUPLICATE_ACK;
             }
         }
@@ -413,6 +414,8 @@ impl TcpAnalysis {
         // ACKed segment that wasn't captured: the ACK goes beyond what
         // this side can have received of the other's contiguous data.
         if rev.maxseqtobeacked != 0 && gt(ack, rev.maxseqtobeacked) && flags & ACK != 0 {
+            // A plain (not modulo 2^32) comparison, as tshark 4.0's counts
+            // on the corpus require.
             if rev.maxseqtobeacked < rev.nextseq {
                 // Not flagged again for the same hole.
                 rev.maxseqtobeacked = rev.nextseq;
