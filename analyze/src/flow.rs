@@ -209,6 +209,8 @@ pub struct FlowTable {
     /// Unacknowledged segments remembered by the TCP analysis of all flows.
     unacked_total: usize,
     seq: u32,
+    /// TCP expert flags of the last packet ([`crate::tcp_analysis::flag`]).
+    pub last_expert: u16,
     pub stats: Stats,
 }
 
@@ -230,6 +232,7 @@ impl FlowTable {
             ooo_total: 0,
             unacked_total: 0,
             seq: 0,
+            last_expert: 0,
             stats: Stats::default(),
         }
     }
@@ -257,6 +260,7 @@ impl FlowTable {
     pub fn packet(&mut self, p: &Pkt) -> u64 {
         self.key_ctx = (p.vshard, p.ordinal, PHASE_PACKET, 0);
         self.seq = 0;
+        self.last_expert = 0;
         let key = FlowKey::of(p.ip);
         let cfg = self.cfg;
         let mut flow = match self.flows.remove(&key) {
@@ -426,7 +430,7 @@ impl FlowTable {
         }
         let seg = Segment { ts: p.ts, seq: th.seq, ack: th.ack, len: payload_len as u32, flags, window: th.window, wscale: th.wscale };
         let remembered = t.analysis.remembered();
-        t.analysis.packet(dir, &seg, t.rtt, self.unacked_total < cfg.max_shard_unacked);
+        self.last_expert = t.analysis.packet(dir, &seg, t.rtt, self.unacked_total < cfg.max_shard_unacked);
         self.unacked_total = (self.unacked_total + t.analysis.remembered()).saturating_sub(remembered);
         if payload_len > 0 {
             note_history(f, dir, H_DATA);

@@ -680,6 +680,23 @@ impl ParquetSink {
     }
 }
 
+/// The `tcp_expert` column of the packet index: each frame's flags by
+/// name, null for a frame without any.
+fn expert_lists(flags: &[u16]) -> arrow_array::ListArray {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for &fl in flags {
+        if fl == 0 {
+            b.append(false);
+        } else {
+            for n in crate::tcp_analysis::flag_names(fl) {
+                b.values().append_value(n);
+            }
+            b.append(true);
+        }
+    }
+    b.finish()
+}
+
 impl Sink for ParquetSink {
     fn wants_batches(&self) -> bool {
         true
@@ -707,6 +724,7 @@ impl Sink for ParquetSink {
             Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.link))),
             Arc::new(UInt64Array::from_iter(index.flow_ids.iter().copied())),
             Arc::new(UInt64Array::from_iter(f.iter().map(|x| x.datagram))),
+            Arc::new(expert_lists(&index.tcp_expert)),
         ];
         let schema: SchemaRef = Arc::new(trawl_schemas::PACKETS.arrow_schema());
         let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::Internal(format!("packets: {e}")))?;

@@ -166,6 +166,8 @@ pub struct PacketIndex {
     /// Shared with the tick the reader built: not copied.
     pub frames: Arc<Vec<FrameRef>>,
     pub flow_ids: Vec<Option<u64>>,
+    /// TCP expert flags of each frame (0: none).
+    pub tcp_expert: Vec<u16>,
 }
 
 /// A slice of the packet sequence, shared by every worker.
@@ -196,8 +198,8 @@ enum WorkerRows {
 /// What a worker hands the writer for one tick.
 struct WorkerOut {
     rows: WorkerRows,
-    /// (ordinal, flow id) of the worker's packets.
-    flow_ids: Vec<(u64, u64)>,
+    /// (ordinal, flow id, TCP expert flags) of the worker's packets.
+    flow_ids: Vec<(u64, u64, u16)>,
     /// The tick's frames (worker 0 only).
     frames: Option<(u64, Arc<Vec<FrameRef>>)>,
 }
@@ -600,7 +602,7 @@ fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut
                 ip: &p.ip,
                 payload,
             });
-            flow_ids.push((p.ordinal, id));
+            flow_ids.push((p.ordinal, id, table.last_expert));
         }
         if tick.eof {
             table.finish();
@@ -667,9 +669,11 @@ fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), E
             continue;
         }
         index.flow_ids = vec![None; index.frames.len()];
-        for (ordinal, id) in flow_ids.into_iter().flatten() {
-            if let Some(slot) = ordinal.checked_sub(index.first_ordinal).and_then(|i| index.flow_ids.get_mut(i as usize)) {
-                *slot = Some(id);
+        index.tcp_expert = vec![0; index.frames.len()];
+        for (ordinal, id, expert) in flow_ids.into_iter().flatten() {
+            if let Some(i) = ordinal.checked_sub(index.first_ordinal).map(|i| i as usize).filter(|i| *i < index.frames.len()) {
+                index.flow_ids[i] = Some(id);
+                index.tcp_expert[i] = expert;
             }
         }
         if let Err(e) = sink.write_packets(&index) {

@@ -50,6 +50,30 @@ pub mod flag {
     pub const ANY_RETRANSMISSION: u16 = RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION;
 }
 
+/// The packet's flags under tshark's field names (`tcp.analysis.NAME`),
+/// in a fixed order; `retransmission` comes with every kind of
+/// retransmission, as tshark's filter does.
+pub fn flag_names(fl: u16) -> impl Iterator<Item = &'static str> {
+    use flag::*;
+    const NAMES: &[(u16, &str)] = &[
+        (ANY_RETRANSMISSION, "retransmission"),
+        (FAST_RETRANSMISSION, "fast_retransmission"),
+        (SPURIOUS_RETRANSMISSION, "spurious_retransmission"),
+        (OUT_OF_ORDER, "out_of_order"),
+        (LOST_PACKET, "lost_segment"),
+        (ACK_LOST_PACKET, "ack_lost_segment"),
+        (DUPLICATE_ACK, "duplicate_ack"),
+        (ZERO_WINDOW, "zero_window"),
+        (ZERO_WINDOW_PROBE, "zero_window_probe"),
+        (ZERO_WINDOW_PROBE_ACK, "zero_window_probe_ack"),
+        (KEEP_ALIVE, "keep_alive"),
+        (KEEP_ALIVE_ACK, "keep_alive_ack"),
+        (WINDOW_UPDATE, "window_update"),
+        (WINDOW_FULL, "window_full"),
+    ];
+    NAMES.iter().filter(move |(f, _)| fl & f != 0).map(|(_, n)| *n)
+}
+
 /// `tcp.completeness` bits.
 pub mod completeness {
     pub const SYN: u8 = 1;

@@ -409,6 +409,11 @@ pub const PACKETS: Table = Table {
             UInt64,
             "For an IP fragment: its datagram, named by the ordinal of the datagram's first fragment. The fragment completing the datagram carries the flow id; `export-pcap` uses this column to bring along every fragment of a flow's datagrams.",
         ),
+        opt(
+            "tcp_expert",
+            StringList,
+            "TCP expert flags of the frame under tshark's names (`retransmission`, `fast_retransmission`, `spurious_retransmission`, `out_of_order`, `lost_segment`, `ack_lost_segment`, `duplicate_ack`, `zero_window`, `zero_window_probe`, `zero_window_probe_ack`, `keep_alive`, `keep_alive_ack`, `window_update`, `window_full`); null when none. When each problem happened: docs/tcp-insights.md.",
+        ),
     ],
 };
 

@@ -3,7 +3,8 @@
 //! testdata/scenarios/make_tcp_loss_delay.sh (Python's http.server and
 //! curl in two network namespaces; the server's packets delayed 40 ms and
 //! 3% of them dropped; tcpdump on the server's side). The counts are
-//! checked against tshark on the same packets, connection by connection.
+//! checked against tshark on the same packets, connection by connection,
+//! and the packet index's flags frame by frame on every corpus capture.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,9 +21,10 @@ fn flows(snap: &Path) -> Vec<Value> {
     stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect()
 }
 
+/// Analyses a capture; a damaged one (exit 3) is analysed up to the damage.
 fn analyze(pcap: &Path, snap: &Path) {
     let o = trawl(&["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", stderr(&o));
 }
 
 /// tshark's frame count per TCP stream for each expert flag.
@@ -156,4 +158,116 @@ fn a_fresh_lossy_recording_agrees_with_tshark() {
     let resent: u64 = done.iter().map(|f| f["resent_segments"].as_u64().unwrap_or(0)).sum();
     assert!(resent > 0, "5% loss over 2 MiB resends segments");
     assert!(agree_with_tshark(&pcap, &flows) >= 9 * 2);
+}
+
+/// tshark's expert message for each TCP analysis flag.
+fn flag_of_message(m: &str) -> Option<&'static str> {
+    Some(match m {
+        "This frame is a (suspected) retransmission" => "retransmission",
+        "This frame is a (suspected) fast retransmission" => "fast_retransmission",
+        "This frame is a (suspected) spurious retransmission" => "spurious_retransmission",
+        "This frame is a (suspected) out-of-order segment" => "out_of_order",
+        "Previous segment(s) not captured (common at capture start)" => "lost_segment",
+        "ACKed segment that wasn't captured (common at capture start)" => "ack_lost_segment",
+        "TCP Zero Window segment" => "zero_window",
+        "TCP Zero Window Probe" => "zero_window_probe",
+        "ACK to a TCP Zero Window Probe" => "zero_window_probe_ack",
+        "TCP keep-alive segment" => "keep_alive",
+        "ACK to a TCP keep-alive segment" => "keep_alive_ack",
+        "TCP window update" => "window_update",
+        "TCP window specified by the receiver is now completely full" => "window_full",
+        m if m.starts_with("Duplicate ACK (#") => "duplicate_ack",
+        _ => return None,
+    })
+}
+
+/// (frame number, flags) of every frame with TCP expert flags, as tshark
+/// reports them.
+fn tshark_frames(pcap: &Path) -> BTreeMap<u64, Vec<String>> {
+    let o = Command::new("tshark")
+        .args([
+            "-r",
+            pcap.to_str().unwrap_or_default(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "_ws.expert.message",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=|",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
+    let mut m = BTreeMap::new();
+    for l in stdout(&o).lines() {
+        let (n, msgs) = l.split_once('\t').unwrap_or((l, ""));
+        let mut flags: Vec<String> = msgs.split('|').filter_map(flag_of_message).map(String::from).collect();
+        flags.sort();
+        flags.dedup();
+        if !flags.is_empty() {
+            m.insert(n.parse().unwrap_or(0), flags);
+        }
+    }
+    m
+}
+
+/// (frame number, flags) of every frame with TCP expert flags in a
+/// snapshot's packet index.
+fn trawl_frames(snap: &Path) -> BTreeMap<u64, Vec<String>> {
+    use arrow_array::{Array, ListArray, StringArray, UInt64Array};
+    let mut m = BTreeMap::new();
+    for b in super::read_table(&snap.join("packets.parquet")) {
+        let frames = super::column::<UInt64Array>(&b, "frame_number");
+        let expert = super::column::<ListArray>(&b, "tcp_expert");
+        for i in 0..b.num_rows() {
+            if expert.is_null(i) {
+                continue;
+            }
+            let v = expert.value(i);
+            let names = v.as_any().downcast_ref::<StringArray>().map(|s| s.iter().flatten().map(String::from).collect::<Vec<_>>()).unwrap_or_default();
+            let mut names = names;
+            names.sort();
+            m.insert(frames.value(i), names);
+        }
+    }
+    m
+}
+
+/// Frame by frame, the packet index's `tcp_expert` equals tshark's
+/// expert information on every corpus capture and on the lossy-link
+/// recording, except the frames of zeek_tcp_reassembly.pcap that follow
+/// its five short frames (analyze/tests/corpus.rs, TCP_EXPERT_TOLERANCE,
+/// explains them).
+#[test]
+fn every_flagged_frame_matches_tshark() {
+    let dir = scratch("expert-frames");
+    let corpus = Path::new(&testdata("corpus")).to_path_buf();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&corpus)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x != "json" && x != "md")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.push(Path::new(&testdata("scenarios/tcp-loss-delay.pcap")).to_path_buf());
+    let (mut frames, mut differ) = (0, Vec::new());
+    for f in &files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let snap = dir.join(format!("{name}.snap"));
+        analyze(f, &snap);
+        let (ours, theirs) = (trawl_frames(&snap), tshark_frames(f));
+        frames += theirs.len();
+        let all: std::collections::BTreeSet<u64> = ours.keys().chain(theirs.keys()).copied().collect();
+        for n in all {
+            if ours.get(&n) != theirs.get(&n) {
+                differ.push(format!("{name} frame {n}: trawl {:?} tshark {:?}", ours.get(&n), theirs.get(&n)));
+            }
+        }
+    }
+    assert!(files.len() >= 54 && frames > 1000, "{} files, {frames} flagged frames", files.len());
+    let explained: Vec<&String> = differ.iter().filter(|d| d.starts_with("zeek_tcp_reassembly.pcap ")).collect();
+    assert_eq!(differ.len(), explained.len(), "{}", differ.join("\n"));
+    // Frames 8, 9, 10, 12, 86, 87, 88 and 105.
+    assert_eq!(explained.len(), 8, "{}", differ.join("\n"));
+    eprintln!("{} captures, {frames} flagged frames, {} explained differences:\n{}", files.len(), explained.len(), differ.join("\n"));
 }
