@@ -118,12 +118,13 @@ impl Catalog {
         }
         let ctx = SessionContext::new_with_config(config);
         udf::register(&ctx);
-        for (table, order) in [
-            (trawl_schemas::API_CALLS.name, Some("id")),
-            (trawl_schemas::FLOWS.name, None),
-            (trawl_schemas::PARSE_ISSUES.name, None),
-            (trawl_schemas::PACKETS.name, Some("ordinal")),
+        for (def, order) in [
+            (trawl_schemas::API_CALLS, Some("id")),
+            (trawl_schemas::FLOWS, None),
+            (trawl_schemas::PARSE_ISSUES, None),
+            (trawl_schemas::PACKETS, Some("ordinal")),
         ] {
+            let table = def.name;
             let mut union: Option<DataFrame> = None;
             for s in &snapshots {
                 let file = s.path.join(format!("{table}.parquet"));
@@ -138,7 +139,23 @@ impl Catalog {
                 let file_str = file.to_str().ok_or_else(|| QueryError::snapshot(&file, "path is not UTF-8"))?;
                 let df = ctx.read_parquet(file_str, opts).await.map_err(|e| QueryError::snapshot(&file, format!("cannot read: {e}")))?;
                 let mut cols: Vec<Expr> = vec![lit(s.name.clone()).alias("snapshot")];
-                cols.extend(df.schema().fields().iter().map(|f| col(format!("\"{}\"", f.name()))));
+                if snapshots.len() == 1 {
+                    cols.extend(df.schema().fields().iter().map(|f| col(format!("\"{}\"", f.name()))));
+                } else {
+                    // A folder may mix snapshots of several trawl versions:
+                    // each is laid out as this version's table, with the
+                    // columns an older one lacks as nulls.
+                    for c in def.columns {
+                        cols.push(if df.schema().has_column_with_unqualified_name(c.name) {
+                            col(format!("\"{}\"", c.name))
+                        } else {
+                            let ty = c.ty.arrow_type();
+                            let null =
+                                datafusion::scalar::ScalarValue::try_from(&ty).map_err(|e| QueryError::snapshot(&file, format!("column {}: {e}", c.name)))?;
+                            lit(null).alias(c.name)
+                        });
+                    }
+                }
                 let df = df.select(cols)?;
                 union = Some(match union {
                     None => df,

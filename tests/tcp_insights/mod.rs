@@ -271,3 +271,46 @@ fn every_flagged_frame_matches_tshark() {
     assert_eq!(explained.len(), 8, "{}", differ.join("\n"));
     eprintln!("{} captures, {frames} flagged frames, {} explained differences:\n{}", files.len(), explained.len(), differ.join("\n"));
 }
+
+/// A folder that mixes a snapshot made before the TCP metrics (its flows
+/// and packets lack those columns) with a current one opens as one
+/// catalog: the old snapshot's missing columns read as nulls.
+#[test]
+fn a_folder_mixing_snapshot_versions_opens_as_one() {
+    use arrow_array::RecordBatch;
+    use parquet::arrow::ArrowWriter;
+    let dir = scratch("mixed-versions");
+    let pcap = Path::new(&testdata("corpus/zeek_http_methods.pcap")).to_path_buf();
+    let (new, old) = (dir.join("new.snap"), dir.join("old.snap"));
+    analyze(&pcap, &new);
+    analyze(&pcap, &old);
+    // Make `old` look like an earlier version: drop the TCP columns.
+    let pos = |n: &str| trawl_schemas::FLOWS.columns.iter().position(|c| c.name == n);
+    let metrics = pos("initial_rtt_us").unwrap_or(usize::MAX)..=pos("goodput_bytes").unwrap_or(0);
+    let added = |n: &str| n == "tcp_expert" || pos(n).is_some_and(|i| metrics.contains(&i));
+    for table in ["flows.parquet", "packets.parquet"] {
+        let path = old.join(table);
+        let batches = super::read_table(&path);
+        let keep: Vec<usize> = batches[0].schema().fields().iter().enumerate().filter(|(_, f)| !added(f.name())).map(|(i, _)| i).collect();
+        let projected: Vec<RecordBatch> = batches.iter().map(|b| b.project(&keep).unwrap_or_else(|e| panic!("{e}"))).collect();
+        let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut w = ArrowWriter::try_new(file, projected[0].schema(), None).unwrap_or_else(|e| panic!("{e}"));
+        for b in &projected {
+            w.write(b).unwrap_or_else(|e| panic!("{e}"));
+        }
+        w.close().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let sql = |q: &str| {
+        let o = trawl(&["sql", dir.to_str().unwrap_or_default(), "--format", "csv", "-c", q]);
+        assert!(o.status.success(), "{q}: {}", stderr(&o));
+        stdout(&o)
+    };
+    // 49 connections in each, 98 FINs (tshark) in the new one only.
+    assert_eq!(
+        sql("SELECT snapshot, count(*), sum(fin_count) FROM flows GROUP BY 1 ORDER BY 1"),
+        "snapshot,count(*),sum(flows.fin_count)\nnew.snap,49,98\nold.snap,49,\n"
+    );
+    assert_eq!(sql("SELECT count(*) FROM packets WHERE tcp_expert IS NOT NULL AND snapshot = 'old.snap'"), "count(*)\n0\n");
+    let o = trawl(&["query", dir.to_str().unwrap_or_default(), "--table", "flows", "--count", "--kfl", "fin_count == 2"]);
+    assert_eq!(stdout(&o).trim(), "49", "{}", stderr(&o));
+}
