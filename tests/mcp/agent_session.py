@@ -182,6 +182,8 @@ async def session_checks(session, golden, bless, destructive, data):
     det = await ok(session, "get_api_call_details", {"id": first_call["id"], "include_pcap": True, "max_payload_size": 64})
     check(det["call"]["status_code"] == first_call["status"] and det["call"]["method"] == first_call["method"], det["call"])
     check(det["l4_flow"]["flow_id"] == det["call"]["flow_id"], det["l4_flow"])
+    # The call's connection carries its TCP health (docs/tcp-insights.md).
+    check(det["l4_flow"]["connection_completeness"] == 31 and det["l4_flow"]["retransmissions"] == 0 and det["l4_flow"]["handshake_rtt_us"] > 0, det["l4_flow"])
     if det["response_body"]:
         check(det["response_body"]["returned_bytes"] <= 64, det["response_body"])
     flow_pkts = det["l4_flow"]["client_packets"] + det["l4_flow"]["server_packets"]
