@@ -291,6 +291,13 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
         writeln!(o, "  flows         {:>10}  (tcp {}, udp {}, other {})", c.flows, c.tcp_flows, c.udp_flows, c.other_flows)?;
         writeln!(o, "  api_calls     {:>10}  (http requests {}, responses {})", c.api_calls, c.http_requests, c.http_responses)?;
         writeln!(o, "  parse_issues  {:>10}", c.parse_issues)?;
+        if c.tcp_flows > 0 {
+            writeln!(
+                o,
+                "  tcp health    retransmissions {}, out-of-order {}, dup ACKs {}, zero windows {}, RSTs {}, refused {}",
+                c.tcp_retransmissions, c.tcp_out_of_order, c.tcp_dup_acks, c.tcp_zero_windows, c.tcp_rst_packets, c.tcp_refused
+            )?;
+        }
         let k = &m.kubernetes;
         if !k.sidecars.is_empty() {
             let named: u64 = k.sidecars.iter().map(|r| r.matched).sum();

@@ -608,6 +608,11 @@ impl FlowTable {
             m.resent_segments = (t.reasm[0].retransmissions + t.reasm[1].retransmissions).min(u32::MAX as u64) as u32;
             self.stats.tcp_retransmissions += m.retransmissions as u64;
             self.stats.tcp_unacked_dropped += m.unacked_dropped as u64;
+            self.stats.tcp_out_of_order += m.out_of_order as u64;
+            self.stats.tcp_dup_acks += m.dup_acks as u64;
+            self.stats.tcp_zero_windows += m.zero_windows as u64;
+            self.stats.tcp_rst_packets += m.rst_packets as u64;
+            self.stats.tcp_refused += (m.completeness == 33) as u64;
             metrics = Some(Box::new(m));
             for d in 0..2 {
                 let r = &t.reasm[d];

@@ -64,6 +64,13 @@ counters! {
         tcp_retransmissions,
         /// Segments the TCP analysis did not remember because a cap was reached (docs/tcp-insights.md).
         tcp_unacked_dropped,
+        /// TCP expert flags summed over connections, as tshark counts them (docs/tcp-insights.md).
+        tcp_out_of_order,
+        tcp_dup_acks,
+        tcp_zero_windows,
+        tcp_rst_packets,
+        /// TCP connections refused: SYN answered by RST (completeness 33).
+        tcp_refused,
         /// Times an out-of-order buffer hit its cap (a gap was declared).
         tcp_ooo_overflows,
         /// Times a shard's out-of-order bytes in all hit their cap.

@@ -143,6 +143,8 @@ impl RttStats {
 pub struct TcpMetrics {
     /// Packets flagged as any retransmission (plain, fast or spurious).
     pub retransmissions: u32,
+    /// The same, by the side that sent them.
+    pub retransmissions_by: [u32; 2],
     pub fast_retransmissions: u32,
     pub spurious_retransmissions: u32,
     pub out_of_order: u32,
@@ -299,6 +301,7 @@ impl TcpAnalysis {
         let m = &mut self.metrics;
         let n = |f: u16| (fl & f != 0) as u32;
         m.retransmissions += n(ANY_RETRANSMISSION);
+        m.retransmissions_by[d] += n(ANY_RETRANSMISSION);
         m.fast_retransmissions += n(FAST_RETRANSMISSION);
         m.spurious_retransmissions += n(SPURIOUS_RETRANSMISSION);
         m.out_of_order += n(OUT_OF_ORDER);

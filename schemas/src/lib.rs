@@ -285,6 +285,8 @@ const FLOW_OWN: &[Column] = &[
     opt("rtt_samples", UInt32, "TCP: number of data-to-ACK round trips measured."),
     opt("jitter_us", Int64, "TCP: standard deviation of the data-to-ACK round trips."),
     opt("retransmissions", UInt32, "TCP: packets flagged as retransmissions, fast and spurious ones included (tshark's tcp.analysis.retransmission)."),
+    opt("client_retransmissions", UInt32, "TCP: retransmissions the client sent (its data or requests were lost)."),
+    opt("server_retransmissions", UInt32, "TCP: retransmissions the server sent (its responses were lost)."),
     opt(
         "resent_segments",
         UInt32,

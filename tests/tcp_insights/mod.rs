@@ -95,6 +95,8 @@ fn loss_and_delay_show_as_retransmissions_and_handshake_rtt() {
     // out-of-order, so both together are the resent segments.
     let sum = |c: &str| fetched.iter().map(|f| f[c].as_u64().unwrap_or(0)).sum::<u64>();
     assert_eq!(sum("retransmissions"), 7);
+    // Only the server's packets crossed the lossy direction.
+    assert_eq!((sum("server_retransmissions"), sum("client_retransmissions")), (7, 0));
     assert_eq!(sum("fast_retransmissions"), 7);
     assert_eq!(sum("out_of_order"), 69);
     assert_eq!(sum("resent_segments"), sum("retransmissions") + sum("out_of_order"));
@@ -107,6 +109,17 @@ fn loss_and_delay_show_as_retransmissions_and_handshake_rtt() {
         assert!((1_048_576..1_049_600).contains(&goodput), "{goodput}");
     }
     assert_eq!(agree_with_tshark(&pcap, &flows), 9 * 5);
+    // The run's counters (manifest, --json) and its summary say the same.
+    let o = trawl(&["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force", "--json"]);
+    let c: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let c = &c["manifest"]["counters"];
+    let got: Vec<u64> = ["tcp_retransmissions", "tcp_out_of_order", "tcp_dup_acks", "tcp_zero_windows", "tcp_rst_packets", "tcp_refused"]
+        .iter()
+        .map(|k| c[*k].as_u64().unwrap_or(u64::MAX))
+        .collect();
+    assert_eq!(got, [7, 69, 261, 0, 1, 1], "{c}");
+    let o = trawl(&["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force"]);
+    assert!(stdout(&o).contains("tcp health    retransmissions 7, out-of-order 69, dup ACKs 261, zero windows 0, RSTs 1, refused 1"), "{}", stdout(&o));
     // Per peer pair: one flow of five connections, handshake percentiles
     // from the four that completed one.
     let o = trawl(&["query", snap.to_str().unwrap_or_default(), "--table", "flows", "--peers", "--kfl", "tcp", "--format", "ndjson"]);

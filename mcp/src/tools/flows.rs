@@ -173,6 +173,8 @@ fn compact_flow(mut r: Row) -> Value {
 /// (Kubeshark's names; window scale and receive window per side).
 const TCP_METRICS: &[(&str, &str)] = &[
     ("retransmissions", "retransmissions"),
+    ("client_retransmissions", "client_retransmissions"),
+    ("server_retransmissions", "server_retransmissions"),
     ("resent_segments", "resent_segments"),
     ("fast_retransmissions", "fast_retransmissions"),
     ("spurious_retransmissions", "spurious_retransmissions"),
@@ -259,6 +261,8 @@ const COMPACT_FLOW_COLUMNS: &[&str] = &[
     "rtt_samples",
     "jitter_us",
     "retransmissions",
+    "client_retransmissions",
+    "server_retransmissions",
     "resent_segments",
     "fast_retransmissions",
     "spurious_retransmissions",

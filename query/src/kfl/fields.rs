@@ -545,6 +545,26 @@ pub static VARS: &[VarDef] = &[
         "retransmissions > 0"
     ),
     var!(
+        "client_retransmissions",
+        Int,
+        None,
+        E_FLOWS,
+        Col("client_retransmissions"),
+        &[],
+        "Retransmissions the client sent (trawl extension).",
+        "client_retransmissions > 0"
+    ),
+    var!(
+        "server_retransmissions",
+        Int,
+        None,
+        E_FLOWS,
+        Col("server_retransmissions"),
+        &[],
+        "Retransmissions the server sent (trawl extension).",
+        "server_retransmissions > 0"
+    ),
+    var!(
         "resent_segments",
         Int,
         None,
