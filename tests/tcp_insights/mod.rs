@@ -164,9 +164,9 @@ fn a_fresh_lossy_recording_agrees_with_tshark() {
     // SYN-ACK, the client's second SYN and the server's second SYN-ACK
     // cross, and that handshake looks shorter. Most are not hit.
     // The user-space link adds its own scheduling delay on a busy machine
-    // (the tests run in parallel): a generous upper bound.
+    // (the tests run in parallel, and one handshake took 80 ms once):
+    // most handshakes, not all, must show the configured delay.
     let rtts: Vec<i64> = done.iter().map(|f| f["handshake_rtt_us"].as_i64().unwrap_or(0)).collect();
-    assert!(rtts.iter().all(|r| *r < 60_000), "handshakes {rtts:?} µs for a 25 ms link");
     assert!(rtts.iter().filter(|r| (25_000..60_000).contains(*r)).count() >= 2, "handshakes {rtts:?} µs for a 25 ms link");
     let resent: u64 = done.iter().map(|f| f["resent_segments"].as_u64().unwrap_or(0)).sum();
     assert!(resent > 0, "5% loss over 2 MiB resends segments");
@@ -263,6 +263,7 @@ fn every_flagged_frame_matches_tshark() {
         .unwrap_or_default();
     files.sort();
     files.push(Path::new(&testdata("scenarios/tcp-loss-delay.pcap")).to_path_buf());
+    files.push(Path::new(&testdata("scenarios/tcp-zero-window.pcap")).to_path_buf());
     let (mut frames, mut differ) = (0, Vec::new());
     for f in &files {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
@@ -277,7 +278,7 @@ fn every_flagged_frame_matches_tshark() {
             }
         }
     }
-    assert!(files.len() >= 54 && frames > 1000, "{} files, {frames} flagged frames", files.len());
+    assert!(files.len() >= 55 && frames > 1000, "{} files, {frames} flagged frames", files.len());
     let explained: Vec<&String> = differ.iter().filter(|d| d.starts_with("zeek_tcp_reassembly.pcap ")).collect();
     assert_eq!(differ.len(), explained.len(), "{}", differ.join("\n"));
     // Frames 8, 9, 10, 12, 86, 87, 88 and 105.
@@ -326,4 +327,52 @@ fn a_folder_mixing_snapshot_versions_opens_as_one() {
     assert_eq!(sql("SELECT count(*) FROM packets WHERE tcp_expert IS NOT NULL AND snapshot = 'old.snap'"), "count(*)\n0\n");
     let o = trawl(&["query", dir.to_str().unwrap_or_default(), "--table", "flows", "--count", "--kfl", "fin_count == 2"]);
     assert_eq!(stdout(&o).trim(), "49", "{}", stderr(&o));
+}
+
+fn can_record() -> bool {
+    Command::new("unshare").args(["-n", "-m", "true"]).status().is_ok_and(|s| s.success())
+        && ["tcpdump", "python3", "tshark"]
+            .iter()
+            .all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
+}
+
+/// A receiver that stops reading (testdata/scenarios/make_tcp_zero_window.sh:
+/// a Python server with a 4 KiB receive buffer sleeps 2 s, then reads
+/// slowly, while the client sends 256 KiB): the sender fills the window,
+/// the receiver advertises zero windows, and the sender's persist timer
+/// probes it. Linux probes with a segment one byte before the next
+/// sequence number, which Wireshark (and so trawl) calls a keep-alive, not
+/// a zero-window probe. Then again, live, where the machine allows.
+#[test]
+fn a_receiver_that_stops_reading_shows_zero_windows() {
+    let check = |pcap: &Path, snap: &Path, exact: bool| {
+        analyze(pcap, snap);
+        let flows = flows(snap);
+        assert_eq!(flows.len(), 1);
+        let f = &flows[0];
+        let n = |c: &str| f[c].as_u64().unwrap_or(0);
+        if exact {
+            assert_eq!((n("zero_window_events"), n("window_full_events"), n("keepalive_count")), (3, 85, 3), "{f}");
+            assert_eq!((n("client_window_scale"), n("server_window_scale")), (10, 0));
+        } else {
+            assert!(n("zero_window_events") > 0 && n("window_full_events") > 0, "{f}");
+        }
+        // The 256 KiB and the 11-byte answer, each byte once.
+        assert_eq!(n("goodput_bytes"), 262_144 + 11);
+        assert_eq!((n("connection_completeness"), n("retransmissions")), (31, 0));
+        // The server's small buffer: its advertised window is far below
+        // the client's.
+        assert!(n("server_avg_receive_window") < 8192 && n("client_avg_receive_window") > 60_000, "{f}");
+        assert_eq!(agree_with_tshark(pcap, &flows), 9);
+    };
+    let dir = scratch("zero-window");
+    check(Path::new(&testdata("scenarios/tcp-zero-window.pcap")), &dir.join("rec.snap"), true);
+    if !can_record() {
+        eprintln!("skipped the live recording: needs root, unshare -n, tcpdump, python3 and tshark");
+        return;
+    }
+    let pcap = dir.join("live.pcap");
+    let o = Command::new(testdata("scenarios/make_tcp_zero_window.sh")).arg(&pcap).output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.status.success(), "recording failed: {}", stderr(&o));
+    check(&pcap, &dir.join("live.snap"), false);
 }
