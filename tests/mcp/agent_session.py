@@ -220,6 +220,10 @@ async def session_checks(session, golden, bless, destructive, data):
     check(summ["total_pkts"] == METHODS["capinfos"]["packets"] and summ["top_by_pkts"][0]["pkts"] == 655, summ)
     # Bytes are captured frame bytes: the pcap file less its 24-byte header and 16 bytes per record.
     check(summ["total_bytes"] == METHODS["size"] - 24 - 16 * 655 and summ["top_by_bytes"][0]["flows"] == 49, summ)
+    # TCP health of the selection, against tshark: no retransmission, no RST, no refusal.
+    th = summ["tcp_health"]
+    check(th["retransmissions"] == METHODS["tcp"]["retransmission"] == 0 and th["rst_count"] == METHODS["tcp"]["rst_packets"] and th["refused"] == 0, th)
+    check(METHODS["tcp"]["handshake_rtt_s"]["min"] * 1e6 - 1 <= th["handshake_p50_us"] <= th["handshake_p99_us"] <= METHODS["tcp"]["handshake_rtt_s"]["max"] * 1e6 + 1, th)
     # Workloads from node-b's sidecar: two pods and a service.
     w = await ok(session, "list_workloads")
     check(w["total"] == 3 and w["sidecars_read"] == 2, w)

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use rmcp::schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use trawl_query::datafusion::arrow::datatypes::DataType;
 use trawl_query::datafusion::dataframe::DataFrame;
-use trawl_query::datafusion::functions_aggregate::expr_fn::{count, count_distinct, sum};
-use trawl_query::datafusion::logical_expr::{Expr, SortExpr, col, lit};
+use trawl_query::datafusion::functions_aggregate::expr_fn::{approx_percentile_cont, count, count_distinct, sum};
+use trawl_query::datafusion::logical_expr::{Expr, SortExpr, cast, col, lit, when};
 use trawl_query::{KflQuery, Table};
 use trawl_snapshot::export::ExportSpec;
 use trawl_snapshot::window::Window;
@@ -372,6 +373,39 @@ async fn top(df: &DataFrame, measure: Expr, name: &str, n: usize) -> ToolResult<
         .collect())
 }
 
+/// TCP expert totals of the selected flows (docs/tcp-insights.md); None
+/// for snapshots made before the TCP metrics.
+async fn tcp_health(df: &DataFrame) -> ToolResult<Option<Value>> {
+    if !df.schema().has_column_with_unqualified_name("retransmissions") {
+        return Ok(None);
+    }
+    let tcp = df.clone().filter(col("protocol").eq(lit("tcp")))?;
+    let total = |c: &str| cast(sum(col(c)), DataType::Int64).alias(c.to_string());
+    let flagged = |c: &str, name: &str| sum(when(col(c).gt(lit(0u32)), lit(1i64)).otherwise(lit(0i64)).unwrap_or(lit(0i64))).alias(name.to_string());
+    let pct = |q: f64, name: &str| {
+        cast(approx_percentile_cont(SortExpr::new(col("handshake_rtt_us"), true, false), lit(q), None), DataType::Int64).alias(name.to_string())
+    };
+    let t = tcp
+        .aggregate(
+            vec![],
+            vec![
+                total("retransmissions"),
+                total("out_of_order"),
+                total("dup_acks"),
+                total("zero_window_events"),
+                total("rst_count"),
+                flagged("retransmissions", "connections_with_retransmissions"),
+                flagged("zero_window_events", "connections_with_zero_windows"),
+                sum(when(col("connection_completeness").eq(lit(33u8)), lit(1i64)).otherwise(lit(0i64)).unwrap_or(lit(0i64))).alias("refused"),
+                pct(0.5, "handshake_p50_us"),
+                pct(0.99, "handshake_p99_us"),
+            ],
+        )?
+        .collect()
+        .await?;
+    Ok(rows::rows(&t, 0).into_iter().next().map(Value::Object))
+}
+
 pub async fn flow_summary(inner: &Arc<Inner>, p: FlowSummary) -> ToolResult {
     let n = bounded("top", p.top, 10, 100)?;
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
@@ -416,6 +450,9 @@ pub async fn flow_summary(inner: &Arc<Inner>, p: FlowSummary) -> ToolResult {
     out.insert("by_zeek_state".into(), by("zeek_state").await?);
     for (k, proto) in [("tcp_flows", "tcp"), ("udp_flows", "udp")] {
         out.insert(k.into(), out["by_protocol"].get(proto).cloned().unwrap_or(json!(0)));
+    }
+    if let Some(h) = tcp_health(&df).await? {
+        out.insert("tcp_health".into(), h);
     }
     out.insert("top_by_bytes".into(), json!(top(&df, bytes, "bytes", n).await?));
     out.insert("top_by_pkts".into(), json!(top(&df, pkts, "pkts", n).await?));
