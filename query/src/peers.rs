@@ -22,6 +22,17 @@ const SUMMED: &[&str] =
 /// over the capture; where it changed, the greatest is shown).
 const NAMES: &[&str] = &["pod_name", "pod_namespace", "service_name", "workload_name", "dns"];
 
+/// The `q` quantile of the handshake RTT (µs) over aggregated flows, by
+/// t-digest as Kubeshark's `tcp_handshake_p50_us`.
+pub fn handshake_quantile(q: f64) -> Expr {
+    cast(approx_percentile_cont(SortExpr::new(col("handshake_rtt_us"), true, false), lit(q), None), DataType::Int64)
+}
+
+/// How many aggregated rows satisfy `cond`.
+pub fn count_where(cond: Expr) -> Expr {
+    sum(when(cond, lit(1i64)).otherwise(lit(0i64)).unwrap_or(lit(0i64)))
+}
+
 /// Folds flows (rows of the `flows` table, already filtered) into one row
 /// per peer pair, ordered by first activity.
 pub fn peer_flows(df: DataFrame) -> Result<DataFrame, QueryError> {
@@ -32,8 +43,7 @@ pub fn peer_flows(df: DataFrame) -> Result<DataFrame, QueryError> {
         keys.push(col("snapshot"));
     }
     keys.extend(["protocol", "src_ip", "dst_ip", "dst_port"].map(col));
-    let state = |s: &str| sum(when(col("conn_state").eq(lit(s)), lit(1i64)).otherwise(lit(0i64)).unwrap_or(lit(0i64)));
-    let pct = |q: f64| approx_percentile_cont(SortExpr::new(col("handshake_rtt_us"), true, false), lit(q), None);
+    let state = |s: &str| count_where(col("conn_state").eq(lit(s)));
     let mut aggs = vec![
         count(lit(1)).alias("connections"),
         state("open").alias("open"),
@@ -41,9 +51,9 @@ pub fn peer_flows(df: DataFrame) -> Result<DataFrame, QueryError> {
         state("closed").alias("closed"),
         min(col("timestamp")).alias("timestamp"),
         max(col("end_timestamp")).alias("end_timestamp"),
-        cast(pct(0.5), DataType::Int64).alias("handshake_p50_us"),
-        cast(pct(0.9), DataType::Int64).alias("handshake_p90_us"),
-        cast(pct(0.99), DataType::Int64).alias("handshake_p99_us"),
+        handshake_quantile(0.5).alias("handshake_p50_us"),
+        handshake_quantile(0.9).alias("handshake_p90_us"),
+        handshake_quantile(0.99).alias("handshake_p99_us"),
     ];
     for c in SUMMED.iter().filter(|c| has(c)) {
         aggs.push(cast(sum(col(*c)), DataType::UInt64).alias(*c));

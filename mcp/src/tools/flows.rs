@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use trawl_query::datafusion::arrow::datatypes::DataType;
 use trawl_query::datafusion::dataframe::DataFrame;
-use trawl_query::datafusion::functions_aggregate::expr_fn::{approx_percentile_cont, count, count_distinct, sum};
-use trawl_query::datafusion::logical_expr::{Expr, SortExpr, cast, col, lit, when};
+use trawl_query::datafusion::functions_aggregate::expr_fn::{count, count_distinct, sum};
+use trawl_query::datafusion::logical_expr::{Expr, SortExpr, cast, col, lit};
+use trawl_query::peers::{count_where, handshake_quantile};
 use trawl_query::{KflQuery, Table};
 use trawl_snapshot::export::ExportSpec;
 use trawl_snapshot::window::Window;
@@ -381,10 +382,8 @@ async fn tcp_health(df: &DataFrame) -> ToolResult<Option<Value>> {
     }
     let tcp = df.clone().filter(col("protocol").eq(lit("tcp")))?;
     let total = |c: &str| cast(sum(col(c)), DataType::Int64).alias(c.to_string());
-    let flagged = |c: &str, name: &str| sum(when(col(c).gt(lit(0u32)), lit(1i64)).otherwise(lit(0i64)).unwrap_or(lit(0i64))).alias(name.to_string());
-    let pct = |q: f64, name: &str| {
-        cast(approx_percentile_cont(SortExpr::new(col("handshake_rtt_us"), true, false), lit(q), None), DataType::Int64).alias(name.to_string())
-    };
+    let flagged = |c: &str, name: &str| count_where(col(c).gt(lit(0u32))).alias(name.to_string());
+    let pct = |q: f64, name: &str| handshake_quantile(q).alias(name.to_string());
     let t = tcp
         .aggregate(
             vec![],
@@ -396,7 +395,7 @@ async fn tcp_health(df: &DataFrame) -> ToolResult<Option<Value>> {
                 total("rst_count"),
                 flagged("retransmissions", "connections_with_retransmissions"),
                 flagged("zero_window_events", "connections_with_zero_windows"),
-                sum(when(col("connection_completeness").eq(lit(33u8)), lit(1i64)).otherwise(lit(0i64)).unwrap_or(lit(0i64))).alias("refused"),
+                count_where(col("connection_completeness").eq(lit(33u8))).alias("refused"),
                 pct(0.5, "handshake_p50_us"),
                 pct(0.99, "handshake_p99_us"),
             ],
