@@ -878,6 +878,38 @@ mod tests {
     }
 
     #[test]
+    fn shard_unacked_segment_budget_is_enforced_and_counted() {
+        // A capture that sees one direction only: nothing is ever
+        // acknowledged, so every data segment would be remembered.
+        let mut t = FlowTable::new(FlowConfig { max_shard_unacked: 10, ..FlowConfig::default() });
+        let data = [b'x'; 100];
+        for i in 0..50u32 {
+            let mut tcp = udp(0);
+            tcp.proto = 6;
+            tcp.dport = 80;
+            tcp.tcp = TcpMeta { seq: 1000 + i * 100, ack: 1, flags: 0x18, window: 100, ..TcpMeta::default() };
+            t.packet(&Pkt {
+                ordinal: i as u64 + 1,
+                ts: i as i64,
+                file_index: 0,
+                frame_number: i as u64 + 1,
+                wire_len: 154,
+                vshard: 0,
+                ip: &tcp,
+                payload: &data,
+            });
+        }
+        assert_eq!(t.unacked_total, 10);
+        t.finish();
+        assert_eq!(t.unacked_total, 0);
+        assert_eq!(t.stats.tcp_unacked_dropped, 40);
+        // The goodput does not depend on what was remembered.
+        let rows = t.take_output();
+        let m = rows.iter().find_map(|r| if let Record::Flow(f) = &r.record { f.tcp.clone() } else { None });
+        assert_eq!(m.map(|m| (m.goodput_bytes, m.unacked_dropped)), Some((5000, 40)));
+    }
+
+    #[test]
     fn flow_table_full_evicts_the_stalest_and_loses_nothing() {
         let mut t = FlowTable::new(FlowConfig { max_flows: 10, ..FlowConfig::default() });
         for i in 0..50u16 {
