@@ -645,3 +645,14 @@ mod tests {
         assert_eq!(a.metrics.window_scale, [Some(2), Some(0)]);
     }
 }
+
+#[cfg(test)]
+mod size {
+    /// Every open TCP connection holds one: keep it small (docs/performance.md).
+    #[test]
+    fn per_connection_state_stays_small() {
+        let n = std::mem::size_of::<super::TcpAnalysis>();
+        eprintln!("TcpAnalysis: {n} bytes");
+        assert!(n <= 512, "{n}");
+    }
+}
