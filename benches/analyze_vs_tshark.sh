@@ -24,20 +24,12 @@ done
 results+=("$(measure tshark tshark -q -z http,tree -r "$cap")")
 frames=$("$bin" analyze "$cap" -o "$out/snap" --force --json | python3 -c 'import json,sys; c=json.load(sys.stdin)["manifest"]["counters"]; print(c["frames"], c["tcp_flows"], c["http_requests"])')
 
-printf '%s\n' "${results[@]}" | awk -v mb="$mb" -v size="$size" -v facts="$frames" '
-  { n[$1]++; wall[$1, n[$1]] = $2; cpu[$1] += $3; if ($4 > rss[$1]) rss[$1] = $4 }
-  END {
+printf '%s\n' "${results[@]}" | summarize | awk -v mb="$mb" -v size="$size" -v facts="$frames" '
+  BEGIN {
     split(facts, f, " ")
     printf "Capture: %s MB, %d frames, %d TCP connections, %d HTTP requests\n\n", mb, f[1], f[2], f[3]
     print "| tool | runs | median wall (s) | MB/s (wall) | CPU s (user+sys, mean) | MB per CPU-s | peak RSS (MB) |"
     print "|---|---|---|---|---|---|---|"
-    for (t in n) {
-      # median of the wall times
-      m = n[t]; for (i = 1; i <= m; i++) w[i] = wall[t, i]
-      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (w[j] < w[i]) { x = w[i]; w[i] = w[j]; w[j] = x }
-      med[t] = (m % 2) ? w[(m + 1) / 2] : (w[m / 2] + w[m / 2 + 1]) / 2
-      c = cpu[t] / m
-      printf "| %s | %d | %.2f | %.0f | %.2f | %.0f | %.0f |\n", t, m, med[t], size / 1e6 / med[t], c, size / 1e6 / c, rss[t] / 1024
-    }
-    printf "\nthroughput ratio trawl/tshark (wall): %.1fx\n", med["tshark"] / med["trawl"]
-  }'
+  }
+  { med[$1] = $3; printf "| %s | %d | %.2f | %.0f | %.2f | %.0f | %.0f |\n", $1, $2, $3, size / 1e6 / $3, $4, size / 1e6 / $4, $5 }
+  END { printf "\nthroughput ratio trawl/tshark (wall): %.1fx\n", med["tshark"] / med["trawl"] }'

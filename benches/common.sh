@@ -20,3 +20,19 @@ measure() {
   read -r wall user sys rss < "$out/time"
   echo "$label $wall $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') $rss"
 }
+
+# summarize: reads `measure` lines on stdin and prints, per label in the
+# order first seen, "LABEL runs median_wall_s mean_cpu_s peak_rss_mb".
+summarize() {
+  awk '
+    { n[$1]++; wall[$1, n[$1]] = $2; cpu[$1] += $3; if ($4 > rss[$1]) rss[$1] = $4; if (n[$1] == 1) order[++k] = $1 }
+    END {
+      for (j = 1; j <= k; j++) {
+        l = order[j]; m = n[l]
+        for (a = 1; a <= m; a++) w[a] = wall[l, a]
+        for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (w[b] < w[a]) { x = w[a]; w[a] = w[b]; w[b] = x }
+        med = (m % 2) ? w[(m + 1) / 2] : (w[m / 2] + w[m / 2 + 1]) / 2
+        printf "%s %d %.3f %.3f %.0f\n", l, m, med, cpu[l] / m, rss[l] / 1024
+      }
+    }'
+}

@@ -23,19 +23,11 @@ for i in $(seq "$runs"); do
   results+=("$(measure before "$before" analyze "$cap" -o "$out/snap" --force -q -j 2)")
   results+=("$(measure after "$bin" analyze "$cap" -o "$out/snap" --force -q -j 2)")
 done
-printf '%s\n' "${results[@]}" | awk -v size="$size" '
-  { n[$1]++; wall[$1, n[$1]] = $2; cpu[$1] += $3; if ($4 > rss[$1]) rss[$1] = $4 }
-  END {
-    printf "Capture: %.1f MB, %d runs each, interleaved\n\n", size / 1e6, n["after"]
-    print "| build | median wall (s) | MB/s (wall) | CPU s (mean) | peak RSS (MB) |"
-    print "|---|---|---|---|---|"
-    split("before after", order, " ")
-    for (k = 1; k <= 2; k++) {
-      t = order[k]; m = n[t]
-      for (i = 1; i <= m; i++) w[i] = wall[t, i]
-      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (w[j] < w[i]) { x = w[i]; w[i] = w[j]; w[j] = x }
-      med[t] = (m % 2) ? w[(m + 1) / 2] : (w[m / 2] + w[m / 2 + 1]) / 2
-      printf "| %s | %.2f | %.0f | %.2f | %.0f |\n", t, med[t], size / 1e6 / med[t], cpu[t] / m, rss[t] / 1024
-    }
-    printf "\nafter / before, median wall: %+.1f%%, mean CPU: %+.1f%%\n", (med["after"] / med["before"] - 1) * 100, (cpu["after"] / cpu["before"] - 1) * 100
-  }'
+printf '%s\n' "${results[@]}" | summarize | awk -v size="$size" '
+  BEGIN {
+    printf "Capture: %.1f MB, runs interleaved\n\n", size / 1e6
+    print "| build | runs | median wall (s) | MB/s (wall) | CPU s (mean) | peak RSS (MB) |"
+    print "|---|---|---|---|---|---|"
+  }
+  { med[$1] = $3; cpu[$1] = $4; printf "| %s | %d | %.2f | %.0f | %.2f | %.0f |\n", $1, $2, $3, size / 1e6 / $3, $4, $5 }
+  END { printf "\nafter / before, median wall: %+.1f%%, mean CPU: %+.1f%%\n", (med["after"] / med["before"] - 1) * 100, (cpu["after"] / cpu["before"] - 1) * 100 }'

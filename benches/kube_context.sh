@@ -47,16 +47,11 @@ for i in $(seq "$runs"); do
 done
 named=$("$bin" analyze "$cap" -o "$out/snap" --force --json -j 2 --no-k8s-discovery --k8s "$out/cluster.json" | python3 -c 'import json,sys; m=json.load(sys.stdin)["manifest"]; print(m["kubernetes"]["sidecars"][0]["matched"], m["counters"]["flows"] + m["counters"]["api_calls"])')
 
-printf '%s\n' "${results[@]}" | awk -v cap="$cap" -v list_mb="$list_mb" -v named="$named" '
-  { n[$1]++; wall[$1, n[$1]] = $2; cpu[$1] += $3; if ($4 > rss[$1]) rss[$1] = $4; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
-  END {
+printf '%s\n' "${results[@]}" | summarize | awk -v cap="$cap" -v list_mb="$list_mb" -v named="$named" '
+  BEGIN {
     split(named, f, " ")
     printf "Capture: %s; sidecar: kubectl List of %s MB; %d sides named over %d flows and calls\n\n", cap, list_mb, f[1], f[2]
     print "| run | runs | median wall (s) | CPU s (mean) | peak RSS (MB) |"
     print "|---|---|---|---|---|"
-    for (j = 1; j <= k; j++) {
-      l = order[j]; m = n[l]
-      for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (wall[l, b] < wall[l, a]) { t = wall[l, a]; wall[l, a] = wall[l, b]; wall[l, b] = t }
-      printf "| %s | %d | %.2f | %.2f | %.0f |\n", l, m, wall[l, int((m + 1) / 2)], cpu[l] / m, rss[l] / 1024
-    }
-  }'
+  }
+  { printf "| %s | %d | %.2f | %.2f | %.0f |\n", $1, $2, $3, $4, $5 }'
