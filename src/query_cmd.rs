@@ -114,14 +114,10 @@ pub fn run(a: QueryArgs) -> Result<()> {
         let (df, notes) = if a.peers {
             let (df, notes) = cat.peer_frame(&q).await?;
             let all: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-            let keep: Vec<String> = match a.columns.as_deref() {
-                Some("all") => all,
-                Some(list) => list.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
-                None if a.format == Format::Table => PEER_SUMMARY.iter().map(|c| c.to_string()).filter(|c| all.contains(c)).collect(),
-                None => all,
-            };
-            let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
-            (df.select_columns(&keep)?, notes)
+            match choose_columns(&all, a.columns.as_deref(), a.format, PEER_SUMMARY, cat.snapshots.len() > 1) {
+                Some(keep) => (df.select_columns(&keep.iter().map(String::as_str).collect::<Vec<_>>())?, notes),
+                None => (df, notes),
+            }
         } else {
             cat.kfl_frame(&q).await?
         };
@@ -149,16 +145,22 @@ fn print_notes(notes: &[String]) {
 
 async fn pick_columns(cat: &Catalog, table: Table, spec: Option<&str>, format: Format) -> Result<Option<Vec<String>>, trawl_query::QueryError> {
     let all: Vec<String> = cat.context().table(Catalog::kfl_table(table)).await?.schema().fields().iter().map(|f| f.name().clone()).collect();
-    Ok(match spec {
+    let summary = if table == Table::Calls { CALL_SUMMARY } else { FLOW_SUMMARY };
+    Ok(choose_columns(&all, spec, format, summary, cat.snapshots.len() > 1))
+}
+
+/// The columns to print, out of `all` (None: every one): the `--columns`
+/// list, or the summary for the table format (led by `snapshot` when a
+/// folder of snapshots is open), or every column but the bodies.
+fn choose_columns(all: &[String], spec: Option<&str>, format: Format, summary: &[&str], several: bool) -> Option<Vec<String>> {
+    match spec {
         Some("all") => None,
         Some(list) => Some(list.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()),
         None if format == Format::Table => {
-            let summary = if table == Table::Calls { CALL_SUMMARY } else { FLOW_SUMMARY };
-            // A folder of snapshots: say which snapshot each row is from.
-            let lead = (cat.snapshots.len() > 1).then(|| "snapshot".to_string());
+            let lead = several.then(|| "snapshot".to_string());
             // Older snapshots lack some summary columns (TCP metrics).
             Some(lead.into_iter().chain(summary.iter().map(|s| s.to_string()).filter(|c| all.contains(c))).collect())
         }
-        None => Some(all.into_iter().filter(|c| !BODIES.contains(&c.as_str())).collect()),
-    })
+        None => Some(all.iter().filter(|c| !BODIES.contains(&c.as_str())).cloned().collect()),
+    }
 }

@@ -42,6 +42,13 @@ fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
     b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).unwrap_or_else(|| panic!("column {name}"))
 }
 
+/// Whether this machine can record scenarios: root with network
+/// namespaces (`unshare -n -m`) and every program in `tools`.
+fn can_record(tools: &[&str]) -> bool {
+    Command::new("unshare").args(["-n", "-m", "true"]).status().is_ok_and(|s| s.success())
+        && tools.iter().all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }

@@ -604,9 +604,9 @@ impl FlowTable {
                 self.close_tcp(&mut f, &mut t, at, why);
             }
             self.unacked_total = self.unacked_total.saturating_sub(t.analysis.remembered());
-            let mut m = std::mem::take(&mut t.analysis.metrics);
+            let mut m = t.analysis.finish();
             m.resent_segments = (t.reasm[0].retransmissions + t.reasm[1].retransmissions).min(u32::MAX as u64) as u32;
-            self.stats.tcp_retransmissions += m.retransmissions as u64;
+            self.stats.tcp_retransmissions += m.retransmissions() as u64;
             self.stats.tcp_unacked_dropped += m.unacked_dropped as u64;
             self.stats.tcp_out_of_order += m.out_of_order as u64;
             self.stats.tcp_dup_acks += m.dup_acks as u64;
@@ -848,26 +848,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn shard_out_of_order_budget_is_enforced() {
-        let mut t = FlowTable::new(FlowConfig { max_shard_ooo_bytes: 100, ..FlowConfig::default() });
+    /// Gives the table packet number `n` (1-based): data from
+    /// 10.0.0.1:40000 to port 80 at sequence number `seq`, mid-stream.
+    fn tcp_data(t: &mut FlowTable, n: u64, seq: u32, data: &[u8]) {
         let mut tcp = udp(0);
         tcp.proto = 6;
         tcp.dport = 80;
+        tcp.tcp = TcpMeta { seq, ack: 1, flags: 0x18, window: 100, ..TcpMeta::default() };
+        t.packet(&Pkt { ordinal: n, ts: n as i64, file_index: 0, frame_number: n, wire_len: 54 + data.len() as u32, vshard: 0, ip: &tcp, payload: data });
+    }
+
+    #[test]
+    fn shard_out_of_order_budget_is_enforced() {
+        let mut t = FlowTable::new(FlowConfig { max_shard_ooo_bytes: 100, ..FlowConfig::default() });
         // Mid-stream data from one side; then segments far ahead of it.
-        let data = [b'x'; 60];
-        for (i, seq) in [1000u32, 2000, 3000, 4000].iter().enumerate() {
-            tcp.tcp = TcpMeta { seq: *seq, ack: 1, flags: 0x18, window: 100, ..TcpMeta::default() };
-            t.packet(&Pkt {
-                ordinal: i as u64 + 1,
-                ts: i as i64,
-                file_index: 0,
-                frame_number: i as u64 + 1,
-                wire_len: 114,
-                vshard: 0,
-                ip: &tcp,
-                payload: &data,
-            });
+        for (i, seq) in [1000u32, 2000, 3000, 4000].into_iter().enumerate() {
+            tcp_data(&mut t, i as u64 + 1, seq, &[b'x'; 60]);
         }
         assert!(t.ooo_total <= 100, "{}", t.ooo_total);
         assert!(t.stats.tcp_shard_ooo_overflows >= 1);
@@ -882,22 +878,8 @@ mod tests {
         // A capture that sees one direction only: nothing is ever
         // acknowledged, so every data segment would be remembered.
         let mut t = FlowTable::new(FlowConfig { max_shard_unacked: 10, ..FlowConfig::default() });
-        let data = [b'x'; 100];
         for i in 0..50u32 {
-            let mut tcp = udp(0);
-            tcp.proto = 6;
-            tcp.dport = 80;
-            tcp.tcp = TcpMeta { seq: 1000 + i * 100, ack: 1, flags: 0x18, window: 100, ..TcpMeta::default() };
-            t.packet(&Pkt {
-                ordinal: i as u64 + 1,
-                ts: i as i64,
-                file_index: 0,
-                frame_number: i as u64 + 1,
-                wire_len: 154,
-                vshard: 0,
-                ip: &tcp,
-                payload: &data,
-            });
+            tcp_data(&mut t, i as u64 + 1, 1000 + i * 100, &[b'x'; 100]);
         }
         assert_eq!(t.unacked_total, 10);
         t.finish();

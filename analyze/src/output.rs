@@ -386,7 +386,7 @@ impl TableBuilder {
         self.opt_i64(rtt.and_then(|r| r.mean_us()).map(|v| v.round() as i64));
         self.opt_u32(m.map(|m| m.rtt.samples));
         self.opt_i64(rtt.and_then(|r| r.std_dev_us()).map(|v| v.round() as i64));
-        self.opt_u32(m.map(|m| m.retransmissions));
+        self.opt_u32(m.map(|m| m.retransmissions()));
         self.opt_u32(m.map(|m| m.retransmissions_by[0]));
         self.opt_u32(m.map(|m| m.retransmissions_by[1]));
         self.opt_u32(m.map(|m| m.resent_segments));

@@ -141,9 +141,8 @@ impl RttStats {
 /// unless the name says a side (index 0 is the client, 1 the server).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TcpMetrics {
-    /// Packets flagged as any retransmission (plain, fast or spurious).
-    pub retransmissions: u32,
-    /// The same, by the side that sent them.
+    /// Packets flagged as any retransmission (plain, fast or spurious),
+    /// by the side that sent them.
     pub retransmissions_by: [u32; 2],
     pub fast_retransmissions: u32,
     pub spurious_retransmissions: u32,
@@ -156,7 +155,6 @@ pub struct TcpMetrics {
     pub zero_windows: u32,
     pub zero_window_probes: u32,
     pub window_full: u32,
-    pub window_updates: u32,
     pub keep_alives: u32,
     pub rst_packets: u32,
     pub fin_packets: u32,
@@ -166,7 +164,7 @@ pub struct TcpMetrics {
     /// `tcp.completeness` bitmask.
     pub completeness: u8,
     /// Window scale shift each side announced; `None` when its SYN was
-    /// not seen or scaling was not agreed.
+    /// not seen or scaling was not agreed (set by [`TcpAnalysis::finish`]).
     pub window_scale: [Option<u8>; 2],
     /// Sum and count of each side's advertised receive window, scaled.
     pub window_sum: [u64; 2],
@@ -191,9 +189,14 @@ pub struct TcpMetrics {
 }
 
 impl TcpMetrics {
+    /// Packets flagged as any retransmission, both sides.
+    pub fn retransmissions(&self) -> u32 {
+        self.retransmissions_by[0].saturating_add(self.retransmissions_by[1])
+    }
+
     /// Share of sequence-space packets that were retransmissions.
     pub fn retransmission_rate(&self) -> f64 {
-        if self.seq_packets == 0 { 0.0 } else { self.retransmissions as f64 / self.seq_packets as f64 }
+        if self.seq_packets == 0 { 0.0 } else { self.retransmissions() as f64 / self.seq_packets as f64 }
     }
 
     /// Mean advertised receive window of side `d`, in bytes.
@@ -211,16 +214,17 @@ struct Unacked {
 }
 
 /// Window scaling of a direction, as Wireshark tracks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Scale {
     /// No SYN seen yet.
+    #[default]
     Unknown,
     /// The handshake did not agree on scaling: windows are as sent.
     None,
     Shift(u8),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Dir {
     /// Highest sequence number + length seen; 0 means not yet known (as
     /// in Wireshark, which also compares absolute numbers).
@@ -236,24 +240,6 @@ struct Dir {
     lastflags: u16,
     maxseqtobeacked: u32,
     segments: Vec<Unacked>,
-}
-
-impl Default for Dir {
-    fn default() -> Self {
-        Dir {
-            nextseq: 0,
-            nextseq_ts: 0,
-            lastack: 0,
-            lastack_ts: 0,
-            window: 0,
-            window_from_syn: false,
-            scale: Scale::Unknown,
-            dupacks: 0,
-            lastflags: 0,
-            maxseqtobeacked: 0,
-            segments: Vec::new(),
-        }
-    }
 }
 
 fn lt(a: u32, b: u32) -> bool {
@@ -285,6 +271,18 @@ impl TcpAnalysis {
         self.dirs[0].segments.len() + self.dirs[1].segments.len()
     }
 
+    /// The connection's metrics, once its last packet was analysed.
+    pub fn finish(&mut self) -> TcpMetrics {
+        let mut m = std::mem::take(&mut self.metrics);
+        for (ws, dir) in m.window_scale.iter_mut().zip(&self.dirs) {
+            *ws = match dir.scale {
+                Scale::Shift(k) => Some(k),
+                Scale::Unknown | Scale::None => None,
+            };
+        }
+        m
+    }
+
     /// Analyses one packet sent by side `d` (0 client, 1 server).
     /// `first_rtt_ns` is the connection's handshake RTT once known
     /// (Wireshark's out-of-order threshold); `room` says whether the
@@ -300,7 +298,6 @@ impl TcpAnalysis {
         use flag::*;
         let m = &mut self.metrics;
         let n = |f: u16| (fl & f != 0) as u32;
-        m.retransmissions += n(ANY_RETRANSMISSION);
         m.retransmissions_by[d] += n(ANY_RETRANSMISSION);
         m.fast_retransmissions += n(FAST_RETRANSMISSION);
         m.spurious_retransmissions += n(SPURIOUS_RETRANSMISSION);
@@ -311,7 +308,6 @@ impl TcpAnalysis {
         m.zero_windows += n(ZERO_WINDOW);
         m.zero_window_probes += n(ZERO_WINDOW_PROBE);
         m.window_full += n(WINDOW_FULL);
-        m.window_updates += n(WINDOW_UPDATE);
         m.keep_alives += n(KEEP_ALIVE);
         m.rst_packets += (s.flags & RST != 0) as u32;
         m.fin_packets += (s.flags & FIN != 0) as u32;
@@ -372,16 +368,12 @@ impl TcpAnalysis {
         if flags & SYN != 0 {
             if s.wscale != NO_WSCALE {
                 fwd.scale = Scale::Shift(s.wscale.min(14));
-                self.metrics.window_scale[d] = Some(s.wscale.min(14));
             }
             if fwd.scale == Scale::Unknown {
                 fwd.scale = Scale::None;
                 rev.scale = Scale::None;
             } else if flags & ACK != 0 && rev.scale == Scale::None {
                 fwd.scale = Scale::None;
-            }
-            if fwd.scale == Scale::None {
-                self.metrics.window_scale = [None, None];
             }
         }
 
@@ -588,7 +580,7 @@ mod tests {
         assert_eq!(flags[7], flag::DUPLICATE_ACK);
         assert_eq!(flags[8], flag::FAST_RETRANSMISSION);
         let m = &a.metrics;
-        assert_eq!((m.retransmissions, m.fast_retransmissions, m.dup_acks, m.missing_segments), (1, 1, 2, 1));
+        assert_eq!((m.retransmissions(), m.fast_retransmissions, m.dup_acks, m.missing_segments), (1, 1, 2, 1));
         // 300 bytes of sequence space; the resend adds none.
         assert_eq!(m.goodput_bytes, 300);
         assert_eq!(m.initial_rtt_ns, Some(10_000_000));
@@ -612,7 +604,7 @@ mod tests {
         p(0, seg(900, 1100, 1, 100, ACK));
         assert_eq!(f[2], flag::SPURIOUS_RETRANSMISSION);
         assert_eq!(f[4], flag::RETRANSMISSION);
-        assert_eq!(a.metrics.retransmissions, 2);
+        assert_eq!(a.metrics.retransmissions(), 2);
         // Karn: the retransmitted segment's ACK gives no RTT sample.
         a.packet(1, &seg(901, 1, 1200, 0, ACK), None, true);
         assert_eq!(a.metrics.rtt.samples, 1);
@@ -642,7 +634,7 @@ mod tests {
         assert_eq!(f[4], flag::WINDOW_FULL);
         assert_eq!(f[5], flag::ZERO_WINDOW);
         assert_eq!(f[6], flag::ZERO_WINDOW_PROBE);
-        assert_eq!(a.metrics.window_scale, [Some(2), Some(0)]);
+        assert_eq!(a.finish().window_scale, [Some(2), Some(0)]);
     }
 }
 

@@ -482,7 +482,7 @@ fn tcp_expert_counts(rows: &[Keyed]) -> Vec<(&'static str, u64)> {
     for f in flows(rows) {
         let Some(m) = &f.tcp else { continue };
         let v = [
-            m.retransmissions,
+            m.retransmissions(),
             m.fast_retransmissions,
             m.spurious_retransmissions,
             m.out_of_order,

@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
         a.packet(usize::from(p[0] & 1), &s, rtt, p[0] & 4 == 0);
     }
     let m = &a.metrics;
-    assert!(m.fast_retransmissions + m.spurious_retransmissions <= m.retransmissions);
+    assert!(m.fast_retransmissions + m.spurious_retransmissions <= m.retransmissions());
     assert!(a.remembered() <= 2 * trawl_analyze::tcp_analysis::MAX_UNACKED);
 });

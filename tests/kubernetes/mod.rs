@@ -194,11 +194,7 @@ fn every_call_and_flow_is_attributed_at_its_time_in_both_sidecar_forms() {
 /// they are missing the test says so and checks the recording above only.
 #[test]
 fn a_fresh_recording_of_the_scenario_is_attributed_the_same() {
-    let can = std::process::Command::new("unshare").args(["-n", "-m", "true"]).status().is_ok_and(|s| s.success())
-        && ["tcpdump", "curl", "python3", "ip"]
-            .iter()
-            .all(|t| std::process::Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()));
-    if !can {
+    if !super::can_record(&["tcpdump", "curl", "python3", "ip"]) {
         eprintln!("skipped: recording the scenario needs root, unshare -n, tcpdump, curl, python3 and iproute2");
         return;
     }

@@ -140,11 +140,7 @@ fn loss_and_delay_show_as_retransmissions_and_handshake_rtt() {
 /// tshark; where they are missing the test says so.
 #[test]
 fn a_fresh_lossy_recording_agrees_with_tshark() {
-    let can = Command::new("unshare").args(["-n", "-m", "true"]).status().is_ok_and(|s| s.success())
-        && ["tcpdump", "curl", "python3", "ip", "tshark"]
-            .iter()
-            .all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()));
-    if !can {
+    if !super::can_record(&["tcpdump", "curl", "python3", "ip", "tshark"]) {
         eprintln!("skipped: recording needs root, unshare -n, tcpdump, curl, python3, iproute2 and tshark");
         return;
     }
@@ -329,13 +325,6 @@ fn a_folder_mixing_snapshot_versions_opens_as_one() {
     assert_eq!(stdout(&o).trim(), "49", "{}", stderr(&o));
 }
 
-fn can_record() -> bool {
-    Command::new("unshare").args(["-n", "-m", "true"]).status().is_ok_and(|s| s.success())
-        && ["tcpdump", "python3", "tshark"]
-            .iter()
-            .all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
-}
-
 /// A receiver that stops reading (testdata/scenarios/make_tcp_zero_window.sh:
 /// a Python server with a 4 KiB receive buffer sleeps 2 s, then reads
 /// slowly, while the client sends 256 KiB): the sender fills the window,
@@ -367,7 +356,7 @@ fn a_receiver_that_stops_reading_shows_zero_windows() {
     };
     let dir = scratch("zero-window");
     check(Path::new(&testdata("scenarios/tcp-zero-window.pcap")), &dir.join("rec.snap"), true);
-    if !can_record() {
+    if !super::can_record(&["tcpdump", "python3", "tshark"]) {
         eprintln!("skipped the live recording: needs root, unshare -n, tcpdump, python3 and tshark");
         return;
     }

@@ -244,6 +244,8 @@ fn compact_peer(mut r: Row) -> Value {
     Value::Object(o)
 }
 
+/// Flow columns of compact rows, besides the TCP metrics ([`TCP_METRICS`])
+/// and the endpoints' `src_`/`dst_` columns.
 const COMPACT_FLOW_COLUMNS: &[&str] = &[
     "snapshot",
     "flow_id",
@@ -253,36 +255,6 @@ const COMPACT_FLOW_COLUMNS: &[&str] = &[
     "conn_state",
     "zeek_state",
     "history",
-    "handshake_rtt_us",
-    "initial_rtt_us",
-    "connection_time_us",
-    "time_to_first_byte_us",
-    "rtt_min_us",
-    "rtt_max_us",
-    "rtt_avg_us",
-    "rtt_samples",
-    "jitter_us",
-    "retransmissions",
-    "client_retransmissions",
-    "server_retransmissions",
-    "resent_segments",
-    "fast_retransmissions",
-    "spurious_retransmissions",
-    "retransmission_rate",
-    "out_of_order",
-    "dup_acks",
-    "missing_segments",
-    "zero_window_events",
-    "window_full_events",
-    "client_window_scale",
-    "server_window_scale",
-    "client_avg_receive_window",
-    "server_avg_receive_window",
-    "rst_count",
-    "fin_count",
-    "keepalive_count",
-    "connection_completeness",
-    "goodput_bytes",
     "l7_protocols",
     "client_packets",
     "client_bytes",
@@ -338,7 +310,10 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
         return Ok(super::page("flows", flows, total, p.offset, notes));
     }
     let columns = match p.format {
-        Format::Compact => Some(super::compact_columns(&cat, "flows", COMPACT_FLOW_COLUMNS).await?),
+        Format::Compact => {
+            let fixed: Vec<&str> = COMPACT_FLOW_COLUMNS.iter().copied().chain(TCP_METRICS.iter().map(|(c, _)| *c)).collect();
+            Some(super::compact_columns(&cat, "flows", &fixed).await?)
+        }
         Format::Full => None,
     };
     let q = KflQuery { table: Table::Flows, filter, limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
