@@ -291,6 +291,24 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
         writeln!(o, "  flows         {:>10}  (tcp {}, udp {}, other {})", c.flows, c.tcp_flows, c.udp_flows, c.other_flows)?;
         writeln!(o, "  api_calls     {:>10}  (http requests {}, responses {})", c.api_calls, c.http_requests, c.http_responses)?;
         writeln!(o, "  parse_issues  {:>10}", c.parse_issues)?;
+        if c.http2_frames > 0 {
+            writeln!(
+                o,
+                "  http/2        frames {} (HEADERS {}, DATA {}), streams {} (requests {}, responses {}), gRPC calls {} ({} messages){}",
+                c.http2_frames,
+                c.http2_headers_frames,
+                c.http2_data_frames,
+                c.http2_streams,
+                c.http2_requests,
+                c.http2_responses,
+                c.grpc_calls,
+                c.grpc_messages,
+                if c.hpack_unknown_fields > 0 { format!(", {} header fields lost to unseen HPACK state", c.hpack_unknown_fields) } else { String::new() }
+            )?;
+        }
+        if c.graphql_operations + c.websocket_messages > 0 {
+            writeln!(o, "  graphql       {} operations; websocket {} messages", c.graphql_operations, c.websocket_messages)?;
+        }
         if c.tcp_flows > 0 {
             writeln!(
                 o,

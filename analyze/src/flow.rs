@@ -10,10 +10,14 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 use sha2::{Digest, Sha256};
-use trawl_proto::http1::{Http1Conn, Probe, find_message_start, probe};
+use trawl_proto::grpc::Schemas;
+use trawl_proto::h2::{self, H2Conn, Start};
+use trawl_proto::http1::{Exchange, Http1Conn, Probe, find_message_start, probe};
+use trawl_proto::websocket::WsConn;
 use trawl_proto::{At, Limits, Side};
 
 use crate::community_id::community_id;
@@ -156,6 +160,19 @@ enum L7 {
         conn: Box<Http1Conn>,
         requester: usize,
     },
+    /// HTTP/2: by prior knowledge, joined mid-way, or after an h2c
+    /// Upgrade (`h1` then holds the HTTP/1 parser until it is drained).
+    H2 {
+        conn: Box<H2Conn>,
+        requester: usize,
+        h1: Option<Box<Http1Conn>>,
+    },
+    /// WebSocket after an Upgrade.
+    Ws {
+        conn: Box<WsConn>,
+        requester: usize,
+        h1: Option<Box<Http1Conn>>,
+    },
     Unknown,
 }
 
@@ -199,6 +216,8 @@ struct Flow {
 /// The flows of one shard.
 pub struct FlowTable {
     cfg: FlowConfig,
+    /// Protobuf schemas for gRPC payloads (`--proto-descriptors`).
+    pub schemas: Option<Arc<Schemas>>,
     /// Boxed: a packet takes its flow out of the map and puts it back,
     /// which should move a pointer, not the whole state.
     flows: HashMap<FlowKey, Box<Flow>, FxBuildHasher>,
@@ -226,6 +245,7 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> FlowTable {
         FlowTable {
             cfg,
+            schemas: None,
             flows: HashMap::default(),
             out: Vec::new(),
             key_ctx: (0, 0, PHASE_PACKET, 0),
@@ -446,22 +466,22 @@ impl FlowTable {
         let retrans_before = t.reasm[dir].retransmissions;
         let gap_before = t.reasm[dir].gap_bytes + t.reasm[1 - dir].gap_bytes;
         // Reassemble, handing the bytes straight to L7.
-        let limits = cfg.limits;
+        let ctx = L7Ctx { limits: cfg.limits, schemas: &self.schemas };
         let clean = t.syn && t.synack;
         let ooo_before = t.reasm[0].ooo_bytes() + t.reasm[1].ooo_bytes();
         if payload_len > 0 || flags & FIN != 0 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[dir].started();
-            reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, &mut |e| feed(l7, digest, limits, started, dir, e));
+            reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, &mut |e| feed(l7, digest, &ctx, started, dir, e));
             if self.ooo_total + reasm[dir].ooo_bytes() > cfg.max_shard_ooo_bytes {
                 self.stats.tcp_shard_ooo_overflows += 1;
-                reasm[dir].give_up_holes(at, &mut |e| feed(l7, digest, limits, started, dir, e));
+                reasm[dir].give_up_holes(at, &mut |e| feed(l7, digest, &ctx, started, dir, e));
             }
         }
         if flags & ACK != 0 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[1 - dir].started();
-            reasm[1 - dir].on_peer_ack(th.ack, at, &mut |e| feed(l7, digest, limits, started, 1 - dir, e));
+            reasm[1 - dir].on_peer_ack(th.ack, at, &mut |e| feed(l7, digest, &ctx, started, 1 - dir, e));
         }
         self.ooo_total = (self.ooo_total + t.reasm[0].ooo_bytes() + t.reasm[1].ooo_bytes()).saturating_sub(ooo_before);
         self.drain_l7(f, &mut t);
@@ -484,57 +504,93 @@ impl FlowTable {
     }
 
     fn close_tcp(&mut self, f: &mut Flow, t: &mut Tcp, at: At, reason: &str) {
-        let limits = self.cfg.limits;
+        let ctx = L7Ctx { limits: self.cfg.limits, schemas: &self.schemas };
         let clean = t.syn && t.synack;
         for d in 0..2 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[d].started();
             self.ooo_total = self.ooo_total.saturating_sub(reasm[d].ooo_bytes());
-            reasm[d].flush(at, &mut |e| feed(l7, digest, limits, started, d, e));
+            reasm[d].flush(at, &mut |e| feed(l7, digest, &ctx, started, d, e));
         }
         t.closed = true;
-        if let L7::Http { conn, .. } = &mut t.l7 {
-            conn.on_close(at, reason);
+        match &mut t.l7 {
+            L7::Http { conn, .. } => conn.on_close(at, reason),
+            L7::H2 { conn, .. } => conn.on_close(at, reason),
+            L7::Ws { conn, .. } => conn.on_close(reason),
+            L7::Probe { .. } | L7::Unknown => {}
         }
         self.drain_l7(f, t);
     }
 
     fn drain_l7(&mut self, f: &Flow, t: &mut Tcp) {
-        let L7::Http { conn, requester } = &mut t.l7 else {
-            return;
+        let (h1, next, requester) = match &mut t.l7 {
+            L7::Http { conn, requester } => (Some(conn.drain()), None, *requester),
+            L7::H2 { conn, requester, h1 } => {
+                let r = if conn.flipped() { 1 - *requester } else { *requester };
+                (h1.take().map(|mut c| c.drain()), Some(("http2", conn.drain())), r)
+            }
+            L7::Ws { conn, requester, h1 } => (h1.take().map(|mut c| c.drain()), Some(("websocket", conn.drain())), *requester),
+            L7::Probe { .. } | L7::Unknown => return,
         };
-        let out = conn.drain();
-        let requester = *requester;
         let (req_ep, resp_ep) = if requester == 0 { (f.client, f.server) } else { (f.server, f.client) };
-        for issue in out.issues {
-            let (file_index, frame) = untag(issue.at.tag);
-            self.issue(IssueRow {
-                flow_id: Some(f.id),
-                file_index,
-                frame_number: Some(frame),
-                ts: Some(issue.at.ts_ns),
-                layer: "http",
-                kind: issue.kind,
-                detail: issue.detail,
-            });
+        for (layer, out) in h1.map(|o| ("http", o)).into_iter().chain(next) {
+            for issue in out.issues {
+                let (file_index, frame) = untag(issue.at.tag);
+                self.issue(IssueRow {
+                    flow_id: Some(f.id),
+                    file_index,
+                    frame_number: Some(frame),
+                    ts: Some(issue.at.ts_ns),
+                    layer,
+                    kind: issue.kind,
+                    detail: issue.detail,
+                });
+            }
+            for mut ex in out.exchanges {
+                let protocol = self.classify(&mut ex);
+                self.stats.api_calls += 1;
+                self.emit(Record::Call(Box::new(CallRow {
+                    flow_id: f.id,
+                    protocol,
+                    src_ip: req_ep.0,
+                    src_port: req_ep.1,
+                    dst_ip: resp_ep.0,
+                    dst_port: resp_ep.1,
+                    exchange: ex,
+                })));
+            }
         }
-        for ex in out.exchanges {
+    }
+
+    /// Names an exchange's application protocol (recognising GraphQL on
+    /// the way) and counts it.
+    fn classify(&mut self, ex: &mut Exchange) -> &'static str {
+        if ex.ws.is_some() {
+            self.stats.websocket_messages += 1;
+            return "websocket";
+        }
+        let has = |m: &Option<trawl_proto::http1::Message>| m.as_ref().is_some_and(|m| !matches!(m.start, trawl_proto::http1::StartLine::Unknown)) as u64;
+        if ex.stream_id.is_some() {
+            self.stats.http2_requests += has(&ex.request);
+            self.stats.http2_responses += has(&ex.response);
+        } else {
             self.stats.http_requests += ex.request.is_some() as u64;
             self.stats.http_responses += ex.response.is_some() as u64;
-            self.stats.http_upgrades += ex.upgrade.is_some() as u64;
-            let trunc = |m: &Option<trawl_proto::http1::Message>| m.as_ref().is_some_and(|m| m.body_truncated) as u64;
-            self.stats.http_bodies_truncated += trunc(&ex.request) + trunc(&ex.response);
-            self.stats.api_calls += 1;
-            self.emit(Record::Call(Box::new(CallRow {
-                flow_id: f.id,
-                protocol: "http",
-                src_ip: req_ep.0,
-                src_port: req_ep.1,
-                dst_ip: resp_ep.0,
-                dst_port: resp_ep.1,
-                exchange: ex,
-            })));
         }
+        self.stats.http_upgrades += ex.upgrade.is_some() as u64;
+        let trunc = |m: &Option<trawl_proto::http1::Message>| m.as_ref().is_some_and(|m| m.body_truncated) as u64;
+        self.stats.http_bodies_truncated += trunc(&ex.request) + trunc(&ex.response);
+        if let Some(g) = &ex.grpc {
+            self.stats.grpc_calls += 1;
+            self.stats.grpc_messages += (g.messages[0] + g.messages[1]) as u64;
+            return "grpc";
+        }
+        ex.gql = trawl_proto::graphql::inspect(ex).map(Box::new);
+        if ex.gql.is_some() {
+            self.stats.graphql_operations += 1;
+            return "graphql";
+        }
+        "http"
     }
 
     /// Records a parse issue (capped).
@@ -622,8 +678,20 @@ impl FlowTable {
                 self.stats.tcp_gap_bytes += r.gap_bytes;
                 self.stats.tcp_stream_bytes += r.stream_bytes;
             }
-            if let L7::Http { .. } = t.l7 {
-                l7.push("HTTP");
+            match &t.l7 {
+                L7::Http { .. } => l7.push("HTTP"),
+                L7::H2 { conn, .. } => {
+                    l7.push("HTTP2");
+                    let c = conn.counts();
+                    self.stats.http2_frames += c.frames.iter().sum::<u64>();
+                    self.stats.http2_headers_frames += c.frames[h2::kind::HEADERS as usize];
+                    self.stats.http2_data_frames += c.frames[h2::kind::DATA as usize];
+                    self.stats.http2_streams += c.streams;
+                    self.stats.hpack_unknown_fields += c.hpack_unknown;
+                    self.stats.http2_resyncs += c.resyncs;
+                }
+                L7::Ws { .. } => l7.extend(["HTTP", "WebSocket"]),
+                L7::Probe { .. } | L7::Unknown => {}
             }
             rtt = t.rtt;
             let established = t.syn && t.synack;
@@ -752,10 +820,20 @@ struct Digest2 {
     bytes: [u64; 2],
 }
 
+/// What the L7 parsers of a shard share: caps and gRPC schemas.
+struct L7Ctx<'a> {
+    limits: Limits,
+    schemas: &'a Option<Arc<Schemas>>,
+}
+
+fn side_of(dir: usize, requester: usize) -> Side {
+    if dir == requester { Side::Requester } else { Side::Responder }
+}
+
 /// Hands one reassembled event of direction `dir` to the L7 layer.
 /// `started_clean` says the connection's handshake was seen, so that the
 /// first bytes are the start of the conversation.
-fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, limits: Limits, started_clean: bool, dir: usize, e: StreamEvent<'_>) {
+fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started_clean: bool, dir: usize, e: StreamEvent<'_>) {
     if let (Some(d), StreamEvent::Data { bytes, .. }) = (digest.as_mut(), &e) {
         d.hashers[dir].update(bytes);
         d.bytes[dir] += bytes.len() as u64;
@@ -763,11 +841,30 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, limits: Limits, started_
     match l7 {
         L7::Unknown => {}
         L7::Http { conn, requester } => {
-            let side = if dir == *requester { Side::Requester } else { Side::Responder };
+            let side = side_of(dir, *requester);
             match e {
                 StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
                 StreamEvent::Gap { at, len } => conn.on_gap(side, at, len),
                 StreamEvent::End { at } => conn.on_end(side, at),
+            }
+            if let Some(sw) = conn.take_switch() {
+                switch(l7, ctx, *sw);
+            }
+        }
+        L7::H2 { conn, requester, .. } => {
+            let side = side_of(dir, *requester);
+            match e {
+                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
+                StreamEvent::Gap { at, len } => conn.on_gap(side, at, len),
+                StreamEvent::End { at } => conn.on_end(side, at),
+            }
+        }
+        L7::Ws { conn, requester, .. } => {
+            let side = side_of(dir, *requester);
+            match e {
+                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
+                StreamEvent::Gap { at, len } => conn.on_gap(side, at, len),
+                StreamEvent::End { .. } => {}
             }
         }
         L7::Probe { bufs, at: first_at, mid } => match e {
@@ -777,22 +874,29 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, limits: Limits, started_
                 }
                 let room = PROBE_MAX.saturating_sub(bufs[dir].len());
                 bufs[dir].extend_from_slice(&bytes[..bytes.len().min(room)]);
-                match decide(&bufs[dir], *mid || !started_clean) {
-                    Decision::Wait if bufs[dir].len() >= PROBE_MAX => *l7 = L7::Unknown,
-                    Decision::Wait => {}
-                    Decision::No => *l7 = L7::Unknown,
-                    Decision::Http { sender_is_requester, mid_stream } => {
+                let mid_stream = *mid || !started_clean;
+                let (conn, requester): (L7, usize) = match decide(&bufs[dir], mid_stream) {
+                    Decision::Wait if bufs[dir].len() >= PROBE_MAX => (L7::Unknown, 0),
+                    Decision::Wait => return,
+                    Decision::No => (L7::Unknown, 0),
+                    Decision::Http { sender_is_requester, mid_stream: resync } => {
                         let requester = if sender_is_requester { dir } else { 1 - dir };
-                        let mut conn = Box::new(Http1Conn::new(limits, mid_stream || *mid || !started_clean));
-                        let held = std::mem::take(bufs);
-                        let held_at = *first_at;
-                        for d in [requester, 1 - requester] {
-                            if !held[d].is_empty() {
-                                let side = if d == requester { Side::Requester } else { Side::Responder };
-                                conn.on_data(side, held_at[d], &held[d]);
-                            }
-                        }
-                        *l7 = L7::Http { conn, requester };
+                        (L7::Http { conn: Box::new(Http1Conn::new(ctx.limits, resync || mid_stream)), requester }, requester)
+                    }
+                    Decision::H2 { preface } => {
+                        // Without a preface, roles are a guess (the flow's
+                        // client) that the parser corrects from headers.
+                        let requester = if preface { dir } else { 0 };
+                        let start = if preface || !mid_stream { Start::Preface } else { Start::MidStream };
+                        (L7::H2 { conn: Box::new(H2Conn::new(ctx.limits, start, ctx.schemas.clone())), requester, h1: None }, requester)
+                    }
+                };
+                let held = std::mem::take(bufs);
+                let held_at = *first_at;
+                *l7 = conn;
+                for d in [requester, 1 - requester] {
+                    if !held[d].is_empty() {
+                        feed(l7, &mut None, ctx, started_clean, d, StreamEvent::Data { at: held_at[d], bytes: &held[d] });
                     }
                 }
             }
@@ -805,18 +909,52 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, limits: Limits, started_
     }
 }
 
+/// The HTTP/1 connection switched to h2c or WebSocket: the new parser
+/// takes over, starting with the bytes sent after the switch.
+fn switch(l7: &mut L7, ctx: &L7Ctx<'_>, sw: trawl_proto::http1::Switch) {
+    let L7::Http { requester, .. } = *l7 else { return };
+    let L7::Http { conn: h1, .. } = std::mem::replace(l7, L7::Unknown) else { return };
+    let trawl_proto::http1::Switch { protocol, request, response, next_index, held } = sw;
+    *l7 = if protocol == "h2c" {
+        let start = Start::Upgrade { request: request.map(Box::new), next_index };
+        L7::H2 { conn: Box::new(H2Conn::new(ctx.limits, start, ctx.schemas.clone())), requester, h1: Some(h1) }
+    } else {
+        L7::Ws { conn: Box::new(WsConn::new(ctx.limits, request.as_ref(), &response, next_index)), requester, h1: Some(h1) }
+    };
+    for (i, (at, bytes)) in held.iter().enumerate() {
+        if !bytes.is_empty() {
+            let dir = if i == 0 { requester } else { 1 - requester };
+            feed(l7, &mut None, ctx, true, dir, StreamEvent::Data { at: *at, bytes });
+        }
+    }
+}
+
 enum Decision {
     Wait,
     No,
-    Http { sender_is_requester: bool, mid_stream: bool },
+    Http {
+        sender_is_requester: bool,
+        mid_stream: bool,
+    },
+    /// HTTP/2: the sender's first bytes are the client preface, or frames.
+    H2 {
+        preface: bool,
+    },
 }
 
-/// Decides from the first bytes of one side whether a connection is HTTP/1.
+/// Decides from the first bytes of one side what a connection speaks.
 fn decide(buf: &[u8], mid: bool) -> Decision {
+    let h2 = h2::probe(buf);
+    match h2 {
+        h2::Probe::Preface => return Decision::H2 { preface: true },
+        h2::Probe::Frames => return Decision::H2 { preface: false },
+        h2::Probe::NeedMore | h2::Probe::No => {}
+    }
     match probe(buf) {
         Probe::Request => Decision::Http { sender_is_requester: true, mid_stream: false },
         Probe::Response => Decision::Http { sender_is_requester: false, mid_stream: false },
         Probe::NeedMore => Decision::Wait,
+        Probe::NotHttp if h2 == h2::Probe::NeedMore => Decision::Wait,
         Probe::NotHttp if !mid => Decision::No,
         // Joined mid-stream: a message may start further in.
         Probe::NotHttp => match find_message_start(buf) {

@@ -254,6 +254,9 @@ impl TableBuilder {
     fn opt_u8(&mut self, v: Option<u8>) {
         if let Some(Col::U8(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u8") }
     }
+    fn opt_bool(&mut self, v: Option<bool>) {
+        if let Some(Col::Bool(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("bool") }
+    }
     fn bool(&mut self, v: bool) {
         if let Some(Col::Bool(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("bool") }
     }
@@ -474,15 +477,23 @@ impl TableBuilder {
             Some(StartLine::Request { method, target }) => (Some(method.as_str()), Some(target.as_str())),
             _ => (None, None),
         };
+        let ws = ex.ws.as_deref();
+        let target = target.or(ws.and_then(|w| w.target.as_deref()));
         self.opt_str(method);
         self.opt_str(target);
         let (path, query) = target.map(split_target).unwrap_or(("", None));
         self.opt_str(target.map(|_| path));
         let params: Vec<(String, String)> = query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         self.map(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        self.opt_str(req.and_then(|m| m.header("host")));
+        self.opt_str(req.and_then(|m| m.header("host").or(m.header(":authority"))));
         let version = req.and_then(|m| m.version).or(resp.and_then(|m| m.version));
-        self.opt_str(version.map(|v| if v == 0 { "HTTP/1.0" } else { "HTTP/1.1" }));
+        let version = match (ex.stream_id, version) {
+            (Some(_), _) => Some("HTTP/2"),
+            (None, Some(0)) => Some("HTTP/1.0"),
+            (None, Some(_)) => Some("HTTP/1.1"),
+            (None, None) => None,
+        };
+        self.opt_str(version);
         let (status, reason) = match resp.map(|m| &m.start) {
             Some(StartLine::Response { status, reason }) => (Some(*status as i32), Some(reason.as_str())),
             _ => (None, None),
@@ -502,6 +513,26 @@ impl TableBuilder {
         self.opt_str(ex.upgrade.as_deref());
         let error = ex.error.as_deref().or(req.and_then(|m| m.error.as_deref())).or(resp.and_then(|m| m.error.as_deref()));
         self.opt_str(error);
+        self.opt_u32(ex.stream_id);
+        let g = ex.grpc.as_deref();
+        self.opt_str(g.map(|g| g.service.as_str()));
+        self.opt_str(g.map(|g| g.method.as_str()));
+        self.opt_i32(g.and_then(|g| g.status));
+        self.opt_str(g.and_then(|g| g.message.as_deref()));
+        self.opt_u32(g.map(|g| g.messages[0]));
+        self.opt_u32(g.map(|g| g.messages[1]));
+        self.opt_u32(g.map(|g| g.compressed));
+        self.opt_str(g.and_then(|g| g.decoded[0].as_deref()));
+        self.opt_str(g.and_then(|g| g.decoded[1].as_deref()));
+        let q = ex.gql.as_deref();
+        self.opt_str(q.map(|q| q.kind));
+        self.opt_str(q.and_then(|q| q.name.as_deref()));
+        self.opt_u32(q.and_then(|q| q.errors));
+        self.opt_str(q.and_then(|q| q.error_message.as_deref()));
+        self.opt_str(ws.map(|w| w.opcode));
+        self.opt_bool(ws.map(|w| w.from_client));
+        self.opt_u16(ws.and_then(|w| w.close_code));
+        self.opt_u32(ws.map(|w| w.fragments));
         let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
         self.u32(file_index);
         self.u64(frame);

@@ -54,6 +54,8 @@ pub struct Options {
     pub chunk_size: usize,
     /// IP datagrams being reassembled at once, at most.
     pub max_frag_datagrams: usize,
+    /// Protobuf schemas for gRPC payloads (`--proto-descriptors`).
+    pub schemas: Option<Arc<trawl_proto::grpc::Schemas>>,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             flow: FlowConfig::default(),
             chunk_size: 4 << 20,
             max_frag_datagrams: 4096,
+            schemas: None,
         }
     }
 }
@@ -236,6 +239,7 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
         out_rxs.push(r);
     }
     let flow_cfg = opts.flow;
+    let schemas = &opts.schemas;
     let batches = sink.wants_batches();
     let ctx = Arc::new(Context { cluster: Cluster::load(&opts.k8s), input_nodes: opts.input_nodes.clone() });
 
@@ -251,7 +255,8 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
             pool.scope(|ps| {
                 for ((i, rx), (tx, st)) in tick_rxs.into_iter().enumerate().zip(out_txs.into_iter().zip(stats.iter_mut())) {
                     let ctx = ctx.clone();
-                    ps.spawn(move |_| *st = work(i as u32, threads as u32, rx, tx, flow_cfg, batches.then_some(ctx)));
+                    let schemas = schemas.clone();
+                    ps.spawn(move |_| *st = work(i as u32, threads as u32, rx, tx, flow_cfg, schemas, batches.then_some(ctx)));
                 }
             });
             stats
@@ -579,8 +584,18 @@ fn maybe_flush(tb: &mut TickBuilder, txs: &[SyncSender<Arc<Tick>>], progress: &P
 
 /// A shard worker; with `batches`, it builds Arrow batches itself, naming
 /// the sides of rows from that context.
-fn work(me: u32, threads: u32, rx: Receiver<Arc<Tick>>, tx: SyncSender<WorkerOut>, cfg: FlowConfig, batches: Option<Arc<Context>>) -> Stats {
+#[allow(clippy::too_many_arguments)]
+fn work(
+    me: u32,
+    threads: u32,
+    rx: Receiver<Arc<Tick>>,
+    tx: SyncSender<WorkerOut>,
+    cfg: FlowConfig,
+    schemas: Option<Arc<trawl_proto::grpc::Schemas>>,
+    batches: Option<Arc<Context>>,
+) -> Stats {
     let mut table = FlowTable::new(cfg);
+    table.schemas = schemas;
     let mut builders = batches.map(Builders::new);
     let mut peers = PeerNames::default();
     while let Ok(tick) = rx.recv() {

@@ -81,6 +81,26 @@ counters! {
         tcp_stream_bytes,
         /// Stored HTTP bodies cut at the body cap or incomplete.
         http_bodies_truncated,
+        /// HTTP/2 frames read, and of them HEADERS and DATA frames.
+        http2_frames,
+        http2_headers_frames,
+        http2_data_frames,
+        /// HTTP/2 streams seen, and the requests and responses among them
+        /// (`http_requests` and `http_responses` count HTTP/1 only).
+        http2_streams,
+        http2_requests,
+        http2_responses,
+        /// HTTP/2 header fields that referenced HPACK table entries never seen (connection joined mid-way, lost segments).
+        hpack_unknown_fields,
+        /// Times an HTTP/2 parser had to look for frames (joined mid-way, after a gap).
+        http2_resyncs,
+        /// gRPC calls, and the messages they carried (both directions).
+        grpc_calls,
+        grpc_messages,
+        /// GraphQL operations.
+        graphql_operations,
+        /// WebSocket messages (data and control).
+        websocket_messages,
         /// Connections that switched away from HTTP/1 (101 or CONNECT).
         http_upgrades,
         /// Addresses in DNS responses (UDP port 53): they name peers (`dst.dns`).

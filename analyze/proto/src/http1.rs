@@ -33,8 +33,17 @@ use crate::{At, Issue, Limits, Side};
 /// The first line of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartLine {
-    Request { method: String, target: String },
-    Response { status: u16, reason: String },
+    Request {
+        method: String,
+        target: String,
+    },
+    Response {
+        status: u16,
+        reason: String,
+    },
+    /// The head was not captured or could not be decoded (an HTTP/2
+    /// stream joined mid-way, a WebSocket message).
+    Unknown,
 }
 
 /// Headers of a message, stored in one buffer: names lower-cased, values
@@ -116,7 +125,7 @@ impl Message {
 }
 
 /// A request and its response, either of which may be missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Exchange {
     /// 0-based position on the connection.
     pub index: u32,
@@ -128,6 +137,15 @@ pub struct Exchange {
     pub upgrade: Option<String>,
     /// Why the exchange is incomplete: `no_response`, `no_request`, ...
     pub error: Option<String>,
+    /// HTTP/2 stream identifier; None for HTTP/1.
+    pub stream_id: Option<u32>,
+    /// gRPC details, when the stream carried gRPC.
+    pub grpc: Option<Box<crate::grpc::Call>>,
+    /// GraphQL details, when the request was a GraphQL operation.
+    pub gql: Option<Box<crate::graphql::Operation>>,
+    /// For a WebSocket message row: the message (its payload is the body
+    /// of `request` or `response`, by direction).
+    pub ws: Option<Box<crate::websocket::Info>>,
 }
 
 /// What the parser produced since the caller last drained it.
@@ -278,7 +296,31 @@ pub struct Http1Conn {
     /// Bytes of a request were skipped while joining mid-stream.
     partial_request: bool,
     tunnel_bytes: u64,
+    /// The switch to a protocol another parser reads (h2c, websocket),
+    /// until the caller takes it.
+    switch: Option<Box<Switch>>,
     out: Output,
+}
+
+/// The connection left HTTP/1 for a protocol parsed elsewhere.
+#[derive(Debug)]
+pub struct Switch {
+    /// The Upgrade protocol, lower-cased: `h2c` or `websocket`.
+    pub protocol: String,
+    /// The request that asked for the switch.
+    pub request: Option<Message>,
+    /// The 101 response.
+    pub response: Message,
+    /// 0-based index the next exchange on the connection gets.
+    pub next_index: u32,
+    /// Bytes each side (requester, responder) sent after the switch, and
+    /// where the first of them was seen.
+    pub held: [(At, Vec<u8>); 2],
+}
+
+/// Upgrade protocols whose bytes are handed to another parser.
+fn parsed_elsewhere(proto: &str) -> bool {
+    proto == "h2c" || proto == "websocket"
 }
 
 fn side_idx(s: Side) -> usize {
@@ -306,6 +348,7 @@ impl Http1Conn {
             joined_mid_stream: mid_stream,
             partial_request: false,
             tunnel_bytes: 0,
+            switch: None,
             out: Output::default(),
         }
     }
@@ -318,6 +361,13 @@ impl Http1Conn {
     /// Bytes seen after the connection left HTTP/1.
     pub fn tunnel_bytes(&self) -> u64 {
         self.tunnel_bytes
+    }
+
+    /// Takes the switch to h2c or WebSocket, once the connection made it
+    /// (the 101 exchange itself stays in [`Http1Conn::drain`]'s output).
+    /// Later bytes belong to the new protocol's parser.
+    pub fn take_switch(&mut self) -> Option<Box<Switch>> {
+        self.switch.take()
     }
 
     /// Takes what was produced so far.
@@ -530,6 +580,14 @@ impl Http1Conn {
                 },
                 Phase::Tunnel | Phase::Closed => {
                     self.tunnel_bytes += (data.len() - pos) as u64;
+                    if let Some(sw) = self.switch.as_mut().filter(|_| phase == Phase::Tunnel) {
+                        let (held_at, held) = &mut sw.held[i];
+                        if held.is_empty() {
+                            *held_at = here;
+                        }
+                        let room = self.limits.max_head_bytes.saturating_sub(held.len());
+                        held.extend_from_slice(&data[pos..data.len().min(pos + room)]);
+                    }
                     return data.len();
                 }
             }
@@ -625,7 +683,7 @@ impl Http1Conn {
     fn start_request(&mut self, at: At, msg: Message) {
         let method = match &msg.start {
             StartLine::Request { method, .. } => method.clone(),
-            StartLine::Response { .. } => String::new(),
+            StartLine::Response { .. } | StartLine::Unknown => String::new(),
         };
         let framing = request_framing(&msg);
         // A server cannot know the method of a request line it could not
@@ -673,7 +731,7 @@ impl Http1Conn {
     fn start_response(&mut self, at: At, msg: Message) {
         let status = match msg.start {
             StartLine::Response { status, .. } => status,
-            StartLine::Request { .. } => 0,
+            StartLine::Request { .. } | StartLine::Unknown => 0,
         };
         let waiting = self.resp_next < self.slot_base + self.slots.len() as u64;
         if (100..200).contains(&status) && status != 101 {
@@ -707,12 +765,30 @@ impl Http1Conn {
         if let (Some(proto), Some(slot)) = (&tunnel, self.slots.get_mut(idx)) {
             slot.upgrade = Some(proto.clone());
         }
+        let switch = tunnel.as_deref().filter(|p| parsed_elsewhere(p)).map(|p| {
+            Box::new(Switch {
+                protocol: p.to_string(),
+                request: self.slots.get(idx).and_then(|s| s.request.clone()),
+                response: msg.clone(),
+                next_index: 0,
+                held: Default::default(),
+            })
+        });
         self.begin_body(Side::Responder, at, msg, seq, framing);
         if let Some(proto) = tunnel {
             self.upgraded = Some(proto);
-            for d in &mut self.dirs {
+            self.switch = switch;
+            if let Some(sw) = self.switch.as_mut() {
+                sw.next_index = self.next_index;
+            }
+            let held_at = self.dirs[0].buf_at;
+            for (i, d) in self.dirs.iter_mut().enumerate() {
                 d.phase = Phase::Tunnel;
                 self.tunnel_bytes += d.buf.len() as u64;
+                if let Some(sw) = self.switch.as_mut() {
+                    // The requester's bytes held while the 101 was awaited.
+                    sw.held[i] = (held_at, std::mem::take(&mut d.buf));
+                }
                 d.buf.clear();
             }
         } else if is_connect || wants_upgrade {
@@ -841,7 +917,7 @@ impl Http1Conn {
             let (req, resp) = if side == Side::Requester { (Some(m), None) } else { (None, Some(m)) };
             let index = self.next_index;
             self.next_index += 1;
-            self.out.exchanges.push(Exchange { index, request: req, response: resp, interim: vec![], upgrade: None, error: Some("unpaired".into()) });
+            self.out.exchanges.push(Exchange { index, request: req, response: resp, error: Some("unpaired".into()), ..Exchange::default() });
             return;
         }
         let idx = (seq - self.slot_base) as usize;
@@ -866,7 +942,15 @@ impl Http1Conn {
         let index = self.next_index;
         self.next_index += 1;
         let error = error.or_else(|| if slot.request.is_none() { Some("no_request".into()) } else { None });
-        self.out.exchanges.push(Exchange { index, request: slot.request, response: slot.response, interim: slot.interim, upgrade: slot.upgrade, error });
+        self.out.exchanges.push(Exchange {
+            index,
+            request: slot.request,
+            response: slot.response,
+            interim: slot.interim,
+            upgrade: slot.upgrade,
+            error,
+            ..Exchange::default()
+        });
     }
 }
 
@@ -1023,7 +1107,7 @@ fn resync_point(side: Side, data: &[u8]) -> Result<usize, usize> {
 
 /// Content-decodes a stored body for the stored copy (gzip, deflate, br),
 /// capped at `cap` decoded bytes. Undecodable bodies are kept raw.
-fn decode_body(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -> Vec<u8> {
+pub(crate) fn decode_body(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -> Vec<u8> {
     let Some(enc) = m.header("content-encoding") else { return raw };
     let enc = enc.trim().to_ascii_lowercase();
     if raw.is_empty() || enc == "identity" {
@@ -1058,7 +1142,7 @@ fn decode_body(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -
 /// allocated and zeroed, a CRC computed) cost more than the inflating.
 /// The gzip member header (RFC 1952) is read here; the CRC is not
 /// checked, as the stored copy is informational.
-mod inflate {
+pub(crate) mod inflate {
     use std::cell::RefCell;
 
     use flate2::{Decompress, FlushDecompress, Status};

@@ -11,13 +11,21 @@
 //!
 //! Every byte count the traffic controls is capped by [`Limits`].
 //!
-//! Supported: HTTP/1.0 and HTTP/1.1 ([`http1`]); the addresses DNS
-//! responses give ([`dns_answers`], for naming peers). Not here yet: HTTP/2,
-//! gRPC, DNS messages as records, TLS and the database protocols (they arrive with their
-//! issues).
+//! Supported: HTTP/1.0 and HTTP/1.1 ([`http1`]); cleartext HTTP/2 with
+//! HPACK ([`h2`], [`hpack`]); gRPC message framing and schema-less or
+//! descriptor-driven protobuf decoding ([`grpc`]); GraphQL operations
+//! ([`graphql`]); WebSocket messages ([`websocket`]); the addresses DNS
+//! responses give ([`dns_answers`], for naming peers). Not here yet: DNS
+//! messages as records, TLS and the database protocols (they arrive with
+//! their issues).
 
 pub mod dns_answers;
+pub mod graphql;
+pub mod grpc;
+pub mod h2;
+pub mod hpack;
 pub mod http1;
+pub mod websocket;
 
 /// Caps on everything the traffic controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,11 +40,17 @@ pub struct Limits {
     /// Requests waiting for a response on one connection; beyond this the
     /// oldest is emitted without a response.
     pub max_pending: usize,
+    /// Bytes an HPACK dynamic table may grow to (a peer's table size
+    /// update above it is refused and reported).
+    pub max_hpack_table: usize,
+    /// Open HTTP/2 streams tracked per connection; beyond this the oldest
+    /// is emitted as `too_many_streams`.
+    pub max_streams: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 64 * 1024, max_head_bytes: 64 * 1024, max_headers: 128, max_pending: 256 }
+        Limits { max_body_bytes: 64 * 1024, max_head_bytes: 64 * 1024, max_headers: 128, max_pending: 256, max_hpack_table: 64 * 1024, max_streams: 1024 }
     }
 }
 
@@ -65,4 +79,26 @@ pub struct Issue {
     /// Stable short identifier, e.g. `bad_request_line`.
     pub kind: &'static str,
     pub detail: String,
+}
+
+/// Percent-decodes `s` (`+` as a space when `plus_is_space`, as in form
+/// encoding); invalid escapes are kept as they are.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(h)) => {
+                out.push(h);
+                i += 3;
+                continue;
+            }
+            (b'+', _) if plus_is_space => out.push(b' '),
+            (c, _) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
