@@ -167,6 +167,12 @@ struct AnalyzeArgs {
     /// The node the captures were taken on (the `node_name` column).
     #[arg(long, value_name = "NAME")]
     node: Option<String>,
+    /// Protobuf descriptor set (`protoc --include_imports
+    /// --descriptor_set_out FILE`) naming the fields of gRPC messages in
+    /// `request_decoded` / `response_decoded`. Repeatable. Without it,
+    /// messages are decoded by field number.
+    #[arg(long, value_name = "FILE")]
+    proto_descriptors: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -240,6 +246,17 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     opts.flow.udp_timeout_ns = secs_to_ns("udp-timeout", a.udp_timeout)?;
     opts.flow.limits.max_body_bytes = a.body_cap;
     opts.flow.max_ooo_bytes = a.max_ooo_bytes;
+    if !a.proto_descriptors.is_empty() {
+        let mut sets = Vec::new();
+        for f in &a.proto_descriptors {
+            sets.push(std::fs::read(f).map_err(|e| Error::Config(format!("--proto-descriptors {}: {e}", f.display())))?);
+        }
+        let schemas = trawl_proto::grpc::Schemas::from_sets(&sets).map_err(|(i, e)| {
+            let f = a.proto_descriptors[i].display();
+            Error::Config(format!("--proto-descriptors {f}: expected a protobuf descriptor set (protoc --include_imports --descriptor_set_out FILE): {e}"))
+        })?;
+        opts.schemas = Some(std::sync::Arc::new(schemas));
+    }
     if !a.no_k8s_discovery {
         opts.k8s = trawl_analyze::kube::sidecars_near(&opts.inputs);
     }

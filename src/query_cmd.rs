@@ -50,7 +50,8 @@ fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
 
-const CALL_SUMMARY: &[&str] = &["id", "timestamp", "src_name", "dst_name", "dst_port", "method", "url", "status_code", "latency_ms", "error"];
+const CALL_SUMMARY: &[&str] =
+    &["id", "timestamp", "src_name", "dst_name", "dst_port", "protocol", "method", "url", "status_code", "grpc_status", "latency_ms", "error"];
 const FLOW_SUMMARY: &[&str] = &[
     "flow_id",
     "timestamp",

@@ -360,7 +360,7 @@ fn sql_shell_is_interactive_on_a_terminal() {
     assert!(text.contains("trawl sql on checkout.snap (read-only)"), "{text}");
     assert!(text.contains("n\r\n--\r\n18\r\n"), "{text}");
     assert!(text.contains("calls (view)"), "{text}");
-    assert!(text.contains("SELECT * FROM calls WHERE protocol = Utf8(\"http\")"), "{text}");
+    assert!(text.contains("SELECT * FROM calls WHERE protocol IN ([Utf8(\"http\"), Utf8(\"grpc\"), Utf8(\"graphql\")])"), "{text}");
     assert!(text.contains("error: trawl sql is read-only: `DROP TABLE`"), "{text}");
     assert!(text.contains("error: No field named nope"), "{text}");
     assert!(text.contains("answer\r\n------\r\n42\r\n"), "{text}");

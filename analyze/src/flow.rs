@@ -189,9 +189,14 @@ struct Tcp {
     rst: [bool; 2],
     closed: bool,
     l7: L7,
+    /// Application protocols seen in the connection's exchanges ([`APP_GRPC`], [`APP_GRAPHQL`]).
+    apps: u8,
     digest: Option<Box<Digest2>>,
     analysis: TcpAnalysis,
 }
+
+const APP_GRPC: u8 = 1;
+const APP_GRAPHQL: u8 = 2;
 
 struct Flow {
     id: u64,
@@ -375,6 +380,7 @@ impl FlowTable {
                 rst: [false; 2],
                 closed: false,
                 l7: L7::Probe { bufs: [Vec::new(), Vec::new()], at: [At::default(); 2], mid: false },
+                apps: 0,
                 digest: self.cfg.hash_streams.then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
                 analysis: TcpAnalysis::default(),
             })
@@ -548,6 +554,11 @@ impl FlowTable {
             }
             for mut ex in out.exchanges {
                 let protocol = self.classify(&mut ex);
+                t.apps |= match protocol {
+                    "grpc" => APP_GRPC,
+                    "graphql" => APP_GRAPHQL,
+                    _ => 0,
+                };
                 self.stats.api_calls += 1;
                 self.emit(Record::Call(Box::new(CallRow {
                     flow_id: f.id,
@@ -681,7 +692,7 @@ impl FlowTable {
             match &t.l7 {
                 L7::Http { .. } => l7.push("HTTP"),
                 L7::H2 { conn, .. } => {
-                    l7.push("HTTP2");
+                    l7.extend(["HTTP", "HTTP2"]);
                     let c = conn.counts();
                     self.stats.http2_frames += c.frames.iter().sum::<u64>();
                     self.stats.http2_headers_frames += c.frames[h2::kind::HEADERS as usize];
@@ -692,6 +703,12 @@ impl FlowTable {
                 }
                 L7::Ws { .. } => l7.extend(["HTTP", "WebSocket"]),
                 L7::Probe { .. } | L7::Unknown => {}
+            }
+            if t.apps & APP_GRPC != 0 {
+                l7.push("gRPC");
+            }
+            if t.apps & APP_GRAPHQL != 0 {
+                l7.push("GraphQL");
             }
             rtt = t.rtt;
             let established = t.syn && t.synack;

@@ -323,7 +323,11 @@ const FLOW_OWN: &[Column] = &[
         UInt64,
         "TCP: application bytes sent, both directions, each byte once: the sequence space covered (retransmissions excluded; bytes a snaplen cut from the capture included).",
     ),
-    col("l7_protocols", StringList, "Application protocols detected on the flow, e.g. [\"HTTP\"]."),
+    col(
+        "l7_protocols",
+        StringList,
+        "Application protocols detected on the flow: `HTTP`, `HTTP2` (with `HTTP`), `WebSocket` (with `HTTP`), `gRPC`, `GraphQL`; e.g. [\"HTTP\", \"HTTP2\", \"gRPC\"].",
+    ),
     opt("vlan_id", UInt16, "Outer 802.1Q VLAN id of the first packet, if tagged."),
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the flow's first packet."),
     col("frame_number", UInt64, "1-based number of the flow's first packet within that file (Wireshark's frame.number)."),

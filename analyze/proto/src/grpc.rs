@@ -147,9 +147,14 @@ pub struct Schemas {
 }
 
 impl Schemas {
-    /// Reads a serialized `FileDescriptorSet`.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Schemas, String> {
-        DescriptorPool::decode(bytes).map(|pool| Schemas { pool }).map_err(|e| e.to_string())
+    /// Reads serialized `FileDescriptorSet`s into one pool; an error
+    /// names the 0-based index of the set that failed.
+    pub fn from_sets(sets: &[Vec<u8>]) -> Result<Schemas, (usize, String)> {
+        let mut pool = DescriptorPool::new();
+        for (i, set) in sets.iter().enumerate() {
+            pool.decode_file_descriptor_set(&set[..]).map_err(|e| (i, e.to_string()))?;
+        }
+        Ok(Schemas { pool })
     }
 
     /// Services the set describes.

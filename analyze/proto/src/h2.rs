@@ -818,7 +818,7 @@ impl H2Conn {
             service: service.to_string(),
             method: method.to_string(),
             status: last(resp, "grpc-status").and_then(|v| v.trim().parse().ok()),
-            message: last(resp, "grpc-message").map(|v| grpc::decode_message(&v)),
+            message: last(resp, "grpc-message").filter(|v| !v.is_empty()).map(|v| grpc::decode_message(&v)),
             messages: [s.framers[0].count, s.framers[1].count],
             compressed: s.framers[0].compressed + s.framers[1].compressed,
             decoded: [None, None],

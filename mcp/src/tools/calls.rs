@@ -142,6 +142,11 @@ fn compact_call(mut r: Row) -> Value {
     if let Some(e) = r.remove("error") {
         o.insert("error".into(), e);
     }
+    for c in PROTOCOL_DETAIL_COLUMNS {
+        if let Some(v) = r.remove(*c) {
+            o.insert((*c).into(), v);
+        }
+    }
     rows::drop_nulls(&mut o);
     Value::Object(o)
 }
@@ -153,7 +158,42 @@ fn full_row(mut r: Row) -> Value {
 }
 
 /// The fields of a compact call row (plus every `src_*`/`dst_*` column).
-const COMPACT_CALL_COLUMNS: &[&str] = &["snapshot", "id", "timestamp", "protocol", "method", "path", "status_code", "latency_ms", "flow_id", "error"];
+const COMPACT_CALL_COLUMNS: &[&str] = &[
+    "snapshot",
+    "id",
+    "timestamp",
+    "protocol",
+    "method",
+    "path",
+    "status_code",
+    "latency_ms",
+    "flow_id",
+    "error",
+    "http_version",
+    "grpc_method",
+    "grpc_status",
+    "grpc_message",
+    "gql_operation",
+    "gql_operation_name",
+    "gql_errors",
+    "ws_opcode",
+    "ws_from_client",
+    "ws_close_code",
+];
+
+/// Protocol details a compact call row carries when they are set.
+const PROTOCOL_DETAIL_COLUMNS: &[&str] = &[
+    "http_version",
+    "grpc_method",
+    "grpc_status",
+    "grpc_message",
+    "gql_operation",
+    "gql_operation_name",
+    "gql_errors",
+    "ws_opcode",
+    "ws_from_client",
+    "ws_close_code",
+];
 
 pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
     let limit = bounded("limit", p.limit, 100, 1000)?;
@@ -310,7 +350,18 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
         GroupBy::DstService => coalesce(vec![path(vec![col("dst_service_namespace"), col("dst_service_name")])?, dst]),
     };
     let one_if = |cond: Expr| when(cond, lit(1i64)).otherwise(lit(0i64));
-    let failed = one_if(col("status_code").gt_eq(lit(400)).or(col("status_code").eq(lit(0))))?;
+    // A gRPC call with a non-OK status and a GraphQL response with errors
+    // failed too, whatever the HTTP status (snapshots from before those
+    // columns have none).
+    let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
+    let mut failed_when = col("status_code").gt_eq(lit(400)).or(col("status_code").eq(lit(0)));
+    if has("grpc_status") {
+        failed_when = failed_when.or(coalesce(vec![col("grpc_status"), lit(0)]).not_eq(lit(0)));
+    }
+    if has("gql_errors") {
+        failed_when = failed_when.or(coalesce(vec![cast(col("gql_errors"), DataType::Int64), lit(0i64)]).gt(lit(0i64)));
+    }
+    let failed = one_if(failed_when)?;
     // Latency of answered calls only: an unanswered call has none.
     let latency = when(col("status_code").gt(lit(0)), col("latency_ms")).end()?;
     let pct = |q: f64| approx_percentile_cont(SortExpr::new(latency.clone(), true, false), lit(q), None);

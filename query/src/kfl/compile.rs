@@ -439,6 +439,10 @@ impl Compiler<'_> {
                 nf::array_distinct(nf::array_remove_all(nf::make_array(parts), lit("")))
             }
             Src::Flag(fl) => self.flag(fl, def.name, span)?,
+            Src::Negated(c) => {
+                self.need_column(c, def.name, span)?;
+                f::coalesce(vec![column(c), lit(true)]).not()
+            }
             Src::Const(b) => lit(b),
             Src::Elsewhere(t) => {
                 return Err(KflError::new(span, format!("`{}` is a field of the {} table, not of {}", def.name, t.name(), self.env.table.name()))
@@ -479,6 +483,11 @@ impl Compiler<'_> {
             Flag::Detected(p) => {
                 self.need_column("l7_protocols", name, span)?;
                 nf::array_has(column("l7_protocols"), lit(p))
+            }
+            Flag::ProtocolOver(p, versions) => {
+                self.need_column("protocol", name, span)?;
+                self.need_column("http_version", name, span)?;
+                column("protocol").eq(lit(p)).and(column("http_version").in_list(versions.iter().map(|v| lit(*v)).collect(), false))
             }
         })
     }

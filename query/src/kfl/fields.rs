@@ -78,6 +78,8 @@ pub enum Src {
     Resolution(&'static str),
     /// A protocol flag.
     Flag(Flag),
+    /// A boolean column negated (a null reads as false).
+    Negated(&'static str),
     /// Always this boolean.
     Const(bool),
     /// Lives in the other table.
@@ -91,6 +93,9 @@ pub enum Flag {
     Protocol(&'static [&'static str]),
     /// `l7_protocols` list holds this name.
     Detected(&'static str),
+    /// `protocol` column equals the first, and `http_version` is one of
+    /// the second (GraphQL over HTTP/1 or HTTP/2).
+    ProtocolOver(&'static str, &'static [&'static str]),
 }
 
 #[derive(Debug)]
@@ -118,15 +123,10 @@ impl VarDef {
 }
 
 /// Application protocols trawl decodes into the calls table.
-pub const DECODED: &[&str] = &["http"];
+pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket"];
 
 /// Kubeshark's protocol flags that name protocols trawl does not decode yet.
 const PENDING_FLAGS: &[(&str, &str)] = &[
-    ("grpc", "gRPC"),
-    ("gql", "GraphQL"),
-    ("gqlv1", "GraphQL"),
-    ("gqlv2", "GraphQL"),
-    ("ws", "WebSocket"),
     ("dns", "DNS"),
     ("tlsx", "TLS handshakes"),
     ("redis", "Redis"),
@@ -143,7 +143,6 @@ const PENDING_FLAGS: &[(&str, &str)] = &[
 /// Kubeshark's protocol-specific variables for protocols not decoded yet,
 /// grouped by flag.
 const PENDING_VARS: &[(&str, &[&str])] = &[
-    ("grpc", &["grpc_method", "grpc_status"]),
     (
         "dns",
         &["dns_questions", "dns_answers", "dns_question_types", "dns_request", "dns_response", "dns_request_length", "dns_response_length", "dns_total_size"],
@@ -165,7 +164,6 @@ const PENDING_VARS: &[(&str, &[&str])] = &[
             "tls_version",
         ],
     ),
-    ("ws", &["ws_opcode", "ws_request", "ws_response", "ws_request_payload_data", "ws_request_payload_length", "ws_response_payload_length"]),
     ("redis", &["redis_type", "redis_command", "redis_key", "redis_request_size", "redis_response_size", "redis_total_size"]),
     (
         "kafka",
@@ -290,7 +288,7 @@ const LATER: &[(&str, &str)] = &[
     ("node", "the `node` map is not built; use node_name / node_ip"),
 ];
 
-const HTTP_VERSIONS: &[&str] = &["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"];
+const HTTP_VERSIONS: &[&str] = &["HTTP/1.0", "HTTP/1.1", "HTTP/2"];
 const CONN_STATES: &[&str] = &["open", "in_progress", "closed"];
 const RESOLUTION_STATUSES: &[&str] = &["", "not_found", "not_at_time", "no_metadata"];
 
@@ -304,6 +302,11 @@ use Src::*;
 const E_CALLS: Src = Elsewhere(Table::Calls);
 const E_FLOWS: Src = Elsewhere(Table::Flows);
 const HTTP: Option<&str> = Some("http");
+const GRPC: Option<&str> = Some("grpc");
+const GQL: Option<&str> = Some("gql");
+const WS: Option<&str> = Some("ws");
+const WS_OPCODES: &[&str] = &["text", "binary", "close", "ping", "pong"];
+const GQL_OPERATIONS: &[&str] = &["query", "mutation", "subscription"];
 
 /// The variables trawl answers (plus the protocol flags), in documentation order.
 pub static VARS: &[VarDef] = &[
@@ -319,7 +322,7 @@ pub static VARS: &[VarDef] = &[
         Upper("protocol"),
         Upper("protocol"),
         &[],
-        "Calls: the application protocol (`HTTP`). Flows: the transport (`TCP`, `UDP`, `ICMP`, `ICMPV6`, `IP-<n>`).",
+        "Calls: the application protocol (`HTTP`, `GRPC`, `GRAPHQL`, `WEBSOCKET`). Flows: the transport (`TCP`, `UDP`, `ICMP`, `ICMPV6`, `IP-<n>`).",
         r#"protocol == "HTTP""#
     ),
     // Identity and time
@@ -353,11 +356,43 @@ pub static VARS: &[VarDef] = &[
         "http",
         Bool,
         None,
-        Flag(Flag::Protocol(&["http"])),
+        Flag(Flag::Protocol(&["http", "grpc", "graphql"])),
         Flag(Flag::Detected("HTTP")),
         &[],
-        "HTTP/1.x exchanges; on flows, HTTP was detected on the connection.",
+        "HTTP/1.x and HTTP/2 exchanges, gRPC and GraphQL included; on flows, HTTP (either version) was detected on the connection.",
         "http"
+    ),
+    var!(
+        "grpc",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["grpc"])),
+        Flag(Flag::Detected("gRPC")),
+        &[],
+        "gRPC calls (one per HTTP/2 stream); on flows, gRPC was seen on the connection.",
+        "grpc"
+    ),
+    var!(
+        "gql",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["graphql"])),
+        Flag(Flag::Detected("GraphQL")),
+        &[],
+        "GraphQL operations over HTTP/1 or HTTP/2; on flows, GraphQL was seen on the connection.",
+        "gql"
+    ),
+    var!("gqlv1", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/1.0", "HTTP/1.1"])), E_CALLS, &[], "GraphQL operations over HTTP/1.x.", "gqlv1"),
+    var!("gqlv2", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/2"])), E_CALLS, &[], "GraphQL operations over HTTP/2.", "gqlv2"),
+    var!(
+        "ws",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["websocket"])),
+        Flag(Flag::Detected("WebSocket")),
+        &[],
+        "WebSocket messages (one row each); on flows, the connection was upgraded to WebSocket.",
+        "ws"
     ),
     var!("tcp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["tcp"])), &[], "TCP connections.", "tcp"),
     var!("udp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["udp"])), &[], "UDP flows.", "udp"),
@@ -395,7 +430,7 @@ pub static VARS: &[VarDef] = &[
         "Reason phrase of the final response (trawl extension).",
         r#"status_text == "Bad Gateway""#
     ),
-    var!("http_version", Str, HTTP, Col("http_version"), E_CALLS, HTTP_VERSIONS, "HTTP/1.0 or HTTP/1.1.", r#"http_version == "HTTP/1.0""#),
+    var!("http_version", Str, HTTP, Col("http_version"), E_CALLS, HTTP_VERSIONS, "HTTP/1.0, HTTP/1.1 or HTTP/2.", r#"http_version == "HTTP/2""#),
     var!("query_string", StrMap, HTTP, Col("query_string"), E_CALLS, &[], "Query parameters, percent-decoded.", r#"query_string["debug"] == "1""#),
     var!(
         "request.headers",
@@ -470,6 +505,106 @@ pub static VARS: &[VarDef] = &[
         "Stored response body (content-decoded, capped) as text (trawl extension).",
         r#"response.body.contains("error")"#
     ),
+    // gRPC
+    var!("grpc_method", Str, GRPC, Col("grpc_method"), E_CALLS, &[], "The method: the last segment of the path (`SayHello`).", r#"grpc_method == "SayHello""#),
+    var!(
+        "grpc_service",
+        Str,
+        GRPC,
+        Col("grpc_service"),
+        E_CALLS,
+        &[],
+        "The fully qualified service (trawl extension).",
+        r#"grpc_service.startsWith("helloworld.")"#
+    ),
+    var!("grpc_status", Int, GRPC, Col("grpc_status"), E_CALLS, &[], "`grpc-status` of the trailers; 0 (OK) when absent.", "grpc_status != 0"),
+    var!(
+        "grpc_message",
+        Str,
+        GRPC,
+        Col("grpc_message"),
+        E_CALLS,
+        &[],
+        "`grpc-message`, percent-decoded (trawl extension).",
+        r#"grpc_message.contains("timeout")"#
+    ),
+    var!(
+        "grpc_request_messages",
+        Int,
+        GRPC,
+        Col("grpc_request_messages"),
+        E_CALLS,
+        &[],
+        "Messages the client sent (trawl extension).",
+        "grpc_request_messages > 1"
+    ),
+    var!(
+        "grpc_response_messages",
+        Int,
+        GRPC,
+        Col("grpc_response_messages"),
+        E_CALLS,
+        &[],
+        "Messages the server sent (trawl extension).",
+        "grpc_response_messages == 0"
+    ),
+    // GraphQL
+    var!(
+        "gql_operation",
+        Str,
+        GQL,
+        Col("gql_operation"),
+        E_CALLS,
+        GQL_OPERATIONS,
+        "`query`, `mutation` or `subscription` (trawl extension).",
+        r#"gql_operation == "mutation""#
+    ),
+    var!(
+        "gql_operation_name",
+        Str,
+        GQL,
+        Col("gql_operation_name"),
+        E_CALLS,
+        &[],
+        "The operation name (trawl extension).",
+        r#"gql_operation_name == "AddItem""#
+    ),
+    var!("gql_errors", Int, GQL, Col("gql_errors"), E_CALLS, &[], "Entries of the response's `errors` array (trawl extension).", "gql_errors > 0"),
+    // WebSocket
+    var!("ws_opcode", Str, WS, Col("ws_opcode"), E_CALLS, WS_OPCODES, "`text`, `binary`, `close`, `ping` or `pong`.", r#"ws_opcode == "close""#),
+    var!("ws_request", Bool, WS, Col("ws_from_client"), E_CALLS, &[], "The message was sent by the client.", "ws_request"),
+    var!("ws_response", Bool, WS, Negated("ws_from_client"), E_CALLS, &[], "The message was sent by the server.", "ws_response"),
+    var!(
+        "ws_request_payload_data",
+        Str,
+        WS,
+        Text("request_body"),
+        E_CALLS,
+        &[],
+        "Payload of a client's message (inflated, capped) as text.",
+        r#"ws_request_payload_data.contains("subscribe")"#
+    ),
+    var!(
+        "ws_request_payload_length",
+        Int,
+        WS,
+        Col("request_body_size"),
+        E_CALLS,
+        &[],
+        "Payload bytes of a client's message on the wire.",
+        "ws_request_payload_length > 65536"
+    ),
+    var!(
+        "ws_response_payload_length",
+        Int,
+        WS,
+        Col("response_body_size"),
+        E_CALLS,
+        &[],
+        "Payload bytes of a server's message on the wire.",
+        "ws_response_payload_length > 65536"
+    ),
+    var!("ws_close_code", Int, WS, Col("ws_close_code"), E_CALLS, &[], "Status code of a close message (trawl extension).", "ws_close_code != 1000"),
     var!(
         "error",
         Str,
@@ -1031,6 +1166,10 @@ fn describe_src(s: Src) -> String {
         Resolution(c) => format!("`{c}`, empty when named"),
         Flag(Flag::Protocol(p)) => format!("protocol in ({})", p.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ")),
         Flag(Flag::Detected(p)) => format!("'{p}' in `l7_protocols`"),
+        Flag(Flag::ProtocolOver(p, v)) => {
+            format!("protocol = '{p}' and `http_version` in ({})", v.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", "))
+        }
+        Negated(c) => format!("not `{c}`"),
         Const(b) => format!("always {b}"),
         Elsewhere(t) => format!("(in {})", t.name()),
     }
