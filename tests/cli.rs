@@ -10,6 +10,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::Digest;
 
 mod kubernetes;
+mod l7;
 mod mcp;
 mod tcp_insights;
 

@@ -580,7 +580,11 @@ impl FlowTable {
             self.stats.websocket_messages += 1;
             return "websocket";
         }
-        let has = |m: &Option<trawl_proto::http1::Message>| m.as_ref().is_some_and(|m| !matches!(m.start, trawl_proto::http1::StartLine::Unknown)) as u64;
+        // HTTP/2 messages are those read from HEADERS (stream 1 of an h2c
+        // Upgrade carries the HTTP/1.1 request, counted as HTTP/1).
+        let has = |m: &Option<trawl_proto::http1::Message>| {
+            m.as_ref().is_some_and(|m| m.version.is_none() && !matches!(m.start, trawl_proto::http1::StartLine::Unknown)) as u64
+        };
         if ex.stream_id.is_some() {
             self.stats.http2_requests += has(&ex.request);
             self.stats.http2_responses += has(&ex.response);
