@@ -13,12 +13,17 @@
 //! that would have been inserted under an unknown name is inserted under
 //! a placeholder name to keep later indexes aligned.
 //!
+//! Huffman-coded strings are decoded here ([`huffman`], fast) and handed
+//! to `loona-hpack` as plain literals; it keeps the table.
+//!
 //! The table is bounded: a peer's dynamic table size update above
 //! [`crate::Limits::max_hpack_table`] is refused (reported), and the
 //! table keeps its previous size; references it then cannot resolve are
 //! unknown, as above.
 
 use loona_hpack::decoder::DecoderError;
+
+mod huffman;
 
 /// Placeholder name of a header whose name was an unknown table entry.
 pub const UNKNOWN_NAME: &str = "?";
@@ -85,8 +90,24 @@ impl Decoder {
                     break;
                 }
             };
-            let bytes = &block[pos..pos + rep.len];
+            let wire = &block[pos..pos + rep.len];
             pos += rep.len;
+            let plain;
+            let (bytes, rep) = if rep.huffman {
+                match dehuffman(wire, &rep) {
+                    Ok((b, r)) => {
+                        plain = b;
+                        (&plain[..], r)
+                    }
+                    Err(e) => {
+                        out.error = Some(format!("malformed header block: {e}"));
+                        self.partial = true;
+                        break;
+                    }
+                }
+            } else {
+                (wire, rep)
+            };
             let fields = &mut out.fields;
             let result = self.inner.decode_with_cb(bytes, |n, v| {
                 fields.push((String::from_utf8_lossy(&n).into_owned(), String::from_utf8_lossy(&v).into_owned()));
@@ -145,8 +166,60 @@ enum Kind {
 struct Representation {
     kind: Kind,
     len: usize,
+    /// Offset of the name string of a literal with a new name.
+    name_at: Option<usize>,
     /// Offset of the value string (literals).
     value_at: usize,
+    /// A string is Huffman-coded.
+    huffman: bool,
+}
+
+/// The representation `wire` with its Huffman-coded strings decoded
+/// into plain literals, and where its parts now lie.
+fn dehuffman(wire: &[u8], rep: &Representation) -> Result<(Vec<u8>, Representation), &'static str> {
+    let head = rep.name_at.unwrap_or(rep.value_at);
+    let mut out = wire[..head].to_vec();
+    let mut name_at = None;
+    if let Some(at) = rep.name_at {
+        name_at = Some(out.len());
+        plain_string(&wire[at..rep.value_at], &mut out)?;
+    }
+    let value_at = out.len();
+    plain_string(&wire[rep.value_at..rep.len], &mut out)?;
+    let len = out.len();
+    Ok((out, Representation { kind: rep.kind, len, name_at, value_at, huffman: false }))
+}
+
+/// Appends the string literal `s` (length-prefixed, maybe Huffman-coded)
+/// to `out` as a plain literal.
+fn plain_string(s: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
+    let (len, used) = integer(s, 7)?;
+    let body = &s[used..used + len as usize];
+    if s[0] & 0x80 == 0 {
+        out.extend_from_slice(s);
+        return Ok(());
+    }
+    let mut text = Vec::with_capacity(body.len() * 8 / 5);
+    huffman::decode(body, &mut text)?;
+    encode_integer(text.len() as u64, 7, 0, out);
+    out.extend_from_slice(&text);
+    Ok(())
+}
+
+/// Appends an HPACK integer with an N-bit prefix (high bits `flags`).
+fn encode_integer(mut v: u64, prefix: u8, flags: u8, out: &mut Vec<u8>) {
+    let max = (1u64 << prefix) - 1;
+    if v < max {
+        out.push(flags | v as u8);
+        return;
+    }
+    out.push(flags | max as u8);
+    v -= max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
 }
 
 /// Finds where the field representation at the start of `b` ends
@@ -164,14 +237,19 @@ fn split_representation(b: &[u8]) -> Result<Representation, &'static str> {
     };
     let (index, mut pos) = integer(b, prefix)?;
     if matches!(kind, Kind::Indexed | Kind::SizeUpdate) {
-        return Ok(Representation { kind, len: pos, value_at: pos });
+        return Ok(Representation { kind, len: pos, name_at: None, value_at: pos, huffman: false });
     }
+    let mut huffman = false;
+    let mut name_at = None;
     if index == 0 {
+        name_at = Some(pos);
+        huffman |= b.get(pos).is_some_and(|h| h & 0x80 != 0);
         pos += string_len(&b[pos..])?;
     }
     let value_at = pos;
+    huffman |= b.get(pos).is_some_and(|h| h & 0x80 != 0);
     pos += string_len(&b[pos..])?;
-    Ok(Representation { kind, len: pos, value_at })
+    Ok(Representation { kind, len: pos, name_at, value_at, huffman })
 }
 
 /// An HPACK integer with an N-bit prefix: (value, bytes used).
