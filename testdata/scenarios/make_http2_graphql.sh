@@ -7,22 +7,19 @@
 #     not validate (both answered with an `errors` array);
 #   - curl --http2 -> a hyper-h2 server by the HTTP/1.1 Upgrade (h2c):
 #     two requests, the upgraded one (stream 1) and one more (stream 3).
-# Loopback inside a private network namespace (unshare -n); tcpdump
-# records it.
+# Loopback inside a private network namespace (record_loopback.sh).
 #
 # Needs root, unshare, tcpdump, nginx, curl, python3 with graphql-core and h2.
 #
 #   testdata/scenarios/make_http2_graphql.sh OUT.pcap
 set -euo pipefail
-out=$(realpath -m "${1:?usage: make_http2_graphql.sh OUT.pcap}")
 here=$(dirname "$(realpath "$0")")
-if [ -z "${TRAWL_IN_NETNS:-}" ]; then
-  export TRAWL_IN_NETNS=1
-  exec unshare -n -- "$0" "$@"
+if [ "${1:-}" != --inside ]; then
+  out=${1:?usage: make_http2_graphql.sh OUT.pcap}
+  exec "$here/record_loopback.sh" "$out" 'tcp port 8080 or tcp port 8001 or tcp port 8002' -- "$0" --inside
 fi
 work=$(mktemp -d /tmp/trawl-h2gql.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; nginx -c "$work/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
-ip link set lo up
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
 pid $work/nginx.pid;
@@ -41,9 +38,6 @@ python3 "$here/web/graphql_server.py" 8001 &
 python3 "$here/web/h2c_upgrade_server.py" 8002 &
 nginx -c "$work/nginx.conf"
 sleep 1
-tcpdump -i lo -s 0 -U -w "$out" 'tcp port 8080 or tcp port 8001 or tcp port 8002' 2>/dev/null &
-tcpdump_pid=$!
-sleep 1
 json='content-type: application/json'
 curl -sS --http2-prior-knowledge -H "$json" http://127.0.0.1:8080/graphql \
   -d '{"query":"query GetItem($sku: String!) { item(sku: $sku) { name quantity } }","variables":{"sku":"A-1"},"operationName":"GetItem"}'
@@ -59,6 +53,3 @@ curl -sS -G http://127.0.0.1:8001/graphql --data-urlencode 'query={ nosuchfield 
 echo
 curl -sS --http2 http://127.0.0.1:8002/first --next --http2 http://127.0.0.1:8002/second
 echo
-sleep 1
-kill "$tcpdump_pid"
-wait "$tcpdump_pid" 2>/dev/null || true

@@ -59,9 +59,11 @@ fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
 
 // ---- gRPC ----
 
-/// The calls inventory.py makes, in stream order: method, status,
-/// messages each way, grpc-message, compressed messages.
-const GRPC_CALLS: &[(&str, i64, u64, u64, Option<&str>, u64)] = &[
+/// method, status, messages each way, grpc-message, compressed messages.
+type GrpcCall<'a> = (&'a str, i64, u64, u64, Option<&'a str>, u64);
+
+/// The calls inventory.py makes, in stream order.
+const GRPC_CALLS: &[GrpcCall] = &[
     ("GetItem", 0, 1, 1, None, 0),
     ("ListItems", 0, 1, 3, None, 0),
     ("AddItems", 0, 4, 1, None, 4),

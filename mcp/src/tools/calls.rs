@@ -157,29 +157,9 @@ fn full_row(mut r: Row) -> Value {
     Value::Object(r)
 }
 
-/// The fields of a compact call row (plus every `src_*`/`dst_*` column).
-const COMPACT_CALL_COLUMNS: &[&str] = &[
-    "snapshot",
-    "id",
-    "timestamp",
-    "protocol",
-    "method",
-    "path",
-    "status_code",
-    "latency_ms",
-    "flow_id",
-    "error",
-    "http_version",
-    "grpc_method",
-    "grpc_status",
-    "grpc_message",
-    "gql_operation",
-    "gql_operation_name",
-    "gql_errors",
-    "ws_opcode",
-    "ws_from_client",
-    "ws_close_code",
-];
+/// The fields of a compact call row (plus every `src_*`/`dst_*` column
+/// and [`PROTOCOL_DETAIL_COLUMNS`]).
+const COMPACT_CALL_COLUMNS: &[&str] = &["snapshot", "id", "timestamp", "protocol", "method", "path", "status_code", "latency_ms", "flow_id", "error"];
 
 /// Protocol details a compact call row carries when they are set.
 const PROTOCOL_DETAIL_COLUMNS: &[&str] = &[
@@ -201,7 +181,10 @@ pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
     let columns = match p.format {
-        Format::Compact => Some(super::compact_columns(&cat, "calls", COMPACT_CALL_COLUMNS).await?),
+        Format::Compact => {
+            let fixed: Vec<&str> = COMPACT_CALL_COLUMNS.iter().chain(PROTOCOL_DETAIL_COLUMNS).copied().collect();
+            Some(super::compact_columns(&cat, "calls", &fixed).await?)
+        }
         Format::Full => None,
     };
     let q = KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
