@@ -876,8 +876,9 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
             let side = side_of(dir, *requester);
             match e {
                 StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
-                StreamEvent::Gap { at, len } => conn.on_gap(side, at, len),
-                StreamEvent::End { at } => conn.on_end(side, at),
+                StreamEvent::Gap { len, .. } => conn.on_gap(side, len),
+                // Streams end by END_STREAM, RST_STREAM or the connection's close.
+                StreamEvent::End { .. } => {}
             }
         }
         L7::Ws { conn, requester, .. } => {

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let ts = segments::drive(&data[1..], |e| {
         match e {
             Event::Data(side, at, chunk) => c.on_data(side, at, chunk),
-            Event::Gap(side, at, len) => c.on_gap(side, at, len),
+            Event::Gap(side, _, len) => c.on_gap(side, len),
         }
         for ex in c.drain().exchanges {
             for m in [&ex.request, &ex.response].into_iter().flatten() {

@@ -295,13 +295,6 @@ const CLOSED_MEMORY: usize = 64;
 /// Bytes kept while looking for frames.
 const RESYNC_WINDOW: usize = 64 * 1024;
 
-fn idx(s: Side) -> usize {
-    match s {
-        Side::Requester => 0,
-        Side::Responder => 1,
-    }
-}
-
 impl H2Conn {
     pub fn new(limits: Limits, start: Start, schemas: Option<Arc<Schemas>>) -> H2Conn {
         let mid = matches!(start, Start::MidStream);
@@ -350,33 +343,15 @@ impl H2Conn {
 
     /// In-order bytes from one side.
     pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        let i = idx(side);
-        let mut buf = std::mem::take(&mut self.dirs[i].buf);
-        if buf.is_empty() {
-            let used = self.process(i, at, at, 0, data);
-            if used < data.len() {
-                buf.extend_from_slice(&data[used..]);
-                self.dirs[i].buf_at = at;
-            }
-        } else {
-            let split = buf.len();
-            buf.extend_from_slice(data);
-            let first_at = self.dirs[i].buf_at;
-            let used = self.process(i, first_at, at, split, &buf);
-            if used >= split {
-                self.dirs[i].buf_at = at;
-            }
-            buf.drain(..used.min(buf.len()));
-        }
-        self.dirs[i].buf = buf;
+        let i = side.index();
+        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| self.process(i, first_at, at, split, bytes));
+        (self.dirs[i].buf, self.dirs[i].buf_at) = (held, held_at);
     }
 
     /// `len` bytes of one side were not captured.
-    pub fn on_gap(&mut self, side: Side, at: At, len: u64) {
-        let i = idx(side);
+    pub fn on_gap(&mut self, side: Side, len: u64) {
+        let i = side.index();
         let role = self.role(i);
         if let State::Data { stream, data, pad, end_stream } = self.dirs[i].state
             && len <= data as u64
@@ -410,11 +385,7 @@ impl H2Conn {
                 m.error.get_or_insert_with(|| "gap".into());
             }
         }
-        let _ = at;
     }
-
-    /// One side closed its direction.
-    pub fn on_end(&mut self, _side: Side, _at: At) {}
 
     /// The connection ended: open streams are emitted with `reason`.
     pub fn on_close(&mut self, at: At, reason: &str) {
@@ -976,6 +947,44 @@ mod tests {
         assert_eq!(probe(b"GET / HTTP/1.1\r\n"), Probe::No);
         assert_eq!(probe(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]), Probe::No, "TLS");
         assert_eq!(probe(&frame(kind::DATA, 0, 1, b"x")), Probe::NeedMore, "one DATA frame is not enough");
+    }
+
+    /// A gap inside a DATA frame truncates that body and keeps the
+    /// framing; a gap across frames is followed by a search for the next.
+    #[test]
+    fn gaps_truncate_bodies_and_resynchronise() {
+        let mut ce = loona_hpack::Encoder::new();
+        let mut se = loona_hpack::Encoder::new();
+        let get = |p: &str, e: &mut loona_hpack::Encoder<'_>| encode(&[(":method", "GET"), (":path", p)], e);
+        let mut c = H2Conn::new(Limits::default(), Start::Preface, None);
+        let mut client = PREFACE.to_vec();
+        client.extend(frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &get("/a", &mut ce)));
+        client.extend(frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 3, &get("/b", &mut ce)));
+        c.on_data(Side::Requester, at(1), &client);
+        let mut server = frame(kind::HEADERS, flag::END_HEADERS, 1, &encode(&[(":status", "200")], &mut se));
+        let data = frame(kind::DATA, flag::END_STREAM, 1, b"0123456789");
+        server.extend(&data[..12]);
+        c.on_data(Side::Responder, at(2), &server);
+        // Four body bytes lost inside the frame, then its last three.
+        c.on_gap(Side::Responder, 4);
+        c.on_data(Side::Responder, at(3), &data[16..]);
+        // A gap across frames: the next frames are found again.
+        c.on_gap(Side::Responder, 100);
+        let mut later = vec![0xaa; 7];
+        later.extend(frame(kind::HEADERS, flag::END_HEADERS, 3, &encode(&[(":status", "404")], &mut loona_hpack::Encoder::new())));
+        later.extend(frame(kind::DATA, flag::END_STREAM, 3, b"nope"));
+        c.on_data(Side::Responder, at(4), &later);
+        let out = c.drain();
+        let rows: Vec<_> = out
+            .exchanges
+            .iter()
+            .map(|e| {
+                let r = e.response.as_ref().unwrap();
+                (e.stream_id, r.body_size, r.body_truncated, r.error.clone())
+            })
+            .collect();
+        assert_eq!(rows, [(Some(1), 10, true, Some("gap".into())), (Some(3), 4, false, None)]);
+        assert_eq!(c.counts().resyncs, 1);
     }
 
     #[test]

@@ -323,13 +323,6 @@ fn parsed_elsewhere(proto: &str) -> bool {
     proto == "h2c" || proto == "websocket"
 }
 
-fn side_idx(s: Side) -> usize {
-    match s {
-        Side::Requester => 0,
-        Side::Responder => 1,
-    }
-}
-
 impl Http1Conn {
     /// A parser for a connection. `mid_stream` is true when the capture
     /// did not see the connection start, so that the first bytes of each
@@ -380,34 +373,22 @@ impl Http1Conn {
         if data.is_empty() {
             return;
         }
-        let i = side_idx(side);
-        if self.dirs[i].buf.is_empty() {
-            let used = self.process(side, at, at, 0, data);
-            if used < data.len() {
-                let d = &mut self.dirs[i];
-                d.buf.extend_from_slice(&data[used..]);
-                d.buf_at = at;
-            }
+        let i = side.index();
+        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| self.process(side, first_at, at, split, bytes));
+        let d = &mut self.dirs[i];
+        // What `process` held meanwhile (a resync window) comes first.
+        if d.buf.is_empty() {
+            d.buf = held;
+            d.buf_at = held_at;
         } else {
-            let mut combined = std::mem::take(&mut self.dirs[i].buf);
-            let split = combined.len();
-            combined.extend_from_slice(data);
-            let first_at = self.dirs[i].buf_at;
-            let used = self.process(side, first_at, at, split, &combined);
-            if used < combined.len() {
-                let d = &mut self.dirs[i];
-                if used >= split {
-                    d.buf_at = at;
-                }
-                combined.drain(..used);
-                d.buf = combined;
-            }
+            d.buf.extend_from_slice(&held);
         }
     }
 
     /// `len` bytes of one side were not captured.
     pub fn on_gap(&mut self, side: Side, at: At, len: u64) {
-        let i = side_idx(side);
+        let i = side.index();
         let phase = self.dirs[i].phase;
         match phase {
             Phase::Length(rem) if rem > len => {
@@ -445,7 +426,7 @@ impl Http1Conn {
 
     /// One side sent FIN: a close-delimited body ends here.
     pub fn on_end(&mut self, side: Side, at: At) {
-        let i = side_idx(side);
+        let i = side.index();
         match self.dirs[i].phase {
             Phase::UntilClose => self.finish_message(side, at),
             Phase::Length(_) | Phase::Chunked(_) => {
@@ -471,7 +452,7 @@ impl Http1Conn {
     /// incomplete messages (`capture_end`, `connection_reset`, ...).
     pub fn on_close(&mut self, at: At, reason: &str) {
         for side in [Side::Requester, Side::Responder] {
-            let i = side_idx(side);
+            let i = side.index();
             match self.dirs[i].phase {
                 Phase::UntilClose if reason != "capture_end" => self.finish_message(side, at),
                 Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose => {
@@ -518,7 +499,7 @@ impl Http1Conn {
     /// Processes `data` (whose bytes before `split` were seen at
     /// `first_at`, the rest at `at`); returns how many bytes were consumed.
     fn process(&mut self, side: Side, first_at: At, at: At, split: usize, data: &[u8]) -> usize {
-        let i = side_idx(side);
+        let i = side.index();
         let mut pos = 0;
         while pos < data.len() {
             let here = if pos < split { first_at } else { at };
@@ -598,7 +579,7 @@ impl Http1Conn {
     /// Parses one head at the start of `data`. Returns the bytes consumed,
     /// or None when more bytes are needed.
     fn parse_head(&mut self, side: Side, at: At, data: &[u8]) -> Option<usize> {
-        let i = side_idx(side);
+        let i = side.index();
         // Blank lines between messages are tolerated (RFC 9112 §2.2).
         let skip = data.len() - trim_leading_newlines(data).len();
         if skip > 0 {
@@ -714,7 +695,7 @@ impl Http1Conn {
     /// A head was read: its side now reads the body framed by `framing`
     /// (or, for `Phase::Head`, the message is complete already).
     fn begin_body(&mut self, side: Side, at: At, msg: Message, seq: u64, framing: Phase) {
-        let d = &mut self.dirs[side_idx(side)];
+        let d = &mut self.dirs[side.index()];
         d.cur = Some(msg);
         d.cur_seq = seq;
         d.raw = Vec::new();
@@ -805,7 +786,7 @@ impl Http1Conn {
     }
 
     fn chunked(&mut self, side: Side, at: At, c: Chunk, data: &[u8]) -> Option<usize> {
-        let i = side_idx(side);
+        let i = side.index();
         match c {
             Chunk::Size => {
                 let Some(nl) = memchr::memchr(b'\n', data) else {
@@ -871,7 +852,7 @@ impl Http1Conn {
     /// A chunk-size or trailer line is incomplete.
     fn line_wait(&mut self, side: Side, at: At, data: &[u8]) -> Option<usize> {
         if data.len() > 4096 {
-            let i = side_idx(side);
+            let i = side.index();
             self.issue(at, "bad_chunk_size", "chunk line longer than 4096 bytes".into());
             if let Some(m) = self.dirs[i].cur.as_mut() {
                 m.body_truncated = true;
@@ -900,7 +881,7 @@ impl Http1Conn {
 
     /// The current message of a side is complete (or abandoned).
     fn finish_message(&mut self, side: Side, at: At) {
-        let i = side_idx(side);
+        let i = side.index();
         let d = &mut self.dirs[i];
         if matches!(d.phase, Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose) {
             d.phase = Phase::Head;

@@ -63,6 +63,42 @@ pub enum Side {
     Responder,
 }
 
+impl Side {
+    /// 0 for the requester, 1 for the responder (parsers keep per-side
+    /// state in two-element arrays).
+    pub fn index(self) -> usize {
+        match self {
+            Side::Requester => 0,
+            Side::Responder => 1,
+        }
+    }
+}
+
+/// Runs an incremental parser over the bytes it kept from earlier calls
+/// (`held`, the first of them seen at `held_at`) followed by `data` (seen
+/// at `at`). `process(first_at, split, bytes)` gets them as one slice,
+/// with the offset where `data` starts and when the held part was seen,
+/// and returns how many bytes it consumed; the rest is kept for the next
+/// call. Parsers call it with `held` taken out of their state, so that
+/// `process` may borrow the parser.
+pub(crate) fn feed_held(held: &mut Vec<u8>, held_at: &mut At, at: At, data: &[u8], process: impl FnOnce(At, usize, &[u8]) -> usize) {
+    if held.is_empty() {
+        let used = process(at, 0, data).min(data.len());
+        if used < data.len() {
+            held.extend_from_slice(&data[used..]);
+            *held_at = at;
+        }
+    } else {
+        let split = held.len();
+        held.extend_from_slice(data);
+        let used = process(*held_at, split, held).min(held.len());
+        if used >= split {
+            *held_at = at;
+        }
+        held.drain(..used);
+    }
+}
+
 /// Where in the capture some bytes came from: an opaque tag chosen by the
 /// caller (trawl uses the packet's file and frame number) and the capture
 /// time in nanoseconds since the Unix epoch.

@@ -106,13 +106,6 @@ pub struct WsConn {
     out: Output,
 }
 
-fn idx(s: Side) -> usize {
-    match s {
-        Side::Requester => 0,
-        Side::Responder => 1,
-    }
-}
-
 impl WsConn {
     /// A parser for the bytes after the Upgrade. `request` and
     /// `response` are the Upgrade exchange (for the target and the
@@ -150,25 +143,15 @@ impl WsConn {
 
     /// In-order bytes from one side.
     pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        let i = idx(side);
-        let mut buf = std::mem::take(&mut self.dirs[i].buf);
-        if buf.is_empty() {
-            let used = self.process(i, at, data);
-            buf.extend_from_slice(&data[used..]);
-            self.dirs[i].buf_at = at;
-        } else {
-            buf.extend_from_slice(data);
-            let first = self.dirs[i].buf_at;
-            let used = self.process(i, first, &buf);
-            buf.drain(..used);
-            self.dirs[i].buf_at = at;
-        }
-        self.dirs[i].buf = buf;
+        let i = side.index();
+        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, _, bytes| self.process(i, first_at, bytes));
+        (self.dirs[i].buf, self.dirs[i].buf_at) = (held, held_at);
     }
 
     /// `len` bytes of one side were not captured.
     pub fn on_gap(&mut self, side: Side, at: At, len: u64) {
-        let i = idx(side);
+        let i = side.index();
         let d = &mut self.dirs[i];
         if let State::Payload { left, control, fin, mask, offset } = d.state
             && len <= left
