@@ -25,7 +25,7 @@ const MAX_PAYLOAD: usize = 1 << 20;
 #[schemars(crate = "rmcp::schemars")]
 #[serde(deny_unknown_fields)]
 pub struct ListCalls {
-    /// KFL filter, e.g. `http && status_code >= 500 && path.startsWith("/api")` (default: all calls). Reference: resource trawl://kfl.
+    /// KFL filter, e.g. `http && status_code >= 500 && path.startsWith("/api")`, `grpc && grpc_status != 0`, `gql && gql_errors > 0` (default: all calls). Reference: resource trawl://kfl.
     #[serde(default)]
     pub kfl: String,
     /// Rows to return, 1-1000 (default 100).
