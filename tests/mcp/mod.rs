@@ -129,3 +129,21 @@ fn docs_mcp_md_lists_the_tools_as_served() {
     let section = doc.split("<!-- tools:begin -->\n").nth(1).and_then(|s| s.split("<!-- tools:end -->").next()).unwrap_or_default();
     assert_eq!(section, String::from_utf8_lossy(&o.stdout), "docs/mcp.md is stale: regenerate its tool section with `trawl mcp --tools-doc`");
 }
+
+/// gRPC, GraphQL and WebSocket as an agent sees them: the scenario
+/// captures snapshotted and dissected through the tools, failing gRPC
+/// calls found by status, GraphQL mutations and errors, WebSocket closes
+/// (tests/mcp/l7_session.py, the official Python MCP client SDK).
+#[test]
+fn mcp_agent_finds_grpc_graphql_and_websocket_traffic() {
+    let dir = scratch("mcp-l7");
+    for (node, file) in [("grpc", "scenarios/grpc/inventory.pcap"), ("web", "scenarios/web/http2-graphql.pcap"), ("ws", "scenarios/web/websocket.pcap")] {
+        let d = dir.join("archive").join(node);
+        fs::create_dir_all(&d).ok();
+        fs::copy(testdata(file), d.join("capture.pcap")).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/l7_session.py");
+    let o = Command::new("python3").arg(&script).args(["--trawl", env!("CARGO_BIN_EXE_trawl"), "--data"]).arg(&dir).output();
+    let o = o.unwrap_or_else(|e| panic!("python3: {e}"));
+    assert!(o.status.success(), "the L7 agent session failed (needs python3 with `pip install mcp==2.3.0`):\n{}", stderr(&o));
+}

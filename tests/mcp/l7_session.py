@@ -1,0 +1,81 @@
+"""An agent's view of gRPC, GraphQL and WebSocket traffic over MCP, with
+the official Python MCP client SDK over stdio: the scenario captures are
+snapshotted and dissected through the tools, then listed, filtered,
+opened and summed. Prints the findings as one JSON line.
+
+    python3 l7_session.py --trawl BIN --data DIR
+"""
+import argparse
+import asyncio
+import json
+import sys
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def check(cond, what):
+    if not cond:
+        sys.exit(f"check failed: {what}")
+
+
+async def ok(session, name, args=None):
+    r = await session.call_tool(name, args or {})
+    check(not r.is_error, f"{name}({args}) failed: {r.content[0].text if r.content else r}")
+    return json.loads(r.content[0].text)
+
+
+async def checks(s):
+    found = {}
+    b = await ok(s, "get_data_boundaries")
+    for n in b["nodes"]:
+        name = n["name"]
+        await ok(s, "create_snapshot", {"name": name, "start": n["oldest_ts"], "end": n["newest_ts"] + 1, "nodes": [name]})
+        d = await ok(s, "start_snapshot_dissection", {"snapshot_id": name, "wait_seconds": 120})
+        check(d["status"] == "completed", d)
+
+    # gRPC: the failing calls, found by their status (they are HTTP 200).
+    failed = await ok(s, "list_api_calls", {"snapshot_id": "grpc", "kfl": "grpc && grpc_status != 0"})
+    rows = [(c["grpc_method"], c["grpc_status"], c.get("grpc_message"), c["status"], c["proto"]) for c in failed["calls"]]
+    check(rows == [("GetItem", 5, "no item missing", 200, "grpc"), ("ListItems", 13, "inventory database unavailable", 200, "grpc")], rows)
+    stats = await ok(s, "get_api_stats", {"snapshot_id": "grpc", "group_by": "protocol"})
+    grpc = [g for g in stats["groups"] if g["key"] == "grpc"][0]
+    check(grpc["calls"] == 6 and grpc["errors"] == 2, grpc)
+    detail = await ok(s, "get_api_call_details", {"id": failed["calls"][1]["id"]})
+    call = detail["call"] if "call" in detail else detail
+    text = json.dumps(call)
+    check('\\"sku\\"' not in text and '{\\"1\\":\\"fail\\"}' in text, "without descriptors the request decodes by field number: " + text[:600])
+    found["grpc_failed"] = rows
+
+    # GraphQL: mutations, and the operations that came back with errors.
+    muts = await ok(s, "list_api_calls", {"snapshot_id": "web", "kfl": 'gql && gql_operation == "mutation"'})
+    check(len(muts["calls"]) == 3, muts)
+    errs = await ok(s, "list_api_calls", {"snapshot_id": "web", "kfl": "gql && gql_errors > 0"})
+    check(sorted(c["gql_operation"] for c in errs["calls"]) == ["mutation", "query"], errs)
+    h2 = await ok(s, "list_api_calls", {"snapshot_id": "web", "kfl": 'gqlv2'})
+    check([c["http_version"] for c in h2["calls"]] == ["HTTP/2", "HTTP/2"], h2)
+    found["graphql_mutations"] = len(muts["calls"])
+
+    # WebSocket: the close messages, each way.
+    closes = await ok(s, "list_api_calls", {"snapshot_id": "ws", "kfl": 'ws && ws_opcode == "close"'})
+    codes = sorted((c["ws_close_code"], c["ws_from_client"]) for c in closes["calls"])
+    check(codes == [(1000, False), (1000, True), (4001, False), (4001, True)], codes)
+    found["websocket_closes"] = codes
+    return found
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trawl", required=True)
+    ap.add_argument("--data", required=True)
+    a = ap.parse_args()
+    params = StdioServerParameters(command=a.trawl, args=["mcp", "--data", a.data])
+    async with stdio_client(params) as (r, w):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            found = await checks(s)
+    print(json.dumps(found))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
