@@ -31,10 +31,9 @@ pub struct Call {
     /// Of those, messages with the compressed flag set.
     pub compressed: u32,
     /// The messages of each direction as a JSON array (the stored ones:
-    /// capped like bodies); None when a direction sent none.
+    /// capped like bodies); None when a direction sent none. After a gap
+    /// (the row's error says so) the counts are lower bounds.
     pub decoded: [Option<String>; 2],
-    /// Framing was lost in a direction (a gap): its count is a lower bound.
-    pub framing_lost: bool,
 }
 
 /// Splits `/package.Service/Method` into service and method.
@@ -73,7 +72,6 @@ pub struct Framer {
     /// Kept messages: compressed flag and payload (the last may be cut).
     pub kept: Vec<(bool, Vec<u8>)>,
     kept_bytes: usize,
-    pub ever_lost: bool,
 }
 
 impl Framer {
@@ -91,7 +89,6 @@ impl Framer {
     /// Bytes of the stream were not captured.
     pub fn gap(&mut self) {
         self.lost = true;
-        self.ever_lost = true;
     }
 
     /// In-order DATA payload bytes; `cap` bounds the kept payload bytes.
@@ -313,7 +310,6 @@ mod tests {
         f.frame_start();
         f.data(&[0, 0, 0, 0, 0], 1024);
         assert_eq!(f.count, 2);
-        assert!(f.ever_lost);
     }
 
     #[test]

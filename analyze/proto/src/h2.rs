@@ -793,7 +793,6 @@ impl H2Conn {
             messages: [s.framers[0].count, s.framers[1].count],
             compressed: s.framers[0].compressed + s.framers[1].compressed,
             decoded: [None, None],
-            framing_lost: s.framers[0].ever_lost || s.framers[1].ever_lost,
         };
         let cap = self.limits.max_body_bytes;
         for (role, m) in [req, resp].into_iter().enumerate() {
