@@ -323,6 +323,9 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
                 if c.hpack_unknown_fields > 0 { format!(", {} header fields lost to unseen HPACK state", c.hpack_unknown_fields) } else { String::new() }
             )?;
         }
+        if c.dns_queries + c.dns_responses > 0 {
+            writeln!(o, "  dns           queries {}, responses {} (over TCP {}, {})", c.dns_queries, c.dns_responses, c.dns_tcp_queries, c.dns_tcp_responses)?;
+        }
         if c.graphql_operations + c.websocket_messages > 0 {
             writeln!(o, "  graphql       {} operations; websocket {} messages", c.graphql_operations, c.websocket_messages)?;
         }

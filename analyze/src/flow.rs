@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 use sha2::{Digest, Sha256};
+use trawl_proto::dns::DnsConn;
 use trawl_proto::grpc::Schemas;
 use trawl_proto::h2::{self, H2Conn, Start};
 use trawl_proto::http1::{Exchange, Http1Conn, Probe, find_message_start, probe};
@@ -167,6 +168,11 @@ enum L7 {
         requester: usize,
         h1: Option<Box<Http1Conn>>,
     },
+    /// DNS over TCP (length-prefixed messages).
+    Dns {
+        conn: Box<DnsConn>,
+        requester: usize,
+    },
     /// WebSocket after an Upgrade.
     Ws {
         conn: Box<WsConn>,
@@ -216,6 +222,8 @@ struct Flow {
     frame_number: u64,
     first_from_client: bool,
     tcp: Option<Box<Tcp>>,
+    /// DNS over UDP, once a payload of the flow was a DNS message.
+    dns: Option<Box<DnsConn>>,
 }
 
 /// The flows of one shard.
@@ -403,6 +411,7 @@ impl FlowTable {
             frame_number: p.frame_number,
             first_from_client: client_is_src,
             tcp,
+            dns: None,
         })
     }
 
@@ -425,6 +434,12 @@ impl FlowTable {
         let Some(mut t) = f.tcp.take() else {
             if payload_len > 0 {
                 note_history(f, dir, H_DATA);
+            }
+            if ip.proto == 17 && !p.payload.is_empty() && (f.dns.is_some() || is_dns(p.payload, f.client.1, f.server.1)) {
+                let conn = f.dns.get_or_insert_with(|| Box::new(DnsConn::new(cfg.limits)));
+                conn.message(at, p.payload);
+                let out = conn.drain();
+                self.emit_l7(f, 0, "dns", out);
             }
             return;
         };
@@ -523,6 +538,7 @@ impl FlowTable {
             L7::Http { conn, .. } => conn.on_close(at, reason),
             L7::H2 { conn, .. } => conn.on_close(at, reason),
             L7::Ws { conn, .. } => conn.on_close(reason),
+            L7::Dns { conn, .. } => conn.on_close(reason),
             L7::Probe { .. } | L7::Unknown => {}
         }
         self.drain_l7(f, t);
@@ -536,49 +552,69 @@ impl FlowTable {
                 (h1.take().map(|mut c| c.drain()), Some(("http2", conn.drain())), r)
             }
             L7::Ws { conn, requester, h1 } => (h1.take().map(|mut c| c.drain()), Some(("websocket", conn.drain())), *requester),
+            L7::Dns { conn, requester } => (None, Some(("dns", conn.drain())), *requester),
             L7::Probe { .. } | L7::Unknown => return,
         };
-        let (req_ep, resp_ep) = if requester == 0 { (f.client, f.server) } else { (f.server, f.client) };
         for (layer, out) in h1.map(|o| ("http", o)).into_iter().chain(next) {
-            for issue in out.issues {
-                let (file_index, frame) = untag(issue.at.tag);
-                self.issue(IssueRow {
-                    flow_id: Some(f.id),
-                    file_index,
-                    frame_number: Some(frame),
-                    ts: Some(issue.at.ts_ns),
-                    layer,
-                    kind: issue.kind,
-                    detail: issue.detail,
-                });
-            }
-            for mut ex in out.exchanges {
-                let protocol = self.classify(&mut ex);
-                t.apps |= match protocol {
-                    "grpc" => APP_GRPC,
-                    "graphql" => APP_GRAPHQL,
-                    _ => 0,
-                };
-                self.stats.api_calls += 1;
-                self.emit(Record::Call(Box::new(CallRow {
-                    flow_id: f.id,
-                    protocol,
-                    src_ip: req_ep.0,
-                    src_port: req_ep.1,
-                    dst_ip: resp_ep.0,
-                    dst_port: resp_ep.1,
-                    exchange: ex,
-                })));
-            }
+            t.apps |= self.emit_l7(f, requester, layer, out);
         }
+    }
+
+    /// Emits the exchanges and issues an L7 parser produced on flow `f`
+    /// (`requester`: the direction that sends requests); returns the
+    /// [`APP_GRPC`]/[`APP_GRAPHQL`] bits of what it saw.
+    fn emit_l7(&mut self, f: &Flow, requester: usize, layer: &'static str, out: trawl_proto::http1::Output) -> u8 {
+        let (req_ep, resp_ep) = if requester == 0 { (f.client, f.server) } else { (f.server, f.client) };
+        let mut apps = 0;
+        for issue in out.issues {
+            let (file_index, frame) = untag(issue.at.tag);
+            self.issue(IssueRow {
+                flow_id: Some(f.id),
+                file_index,
+                frame_number: Some(frame),
+                ts: Some(issue.at.ts_ns),
+                layer,
+                kind: issue.kind,
+                detail: issue.detail,
+            });
+        }
+        for mut ex in out.exchanges {
+            let protocol = self.classify(&mut ex, f.proto == 6);
+            apps |= match protocol {
+                "grpc" => APP_GRPC,
+                "graphql" => APP_GRAPHQL,
+                _ => 0,
+            };
+            self.stats.api_calls += 1;
+            self.emit(Record::Call(Box::new(CallRow {
+                flow_id: f.id,
+                protocol,
+                src_ip: req_ep.0,
+                src_port: req_ep.1,
+                dst_ip: resp_ep.0,
+                dst_port: resp_ep.1,
+                exchange: ex,
+            })));
+        }
+        apps
     }
 
     /// Names an exchange's application protocol (recognising GraphQL on
     /// the way) and counts it.
-    fn classify(&mut self, ex: &mut Exchange) -> &'static str {
+    fn classify(&mut self, ex: &mut Exchange, over_tcp: bool) -> &'static str {
         if ex.ws.is_some() {
             self.stats.websocket_messages += 1;
             return "websocket";
+        }
+        if ex.dns.is_some() {
+            let (q, r) = (ex.request.is_some() as u64, ex.response.is_some() as u64);
+            self.stats.dns_queries += q;
+            self.stats.dns_responses += r;
+            if over_tcp {
+                self.stats.dns_tcp_queries += q;
+                self.stats.dns_tcp_responses += r;
+            }
+            return "dns";
         }
         // HTTP/2 messages are those read from HEADERS (stream 1 of an h2c
         // Upgrade carries the HTTP/1.1 request, counted as HTTP/1).
@@ -706,6 +742,7 @@ impl FlowTable {
                     self.stats.http2_resyncs += c.resyncs;
                 }
                 L7::Ws { .. } => l7.extend(["HTTP", "WebSocket"]),
+                L7::Dns { .. } => l7.push("DNS"),
                 L7::Probe { .. } | L7::Unknown => {}
             }
             if t.apps & APP_GRPC != 0 {
@@ -743,6 +780,12 @@ impl FlowTable {
                 "SHR"
             };
             conn_state = if reason == "idle_timeout" { "closed" } else { "open" };
+            if let Some(mut conn) = f.dns.take() {
+                conn.on_close(reason);
+                let out = conn.drain();
+                self.emit_l7(&f, 0, "dns", out);
+                l7.push("DNS");
+            }
             if f.proto == 17 {
                 self.stats.udp_flows += 1;
             } else {
@@ -881,6 +924,14 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                 StreamEvent::End { .. } => {}
             }
         }
+        L7::Dns { conn, requester } => {
+            let side = side_of(dir, *requester);
+            match e {
+                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
+                StreamEvent::Gap { at, .. } => conn.on_gap(side, at),
+                StreamEvent::End { .. } => {}
+            }
+        }
         L7::Ws { conn, requester, .. } => {
             let side = side_of(dir, *requester);
             match e {
@@ -904,6 +955,10 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                     Decision::Http { sender_is_requester, mid_stream: resync } => {
                         let requester = if sender_is_requester { dir } else { 1 - dir };
                         (L7::Http { conn: Box::new(Http1Conn::new(ctx.limits, resync || mid_stream)), requester }, requester)
+                    }
+                    Decision::Dns { sender_is_requester } => {
+                        let requester = if sender_is_requester { dir } else { 1 - dir };
+                        (L7::Dns { conn: Box::new(DnsConn::new(ctx.limits)), requester }, requester)
                     }
                     Decision::H2 { preface } => {
                         // Without a preface, roles are a guess (the flow's
@@ -962,6 +1017,10 @@ enum Decision {
     H2 {
         preface: bool,
     },
+    /// DNS over TCP: a length-prefixed DNS message.
+    Dns {
+        sender_is_requester: bool,
+    },
 }
 
 /// Decides from the first bytes of one side what a connection speaks.
@@ -971,6 +1030,12 @@ fn decide(buf: &[u8], mid: bool) -> Decision {
         h2::Probe::Preface => return Decision::H2 { preface: true },
         h2::Probe::Frames => return Decision::H2 { preface: false },
         h2::Probe::NeedMore | h2::Probe::No => {}
+    }
+    if let Some(h) = buf.get(2..).and_then(trawl_proto::dns::header)
+        && dns_like(&h)
+        && u16::from_be_bytes([buf[0], buf[1]]) as usize >= 12
+    {
+        return Decision::Dns { sender_is_requester: !h.response };
     }
     match probe(buf) {
         Probe::Request => Decision::Http { sender_is_requester: true, mid_stream: false },
@@ -984,6 +1049,26 @@ fn decide(buf: &[u8], mid: bool) -> Decision {
             None => Decision::Wait,
         },
     }
+}
+
+/// DNS, mDNS and LLMNR ports: a payload that parses as DNS is taken as
+/// DNS on them; elsewhere its question names must look like names too.
+const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
+
+/// A DNS message start whose questions look like names.
+fn dns_like(h: &trawl_proto::dns::Header) -> bool {
+    !h.questions.is_empty() && h.questions.iter().all(|(n, _)| !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
+}
+
+/// NetBIOS name and datagram services: DNS-shaped messages with their
+/// own encoding of names, not DNS.
+const NETBIOS_PORTS: [u16; 2] = [137, 138];
+
+/// Is this UDP payload DNS? Content decides; the ports break ties.
+fn is_dns(payload: &[u8], client_port: u16, server_port: u16) -> bool {
+    let Some(h) = trawl_proto::dns::header(payload) else { return false };
+    let port = |set: &[u16]| set.contains(&client_port) || set.contains(&server_port);
+    !port(&NETBIOS_PORTS) && (port(&DNS_PORTS) || dns_like(&h))
 }
 
 #[cfg(test)]

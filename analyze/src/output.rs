@@ -315,6 +315,19 @@ impl TableBuilder {
         }
     }
 
+    fn opt_list(&mut self, items: Option<&[&str]>) {
+        match items {
+            Some(items) => self.list(items),
+            None => {
+                if let Some(Col::List(b)) = self.next_col() {
+                    b.append(false);
+                } else {
+                    self.mismatch("list");
+                }
+            }
+        }
+    }
+
     fn list(&mut self, items: &[&str]) {
         if let Some(Col::List(b)) = self.next_col() {
             for i in items {
@@ -533,6 +546,14 @@ impl TableBuilder {
         self.opt_bool(ws.map(|w| w.from_client));
         self.opt_u16(ws.and_then(|w| w.close_code));
         self.opt_u32(ws.map(|w| w.fragments));
+        let dns = ex.dns.as_deref();
+        fn strs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        self.opt_list(dns.map(|d| strs(&d.questions)).as_deref());
+        self.opt_list(dns.map(|d| strs(&d.question_types)).as_deref());
+        self.opt_list(dns.map(|d| strs(&d.answers)).as_deref());
+        self.opt_u16(dns.map(|d| d.id));
         let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
         self.u32(file_index);
         self.u64(frame);

@@ -101,6 +101,11 @@ counters! {
         graphql_operations,
         /// WebSocket messages (data and control).
         websocket_messages,
+        /// DNS (and mDNS, LLMNR) queries and responses, and of them those over TCP.
+        dns_queries,
+        dns_responses,
+        dns_tcp_queries,
+        dns_tcp_responses,
         /// Connections that switched away from HTTP/1 (101 or CONNECT).
         http_upgrades,
         /// Addresses in DNS responses (UDP port 53): they name peers (`dst.dns`).

@@ -271,8 +271,8 @@ fn example_outcome(ex: &str) -> (&'static str, Option<usize>, Option<usize>) {
         r#"timestamp > now() - duration("5m")"# => ("", Some(18), Some(13)),
         // gRPC and GraphQL are decoded; the demo has neither (the
         // scenario captures do: l7_fields_filter_grpc_graphql_and_websocket).
-        e if e.starts_with("grpc") || e.starts_with("gql") => ("", Some(0), None),
-        e if e.starts_with("dns") || e.starts_with("tlsx") => ("does not decode", None, None),
+        e if e.starts_with("grpc") || e.starts_with("gql") || e.starts_with("dns") => ("", Some(0), None),
+        e if e.starts_with("tlsx") => ("does not decode", None, None),
         e if ["redis", "kafka", "amqp", "ldap", "radius", "mongodb", "mysql", "postgresql"].iter().any(|p| e.starts_with(p)) => ("does not decode", None, None),
         // On calls `tcp` (and on flows `status_code`) is refused first: a field of the other table.
         "tcp && tcp_error_type != \"\"" => ("per-packet `tcp` entries are not produced|is a field of the flows table", None, None),
@@ -315,7 +315,7 @@ fn kubeshark_examples_run_or_explain() {
             }
         }
     }
-    assert_eq!(ran, 64, "example runs (an example may run on both tables)");
+    assert_eq!(ran, 71, "example runs (an example may run on both tables)");
 }
 
 /// A one-character typo in any name of a working filter is an error:
@@ -378,8 +378,8 @@ fn errors_point_at_the_problem_and_suggest() {
     assert!(e.contains("did you mean") && e.contains("src.pod.name"), "{e}");
     let e = kfl_error(&cat, Table::Flows, r#"conn_state == "opne""#);
     assert!(e.contains(r#"did you mean "open"?"#), "{e}");
-    let e = kfl_error(&cat, Table::Calls, r#"protocol == "DNS""#);
-    assert!(e.contains("does not decode DNS"), "{e}");
+    let e = kfl_error(&cat, Table::Calls, r#"protocol == "REDIS""#);
+    assert!(e.contains("does not decode Redis"), "{e}");
     let e = kfl_error(&cat, Table::Calls, r#"elapsed_time > duration("5s")"#);
     assert!(e.contains("microseconds"), "{e}");
     let e = kfl_error(&cat, Table::Calls, "src.port");
@@ -476,7 +476,7 @@ fn scoping_defaults_and_kubernetes_fallback() {
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringArray::from(vec!["http", "http", "dns", "http"])),
+            Arc::new(StringArray::from(vec!["http", "http", "websocket", "http"])),
             Arc::new(Int32Array::from(vec![Some(200), None, None, Some(503)])),
             Arc::new(StringArray::from(vec![Some("shop"), None, Some(""), None])),
             Arc::new(StringArray::from(vec![Some("x"), Some("payments"), Some("kube-system"), None])),
@@ -499,7 +499,8 @@ fn scoping_defaults_and_kubernetes_fallback() {
         })
         .unwrap()
     };
-    // status_code is HTTP's: the DNS row never matches, even with default 0.
+    // status_code is HTTP's (and DNS's): the WebSocket row never matches,
+    // even with default 0.
     assert_eq!(run("status_code == 0"), 1);
     assert_eq!(run("status_code != 200"), 2);
     assert_eq!(run("status_code"), 3);
@@ -569,7 +570,8 @@ fn a_folder_of_snapshots_reads_as_one() {
     }
     let cat = open(&dir);
     assert_eq!(cat.snapshots.len(), 2);
-    assert_eq!(sql_value(&cat, "SELECT count(*) FROM calls"), "33");
+    // 18 demo calls, 15 HTTP and 26 DNS (mDNS, LLMNR) exchanges of 2012.
+    assert_eq!(sql_value(&cat, "SELECT count(*) FROM calls"), "59");
     assert_eq!(sql_value(&cat, "SELECT count(DISTINCT snapshot) FROM flows"), "2");
     assert_eq!(count(&cat, Table::Calls, "status_code == 304").unwrap(), 15);
     // now() is the later snapshot's end: the demo (2026) outlives 2012's capture.

@@ -339,7 +339,11 @@ const CALL_OWN: &[Column] = &[
     col("id", UInt64, "1-based row number; stable for a given set of inputs."),
     col("flow_id", UInt64, "The flow (`flows.flow_id`) that carried the exchange."),
     col("index", UInt32, "0-based position of the exchange within its flow."),
-    col("protocol", Utf8, "Application protocol: `http`, `grpc`, `graphql` (both over HTTP/1 or HTTP/2) or `websocket`."),
+    col(
+        "protocol",
+        Utf8,
+        "Application protocol: `http`, `grpc`, `graphql` (both over HTTP/1 or HTTP/2), `websocket` or `dns` (DNS, mDNS and LLMNR over UDP or TCP).",
+    ),
     col("timestamp", Timestamp, "Capture time of the first byte of the request (of the response if there was no request)."),
     opt("response_timestamp", Timestamp, "Capture time of the first byte of the response."),
     opt("end_timestamp", Timestamp, "Capture time of the last byte of the exchange."),
@@ -410,6 +414,14 @@ const CALL_OWN: &[Column] = &[
     opt("ws_from_client", Bool, "WebSocket: the message was sent by the client."),
     opt("ws_close_code", UInt16, "WebSocket: the status code of a close message."),
     opt("ws_fragments", UInt32, "WebSocket: frames the message was sent in."),
+    opt(
+        "dns_questions",
+        StringList,
+        "DNS: the question names (lower case, no trailing dot). `method` is the opcode (`QUERY`, ...), `url` the first question, `status_code`/`status_text` the response code (0 `NOERROR`, 3 `NXDOMAIN`, ...), the bodies the raw messages.",
+    ),
+    opt("dns_question_types", StringList, "DNS: the question types (`A`, `AAAA`, `PTR`, `SRV`, ... or `TYPE<n>`)."),
+    opt("dns_answers", StringList, "DNS: the data of the response's answers (addresses, names, `MX`/`SRV` fields, text)."),
+    opt("dns_id", UInt16, "DNS: the transaction id that paired query and response."),
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the exchange's first packet."),
     col("frame_number", UInt64, "1-based number, within that file, of the packet that carried the exchange's first byte."),
 ];

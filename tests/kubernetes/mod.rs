@@ -49,6 +49,9 @@ fn expected_calls() -> Vec<(&'static str, &'static str, Sides)> {
         // hostNetwork pod on the node's address, by its port.
         ("GET", "/metrics", sides(PROMETHEUS, NODE_EXPORTER, n, None)),
         ("GET", "/healthz", sides(CHECKOUT, NODE, n, None)),
+        // The lookups (A, then AAAA) go to the kube-dns service.
+        ("QUERY", "api.partner.example", sides(PAYMENTS_0, KUBE_DNS_SVC, None, None)),
+        ("QUERY", "api.partner.example", sides(PAYMENTS_0, KUBE_DNS_SVC, None, None)),
         ("GET", "/v1/fx", sides(PAYMENTS_0, PARTNER, None, Some("api.partner.example"))),
         // After: the same address is the new pod of another workload.
         ("GET", "/ledger/balance", sides(LEDGER, PAYMENTS_0, n, None)),
@@ -119,7 +122,8 @@ fn check_attribution(snap: &Path) {
     // the kube-dns service (its ClusterIP).
     let flows = rows(snap, "flows", &["protocol"], "timestamp");
     let ip_flows: Vec<_> = flows.iter().filter(|(k, _)| matches!(k[0].as_deref(), Some("tcp" | "udp"))).collect();
-    let mut want_flows: Vec<Vec<Option<String>>> = want.iter().map(|(_, _, s)| owned(s)).collect();
+    // (The two lookups share one UDP flow.)
+    let mut want_flows: Vec<Vec<Option<String>>> = want.iter().filter(|(m, _, _)| *m != "QUERY").map(|(_, _, s)| owned(s)).collect();
     want_flows.insert(6, owned(&sides(PAYMENTS_0, KUBE_DNS_SVC, None, None)));
     assert_eq!(ip_flows.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(), want_flows);
     // The capture node and its address, on every row.
@@ -170,8 +174,12 @@ fn every_call_and_flow_is_attributed_at_its_time_in_both_sidecar_forms() {
     let snap = dir.join("timeline.snap");
     let s = |f: &str| kfl(&snap, f);
     // Cross-namespace calls: an absent service reads as "" (KFL's default).
-    assert_eq!(s("src.service.namespace != dst.service.namespace"), ["POST /charge", "GET /api/orders/export", "GET /healthz", "GET /v1/fx"]);
-    assert_eq!(s(r#"map_get(local_labels, "app", "") == "payments""#), ["GET /v1/fx"]);
+    assert_eq!(
+        s("src.service.namespace != dst.service.namespace"),
+        ["POST /charge", "GET /api/orders/export", "GET /healthz", "QUERY api.partner.example", "QUERY api.partner.example", "GET /v1/fx"]
+    );
+    assert_eq!(s(r#"http && map_get(local_labels, "app", "") == "payments""#), ["GET /v1/fx"]);
+    assert_eq!(s(r#"dns && "api.partner.example" in dns_questions && dst.service.name == "kube-dns""#).len(), 2);
     // One address, two pods, each at its time.
     assert_eq!(s(r#"src.ip == "10.244.3.30""#), ["GET /api/orders/export", "GET /ledger/balance"]);
     assert_eq!(s(r#"src.pod.name == "report-29385120-7xk2p""#), ["GET /api/orders/export"]);
@@ -220,7 +228,7 @@ fn sidecars_next_to_the_capture_are_found_and_listed_over_time() {
     analyze(&snap, &[d.join("cluster.pcap").to_str().unwrap_or_default()]);
     let calls = rows(&snap, "api_calls", &["path"], "timestamp");
     assert_eq!(calls[3].1[0].as_deref(), Some("report-29385120-7xk2p"));
-    assert_eq!(calls[7].1[0].as_deref(), Some("ledger-7c6b5d9f8-m4n8r"));
+    assert_eq!(calls[9].1[0].as_deref(), Some("ledger-7c6b5d9f8-m4n8r"));
 
     // trawl ips: the address and its two holders, in time order.
     let o = trawl(&["ips", snap.to_str().unwrap_or_default(), "--ip", "10.244.3.30", "--json"]);
@@ -270,7 +278,8 @@ fn an_archive_snapshot_carries_its_lists_and_names_calls_when_indexed() {
     for b in read_table(&snap.join("flows.parquet")) {
         assert!(strings(&b, "node_name").iter().all(|n| n.as_deref() == Some("capture")));
     }
-    assert_eq!(kfl(&snap, "src.service.namespace != dst.service.namespace").len(), 4);
+    // Four HTTP calls and the two DNS lookups (payments to kube-system).
+    assert_eq!(kfl(&snap, "src.service.namespace != dst.service.namespace").len(), 6);
 }
 
 #[test]
@@ -293,7 +302,7 @@ fn bad_or_missing_sidecars_are_reported_and_analysis_goes_on() {
     // Nothing named, nothing lost: every call is there, unresolved (the
     // metadata exists, but its one pod lost its only address).
     let calls = rows(&snap, "api_calls", &["path"], "timestamp");
-    assert_eq!(calls.len(), 9);
+    assert_eq!(calls.len(), 11);
     assert!(calls.iter().all(|(_, s)| s[4].as_deref() == Some("not_found")));
 
     // A missing --k8s file is a one-line error naming it.
@@ -322,7 +331,7 @@ fn bad_or_missing_sidecars_are_reported_and_analysis_goes_on() {
         *m.entry(s[6].clone().unwrap_or_default()).or_default() += 1;
         m
     });
-    assert_eq!(ns, BTreeMap::from([("internal".to_string(), 8), ("public".to_string(), 1)]));
+    assert_eq!(ns, BTreeMap::from([("internal".to_string(), 10), ("public".to_string(), 1)]));
     let o = trawl(&["workloads", none.to_str().unwrap_or_default()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("holds no Kubernetes sidecars"), "{}", stderr(&o));

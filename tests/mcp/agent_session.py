@@ -286,14 +286,14 @@ async def session_checks(session, golden, bless, destructive, data):
         if st["status"] != "running":
             break
         await asyncio.sleep(0.05)
-    # tshark: 61 HTTP requests, 25 TCP and 14 UDP conversations.
-    check(st["status"] == "completed" and st["stats"]["entries_created"] == ESPN["http"]["requests"], st)
+    # tshark: 61 HTTP requests, 14 DNS queries (each answered), 25 TCP and 14 UDP conversations.
+    check(st["status"] == "completed" and st["stats"]["entries_created"] == ESPN["http"]["requests"] + ESPN["dns"]["queries"], st)
     check(st["stats"]["flows"] == ESPN["tcp_conversations"] + ESPN["udp_conversations"], st)
     # Without snapshot_id, queries span every dissected snapshot.
     both = await ok(session, "list_api_calls", {"kfl": "http", "limit": 1})
     check(both["total"] == METHODS["http"]["responses"] + ESPN["http"]["requests"], both)
     q = await ok(session, "run_sql", {"sql": "SELECT snapshot, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1"})
-    check(q["rows"] == [{"snapshot": "espn", "n": 61}, {"snapshot": "methods", "n": 49}], q)
+    check(q["rows"] == [{"snapshot": "espn", "n": 61 + 14}, {"snapshot": "methods", "n": 49}], q)
     # The snapshot's sidecars name the peers at the packets' time: tshark
     # finds 4 requests to 63.85.36.72 (`http.request && ip.dst == 63.85.36.72`),
     # pod checkout-7d9f of shop, and 35 to 205.234.218.129, pod proxy-1.
@@ -302,11 +302,16 @@ async def session_checks(session, golden, bless, destructive, data):
     k = await ok(session, "list_api_calls", {"snapshot_id": "espn", "kfl": 'dst.pod.name == "proxy-1" && src.namespace == "internal"', "limit": 1})
     check(k["total"] == 35 and k["calls"][0]["dst"]["ns"] == "infra" and k["calls"][0]["src"]["ns"] == "internal", k)
     # Stats by workload and namespace: the two named servers, the rest public.
-    s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "group_by": "dst_workload"})
+    s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "kfl": "http", "group_by": "dst_workload"})
     got = {g["key"]: g["calls"] for g in s["groups"]}
     check(got["shop/Deployment/checkout"] == 4 and got["infra/proxy-1"] == 35 and s["total_calls"] == 61, got)
-    s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "group_by": "dst_ns"})
+    s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "kfl": "http", "group_by": "dst_ns"})
     check({g["key"]: g["calls"] for g in s["groups"]} == {"infra": 35, "public": 22, "shop": 4} and s["group_by"] == "dst_namespace", s)
+    # DNS: tshark's 14 responses all say NOERROR (rcode 0), which is no error
+    # and no missing answer, though its status is 0.
+    s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "kfl": "dns", "group_by": "protocol"})
+    g = s["groups"][0]
+    check((g["key"], g["calls"], g["errors"], g["no_response"]) == ("dns", ESPN["dns"]["responses"], 0, 0) and g["p50_ms"] is not None, s)
     # Kubeshark's list_l4_flows filters by either end's namespace, pod or service.
     # tshark `-z conv,tcp`: 2 conversations with 63.85.36.72.
     f = await ok(session, "list_l4_flows", {"snapshot_id": "espn", "ns": "shop"})

@@ -146,6 +146,8 @@ pub struct Exchange {
     /// For a WebSocket message row: the message (its payload is the body
     /// of `request` or `response`, by direction).
     pub ws: Option<Box<crate::websocket::Info>>,
+    /// For a DNS row: the questions and answers.
+    pub dns: Option<Box<crate::dns::Info>>,
 }
 
 /// What the parser produced since the caller last drained it.

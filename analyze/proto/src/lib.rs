@@ -14,11 +14,12 @@
 //! Supported: HTTP/1.0 and HTTP/1.1 ([`http1`]); cleartext HTTP/2 with
 //! HPACK ([`h2`], [`hpack`]); gRPC message framing and schema-less or
 //! descriptor-driven protobuf decoding ([`grpc`]); GraphQL operations
-//! ([`graphql`]); WebSocket messages ([`websocket`]); the addresses DNS
-//! responses give ([`dns_answers`], for naming peers). Not here yet: DNS
-//! messages as records, TLS and the database protocols (they arrive with
-//! their issues).
+//! ([`graphql`]); WebSocket messages ([`websocket`]); DNS queries and
+//! responses ([`dns`]) and the addresses DNS responses give
+//! ([`dns_answers`], for naming peers). Not here yet: TLS and the
+//! database protocols.
 
+pub mod dns;
 pub mod dns_answers;
 pub mod graphql;
 pub mod grpc;

@@ -1,5 +1,6 @@
 //! API calls: list, details, stats.
 
+use std::ops::Not;
 use std::sync::Arc;
 
 use rmcp::schemars::JsonSchema;
@@ -337,7 +338,11 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
     // failed too, whatever the HTTP status (snapshots from before those
     // columns have none).
     let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
-    let mut failed_when = col("status_code").gt_eq(lit(400)).or(col("status_code").eq(lit(0)));
+    // DNS answers with a response code as its status: 0 is NOERROR.
+    let dns = col("protocol").eq(lit("dns"));
+    let answered = col("response_timestamp").is_not_null();
+    let no_response = dns.clone().not().and(col("status_code").eq(lit(0))).or(dns.clone().and(answered.clone().not()));
+    let mut failed_when = dns.clone().not().and(col("status_code").gt_eq(lit(400))).or(dns.and(col("status_code").not_eq(lit(0)))).or(no_response.clone());
     if has("grpc_status") {
         failed_when = failed_when.or(coalesce(vec![col("grpc_status"), lit(0)]).not_eq(lit(0)));
     }
@@ -346,7 +351,7 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
     }
     let failed = one_if(failed_when)?;
     // Latency of answered calls only: an unanswered call has none.
-    let latency = when(col("status_code").gt(lit(0)), col("latency_ms")).end()?;
+    let latency = when(answered, col("latency_ms")).end()?;
     let pct = |q: f64| approx_percentile_cont(SortExpr::new(latency.clone(), true, false), lit(q), None);
     let agg = df
         .aggregate(
@@ -355,7 +360,7 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
                 count(lit(1)).alias("calls"),
                 sum(failed).alias("errors"),
                 sum(one_if(col("status_code").gt_eq(lit(500)))?).alias("server_errors"),
-                sum(one_if(col("status_code").eq(lit(0)))?).alias("no_response"),
+                sum(one_if(no_response)?).alias("no_response"),
                 sum(one_if(col("error").is_not_null())?).alias("incomplete"),
                 pct(0.5).alias("p50_ms"),
                 pct(0.9).alias("p90_ms"),

@@ -443,6 +443,22 @@ impl Compiler<'_> {
                 self.need_column(c, def.name, span)?;
                 f::coalesce(vec![column(c), lit(true)]).not()
             }
+            Src::Positive(c) => {
+                self.need_column(c, def.name, span)?;
+                f::coalesce(vec![column(c), lit(0i64)]).gt(lit(0i64))
+            }
+            Src::Sum(cols) => {
+                let mut sum: Option<Expr> = None;
+                for c in cols {
+                    self.need_column(c, def.name, span)?;
+                    let v = f::coalesce(vec![cast(column(c), DataType::Int64), lit(0i64)]);
+                    sum = Some(match sum {
+                        None => v,
+                        Some(s) => s + v,
+                    });
+                }
+                sum.unwrap_or(lit(0i64))
+            }
             Src::Const(b) => lit(b),
             Src::Elsewhere(t) => {
                 return Err(KflError::new(span, format!("`{}` is a field of the {} table, not of {}", def.name, t.name(), self.env.table.name()))
@@ -500,7 +516,10 @@ impl Compiler<'_> {
                 Src::Const(b) => Ok(lit(b)),
                 _ => Err(KflError::new(span, format!("internal error: `{p}` is not a protocol flag"))),
             },
-            _ => Err(KflError::new(span, format!("internal error: unknown protocol flag `{p}`"))),
+            _ => match fields::scope_flag(p) {
+                Some(fl) => self.flag(fl, p, span),
+                None => Err(KflError::new(span, format!("internal error: unknown protocol flag `{p}`"))),
+            },
         }
     }
 

@@ -80,6 +80,10 @@ pub enum Src {
     Flag(Flag),
     /// A boolean column negated (a null reads as false).
     Negated(&'static str),
+    /// A number column is above zero (a part of the exchange is present).
+    Positive(&'static str),
+    /// The sum of number columns.
+    Sum(&'static [&'static str]),
     /// Always this boolean.
     Const(bool),
     /// Lives in the other table.
@@ -123,11 +127,10 @@ impl VarDef {
 }
 
 /// Application protocols trawl decodes into the calls table.
-pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket"];
+pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket", "dns"];
 
 /// Kubeshark's protocol flags that name protocols trawl does not decode yet.
 const PENDING_FLAGS: &[(&str, &str)] = &[
-    ("dns", "DNS"),
     ("tlsx", "TLS handshakes"),
     ("redis", "Redis"),
     ("kafka", "Kafka"),
@@ -143,10 +146,6 @@ const PENDING_FLAGS: &[(&str, &str)] = &[
 /// Kubeshark's protocol-specific variables for protocols not decoded yet,
 /// grouped by flag.
 const PENDING_VARS: &[(&str, &[&str])] = &[
-    (
-        "dns",
-        &["dns_questions", "dns_answers", "dns_question_types", "dns_request", "dns_response", "dns_request_length", "dns_response_length", "dns_total_size"],
-    ),
     (
         "tlsx",
         &[
@@ -302,6 +301,9 @@ use Src::*;
 const E_CALLS: Src = Elsewhere(Table::Calls);
 const E_FLOWS: Src = Elsewhere(Table::Flows);
 const HTTP: Option<&str> = Some("http");
+/// HTTP exchanges and DNS ones (whose response code is their status).
+const HTTP_DNS: Option<&str> = Some("http|dns");
+const DNS: Option<&str> = Some("dns");
 const GRPC: Option<&str> = Some("grpc");
 const GQL: Option<&str> = Some("gql");
 const WS: Option<&str> = Some("ws");
@@ -385,6 +387,16 @@ pub static VARS: &[VarDef] = &[
     var!("gqlv1", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/1.0", "HTTP/1.1"])), E_CALLS, &[], "GraphQL operations over HTTP/1.x.", "gqlv1"),
     var!("gqlv2", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/2"])), E_CALLS, &[], "GraphQL operations over HTTP/2.", "gqlv2"),
     var!(
+        "dns",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["dns"])),
+        Flag(Flag::Detected("DNS")),
+        &[],
+        "DNS, mDNS and LLMNR exchanges over UDP or TCP; on flows, DNS was seen.",
+        "dns"
+    ),
+    var!(
         "ws",
         Bool,
         None,
@@ -419,11 +431,20 @@ pub static VARS: &[VarDef] = &[
     var!("url", Str, HTTP, Col("url"), E_CALLS, &[], "Request target: path and query.", r#"url.contains("/api")"#),
     var!("path", Str, HTTP, Col("path"), E_CALLS, &[], "Request path without the query.", r#"!path.contains("/health")"#),
     var!("host", Str, HTTP, Col("host"), E_CALLS, &[], "Host header (trawl extension).", r#"host.endsWith(".internal")"#),
-    var!("status_code", Int, HTTP, Col("status_code"), E_CALLS, &[], "Final response status; 0 without a response.", "status_code >= 500"),
+    var!(
+        "status_code",
+        Int,
+        HTTP_DNS,
+        Col("status_code"),
+        E_CALLS,
+        &[],
+        "Final response status; DNS: the response code (3 is NXDOMAIN). 0 without a response.",
+        "status_code >= 500"
+    ),
     var!(
         "status_text",
         Str,
-        HTTP,
+        HTTP_DNS,
         Col("status_text"),
         E_CALLS,
         &[],
@@ -505,6 +526,33 @@ pub static VARS: &[VarDef] = &[
         "Stored response body (content-decoded, capped) as text (trawl extension).",
         r#"response.body.contains("error")"#
     ),
+    // DNS
+    var!(
+        "dns_questions",
+        StrList,
+        DNS,
+        Col("dns_questions"),
+        E_CALLS,
+        &[],
+        "Question names (lower case, no trailing dot).",
+        r#""google.com" in dns_questions"#
+    ),
+    var!(
+        "dns_question_types",
+        StrList,
+        DNS,
+        Col("dns_question_types"),
+        E_CALLS,
+        &[],
+        "Question types: A, AAAA, NS, CNAME, SOA, MX, TXT, SRV, PTR, ANY, ...",
+        r#""A" in dns_question_types"#
+    ),
+    var!("dns_answers", StrList, DNS, Col("dns_answers"), E_CALLS, &[], "Data of the response's answers.", "size(dns_answers) == 0"),
+    var!("dns_request", Bool, DNS, Positive("request_headers_size"), E_CALLS, &[], "The query was captured.", "dns_request"),
+    var!("dns_response", Bool, DNS, Positive("response_headers_size"), E_CALLS, &[], "The response was captured.", "dns_response && status_code != 0"),
+    var!("dns_request_length", Int, DNS, Col("request_body_size"), E_CALLS, &[], "Bytes of the query message.", "dns_request_length > 512"),
+    var!("dns_response_length", Int, DNS, Col("response_body_size"), E_CALLS, &[], "Bytes of the response message.", "dns_response_length > 512"),
+    var!("dns_total_size", Int, DNS, Sum(&["request_body_size", "response_body_size"]), E_CALLS, &[], "Query plus response bytes.", "dns_total_size > 1000"),
     // gRPC
     var!("grpc_method", Str, GRPC, Col("grpc_method"), E_CALLS, &[], "The method: the last segment of the path (`SayHello`).", r#"grpc_method == "SayHello""#),
     var!(
@@ -1170,6 +1218,8 @@ fn describe_src(s: Src) -> String {
             format!("protocol = '{p}' and `http_version` in ({})", v.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", "))
         }
         Negated(c) => format!("not `{c}`"),
+        Positive(c) => format!("`{c}` > 0"),
+        Sum(cols) => cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" + "),
         Const(b) => format!("always {b}"),
         Elsewhere(t) => format!("(in {})", t.name()),
     }
@@ -1212,4 +1262,13 @@ pub fn markdown_pending() -> String {
         let _ = writeln!(s, "| `{n}` | {why} |");
     }
     s
+}
+
+/// Scopes that are not a single protocol flag: `http|dns` for the status
+/// variables, which DNS exchanges answer with their response code.
+pub fn scope_flag(name: &str) -> Option<Flag> {
+    match name {
+        "http|dns" => Some(Flag::Protocol(&["http", "grpc", "graphql", "dns"])),
+        _ => None,
+    }
 }
