@@ -326,6 +326,9 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
         if c.dns_queries + c.dns_responses > 0 {
             writeln!(o, "  dns           queries {}, responses {} (over TCP {}, {})", c.dns_queries, c.dns_responses, c.dns_tcp_queries, c.dns_tcp_responses)?;
         }
+        if c.tls_client_hellos + c.tls_server_hellos > 0 {
+            writeln!(o, "  tls           client hellos {}, server hellos {}", c.tls_client_hellos, c.tls_server_hellos)?;
+        }
         if c.graphql_operations + c.websocket_messages > 0 {
             writeln!(o, "  graphql       {} operations; websocket {} messages", c.graphql_operations, c.websocket_messages)?;
         }

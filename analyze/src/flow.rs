@@ -18,6 +18,7 @@ use trawl_proto::dns::DnsConn;
 use trawl_proto::grpc::Schemas;
 use trawl_proto::h2::{self, H2Conn, Start};
 use trawl_proto::http1::{Exchange, Http1Conn, Probe, find_message_start, probe};
+use trawl_proto::tls::TlsConn;
 use trawl_proto::websocket::WsConn;
 use trawl_proto::{At, Limits, Side};
 
@@ -167,6 +168,11 @@ enum L7 {
         conn: Box<H2Conn>,
         requester: usize,
         h1: Option<Box<Http1Conn>>,
+    },
+    /// A TLS handshake (then encrypted bytes).
+    Tls {
+        conn: Box<TlsConn>,
+        requester: usize,
     },
     /// DNS over TCP (length-prefixed messages).
     Dns {
@@ -539,6 +545,7 @@ impl FlowTable {
             L7::H2 { conn, .. } => conn.on_close(at, reason),
             L7::Ws { conn, .. } => conn.on_close(reason),
             L7::Dns { conn, .. } => conn.on_close(reason),
+            L7::Tls { conn, .. } => conn.on_close(reason),
             L7::Probe { .. } | L7::Unknown => {}
         }
         self.drain_l7(f, t);
@@ -553,6 +560,7 @@ impl FlowTable {
             }
             L7::Ws { conn, requester, h1 } => (h1.take().map(|mut c| c.drain()), Some(("websocket", conn.drain())), *requester),
             L7::Dns { conn, requester } => (None, Some(("dns", conn.drain())), *requester),
+            L7::Tls { conn, requester } => (None, Some(("tls", conn.drain())), *requester),
             L7::Probe { .. } | L7::Unknown => return,
         };
         for (layer, out) in h1.map(|o| ("http", o)).into_iter().chain(next) {
@@ -605,6 +613,11 @@ impl FlowTable {
         if ex.ws.is_some() {
             self.stats.websocket_messages += 1;
             return "websocket";
+        }
+        if ex.tls.is_some() {
+            self.stats.tls_client_hellos += ex.request.is_some() as u64;
+            self.stats.tls_server_hellos += ex.response.is_some() as u64;
+            return "tls";
         }
         if ex.dns.is_some() {
             let (q, r) = (ex.request.is_some() as u64, ex.response.is_some() as u64);
@@ -743,6 +756,7 @@ impl FlowTable {
                 }
                 L7::Ws { .. } => l7.extend(["HTTP", "WebSocket"]),
                 L7::Dns { .. } => l7.push("DNS"),
+                L7::Tls { .. } => l7.push("TLS"),
                 L7::Probe { .. } | L7::Unknown => {}
             }
             if t.apps & APP_GRPC != 0 {
@@ -924,6 +938,14 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                 StreamEvent::End { .. } => {}
             }
         }
+        L7::Tls { conn, requester } => {
+            let side = side_of(dir, *requester);
+            match e {
+                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
+                StreamEvent::Gap { .. } => conn.on_gap(side),
+                StreamEvent::End { .. } => {}
+            }
+        }
         L7::Dns { conn, requester } => {
             let side = side_of(dir, *requester);
             match e {
@@ -955,6 +977,10 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                     Decision::Http { sender_is_requester, mid_stream: resync } => {
                         let requester = if sender_is_requester { dir } else { 1 - dir };
                         (L7::Http { conn: Box::new(Http1Conn::new(ctx.limits, resync || mid_stream)), requester }, requester)
+                    }
+                    Decision::Tls { sender_is_requester } => {
+                        let requester = if sender_is_requester { dir } else { 1 - dir };
+                        (L7::Tls { conn: Box::new(TlsConn::new(ctx.limits)), requester }, requester)
                     }
                     Decision::Dns { sender_is_requester } => {
                         let requester = if sender_is_requester { dir } else { 1 - dir };
@@ -1021,6 +1047,10 @@ enum Decision {
     Dns {
         sender_is_requester: bool,
     },
+    /// A TLS handshake record (ClientHello from the requester).
+    Tls {
+        sender_is_requester: bool,
+    },
 }
 
 /// Decides from the first bytes of one side what a connection speaks.
@@ -1030,6 +1060,9 @@ fn decide(buf: &[u8], mid: bool) -> Decision {
         h2::Probe::Preface => return Decision::H2 { preface: true },
         h2::Probe::Frames => return Decision::H2 { preface: false },
         h2::Probe::NeedMore | h2::Probe::No => {}
+    }
+    if let Some(client_hello) = trawl_proto::tls::probe(buf) {
+        return Decision::Tls { sender_is_requester: client_hello };
     }
     if let Some(h) = buf.get(2..).and_then(trawl_proto::dns::header)
         && dns_like(&h)

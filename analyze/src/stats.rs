@@ -106,6 +106,9 @@ counters! {
         dns_responses,
         dns_tcp_queries,
         dns_tcp_responses,
+        /// TLS ClientHello and ServerHello messages.
+        tls_client_hellos,
+        tls_server_hellos,
         /// Connections that switched away from HTTP/1 (101 or CONNECT).
         http_upgrades,
         /// Addresses in DNS responses (UDP port 53): they name peers (`dst.dns`).

@@ -438,6 +438,7 @@ fn mutated_captures_never_panic() {
         "../scenarios/grpc/inventory.pcap",
         "../scenarios/web/websocket.pcap",
         "suricata_dns-tcp-multirequest-buffer.pcap",
+        "arkime_tls-split-client-hello.pcap",
     ];
     let dir = std::env::temp_dir().join(format!("trawl-mutate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok();
@@ -465,7 +466,7 @@ fn mutated_captures_never_panic() {
         }
     }
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(runs, 400);
+    assert_eq!(runs, 440);
 }
 
 /// The TCP expert counts of one capture, summed over its connections,
@@ -698,4 +699,43 @@ fn corpus_dns_messages_match_tshark() {
         with_dns += (s.dns_queries + s.dns_responses > 0) as usize;
     }
     assert_eq!(with_dns, 7, "seven corpus captures carry DNS");
+}
+
+/// TLS handshakes: ClientHello and ServerHello counts and the SNI values
+/// per corpus capture, as tshark counts them; and for
+/// `arkime_tls-split-client-hello.pcap` (a ClientHello split over two
+/// records) the fingerprints Arkime's own test of that capture expects
+/// (arkime/arkime `tests/pcap/tls-split-client-hello.test`): JA3, JA3S,
+/// JA4 and the cipher suite.
+#[test]
+fn corpus_tls_handshakes_match_tshark_and_arkime() {
+    let mut with_tls = 0;
+    for e in oracle() {
+        let file = e["file"].as_str().unwrap_or_default().to_string();
+        let t = &e["tls"];
+        let (outcome, rows) = run(&[corpus(&file)], 2, false);
+        let s = &outcome.stats;
+        assert_eq!((s.tls_client_hellos, s.tls_server_hellos), (u(t, &["client_hellos"]), u(t, &["server_hellos"])), "{file}: TLS hellos");
+        let tls: Vec<&trawl_proto::tls::Info> = rows
+            .iter()
+            .filter_map(|r| match &r.record {
+                Record::Call(c) => c.exchange.tls.as_deref(),
+                _ => None,
+            })
+            .collect();
+        let sni: Vec<&str> = tls.iter().filter_map(|t| t.sni.as_deref()).collect();
+        assert_eq!(sni.len() as u64, u(t, &["sni_occurrences"]), "{file}: SNI occurrences");
+        let mut distinct: Vec<String> = sni.iter().map(|s| s.to_string()).collect();
+        distinct.dedup();
+        assert_eq!(distinct, serde_json::from_value::<Vec<String>>(t["sni"].clone()).unwrap_or_default(), "{file}: SNI");
+        if file == "arkime_tls-split-client-hello.pcap" {
+            let h = tls[0];
+            assert_eq!(h.ja3.as_deref(), Some("35708a08e7be9f7aa5bce7f2d5c1cecb"));
+            assert_eq!(h.ja3s.as_deref(), Some("eb1d94daa7e0344597e756a1fb6e7054"));
+            assert_eq!(h.ja4.as_deref(), Some("t13d1516h2_8daaf6152771_02713d6af862"));
+            assert_eq!((h.version, h.cipher_suite), (Some(0x0304), Some(0x1301)));
+        }
+        with_tls += !tls.is_empty() as usize;
+    }
+    assert_eq!(with_tls, 4, "four corpus captures carry TLS handshakes");
 }

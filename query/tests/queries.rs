@@ -271,8 +271,7 @@ fn example_outcome(ex: &str) -> (&'static str, Option<usize>, Option<usize>) {
         r#"timestamp > now() - duration("5m")"# => ("", Some(18), Some(13)),
         // gRPC and GraphQL are decoded; the demo has neither (the
         // scenario captures do: l7_fields_filter_grpc_graphql_and_websocket).
-        e if e.starts_with("grpc") || e.starts_with("gql") || e.starts_with("dns") => ("", Some(0), None),
-        e if e.starts_with("tlsx") => ("does not decode", None, None),
+        e if e.starts_with("grpc") || e.starts_with("gql") || e.starts_with("dns") || e.starts_with("tlsx") => ("", Some(0), None),
         e if ["redis", "kafka", "amqp", "ldap", "radius", "mongodb", "mysql", "postgresql"].iter().any(|p| e.starts_with(p)) => ("does not decode", None, None),
         // On calls `tcp` (and on flows `status_code`) is refused first: a field of the other table.
         "tcp && tcp_error_type != \"\"" => ("per-packet `tcp` entries are not produced|is a field of the flows table", None, None),
@@ -315,7 +314,7 @@ fn kubeshark_examples_run_or_explain() {
             }
         }
     }
-    assert_eq!(ran, 71, "example runs (an example may run on both tables)");
+    assert_eq!(ran, 73, "example runs (an example may run on both tables)");
 }
 
 /// A one-character typo in any name of a working filter is an error:

@@ -148,6 +148,8 @@ pub struct Exchange {
     pub ws: Option<Box<crate::websocket::Info>>,
     /// For a DNS row: the questions and answers.
     pub dns: Option<Box<crate::dns::Info>>,
+    /// For a TLS handshake row: what the hellos said.
+    pub tls: Option<Box<crate::tls::Info>>,
 }
 
 /// What the parser produced since the caller last drained it.

@@ -127,11 +127,10 @@ impl VarDef {
 }
 
 /// Application protocols trawl decodes into the calls table.
-pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket", "dns"];
+pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket", "dns", "tls"];
 
 /// Kubeshark's protocol flags that name protocols trawl does not decode yet.
 const PENDING_FLAGS: &[(&str, &str)] = &[
-    ("tlsx", "TLS handshakes"),
     ("redis", "Redis"),
     ("kafka", "Kafka"),
     ("amqp", "AMQP"),
@@ -146,23 +145,6 @@ const PENDING_FLAGS: &[(&str, &str)] = &[
 /// Kubeshark's protocol-specific variables for protocols not decoded yet,
 /// grouped by flag.
 const PENDING_VARS: &[(&str, &[&str])] = &[
-    (
-        "tlsx",
-        &[
-            "tlsx_sni",
-            "tlsx_cipher_suite",
-            "tlsx_cipher_suites",
-            "tlsx_alpn",
-            "tlsx_version",
-            "tlsx_summary",
-            "tlsx_info",
-            "tls_sni",
-            "tls_cipher_suite",
-            "tls_cipher_suites",
-            "tls_alpn",
-            "tls_version",
-        ],
-    ),
     ("redis", &["redis_type", "redis_command", "redis_key", "redis_request_size", "redis_response_size", "redis_total_size"]),
     (
         "kafka",
@@ -255,6 +237,8 @@ const PENDING_VARS: &[(&str, &[&str])] = &[
 
 /// Variables of other kinds that are Kubeshark's and not trawl's yet.
 const LATER: &[(&str, &str)] = &[
+    ("tlsx_summary", "trawl writes one row per TLS handshake; its parts are tlsx_version, tlsx_sni, tlsx_alpn and tlsx_cipher_suite"),
+    ("tlsx_info", "trawl writes one row per TLS handshake (ClientHello as the request, ServerHello as the response), not one per hello"),
     ("tcp_method", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
     ("tcp_payload", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
     ("tcp_error_type", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
@@ -304,6 +288,7 @@ const HTTP: Option<&str> = Some("http");
 /// HTTP exchanges and DNS ones (whose response code is their status).
 const HTTP_DNS: Option<&str> = Some("http|dns");
 const DNS: Option<&str> = Some("dns");
+const TLSX: Option<&str> = Some("tlsx");
 const GRPC: Option<&str> = Some("grpc");
 const GQL: Option<&str> = Some("gql");
 const WS: Option<&str> = Some("ws");
@@ -386,6 +371,16 @@ pub static VARS: &[VarDef] = &[
     ),
     var!("gqlv1", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/1.0", "HTTP/1.1"])), E_CALLS, &[], "GraphQL operations over HTTP/1.x.", "gqlv1"),
     var!("gqlv2", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/2"])), E_CALLS, &[], "GraphQL operations over HTTP/2.", "gqlv2"),
+    var!(
+        "tlsx",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["tls"])),
+        Flag(Flag::Detected("TLS")),
+        &[],
+        "TLS handshakes (ClientHello and ServerHello) seen in the clear; on flows, a TLS handshake was seen.",
+        "tlsx"
+    ),
     var!(
         "dns",
         Bool,
@@ -553,6 +548,39 @@ pub static VARS: &[VarDef] = &[
     var!("dns_request_length", Int, DNS, Col("request_body_size"), E_CALLS, &[], "Bytes of the query message.", "dns_request_length > 512"),
     var!("dns_response_length", Int, DNS, Col("response_body_size"), E_CALLS, &[], "Bytes of the response message.", "dns_response_length > 512"),
     var!("dns_total_size", Int, DNS, Sum(&["request_body_size", "response_body_size"]), E_CALLS, &[], "Query plus response bytes.", "dns_total_size > 1000"),
+    // TLS handshakes (Kubeshark's tlsx_* names, and the tls_* names of its unmerged docs)
+    var!("tlsx_sni", Str, TLSX, Col("tls_sni"), E_CALLS, &[], "Server name the client asked for (SNI).", r#"tlsx_sni.endsWith(".amazonaws.com")"#),
+    var!("tls_sni", Str, TLSX, Col("tls_sni"), E_CALLS, &[], "Same as tlsx_sni.", r#"tls_sni == "example.com""#),
+    var!("tlsx_version", Int, TLSX, Col("tls_version_code"), E_CALLS, &[], "Negotiated version code (771 is TLS 1.2, 772 TLS 1.3).", "tlsx_version < 771"),
+    var!("tls_version", Int, TLSX, Col("tls_version_code"), E_CALLS, &[], "Same as tlsx_version.", "tls_version < 771"),
+    var!(
+        "tlsx_cipher_suite",
+        Int,
+        TLSX,
+        Col("tls_cipher_suite"),
+        E_CALLS,
+        &[],
+        "Cipher suite the server chose (4865 is TLS_AES_128_GCM_SHA256).",
+        "tlsx_cipher_suite == 4865"
+    ),
+    var!("tls_cipher_suite", Int, TLSX, Col("tls_cipher_suite"), E_CALLS, &[], "Same as tlsx_cipher_suite.", "tls_cipher_suite == 5"),
+    var!(
+        "tlsx_cipher_suites",
+        StrList,
+        TLSX,
+        Col("tls_cipher_suites"),
+        E_CALLS,
+        &[],
+        "Cipher suites the client offered (`0x1301` form).",
+        r#""0x0005" in tlsx_cipher_suites"#
+    ),
+    var!("tls_cipher_suites", StrList, TLSX, Col("tls_cipher_suites"), E_CALLS, &[], "Same as tlsx_cipher_suites.", r#""0x0005" in tls_cipher_suites"#),
+    var!("tlsx_alpn", Str, TLSX, Col("tls_alpn_selected"), E_CALLS, &[], "Application protocol the server chose (ALPN).", r#"tlsx_alpn == "h2""#),
+    var!("tls_alpn", Str, TLSX, Col("tls_alpn_selected"), E_CALLS, &[], "Same as tlsx_alpn.", r#"tls_alpn == "h2""#),
+    var!("tlsx_ja3", Str, TLSX, Col("tls_ja3"), E_CALLS, &[], "JA3 of the ClientHello (trawl extension).", r#"tlsx_ja3 == "35708a08e7be9f7aa5bce7f2d5c1cecb""#),
+    var!("tlsx_ja3s", Str, TLSX, Col("tls_ja3s"), E_CALLS, &[], "JA3S of the ServerHello (trawl extension).", r#"tlsx_ja3s.startsWith("eb1d")"#),
+    var!("tlsx_ja4", Str, TLSX, Col("tls_ja4"), E_CALLS, &[], "JA4 of the ClientHello (trawl extension).", r#"tlsx_ja4.startsWith("t13d")"#),
+    var!("tlsx_weak", StrList, TLSX, Col("tls_weak"), E_CALLS, &[], "Weak version or cipher protection (trawl extension).", "size(tlsx_weak) > 0"),
     // gRPC
     var!("grpc_method", Str, GRPC, Col("grpc_method"), E_CALLS, &[], "The method: the last segment of the path (`SayHello`).", r#"grpc_method == "SayHello""#),
     var!(
