@@ -314,15 +314,16 @@ impl DnsConn {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
     }
 
-    /// A query for www.example.com (A) and its response: CNAME, then A.
-    fn pair() -> (Vec<u8>, Vec<u8>) {
+    /// A query for www.example.com (A) and its response: CNAME
+    /// edge.example.net, then A 93.184.216.34.
+    pub(crate) fn example() -> (Vec<u8>, Vec<u8>) {
         let q_name = [3, b'w', b'w', b'w', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c', b'o', b'm', 0];
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         q.extend_from_slice(&q_name);
@@ -341,7 +342,7 @@ mod tests {
 
     #[test]
     fn query_and_response_pair_by_id() {
-        let (q, r) = pair();
+        let (q, r) = example();
         let mut c = DnsConn::new(Limits::default());
         c.message(at(1), &q);
         c.message(at(2), &r);
@@ -357,7 +358,7 @@ mod tests {
 
     #[test]
     fn tcp_messages_are_length_prefixed_and_may_be_split() {
-        let (q, r) = pair();
+        let (q, r) = example();
         let mut c = DnsConn::new(Limits::default());
         let mut wire = (q.len() as u16).to_be_bytes().to_vec();
         wire.extend_from_slice(&q);
@@ -372,7 +373,7 @@ mod tests {
 
     #[test]
     fn unanswered_and_unasked_and_garbage() {
-        let (q, mut r) = pair();
+        let (q, mut r) = example();
         r[1] = 0x99;
         let mut c = DnsConn::new(Limits::default());
         c.message(at(1), &q);

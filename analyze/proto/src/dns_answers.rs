@@ -74,18 +74,7 @@ mod tests {
 
     /// A response for www.example.com: CNAME edge.example.net, A 93.184.216.34.
     fn response() -> Vec<u8> {
-        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
-        let q = [3, b'w', b'w', b'w', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c', b'o', b'm', 0];
-        m.extend_from_slice(&q);
-        m.extend_from_slice(&[0, 1, 0, 1]);
-        // CNAME: name is a pointer to the question (offset 12).
-        m.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60]);
-        let target = [4, b'e', b'd', b'g', b'e', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'n', b'e', b't', 0];
-        m.extend_from_slice(&(target.len() as u16).to_be_bytes());
-        let target_at = m.len();
-        m.extend_from_slice(&target);
-        m.extend_from_slice(&[0xc0, target_at as u8, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 93, 184, 216, 34]);
-        m
+        crate::dns::tests::example().1
     }
 
     #[test]
