@@ -329,6 +329,9 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
         if c.tls_client_hellos + c.tls_server_hellos > 0 {
             writeln!(o, "  tls           client hellos {}, server hellos {}", c.tls_client_hellos, c.tls_server_hellos)?;
         }
+        if c.redis_commands + c.redis_replies > 0 {
+            writeln!(o, "  redis         commands {}, replies {}", c.redis_commands, c.redis_replies)?;
+        }
         if c.graphql_operations + c.websocket_messages > 0 {
             writeln!(o, "  graphql       {} operations; websocket {} messages", c.graphql_operations, c.websocket_messages)?;
         }

@@ -18,6 +18,7 @@ use trawl_proto::dns::DnsConn;
 use trawl_proto::grpc::Schemas;
 use trawl_proto::h2::{self, H2Conn, Start};
 use trawl_proto::http1::{Exchange, Http1Conn, Probe, find_message_start, probe};
+use trawl_proto::redis::RedisConn;
 use trawl_proto::tls::TlsConn;
 use trawl_proto::websocket::WsConn;
 use trawl_proto::{At, Limits, Side};
@@ -157,6 +158,9 @@ enum L7 {
         bufs: [Vec<u8>; 2],
         at: [At; 2],
         mid: bool,
+        /// An end uses Redis's port: RESP replies and inline commands,
+        /// which alone look like many protocols, count as Redis.
+        redis_port: bool,
     },
     Http {
         conn: Box<Http1Conn>,
@@ -168,6 +172,11 @@ enum L7 {
         conn: Box<H2Conn>,
         requester: usize,
         h1: Option<Box<Http1Conn>>,
+    },
+    /// Redis (RESP2/RESP3).
+    Redis {
+        conn: Box<RedisConn>,
+        requester: usize,
     },
     /// A TLS handshake (then encrypted bytes).
     Tls {
@@ -393,7 +402,7 @@ impl FlowTable {
                 fin: [false; 2],
                 rst: [false; 2],
                 closed: false,
-                l7: L7::Probe { bufs: [Vec::new(), Vec::new()], at: [At::default(); 2], mid: false },
+                l7: L7::Probe { bufs: [Vec::new(), Vec::new()], at: [At::default(); 2], mid: false, redis_port: sp == REDIS_PORT || dp == REDIS_PORT },
                 apps: 0,
                 digest: self.cfg.hash_streams.then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
                 analysis: TcpAnalysis::default(),
@@ -546,6 +555,7 @@ impl FlowTable {
             L7::Ws { conn, .. } => conn.on_close(reason),
             L7::Dns { conn, .. } => conn.on_close(reason),
             L7::Tls { conn, .. } => conn.on_close(reason),
+            L7::Redis { conn, .. } => conn.on_close(reason),
             L7::Probe { .. } | L7::Unknown => {}
         }
         self.drain_l7(f, t);
@@ -561,6 +571,7 @@ impl FlowTable {
             L7::Ws { conn, requester, h1 } => (h1.take().map(|mut c| c.drain()), Some(("websocket", conn.drain())), *requester),
             L7::Dns { conn, requester } => (None, Some(("dns", conn.drain())), *requester),
             L7::Tls { conn, requester } => (None, Some(("tls", conn.drain())), *requester),
+            L7::Redis { conn, requester } => (None, Some(("redis", conn.drain())), *requester),
             L7::Probe { .. } | L7::Unknown => return,
         };
         for (layer, out) in h1.map(|o| ("http", o)).into_iter().chain(next) {
@@ -613,6 +624,11 @@ impl FlowTable {
         if ex.ws.is_some() {
             self.stats.websocket_messages += 1;
             return "websocket";
+        }
+        if ex.redis.is_some() {
+            self.stats.redis_commands += ex.request.is_some() as u64;
+            self.stats.redis_replies += ex.response.is_some() as u64;
+            return "redis";
         }
         if ex.tls.is_some() {
             self.stats.tls_client_hellos += ex.request.is_some() as u64;
@@ -757,6 +773,7 @@ impl FlowTable {
                 L7::Ws { .. } => l7.extend(["HTTP", "WebSocket"]),
                 L7::Dns { .. } => l7.push("DNS"),
                 L7::Tls { .. } => l7.push("TLS"),
+                L7::Redis { .. } => l7.push("Redis"),
                 L7::Probe { .. } | L7::Unknown => {}
             }
             if t.apps & APP_GRPC != 0 {
@@ -938,6 +955,14 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                 StreamEvent::End { .. } => {}
             }
         }
+        L7::Redis { conn, requester } => {
+            let side = side_of(dir, *requester);
+            match e {
+                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
+                StreamEvent::Gap { at, .. } => conn.on_gap(side, at),
+                StreamEvent::End { .. } => {}
+            }
+        }
         L7::Tls { conn, requester } => {
             let side = side_of(dir, *requester);
             match e {
@@ -962,7 +987,7 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                 StreamEvent::End { .. } => {}
             }
         }
-        L7::Probe { bufs, at: first_at, mid } => match e {
+        L7::Probe { bufs, at: first_at, mid, redis_port } => match e {
             StreamEvent::Data { at, bytes } => {
                 if bufs[dir].is_empty() {
                     first_at[dir] = at;
@@ -970,13 +995,17 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                 let room = PROBE_MAX.saturating_sub(bufs[dir].len());
                 bufs[dir].extend_from_slice(&bytes[..bytes.len().min(room)]);
                 let mid_stream = *mid || !started_clean;
-                let (conn, requester): (L7, usize) = match decide(&bufs[dir], mid_stream) {
+                let (conn, requester): (L7, usize) = match decide(&bufs[dir], mid_stream, *redis_port) {
                     Decision::Wait if bufs[dir].len() >= PROBE_MAX => (L7::Unknown, 0),
                     Decision::Wait => return,
                     Decision::No => (L7::Unknown, 0),
                     Decision::Http { sender_is_requester, mid_stream: resync } => {
                         let requester = if sender_is_requester { dir } else { 1 - dir };
                         (L7::Http { conn: Box::new(Http1Conn::new(ctx.limits, resync || mid_stream)), requester }, requester)
+                    }
+                    Decision::Redis { sender_is_requester } => {
+                        let requester = if sender_is_requester { dir } else { 1 - dir };
+                        (L7::Redis { conn: Box::new(RedisConn::new(ctx.limits)), requester }, requester)
                     }
                     Decision::Tls { sender_is_requester } => {
                         let requester = if sender_is_requester { dir } else { 1 - dir };
@@ -1051,10 +1080,14 @@ enum Decision {
     Tls {
         sender_is_requester: bool,
     },
+    /// RESP: a command (or, on Redis's port, a reply).
+    Redis {
+        sender_is_requester: bool,
+    },
 }
 
 /// Decides from the first bytes of one side what a connection speaks.
-fn decide(buf: &[u8], mid: bool) -> Decision {
+fn decide(buf: &[u8], mid: bool, redis_port: bool) -> Decision {
     let h2 = h2::probe(buf);
     match h2 {
         h2::Probe::Preface => return Decision::H2 { preface: true },
@@ -1063,6 +1096,18 @@ fn decide(buf: &[u8], mid: bool) -> Decision {
     }
     if let Some(client_hello) = trawl_proto::tls::probe(buf) {
         return Decision::Tls { sender_is_requester: client_hello };
+    }
+    if trawl_proto::redis::probe(buf) {
+        return Decision::Redis { sender_is_requester: true };
+    }
+    if redis_port && let Some(&first) = buf.first() {
+        if first.is_ascii_alphabetic() {
+            // An inline command (`PING`, `INFO` ...).
+            return Decision::Redis { sender_is_requester: true };
+        }
+        if b"+-:$*%_,#(=!>~|".contains(&first) {
+            return Decision::Redis { sender_is_requester: false };
+        }
     }
     if let Some(h) = buf.get(2..).and_then(trawl_proto::dns::header)
         && dns_like(&h)
@@ -1083,6 +1128,9 @@ fn decide(buf: &[u8], mid: bool) -> Decision {
         },
     }
 }
+
+/// Redis's port, which breaks ties for RESP that is not a command array.
+const REDIS_PORT: u16 = 6379;
 
 /// DNS, mDNS and LLMNR ports: a payload that parses as DNS is taken as
 /// DNS on them; elsewhere its question names must look like names too.

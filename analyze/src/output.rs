@@ -569,6 +569,12 @@ impl TableBuilder {
         self.opt_str(tls.and_then(|t| t.cert_subject.as_deref()));
         self.opt_str(tls.and_then(|t| t.cert_issuer.as_deref()));
         self.opt_list(tls.map(|t| strs(&t.weak)).as_deref());
+        let redis = ex.redis.as_deref();
+        self.opt_str(redis.and_then(|r| r.command.as_deref()));
+        self.opt_str(redis.and_then(|r| r.line.as_deref()));
+        self.opt_str(redis.and_then(|r| r.key.as_deref()));
+        self.opt_str(redis.and_then(|r| r.reply));
+        self.opt_str(redis.and_then(|r| r.error.as_deref()));
         let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
         self.u32(file_index);
         self.u64(frame);

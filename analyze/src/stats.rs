@@ -109,6 +109,9 @@ counters! {
         /// TLS ClientHello and ServerHello messages.
         tls_client_hellos,
         tls_server_hellos,
+        /// Redis commands and replies (pub/sub deliveries included).
+        redis_commands,
+        redis_replies,
         /// Connections that switched away from HTTP/1 (101 or CONNECT).
         http_upgrades,
         /// Addresses in DNS responses (UDP port 53): they name peers (`dst.dns`).

@@ -326,7 +326,7 @@ const FLOW_OWN: &[Column] = &[
     col(
         "l7_protocols",
         StringList,
-        "Application protocols detected on the flow: `HTTP`, `HTTP2` (with `HTTP`), `WebSocket` (with `HTTP`), `gRPC`, `GraphQL`, `DNS`, `TLS`; e.g. [\"HTTP\", \"HTTP2\", \"gRPC\"].",
+        "Application protocols detected on the flow: `HTTP`, `HTTP2` (with `HTTP`), `WebSocket` (with `HTTP`), `gRPC`, `GraphQL`, `DNS`, `TLS`, `Redis`; e.g. [\"HTTP\", \"HTTP2\", \"gRPC\"].",
     ),
     opt("vlan_id", UInt16, "Outer 802.1Q VLAN id of the first packet, if tagged."),
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the flow's first packet."),
@@ -342,7 +342,7 @@ const CALL_OWN: &[Column] = &[
     col(
         "protocol",
         Utf8,
-        "Application protocol: `http`, `grpc`, `graphql` (both over HTTP/1 or HTTP/2), `websocket`, `dns` (DNS, mDNS and LLMNR over UDP or TCP) or `tls` (a TLS handshake).",
+        "Application protocol: `http`, `grpc`, `graphql` (both over HTTP/1 or HTTP/2), `websocket`, `dns` (DNS, mDNS and LLMNR over UDP or TCP), `tls` (a TLS handshake) or `redis`.",
     ),
     col("timestamp", Timestamp, "Capture time of the first byte of the request (of the response if there was no request)."),
     opt("response_timestamp", Timestamp, "Capture time of the first byte of the response."),
@@ -443,6 +443,15 @@ const CALL_OWN: &[Column] = &[
         StringList,
         "TLS: what is weak about the handshake: an old version (`SSL 3.0`, `TLS 1.0`, `TLS 1.1`) or the chosen suite's protection (`NULL`, `EXPORT`, `RC4`, `DES`, `anon`).",
     ),
+    opt(
+        "redis_command",
+        Utf8,
+        "Redis: the command, upper-cased (`GET`, `SET`, ...; a pub/sub delivery: `message`). `method` and `url` repeat the command and its key; body sizes are the RESP bytes.",
+    ),
+    opt("redis_line", Utf8, "Redis: the command and its first arguments, each cut at 64 bytes."),
+    opt("redis_key", Utf8, "Redis: the first argument (the key, for most commands), cut at 64 bytes."),
+    opt("redis_reply_type", Utf8, "Redis: the reply's RESP type: `simple`, `error`, `integer`, `bulk`, `array`, `null`, `map`, `set`, `push`, ..."),
+    opt("redis_error", Utf8, "Redis: the text of an error reply (`ERR ...`, `WRONGTYPE ...`)."),
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the exchange's first packet."),
     col("frame_number", UInt64, "1-based number, within that file, of the packet that carried the exchange's first byte."),
 ];

@@ -150,6 +150,8 @@ pub struct Exchange {
     pub dns: Option<Box<crate::dns::Info>>,
     /// For a TLS handshake row: what the hellos said.
     pub tls: Option<Box<crate::tls::Info>>,
+    /// For a Redis row: the command and the reply.
+    pub redis: Option<Box<crate::redis::Info>>,
 }
 
 /// What the parser produced since the caller last drained it.

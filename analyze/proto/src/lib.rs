@@ -16,8 +16,8 @@
 //! descriptor-driven protobuf decoding ([`grpc`]); GraphQL operations
 //! ([`graphql`]); WebSocket messages ([`websocket`]); DNS queries and
 //! responses ([`dns`]) and the addresses DNS responses give
-//! ([`dns_answers`], for naming peers); TLS handshakes ([`tls`]). Not
-//! here yet: the database and message-queue protocols.
+//! ([`dns_answers`], for naming peers); TLS handshakes ([`tls`]); Redis
+//! ([`redis`]). Not here yet: the SQL databases, Kafka, AMQP, MongoDB.
 
 pub mod dns;
 pub mod dns_answers;
@@ -26,6 +26,7 @@ pub mod grpc;
 pub mod h2;
 pub mod hpack;
 pub mod http1;
+pub mod redis;
 pub mod tls;
 pub mod websocket;
 

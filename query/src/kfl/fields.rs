@@ -127,11 +127,10 @@ impl VarDef {
 }
 
 /// Application protocols trawl decodes into the calls table.
-pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket", "dns", "tls"];
+pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket", "dns", "tls", "redis"];
 
 /// Kubeshark's protocol flags that name protocols trawl does not decode yet.
 const PENDING_FLAGS: &[(&str, &str)] = &[
-    ("redis", "Redis"),
     ("kafka", "Kafka"),
     ("amqp", "AMQP"),
     ("ldap", "LDAP"),
@@ -145,7 +144,6 @@ const PENDING_FLAGS: &[(&str, &str)] = &[
 /// Kubeshark's protocol-specific variables for protocols not decoded yet,
 /// grouped by flag.
 const PENDING_VARS: &[(&str, &[&str])] = &[
-    ("redis", &["redis_type", "redis_command", "redis_key", "redis_request_size", "redis_response_size", "redis_total_size"]),
     (
         "kafka",
         &[
@@ -289,6 +287,7 @@ const HTTP: Option<&str> = Some("http");
 const HTTP_DNS: Option<&str> = Some("http|dns");
 const DNS: Option<&str> = Some("dns");
 const TLSX: Option<&str> = Some("tlsx");
+const REDIS: Option<&str> = Some("redis");
 const GRPC: Option<&str> = Some("grpc");
 const GQL: Option<&str> = Some("gql");
 const WS: Option<&str> = Some("ws");
@@ -371,6 +370,7 @@ pub static VARS: &[VarDef] = &[
     ),
     var!("gqlv1", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/1.0", "HTTP/1.1"])), E_CALLS, &[], "GraphQL operations over HTTP/1.x.", "gqlv1"),
     var!("gqlv2", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/2"])), E_CALLS, &[], "GraphQL operations over HTTP/2.", "gqlv2"),
+    var!("redis", Bool, None, Flag(Flag::Protocol(&["redis"])), Flag(Flag::Detected("Redis")), &[], "Redis commands and replies (RESP2 and RESP3).", "redis"),
     var!(
         "tlsx",
         Bool,
@@ -548,6 +548,42 @@ pub static VARS: &[VarDef] = &[
     var!("dns_request_length", Int, DNS, Col("request_body_size"), E_CALLS, &[], "Bytes of the query message.", "dns_request_length > 512"),
     var!("dns_response_length", Int, DNS, Col("response_body_size"), E_CALLS, &[], "Bytes of the response message.", "dns_response_length > 512"),
     var!("dns_total_size", Int, DNS, Sum(&["request_body_size", "response_body_size"]), E_CALLS, &[], "Query plus response bytes.", "dns_total_size > 1000"),
+    // Redis
+    var!("redis_type", Str, REDIS, Col("redis_command"), E_CALLS, &[], "The command (`GET`, `SET`, ...).", r#"redis_type == "GET""#),
+    var!(
+        "redis_command",
+        Str,
+        REDIS,
+        Col("redis_line"),
+        E_CALLS,
+        &[],
+        "The command line (command and first arguments, cut).",
+        r#"redis_command.contains("session:")"#
+    ),
+    var!("redis_key", Str, REDIS, Col("redis_key"), E_CALLS, &[], "The first argument, cut at 64 bytes.", r#"redis_key.startsWith("session:")"#),
+    var!("redis_request_size", Int, REDIS, Col("request_body_size"), E_CALLS, &[], "Bytes of the command.", "redis_request_size > 1000000"),
+    var!("redis_response_size", Int, REDIS, Col("response_body_size"), E_CALLS, &[], "Bytes of the reply.", "redis_response_size > 1000000"),
+    var!(
+        "redis_total_size",
+        Int,
+        REDIS,
+        Sum(&["request_body_size", "response_body_size"]),
+        E_CALLS,
+        &[],
+        "Command plus reply bytes.",
+        "redis_total_size > 1000000"
+    ),
+    var!("redis_reply_type", Str, REDIS, Col("redis_reply_type"), E_CALLS, &[], "The reply's RESP type (trawl extension).", r#"redis_reply_type == "error""#),
+    var!(
+        "redis_error",
+        Str,
+        REDIS,
+        Col("redis_error"),
+        E_CALLS,
+        &[],
+        "The text of an error reply (trawl extension).",
+        r#"redis_error.startsWith("WRONGTYPE")"#
+    ),
     // TLS handshakes (Kubeshark's tlsx_* names, and the tls_* names of its unmerged docs)
     var!("tlsx_sni", Str, TLSX, Col("tls_sni"), E_CALLS, &[], "Server name the client asked for (SNI).", r#"tlsx_sni.endsWith(".amazonaws.com")"#),
     var!("tls_sni", Str, TLSX, Col("tls_sni"), E_CALLS, &[], "Same as tlsx_sni.", r#"tls_sni == "example.com""#),

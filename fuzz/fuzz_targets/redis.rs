@@ -1,0 +1,22 @@
+//! Any bytes as the two sides of a Redis connection, cut into segments
+//! with gaps: RESP2/RESP3 reading, pairing and pub/sub handling must never
+//! panic nor keep more than they should.
+#![no_main]
+
+#[path = "segments.rs"]
+mod segments;
+
+use libfuzzer_sys::fuzz_target;
+use segments::Event;
+use trawl_proto::Limits;
+use trawl_proto::redis::RedisConn;
+
+fuzz_target!(|data: &[u8]| {
+    let mut c = RedisConn::new(Limits { max_pending: 8, ..Limits::default() });
+    segments::drive(data, |e| match e {
+        Event::Data(side, at, chunk) => c.on_data(side, at, chunk),
+        Event::Gap(side, at, _) => c.on_gap(side, at),
+    });
+    c.on_close("capture_end");
+    let _ = c.drain();
+});
