@@ -1,7 +1,8 @@
-//! HTTP/2, gRPC, GraphQL and WebSocket end to end on real traffic: the
-//! scenario captures in testdata/scenarios (recorded by make_grpc.sh,
-//! make_http2_graphql.sh and make_websocket.sh from real servers and
-//! clients: grpcio, nginx, curl, graphql-core, hyper-h2, websockets),
+//! HTTP/2, gRPC, GraphQL, WebSocket and Redis end to end on real
+//! traffic: the scenario captures in testdata/scenarios (recorded by
+//! make_grpc.sh, make_http2_graphql.sh, make_websocket.sh and
+//! make_redis.sh from real servers and clients: grpcio, nginx, curl,
+//! graphql-core, hyper-h2, websockets, redis-server and redis-cli),
 //! checked against what the programs did and against tshark's dissection
 //! of the same packets. Where this machine can record (root, network
 //! namespaces, the programs), each scenario is also recorded afresh and
@@ -325,5 +326,66 @@ fn websocket_scenario_is_decoded_message_by_message() {
 fn websocket_scenario_recorded_live() {
     if let Some(pcap) = record("websocket", "make_websocket.sh", &["tcpdump", "python3"], "websockets", &[]) {
         check_websocket(&pcap);
+    }
+}
+
+// ---- Redis ----
+
+/// (command line, reply type, error text prefix) in capture order: what
+/// make_redis.sh has redis-cli send and redis-server answer. redis-cli
+/// asks for `COMMAND DOCS` (a 170 KB nested reply) before reading its
+/// commands; pub/sub deliveries have no command line.
+const REDIS_ROWS: &[(&str, &str, &str)] = &[
+    ("PING", "simple", ""),
+    ("COMMAND DOCS", "array", ""),
+    ("SET session:1 alice", "simple", ""),
+    ("GET session:1", "bulk", ""),
+    ("GET session:missing", "null", ""),
+    ("INCR visits", "integer", ""),
+    ("INCR session:1", "error", "ERR value is not an integer or out of range"),
+    ("LPUSH session:1 x", "error", "WRONGTYPE Operation against a key holding the wrong kind of "),
+    ("RPUSH queue a b", "integer", ""),
+    ("LRANGE queue 0 -1", "array", ""),
+    ("HSET user:1 name alice", "integer", ""),
+    ("HGETALL user:1", "array", ""),
+    ("HELLO 3", "map", ""),
+    ("HGETALL user:1", "map", ""),
+    ("SUBSCRIBE news", "array", ""),
+    ("PUBLISH news hello", "integer", ""),
+    ("", "array", ""),
+    ("PUBLISH news world", "integer", ""),
+    ("", "array", ""),
+];
+
+fn check_redis(pcap: &Path) {
+    let dir = scratch("redis-check");
+    let snap = dir.join("redis.snap");
+    analyze(pcap, &snap, &[]);
+    let mut rows = calls(&snap);
+    rows.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+    let got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            let err = s(r, "redis_error").unwrap_or_default();
+            (s(r, "redis_line").unwrap_or_default().to_string(), s(r, "redis_reply_type").unwrap_or_default().to_string(), err[..err.len().min(60)].to_string())
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = REDIS_ROWS.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    assert_eq!(got, want, "{}", pcap.display());
+    // The deliveries: rows of their own, named by the channel, not errors.
+    let deliveries: Vec<_> = rows.iter().filter(|r| r["redis_command"] == "message").map(|r| (s(r, "redis_key"), r["error"].is_null())).collect();
+    assert_eq!(deliveries, [(Some("news"), true), (Some("news"), true)]);
+    assert!(rows.iter().all(|r| r["protocol"] == "redis" && r["dst_port"] == 6379));
+}
+
+#[test]
+fn redis_scenario_commands_replies_and_errors() {
+    check_redis(&PathBuf::from(testdata("scenarios/redis/redis.pcap")));
+}
+
+#[test]
+fn redis_scenario_recorded_live() {
+    if let Some(pcap) = record("redis", "make_redis.sh", &["tcpdump", "redis-server", "redis-cli"], "sys", &[]) {
+        check_redis(&pcap);
     }
 }
