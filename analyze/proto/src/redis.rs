@@ -349,7 +349,10 @@ mod tests {
         At { tag: n as u64, ts_ns: n }
     }
 
-    fn rows(out: &Output) -> Vec<(Option<String>, Option<String>, Option<&'static str>, Option<String>, Option<String>)> {
+    /// Command, key, reply type, error text, row error.
+    type Row = (Option<String>, Option<String>, Option<&'static str>, Option<String>, Option<String>);
+
+    fn rows(out: &Output) -> Vec<Row> {
         out.exchanges
             .iter()
             .map(|e| {
