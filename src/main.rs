@@ -332,6 +332,12 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
         if c.redis_commands + c.redis_replies > 0 {
             writeln!(o, "  redis         commands {}, replies {}", c.redis_commands, c.redis_replies)?;
         }
+        if c.db_requests > 0 {
+            writeln!(o, "  databases     requests {}, errors {} (PostgreSQL, MySQL, MongoDB)", c.db_requests, c.db_errors)?;
+        }
+        if c.kafka_requests + c.kafka_responses + c.amqp_methods > 0 {
+            writeln!(o, "  messaging     kafka requests {}, responses {}; amqp methods {}", c.kafka_requests, c.kafka_responses, c.amqp_methods)?;
+        }
         if c.graphql_operations + c.websocket_messages > 0 {
             writeln!(o, "  graphql       {} operations; websocket {} messages", c.graphql_operations, c.websocket_messages)?;
         }

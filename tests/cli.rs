@@ -271,9 +271,9 @@ fn query_errors_exit_2_with_a_caret() {
         stderr(&o),
         "trawl: invalid KFL filter: unknown field `status_cod`\n  http && status_cod >= 500\n          ^^^^^^^^^^\n  hint: did you mean `status_code`?\n"
     );
-    let o = trawl(&["query", &snap, "--kfl", "kafka"]);
+    let o = trawl(&["query", &snap, "--kfl", "ldap"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("trawl does not decode Kafka yet"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("trawl does not decode LDAP yet"), "{}", stderr(&o));
     let o = trawl(&["query", &testdata("demo/checkout.pcap"), "--kfl", "http"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("expected a snapshot directory"), "{}", stderr(&o));

@@ -18,10 +18,8 @@ use trawl_proto::dns::DnsConn;
 use trawl_proto::grpc::Schemas;
 use trawl_proto::h2::{self, H2Conn, Start};
 use trawl_proto::http1::{Exchange, Http1Conn, Probe, find_message_start, probe};
-use trawl_proto::redis::RedisConn;
-use trawl_proto::tls::TlsConn;
 use trawl_proto::websocket::WsConn;
-use trawl_proto::{At, Limits, Side};
+use trawl_proto::{At, Conn, Limits, Side};
 
 use crate::community_id::community_id;
 use crate::decode::{ACK, FIN, Packet, RST, SYN};
@@ -173,20 +171,12 @@ enum L7 {
         requester: usize,
         h1: Option<Box<Http1Conn>>,
     },
-    /// Redis (RESP2/RESP3).
-    Redis {
-        conn: Box<RedisConn>,
+    /// A message protocol (DNS over TCP, TLS handshakes, Redis, the
+    /// databases, Kafka, AMQP).
+    Msg {
+        conn: Box<dyn Conn>,
         requester: usize,
-    },
-    /// A TLS handshake (then encrypted bytes).
-    Tls {
-        conn: Box<TlsConn>,
-        requester: usize,
-    },
-    /// DNS over TCP (length-prefixed messages).
-    Dns {
-        conn: Box<DnsConn>,
-        requester: usize,
+        proto: MsgProto,
     },
     /// WebSocket after an Upgrade.
     Ws {
@@ -553,9 +543,7 @@ impl FlowTable {
             L7::Http { conn, .. } => conn.on_close(at, reason),
             L7::H2 { conn, .. } => conn.on_close(at, reason),
             L7::Ws { conn, .. } => conn.on_close(reason),
-            L7::Dns { conn, .. } => conn.on_close(reason),
-            L7::Tls { conn, .. } => conn.on_close(reason),
-            L7::Redis { conn, .. } => conn.on_close(reason),
+            L7::Msg { conn, .. } => conn.on_close(reason),
             L7::Probe { .. } | L7::Unknown => {}
         }
         self.drain_l7(f, t);
@@ -569,9 +557,7 @@ impl FlowTable {
                 (h1.take().map(|mut c| c.drain()), Some(("http2", conn.drain())), r)
             }
             L7::Ws { conn, requester, h1 } => (h1.take().map(|mut c| c.drain()), Some(("websocket", conn.drain())), *requester),
-            L7::Dns { conn, requester } => (None, Some(("dns", conn.drain())), *requester),
-            L7::Tls { conn, requester } => (None, Some(("tls", conn.drain())), *requester),
-            L7::Redis { conn, requester } => (None, Some(("redis", conn.drain())), *requester),
+            L7::Msg { conn, requester, proto } => (None, Some((proto.layer(), conn.drain())), *requester),
             L7::Probe { .. } | L7::Unknown => return,
         };
         for (layer, out) in h1.map(|o| ("http", o)).into_iter().chain(next) {
@@ -598,7 +584,7 @@ impl FlowTable {
             });
         }
         for mut ex in out.exchanges {
-            let protocol = self.classify(&mut ex, f.proto == 6);
+            let protocol = self.classify(&mut ex, layer, f.proto == 6);
             apps |= match protocol {
                 "grpc" => APP_GRPC,
                 "graphql" => APP_GRAPHQL,
@@ -620,10 +606,24 @@ impl FlowTable {
 
     /// Names an exchange's application protocol (recognising GraphQL on
     /// the way) and counts it.
-    fn classify(&mut self, ex: &mut Exchange, over_tcp: bool) -> &'static str {
+    fn classify(&mut self, ex: &mut Exchange, layer: &'static str, over_tcp: bool) -> &'static str {
         if ex.ws.is_some() {
             self.stats.websocket_messages += 1;
             return "websocket";
+        }
+        if let Some(db) = &ex.db {
+            self.stats.db_requests += ex.request.is_some() as u64;
+            self.stats.db_errors += (db.success == Some(false)) as u64;
+            return layer;
+        }
+        if ex.kafka.is_some() {
+            self.stats.kafka_requests += ex.request.is_some() as u64;
+            self.stats.kafka_responses += ex.response.is_some() as u64;
+            return "kafka";
+        }
+        if let Some(a) = &ex.amqp {
+            self.stats.amqp_methods += 1 + a.reply_method.is_some() as u64;
+            return "amqp";
         }
         if ex.redis.is_some() {
             self.stats.redis_commands += ex.request.is_some() as u64;
@@ -771,9 +771,14 @@ impl FlowTable {
                     self.stats.http2_resyncs += c.resyncs;
                 }
                 L7::Ws { .. } => l7.extend(["HTTP", "WebSocket"]),
-                L7::Dns { .. } => l7.push("DNS"),
-                L7::Tls { .. } => l7.push("TLS"),
-                L7::Redis { .. } => l7.push("Redis"),
+                L7::Msg { proto, conn, .. } => {
+                    l7.push(proto.name());
+                    if *proto == MsgProto::Postgres {
+                        let [frontend, backend] = conn.messages();
+                        self.stats.pgsql_frontend_messages += frontend;
+                        self.stats.pgsql_backend_messages += backend;
+                    }
+                }
                 L7::Probe { .. } | L7::Unknown => {}
             }
             if t.apps & APP_GRPC != 0 {
@@ -955,23 +960,7 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                 StreamEvent::End { .. } => {}
             }
         }
-        L7::Redis { conn, requester } => {
-            let side = side_of(dir, *requester);
-            match e {
-                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
-                StreamEvent::Gap { at, .. } => conn.on_gap(side, at),
-                StreamEvent::End { .. } => {}
-            }
-        }
-        L7::Tls { conn, requester } => {
-            let side = side_of(dir, *requester);
-            match e {
-                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
-                StreamEvent::Gap { .. } => conn.on_gap(side),
-                StreamEvent::End { .. } => {}
-            }
-        }
-        L7::Dns { conn, requester } => {
+        L7::Msg { conn, requester, .. } => {
             let side = side_of(dir, *requester);
             match e {
                 StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
@@ -1003,17 +992,9 @@ fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started
                         let requester = if sender_is_requester { dir } else { 1 - dir };
                         (L7::Http { conn: Box::new(Http1Conn::new(ctx.limits, resync || mid_stream)), requester }, requester)
                     }
-                    Decision::Redis { sender_is_requester } => {
+                    Decision::Msg { proto, sender_is_requester } => {
                         let requester = if sender_is_requester { dir } else { 1 - dir };
-                        (L7::Redis { conn: Box::new(RedisConn::new(ctx.limits)), requester }, requester)
-                    }
-                    Decision::Tls { sender_is_requester } => {
-                        let requester = if sender_is_requester { dir } else { 1 - dir };
-                        (L7::Tls { conn: Box::new(TlsConn::new(ctx.limits)), requester }, requester)
-                    }
-                    Decision::Dns { sender_is_requester } => {
-                        let requester = if sender_is_requester { dir } else { 1 - dir };
-                        (L7::Dns { conn: Box::new(DnsConn::new(ctx.limits)), requester }, requester)
+                        (L7::Msg { conn: proto.conn(ctx.limits), requester, proto }, requester)
                     }
                     Decision::H2 { preface } => {
                         // Without a preface, roles are a guess (the flow's
@@ -1072,18 +1053,68 @@ enum Decision {
     H2 {
         preface: bool,
     },
-    /// DNS over TCP: a length-prefixed DNS message.
-    Dns {
+    /// A message protocol, recognised from the first bytes of one side.
+    Msg {
+        proto: MsgProto,
         sender_is_requester: bool,
     },
-    /// A TLS handshake record (ClientHello from the requester).
-    Tls {
-        sender_is_requester: bool,
-    },
-    /// RESP: a command (or, on Redis's port, a reply).
-    Redis {
-        sender_is_requester: bool,
-    },
+}
+
+/// The message protocols (see [`L7::Msg`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MsgProto {
+    Dns,
+    Tls,
+    Redis,
+    Postgres,
+    Mysql,
+    Kafka,
+    Amqp,
+    Mongo,
+}
+
+impl MsgProto {
+    /// The `protocol` of its rows (and the layer of its parse issues).
+    fn layer(self) -> &'static str {
+        match self {
+            MsgProto::Dns => "dns",
+            MsgProto::Tls => "tls",
+            MsgProto::Redis => "redis",
+            MsgProto::Postgres => "postgresql",
+            MsgProto::Mysql => "mysql",
+            MsgProto::Kafka => "kafka",
+            MsgProto::Amqp => "amqp",
+            MsgProto::Mongo => "mongodb",
+        }
+    }
+
+    /// Its name in a flow's `l7_protocols`.
+    fn name(self) -> &'static str {
+        match self {
+            MsgProto::Dns => "DNS",
+            MsgProto::Tls => "TLS",
+            MsgProto::Redis => "Redis",
+            MsgProto::Postgres => "PostgreSQL",
+            MsgProto::Mysql => "MySQL",
+            MsgProto::Kafka => "Kafka",
+            MsgProto::Amqp => "AMQP",
+            MsgProto::Mongo => "MongoDB",
+        }
+    }
+
+    fn conn(self, limits: Limits) -> Box<dyn Conn> {
+        use trawl_proto::*;
+        match self {
+            MsgProto::Dns => Box::new(dns::DnsConn::new(limits)),
+            MsgProto::Tls => Box::new(tls::TlsConn::new(limits)),
+            MsgProto::Redis => Box::new(redis::RedisConn::new(limits)),
+            MsgProto::Postgres => Box::new(postgres::PgConn::new(limits)),
+            MsgProto::Mysql => Box::new(mysql::MysqlConn::new(limits)),
+            MsgProto::Kafka => Box::new(kafka::KafkaConn::new(limits)),
+            MsgProto::Amqp => Box::new(amqp::AmqpConn::new(limits)),
+            MsgProto::Mongo => Box::new(mongodb::MongoConn::new(limits)),
+        }
+    }
 }
 
 /// Decides from the first bytes of one side what a connection speaks.
@@ -1094,26 +1125,42 @@ fn decide(buf: &[u8], mid: bool, redis_port: bool) -> Decision {
         h2::Probe::Frames => return Decision::H2 { preface: false },
         h2::Probe::NeedMore | h2::Probe::No => {}
     }
+    let msg = |proto, sender_is_requester| Decision::Msg { proto, sender_is_requester };
     if let Some(client_hello) = trawl_proto::tls::probe(buf) {
-        return Decision::Tls { sender_is_requester: client_hello };
+        return msg(MsgProto::Tls, client_hello);
     }
     if trawl_proto::redis::probe(buf) {
-        return Decision::Redis { sender_is_requester: true };
+        return msg(MsgProto::Redis, true);
     }
     if redis_port && let Some(&first) = buf.first() {
         if first.is_ascii_alphabetic() {
             // An inline command (`PING`, `INFO` ...).
-            return Decision::Redis { sender_is_requester: true };
+            return msg(MsgProto::Redis, true);
         }
         if b"+-:$*%_,#(=!>~|".contains(&first) {
-            return Decision::Redis { sender_is_requester: false };
+            return msg(MsgProto::Redis, false);
         }
+    }
+    if trawl_proto::postgres::probe(buf) {
+        return msg(MsgProto::Postgres, true);
+    }
+    if let Some(client) = trawl_proto::mysql::probe(buf) {
+        return msg(MsgProto::Mysql, client);
+    }
+    if trawl_proto::kafka::probe(buf) {
+        return msg(MsgProto::Kafka, true);
+    }
+    if let Some(client) = trawl_proto::amqp::probe(buf) {
+        return msg(MsgProto::Amqp, client);
+    }
+    if let Some(request) = trawl_proto::mongodb::probe(buf) {
+        return msg(MsgProto::Mongo, request);
     }
     if let Some(h) = buf.get(2..).and_then(trawl_proto::dns::header)
         && dns_like(&h)
         && u16::from_be_bytes([buf[0], buf[1]]) as usize >= 12
     {
-        return Decision::Dns { sender_is_requester: !h.response };
+        return msg(MsgProto::Dns, !h.response);
     }
     match probe(buf) {
         Probe::Request => Decision::Http { sender_is_requester: true, mid_stream: false },

@@ -112,6 +112,17 @@ counters! {
         /// Redis commands and replies (pub/sub deliveries included).
         redis_commands,
         redis_replies,
+        /// PostgreSQL messages from the client and from the server, as tshark counts them.
+        pgsql_frontend_messages,
+        pgsql_backend_messages,
+        /// Database requests (PostgreSQL, MySQL, MongoDB rows with a request), and those answered with an error.
+        db_requests,
+        db_errors,
+        /// Kafka requests and responses.
+        kafka_requests,
+        kafka_responses,
+        /// AMQP methods (a row holds a method and, for a synchronous one, its reply).
+        amqp_methods,
         /// Connections that switched away from HTTP/1 (101 or CONNECT).
         http_upgrades,
         /// Addresses in DNS responses (UDP port 53): they name peers (`dst.dns`).

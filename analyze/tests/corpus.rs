@@ -440,6 +440,12 @@ fn mutated_captures_never_panic() {
         "suricata_dns-tcp-multirequest-buffer.pcap",
         "arkime_tls-split-client-hello.pcap",
         "zeek_redis_pubsub.pcap",
+        "zeek_psql-create-insert-select-delete-drop.pcap",
+        "deepflow_pgsql-all.pcap",
+        "zeek_mysql.pcap",
+        "deepflow_kafka_00-produce-v2.pcap",
+        "deepflow_amqp-error.pcap",
+        "../third_party/mongodb/deepflow_mongo-shell.pcap",
     ];
     let dir = std::env::temp_dir().join(format!("trawl-mutate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok();
@@ -467,7 +473,7 @@ fn mutated_captures_never_panic() {
         }
     }
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(runs, 480);
+    assert_eq!(runs, 720);
 }
 
 /// The TCP expert counts of one capture, summed over its connections,
@@ -774,4 +780,191 @@ fn corpus_redis_values_match_the_oracle() {
         with_redis += 1;
     }
     assert_eq!(with_redis, 4, "four corpus captures carry Redis");
+}
+
+/// The calls of one protocol, by their `protocol`.
+fn calls_of<'a>(rows: &'a [Keyed], protocol: &str) -> Vec<&'a trawl_proto::http1::Exchange> {
+    rows.iter()
+        .filter_map(|r| match &r.record {
+            Record::Call(c) if c.protocol == protocol => Some(&c.exchange),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Counts of names as the oracle keys them (`{"3": 14}`).
+fn tally(keys: impl Iterator<Item = String>) -> HashMap<String, u64> {
+    let mut m = HashMap::new();
+    for k in keys {
+        *m.entry(k).or_insert(0) += 1;
+    }
+    m
+}
+
+fn oracle_tally(v: &Value) -> HashMap<String, u64> {
+    serde_json::from_value(v.clone()).unwrap_or_default()
+}
+
+/// PostgreSQL, MySQL, Kafka and AMQP per corpus capture, against tshark's
+/// counts: messages per direction, queries, commands by code, Kafka
+/// requests and responses by API key, AMQP methods by class and method.
+/// Every capture is checked (those without the protocol must have none);
+/// the oracle needed "decode as" for three of them (PostgreSQL on port
+/// 8000, MySQL on 20130, Kafka on 36333), trawl finds them by content.
+#[test]
+fn corpus_database_and_messaging_counts_match_tshark() {
+    // deepflow_kafka_01-fetch-v12-unknown.pcap: tshark 4.0 does not know
+    // Fetch v12 ("Unsupported API version"), so it cannot pair the
+    // response (correlation id 20); trawl reads both.
+    const KAFKA_RESPONSES: &[(&str, u64)] = &[("deepflow_kafka_01-fetch-v12-unknown.pcap", 1)];
+    let mut seen = HashMap::new();
+    for e in oracle() {
+        let file = e["file"].as_str().unwrap_or_default().to_string();
+        let (outcome, rows) = run(&[corpus(&file)], 2, false);
+        let s = &outcome.stats;
+
+        let pg = &e["pgsql"];
+        let pg_rows = calls_of(&rows, "postgresql");
+        let command = |x: &trawl_proto::http1::Exchange| x.db.as_ref().map_or(String::new(), |d| d.command.clone());
+        let queries = pg_rows.iter().filter(|x| matches!(command(x).as_str(), "Query" | "Parse")).count() as u64;
+        assert_eq!(
+            (s.pgsql_frontend_messages, s.pgsql_backend_messages, queries),
+            (u(pg, &["frontend_messages"]), u(pg, &["backend_messages"]), u(pg, &["queries"])),
+            "{file}: PostgreSQL messages each way, and queries"
+        );
+        let types = oracle_tally(&pg["message_types"]);
+        for (name, kind) in [("Simple query", "Query"), ("Startup message", "StartupMessage"), ("SSL request", "SSLRequest"), ("Termination", "Terminate")] {
+            let n = pg_rows.iter().filter(|x| command(x) == kind).count() as u64;
+            assert_eq!(n, types.get(name).copied().unwrap_or(0), "{file}: PostgreSQL {name}");
+        }
+
+        let my = &e["mysql"];
+        let my_rows: Vec<_> = calls_of(&rows, "mysql").into_iter().filter(|x| command(x).starts_with("COM_")).collect();
+        let code_of = |name: &str| (0u8..=0x1f).find(|&c| trawl_proto::mysql::command_name(c) == name).map_or(String::new(), |c| c.to_string());
+        assert_eq!(my_rows.len() as u64, u(my, &["commands"]), "{file}: MySQL commands");
+        assert_eq!(tally(my_rows.iter().map(|x| code_of(&command(x)))), oracle_tally(&my["command_codes"]), "{file}: MySQL commands by code");
+
+        let k = &e["kafka"];
+        let k_rows = calls_of(&rows, "kafka");
+        let requests: Vec<_> = k_rows.iter().filter(|x| x.request.is_some()).collect();
+        let responses = k_rows.iter().filter(|x| x.response.is_some()).count() as u64;
+        let want_responses = KAFKA_RESPONSES.iter().find(|d| d.0 == file).map_or(u(k, &["responses"]), |d| d.1);
+        assert_eq!((requests.len() as u64, responses), (u(k, &["requests"]), want_responses), "{file}: Kafka requests and responses");
+        let keys = tally(requests.iter().filter_map(|x| x.kafka.as_ref()).map(|i| i.api_key.to_string()));
+        assert_eq!(keys, oracle_tally(&k["request_api_keys"]), "{file}: Kafka requests by API key");
+
+        let a = &e["amqp"];
+        let code = |name: &str| {
+            [10u16, 20, 40, 50, 60, 85, 90]
+                .iter()
+                .flat_map(|&c| (0u16..=120).map(move |m| (c, m)))
+                .find(|&(c, m)| trawl_proto::amqp::method_name(c, m) == Some(name))
+                .map_or(String::new(), |(c, m)| format!("{c}.{m}"))
+        };
+        let methods: Vec<String> = calls_of(&rows, "amqp")
+            .iter()
+            .filter_map(|x| x.amqp.as_ref())
+            .flat_map(|i| std::iter::once(code(&i.method)).chain(i.reply_method.as_deref().map(code)))
+            .collect();
+        assert_eq!((s.amqp_methods, methods.len() as u64), (u(a, &["methods"]), u(a, &["methods"])), "{file}: AMQP methods");
+        assert_eq!(tally(methods.into_iter()), oracle_tally(&a["class_method"]), "{file}: AMQP methods by class and method");
+
+        for (p, n) in [("postgresql", pg_rows.len()), ("mysql", my_rows.len()), ("kafka", k_rows.len()), ("amqp", s.amqp_methods as usize)] {
+            *seen.entry(p).or_insert(0) += (n > 0) as usize;
+        }
+    }
+    assert_eq!(seen, HashMap::from([("postgresql", 3), ("mysql", 2), ("kafka", 4), ("amqp", 2)]), "captures carrying each protocol");
+}
+
+/// The failing exchanges of the corpus captures, attributed: AMQP's
+/// refused exchange declaration and unknown virtual host, a Kafka
+/// JoinGroup answered with an error (tshark: "Unexpected Server Error
+/// (-1)"), and the MySQL session's statements.
+#[test]
+fn corpus_errors_and_names_are_attributed() {
+    let (_, rows) = run(&[corpus("deepflow_amqp-error.pcap")], 2, false);
+    let amqp: Vec<&trawl_proto::amqp::Info> = calls_of(&rows, "amqp").iter().filter_map(|x| x.amqp.as_deref()).collect();
+    let closes: Vec<(u16, &str)> =
+        amqp.iter().filter(|i| i.method.ends_with(".close") && i.reply_code != Some(200)).map(|i| (i.reply_code.unwrap_or(0), i.method.as_str())).collect();
+    assert_eq!(closes, [(406, "channel.close"), (530, "connection.close"), (530, "connection.close")]);
+    let declare = amqp.iter().find(|i| i.method == "exchange.declare" && i.reply_code == Some(406)).map(|i| i.exchange.as_deref());
+    assert_eq!(declare, Some(Some("test_ex")), "the declaration the broker refused carries its code");
+    let returned = amqp.iter().find(|i| i.method == "basic.return").map(|i| (i.reply_code, i.reply_text.as_deref(), i.exchange.as_deref()));
+    assert_eq!(returned, Some((Some(312), Some("NO_ROUTE"), Some("return_test"))));
+
+    let (_, rows) = run(&[corpus("deepflow_kafka_11-join-group-v7.pcap")], 2, false);
+    let k = calls_of(&rows, "kafka")[0].kafka.clone().unwrap_or_default();
+    assert_eq!((k.api_key, k.api_version, k.correlation_id, k.client_id.as_deref(), k.error_code), (11, 7, 120, Some("consumer-zzzz12-1"), Some(-1)));
+    let (_, rows) = run(&[corpus("deepflow_kafka_00-produce-v2.pcap")], 2, false);
+    let k = calls_of(&rows, "kafka")[0].kafka.clone().unwrap_or_default();
+    assert_eq!((k.topics.as_slice(), k.error_code), (&["topic2".to_string()][..], Some(0)));
+
+    let (_, rows) = run(&[corpus("zeek_mysql.pcap")], 2, false);
+    let my: Vec<&trawl_proto::db::Info> = calls_of(&rows, "mysql").iter().filter_map(|x| x.db.as_deref()).collect();
+    assert_eq!((my[0].command.as_str(), my[0].user.as_deref(), my[0].success), ("Handshake", Some("tfoerste"), Some(true)));
+    let selects: Vec<(Option<&str>, Option<u64>)> =
+        my.iter().filter(|d| d.query.as_deref().is_some_and(|q| q.starts_with("select"))).map(|d| (d.query.as_deref(), d.rows)).collect();
+    assert_eq!(
+        selects,
+        [
+            (Some("select @@version_comment limit 1"), Some(1)),
+            (Some("select * from foo"), Some(2)),
+            (Some("select count(*) from foo"), Some(1)),
+            (Some("select * from foo"), Some(1)),
+        ]
+    );
+    assert!(my.iter().skip(4).all(|d| d.database.as_deref() == Some("test")), "COM_INIT_DB test names the database of what follows");
+}
+
+/// MongoDB from real servers (testdata/third_party/mongodb, from
+/// deepflowio/deepflow): a MongoDB 4.4.25 shell session (OP_QUERY
+/// handshake, then OP_MSG) and a find on a non-standard port (3717, which
+/// tshark decodes only when told; trawl finds it by content). The
+/// requests and replies pair as tshark pairs them (`responseTo`), and the
+/// one failing command carries the server's code, code name and message.
+#[test]
+fn third_party_mongodb_commands_replies_and_errors() {
+    let dir = testdata().join("third_party/mongodb");
+    let (outcome, rows) = run(&[dir.join("deepflow_mongo-shell.pcap")], 2, false);
+    let db: Vec<&trawl_proto::db::Info> = calls_of(&rows, "mongodb").iter().filter_map(|x| x.db.as_deref()).collect();
+    let commands: Vec<&str> = db.iter().map(|d| d.command.as_str()).collect();
+    assert_eq!(
+        commands,
+        [
+            "isMaster",
+            "saslContinue",
+            "saslContinue",
+            "whatsmyuri",
+            "buildinfo",
+            "getLog",
+            "isMaster",
+            "buildInfo",
+            "getCmdLineOpts",
+            "buildInfo",
+            "isMaster",
+            "replSetGetStatus",
+            "getLog",
+            "isMaster",
+            "endSessions"
+        ]
+    );
+    // tshark -d tcp.port==27017,mongo: 15 requests (1 OP_QUERY, 14 OP_MSG), each answered.
+    assert_eq!(calls_of(&rows, "mongodb").iter().filter(|x| x.request.is_some() && x.response.is_some()).count(), 15);
+    assert_eq!(outcome.stats.db_errors, 1);
+    let failed: Vec<_> = db
+        .iter()
+        .filter(|d| d.success == Some(false))
+        .map(|d| (d.command.as_str(), d.error_code.as_deref(), d.error_name.as_deref(), d.error_message.as_deref()))
+        .collect();
+    assert_eq!(failed, [("replSetGetStatus", Some("76"), Some("NoReplicationEnabled"), Some("not running with --replSet"))]);
+    assert_eq!(db[0].database.as_deref(), Some("admin"), "the OP_QUERY handshake names admin.$cmd");
+
+    let (_, rows) = run(&[dir.join("deepflow_mongo-find.pcap")], 2, false);
+    let db: Vec<&trawl_proto::db::Info> = calls_of(&rows, "mongodb").iter().filter_map(|x| x.db.as_deref()).collect();
+    assert_eq!(db.len(), 1);
+    assert_eq!(
+        (db[0].command.as_str(), db[0].collection.as_deref(), db[0].database.as_deref(), db[0].rows, db[0].success),
+        ("find", Some("query"), Some("sky-test"), Some(1), Some(true))
+    );
+    assert!(db[0].query.as_deref().unwrap_or_default().starts_with(r#"{"find":"query","filter":{"name":"drpanda5"}"#));
 }

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let mut c = TlsConn::new(limits);
     segments::drive(data, |e| match e {
         Event::Data(side, at, chunk) => c.on_data(side, at, chunk),
-        Event::Gap(side, _, _) => c.on_gap(side),
+        Event::Gap(side, at, _) => c.on_gap(side, at),
     });
     c.on_close("capture_end");
     let _ = c.drain();

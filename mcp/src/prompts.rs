@@ -29,10 +29,10 @@ get_api_stats with group_by protocol and then endpoint for the calls, and list_a
     },
     PromptDef {
         name: "find_errors",
-        description: "Find failing calls (5xx, 4xx, unanswered, failed gRPC and GraphQL) and what they have in common",
+        description: "Find failing calls (5xx, 4xx, unanswered, failed gRPC and GraphQL, database and broker errors) and what they have in common",
         args: &[SNAPSHOT_ARG, ("kfl", "Extra KFL filter to narrow the search", false)],
         text: "Find the failing API calls in snapshot {snapshot_id} (narrowed by KFL `{kfl}` if given). Start with get_api_stats group_by endpoint, status and dst_workload to see where errors concentrate, \
-then list_api_calls with kfl `status_code >= 500`, `status_code >= 400` and `status_code == 0` (no answer); gRPC and GraphQL fail under HTTP 200, so also `grpc && grpc_status != 0` and `gql && gql_errors > 0`. Open a few with get_api_call_details. Say which endpoints, clients and times fail, and cite call ids and times.",
+then list_api_calls with kfl `status_code >= 500`, `status_code >= 400` and `status_code == 0` (no answer); gRPC and GraphQL fail under HTTP 200, so also `grpc && grpc_status != 0` and `gql && gql_errors > 0`; databases and brokers fail in their own terms: `redis_error != \"\"`, `!postgresql_success`, `!mysql_success`, `!mongodb_success`, `kafka_error_code != 0` and `amqp_reply_code > 200`. Open a few with get_api_call_details. Say which endpoints, clients and times fail, and cite call ids and times.",
     },
     PromptDef {
         name: "trace_request",

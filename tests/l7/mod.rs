@@ -1,8 +1,9 @@
-//! HTTP/2, gRPC, GraphQL, WebSocket and Redis end to end on real
-//! traffic: the scenario captures in testdata/scenarios (recorded by
-//! make_grpc.sh, make_http2_graphql.sh, make_websocket.sh and
-//! make_redis.sh from real servers and clients: grpcio, nginx, curl,
-//! graphql-core, hyper-h2, websockets, redis-server and redis-cli),
+//! HTTP/2, gRPC, GraphQL, WebSocket, Redis and PostgreSQL end to end on
+//! real traffic: the scenario captures in testdata/scenarios (recorded by
+//! make_grpc.sh, make_http2_graphql.sh, make_websocket.sh, make_redis.sh
+//! and make_postgres.sh from real servers and clients: grpcio, nginx,
+//! curl, graphql-core, hyper-h2, websockets, redis-server, redis-cli,
+//! PostgreSQL, psql and pgbench),
 //! checked against what the programs did and against tshark's dissection
 //! of the same packets. Where this machine can record (root, network
 //! namespaces, the programs), each scenario is also recorded afresh and
@@ -54,6 +55,13 @@ fn record(name: &str, script: &str, tools: &[&str], modules: &str, extra: &[&str
     Some(pcap)
 }
 
+/// A scratch directory for checking one capture: the committed one and
+/// a live recording of a scenario are checked at the same time.
+fn check_dir(what: &str, pcap: &Path) -> PathBuf {
+    let from = pcap.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    scratch(&format!("{what}-check-{from}"))
+}
+
 fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     v[k].as_str()
 }
@@ -74,7 +82,7 @@ const GRPC_CALLS: &[GrpcCall] = &[
 ];
 
 fn check_grpc(pcap: &Path, desc: &Path) {
-    let dir = scratch("grpc-check");
+    let dir = check_dir("grpc", pcap);
     let snap = dir.join("grpc.snap");
     analyze(pcap, &snap, &[]);
     let rows = calls(&snap);
@@ -170,7 +178,7 @@ fn bad_descriptor_sets_are_refused_by_name() {
 // ---- GraphQL and HTTP/2 (prior knowledge and h2c Upgrade) ----
 
 fn check_http2_graphql(pcap: &Path) {
-    let dir = scratch("gql-check");
+    let dir = check_dir("gql", pcap);
     let snap = dir.join("web.snap");
     analyze(pcap, &snap, &[]);
     let mut rows = calls(&snap);
@@ -238,7 +246,7 @@ fn graphql_and_http2_scenario_recorded_live() {
 // ---- WebSocket ----
 
 fn check_websocket(pcap: &Path) {
-    let dir = scratch("ws-check");
+    let dir = check_dir("ws", pcap);
     let snap = dir.join("ws.snap");
     analyze(pcap, &snap, &[]);
     let mut rows = calls(&snap);
@@ -358,7 +366,7 @@ const REDIS_ROWS: &[(&str, &str, &str)] = &[
 ];
 
 fn check_redis(pcap: &Path) {
-    let dir = scratch("redis-check");
+    let dir = check_dir("redis", pcap);
     let snap = dir.join("redis.snap");
     analyze(pcap, &snap, &[]);
     let mut rows = calls(&snap);
@@ -387,5 +395,100 @@ fn redis_scenario_commands_replies_and_errors() {
 fn redis_scenario_recorded_live() {
     if let Some(pcap) = record("redis", "make_redis.sh", &["tcpdump", "redis-server", "redis-cli"], "sys", &[]) {
         check_redis(&pcap);
+    }
+}
+
+// ---- PostgreSQL ----
+
+/// (flow's order, command, query start, command tag, rows, SQLSTATE) in
+/// capture order: what make_postgres.sh has psql and pgbench send and
+/// the server answer. pgbench opens one connection of its own before
+/// each run (a startup, then Terminate).
+type PgRow<'a> = (&'a str, &'a str, &'a str, Option<u64>, &'a str);
+
+const PG_ROWS: &[PgRow] = &[
+    ("SSLRequest", "", "refused", None, ""),
+    ("StartupMessage", "", "", None, ""),
+    ("Query", "CREATE TABLE users (id int PRIMARY KEY, name text);", "CREATE TABLE", None, ""),
+    ("Query", "INSERT INTO users VALUES (1, 'ada'), (2, 'brian');", "INSERT 0 2", None, ""),
+    ("Query", "SELECT id, name FROM users ORDER BY id;", "SELECT 2", Some(2), ""),
+    ("Query", "INSERT INTO users VALUES (1, 'again');", "", None, "23505"),
+    ("Query", "SELECT * FROM missing_table;", "", None, "42P01"),
+    ("Query", "SELECT count(*) FROM users ; SELECT max(id) FROM users;", "SELECT 1", Some(2), ""),
+    ("Terminate", "", "", None, ""),
+    ("StartupMessage", "", "", None, ""),
+    ("Terminate", "", "", None, ""),
+    ("StartupMessage", "", "", None, ""),
+    ("Parse", "SELECT name FROM users WHERE id = $1;", "", None, ""),
+    ("Bind", "SELECT name FROM users WHERE id = $1;", "SELECT 1", Some(1), ""),
+    ("Bind", "SELECT name FROM users WHERE id = $1;", "SELECT 1", Some(1), ""),
+    ("Bind", "SELECT name FROM users WHERE id = $1;", "SELECT 1", Some(1), ""),
+    ("Terminate", "", "", None, ""),
+    ("StartupMessage", "", "", None, ""),
+    ("Terminate", "", "", None, ""),
+    ("StartupMessage", "", "", None, ""),
+    ("Parse", "SELECT 1 / (count(*) - 2) FROM users;", "", None, "22012"),
+    ("Terminate", "", "", None, ""),
+    ("StartupMessage", "", "", None, "3D000"),
+];
+
+fn check_postgres(pcap: &Path) {
+    let dir = check_dir("postgres", pcap);
+    let snap = dir.join("postgres.snap");
+    analyze(pcap, &snap, &[]);
+    let mut rows = calls(&snap);
+    rows.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+    let got: Vec<PgRow> = rows
+        .iter()
+        .map(|r| {
+            (
+                s(r, "db_command").unwrap_or_default(),
+                s(r, "db_query").unwrap_or_default(),
+                s(r, "db_result").unwrap_or_default(),
+                r["db_rows"].as_u64(),
+                s(r, "db_error_code").unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(got, PG_ROWS, "{}", pcap.display());
+    // Every error is attributed to its statement, and its SQLSTATE and
+    // message are the server's, as tshark reads them.
+    let errors: Vec<String> = rows
+        .iter()
+        .filter(|r| r["db_success"] == false)
+        .map(|r| format!("{}\t{}", s(r, "db_error_code").unwrap_or_default(), s(r, "db_error_message").unwrap_or_default()))
+        .collect();
+    let tshark_errors: Vec<String> =
+        tshark(pcap, &["-Y", "pgsql.type == \"Error\"", "-T", "fields", "-e", "pgsql.code", "-e", "pgsql.message"]).lines().map(str::to_string).collect();
+    assert_eq!(errors, tshark_errors);
+    // The logins: user and database on every row of a connection after
+    // its startup (the SSLRequest comes before); the refused one names
+    // the database asked for.
+    assert!(rows.iter().all(|r| r["protocol"] == "postgresql" && r["dst_port"] == 5432));
+    assert!(rows[1..].iter().all(|r| r["db_user"] == "postgres"));
+    assert_eq!(rows.iter().filter(|r| r["db_database"] == "shop").count(), PG_ROWS.len() - 2);
+    assert_eq!(s(&rows[PG_ROWS.len() - 1], "db_database"), Some("no_such_db"));
+    // A KFL filter finds the failing statement by its SQLSTATE.
+    let o = trawl(&["query", snap.to_str().unwrap_or_default(), "--kfl", r#"postgresql && postgresql_error_code == "23505""#, "--format", "ndjson"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let found: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["url"], "INSERT INTO users VALUES (1, 'again');");
+}
+
+#[test]
+fn postgres_scenario_statements_and_errors_are_attributed() {
+    check_postgres(&PathBuf::from(testdata("scenarios/postgres/postgres.pcap")));
+}
+
+#[test]
+fn postgres_scenario_recorded_live() {
+    let server = std::fs::read_dir("/usr/lib/postgresql").is_ok();
+    if !server {
+        eprintln!("skipping the live PostgreSQL recording: needs Debian's postgresql");
+        return;
+    }
+    if let Some(pcap) = record("postgres", "make_postgres.sh", &["tcpdump", "runuser"], "sys", &[]) {
+        check_postgres(&pcap);
     }
 }

@@ -1,4 +1,5 @@
-"""An agent's view of gRPC, GraphQL and WebSocket traffic over MCP, with
+"""An agent's view of gRPC, GraphQL, WebSocket, PostgreSQL and AMQP
+traffic over MCP, with
 the official Python MCP client SDK over stdio: the scenario captures are
 snapshotted and dissected through the tools, then listed, filtered,
 opened and summed. Prints the findings as one JSON line.
@@ -61,6 +62,28 @@ async def checks(s):
     codes = sorted((c["ws_close_code"], c["ws_from_client"]) for c in closes["calls"])
     check(codes == [(1000, False), (1000, True), (4001, False), (4001, True)], codes)
     found["websocket_closes"] = codes
+
+    # PostgreSQL: the failing statements, each with its SQLSTATE, and the
+    # error count per protocol (a database error has no HTTP status).
+    pg = await ok(s, "list_api_calls", {"snapshot_id": "pg", "kfl": "postgresql && !postgresql_success"})
+    rows = sorted((c["db_error_code"], c.get("db_query", "")) for c in pg["calls"])
+    check(rows == [
+        ("22012", "SELECT 1 / (count(*) - 2) FROM users;"),
+        ("23505", "INSERT INTO users VALUES (1, 'again');"),
+        ("3D000", ""),
+        ("42P01", "SELECT * FROM missing_table;"),
+    ], rows)
+    stats = await ok(s, "get_api_stats", {"snapshot_id": "pg", "group_by": "protocol"})
+    check([(g["key"], g["calls"], g["errors"]) for g in stats["groups"]] == [("postgresql", 23, 4)], stats)
+    rows = await ok(s, "run_sql", {"snapshot_id": "pg", "sql": "SELECT db_error_code, count(*) AS n FROM api_calls WHERE db_error_code IS NOT NULL GROUP BY 1 ORDER BY 1"})
+    found["postgresql_errors"] = [r["db_error_code"] for r in rows["rows"]]
+    check(found["postgresql_errors"] == ["22012", "23505", "3D000", "42P01"], rows)
+
+    # AMQP: what the broker refused, by reply code.
+    refused = await ok(s, "list_api_calls", {"snapshot_id": "amqp", "kfl": "amqp && amqp_reply_code > 200"})
+    codes = sorted({(c["amqp_reply_code"], c["method"]) for c in refused["calls"]})
+    check(codes == [(312, "basic.return"), (406, "channel.close"), (406, "exchange.declare"), (530, "connection.close"), (530, "connection.open")], codes)
+    found["amqp_refused"] = codes
     return found
 
 

@@ -130,14 +130,21 @@ fn docs_mcp_md_lists_the_tools_as_served() {
     assert_eq!(section, String::from_utf8_lossy(&o.stdout), "docs/mcp.md is stale: regenerate its tool section with `trawl mcp --tools-doc`");
 }
 
-/// gRPC, GraphQL and WebSocket as an agent sees them: the scenario
-/// captures snapshotted and dissected through the tools, failing gRPC
-/// calls found by status, GraphQL mutations and errors, WebSocket closes
+/// gRPC, GraphQL, WebSocket, PostgreSQL and AMQP as an agent sees them:
+/// the captures snapshotted and dissected through the tools, failing gRPC
+/// calls found by status, GraphQL mutations and errors, WebSocket closes,
+/// failing SQL statements by SQLSTATE, the broker's refusals
 /// (tests/mcp/l7_session.py, the official Python MCP client SDK).
 #[test]
-fn mcp_agent_finds_grpc_graphql_and_websocket_traffic() {
+fn mcp_agent_finds_grpc_graphql_websocket_and_database_traffic() {
     let dir = scratch("mcp-l7");
-    for (node, file) in [("grpc", "scenarios/grpc/inventory.pcap"), ("web", "scenarios/web/http2-graphql.pcap"), ("ws", "scenarios/web/websocket.pcap")] {
+    for (node, file) in [
+        ("grpc", "scenarios/grpc/inventory.pcap"),
+        ("web", "scenarios/web/http2-graphql.pcap"),
+        ("ws", "scenarios/web/websocket.pcap"),
+        ("pg", "scenarios/postgres/postgres.pcap"),
+        ("amqp", "corpus/deepflow_amqp-error.pcap"),
+    ] {
         let d = dir.join("archive").join(node);
         fs::create_dir_all(&d).ok();
         fs::copy(testdata(file), d.join("capture.pcap")).unwrap_or_else(|e| panic!("{file}: {e}"));

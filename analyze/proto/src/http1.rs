@@ -152,6 +152,12 @@ pub struct Exchange {
     pub tls: Option<Box<crate::tls::Info>>,
     /// For a Redis row: the command and the reply.
     pub redis: Option<Box<crate::redis::Info>>,
+    /// For a PostgreSQL, MySQL or MongoDB row: the request and its outcome.
+    pub db: Option<Box<crate::db::Info>>,
+    /// For a Kafka row: the request header and what it names.
+    pub kafka: Option<Box<crate::kafka::Info>>,
+    /// For an AMQP row: the method and what it names.
+    pub amqp: Option<Box<crate::amqp::Info>>,
 }
 
 /// What the parser produced since the caller last drained it.

@@ -327,7 +327,7 @@ impl TlsConn {
     }
 
     /// Bytes of one side were not captured: its framing is lost.
-    pub fn on_gap(&mut self, side: Side) {
+    pub fn on_gap(&mut self, side: Side, _at: At) {
         let d = &mut self.dirs[side.index()];
         d.done = true;
         d.rec.clear();

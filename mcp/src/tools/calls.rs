@@ -26,7 +26,7 @@ const MAX_PAYLOAD: usize = 1 << 20;
 #[schemars(crate = "rmcp::schemars")]
 #[serde(deny_unknown_fields)]
 pub struct ListCalls {
-    /// KFL filter, e.g. `http && status_code >= 500 && path.startsWith("/api")`, `grpc && grpc_status != 0`, `gql && gql_errors > 0` (default: all calls). Reference: resource trawl://kfl.
+    /// KFL filter, e.g. `http && status_code >= 500 && path.startsWith("/api")`, `grpc && grpc_status != 0`, `gql && gql_errors > 0`, `postgresql && !postgresql_success`, `kafka && kafka_error_code != 0` (default: all calls). Reference: resource trawl://kfl.
     #[serde(default)]
     pub kfl: String,
     /// Rows to return, 1-1000 (default 100).
@@ -174,6 +174,20 @@ const PROTOCOL_DETAIL_COLUMNS: &[&str] = &[
     "ws_opcode",
     "ws_from_client",
     "ws_close_code",
+    "redis_error",
+    "db_query",
+    "db_database",
+    "db_collection",
+    "db_result",
+    "db_error_code",
+    "db_error_message",
+    "kafka_topics",
+    "kafka_error_code",
+    "amqp_exchange",
+    "amqp_routing_key",
+    "amqp_queue",
+    "amqp_reply_code",
+    "amqp_reply_text",
 ];
 
 pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
@@ -334,20 +348,42 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
         GroupBy::DstService => coalesce(vec![path(vec![col("dst_service_namespace"), col("dst_service_name")])?, dst]),
     };
     let one_if = |cond: Expr| when(cond, lit(1i64)).otherwise(lit(0i64));
-    // A gRPC call with a non-OK status and a GraphQL response with errors
-    // failed too, whatever the HTTP status (snapshots from before those
-    // columns have none).
+    // What failure means depends on the protocol. HTTP (gRPC and GraphQL
+    // ride on it): a status >= 400, or no response (status 0). DNS: a
+    // response code other than NOERROR, or no answer. The others (Redis,
+    // the databases, Kafka, AMQP, TLS handshakes, WebSocket messages):
+    // no answer where one was due (`error` says why), or the protocol's
+    // own error. A gRPC call with a non-OK status and a GraphQL response
+    // with errors failed too, whatever the HTTP status. Snapshots from
+    // before a protocol's columns have none of its rows.
     let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
-    // DNS answers with a response code as its status: 0 is NOERROR.
-    let dns = col("protocol").eq(lit("dns"));
+    let protocol = col("protocol");
+    let http = protocol.clone().in_list(vec![lit("http"), lit("grpc"), lit("graphql")], false);
+    let dns = protocol.eq(lit("dns"));
+    let other = http.clone().not().and(dns.clone().not());
     let answered = col("response_timestamp").is_not_null();
-    let no_response = dns.clone().not().and(col("status_code").eq(lit(0))).or(dns.clone().and(answered.clone().not()));
-    let mut failed_when = dns.clone().not().and(col("status_code").gt_eq(lit(400))).or(dns.and(col("status_code").not_eq(lit(0)))).or(no_response.clone());
+    let unanswered = col("error").in_list(vec![lit("no_response"), lit("capture_end")], false);
+    let no_response =
+        http.clone().and(col("status_code").eq(lit(0))).or(dns.clone().and(answered.clone().not())).or(other.and(coalesce(vec![unanswered, lit(false)])));
+    let mut failed_when = http.and(col("status_code").gt_eq(lit(400))).or(dns.and(col("status_code").not_eq(lit(0)))).or(no_response.clone());
     if has("grpc_status") {
         failed_when = failed_when.or(coalesce(vec![col("grpc_status"), lit(0)]).not_eq(lit(0)));
     }
     if has("gql_errors") {
         failed_when = failed_when.or(coalesce(vec![cast(col("gql_errors"), DataType::Int64), lit(0i64)]).gt(lit(0i64)));
+    }
+    if has("redis_error") {
+        failed_when = failed_when.or(col("redis_error").is_not_null());
+    }
+    if has("db_success") {
+        failed_when = failed_when.or(coalesce(vec![col("db_success"), lit(true)]).not());
+    }
+    if has("kafka_error_code") {
+        failed_when = failed_when.or(coalesce(vec![col("kafka_error_code"), lit(0)]).not_eq(lit(0)));
+    }
+    if has("amqp_reply_code") {
+        // 200 is a normal close; a close's code above it is an error.
+        failed_when = failed_when.or(coalesce(vec![cast(col("amqp_reply_code"), DataType::Int64), lit(0i64)]).gt(lit(200i64)));
     }
     let failed = one_if(failed_when)?;
     // Latency of answered calls only: an unanswered call has none.
@@ -398,7 +434,7 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
         "total_groups": n,
         "truncated": n > limit,
         "groups": out,
-        "error_definition": "errors: status_code >= 400 or no response (status_code 0); incomplete: calls with `error` set (malformed or cut-short messages, whatever the status)",
+        "error_definition": "errors: HTTP status_code >= 400 or no response (status_code 0); DNS rcode != 0 or no answer; a non-OK gRPC status; GraphQL errors; Redis error replies; database errors (db_success false); Kafka error codes; AMQP reply codes above 200; for the other protocols, no answer where one was due. incomplete: calls with `error` set (malformed or cut-short messages, whatever the status)",
     });
     if !notes.is_empty() {
         v["notes"] = json!(notes);

@@ -21,7 +21,7 @@ use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::functions::expr_fn as f;
 use datafusion::functions_nested::expr_fn as nf;
 use datafusion::logical_expr::expr::LambdaVariable;
-use datafusion::logical_expr::{Expr, ExprSchemable, cast, lambda, lit, when};
+use datafusion::logical_expr::{Expr, ExprSchemable, cast, lambda, lit, try_cast, when};
 
 use super::error::{KflError, Span};
 use super::fields::{self, DECODED, Flag, Lookup, Src, Table, VarDef, VarTy};
@@ -349,6 +349,9 @@ impl Compiler<'_> {
     fn typed_column(&self, name: &str, ty: &Ty, dt: &DataType, nullable: bool) -> Expr {
         let mut e = column(name);
         match ty {
+            // Text columns hold numbers of some protocols (MySQL's error
+            // numbers): those that are not read as null.
+            Ty::Int if *dt == DataType::Utf8 => e = try_cast(e, DataType::Int64),
             Ty::Int if *dt != DataType::Int64 => e = cast(e, DataType::Int64),
             Ty::Double if *dt != DataType::Float64 => e = cast(e, DataType::Float64),
             Ty::Timestamp if *dt != DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())) => {

@@ -127,38 +127,14 @@ impl VarDef {
 }
 
 /// Application protocols trawl decodes into the calls table.
-pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket", "dns", "tls", "redis"];
+pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket", "dns", "tls", "redis", "postgresql", "mysql", "mongodb", "kafka", "amqp"];
 
 /// Kubeshark's protocol flags that name protocols trawl does not decode yet.
-const PENDING_FLAGS: &[(&str, &str)] = &[
-    ("kafka", "Kafka"),
-    ("amqp", "AMQP"),
-    ("ldap", "LDAP"),
-    ("radius", "RADIUS"),
-    ("diameter", "Diameter"),
-    ("mongodb", "MongoDB"),
-    ("mysql", "MySQL"),
-    ("postgresql", "PostgreSQL"),
-];
+const PENDING_FLAGS: &[(&str, &str)] = &[("ldap", "LDAP"), ("radius", "RADIUS"), ("diameter", "Diameter")];
 
 /// Kubeshark's protocol-specific variables for protocols not decoded yet,
 /// grouped by flag.
 const PENDING_VARS: &[(&str, &[&str])] = &[
-    (
-        "kafka",
-        &[
-            "kafka_api_key",
-            "kafka_api_key_name",
-            "kafka_client_id",
-            "kafka_size",
-            "kafka_request",
-            "kafka_response",
-            "kafka_request_summary",
-            "kafka_request_size",
-            "kafka_response_size",
-        ],
-    ),
-    ("amqp", &["amqp_method", "amqp_summary", "amqp_request", "amqp_response", "amqp_request_length", "amqp_response_length", "amqp_total_size"]),
     ("ldap", &["ldap_type", "ldap_summary", "ldap_request", "ldap_response", "ldap_request_length", "ldap_response_length", "ldap_total_size"]),
     (
         "radius",
@@ -185,56 +161,14 @@ const PENDING_VARS: &[(&str, &[&str])] = &[
             "diameter_total_size",
         ],
     ),
-    (
-        "mongodb",
-        &[
-            "mongodb_command",
-            "mongodb_database",
-            "mongodb_collection",
-            "mongodb_opcode",
-            "mongodb_request_size",
-            "mongodb_response_size",
-            "mongodb_total_size",
-            "mongodb_success",
-            "mongodb_error_code",
-            "mongodb_error_message",
-            "mongodb_error_code_name",
-        ],
-    ),
-    (
-        "mysql",
-        &[
-            "mysql_command",
-            "mysql_query",
-            "mysql_database",
-            "mysql_statement_id",
-            "mysql_request_size",
-            "mysql_response_size",
-            "mysql_total_size",
-            "mysql_success",
-            "mysql_error_code",
-            "mysql_error_message",
-        ],
-    ),
-    (
-        "postgresql",
-        &[
-            "postgresql_command",
-            "postgresql_query",
-            "postgresql_database",
-            "postgresql_user",
-            "postgresql_request_size",
-            "postgresql_response_size",
-            "postgresql_total_size",
-            "postgresql_success",
-            "postgresql_error_code",
-            "postgresql_error_message",
-        ],
-    ),
 ];
 
 /// Variables of other kinds that are Kubeshark's and not trawl's yet.
 const LATER: &[(&str, &str)] = &[
+    (
+        "mongodb_opcode",
+        "trawl does not keep the opcode: OP_MSG and legacy OP_QUERY rows fill the same columns (OP_COMPRESSED rows have the command `compressed`)",
+    ),
     ("tlsx_summary", "trawl writes one row per TLS handshake; its parts are tlsx_version, tlsx_sni, tlsx_alpn and tlsx_cipher_suite"),
     ("tlsx_info", "trawl writes one row per TLS handshake (ClientHello as the request, ServerHello as the response), not one per hello"),
     ("tcp_method", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
@@ -288,6 +222,14 @@ const HTTP_DNS: Option<&str> = Some("http|dns");
 const DNS: Option<&str> = Some("dns");
 const TLSX: Option<&str> = Some("tlsx");
 const REDIS: Option<&str> = Some("redis");
+const PG: Option<&str> = Some("postgresql");
+const MYSQL: Option<&str> = Some("mysql");
+const MONGO: Option<&str> = Some("mongodb");
+const KAFKA: Option<&str> = Some("kafka");
+const AMQP: Option<&str> = Some("amqp");
+const REQ_SIZE: Src = Col("request_body_size");
+const RESP_SIZE: Src = Col("response_body_size");
+const TOTAL_SIZE: Src = Sum(&["request_body_size", "response_body_size"]);
 const GRPC: Option<&str> = Some("grpc");
 const GQL: Option<&str> = Some("gql");
 const WS: Option<&str> = Some("ws");
@@ -371,6 +313,20 @@ pub static VARS: &[VarDef] = &[
     var!("gqlv1", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/1.0", "HTTP/1.1"])), E_CALLS, &[], "GraphQL operations over HTTP/1.x.", "gqlv1"),
     var!("gqlv2", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/2"])), E_CALLS, &[], "GraphQL operations over HTTP/2.", "gqlv2"),
     var!("redis", Bool, None, Flag(Flag::Protocol(&["redis"])), Flag(Flag::Detected("Redis")), &[], "Redis commands and replies (RESP2 and RESP3).", "redis"),
+    var!(
+        "postgresql",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["postgresql"])),
+        Flag(Flag::Detected("PostgreSQL")),
+        &[],
+        "PostgreSQL queries, statements and startups.",
+        "postgresql"
+    ),
+    var!("mysql", Bool, None, Flag(Flag::Protocol(&["mysql"])), Flag(Flag::Detected("MySQL")), &[], "MySQL commands and handshakes.", "mysql"),
+    var!("mongodb", Bool, None, Flag(Flag::Protocol(&["mongodb"])), Flag(Flag::Detected("MongoDB")), &[], "MongoDB commands (OP_MSG, OP_QUERY).", "mongodb"),
+    var!("kafka", Bool, None, Flag(Flag::Protocol(&["kafka"])), Flag(Flag::Detected("Kafka")), &[], "Kafka requests and responses.", "kafka"),
+    var!("amqp", Bool, None, Flag(Flag::Protocol(&["amqp"])), Flag(Flag::Detected("AMQP")), &[], "AMQP 0-9-1 methods.", "amqp"),
     var!(
         "tlsx",
         Bool,
@@ -584,6 +540,187 @@ pub static VARS: &[VarDef] = &[
         "The text of an error reply (trawl extension).",
         r#"redis_error.startsWith("WRONGTYPE")"#
     ),
+    // PostgreSQL
+    var!(
+        "postgresql_command",
+        Str,
+        PG,
+        Col("db_command"),
+        E_CALLS,
+        &[],
+        "The exchange's first message: `Query`, `Parse`, `Bind`, `StartupMessage`, ...",
+        r#"postgresql_command == "Query""#
+    ),
+    var!("postgresql_query", Str, PG, Col("db_query"), E_CALLS, &[], "The SQL text (cut at 4 KiB).", r#"postgresql_query.contains("UNION SELECT")"#),
+    var!("postgresql_database", Str, PG, Col("db_database"), E_CALLS, &[], "The database of the connection.", r#"postgresql_database == "shop""#),
+    var!("postgresql_user", Str, PG, Col("db_user"), E_CALLS, &[], "The user of the connection.", r#"postgresql_user == "postgres""#),
+    var!("postgresql_request_size", Int, PG, REQ_SIZE, E_CALLS, &[], "Bytes of the frontend messages.", "postgresql_request_size > 100000"),
+    var!("postgresql_response_size", Int, PG, RESP_SIZE, E_CALLS, &[], "Bytes of the backend messages.", "postgresql_response_size > 1000000"),
+    var!("postgresql_total_size", Int, PG, TOTAL_SIZE, E_CALLS, &[], "Both.", "postgresql_total_size > 1000000"),
+    var!("postgresql_success", Bool, PG, Col("db_success"), E_CALLS, &[], "Answered without an ErrorResponse.", "!postgresql_success"),
+    var!(
+        "postgresql_error_code",
+        Str,
+        PG,
+        Col("db_error_code"),
+        E_CALLS,
+        &[],
+        "The SQLSTATE of the error (`23505` unique violation).",
+        r#"postgresql_error_code == "23505""#
+    ),
+    var!(
+        "postgresql_error_message",
+        Str,
+        PG,
+        Col("db_error_message"),
+        E_CALLS,
+        &[],
+        "The error's message.",
+        r#"postgresql_error_message.contains("deadlock")"#
+    ),
+    var!(
+        "postgresql_result",
+        Str,
+        PG,
+        Col("db_result"),
+        E_CALLS,
+        &[],
+        "The command tag (`INSERT 0 1`) (trawl extension).",
+        r#"postgresql_result.startsWith("DELETE")"#
+    ),
+    var!("postgresql_rows", Int, PG, Col("db_rows"), E_CALLS, &[], "Rows returned (trawl extension).", "postgresql_rows > 1000"),
+    // MySQL
+    var!(
+        "mysql_command",
+        Str,
+        MYSQL,
+        Col("db_command"),
+        E_CALLS,
+        &[],
+        "The command: `COM_QUERY`, `COM_STMT_PREPARE`, `COM_STMT_EXECUTE`, `Handshake`, ...",
+        r#"mysql_command == "COM_QUERY""#
+    ),
+    var!(
+        "mysql_query",
+        Str,
+        MYSQL,
+        Col("db_query"),
+        E_CALLS,
+        &[],
+        "The SQL text (a prepared statement's, for an execute).",
+        r#"mysql_query.contains("SELECT") && !mysql_success"#
+    ),
+    var!("mysql_database", Str, MYSQL, Col("db_database"), E_CALLS, &[], "The database in use.", r#"mysql_database == "shop""#),
+    var!("mysql_statement_id", Int, MYSQL, Col("db_statement"), E_CALLS, &[], "The prepared statement's id.", "mysql_statement_id == 1"),
+    var!("mysql_request_size", Int, MYSQL, REQ_SIZE, E_CALLS, &[], "Bytes of the command's packets.", "mysql_request_size > 100000"),
+    var!("mysql_response_size", Int, MYSQL, RESP_SIZE, E_CALLS, &[], "Bytes of the response's packets.", "mysql_response_size > 1000000"),
+    var!("mysql_total_size", Int, MYSQL, TOTAL_SIZE, E_CALLS, &[], "Both.", "mysql_total_size > 1000000"),
+    var!("mysql_success", Bool, MYSQL, Col("db_success"), E_CALLS, &[], "Answered without an ERR packet.", "!mysql_success"),
+    var!("mysql_error_code", Int, MYSQL, Col("db_error_code"), E_CALLS, &[], "The error number (1146 no such table).", "mysql_error_code == 1146"),
+    var!("mysql_error_message", Str, MYSQL, Col("db_error_message"), E_CALLS, &[], "The error's message.", r#"mysql_error_message.contains("doesn't exist")"#),
+    var!("mysql_user", Str, MYSQL, Col("db_user"), E_CALLS, &[], "The user of the connection (trawl extension).", r#"mysql_user == "root""#),
+    var!("mysql_rows", Int, MYSQL, Col("db_rows"), E_CALLS, &[], "Rows returned (trawl extension).", "mysql_rows > 1000"),
+    // MongoDB
+    var!(
+        "mongodb_command",
+        Str,
+        MONGO,
+        Col("db_command"),
+        E_CALLS,
+        &[],
+        "The command: `find`, `insert`, `update`, `aggregate`, ...",
+        r#"mongodb_command == "find" && mongodb_collection == "users""#
+    ),
+    var!("mongodb_database", Str, MONGO, Col("db_database"), E_CALLS, &[], "The database (`$db`).", r#"mongodb_database == "shop""#),
+    var!("mongodb_collection", Str, MONGO, Col("db_collection"), E_CALLS, &[], "The collection the command names.", r#"mongodb_collection == "users""#),
+    var!("mongodb_request_size", Int, MONGO, REQ_SIZE, E_CALLS, &[], "Bytes of the request.", "mongodb_request_size > 100000"),
+    var!("mongodb_response_size", Int, MONGO, RESP_SIZE, E_CALLS, &[], "Bytes of the reply.", "mongodb_response_size > 1000000"),
+    var!("mongodb_total_size", Int, MONGO, TOTAL_SIZE, E_CALLS, &[], "Both.", "mongodb_total_size > 1000000"),
+    var!("mongodb_success", Bool, MONGO, Col("db_success"), E_CALLS, &[], "The reply said `ok: 1` without write errors.", "!mongodb_success"),
+    var!("mongodb_error_code", Int, MONGO, Col("db_error_code"), E_CALLS, &[], "The error code (11000 duplicate key).", "mongodb_error_code == 11000"),
+    var!("mongodb_error_message", Str, MONGO, Col("db_error_message"), E_CALLS, &[], "The error's message.", r#"mongodb_error_message.contains("duplicate")"#),
+    var!("mongodb_error_code_name", Str, MONGO, Col("db_error_name"), E_CALLS, &[], "The error's code name.", r#"mongodb_error_code_name == "DuplicateKey""#),
+    var!(
+        "mongodb_query",
+        Str,
+        MONGO,
+        Col("db_query"),
+        E_CALLS,
+        &[],
+        "The command document as JSON-like text (trawl extension).",
+        r#"mongodb_query.contains("$where")"#
+    ),
+    // Kafka
+    var!("kafka_api_key", Int, KAFKA, Col("kafka_api_key"), E_CALLS, &[], "The API key (0 Produce, 1 Fetch, 3 Metadata, ...).", "kafka_api_key == 0"),
+    var!(
+        "kafka_api_key_name",
+        Str,
+        KAFKA,
+        Upper("kafka_api_name"),
+        E_CALLS,
+        &[],
+        "The API key's name, upper-cased as Kubeshark shows it (`PRODUCE`, `FETCH`, `APIVERSIONS`).",
+        r#"kafka_api_key_name == "PRODUCE""#
+    ),
+    var!("kafka_client_id", Str, KAFKA, Col("kafka_client_id"), E_CALLS, &[], "The client id.", r#"kafka_client_id.startsWith("consumer-")"#),
+    var!("kafka_size", Int, KAFKA, TOTAL_SIZE, E_CALLS, &[], "Request plus response bytes.", "kafka_size > 1000000"),
+    var!("kafka_request", Bool, KAFKA, Positive("request_body_size"), E_CALLS, &[], "The request was captured.", "kafka_request"),
+    var!("kafka_response", Bool, KAFKA, Positive("response_body_size"), E_CALLS, &[], "The response was captured.", "!kafka_response"),
+    var!(
+        "kafka_request_summary",
+        Str,
+        KAFKA,
+        Col("url"),
+        E_CALLS,
+        &[],
+        "The topics of a Produce or Fetch request, joined by commas.",
+        r#"kafka_request_summary.contains("orders")"#
+    ),
+    var!("kafka_request_size", Int, KAFKA, REQ_SIZE, E_CALLS, &[], "Bytes of the request.", "kafka_request_size > 1000000"),
+    var!("kafka_response_size", Int, KAFKA, RESP_SIZE, E_CALLS, &[], "Bytes of the response.", "kafka_response_size > 1000000"),
+    var!("kafka_api_version", Int, KAFKA, Col("kafka_api_version"), E_CALLS, &[], "The API version (trawl extension).", "kafka_api_version >= 12"),
+    var!(
+        "kafka_error_code",
+        Int,
+        KAFKA,
+        Col("kafka_error_code"),
+        E_CALLS,
+        &[],
+        "The response's error code, 0 on success (trawl extension).",
+        "kafka_error_code != 0"
+    ),
+    var!("kafka_topics", StrList, KAFKA, Col("kafka_topics"), E_CALLS, &[], "The topics named, as a list (trawl extension).", r#""orders" in kafka_topics"#),
+    // AMQP
+    var!(
+        "amqp_method",
+        Str,
+        AMQP,
+        Col("amqp_method"),
+        E_CALLS,
+        &[],
+        "The method (`basic.publish`, `queue.declare`, ...).",
+        r#"amqp_method == "basic.publish""#
+    ),
+    var!("amqp_summary", Str, AMQP, Col("url"), E_CALLS, &[], "The exchange the method names, else its queue.", r#"amqp_summary == "orders""#),
+    var!("amqp_request", Bool, AMQP, Positive("request_body_size"), E_CALLS, &[], "The method was captured.", "amqp_request"),
+    var!("amqp_response", Bool, AMQP, Positive("response_body_size"), E_CALLS, &[], "Its reply was captured.", "!amqp_response"),
+    var!("amqp_request_length", Int, AMQP, REQ_SIZE, E_CALLS, &[], "Bytes of the method's frames and content.", "amqp_request_length > 100000"),
+    var!("amqp_response_length", Int, AMQP, RESP_SIZE, E_CALLS, &[], "Bytes of the reply's frame.", "amqp_response_length > 0"),
+    var!("amqp_total_size", Int, AMQP, TOTAL_SIZE, E_CALLS, &[], "Both.", "amqp_total_size > 100000"),
+    var!("amqp_exchange", Str, AMQP, Col("amqp_exchange"), E_CALLS, &[], "The exchange named (trawl extension).", r#"amqp_exchange == "orders""#),
+    var!(
+        "amqp_routing_key",
+        Str,
+        AMQP,
+        Col("amqp_routing_key"),
+        E_CALLS,
+        &[],
+        "The routing key (trawl extension).",
+        r#"amqp_routing_key.startsWith("order.")"#
+    ),
+    var!("amqp_queue", Str, AMQP, Col("amqp_queue"), E_CALLS, &[], "The queue named (trawl extension).", r#"amqp_queue == "tasks""#),
+    var!("amqp_reply_code", Int, AMQP, Col("amqp_reply_code"), E_CALLS, &[], "A close's or return's reply code (trawl extension).", "amqp_reply_code >= 300"),
+    var!("amqp_reply_text", Str, AMQP, Col("amqp_reply_text"), E_CALLS, &[], "Its reply text (trawl extension).", r#"amqp_reply_text.startsWith("NOT_FOUND")"#),
     // TLS handshakes (Kubeshark's tlsx_* names, and the tls_* names of its unmerged docs)
     var!("tlsx_sni", Str, TLSX, Col("tls_sni"), E_CALLS, &[], "Server name the client asked for (SNI).", r#"tlsx_sni.endsWith(".amazonaws.com")"#),
     var!("tls_sni", Str, TLSX, Col("tls_sni"), E_CALLS, &[], "Same as tlsx_sni.", r#"tls_sni == "example.com""#),
