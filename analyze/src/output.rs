@@ -608,6 +608,7 @@ impl TableBuilder {
         self.opt_str(amqp.and_then(|a| a.reply_text.as_deref()));
         self.opt_str(amqp.and_then(|a| a.content_type.as_deref()));
         self.opt_u64(amqp.and_then(|a| a.body_size));
+        self.map(amqp.map_or(&[][..], |a| &a.properties[..]).iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
         self.u32(file_index);
         self.u64(frame);

@@ -510,6 +510,11 @@ const CALL_OWN: &[Column] = &[
     opt("amqp_reply_text", Utf8, "AMQP: the reply text that goes with the code."),
     opt("amqp_content_type", Utf8, "AMQP: the content type of the message that followed the method."),
     opt("amqp_body_size", UInt64, "AMQP: bytes of that message's body."),
+    col(
+        "amqp_properties",
+        StringMap,
+        "AMQP: the message's properties by their AMQP names (`content-type`, `delivery-mode`, `correlation-id`, `reply-to`, `message-id`, `timestamp`, ...; `headers` as its size); empty for other rows.",
+    ),
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the exchange's first packet."),
     col("frame_number", UInt64, "1-based number, within that file, of the packet that carried the exchange's first byte."),
 ];

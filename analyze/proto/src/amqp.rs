@@ -32,6 +32,10 @@ pub struct Info {
     pub reply_text: Option<String>,
     /// The content's type, from its header frame.
     pub content_type: Option<String>,
+    /// The content header's other properties, by their AMQP names
+    /// (`delivery-mode`, `correlation-id`, `reply-to`, `message-id`, ...;
+    /// `headers` as its number of entries).
+    pub properties: Vec<(String, String)>,
     /// Bytes of the content (message body).
     pub body_size: Option<u64>,
 }
@@ -243,9 +247,7 @@ impl AmqpConn {
                 if kind == 2 {
                     let (Some(_class), Some(_weight), Some(size), Some(flags)) = (c.u16(), c.u16(), c.u64(), c.u16()) else { return };
                     o.info.body_size = Some(size);
-                    if flags & 0x8000 != 0 {
-                        o.info.content_type = c.u8().and_then(|n| c.take(n.into())).map(|t| text(t, NAME_KEEP));
-                    }
+                    properties(flags, &mut c, &mut o.info);
                     o.content_left = Some(size);
                 } else {
                     o.content_left = o.content_left.map(|l| l.saturating_sub(f.body_len - 1));
@@ -336,6 +338,47 @@ impl AmqpConn {
             ..Exchange::default()
         });
     }
+}
+
+/// The properties of a content header, in flag order (bit 15 first).
+fn properties(flags: u16, c: &mut Cursor<'_>, info: &mut Info) -> Option<()> {
+    const NAMES: [&str; 14] = [
+        "content-type",
+        "content-encoding",
+        "headers",
+        "delivery-mode",
+        "priority",
+        "correlation-id",
+        "reply-to",
+        "expiration",
+        "message-id",
+        "timestamp",
+        "type",
+        "user-id",
+        "app-id",
+        "cluster-id",
+    ];
+    for (i, name) in NAMES.iter().enumerate() {
+        if flags & (0x8000 >> i) == 0 {
+            continue;
+        }
+        let value = match *name {
+            "headers" => {
+                // A field table: its entries are counted, not decoded.
+                let n = c.u32()? as usize;
+                let table = c.take(n)?;
+                format!("{} bytes", table.len())
+            }
+            "delivery-mode" | "priority" => c.u8()?.to_string(),
+            "timestamp" => c.u64()?.to_string(),
+            _ => short_str(c)?,
+        };
+        if *name == "content-type" {
+            info.content_type = Some(value.clone());
+        }
+        info.properties.push((name.to_string(), value));
+    }
+    Some(())
 }
 
 fn short_str(c: &mut Cursor<'_>) -> Option<String> {
@@ -449,6 +492,7 @@ mod tests {
         );
         assert_eq!((rows[1].method.as_str(), rows[1].exchange.as_deref(), rows[1].routing_key.as_deref()), ("basic.publish", Some("ex"), Some("new.key")));
         assert_eq!((rows[1].content_type.as_deref(), rows[1].body_size), (Some("application/json"), Some(5)));
+        assert_eq!(rows[1].properties, [("content-type".to_string(), "application/json".to_string())]);
         assert_eq!(
             (rows[2].method.as_str(), rows[2].from_server, rows[2].reply_code, rows[2].reply_method.as_deref()),
             ("channel.close", true, Some(404), Some("channel.close-ok"))
