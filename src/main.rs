@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use trawl_analyze::records::Record;
 use trawl_analyze::{Error, Options, Progress};
 
+mod investigate_cmd;
 mod kube_cmd;
 mod mcp_cmd;
 mod query_cmd;
@@ -90,6 +91,26 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
         after_help = "Examples:\n  trawl ips incident.snap\n  trawl ips incident.snap --ip 10.244.3.30\n  trawl ips incident.snap --at 2026-11-22T14:02:00Z -n shop"
     )]
     Ips(kube_cmd::IpsArgs),
+    /// Retries: identical requests sent again after failures, their waits and backoff.
+    #[command(
+        after_help = "Examples:\n  trawl retries incident.snap\n  trawl retries incident.snap --kfl 'http && dst.port == 8082' --format json\n\nDocs: docs/investigations.md"
+    )]
+    Retries(investigate_cmd::RetriesArgs),
+    /// Redundant calls: the same downstream request repeated inside one inbound request (N+1, cache misses).
+    #[command(
+        after_help = "Examples:\n  trawl redundant incident.snap\n  trawl redundant incident.snap --min-repeats 5 --format json\n\nDocs: docs/investigations.md"
+    )]
+    Redundant(investigate_cmd::RedundantArgs),
+    /// Incident timeline: first failure of each kind, and the buckets where an endpoint misbehaved.
+    #[command(
+        after_help = "Examples:\n  trawl timeline incident.snap\n  trawl timeline incident.snap --bucket 10 --format json\n\nDocs: docs/investigations.md"
+    )]
+    Timeline(investigate_cmd::TimelineArgs),
+    /// Regression verification: compare a new snapshot with a baseline, per endpoint; exit 1 on a regression.
+    #[command(
+        after_help = "Examples:\n  trawl diff baseline.snap candidate.snap\n  trawl diff baseline.snap candidate.snap --format junit > trawl-diff.xml\n\nExit status: 0 pass, 1 regression, 2 bad input. Docs: docs/investigations.md"
+    )]
+    Diff(investigate_cmd::DiffArgs),
     /// Print the KFL reference (the source of docs/kfl.md).
     KflDoc,
     /// Tools for checking trawl's internals against other tools.
@@ -218,6 +239,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Workloads(a) => kube_cmd::workloads(a).map(|_| ExitCode::SUCCESS),
         Command::Ips(a) => kube_cmd::ips(a).map(|_| ExitCode::SUCCESS),
+        Command::Retries(a) => investigate_cmd::retries(a),
+        Command::Redundant(a) => investigate_cmd::redundant(a),
+        Command::Timeline(a) => investigate_cmd::timeline(a),
+        Command::Diff(a) => investigate_cmd::diff(a),
     }
 }
 

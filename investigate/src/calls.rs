@@ -1,0 +1,196 @@
+//! The calls of a snapshot as the investigations read them: one struct
+//! per `calls` row, with who called whom (workloads where Kubernetes
+//! metadata named them, else addresses), what was asked (a key that is
+//! equal for identical requests) and whether it failed in its protocol's
+//! own terms.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::prelude::*;
+use trawl_query::{Catalog, KflQuery, Table};
+
+use crate::Error;
+
+/// One call (a `calls` row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// `snapshot/id`, as MCP and `trawl query` name calls.
+    pub id: String,
+    pub start_ns: i64,
+    /// The last byte of the response (the start, without a response).
+    pub end_ns: i64,
+    pub answered: bool,
+    /// The client: its workload (`namespace/name`), else its name or address.
+    pub client: String,
+    pub client_ip: String,
+    /// The server: its workload or service, else its name and port.
+    pub server: String,
+    pub server_ip: String,
+    /// The server address is not private, loopback or link-local.
+    pub external: bool,
+    pub protocol: String,
+    pub method: String,
+    pub url: String,
+    /// The endpoint: method and path template for HTTP (`GET /orders/{id}`),
+    /// the command and its target for the other protocols.
+    pub endpoint: String,
+    pub status: i64,
+    pub error: Option<String>,
+    /// Failed in its protocol's terms (HTTP >= 400 or no response, DNS
+    /// rcode, gRPC status, GraphQL errors, Redis/database/Kafka/AMQP errors).
+    pub failed: bool,
+    /// Equal for identical requests: protocol, server, method, URL and body.
+    pub request_key: u64,
+    /// Response header names, lower case.
+    pub response_headers: Vec<String>,
+    /// The stored response body, when it is JSON.
+    pub response_json: Option<serde_json::Value>,
+    pub latency_ms: f64,
+    pub authorization: bool,
+}
+
+/// The SQL expressions of the columns read, in [`Call`]'s order.
+const SELECT: &[&str] = &[
+    "concat(snapshot, '/', CAST(id AS VARCHAR))",
+    "CAST(timestamp AS BIGINT)",
+    "CAST(COALESCE(end_timestamp, timestamp) AS BIGINT)",
+    "response_timestamp IS NOT NULL",
+    "COALESCE(src_pod_namespace || '/' || src_workload, src_pod_namespace || '/' || src_pod_name, src_name)",
+    "src_ip",
+    "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name || ':' || CAST(dst_port AS VARCHAR))",
+    "dst_ip",
+    "protocol",
+    "COALESCE(method, '')",
+    "COALESCE(url, '')",
+    "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(endpoint, '') ELSE concat(COALESCE(method, ''), ' ', COALESCE(url, '')) END",
+    "CAST(COALESCE(status_code, 0) AS BIGINT)",
+    "error",
+    // Failure, per protocol (as MCP's get_api_stats counts it).
+    "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(status_code, 0) >= 400 OR COALESCE(status_code, 0) = 0 \
+     WHEN protocol = 'dns' THEN COALESCE(status_code, 0) <> 0 OR response_timestamp IS NULL \
+     ELSE COALESCE(error IN ('no_response', 'capture_end'), false) END \
+     OR COALESCE(grpc_status, 0) <> 0 OR COALESCE(gql_errors, 0) > 0 OR redis_error IS NOT NULL \
+     OR NOT COALESCE(db_success, true) OR COALESCE(kafka_error_code, 0) <> 0 OR COALESCE(amqp_reply_code, 0) > 200",
+    "request_body",
+    "array_to_string(map_keys(response_headers), ',')",
+    "response_body",
+    "COALESCE(latency_ms, 0.0)",
+    "map_extract(request_headers, 'authorization')[1] IS NOT NULL",
+];
+
+/// Reads the calls a KFL filter selects (all: an empty filter), in
+/// capture order.
+pub async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Call>, Error> {
+    let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), limit: None, offset: 0, columns: None, start_ns: None, end_ns: None };
+    let (df, _) = cat.kfl_filtered(&q).await?;
+    let exprs: Vec<Expr> = SELECT.iter().enumerate().map(|(i, s)| sql_expr(&df, s).map(|e| e.alias(format!("c{i}")))).collect::<Result<_, _>>()?;
+    let df = df.select(exprs)?.sort(vec![col("c1").sort(true, false), col("c0").sort(true, false)])?;
+    let batches = df.collect().await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        read_batch(b, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn sql_expr(df: &DataFrame, s: &str) -> Result<Expr, Error> {
+    Ok(df.parse_sql_expr(s)?)
+}
+
+fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
+    let c = |i: usize| b.column(i);
+    let s = |i: usize, r: usize| -> Result<String, Error> {
+        let a = c(i);
+        if a.is_null(r) {
+            return Ok(String::new());
+        }
+        match a.data_type() {
+            DataType::Utf8 => Ok(a.as_string::<i32>().value(r).to_string()),
+            DataType::Utf8View => Ok(a.as_string_view().value(r).to_string()),
+            DataType::LargeUtf8 => Ok(a.as_string::<i64>().value(r).to_string()),
+            t => Err(Error::Column(format!("column {i} is {t}, expected text"))),
+        }
+    };
+    let bin = |i: usize, r: usize| -> Option<Vec<u8>> {
+        let a = c(i);
+        if a.is_null(r) {
+            return None;
+        }
+        match a.data_type() {
+            DataType::Binary => Some(a.as_binary::<i32>().value(r).to_vec()),
+            DataType::LargeBinary => Some(a.as_binary::<i64>().value(r).to_vec()),
+            DataType::BinaryView => Some(a.as_binary_view().value(r).to_vec()),
+            _ => None,
+        }
+    };
+    let int = |i: usize, r: usize| -> i64 { c(i).as_primitive_opt::<Int64Type>().filter(|a| !a.is_null(r)).map_or(0, |a| a.value(r)) };
+    let boolean = |i: usize, r: usize| -> bool { c(i).as_boolean_opt().filter(|a| !a.is_null(r)).is_some_and(|a| a.value(r)) };
+    for r in 0..b.num_rows() {
+        let (protocol, method, url, server) = (s(8, r)?, s(9, r)?, s(10, r)?, s(6, r)?);
+        let body = bin(15, r);
+        let mut h = DefaultHasher::new();
+        (&protocol, &server, &method, &url, &body).hash(&mut h);
+        let server_ip = s(7, r)?;
+        let response_json = bin(17, r).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).filter(|v| v.is_object() || v.is_array());
+        out.push(Call {
+            id: s(0, r)?,
+            start_ns: int(1, r),
+            end_ns: int(2, r),
+            answered: boolean(3, r),
+            client: s(4, r)?,
+            client_ip: s(5, r)?,
+            external: is_external(&server_ip),
+            server,
+            server_ip,
+            protocol,
+            method,
+            url,
+            endpoint: s(11, r)?,
+            status: int(12, r),
+            error: Some(s(13, r)?).filter(|e| !e.is_empty()),
+            failed: boolean(14, r),
+            request_key: h.finish(),
+            response_headers: s(16, r)?.split(',').filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect(),
+            response_json,
+            latency_ms: c(18).as_primitive_opt::<Float64Type>().filter(|a| !a.is_null(r)).map_or(0.0, |a| a.value(r)),
+            authorization: boolean(19, r),
+        });
+    }
+    Ok(())
+}
+
+/// Outside private, loopback, link-local and CGNAT ranges.
+fn is_external(ip: &str) -> bool {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v)) => {
+            let o = v.octets();
+            !(v.is_private() || v.is_loopback() || v.is_link_local() || v.is_unspecified() || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        Ok(std::net::IpAddr::V6(v)) => !(v.is_loopback() || v.is_unspecified() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80),
+        Err(_) => false,
+    }
+}
+
+/// Milliseconds between two capture times.
+pub fn ms(from_ns: i64, to_ns: i64) -> f64 {
+    (to_ns - from_ns) as f64 / 1e6
+}
+
+/// The `p`-th percentile (0..=1) of some values, by nearest rank.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+/// Formats capture time (ns) as RFC 3339 with microseconds.
+pub fn rfc3339(ns: i64) -> String {
+    trawl_schemas::time::rfc3339(ns)
+}

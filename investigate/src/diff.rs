@@ -1,0 +1,276 @@
+//! Regression verification: a baseline snapshot against a new one, per
+//! endpoint (the server, and the method with the path template). What
+//! counts as a regression (the verdict fails):
+//! - an endpoint that vanished (no calls any more);
+//! - a failure kind the baseline did not have (a new status, a new error);
+//! - latency (p50 or p99) grown beyond the threshold;
+//! - a different number of downstream calls per inbound request, or a
+//!   downstream call that no longer happens (the audit-log call);
+//! - a response header every baseline response had, missing;
+//! - a JSON response field removed or of another type;
+//! - a destination outside the private ranges the baseline never called.
+//!
+//! New endpoints and added JSON fields are reported, and do not fail.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::calls::{Call, percentile};
+use crate::redundant::downstream_of;
+
+/// Thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Latency grown by more than this percentage...
+    pub latency_pct: f64,
+    /// ...and by more than this many ms is a regression.
+    pub latency_min_ms: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { latency_pct: 50.0, latency_min_ms: 20.0 }
+    }
+}
+
+/// One difference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// `server endpoint`, or the destination for new external ones.
+    pub endpoint: String,
+    pub kind: &'static str,
+    pub detail: String,
+    pub regression: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub endpoints: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// No regression.
+    pub fn passed(&self) -> bool {
+        !self.findings.iter().any(|f| f.regression)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "verdict": if self.passed() { "pass" } else { "fail" },
+            "endpoints": self.endpoints,
+            "regressions": self.findings.iter().filter(|f| f.regression).count(),
+            "findings": self.findings.iter().map(|f| json!({
+                "endpoint": f.endpoint,
+                "kind": f.kind,
+                "detail": f.detail,
+                "regression": f.regression,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// JUnit XML: one test case per endpoint, failing with its regressions.
+    pub fn to_junit(&self, endpoints: &[String]) -> String {
+        let mut endpoints: Vec<String> = endpoints.to_vec();
+        for f in &self.findings {
+            if !endpoints.contains(&f.endpoint) {
+                endpoints.push(f.endpoint.clone());
+            }
+        }
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+        let failures = endpoints.iter().filter(|e| self.findings.iter().any(|f| f.regression && &f.endpoint == *e)).count();
+        let mut x = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"trawl diff\" tests=\"{}\" failures=\"{failures}\">\n<testsuite name=\"trawl diff\" tests=\"{}\" failures=\"{failures}\">\n",
+            endpoints.len(),
+            endpoints.len()
+        );
+        for e in &endpoints {
+            let mine: Vec<&Finding> = self.findings.iter().filter(|f| &f.endpoint == e).collect();
+            x.push_str(&format!("  <testcase classname=\"trawl.diff\" name=\"{}\">", esc(e)));
+            let regressions: Vec<&&Finding> = mine.iter().filter(|f| f.regression).collect();
+            if !regressions.is_empty() {
+                let text: Vec<String> = regressions.iter().map(|f| format!("{}: {}", f.kind, f.detail)).collect();
+                x.push_str(&format!("\n    <failure message=\"{}\">{}</failure>\n  ", esc(&text[0]), esc(&text.join("\n"))));
+            }
+            let notes: Vec<String> = mine.iter().filter(|f| !f.regression).map(|f| format!("{}: {}", f.kind, f.detail)).collect();
+            if !notes.is_empty() {
+                x.push_str(&format!("\n    <system-out>{}</system-out>\n  ", esc(&notes.join("\n"))));
+            }
+            x.push_str("</testcase>\n");
+        }
+        x.push_str("</testsuite>\n</testsuites>\n");
+        x
+    }
+}
+
+/// What an endpoint did in one snapshot.
+#[derive(Debug, Default)]
+struct Profile {
+    calls: usize,
+    failure_kinds: BTreeMap<String, usize>,
+    latency: Vec<f64>,
+    /// Header names in every successful response (None before the first).
+    headers: Option<BTreeSet<String>>,
+    /// JSON paths of successful responses and the types seen at each.
+    schema: BTreeMap<String, BTreeSet<&'static str>>,
+    /// Downstream calls per inbound call, summed, by downstream endpoint.
+    downstream: BTreeMap<String, usize>,
+}
+
+fn key(c: &Call) -> String {
+    format!("{} {}", c.server, c.endpoint)
+}
+
+fn failure_kind(c: &Call) -> String {
+    if c.status != 0 && (c.status >= 400 || c.protocol == "dns") {
+        return c.status.to_string();
+    }
+    c.error.clone().unwrap_or_else(|| format!("{} error", c.protocol))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// JSON paths (`$.items[].price`) and their types, 8 levels deep, 256 paths at most.
+fn paths(v: &Value, at: &str, depth: usize, out: &mut BTreeMap<String, BTreeSet<&'static str>>) {
+    if out.len() >= 256 && !out.contains_key(at) {
+        return;
+    }
+    out.entry(at.to_string()).or_default().insert(type_name(v));
+    if depth >= 8 {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                paths(x, &format!("{at}.{k}"), depth + 1, out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a.iter().take(16) {
+                paths(x, &format!("{at}[]"), depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn profiles(calls: &[Call]) -> BTreeMap<String, Profile> {
+    let mut m: BTreeMap<String, Profile> = BTreeMap::new();
+    for c in calls {
+        let p = m.entry(key(c)).or_default();
+        p.calls += 1;
+        if c.failed {
+            *p.failure_kinds.entry(failure_kind(c)).or_default() += 1;
+        }
+        if c.answered {
+            p.latency.push(c.latency_ms);
+        }
+        if !c.failed && c.answered && matches!(c.protocol.as_str(), "http" | "grpc" | "graphql") {
+            let names: BTreeSet<String> = c.response_headers.iter().cloned().collect();
+            p.headers = Some(match p.headers.take() {
+                None => names,
+                Some(h) => h.intersection(&names).cloned().collect(),
+            });
+            if let Some(j) = &c.response_json {
+                paths(j, "$", 0, &mut p.schema);
+            }
+        }
+    }
+    for (i, inside) in downstream_of(calls) {
+        let p = m.entry(key(&calls[i])).or_default();
+        for j in inside {
+            let d = &calls[j];
+            *p.downstream.entry(format!("{} at {}", d.endpoint.trim(), d.server)).or_default() += 1;
+        }
+    }
+    m
+}
+
+fn per_call(n: usize, calls: usize) -> f64 {
+    if calls == 0 { 0.0 } else { n as f64 / calls as f64 }
+}
+
+/// Compares `new` against `base`.
+pub fn compare(base: &[Call], new: &[Call], s: Settings) -> Report {
+    let (b, n) = (profiles(base), profiles(new));
+    let mut findings = Vec::new();
+    let mut push = |endpoint: &str, kind: &'static str, detail: String, regression: bool| {
+        findings.push(Finding { endpoint: endpoint.to_string(), kind, detail, regression })
+    };
+    let all: BTreeSet<&String> = b.keys().chain(n.keys()).collect();
+    for e in &all {
+        match (b.get(*e), n.get(*e)) {
+            (Some(pb), None) => push(e, "missing_endpoint", format!("{} calls in the baseline, none now", pb.calls), true),
+            (None, Some(pn)) => push(e, "new_endpoint", format!("{} calls, none in the baseline", pn.calls), false),
+            (Some(pb), Some(pn)) => {
+                for (kind, count) in &pn.failure_kinds {
+                    if !pb.failure_kinds.contains_key(kind) {
+                        push(e, "new_error", format!("{kind} on {count} of {} calls (never in the baseline's {})", pn.calls, pb.calls), true);
+                    }
+                }
+                for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+                    let (lb, ln) = (percentile(&pb.latency, q), percentile(&pn.latency, q));
+                    if !pb.latency.is_empty() && ln > lb * (1.0 + s.latency_pct / 100.0) && ln - lb > s.latency_min_ms {
+                        push(e, "latency_regression", format!("{name} {lb:.1} ms -> {ln:.1} ms"), true);
+                    }
+                }
+                let downstream: BTreeSet<&String> = pb.downstream.keys().chain(pn.downstream.keys()).collect();
+                for d in downstream {
+                    let before = per_call(pb.downstream.get(d).copied().unwrap_or(0), pb.calls);
+                    let after = per_call(pn.downstream.get(d).copied().unwrap_or(0), pn.calls);
+                    if after == 0.0 && before > 0.0 {
+                        push(e, "downstream_call_vanished", format!("{d}: {before:.1} per request in the baseline, none now"), true);
+                    } else if (after - before).abs() >= 0.5 {
+                        push(e, "downstream_calls_changed", format!("{d}: {before:.1} -> {after:.1} per request"), true);
+                    }
+                }
+                if let (Some(hb), Some(hn)) = (&pb.headers, &pn.headers) {
+                    for h in hb.difference(hn) {
+                        push(e, "header_removed", format!("`{h}` was in every baseline response, is missing now"), true);
+                    }
+                }
+                for (path, tb) in &pb.schema {
+                    match pn.schema.get(path) {
+                        None if !pn.schema.is_empty() => push(e, "json_field_removed", path.clone(), true),
+                        Some(tn) if tn != tb => {
+                            let list = |t: &BTreeSet<&str>| t.iter().copied().collect::<Vec<_>>().join("|");
+                            push(e, "json_type_changed", format!("{path}: {} -> {}", list(tb), list(tn)), true)
+                        }
+                        _ => {}
+                    }
+                }
+                if !pb.schema.is_empty() {
+                    for path in pn.schema.keys().filter(|p| !pb.schema.contains_key(*p)) {
+                        push(e, "json_field_added", path.clone(), false);
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let known: BTreeSet<&str> = base.iter().filter(|c| c.external).map(|c| c.server.as_str()).collect();
+    let mut fresh: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in new.iter().filter(|c| c.external && !known.contains(c.server.as_str())) {
+        *fresh.entry(&c.server).or_default() += 1;
+    }
+    for (server, count) in fresh {
+        push(server, "new_external_destination", format!("{count} calls to {server}, never called in the baseline"), true);
+    }
+    Report { endpoints: all.len(), findings }
+}
+
+/// The endpoints of two snapshots, sorted (the JUnit test cases).
+pub fn endpoints(base: &[Call], new: &[Call]) -> Vec<String> {
+    let set: BTreeSet<String> = base.iter().chain(new).map(key).collect();
+    set.into_iter().collect()
+}

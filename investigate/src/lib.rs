@@ -1,0 +1,31 @@
+//! Investigations over trawl snapshots: evidence for the stories users
+//! tell, computed from the `calls` table, deterministically.
+//!
+//! - [`retries`]: repeated identical requests after failures, their
+//!   intervals and whether they back off;
+//! - [`redundant`]: identical downstream calls inside one inbound
+//!   request (N+1 queries, a cache that never hits);
+//! - [`timeline`]: errors and latency per endpoint over time, and the
+//!   first failure of each kind ("what happened at 14:02");
+//! - [`diff`]: a baseline against a new snapshot, per endpoint, with a
+//!   verdict that can gate CI.
+//!
+//! Everything here reads [`calls::Call`]s, loaded once per snapshot by
+//! [`calls::load`]; the analyses are plain functions over them.
+
+pub mod calls;
+pub mod diff;
+pub mod redundant;
+pub mod retries;
+pub mod timeline;
+
+/// What can go wrong reading a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Query(#[from] trawl_query::QueryError),
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("unexpected column type: {0}")]
+    Column(String),
+}

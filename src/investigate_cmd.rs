@@ -1,0 +1,268 @@
+//! `trawl retries`, `trawl redundant`, `trawl timeline` and `trawl diff`:
+//! the investigations of trawl-investigate from the command line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Result, anyhow};
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+use trawl_investigate::calls::{self, Call, rfc3339};
+use trawl_investigate::{diff, redundant, retries, timeline};
+use trawl_query::Catalog;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Table,
+    Json,
+    Junit,
+}
+
+/// What every investigation takes.
+#[derive(Args)]
+pub struct Common {
+    /// KFL2 filter on the calls looked at (empty: every call).
+    #[arg(long, default_value = "")]
+    pub kfl: String,
+    /// Threads for the query engine [default: number of CPUs].
+    #[arg(short = 'j', long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Args)]
+pub struct RetriesArgs {
+    /// A snapshot directory (or a directory of snapshots read as one).
+    pub snapshot: PathBuf,
+    /// Longest wait between two attempts of one chain, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub max_gap: f64,
+    #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct RedundantArgs {
+    pub snapshot: PathBuf,
+    /// Repeats of one downstream request inside one inbound call to report.
+    #[arg(long, default_value_t = 2)]
+    pub min_repeats: usize,
+    #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct TimelineArgs {
+    pub snapshot: PathBuf,
+    /// Bucket size in seconds [default: about 60 buckets over the snapshot, at least 1 s].
+    #[arg(long)]
+    pub bucket: Option<f64>,
+    #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The snapshot that behaved as expected.
+    pub baseline: PathBuf,
+    /// The snapshot to verify.
+    pub new: PathBuf,
+    /// Latency growth (p50 or p99) that is a regression, in percent...
+    #[arg(long, default_value_t = 50.0)]
+    pub latency_pct: f64,
+    /// ...when it is also more than this many milliseconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub latency_min_ms: f64,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+fn load(snapshot: &Path, c: &Common) -> Result<Vec<Call>> {
+    let snap = trawl_snapshot::workspace::resolve(snapshot, &trawl_snapshot::workspace::workspace_dir(None));
+    let r = trawl_query::block_on(c.threads, async {
+        let cat = Catalog::open(&snap, c.threads).await?;
+        calls::load(&cat, &c.kfl).await.map_err(|e| match e {
+            trawl_investigate::Error::Query(q) => q,
+            other => trawl_query::QueryError::Invalid(other.to_string()),
+        })
+    })??;
+    Ok(r)
+}
+
+fn print_json(v: &Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints rows as aligned columns under a header.
+fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let line =
+        |cells: Vec<String>| cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = width[i])).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    writeln!(out, "{}", line(header.iter().map(|h| h.to_string()).collect()))?;
+    writeln!(out, "{}", line(width.iter().map(|w| "-".repeat(*w)).collect()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.clone()))?;
+    }
+    Ok(())
+}
+
+fn secs(s: f64, name: &str) -> Result<f64> {
+    if s.is_finite() && s > 0.0 {
+        Ok(s)
+    } else {
+        Err(anyhow!(trawl_query::QueryError::Invalid(format!("--{name}: expected a positive number of seconds, got {s}"))))
+    }
+}
+
+pub fn retries(a: RetriesArgs) -> Result<ExitCode> {
+    let max_gap_ms = secs(a.max_gap, "max-gap")? * 1000.0;
+    let calls = load(&a.snapshot, &a.common)?;
+    let found = retries::find(&calls, retries::Settings { max_gap_ms });
+    match a.format {
+        OutFormat::Json => print_json(&Value::Array(found.iter().map(retries::Retry::to_json).collect()))?,
+        OutFormat::Table => {
+            let rows: Vec<Vec<String>> = found
+                .iter()
+                .map(|r| {
+                    vec![
+                        rfc3339(r.first_ns),
+                        r.client.clone(),
+                        format!("{} {}", r.server, r.endpoint),
+                        r.calls.len().to_string(),
+                        r.waits_ms.iter().map(|w| format!("{:.2}s", w / 1000.0)).collect::<Vec<_>>().join(", "),
+                        r.backoff.name().to_string(),
+                        r.outcomes.join(","),
+                        if r.succeeded { "succeeded" } else { "gave up" }.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(&["first_at", "client", "endpoint", "attempts", "waits", "backoff", "outcomes", "result"], &rows)?;
+            eprintln!("{} retry chain{}", found.len(), if found.len() == 1 { "" } else { "s" });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn redundant(a: RedundantArgs) -> Result<ExitCode> {
+    let calls = load(&a.snapshot, &a.common)?;
+    let found = redundant::find(&calls, a.min_repeats);
+    match a.format {
+        OutFormat::Json => print_json(&Value::Array(found.iter().map(redundant::Redundant::to_json).collect()))?,
+        OutFormat::Table => {
+            let rows: Vec<Vec<String>> = found
+                .iter()
+                .map(|r| {
+                    vec![
+                        rfc3339(r.first_ns),
+                        r.inbound.clone(),
+                        format!("{} {}", r.service, r.inbound_endpoint),
+                        r.downstream.clone(),
+                        r.request.clone(),
+                        format!("{}x", r.count),
+                        r.downstream_calls.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(&["first_at", "inbound_call", "inbound", "downstream", "repeated_request", "count", "downstream_calls"], &rows)?;
+            eprintln!("{} inbound call{} with repeated downstream requests", found.len(), if found.len() == 1 { "" } else { "s" });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn timeline(a: TimelineArgs) -> Result<ExitCode> {
+    let bucket_ns = a.bucket.map(|b| secs(b, "bucket").map(|s| (s * 1e9) as i64)).transpose()?;
+    let calls = load(&a.snapshot, &a.common)?;
+    let t = timeline::build(&calls, bucket_ns);
+    match a.format {
+        OutFormat::Json => print_json(&t.to_json())?,
+        OutFormat::Table => {
+            println!("first failures");
+            let rows: Vec<Vec<String>> = t
+                .first_failures
+                .iter()
+                .map(|f| {
+                    let (lo, hi) = f.latency_range_ms;
+                    let note = if f.looks_like_timeout() { "all failed after the same time: a timeout" } else { "" };
+                    vec![
+                        rfc3339(f.first_ns),
+                        format!("{} {}", f.server, f.endpoint),
+                        f.kind.clone(),
+                        f.count.to_string(),
+                        f.first_call.clone(),
+                        format!("{lo:.1}..{hi:.1}"),
+                        note.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(&["first_at", "endpoint", "kind", "count", "first_call", "latency_ms", "note"], &rows)?;
+            println!("\nanomalous buckets ({} s each: failures above the endpoint's rate, or p50 over 3x its usual)", t.bucket_ns as f64 / 1e9);
+            let rows: Vec<Vec<String>> = t
+                .buckets
+                .iter()
+                .filter(|b| b.anomalous)
+                .map(|b| {
+                    vec![
+                        rfc3339(b.start_ns),
+                        format!("{} {}", b.server, b.endpoint),
+                        b.calls.to_string(),
+                        b.failures.to_string(),
+                        format!("{:.1}", b.p50_ms),
+                        format!("{:.1}", b.p99_ms),
+                    ]
+                })
+                .collect();
+            print_table(&["bucket", "endpoint", "calls", "failures", "p50_ms", "p99_ms"], &rows)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn diff(a: DiffArgs) -> Result<ExitCode> {
+    let base = load(&a.baseline, &a.common)?;
+    let new = load(&a.new, &a.common)?;
+    let report = diff::compare(&base, &new, diff::Settings { latency_pct: a.latency_pct, latency_min_ms: a.latency_min_ms });
+    match a.format {
+        DiffFormat::Json => print_json(&report.to_json())?,
+        DiffFormat::Junit => print!("{}", report.to_junit(&diff::endpoints(&base, &new))),
+        DiffFormat::Table => {
+            let rows: Vec<Vec<String>> = report
+                .findings
+                .iter()
+                .map(|f| vec![if f.regression { "REGRESSION" } else { "note" }.to_string(), f.endpoint.clone(), f.kind.to_string(), f.detail.clone()])
+                .collect();
+            print_table(&["verdict", "endpoint", "finding", "detail"], &rows)?;
+            let regressions = report.findings.iter().filter(|f| f.regression).count();
+            eprintln!(
+                "{}: {regressions} regression{} over {} endpoints",
+                if report.passed() { "pass" } else { "FAIL" },
+                if regressions == 1 { "" } else { "s" },
+                report.endpoints
+            );
+        }
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

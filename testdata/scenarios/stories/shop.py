@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The shop of the incident stories (make_incident_stories.sh): a gateway,
+an orders service backed by Redis, and a payment service, each a real
+HTTP server (the standard library's), on their own loopback addresses.
+
+    shop.py MODE ROLE      MODE: broken | fixed   ROLE: gateway | orders | payment
+
+What MODE changes, story by story:
+  - retries: the gateway retries a failing charge after 1, 1, 1 s
+    (broken) or 1, 2, 4 s (fixed); payment fails the first three
+    attempts at each order with 503 either way;
+  - redundant calls: orders reads the same key from Redis 12 times per
+    request (broken) or once (fixed);
+  - Cache-Control: orders' response carries `Cache-Control: max-age=60`
+    only when fixed;
+  - cascade: payment's /authorize takes 1.5 s (broken) against the
+    gateway's 1 s timeout, so the gateway answers 503; fixed, it answers
+    at once.
+"""
+import http.client
+import http.server
+import json
+import socket
+import sys
+import time
+
+GATEWAY = ("127.0.0.2", 8080)
+ORDERS = ("127.0.0.3", 8081)
+REDIS = ("127.0.0.4", 6379)
+PAYMENT = ("127.0.0.5", 8082)
+TIMEOUT = 1.0
+
+MODE, ROLE = sys.argv[1], sys.argv[2]
+BROKEN = MODE == "broken"
+
+
+def call(me, to, method, path, body=None, timeout=None):
+    """One HTTP request from address `me` to `to`, on its own connection."""
+    c = http.client.HTTPConnection(to[0], to[1], timeout=timeout, source_address=(me[0], 0))
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        c.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
+class Redis:
+    """A RESP client over one connection (the bytes redis-cli sends)."""
+
+    def __init__(self, me):
+        self.s = socket.create_connection(REDIS, source_address=(me[0], 0))
+        self.f = self.s.makefile("rb")
+
+    def command(self, *args):
+        out = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() for x in args))
+        self.s.sendall(out)
+        line = self.f.readline()
+        if line.startswith(b"$"):
+            n = int(line[1:])
+            return None if n < 0 else self.f.read(n + 2)[:-2].decode()
+        return line[1:].strip().decode()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    attempts = {}
+    redis = None
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, body, headers=()):
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in headers:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The gateway gave up waiting (the cascade story).
+            self.close_connection = True
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(n) or b"{}")
+
+    def do_GET(self):
+        if ROLE == "gateway" and self.path.startswith("/orders/"):
+            status, headers, data = call(GATEWAY, ORDERS, "GET", self.path)
+            passed = [("Cache-Control", headers["Cache-Control"])] if "Cache-Control" in headers else []
+            return self.reply(status, json.loads(data), passed)
+        if ROLE == "orders" and self.path.startswith("/orders/"):
+            key = "order:" + self.path.rsplit("/", 1)[1]
+            for _ in range(12 if BROKEN else 1):
+                value = Handler.redis.command("GET", key)
+            headers = [] if BROKEN else [("Cache-Control", "max-age=60")]
+            return self.reply(200, json.loads(value), headers)
+        self.reply(404, {"error": "no such path"})
+
+    def do_POST(self):
+        body = self.body()
+        if ROLE == "gateway" and self.path == "/checkout":
+            delays = [1, 1, 1] if BROKEN else [1, 2, 4]
+            for attempt in range(len(delays) + 1):
+                status, _, data = call(GATEWAY, PAYMENT, "POST", "/charge", body)
+                if status < 500 or attempt == len(delays):
+                    break
+                time.sleep(delays[attempt])
+            return self.reply(status, json.loads(data))
+        if ROLE == "gateway" and self.path == "/pay":
+            try:
+                status, _, data = call(GATEWAY, PAYMENT, "POST", "/authorize", body, timeout=TIMEOUT)
+                return self.reply(status, json.loads(data))
+            except (socket.timeout, TimeoutError):
+                return self.reply(503, {"error": "payment timed out"})
+        if ROLE == "payment" and self.path == "/charge":
+            n = Handler.attempts.get(body["order"], 0) + 1
+            Handler.attempts[body["order"]] = n
+            if n <= 3:
+                return self.reply(503, {"error": "card processor unavailable"})
+            return self.reply(200, {"order": body["order"], "charged": True})
+        if ROLE == "payment" and self.path == "/authorize":
+            if BROKEN:
+                time.sleep(1.5)
+            return self.reply(200, {"order": body["order"], "authorized": True})
+        self.reply(404, {"error": "no such path"})
+
+
+def main():
+    me = {"gateway": GATEWAY, "orders": ORDERS, "payment": PAYMENT}[ROLE]
+    if ROLE == "orders":
+        Handler.redis = Redis(me)
+    server = http.server.ThreadingHTTPServer(me, Handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

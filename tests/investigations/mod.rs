@@ -1,0 +1,144 @@
+//! The incident stories end to end: testdata/scenarios/stories (recorded
+//! by make_incident_stories.sh from a real Python shop, redis-server and
+//! curl), broken and fixed, through `trawl retries`, `trawl redundant`,
+//! `trawl timeline` and `trawl diff`. Each story is detected with the
+//! evidence it names; where this machine can record, a fresh broken and
+//! fixed recording are checked the same way.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::{can_record, scratch, stderr, stdout, testdata, trawl};
+
+fn analyze(pcap: &Path, dir: &Path, name: &str) -> String {
+    let snap = dir.join(format!("{name}.snap"));
+    let o = trawl(&["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    snap.display().to_string()
+}
+
+fn json(args: &[&str]) -> Value {
+    let o = trawl(args);
+    assert!(o.status.success(), "trawl {args:?}: {}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null)
+}
+
+fn waits_s(chain: &Value) -> Vec<f64> {
+    chain["waits_ms"].as_array().map(|w| w.iter().map(|x| (x.as_f64().unwrap_or(0.0) / 100.0).round() / 10.0).collect()).unwrap_or_default()
+}
+
+/// The retry chain of the gateway's charges.
+fn charge_chain(snap: &str) -> Value {
+    let all = json(&["retries", snap, "--format", "json"]);
+    let chains: Vec<&Value> = all.as_array().into_iter().flatten().filter(|c| c["endpoint"] == "POST /charge").collect();
+    assert_eq!(chains.len(), 1, "{all}");
+    chains[0].clone()
+}
+
+fn check(baseline: &Path, broken: &Path, fixed: &Path) {
+    let dir = scratch(&format!("stories-{}", broken.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default()));
+    let (base, bad, good) = (analyze(baseline, &dir, "baseline"), analyze(broken, &dir, "broken"), analyze(fixed, &dir, "fixed"));
+
+    // Retries: 1, 1, 1 s against 1, 2, 4 s.
+    let (b, f) = (charge_chain(&bad), charge_chain(&good));
+    assert_eq!((b["client"].as_str(), b["server"].as_str(), b["attempts"].as_u64()), (Some("127.0.0.2"), Some("127.0.0.5:8082"), Some(4)));
+    assert_eq!((waits_s(&b), b["backoff"].as_str()), (vec![1.0, 1.0, 1.0], Some("constant")));
+    assert_eq!((waits_s(&f), f["backoff"].as_str()), (vec![1.0, 2.0, 4.0], Some("exponential")));
+    assert_eq!(b["outcomes"], serde_json::json!(["503", "503", "503", "200"]));
+    assert_eq!((b["succeeded"].as_bool(), f["succeeded"].as_bool()), (Some(true), Some(true)));
+
+    // Redundant calls: 12 identical Redis reads per order request against 1.
+    let r = json(&["redundant", &bad, "--format", "json"]);
+    let found: Vec<(&str, &str, u64)> = r
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| (x["inbound_endpoint"].as_str().unwrap_or(""), x["request"].as_str().unwrap_or(""), x["count"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(found, [("GET /orders/{id}", "GET order:42", 12); 3], "{r}");
+    assert_eq!(json(&["redundant", &good, "--format", "json"]), serde_json::json!([]));
+
+    // The cascade: the first 503 of POST /pay, each after the gateway's 1 s timeout.
+    let t = json(&["timeline", &bad, "--format", "json"]);
+    let pay: Vec<&Value> = t["first_failures"].as_array().into_iter().flatten().filter(|f| f["endpoint"] == "POST /pay").collect();
+    assert_eq!(pay.len(), 1, "{t}");
+    assert_eq!((pay[0]["kind"].as_str(), pay[0]["count"].as_u64(), pay[0]["looks_like_timeout"].as_bool()), (Some("503"), Some(3), Some(true)));
+    let lat = pay[0]["latency_ms"].as_f64().unwrap_or(0.0);
+    assert!((1000.0..1100.0).contains(&lat), "the gateway gives up after its 1 s timeout: {lat} ms");
+    // tshark: the first 503 answers a request sent `http.time` earlier.
+    let first_503 = tshark_first_503(broken);
+    let at = pay[0]["first_at"].as_str().unwrap_or_default().to_string();
+    assert_eq!(at[..23], first_503[..23], "first failure at the millisecond tshark puts the request of the first 503");
+    let t = json(&["timeline", &good, "--format", "json"]);
+    assert!(t["first_failures"].as_array().into_iter().flatten().all(|f| f["endpoint"] == "POST /charge"), "fixed, only the flaky charges fail: {t}");
+
+    // Regression verification: the broken shop fails, the fixed one passes.
+    let o = trawl(&["diff", &base, &bad, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let d: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+    let findings: Vec<(String, String)> = d["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["regression"] == true)
+        .map(|f| (f["endpoint"].as_str().unwrap_or("").to_string(), f["kind"].as_str().unwrap_or("").to_string()))
+        .collect();
+    for want in [
+        ("127.0.0.3:8081 GET /orders/{id}", "header_removed"),
+        ("127.0.0.2:8080 GET /orders/{id}", "header_removed"),
+        ("127.0.0.3:8081 GET /orders/{id}", "downstream_calls_changed"),
+        ("127.0.0.2:8080 POST /pay", "new_error"),
+        ("127.0.0.2:8080 POST /pay", "latency_regression"),
+        ("127.0.0.5:8082 POST /authorize", "latency_regression"),
+    ] {
+        assert!(findings.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} not in {findings:?}");
+    }
+    let details: Vec<&str> = d["findings"].as_array().into_iter().flatten().filter_map(|f| f["detail"].as_str()).collect();
+    assert!(details.contains(&"GET order:42 at 127.0.0.4:6379: 1.0 -> 12.0 per request"), "{details:?}");
+    assert!(details.contains(&"`cache-control` was in every baseline response, is missing now"), "{details:?}");
+    let o = trawl(&["diff", &base, &good]);
+    assert_eq!(o.status.code(), Some(0), "the fixed shop passes: {}", stdout(&o));
+    let o = trawl(&["diff", &base, &bad, "--format", "junit"]);
+    let x = stdout(&o);
+    assert!(x.starts_with("<?xml") && x.contains("failures=\"4\"") && x.contains("<failure message=\"header_removed: `cache-control`"), "{x}");
+}
+
+/// RFC 3339 time of the request answered by the first 503 of the gateway.
+fn tshark_first_503(pcap: &Path) -> String {
+    let o = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "http.response.code == 503 && tcp.srcport == 8080", "-T", "fields", "-e", "frame.time_epoch", "-e", "http.time"])
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
+    let line = String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string();
+    let mut f = line.split('\t').map(|x| x.parse::<f64>().unwrap_or(0.0));
+    let (at, took) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
+    let ns = ((at - took) * 1e9).round() as i64;
+    trawl_schemas::time::rfc3339(ns)
+}
+
+#[test]
+fn incident_stories_are_detected_with_their_evidence() {
+    let s = |f: &str| PathBuf::from(testdata(&format!("scenarios/stories/{f}")));
+    check(&s("baseline.pcap"), &s("broken.pcap"), &s("fixed.pcap"));
+}
+
+#[test]
+fn incident_stories_recorded_live() {
+    if !can_record(&["tcpdump", "curl", "redis-server", "ss", "python3"]) {
+        eprintln!("skipping the live incident stories: needs root, unshare, tcpdump, curl, redis-server, ss and python3");
+        return;
+    }
+    let dir = scratch("live-stories");
+    let record = |mode: &str, name: &str| {
+        let pcap = dir.join(format!("{name}.pcap"));
+        let o = Command::new(testdata("scenarios/make_incident_stories.sh")).arg(mode).arg(&pcap).output().unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.status.success(), "make_incident_stories.sh {mode}: {}", stderr(&o));
+        pcap
+    };
+    let (broken, fixed) = (record("broken", "broken"), record("fixed", "fixed"));
+    check(&PathBuf::from(testdata("scenarios/stories/baseline.pcap")), &broken, &fixed);
+}
