@@ -9,13 +9,21 @@ use anyhow::{Result, anyhow};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use trawl_investigate::calls::{self, Call, rfc3339};
-use trawl_investigate::{diff, redundant, retries, timeline};
+use trawl_investigate::{diff, map, redundant, retries, timeline};
 use trawl_query::Catalog;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutFormat {
     Table,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MapFormat {
+    Table,
+    Json,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +77,19 @@ pub struct TimelineArgs {
     pub bucket: Option<f64>,
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct MapArgs {
+    pub snapshot: PathBuf,
+    /// Show who calls this service, whom it calls, and the blast radius
+    /// if it goes down (a node name as the map shows it).
+    #[arg(long)]
+    pub focus: Option<String>,
+    #[arg(long, value_enum, default_value_t = MapFormat::Table)]
+    pub format: MapFormat,
     #[command(flatten)]
     pub common: Common,
 }
@@ -236,6 +257,51 @@ pub fn timeline(a: TimelineArgs) -> Result<ExitCode> {
                 })
                 .collect();
             print_table(&["bucket", "endpoint", "calls", "failures", "p50_ms", "p99_ms"], &rows)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn service_map(a: MapArgs) -> Result<ExitCode> {
+    let calls = load(&a.snapshot, &a.common)?;
+    let mut m = map::build(&calls);
+    let focus = match &a.focus {
+        None => None,
+        Some(f) => Some(map::focus(&m, f).ok_or_else(|| {
+            anyhow!(trawl_query::QueryError::Invalid(format!("--focus: `{f}` is not a node of the map; its nodes are {}", m.nodes.join(", "))))
+        })?),
+    };
+    if let Some(f) = &focus {
+        // The focus, its callers and callees: the edges that touch it.
+        m.edges.retain(|e| e.from == f.node || e.to == f.node);
+        m.nodes.retain(|n| *n == f.node || f.callers.contains(n) || f.callees.contains(n));
+    }
+    match a.format {
+        MapFormat::Json => print_json(&m.to_json(focus.as_ref()))?,
+        MapFormat::Dot => print!("{}", m.to_dot()),
+        MapFormat::Mermaid => print!("{}", m.to_mermaid()),
+        MapFormat::Table => {
+            let rows: Vec<Vec<String>> = m
+                .edges
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.from.clone(),
+                        e.to.clone(),
+                        e.protocols.join(","),
+                        e.calls.to_string(),
+                        format!("{:.1}%", e.error_rate() * 100.0),
+                        format!("{:.1}", e.p50_ms),
+                        format!("{:.1}", e.p99_ms),
+                    ]
+                })
+                .collect();
+            print_table(&["from", "to", "protocols", "calls", "errors", "p50_ms", "p99_ms"], &rows)?;
+            if let Some(f) = &focus {
+                println!("\ncallers of {}: {}", f.node, f.callers.join(", "));
+                println!("callees: {}", f.callees.join(", "));
+                println!("blast radius (whose calls reach it): {}", f.blast_radius.join(", "));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

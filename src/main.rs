@@ -91,6 +91,11 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
         after_help = "Examples:\n  trawl ips incident.snap\n  trawl ips incident.snap --ip 10.244.3.30\n  trawl ips incident.snap --at 2026-11-22T14:02:00Z -n shop"
     )]
     Ips(kube_cmd::IpsArgs),
+    /// Service map: who calls whom, with calls, errors, latency and protocols per edge.
+    #[command(
+        after_help = "Examples:\n  trawl map incident.snap\n  trawl map incident.snap --focus shop/payment\n  trawl map incident.snap --format dot | dot -Tsvg > map.svg\n  trawl map incident.snap --format mermaid\n\nDocs: docs/investigations.md"
+    )]
+    Map(investigate_cmd::MapArgs),
     /// Retries: identical requests sent again after failures, their waits and backoff.
     #[command(
         after_help = "Examples:\n  trawl retries incident.snap\n  trawl retries incident.snap --kfl 'http && dst.port == 8082' --format json\n\nDocs: docs/investigations.md"
@@ -239,6 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Workloads(a) => kube_cmd::workloads(a).map(|_| ExitCode::SUCCESS),
         Command::Ips(a) => kube_cmd::ips(a).map(|_| ExitCode::SUCCESS),
+        Command::Map(a) => investigate_cmd::service_map(a),
         Command::Retries(a) => investigate_cmd::retries(a),
         Command::Redundant(a) => investigate_cmd::redundant(a),
         Command::Timeline(a) => investigate_cmd::timeline(a),

@@ -29,6 +29,10 @@ pub struct Call {
     /// The server: its workload or service, else its name and port.
     pub server: String,
     pub server_ip: String,
+    /// The server as a node of the service map: its workload or service,
+    /// else its name (without the port, so that it is the same node as
+    /// the calls it makes).
+    pub server_node: String,
     /// The server address is not private, loopback or link-local.
     pub external: bool,
     pub protocol: String,
@@ -79,6 +83,7 @@ const SELECT: &[&str] = &[
     "response_body",
     "COALESCE(latency_ms, 0.0)",
     "map_extract(request_headers, 'authorization')[1] IS NOT NULL",
+    "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name)",
 ];
 
 /// Reads the calls a KFL filter selects (all: an empty filter), in
@@ -157,6 +162,7 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
             response_json,
             latency_ms: c(18).as_primitive_opt::<Float64Type>().filter(|a| !a.is_null(r)).map_or(0.0, |a| a.value(r)),
             authorization: boolean(19, r),
+            server_node: s(20, r)?,
         });
     }
     Ok(())

@@ -7,6 +7,7 @@
 //!   request (N+1 queries, a cache that never hits);
 //! - [`timeline`]: errors and latency per endpoint over time, and the
 //!   first failure of each kind ("what happened at 14:02");
+//! - [`map`]: the service map, and the blast radius of one service;
 //! - [`diff`]: a baseline against a new snapshot, per endpoint, with a
 //!   verdict that can gate CI.
 //!
@@ -15,6 +16,7 @@
 
 pub mod calls;
 pub mod diff;
+pub mod map;
 pub mod redundant;
 pub mod retries;
 pub mod timeline;

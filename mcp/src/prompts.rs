@@ -69,8 +69,9 @@ Report each finding with its evidence (call or flow ids, times) and export the r
         name: "compare_traffic",
         description: "Compare two snapshots (before and after a change)",
         args: &[("baseline", "Snapshot of the known-good traffic", true), ("candidate", "Snapshot to compare", true)],
-        text: "Compare snapshot {candidate} with baseline {baseline}. Run get_api_stats group_by endpoint on each, and run_sql over both for per-endpoint counts, error rates and p99 \
-(the `snapshot` column tells them apart). Report new or vanished endpoints, error rates that rose, and latency regressions, with figures from both.",
+        text: "Compare snapshot {candidate} with baseline {baseline}. Start with diff_snapshots baseline {baseline} candidate {candidate}: its verdict and findings per endpoint (new errors, latency, \
+downstream calls per request, removed headers, JSON schema changes, new external destinations). Back each finding with get_api_stats group_by endpoint on both and list_api_calls examples; \
+find_retries and find_redundant_calls on the candidate explain changed downstream counts. Report the verdict and every regression with figures from both.",
     },
     PromptDef {
         name: "debug_connection",

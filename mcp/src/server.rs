@@ -125,6 +125,7 @@ impl TrawlServer {
 const INSTRUCTIONS: &str = "trawl answers questions about recorded network traffic (PCAP archives plus Kubernetes metadata) with evidence. \
 Workflow: get_data_boundaries (what raw capture exists) -> create_snapshot (a time window) -> start_snapshot_dissection (index it; poll get_snapshot_dissection_status) -> \
 get_api_stats / list_api_calls (KFL filters, e.g. `http && status_code >= 500`) -> get_api_call_details -> export_snapshot_pcap for Wireshark. \
+For evidence instead of rows: get_service_map, find_retries, find_redundant_calls, get_incident_timeline (what failed first, and when) and diff_snapshots (baseline against candidate). \
 list_snapshots shows what is already indexed. Times are Unix milliseconds or RFC 3339, UTC, and come from the capture, not the wall clock. \
 KFL reference: resource trawl://kfl; tables and columns: trawl://schema; run_sql for anything KFL cannot say.";
 

@@ -74,6 +74,26 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
     let t = json(&["timeline", &good, "--format", "json"]);
     assert!(t["first_failures"].as_array().into_iter().flatten().all(|f| f["endpoint"] == "POST /charge"), "fixed, only the flaky charges fail: {t}");
 
+    // The service map: exactly the edges the shop made, either way.
+    for snap in [&bad, &good] {
+        let m = json(&["map", snap, "--format", "json"]);
+        let edges: Vec<(&str, &str, &str)> = m["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["from"].as_str().unwrap_or(""), e["to"].as_str().unwrap_or(""), e["protocols"][0].as_str().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            edges,
+            [("127.0.0.10", "127.0.0.2", "http"), ("127.0.0.2", "127.0.0.3", "http"), ("127.0.0.2", "127.0.0.5", "http"), ("127.0.0.3", "127.0.0.4", "redis")]
+        );
+    }
+    let m = json(&["map", &bad, "--focus", "127.0.0.3", "--format", "json"]);
+    assert_eq!(m["focus"]["blast_radius"], serde_json::json!(["127.0.0.10", "127.0.0.2"]), "who is hurt when orders goes down");
+    assert_eq!(m["focus"]["callees"], serde_json::json!(["127.0.0.4"]));
+    let edges = m["edges"].as_array().map_or(0, Vec::len);
+    assert_eq!(edges, 2);
+
     // Regression verification: the broken shop fails, the fixed one passes.
     let o = trawl(&["diff", &base, &bad, "--format", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

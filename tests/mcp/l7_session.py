@@ -84,6 +84,25 @@ async def checks(s):
     codes = sorted({(c["amqp_reply_code"], c["method"]) for c in refused["calls"]})
     check(codes == [(312, "basic.return"), (406, "channel.close"), (406, "exchange.declare"), (530, "connection.close"), (530, "connection.open")], codes)
     found["amqp_refused"] = codes
+
+    # The incident stories (the broken shop against its fixed baseline).
+    r = await ok(s, "find_retries", {"snapshot_id": "broken", "kfl": "http && dst.port == 8082"})
+    chain = r["retry_chains"][0]
+    waits = [round(w / 1000, 1) for w in chain["waits_ms"]]
+    check((chain["attempts"], waits, chain["backoff"]) == (4, [1.0, 1.0, 1.0], "constant"), chain)
+    red = await ok(s, "find_redundant_calls", {"snapshot_id": "broken"})
+    check([(x["request"], x["count"]) for x in red["redundant"]] == [("GET order:42", 12)] * 3, red)
+    t = await ok(s, "get_incident_timeline", {"snapshot_id": "broken"})
+    pay = [f for f in t["first_failures"] if f["endpoint"] == "POST /pay"]
+    check(len(pay) == 1 and pay[0]["kind"] == "503" and pay[0]["looks_like_timeout"], t)
+    m = await ok(s, "get_service_map", {"snapshot_id": "broken", "focus": "127.0.0.3"})
+    check(m["focus"]["blast_radius"] == ["127.0.0.10", "127.0.0.2"], m)
+    d = await ok(s, "diff_snapshots", {"baseline": "baseline", "candidate": "broken"})
+    kinds = sorted({f["kind"] for f in d["findings"] if f["regression"]})
+    check(d["verdict"] == "fail" and kinds == ["downstream_calls_changed", "header_removed", "latency_regression", "new_error"], d)
+    same = await ok(s, "diff_snapshots", {"baseline": "baseline", "candidate": "fixed"})
+    check(same["verdict"] == "pass", same)
+    found["diff_regressions"] = kinds
     return found
 
 

@@ -110,11 +110,11 @@ fn mcp_refuses_unsafe_or_bad_setups() {
     let o = trawl(&["mcp", "--data", &d, "--list-tools"]);
     let tools: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     let names: Vec<&str> = tools.as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(names.len(), 17, "{names:?}");
+    assert_eq!(names.len(), 22, "{names:?}");
     assert!(!names.contains(&"delete_snapshot"));
     let o = trawl(&["mcp", "--data", &d, "--list-tools", "--allow-destructive"]);
     let tools: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-    assert_eq!(tools.as_array().map(Vec::len), Some(18));
+    assert_eq!(tools.as_array().map(Vec::len), Some(23));
     let o = trawl(&["mcp", "--data", &d, "--mcp-config"]);
     let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     assert_eq!(cfg["mcpServers"]["trawl"]["args"][0], "mcp");
@@ -133,8 +133,10 @@ fn docs_mcp_md_lists_the_tools_as_served() {
 /// gRPC, GraphQL, WebSocket, PostgreSQL and AMQP as an agent sees them:
 /// the captures snapshotted and dissected through the tools, failing gRPC
 /// calls found by status, GraphQL mutations and errors, WebSocket closes,
-/// failing SQL statements by SQLSTATE, the broker's refusals
-/// (tests/mcp/l7_session.py, the official Python MCP client SDK).
+/// failing SQL statements by SQLSTATE, the broker's refusals, and the
+/// incident stories through the investigation tools (retries, redundant
+/// calls, timeline, service map, diff) (tests/mcp/l7_session.py, the
+/// official Python MCP client SDK).
 #[test]
 fn mcp_agent_finds_grpc_graphql_websocket_and_database_traffic() {
     let dir = scratch("mcp-l7");
@@ -144,6 +146,9 @@ fn mcp_agent_finds_grpc_graphql_websocket_and_database_traffic() {
         ("ws", "scenarios/web/websocket.pcap"),
         ("pg", "scenarios/postgres/postgres.pcap"),
         ("amqp", "corpus/deepflow_amqp-error.pcap"),
+        ("baseline", "scenarios/stories/baseline.pcap"),
+        ("broken", "scenarios/stories/broken.pcap"),
+        ("fixed", "scenarios/stories/fixed.pcap"),
     ] {
         let d = dir.join("archive").join(node);
         fs::create_dir_all(&d).ok();

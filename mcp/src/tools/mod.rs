@@ -9,6 +9,7 @@
 mod archive;
 mod calls;
 mod flows;
+mod investigate;
 mod sql;
 mod workloads;
 
@@ -253,6 +254,41 @@ const DEFS: &[Def] = &[
         "Write a pcapng of a snapshot's packets (the connections of a KFL filter, a BPF filter, nodes, a time range) under the data folder's exports/. Returns path, size and packet count."
     ),
     def!(
+        "get_service_map",
+        investigate::ServiceMap,
+        true,
+        false,
+        "Who calls whom: nodes are workloads, services, external domains or addresses; edges carry calls, error rate, p50/p99 latency and protocols. With focus: a service's callers, callees and blast radius. JSON, Mermaid or Graphviz dot."
+    ),
+    def!(
+        "find_retries",
+        investigate::Investigate,
+        true,
+        false,
+        "Retry chains: the same request sent again by the same client after failures, with attempts, outcomes, waits between attempts (ms) and the backoff they follow (constant, linear, exponential)."
+    ),
+    def!(
+        "find_redundant_calls",
+        investigate::Investigate,
+        true,
+        false,
+        "Redundant calls: the same downstream request (SQL, Redis key, HTTP call) repeated inside one inbound request (N+1 queries, a cache that never hits), with the inbound call, the repeated request and the count."
+    ),
+    def!(
+        "get_incident_timeline",
+        investigate::Timeline,
+        true,
+        false,
+        "What happened when: the first failure of each kind per endpoint (time, call id, count, latency; failures that all took the same time are flagged as a timeout), and the time buckets where an endpoint failed or slowed beyond its own baseline."
+    ),
+    def!(
+        "diff_snapshots",
+        investigate::Diff,
+        true,
+        false,
+        "Regression verification of a candidate snapshot against a baseline, per endpoint: missing and new endpoints, new error statuses, latency regressions, changed or vanished downstream calls, removed response headers, JSON response schema changes, new external destinations. verdict pass or fail."
+    ),
+    def!(
         "run_sql",
         sql::RunSql,
         true,
@@ -301,6 +337,11 @@ pub async fn call(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestCont
         "list_workloads" => workloads::list_workloads(inner, parse(name, args)?).await,
         "list_ips" => workloads::list_ips(inner, parse(name, args)?).await,
         "export_snapshot_pcap" => flows::export_pcap(inner, parse(name, args)?).await,
+        "get_service_map" => investigate::service_map(inner, parse(name, args)?).await,
+        "find_retries" => investigate::find_retries(inner, parse(name, args)?).await,
+        "find_redundant_calls" => investigate::find_redundant_calls(inner, parse(name, args)?).await,
+        "get_incident_timeline" => investigate::incident_timeline(inner, parse(name, args)?).await,
+        "diff_snapshots" => investigate::diff_snapshots(inner, parse(name, args)?).await,
         "run_sql" => sql::run_sql(inner, parse(name, args)?).await,
         other => {
             let known: Vec<&str> = DEFS.iter().filter(|d| inner.config.allow_destructive || !d.destructive).map(|d| d.name).collect();

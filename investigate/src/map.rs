@@ -1,0 +1,155 @@
+//! The service map: who calls whom. Nodes are workloads (or services)
+//! where Kubernetes metadata named them, DNS names of external
+//! destinations, else addresses; an edge is every call from one node to
+//! another, with its count, failures, latency and protocols. A focus on
+//! one service shows its callers, its callees, and the blast radius: every
+//! node whose calls reach it, directly or through others.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::calls::{Call, percentile};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    pub calls: usize,
+    pub failures: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub protocols: Vec<String>,
+    /// Server ports called.
+    pub ports: Vec<String>,
+    pub external: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Map {
+    pub nodes: Vec<String>,
+    pub edges: Vec<Edge>,
+}
+
+/// What a focus on one node shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Focus {
+    pub node: String,
+    pub callers: Vec<String>,
+    pub callees: Vec<String>,
+    /// Every node whose calls reach the focus, directly or not.
+    pub blast_radius: Vec<String>,
+}
+
+fn r(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+impl Edge {
+    pub fn error_rate(&self) -> f64 {
+        if self.calls == 0 { 0.0 } else { self.failures as f64 / self.calls as f64 }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "from": self.from, "to": self.to, "calls": self.calls, "failures": self.failures,
+            "error_rate": r(self.error_rate()), "p50_ms": r(self.p50_ms), "p99_ms": r(self.p99_ms),
+            "protocols": self.protocols, "ports": self.ports, "external": self.external,
+        })
+    }
+}
+
+impl Map {
+    pub fn to_json(&self, focus: Option<&Focus>) -> Value {
+        let mut v = json!({ "nodes": self.nodes, "edges": self.edges.iter().map(Edge::to_json).collect::<Vec<_>>() });
+        if let Some(f) = focus {
+            v["focus"] = json!({ "node": f.node, "callers": f.callers, "callees": f.callees, "blast_radius": f.blast_radius });
+        }
+        v
+    }
+
+    fn label(e: &Edge) -> String {
+        let rate = if e.failures > 0 { format!(", {:.0}% errors", e.error_rate() * 100.0) } else { String::new() };
+        format!("{} {} calls{rate}, p50 {:.1} ms", e.protocols.join("+"), e.calls, e.p50_ms)
+    }
+
+    /// Graphviz.
+    pub fn to_dot(&self) -> String {
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\\\""));
+        let mut out = String::from("digraph trawl {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+        for n in &self.nodes {
+            out.push_str(&format!("  {};\n", q(n)));
+        }
+        for e in &self.edges {
+            let color = if e.failures > 0 { ", color=red" } else { "" };
+            out.push_str(&format!("  {} -> {} [label={}{color}];\n", q(&e.from), q(&e.to), q(&Self::label(e))));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Mermaid (GitHub renders it in Markdown).
+    pub fn to_mermaid(&self) -> String {
+        let id: BTreeMap<&str, String> = self.nodes.iter().enumerate().map(|(i, n)| (n.as_str(), format!("n{i}"))).collect();
+        let mut out = String::from("flowchart LR\n");
+        for n in &self.nodes {
+            out.push_str(&format!("  {}[\"{}\"]\n", id[n.as_str()], n.replace('"', "'")));
+        }
+        for e in &self.edges {
+            out.push_str(&format!("  {} -->|\"{}\"| {}\n", id[e.from.as_str()], Self::label(e).replace('"', "'"), id[e.to.as_str()]));
+        }
+        out
+    }
+}
+
+/// Builds the map of `calls`.
+pub fn build(calls: &[Call]) -> Map {
+    let mut groups: BTreeMap<(&str, &str), Vec<&Call>> = BTreeMap::new();
+    for c in calls {
+        groups.entry((c.client.as_str(), c.server_node.as_str())).or_default().push(c);
+    }
+    let mut nodes = BTreeSet::new();
+    let edges = groups
+        .into_iter()
+        .map(|((from, to), cs)| {
+            nodes.insert(from.to_string());
+            nodes.insert(to.to_string());
+            let lat: Vec<f64> = cs.iter().filter(|c| c.answered).map(|c| c.latency_ms).collect();
+            let protocols: BTreeSet<String> = cs.iter().map(|c| c.protocol.clone()).collect();
+            let ports: BTreeSet<String> =
+                cs.iter().map(|c| c.server.rsplit(':').next().unwrap_or_default().to_string()).filter(|p| p.parse::<u16>().is_ok()).collect();
+            Edge {
+                from: from.to_string(),
+                to: to.to_string(),
+                calls: cs.len(),
+                failures: cs.iter().filter(|c| c.failed).count(),
+                p50_ms: percentile(&lat, 0.5),
+                p99_ms: percentile(&lat, 0.99),
+                protocols: protocols.into_iter().collect(),
+                ports: ports.into_iter().collect(),
+                external: cs.iter().any(|c| c.external),
+            }
+        })
+        .collect();
+    Map { nodes: nodes.into_iter().collect(), edges }
+}
+
+/// The neighbourhood of `node` (None: it is not on the map).
+pub fn focus(map: &Map, node: &str) -> Option<Focus> {
+    if !map.nodes.iter().any(|n| n == node) {
+        return None;
+    }
+    let callers: BTreeSet<&str> = map.edges.iter().filter(|e| e.to == node && e.from != node).map(|e| e.from.as_str()).collect();
+    let callees: BTreeSet<&str> = map.edges.iter().filter(|e| e.from == node && e.to != node).map(|e| e.to.as_str()).collect();
+    let mut reach: BTreeSet<&str> = BTreeSet::new();
+    let mut todo: Vec<&str> = vec![node];
+    while let Some(n) = todo.pop() {
+        for e in map.edges.iter().filter(|e| e.to == n) {
+            if e.from != node && reach.insert(e.from.as_str()) {
+                todo.push(e.from.as_str());
+            }
+        }
+    }
+    let own = |s: BTreeSet<&str>| s.into_iter().map(str::to_string).collect();
+    Some(Focus { node: node.to_string(), callers: own(callers), callees: own(callees), blast_radius: own(reach) })
+}

@@ -1,0 +1,153 @@
+//! The investigations (trawl-investigate) as tools: the service map,
+//! retries, redundant calls, the incident timeline and the regression
+//! diff of two snapshots.
+
+use std::sync::Arc;
+
+use rmcp::schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use trawl_investigate::calls::{self, Call};
+use trawl_investigate::{diff, map, redundant, retries, timeline};
+
+use super::indexed;
+use crate::error::{ToolError, ToolResult};
+use crate::server::Inner;
+
+/// One snapshot and the calls to look at.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct Investigate {
+    /// Snapshot (default: every dissected snapshot).
+    #[serde(alias = "snapshot", alias = "db")]
+    pub snapshot_id: Option<String>,
+    /// KFL filter of the calls to look at (default: all).
+    #[serde(default)]
+    pub kfl: String,
+}
+
+/// get_service_map's parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct ServiceMap {
+    /// Snapshot (default: every dissected snapshot).
+    #[serde(alias = "snapshot", alias = "db")]
+    pub snapshot_id: Option<String>,
+    /// KFL filter of the calls drawn (default: all).
+    #[serde(default)]
+    pub kfl: String,
+    /// A node: only its edges, with its callers, callees and blast radius (the nodes whose calls reach it).
+    pub focus: Option<String>,
+    /// `json` (default), `mermaid` or `dot` text of the graph.
+    #[serde(default)]
+    pub format: MapFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum MapFormat {
+    #[default]
+    Json,
+    Mermaid,
+    Dot,
+}
+
+/// get_incident_timeline's parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct Timeline {
+    /// Snapshot (default: every dissected snapshot).
+    #[serde(alias = "snapshot", alias = "db")]
+    pub snapshot_id: Option<String>,
+    /// KFL filter of the calls to look at (default: all).
+    #[serde(default)]
+    pub kfl: String,
+    /// Bucket size in seconds (default: about 60 buckets, at least 1 s).
+    pub bucket_seconds: Option<f64>,
+    /// Return every bucket, not only the anomalous ones (default false).
+    #[serde(default)]
+    pub all_buckets: bool,
+}
+
+/// diff_snapshots' parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct Diff {
+    /// The snapshot that behaved as expected.
+    pub baseline: String,
+    /// The snapshot to verify.
+    pub candidate: String,
+    /// KFL filter applied to both (default: all calls).
+    #[serde(default)]
+    pub kfl: String,
+    /// Latency growth in percent that is a regression (default 50)...
+    pub latency_pct: Option<f64>,
+    /// ...when also more than this many ms (default 20).
+    pub latency_min_ms: Option<f64>,
+}
+
+async fn load(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str) -> ToolResult<Vec<Call>> {
+    let snaps = indexed(inner, snapshot)?;
+    let cat = inner.catalog(&snaps).await?;
+    calls::load(&cat.catalog, kfl).await.map_err(|e| ToolError::new(e.to_string()))
+}
+
+pub async fn service_map(inner: &Arc<Inner>, p: ServiceMap) -> ToolResult {
+    let calls = load(inner, p.snapshot_id.as_deref(), &p.kfl).await?;
+    let mut m = map::build(&calls);
+    let focus = match &p.focus {
+        None => None,
+        Some(f) => Some(map::focus(&m, f).ok_or_else(|| ToolError::new(format!("focus: `{f}` is not a node of the map")).with("nodes", json!(m.nodes)))?),
+    };
+    if let Some(f) = &focus {
+        m.edges.retain(|e| e.from == f.node || e.to == f.node);
+        m.nodes.retain(|n| *n == f.node || f.callers.contains(n) || f.callees.contains(n));
+    }
+    Ok(match p.format {
+        MapFormat::Json => m.to_json(focus.as_ref()),
+        MapFormat::Mermaid => json!({ "mermaid": m.to_mermaid() }),
+        MapFormat::Dot => json!({ "dot": m.to_dot() }),
+    })
+}
+
+pub async fn find_retries(inner: &Arc<Inner>, p: Investigate) -> ToolResult {
+    let calls = load(inner, p.snapshot_id.as_deref(), &p.kfl).await?;
+    let found = retries::find(&calls, retries::Settings::default());
+    Ok(json!({ "retry_chains": found.iter().map(retries::Retry::to_json).collect::<Vec<_>>(), "count": found.len() }))
+}
+
+pub async fn find_redundant_calls(inner: &Arc<Inner>, p: Investigate) -> ToolResult {
+    let calls = load(inner, p.snapshot_id.as_deref(), &p.kfl).await?;
+    let found = redundant::find(&calls, 2);
+    Ok(json!({ "redundant": found.iter().map(redundant::Redundant::to_json).collect::<Vec<_>>(), "count": found.len() }))
+}
+
+pub async fn incident_timeline(inner: &Arc<Inner>, p: Timeline) -> ToolResult {
+    let bucket_ns = match p.bucket_seconds {
+        Some(s) if s.is_finite() && s > 0.0 => Some((s * 1e9) as i64),
+        Some(s) => return Err(ToolError::new(format!("bucket_seconds: expected a positive number, got {s}"))),
+        None => None,
+    };
+    let calls = load(inner, p.snapshot_id.as_deref(), &p.kfl).await?;
+    let mut t = timeline::build(&calls, bucket_ns);
+    if !p.all_buckets {
+        t.buckets.retain(|b| b.anomalous);
+    }
+    Ok(t.to_json())
+}
+
+pub async fn diff_snapshots(inner: &Arc<Inner>, p: Diff) -> ToolResult {
+    let base = load(inner, Some(&p.baseline), &p.kfl).await?;
+    let new = load(inner, Some(&p.candidate), &p.kfl).await?;
+    let d = diff::Settings::default();
+    let s = diff::Settings { latency_pct: p.latency_pct.unwrap_or(d.latency_pct), latency_min_ms: p.latency_min_ms.unwrap_or(d.latency_min_ms) };
+    let mut v: Value = diff::compare(&base, &new, s).to_json();
+    v["baseline"] = json!(p.baseline);
+    v["candidate"] = json!(p.candidate);
+    Ok(v)
+}
