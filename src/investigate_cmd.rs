@@ -158,59 +158,67 @@ fn secs(s: f64, name: &str) -> Result<f64> {
     }
 }
 
+/// Prints findings as JSON, or as a table with a count on stderr.
+fn report<T>(found: &[T], format: OutFormat, to_json: fn(&T) -> Value, header: &[&str], row: impl Fn(&T) -> Vec<String>, what: &str) -> Result<()> {
+    match format {
+        OutFormat::Json => print_json(&Value::Array(found.iter().map(to_json).collect())),
+        OutFormat::Table => {
+            print_table(header, &found.iter().map(row).collect::<Vec<_>>())?;
+            eprintln!("{} {what}", found.len());
+            Ok(())
+        }
+    }
+}
+
 pub fn retries(a: RetriesArgs) -> Result<ExitCode> {
     let max_gap_ms = secs(a.max_gap, "max-gap")? * 1000.0;
     let calls = load(&a.snapshot, &a.common)?;
     let found = retries::find(&calls, retries::Settings { max_gap_ms });
-    match a.format {
-        OutFormat::Json => print_json(&Value::Array(found.iter().map(retries::Retry::to_json).collect()))?,
-        OutFormat::Table => {
-            let rows: Vec<Vec<String>> = found
-                .iter()
-                .map(|r| {
-                    vec![
-                        rfc3339(r.first_ns),
-                        r.client.clone(),
-                        format!("{} {}", r.server, r.endpoint),
-                        r.calls.len().to_string(),
-                        r.waits_ms.iter().map(|w| format!("{:.2}s", w / 1000.0)).collect::<Vec<_>>().join(", "),
-                        r.backoff.name().to_string(),
-                        r.outcomes.join(","),
-                        if r.succeeded { "succeeded" } else { "gave up" }.to_string(),
-                    ]
-                })
-                .collect();
-            print_table(&["first_at", "client", "endpoint", "attempts", "waits", "backoff", "outcomes", "result"], &rows)?;
-            eprintln!("{} retry chain{}", found.len(), if found.len() == 1 { "" } else { "s" });
-        }
-    }
+    let header = ["first_at", "client", "endpoint", "attempts", "waits", "backoff", "outcomes", "result"];
+    report(
+        &found,
+        a.format,
+        retries::Retry::to_json,
+        &header,
+        |r| {
+            vec![
+                rfc3339(r.first_ns),
+                r.client.clone(),
+                format!("{} {}", r.server, r.endpoint),
+                r.calls.len().to_string(),
+                r.waits_ms.iter().map(|w| format!("{:.2}s", w / 1000.0)).collect::<Vec<_>>().join(", "),
+                r.backoff.name().to_string(),
+                r.outcomes.join(","),
+                if r.succeeded { "succeeded" } else { "gave up" }.to_string(),
+            ]
+        },
+        "retry chain(s)",
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn redundant(a: RedundantArgs) -> Result<ExitCode> {
     let calls = load(&a.snapshot, &a.common)?;
     let found = redundant::find(&calls, a.min_repeats);
-    match a.format {
-        OutFormat::Json => print_json(&Value::Array(found.iter().map(redundant::Redundant::to_json).collect()))?,
-        OutFormat::Table => {
-            let rows: Vec<Vec<String>> = found
-                .iter()
-                .map(|r| {
-                    vec![
-                        rfc3339(r.first_ns),
-                        r.inbound.clone(),
-                        format!("{} {}", r.service, r.inbound_endpoint),
-                        r.downstream.clone(),
-                        r.request.clone(),
-                        format!("{}x", r.count),
-                        r.downstream_calls.to_string(),
-                    ]
-                })
-                .collect();
-            print_table(&["first_at", "inbound_call", "inbound", "downstream", "repeated_request", "count", "downstream_calls"], &rows)?;
-            eprintln!("{} inbound call{} with repeated downstream requests", found.len(), if found.len() == 1 { "" } else { "s" });
-        }
-    }
+    let header = ["first_at", "inbound_call", "inbound", "downstream", "repeated_request", "count", "downstream_calls"];
+    report(
+        &found,
+        a.format,
+        redundant::Redundant::to_json,
+        &header,
+        |r| {
+            vec![
+                rfc3339(r.first_ns),
+                r.inbound.clone(),
+                format!("{} {}", r.service, r.inbound_endpoint),
+                r.downstream.clone(),
+                r.request.clone(),
+                format!("{}x", r.count),
+                r.downstream_calls.to_string(),
+            ]
+        },
+        "inbound call(s) with repeated downstream requests",
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -264,18 +272,15 @@ pub fn timeline(a: TimelineArgs) -> Result<ExitCode> {
 
 pub fn service_map(a: MapArgs) -> Result<ExitCode> {
     let calls = load(&a.snapshot, &a.common)?;
-    let mut m = map::build(&calls);
-    let focus = match &a.focus {
-        None => None,
-        Some(f) => Some(map::focus(&m, f).ok_or_else(|| {
-            anyhow!(trawl_query::QueryError::Invalid(format!("--focus: `{f}` is not a node of the map; its nodes are {}", m.nodes.join(", "))))
-        })?),
+    let (m, focus) = match &a.focus {
+        None => (map::build(&calls), None),
+        Some(f) => {
+            let (m, focus) = map::focused(map::build(&calls), f).map_err(|nodes| {
+                anyhow!(trawl_query::QueryError::Invalid(format!("--focus: `{f}` is not a node of the map; its nodes are {}", nodes.join(", "))))
+            })?;
+            (m, Some(focus))
+        }
     };
-    if let Some(f) = &focus {
-        // The focus, its callers and callees: the edges that touch it.
-        m.edges.retain(|e| e.from == f.node || e.to == f.node);
-        m.nodes.retain(|n| *n == f.node || f.callers.contains(n) || f.callees.contains(n));
-    }
     match a.format {
         MapFormat::Json => print_json(&m.to_json(focus.as_ref()))?,
         MapFormat::Dot => print!("{}", m.to_dot()),

@@ -153,3 +153,12 @@ pub fn focus(map: &Map, node: &str) -> Option<Focus> {
     let own = |s: BTreeSet<&str>| s.into_iter().map(str::to_string).collect();
     Some(Focus { node: node.to_string(), callers: own(callers), callees: own(callees), blast_radius: own(reach) })
 }
+
+/// The map around `node`: the edges that touch it and their nodes, with
+/// its [`Focus`]; or, when `node` is not on the map, the map's nodes.
+pub fn focused(mut map: Map, node: &str) -> Result<(Map, Focus), Vec<String>> {
+    let Some(f) = focus(&map, node) else { return Err(map.nodes) };
+    map.edges.retain(|e| e.from == f.node || e.to == f.node);
+    map.nodes.retain(|n| *n == f.node || f.callers.contains(n) || f.callees.contains(n));
+    Ok((map, f))
+}

@@ -162,3 +162,19 @@ fn incident_stories_recorded_live() {
     let (broken, fixed) = (record("broken", "broken"), record("fixed", "fixed"));
     check(&PathBuf::from(testdata("scenarios/stories/baseline.pcap")), &broken, &fixed);
 }
+
+#[test]
+fn investigations_refuse_bad_input_in_one_line() {
+    let dir = scratch("stories-bad-input");
+    let snap = analyze(&PathBuf::from(testdata("scenarios/stories/broken.pcap")), &dir, "broken");
+    for (args, want) in [
+        (vec!["map", snap.as_str(), "--focus", "nope"], "--focus: `nope` is not a node of the map; its nodes are 127.0.0.10, 127.0.0.2"),
+        (vec!["diff", "/nonexistent.snap", snap.as_str()], "/nonexistent.snap"),
+        (vec!["timeline", snap.as_str(), "--bucket", "0"], "--bucket: expected a positive number of seconds, got 0"),
+        (vec!["retries", snap.as_str(), "--kfl", "http &&"], "invalid KFL filter"),
+    ] {
+        let o = trawl(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}

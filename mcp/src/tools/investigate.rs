@@ -99,15 +99,14 @@ async fn load(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str) -> ToolResu
 
 pub async fn service_map(inner: &Arc<Inner>, p: ServiceMap) -> ToolResult {
     let calls = load(inner, p.snapshot_id.as_deref(), &p.kfl).await?;
-    let mut m = map::build(&calls);
-    let focus = match &p.focus {
-        None => None,
-        Some(f) => Some(map::focus(&m, f).ok_or_else(|| ToolError::new(format!("focus: `{f}` is not a node of the map")).with("nodes", json!(m.nodes)))?),
+    let (m, focus) = match &p.focus {
+        None => (map::build(&calls), None),
+        Some(f) => {
+            let (m, focus) = map::focused(map::build(&calls), f)
+                .map_err(|nodes| ToolError::new(format!("focus: `{f}` is not a node of the map")).with("nodes", json!(nodes)))?;
+            (m, Some(focus))
+        }
     };
-    if let Some(f) = &focus {
-        m.edges.retain(|e| e.from == f.node || e.to == f.node);
-        m.nodes.retain(|n| *n == f.node || f.callers.contains(n) || f.callees.contains(n));
-    }
     Ok(match p.format {
         MapFormat::Json => m.to_json(focus.as_ref()),
         MapFormat::Mermaid => json!({ "mermaid": m.to_mermaid() }),
