@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use trawl_investigate::calls::{self, Call, rfc3339};
-use trawl_investigate::{diff, map, redundant, retries, timeline};
+use trawl_investigate::{diff, map, redundant, retries, timeline, trace};
 use trawl_query::Catalog;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,6 +90,17 @@ pub struct MapArgs {
     pub focus: Option<String>,
     #[arg(long, value_enum, default_value_t = MapFormat::Table)]
     pub format: MapFormat,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct TraceArgs {
+    pub snapshot: PathBuf,
+    /// The inbound call: its id (`42`) or `snapshot/id`, as `trawl query` and MCP show it.
+    pub call_id: String,
+    #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
     #[command(flatten)]
     pub common: Common,
 }
@@ -307,6 +318,42 @@ pub fn service_map(a: MapArgs) -> Result<ExitCode> {
                 println!("callees: {}", f.callees.join(", "));
                 println!("blast radius (whose calls reach it): {}", f.blast_radius.join(", "));
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn trace(a: TraceArgs) -> Result<ExitCode> {
+    let calls = load(&a.snapshot, &a.common)?;
+    let want = a.call_id.trim();
+    let Some(root) = calls.iter().position(|c| c.id == want || c.id.rsplit('/').next() == Some(want)) else {
+        return Err(anyhow!(trawl_query::QueryError::Invalid(format!(
+            "call id `{want}`: no such call in {} (ids come from trawl query)",
+            a.snapshot.display()
+        ))));
+    };
+    let steps = trace::chain(&calls, root);
+    match a.format {
+        OutFormat::Json => print_json(&trace::to_json(&calls, &steps))?,
+        OutFormat::Table => {
+            let start = calls[root].start_ns;
+            let rows: Vec<Vec<String>> = steps
+                .iter()
+                .map(|s| {
+                    let c = &calls[s.call];
+                    let status = if c.status != 0 { c.status.to_string() } else { c.error.clone().unwrap_or_default() };
+                    vec![
+                        format!("{}{}", "  ".repeat(s.depth), c.endpoint),
+                        c.server.clone(),
+                        format!("+{:.1}", calls::ms(start, c.start_ns)),
+                        format!("{:.1}", c.latency_ms),
+                        status,
+                        s.link.name().to_string(),
+                        c.id.clone(),
+                    ]
+                })
+                .collect();
+            print_table(&["call", "server", "offset_ms", "duration_ms", "status", "linked_by", "id"], &rows)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -111,6 +111,9 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
         after_help = "Examples:\n  trawl timeline incident.snap\n  trawl timeline incident.snap --bucket 10 --format json\n\nDocs: docs/investigations.md"
     )]
     Timeline(investigate_cmd::TimelineArgs),
+    /// Request chain: the calls one inbound call set off downstream, by trace headers or timing.
+    #[command(after_help = "Examples:\n  trawl trace incident.snap 42\n  trawl trace incident.snap incident/42 --format json\n\nDocs: docs/investigations.md")]
+    Trace(investigate_cmd::TraceArgs),
     /// Regression verification: compare a new snapshot with a baseline, per endpoint; exit 1 on a regression.
     #[command(
         after_help = "Examples:\n  trawl diff baseline.snap candidate.snap\n  trawl diff baseline.snap candidate.snap --format junit > trawl-diff.xml\n\nExit status: 0 pass, 1 regression, 2 bad input. Docs: docs/investigations.md"
@@ -248,6 +251,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Retries(a) => investigate_cmd::retries(a),
         Command::Redundant(a) => investigate_cmd::redundant(a),
         Command::Timeline(a) => investigate_cmd::timeline(a),
+        Command::Trace(a) => investigate_cmd::trace(a),
         Command::Diff(a) => investigate_cmd::diff(a),
     }
 }

@@ -54,6 +54,9 @@ pub struct Call {
     pub response_json: Option<serde_json::Value>,
     pub latency_ms: f64,
     pub authorization: bool,
+    /// The request's trace or request id: W3C `traceparent`'s trace id,
+    /// B3's (`x-b3-traceid` or `b3`), else `x-request-id`.
+    pub trace_id: Option<String>,
 }
 
 /// The SQL expressions of the columns read, in [`Call`]'s order.
@@ -84,6 +87,8 @@ const SELECT: &[&str] = &[
     "COALESCE(latency_ms, 0.0)",
     "map_extract(request_headers, 'authorization')[1] IS NOT NULL",
     "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name)",
+    "COALESCE(split_part(map_extract(request_headers, 'traceparent')[1], '-', 2), map_extract(request_headers, 'x-b3-traceid')[1], \
+     split_part(map_extract(request_headers, 'b3')[1], '-', 1), map_extract(request_headers, 'x-request-id')[1])",
 ];
 
 /// Reads the calls a KFL filter selects (all: an empty filter), in
@@ -163,6 +168,7 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
             latency_ms: c(18).as_primitive_opt::<Float64Type>().filter(|a| !a.is_null(r)).map_or(0.0, |a| a.value(r)),
             authorization: boolean(19, r),
             server_node: s(20, r)?,
+            trace_id: Some(s(21, r)?).filter(|t| !t.is_empty()),
         });
     }
     Ok(())

@@ -8,6 +8,7 @@
 //! - [`timeline`]: errors and latency per endpoint over time, and the
 //!   first failure of each kind ("what happened at 14:02");
 //! - [`map`]: the service map, and the blast radius of one service;
+//! - [`trace`]: the chain of calls one inbound request set off;
 //! - [`diff`]: a baseline against a new snapshot, per endpoint, with a
 //!   verdict that can gate CI.
 //!
@@ -20,6 +21,7 @@ pub mod map;
 pub mod redundant;
 pub mod retries;
 pub mod timeline;
+pub mod trace;
 
 /// What can go wrong reading a snapshot.
 #[derive(Debug, thiserror::Error)]

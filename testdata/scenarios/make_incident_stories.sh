@@ -10,7 +10,8 @@
 # The customer reads an order three times (GET /orders/42), checks out
 # once (POST /checkout: the gateway retries the failing charge), and pays
 # three times (POST /pay: the gateway gives up on a slow payment after
-# 1 s). MODE broken or fixed (see shop.py for what changes).
+# 1 s). Every customer request carries an X-Request-Id, which the
+# gateway passes on. MODE broken or fixed (see shop.py for what changes).
 #
 # Needs root, unshare, tcpdump, curl, redis-server, python3.
 #
@@ -36,7 +37,7 @@ for port in 8081 8082 8080; do
   for _ in $(seq 50); do ss -ltn "sport = :$port" | grep -q LISTEN && break; sleep 0.1; done
 done
 customer() { curl -s --interface 127.0.0.10 -o /dev/null -w '%{http_code}\n' "$@" || true; }
-for _ in 1 2 3; do customer http://127.0.0.2:8080/orders/42; done
-customer -X POST -H 'Content-Type: application/json' -d '{"order": 42}' http://127.0.0.2:8080/checkout
-for _ in 1 2 3; do customer -X POST -H 'Content-Type: application/json' -d '{"order": 42, "amount": 12.5}' http://127.0.0.2:8080/pay; done
+for i in 1 2 3; do customer -H "X-Request-Id: read-$i" http://127.0.0.2:8080/orders/42; done
+customer -X POST -H 'X-Request-Id: checkout-1' -H 'Content-Type: application/json' -d '{"order": 42}' http://127.0.0.2:8080/checkout
+for i in 1 2 3; do customer -X POST -H "X-Request-Id: pay-$i" -H 'Content-Type: application/json' -d '{"order": 42, "amount": 12.5}' http://127.0.0.2:8080/pay; done
 sleep 2

@@ -94,6 +94,42 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
     let edges = m["edges"].as_array().map_or(0, Vec::len);
     assert_eq!(edges, 2);
 
+    // Request chains: by the X-Request-Id the gateway passes on, then by
+    // timing below the orders service (Redis has no headers).
+    let q = trawl(&["query", &bad, "--kfl", "http && dst.port == 8080", "--format", "ndjson"]);
+    let inbound: Vec<Value> = stdout(&q).lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
+    let id_of = |path: &str| -> String {
+        let mut v: Vec<&Value> = inbound.iter().filter(|c| c["path"] == path).collect();
+        v.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+        v[0]["id"].as_i64().unwrap_or(0).to_string()
+    };
+    let steps = |id: String| -> Vec<(u64, String, String, i64)> {
+        let t = json(&["trace", &bad, &id, "--format", "json"]);
+        t["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["depth"].as_u64().unwrap_or(9),
+                    c["endpoint"].as_str().unwrap_or("").to_string(),
+                    c["link"].as_str().unwrap_or("").to_string(),
+                    c["status"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let read = steps(id_of("/orders/42"));
+    assert_eq!(read[..2], [(0, "GET /orders/{id}".into(), "root".into(), 200), (1, "GET /orders/{id}".into(), "trace header".into(), 200)]);
+    assert_eq!(read[2..], vec![(2, "GET order:42".to_string(), "timing".to_string(), 0); 12]);
+    let checkout = steps(id_of("/checkout"));
+    let charges: Vec<(String, i64)> = checkout[1..].iter().map(|s| (s.2.clone(), s.3)).collect();
+    assert_eq!(charges, [("trace header".to_string(), 503), ("trace header".into(), 503), ("trace header".into(), 503), ("trace header".into(), 200)]);
+    let t = json(&["trace", &bad, &id_of("/pay"), "--format", "json"]);
+    let (pay, authorize) = (&t["calls"][0], &t["calls"][1]);
+    assert_eq!((authorize["endpoint"].as_str(), t["trace_id"].as_str()), (Some("POST /authorize"), Some("pay-1")));
+    assert!(authorize["duration_ms"].as_f64() > pay["duration_ms"].as_f64(), "payment answered after the gateway gave up: {t}");
+
     // Regression verification: the broken shop fails, the fixed one passes.
     let o = trawl(&["diff", &base, &bad, "--format", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

@@ -100,6 +100,10 @@ async def checks(s):
     d = await ok(s, "diff_snapshots", {"baseline": "baseline", "candidate": "broken"})
     kinds = sorted({f["kind"] for f in d["findings"] if f["regression"]})
     check(d["verdict"] == "fail" and kinds == ["downstream_calls_changed", "header_removed", "latency_regression", "new_error"], d)
+    pays = await ok(s, "list_api_calls", {"snapshot_id": "broken", "kfl": 'http && dst.port == 8080 && path == "/pay"'})
+    tr = await ok(s, "trace_api_call", {"id": pays["calls"][0]["id"]})
+    steps = [(c["depth"], c["endpoint"], c["link"]) for c in tr["calls"]]
+    check(steps == [(0, "POST /pay", "root"), (1, "POST /authorize", "trace header")] and tr["trace_id"].startswith("pay-"), tr)
     same = await ok(s, "diff_snapshots", {"baseline": "baseline", "candidate": "fixed"})
     check(same["verdict"] == "pass", same)
     found["diff_regressions"] = kinds

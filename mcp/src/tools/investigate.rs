@@ -8,7 +8,7 @@ use rmcp::schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trawl_investigate::calls::{self, Call};
-use trawl_investigate::{diff, map, redundant, retries, timeline};
+use trawl_investigate::{diff, map, redundant, retries, timeline, trace};
 
 use super::indexed;
 use crate::error::{ToolError, ToolResult};
@@ -71,6 +71,16 @@ pub struct Timeline {
     /// Return every bucket, not only the anomalous ones (default false).
     #[serde(default)]
     pub all_buckets: bool,
+}
+
+/// trace_api_call's parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct Trace {
+    /// The inbound call, `snapshot/id` as list_api_calls returns it.
+    #[serde(alias = "call_id")]
+    pub id: String,
 }
 
 /// diff_snapshots' parameters.
@@ -138,6 +148,15 @@ pub async fn incident_timeline(inner: &Arc<Inner>, p: Timeline) -> ToolResult {
         t.buckets.retain(|b| b.anomalous);
     }
     Ok(t.to_json())
+}
+
+pub async fn trace_call(inner: &Arc<Inner>, p: Trace) -> ToolResult {
+    let Some((snapshot, _)) = p.id.rsplit_once('/') else {
+        return Err(ToolError::new(format!("id: expected `snapshot/id` as list_api_calls returns it, got `{}`", p.id)));
+    };
+    let calls = load(inner, Some(snapshot), "").await?;
+    let root = calls.iter().position(|c| c.id == p.id).ok_or_else(|| ToolError::new(format!("id: no call `{}`", p.id)))?;
+    Ok(trace::to_json(&calls, &trace::chain(&calls, root)))
 }
 
 pub async fn diff_snapshots(inner: &Arc<Inner>, p: Diff) -> ToolResult {

@@ -282,6 +282,13 @@ const DEFS: &[Def] = &[
         "What happened when: the first failure of each kind per endpoint (time, call id, count, latency; failures that all took the same time are flagged as a timeout), and the time buckets where an endpoint failed or slowed beyond its own baseline."
     ),
     def!(
+        "trace_api_call",
+        investigate::Trace,
+        true,
+        false,
+        "The request chain of one inbound call: the calls its server made while it was in flight (linked by traceparent, b3 or x-request-id, else by timing), and theirs in turn, with offsets, durations and statuses."
+    ),
+    def!(
         "diff_snapshots",
         investigate::Diff,
         true,
@@ -341,6 +348,7 @@ pub async fn call(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestCont
         "find_retries" => investigate::find_retries(inner, parse(name, args)?).await,
         "find_redundant_calls" => investigate::find_redundant_calls(inner, parse(name, args)?).await,
         "get_incident_timeline" => investigate::incident_timeline(inner, parse(name, args)?).await,
+        "trace_api_call" => investigate::trace_call(inner, parse(name, args)?).await,
         "diff_snapshots" => investigate::diff_snapshots(inner, parse(name, args)?).await,
         "run_sql" => sql::run_sql(inner, parse(name, args)?).await,
         other => {

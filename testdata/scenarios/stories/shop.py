@@ -5,7 +5,9 @@ HTTP server (the standard library's), on their own loopback addresses.
 
     shop.py MODE ROLE      MODE: broken | fixed   ROLE: gateway | orders | payment
 
-What MODE changes, story by story:
+The gateway passes the customer's X-Request-Id on to the services it
+calls (the request chains of `trawl trace`). What MODE changes, story
+by story:
   - retries: the gateway retries a failing charge after 1, 1, 1 s
     (broken) or 1, 2, 4 s (fixed); payment fails the first three
     attempts at each order with 503 either way;
@@ -34,11 +36,14 @@ MODE, ROLE = sys.argv[1], sys.argv[2]
 BROKEN = MODE == "broken"
 
 
-def call(me, to, method, path, body=None, timeout=None):
-    """One HTTP request from address `me` to `to`, on its own connection."""
+def call(me, to, method, path, body=None, timeout=None, request_id=None):
+    """One HTTP request from address `me` to `to`, on its own connection;
+    the inbound request's X-Request-Id is passed on."""
     c = http.client.HTTPConnection(to[0], to[1], timeout=timeout, source_address=(me[0], 0))
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if request_id:
+            headers["X-Request-Id"] = request_id
         c.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
         r = c.getresponse()
         return r.status, dict(r.getheaders()), r.read()
@@ -91,7 +96,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         if ROLE == "gateway" and self.path.startswith("/orders/"):
-            status, headers, data = call(GATEWAY, ORDERS, "GET", self.path)
+            status, headers, data = call(GATEWAY, ORDERS, "GET", self.path, request_id=self.headers.get("X-Request-Id"))
             passed = [("Cache-Control", headers["Cache-Control"])] if "Cache-Control" in headers else []
             return self.reply(status, json.loads(data), passed)
         if ROLE == "orders" and self.path.startswith("/orders/"):
@@ -107,14 +112,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ROLE == "gateway" and self.path == "/checkout":
             delays = [1, 1, 1] if BROKEN else [1, 2, 4]
             for attempt in range(len(delays) + 1):
-                status, _, data = call(GATEWAY, PAYMENT, "POST", "/charge", body)
+                status, _, data = call(GATEWAY, PAYMENT, "POST", "/charge", body, request_id=self.headers.get("X-Request-Id"))
                 if status < 500 or attempt == len(delays):
                     break
                 time.sleep(delays[attempt])
             return self.reply(status, json.loads(data))
         if ROLE == "gateway" and self.path == "/pay":
             try:
-                status, _, data = call(GATEWAY, PAYMENT, "POST", "/authorize", body, timeout=TIMEOUT)
+                status, _, data = call(GATEWAY, PAYMENT, "POST", "/authorize", body, timeout=TIMEOUT, request_id=self.headers.get("X-Request-Id"))
                 return self.reply(status, json.loads(data))
             except (socket.timeout, TimeoutError):
                 return self.reply(503, {"error": "payment timed out"})
