@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 use trawl_investigate::calls::{self, Call, rfc3339};
-use trawl_investigate::{diff, map, redundant, retries, timeline, trace};
+use trawl_investigate::{audit, diff, map, redundant, retries, timeline, trace};
 use trawl_query::Catalog;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +95,19 @@ pub struct MapArgs {
 }
 
 #[derive(Args)]
+pub struct AuditArgs {
+    pub snapshot: PathBuf,
+    /// Print secrets (tokens, card numbers, keys) as they are; by default
+    /// only their first and last 4 characters show.
+    #[arg(long)]
+    pub show_secrets: bool,
+    #[arg(long, value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
 pub struct TraceArgs {
     pub snapshot: PathBuf,
     /// The inbound call: its id (`42`) or `snapshot/id`, as `trawl query` and MCP show it.
@@ -127,12 +140,17 @@ fn load(snapshot: &Path, c: &Common) -> Result<Vec<Call>> {
     let snap = trawl_snapshot::workspace::resolve(snapshot, &trawl_snapshot::workspace::workspace_dir(None));
     let r = trawl_query::block_on(c.threads, async {
         let cat = Catalog::open(&snap, c.threads).await?;
-        calls::load(&cat, &c.kfl).await.map_err(|e| match e {
-            trawl_investigate::Error::Query(q) => q,
-            other => trawl_query::QueryError::Invalid(other.to_string()),
-        })
+        calls::load(&cat, &c.kfl).await.map_err(query_error)
     })??;
     Ok(r)
+}
+
+/// The query engine's error (whose bad-input kinds exit 2).
+fn query_error(e: trawl_investigate::Error) -> trawl_query::QueryError {
+    match e {
+        trawl_investigate::Error::Query(q) => q,
+        other => trawl_query::QueryError::Invalid(other.to_string()),
+    }
 }
 
 fn print_json(v: &Value) -> Result<()> {
@@ -320,6 +338,24 @@ pub fn service_map(a: MapArgs) -> Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn audit(a: AuditArgs) -> Result<ExitCode> {
+    let snap = trawl_snapshot::workspace::resolve(&a.snapshot, &trawl_snapshot::workspace::workspace_dir(None));
+    let found = trawl_query::block_on(a.common.threads, async {
+        let cat = Catalog::open(&snap, a.common.threads).await?;
+        audit::run(&cat, &a.common.kfl, a.show_secrets).await.map_err(query_error)
+    })??;
+    let header = ["kind", "first_at", "subject", "count", "detail"];
+    report(
+        &found,
+        a.format,
+        audit::Finding::to_json,
+        &header,
+        |f| vec![f.kind.to_string(), rfc3339(f.first_ns), f.subject.clone(), f.count.to_string(), f.detail.clone()],
+        "finding(s)",
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -111,6 +111,11 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
         after_help = "Examples:\n  trawl timeline incident.snap\n  trawl timeline incident.snap --bucket 10 --format json\n\nDocs: docs/investigations.md"
     )]
     Timeline(investigate_cmd::TimelineArgs),
+    /// Security audit: missing or forwarded credentials, secrets in bodies, cross-namespace plaintext, egress, weak TLS.
+    #[command(
+        after_help = "Examples:\n  trawl audit incident.snap\n  trawl audit incident.snap --format json --show-secrets\n\nSecrets are redacted unless --show-secrets. Docs: docs/investigations.md"
+    )]
+    Audit(investigate_cmd::AuditArgs),
     /// Request chain: the calls one inbound call set off downstream, by trace headers or timing.
     #[command(after_help = "Examples:\n  trawl trace incident.snap 42\n  trawl trace incident.snap incident/42 --format json\n\nDocs: docs/investigations.md")]
     Trace(investigate_cmd::TraceArgs),
@@ -251,6 +256,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Retries(a) => investigate_cmd::retries(a),
         Command::Redundant(a) => investigate_cmd::redundant(a),
         Command::Timeline(a) => investigate_cmd::timeline(a),
+        Command::Audit(a) => investigate_cmd::audit(a),
         Command::Trace(a) => investigate_cmd::trace(a),
         Command::Diff(a) => investigate_cmd::diff(a),
     }

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use datafusion::prelude::*;
+use datafusion::prelude::{Expr, col};
 use trawl_query::{Catalog, KflQuery, Table};
 
 use crate::Error;
@@ -59,20 +59,28 @@ pub struct Call {
     pub trace_id: Option<String>,
 }
 
+/// The client, as SQL over the `calls` view (see [`Call::client`]).
+pub(crate) const CLIENT: &str = "COALESCE(src_pod_namespace || '/' || src_workload, src_pod_namespace || '/' || src_pod_name, src_name)";
+/// The server, as SQL (see [`Call::server`]).
+pub(crate) const SERVER: &str = "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name || ':' || CAST(dst_port AS VARCHAR))";
+/// The endpoint, as SQL (see [`Call::endpoint`]).
+pub(crate) const ENDPOINT: &str =
+    "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(endpoint, '') ELSE concat(COALESCE(method, ''), ' ', COALESCE(url, '')) END";
+
 /// The SQL expressions of the columns read, in [`Call`]'s order.
 const SELECT: &[&str] = &[
     "concat(snapshot, '/', CAST(id AS VARCHAR))",
     "CAST(timestamp AS BIGINT)",
     "CAST(COALESCE(end_timestamp, timestamp) AS BIGINT)",
     "response_timestamp IS NOT NULL",
-    "COALESCE(src_pod_namespace || '/' || src_workload, src_pod_namespace || '/' || src_pod_name, src_name)",
+    CLIENT,
     "src_ip",
-    "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name || ':' || CAST(dst_port AS VARCHAR))",
+    SERVER,
     "dst_ip",
     "protocol",
     "COALESCE(method, '')",
     "COALESCE(url, '')",
-    "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(endpoint, '') ELSE concat(COALESCE(method, ''), ' ', COALESCE(url, '')) END",
+    ENDPOINT,
     "CAST(COALESCE(status_code, 0) AS BIGINT)",
     "error",
     // Failure, per protocol (as MCP's get_api_stats counts it).
@@ -94,26 +102,29 @@ const SELECT: &[&str] = &[
 /// Reads the calls a KFL filter selects (all: an empty filter), in
 /// capture order.
 pub async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Call>, Error> {
-    let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), limit: None, offset: 0, columns: None, start_ns: None, end_ns: None };
-    let (df, _) = cat.kfl_filtered(&q).await?;
-    let exprs: Vec<Expr> = SELECT.iter().enumerate().map(|(i, s)| sql_expr(&df, s).map(|e| e.alias(format!("c{i}")))).collect::<Result<_, _>>()?;
-    let df = df.select(exprs)?.sort(vec![col("c1").sort(true, false), col("c0").sort(true, false)])?;
-    let batches = df.collect().await?;
     let mut out = Vec::new();
-    for b in &batches {
+    for b in &select(cat, kfl, SELECT).await? {
         read_batch(b, &mut out)?;
     }
     Ok(out)
 }
 
-fn sql_expr(df: &DataFrame, s: &str) -> Result<Expr, Error> {
-    Ok(df.parse_sql_expr(s)?)
+/// Runs SQL expressions over the calls a KFL filter selects, ordered by
+/// the second expression (a capture time), then the first (an id).
+pub(crate) async fn select(cat: &Catalog, kfl: &str, exprs: &[&str]) -> Result<Vec<RecordBatch>, Error> {
+    let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), limit: None, offset: 0, columns: None, start_ns: None, end_ns: None };
+    let (df, _) = cat.kfl_filtered(&q).await?;
+    let exprs: Vec<Expr> = exprs.iter().enumerate().map(|(i, s)| df.parse_sql_expr(s).map(|e| e.alias(format!("c{i}")))).collect::<Result<_, _>>()?;
+    let df = df.select(exprs)?.sort(vec![col("c1").sort(true, false), col("c0").sort(true, false)])?;
+    Ok(df.collect().await?)
 }
 
-fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
-    let c = |i: usize| b.column(i);
-    let s = |i: usize, r: usize| -> Result<String, Error> {
-        let a = c(i);
+/// Typed reads of a batch's cells (nulls as empty, 0 or false).
+pub(crate) struct Cells<'a>(pub &'a RecordBatch);
+
+impl Cells<'_> {
+    pub fn text(&self, i: usize, r: usize) -> Result<String, Error> {
+        let a = self.0.column(i);
         if a.is_null(r) {
             return Ok(String::new());
         }
@@ -123,9 +134,9 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
             DataType::LargeUtf8 => Ok(a.as_string::<i64>().value(r).to_string()),
             t => Err(Error::Column(format!("column {i} is {t}, expected text"))),
         }
-    };
-    let bin = |i: usize, r: usize| -> Option<Vec<u8>> {
-        let a = c(i);
+    }
+    pub fn bytes(&self, i: usize, r: usize) -> Option<Vec<u8>> {
+        let a = self.0.column(i);
         if a.is_null(r) {
             return None;
         }
@@ -135,9 +146,24 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
             DataType::BinaryView => Some(a.as_binary_view().value(r).to_vec()),
             _ => None,
         }
-    };
-    let int = |i: usize, r: usize| -> i64 { c(i).as_primitive_opt::<Int64Type>().filter(|a| !a.is_null(r)).map_or(0, |a| a.value(r)) };
-    let boolean = |i: usize, r: usize| -> bool { c(i).as_boolean_opt().filter(|a| !a.is_null(r)).is_some_and(|a| a.value(r)) };
+    }
+    pub fn int(&self, i: usize, r: usize) -> i64 {
+        self.0.column(i).as_primitive_opt::<Int64Type>().filter(|a| !a.is_null(r)).map_or(0, |a| a.value(r))
+    }
+    pub fn float(&self, i: usize, r: usize) -> f64 {
+        self.0.column(i).as_primitive_opt::<Float64Type>().filter(|a| !a.is_null(r)).map_or(0.0, |a| a.value(r))
+    }
+    pub fn boolean(&self, i: usize, r: usize) -> bool {
+        self.0.column(i).as_boolean_opt().filter(|a| !a.is_null(r)).is_some_and(|a| a.value(r))
+    }
+}
+
+fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
+    let cells = Cells(b);
+    let s = |i: usize, r: usize| cells.text(i, r);
+    let bin = |i: usize, r: usize| cells.bytes(i, r);
+    let int = |i: usize, r: usize| cells.int(i, r);
+    let boolean = |i: usize, r: usize| cells.boolean(i, r);
     for r in 0..b.num_rows() {
         let (protocol, method, url, server) = (s(8, r)?, s(9, r)?, s(10, r)?, s(6, r)?);
         let body = bin(15, r);
@@ -165,7 +191,7 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
             request_key: h.finish(),
             response_headers: s(16, r)?.split(',').filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect(),
             response_json,
-            latency_ms: c(18).as_primitive_opt::<Float64Type>().filter(|a| !a.is_null(r)).map_or(0.0, |a| a.value(r)),
+            latency_ms: cells.float(18, r),
             authorization: boolean(19, r),
             server_node: s(20, r)?,
             trace_id: Some(s(21, r)?).filter(|t| !t.is_empty()),

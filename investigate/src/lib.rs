@@ -12,9 +12,13 @@
 //! - [`diff`]: a baseline against a new snapshot, per endpoint, with a
 //!   verdict that can gate CI.
 //!
+//! - [`audit`]: missing and forwarded credentials, secrets in bodies,
+//!   plaintext across namespaces, external egress, weak TLS.
+//!
 //! Everything here reads [`calls::Call`]s, loaded once per snapshot by
 //! [`calls::load`]; the analyses are plain functions over them.
 
+pub mod audit;
 pub mod calls;
 pub mod diff;
 pub mod map;

@@ -85,7 +85,13 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
             .collect();
         assert_eq!(
             edges,
-            [("127.0.0.10", "127.0.0.2", "http"), ("127.0.0.2", "127.0.0.3", "http"), ("127.0.0.2", "127.0.0.5", "http"), ("127.0.0.3", "127.0.0.4", "redis")]
+            [
+                ("127.0.0.10", "127.0.0.2", "http"),
+                ("127.0.0.10", "127.0.0.6", "tls"),
+                ("127.0.0.2", "127.0.0.3", "http"),
+                ("127.0.0.2", "127.0.0.5", "http"),
+                ("127.0.0.3", "127.0.0.4", "redis")
+            ]
         );
     }
     let m = json(&["map", &bad, "--focus", "127.0.0.3", "--format", "json"]);
@@ -129,6 +135,29 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
     let (pay, authorize) = (&t["calls"][0], &t["calls"][1]);
     assert_eq!((authorize["endpoint"].as_str(), t["trace_id"].as_str()), (Some("POST /authorize"), Some("pay-1")));
     assert!(authorize["duration_ms"].as_f64() > pay["duration_ms"].as_f64(), "payment answered after the gateway gave up: {t}");
+
+    // Security audit: the customer's token passed on to every service, the
+    // order read without one, the card number in full, TLS 1.0; nothing
+    // when fixed. Secrets stay redacted unless asked for.
+    let a = json(&["audit", &bad, "--format", "json"]);
+    let got: Vec<(String, String, String)> = a
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["kind"].as_str().unwrap_or("").into(), f["subject"].as_str().unwrap_or("").into(), f["detail"].as_str().unwrap_or("").into()))
+        .collect();
+    let want = [
+        ("credential_forwarded", "127.0.0.10", "the same credential `Bearer eyJh************8jL9` reaches 127.0.0.2:8080, 127.0.0.3:8081, 127.0.0.5:8082"),
+        ("missing_authorization", "127.0.0.2:8080 GET /orders/{id}", "2 of 3 calls carry a credential; this one has none"),
+        ("missing_authorization", "127.0.0.3:8081 GET /orders/{id}", "2 of 3 calls carry a credential; this one has none"),
+        ("sensitive_data", "127.0.0.2:8080 POST /checkout", "card number in the response body: 4111***********1111"),
+        ("sensitive_data", "127.0.0.5:8082 POST /charge", "card number in the response body: 4111***********1111"),
+        ("weak_tls", "legacy.shop.test", "TLS 1.0"),
+    ];
+    assert_eq!(got, want.map(|(k, s, d)| (k.to_string(), s.to_string(), d.to_string())), "{a}");
+    let shown = json(&["audit", &bad, "--format", "json", "--show-secrets"]);
+    assert!(shown.to_string().contains("card number in the response body: 4111 1111 1111 1111"), "{shown}");
+    assert_eq!(json(&["audit", &good, "--format", "json"]), serde_json::json!([]));
 
     // Regression verification: the broken shop fails, the fixed one passes.
     let o = trawl(&["diff", &base, &bad, "--format", "json"]);
@@ -184,8 +213,8 @@ fn incident_stories_are_detected_with_their_evidence() {
 
 #[test]
 fn incident_stories_recorded_live() {
-    if !can_record(&["tcpdump", "curl", "redis-server", "ss", "python3"]) {
-        eprintln!("skipping the live incident stories: needs root, unshare, tcpdump, curl, redis-server, ss and python3");
+    if !can_record(&["tcpdump", "curl", "redis-server", "ss", "python3", "openssl"]) {
+        eprintln!("skipping the live incident stories: needs root, unshare, tcpdump, curl, redis-server, ss, python3 and openssl");
         return;
     }
     let dir = scratch("live-stories");

@@ -104,6 +104,10 @@ async def checks(s):
     tr = await ok(s, "trace_api_call", {"id": pays["calls"][0]["id"]})
     steps = [(c["depth"], c["endpoint"], c["link"]) for c in tr["calls"]]
     check(steps == [(0, "POST /pay", "root"), (1, "POST /authorize", "trace header")] and tr["trace_id"].startswith("pay-"), tr)
+    audit = await ok(s, "security_audit", {"snapshot_id": "broken"})
+    kinds = sorted({f["kind"] for f in audit["findings"]})
+    check(kinds == ["credential_forwarded", "missing_authorization", "sensitive_data", "weak_tls"] and audit["redacted"], audit)
+    check("4111 1111 1111 1111" not in json.dumps(audit), "secrets are redacted by default")
     same = await ok(s, "diff_snapshots", {"baseline": "baseline", "candidate": "fixed"})
     check(same["verdict"] == "pass", same)
     found["diff_regressions"] = kinds

@@ -110,11 +110,11 @@ fn mcp_refuses_unsafe_or_bad_setups() {
     let o = trawl(&["mcp", "--data", &d, "--list-tools"]);
     let tools: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     let names: Vec<&str> = tools.as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(names.len(), 23, "{names:?}");
+    assert_eq!(names.len(), 24, "{names:?}");
     assert!(!names.contains(&"delete_snapshot"));
     let o = trawl(&["mcp", "--data", &d, "--list-tools", "--allow-destructive"]);
     let tools: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-    assert_eq!(tools.as_array().map(Vec::len), Some(24));
+    assert_eq!(tools.as_array().map(Vec::len), Some(25));
     let o = trawl(&["mcp", "--data", &d, "--mcp-config"]);
     let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     assert_eq!(cfg["mcpServers"]["trawl"]["args"][0], "mcp");

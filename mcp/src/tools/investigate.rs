@@ -8,7 +8,7 @@ use rmcp::schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trawl_investigate::calls::{self, Call};
-use trawl_investigate::{diff, map, redundant, retries, timeline, trace};
+use trawl_investigate::{audit, diff, map, redundant, retries, timeline, trace};
 
 use super::indexed;
 use crate::error::{ToolError, ToolResult};
@@ -71,6 +71,22 @@ pub struct Timeline {
     /// Return every bucket, not only the anomalous ones (default false).
     #[serde(default)]
     pub all_buckets: bool,
+}
+
+/// security_audit's parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// Snapshot (default: every dissected snapshot).
+    #[serde(alias = "snapshot", alias = "db")]
+    pub snapshot_id: Option<String>,
+    /// KFL filter of the calls audited (default: all).
+    #[serde(default)]
+    pub kfl: String,
+    /// Return secrets unredacted (default false: first and last 4 characters only).
+    #[serde(default)]
+    pub show_secrets: bool,
 }
 
 /// trace_api_call's parameters.
@@ -148,6 +164,13 @@ pub async fn incident_timeline(inner: &Arc<Inner>, p: Timeline) -> ToolResult {
         t.buckets.retain(|b| b.anomalous);
     }
     Ok(t.to_json())
+}
+
+pub async fn security_audit(inner: &Arc<Inner>, p: Audit) -> ToolResult {
+    let snaps = indexed(inner, p.snapshot_id.as_deref())?;
+    let cat = inner.catalog(&snaps).await?;
+    let found = audit::run(&cat.catalog, &p.kfl, p.show_secrets).await.map_err(|e| ToolError::new(e.to_string()))?;
+    Ok(json!({ "findings": found.iter().map(audit::Finding::to_json).collect::<Vec<_>>(), "count": found.len(), "redacted": !p.show_secrets }))
 }
 
 pub async fn trace_call(inner: &Arc<Inner>, p: Trace) -> ToolResult {

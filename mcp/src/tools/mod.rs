@@ -282,6 +282,13 @@ const DEFS: &[Def] = &[
         "What happened when: the first failure of each kind per endpoint (time, call id, count, latency; failures that all took the same time are flagged as a timeout), and the time buckets where an endpoint failed or slowed beyond its own baseline."
     ),
     def!(
+        "security_audit",
+        investigate::Audit,
+        true,
+        false,
+        "Security findings: calls without Authorization to endpoints that usually have it, one credential sent to several services or outside, card numbers (Luhn-checked), SSNs, JWTs, API and private keys in URLs and bodies, plaintext HTTP across namespaces, external egress by domain (DNS, SNI), weak TLS. Secrets are redacted unless show_secrets."
+    ),
+    def!(
         "trace_api_call",
         investigate::Trace,
         true,
@@ -348,6 +355,7 @@ pub async fn call(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestCont
         "find_retries" => investigate::find_retries(inner, parse(name, args)?).await,
         "find_redundant_calls" => investigate::find_redundant_calls(inner, parse(name, args)?).await,
         "get_incident_timeline" => investigate::incident_timeline(inner, parse(name, args)?).await,
+        "security_audit" => investigate::security_audit(inner, parse(name, args)?).await,
         "trace_api_call" => investigate::trace_call(inner, parse(name, args)?).await,
         "diff_snapshots" => investigate::diff_snapshots(inner, parse(name, args)?).await,
         "run_sql" => sql::run_sql(inner, parse(name, args)?).await,

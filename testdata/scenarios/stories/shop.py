@@ -17,7 +17,11 @@ by story:
     only when fixed;
   - cascade: payment's /authorize takes 1.5 s (broken) against the
     gateway's 1 s timeout, so the gateway answers 503; fixed, it answers
-    at once.
+    at once;
+  - credentials: broken, the gateway passes the customer's bearer token
+    on to orders and payment; fixed, it sends each its own service token;
+  - card numbers: broken, a successful charge answers with the card
+    number in full; fixed, with its last four digits.
 """
 import http.client
 import http.server
@@ -36,14 +40,21 @@ MODE, ROLE = sys.argv[1], sys.argv[2]
 BROKEN = MODE == "broken"
 
 
-def call(me, to, method, path, body=None, timeout=None, request_id=None):
+SERVICE_TOKENS = {ORDERS: "Bearer svc-orders-4f7a9c2e81d3", PAYMENT: "Bearer svc-payment-b81e06d9a5c4"}
+
+
+def call(me, to, method, path, body=None, timeout=None, inbound=None):
     """One HTTP request from address `me` to `to`, on its own connection;
-    the inbound request's X-Request-Id is passed on."""
+    the inbound request's X-Request-Id is passed on, and a credential:
+    the customer's own (broken) or the service's token (fixed)."""
     c = http.client.HTTPConnection(to[0], to[1], timeout=timeout, source_address=(me[0], 0))
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        if request_id:
-            headers["X-Request-Id"] = request_id
+        if inbound is not None and inbound.get("X-Request-Id"):
+            headers["X-Request-Id"] = inbound["X-Request-Id"]
+        credential = inbound.get("Authorization") if BROKEN and inbound is not None else SERVICE_TOKENS.get(to)
+        if credential:
+            headers["Authorization"] = credential
         c.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
         r = c.getresponse()
         return r.status, dict(r.getheaders()), r.read()
@@ -96,7 +107,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         if ROLE == "gateway" and self.path.startswith("/orders/"):
-            status, headers, data = call(GATEWAY, ORDERS, "GET", self.path, request_id=self.headers.get("X-Request-Id"))
+            status, headers, data = call(GATEWAY, ORDERS, "GET", self.path, inbound=self.headers)
             passed = [("Cache-Control", headers["Cache-Control"])] if "Cache-Control" in headers else []
             return self.reply(status, json.loads(data), passed)
         if ROLE == "orders" and self.path.startswith("/orders/"):
@@ -112,14 +123,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ROLE == "gateway" and self.path == "/checkout":
             delays = [1, 1, 1] if BROKEN else [1, 2, 4]
             for attempt in range(len(delays) + 1):
-                status, _, data = call(GATEWAY, PAYMENT, "POST", "/charge", body, request_id=self.headers.get("X-Request-Id"))
+                status, _, data = call(GATEWAY, PAYMENT, "POST", "/charge", body, inbound=self.headers)
                 if status < 500 or attempt == len(delays):
                     break
                 time.sleep(delays[attempt])
             return self.reply(status, json.loads(data))
         if ROLE == "gateway" and self.path == "/pay":
             try:
-                status, _, data = call(GATEWAY, PAYMENT, "POST", "/authorize", body, timeout=TIMEOUT, request_id=self.headers.get("X-Request-Id"))
+                status, _, data = call(GATEWAY, PAYMENT, "POST", "/authorize", body, timeout=TIMEOUT, inbound=self.headers)
                 return self.reply(status, json.loads(data))
             except (socket.timeout, TimeoutError):
                 return self.reply(503, {"error": "payment timed out"})
@@ -128,7 +139,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             Handler.attempts[body["order"]] = n
             if n <= 3:
                 return self.reply(503, {"error": "card processor unavailable"})
-            return self.reply(200, {"order": body["order"], "charged": True})
+            card = "4111 1111 1111 1111" if BROKEN else "**** **** **** 1111"
+            return self.reply(200, {"order": body["order"], "charged": True, "card": card})
         if ROLE == "payment" and self.path == "/authorize":
             if BROKEN:
                 time.sleep(1.5)

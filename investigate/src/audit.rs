@@ -1,0 +1,355 @@
+//! The security audit of a snapshot's calls:
+//! - calls without an `Authorization` header to endpoints whose other
+//!   calls carry one;
+//! - one credential (`Authorization`, `x-api-key`, `Proxy-Authorization`)
+//!   sent to more than one service, or outside the private ranges;
+//! - sensitive data in URLs and bodies: card numbers that pass the Luhn
+//!   check, US social security numbers, JWTs, API keys (AWS, Stripe,
+//!   GitHub, Slack, Google), private keys;
+//! - plaintext HTTP between namespaces;
+//! - external egress, grouped by domain (DNS names, TLS SNI);
+//! - weak TLS (old versions, weak suites).
+//!
+//! Secrets are redacted in every finding unless asked otherwise.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+
+use regex::bytes::Regex;
+use serde_json::{Value, json};
+use trawl_query::Catalog;
+
+use crate::Error;
+use crate::calls::{CLIENT, Cells, ENDPOINT, SERVER, rfc3339, select};
+
+/// What the audit reads of each call.
+const SELECT: &[&str] = &[
+    "concat(snapshot, '/', CAST(id AS VARCHAR))",
+    "CAST(timestamp AS BIGINT)",
+    "protocol",
+    CLIENT,
+    SERVER,
+    "dst_ip",
+    ENDPOINT,
+    "COALESCE(url, '')",
+    "COALESCE(map_extract(request_headers, 'authorization')[1], map_extract(request_headers, 'x-api-key')[1], map_extract(request_headers, 'proxy-authorization')[1])",
+    "request_body",
+    "response_body",
+    "COALESCE(src_namespace, '')",
+    "COALESCE(dst_namespace, '')",
+    "COALESCE(dst_dns, '')",
+    "COALESCE(tls_sni, '')",
+    "COALESCE(tls_version, '')",
+    "array_to_string(tls_weak, ', ')",
+    "COALESCE(request_headers_size, 0) > 0 OR protocol NOT IN ('http', 'grpc', 'graphql')",
+];
+
+/// One call as the audit sees it.
+#[derive(Debug, Clone)]
+struct Row {
+    id: String,
+    ts: i64,
+    protocol: String,
+    client: String,
+    server: String,
+    server_ip: String,
+    endpoint: String,
+    url: String,
+    credential: Option<String>,
+    request_body: Option<Vec<u8>>,
+    response_body: Option<Vec<u8>>,
+    src_ns: String,
+    dst_ns: String,
+    dns: String,
+    sni: String,
+    tls_version: String,
+    tls_weak: String,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// `missing_authorization`, `credential_forwarded`, `sensitive_data`,
+    /// `plaintext_cross_namespace`, `external_egress`, `weak_tls`.
+    pub kind: &'static str,
+    pub first_ns: i64,
+    /// Where: an endpoint, a client and server, a domain.
+    pub subject: String,
+    pub detail: String,
+    /// Calls that show it (the first ones).
+    pub calls: Vec<String>,
+    pub count: usize,
+}
+
+impl Finding {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": self.kind,
+            "first_at": rfc3339(self.first_ns),
+            "subject": self.subject,
+            "detail": self.detail,
+            "count": self.count,
+            "calls": self.calls,
+        })
+    }
+}
+
+/// Calls kept per finding.
+const KEEP_CALLS: usize = 10;
+
+async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Row>, Error> {
+    let mut out = Vec::new();
+    for b in &select(cat, kfl, SELECT).await? {
+        let c = Cells(b);
+        for r in 0..b.num_rows() {
+            out.push(Row {
+                id: c.text(0, r)?,
+                ts: c.int(1, r),
+                protocol: c.text(2, r)?,
+                client: c.text(3, r)?,
+                server: c.text(4, r)?,
+                server_ip: c.text(5, r)?,
+                endpoint: c.text(6, r)?,
+                url: c.text(7, r)?,
+                credential: Some(c.text(8, r)?).filter(|v| !v.is_empty()),
+                request_body: c.bytes(9, r),
+                response_body: c.bytes(10, r),
+                src_ns: c.text(11, r)?,
+                dst_ns: c.text(12, r)?,
+                dns: c.text(13, r)?,
+                sni: c.text(14, r)?,
+                tls_version: c.text(15, r)?,
+                tls_weak: c.text(16, r)?,
+            });
+            if !c.boolean(17, r) {
+                // An HTTP exchange whose request was not captured.
+                if let Some(last) = out.last_mut() {
+                    last.credential = None;
+                    last.endpoint.clear();
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Shows the first and last 4 characters of a secret (after its scheme,
+/// `Bearer ` or `Basic `), the rest as `*` (12 at most).
+pub fn redact(secret: &str) -> String {
+    let (scheme, secret) = match secret.split_once(' ') {
+        Some((s, rest)) if s.eq_ignore_ascii_case("bearer") || s.eq_ignore_ascii_case("basic") => (format!("{s} "), rest),
+        _ => (String::new(), secret),
+    };
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 10 {
+        return format!("{scheme}{}", "*".repeat(chars.len()));
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{scheme}{head}{}{tail}", "*".repeat((chars.len() - 8).min(12)))
+}
+
+/// Luhn's check of a digit string.
+pub fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+/// The kinds of sensitive data, and their patterns.
+struct Patterns {
+    list: Vec<(&'static str, Regex)>,
+}
+
+impl Patterns {
+    fn new() -> Patterns {
+        let p = |s: &str| Regex::new(s).ok();
+        let list = [
+            ("card number", r"\b(?:\d[ -]?){12,18}\d\b"),
+            (
+                "US social security number",
+                r"\b(?:00[1-9]|0[1-9]\d|[1-5]\d\d|6[0-57-9]\d|66[0-57-9]|7[0-6]\d|77[0-2])-(?:0[1-9]|[1-9]\d)-(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})\b",
+            ),
+            ("JWT", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+            ("AWS access key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+            ("Stripe secret key", r"\b(?:sk|rk)_live_[0-9A-Za-z]{16,}"),
+            ("GitHub token", r"\bgh[pousr]_[0-9A-Za-z]{36,}"),
+            ("Slack token", r"\bxox[baprs]-[0-9A-Za-z-]{10,}"),
+            ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
+            ("private key", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"),
+        ];
+        Patterns { list: list.iter().filter_map(|(k, r)| p(r).map(|re| (*k, re))).collect() }
+    }
+
+    /// Every (kind, match) in `b`; card numbers only when they pass Luhn.
+    fn scan(&self, b: &[u8]) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (kind, re) in &self.list {
+            for m in re.find_iter(b).take(16) {
+                let text = String::from_utf8_lossy(m.as_bytes()).into_owned();
+                if *kind == "card number" {
+                    let digits: Vec<u8> = m.as_bytes().iter().copied().filter(u8::is_ascii_digit).collect();
+                    // Card numbers are 13 to 19 digits, from a known issuer range.
+                    if !(13..=19).contains(&digits.len()) || !matches!(digits[0], b'2'..=b'6') || !luhn(&digits) {
+                        continue;
+                    }
+                }
+                out.push((*kind, text));
+            }
+        }
+        out
+    }
+}
+
+fn fingerprint(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+fn is_external(ip: &str) -> bool {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v)) => !(v.is_private() || v.is_loopback() || v.is_link_local() || v.is_unspecified()),
+        Ok(std::net::IpAddr::V6(v)) => !(v.is_loopback() || v.is_unspecified() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80),
+        Err(_) => false,
+    }
+}
+
+/// Collects findings keyed by (kind, subject, detail).
+#[derive(Default)]
+struct Found(BTreeMap<(&'static str, String, String), Finding>);
+
+impl Found {
+    fn add(&mut self, kind: &'static str, subject: String, detail: String, call: &Row) {
+        let f = self.0.entry((kind, subject.clone(), detail.clone())).or_insert_with(|| Finding {
+            kind,
+            first_ns: call.ts,
+            subject,
+            detail,
+            calls: Vec::new(),
+            count: 0,
+        });
+        f.count += 1;
+        f.first_ns = f.first_ns.min(call.ts);
+        if f.calls.len() < KEEP_CALLS {
+            f.calls.push(call.id.clone());
+        }
+    }
+}
+
+/// Audits the calls a KFL filter selects; `show_secrets` leaves secrets
+/// unredacted.
+pub async fn run(cat: &Catalog, kfl: &str, show_secrets: bool) -> Result<Vec<Finding>, Error> {
+    let rows = load(cat, kfl).await?;
+    Ok(audit(&rows, show_secrets))
+}
+
+fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
+    let shown = |s: &str| if show_secrets { s.to_string() } else { redact(s) };
+    let mut found = Found::default();
+    let http = |r: &Row| matches!(r.protocol.as_str(), "http" | "grpc" | "graphql");
+
+    // Endpoints whose calls usually carry a credential.
+    let mut per_endpoint: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| http(r) && !r.endpoint.is_empty()) {
+        let e = per_endpoint.entry((&r.server, &r.endpoint)).or_default();
+        e.0 += 1;
+        e.1 += r.credential.is_some() as usize;
+    }
+    for r in rows.iter().filter(|r| http(r) && !r.endpoint.is_empty() && r.credential.is_none()) {
+        let (calls, with) = per_endpoint[&(r.server.as_str(), r.endpoint.as_str())];
+        if with >= 2 && with * 2 >= calls {
+            found.add(
+                "missing_authorization",
+                format!("{} {}", r.server, r.endpoint),
+                format!("{with} of {calls} calls carry a credential; this one has none"),
+                r,
+            );
+        }
+    }
+
+    // One credential sent to several services, or outside.
+    let mut by_credential: BTreeMap<u64, (String, BTreeSet<&str>, Vec<&Row>)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.credential.is_some()) {
+        let cred = r.credential.as_deref().unwrap_or_default();
+        let e = by_credential.entry(fingerprint(cred)).or_insert_with(|| (cred.to_string(), BTreeSet::new(), Vec::new()));
+        e.1.insert(&r.server);
+        e.2.push(r);
+    }
+    for (cred, servers, calls) in by_credential.values() {
+        let outside: Vec<&str> = calls.iter().filter(|r| is_external(&r.server_ip)).map(|r| r.server.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        if servers.len() > 1 || !outside.is_empty() {
+            let mut detail = format!("the same credential `{}` reaches {}", shown(cred), servers.iter().copied().collect::<Vec<_>>().join(", "));
+            if !outside.is_empty() {
+                detail.push_str(&format!(" (outside the private ranges: {})", outside.join(", ")));
+            }
+            for r in calls {
+                found.add("credential_forwarded", calls[0].client.clone(), detail.clone(), r);
+            }
+        }
+    }
+
+    // Sensitive data in URLs and bodies.
+    let patterns = Patterns::new();
+    for r in rows {
+        let parts: [(&str, Option<&[u8]>); 3] =
+            [("URL", Some(r.url.as_bytes())), ("request body", r.request_body.as_deref()), ("response body", r.response_body.as_deref())];
+        for (place, bytes) in parts {
+            let Some(b) = bytes else { continue };
+            for (kind, text) in patterns.scan(b) {
+                let subject = if r.endpoint.is_empty() { r.server.clone() } else { format!("{} {}", r.server, r.endpoint) };
+                found.add("sensitive_data", subject, format!("{kind} in the {place}: {}", shown(&text)), r);
+            }
+        }
+    }
+
+    // Plaintext HTTP between namespaces.
+    for r in rows.iter().filter(|r| http(r) && !r.src_ns.is_empty() && !r.dst_ns.is_empty() && r.src_ns != r.dst_ns) {
+        found.add(
+            "plaintext_cross_namespace",
+            format!("{} -> {}", r.client, r.server),
+            format!("cleartext {} from namespace {} to {}", r.protocol, r.src_ns, r.dst_ns),
+            r,
+        );
+    }
+
+    // External egress by domain, and weak TLS.
+    for r in rows.iter().filter(|r| is_external(&r.server_ip)) {
+        let domain = [&r.sni, &r.dns].into_iter().find(|d| !d.is_empty()).cloned().unwrap_or_else(|| r.server_ip.clone());
+        found.add("external_egress", domain, format!("{} from {}", r.protocol, r.client), r);
+    }
+    for r in rows.iter().filter(|r| r.protocol == "tls" && !r.tls_weak.is_empty()) {
+        let name = if r.sni.is_empty() { r.server.clone() } else { r.sni.clone() };
+        let detail = if r.tls_weak == r.tls_version { r.tls_weak.clone() } else { format!("{}; negotiated {}", r.tls_weak, r.tls_version) };
+        found.add("weak_tls", name, detail, r);
+    }
+
+    let mut out: Vec<Finding> = found.0.into_values().collect();
+    out.sort_by(|a, b| (a.kind, a.first_ns, &a.subject).cmp(&(b.kind, b.first_ns, &b.subject)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_found_checked_and_redacted() {
+        let p = Patterns::new();
+        let found = p.scan(b"card 4111 1111 1111 1111, not 4111 1111 1111 1112; ssn 123-45-6789; key AKIAIOSFODNN7EXAMPLE");
+        let kinds: Vec<&str> = found.iter().map(|f| f.0).collect();
+        assert_eq!(kinds, ["card number", "US social security number", "AWS access key"]);
+        assert_eq!(redact("4111 1111 1111 1111"), "4111***********1111");
+        assert!(luhn(b"79927398713") && !luhn(b"79927398710"));
+    }
+}
