@@ -24,6 +24,7 @@ pub enum MapFormat {
     Json,
     Dot,
     Mermaid,
+    Svg,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -314,6 +315,7 @@ pub fn service_map(a: MapArgs) -> Result<ExitCode> {
         MapFormat::Json => print_json(&m.to_json(focus.as_ref()))?,
         MapFormat::Dot => print!("{}", m.to_dot()),
         MapFormat::Mermaid => print!("{}", m.to_mermaid()),
+        MapFormat::Svg => print!("{}", m.to_svg()),
         MapFormat::Table => {
             let rows: Vec<Vec<String>> = m
                 .edges

@@ -93,7 +93,7 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
     Ips(kube_cmd::IpsArgs),
     /// Service map: who calls whom, with calls, errors, latency and protocols per edge.
     #[command(
-        after_help = "Examples:\n  trawl map incident.snap\n  trawl map incident.snap --focus shop/payment\n  trawl map incident.snap --format dot | dot -Tsvg > map.svg\n  trawl map incident.snap --format mermaid\n\nDocs: docs/investigations.md"
+        after_help = "Examples:\n  trawl map incident.snap\n  trawl map incident.snap --focus shop/payment\n  trawl map incident.snap --format svg > map.svg\n  trawl map incident.snap --format dot | dot -Tpng > map.png\n  trawl map incident.snap --format mermaid\n\nDocs: docs/investigations.md"
     )]
     Map(investigate_cmd::MapArgs),
     /// Retries: identical requests sent again after failures, their waits and backoff.

@@ -314,7 +314,9 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
     }
 
     // Plaintext HTTP between namespaces.
-    for r in rows.iter().filter(|r| http(r) && !r.src_ns.is_empty() && !r.dst_ns.is_empty() && r.src_ns != r.dst_ns) {
+    // (`internal` and `public` name addresses outside the cluster's metadata.)
+    let namespace = |ns: &str| !ns.is_empty() && ns != "internal" && ns != "public";
+    for r in rows.iter().filter(|r| http(r) && namespace(&r.src_ns) && namespace(&r.dst_ns) && r.src_ns != r.dst_ns) {
         found.add(
             "plaintext_cross_namespace",
             format!("{} -> {}", r.client, r.server),

@@ -102,6 +102,71 @@ impl Map {
     }
 }
 
+impl Map {
+    /// An SVG picture: nodes in columns by their depth from the callers
+    /// nobody calls, edges as arrows with their label (red with failures).
+    pub fn to_svg(&self) -> String {
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+        // Depth: the longest chain of callers above a node (cycles cut at the node count).
+        let mut depth: BTreeMap<&str, usize> = self.nodes.iter().map(|n| (n.as_str(), 0)).collect();
+        for _ in 0..self.nodes.len() {
+            let mut changed = false;
+            for e in self.edges.iter().filter(|e| e.from != e.to) {
+                let d = depth[e.from.as_str()] + 1;
+                if d > depth[e.to.as_str()] && d < self.nodes.len() {
+                    depth.insert(&e.to, d);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let (w, h, gap_x, gap_y) = (200.0, 44.0, 420.0, 96.0);
+        let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut at: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+        for n in &self.nodes {
+            let d = depth[n.as_str()];
+            let row = rows.entry(d).or_insert(0);
+            at.insert(n, (30.0 + d as f64 * gap_x, 30.0 + *row as f64 * gap_y));
+            *row += 1;
+        }
+        let width = 60.0 + (rows.keys().max().copied().unwrap_or(0) as f64) * gap_x + w;
+        let height = 60.0 + (rows.values().max().copied().unwrap_or(1) as f64 - 1.0) * gap_y + h + 20.0;
+        let mut out = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n\
+             <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>\n"
+        );
+        for e in &self.edges {
+            let ((x1, y1), (x2, y2)) = (at[e.from.as_str()], at[e.to.as_str()]);
+            let (sx, sy, tx, ty) = (x1 + w, y1 + h / 2.0, x2, y2 + h / 2.0);
+            let color = if e.failures > 0 { "#c62828" } else { "#555" };
+            let errors = if e.failures > 0 { format!("{:.0}% errors, ", e.error_rate() * 100.0) } else { String::new() };
+            let (mx, my) = ((sx + tx) / 2.0, (sy + ty) / 2.0);
+            out.push_str(&format!(
+                "<line x1=\"{sx:.1}\" y1=\"{sy:.1}\" x2=\"{tx:.1}\" y2=\"{ty:.1}\" stroke=\"{color}\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>\n\
+                 <text x=\"{mx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"{color}\"><tspan x=\"{mx:.1}\">{} · {} calls</tspan><tspan x=\"{mx:.1}\" dy=\"12\">{}p50 {:.1} ms</tspan></text>\n",
+                my - 16.0,
+                esc(&e.protocols.join("+")),
+                e.calls,
+                errors,
+                e.p50_ms
+            ));
+        }
+        for n in &self.nodes {
+            let (x, y) = at[n.as_str()];
+            out.push_str(&format!(
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w}\" height=\"{h}\" rx=\"6\" fill=\"#eef3fb\" stroke=\"#3b6db3\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+                x + w / 2.0,
+                y + h / 2.0 + 4.0,
+                esc(n)
+            ));
+        }
+        out.push_str("</svg>\n");
+        out
+    }
+}
+
 /// Builds the map of `calls`.
 pub fn build(calls: &[Call]) -> Map {
     let mut groups: BTreeMap<(&str, &str), Vec<&Call>> = BTreeMap::new();

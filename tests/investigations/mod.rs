@@ -94,6 +94,10 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
             ]
         );
     }
+    let o = trawl(&["map", &bad, "--format", "svg"]);
+    let svg = stdout(&o);
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    assert_eq!((svg.matches("<rect").count(), svg.matches("<line").count()), (6, 5), "a box per node, an arrow per edge");
     let m = json(&["map", &bad, "--focus", "127.0.0.3", "--format", "json"]);
     assert_eq!(m["focus"]["blast_radius"], serde_json::json!(["127.0.0.10", "127.0.0.2"]), "who is hurt when orders goes down");
     assert_eq!(m["focus"]["callees"], serde_json::json!(["127.0.0.4"]));
@@ -177,17 +181,22 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
         ("127.0.0.2:8080 POST /pay", "new_error"),
         ("127.0.0.2:8080 POST /pay", "latency_regression"),
         ("127.0.0.5:8082 POST /authorize", "latency_regression"),
+        ("127.0.0.3:8081 GET /orders/{id}", "json_type_changed"),
+        ("127.0.0.2:8080 POST /checkout", "downstream_call_vanished"),
+        ("127.0.0.5:8082 POST /audit-log", "missing_endpoint"),
     ] {
         assert!(findings.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} not in {findings:?}");
     }
     let details: Vec<&str> = d["findings"].as_array().into_iter().flatten().filter_map(|f| f["detail"].as_str()).collect();
     assert!(details.contains(&"GET order:42 at 127.0.0.4:6379: 1.0 -> 12.0 per request"), "{details:?}");
     assert!(details.contains(&"`cache-control` was in every baseline response, is missing now"), "{details:?}");
+    assert!(details.contains(&"$.total: number -> string"), "{details:?}");
+    assert!(details.contains(&"POST /audit-log at 127.0.0.5:8082: 1.0 per request in the baseline, none now"), "{details:?}");
     let o = trawl(&["diff", &base, &good]);
     assert_eq!(o.status.code(), Some(0), "the fixed shop passes: {}", stdout(&o));
     let o = trawl(&["diff", &base, &bad, "--format", "junit"]);
     let x = stdout(&o);
-    assert!(x.starts_with("<?xml") && x.contains("failures=\"4\"") && x.contains("<failure message=\"header_removed: `cache-control`"), "{x}");
+    assert!(x.starts_with("<?xml") && x.contains("failures=\"6\"") && x.contains("<failure message=\"header_removed: `cache-control`"), "{x}");
 }
 
 /// RFC 3339 time of the request answered by the first 503 of the gateway.
@@ -242,4 +251,40 @@ fn investigations_refuse_bad_input_in_one_line() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
+}
+
+/// The audit and the map with Kubernetes names: the cluster scenario of
+/// tests/kubernetes (real nginx and curl in network namespaces, with
+/// kubectl sidecars).
+#[test]
+fn audit_and_map_name_workloads_and_namespaces() {
+    let dir = scratch("stories-k8s");
+    let snap = dir.join("cluster.snap").display().to_string();
+    let o = trawl(&[
+        "analyze",
+        &testdata("scenarios/k8s/cluster.pcap"),
+        "--k8s",
+        &testdata("scenarios/k8s/kubectl"),
+        "--node",
+        "node-1",
+        "-o",
+        &snap,
+        "--force",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = json(&["audit", &snap, "--format", "json"]);
+    let got: Vec<(&str, &str)> = a.as_array().into_iter().flatten().map(|f| (f["kind"].as_str().unwrap_or(""), f["subject"].as_str().unwrap_or(""))).collect();
+    assert_eq!(
+        got,
+        [
+            ("external_egress", "api.partner.example"),
+            ("plaintext_cross_namespace", "shop/Deployment/checkout -> payments/payments"),
+            ("plaintext_cross_namespace", "batch/CronJob/report -> shop/Deployment/checkout"),
+        ],
+        "{a}"
+    );
+    let m = json(&["map", &snap, "--focus", "payments/StatefulSet/payments", "--format", "json"]);
+    assert_eq!(m["focus"]["callers"], serde_json::json!(["payments/Deployment/ledger"]));
+    assert_eq!(m["focus"]["callees"], serde_json::json!(["api.partner.example", "kube-system/kube-dns"]));
 }

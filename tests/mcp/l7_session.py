@@ -99,7 +99,7 @@ async def checks(s):
     check(m["focus"]["blast_radius"] == ["127.0.0.10", "127.0.0.2"], m)
     d = await ok(s, "diff_snapshots", {"baseline": "baseline", "candidate": "broken"})
     kinds = sorted({f["kind"] for f in d["findings"] if f["regression"]})
-    check(d["verdict"] == "fail" and kinds == ["downstream_calls_changed", "header_removed", "latency_regression", "new_error"], d)
+    check(d["verdict"] == "fail" and kinds == ["downstream_call_vanished", "downstream_calls_changed", "header_removed", "json_type_changed", "latency_regression", "missing_endpoint", "new_error"], d)
     pays = await ok(s, "list_api_calls", {"snapshot_id": "broken", "kfl": 'http && dst.port == 8080 && path == "/pay"'})
     tr = await ok(s, "trace_api_call", {"id": pays["calls"][0]["id"]})
     steps = [(c["depth"], c["endpoint"], c["link"]) for c in tr["calls"]]

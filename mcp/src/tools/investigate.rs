@@ -40,7 +40,7 @@ pub struct ServiceMap {
     pub kfl: String,
     /// A node: only its edges, with its callers, callees and blast radius (the nodes whose calls reach it).
     pub focus: Option<String>,
-    /// `json` (default), `mermaid` or `dot` text of the graph.
+    /// `json` (default), or the graph as `mermaid`, `dot` or `svg` text.
     #[serde(default)]
     pub format: MapFormat,
 }
@@ -53,6 +53,7 @@ pub enum MapFormat {
     Json,
     Mermaid,
     Dot,
+    Svg,
 }
 
 /// get_incident_timeline's parameters.
@@ -137,6 +138,7 @@ pub async fn service_map(inner: &Arc<Inner>, p: ServiceMap) -> ToolResult {
         MapFormat::Json => m.to_json(focus.as_ref()),
         MapFormat::Mermaid => json!({ "mermaid": m.to_mermaid() }),
         MapFormat::Dot => json!({ "dot": m.to_dot() }),
+        MapFormat::Svg => json!({ "svg": m.to_svg() }),
     })
 }
 

@@ -21,7 +21,10 @@ by story:
   - credentials: broken, the gateway passes the customer's bearer token
     on to orders and payment; fixed, it sends each its own service token;
   - card numbers: broken, a successful charge answers with the card
-    number in full; fixed, with its last four digits.
+    number in full; fixed, with its last four digits;
+  - schema: broken, orders answers the order's total as a string;
+  - audit log: fixed, the gateway records each successful checkout with
+    payment's /audit-log; broken, it forgets.
 """
 import http.client
 import http.server
@@ -115,7 +118,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for _ in range(12 if BROKEN else 1):
                 value = Handler.redis.command("GET", key)
             headers = [] if BROKEN else [("Cache-Control", "max-age=60")]
-            return self.reply(200, json.loads(value), headers)
+            order = json.loads(value)
+            if BROKEN:
+                order["total"] = str(order["total"])
+            return self.reply(200, order, headers)
         self.reply(404, {"error": "no such path"})
 
     def do_POST(self):
@@ -127,6 +133,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if status < 500 or attempt == len(delays):
                     break
                 time.sleep(delays[attempt])
+            if status == 200 and not BROKEN:
+                call(GATEWAY, PAYMENT, "POST", "/audit-log", {"event": "checkout", "order": body["order"]}, inbound=self.headers)
             return self.reply(status, json.loads(data))
         if ROLE == "gateway" and self.path == "/pay":
             try:
@@ -141,6 +149,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(503, {"error": "card processor unavailable"})
             card = "4111 1111 1111 1111" if BROKEN else "**** **** **** 1111"
             return self.reply(200, {"order": body["order"], "charged": True, "card": card})
+        if ROLE == "payment" and self.path == "/audit-log":
+            return self.reply(201, {"recorded": True})
         if ROLE == "payment" and self.path == "/authorize":
             if BROKEN:
                 time.sleep(1.5)
