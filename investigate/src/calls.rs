@@ -9,7 +9,8 @@ use std::hash::{Hash, Hasher};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use datafusion::prelude::{Expr, col};
+use datafusion::common::ScalarValue;
+use datafusion::prelude::{Expr, cast, col, lit};
 use trawl_query::{Catalog, KflQuery, Table};
 
 use crate::Error;
@@ -113,7 +114,14 @@ pub async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Call>, Error> {
 /// the second expression (a capture time), then the first (an id).
 pub(crate) async fn select(cat: &Catalog, kfl: &str, exprs: &[&str]) -> Result<Vec<RecordBatch>, Error> {
     let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), limit: None, offset: 0, columns: None, start_ns: None, end_ns: None };
-    let (df, _) = cat.kfl_filtered(&q).await?;
+    let (mut df, _) = cat.kfl_filtered(&q).await?;
+    // Snapshots from before a protocol was decoded lack its columns:
+    // they read as nulls (none of their calls is of that protocol).
+    for c in trawl_schemas::API_CALLS.columns {
+        if !df.schema().has_column_with_unqualified_name(c.name) {
+            df = df.with_column(c.name, cast(lit(ScalarValue::Null), c.ty.arrow_type()))?;
+        }
+    }
     let exprs: Vec<Expr> = exprs.iter().enumerate().map(|(i, s)| df.parse_sql_expr(s).map(|e| e.alias(format!("c{i}")))).collect::<Result<_, _>>()?;
     let df = df.select(exprs)?.sort(vec![col("c1").sort(true, false), col("c0").sort(true, false)])?;
     Ok(df.collect().await?)

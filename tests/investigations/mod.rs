@@ -288,3 +288,27 @@ fn audit_and_map_name_workloads_and_namespaces() {
     assert_eq!(m["focus"]["callers"], serde_json::json!(["payments/Deployment/ledger"]));
     assert_eq!(m["focus"]["callees"], serde_json::json!(["api.partner.example", "kube-system/kube-dns"]));
 }
+
+/// A snapshot from before the protocol columns (Redis, the databases,
+/// Kafka, AMQP, TLS) existed still answers: those columns read as nulls.
+#[test]
+fn investigations_read_snapshots_of_earlier_versions() {
+    use parquet::arrow::ArrowWriter;
+    let dir = scratch("stories-old-version");
+    let snap = analyze(&PathBuf::from(testdata("scenarios/stories/broken.pcap")), &dir, "old");
+    let path = Path::new(&snap).join("api_calls.parquet");
+    let batches = super::read_table(&path);
+    let later = ["redis_", "db_", "kafka_", "amqp_", "tls_"];
+    let keep: Vec<usize> = batches[0].schema().fields().iter().enumerate().filter(|(_, f)| !later.iter().any(|p| f.name().starts_with(p))).map(|(i, _)| i).collect();
+    assert!(keep.len() + 40 < batches[0].num_columns(), "the later columns are dropped");
+    let projected: Vec<_> = batches.iter().map(|b| b.project(&keep).unwrap_or_else(|e| panic!("{e}"))).collect();
+    let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = ArrowWriter::try_new(file, projected[0].schema(), None).unwrap_or_else(|e| panic!("{e}"));
+    for b in &projected {
+        w.write(b).unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.close().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(charge_chain(&snap)["attempts"].as_u64(), Some(4));
+    let kinds: Vec<String> = json(&["audit", &snap, "--format", "json"]).as_array().into_iter().flatten().filter_map(|f| f["kind"].as_str().map(str::to_string)).collect();
+    assert!(kinds.contains(&"sensitive_data".to_string()) && !kinds.contains(&"weak_tls".to_string()), "{kinds:?}");
+}
