@@ -8,6 +8,8 @@
 #   127.0.0.3:8081  orders      127.0.0.4:6379  redis-server
 #   127.0.0.5:8082  payment         127.0.0.6:8443  a legacy TLS service
 #                                                   (openssl s_server -www)
+#   203.0.113.10:8083  an analytics service "outside" (a documentation
+#                      address, on the namespace's own loopback)
 # The customer reads an order three times (GET /orders/42), checks out
 # once (POST /checkout: the gateway retries the failing charge), and pays
 # three times (POST /pay: the gateway gives up on a slow payment after
@@ -25,22 +27,23 @@ here=$(dirname "$(realpath "$0")")
 if [ "${1:-}" != --inside ]; then
   mode=${1:?usage: make_incident_stories.sh broken|fixed OUT.pcap}
   out=${2:?usage: make_incident_stories.sh broken|fixed OUT.pcap}
-  exec "$here/record_loopback.sh" "$out" 'tcp and net 127.0.0.0/8' -- "$0" --inside "$mode"
+  exec "$here/record_loopback.sh" "$out" 'tcp' -- "$0" --inside "$mode"
 fi
 mode=$2
 work=$(mktemp -d /tmp/trawl-stories.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 for a in 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.10; do ip addr add "$a/8" dev lo 2>/dev/null || true; done
+ip addr add 203.0.113.10/32 dev lo
 redis-server --bind 127.0.0.4 --port 6379 --protected-mode no --unixsocket "$work/redis.sock" --save '' --appendonly no --dir "$work" --logfile "$work/redis.log" &
 for _ in $(seq 50); do redis-cli -s "$work/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
 # Seeded over the Unix socket, which tcpdump does not see.
 redis-cli -s "$work/redis.sock" SET order:42 '{"id": 42, "item": "hammer", "total": 12.5}' >/dev/null
-for role in orders payment gateway; do python3 "$here/stories/shop.py" "$mode" "$role" & done
+for role in orders payment analytics gateway; do python3 "$here/stories/shop.py" "$mode" "$role" & done
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 -subj /CN=legacy.shop.test 2>/dev/null
 if [ "$mode" = broken ]; then tls=(-tls1 -cipher 'DEFAULT:@SECLEVEL=0'); else tls=(-tls1_3); fi
 openssl s_server -accept 127.0.0.6:8443 -cert "$work/cert.pem" -key "$work/key.pem" -www -quiet "${tls[@]}" >/dev/null 2>&1 &
 # Listening is checked with ss, which sends nothing.
-for port in 8081 8082 8080 8443; do
+for port in 8081 8082 8083 8080 8443; do
   for _ in $(seq 50); do ss -ltn "sport = :$port" | grep -q LISTEN && break; sleep 0.1; done
 done
 customer() { curl -s --interface 127.0.0.10 -o /dev/null -w '%{http_code}\n' "$@" || true; }

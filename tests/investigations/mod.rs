@@ -74,8 +74,16 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
     let t = json(&["timeline", &good, "--format", "json"]);
     assert!(t["first_failures"].as_array().into_iter().flatten().all(|f| f["endpoint"] == "POST /charge"), "fixed, only the flaky charges fail: {t}");
 
-    // The service map: exactly the edges the shop made, either way.
-    for snap in [&bad, &good] {
+    // The service map: exactly the edges the shop made; broken, the
+    // gateway also calls the analytics service outside.
+    let inside = [
+        ("127.0.0.10", "127.0.0.2", "http"),
+        ("127.0.0.10", "127.0.0.6", "tls"),
+        ("127.0.0.2", "127.0.0.3", "http"),
+        ("127.0.0.2", "127.0.0.5", "http"),
+        ("127.0.0.3", "127.0.0.4", "redis"),
+    ];
+    for (snap, outside) in [(&bad, true), (&good, false)] {
         let m = json(&["map", snap, "--format", "json"]);
         let edges: Vec<(&str, &str, &str)> = m["edges"]
             .as_array()
@@ -83,21 +91,16 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
             .flatten()
             .map(|e| (e["from"].as_str().unwrap_or(""), e["to"].as_str().unwrap_or(""), e["protocols"][0].as_str().unwrap_or("")))
             .collect();
-        assert_eq!(
-            edges,
-            [
-                ("127.0.0.10", "127.0.0.2", "http"),
-                ("127.0.0.10", "127.0.0.6", "tls"),
-                ("127.0.0.2", "127.0.0.3", "http"),
-                ("127.0.0.2", "127.0.0.5", "http"),
-                ("127.0.0.3", "127.0.0.4", "redis")
-            ]
-        );
+        let mut want = inside.to_vec();
+        if outside {
+            want.insert(4, ("127.0.0.2", "203.0.113.10", "http"));
+        }
+        assert_eq!(edges, want);
     }
     let o = trawl(&["map", &bad, "--format", "svg"]);
     let svg = stdout(&o);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
-    assert_eq!((svg.matches("<rect").count(), svg.matches("<line").count()), (6, 5), "a box per node, an arrow per edge");
+    assert_eq!((svg.matches("<rect").count(), svg.matches("<line").count()), (7, 6), "a box per node, an arrow per edge");
     let m = json(&["map", &bad, "--focus", "127.0.0.3", "--format", "json"]);
     assert_eq!(m["focus"]["blast_radius"], serde_json::json!(["127.0.0.10", "127.0.0.2"]), "who is hurt when orders goes down");
     assert_eq!(m["focus"]["callees"], serde_json::json!(["127.0.0.4"]));
@@ -131,7 +134,8 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
     };
     let read = steps(id_of("/orders/42"));
     assert_eq!(read[..2], [(0, "GET /orders/{id}".into(), "root".into(), 200), (1, "GET /orders/{id}".into(), "trace header".into(), 200)]);
-    assert_eq!(read[2..], vec![(2, "GET order:42".to_string(), "timing".to_string(), 0); 12]);
+    assert_eq!(read[2..14], vec![(2, "GET order:42".to_string(), "timing".to_string(), 0); 12]);
+    assert_eq!(read[14..], [(1, "POST /events".to_string(), "trace header".to_string(), 202)], "the analytics report, after the order");
     let checkout = steps(id_of("/checkout"));
     let charges: Vec<(String, i64)> = checkout[1..].iter().map(|s| (s.2.clone(), s.3)).collect();
     assert_eq!(charges, [("trace header".to_string(), 503), ("trace header".into(), 503), ("trace header".into(), 503), ("trace header".into(), 200)]);
@@ -151,9 +155,15 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
         .map(|f| (f["kind"].as_str().unwrap_or("").into(), f["subject"].as_str().unwrap_or("").into(), f["detail"].as_str().unwrap_or("").into()))
         .collect();
     let want = [
-        ("credential_forwarded", "127.0.0.10", "the same credential `Bearer eyJh************8jL9` reaches 127.0.0.2:8080, 127.0.0.3:8081, 127.0.0.5:8082"),
+        (
+            "credential_forwarded",
+            "127.0.0.10",
+            "the same credential `Bearer eyJh************8jL9` reaches 127.0.0.2:8080, 127.0.0.3:8081, 127.0.0.5:8082, 203.0.113.10:8083 (outside the private ranges: 203.0.113.10:8083)",
+        ),
+        ("external_egress", "203.0.113.10", "http from 127.0.0.2"),
         ("missing_authorization", "127.0.0.2:8080 GET /orders/{id}", "2 of 3 calls carry a credential; this one has none"),
         ("missing_authorization", "127.0.0.3:8081 GET /orders/{id}", "2 of 3 calls carry a credential; this one has none"),
+        ("missing_authorization", "203.0.113.10:8083 POST /events", "2 of 3 calls carry a credential; this one has none"),
         ("sensitive_data", "127.0.0.2:8080 POST /checkout", "card number in the response body: 4111***********1111"),
         ("sensitive_data", "127.0.0.5:8082 POST /charge", "card number in the response body: 4111***********1111"),
         ("weak_tls", "legacy.shop.test", "TLS 1.0"),
@@ -184,6 +194,8 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
         ("127.0.0.3:8081 GET /orders/{id}", "json_type_changed"),
         ("127.0.0.2:8080 POST /checkout", "downstream_call_vanished"),
         ("127.0.0.5:8082 POST /audit-log", "missing_endpoint"),
+        ("203.0.113.10:8083", "new_external_destination"),
+        ("127.0.0.2:8080 GET /orders/{id}", "downstream_calls_changed"),
     ] {
         assert!(findings.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} not in {findings:?}");
     }
@@ -196,7 +208,7 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path) {
     assert_eq!(o.status.code(), Some(0), "the fixed shop passes: {}", stdout(&o));
     let o = trawl(&["diff", &base, &bad, "--format", "junit"]);
     let x = stdout(&o);
-    assert!(x.starts_with("<?xml") && x.contains("failures=\"6\"") && x.contains("<failure message=\"header_removed: `cache-control`"), "{x}");
+    assert!(x.starts_with("<?xml") && x.contains("failures=\"7\"") && x.contains("<failure message=\"new_error: 503 on 3 of 3 calls"), "{x}");
 }
 
 /// RFC 3339 time of the request answered by the first 503 of the gateway.
@@ -222,7 +234,7 @@ fn incident_stories_are_detected_with_their_evidence() {
 
 #[test]
 fn incident_stories_recorded_live() {
-    if !can_record(&["tcpdump", "curl", "redis-server", "ss", "python3", "openssl"]) {
+    if !can_record(&["tcpdump", "curl", "redis-server", "ss", "python3", "openssl", "ip"]) {
         eprintln!("skipping the live incident stories: needs root, unshare, tcpdump, curl, redis-server, ss, python3 and openssl");
         return;
     }
@@ -299,7 +311,8 @@ fn investigations_read_snapshots_of_earlier_versions() {
     let path = Path::new(&snap).join("api_calls.parquet");
     let batches = super::read_table(&path);
     let later = ["redis_", "db_", "kafka_", "amqp_", "tls_"];
-    let keep: Vec<usize> = batches[0].schema().fields().iter().enumerate().filter(|(_, f)| !later.iter().any(|p| f.name().starts_with(p))).map(|(i, _)| i).collect();
+    let keep: Vec<usize> =
+        batches[0].schema().fields().iter().enumerate().filter(|(_, f)| !later.iter().any(|p| f.name().starts_with(p))).map(|(i, _)| i).collect();
     assert!(keep.len() + 40 < batches[0].num_columns(), "the later columns are dropped");
     let projected: Vec<_> = batches.iter().map(|b| b.project(&keep).unwrap_or_else(|e| panic!("{e}"))).collect();
     let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -309,6 +322,7 @@ fn investigations_read_snapshots_of_earlier_versions() {
     }
     w.close().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(charge_chain(&snap)["attempts"].as_u64(), Some(4));
-    let kinds: Vec<String> = json(&["audit", &snap, "--format", "json"]).as_array().into_iter().flatten().filter_map(|f| f["kind"].as_str().map(str::to_string)).collect();
+    let kinds: Vec<String> =
+        json(&["audit", &snap, "--format", "json"]).as_array().into_iter().flatten().filter_map(|f| f["kind"].as_str().map(str::to_string)).collect();
     assert!(kinds.contains(&"sensitive_data".to_string()) && !kinds.contains(&"weak_tls".to_string()), "{kinds:?}");
 }

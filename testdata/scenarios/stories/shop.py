@@ -3,7 +3,7 @@
 an orders service backed by Redis, and a payment service, each a real
 HTTP server (the standard library's), on their own loopback addresses.
 
-    shop.py MODE ROLE      MODE: broken | fixed   ROLE: gateway | orders | payment
+    shop.py MODE ROLE      MODE: broken | fixed   ROLE: gateway | orders | payment | analytics
 
 The gateway passes the customer's X-Request-Id on to the services it
 calls (the request chains of `trawl trace`). What MODE changes, story
@@ -24,7 +24,11 @@ by story:
     number in full; fixed, with its last four digits;
   - schema: broken, orders answers the order's total as a string;
   - audit log: fixed, the gateway records each successful checkout with
-    payment's /audit-log; broken, it forgets.
+    payment's /audit-log; broken, it forgets;
+  - third parties: broken, the gateway reports each order read to an
+    analytics service outside the private ranges (203.0.113.10, a
+    documentation address on the namespace's loopback), with the
+    customer's token.
 """
 import http.client
 import http.server
@@ -37,6 +41,7 @@ GATEWAY = ("127.0.0.2", 8080)
 ORDERS = ("127.0.0.3", 8081)
 REDIS = ("127.0.0.4", 6379)
 PAYMENT = ("127.0.0.5", 8082)
+ANALYTICS = ("203.0.113.10", 8083)
 TIMEOUT = 1.0
 
 MODE, ROLE = sys.argv[1], sys.argv[2]
@@ -112,6 +117,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ROLE == "gateway" and self.path.startswith("/orders/"):
             status, headers, data = call(GATEWAY, ORDERS, "GET", self.path, inbound=self.headers)
             passed = [("Cache-Control", headers["Cache-Control"])] if "Cache-Control" in headers else []
+            if BROKEN:
+                call(GATEWAY, ANALYTICS, "POST", "/events", {"event": "order_read", "path": self.path}, inbound=self.headers)
             return self.reply(status, json.loads(data), passed)
         if ROLE == "orders" and self.path.startswith("/orders/"):
             key = "order:" + self.path.rsplit("/", 1)[1]
@@ -149,6 +156,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(503, {"error": "card processor unavailable"})
             card = "4111 1111 1111 1111" if BROKEN else "**** **** **** 1111"
             return self.reply(200, {"order": body["order"], "charged": True, "card": card})
+        if ROLE == "analytics" and self.path == "/events":
+            return self.reply(202, {"accepted": True})
         if ROLE == "payment" and self.path == "/audit-log":
             return self.reply(201, {"recorded": True})
         if ROLE == "payment" and self.path == "/authorize":
@@ -159,7 +168,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    me = {"gateway": GATEWAY, "orders": ORDERS, "payment": PAYMENT}[ROLE]
+    me = {"gateway": GATEWAY, "orders": ORDERS, "payment": PAYMENT, "analytics": ANALYTICS}[ROLE]
     if ROLE == "orders":
         Handler.redis = Redis(me)
     server = http.server.ThreadingHTTPServer(me, Handler)
