@@ -138,10 +138,20 @@ pub struct DiffArgs {
 }
 
 fn load(snapshot: &Path, c: &Common) -> Result<Vec<Call>> {
+    load_calls(snapshot, c, false)
+}
+
+/// [`load`], with response schemas (for `trawl diff`).
+fn load_schemas(snapshot: &Path, c: &Common) -> Result<Vec<Call>> {
+    load_calls(snapshot, c, true)
+}
+
+fn load_calls(snapshot: &Path, c: &Common, schemas: bool) -> Result<Vec<Call>> {
     let snap = trawl_snapshot::workspace::resolve(snapshot, &trawl_snapshot::workspace::workspace_dir(None));
     let r = trawl_query::block_on(c.threads, async {
         let cat = Catalog::open(&snap, c.threads).await?;
-        calls::load(&cat, &c.kfl).await.map_err(query_error)
+        let calls = if schemas { calls::load_with_schemas(&cat, &c.kfl).await } else { calls::load(&cat, &c.kfl).await };
+        calls.map_err(query_error)
     })??;
     Ok(r)
 }
@@ -370,9 +380,12 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode> {
             a.snapshot.display()
         ))));
     };
-    let steps = trace::chain(&calls, root);
+    let (steps, cut) = trace::chain(&calls, root);
+    if cut {
+        eprintln!("note: the chain is cut at {} calls", steps.len());
+    }
     match a.format {
-        OutFormat::Json => print_json(&trace::to_json(&calls, &steps))?,
+        OutFormat::Json => print_json(&trace::to_json(&calls, &steps, cut))?,
         OutFormat::Table => {
             let start = calls[root].start_ns;
             let rows: Vec<Vec<String>> = steps
@@ -398,8 +411,8 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode> {
 }
 
 pub fn diff(a: DiffArgs) -> Result<ExitCode> {
-    let base = load(&a.baseline, &a.common)?;
-    let new = load(&a.new, &a.common)?;
+    let base = load_schemas(&a.baseline, &a.common)?;
+    let new = load_schemas(&a.new, &a.common)?;
     let report = diff::compare(&base, &new, diff::Settings { latency_pct: a.latency_pct, latency_min_ms: a.latency_min_ms });
     match a.format {
         DiffFormat::Json => print_json(&report.to_json())?,

@@ -16,12 +16,12 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexSet};
 use serde_json::{Value, json};
 use trawl_query::Catalog;
 
 use crate::Error;
-use crate::calls::{CLIENT, Cells, ENDPOINT, SERVER, rfc3339, select};
+use crate::calls::{CLIENT, Cells, ENDPOINT, SERVER, for_each_batch, rfc3339};
 
 /// What the audit reads of each call.
 const SELECT: &[&str] = &[
@@ -55,10 +55,9 @@ struct Row {
     server: String,
     server_ip: String,
     endpoint: String,
-    url: String,
     credential: Option<String>,
-    request_body: Option<Vec<u8>>,
-    response_body: Option<Vec<u8>>,
+    /// Sensitive data found in the URL and bodies: kind, place, text.
+    secrets: Vec<(&'static str, &'static str, String)>,
     src_ns: String,
     dst_ns: String,
     dns: String,
@@ -98,11 +97,23 @@ impl Finding {
 /// Calls kept per finding.
 const KEEP_CALLS: usize = 10;
 
+/// Reads the calls, scanning their URL and bodies as they stream past
+/// (bodies are not kept).
 async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Row>, Error> {
+    let patterns = Patterns::new();
     let mut out = Vec::new();
-    for b in &select(cat, kfl, SELECT).await? {
+    for_each_batch(cat, kfl, SELECT, |b| {
         let c = Cells(b);
         for r in 0..b.num_rows() {
+            let url = c.text(7, r)?;
+            let mut secrets = Vec::new();
+            for (place, bytes) in [("URL", Some(url.as_bytes().to_vec())), ("request body", c.bytes(9, r)), ("response body", c.bytes(10, r))] {
+                if let Some(bytes) = bytes {
+                    secrets.extend(patterns.scan(&bytes).into_iter().map(|(kind, text)| (kind, place, text)));
+                }
+            }
+            // An HTTP exchange whose request was not captured has no credential to judge.
+            let request_seen = c.boolean(17, r);
             out.push(Row {
                 id: c.text(0, r)?,
                 ts: c.int(1, r),
@@ -110,11 +121,9 @@ async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Row>, Error> {
                 client: c.text(3, r)?,
                 server: c.text(4, r)?,
                 server_ip: c.text(5, r)?,
-                endpoint: c.text(6, r)?,
-                url: c.text(7, r)?,
-                credential: Some(c.text(8, r)?).filter(|v| !v.is_empty()),
-                request_body: c.bytes(9, r),
-                response_body: c.bytes(10, r),
+                endpoint: if request_seen { c.text(6, r)? } else { String::new() },
+                credential: Some(c.text(8, r)?).filter(|v| !v.is_empty() && request_seen),
+                secrets,
                 src_ns: c.text(11, r)?,
                 dst_ns: c.text(12, r)?,
                 dns: c.text(13, r)?,
@@ -122,15 +131,11 @@ async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Row>, Error> {
                 tls_version: c.text(15, r)?,
                 tls_weak: c.text(16, r)?,
             });
-            if !c.boolean(17, r) {
-                // An HTTP exchange whose request was not captured.
-                if let Some(last) = out.last_mut() {
-                    last.credential = None;
-                    last.endpoint.clear();
-                }
-            }
         }
-    }
+        Ok(())
+    })
+    .await?;
+    out.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
     Ok(out)
 }
 
@@ -169,6 +174,8 @@ pub fn luhn(digits: &[u8]) -> bool {
 /// The kinds of sensitive data, and their patterns.
 struct Patterns {
     list: Vec<(&'static str, Regex)>,
+    /// All of them at once: most bodies match none, and one pass says so.
+    any: Option<RegexSet>,
 }
 
 impl Patterns {
@@ -188,13 +195,19 @@ impl Patterns {
             ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
             ("private key", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"),
         ];
-        Patterns { list: list.iter().filter_map(|(k, r)| p(r).map(|re| (*k, re))).collect() }
+        let list: Vec<(&'static str, Regex)> = list.iter().filter_map(|(k, r)| p(r).map(|re| (*k, re))).collect();
+        let any = RegexSet::new(list.iter().map(|(_, re)| re.as_str())).ok();
+        Patterns { list, any }
     }
 
     /// Every (kind, match) in `b`; card numbers only when they pass Luhn.
     fn scan(&self, b: &[u8]) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
-        for (kind, re) in &self.list {
+        let hits = self.any.as_ref().map(|set| set.matches(b));
+        for (i, (kind, re)) in self.list.iter().enumerate() {
+            if hits.as_ref().is_some_and(|h| !h.matched(i)) {
+                continue;
+            }
             for m in re.find_iter(b).take(16) {
                 let text = String::from_utf8_lossy(m.as_bytes()).into_owned();
                 if *kind == "card number" {
@@ -299,17 +312,11 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
         }
     }
 
-    // Sensitive data in URLs and bodies.
-    let patterns = Patterns::new();
+    // Sensitive data in URLs and bodies (scanned as they were read).
     for r in rows {
-        let parts: [(&str, Option<&[u8]>); 3] =
-            [("URL", Some(r.url.as_bytes())), ("request body", r.request_body.as_deref()), ("response body", r.response_body.as_deref())];
-        for (place, bytes) in parts {
-            let Some(b) = bytes else { continue };
-            for (kind, text) in patterns.scan(b) {
-                let subject = if r.endpoint.is_empty() { r.server.clone() } else { format!("{} {}", r.server, r.endpoint) };
-                found.add("sensitive_data", subject, format!("{kind} in the {place}: {}", shown(&text)), r);
-            }
+        for (kind, place, text) in &r.secrets {
+            let subject = if r.endpoint.is_empty() { r.server.clone() } else { format!("{} {}", r.server, r.endpoint) };
+            found.add("sensitive_data", subject, format!("{kind} in the {place}: {}", shown(text)), r);
         }
     }
 

@@ -10,7 +10,8 @@ use std::hash::{Hash, Hasher};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
-use datafusion::prelude::{Expr, cast, col, lit};
+use datafusion::prelude::{Expr, cast, lit};
+use futures::StreamExt;
 use trawl_query::{Catalog, KflQuery, Table};
 
 use crate::Error;
@@ -51,8 +52,10 @@ pub struct Call {
     pub request_key: u64,
     /// Response header names, lower case.
     pub response_headers: Vec<String>,
-    /// The stored response body, when it is JSON.
-    pub response_json: Option<serde_json::Value>,
+    /// The JSON shape of the stored response body, when it is JSON and
+    /// was asked for ([`load_with_schemas`]): paths (`$.items[].price`)
+    /// and their types.
+    pub response_schema: Option<Vec<(String, &'static str)>>,
     pub latency_ms: f64,
     pub authorization: bool,
     /// The request's trace or request id: W3C `traceparent`'s trace id,
@@ -67,6 +70,9 @@ pub(crate) const SERVER: &str = "COALESCE(dst_pod_namespace || '/' || dst_worklo
 /// The endpoint, as SQL (see [`Call::endpoint`]).
 pub(crate) const ENDPOINT: &str =
     "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(endpoint, '') ELSE concat(COALESCE(method, ''), ' ', COALESCE(url, '')) END";
+
+/// Where `response_body` is in [`SELECT`].
+const RESPONSE_BODY: usize = 17;
 
 /// The SQL expressions of the columns read, in [`Call`]'s order.
 const SELECT: &[&str] = &[
@@ -92,7 +98,7 @@ const SELECT: &[&str] = &[
      OR NOT COALESCE(db_success, true) OR COALESCE(kafka_error_code, 0) <> 0 OR COALESCE(amqp_reply_code, 0) > 200",
     "request_body",
     "array_to_string(map_keys(response_headers), ',')",
-    "response_body",
+    "response_body", // RESPONSE_BODY
     "COALESCE(latency_ms, 0.0)",
     "map_extract(request_headers, 'authorization')[1] IS NOT NULL",
     "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name)",
@@ -101,18 +107,33 @@ const SELECT: &[&str] = &[
 ];
 
 /// Reads the calls a KFL filter selects (all: an empty filter), in
-/// capture order.
+/// capture order, without their response bodies.
 pub async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Call>, Error> {
-    let mut out = Vec::new();
-    for b in &select(cat, kfl, SELECT).await? {
-        read_batch(b, &mut out)?;
+    load_with(cat, kfl, false).await
+}
+
+/// [`load`], with the JSON shape of each response body
+/// ([`Call::response_schema`], for [`crate::diff`]).
+pub async fn load_with_schemas(cat: &Catalog, kfl: &str) -> Result<Vec<Call>, Error> {
+    load_with(cat, kfl, true).await
+}
+
+async fn load_with(cat: &Catalog, kfl: &str, schemas: bool) -> Result<Vec<Call>, Error> {
+    let mut exprs: Vec<&str> = SELECT.to_vec();
+    if !schemas {
+        // Bodies are the bulk of a snapshot: leave them unread.
+        exprs[RESPONSE_BODY] = "CAST(NULL AS BYTEA)";
     }
+    let mut out = Vec::new();
+    for_each_batch(cat, kfl, &exprs, |b| read_batch(b, &mut out)).await?;
+    out.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then_with(|| a.id.cmp(&b.id)));
     Ok(out)
 }
 
-/// Runs SQL expressions over the calls a KFL filter selects, ordered by
-/// the second expression (a capture time), then the first (an id).
-pub(crate) async fn select(cat: &Catalog, kfl: &str, exprs: &[&str]) -> Result<Vec<RecordBatch>, Error> {
+/// Runs SQL expressions over the calls a KFL filter selects and hands
+/// each batch of results to `f` as it comes (unordered): a snapshot's
+/// bodies never sit in memory all at once.
+pub(crate) async fn for_each_batch(cat: &Catalog, kfl: &str, exprs: &[&str], mut f: impl FnMut(&RecordBatch) -> Result<(), Error>) -> Result<(), Error> {
     let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), limit: None, offset: 0, columns: None, start_ns: None, end_ns: None };
     let (mut df, _) = cat.kfl_filtered(&q).await?;
     // Snapshots from before a protocol was decoded lack its columns:
@@ -123,8 +144,11 @@ pub(crate) async fn select(cat: &Catalog, kfl: &str, exprs: &[&str]) -> Result<V
         }
     }
     let exprs: Vec<Expr> = exprs.iter().enumerate().map(|(i, s)| df.parse_sql_expr(s).map(|e| e.alias(format!("c{i}")))).collect::<Result<_, _>>()?;
-    let df = df.select(exprs)?.sort(vec![col("c1").sort(true, false), col("c0").sort(true, false)])?;
-    Ok(df.collect().await?)
+    let mut stream = df.select(exprs)?.execute_stream().await?;
+    while let Some(b) = stream.next().await {
+        f(&b?)?;
+    }
+    Ok(())
 }
 
 /// Typed reads of a batch's cells (nulls as empty, 0 or false).
@@ -178,7 +202,10 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
         let mut h = DefaultHasher::new();
         (&protocol, &server, &method, &url, &body).hash(&mut h);
         let server_ip = s(7, r)?;
-        let response_json = bin(17, r).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).filter(|v| v.is_object() || v.is_array());
+        let response_schema = bin(RESPONSE_BODY, r)
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter(|v| v.is_object() || v.is_array())
+            .map(|v| json_paths(&v));
         out.push(Call {
             id: s(0, r)?,
             start_ns: int(1, r),
@@ -198,7 +225,7 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
             failed: boolean(14, r),
             request_key: h.finish(),
             response_headers: s(16, r)?.split(',').filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect(),
-            response_json,
+            response_schema,
             latency_ms: cells.float(18, r),
             authorization: boolean(19, r),
             server_node: s(20, r)?,
@@ -206,6 +233,40 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+fn type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A JSON document's paths (`$.items[].price`) and their types, sorted and
+/// unique: 8 levels deep, the first 16 elements of an array, 256 paths.
+pub fn json_paths(v: &serde_json::Value) -> Vec<(String, &'static str)> {
+    fn walk(v: &serde_json::Value, at: &str, depth: usize, out: &mut std::collections::BTreeSet<(String, &'static str)>) {
+        if out.len() >= 256 {
+            return;
+        }
+        out.insert((at.to_string(), type_name(v)));
+        if depth >= 8 {
+            return;
+        }
+        match v {
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, &format!("{at}.{k}"), depth + 1, out)),
+            serde_json::Value::Array(a) => a.iter().take(16).for_each(|x| walk(x, &format!("{at}[]"), depth + 1, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(v, "$", 0, &mut out);
+    out.into_iter().collect()
 }
 
 /// Outside private, loopback, link-local and CGNAT ranges.

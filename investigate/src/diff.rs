@@ -129,41 +129,6 @@ fn failure_kind(c: &Call) -> String {
     c.error.clone().unwrap_or_else(|| format!("{} error", c.protocol))
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// JSON paths (`$.items[].price`) and their types, 8 levels deep, 256 paths at most.
-fn paths(v: &Value, at: &str, depth: usize, out: &mut BTreeMap<String, BTreeSet<&'static str>>) {
-    if out.len() >= 256 && !out.contains_key(at) {
-        return;
-    }
-    out.entry(at.to_string()).or_default().insert(type_name(v));
-    if depth >= 8 {
-        return;
-    }
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                paths(x, &format!("{at}.{k}"), depth + 1, out);
-            }
-        }
-        Value::Array(a) => {
-            for x in a.iter().take(16) {
-                paths(x, &format!("{at}[]"), depth + 1, out);
-            }
-        }
-        _ => {}
-    }
-}
-
 fn profiles(calls: &[Call]) -> BTreeMap<String, Profile> {
     let mut m: BTreeMap<String, Profile> = BTreeMap::new();
     for c in calls {
@@ -181,8 +146,8 @@ fn profiles(calls: &[Call]) -> BTreeMap<String, Profile> {
                 None => names,
                 Some(h) => h.intersection(&names).cloned().collect(),
             });
-            if let Some(j) = &c.response_json {
-                paths(j, "$", 0, &mut p.schema);
+            for (path, ty) in c.response_schema.iter().flatten() {
+                p.schema.entry(path.clone()).or_default().insert(*ty);
             }
         }
     }

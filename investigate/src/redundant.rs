@@ -49,24 +49,40 @@ impl Redundant {
     }
 }
 
-/// The downstream calls made inside each inbound call's window, by the
-/// index of the inbound call in `calls`.
-pub fn downstream_of(calls: &[Call]) -> Vec<(usize, Vec<usize>)> {
-    let mut by_client: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, c) in calls.iter().enumerate() {
-        by_client.entry(c.client_ip.as_str()).or_default().push(i);
-    }
-    let mut out = Vec::new();
-    for (i, inbound) in calls.iter().enumerate() {
-        let Some(made) = by_client.get(inbound.server_ip.as_str()) else { continue };
-        // `made` is in capture order: start at the first that begins in the window.
-        let from = made.partition_point(|&j| calls[j].start_ns < inbound.start_ns);
-        let inside: Vec<usize> = made[from..].iter().copied().take_while(|&j| calls[j].start_ns <= inbound.end_ns).filter(|&j| j != i).collect();
-        if !inside.is_empty() {
-            out.push((i, inside));
+/// Finds the calls a server made while serving a call: those from the
+/// address the call reached, to another server, starting inside the
+/// call's window. (A call to the same server in that window is other
+/// traffic to it: on a host whose clients and servers share an address,
+/// every concurrent request would look like a downstream call.)
+pub struct Downstream<'a> {
+    calls: &'a [Call],
+    /// Indexes of the calls each address made, in start order.
+    by_client: BTreeMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> Downstream<'a> {
+    /// `calls` must be in capture order.
+    pub fn new(calls: &'a [Call]) -> Downstream<'a> {
+        let mut by_client: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, c) in calls.iter().enumerate() {
+            by_client.entry(c.client_ip.as_str()).or_default().push(i);
         }
+        Downstream { calls, by_client }
     }
-    out
+
+    /// The downstream calls of `calls[i]`, in start order.
+    pub fn of(&self, i: usize) -> Vec<usize> {
+        let (calls, inbound) = (self.calls, &self.calls[i]);
+        let Some(made) = self.by_client.get(inbound.server_ip.as_str()) else { return Vec::new() };
+        let from = made.partition_point(|&j| calls[j].start_ns < inbound.start_ns);
+        made[from..].iter().copied().take_while(|&j| calls[j].start_ns <= inbound.end_ns).filter(|&j| j != i && calls[j].server != inbound.server).collect()
+    }
+}
+
+/// The downstream calls of every call that made some, by index.
+pub fn downstream_of(calls: &[Call]) -> Vec<(usize, Vec<usize>)> {
+    let d = Downstream::new(calls);
+    (0..calls.len()).map(|i| (i, d.of(i))).filter(|(_, v)| !v.is_empty()).collect()
 }
 
 /// Finds the inbound calls inside which an identical downstream request

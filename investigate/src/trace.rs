@@ -2,13 +2,15 @@
 //! while it was in flight, and theirs in turn. A downstream call belongs
 //! to the chain when it carries the same trace id (W3C `traceparent`,
 //! B3, or `x-request-id`), or, without one, when it started inside the
-//! call's window from the address the call reached (timing). A
+//! call's window from the address the call reached, to another server
+//! (timing). A
 //! downstream call with another trace id belongs to another request and
 //! is left out.
 
 use serde_json::{Value, json};
 
 use crate::calls::{Call, ms, rfc3339};
+use crate::redundant::Downstream;
 
 /// How a call was linked to its parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,43 +40,48 @@ pub struct Step {
     pub link: Link,
 }
 
-/// Deepest chain followed.
+/// Deepest chain followed, and calls shown at most.
 const MAX_DEPTH: usize = 8;
+const MAX_STEPS: usize = 1000;
 
-/// The chain below `calls[root]`, depth first, in start order.
-pub fn chain(calls: &[Call], root: usize) -> Vec<Step> {
+/// The chain below `calls[root]` (capture order), depth first, in start
+/// order; and whether it was cut at [`MAX_STEPS`] calls.
+pub fn chain(calls: &[Call], root: usize) -> (Vec<Step>, bool) {
+    let index = Downstream::new(calls);
     let mut out = vec![Step { depth: 0, call: root, link: Link::Root }];
-    walk(calls, root, 1, &mut out);
-    out
+    let cut = walk(calls, &index, root, 1, &mut out);
+    (out, cut)
 }
 
-fn walk(calls: &[Call], parent: usize, depth: usize, out: &mut Vec<Step>) {
+fn walk(calls: &[Call], index: &Downstream<'_>, parent: usize, depth: usize, out: &mut Vec<Step>) -> bool {
     if depth > MAX_DEPTH {
-        return;
+        return false;
     }
     let p = &calls[parent];
-    let children: Vec<(usize, Link)> = calls
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| *i != parent && c.client_ip == p.server_ip && c.start_ns >= p.start_ns && c.start_ns <= p.end_ns)
-        .filter_map(|(i, c)| match (&p.trace_id, &c.trace_id) {
-            (Some(a), Some(b)) if a == b => Some((i, Link::Header)),
-            (Some(_), Some(_)) => None,
-            _ => Some((i, Link::Timing)),
-        })
-        .collect();
-    for (i, link) in children {
+    for i in index.of(parent) {
+        let link = match (&p.trace_id, &calls[i].trace_id) {
+            (Some(a), Some(b)) if a == b => Link::Header,
+            (Some(_), Some(_)) => continue,
+            _ => Link::Timing,
+        };
+        if out.len() >= MAX_STEPS {
+            return true;
+        }
         out.push(Step { depth, call: i, link });
-        walk(calls, i, depth + 1, out);
+        if walk(calls, index, i, depth + 1, out) {
+            return true;
+        }
     }
+    false
 }
 
 /// The chain as JSON: each call with its offset from the root.
-pub fn to_json(calls: &[Call], steps: &[Step]) -> Value {
+pub fn to_json(calls: &[Call], steps: &[Step], cut: bool) -> Value {
     let root = &calls[steps[0].call];
     json!({
         "root": root.id,
         "trace_id": root.trace_id,
+        "truncated": cut,
         "calls": steps.iter().map(|s| {
             let c = &calls[s.call];
             json!({

@@ -119,9 +119,14 @@ pub struct Diff {
 }
 
 async fn load(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str) -> ToolResult<Vec<Call>> {
+    load_calls(inner, snapshot, kfl, false).await
+}
+
+async fn load_calls(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str, schemas: bool) -> ToolResult<Vec<Call>> {
     let snaps = indexed(inner, snapshot)?;
     let cat = inner.catalog(&snaps).await?;
-    calls::load(&cat.catalog, kfl).await.map_err(|e| ToolError::new(e.to_string()))
+    let calls = if schemas { calls::load_with_schemas(&cat.catalog, kfl).await } else { calls::load(&cat.catalog, kfl).await };
+    calls.map_err(|e| ToolError::new(e.to_string()))
 }
 
 pub async fn service_map(inner: &Arc<Inner>, p: ServiceMap) -> ToolResult {
@@ -181,12 +186,13 @@ pub async fn trace_call(inner: &Arc<Inner>, p: Trace) -> ToolResult {
     };
     let calls = load(inner, Some(snapshot), "").await?;
     let root = calls.iter().position(|c| c.id == p.id).ok_or_else(|| ToolError::new(format!("id: no call `{}`", p.id)))?;
-    Ok(trace::to_json(&calls, &trace::chain(&calls, root)))
+    let (steps, cut) = trace::chain(&calls, root);
+    Ok(trace::to_json(&calls, &steps, cut))
 }
 
 pub async fn diff_snapshots(inner: &Arc<Inner>, p: Diff) -> ToolResult {
-    let base = load(inner, Some(&p.baseline), &p.kfl).await?;
-    let new = load(inner, Some(&p.candidate), &p.kfl).await?;
+    let base = load_calls(inner, Some(&p.baseline), &p.kfl, true).await?;
+    let new = load_calls(inner, Some(&p.candidate), &p.kfl, true).await?;
     let d = diff::Settings::default();
     let s = diff::Settings { latency_pct: p.latency_pct.unwrap_or(d.latency_pct), latency_min_ms: p.latency_min_ms.unwrap_or(d.latency_min_ms) };
     let mut v: Value = diff::compare(&base, &new, s).to_json();
