@@ -43,6 +43,25 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args)]
+struct CaptureArgs {
+    /// An interface to capture on (repeat for several).
+    #[arg(long = "iface", required = true)]
+    interfaces: Vec<String>,
+    /// The archive folder (files go to OUT/NODE/).
+    #[arg(long)]
+    out: PathBuf,
+    /// The node name [default: the host name].
+    #[arg(long)]
+    node: Option<String>,
+    /// Bytes kept per packet (at most 65535).
+    #[arg(long, default_value_t = 65535)]
+    snaplen: u32,
+    /// Stop after this many seconds [default: until Ctrl-C or SIGTERM].
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Analyse captures into a snapshot directory.
@@ -124,6 +143,11 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
         after_help = "Examples:\n  trawl diff baseline.snap candidate.snap\n  trawl diff baseline.snap candidate.snap --format junit > trawl-diff.xml\n\nExit status: 0 pass, 1 regression, 2 bad input. Docs: docs/investigations.md"
     )]
     Diff(investigate_cmd::DiffArgs),
+    /// Capture packets (eBPF TC classifier) from interfaces into an archive folder as pcapng.
+    #[command(
+        after_help = "Examples:\n  trawl capture --iface eth0 --out /var/lib/trawl/archive --node node-1\n  trawl capture --iface veth0 --iface veth1 --out archive --duration 30\n\nNeeds root (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON). Ctrl-C or SIGTERM closes the file cleanly."
+    )]
+    Capture(CaptureArgs),
     /// Print the KFL reference (the source of docs/kfl.md).
     KflDoc,
     /// Tools for checking trawl's internals against other tools.
@@ -252,6 +276,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Workloads(a) => kube_cmd::workloads(a).map(|_| ExitCode::SUCCESS),
         Command::Ips(a) => kube_cmd::ips(a).map(|_| ExitCode::SUCCESS),
+        Command::Capture(a) => capture(a),
         Command::Map(a) => investigate_cmd::service_map(a),
         Command::Retries(a) => investigate_cmd::retries(a),
         Command::Redundant(a) => investigate_cmd::redundant(a),
@@ -260,6 +285,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Trace(a) => investigate_cmd::trace(a),
         Command::Diff(a) => investigate_cmd::diff(a),
     }
+}
+
+fn capture(a: CaptureArgs) -> Result<ExitCode> {
+    let duration = a.duration.map(|d| secs_to_ns("duration", d).map(|ns| std::time::Duration::from_nanos(ns as u64))).transpose()?;
+    let node = a.node.unwrap_or_else(|| std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "node".into()));
+    let cfg = trawl_capture::Config { interfaces: a.interfaces, archive: a.out, node, snaplen: a.snaplen, duration };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed)).map_err(|e| anyhow::anyhow!("installing the signal handler: {e}"))?;
+    eprintln!("capturing on {} (backend: ebpf)", cfg.interfaces.join(", "));
+    let r = trawl_capture::run(&cfg, stop)?;
+    eprintln!(
+        "captured {} packets, {} bytes (kernel saw {}, dropped {}) into {}",
+        r.packets,
+        r.bytes,
+        r.seen,
+        r.dropped,
+        r.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn secs_to_ns(name: &str, s: f64) -> Result<i64> {

@@ -9,6 +9,7 @@ use arrow_array::{Array, Int32Array, RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::Digest;
 
+mod capture;
 mod investigations;
 mod kubernetes;
 mod l7;
