@@ -60,6 +60,51 @@ struct CaptureArgs {
     /// Stop after this many seconds [default: until Ctrl-C or SIGTERM].
     #[arg(long)]
     duration: Option<f64>,
+    /// Start a new file at this size (256MB, 1GiB, bytes).
+    #[arg(long, value_parser = parse_size)]
+    rotate_size: Option<u64>,
+    /// Start a new file after this long (60s, 5m, 1h, seconds).
+    #[arg(long, value_parser = parse_span)]
+    rotate_time: Option<std::time::Duration>,
+    /// Keep at most this many bytes of files, deleting the oldest (10GB).
+    #[arg(long, value_parser = parse_size)]
+    keep: Option<u64>,
+}
+
+/// `256MB`, `64KiB`, `1GB`, `1000` (bytes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("expected a size such as 256MB or 1GiB, got `{s}`")),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok((n * mult) as u64),
+        _ => Err(format!("expected a size such as 256MB or 1GiB, got `{s}`")),
+    }
+}
+
+/// `60s`, `5m`, `1h`, `30` (seconds).
+fn parse_span(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1.0),
+        Some((i, 'm')) => (&t[..i], 60.0),
+        Some((i, 'h')) => (&t[..i], 3600.0),
+        _ => (t, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(std::time::Duration::from_secs_f64(n * mult)),
+        _ => Err(format!("expected a time such as 60s, 5m or 1h, got `{s}`")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -145,7 +190,7 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
     Diff(investigate_cmd::DiffArgs),
     /// Capture packets (eBPF TC classifier) from interfaces into an archive folder as pcapng.
     #[command(
-        after_help = "Examples:\n  trawl capture --iface eth0 --out /var/lib/trawl/archive --node node-1\n  trawl capture --iface veth0 --iface veth1 --out archive --duration 30\n\nNeeds root (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON). Ctrl-C or SIGTERM closes the file cleanly."
+        after_help = "Examples:\n  trawl capture --iface eth0 --out /var/lib/trawl/archive --node node-1 --rotate-size 256MB --rotate-time 60s --keep 10GB\n  trawl capture --iface veth0 --iface veth1 --out archive --duration 30\n\nNeeds root (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON). Ctrl-C or SIGTERM closes the file cleanly."
     )]
     Capture(CaptureArgs),
     /// Print the KFL reference (the source of docs/kfl.md).
@@ -290,7 +335,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn capture(a: CaptureArgs) -> Result<ExitCode> {
     let duration = a.duration.map(|d| secs_to_ns("duration", d).map(|ns| std::time::Duration::from_nanos(ns as u64))).transpose()?;
     let node = a.node.unwrap_or_else(|| std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "node".into()));
-    let cfg = trawl_capture::Config { interfaces: a.interfaces, archive: a.out, node, snaplen: a.snaplen, duration };
+    let cfg = trawl_capture::Config {
+        interfaces: a.interfaces,
+        archive: a.out,
+        node,
+        snaplen: a.snaplen,
+        duration,
+        rotate_size: a.rotate_size,
+        rotate_time: a.rotate_time,
+        keep: a.keep,
+    };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed)).map_err(|e| anyhow::anyhow!("installing the signal handler: {e}"))?;

@@ -33,6 +33,13 @@ pub struct Config {
     pub snaplen: u32,
     /// Stop after this long (None: until stopped).
     pub duration: Option<Duration>,
+    /// Start a new file once the current one holds this many bytes...
+    pub rotate_size: Option<u64>,
+    /// ...or has been open this long.
+    pub rotate_time: Option<Duration>,
+    /// Delete the oldest complete files while the node's files exceed
+    /// this many bytes (the newest is always kept).
+    pub keep: Option<u64>,
 }
 
 /// What a capture did.
@@ -58,6 +65,8 @@ struct PcapNg {
     out: BufWriter<File>,
     path: PathBuf,
     interfaces: BTreeMap<u32, u32>,
+    /// Bytes written so far.
+    written: u64,
     /// Interface names by index, for the interface blocks.
     names: BTreeMap<u32, String>,
     snaplen: u32,
@@ -84,8 +93,9 @@ impl PcapNg {
         shb.extend_from_slice(&1u16.to_le_bytes());
         shb.extend_from_slice(&0u16.to_le_bytes());
         shb.extend_from_slice(&(-1i64).to_le_bytes());
-        out.write_all(&block(0x0A0D_0D0A, &shb)).map_err(io(path))?;
-        Ok(PcapNg { out, path: path.to_path_buf(), interfaces: BTreeMap::new(), names, snaplen })
+        let header = block(0x0A0D_0D0A, &shb);
+        out.write_all(&header).map_err(io(path))?;
+        Ok(PcapNg { out, path: path.to_path_buf(), interfaces: BTreeMap::new(), written: header.len() as u64, names, snaplen })
     }
 
     fn interface(&mut self, ifindex: u32) -> Result<u32, Error> {
@@ -108,7 +118,9 @@ impl PcapNg {
         opt(2, name.as_bytes());
         opt(9, &[9]);
         opt(0, &[]);
-        self.out.write_all(&block(1, &idb)).map_err(io(&self.path))?;
+        let b = block(1, &idb);
+        self.written += b.len() as u64;
+        self.out.write_all(&b).map_err(io(&self.path))?;
         self.interfaces.insert(ifindex, id);
         Ok(id)
     }
@@ -122,7 +134,9 @@ impl PcapNg {
         epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
         epb.extend_from_slice(&len.to_le_bytes());
         epb.extend_from_slice(data);
-        self.out.write_all(&block(6, &epb)).map_err(io(&self.path))
+        let b = block(6, &epb);
+        self.written += b.len() as u64;
+        self.out.write_all(&b).map_err(io(&self.path))
     }
 
     fn finish(mut self) -> Result<PathBuf, Error> {
@@ -137,6 +151,61 @@ fn monotonic_to_realtime() -> u64 {
     use nix::time::{ClockId, clock_gettime};
     let read = |clock| clock_gettime(clock).map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64).unwrap_or(0);
     read(ClockId::CLOCK_REALTIME).saturating_sub(read(ClockId::CLOCK_MONOTONIC))
+}
+
+/// The node's files, rotated and pruned: the open one is written under
+/// a temporary dot-name and renamed when complete.
+struct Rotating<'a> {
+    cfg: &'a Config,
+    dir: &'a Path,
+    names: BTreeMap<u32, String>,
+    current: Option<(PcapNg, String, Instant)>,
+    files: Vec<PathBuf>,
+}
+
+impl Rotating<'_> {
+    fn open(&mut self, ts_ns: u64) -> Result<(), Error> {
+        let name = format!("{}-{ts_ns}.pcapng", self.cfg.node);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        self.current = Some((PcapNg::create(&tmp, self.cfg.snaplen.clamp(1, 65535), self.names.clone())?, name, Instant::now()));
+        Ok(())
+    }
+
+    fn packet(&mut self, ifindex: u32, ts_ns: u64, len: u32, data: &[u8]) -> Result<(), Error> {
+        let due = self.current.as_ref().is_some_and(|(f, _, opened)| {
+            self.cfg.rotate_size.is_some_and(|max| f.written >= max) || self.cfg.rotate_time.is_some_and(|t| opened.elapsed() >= t)
+        });
+        if due {
+            self.close()?;
+        }
+        if self.current.is_none() {
+            self.open(ts_ns)?;
+        }
+        match self.current.as_mut() {
+            Some((f, _, _)) => f.packet(ifindex, ts_ns, len, data),
+            None => Ok(()),
+        }
+    }
+
+    /// Completes the open file (flushed, synced, renamed), then applies
+    /// retention.
+    fn close(&mut self) -> Result<(), Error> {
+        let Some((f, name, _)) = self.current.take() else { return Ok(()) };
+        let done = f.finish()?;
+        let path = self.dir.join(name);
+        std::fs::rename(&done, &path).map_err(io(&path))?;
+        self.files.push(path);
+        if let Some(keep) = self.cfg.keep {
+            let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+            let mut total: u64 = self.files.iter().map(size).sum();
+            while total > keep && self.files.len() > 1 {
+                let oldest = self.files.remove(0);
+                total -= size(&oldest);
+                std::fs::remove_file(&oldest).map_err(io(&oldest))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The record the BPF program writes: its header, then the packet bytes.
@@ -184,15 +253,12 @@ mod ebpf {
         }
         let offset = monotonic_to_realtime();
         let start = Instant::now();
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let name = format!("{}-{stamp}.pcapng", cfg.node);
-        let tmp = dir.join(format!(".{name}.tmp"));
         let mut names = BTreeMap::new();
         for iface in &cfg.interfaces {
             let index = nix::net::if_::if_nametoindex(iface.as_str()).map_err(|x| Error::Config(format!("--iface {iface}: {x}")))?;
             names.insert(index, iface.clone());
         }
-        let mut file = PcapNg::create(&tmp, snaplen, names)?;
+        let mut files = Rotating { cfg, dir, names, current: None, files: Vec::new() };
         let mut report = Report { backend: "ebpf", ..Report::default() };
         {
             let mut ring =
@@ -208,7 +274,7 @@ mod ebpf {
                     let ts = u64::from_ne_bytes(r[0..8].try_into().unwrap_or_default());
                     let (len, caplen, ifindex) = (u32_at(8), u32_at(12) as usize, u32_at(16));
                     let data = &r[RECORD_HEADER..(RECORD_HEADER + caplen).min(r.len())];
-                    file.packet(ifindex, ts + offset, len, data)?;
+                    files.packet(ifindex, ts + offset, len, data)?;
                     report.packets += 1;
                     report.bytes += data.len() as u64;
                 }
@@ -226,10 +292,8 @@ mod ebpf {
         let sum = |k: u32| counters.get(&k, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0);
         report.seen = sum(0);
         report.dropped = sum(1);
-        let done = file.finish()?;
-        let final_path = dir.join(&name);
-        std::fs::rename(&done, &final_path).map_err(io(&final_path))?;
-        report.files.push(final_path);
+        files.close()?;
+        report.files = files.files;
         Ok(report)
     }
 }

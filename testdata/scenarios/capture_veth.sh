@@ -2,32 +2,34 @@
 # Captures real HTTP traffic across a veth pair between two private
 # network namespaces with `trawl capture` (eBPF) and tcpdump at the same
 # time, on the same interface:
-#   ns trawl-cap-a: curl on 10.77.0.1 (va)   ns trawl-cap-b: python3 -m http.server on 10.77.0.2 (vb)
+#   ns trawl-cap-a-PID: curl on 10.77.0.1   ns trawl-cap-b-PID: python3 -m http.server on 10.77.0.2
 # IPv6 is off in both namespaces (no link-up chatter before the captures
 # start). Both captures run before the first request and stop after the
 # last one.
 #
-#   testdata/scenarios/capture_veth.sh TRAWL OUT_DIR
+#   testdata/scenarios/capture_veth.sh TRAWL OUT_DIR [CAPTURE ARGS...]
 #
+# Extra arguments go to `trawl capture` (rotation, retention).
 # Writes OUT_DIR/tcpdump.pcap and OUT_DIR/archive/veth/*.pcapng.
 set -euo pipefail
-bin=$(realpath "$1"); out=$(realpath -m "$2")
-a=trawl-cap-a; b=trawl-cap-b
+bin=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
+# Names unique to this run: several may run at once.
+a=trawl-cap-a-$$; b=trawl-cap-b-$$; va=tca$$; vb=tcb$$
 cleanup() { kill $(jobs -p) 2>/dev/null || true; ip netns del $a 2>/dev/null || true; ip netns del $b 2>/dev/null || true; }
 trap cleanup EXIT
 rm -rf "$out"; mkdir -p "$out/www"
 cleanup
 ip netns add $a; ip netns add $b
 for ns in $a $b; do ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
-ip link add va type veth peer name vb
-ip link set va netns $a; ip link set vb netns $b
-ip -n $a addr add 10.77.0.1/24 dev va; ip -n $b addr add 10.77.0.2/24 dev vb
-ip -n $a link set va up; ip -n $b link set vb up
+ip link add $va type veth peer name $vb
+ip link set $va netns $a; ip link set $vb netns $b
+ip -n $a addr add 10.77.0.1/24 dev $va; ip -n $b addr add 10.77.0.2/24 dev $vb
+ip -n $a link set $va up; ip -n $b link set $vb up
 head -c 300000 /dev/urandom > "$out/www/blob.bin"
 ip netns exec $b python3 -m http.server 8000 --bind 10.77.0.2 --directory "$out/www" >/dev/null 2>&1 &
-ip netns exec $a tcpdump -i va -s 0 -U -w "$out/tcpdump.pcap" 2>/dev/null &
+ip netns exec $a tcpdump -i $va -s 0 -U -w "$out/tcpdump.pcap" 2>/dev/null &
 td=$!
-ip netns exec $a "$bin" capture --iface va --out "$out/archive" --node veth 2> "$out/trawl.log" &
+ip netns exec $a "$bin" capture --iface $va --out "$out/archive" --node veth "$@" 2> "$out/trawl.log" &
 tr=$!
 for _ in $(seq 100); do grep -q "capturing on" "$out/trawl.log" 2>/dev/null && [ -s "$out/tcpdump.pcap" ] && break; sleep 0.1; done
 sleep 1
