@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use trawl_query::Catalog;
 
 use crate::Error;
-use crate::calls::{CLIENT, Cells, ENDPOINT, SERVER, for_each_batch, rfc3339};
+use crate::calls::{CLIENT, Cells, ENDPOINT, SERVER, for_each_batch, is_external, rfc3339};
 
 /// What the audit reads of each call.
 const SELECT: &[&str] = &[
@@ -230,14 +230,6 @@ fn fingerprint(s: &str) -> u64 {
     let mut h = DefaultHasher::new();
     s.hash(&mut h);
     h.finish()
-}
-
-fn is_external(ip: &str) -> bool {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(v)) => !(v.is_private() || v.is_loopback() || v.is_link_local() || v.is_unspecified()),
-        Ok(std::net::IpAddr::V6(v)) => !(v.is_loopback() || v.is_unspecified() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80),
-        Err(_) => false,
-    }
 }
 
 /// Collects findings keyed by (kind, subject, detail).

@@ -9,8 +9,7 @@ use std::hash::{Hash, Hasher};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use datafusion::common::ScalarValue;
-use datafusion::prelude::{Expr, cast, lit};
+use datafusion::prelude::Expr;
 use futures::StreamExt;
 use trawl_query::{Catalog, KflQuery, Table};
 
@@ -90,12 +89,8 @@ const SELECT: &[&str] = &[
     ENDPOINT,
     "CAST(COALESCE(status_code, 0) AS BIGINT)",
     "error",
-    // Failure, per protocol (as MCP's get_api_stats counts it).
-    "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(status_code, 0) >= 400 OR COALESCE(status_code, 0) = 0 \
-     WHEN protocol = 'dns' THEN COALESCE(status_code, 0) <> 0 OR response_timestamp IS NULL \
-     ELSE COALESCE(error IN ('no_response', 'capture_end'), false) END \
-     OR COALESCE(grpc_status, 0) <> 0 OR COALESCE(gql_errors, 0) > 0 OR redis_error IS NOT NULL \
-     OR NOT COALESCE(db_success, true) OR COALESCE(kafka_error_code, 0) <> 0 OR COALESCE(amqp_reply_code, 0) > 200",
+    // Failure, per protocol (the rule MCP's get_api_stats counts by).
+    trawl_query::failure::FAILED_SQL,
     "request_body",
     "array_to_string(map_keys(response_headers), ',')",
     "response_body", // RESPONSE_BODY
@@ -135,14 +130,9 @@ async fn load_with(cat: &Catalog, kfl: &str, schemas: bool) -> Result<Vec<Call>,
 /// bodies never sit in memory all at once.
 pub(crate) async fn for_each_batch(cat: &Catalog, kfl: &str, exprs: &[&str], mut f: impl FnMut(&RecordBatch) -> Result<(), Error>) -> Result<(), Error> {
     let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), limit: None, offset: 0, columns: None, start_ns: None, end_ns: None };
-    let (mut df, _) = cat.kfl_filtered(&q).await?;
-    // Snapshots from before a protocol was decoded lack its columns:
-    // they read as nulls (none of their calls is of that protocol).
-    for c in trawl_schemas::API_CALLS.columns {
-        if !df.schema().has_column_with_unqualified_name(c.name) {
-            df = df.with_column(c.name, cast(lit(ScalarValue::Null), c.ty.arrow_type()))?;
-        }
-    }
+    let (df, _) = cat.kfl_filtered(&q).await?;
+    // Snapshots from before a protocol was decoded lack its columns.
+    let df = trawl_query::failure::with_every_call_column(df)?;
     let exprs: Vec<Expr> = exprs.iter().enumerate().map(|(i, s)| df.parse_sql_expr(s).map(|e| e.alias(format!("c{i}")))).collect::<Result<_, _>>()?;
     let mut stream = df.select(exprs)?.execute_stream().await?;
     while let Some(b) = stream.next().await {
@@ -270,7 +260,7 @@ pub fn json_paths(v: &serde_json::Value) -> Vec<(String, &'static str)> {
 }
 
 /// Outside private, loopback, link-local and CGNAT ranges.
-fn is_external(ip: &str) -> bool {
+pub(crate) fn is_external(ip: &str) -> bool {
     match ip.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(v)) => {
             let o = v.octets();
@@ -278,6 +268,17 @@ fn is_external(ip: &str) -> bool {
         }
         Ok(std::net::IpAddr::V6(v)) => !(v.is_loopback() || v.is_unspecified() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80),
         Err(_) => false,
+    }
+}
+
+impl Call {
+    /// What a failed call failed with: its status (HTTP, DNS), else its
+    /// row error (`no_response`, ...), else `PROTOCOL error`.
+    pub fn failure_kind(&self) -> String {
+        if self.status >= 400 || (self.status != 0 && self.protocol == "dns") {
+            return self.status.to_string();
+        }
+        self.error.clone().unwrap_or_else(|| format!("{} error", self.protocol))
     }
 }
 

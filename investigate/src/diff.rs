@@ -122,20 +122,13 @@ fn key(c: &Call) -> String {
     format!("{} {}", c.server, c.endpoint)
 }
 
-fn failure_kind(c: &Call) -> String {
-    if c.status != 0 && (c.status >= 400 || c.protocol == "dns") {
-        return c.status.to_string();
-    }
-    c.error.clone().unwrap_or_else(|| format!("{} error", c.protocol))
-}
-
 fn profiles(calls: &[Call]) -> BTreeMap<String, Profile> {
     let mut m: BTreeMap<String, Profile> = BTreeMap::new();
     for c in calls {
         let p = m.entry(key(c)).or_default();
         p.calls += 1;
         if c.failed {
-            *p.failure_kinds.entry(failure_kind(c)).or_default() += 1;
+            *p.failure_kinds.entry(c.failure_kind()).or_default() += 1;
         }
         if c.answered {
             p.latency.push(c.latency_ms);

@@ -111,11 +111,10 @@ impl Retry {
 }
 
 fn outcome(c: &Call) -> String {
-    match (&c.error, c.status) {
-        (Some(e), 0) => e.clone(),
-        (_, s) if s != 0 => s.to_string(),
-        _ if c.failed => "error".into(),
-        _ => "ok".into(),
+    match (c.failed, c.status) {
+        (true, _) => c.failure_kind(),
+        (false, 0) => "ok".into(),
+        (false, s) => s.to_string(),
     }
 }
 

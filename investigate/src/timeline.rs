@@ -88,17 +88,6 @@ impl Timeline {
     }
 }
 
-/// What a failed call failed with.
-fn kind(c: &Call) -> String {
-    if c.status >= 400 || (c.status != 0 && c.protocol == "dns") {
-        return c.status.to_string();
-    }
-    match &c.error {
-        Some(e) => e.clone(),
-        None => format!("{} error", c.protocol),
-    }
-}
-
 /// A bucket size for a span: about 60 buckets, rounded to 1, 2, 5 times
 /// a power of ten of seconds (at least 1 s).
 pub fn auto_bucket_ns(span_ns: i64) -> i64 {
@@ -150,7 +139,7 @@ pub fn build(calls: &[Call], bucket_ns: Option<i64>) -> Timeline {
     buckets.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then_with(|| (&a.server, &a.endpoint).cmp(&(&b.server, &b.endpoint))));
     let mut firsts: BTreeMap<(String, String, String), FirstFailure> = BTreeMap::new();
     for c in calls.iter().filter(|c| c.failed) {
-        let k = kind(c);
+        let k = c.failure_kind();
         firsts
             .entry((c.server.clone(), c.endpoint.clone(), k.clone()))
             .and_modify(|f| {

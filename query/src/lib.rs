@@ -7,6 +7,7 @@
 
 pub mod catalog;
 mod error;
+pub mod failure;
 pub mod format;
 pub mod kfl;
 pub mod peers;

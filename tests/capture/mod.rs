@@ -34,20 +34,29 @@ fn packets(path: &Path) -> Vec<(u32, [u8; 32])> {
     out
 }
 
-#[test]
-fn capture_holds_the_packets_tcpdump_sees() {
+/// Runs capture_veth.sh into a scratch folder (with `trawl capture`
+/// arguments); the folder and trawl's console output, or None (said why)
+/// where this machine cannot capture.
+fn capture_veth(name: &str, args: &[&str]) -> Option<(std::path::PathBuf, String)> {
     if !can_record(&["tcpdump", "ip", "curl", "python3", "sysctl"]) {
-        eprintln!("skipping the capture test: needs root, network namespaces, tcpdump, ip, curl, python3");
-        return;
+        eprintln!("skipping {name}: needs root, network namespaces, tcpdump, ip, curl, python3");
+        return None;
     }
-    let dir = scratch("capture-veth");
-    let o = Command::new(testdata("scenarios/capture_veth.sh")).arg(env!("CARGO_BIN_EXE_trawl")).arg(&dir).output().unwrap_or_else(|e| panic!("{e}"));
+    let dir = scratch(name);
+    let o =
+        Command::new(testdata("scenarios/capture_veth.sh")).arg(env!("CARGO_BIN_EXE_trawl")).arg(&dir).args(args).output().unwrap_or_else(|e| panic!("{e}"));
     let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
     if log.contains("BPF_PROG_LOAD") && (log.contains("Operation not permitted") || log.contains("Permission denied (os error 1)")) {
-        eprintln!("skipping the capture test: this kernel forbids loading BPF programs here: {log}");
-        return;
+        eprintln!("skipping {name}: this kernel forbids loading BPF programs here: {log}");
+        return None;
     }
     assert!(o.status.success(), "capture_veth.sh: {}\n{log}", stderr(&o));
+    Some((dir, log))
+}
+
+#[test]
+fn capture_holds_the_packets_tcpdump_sees() {
+    let Some((dir, log)) = capture_veth("capture-veth", &[]) else { return };
     let files: Vec<_> = std::fs::read_dir(dir.join("archive/veth")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     assert_eq!(files.len(), 1, "one complete file and no temporary one left: {files:?}");
     assert!(files[0].extension().is_some_and(|x| x == "pcapng"), "{files:?}");
@@ -75,23 +84,7 @@ fn capture_holds_the_packets_tcpdump_sees() {
 
 #[test]
 fn rotation_and_retention_leave_only_complete_files() {
-    if !can_record(&["tcpdump", "ip", "curl", "python3", "sysctl"]) {
-        eprintln!("skipping the capture rotation test: needs root, network namespaces, tcpdump, ip, curl, python3");
-        return;
-    }
-    let dir = scratch("capture-rotation");
-    let o = Command::new(testdata("scenarios/capture_veth.sh"))
-        .arg(env!("CARGO_BIN_EXE_trawl"))
-        .arg(&dir)
-        .args(["--rotate-size", "200KB", "--keep", "700KB"])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
-    if log.contains("BPF_PROG_LOAD") && log.contains("not permitted") {
-        eprintln!("skipping the capture rotation test: this kernel forbids loading BPF programs here");
-        return;
-    }
-    assert!(o.status.success(), "capture_veth.sh: {}\n{log}", stderr(&o));
+    let Some((dir, _)) = capture_veth("capture-rotation", &["--rotate-size", "200KB", "--keep", "700KB"]) else { return };
     let mut files: Vec<_> = std::fs::read_dir(dir.join("archive/veth")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     files.sort();
     assert!(files.len() >= 2 && files.iter().all(|f| f.extension().is_some_and(|x| x == "pcapng")), "rotated, no temporary file left: {files:?}");

@@ -1,6 +1,5 @@
 //! API calls: list, details, stats.
 
-use std::ops::Not;
 use std::sync::Arc;
 
 use rmcp::schemars::JsonSchema;
@@ -348,43 +347,12 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
         GroupBy::DstService => coalesce(vec![path(vec![col("dst_service_namespace"), col("dst_service_name")])?, dst]),
     };
     let one_if = |cond: Expr| when(cond, lit(1i64)).otherwise(lit(0i64));
-    // What failure means depends on the protocol. HTTP (gRPC and GraphQL
-    // ride on it): a status >= 400, or no response (status 0). DNS: a
-    // response code other than NOERROR, or no answer. The others (Redis,
-    // the databases, Kafka, AMQP, TLS handshakes, WebSocket messages):
-    // no answer where one was due (`error` says why), or the protocol's
-    // own error. A gRPC call with a non-OK status and a GraphQL response
-    // with errors failed too, whatever the HTTP status. Snapshots from
-    // before a protocol's columns have none of its rows.
-    let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
-    let protocol = col("protocol");
-    let http = protocol.clone().in_list(vec![lit("http"), lit("grpc"), lit("graphql")], false);
-    let dns = protocol.eq(lit("dns"));
-    let other = http.clone().not().and(dns.clone().not());
+    // What failure means depends on the protocol: trawl_query::failure.
+    // Snapshots from before a protocol's columns have none of its rows.
+    let df = trawl_query::failure::with_every_call_column(df)?;
+    let no_response = df.parse_sql_expr(trawl_query::failure::NO_RESPONSE_SQL)?;
+    let failed_when = df.parse_sql_expr(trawl_query::failure::FAILED_SQL)?;
     let answered = col("response_timestamp").is_not_null();
-    let unanswered = col("error").in_list(vec![lit("no_response"), lit("capture_end")], false);
-    let no_response =
-        http.clone().and(col("status_code").eq(lit(0))).or(dns.clone().and(answered.clone().not())).or(other.and(coalesce(vec![unanswered, lit(false)])));
-    let mut failed_when = http.and(col("status_code").gt_eq(lit(400))).or(dns.and(col("status_code").not_eq(lit(0)))).or(no_response.clone());
-    if has("grpc_status") {
-        failed_when = failed_when.or(coalesce(vec![col("grpc_status"), lit(0)]).not_eq(lit(0)));
-    }
-    if has("gql_errors") {
-        failed_when = failed_when.or(coalesce(vec![cast(col("gql_errors"), DataType::Int64), lit(0i64)]).gt(lit(0i64)));
-    }
-    if has("redis_error") {
-        failed_when = failed_when.or(col("redis_error").is_not_null());
-    }
-    if has("db_success") {
-        failed_when = failed_when.or(coalesce(vec![col("db_success"), lit(true)]).not());
-    }
-    if has("kafka_error_code") {
-        failed_when = failed_when.or(coalesce(vec![col("kafka_error_code"), lit(0)]).not_eq(lit(0)));
-    }
-    if has("amqp_reply_code") {
-        // 200 is a normal close; a close's code above it is an error.
-        failed_when = failed_when.or(coalesce(vec![cast(col("amqp_reply_code"), DataType::Int64), lit(0i64)]).gt(lit(200i64)));
-    }
     let failed = one_if(failed_when)?;
     // Latency of answered calls only: an unanswered call has none.
     let latency = when(answered, col("latency_ms")).end()?;
