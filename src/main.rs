@@ -69,6 +69,19 @@ struct CaptureArgs {
     /// Keep at most this many bytes of files, deleting the oldest (10GB).
     #[arg(long, value_parser = parse_size)]
     keep: Option<u64>,
+    /// Capture only packets matching this filter (tcpdump syntax, compiled by libpcap).
+    #[arg(long = "bpf", value_name = "FILTER")]
+    filter: Option<String>,
+    /// Capture backend: auto (eBPF, falling back to AF_PACKET where eBPF is not allowed), ebpf, af-packet.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: CaptureBackend,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CaptureBackend {
+    Auto,
+    Ebpf,
+    AfPacket,
 }
 
 /// `256MB`, `64KiB`, `1GB`, `1000` (bytes).
@@ -190,7 +203,7 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
     Diff(investigate_cmd::DiffArgs),
     /// Capture packets (eBPF TC classifier) from interfaces into an archive folder as pcapng.
     #[command(
-        after_help = "Examples:\n  trawl capture --iface eth0 --out /var/lib/trawl/archive --node node-1 --rotate-size 256MB --rotate-time 60s --keep 10GB\n  trawl capture --iface veth0 --iface veth1 --out archive --duration 30\n\nNeeds root (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON). Ctrl-C or SIGTERM closes the file cleanly."
+        after_help = "Examples:\n  trawl capture --iface eth0 --out /var/lib/trawl/archive --node node-1 --rotate-size 256MB --rotate-time 60s --keep 10GB\n  trawl capture --iface veth0 --iface veth1 --out archive --duration 30\n\n  trawl capture --iface eth0 --out archive --bpf 'tcp port 80 or port 53'\n\nNeeds root (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON; AF_PACKET needs CAP_NET_RAW). Where eBPF cannot be loaded, AF_PACKET (TPACKET_V3) is used and the console says why. Ctrl-C or SIGTERM closes the file cleanly."
     )]
     Capture(CaptureArgs),
     /// Print the KFL reference (the source of docs/kfl.md).
@@ -344,20 +357,34 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
         rotate_size: a.rotate_size,
         rotate_time: a.rotate_time,
         keep: a.keep,
+        backend: match a.backend {
+            CaptureBackend::Auto => trawl_capture::Backend::Auto,
+            CaptureBackend::Ebpf => trawl_capture::Backend::Ebpf,
+            CaptureBackend::AfPacket => trawl_capture::Backend::AfPacket,
+        },
+        filter: a.filter,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed)).map_err(|e| anyhow::anyhow!("installing the signal handler: {e}"))?;
-    eprintln!("capturing on {} (backend: ebpf)", cfg.interfaces.join(", "));
-    let r = trawl_capture::run(&cfg, stop)?;
+    let c = trawl_capture::start(&cfg)?;
+    if let Some(why) = c.fallback() {
+        eprintln!("trawl: eBPF capture is not available here ({why}); using AF_PACKET");
+    }
+    eprintln!("capturing on {} (backend: {})", cfg.interfaces.join(", "), c.backend());
+    let r = c.run(stop)?;
+    let filtered = if r.filtered > 0 { format!(", {} filtered out", r.filtered) } else { String::new() };
     eprintln!(
-        "captured {} packets, {} bytes (kernel saw {}, dropped {}) into {}",
+        "captured {} packets, {} bytes (kernel saw {}, dropped {}{filtered}) into {}",
         r.packets,
         r.bytes,
         r.seen,
         r.dropped,
         r.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
     );
+    if r.dropped > 0 {
+        eprintln!("trawl: warning: {} packets were dropped (the capture buffer was full); each file's statistics block counts them", r.dropped);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

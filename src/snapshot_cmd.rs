@@ -184,18 +184,19 @@ pub fn archive(cmd: ArchiveCommand) -> Result<ExitCode> {
             if json {
                 writeln!(o, "{}", serde_json::to_string_pretty(&b)?)?;
             } else {
-                writeln!(o, "{:<20} {:<31} {:<31} {:>6} {:>12} {:>9}", "node", "oldest", "newest", "files", "bytes", "sidecars")?;
+                writeln!(o, "{:<20} {:<31} {:<31} {:>6} {:>12} {:>9} {:>9}", "node", "oldest", "newest", "files", "bytes", "sidecars", "dropped")?;
                 for n in &b.nodes {
                     let dash = || "-".to_string();
                     writeln!(
                         o,
-                        "{:<20} {:<31} {:<31} {:>6} {:>12} {:>9}",
+                        "{:<20} {:<31} {:<31} {:>6} {:>12} {:>9} {:>9}",
                         n.name,
                         n.oldest.clone().unwrap_or_else(dash),
                         n.newest.clone().unwrap_or_else(dash),
                         n.files,
                         n.bytes,
-                        n.sidecars
+                        n.sidecars,
+                        n.dropped.map_or_else(dash, |d| d.to_string())
                     )?;
                 }
                 writeln!(o, "{:<20} {:<31} {:<31}", "(all)", b.oldest.clone().unwrap_or_default(), b.newest.clone().unwrap_or_default())?;
@@ -206,6 +207,9 @@ pub fn archive(cmd: ArchiveCommand) -> Result<ExitCode> {
                 }
                 for why in &n.unreadable_files {
                     eprintln!("trawl: {}: skipped: {why}", n.name);
+                }
+                if let Some(d) = n.dropped.filter(|&d| d > 0) {
+                    eprintln!("trawl: {}: the capture dropped {d} packets, in {}", n.name, n.files_with_drops.join(", "));
                 }
             }
             Ok(ExitCode::SUCCESS)

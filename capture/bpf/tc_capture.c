@@ -32,25 +32,36 @@ struct {
     __uint(max_entries, 1 << 26);
 } records SEC(".maps");
 
-// [0]: packets seen, [1]: packets dropped (ring buffer full).
+// Per interface (by index), per CPU: packets seen, and packets dropped
+// because the ring buffer was full. User space sums the CPUs.
+struct ifstat {
+    __u64 seen;
+    __u64 dropped;
+};
+
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 2);
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(max_entries, 256);
     __type(key, __u32);
-    __type(value, __u64);
-} counters SEC(".maps");
+    __type(value, struct ifstat);
+} ifstats SEC(".maps");
 
 // Set by the loader before the program is loaded.
 volatile const __u32 snaplen = MAX_SNAP;
 
-static __always_inline void count(__u32 which) {
-    __u64 *v = bpf_map_lookup_elem(&counters, &which);
-    if (v)
-        *v += 1;
+static __always_inline struct ifstat *stats(__u32 ifindex) {
+    struct ifstat *s = bpf_map_lookup_elem(&ifstats, &ifindex);
+    if (s)
+        return s;
+    struct ifstat zero = {};
+    bpf_map_update_elem(&ifstats, &ifindex, &zero, BPF_NOEXIST);
+    return bpf_map_lookup_elem(&ifstats, &ifindex);
 }
 
 static __always_inline int capture(struct __sk_buff *skb, __u32 egress) {
-    count(0);
+    struct ifstat *st = stats(skb->ifindex);
+    if (st)
+        st->seen += 1;
     __u32 cpu = bpf_get_smp_processor_id() & 0xff;
     struct record *r = bpf_map_lookup_elem(&scratch, &cpu);
     if (!r)
@@ -71,8 +82,8 @@ static __always_inline int capture(struct __sk_buff *skb, __u32 egress) {
     __u64 size = (__u64)(sizeof(*r) - sizeof(r->data)) + (r->caplen & 0xffff);
     if (size > sizeof(*r))
         return TC_ACT_OK;
-    if (bpf_ringbuf_output(&records, r, size, 0) != 0)
-        count(1);
+    if (bpf_ringbuf_output(&records, r, size, 0) != 0 && st)
+        st->dropped += 1;
     return TC_ACT_OK;
 }
 

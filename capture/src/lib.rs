@@ -1,16 +1,32 @@
-//! Packet capture for trawl: an eBPF TC classifier (bpf/tc_capture.c,
-//! loaded and attached with aya on ingress and egress of each interface)
-//! copies packets into a BPF ring buffer; user space writes them as
-//! pcapng into an archive folder, one file per node, under a temporary
-//! name until the file is complete.
+//! Packet capture for trawl. Two backends feed one writer:
+//! - [`ebpf`]: a TC classifier (bpf/tc_capture.c, loaded and attached
+//!   with aya on ingress and egress of each interface) copies packets
+//!   into a BPF ring buffer;
+//! - [`af_packet`]: a TPACKET_V3 ring per interface, chosen when eBPF
+//!   cannot be loaded (or asked for).
+//!
+//! User space writes pcapng ([`pcapng`]) into an archive folder, one
+//! folder per node, rotated and pruned ([`rotate`]); a file is written
+//! under a temporary name until complete. `--bpf` filters
+//! ([`bpf_filter`]) are compiled by libpcap.
+
+#[allow(unsafe_code)]
+pub mod af_packet;
+#[allow(unsafe_code)]
+pub mod bpf_filter;
+pub mod ebpf;
+pub mod pcapng;
+pub mod rotate;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use bpf_filter::BpfFilter;
+use pcapng::{Direction, IfCounts};
+use rotate::Rotating;
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +35,10 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error("eBPF: {0}")]
     Ebpf(String),
+    #[error("{0}")]
+    Backend(String),
+    #[error("{0}")]
+    Filter(#[from] bpf_filter::FilterError),
     #[error("{0}")]
     Config(String),
 }
@@ -40,270 +60,170 @@ pub struct Config {
     /// Delete the oldest complete files while the node's files exceed
     /// this many bytes (the newest is always kept).
     pub keep: Option<u64>,
+    /// Which backend (automatic: eBPF, else AF_PACKET).
+    pub backend: Backend,
+    /// A tcpdump-syntax filter.
+    pub filter: Option<String>,
+}
+
+/// The capture backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// eBPF, falling back to AF_PACKET when the program cannot be loaded
+    /// or attached (the reason is reported).
+    #[default]
+    Auto,
+    Ebpf,
+    AfPacket,
 }
 
 /// What a capture did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
+    /// `ebpf` or `af_packet`.
     pub backend: &'static str,
+    /// Why eBPF was not used, when it was tried and failed.
+    pub fallback: Option<String>,
+    /// Complete files this run wrote (and retention kept).
     pub files: Vec<PathBuf>,
+    /// Packets written, and their captured bytes.
     pub packets: u64,
     pub bytes: u64,
-    /// Packets the kernel side saw, and those it dropped (ring buffer full).
+    /// Packets the kernel side saw, and those it dropped (capture buffer
+    /// full). eBPF counts before the filter; AF_PACKET after it.
     pub seen: u64,
     pub dropped: u64,
+    /// Packets the `--bpf` filter turned away (eBPF backend, which
+    /// filters in user space).
+    pub filtered: u64,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
-/// A pcapng file being written: section header, one interface block per
-/// interface as it first appears (nanosecond timestamps), enhanced packet
-/// blocks.
-struct PcapNg {
-    out: BufWriter<File>,
-    path: PathBuf,
-    interfaces: BTreeMap<u32, u32>,
-    /// Bytes written so far.
-    written: u64,
-    /// Interface names by index, for the interface blocks.
+/// Where packets go: the filter (when applied in user space), the files.
+pub struct Sink {
+    pub files: Rotating,
+    filter: Option<BpfFilter>,
+    packets: u64,
+    bytes: u64,
+    filtered: u64,
+}
+
+impl Sink {
+    /// One packet from a backend (real time in ns).
+    pub fn packet(&mut self, ifindex: u32, ts_ns: u64, len: u32, dir: Direction, data: &[u8]) -> Result<(), Error> {
+        if let Some(f) = self.filter.as_mut()
+            && !f.matches(1, ts_ns as i64, len, data)?
+        {
+            self.filtered += 1;
+            return Ok(());
+        }
+        self.packets += 1;
+        self.bytes += data.len() as u64;
+        self.files.packet(ifindex, ts_ns, len, dir, data)
+    }
+}
+
+enum Source {
+    Ebpf(ebpf::Attached),
+    AfPacket(af_packet::Rings),
+}
+
+/// A capture that is set up and running in the kernel: packets are
+/// buffered from here on until [`Capture::run`] reads them.
+pub struct Capture {
+    source: Source,
+    sink: Sink,
     names: BTreeMap<u32, String>,
-    snaplen: u32,
+    cfg: Config,
+    fallback: Option<String>,
 }
 
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let pad = (4 - body.len() % 4) % 4;
-    let total = (12 + body.len() + pad) as u32;
-    let mut b = Vec::with_capacity(total as usize);
-    b.extend_from_slice(&kind.to_le_bytes());
-    b.extend_from_slice(&total.to_le_bytes());
-    b.extend_from_slice(body);
-    b.extend(std::iter::repeat_n(0u8, pad));
-    b.extend_from_slice(&total.to_le_bytes());
-    b
-}
-
-impl PcapNg {
-    fn create(path: &Path, snaplen: u32, names: BTreeMap<u32, String>) -> Result<PcapNg, Error> {
-        let mut out = BufWriter::new(File::create(path).map_err(io(path))?);
-        // Section header: byte-order magic, version 1.0, unknown length.
-        let mut shb = Vec::new();
-        shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
-        shb.extend_from_slice(&1u16.to_le_bytes());
-        shb.extend_from_slice(&0u16.to_le_bytes());
-        shb.extend_from_slice(&(-1i64).to_le_bytes());
-        let header = block(0x0A0D_0D0A, &shb);
-        out.write_all(&header).map_err(io(path))?;
-        Ok(PcapNg { out, path: path.to_path_buf(), interfaces: BTreeMap::new(), written: header.len() as u64, names, snaplen })
-    }
-
-    fn interface(&mut self, ifindex: u32) -> Result<u32, Error> {
-        if let Some(&id) = self.interfaces.get(&ifindex) {
-            return Ok(id);
-        }
-        let id = self.interfaces.len() as u32;
-        let mut idb = Vec::new();
-        idb.extend_from_slice(&1u16.to_le_bytes()); // LINKTYPE_ETHERNET
-        idb.extend_from_slice(&0u16.to_le_bytes());
-        idb.extend_from_slice(&self.snaplen.to_le_bytes());
-        // if_name, if_tsresol (10^-9), end of options.
-        let name = self.names.get(&ifindex).cloned().unwrap_or_else(|| format!("if{ifindex}"));
-        let mut opt = |code: u16, v: &[u8]| {
-            idb.extend_from_slice(&code.to_le_bytes());
-            idb.extend_from_slice(&(v.len() as u16).to_le_bytes());
-            idb.extend_from_slice(v);
-            idb.extend(std::iter::repeat_n(0u8, (4 - v.len() % 4) % 4));
-        };
-        opt(2, name.as_bytes());
-        opt(9, &[9]);
-        opt(0, &[]);
-        let b = block(1, &idb);
-        self.written += b.len() as u64;
-        self.out.write_all(&b).map_err(io(&self.path))?;
-        self.interfaces.insert(ifindex, id);
-        Ok(id)
-    }
-
-    fn packet(&mut self, ifindex: u32, ts_ns: u64, len: u32, data: &[u8]) -> Result<(), Error> {
-        let id = self.interface(ifindex)?;
-        let mut epb = Vec::with_capacity(20 + data.len());
-        epb.extend_from_slice(&id.to_le_bytes());
-        epb.extend_from_slice(&((ts_ns >> 32) as u32).to_le_bytes());
-        epb.extend_from_slice(&(ts_ns as u32).to_le_bytes());
-        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        epb.extend_from_slice(&len.to_le_bytes());
-        epb.extend_from_slice(data);
-        let b = block(6, &epb);
-        self.written += b.len() as u64;
-        self.out.write_all(&b).map_err(io(&self.path))
-    }
-
-    fn finish(mut self) -> Result<PathBuf, Error> {
-        self.out.flush().map_err(io(&self.path))?;
-        self.out.get_ref().sync_all().map_err(io(&self.path))?;
-        Ok(self.path)
-    }
-}
-
-/// Nanoseconds to add to CLOCK_MONOTONIC (bpf_ktime_get_ns) for real time.
-fn monotonic_to_realtime() -> u64 {
-    use nix::time::{ClockId, clock_gettime};
-    let read = |clock| clock_gettime(clock).map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64).unwrap_or(0);
-    read(ClockId::CLOCK_REALTIME).saturating_sub(read(ClockId::CLOCK_MONOTONIC))
-}
-
-/// The node's files, rotated and pruned: the open one is written under
-/// a temporary dot-name and renamed when complete.
-struct Rotating<'a> {
-    cfg: &'a Config,
-    dir: &'a Path,
-    names: BTreeMap<u32, String>,
-    current: Option<(PcapNg, String, Instant)>,
-    files: Vec<PathBuf>,
-}
-
-impl Rotating<'_> {
-    fn open(&mut self, ts_ns: u64) -> Result<(), Error> {
-        let name = format!("{}-{ts_ns}.pcapng", self.cfg.node);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        self.current = Some((PcapNg::create(&tmp, self.cfg.snaplen.clamp(1, 65535), self.names.clone())?, name, Instant::now()));
-        Ok(())
-    }
-
-    fn packet(&mut self, ifindex: u32, ts_ns: u64, len: u32, data: &[u8]) -> Result<(), Error> {
-        let due = self.current.as_ref().is_some_and(|(f, _, opened)| {
-            self.cfg.rotate_size.is_some_and(|max| f.written >= max) || self.cfg.rotate_time.is_some_and(|t| opened.elapsed() >= t)
-        });
-        if due {
-            self.close()?;
-        }
-        if self.current.is_none() {
-            self.open(ts_ns)?;
-        }
-        match self.current.as_mut() {
-            Some((f, _, _)) => f.packet(ifindex, ts_ns, len, data),
-            None => Ok(()),
-        }
-    }
-
-    /// Completes the open file (flushed, synced, renamed), then applies
-    /// retention.
-    fn close(&mut self) -> Result<(), Error> {
-        let Some((f, name, _)) = self.current.take() else { return Ok(()) };
-        let done = f.finish()?;
-        let path = self.dir.join(name);
-        std::fs::rename(&done, &path).map_err(io(&path))?;
-        self.files.push(path);
-        if let Some(keep) = self.cfg.keep {
-            let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
-            let mut total: u64 = self.files.iter().map(size).sum();
-            while total > keep && self.files.len() > 1 {
-                let oldest = self.files.remove(0);
-                total -= size(&oldest);
-                std::fs::remove_file(&oldest).map_err(io(&oldest))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The record the BPF program writes: its header, then the packet bytes.
-const RECORD_HEADER: usize = 24;
-
-/// Captures until `stop` is set or the duration passes.
-pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<Report, Error> {
+/// Checks the settings, compiles the filter, and loads and attaches the
+/// backend (eBPF, or AF_PACKET when eBPF cannot be loaded and the
+/// backend is automatic).
+pub fn start(cfg: &Config) -> Result<Capture, Error> {
     if cfg.interfaces.is_empty() {
         return Err(Error::Config("--iface: name at least one interface".into()));
     }
+    if !(1..=65535).contains(&cfg.snaplen) {
+        return Err(Error::Config(format!("--snaplen: expected 1 to 65535 bytes, got {}", cfg.snaplen)));
+    }
+    let mut names = BTreeMap::new();
+    for iface in &cfg.interfaces {
+        let index = nix::net::if_::if_nametoindex(iface.as_str()).map_err(|x| Error::Config(format!("--iface {iface}: no such interface ({x})")))?;
+        names.insert(index, iface.clone());
+    }
+    let mut filter = cfg.filter.as_deref().map(BpfFilter::new).transpose()?;
     let dir = cfg.archive.join(&cfg.node);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    ebpf::run(cfg, &dir, stop)
+    let mut fallback = None;
+    let attached = match cfg.backend {
+        Backend::AfPacket => None,
+        Backend::Ebpf => Some(ebpf::attach(cfg)?),
+        Backend::Auto => match ebpf::attach(cfg) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                fallback = Some(e.to_string());
+                None
+            }
+        },
+    };
+    let source = match attached {
+        Some(a) => Source::Ebpf(a),
+        None => {
+            // The kernel applies the filter to an AF_PACKET socket.
+            let insns = filter.as_mut().map(|f| f.instructions(1)).transpose()?;
+            filter = None;
+            Source::AfPacket(af_packet::open(&names, insns.as_deref())?)
+        }
+    };
+    let files = Rotating::new(cfg.clone(), dir, names.clone());
+    Ok(Capture { source, sink: Sink { files, filter, packets: 0, bytes: 0, filtered: 0 }, names, cfg: cfg.clone(), fallback })
 }
 
-#[cfg(trawl_ebpf)]
-mod ebpf {
-    use super::*;
-    use aya::maps::{PerCpuArray, RingBuf};
-    use aya::programs::{SchedClassifier, TcAttachType, tc};
-    use aya::{EbpfLoader, include_bytes_aligned};
-
-    static PROGRAM: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tc_capture.o"));
-
-    fn e(what: &str) -> impl FnOnce(String) -> Error + '_ {
-        move |m| Error::Ebpf(format!("{what}: {m}"))
+impl Capture {
+    /// `ebpf` or `af_packet`.
+    pub fn backend(&self) -> &'static str {
+        match self.source {
+            Source::Ebpf(_) => "ebpf",
+            Source::AfPacket(_) => "af_packet",
+        }
     }
 
-    pub fn run(cfg: &Config, dir: &Path, stop: Arc<AtomicBool>) -> Result<Report, Error> {
-        let snaplen = cfg.snaplen.clamp(1, 65535);
-        let mut bpf =
-            EbpfLoader::new().override_global("snaplen", &snaplen, true).load(PROGRAM).map_err(|x| e("loading the capture program")(x.to_string()))?;
-        for (prog, kind) in [("trawl_ingress", TcAttachType::Ingress), ("trawl_egress", TcAttachType::Egress)] {
-            let p: &mut SchedClassifier = bpf
-                .program_mut(prog)
-                .ok_or_else(|| Error::Ebpf(format!("no program {prog}")))?
-                .try_into()
-                .map_err(|x: aya::programs::ProgramError| e(prog)(x.to_string()))?;
-            p.load().map_err(|x| e(prog)(x.to_string()))?;
-            for iface in &cfg.interfaces {
-                // Older kernels attach through the clsact qdisc; TCX needs none.
-                let _ = tc::qdisc_add_clsact(iface);
-                p.attach(iface, kind).map_err(|x| Error::Ebpf(format!("--iface {iface}: attaching {prog}: {x}")))?;
-            }
-        }
-        let offset = monotonic_to_realtime();
-        let start = Instant::now();
-        let mut names = BTreeMap::new();
-        for iface in &cfg.interfaces {
-            let index = nix::net::if_::if_nametoindex(iface.as_str()).map_err(|x| Error::Config(format!("--iface {iface}: {x}")))?;
-            names.insert(index, iface.clone());
-        }
-        let mut files = Rotating { cfg, dir, names, current: None, files: Vec::new() };
-        let mut report = Report { backend: "ebpf", ..Report::default() };
-        {
-            let mut ring =
-                RingBuf::try_from(bpf.map_mut("records").ok_or_else(|| Error::Ebpf("no ring buffer".into()))?).map_err(|x| e("ring buffer")(x.to_string()))?;
-            let fd = std::os::fd::AsFd::as_fd(&ring).try_clone_to_owned().map_err(io(dir))?;
-            loop {
-                while let Some(item) = ring.next() {
-                    let r: &[u8] = &item;
-                    if r.len() < RECORD_HEADER {
-                        continue;
-                    }
-                    let u32_at = |i: usize| u32::from_ne_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
-                    let ts = u64::from_ne_bytes(r[0..8].try_into().unwrap_or_default());
-                    let (len, caplen, ifindex) = (u32_at(8), u32_at(12) as usize, u32_at(16));
-                    let data = &r[RECORD_HEADER..(RECORD_HEADER + caplen).min(r.len())];
-                    files.packet(ifindex, ts + offset, len, data)?;
-                    report.packets += 1;
-                    report.bytes += data.len() as u64;
-                }
-                let done = stop.load(Ordering::Relaxed) || cfg.duration.is_some_and(|d| start.elapsed() >= d);
-                if done {
-                    break;
-                }
-                let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&fd), nix::poll::PollFlags::POLLIN)];
-                let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16));
-            }
-        }
-        // Detach first (dropping the programs), then drain what is left.
-        let counters: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(bpf.map("counters").ok_or_else(|| Error::Ebpf("no counters".into()))?).map_err(|x| e("counters")(x.to_string()))?;
-        let sum = |k: u32| counters.get(&k, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0);
-        report.seen = sum(0);
-        report.dropped = sum(1);
-        files.close()?;
-        report.files = files.files;
-        Ok(report)
+    /// Why eBPF was not used, when it was tried and failed.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// Captures until `stop` is set or the duration passes, then
+    /// completes the open file.
+    pub fn run(self, stop: Arc<AtomicBool>) -> Result<Report, Error> {
+        let backend = self.backend();
+        let Capture { source, mut sink, names, cfg, fallback } = self;
+        let result = match source {
+            Source::Ebpf(a) => a.run(&names, &mut sink, stop, cfg.duration),
+            Source::AfPacket(r) => r.run(cfg.snaplen, &mut sink, stop, cfg.duration),
+        };
+        // Whatever stopped the capture, the open file is completed.
+        let closed = sink.files.close();
+        result?;
+        closed?;
+        let IfCounts { received, dropped, .. } = sink.files.totals;
+        Ok(Report { backend, fallback, files: sink.files.written, packets: sink.packets, bytes: sink.bytes, seen: received, dropped, filtered: sink.filtered })
     }
 }
 
-#[cfg(not(trawl_ebpf))]
-mod ebpf {
-    use super::*;
-    pub fn run(_: &Config, _: &Path, _: Arc<AtomicBool>) -> Result<Report, Error> {
-        Err(Error::Ebpf(
-            "this build has no eBPF capture program: clang was missing when trawl was built (apt-get install clang libbpf-dev, then rebuild)".into(),
-        ))
-    }
+/// True for a loopback interface.
+pub(crate) fn is_loopback(iface: &str) -> bool {
+    nix::ifaddrs::getifaddrs()
+        .map(|mut all| all.any(|a| a.interface_name == iface && a.flags.contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)))
+        .unwrap_or(false)
+}
+
+/// Starts and runs a capture.
+pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<Report, Error> {
+    start(cfg)?.run(stop)
 }

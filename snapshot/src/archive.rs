@@ -28,7 +28,8 @@ use crate::window::show;
 
 /// Name of the boundaries cache inside an archive folder.
 pub const INDEX_FILE: &str = ".trawl-index.json";
-const INDEX_VERSION: u32 = 1;
+/// 2: files carry the drop counts of their statistics blocks.
+const INDEX_VERSION: u32 = 2;
 
 /// One capture file of a node.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -44,6 +45,11 @@ pub struct CaptureFile {
     /// Why the file could not be read as a capture at all, if so.
     #[serde(default)]
     pub unreadable: Option<String>,
+    /// Packets the capturing side dropped while writing this file, from
+    /// its pcapng interface statistics blocks (`isb_ifdrop`, summed over
+    /// interfaces); None when the file has none (pcap, tcpdump).
+    #[serde(default)]
+    pub dropped: Option<u64>,
 }
 
 /// One Kubernetes sidecar of a node.
@@ -182,12 +188,12 @@ impl Archive {
                         // A file that is not a capture (or not yet one: an
                         // empty file just opened by a writer) is listed
                         // without a time range rather than failing the archive.
-                        let (first_ns, last_ns, damaged, unreadable) = match file_bounds(&path) {
-                            Ok((a, b, d)) => (a, b, d, None),
-                            Err(Error::Analyze(e)) if e.is_bad_input() => (None, None, true, Some(e.to_string())),
+                        let (first_ns, last_ns, damaged, dropped, unreadable) = match file_bounds(&path) {
+                            Ok(b) => (b.first_ns, b.last_ns, b.damaged, b.dropped, None),
+                            Err(Error::Analyze(e)) if e.is_bad_input() => (None, None, true, None, Some(e.to_string())),
                             Err(e) => return Err(e),
                         };
-                        CaptureFile { rel: rel.clone(), size, mtime_ns: mtime, first_ns, last_ns, damaged, unreadable }
+                        CaptureFile { rel: rel.clone(), size, mtime_ns: mtime, first_ns, last_ns, damaged, unreadable, dropped }
                     }
                 };
                 new.files.insert(rel, f.clone());
@@ -256,6 +262,8 @@ impl Archive {
                 damaged_files: n.files.iter().filter(|f| f.damaged && f.unreadable.is_none()).map(|f| f.rel.clone()).collect(),
                 unreadable_files: n.files.iter().filter_map(|f| f.unreadable.clone()).collect(),
                 sidecars: n.sidecars.len(),
+                dropped: n.files.iter().filter_map(|f| f.dropped).reduce(|a, b| a + b),
+                files_with_drops: n.files.iter().filter(|f| f.dropped.is_some_and(|d| d > 0)).map(|f| f.rel.clone()).collect(),
             })
             .collect();
         Boundaries {
@@ -293,6 +301,11 @@ pub struct NodeBounds {
     /// Files that are not captures: why, one line each.
     pub unreadable_files: Vec<String>,
     pub sidecars: usize,
+    /// Packets the capture agent dropped, summed over the files that
+    /// carry statistics (None: no file does).
+    pub dropped: Option<u64>,
+    /// The files whose statistics count drops.
+    pub files_with_drops: Vec<String>,
 }
 
 /// The time of a sidecar: from its name (`k8s-<unix ms>.json[l]`), else
@@ -314,29 +327,41 @@ pub fn sidecar_time(path: &Path) -> Result<i64, Error> {
     }
 }
 
-/// First and last timestamp of a capture, and whether it is damaged.
-pub fn file_bounds(path: &Path) -> Result<(Option<i64>, Option<i64>, bool), Error> {
+/// What `file_bounds` finds in a capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileBounds {
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+    /// The file ends in damage (or is still being written).
+    pub damaged: bool,
+    /// Drops counted by the file's trailing statistics blocks.
+    pub dropped: Option<u64>,
+}
+
+/// First and last timestamp of a capture, whether it is damaged, and the
+/// drops its pcapng statistics blocks count.
+pub fn file_bounds(path: &Path) -> Result<FileBounds, Error> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut head = vec![0u8; (size.min(1 << 20)) as usize];
     f.read_exact(&mut head).map_err(|e| Error::io(path, e))?;
     let quick = match head.get(0..4) {
         Some([0x0a, 0x0d, 0x0d, 0x0a]) => pcapng_bounds(&mut f, size, &head),
-        Some(m) if pcap_magic(m).is_some() => pcap_bounds(&mut f, size, &head),
+        Some(m) if pcap_magic(m).is_some() => pcap_bounds(&mut f, size, &head).map(|(a, b)| (a, b, None)),
         _ => None,
     };
-    if let Some((first, last)) = quick {
-        return Ok((Some(first), Some(last), false));
+    if let Some((first, last, dropped)) = quick {
+        return Ok(FileBounds { first_ns: Some(first), last_ns: Some(last), damaged: false, dropped });
     }
     scan_bounds(path)
 }
 
 /// Reads the whole file (gzip, damaged or odd files).
-fn scan_bounds(path: &Path) -> Result<(Option<i64>, Option<i64>, bool), Error> {
+fn scan_bounds(path: &Path) -> Result<FileBounds, Error> {
     let mut r = CaptureReader::open(path, Arc::new(ReadProgress::default()), 4 << 20)?;
     while r.next_chunk().is_some() {}
     let info = r.finish();
-    Ok((info.first_ts_ns, info.last_ts_ns, info.damage.is_some()))
+    Ok(FileBounds { first_ns: info.first_ts_ns, last_ns: info.last_ts_ns, damaged: info.damage.is_some(), dropped: None })
 }
 
 const TAIL: u64 = 1 << 20;
@@ -378,7 +403,28 @@ fn pcap_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64)> {
     None
 }
 
-fn pcapng_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64)> {
+/// The sum of `isb_ifdrop` in an interface statistics block's options
+/// (the body after interface id and timestamp); None when it has none.
+fn isb_drops(opts: &[u8], rd: impl Fn(&[u8]) -> u32, big: bool) -> Option<u64> {
+    let mut i = 0;
+    while i + 4 <= opts.len() {
+        let word = rd(&opts[i..i + 4]);
+        let (code, len) = if big { (word >> 16, word & 0xffff) } else { (word & 0xffff, word >> 16) };
+        if code == 0 {
+            break;
+        }
+        let v = opts.get(i + 4..i + 4 + len as usize)?;
+        if code == 5 && v.len() == 8 {
+            let (a, b) = (rd(&v[0..4]) as u64, rd(&v[4..8]) as u64);
+            // A u64 in the section's byte order.
+            return Some(if big { (a << 32) | b } else { (b << 32) | a });
+        }
+        i += 4 + (len as usize).div_ceil(4) * 4;
+    }
+    None
+}
+
+fn pcapng_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64, Option<u64>)> {
     // Interfaces and the first packet from the head.
     let (mut rest, mut parser) = PcapNgParser::new(head).ok()?;
     let first = loop {
@@ -399,8 +445,10 @@ fn pcapng_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64)> {
         let a = [b[0], b[1], b[2], b[3]];
         if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
     };
-    // Walk back over blocks by their trailing length.
+    // Walk back over blocks by their trailing length, summing the drops
+    // of the statistics blocks a writer leaves at the end.
     let mut end = size;
+    let mut dropped: Option<u64> = None;
     for _ in 0..4096 {
         if end < 12 {
             return None;
@@ -424,7 +472,16 @@ fn pcapng_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64)> {
             6 if len >= 28 => {
                 let idb = parser.interfaces().get(rd(&hdr[8..12]) as usize)?;
                 let raw = ((rd(&hdr[12..16]) as u64) << 32) | rd(&hdr[16..20]) as u64;
-                return Some((first, trawl_analyze::input::pcapng_ts_ns(raw, idb)));
+                return Some((first, trawl_analyze::input::pcapng_ts_ns(raw, idb), dropped));
+            }
+            5 if len >= 24 => {
+                let mut body = vec![0u8; len as usize - 12];
+                f.seek(SeekFrom::Start(start + 8)).ok()?;
+                f.read_exact(&mut body).ok()?;
+                if let Some(d) = isb_drops(&body[12..], rd, big) {
+                    dropped = Some(dropped.unwrap_or(0) + d);
+                }
+                end = start;
             }
             // A section header or an interface we may not know: scan.
             0x0A0D0D0A | 1 | 3 => return None,

@@ -18,9 +18,9 @@ use serde::Deserialize;
 use trawl_analyze::decode::{Decoded, decode};
 
 use crate::Error;
-use crate::bpf::BpfFilter;
 use crate::pcapng::PcapngOut;
 use crate::window::Window;
+use trawl_capture::bpf_filter::BpfFilter;
 
 /// What to export.
 #[derive(Debug, Clone, Default)]
@@ -234,7 +234,7 @@ struct Sink {
 impl Sink {
     fn put(&mut self, node: &str, s: &Sel, data: &[u8]) -> Result<(), Error> {
         if let Some(b) = self.bpf.as_mut()
-            && !b.matches(s.link, s.ts, s.wire_len, data)?
+            && !b.matches(s.link, s.ts, s.wire_len, data).map_err(|e| Error::Usage(e.0))?
         {
             self.sum.bpf_dropped += 1;
             return Ok(());
@@ -281,7 +281,7 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
         |i: &InputEntry| i.node.clone().unwrap_or_else(|| Path::new(&i.path).file_name().map_or_else(|| i.path.clone(), |n| n.to_string_lossy().to_string()));
     let known: Vec<String> = inputs.iter().map(node_of).collect();
     let files = node_mask(snap, &known, &spec.nodes)?;
-    let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
+    let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose().map_err(|e| Error::Usage(e.0))?;
     // Each capture once, checked against the size it had when analysed.
     let mut readers: Vec<Option<PacketReader>> = Vec::new();
     for (input, wanted) in inputs.iter().zip(&files) {
@@ -336,7 +336,7 @@ fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     let mask = node_mask(snap, &known, &spec.nodes)?;
     let (names_of, paths): (Vec<String>, Vec<PathBuf>) =
         meta.nodes.iter().zip(&mask).filter(|(_, m)| **m).map(|(n, _)| (n.name.clone(), snap.join(&n.file))).unzip();
-    let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose()?;
+    let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose().map_err(|e| Error::Usage(e.0))?;
     let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
     let mut merge = crate::merge::Merge::open(&paths, Default::default())?;
     write_atomically(out, bpf, names, |sink| {

@@ -7,13 +7,12 @@
 //!    into a snapshot (`raw/<node>.pcapng` plus Kubernetes sidecars), and
 //!    index it now or later (delayed indexing).
 //! 3. [`export`]: packets of the flows a KFL filter picked, through the
-//!    packet index, as pcapng for Wireshark; [`bpf`] filters in-process.
+//!    packet index, as pcapng for Wireshark (`--bpf` through
+//!    `trawl_capture::bpf_filter`).
 //! 4. [`pack`]: a snapshot as one checksummed `.tar.zst` for CI artifacts.
 //! 5. [`workspace`]: named snapshots, listed and deleted.
 
 pub mod archive;
-#[allow(unsafe_code)]
-pub mod bpf;
 pub mod create;
 mod error;
 pub mod export;

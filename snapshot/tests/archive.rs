@@ -486,3 +486,36 @@ fn mutated_captures_and_packs_never_panic() {
     assert!(failed > 30, "only {failed} of 40 damaged packs were refused");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Drops come from the files' pcapng interface statistics blocks: those
+/// trawl capture writes (per interface, per file), and dumpcap's (its
+/// real file: 20 packets on lo, `isb_ifdrop` 0). A pcap carries none.
+#[test]
+fn statistics_blocks_give_each_nodes_drops() {
+    use std::collections::BTreeMap;
+    use trawl_capture::pcapng::{Direction, IfCounts, PcapNg};
+    let dir = scratch("drops");
+    std::fs::create_dir_all(dir.join("agent")).unwrap_or_else(|e| panic!("{e}"));
+    let names: BTreeMap<u32, String> = [(2, "eth0".to_string()), (3, "eth1".to_string())].into();
+    for (i, drops) in [(0u64, [3u64, 4]), (1, [0, 5])] {
+        let path = dir.join(format!("agent/agent-{i}.pcapng"));
+        let mut f = PcapNg::create(&path, 65535, &names).unwrap_or_else(|e| panic!("{e}"));
+        let ts = 1_763_820_000_000_000_000 + i * 1_000_000_000;
+        f.packet(2, ts, 60, Direction::Inbound, &[0u8; 60]).unwrap_or_else(|e| panic!("{e}"));
+        f.packet(3, ts + 500, 60, Direction::Outbound, &[1u8; 60]).unwrap_or_else(|e| panic!("{e}"));
+        let counts: BTreeMap<u32, IfCounts> =
+            [(2, IfCounts { received: 10, dropped: drops[0], accepted: 1 }), (3, IfCounts { received: 10, dropped: drops[1], accepted: 1 })].into();
+        f.finish(ts, ts + 1000, &counts).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::create_dir_all(dir.join("dumpcap")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(root().join("testdata/scenarios/dumpcap-statistics.pcapng"), dir.join("dumpcap/lo.pcapng")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir.join("tcpdump")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(corpus("zeek_http_methods.pcap"), dir.join("tcpdump/x.pcap")).unwrap_or_else(|e| panic!("{e}"));
+    let b = Archive::open(&dir).unwrap_or_else(|e| panic!("{e}")).boundaries();
+    let by = |n: &str| b.nodes.iter().find(|x| x.name == n).unwrap_or_else(|| panic!("{n}"));
+    assert_eq!(by("agent").dropped, Some(12));
+    assert_eq!(by("agent").files_with_drops, ["agent/agent-0.pcapng", "agent/agent-1.pcapng"]);
+    assert_eq!(by("agent").newest_ns, Some(1_763_820_001_000_000_500), "the last packet is found behind the statistics blocks");
+    assert_eq!((by("dumpcap").dropped, by("dumpcap").files_with_drops.len()), (Some(0), 0));
+    assert_eq!(by("tcpdump").dropped, None);
+}

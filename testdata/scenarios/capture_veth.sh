@@ -9,7 +9,10 @@
 #
 #   testdata/scenarios/capture_veth.sh TRAWL OUT_DIR [CAPTURE ARGS...]
 #
-# Extra arguments go to `trawl capture` (rotation, retention).
+# Extra arguments go to `trawl capture` (backend, filter, rotation,
+# retention); TCPDUMP_FILTER, if set, is tcpdump's filter expression.
+# After the downloads, 20 UDP datagrams go to a closed port (and ICMP
+# answers come back): traffic for filters to turn away.
 # Writes OUT_DIR/tcpdump.pcap and OUT_DIR/archive/veth/*.pcapng.
 set -euo pipefail
 bin=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
@@ -27,13 +30,20 @@ ip -n $a addr add 10.77.0.1/24 dev $va; ip -n $b addr add 10.77.0.2/24 dev $vb
 ip -n $a link set $va up; ip -n $b link set $vb up
 head -c 300000 /dev/urandom > "$out/www/blob.bin"
 ip netns exec $b python3 -m http.server 8000 --bind 10.77.0.2 --directory "$out/www" >/dev/null 2>&1 &
-ip netns exec $a tcpdump -i $va -s 0 -U -w "$out/tcpdump.pcap" 2>/dev/null &
+ip netns exec $a tcpdump -i $va -s 0 -U -w "$out/tcpdump.pcap" ${TCPDUMP_FILTER:-} 2>/dev/null &
 td=$!
 ip netns exec $a "$bin" capture --iface $va --out "$out/archive" --node veth "$@" 2> "$out/trawl.log" &
 tr=$!
 for _ in $(seq 100); do grep -q "capturing on" "$out/trawl.log" 2>/dev/null && [ -s "$out/tcpdump.pcap" ] && break; sleep 0.1; done
 sleep 1
 for _ in 1 2 3 4 5; do ip netns exec $a curl -s -o /dev/null http://10.77.0.2:8000/blob.bin; done
+ip netns exec $a python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(1, 21):
+    s.sendto(b"d" * i, ("10.77.0.2", 9999))
+    time.sleep(0.01)
+'
 sleep 1
 kill -TERM $tr; wait $tr
 kill $td; wait $td 2>/dev/null || true

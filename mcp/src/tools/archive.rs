@@ -125,6 +125,12 @@ pub async fn data_boundaries(inner: &Arc<Inner>, _: NoParams) -> ToolResult {
                 if !n.unreadable_files.is_empty() {
                     v["unreadable_files"] = json!(n.unreadable_files);
                 }
+                if let Some(d) = n.dropped {
+                    v["capture_dropped_packets"] = json!(d);
+                    if d > 0 {
+                        v["files_with_drops"] = json!(n.files_with_drops);
+                    }
+                }
                 v
             })
             .collect();

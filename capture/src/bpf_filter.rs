@@ -1,6 +1,8 @@
-//! BPF filters (`tcpdump` syntax) applied in-process, compiled by the
-//! system's libpcap itself so that an expression means exactly what it
-//! means to tcpdump and Wireshark.
+//! BPF filters (`tcpdump` syntax), compiled by the system's libpcap
+//! itself so that an expression means exactly what it means to tcpdump
+//! and Wireshark: applied in-process ([`BpfFilter::matches`]: export,
+//! and the eBPF capture backend) or handed to the kernel as classic BPF
+//! ([`BpfFilter::instructions`]: the AF_PACKET backend's socket filter).
 //!
 //! libpcap is loaded at run time (`libpcap.so.0.8`, the library tcpdump
 //! and tshark use), so building trawl needs no libpcap headers and only
@@ -12,7 +14,22 @@ use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
 
 use libloading::{Library, Symbol};
 
-use crate::Error;
+/// A filter that cannot be used: libpcap missing, or the expression
+/// does not compile (the message says which, and names `--bpf`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FilterError(pub String);
+
+type Error = FilterError;
+
+/// One classic BPF instruction, as `struct bpf_insn` / `sock_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instruction {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
 
 #[repr(C)]
 struct BpfProgram {
@@ -60,7 +77,7 @@ impl BpfFilter {
         let lib = LIBS
             .iter()
             .find_map(|name| unsafe { Library::new(name) }.ok())
-            .ok_or_else(|| Error::Usage("--bpf needs libpcap at run time (libpcap.so.0.8, Debian package libpcap0.8), and it was not found".into()))?;
+            .ok_or_else(|| FilterError("--bpf needs libpcap at run time (libpcap.so.0.8, Debian package libpcap0.8), and it was not found".into()))?;
         let mut f = BpfFilter { expr: expr.to_string(), lib, programs: Vec::new() };
         f.program(1)?;
         Ok(f)
@@ -70,8 +87,8 @@ impl BpfFilter {
         if let Some(i) = self.programs.iter().position(|(l, _)| *l == link) {
             return Ok(&self.programs[i].1);
         }
-        let expr = CString::new(self.expr.as_str()).map_err(|_| Error::Usage("--bpf: the expression contains a NUL byte".into()))?;
-        let sym = |e: libloading::Error| Error::Usage(format!("--bpf: libpcap lacks a function trawl needs: {e}"));
+        let expr = CString::new(self.expr.as_str()).map_err(|_| FilterError("--bpf: the expression contains a NUL byte".into()))?;
+        let sym = |e: libloading::Error| FilterError(format!("--bpf: libpcap lacks a function trawl needs: {e}"));
         // SAFETY: the symbols have the C signatures of pcap(3PCAP); the
         // handle is closed on every path and the program freed in Drop.
         unsafe {
@@ -81,25 +98,41 @@ impl BpfFilter {
             let close: Symbol<Close> = self.lib.get(b"pcap_close\0").map_err(sym)?;
             let handle = open(link as c_int, 262_144);
             if handle.is_null() {
-                return Err(Error::Usage(format!("--bpf: libpcap cannot filter link type {link}")));
+                return Err(FilterError(format!("--bpf: libpcap cannot filter link type {link}")));
             }
             let mut prog = Box::new(BpfProgram { bf_len: 0, bf_insns: std::ptr::null_mut() });
             let rc = compile(handle, &mut *prog, expr.as_ptr(), 1, NETMASK_UNKNOWN);
             let err = if rc != 0 { Some(CStr::from_ptr(geterr(handle)).to_string_lossy().to_string()) } else { None };
             close(handle);
             if let Some(err) = err {
-                return Err(Error::Usage(format!("--bpf: `{}` is not a valid filter: {err}", self.expr)));
+                return Err(FilterError(format!("--bpf: `{}` is not a valid filter: {err}", self.expr)));
             }
             self.programs.push((link, prog));
         }
         Ok(&self.programs[self.programs.len() - 1].1)
     }
 
+    /// The program for a link type as classic BPF instructions.
+    pub fn instructions(&mut self, link: u32) -> Result<Vec<Instruction>, Error> {
+        let prog = self.program(link)?;
+        let n = prog.bf_len as usize;
+        if n == 0 || prog.bf_insns.is_null() {
+            return Ok(Vec::new());
+        }
+        // SAFETY: pcap_compile filled `bf_insns` with `bf_len` entries of
+        // `struct bpf_insn` (u16, u8, u8, u32: 8 bytes, no padding).
+        let raw = unsafe { std::slice::from_raw_parts(prog.bf_insns as *const [u8; 8], n) };
+        Ok(raw
+            .iter()
+            .map(|b| Instruction { code: u16::from_ne_bytes([b[0], b[1]]), jt: b[2], jf: b[3], k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]) })
+            .collect())
+    }
+
     /// True when the packet passes the filter.
     pub fn matches(&mut self, link: u32, ts_ns: i64, wire_len: u32, data: &[u8]) -> Result<bool, Error> {
         let filter: OfflineFilter = {
             // SAFETY: as in `program`.
-            let s: Symbol<OfflineFilter> = unsafe { self.lib.get(b"pcap_offline_filter\0") }.map_err(|e| Error::Usage(format!("--bpf: {e}")))?;
+            let s: Symbol<OfflineFilter> = unsafe { self.lib.get(b"pcap_offline_filter\0") }.map_err(|e| FilterError(format!("--bpf: {e}")))?;
             *s
         };
         let prog: *const BpfProgram = self.program(link)?;
@@ -156,6 +189,10 @@ mod tests {
         assert_eq!(f.matches(1, 0, 54, &syn()).ok(), Some(true));
         let Ok(mut g) = BpfFilter::new("udp or port 443") else { panic!("compile") };
         assert_eq!(g.matches(1, 0, 54, &syn()).ok(), Some(false));
+        // `tcp` compiles to a program that ends in accept/reject returns.
+        let Ok(mut t) = BpfFilter::new("tcp") else { panic!("compile") };
+        let insns = t.instructions(1).unwrap_or_default();
+        assert!(insns.len() >= 4 && insns.iter().filter(|i| i.code == 0x06).count() == 2, "{insns:?}");
         let e = BpfFilter::new("tcp port banana").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.starts_with("--bpf: `tcp port banana` is not a valid filter:"), "{e}");
     }
