@@ -75,6 +75,15 @@ struct CaptureArgs {
     /// Capture backend: auto (eBPF, falling back to AF_PACKET where eBPF is not allowed), ebpf, af-packet.
     #[arg(long, value_enum, default_value = "auto")]
     backend: CaptureBackend,
+    /// Watch this cluster (its current context) and write the timeline sidecar next to the captures [default: the service account, when running in a pod].
+    #[arg(long, value_name = "FILE", conflicts_with = "k8s_from")]
+    kubeconfig: Option<PathBuf>,
+    /// Record this kubectl List (`kubectl get pods,services,endpointslices,nodes -A -o json`) as the sidecar, again whenever the file changes.
+    #[arg(long = "k8s-from", value_name = "FILE")]
+    k8s_from: Option<PathBuf>,
+    /// Record no Kubernetes metadata, even in a pod with a service account.
+    #[arg(long, conflicts_with_all = ["kubeconfig", "k8s_from"])]
+    no_kubernetes: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -300,6 +309,7 @@ fn main() -> ExitCode {
                 c.downcast_ref::<Error>().is_some_and(Error::is_bad_input)
                     || c.downcast_ref::<trawl_query::QueryError>().is_some_and(trawl_query::QueryError::is_user_error)
                     || c.downcast_ref::<trawl_snapshot::Error>().is_some_and(trawl_snapshot::Error::is_user_error)
+                    || c.downcast_ref::<trawl_capture::Error>().is_some_and(trawl_capture::Error::is_user_error)
             });
             if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS;
@@ -363,6 +373,17 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
             CaptureBackend::AfPacket => trawl_capture::Backend::AfPacket,
         },
         filter: a.filter,
+        kubernetes: if a.no_kubernetes {
+            trawl_capture::Kubernetes::None
+        } else if let Some(k) = a.kubeconfig {
+            trawl_capture::Kubernetes::Watch(trawl_capture::kube_watch::KubeSource::Kubeconfig(k))
+        } else if let Some(f) = a.k8s_from {
+            trawl_capture::Kubernetes::FromFile(f)
+        } else if trawl_capture::kube_watch::in_cluster() {
+            trawl_capture::Kubernetes::Watch(trawl_capture::kube_watch::KubeSource::InCluster)
+        } else {
+            trawl_capture::Kubernetes::None
+        },
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s = stop.clone();
@@ -370,6 +391,17 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
     let c = trawl_capture::start(&cfg)?;
     if let Some(why) = c.fallback() {
         eprintln!("trawl: eBPF capture is not available here ({why}); using AF_PACKET");
+    }
+    match &cfg.kubernetes {
+        trawl_capture::Kubernetes::Watch(s) => eprintln!(
+            "kubernetes: watching {}",
+            match s {
+                trawl_capture::kube_watch::KubeSource::InCluster => "this cluster (service account)".to_string(),
+                trawl_capture::kube_watch::KubeSource::Kubeconfig(p) => format!("the cluster of {}", p.display()),
+            }
+        ),
+        trawl_capture::Kubernetes::FromFile(f) => eprintln!("kubernetes: recording {} (again when it changes)", f.display()),
+        trawl_capture::Kubernetes::None => {}
     }
     eprintln!("capturing on {} (backend: {})", cfg.interfaces.join(", "), c.backend());
     let r = c.run(stop)?;
@@ -382,6 +414,17 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
         r.dropped,
         r.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
     );
+    if let Some(k) = &r.kubernetes {
+        eprintln!(
+            "kubernetes: {} objects, {} changes recorded into {}",
+            k.objects,
+            k.changes,
+            k.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+        if let Some(e) = &k.last_error {
+            eprintln!("trawl: note: the Kubernetes watch was interrupted {} times, each time resumed (a 410 Gone is routine); the last: {e}", k.errors);
+        }
+    }
     if r.dropped > 0 {
         eprintln!("trawl: warning: {} packets were dropped (the capture buffer was full); each file's statistics block counts them", r.dropped);
     }

@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 
 #define MAX_SNAP 65535
+#define WAKEUP_BYTES (256 * 1024)
 
 struct record {
     __u64 ts_ns;     // bpf_ktime_get_ns(): monotonic; user space adds the offset to real time
@@ -82,7 +83,10 @@ static __always_inline int capture(struct __sk_buff *skb, __u32 egress) {
     __u64 size = (__u64)(sizeof(*r) - sizeof(r->data)) + (r->caplen & 0xffff);
     if (size > sizeof(*r))
         return TC_ACT_OK;
-    if (bpf_ringbuf_output(&records, r, size, 0) != 0 && st)
+    // Wake the reader only once a batch is waiting (it also polls every
+    // 10 ms): one wake-up per packet would cost a context switch each.
+    __u64 flags = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    if (bpf_ringbuf_output(&records, r, size, flags) != 0 && st)
         st->dropped += 1;
     return TC_ACT_OK;
 }

@@ -131,8 +131,10 @@ mod loaded {
                 if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| start.elapsed() >= d) {
                     break;
                 }
+                // The program wakes this only for a batch (bpf/tc_capture.c):
+                // a short timeout takes what trickles in.
                 let mut pfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
-                let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16));
+                let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(10u16));
             }
             // Detach (the programs go with `self.bpf`), then drain what is
             // left and take the final counts.

@@ -15,6 +15,7 @@ pub mod af_packet;
 #[allow(unsafe_code)]
 pub mod bpf_filter;
 pub mod ebpf;
+pub mod kube_watch;
 pub mod pcapng;
 pub mod rotate;
 
@@ -37,10 +38,20 @@ pub enum Error {
     Ebpf(String),
     #[error("{0}")]
     Backend(String),
+    #[error("kubernetes: {0}")]
+    Kube(String),
     #[error("{0}")]
     Filter(#[from] bpf_filter::FilterError),
     #[error("{0}")]
     Config(String),
+}
+
+impl Error {
+    /// A bad flag or file given by the user (exit 2), not a failure of
+    /// the machine.
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::Filter(_))
+    }
 }
 
 /// Capture settings.
@@ -64,6 +75,19 @@ pub struct Config {
     pub backend: Backend,
     /// A tcpdump-syntax filter.
     pub filter: Option<String>,
+    /// Where the Kubernetes sidecar comes from.
+    pub kubernetes: Kubernetes,
+}
+
+/// The Kubernetes metadata recorded next to the captures.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Kubernetes {
+    #[default]
+    None,
+    /// Watch a cluster; write the timeline sidecar.
+    Watch(kube_watch::KubeSource),
+    /// Record a kubectl List file (again when it changes).
+    FromFile(PathBuf),
 }
 
 /// The capture backend.
@@ -96,6 +120,8 @@ pub struct Report {
     /// Packets the `--bpf` filter turned away (eBPF backend, which
     /// filters in user space).
     pub filtered: u64,
+    /// What the Kubernetes side recorded, when it ran.
+    pub kubernetes: Option<kube_watch::KubeReport>,
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -139,6 +165,8 @@ pub struct Capture {
     names: BTreeMap<u32, String>,
     cfg: Config,
     fallback: Option<String>,
+    /// The kubectl List recorded at the start (`--k8s-from`).
+    recorded: Option<PathBuf>,
 }
 
 /// Checks the settings, compiles the filter, and loads and attaches the
@@ -180,8 +208,17 @@ pub fn start(cfg: &Config) -> Result<Capture, Error> {
             Source::AfPacket(af_packet::open(&names, insns.as_deref())?)
         }
     };
+    // A bad List file is a usage error now, not a surprise later.
+    let recorded = match &cfg.kubernetes {
+        Kubernetes::FromFile(f) => Some(kube_watch::record_list(f, &dir)?),
+        Kubernetes::Watch(kube_watch::KubeSource::Kubeconfig(k)) => {
+            kube_watch::check_kubeconfig(k)?;
+            None
+        }
+        _ => None,
+    };
     let files = Rotating::new(cfg.clone(), dir, names.clone());
-    Ok(Capture { source, sink: Sink { files, filter, packets: 0, bytes: 0, filtered: 0 }, names, cfg: cfg.clone(), fallback })
+    Ok(Capture { source, sink: Sink { files, filter, packets: 0, bytes: 0, filtered: 0 }, names, cfg: cfg.clone(), fallback, recorded })
 }
 
 impl Capture {
@@ -202,17 +239,73 @@ impl Capture {
     /// completes the open file.
     pub fn run(self, stop: Arc<AtomicBool>) -> Result<Report, Error> {
         let backend = self.backend();
-        let Capture { source, mut sink, names, cfg, fallback } = self;
+        let Capture { source, mut sink, names, cfg, fallback, recorded } = self;
+        // The Kubernetes side runs beside the capture and stops with it.
+        let kube_stop = Arc::new(AtomicBool::new(false));
+        let kube = kubernetes_side(&cfg, recorded, kube_stop.clone())?;
         let result = match source {
             Source::Ebpf(a) => a.run(&names, &mut sink, stop, cfg.duration),
             Source::AfPacket(r) => r.run(cfg.snaplen, &mut sink, stop, cfg.duration),
         };
         // Whatever stopped the capture, the open file is completed.
         let closed = sink.files.close();
+        kube_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let kubernetes = match kube {
+            Some(h) => Some(h.join().map_err(|_| Error::Kube("the watcher stopped unexpectedly".into()))??),
+            None => None,
+        };
         result?;
         closed?;
         let IfCounts { received, dropped, .. } = sink.files.totals;
-        Ok(Report { backend, fallback, files: sink.files.written, packets: sink.packets, bytes: sink.bytes, seen: received, dropped, filtered: sink.filtered })
+        Ok(Report {
+            backend,
+            fallback,
+            files: sink.files.written,
+            packets: sink.packets,
+            bytes: sink.bytes,
+            seen: received,
+            dropped,
+            filtered: sink.filtered,
+            kubernetes,
+        })
+    }
+}
+
+type KubeThread = std::thread::JoinHandle<Result<kube_watch::KubeReport, Error>>;
+
+/// Starts the Kubernetes side: the watcher, or the kubectl List file
+/// recorded again whenever it changes.
+fn kubernetes_side(cfg: &Config, recorded: Option<PathBuf>, stop: Arc<AtomicBool>) -> Result<Option<KubeThread>, Error> {
+    let dir = cfg.archive.join(&cfg.node);
+    // A timeline file per ten minutes (or per capture rotation, if
+    // longer): each begins with the whole cluster, so not too often.
+    let rotate = cfg.rotate_time.unwrap_or(Duration::ZERO).max(Duration::from_secs(600));
+    let spawn = |f: Box<dyn FnOnce() -> Result<kube_watch::KubeReport, Error> + Send>| {
+        std::thread::Builder::new().name("trawl-kubernetes".into()).spawn(f).map(Some).map_err(|e| Error::Kube(format!("starting the watcher: {e}")))
+    };
+    match cfg.kubernetes.clone() {
+        Kubernetes::None => Ok(None),
+        Kubernetes::Watch(source) => spawn(Box::new(move || kube_watch::run(&source, &dir, rotate, stop))),
+        Kubernetes::FromFile(file) => spawn(Box::new(move || {
+            let mtime = |f: &Path| std::fs::metadata(f).and_then(|m| m.modified()).ok();
+            let mut seen = mtime(&file);
+            let mut report = kube_watch::KubeReport { files: recorded.into_iter().collect(), ..Default::default() };
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                let now = mtime(&file);
+                if now != seen {
+                    seen = now;
+                    match kube_watch::record_list(&file, &dir) {
+                        Ok(p) => report.files.push(p),
+                        Err(e) => {
+                            report.errors += 1;
+                            report.last_error = Some(e.to_string());
+                        }
+                    }
+                }
+            }
+            Ok(report)
+        })),
     }
 }
 

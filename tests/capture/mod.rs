@@ -203,3 +203,92 @@ fn capture_falls_back_to_af_packet_where_ebpf_is_not_allowed() {
     };
     assert_eq!(lens, (43..=72).collect::<Vec<u32>>());
 }
+
+/// The watcher against the API server stand-in serving the recorded
+/// scenario cluster (no API server runs here; docs/capture.md): it lists
+/// the six kinds, watches from the lists' resourceVersion, takes the
+/// recorded changes, is told 410 Gone and lists again; the timeline
+/// sidecar holds a snapshot then exactly the two changes (the re-list
+/// changed nothing), and trawl's own loader reads it: the Job pod until
+/// its deletion, then the new pod on the same address.
+#[test]
+fn kubeconfig_watch_writes_the_timeline_sidecar() {
+    if !can_record(&["python3", "ip"]) {
+        eprintln!("skipping: needs root, network namespaces, python3, ip");
+        return;
+    }
+    let dir = scratch("capture-k8s-watch");
+    let o =
+        Command::new(testdata("scenarios/capture_k8s_watch.sh")).arg(env!("CARGO_BIN_EXE_trawl")).arg(&dir).arg("4").output().unwrap_or_else(|e| panic!("{e}"));
+    let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
+    if log.contains("BPF_PROG_LOAD") && log.contains("Operation not permitted") {
+        eprintln!("skipping: this kernel forbids BPF here: {log}");
+        return;
+    }
+    assert!(o.status.success(), "{}\n{log}", stderr(&o));
+    assert!(log.contains("kubernetes: 24 objects, 2 changes recorded into"), "{log}");
+    let api = std::fs::read_to_string(dir.join("api.log")).unwrap_or_default();
+    let pods: Vec<&str> = api.lines().filter(|l| l.starts_with("GET /api/v1/pods?")).collect();
+    assert_eq!(pods.len(), 4, "list, watch, 410 Gone, list again, watch: {api}");
+    assert!(pods[1].contains("watch=true") && pods[1].contains("resourceVersion=100"), "{api}");
+    assert!(pods[3].contains("resourceVersion=200"), "{api}");
+    for path in ["/api/v1/services?", "/api/v1/nodes?", "/apis/discovery.k8s.io/v1/endpointslices?", "/apis/apps/v1/replicasets?", "/apis/batch/v1/jobs?"] {
+        assert_eq!(api.lines().filter(|l| l.contains(path)).count(), 2, "{path}: a list and a watch\n{api}");
+    }
+    let node = dir.join("archive/kube");
+    let sidecars: Vec<_> =
+        std::fs::read_dir(&node).map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect()).unwrap_or_default();
+    assert_eq!(sidecars.len(), 1, "one complete timeline, no temporary file: {sidecars:?}");
+    let text = std::fs::read_to_string(&sidecars[0]).unwrap_or_default();
+    let recs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let types: Vec<&str> = recs.iter().map(|r| r["type"].as_str().unwrap_or_default()).collect();
+    assert_eq!(types, ["snapshot", "DELETED", "ADDED"]);
+    // The recorded cluster: 7 pods, 7 services, 7 slices, 1 node, 1
+    // replica set, 1 job (its Namespace is not watched).
+    assert_eq!(recs[0]["objects"].as_array().map(Vec::len), Some(24));
+    assert_eq!(recs[1]["object"]["metadata"]["name"], "report-29385120-7xk2p");
+    assert_eq!(recs[2]["object"]["metadata"]["name"], "ledger-7c6b5d9f8-m4n8r");
+    let o = super::trawl(&["workloads", &dir.join("archive").display().to_string(), "--kind", "pod", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = super::stdout(&o);
+    let rows: Vec<serde_json::Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let named = |n: &str| rows.iter().find(|r| r["name"] == n).cloned().unwrap_or_default();
+    let (report, ledger) = (named("report-29385120-7xk2p"), named("ledger-7c6b5d9f8-m4n8r"));
+    assert_eq!((report["ips"][0]["ip"].as_str(), ledger["ips"][0]["ip"].as_str()), (Some("10.244.3.30"), Some("10.244.3.30")), "{out}");
+    // The Job pod holds the address until the watcher saw it deleted;
+    // the new pod from when it was seen added, a moment later.
+    let (until, from) = (report["until_ts"].as_i64().unwrap_or(0), ledger["from_ts"].as_i64().unwrap_or(0));
+    assert!(until > 0 && from >= until && from - until < 2000, "{report} {ledger}");
+}
+
+/// `--k8s-from` records a kubectl List next to the captures; what is not
+/// a List is refused at once with a one-line error naming the flag.
+#[test]
+fn k8s_from_records_a_kubectl_list() {
+    let dir = scratch("capture-k8s-from");
+    let list = testdata("scenarios/k8s/kubectl/k8s-1795345959328.json");
+    let bad = testdata("scenarios/k8s/timeline/k8s-1795345959328.jsonl");
+    let o = super::trawl(&["capture", "--iface", "lo", "--out", &dir.display().to_string(), "--k8s-from", &bad, "--duration", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--k8s-from") && stderr(&o).contains("not JSON"), "{}", stderr(&o));
+    if !can_record(&[]) {
+        return;
+    }
+    let o = super::trawl(&["capture", "--iface", "lo", "--out", &dir.display().to_string(), "--node", "n", "--k8s-from", &list, "--duration", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let copies: Vec<_> = std::fs::read_dir(dir.join("n"))
+        .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
+        .unwrap_or_default();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(std::fs::read(&copies[0]).ok(), std::fs::read(&list).ok(), "the List, byte for byte");
+}
+
+#[test]
+fn a_bad_kubeconfig_stops_the_capture_before_it_starts() {
+    let dir = scratch("capture-bad-kubeconfig");
+    let kc = dir.join("kubeconfig");
+    std::fs::write(&kc, "this: [is not a kubeconfig").unwrap_or_else(|e| panic!("{e}"));
+    let o = super::trawl(&["capture", "--iface", "lo", "--out", &dir.display().to_string(), "--kubeconfig", &kc.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with(&format!("trawl: --kubeconfig {}:", kc.display())) && stderr(&o).lines().count() == 1, "{}", stderr(&o));
+}
