@@ -93,7 +93,7 @@ for rate in $rates; do
   done
 done
 echo
-echo "highest zero-drop rate (datagrams/s actually sent):"
+echo "highest rate reached with zero drops (datagrams/s sent; where a tool never dropped, this is the sender's limit with it attached):"
 awk '
   { tool = $1; if (!(tool in seen)) { seen[tool] = 1; order[++k] = tool } }
   $3 == $4 && $5 == 0 { r = $3 / '"$secs"'; if (r > best[tool]) best[tool] = r }

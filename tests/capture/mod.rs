@@ -292,3 +292,43 @@ fn a_bad_kubeconfig_stops_the_capture_before_it_starts() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).starts_with(&format!("trawl: --kubeconfig {}:", kc.display())) && stderr(&o).lines().count() == 1, "{}", stderr(&o));
 }
+
+/// The DaemonSet runs `trawl capture` with flags trawl accepts (run here
+/// on lo in a private network namespace, for a second), and the Helm
+/// chart passes the same flags.
+#[test]
+fn the_daemonset_command_line_is_one_trawl_runs() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/daemonset.yaml")).unwrap_or_default();
+    let chart = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm/trawl/templates/daemonset.yaml")).unwrap_or_default();
+    let args: Vec<String> =
+        manifest.lines().skip_while(|l| l.trim() != "args:").skip(1).map_while(|l| l.trim().strip_prefix("- ").map(str::to_string)).collect();
+    assert_eq!(args.first().map(String::as_str), Some("capture"), "{args:?}");
+    for a in &args[1..] {
+        let flag = a.split('=').next().unwrap_or_default();
+        assert!(chart.contains(&format!("- {flag}=")), "the chart lacks {flag}");
+    }
+    for cap in ["BPF", "NET_ADMIN", "PERFMON"] {
+        assert!(manifest.contains(&format!("\"{cap}\"")) && chart.contains(&format!("- {cap}")), "{cap}");
+    }
+    assert!(manifest.contains("hostNetwork: true") && manifest.contains("hostPath:"));
+    if !can_record(&["ip"]) {
+        eprintln!("skipping the run: needs root and network namespaces");
+        return;
+    }
+    let dir = scratch("capture-daemonset");
+    let line: Vec<String> = args
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some(("--iface", _)) => "--iface=lo".to_string(),
+            Some(("--out", _)) => format!("--out={}", dir.display()),
+            _ => a.replace("$(NODE_NAME)", "node-1"),
+        })
+        .collect();
+    let o = Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\" --duration 1", env!("CARGO_BIN_EXE_trawl")])
+        .args(&line)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.status.success(), "{line:?}: {}", stderr(&o));
+    assert!(stderr(&o).contains("capturing on lo"), "{}", stderr(&o));
+}
