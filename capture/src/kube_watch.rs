@@ -145,6 +145,19 @@ impl Timeline {
         Ok(())
     }
 
+    /// Starts the timeline with the kinds listed so far, when some kind
+    /// cannot be listed (say, the role lacks it): better a timeline of
+    /// pods and services than none. A kind listed later comes in as
+    /// changes.
+    pub fn start_without_all(&mut self) -> Result<Vec<&'static str>, Error> {
+        let missing: Vec<&'static str> = KINDS.iter().copied().filter(|k| !self.listed.contains(k)).collect();
+        if self.open.is_none() {
+            self.listed.extend(missing.iter().copied());
+            self.start_file()?;
+        }
+        Ok(missing)
+    }
+
     /// Rotates when the open file's time is up.
     pub fn tick(&mut self) -> Result<(), Error> {
         if self.open.as_ref().is_some_and(|o| o.3.elapsed() >= self.rotate) { self.start_file() } else { Ok(()) }
@@ -283,6 +296,10 @@ where
         .boxed()
 }
 
+/// How long the timeline waits for every kind's first list before it
+/// starts without the missing ones.
+const LIST_PATIENCE: Duration = Duration::from_secs(30);
+
 /// What the watcher did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KubeReport {
@@ -312,7 +329,12 @@ pub fn run(source: &KubeSource, dir: &Path, rotate: Duration, stop: Arc<AtomicBo
         let mut timeline = Timeline::new(dir.to_path_buf(), rotate);
         let mut report = KubeReport::default();
         let mut backoff = Duration::from_millis(200);
+        let started = Instant::now();
         while !stop.load(Ordering::Relaxed) {
+            if !timeline.ready() && started.elapsed() >= LIST_PATIENCE {
+                let missing = timeline.start_without_all()?;
+                report.last_error = Some(format!("not listed after {} s, the timeline goes on without: {}", LIST_PATIENCE.as_secs(), missing.join(", ")));
+            }
             match tokio::time::timeout(Duration::from_millis(100), events.next()).await {
                 Ok(Some(Ok(change))) => {
                     backoff = Duration::from_millis(200);
@@ -406,6 +428,32 @@ mod tests {
         assert_eq!(recs[2]["object"]["metadata"]["name"], "a");
         assert_eq!(recs[3]["object"]["status"]["podIP"], "10.0.0.3");
         assert_eq!(t.changes, 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A kind that never lists (no permission) does not hold the
+    /// timeline back for ever; when it lists later, it comes as changes.
+    #[test]
+    fn a_kind_that_cannot_be_listed_does_not_stop_the_timeline() {
+        let dir = std::env::temp_dir().join(format!("trawl-timeline-missing-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        let mut t = Timeline::new(dir.clone(), Duration::from_secs(3600));
+        for kind in &KINDS[..5] {
+            assert!(t.apply(Change::Init(kind)).is_ok());
+            assert!(t.apply(Change::InitApply(kind, tidy(kind, "v1", pod(kind, "10.0.0.1")))).is_ok());
+            assert!(t.apply(Change::InitDone(kind)).is_ok());
+        }
+        assert!(t.open.is_none());
+        assert_eq!(t.start_without_all().ok(), Some(vec!["Job"]));
+        assert!(t.apply(Change::InitApply("Job", tidy("Job", "batch/v1", pod("nightly", "")))).is_ok());
+        assert!(t.apply(Change::InitDone("Job")).is_ok());
+        assert!(t.finish().is_ok());
+        let text = std::fs::read_to_string(&t.files[0]).unwrap_or_default();
+        let recs: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0]["objects"].as_array().map(Vec::len), Some(5));
+        assert_eq!((recs[1]["type"].as_str(), recs[1]["object"]["kind"].as_str()), (Some("ADDED"), Some("Job")));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
