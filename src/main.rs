@@ -66,7 +66,7 @@ struct CaptureArgs {
     /// Start a new file after this long (60s, 5m, 1h, seconds).
     #[arg(long, value_parser = parse_span)]
     rotate_time: Option<std::time::Duration>,
-    /// Keep at most this many bytes of files, deleting the oldest (10GB).
+    /// Keep at most this many bytes of files (Kubernetes sidecars included), deleting the oldest (10GB).
     #[arg(long, value_parser = parse_size)]
     keep: Option<u64>,
     /// Capture only packets matching this filter (tcpdump syntax, compiled by libpcap).
@@ -424,6 +424,9 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
         if let Some(e) = &k.last_error {
             eprintln!("trawl: note: the Kubernetes watch was interrupted {} times, each time resumed (a 410 Gone is routine); the last: {e}", k.errors);
         }
+    }
+    if r.deleted != (0, 0) {
+        eprintln!("retention (--keep): deleted the {} oldest capture files and {} Kubernetes sidecars no kept file needs", r.deleted.0, r.deleted.1);
     }
     if r.dropped > 0 {
         eprintln!("trawl: warning: {} packets were dropped (the capture buffer was full); each file's statistics block counts them", r.dropped);

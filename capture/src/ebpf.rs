@@ -3,10 +3,9 @@
 //! interface copies packets into a BPF ring buffer, read here.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use crate::pcapng::Direction;
 use crate::{Config, Error, Sink};
@@ -38,6 +37,10 @@ fn record(r: &[u8]) -> Option<(u32, u64, u32, Direction, &[u8])> {
 #[cfg(trawl_ebpf)]
 mod loaded {
     use super::*;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::sync::atomic::Ordering;
+    use std::time::Instant;
+
     use aya::maps::{PerCpuHashMap, RingBuf};
     use aya::programs::{SchedClassifier, TcAttachType, tc};
     use aya::{Ebpf, EbpfLoader, include_bytes_aligned};

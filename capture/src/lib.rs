@@ -122,6 +122,9 @@ pub struct Report {
     pub filtered: u64,
     /// What the Kubernetes side recorded, when it ran.
     pub kubernetes: Option<kube_watch::KubeReport>,
+    /// What retention (`--keep`) deleted: capture files (this run's or
+    /// earlier ones'), Kubernetes sidecars.
+    pub deleted: (usize, usize),
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -267,6 +270,7 @@ impl Capture {
             dropped,
             filtered: sink.filtered,
             kubernetes,
+            deleted: sink.files.deleted,
         })
     }
 }
@@ -310,6 +314,7 @@ fn kubernetes_side(cfg: &Config, recorded: Option<PathBuf>, stop: Arc<AtomicBool
 }
 
 /// True for a loopback interface.
+#[cfg_attr(not(trawl_ebpf), allow(dead_code))]
 pub(crate) fn is_loopback(iface: &str) -> bool {
     nix::ifaddrs::getifaddrs()
         .map(|mut all| all.any(|a| a.interface_name == iface && a.flags.contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)))

@@ -2,10 +2,12 @@
 //! written under a temporary dot-name (`.NODE-STARTNS.pcapng.tmp`, which
 //! every reader skips) and renamed when complete, so no partial file
 //! ever looks complete. Retention deletes the oldest complete files
-//! while the node's files exceed the limit; the newest is always kept.
+//! while the node's files (Kubernetes sidecars included) exceed the
+//! limit; the newest is always kept, and so is the sidecar in force when
+//! the oldest kept file starts.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::pcapng::{Direction, IfCounts, PcapNg};
@@ -36,6 +38,8 @@ pub struct Rotating {
     counts: BTreeMap<u32, IfCounts>,
     /// Counts over the whole run.
     pub totals: IfCounts,
+    /// What retention deleted: capture files, Kubernetes sidecars.
+    pub deleted: (usize, usize),
 }
 
 impl Rotating {
@@ -55,7 +59,7 @@ impl Rotating {
             .unwrap_or_default();
         kept.sort();
         let kept = kept.into_iter().map(|(_, p)| p).collect();
-        Rotating { cfg, dir, names, current: None, kept, written: Vec::new(), counts: BTreeMap::new(), totals: IfCounts::default() }
+        Rotating { cfg, dir, names, current: None, kept, written: Vec::new(), counts: BTreeMap::new(), totals: IfCounts::default(), deleted: (0, 0) }
     }
 
     fn open(&mut self, ts_ns: u64) -> Result<(), Error> {
@@ -114,19 +118,134 @@ impl Rotating {
         self.written.push(path.clone());
         self.kept.push(path);
         if let Some(keep) = self.cfg.keep {
-            let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
-            let mut total: u64 = self.kept.iter().map(size).sum();
-            while total > keep && self.kept.len() > 1 {
-                let oldest = self.kept.remove(0);
-                total -= size(&oldest);
-                match std::fs::remove_file(&oldest) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io(&oldest)(e)),
-                }
-                self.written.retain(|p| p != &oldest);
-            }
+            self.retain(keep)?;
         }
         Ok(())
+    }
+
+    /// Deletes the oldest complete capture files while the node's files,
+    /// Kubernetes sidecars included, exceed `keep` bytes (the newest
+    /// capture file stays), and the sidecars no kept file needs: those
+    /// before the one in force when the oldest kept file starts (a
+    /// reader names a packet with the last sidecar at or before it).
+    fn retain(&mut self, keep: u64) -> Result<(), Error> {
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let mut sidecars = sidecars(&self.dir);
+        let mut total: u64 = self.kept.iter().map(|p| size(p)).chain(sidecars.iter().map(|(_, p)| size(p))).sum();
+        loop {
+            if let Some(start) = self.kept.first().and_then(|p| start_ns(p)) {
+                let in_force = sidecars.iter().rposition(|(t, _)| *t <= start).unwrap_or(0);
+                for (_, p) in sidecars.drain(..in_force) {
+                    total = total.saturating_sub(size(&p));
+                    remove(&p)?;
+                    self.deleted.1 += 1;
+                }
+            }
+            if total <= keep || self.kept.len() <= 1 {
+                return Ok(());
+            }
+            let oldest = self.kept.remove(0);
+            total = total.saturating_sub(size(&oldest));
+            remove(&oldest)?;
+            self.deleted.0 += 1;
+            self.written.retain(|p| p != &oldest);
+        }
+    }
+}
+
+/// Deletes a file; one already gone is no error.
+fn remove(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// A node folder's complete Kubernetes sidecars (`k8s-<unix ms>.json[l]`;
+/// one being written has a dot-name), oldest first, with their time in ns.
+fn sidecars(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .filter_map(|e| {
+                    let t = trawl_schemas::k8s::time_from_name(&e.file_name().to_string_lossy())?;
+                    Some((u64::try_from(t).ok()?, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// The start of a capture file, from its name (`NODE-<start ns>.pcapng`).
+fn start_ns(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".pcapng")?;
+    name.rsplit_once('-')?.1.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Backend, Kubernetes};
+
+    fn config(dir: &Path, keep: u64) -> Config {
+        Config {
+            interfaces: vec!["lo".into()],
+            archive: dir.to_path_buf(),
+            node: "node-a".into(),
+            snaplen: 65535,
+            duration: None,
+            rotate_size: None,
+            rotate_time: None,
+            keep: Some(keep),
+            backend: Backend::Auto,
+            filter: None,
+            kubernetes: Kubernetes::None,
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> =
+            std::fs::read_dir(dir).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        n.sort();
+        n
+    }
+
+    /// Sidecars count towards `--keep`; once the oldest capture file goes,
+    /// the sidecars before the one in force at the new oldest file's start
+    /// go too, and the one in force stays.
+    #[test]
+    fn retention_counts_sidecars_and_keeps_the_one_in_force() {
+        let dir = std::env::temp_dir().join(format!("trawl-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(std::fs::create_dir_all(&dir).is_ok());
+        // Sidecars at 1.0 s, 2.0 s and 3.0 s (names in unix ms), 10 kB each,
+        // and one being written (a dot-name: not counted, not deleted).
+        for name in ["k8s-1000.jsonl", "k8s-2000.json", "k8s-3000.jsonl", ".k8s-4000.jsonl.tmp"] {
+            assert!(std::fs::write(dir.join(name), vec![b'x'; 10_000]).is_ok());
+        }
+        // Two capture files of about 1.6 kB (one 1500-byte packet each),
+        // starting at 1.5 s and 2.5 s; 33 kB fits all but not all plus
+        // the first file's successor sidecars... so the first file goes.
+        let mut r = Rotating::new(config(&dir, 33_000), dir.clone(), [(1, "lo".to_string())].into());
+        for ts in [1_500_000_000, 2_500_000_000] {
+            assert!(r.packet(1, ts, 1500, Direction::Inbound, &[0u8; 1500]).is_ok());
+            assert!(r.close().is_ok());
+        }
+        // 40 kB of sidecars plus 3.2 kB of captures > 33 kB: the file of
+        // 1.5 s goes; the one of 2.5 s is named by k8s-2000, so k8s-1000
+        // goes; what is left (30 kB + 1.6 kB) fits.
+        assert_eq!(names(&dir), [".k8s-4000.jsonl.tmp", "k8s-2000.json", "k8s-3000.jsonl", "node-a-2500000000.pcapng"]);
+        assert_eq!(r.deleted, (1, 1));
+        assert_eq!(r.written, [dir.join("node-a-2500000000.pcapng")]);
+        // Over the limit with one capture file left: it stays, and so does
+        // the sidecar in force at its start.
+        let mut r = Rotating::new(config(&dir, 1), dir.clone(), [(1, "lo".to_string())].into());
+        assert!(r.packet(1, 3_500_000_000, 1500, Direction::Inbound, &[0u8; 1500]).is_ok());
+        assert!(r.close().is_ok());
+        assert_eq!(names(&dir), [".k8s-4000.jsonl.tmp", "k8s-3000.jsonl", "node-a-3500000000.pcapng"]);
+        assert_eq!(r.deleted, (1, 1));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -95,12 +95,18 @@ fn capture_holds_the_packets_tcpdump_sees() {
 
 #[test]
 fn rotation_and_retention_leave_only_complete_files() {
-    let Some((dir, _)) = capture_veth("capture-rotation", &["--rotate-size", "200KB", "--keep", "700KB"]) else { return };
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("archive/veth")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    files.sort();
+    let list = testdata("scenarios/k8s/kubectl/k8s-1795345959328.json");
+    let Some((dir, log)) = capture_veth("capture-rotation", &["--rotate-size", "200KB", "--keep", "700KB", "--k8s-from", &list]) else { return };
+    let mut all: Vec<_> = std::fs::read_dir(dir.join("archive/veth")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    all.sort();
+    let total: u64 = all.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
+    assert!(total <= 700_000, "retention keeps {total} bytes, the sidecar included, at most 700 kB");
+    // The sidecar recorded at the start is the one in force for every kept
+    // file: retention keeps it.
+    let (sidecars, files): (Vec<_>, Vec<_>) = all.into_iter().partition(|f| f.extension().is_some_and(|x| x == "json"));
+    assert_eq!(sidecars.len(), 1, "{sidecars:?}");
     assert!(files.len() >= 2 && files.iter().all(|f| f.extension().is_some_and(|x| x == "pcapng")), "rotated, no temporary file left: {files:?}");
-    let total: u64 = files.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
-    assert!(total <= 700_000, "retention keeps {total} bytes, at most 700 kB");
+    assert!(log.contains("retention (--keep): deleted the ") && log.contains(" oldest capture files and 0 Kubernetes sidecars"), "{log}");
     // Every file reads to its end (a rotated-away file was completed before
     // it was renamed), and every packet kept is one tcpdump saw.
     let theirs: std::collections::HashSet<(u32, [u8; 32])> = packets(&dir.join("tcpdump.pcap")).into_iter().collect();
