@@ -521,6 +521,9 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
         writeln!(o, "  flows         {:>10}  (tcp {}, udp {}, other {})", c.flows, c.tcp_flows, c.udp_flows, c.other_flows)?;
         writeln!(o, "  api_calls     {:>10}  (http requests {}, responses {})", c.api_calls, c.http_requests, c.http_responses)?;
         writeln!(o, "  parse_issues  {:>10}", c.parse_issues)?;
+        if c.capture_dropped > 0 {
+            writeln!(o, "  capture loss  {:>10}  packets the capturing tool dropped (pcapng statistics): not in the files", c.capture_dropped)?;
+        }
         if c.http2_frames > 0 {
             writeln!(
                 o,
@@ -587,6 +590,12 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     for i in &m.inputs {
         if let Some(d) = &i.damage {
             eprintln!("trawl: {}: damaged at byte {} after {} frames: {} (analysed up to the damage)", i.path, d.offset, d.frames_before, d.detail);
+        }
+        if let Some(n) = i.capture_dropped.filter(|n| *n > 0) {
+            eprintln!(
+                "trawl: warning: {}: the capturing tool dropped {n} packets (its interface statistics say): they are not in the file, and TCP gaps near them may be capture loss, not network loss",
+                i.path
+            );
         }
     }
     Ok(if res.damaged() { ExitCode::from(EXIT_DAMAGED) } else { ExitCode::SUCCESS })

@@ -359,6 +359,12 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
         for f in &n.damaged_files {
             eprintln!("trawl: {}: {f} is damaged; cut up to the damage", n.name);
         }
+        if let Some(d) = n.capture_dropped.filter(|d| *d > 0) {
+            eprintln!(
+                "trawl: warning: {}: the capture dropped {d} packets in the files this cut read (their statistics say); the snapshot's analysis reports them",
+                n.name
+            );
+        }
     }
     if meta.nodes.iter().all(|n| n.packets == 0) {
         let b = archive.boundaries();

@@ -190,6 +190,12 @@ pub struct InputInfo {
     #[serde(skip)]
     pub last_ts_ns: Option<i64>,
     pub damage: Option<Damage>,
+    /// Packets the capturing tool says it dropped (pcapng interface
+    /// statistics blocks, `isb_ifdrop`, summed over interfaces); absent
+    /// when the file does not say (pcap files never do). Packets missing
+    /// from the file: gaps near them may be capture loss, not network loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_dropped: Option<u64>,
 }
 
 /// Reads one capture file chunk by chunk.
@@ -213,6 +219,10 @@ pub struct CaptureReader {
     gzip: bool,
     format: Format,
     pool: Vec<Arc<Vec<u8>>>,
+    /// Capture drops by interface statistics blocks: the finished
+    /// sections' sum, and the current section's latest count per interface.
+    drops_done: Option<u64>,
+    drops: Vec<Option<u64>>,
 }
 
 /// Reads into `buf[filled..want]` until it is full or the input ends.
@@ -329,6 +339,8 @@ impl CaptureReader {
             gzip,
             format,
             pool: Vec::new(),
+            drops_done: None,
+            drops: Vec::new(),
         })
     }
 
@@ -508,7 +520,24 @@ impl CaptureReader {
                 if be { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
             };
             match ty {
-                0x0A0D0D0A => interfaces.clear(),
+                0x0A0D0D0A => {
+                    interfaces.clear();
+                    self.drops_done = sum_drops(self.drops_done, &std::mem::take(&mut self.drops));
+                }
+                5 if body.len() >= 12 => {
+                    // Interface statistics: isb_ifdrop counts from the
+                    // start of the capture, so the latest block of an
+                    // interface holds its total.
+                    let ifid = rd(&body[0..4]) as usize;
+                    if let Some(d) = isb_ifdrop(&body[12..], be)
+                        && ifid < interfaces.len()
+                    {
+                        if self.drops.len() <= ifid {
+                            self.drops.resize(ifid + 1, None);
+                        }
+                        self.drops[ifid] = Some(d);
+                    }
+                }
                 1 => {
                     // Interface description: the parser keeps its owned copy.
                     if let Some(idb) = parser.interfaces().last() {
@@ -577,6 +606,7 @@ impl CaptureReader {
     pub fn finish(mut self) -> InputInfo {
         let sha256 = self.src.take().map(Source::finish).unwrap_or_default();
         InputInfo {
+            capture_dropped: sum_drops(self.drops_done, &self.drops),
             path: self.path.display().to_string(),
             node: None,
             size: self.size,
@@ -592,6 +622,36 @@ impl CaptureReader {
             damage: self.damage,
         }
     }
+}
+
+/// `isb_ifdrop` (packets the interface dropped since the capture began)
+/// from an interface statistics block's options: the block body after
+/// the interface id and timestamp, in the section's byte order. None
+/// when the block does not carry it (or its options are cut short).
+pub fn isb_ifdrop(opts: &[u8], big_endian: bool) -> Option<u64> {
+    let u16_at = |i: usize| -> Option<u16> {
+        let b = [*opts.get(i)?, *opts.get(i + 1)?];
+        Some(if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+    };
+    let mut i = 0;
+    while let (Some(code), Some(len)) = (u16_at(i), u16_at(i + 2)) {
+        let v = opts.get(i + 4..i + 4 + len as usize)?;
+        match code {
+            0 => return None,
+            5 => {
+                let b: [u8; 8] = v.try_into().ok()?;
+                return Some(if big_endian { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) });
+            }
+            _ => i += 4 + (len as usize).div_ceil(4) * 4,
+        }
+    }
+    None
+}
+
+/// Adds the interfaces' drop counts to a running sum; None while no
+/// interface has said.
+fn sum_drops(sum: Option<u64>, drops: &[Option<u64>]) -> Option<u64> {
+    drops.iter().flatten().fold(sum, |a, d| Some(a.unwrap_or(0).saturating_add(*d)))
 }
 
 /// (big endian, nanosecond timestamps) of a pcap file's magic number.
@@ -680,5 +740,33 @@ pub fn link_name(link: u32) -> String {
         229 => "ipv6".into(),
         276 => "linux_sll2".into(),
         other => format!("{:?} ({other})", DataLink::from(other)).to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Options in either byte order: a comment (padded), then isb_ifdrop;
+    /// the end-of-options marker or a cut-short option ends the search.
+    #[test]
+    fn isb_ifdrop_reads_either_byte_order() {
+        let opts = |big: bool| {
+            let u16b = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+            let u64b = |v: u64| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+            let mut o = Vec::new();
+            o.extend(u16b(1).iter().chain(&u16b(3)).chain(b"abc\0"));
+            o.extend(u16b(4).iter().chain(&u16b(8)).chain(&u64b(20)));
+            o.extend(u16b(5).iter().chain(&u16b(8)).chain(&u64b(75_613)));
+            o.extend([0, 0, 0, 0]);
+            o
+        };
+        assert_eq!(isb_ifdrop(&opts(false), false), Some(75_613));
+        assert_eq!(isb_ifdrop(&opts(true), true), Some(75_613));
+        assert_eq!(isb_ifdrop(&opts(false)[..20], false), None, "no isb_ifdrop before the end");
+        assert_eq!(isb_ifdrop(&opts(false)[..30], false), None, "isb_ifdrop cut short");
+        assert_eq!(sum_drops(None, &[None, Some(3), Some(4)]), Some(7));
+        assert_eq!(sum_drops(Some(1), &[None]), Some(1));
+        assert_eq!(sum_drops(None, &[None]), None);
     }
 }

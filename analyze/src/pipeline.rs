@@ -567,7 +567,8 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
     let last = tb.take(true);
     send_tick(&txs, last);
     progress.frames.store(ordinal, Ordering::Relaxed);
-    let infos = cursors.into_iter().map(|c| c.reader.finish()).collect();
+    let infos: Vec<InputInfo> = cursors.into_iter().map(|c| c.reader.finish()).collect();
+    stats.capture_dropped = infos.iter().filter_map(|i| i.capture_dropped).sum();
     Ok((infos, stats))
 }
 

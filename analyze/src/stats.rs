@@ -24,6 +24,10 @@ counters! {
         frames,
         /// Bytes of frames as captured.
         captured_bytes,
+        /// Packets the capturing tool dropped (missing from the inputs),
+        /// as their pcapng interface statistics blocks say; a file that
+        /// does not say (pcap never does) counts 0.
+        capture_dropped,
         /// Frames that were IPv4 or IPv6.
         ip_packets,
         ipv4_packets,

@@ -104,30 +104,37 @@ mod loaded {
         pub fn run(mut self, names: &BTreeMap<u32, String>, sink: &mut Sink, stop: Arc<AtomicBool>, deadline: Option<Duration>) -> Result<(), Error> {
             let offset = monotonic_to_realtime();
             let start = Instant::now();
-            // Cumulative kernel counts per interface, as last read.
-            let mut last: BTreeMap<u32, [u64; 2]> = BTreeMap::new();
             let mut counted = Instant::now();
             let mut ring = RingBuf::try_from(self.bpf.take_map("records").ok_or_else(|| Error::Ebpf("no ring buffer".into()))?)
                 .map_err(|x| e("ring buffer")(x.to_string()))?;
-            let stats: PerCpuHashMap<_, u32, [u64; 2]> =
-                PerCpuHashMap::try_from(self.bpf.take_map("ifstats").ok_or_else(|| Error::Ebpf("no counters".into()))?)
-                    .map_err(|x| e("counters")(x.to_string()))?;
-            let mut read_counts = |sink: &mut Sink| {
-                for &ifindex in names.keys() {
-                    let now = stats.get(&ifindex, 0).map(|v| v.iter().fold([0u64; 2], |a, c| [a[0] + c[0], a[1] + c[1]])).unwrap_or_default();
-                    let before = last.insert(ifindex, now).unwrap_or_default();
-                    sink.files.count(ifindex, now[0].saturating_sub(before[0]), now[1].saturating_sub(before[1]));
+            let drops: PerCpuHashMap<_, u32, u64> = PerCpuHashMap::try_from(self.bpf.take_map("drops").ok_or_else(|| Error::Ebpf("no drop counters".into()))?)
+                .map_err(|x| e("drop counters")(x.to_string()))?;
+            // Per interface: records read since the counts were last
+            // handed on, and the kernel's cumulative drops as last read.
+            // The packets seen are those read plus those dropped.
+            let mut counts: Vec<(u32, u64, u64)> = names.keys().map(|&i| (i, 0, 0)).collect();
+            let read_counts = |sink: &mut Sink, counts: &mut Vec<(u32, u64, u64)>| {
+                for (ifindex, read, dropped_before) in counts.iter_mut() {
+                    let now: u64 = drops.get(ifindex, 0).map(|v| v.iter().sum()).unwrap_or_default();
+                    let dropped = now.saturating_sub(*dropped_before);
+                    *dropped_before = now;
+                    sink.files.count(*ifindex, std::mem::take(read) + dropped, dropped);
                 }
+            };
+            let take = |sink: &mut Sink, counts: &mut Vec<(u32, u64, u64)>, item: &[u8]| -> Result<(), Error> {
+                let Some((ifindex, ts, len, dir, data)) = record(item) else { return Ok(()) };
+                if let Some(c) = counts.iter_mut().find(|c| c.0 == ifindex) {
+                    c.1 += 1;
+                }
+                sink.packet(ifindex, ts + offset, len, dir, data)
             };
             let fd: OwnedFd = ring.as_fd().try_clone_to_owned().map_err(|x| Error::Ebpf(format!("ring buffer: {x}")))?;
             loop {
                 while let Some(item) = ring.next() {
-                    if let Some((ifindex, ts, len, dir, data)) = record(&item) {
-                        sink.packet(ifindex, ts + offset, len, dir, data)?;
-                    }
+                    take(sink, &mut counts, &item)?;
                 }
                 if counted.elapsed() >= Duration::from_millis(100) {
-                    read_counts(sink);
+                    read_counts(sink, &mut counts);
                     sink.files.tick()?;
                     counted = Instant::now();
                 }
@@ -143,11 +150,9 @@ mod loaded {
             // left and take the final counts.
             drop(self.bpf);
             while let Some(item) = ring.next() {
-                if let Some((ifindex, ts, len, dir, data)) = record(&item) {
-                    sink.packet(ifindex, ts + offset, len, dir, data)?;
-                }
+                take(sink, &mut counts, &item)?;
             }
-            read_counts(sink);
+            read_counts(sink, &mut counts);
             Ok(())
         }
     }

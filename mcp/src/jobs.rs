@@ -140,7 +140,8 @@ fn percent(p: &Progress) -> f64 {
     if total == 0 { 0.0 } else { (read as f64 * 100.0 / total as f64).min(99.9) }
 }
 
-fn manifest_counters(snap: &Path) -> Value {
+/// The `counters` of a snapshot's manifest (Null when it has none).
+pub(crate) fn manifest_counters(snap: &Path) -> Value {
     std::fs::read(snap.join(trawl_analyze::MANIFEST))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -158,6 +159,7 @@ fn stats_of(c: &Value, pcap_bytes: Option<u64>) -> Value {
         "tcp_flows": n("tcp_flows"),
         "udp_flows": n("udp_flows"),
         "parse_issues": n("parse_issues"),
+        "capture_dropped_packets": n("capture_dropped"),
     });
     if let Some(b) = pcap_bytes {
         v["pcap_bytes"] = json!(b);

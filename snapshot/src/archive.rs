@@ -403,27 +403,6 @@ fn pcap_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64)> {
     None
 }
 
-/// The sum of `isb_ifdrop` in an interface statistics block's options
-/// (the body after interface id and timestamp); None when it has none.
-fn isb_drops(opts: &[u8], rd: impl Fn(&[u8]) -> u32, big: bool) -> Option<u64> {
-    let mut i = 0;
-    while i + 4 <= opts.len() {
-        let word = rd(&opts[i..i + 4]);
-        let (code, len) = if big { (word >> 16, word & 0xffff) } else { (word & 0xffff, word >> 16) };
-        if code == 0 {
-            break;
-        }
-        let v = opts.get(i + 4..i + 4 + len as usize)?;
-        if code == 5 && v.len() == 8 {
-            let (a, b) = (rd(&v[0..4]) as u64, rd(&v[4..8]) as u64);
-            // A u64 in the section's byte order.
-            return Some(if big { (a << 32) | b } else { (b << 32) | a });
-        }
-        i += 4 + (len as usize).div_ceil(4) * 4;
-    }
-    None
-}
-
 fn pcapng_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64, Option<u64>)> {
     // Interfaces and the first packet from the head.
     let (mut rest, mut parser) = PcapNgParser::new(head).ok()?;
@@ -449,6 +428,7 @@ fn pcapng_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64, Opti
     // of the statistics blocks a writer leaves at the end.
     let mut end = size;
     let mut dropped: Option<u64> = None;
+    let mut counted: Vec<u32> = Vec::new();
     for _ in 0..4096 {
         if end < 12 {
             return None;
@@ -478,7 +458,13 @@ fn pcapng_bounds(f: &mut File, size: u64, head: &[u8]) -> Option<(i64, i64, Opti
                 let mut body = vec![0u8; len as usize - 12];
                 f.seek(SeekFrom::Start(start + 8)).ok()?;
                 f.read_exact(&mut body).ok()?;
-                if let Some(d) = isb_drops(&body[12..], rd, big) {
+                // Walking back, an interface's first block is its latest,
+                // and isb_ifdrop counts from the start of the capture.
+                let ifid = rd(&body[0..4]);
+                if let Some(d) = trawl_analyze::input::isb_ifdrop(&body[12..], big)
+                    && !counted.contains(&ifid)
+                {
+                    counted.push(ifid);
                     dropped = Some(dropped.unwrap_or(0) + d);
                 }
                 end = start;

@@ -84,6 +84,11 @@ pub struct NodeCut {
     pub damaged_files: Vec<String>,
     /// Sidecars copied, relative to the snapshot.
     pub sidecars: Vec<String>,
+    /// Packets the capture dropped, by the source files' statistics
+    /// blocks (all of a file's drops when the window takes part of it);
+    /// absent when no source file says (pcap, tcpdump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_dropped: Option<u64>,
 }
 
 pub const FORMAT: &str = "trawl-snapshot";
@@ -243,6 +248,13 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
         last = Some(ts);
         Ok(())
     })?;
+    // The source files' drops (a file's count covers all of it, so a
+    // window over part of a file carries all of its drops): the cut says
+    // so in its own statistics block, for the analysis to report.
+    let dropped = node.files.iter().filter(|f| meets(f, w)).filter_map(|f| f.dropped).fold(None, |a: Option<u64>, d| Some(a.unwrap_or(0) + d));
+    if let (Some(d), Some(ts)) = (dropped.filter(|d| *d > 0), last) {
+        out.dropped(&node.name, ts, d)?;
+    }
     out.finish()?;
     let damaged_files = merge.finish().into_iter().zip(&source_files).filter(|(d, _)| *d).map(|(_, rel)| rel.clone()).collect();
     let mut sidecars = Vec::new();
@@ -257,7 +269,18 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
             sidecars.push(format!("k8s/{}/{name}", node.name));
         }
     }
-    Ok(NodeCut { name: node.name.clone(), file: rel, packets, bytes, first: first.map(show), last: last.map(show), source_files, damaged_files, sidecars })
+    Ok(NodeCut {
+        name: node.name.clone(),
+        file: rel,
+        packets,
+        bytes,
+        first: first.map(show),
+        last: last.map(show),
+        source_files,
+        damaged_files,
+        sidecars,
+        capture_dropped: dropped,
+    })
 }
 
 /// Analyses a snapshot's raw packets into its tables.

@@ -12,6 +12,7 @@ use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
+use pcap_file::pcapng::blocks::interface_statistics::{InterfaceStatisticsBlock, InterfaceStatisticsOption};
 
 use crate::Error;
 
@@ -58,6 +59,22 @@ impl<W: Write> PcapngOut<W> {
             options: comment.map(|c| vec![EnhancedPacketOption::Comment(Cow::Owned(c))]).unwrap_or_default(),
         };
         self.writer.write_pcapng_block(epb).map_err(|e| self.out(e))?;
+        Ok(())
+    }
+
+    /// Says that the capture of `node` dropped `dropped` packets: an
+    /// interface statistics block (`isb_ifdrop`) on the node's first
+    /// interface, stamped `ts_ns`, which `trawl analyze` and Wireshark
+    /// read. Nothing is written for a node without packets here (no
+    /// interface to name).
+    pub fn dropped(&mut self, node: &str, ts_ns: i64, dropped: u64) -> Result<(), Error> {
+        let Some(i) = self.interfaces.iter().position(|(n, _)| n == node) else { return Ok(()) };
+        // pcapng stores the timestamp as its high then its low 32 bits,
+        // each in the section's byte order; pcap-file writes one u64.
+        let ts = ts_ns.max(0) as u64;
+        let timestamp = if self.writer.section().endianness == pcap_file::Endianness::Big { ts } else { ts.rotate_left(32) };
+        let isb = InterfaceStatisticsBlock { interface_id: i as u32, timestamp, options: vec![InterfaceStatisticsOption::IsbIfDrop(dropped)] };
+        self.writer.write_pcapng_block(isb).map_err(|e| self.out(e))?;
         Ok(())
     }
 

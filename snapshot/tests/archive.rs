@@ -518,4 +518,29 @@ fn statistics_blocks_give_each_nodes_drops() {
     assert_eq!(by("agent").newest_ns, Some(1_763_820_001_000_000_500), "the last packet is found behind the statistics blocks");
     assert_eq!((by("dumpcap").dropped, by("dumpcap").files_with_drops.len()), (Some(0), 0));
     assert_eq!(by("tcpdump").dropped, None);
+    // A cut carries its source files' drops, in its snapshot.json and in
+    // a statistics block of its own, which the analysis reads.
+    let snap = dir.join("drops.snap");
+    let spec = CutSpec { window: Window::everything(), nodes: vec!["agent".into(), "tcpdump".into()], namespaces: Vec::new(), pod_regex: None };
+    let meta = create(&Archive::open(&dir).unwrap_or_else(|e| panic!("{e}")), &spec, &snap, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        meta.nodes.iter().map(|n| (n.name.as_str(), n.packets, n.capture_dropped)).collect::<Vec<_>>(),
+        [("agent", 4, Some(12)), ("tcpdump", 655, None)]
+    );
+    let dropped_in = |rel: &str| {
+        let mut r = CaptureReader::open(&snap.join(rel), Arc::new(ReadProgress::default()), 1 << 16).unwrap_or_else(|e| panic!("{e}"));
+        let mut frames = 0;
+        while let Some(c) = r.next_chunk() {
+            frames += c.frames.len();
+        }
+        let info = r.finish();
+        (frames, info.capture_dropped, info.damage.is_none())
+    };
+    assert_eq!(dropped_in("raw/agent.pcapng"), (4, Some(12), true));
+    assert_eq!(dropped_in("raw/tcpdump.pcapng"), (655, None, true));
+    // The statistics block is one Wireshark reads: tshark passes over it.
+    if let Ok(o) = std::process::Command::new("tshark").args(["-r"]).arg(snap.join("raw/agent.pcapng")).output() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 4);
+    }
 }

@@ -125,7 +125,12 @@ fn rotation_and_retention_leave_only_complete_files() {
 
 /// The node's files of a capture_veth run, and all their packets.
 fn archived(dir: &Path) -> (Vec<std::path::PathBuf>, Vec<(u32, [u8; 32])>) {
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("archive/veth")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    archived_in(dir, "veth")
+}
+
+/// The files of one node of a run's archive, and all their packets.
+fn archived_in(dir: &Path, node: &str) -> (Vec<std::path::PathBuf>, Vec<(u32, [u8; 32])>) {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("archive").join(node)).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     files.sort();
     let all = files.iter().flat_map(|f| packets(f)).collect();
     (files, all)
@@ -337,4 +342,78 @@ fn the_daemonset_command_line_is_one_trawl_runs() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(o.status.success(), "{line:?}: {}", stderr(&o));
     assert!(stderr(&o).contains("capturing on lo"), "{}", stderr(&o));
+}
+
+/// A capture file that says its tool dropped packets (dumpcap's
+/// statistics block: 75,613 dropped, as its console said when it was
+/// recorded, testdata/README.md) is analysed as usual; `trawl analyze`
+/// counts the loss, per file and in total, and warns that TCP gaps may be
+/// capture loss. A file whose tool dropped nothing counts 0 without a
+/// warning; a pcap file, which cannot say, carries no count.
+#[test]
+fn analyze_reports_the_drops_a_capture_file_records() {
+    let dir = scratch("analyze-capture-drops");
+    let run = |input: &str, name: &str| {
+        let snap = dir.join(name).display().to_string();
+        let o = super::trawl(&["analyze", &testdata(input), "-o", &snap, "--json", "--force"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}"));
+        (v["manifest"].clone(), stderr(&o))
+    };
+    let (m, err) = run("scenarios/dumpcap-drops.pcapng", "drops.snap");
+    assert_eq!(m["inputs"][0]["capture_dropped"], 75613, "{m}");
+    assert_eq!((m["counters"]["capture_dropped"].as_u64(), m["counters"]["frames"].as_u64()), (Some(75613), Some(200)));
+    assert!(err.contains("dumpcap-drops.pcapng: the capturing tool dropped 75613 packets") && err.contains("capture loss, not network loss"), "{err}");
+    let (m, err) = run("scenarios/dumpcap-statistics.pcapng", "none.snap");
+    assert_eq!((m["inputs"][0]["capture_dropped"].as_u64(), m["counters"]["capture_dropped"].as_u64()), (Some(0), Some(0)));
+    assert!(!err.contains("dropped"), "{err}");
+    let (m, _) = run("corpus/zeek_http_methods.pcap", "pcap.snap");
+    assert!(m["inputs"][0].get("capture_dropped").is_none(), "{m}");
+}
+
+/// A capture that falls behind drops what its buffer cannot hold, and
+/// counts every drop: trawl is stopped while 60,000 datagrams of 1,400
+/// bytes cross the interface (more than its 64 MiB buffer holds), then
+/// resumes. Each datagram is in the files or counted as dropped, on the
+/// console, in the files' statistics blocks, in the archive's boundaries
+/// and in the analysis: for both backends.
+#[test]
+fn a_stalled_capture_counts_every_packet_it_drops() {
+    if !can_record(&["ip", "python3", "sysctl"]) {
+        eprintln!("skipping: needs root, network namespaces, ip, python3");
+        return;
+    }
+    for backend in ["ebpf", "af-packet"] {
+        let dir = scratch(&format!("capture-stalled-{backend}"));
+        let o = Command::new(testdata("scenarios/capture_stalled.sh"))
+            .args([env!("CARGO_BIN_EXE_trawl"), &dir.display().to_string(), "60000", "--backend", backend])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
+        if backend == "ebpf" && log.contains("BPF_PROG_LOAD") {
+            eprintln!("skipping the eBPF backend: this kernel forbids loading BPF programs here: {log}");
+            continue;
+        }
+        assert!(o.status.success(), "capture_stalled.sh: {}\n{log}", stderr(&o));
+        assert_eq!(super::stdout(&o).trim(), "sent 60000");
+        let said = |before: &str, after: &str| -> u64 {
+            log.split(before).nth(1).and_then(|r| r.split(after).next()).and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| panic!("{before}: {log}"))
+        };
+        let (captured, seen, dropped) = (said("captured ", " packets"), said("kernel saw ", ","), said("dropped ", ")"));
+        assert!(dropped > 5_000 && captured > 20_000, "{backend}: the buffer overflowed, and held what it could\n{log}");
+        assert_eq!((seen, captured + dropped), (60_000, 60_000), "{backend}: every datagram is captured or counted as dropped\n{log}");
+        let (files, packets) = archived_in(&dir, "stalled");
+        assert_eq!(packets.len() as u64, captured, "{backend}: {files:?}");
+        assert!(packets.iter().all(|p| p.0 == 1442), "{backend}: only the datagrams");
+        // The archive's boundaries and the analysis read the drops from
+        // the files' statistics blocks.
+        let o = super::trawl(&["archive", "boundaries", &dir.join("archive").display().to_string(), "--json"]);
+        let b: serde_json::Value = serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+        assert_eq!(b["nodes"][0]["dropped"].as_u64(), Some(dropped), "{b}");
+        let snap = dir.join("s.snap").display().to_string();
+        let o = super::trawl(&["analyze", &files[0].display().to_string(), "-o", &snap, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+        assert_eq!(v["manifest"]["counters"]["capture_dropped"].as_u64(), Some(dropped), "{backend}");
+        assert!(stderr(&o).contains(&format!("the capturing tool dropped {dropped} packets")), "{}", stderr(&o));
+    }
 }

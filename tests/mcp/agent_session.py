@@ -133,6 +133,8 @@ async def session_checks(session, golden, bless, destructive, data):
     check(progress and progress[-1][0] == 100 and progress[-1][1] == 100, progress)
     check(all(x[0] <= y[0] for x, y in zip(progress, progress[1:])), f"progress never goes back: {progress}")
     check(d["stats"]["packets_processed"] == 655 and d["stats"]["flows"] == METHODS["tcp_conversations"], d)
+    # A pcap file cannot say it dropped packets: none counted.
+    check(d["stats"]["capture_dropped_packets"] == 0, d)
     findings["progress_notifications"] = len(progress)
     st = await ok(session, "get_snapshot_dissection_status", {"snapshot_id": "methods"})
     check(st["status"] == "completed", st)
@@ -222,6 +224,7 @@ async def session_checks(session, golden, bless, destructive, data):
     check(summ["total_bytes"] == METHODS["size"] - 24 - 16 * 655 and summ["top_by_bytes"][0]["flows"] == 49, summ)
     # TCP health of the selection, against tshark: no retransmission, no RST, no refusal.
     th = summ["tcp_health"]
+    check(th["capture_dropped_packets"] == 0 and "notes" not in summ, summ)
     check(th["retransmissions"] == METHODS["tcp"]["retransmission"] == 0 and th["rst_count"] == METHODS["tcp"]["rst_packets"] and th["refused"] == 0, th)
     check(METHODS["tcp"]["handshake_rtt_s"]["min"] * 1e6 - 1 <= th["handshake_p50_us"] <= th["handshake_p99_us"] <= METHODS["tcp"]["handshake_rtt_s"]["max"] * 1e6 + 1, th)
     # Workloads from node-b's sidecar: two pods and a service.

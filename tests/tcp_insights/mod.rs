@@ -348,7 +348,13 @@ fn a_receiver_that_stops_reading_shows_zero_windows() {
         }
         // The 256 KiB and the 11-byte answer, each byte once.
         assert_eq!(n("goodput_bytes"), 262_144 + 11);
-        assert_eq!((n("connection_completeness"), n("retransmissions")), (31, 0));
+        assert_eq!(n("connection_completeness"), 31);
+        // The recording has no retransmission. Live, on a loaded machine,
+        // the kernel may retransmit (a CI run saw one); whatever happened,
+        // tshark must count the same (below).
+        if exact {
+            assert_eq!(n("retransmissions"), 0);
+        }
         // The server's small buffer: its advertised window is far below
         // the client's.
         assert!(n("server_avg_receive_window") < 8192 && n("client_avg_receive_window") > 60_000, "{f}");

@@ -385,7 +385,7 @@ pub async fn flow_summary(inner: &Arc<Inner>, p: FlowSummary) -> ToolResult {
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
     let q = KflQuery { table: Table::Flows, filter: p.kfl.clone(), ..Default::default() };
-    let (df, notes) = cat.kfl_filtered(&q).await?;
+    let (df, mut notes) = cat.kfl_filtered(&q).await?;
     let bytes = col("client_bytes") + col("server_bytes");
     let pkts = col("client_packets") + col("server_packets");
     let totals = df
@@ -425,7 +425,15 @@ pub async fn flow_summary(inner: &Arc<Inner>, p: FlowSummary) -> ToolResult {
     for (k, proto) in [("tcp_flows", "tcp"), ("udp_flows", "udp")] {
         out.insert(k.into(), out["by_protocol"].get(proto).cloned().unwrap_or(json!(0)));
     }
-    if let Some(h) = tcp_health(&df).await? {
+    if let Some(mut h) = tcp_health(&df).await? {
+        // Packets the capture itself lost look like network loss here.
+        let dropped: u64 = snaps.iter().filter_map(|s| crate::jobs::manifest_counters(s).get("capture_dropped").and_then(Value::as_u64)).sum();
+        h["capture_dropped_packets"] = json!(dropped);
+        if dropped > 0 {
+            notes.push(format!(
+                "the capture dropped {dropped} packets (its pcapng statistics say): they are missing from the snapshot, so some retransmissions, gaps and dup ACKs may be capture loss, not network loss"
+            ));
+        }
         out.insert("tcp_health".into(), h);
     }
     out.insert("top_by_bytes".into(), json!(top(&df, bytes, "bytes", n).await?));

@@ -230,7 +230,7 @@ const DEFS: &[Def] = &[
         flows::FlowSummary,
         true,
         false,
-        "Connectivity overview: flow counts per protocol and state, bytes, unique clients and servers, TCP health (retransmissions, zero windows, refused connections, handshake p50/p99), top talkers by bytes and packets."
+        "Connectivity overview: flow counts per protocol and state, bytes, unique clients and servers, TCP health (retransmissions, zero windows, refused connections, handshake p50/p99, and the packets the capture itself dropped, which look like network loss), top talkers by bytes and packets."
     ),
     def!(
         "list_workloads",
