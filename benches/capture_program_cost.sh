@@ -25,24 +25,13 @@ else
   cargo build --release --quiet
   bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/trawl")
 fi
-a=trawl-cost-a-$$; b=trawl-cost-b-$$; va=tpa$$; vb=tpb$$
 out=$(mktemp -d)
 was=$(sysctl -n kernel.bpf_stats_enabled)
-cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  ip netns del $a 2>/dev/null || true; ip netns del $b 2>/dev/null || true
-  sysctl -qw kernel.bpf_stats_enabled="$was"; rm -rf "$out"
-}
-trap cleanup EXIT
+on_exit() { sysctl -qw kernel.bpf_stats_enabled="$was"; rm -rf "$out"; }
+. testdata/scenarios/veth_pair.sh
+veth_pair tp 10.80.0 neigh
+a=$ns_a; va=$if_a
 sysctl -qw kernel.bpf_stats_enabled=1
-ip netns add $a; ip netns add $b
-for ns in $a $b; do ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
-ip link add $va type veth peer name $vb
-ip link set $va netns $a; ip link set $vb netns $b
-ip -n $a addr add 10.80.0.1/24 dev $va
-ip -n $a link set $va up; ip -n $b link set $vb up
-mac=$(ip -n $b -o link show $vb | grep -o "link/ether [0-9a-f:]*" | cut -d" " -f2)
-ip -n $a neigh add 10.80.0.2 lladdr "$mac" dev $va nud permanent
 
 # stats PID: "run_cnt run_time_ns" summed over the process's BPF programs.
 stats() {

@@ -34,18 +34,11 @@ cargo build --release --quiet
 cargo build --release --quiet --example udp_rate -p trawl-capture
 bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/trawl")
 gen=$(realpath "${CARGO_TARGET_DIR:-target}/release/examples/udp_rate")
-a=trawl-bench-a-$$; b=trawl-bench-b-$$; va=tba$$; vb=tbb$$
 out=$(mktemp -d)
-cleanup() { kill $(jobs -p) 2>/dev/null || true; ip netns del $a 2>/dev/null || true; ip netns del $b 2>/dev/null || true; rm -rf "$out"; }
-trap cleanup EXIT
-ip netns add $a; ip netns add $b
-for ns in $a $b; do ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
-ip link add $va type veth peer name $vb
-ip link set $va netns $a; ip link set $vb netns $b
-ip -n $a addr add 10.79.0.1/24 dev $va
-ip -n $a link set $va up; ip -n $b link set $vb up
-mac=$(ip -n $b -o link show $vb | grep -o "link/ether [0-9a-f:]*" | cut -d" " -f2)
-ip -n $a neigh add 10.79.0.2 lladdr "$mac" dev $va nud permanent
+on_exit() { rm -rf "$out"; }
+. testdata/scenarios/veth_pair.sh
+veth_pair tb 10.79.0 neigh
+a=$ns_a; va=$if_a
 
 # cpu PID: user+system seconds of a running process.
 cpu() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo "?"; }

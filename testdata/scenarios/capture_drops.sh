@@ -7,24 +7,16 @@
 # packets. The kernel drops what its buffer cannot hold; dumpcap writes
 # the count into the file's interface statistics block (isb_ifdrop) and
 # prints it ("Packets received/dropped on interface ...").
-#   ns A: 10.78.0.1 (sender)   ns B: 10.78.0.2 (dumpcap; nothing listens on port 9)
+#   ns A: 10.78.0.1 (sender)   ns B: the veth end without an address (dumpcap)
 #
 #   testdata/scenarios/capture_drops.sh OUT.pcapng
 #
 # Writes OUT.pcapng and OUT.pcapng.log (dumpcap's console).
 set -euo pipefail
 out=$1
-a=trawl-drops-a-$$; b=trawl-drops-b-$$; va=tda$$; vb=tdb$$
-cleanup() { kill $(jobs -p) 2>/dev/null || true; ip netns del $a 2>/dev/null || true; ip netns del $b 2>/dev/null || true; }
-trap cleanup EXIT
-ip netns add $a; ip netns add $b
-for ns in $a $b; do ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
-ip link add $va type veth peer name $vb
-ip link set $va netns $a; ip link set $vb netns $b
-ip -n $a addr add 10.78.0.1/24 dev $va; ip -n $b addr add 10.78.0.2/24 dev $vb
-ip -n $a link set $va up; ip -n $b link set $vb up
-mac=$(ip -n $b -o link show $vb | grep -o "link/ether [0-9a-f:]*" | cut -d" " -f2)
-ip -n $a neigh add 10.78.0.2 lladdr "$mac" dev $va nud permanent
+. "$(dirname "$0")/veth_pair.sh"
+veth_pair td 10.78.0 neigh
+a=$ns_a; b=$ns_b; vb=$if_b
 ip netns exec $b dumpcap -q -i $vb -B 1 -a packets:200 -w "$out" 2> "$out.log" &
 d=$!
 for _ in $(seq 50); do grep -q "Capturing on" "$out.log" 2>/dev/null && break; sleep 0.1; done

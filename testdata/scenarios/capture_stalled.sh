@@ -14,19 +14,10 @@
 # OUT_DIR/trawl.log.
 set -euo pipefail
 bin=$(realpath "$1"); out=$(realpath -m "$2"); count=$3; shift 3
-a=trawl-stall-a-$$; b=trawl-stall-b-$$; va=tsa$$; vb=tsb$$
-cleanup() { kill -CONT $(jobs -p) 2>/dev/null || true; kill $(jobs -p) 2>/dev/null || true; ip netns del $a 2>/dev/null || true; ip netns del $b 2>/dev/null || true; }
-trap cleanup EXIT
 rm -rf "$out"; mkdir -p "$out"
-cleanup
-ip netns add $a; ip netns add $b
-for ns in $a $b; do ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
-ip link add $va type veth peer name $vb
-ip link set $va netns $a; ip link set $vb netns $b
-ip -n $a addr add 10.81.0.1/24 dev $va
-ip -n $a link set $va up; ip -n $b link set $vb up
-mac=$(ip -n $b -o link show $vb | grep -o "link/ether [0-9a-f:]*" | cut -d" " -f2)
-ip -n $a neigh add 10.81.0.2 lladdr "$mac" dev $va nud permanent
+. "$(dirname "$0")/veth_pair.sh"
+veth_pair ts 10.81.0 neigh
+a=$ns_a; va=$if_a
 ip netns exec $a "$bin" capture --iface $va --out "$out/archive" --node stalled "$@" 2> "$out/trawl.log" &
 tr=$!
 for _ in $(seq 100); do grep -q "capturing on" "$out/trawl.log" 2>/dev/null && break; sleep 0.1; done

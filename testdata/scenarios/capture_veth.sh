@@ -16,18 +16,10 @@
 # Writes OUT_DIR/tcpdump.pcap and OUT_DIR/archive/veth/*.pcapng.
 set -euo pipefail
 bin=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
-# Names unique to this run: several may run at once.
-a=trawl-cap-a-$$; b=trawl-cap-b-$$; va=tca$$; vb=tcb$$
-cleanup() { kill $(jobs -p) 2>/dev/null || true; ip netns del $a 2>/dev/null || true; ip netns del $b 2>/dev/null || true; }
-trap cleanup EXIT
 rm -rf "$out"; mkdir -p "$out/www"
-cleanup
-ip netns add $a; ip netns add $b
-for ns in $a $b; do ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
-ip link add $va type veth peer name $vb
-ip link set $va netns $a; ip link set $vb netns $b
-ip -n $a addr add 10.77.0.1/24 dev $va; ip -n $b addr add 10.77.0.2/24 dev $vb
-ip -n $a link set $va up; ip -n $b link set $vb up
+. "$(dirname "$0")/veth_pair.sh"
+veth_pair tc 10.77.0 addr
+a=$ns_a; b=$ns_b; va=$if_a
 head -c 300000 /dev/urandom > "$out/www/blob.bin"
 ip netns exec $b python3 -m http.server 8000 --bind 10.77.0.2 --directory "$out/www" >/dev/null 2>&1 &
 ip netns exec $a tcpdump -i $va -s 0 -U -w "$out/tcpdump.pcap" ${TCPDUMP_FILTER:-} 2>/dev/null &
