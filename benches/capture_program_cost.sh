@@ -28,7 +28,7 @@ fi
 out=$(mktemp -d)
 was=$(sysctl -n kernel.bpf_stats_enabled)
 on_exit() { sysctl -qw kernel.bpf_stats_enabled="$was"; rm -rf "$out"; }
-. testdata/scenarios/veth_pair.sh
+. testdata/scenarios/netns.sh
 veth_pair tp 10.80.0 neigh
 a=$ns_a; va=$if_a
 sysctl -qw kernel.bpf_stats_enabled=1
@@ -46,7 +46,7 @@ stats() {
 
 ip netns exec $a "$bin" capture --iface $va --out "$out/cap" --node n --backend ebpf 2>"$out/log" &
 pid=$!
-for _ in $(seq 100); do grep -q "capturing on" "$out/log" && break; sleep 0.1; done
+await_line "$out/log" "capturing on"
 grep -q "backend: ebpf" "$out/log" || { cat "$out/log" >&2; exit 1; }
 echo "frame_bytes packets ns_per_packet   (trawl's TC program, kernel $(uname -r), $(nproc) cores)"
 for payload in 18 1400; do

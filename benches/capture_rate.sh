@@ -36,7 +36,7 @@ bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/trawl")
 gen=$(realpath "${CARGO_TARGET_DIR:-target}/release/examples/udp_rate")
 out=$(mktemp -d)
 on_exit() { rm -rf "$out"; }
-. testdata/scenarios/veth_pair.sh
+. testdata/scenarios/netns.sh
 veth_pair tb 10.79.0 neigh
 a=$ns_a; va=$if_a
 
@@ -56,7 +56,7 @@ run() {
     tcpdump-B64M) ip netns exec $a taskset -c $tool_cpu tcpdump -i $va -s 0 -B 65536 -w "$out/cap/t.pcap" 2>"$out/log" & ready="listening on" ;;
   esac
   pid=$!
-  for _ in $(seq 100); do grep -q "$ready" "$out/log" && break; sleep 0.1; done
+  await_line "$out/log" "$ready" || true
   sleep 0.5
   local r=$rate; [ "$rate" = max ] && r=100000000
   local sent; sent=$(ip netns exec $a taskset -c 0 "$gen" 10.79.0.2:9 "$r" "$secs" "$payload" | awk '{ print $2 }')

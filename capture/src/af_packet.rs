@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::time::{Duration, Instant};
 
-use crate::bpf_filter::Instruction;
+use crate::bpf_filter::{BpfFilter, Instruction};
 use crate::pcapng::Direction;
-use crate::{Error, Sink};
+use crate::{Error, Interface, Sink};
 
 const BLOCK_SIZE: usize = 1 << 20;
 const BLOCKS: usize = 64;
@@ -54,6 +54,38 @@ impl Drop for Ring {
 
 fn os(what: &str, iface: &str) -> Error {
     Error::Backend(format!("--iface {iface}: AF_PACKET {what}: {}", std::io::Error::last_os_error()))
+}
+
+/// The hardware type of an interface (ARPHRD_*: 1 Ethernet, 772
+/// loopback, 65534 none as for tun...), from SIOCGIFHWADDR, which
+/// reports it for every device (in the caller's network namespace),
+/// with or without a hardware address.
+pub fn hardware_type(iface: &str) -> Option<u16> {
+    /// `struct ifreq` as SIOCGIFHWADDR fills it: the name, then a
+    /// sockaddr whose family is the hardware type; 40 bytes in all.
+    #[repr(C)]
+    struct IfReqHwAddr {
+        name: [u8; 16],
+        family: u16,
+        rest: [u8; 22],
+    }
+    let name = iface.as_bytes();
+    if name.len() >= 16 {
+        return None;
+    }
+    let mut req = IfReqHwAddr { name: [0; 16], family: 0, rest: [0; 22] };
+    req.name[..name.len()].copy_from_slice(name);
+    // SAFETY: plain system call; the descriptor is owned at once.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: `raw` is a new descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: SIOCGIFHWADDR reads and writes one struct ifreq, which
+    // `req` is (same size and layout).
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req as *mut IfReqHwAddr) };
+    (rc == 0).then_some(req.family)
 }
 
 fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> bool {
@@ -194,10 +226,12 @@ impl Ring {
 /// Opens a ring per interface (with the filter, if any).
 pub struct Rings(Vec<Ring>);
 
-pub fn open(names: &BTreeMap<u32, String>, filter: Option<&[Instruction]>) -> Result<Rings, Error> {
+pub fn open(names: &BTreeMap<u32, Interface>, mut filter: Option<&mut BpfFilter>) -> Result<Rings, Error> {
     let mut rings = Vec::new();
     for (&ifindex, iface) in names {
-        rings.push(Ring::open(iface, ifindex, filter)?);
+        // The filter compiled for the interface's link type.
+        let insns = filter.as_mut().map(|f| f.instructions(iface.link)).transpose()?;
+        rings.push(Ring::open(&iface.name, ifindex, insns.as_deref())?);
     }
     Ok(Rings(rings))
 }

@@ -83,10 +83,19 @@ impl BpfFilter {
         Ok(f)
     }
 
+    /// The program for a pcap link type (LINKTYPE_*), compiled once.
     fn program(&mut self, link: u32) -> Result<&BpfProgram, Error> {
         if let Some(i) = self.programs.iter().position(|(l, _)| *l == link) {
             return Ok(&self.programs[i].1);
         }
+        // libpcap compiles for a DLT_* value. They are the link types'
+        // numbers except for four old ones: LINKTYPE_RAW (101) is DLT_RAW
+        // (12 on Linux), LINKTYPE_ATM_RFC1483 (100) is DLT_ATM_RFC1483 (11).
+        let dlt = match link {
+            101 => 12,
+            100 => 11,
+            l => l,
+        };
         let expr = CString::new(self.expr.as_str()).map_err(|_| FilterError("--bpf: the expression contains a NUL byte".into()))?;
         let sym = |e: libloading::Error| FilterError(format!("--bpf: libpcap lacks a function trawl needs: {e}"));
         // SAFETY: the symbols have the C signatures of pcap(3PCAP); the
@@ -96,7 +105,7 @@ impl BpfFilter {
             let compile: Symbol<Compile> = self.lib.get(b"pcap_compile\0").map_err(sym)?;
             let geterr: Symbol<GetErr> = self.lib.get(b"pcap_geterr\0").map_err(sym)?;
             let close: Symbol<Close> = self.lib.get(b"pcap_close\0").map_err(sym)?;
-            let handle = open(link as c_int, 262_144);
+            let handle = open(dlt as c_int, 262_144);
             if handle.is_null() {
                 return Err(FilterError(format!("--bpf: libpcap cannot filter link type {link}")));
             }
@@ -187,6 +196,10 @@ mod tests {
             panic!("libpcap is needed for this test (libpcap0.8)");
         };
         assert_eq!(f.matches(1, 0, 54, &syn()).ok(), Some(true));
+        // The same packet without its Ethernet header, as a raw-IP link
+        // (LINKTYPE_RAW, which libpcap knows as DLT_RAW) gives it.
+        assert_eq!(f.matches(101, 0, 40, &syn()[14..]).ok(), Some(true));
+        assert_eq!(f.matches(1, 0, 40, &syn()[14..]).ok(), Some(false), "read as Ethernet, it is not the packet");
         let Ok(mut g) = BpfFilter::new("udp or port 443") else { panic!("compile") };
         assert_eq!(g.matches(1, 0, 54, &syn()).ok(), Some(false));
         // `tcp` compiles to a program that ends in accept/reject returns.

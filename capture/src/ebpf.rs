@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::pcapng::Direction;
-use crate::{Config, Error, Sink};
+use crate::{Config, Error, Interface, Sink};
 
 /// The record the BPF program writes: its header, then the packet bytes.
 #[cfg_attr(not(trawl_ebpf), allow(dead_code))]
@@ -101,7 +101,7 @@ mod loaded {
     }
 
     impl Attached {
-        pub fn run(mut self, names: &BTreeMap<u32, String>, sink: &mut Sink, stop: Arc<AtomicBool>, deadline: Option<Duration>) -> Result<(), Error> {
+        pub fn run(mut self, names: &BTreeMap<u32, Interface>, sink: &mut Sink, stop: Arc<AtomicBool>, deadline: Option<Duration>) -> Result<(), Error> {
             let offset = monotonic_to_realtime();
             let start = Instant::now();
             let mut counted = Instant::now();
@@ -171,7 +171,7 @@ pub fn attach(_: &Config) -> Result<Attached, Error> {
 
 #[cfg(not(trawl_ebpf))]
 impl Attached {
-    pub fn run(self, _: &BTreeMap<u32, String>, _: &mut Sink, _: Arc<AtomicBool>, _: Option<Duration>) -> Result<(), Error> {
+    pub fn run(self, _: &BTreeMap<u32, Interface>, _: &mut Sink, _: Arc<AtomicBool>, _: Option<Duration>) -> Result<(), Error> {
         Ok(())
     }
 }

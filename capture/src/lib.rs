@@ -79,6 +79,37 @@ pub struct Config {
     pub kubernetes: Kubernetes,
 }
 
+/// A captured interface: its name and the pcapng link type of its
+/// packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    pub link: u32,
+}
+
+/// pcapng link types of captured interfaces.
+pub const LINKTYPE_ETHERNET: u32 = 1;
+pub const LINKTYPE_RAW: u32 = 101;
+
+/// The link type of an interface's packets, from its hardware type
+/// (ARPHRD_*, as the kernel reports it with the interface's link
+/// address): Ethernet framing for Ethernet, veth, bridges, VXLAN and
+/// loopback; raw IP (no link header) for tun, WireGuard and IP tunnels,
+/// where TC and packet sockets see the packet from its IP header on.
+fn link_type(iface: &str) -> Result<u32, Error> {
+    match af_packet::hardware_type(iface) {
+        // ETHER, LOOPBACK; an interface whose type cannot be read is
+        // taken as Ethernet.
+        None | Some(1 | 772) => Ok(LINKTYPE_ETHERNET),
+        // NONE (tun, WireGuard), TUNNEL (ipip), TUNNEL6, SIT, IPGRE,
+        // IP6GRE, RAWIP.
+        Some(65534 | 768 | 769 | 776 | 778 | 823 | 519) => Ok(LINKTYPE_RAW),
+        Some(other) => Err(Error::Config(format!(
+            "--iface {iface}: its hardware type (ARPHRD {other}) is not one trawl captures; Ethernet-framed (Ethernet, veth, bridges, VXLAN, loopback) and raw-IP (tun, WireGuard, IP tunnels) interfaces are"
+        ))),
+    }
+}
+
 /// The Kubernetes metadata recorded next to the captures.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Kubernetes {
@@ -135,6 +166,8 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 pub struct Sink {
     pub files: Rotating,
     filter: Option<BpfFilter>,
+    /// Link type by interface index (what the filter reads the packet as).
+    links: BTreeMap<u32, u32>,
     packets: u64,
     bytes: u64,
     filtered: u64,
@@ -144,7 +177,7 @@ impl Sink {
     /// One packet from a backend (real time in ns).
     pub fn packet(&mut self, ifindex: u32, ts_ns: u64, len: u32, dir: Direction, data: &[u8]) -> Result<(), Error> {
         if let Some(f) = self.filter.as_mut()
-            && !f.matches(1, ts_ns as i64, len, data)?
+            && !f.matches(self.links.get(&ifindex).copied().unwrap_or(LINKTYPE_ETHERNET), ts_ns as i64, len, data)?
         {
             self.filtered += 1;
             return Ok(());
@@ -165,7 +198,7 @@ enum Source {
 pub struct Capture {
     source: Source,
     sink: Sink,
-    names: BTreeMap<u32, String>,
+    names: BTreeMap<u32, Interface>,
     cfg: Config,
     fallback: Option<String>,
     /// The kubectl List recorded at the start (`--k8s-from`).
@@ -185,7 +218,7 @@ pub fn start(cfg: &Config) -> Result<Capture, Error> {
     let mut names = BTreeMap::new();
     for iface in &cfg.interfaces {
         let index = nix::net::if_::if_nametoindex(iface.as_str()).map_err(|x| Error::Config(format!("--iface {iface}: no such interface ({x})")))?;
-        names.insert(index, iface.clone());
+        names.insert(index, Interface { name: iface.clone(), link: link_type(iface)? });
     }
     let mut filter = cfg.filter.as_deref().map(BpfFilter::new).transpose()?;
     let dir = cfg.archive.join(&cfg.node);
@@ -206,9 +239,9 @@ pub fn start(cfg: &Config) -> Result<Capture, Error> {
         Some(a) => Source::Ebpf(a),
         None => {
             // The kernel applies the filter to an AF_PACKET socket.
-            let insns = filter.as_mut().map(|f| f.instructions(1)).transpose()?;
+            let rings = af_packet::open(&names, filter.as_mut())?;
             filter = None;
-            Source::AfPacket(af_packet::open(&names, insns.as_deref())?)
+            Source::AfPacket(rings)
         }
     };
     // A bad List file is a usage error now, not a surprise later.
@@ -221,7 +254,8 @@ pub fn start(cfg: &Config) -> Result<Capture, Error> {
         _ => None,
     };
     let files = Rotating::new(cfg.clone(), dir, names.clone());
-    Ok(Capture { source, sink: Sink { files, filter, packets: 0, bytes: 0, filtered: 0 }, names, cfg: cfg.clone(), fallback, recorded })
+    let links = names.iter().map(|(&i, f)| (i, f.link)).collect();
+    Ok(Capture { source, sink: Sink { files, filter, links, packets: 0, bytes: 0, filtered: 0 }, names, cfg: cfg.clone(), fallback, recorded })
 }
 
 impl Capture {

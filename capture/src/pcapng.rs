@@ -1,5 +1,6 @@
 //! The pcapng the capture writes: a section header, one interface
-//! description per captured interface (Ethernet, nanosecond timestamps),
+//! description per captured interface (its link type: Ethernet, or raw
+//! IP for tun-like devices; nanosecond timestamps),
 //! enhanced packet blocks with the packet's direction, and at the end one
 //! interface statistics block per interface with the file's packet and
 //! drop counts (what Wireshark shows as "Dropped packets", and what
@@ -10,7 +11,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::{Error, io};
+use crate::{Error, Interface, io};
 
 /// Which way a packet went through the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +71,8 @@ pub struct PcapNg {
 
 impl PcapNg {
     /// Creates the file with an interface block for each interface
-    /// (index, name), in that order.
-    pub fn create(path: &Path, snaplen: u32, names: &BTreeMap<u32, String>) -> Result<PcapNg, Error> {
+    /// (by index), in that order.
+    pub fn create(path: &Path, snaplen: u32, names: &BTreeMap<u32, Interface>) -> Result<PcapNg, Error> {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io(path))?);
         // Section header: byte-order magic, version 1.0, unknown length,
         // and the writer.
@@ -85,19 +86,19 @@ impl PcapNg {
         let header = block(0x0A0D_0D0A, &shb);
         out.write_all(&header).map_err(io(path))?;
         let mut f = PcapNg { out, path: path.to_path_buf(), interfaces: BTreeMap::new(), written: header.len() as u64, snaplen };
-        for (&index, name) in names {
-            f.interface(index, name)?;
+        for (&index, iface) in names {
+            f.interface(index, &iface.name, iface.link)?;
         }
         Ok(f)
     }
 
-    fn interface(&mut self, ifindex: u32, name: &str) -> Result<u32, Error> {
+    fn interface(&mut self, ifindex: u32, name: &str, link: u32) -> Result<u32, Error> {
         if let Some(&id) = self.interfaces.get(&ifindex) {
             return Ok(id);
         }
         let id = self.interfaces.len() as u32;
         let mut idb = Vec::new();
-        idb.extend_from_slice(&1u16.to_le_bytes()); // LINKTYPE_ETHERNET
+        idb.extend_from_slice(&(link as u16).to_le_bytes());
         idb.extend_from_slice(&0u16.to_le_bytes());
         idb.extend_from_slice(&self.snaplen.to_le_bytes());
         option(&mut idb, 2, name.as_bytes()); // if_name
@@ -118,7 +119,7 @@ impl PcapNg {
     pub fn packet(&mut self, ifindex: u32, ts_ns: u64, len: u32, dir: Direction, data: &[u8]) -> Result<(), Error> {
         let id = match self.interfaces.get(&ifindex) {
             Some(&id) => id,
-            None => self.interface(ifindex, &format!("if{ifindex}"))?,
+            None => self.interface(ifindex, &format!("if{ifindex}"), crate::LINKTYPE_ETHERNET)?,
         };
         let mut epb = Vec::with_capacity(36 + data.len());
         epb.extend_from_slice(&id.to_le_bytes());
@@ -175,7 +176,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("trawl-pcapng-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("t.pcapng");
-        let names: BTreeMap<u32, String> = [(7, "eth0".to_string()), (9, "eth1".to_string())].into();
+        let names: BTreeMap<u32, Interface> = [(7, Interface { name: "eth0".into(), link: 1 }), (9, Interface { name: "wg0".into(), link: 101 })].into();
         let Ok(mut f) = PcapNg::create(&path, 65535, &names) else { panic!("create") };
         assert!(f.packet(9, 1_700_000_000_123_456_789, 60, Direction::Outbound, &[0xab; 42]).is_ok());
         let counts: BTreeMap<u32, IfCounts> = [(9, IfCounts { received: 5, dropped: 3, accepted: 1 })].into();
@@ -185,13 +186,13 @@ mod tests {
         let (mut idbs, mut epb, mut drops) = (Vec::new(), None, Vec::new());
         while let Some(Ok(b)) = r.next_block() {
             match b {
-                Block::InterfaceDescription(i) => idbs.push(i.options.len()),
+                Block::InterfaceDescription(i) => idbs.push((u32::from(i.linktype), i.options.len())),
                 Block::EnhancedPacket(p) => epb = Some((p.interface_id, p.timestamp.as_nanos(), p.original_len, p.data.len(), p.options.len())),
                 Block::InterfaceStatistics(s) => drops.push((s.interface_id, format!("{:?}", s.options))),
                 _ => {}
             }
         }
-        assert_eq!(idbs.len(), 2);
+        assert_eq!(idbs, [(1, 2), (101, 2)], "Ethernet, raw IP; each with its name and resolution");
         assert_eq!(epb, Some((1, 1_700_000_000_123_456_789, 60, 42, 1)));
         assert_eq!(drops.len(), 2);
         assert!(drops[1].1.contains("IsbIfDrop(3)") && drops[1].1.contains("IsbIfRecv(5)"), "{drops:?}");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::pcapng::{Direction, IfCounts, PcapNg};
-use crate::{Config, Error, io};
+use crate::{Config, Error, Interface, io};
 
 struct Open {
     file: PcapNg,
@@ -28,7 +28,7 @@ pub fn now_ns() -> u64 {
 pub struct Rotating {
     cfg: Config,
     dir: PathBuf,
-    names: BTreeMap<u32, String>,
+    names: BTreeMap<u32, Interface>,
     current: Option<Open>,
     /// Complete files of this node, oldest first (earlier runs' too).
     kept: Vec<PathBuf>,
@@ -44,7 +44,7 @@ pub struct Rotating {
 
 impl Rotating {
     /// `names`: the interfaces by index; each file describes all of them.
-    pub fn new(cfg: Config, dir: PathBuf, names: BTreeMap<u32, String>) -> Rotating {
+    pub fn new(cfg: Config, dir: PathBuf, names: BTreeMap<u32, Interface>) -> Rotating {
         // Earlier runs' complete files count towards retention, oldest first.
         let mut kept: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
             .map(|r| {
@@ -228,7 +228,7 @@ mod tests {
         // Two capture files of about 1.6 kB (one 1500-byte packet each),
         // starting at 1.5 s and 2.5 s; 33 kB fits all but not all plus
         // the first file's successor sidecars... so the first file goes.
-        let mut r = Rotating::new(config(&dir, 33_000), dir.clone(), [(1, "lo".to_string())].into());
+        let mut r = Rotating::new(config(&dir, 33_000), dir.clone(), [(1, Interface { name: "lo".into(), link: 1 })].into());
         for ts in [1_500_000_000, 2_500_000_000] {
             assert!(r.packet(1, ts, 1500, Direction::Inbound, &[0u8; 1500]).is_ok());
             assert!(r.close().is_ok());
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(r.written, [dir.join("node-a-2500000000.pcapng")]);
         // Over the limit with one capture file left: it stays, and so does
         // the sidecar in force at its start.
-        let mut r = Rotating::new(config(&dir, 1), dir.clone(), [(1, "lo".to_string())].into());
+        let mut r = Rotating::new(config(&dir, 1), dir.clone(), [(1, Interface { name: "lo".into(), link: 1 })].into());
         assert!(r.packet(1, 3_500_000_000, 1500, Direction::Inbound, &[0u8; 1500]).is_ok());
         assert!(r.close().is_ok());
         assert_eq!(names(&dir), [".k8s-4000.jsonl.tmp", "k8s-3000.jsonl", "node-a-3500000000.pcapng"]);

@@ -496,7 +496,8 @@ fn statistics_blocks_give_each_nodes_drops() {
     use trawl_capture::pcapng::{Direction, IfCounts, PcapNg};
     let dir = scratch("drops");
     std::fs::create_dir_all(dir.join("agent")).unwrap_or_else(|e| panic!("{e}"));
-    let names: BTreeMap<u32, String> = [(2, "eth0".to_string()), (3, "eth1".to_string())].into();
+    let iface = |name: &str| trawl_capture::Interface { name: name.into(), link: trawl_capture::LINKTYPE_ETHERNET };
+    let names: BTreeMap<u32, trawl_capture::Interface> = [(2, iface("eth0")), (3, iface("eth1"))].into();
     for (i, drops) in [(0u64, [3u64, 4]), (1, [0, 5])] {
         let path = dir.join(format!("agent/agent-{i}.pcapng"));
         let mut f = PcapNg::create(&path, 65535, &names).unwrap_or_else(|e| panic!("{e}"));

@@ -14,12 +14,12 @@
 # Writes OUT.pcapng and OUT.pcapng.log (dumpcap's console).
 set -euo pipefail
 out=$1
-. "$(dirname "$0")/veth_pair.sh"
+. "$(dirname "$0")/netns.sh"
 veth_pair td 10.78.0 neigh
 a=$ns_a; b=$ns_b; vb=$if_b
 ip netns exec $b dumpcap -q -i $vb -B 1 -a packets:200 -w "$out" 2> "$out.log" &
 d=$!
-for _ in $(seq 50); do grep -q "Capturing on" "$out.log" 2>/dev/null && break; sleep 0.1; done
+await_line "$out.log" "Capturing on"
 sleep 0.5
 kill -STOP $d
 ip netns exec $a python3 -c '

@@ -15,12 +15,12 @@
 set -euo pipefail
 bin=$(realpath "$1"); out=$(realpath -m "$2"); count=$3; shift 3
 rm -rf "$out"; mkdir -p "$out"
-. "$(dirname "$0")/veth_pair.sh"
+. "$(dirname "$0")/netns.sh"
 veth_pair ts 10.81.0 neigh
 a=$ns_a; va=$if_a
 ip netns exec $a "$bin" capture --iface $va --out "$out/archive" --node stalled "$@" 2> "$out/trawl.log" &
 tr=$!
-for _ in $(seq 100); do grep -q "capturing on" "$out/trawl.log" 2>/dev/null && break; sleep 0.1; done
+await_line "$out/trawl.log" "capturing on"
 sleep 0.5
 kill -STOP $tr
 ip netns exec $a python3 -c "

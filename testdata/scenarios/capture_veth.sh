@@ -17,17 +17,12 @@
 set -euo pipefail
 bin=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
 rm -rf "$out"; mkdir -p "$out/www"
-. "$(dirname "$0")/veth_pair.sh"
+. "$(dirname "$0")/netns.sh"
 veth_pair tc 10.77.0 addr
 a=$ns_a; b=$ns_b; va=$if_a
 head -c 300000 /dev/urandom > "$out/www/blob.bin"
 ip netns exec $b python3 -m http.server 8000 --bind 10.77.0.2 --directory "$out/www" >/dev/null 2>&1 &
-ip netns exec $a tcpdump -i $va -s 0 -U -w "$out/tcpdump.pcap" ${TCPDUMP_FILTER:-} 2>/dev/null &
-td=$!
-ip netns exec $a "$bin" capture --iface $va --out "$out/archive" --node veth "$@" 2> "$out/trawl.log" &
-tr=$!
-for _ in $(seq 100); do grep -q "capturing on" "$out/trawl.log" 2>/dev/null && [ -s "$out/tcpdump.pcap" ] && break; sleep 0.1; done
-sleep 1
+side_by_side "$bin" $a $va "$out" veth "$@"
 for _ in 1 2 3 4 5; do ip netns exec $a curl -s -o /dev/null http://10.77.0.2:8000/blob.bin; done
 ip netns exec $a python3 -c '
 import socket, time

@@ -417,3 +417,58 @@ fn a_stalled_capture_counts_every_packet_it_drops() {
         assert!(stderr(&o).contains(&format!("the capturing tool dropped {dropped} packets")), "{}", stderr(&o));
     }
 }
+
+/// A raw-IP interface (a tun device, as WireGuard and IP tunnels are) has
+/// no link header: its packets start at the IP header, and the files say
+/// so (LINKTYPE_RAW), for both backends, with the same packets as tcpdump
+/// (which writes raw IP too). A filter is compiled for raw IP. The
+/// analysis reads the datagrams and pings.
+#[test]
+fn a_raw_ip_interface_is_captured_as_raw_ip() {
+    if !can_record(&["tcpdump", "ip", "python3", "sysctl"]) {
+        eprintln!("skipping: needs root, network namespaces, /dev/net/tun, tcpdump, ip, python3");
+        return;
+    }
+    for (backend, filter, want) in [("ebpf", "", 46), ("af-packet", "icmp", 6), ("ebpf", "udp", 40)] {
+        let dir = scratch(&format!("capture-tun-{backend}-{filter}"));
+        let mut args = vec![env!("CARGO_BIN_EXE_trawl").to_string(), dir.display().to_string(), "--backend".into(), backend.into()];
+        if !filter.is_empty() {
+            args.extend(["--bpf".into(), filter.into()]);
+        }
+        let o = Command::new(testdata("scenarios/capture_tun.sh")).args(&args).env("TCPDUMP_FILTER", filter).output().unwrap_or_else(|e| panic!("{e}"));
+        let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
+        if backend == "ebpf" && log.contains("BPF_PROG_LOAD") {
+            eprintln!("skipping the eBPF backend: this kernel forbids loading BPF programs here: {log}");
+            continue;
+        }
+        assert!(o.status.success(), "capture_tun.sh: {}\n{log}", stderr(&o));
+        let (files, mut ours) = archived_in(&dir, "tun");
+        assert_eq!(files.len(), 1, "{files:?}");
+        let mut links = Vec::new();
+        let file = std::fs::File::open(&files[0]).unwrap_or_else(|e| panic!("{e}"));
+        let mut r = PcapNgReader::new(file).unwrap_or_else(|e| panic!("{e}"));
+        while let Some(Ok(b)) = r.next_block() {
+            if let Block::InterfaceDescription(i) = b {
+                links.push(u32::from(i.linktype));
+            }
+        }
+        assert_eq!(links, [101], "{backend}: one raw-IP interface");
+        let mut theirs = packets(&dir.join("tcpdump.pcap"));
+        assert_eq!(theirs.len(), want, "{backend} {filter}: tcpdump");
+        ours.sort();
+        theirs.sort();
+        assert!(ours == theirs, "{backend} {filter}: the same packets as tcpdump, byte for byte\n{log}");
+        if filter.is_empty() {
+            let snap = dir.join("tun.snap").display().to_string();
+            let o = super::trawl(&["analyze", &files[0].display().to_string(), "-o", &snap, "--json"]);
+            let v: serde_json::Value = serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+            let c = &v["manifest"]["counters"];
+            assert_eq!((c["udp_packets"].as_u64(), c["icmp_packets"].as_u64(), c["malformed_frames"].as_u64()), (Some(40), Some(6), Some(0)), "{c}");
+            // Export's --bpf compiles for raw IP too (libpcap calls it DLT_RAW).
+            let out = dir.join("pings.pcapng");
+            let o = super::trawl(&["export-pcap", &snap, "--bpf", "icmp", "-o", &out.display().to_string()]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert_eq!(packets(&out).len(), 6);
+        }
+    }
+}

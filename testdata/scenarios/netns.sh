@@ -1,7 +1,9 @@
-# Sourced by the capture scenarios (testdata/scenarios/capture_*.sh) and
-# benches (benches/capture_*.sh): two private network namespaces joined
-# by a veth pair, with names unique to the calling process (several may
-# run at once) and IPv6 off in both (no link-up chatter).
+# Helpers sourced by the capture scenarios (testdata/scenarios/capture_*.sh)
+# and benches (benches/capture_*.sh).
+#
+# veth_pair: two private network namespaces joined by a veth pair, with
+# names unique to the calling process (several may run at once) and IPv6
+# off in both (no link-up chatter).
 #
 #   veth_pair TAG PREFIX MODE
 #
@@ -42,4 +44,30 @@ veth_pair_cleanup() {
   kill $(jobs -p) 2>/dev/null || true
   ip netns del "$ns_a" 2>/dev/null || true; ip netns del "$ns_b" 2>/dev/null || true
   if declare -F on_exit >/dev/null; then on_exit; fi
+}
+
+# await_line FILE PATTERN: waits (10 s at most) until FILE holds a line
+# matching PATTERN, such as a capture tool's "listening on".
+await_line() {
+  local _
+  for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+# side_by_side TRAWL NS IFACE OUT NODE [CAPTURE ARGS...]: tcpdump
+# (TCPDUMP_FILTER, if set, as its filter) and `trawl capture` on the same
+# interface in namespace NS, into OUT/tcpdump.pcap and OUT/archive/NODE/
+# (trawl's console in OUT/trawl.log); returns once both capture, with
+# their pids in td and tr.
+side_by_side() {
+  local bin=$1 ns=$2 iface=$3 out=$4 node=$5
+  shift 5
+  ip netns exec "$ns" tcpdump -i "$iface" -s 0 -U -w "$out/tcpdump.pcap" ${TCPDUMP_FILTER:-} 2>/dev/null &
+  td=$!
+  ip netns exec "$ns" "$bin" capture --iface "$iface" --out "$out/archive" --node "$node" "$@" 2> "$out/trawl.log" &
+  tr=$!
+  await_line "$out/trawl.log" "capturing on" || true
+  local _
+  for _ in $(seq 100); do [ -s "$out/tcpdump.pcap" ] && break; sleep 0.1; done
+  sleep 1
 }
