@@ -25,7 +25,7 @@ const BLOCKS: usize = 64;
 const FRAME_SIZE: usize = 2048;
 /// A block is handed to user space after this long even if not full.
 const BLOCK_TIMEOUT_MS: u32 = 50;
-const ARPHRD_LOOPBACK: u16 = 772;
+pub(crate) const ARPHRD_LOOPBACK: u16 = 772;
 const PACKET_OUTGOING: u8 = 4;
 /// Offsets in `struct tpacket_block_desc` (its `bh1` header at 8).
 const BLOCK_STATUS: usize = 8;

@@ -100,7 +100,7 @@ fn link_type(iface: &str) -> Result<u32, Error> {
     match af_packet::hardware_type(iface) {
         // ETHER, LOOPBACK; an interface whose type cannot be read is
         // taken as Ethernet.
-        None | Some(1 | 772) => Ok(LINKTYPE_ETHERNET),
+        None | Some(1 | af_packet::ARPHRD_LOOPBACK) => Ok(LINKTYPE_ETHERNET),
         // NONE (tun, WireGuard), TUNNEL (ipip), TUNNEL6, SIT, IPGRE,
         // IP6GRE, RAWIP.
         Some(65534 | 768 | 769 | 776 | 778 | 823 | 519) => Ok(LINKTYPE_RAW),
@@ -347,12 +347,11 @@ fn kubernetes_side(cfg: &Config, recorded: Option<PathBuf>, stop: Arc<AtomicBool
     }
 }
 
-/// True for a loopback interface.
+/// True for a loopback interface (by its hardware type, as the
+/// AF_PACKET backend tells its packets).
 #[cfg_attr(not(trawl_ebpf), allow(dead_code))]
 pub(crate) fn is_loopback(iface: &str) -> bool {
-    nix::ifaddrs::getifaddrs()
-        .map(|mut all| all.any(|a| a.interface_name == iface && a.flags.contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)))
-        .unwrap_or(false)
+    af_packet::hardware_type(iface) == Some(af_packet::ARPHRD_LOOPBACK)
 }
 
 /// Starts and runs a capture.
