@@ -61,9 +61,14 @@ pub struct RetriesArgs {
 #[derive(Args)]
 pub struct RedundantArgs {
     pub snapshot: PathBuf,
-    /// Repeats of one downstream request inside one inbound call to report.
+    /// Identical downstream calls to report (inside one inbound call, or
+    /// across inbound calls).
     #[arg(long, default_value_t = 2)]
     pub min_repeats: usize,
+    /// Across inbound calls, repeats count together while they start
+    /// within this many seconds of the first (a cache's lifetime).
+    #[arg(long, default_value_t = 60.0)]
+    pub window: f64,
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
     #[command(flatten)]
@@ -138,20 +143,19 @@ pub struct DiffArgs {
 }
 
 fn load(snapshot: &Path, c: &Common) -> Result<Vec<Call>> {
-    load_calls(snapshot, c, false)
+    load_with(snapshot, c, calls::Bodies::None)
 }
 
 /// [`load`], with response schemas (for `trawl diff`).
 fn load_schemas(snapshot: &Path, c: &Common) -> Result<Vec<Call>> {
-    load_calls(snapshot, c, true)
+    load_with(snapshot, c, calls::Bodies::Schemas)
 }
 
-fn load_calls(snapshot: &Path, c: &Common, schemas: bool) -> Result<Vec<Call>> {
+fn load_with(snapshot: &Path, c: &Common, bodies: calls::Bodies) -> Result<Vec<Call>> {
     let snap = trawl_snapshot::workspace::resolve(snapshot, &trawl_snapshot::workspace::workspace_dir(None));
     let r = trawl_query::block_on(c.threads, async {
         let cat = Catalog::open(&snap, c.threads).await?;
-        let calls = if schemas { calls::load_with_schemas(&cat, &c.kfl).await } else { calls::load(&cat, &c.kfl).await };
-        calls.map_err(query_error)
+        calls::load_with(&cat, &c.kfl, bodies).await.map_err(query_error)
     })??;
     Ok(r)
 }
@@ -238,26 +242,32 @@ pub fn retries(a: RetriesArgs) -> Result<ExitCode> {
 }
 
 pub fn redundant(a: RedundantArgs) -> Result<ExitCode> {
-    let calls = load(&a.snapshot, &a.common)?;
-    let found = redundant::find(&calls, a.min_repeats);
-    let header = ["first_at", "inbound_call", "inbound", "downstream", "repeated_request", "count", "downstream_calls"];
+    let window_ms = secs(a.window, "window")? * 1000.0;
+    let calls = load_with(&a.snapshot, &a.common, calls::Bodies::Keys)?;
+    let parents = trawl_investigate::parents::Parents::new(&calls);
+    let found = redundant::find(&calls, &parents, redundant::Settings { min_repeats: a.min_repeats, window_ms });
+    let header = ["first_at", "scope", "inbound", "downstream", "repeated_request", "count", "saving"];
     report(
         &found,
         a.format,
         redundant::Redundant::to_json,
         &header,
         |r| {
+            let inbound = match r.scope {
+                redundant::Scope::WithinRequest => format!("{} {} ({})", r.service, r.inbound_endpoint, r.inbound.first().map_or("", String::as_str)),
+                redundant::Scope::AcrossRequests => format!("{} {} ({} requests)", r.service, r.inbound_endpoint, r.inbound.len()),
+            };
             vec![
                 rfc3339(r.first_ns),
-                r.inbound.clone(),
-                format!("{} {}", r.service, r.inbound_endpoint),
+                r.scope.name().to_string(),
+                inbound,
                 r.downstream.clone(),
                 r.request.clone(),
                 format!("{}x", r.count),
-                r.downstream_calls.to_string(),
+                format!("{} calls, {:.1} ms", r.saving_calls, r.saving_ms),
             ]
         },
-        "inbound call(s) with repeated downstream requests",
+        "repeated downstream request(s)",
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -265,29 +275,42 @@ pub fn redundant(a: RedundantArgs) -> Result<ExitCode> {
 pub fn timeline(a: TimelineArgs) -> Result<ExitCode> {
     let bucket_ns = a.bucket.map(|b| secs(b, "bucket").map(|s| (s * 1e9) as i64)).transpose()?;
     let calls = load(&a.snapshot, &a.common)?;
-    let t = timeline::build(&calls, bucket_ns);
+    let bucket_ns = timeline::check_bucket(&calls, bucket_ns).map_err(|e| anyhow!(trawl_query::QueryError::Invalid(format!("--bucket: {e}"))))?;
+    let parents = trawl_investigate::parents::Parents::new(&calls);
+    let t = timeline::build(&calls, &parents, bucket_ns);
     match a.format {
         OutFormat::Json => print_json(&t.to_json())?,
         OutFormat::Table => {
-            println!("first failures");
+            println!("failures, in the order they came back");
             let rows: Vec<Vec<String>> = t
                 .first_failures
                 .iter()
                 .map(|f| {
                     let (lo, hi) = f.latency_range_ms;
-                    let note = if f.looks_like_timeout() { "all failed after the same time: a timeout" } else { "" };
+                    let note = match (&f.caused_by, f.looks_like_timeout()) {
+                        (_, true) => format!("its caller gave up after {lo:.1} ms every time: the caller's timeout"),
+                        (Some(c), false) => format!("caused by {} ({})", c.callee, c.kind),
+                        (None, false) => String::new(),
+                    };
                     vec![
-                        rfc3339(f.first_ns),
+                        rfc3339(f.first_failed_ns),
+                        rfc3339(f.first_request_ns),
                         format!("{} {}", f.server, f.endpoint),
                         f.kind.clone(),
                         f.count.to_string(),
                         f.first_call.clone(),
                         format!("{lo:.1}..{hi:.1}"),
-                        note.to_string(),
+                        note,
                     ]
                 })
                 .collect();
-            print_table(&["first_at", "endpoint", "kind", "count", "first_call", "latency_ms", "note"], &rows)?;
+            print_table(&["failed_at", "request_at", "endpoint", "kind", "count", "first_call", "latency_ms", "note"], &rows)?;
+            if !t.origins.is_empty() {
+                println!("\norigins");
+                let rows: Vec<Vec<String>> =
+                    t.origins.iter().map(|o| vec![o.failure.clone(), o.origin.clone(), o.chain.join(" <- "), o.evidence.clone()]).collect();
+                print_table(&["failure", "origin", "chain", "evidence"], &rows)?;
+            }
             println!("\nanomalous buckets ({} s each: failures above the endpoint's rate, or p50 over 3x its usual)", t.bucket_ns as f64 / 1e9);
             let rows: Vec<Vec<String>> = t
                 .buckets
@@ -380,15 +403,17 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode> {
             a.snapshot.display()
         ))));
     };
-    let (steps, cut) = trace::chain(&calls, root);
-    if cut {
-        eprintln!("note: the chain is cut at {} calls", steps.len());
+    let parents = trawl_investigate::parents::Parents::new(&calls);
+    let chain = trace::chain(&calls, &parents, root);
+    if chain.truncated {
+        eprintln!("note: the chain is cut at {} calls", chain.steps.len());
     }
     match a.format {
-        OutFormat::Json => print_json(&trace::to_json(&calls, &steps, cut))?,
+        OutFormat::Json => print_json(&trace::to_json(&calls, &chain))?,
         OutFormat::Table => {
             let start = calls[root].start_ns;
-            let rows: Vec<Vec<String>> = steps
+            let rows: Vec<Vec<String>> = chain
+                .steps
                 .iter()
                 .map(|s| {
                     let c = &calls[s.call];
@@ -399,12 +424,24 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode> {
                         format!("+{:.1}", calls::ms(start, c.start_ns)),
                         format!("{:.1}", c.latency_ms),
                         status,
-                        s.link.name().to_string(),
+                        s.link.map_or("root", |l| l.name()).to_string(),
                         c.id.clone(),
                     ]
                 })
                 .collect();
             print_table(&["call", "server", "offset_ms", "duration_ms", "status", "linked_by", "id"], &rows)?;
+            if !chain.ambiguous.is_empty() {
+                println!("\nambiguous: made while several requests were in flight at the server, with no id to tell which (not followed)");
+                let rows: Vec<Vec<String>> = chain
+                    .ambiguous
+                    .iter()
+                    .map(|m| {
+                        let c = &calls[m.call];
+                        vec![c.endpoint.clone(), c.server.clone(), format!("+{:.1}", calls::ms(start, c.start_ns)), m.candidates.to_string(), c.id.clone()]
+                    })
+                    .collect();
+                print_table(&["call", "server", "offset_ms", "candidate_parents", "id"], &rows)?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -421,7 +458,14 @@ pub fn diff(a: DiffArgs) -> Result<ExitCode> {
             let rows: Vec<Vec<String>> = report
                 .findings
                 .iter()
-                .map(|f| vec![if f.regression { "REGRESSION" } else { "note" }.to_string(), f.endpoint.clone(), f.kind.to_string(), f.detail.clone()])
+                .map(|f| {
+                    let verdict = match f.direction {
+                        diff::Direction::Worse => "REGRESSION",
+                        diff::Direction::Better => "better",
+                        diff::Direction::Neutral => "note",
+                    };
+                    vec![verdict.to_string(), f.endpoint.clone(), f.kind.to_string(), f.detail.clone()]
+                })
                 .collect();
             print_table(&["verdict", "endpoint", "finding", "detail"], &rows)?;
             let regressions = report.findings.iter().filter(|f| f.regression).count();

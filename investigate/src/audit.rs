@@ -55,6 +55,8 @@ struct Row {
     server: String,
     server_ip: String,
     endpoint: String,
+    /// The request target as sent (path and query).
+    url: String,
     credential: Option<String>,
     /// Sensitive data found in the URL and bodies: kind, place, text.
     secrets: Vec<(&'static str, &'static str, String)>,
@@ -76,9 +78,14 @@ pub struct Finding {
     /// Where: an endpoint, a client and server, a domain.
     pub subject: String,
     pub detail: String,
-    /// Calls that show it (the first ones).
+    /// Calls that show it: the first ones in time (`calls_truncated`
+    /// when there were more).
     pub calls: Vec<String>,
+    /// The distinct URLs of those calls (secrets in them redacted unless shown).
+    pub urls: Vec<String>,
     pub count: usize,
+    /// Start times of `calls`, to keep the first ones.
+    times: Vec<i64>,
 }
 
 impl Finding {
@@ -90,6 +97,8 @@ impl Finding {
             "detail": self.detail,
             "count": self.count,
             "calls": self.calls,
+            "calls_truncated": self.count > self.calls.len(),
+            "urls": self.urls,
         })
     }
 }
@@ -122,6 +131,7 @@ async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Row>, Error> {
                 server: c.text(4, r)?,
                 server_ip: c.text(5, r)?,
                 endpoint: if request_seen { c.text(6, r)? } else { String::new() },
+                url: url.clone(),
                 credential: Some(c.text(8, r)?).filter(|v| !v.is_empty() && request_seen),
                 secrets,
                 src_ns: c.text(11, r)?,
@@ -237,19 +247,29 @@ fn fingerprint(s: &str) -> u64 {
 struct Found(BTreeMap<(&'static str, String, String), Finding>);
 
 impl Found {
-    fn add(&mut self, kind: &'static str, subject: String, detail: String, call: &Row) {
+    fn add(&mut self, kind: &'static str, subject: String, detail: String, call: &Row, url: &str) {
         let f = self.0.entry((kind, subject.clone(), detail.clone())).or_insert_with(|| Finding {
             kind,
             first_ns: call.ts,
             subject,
             detail,
             calls: Vec::new(),
+            urls: Vec::new(),
             count: 0,
+            times: Vec::new(),
         });
         f.count += 1;
         f.first_ns = f.first_ns.min(call.ts);
-        if f.calls.len() < KEEP_CALLS {
-            f.calls.push(call.id.clone());
+        // The first KEEP_CALLS calls in time, whatever order they come in.
+        let at = f.times.partition_point(|&t| t <= call.ts);
+        if at < KEEP_CALLS {
+            f.times.insert(at, call.ts);
+            f.calls.insert(at, call.id.clone());
+            f.times.truncate(KEEP_CALLS);
+            f.calls.truncate(KEEP_CALLS);
+            if !url.is_empty() && !f.urls.iter().any(|u| u == url) && f.urls.len() < KEEP_CALLS {
+                f.urls.push(url.to_string());
+            }
         }
     }
 }
@@ -263,6 +283,18 @@ pub async fn run(cat: &Catalog, kfl: &str, show_secrets: bool) -> Result<Vec<Fin
 
 fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
     let shown = |s: &str| if show_secrets { s.to_string() } else { redact(s) };
+    // A URL as shown: its secrets redacted unless asked otherwise.
+    let url_of = |r: &Row| {
+        let mut u = r.url.clone();
+        if !show_secrets {
+            for (_, place, text) in &r.secrets {
+                if *place == "URL" {
+                    u = u.replace(text.as_str(), &redact(text));
+                }
+            }
+        }
+        u
+    };
     let mut found = Found::default();
     let http = |r: &Row| matches!(r.protocol.as_str(), "http" | "grpc" | "graphql");
 
@@ -281,6 +313,7 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
                 format!("{} {}", r.server, r.endpoint),
                 format!("{with} of {calls} calls carry a credential; this one has none"),
                 r,
+                &url_of(r),
             );
         }
     }
@@ -301,7 +334,7 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
                 detail.push_str(&format!(" (outside the private ranges: {})", outside.join(", ")));
             }
             for r in calls {
-                found.add("credential_forwarded", calls[0].client.clone(), detail.clone(), r);
+                found.add("credential_forwarded", calls[0].client.clone(), detail.clone(), r, &url_of(r));
             }
         }
     }
@@ -310,7 +343,7 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
     for r in rows {
         for (kind, place, text) in &r.secrets {
             let subject = if r.endpoint.is_empty() { r.server.clone() } else { format!("{} {}", r.server, r.endpoint) };
-            found.add("sensitive_data", subject, format!("{kind} in the {place}: {}", shown(text)), r);
+            found.add("sensitive_data", subject, format!("{kind} in the {place}: {}", shown(text)), r, &url_of(r));
         }
     }
 
@@ -323,18 +356,19 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
             format!("{} -> {}", r.client, r.server),
             format!("cleartext {} from namespace {} to {}", r.protocol, r.src_ns, r.dst_ns),
             r,
+            &url_of(r),
         );
     }
 
     // External egress by domain, and weak TLS.
     for r in rows.iter().filter(|r| is_external(&r.server_ip)) {
         let domain = [&r.sni, &r.dns].into_iter().find(|d| !d.is_empty()).cloned().unwrap_or_else(|| r.server_ip.clone());
-        found.add("external_egress", domain, format!("{} from {}", r.protocol, r.client), r);
+        found.add("external_egress", domain, format!("{} from {}", r.protocol, r.client), r, &url_of(r));
     }
     for r in rows.iter().filter(|r| r.protocol == "tls" && !r.tls_weak.is_empty()) {
         let name = if r.sni.is_empty() { r.server.clone() } else { r.sni.clone() };
         let detail = if r.tls_weak == r.tls_version { r.tls_weak.clone() } else { format!("{}; negotiated {}", r.tls_weak, r.tls_version) };
-        found.add("weak_tls", name, detail, r);
+        found.add("weak_tls", name, detail, r, "");
     }
 
     let mut out: Vec<Finding> = found.0.into_values().collect();

@@ -49,6 +49,12 @@ pub struct Call {
     pub failed: bool,
     /// Equal for identical requests: protocol, server, method, URL and body.
     pub request_key: u64,
+    /// Equal for identical responses: status and stored body (0 when the
+    /// bodies were not read, [`Bodies::None`]).
+    pub response_key: u64,
+    pub server_port: u16,
+    /// The connection (`flows.flow_id`) the call travelled on.
+    pub flow_id: u64,
     /// Response header names, lower case.
     pub response_headers: Vec<String>,
     /// The JSON shape of the stored response body, when it is JSON and
@@ -72,6 +78,17 @@ pub(crate) const ENDPOINT: &str =
 
 /// Where `response_body` is in [`SELECT`].
 const RESPONSE_BODY: usize = 17;
+
+/// Which response bodies a load reads (they are the bulk of a snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bodies {
+    /// None: [`Call::response_key`] is 0, [`Call::response_schema`] None.
+    None,
+    /// Hashed into [`Call::response_key`].
+    Keys,
+    /// Hashed, and their JSON shape kept ([`Call::response_schema`]).
+    Schemas,
+}
 
 /// The SQL expressions of the columns read, in [`Call`]'s order.
 const SELECT: &[&str] = &[
@@ -99,28 +116,32 @@ const SELECT: &[&str] = &[
     "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name)",
     "COALESCE(split_part(map_extract(request_headers, 'traceparent')[1], '-', 2), map_extract(request_headers, 'x-b3-traceid')[1], \
      split_part(map_extract(request_headers, 'b3')[1], '-', 1), map_extract(request_headers, 'x-request-id')[1])",
+    "CAST(COALESCE(dst_port, 0) AS BIGINT)",
+    "CAST(COALESCE(flow_id, 0) AS BIGINT)",
 ];
 
 /// Reads the calls a KFL filter selects (all: an empty filter), in
 /// capture order, without their response bodies.
 pub async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Call>, Error> {
-    load_with(cat, kfl, false).await
+    load_with(cat, kfl, Bodies::None).await
 }
 
 /// [`load`], with the JSON shape of each response body
 /// ([`Call::response_schema`], for [`crate::diff`]).
 pub async fn load_with_schemas(cat: &Catalog, kfl: &str) -> Result<Vec<Call>, Error> {
-    load_with(cat, kfl, true).await
+    load_with(cat, kfl, Bodies::Schemas).await
 }
 
-async fn load_with(cat: &Catalog, kfl: &str, schemas: bool) -> Result<Vec<Call>, Error> {
+/// Reads the calls a KFL filter selects, with what of their response
+/// bodies `bodies` says.
+pub async fn load_with(cat: &Catalog, kfl: &str, bodies: Bodies) -> Result<Vec<Call>, Error> {
     let mut exprs: Vec<&str> = SELECT.to_vec();
-    if !schemas {
+    if bodies == Bodies::None {
         // Bodies are the bulk of a snapshot: leave them unread.
         exprs[RESPONSE_BODY] = "CAST(NULL AS BYTEA)";
     }
     let mut out = Vec::new();
-    for_each_batch(cat, kfl, &exprs, |b| read_batch(b, &mut out)).await?;
+    for_each_batch(cat, kfl, &exprs, |b| read_batch(b, bodies, &mut out)).await?;
     out.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then_with(|| a.id.cmp(&b.id)));
     Ok(out)
 }
@@ -129,7 +150,7 @@ async fn load_with(cat: &Catalog, kfl: &str, schemas: bool) -> Result<Vec<Call>,
 /// each batch of results to `f` as it comes (unordered): a snapshot's
 /// bodies never sit in memory all at once.
 pub(crate) async fn for_each_batch(cat: &Catalog, kfl: &str, exprs: &[&str], mut f: impl FnMut(&RecordBatch) -> Result<(), Error>) -> Result<(), Error> {
-    let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), limit: None, offset: 0, columns: None, start_ns: None, end_ns: None };
+    let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), ..Default::default() };
     let (df, _) = cat.kfl_filtered(&q).await?;
     // Snapshots from before a protocol was decoded lack its columns.
     let df = trawl_query::failure::with_every_call_column(df)?;
@@ -180,7 +201,7 @@ impl Cells<'_> {
     }
 }
 
-fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
+fn read_batch(b: &RecordBatch, bodies: Bodies, out: &mut Vec<Call>) -> Result<(), Error> {
     let cells = Cells(b);
     let s = |i: usize, r: usize| cells.text(i, r);
     let bin = |i: usize, r: usize| cells.bytes(i, r);
@@ -192,7 +213,18 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
         let mut h = DefaultHasher::new();
         (&protocol, &server, &method, &url, &body).hash(&mut h);
         let server_ip = s(7, r)?;
-        let response_schema = bin(RESPONSE_BODY, r)
+        let response = bin(RESPONSE_BODY, r);
+        let status = int(12, r);
+        let response_key = match bodies {
+            Bodies::None => 0,
+            Bodies::Keys | Bodies::Schemas => {
+                let mut h = DefaultHasher::new();
+                (status, &response).hash(&mut h);
+                h.finish()
+            }
+        };
+        let response_schema = response
+            .filter(|_| bodies == Bodies::Schemas)
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .filter(|v| v.is_object() || v.is_array())
             .map(|v| json_paths(&v));
@@ -210,10 +242,13 @@ fn read_batch(b: &RecordBatch, out: &mut Vec<Call>) -> Result<(), Error> {
             method,
             url,
             endpoint: s(11, r)?,
-            status: int(12, r),
+            status,
             error: Some(s(13, r)?).filter(|e| !e.is_empty()),
             failed: boolean(14, r),
             request_key: h.finish(),
+            response_key,
+            server_port: u16::try_from(int(22, r)).unwrap_or(0),
+            flow_id: u64::try_from(int(23, r)).unwrap_or(0),
             response_headers: s(16, r)?.split(',').filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect(),
             response_schema,
             latency_ms: cells.float(18, r),
@@ -287,16 +322,8 @@ pub fn ms(from_ns: i64, to_ns: i64) -> f64 {
     (to_ns - from_ns) as f64 / 1e6
 }
 
-/// The `p`-th percentile (0..=1) of some values, by nearest rank.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1]
-}
+/// The percentile every tool reports (exact, by nearest rank).
+pub use trawl_query::stats::percentile;
 
 /// Formats capture time (ns) as RFC 3339 with microseconds.
 pub fn rfc3339(ns: i64) -> String {

@@ -10,14 +10,46 @@
 //! - a JSON response field removed or of another type;
 //! - a destination outside the private ranges the baseline never called.
 //!
-//! New endpoints and added JSON fields are reported, and do not fail.
+//! Every finding has a direction: `worse` (the list above: only these
+//! fail the verdict), `better` (fewer downstream calls per request, an
+//! error kind gone, latency down beyond the thresholds, an external
+//! destination no longer called) or `neutral` (new endpoints, new
+//! downstream calls, added JSON fields: changes, not regressions).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
 use crate::calls::{Call, percentile};
-use crate::redundant::downstream_of;
+use crate::parents::Parents;
+
+/// Whether a change is for the worse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Worse,
+    Better,
+    Neutral,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Worse => "worse",
+            Direction::Better => "better",
+            Direction::Neutral => "neutral",
+        }
+    }
+}
+
+/// A figure with the precision it needs: whole numbers bare, others
+/// with up to three decimals (1/12 is 0.083, not 0.1).
+pub fn figure(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        return format!("{}", x.round() as i64);
+    }
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
 
 /// Thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +73,8 @@ pub struct Finding {
     pub endpoint: String,
     pub kind: &'static str,
     pub detail: String,
+    pub direction: Direction,
+    /// For the worse: fails the verdict.
     pub regression: bool,
 }
 
@@ -61,9 +95,11 @@ impl Report {
             "verdict": if self.passed() { "pass" } else { "fail" },
             "endpoints": self.endpoints,
             "regressions": self.findings.iter().filter(|f| f.regression).count(),
+            "improvements": self.findings.iter().filter(|f| f.direction == Direction::Better).count(),
             "findings": self.findings.iter().map(|f| json!({
                 "endpoint": f.endpoint,
                 "kind": f.kind,
+                "direction": f.direction.name(),
                 "detail": f.detail,
                 "regression": f.regression,
             })).collect::<Vec<_>>(),
@@ -144,9 +180,10 @@ fn profiles(calls: &[Call]) -> BTreeMap<String, Profile> {
             }
         }
     }
-    for (i, inside) in downstream_of(calls) {
+    let parents = Parents::new(calls);
+    for (i, inside) in parents.with_children() {
         let p = m.entry(key(&calls[i])).or_default();
-        for j in inside {
+        for &j in inside {
             let d = &calls[j];
             *p.downstream.entry(format!("{} at {}", d.endpoint.trim(), d.server)).or_default() += 1;
         }
@@ -162,54 +199,71 @@ fn per_call(n: usize, calls: usize) -> f64 {
 pub fn compare(base: &[Call], new: &[Call], s: Settings) -> Report {
     let (b, n) = (profiles(base), profiles(new));
     let mut findings = Vec::new();
-    let mut push = |endpoint: &str, kind: &'static str, detail: String, regression: bool| {
-        findings.push(Finding { endpoint: endpoint.to_string(), kind, detail, regression })
+    use Direction::{Better, Neutral, Worse};
+    let mut push = |endpoint: &str, kind: &'static str, detail: String, direction: Direction| {
+        findings.push(Finding { endpoint: endpoint.to_string(), kind, detail, direction, regression: direction == Worse })
     };
     let all: BTreeSet<&String> = b.keys().chain(n.keys()).collect();
     for e in &all {
         match (b.get(*e), n.get(*e)) {
-            (Some(pb), None) => push(e, "missing_endpoint", format!("{} calls in the baseline, none now", pb.calls), true),
-            (None, Some(pn)) => push(e, "new_endpoint", format!("{} calls, none in the baseline", pn.calls), false),
+            (Some(pb), None) => push(e, "missing_endpoint", format!("{} calls in the baseline, none now", pb.calls), Worse),
+            (None, Some(pn)) => push(e, "new_endpoint", format!("{} calls, none in the baseline", pn.calls), Neutral),
             (Some(pb), Some(pn)) => {
                 for (kind, count) in &pn.failure_kinds {
                     if !pb.failure_kinds.contains_key(kind) {
-                        push(e, "new_error", format!("{kind} on {count} of {} calls (never in the baseline's {})", pn.calls, pb.calls), true);
+                        push(e, "new_error", format!("{kind} on {count} of {} calls (never in the baseline's {})", pn.calls, pb.calls), Worse);
+                    }
+                }
+                for (kind, count) in &pb.failure_kinds {
+                    if !pn.failure_kinds.contains_key(kind) {
+                        push(e, "error_resolved", format!("{kind} on {count} of the baseline's {} calls, none of {} now", pb.calls, pn.calls), Better);
                     }
                 }
                 for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
                     let (lb, ln) = (percentile(&pb.latency, q), percentile(&pn.latency, q));
-                    if !pb.latency.is_empty() && ln > lb * (1.0 + s.latency_pct / 100.0) && ln - lb > s.latency_min_ms {
-                        push(e, "latency_regression", format!("{name} {lb:.1} ms -> {ln:.1} ms"), true);
+                    if pb.latency.is_empty() || pn.latency.is_empty() {
+                        continue;
+                    }
+                    if ln > lb * (1.0 + s.latency_pct / 100.0) && ln - lb > s.latency_min_ms {
+                        push(e, "latency_regression", format!("{name} {} ms -> {} ms", figure(lb), figure(ln)), Worse);
+                    } else if lb > ln * (1.0 + s.latency_pct / 100.0) && lb - ln > s.latency_min_ms {
+                        push(e, "latency_improvement", format!("{name} {} ms -> {} ms", figure(lb), figure(ln)), Better);
                     }
                 }
                 let downstream: BTreeSet<&String> = pb.downstream.keys().chain(pn.downstream.keys()).collect();
                 for d in downstream {
                     let before = per_call(pb.downstream.get(d).copied().unwrap_or(0), pb.calls);
                     let after = per_call(pn.downstream.get(d).copied().unwrap_or(0), pn.calls);
+                    let (b, a) = (figure(before), figure(after));
                     if after == 0.0 && before > 0.0 {
-                        push(e, "downstream_call_vanished", format!("{d}: {before:.1} per request in the baseline, none now"), true);
-                    } else if (after - before).abs() >= 0.5 {
-                        push(e, "downstream_calls_changed", format!("{d}: {before:.1} -> {after:.1} per request"), true);
+                        // A call that no longer happens at all: a side
+                        // effect lost (the audit log), not a saving.
+                        push(e, "downstream_call_vanished", format!("{d}: {b} per request in the baseline, none now"), Worse);
+                    } else if before == 0.0 && after > 0.0 {
+                        push(e, "downstream_call_added", format!("{d}: none in the baseline, {a} per request now"), Neutral);
+                    } else if (after - before).abs() >= 0.5 || (before > 0.0 && (after / before <= 0.5 || after / before >= 2.0)) {
+                        let direction = if after < before { Better } else { Worse };
+                        push(e, "downstream_calls_changed", format!("{d}: {b} -> {a} per request"), direction);
                     }
                 }
                 if let (Some(hb), Some(hn)) = (&pb.headers, &pn.headers) {
                     for h in hb.difference(hn) {
-                        push(e, "header_removed", format!("`{h}` was in every baseline response, is missing now"), true);
+                        push(e, "header_removed", format!("`{h}` was in every baseline response, is missing now"), Worse);
                     }
                 }
                 for (path, tb) in &pb.schema {
                     match pn.schema.get(path) {
-                        None if !pn.schema.is_empty() => push(e, "json_field_removed", path.clone(), true),
+                        None if !pn.schema.is_empty() => push(e, "json_field_removed", path.clone(), Worse),
                         Some(tn) if tn != tb => {
                             let list = |t: &BTreeSet<&str>| t.iter().copied().collect::<Vec<_>>().join("|");
-                            push(e, "json_type_changed", format!("{path}: {} -> {}", list(tb), list(tn)), true)
+                            push(e, "json_type_changed", format!("{path}: {} -> {}", list(tb), list(tn)), Worse)
                         }
                         _ => {}
                     }
                 }
                 if !pb.schema.is_empty() {
                     for path in pn.schema.keys().filter(|p| !pb.schema.contains_key(*p)) {
-                        push(e, "json_field_added", path.clone(), false);
+                        push(e, "json_field_added", path.clone(), Neutral);
                     }
                 }
             }
@@ -222,7 +276,15 @@ pub fn compare(base: &[Call], new: &[Call], s: Settings) -> Report {
         *fresh.entry(&c.server).or_default() += 1;
     }
     for (server, count) in fresh {
-        push(server, "new_external_destination", format!("{count} calls to {server}, never called in the baseline"), true);
+        push(server, "new_external_destination", format!("{count} calls to {server}, never called in the baseline"), Worse);
+    }
+    let now: BTreeSet<&str> = new.iter().filter(|c| c.external).map(|c| c.server.as_str()).collect();
+    let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in base.iter().filter(|c| c.external && !now.contains(c.server.as_str())) {
+        *gone.entry(&c.server).or_default() += 1;
+    }
+    for (server, count) in gone {
+        push(server, "external_destination_removed", format!("{count} calls to {server} in the baseline, none now"), Better);
     }
     Report { endpoints: all.len(), findings }
 }

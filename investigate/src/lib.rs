@@ -3,8 +3,10 @@
 //!
 //! - [`retries`]: repeated identical requests after failures, their
 //!   intervals and whether they back off;
+//! - [`parents`]: which inbound request each downstream call served
+//!   (by trace id, else timing, with ambiguity said);
 //! - [`redundant`]: identical downstream calls inside one inbound
-//!   request (N+1 queries, a cache that never hits);
+//!   request (N+1 queries), or across requests (a cache that never hits);
 //! - [`timeline`]: errors and latency per endpoint over time, and the
 //!   first failure of each kind ("what happened at 14:02");
 //! - [`map`]: the service map, and the blast radius of one service;
@@ -22,6 +24,7 @@ pub mod audit;
 pub mod calls;
 pub mod diff;
 pub mod map;
+pub mod parents;
 pub mod redundant;
 pub mod retries;
 pub mod timeline;

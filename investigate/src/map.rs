@@ -21,7 +21,7 @@ pub struct Edge {
     pub p99_ms: f64,
     pub protocols: Vec<String>,
     /// Server ports called.
-    pub ports: Vec<String>,
+    pub ports: Vec<u16>,
     pub external: bool,
 }
 
@@ -181,8 +181,7 @@ pub fn build(calls: &[Call]) -> Map {
             nodes.insert(to.to_string());
             let lat: Vec<f64> = cs.iter().filter(|c| c.answered).map(|c| c.latency_ms).collect();
             let protocols: BTreeSet<String> = cs.iter().map(|c| c.protocol.clone()).collect();
-            let ports: BTreeSet<String> =
-                cs.iter().map(|c| c.server.rsplit(':').next().unwrap_or_default().to_string()).filter(|p| p.parse::<u16>().is_ok()).collect();
+            let ports: BTreeSet<u16> = cs.iter().map(|c| c.server_port).filter(|p| *p != 0).collect();
             Edge {
                 from: from.to_string(),
                 to: to.to_string(),

@@ -85,9 +85,13 @@ pub struct Retry {
     pub first_ns: i64,
     /// Status (or error) of each attempt.
     pub outcomes: Vec<String>,
-    /// Wait before each retry: from the end of one attempt to the start
-    /// of the next, in ms.
+    /// Wait before each retry: from the end of one attempt (its response)
+    /// to the start of the next, in ms.
     pub waits_ms: Vec<f64>,
+    /// From the start of one attempt to the start of the next, in ms.
+    pub intervals_ms: Vec<f64>,
+    /// Per retry: whether it went over the previous attempt's connection.
+    pub reused_connection: Vec<bool>,
     pub backoff: Backoff,
     /// The last attempt succeeded.
     pub succeeded: bool,
@@ -102,6 +106,8 @@ impl Retry {
             "attempts": self.calls.len(),
             "first_at": rfc3339(self.first_ns),
             "waits_ms": self.waits_ms.iter().map(|w| (w * 10.0).round() / 10.0).collect::<Vec<_>>(),
+            "intervals_ms": self.intervals_ms.iter().map(|w| (w * 10.0).round() / 10.0).collect::<Vec<_>>(),
+            "reused_connection": self.reused_connection,
             "backoff": self.backoff.name(),
             "outcomes": self.outcomes,
             "succeeded": self.succeeded,
@@ -158,6 +164,8 @@ pub fn find(calls: &[Call], settings: Settings) -> Vec<Retry> {
                     outcomes: chain.iter().map(|c| outcome(c)).collect(),
                     backoff: Backoff::of(&waits),
                     waits_ms: waits,
+                    intervals_ms: chain.windows(2).map(|w| ms(w[0].start_ns, w[1].start_ns)).collect(),
+                    reused_connection: chain.windows(2).map(|w| w[0].flow_id == w[1].flow_id).collect(),
                     succeeded: !last.failed,
                 });
             }

@@ -53,6 +53,18 @@ impl From<trawl_query::QueryError> for ToolError {
     }
 }
 
+/// The investigations' errors in the same shape as the query tools': a
+/// bad KFL filter comes back with its caret and `kfl_error`.
+impl From<trawl_investigate::Error> for ToolError {
+    fn from(e: trawl_investigate::Error) -> ToolError {
+        match e {
+            trawl_investigate::Error::Query(q) => ToolError::from(q),
+            trawl_investigate::Error::DataFusion(d) => ToolError::from(d),
+            other => ToolError::new(other.to_string()),
+        }
+    }
+}
+
 impl From<trawl_snapshot::Error> for ToolError {
     fn from(e: trawl_snapshot::Error) -> ToolError {
         ToolError::new(e.to_string())

@@ -16,6 +16,15 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use trawl_analyze::Progress;
 
+/// The file in a snapshot folder that says a dissection began there
+/// (`{"pid", "started_unix_ms"}`) or failed (`{"failed": "..."}`); removed
+/// when one completes.
+pub const MARKER: &str = ".dissection.json";
+
+fn write_marker(snap: &Path, v: &Value) {
+    let _ = std::fs::write(snap.join(MARKER), v.to_string());
+}
+
 /// What a job is doing.
 #[derive(Debug, Clone)]
 enum State {
@@ -64,12 +73,20 @@ impl Jobs {
         let job = Job { progress: progress.clone(), state: state.clone(), started, elapsed_s: elapsed_s.clone() };
         jobs.insert(name.to_string(), job);
         let snap: PathBuf = snap.to_path_buf();
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        write_marker(&snap, &json!({"pid": std::process::id(), "started_unix_ms": since}));
         std::thread::spawn(move || {
             let r = trawl_snapshot::create::index(&snap, threads, force, &progress);
             progress.done.store(true, Ordering::Relaxed);
             let s = match r {
-                Ok(m) => State::Completed(json!(m.counters)),
-                Err(e) => State::Failed(e.to_string()),
+                Ok(m) => {
+                    let _ = std::fs::remove_file(snap.join(MARKER));
+                    State::Completed(json!(m.counters))
+                }
+                Err(e) => {
+                    write_marker(&snap, &json!({"failed": e.to_string()}));
+                    State::Failed(e.to_string())
+                }
             };
             *elapsed_s.lock().unwrap_or_else(|p| p.into_inner()) = Some(started.elapsed().as_secs_f64());
             *state.lock().unwrap_or_else(|p| p.into_inner()) = s;
@@ -100,11 +117,22 @@ impl Jobs {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         let indexed = snap.join(trawl_analyze::MANIFEST).is_file();
         let Some(j) = jobs.get(name) else {
-            return if indexed {
-                let counters = manifest_counters(snap);
-                json!({"snapshot": name, "status": "completed", "progress": 100, "stats": stats_of(&counters, None)})
-            } else {
-                json!({"snapshot": name, "status": "not_started", "progress": 0, "next": "start_snapshot_dissection"})
+            let marker: Option<Value> = std::fs::read(snap.join(MARKER)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            return match (indexed, marker) {
+                (true, _) => {
+                    let counters = manifest_counters(snap);
+                    json!({"snapshot": name, "status": "completed", "progress": 100, "stats": stats_of(&counters, None)})
+                }
+                (false, Some(m)) if m.get("failed").is_some() => {
+                    json!({"snapshot": name, "status": "failed", "progress": 0, "errors": [m["failed"]], "next": "start_snapshot_dissection to try again"})
+                }
+                // Begun by a server that is gone (this one holds no job for it).
+                (false, Some(_)) => json!({
+                    "snapshot": name, "status": "interrupted", "progress": 0,
+                    "detail": "a dissection began but the server stopped before it completed; nothing of it was kept",
+                    "next": "start_snapshot_dissection to run it again",
+                }),
+                (false, None) => json!({"snapshot": name, "status": "not_started", "progress": 0, "next": "start_snapshot_dissection"}),
             };
         };
         let state = j.state.lock().unwrap_or_else(|p| p.into_inner()).clone();

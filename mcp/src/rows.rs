@@ -31,6 +31,20 @@ pub fn rows(batches: &[RecordBatch], binary_max: usize) -> Vec<Row> {
     out
 }
 
+/// A binary cell's bytes, whichever binary layout the engine chose
+/// (`Binary`, `LargeBinary` or `BinaryView`); None when null or not binary.
+pub fn bytes(a: &ArrayRef, i: usize) -> Option<&[u8]> {
+    if a.is_null(i) {
+        return None;
+    }
+    match a.data_type() {
+        DataType::Binary => Some(a.as_binary::<i32>().value(i)),
+        DataType::LargeBinary => Some(a.as_binary::<i64>().value(i)),
+        DataType::BinaryView => Some(a.as_binary_view().value(i)),
+        _ => None,
+    }
+}
+
 fn text_of_bytes(b: &[u8], max: usize) -> Value {
     let cut = &b[..b.len().min(max)];
     let mut s = String::from_utf8_lossy(cut).into_owned();
@@ -60,9 +74,7 @@ pub fn cell(a: &ArrayRef, i: usize, binary_max: usize) -> Value {
         DataType::Utf8 => json!(a.as_string::<i32>().value(i)),
         DataType::LargeUtf8 => json!(a.as_string::<i64>().value(i)),
         DataType::Utf8View => json!(a.as_string_view().value(i)),
-        DataType::Binary => text_of_bytes(a.as_binary::<i32>().value(i), binary_max),
-        DataType::LargeBinary => text_of_bytes(a.as_binary::<i64>().value(i), binary_max),
-        DataType::BinaryView => text_of_bytes(a.as_binary_view().value(i), binary_max),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => text_of_bytes(bytes(a, i).unwrap_or_default(), binary_max),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => json!(trawl_schemas::time::rfc3339(a.as_primitive::<TimestampNanosecondType>().value(i))),
         DataType::List(_) => {
             let l = a.as_list::<i32>().value(i);
@@ -149,13 +161,27 @@ pub fn endpoint(row: &mut Row, prefix: &str) -> Value {
     Value::Object(o)
 }
 
-/// Sets `id` to the reference tools take back: `snapshot/NUMBER`, from
-/// the row's `snapshot` and `number_column` (`id` of calls, `flow_id` of flows).
+/// Sets `id` to the reference tools take back, from the row's `snapshot`
+/// and `number_column`: `snapshot/NUMBER` for a call (`id`), and
+/// `snapshot/flow-NUMBER` for a flow (`flow_id`), so that one is never
+/// taken for the other.
 pub fn set_ref_id(row: &mut Row, number_column: &str) {
     let snap = row.get("snapshot").and_then(Value::as_str).unwrap_or_default().to_string();
+    let prefix = if number_column == "flow_id" { FLOW_REF } else { "" };
     if let Some(n) = row.get(number_column).cloned() {
-        row.insert("id".into(), json!(format!("{snap}/{n}")));
+        row.insert("id".into(), json!(format!("{snap}/{prefix}{n}")));
     }
+}
+
+/// What starts the number of a flow's reference (`snapshot/flow-17`).
+pub const FLOW_REF: &str = "flow-";
+
+/// The error for a flow reference given where a call id is expected.
+pub fn flow_id_error(param: &str, given: &str) -> crate::error::ToolError {
+    let n = given.rsplit_once('/').map_or(given, |(_, n)| n).trim_start_matches(FLOW_REF);
+    crate::error::ToolError::new(format!(
+        "{param}: `{given}` is a flow id (from list_l4_flows), not a call id; call ids come from list_api_calls, and the calls of that connection are list_api_calls with kfl `flow_id == {n}`"
+    ))
 }
 
 /// Drops null fields (compact rows leave out what is unknown).

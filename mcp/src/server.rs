@@ -89,7 +89,7 @@ impl std::ops::Deref for Opened {
 impl Opened {
     /// One page of a KFL query and how many rows match in all.
     pub async fn page(&self, q: &KflQuery) -> ToolResult<(usize, KflRows)> {
-        let key = format!("{:?}\u{0}{}\u{0}{:?}\u{0}{:?}", q.table, q.filter, q.start_ns, q.end_ns);
+        let key = format!("{:?}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{:?}", q.table, q.filter, q.also, q.start_ns, q.end_ns);
         let known = self.totals.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
         if let Some(t) = known {
             let (df, notes) = self.catalog.kfl_frame(q).await?;

@@ -63,11 +63,29 @@ pub struct Catalog {
     pub now_ns: Option<i64>,
 }
 
+/// The order of a KFL query's rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    /// By id: the order the analysis wrote them in (calls: when each
+    /// exchange completed; flows: when each connection was first seen).
+    /// The cheapest order, since the files are written in it.
+    #[default]
+    Id,
+    /// By `timestamp` (a call's request, a flow's first packet), then id:
+    /// what "the first N" means to a person.
+    Time,
+}
+
 /// A KFL query: which table, which filter, which page of rows.
 #[derive(Debug, Clone, Default)]
 pub struct KflQuery {
     pub table: Table,
     pub filter: String,
+    /// Further KFL filters, each compiled on its own and joined to
+    /// `filter` with AND as expressions (never as text: a filter cannot
+    /// escape another's parentheses, and an error quotes only its own).
+    pub also: Vec<String>,
+    pub order: Order,
     pub limit: Option<usize>,
     /// Rows to skip before the first one returned.
     pub offset: usize,
@@ -220,10 +238,17 @@ impl Catalog {
     /// The rows a KFL query's filter and time window keep (unordered, all
     /// columns), with the compiler's notes.
     pub async fn kfl_filtered(&self, q: &KflQuery) -> Result<(DataFrame, Vec<String>), QueryError> {
-        let compiled = self.compile_kfl(q.table, &q.filter).await?;
+        let mut compiled = self.compile_kfl(q.table, &q.filter).await?;
         let mut df = self.ctx.table(Catalog::kfl_table(q.table)).await?;
         if let Some(e) = compiled.expr {
             df = df.filter(e)?;
+        }
+        for f in &q.also {
+            let c = self.compile_kfl(q.table, f).await?;
+            if let Some(e) = c.expr {
+                df = df.filter(e)?;
+            }
+            compiled.notes.extend(c.notes);
         }
         let ts = |ns: i64| lit(datafusion::scalar::ScalarValue::TimestampNanosecond(Some(ns), Some("UTC".into())));
         if let Some(s) = q.start_ns {
@@ -243,7 +268,7 @@ impl Catalog {
         Ok((df, notes))
     }
 
-    /// The DataFrame of a KFL query (filtered, ordered by id, paged).
+    /// The DataFrame of a KFL query (filtered, ordered by id or time, paged).
     pub async fn kfl_frame(&self, q: &KflQuery) -> Result<(DataFrame, Vec<String>), QueryError> {
         let (mut df, notes) = self.kfl_filtered(q).await?;
         let id = match q.table {
@@ -251,6 +276,11 @@ impl Catalog {
             Table::Flows => "flow_id",
         };
         let mut order = Vec::new();
+        // By time, snapshots interleave; by id, each is read in turn. A
+        // sort with a LIMIT keeps only the top rows (a heap, not a full sort).
+        if q.order == Order::Time {
+            order.push(SortExpr::new(col("timestamp"), true, false));
+        }
         if self.snapshots.len() > 1 {
             order.push(SortExpr::new(col("snapshot"), true, false));
         }
@@ -297,12 +327,8 @@ impl Catalog {
 
     /// Counts the rows a KFL filter matches, with the compiler's notes.
     pub async fn kfl_count_with_notes(&self, table: Table, filter: &str) -> Result<(usize, Vec<String>), QueryError> {
-        let compiled = self.compile_kfl(table, filter).await?;
-        let mut df = self.ctx.table(Catalog::kfl_table(table)).await?;
-        if let Some(e) = compiled.expr {
-            df = df.filter(e)?;
-        }
-        Ok((df.count().await?, compiled.notes))
+        let (df, notes) = self.kfl_filtered(&KflQuery { table, filter: filter.to_string(), ..Default::default() }).await?;
+        Ok((df.count().await?, notes))
     }
 
     /// The flow ids of the rows a KFL filter matches (the connections a

@@ -11,9 +11,10 @@ pub mod failure;
 pub mod format;
 pub mod kfl;
 pub mod peers;
+pub mod stats;
 pub mod udf;
 
-pub use catalog::{Catalog, KflQuery, KflRows, TableDesc, block_on};
+pub use catalog::{Catalog, KflQuery, KflRows, Order, TableDesc, block_on};
 pub use datafusion;
 pub use error::QueryError;
 pub use format::Format;

@@ -82,6 +82,10 @@ pub struct NodeCut {
     pub source_files: Vec<String>,
     /// Archive files that ended in damage (read up to it).
     pub damaged_files: Vec<String>,
+    /// Archive files of the node that are not readable captures, each
+    /// with why (`file: reason`); none of their packets are in the cut.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable_files: Vec<String>,
     /// Sidecars copied, relative to the snapshot.
     pub sidecars: Vec<String>,
     /// Packets the capture dropped, by the source files' statistics
@@ -165,6 +169,13 @@ pub fn create(archive: &Archive, spec: &CutSpec, out: &Path, progress: &Progress
         return Err(Error::Usage(format!("{}: already exists; a snapshot is immutable once made (delete it first, or choose another name)", out.display())));
     }
     let nodes = archive.select_nodes(&spec.nodes)?;
+    // A cut of nothing but unreadable files would "succeed" with no
+    // packets and blame the window: say which files and why instead.
+    let files: Vec<&crate::archive::CaptureFile> = nodes.iter().flat_map(|n| n.files.iter()).collect();
+    if !files.is_empty() && files.iter().all(|f| f.unreadable.is_some()) {
+        let why: Vec<String> = files.iter().map(|f| format!("{}: {}", f.rel, f.unreadable.as_deref().unwrap_or_default())).collect();
+        return Err(Error::invalid(&archive.root, format!("no readable capture in the nodes selected; {}", why.join("; "))));
+    }
     let pod_regex =
         spec.pod_regex.as_deref().map(|r| Regex::new(r).map_err(|e| Error::Usage(format!("--pod-regex: not a valid regular expression: {e}")))).transpose()?;
     let workloads =
@@ -278,6 +289,7 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
         last: last.map(show),
         source_files,
         damaged_files,
+        unreadable_files: node.files.iter().filter_map(|f| f.unreadable.as_ref().map(|why| format!("{}: {why}", f.rel))).collect(),
         sidecars,
         capture_dropped: dropped,
     })

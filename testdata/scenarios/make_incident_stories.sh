@@ -19,14 +19,19 @@
 # service: TLS 1.0 broken, TLS 1.3 fixed. MODE broken or fixed (see
 # shop.py for the rest).
 #
+# MODE rush or cached records the rush instead: the fixed shop under
+# load (shop.py), where a customer pays (payment is slow, the gateway
+# answers 503 after its 1 s timeout) and, 50 ms later, twelve customers
+# read the order at once, with no X-Request-Id.
+#
 # Needs root, unshare, tcpdump, curl, redis-server, python3, openssl.
 #
 #   testdata/scenarios/make_incident_stories.sh MODE OUT.pcap
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
 if [ "${1:-}" != --inside ]; then
-  mode=${1:?usage: make_incident_stories.sh broken|fixed OUT.pcap}
-  out=${2:?usage: make_incident_stories.sh broken|fixed OUT.pcap}
+  mode=${1:?usage: make_incident_stories.sh broken|fixed|rush|cached OUT.pcap}
+  out=${2:?usage: make_incident_stories.sh broken|fixed|rush|cached OUT.pcap}
   exec "$here/record_loopback.sh" "$out" 'tcp' -- "$0" --inside "$mode"
 fi
 mode=$2
@@ -48,6 +53,18 @@ for port in 8081 8082 8083 8080 8443; do
 done
 customer() { curl -s --interface 127.0.0.10 -o /dev/null -w '%{http_code}\n' "$@" || true; }
 token='Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjdXN0b21lci03In0.kR8bXz3mQ1vN5tP0sY7wA2cD4eF6gH8jL9'
+if [ "$mode" = rush ] || [ "$mode" = cached ]; then
+  customer -H "$token" -X POST -H 'Content-Type: application/json' -d '{"order": 42, "amount": 12.5}' http://127.0.0.2:8080/pay &
+  rush=($!)
+  sleep 0.05
+  for _ in $(seq 12); do
+    customer -H "$token" http://127.0.0.2:8080/orders/42 &
+    rush+=($!)
+  done
+  wait "${rush[@]}"
+  sleep 2
+  exit 0
+fi
 for i in 1 2 3; do
   if [ "$mode" = broken ] && [ "$i" = 3 ]; then auth=(); else auth=(-H "$token"); fi
   customer "${auth[@]}" -H "X-Request-Id: read-$i" http://127.0.0.2:8080/orders/42

@@ -226,8 +226,14 @@ pub async fn create_snapshot(inner: &Arc<Inner>, p: CreateSnapshot) -> ToolResul
         "nodes": meta.nodes.iter().map(|n| json!({"name": n.name, "packets": n.packets, "bytes": n.bytes, "first": n.first, "last": n.last})).collect::<Vec<_>>(),
         "next": "start_snapshot_dissection",
     });
+    let unreadable: Vec<&String> = meta.nodes.iter().flat_map(|n| n.unreadable_files.iter()).collect();
+    if !unreadable.is_empty() {
+        v["unreadable_files"] = json!(unreadable);
+    }
     if empty {
         v["warning"] = json!(format!("the window holds no packets; the archive spans {} .. {}", oldest.unwrap_or_default(), newest.unwrap_or_default()));
+    } else if !unreadable.is_empty() {
+        v["warning"] = json!(format!("{} file(s) are not readable captures and were skipped (unreadable_files says why)", unreadable.len()));
     }
     if p.dissect {
         let snap = inner.config.data.snapshot(&name)?;

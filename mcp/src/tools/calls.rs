@@ -6,9 +6,9 @@ use rmcp::schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trawl_query::datafusion::arrow::datatypes::DataType;
-use trawl_query::datafusion::functions_aggregate::expr_fn::{approx_percentile_cont, count, sum};
+use trawl_query::datafusion::functions_aggregate::expr_fn::{approx_percentile_cont, array_agg, count, sum};
 use trawl_query::datafusion::logical_expr::{Expr, SortExpr, cast, col, lit, when};
-use trawl_query::{KflQuery, Table};
+use trawl_query::{KflQuery, Order, Table};
 
 use super::{Format, TimeArg, bounded, indexed, window};
 use crate::error::{ToolError, ToolResult};
@@ -33,6 +33,10 @@ pub struct ListCalls {
     /// Rows to skip (use next_offset of the previous page).
     #[serde(default)]
     pub offset: usize,
+    /// `time` (default): by the request's timestamp, oldest first; `id`:
+    /// by call id, the order exchanges completed in.
+    #[serde(default)]
+    pub order: CallOrder,
     /// `compact` (default) or `full` (every column, bodies cut to previews).
     #[serde(default)]
     pub format: Format,
@@ -43,6 +47,18 @@ pub struct ListCalls {
     /// Snapshot to query (default: every dissected snapshot).
     #[serde(alias = "snapshot", alias = "db")]
     pub snapshot_id: Option<String>,
+}
+
+/// The order of list_api_calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "lowercase")]
+pub enum CallOrder {
+    /// By request time (`timestamp`), then id: the first N are the first N sent.
+    #[default]
+    Time,
+    /// By id: the order the exchanges completed in (a slow call comes after faster ones it overlapped).
+    Id,
 }
 
 /// get_api_call_details' parameters.
@@ -130,6 +146,11 @@ fn compact_call(mut r: Row) -> Value {
     o.insert("id".into(), r.remove("id").unwrap_or(Value::Null));
     r.remove("snapshot");
     o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
+    o.insert("time".into(), r.remove("timestamp").unwrap_or(Value::Null));
+    // The path as sent, query string included.
+    if let Some(url) = r.remove("url").filter(|u| !u.is_null()) {
+        r.insert("path".into(), url);
+    }
     for (from, to) in
         [("protocol", "proto"), ("method", "method"), ("path", "path"), ("status_code", "status"), ("latency_ms", "latency_ms"), ("flow_id", "flow_id")]
     {
@@ -159,7 +180,7 @@ fn full_row(mut r: Row) -> Value {
 
 /// The fields of a compact call row (plus every `src_*`/`dst_*` column
 /// and [`PROTOCOL_DETAIL_COLUMNS`]).
-const COMPACT_CALL_COLUMNS: &[&str] = &["snapshot", "id", "timestamp", "protocol", "method", "path", "status_code", "latency_ms", "flow_id", "error"];
+const COMPACT_CALL_COLUMNS: &[&str] = &["snapshot", "id", "timestamp", "protocol", "method", "path", "url", "status_code", "latency_ms", "flow_id", "error"];
 
 /// Protocol details a compact call row carries when they are set.
 const PROTOCOL_DETAIL_COLUMNS: &[&str] = &[
@@ -173,6 +194,8 @@ const PROTOCOL_DETAIL_COLUMNS: &[&str] = &[
     "ws_opcode",
     "ws_from_client",
     "ws_close_code",
+    "dns_id",
+    "dns_answers",
     "redis_error",
     "db_query",
     "db_database",
@@ -201,16 +224,31 @@ pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
         }
         Format::Full => None,
     };
-    let q = KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
+    let order = match p.order {
+        CallOrder::Time => Order::Time,
+        CallOrder::Id => Order::Id,
+    };
+    let q =
+        KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns, order, ..Default::default() };
     let (total, page) = cat.page(&q).await?;
     let calls: Vec<Value> =
         rows::rows(&page.batches, LIST_BODY_PREVIEW).into_iter().map(|r| if p.format == Format::Compact { compact_call(r) } else { full_row(r) }).collect();
-    Ok(super::page("calls", calls, total, p.offset, page.notes))
+    let mut v = super::page("calls", calls, total, p.offset, page.notes);
+    v["order"] = json!(match p.order {
+        CallOrder::Time => "time",
+        CallOrder::Id => "id",
+    });
+    Ok(v)
 }
 
 /// `snapshot/id` or a number (with `snapshot_id`, or the only snapshot).
 fn parse_call_id(inner: &Inner, id: &Value, snapshot: Option<&str>) -> ToolResult<(String, u64)> {
     let bad = || ToolError::new(format!("id: expected `snapshot/id` as list_api_calls returns it, got {id}"));
+    if let Value::String(s) = id
+        && s.rsplit('/').next().is_some_and(|n| n.starts_with(rows::FLOW_REF))
+    {
+        return Err(rows::flow_id_error("id", s));
+    }
     let (snap, num) = match id {
         Value::Number(n) => (None, n.as_u64().ok_or_else(bad)?),
         Value::String(s) => match s.rsplit_once('/') {
@@ -301,13 +339,8 @@ pub async fn call_details(inner: &Arc<Inner>, p: CallDetails) -> ToolResult {
 
 /// A body column of the first row, as stored.
 fn raw_body<'a>(batches: &'a [trawl_query::datafusion::arrow::array::RecordBatch], column: &str) -> Option<&'a [u8]> {
-    use trawl_query::datafusion::arrow::array::{Array, AsArray};
     let b = batches.iter().find(|b| b.num_rows() > 0)?;
-    let c = b.column_by_name(column)?;
-    if c.is_null(0) {
-        return None;
-    }
-    Some(c.as_binary_opt::<i32>()?.value(0))
+    rows::bytes(b.column_by_name(column)?, 0)
 }
 
 pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
@@ -356,24 +389,34 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
     let failed = one_if(failed_when)?;
     // Latency of answered calls only: an unanswered call has none.
     let latency = when(answered, col("latency_ms")).end()?;
+    // Percentiles: exact (nearest rank, as the investigations compute
+    // them) while the calls are few enough to hold, else a t-digest.
+    let exact = df.clone().count().await? <= trawl_query::stats::EXACT_LIMIT;
     let pct = |q: f64| approx_percentile_cont(SortExpr::new(latency.clone(), true, false), lit(q), None);
-    let agg = df
-        .aggregate(
-            vec![key.alias("key")],
-            vec![
-                count(lit(1)).alias("calls"),
-                sum(failed).alias("errors"),
-                sum(one_if(col("status_code").gt_eq(lit(500)))?).alias("server_errors"),
-                sum(one_if(no_response)?).alias("no_response"),
-                sum(one_if(col("error").is_not_null())?).alias("incomplete"),
-                pct(0.5).alias("p50_ms"),
-                pct(0.9).alias("p90_ms"),
-                pct(0.99).alias("p99_ms"),
-            ],
-        )?
-        .sort(vec![SortExpr::new(col("calls"), false, false), SortExpr::new(col("key"), true, false)])?;
+    let mut aggs = vec![
+        count(lit(1)).alias("calls"),
+        sum(failed).alias("errors"),
+        sum(one_if(col("status_code").gt_eq(lit(500)))?).alias("server_errors"),
+        sum(one_if(no_response)?).alias("no_response"),
+        sum(one_if(col("error").is_not_null())?).alias("incomplete"),
+    ];
+    if exact {
+        aggs.push(array_agg(latency.clone()).alias("latencies"));
+    } else {
+        aggs.extend([pct(0.5).alias("p50_ms"), pct(0.9).alias("p90_ms"), pct(0.99).alias("p99_ms")]);
+    }
+    let agg = df.aggregate(vec![key.alias("key")], aggs)?.sort(vec![SortExpr::new(col("calls"), false, false), SortExpr::new(col("key"), true, false)])?;
     let all = agg.collect().await?;
-    let groups = rows::rows(&all, 0);
+    let mut groups = rows::rows(&all, 0);
+    if exact {
+        for g in &mut groups {
+            let mut lat: Vec<f64> = g.remove("latencies").and_then(|l| l.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect())).unwrap_or_default();
+            lat.sort_by(f64::total_cmp);
+            for (k, q) in [("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99)] {
+                g.insert(k.into(), if lat.is_empty() { Value::Null } else { json!(trawl_query::stats::percentile_sorted(&lat, q)) });
+            }
+        }
+    }
     let total_calls: u64 = groups.iter().filter_map(|g| g.get("calls").and_then(Value::as_u64)).sum();
     let total_errors: u64 = groups.iter().filter_map(|g| g.get("errors").and_then(Value::as_u64)).sum();
     let n = groups.len();
@@ -402,7 +445,7 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
         "total_groups": n,
         "truncated": n > limit,
         "groups": out,
-        "error_definition": "errors: HTTP status_code >= 400 or no response (status_code 0); DNS rcode != 0 or no answer; a non-OK gRPC status; GraphQL errors; Redis error replies; database errors (db_success false); Kafka error codes; AMQP reply codes above 200; for the other protocols, no answer where one was due. incomplete: calls with `error` set (malformed or cut-short messages, whatever the status)",
+        "percentile_method": if exact { trawl_query::stats::EXACT_METHOD } else { trawl_query::stats::APPROX_METHOD },
     });
     if !notes.is_empty() {
         v["notes"] = json!(notes);

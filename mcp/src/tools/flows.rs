@@ -135,7 +135,7 @@ pub struct ExportPcap {
     pub end_time: Option<TimeArg>,
     /// Comment each packet with its flow and peer names (default true).
     pub annotate: Option<bool>,
-    /// File name under exports/ (default: SNAPSHOT-export-N).
+    /// File name under exports/ (default: SNAPSHOT-export-N, the first N free). An existing file is never overwritten: the call fails and suggests a free name.
     pub name: Option<String>,
 }
 
@@ -149,6 +149,7 @@ fn compact_flow(mut r: Row) -> Value {
     o.insert("client".into(), rows::endpoint(&mut r, "src"));
     o.insert("server".into(), rows::endpoint(&mut r, "dst"));
     o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
+    o.insert("time".into(), r.remove("timestamp").unwrap_or(Value::Null));
     o.insert("duration_ms".into(), r.get("duration_us").and_then(Value::as_f64).map_or(Value::Null, |us| json!(us / 1000.0)));
     for (from, to) in [("conn_state", "state"), ("zeek_state", "zeek_state"), ("history", "history"), ("l7_protocols", "l7")] {
         if let Some(v) = r.remove(from) {
@@ -262,14 +263,13 @@ const COMPACT_FLOW_COLUMNS: &[&str] = &[
     "server_bytes",
 ];
 
-/// A KFL filter with the transport and address conditions added.
-fn flow_filter(p: &ListFlows) -> ToolResult<String> {
-    let (kfl, proto, ip) = (p.kfl.as_str(), p.l4proto, p.ip.as_deref());
+/// The transport, address and workload conditions of list_l4_flows, each
+/// a KFL filter of its own: they are compiled apart from the client's
+/// `kfl` and joined to it as expressions ([`KflQuery::also`]), so that a
+/// client's filter can neither escape them nor show up in their errors.
+fn flow_conditions(p: &ListFlows) -> ToolResult<Vec<String>> {
     let mut parts = Vec::new();
-    if !kfl.trim().is_empty() {
-        parts.push(format!("({kfl})"));
-    }
-    if let Some(p) = proto {
+    if let Some(p) = p.l4proto {
         parts.push(
             match p {
                 L4Proto::Tcp => "tcp",
@@ -279,28 +279,29 @@ fn flow_filter(p: &ListFlows) -> ToolResult<String> {
             .to_string(),
         );
     }
-    if let Some(ip) = ip {
+    if let Some(ip) = p.ip.as_deref() {
         let a: IpAddr = ip.parse().map_err(|_| ToolError::new(format!("ip: expected an IPv4 or IPv6 address, got `{ip}`")))?;
-        parts.push(format!("(src.ip == \"{a}\" || dst.ip == \"{a}\")"));
+        parts.push(format!("src.ip == \"{a}\" || dst.ip == \"{a}\""));
     }
     // Either end; a JSON string is a valid KFL (CEL) string literal.
     for (value, field) in [(&p.ns, "namespace"), (&p.pod, "pod.name"), (&p.svc, "service.name")] {
         if let Some(v) = value {
             let lit = serde_json::to_string(v).unwrap_or_default();
-            parts.push(format!("(src.{field} == {lit} || dst.{field} == {lit})"));
+            parts.push(format!("src.{field} == {lit} || dst.{field} == {lit}"));
         }
     }
-    Ok(parts.join(" && "))
+    Ok(parts)
 }
 
 pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
     let limit = bounded("limit", p.limit, 100, 1000)?;
     let (start_ns, end_ns) = window(&p.start, &p.end)?;
-    let filter = flow_filter(&p)?;
+    let also = flow_conditions(&p)?;
+    let filter = p.kfl.clone();
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
     if p.group == FlowGroup::Peers {
-        let q = KflQuery { table: Table::Flows, filter, start_ns, end_ns, ..Default::default() };
+        let q = KflQuery { table: Table::Flows, filter, also, start_ns, end_ns, ..Default::default() };
         let (df, notes) = cat.kfl_filtered(&q).await?;
         let df = trawl_query::peers::peer_flows(df)?;
         let total = df.clone().count().await?;
@@ -316,7 +317,7 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
         }
         Format::Full => None,
     };
-    let q = KflQuery { table: Table::Flows, filter, limit: Some(limit), offset: p.offset, columns, start_ns, end_ns };
+    let q = KflQuery { table: Table::Flows, filter, also, limit: Some(limit), offset: p.offset, columns, start_ns, end_ns, ..Default::default() };
     let (total, page) = cat.page(&q).await?;
     let flows: Vec<Value> = rows::rows(&page.batches, 0)
         .into_iter()
@@ -480,7 +481,18 @@ pub async fn export_pcap(inner: &Arc<Inner>, p: ExportPcap) -> ToolResult {
         None => None,
     };
     let out = match &p.name {
-        Some(n) => data.export_file(n, ".pcapng")?,
+        Some(n) => {
+            let f = data.export_file(n, ".pcapng")?;
+            if f.exists() {
+                // An earlier export is evidence too: never overwritten.
+                let stem = n.strip_suffix(".pcapng").unwrap_or(n);
+                let free = (2..).map(|i| format!("{stem}-{i}")).find(|c| data.export_file(c, ".pcapng").is_ok_and(|p| !p.exists())).unwrap_or_default();
+                return Err(ToolError::new(format!("name: exports/{stem}.pcapng exists already and is not overwritten; choose another name, e.g. `{free}`"))
+                    .with("existing", json!(f))
+                    .with("suggested_name", json!(free)));
+            }
+            f
+        }
         None => {
             let mut i = 1;
             loop {

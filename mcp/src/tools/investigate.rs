@@ -8,6 +8,7 @@ use rmcp::schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trawl_investigate::calls::{self, Call};
+use trawl_investigate::parents::Parents;
 use trawl_investigate::{audit, diff, map, redundant, retries, timeline, trace};
 
 use super::indexed;
@@ -119,14 +120,13 @@ pub struct Diff {
 }
 
 async fn load(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str) -> ToolResult<Vec<Call>> {
-    load_calls(inner, snapshot, kfl, false).await
+    load_calls(inner, snapshot, kfl, calls::Bodies::None).await
 }
 
-async fn load_calls(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str, schemas: bool) -> ToolResult<Vec<Call>> {
+async fn load_calls(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str, bodies: calls::Bodies) -> ToolResult<Vec<Call>> {
     let snaps = indexed(inner, snapshot)?;
     let cat = inner.catalog(&snaps).await?;
-    let calls = if schemas { calls::load_with_schemas(&cat.catalog, kfl).await } else { calls::load(&cat.catalog, kfl).await };
-    calls.map_err(|e| ToolError::new(e.to_string()))
+    Ok(calls::load_with(&cat.catalog, kfl, bodies).await?)
 }
 
 pub async fn service_map(inner: &Arc<Inner>, p: ServiceMap) -> ToolResult {
@@ -154,8 +154,9 @@ pub async fn find_retries(inner: &Arc<Inner>, p: Investigate) -> ToolResult {
 }
 
 pub async fn find_redundant_calls(inner: &Arc<Inner>, p: Investigate) -> ToolResult {
-    let calls = load(inner, p.snapshot_id.as_deref(), &p.kfl).await?;
-    let found = redundant::find(&calls, 2);
+    let calls = load_calls(inner, p.snapshot_id.as_deref(), &p.kfl, calls::Bodies::Keys).await?;
+    let parents = Parents::new(&calls);
+    let found = redundant::find(&calls, &parents, redundant::Settings::default());
     Ok(json!({ "redundant": found.iter().map(redundant::Redundant::to_json).collect::<Vec<_>>(), "count": found.len() }))
 }
 
@@ -166,7 +167,9 @@ pub async fn incident_timeline(inner: &Arc<Inner>, p: Timeline) -> ToolResult {
         None => None,
     };
     let calls = load(inner, p.snapshot_id.as_deref(), &p.kfl).await?;
-    let mut t = timeline::build(&calls, bucket_ns);
+    let bucket_ns = timeline::check_bucket(&calls, bucket_ns).map_err(|e| ToolError::new(format!("bucket_seconds: {e}")))?;
+    let parents = Parents::new(&calls);
+    let mut t = timeline::build(&calls, &parents, bucket_ns);
     if !p.all_buckets {
         t.buckets.retain(|b| b.anomalous);
     }
@@ -176,23 +179,26 @@ pub async fn incident_timeline(inner: &Arc<Inner>, p: Timeline) -> ToolResult {
 pub async fn security_audit(inner: &Arc<Inner>, p: Audit) -> ToolResult {
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
-    let found = audit::run(&cat.catalog, &p.kfl, p.show_secrets).await.map_err(|e| ToolError::new(e.to_string()))?;
+    let found = audit::run(&cat.catalog, &p.kfl, p.show_secrets).await?;
     Ok(json!({ "findings": found.iter().map(audit::Finding::to_json).collect::<Vec<_>>(), "count": found.len(), "redacted": !p.show_secrets }))
 }
 
 pub async fn trace_call(inner: &Arc<Inner>, p: Trace) -> ToolResult {
+    if p.id.rsplit('/').next().is_some_and(|n| n.starts_with(crate::rows::FLOW_REF)) {
+        return Err(crate::rows::flow_id_error("id", &p.id));
+    }
     let Some((snapshot, _)) = p.id.rsplit_once('/') else {
         return Err(ToolError::new(format!("id: expected `snapshot/id` as list_api_calls returns it, got `{}`", p.id)));
     };
     let calls = load(inner, Some(snapshot), "").await?;
     let root = calls.iter().position(|c| c.id == p.id).ok_or_else(|| ToolError::new(format!("id: no call `{}`", p.id)))?;
-    let (steps, cut) = trace::chain(&calls, root);
-    Ok(trace::to_json(&calls, &steps, cut))
+    let parents = Parents::new(&calls);
+    Ok(trace::to_json(&calls, &trace::chain(&calls, &parents, root)))
 }
 
 pub async fn diff_snapshots(inner: &Arc<Inner>, p: Diff) -> ToolResult {
-    let base = load_calls(inner, Some(&p.baseline), &p.kfl, true).await?;
-    let new = load_calls(inner, Some(&p.candidate), &p.kfl, true).await?;
+    let base = load_calls(inner, Some(&p.baseline), &p.kfl, calls::Bodies::Schemas).await?;
+    let new = load_calls(inner, Some(&p.candidate), &p.kfl, calls::Bodies::Schemas).await?;
     let d = diff::Settings::default();
     let s = diff::Settings { latency_pct: p.latency_pct.unwrap_or(d.latency_pct), latency_min_ms: p.latency_min_ms.unwrap_or(d.latency_min_ms) };
     let mut v: Value = diff::compare(&base, &new, s).to_json();

@@ -85,7 +85,9 @@ pub fn bounded(param: &str, value: Option<usize>, default: usize, max: usize) ->
 fn parse<P: DeserializeOwned + JsonSchema + 'static>(tool: &str, args: Value) -> ToolResult<P> {
     serde_json::from_value(args).map_err(|e| {
         let schema = schema_for_type::<P>();
-        let accepted: Vec<String> = schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        let mut accepted: Vec<String> = schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        accepted.push(BUDGET_PARAM.to_string());
+        accepted.sort();
         ToolError::new(format!("{tool}: {e}")).with("accepted_parameters", json!(accepted))
     })
 }
@@ -216,7 +218,10 @@ const DEFS: &[Def] = &[
         calls::ApiStats,
         true,
         false,
-        "Counts, error rate and latency p50/p90/p99 of the calls matching a KFL filter, grouped by endpoint, status, src, dst or protocol."
+        "Counts, error rate and latency p50/p90/p99 of the calls matching a KFL filter, grouped by endpoint, status, src, dst or protocol. \
+errors: HTTP status_code >= 400 or no response; DNS rcode != 0 or no answer; a non-OK gRPC status; GraphQL errors; Redis error replies; database errors; \
+Kafka error codes; AMQP reply codes above 200; for other protocols, no answer where one was due. incomplete: calls with `error` set (malformed or cut short). \
+Percentiles are exact by nearest rank (the latency of a real call; the same as get_service_map's) up to 100000 calls, t-digest estimates above (percentile_method says which)."
     ),
     def!(
         "list_l4_flows",
@@ -325,13 +330,30 @@ pub fn definitions(allow_destructive: bool) -> Vec<Tool> {
             let mut schema = (d.schema)().as_ref().clone();
             schema.remove("title");
             schema.remove("description");
+            let props = schema.entry("properties").or_insert_with(|| json!({}));
+            if let Some(p) = props.as_object_mut() {
+                p.insert(
+                    BUDGET_PARAM.into(),
+                    json!({"type": "integer", "minimum": 1000, "maximum": MAX_BUDGET, "description": format!(
+                        "Most characters of the result (default {DEFAULT_BUDGET}, at most {MAX_BUDGET}). Beyond it rows are left out from the end \
+                    (truncated and result_truncated say so; next_offset continues a page) and long texts are cut."
+                    )}),
+                );
+            }
             Tool::new(d.name, d.description, Arc::new(schema)).with_annotations(a)
         })
         .collect()
 }
 
-/// Runs one tool.
-pub async fn call(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestContext<RoleServer>) -> ToolResult {
+/// Runs one tool, its result cut to the client's budget ([`fit`]).
+pub async fn call(inner: &Arc<Inner>, name: &str, mut args: Value, ctx: &RequestContext<RoleServer>) -> ToolResult {
+    let budget = take_budget(&mut args)?;
+    let mut v = run(inner, name, args, ctx).await?;
+    fit(&mut v, budget);
+    Ok(v)
+}
+
+async fn run(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestContext<RoleServer>) -> ToolResult {
     match name {
         "get_data_boundaries" => archive::data_boundaries(inner, parse(name, args)?).await,
         "get_l7_data_boundaries" => archive::l7_boundaries(inner, parse(name, args)?).await,
@@ -431,4 +453,130 @@ pub fn markdown() -> String {
         }
     }
     out
+}
+
+/// The parameter every tool takes: the most characters of its result.
+pub const BUDGET_PARAM: &str = "max_result_bytes";
+/// Default result budget: about 10,000 tokens of a model's context.
+pub const DEFAULT_BUDGET: usize = 40_000;
+/// Largest result budget a client may ask for.
+pub const MAX_BUDGET: usize = 2_000_000;
+
+/// Takes the result budget out of a call's arguments.
+fn take_budget(args: &mut Value) -> ToolResult<usize> {
+    let Some(v) = args.as_object_mut().and_then(|o| o.remove(BUDGET_PARAM)) else { return Ok(DEFAULT_BUDGET) };
+    match v.as_u64().map(|n| n as usize) {
+        Some(n) if (1_000..=MAX_BUDGET).contains(&n) => Ok(n),
+        _ => Err(ToolError::new(format!("{BUDGET_PARAM}: expected a whole number from 1000 to {MAX_BUDGET}, got {v}"))),
+    }
+}
+
+/// Serialized length of a JSON value.
+fn json_len(v: &Value) -> usize {
+    serde_json::to_string(v).map_or(0, |s| s.len())
+}
+
+/// Cuts a result to `budget` characters of JSON: rows go from the end of
+/// its largest lists first, then the longest texts are shortened. What was
+/// left out is said in `result_truncated` (and `truncated`), and a paged
+/// result's `returned` and `next_offset` follow the rows kept, so the
+/// next page starts at the first row left out.
+pub fn fit(v: &mut Value, budget: usize) {
+    let before = json_len(v);
+    if before <= budget || !v.is_object() {
+        return;
+    }
+    let mut omitted = serde_json::Map::new();
+    // Lists, largest first, each cut to what the budget leaves.
+    let mut lists: Vec<(String, usize)> =
+        v.as_object().into_iter().flatten().filter_map(|(k, x)| x.as_array().map(|a| (k.clone(), json_len(&Value::Array(a.clone()))))).collect();
+    lists.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (key, _) in lists {
+        let total = json_len(v);
+        if total <= budget {
+            break;
+        }
+        let Some(items) = v.get(&key).and_then(Value::as_array) else { continue };
+        let sizes: Vec<usize> = items.iter().map(json_len).collect();
+        let list_len = 2 + sizes.iter().sum::<usize>() + sizes.len().saturating_sub(1);
+        let rest = total - list_len;
+        // Keep the longest prefix that fits (with room for the note).
+        let room = budget.saturating_sub(rest + 400);
+        let (mut keep, mut used) = (0, 2);
+        for s in &sizes {
+            let add = s + usize::from(keep > 0);
+            if used + add > room {
+                break;
+            }
+            used += add;
+            keep += 1;
+        }
+        if let Some(a) = v.get_mut(&key).and_then(Value::as_array_mut) {
+            omitted.insert(key.clone(), json!(a.len() - keep));
+            a.truncate(keep);
+        }
+        if key != "columns" && v.get("returned").is_some() {
+            let offset = v.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
+            v["returned"] = json!(keep);
+            if v.get("total").is_some() {
+                v["next_offset"] = json!(offset + keep);
+            }
+        }
+    }
+    // Still too long: shorten the longest texts (a body, a drawing).
+    while json_len(v) > budget {
+        let Some(path) = longest_text(v, String::new()) else { break };
+        let over = json_len(v) + 200 - budget;
+        let Some(Value::String(s)) = v.pointer_mut(&path) else { break };
+        let mut cut = s.len().saturating_sub(over).min(s.len());
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+        omitted.insert(path.trim_start_matches('/').replace('/', "."), json!("text cut"));
+        if cut == 0 {
+            break;
+        }
+    }
+    v["truncated"] = json!(true);
+    v["result_truncated"] = json!({
+        BUDGET_PARAM: budget,
+        "full_bytes": before,
+        "omitted": omitted,
+        "hint": format!("the result was cut to {budget} characters: page on with next_offset where there is one, narrow the question (kfl, limit, format compact, fewer columns), or raise {BUDGET_PARAM} (at most {MAX_BUDGET})"),
+    });
+}
+
+/// The JSON pointer of the longest string in `v`.
+fn longest_text(v: &Value, at: String) -> Option<String> {
+    let mut best: Option<(usize, String)> = None;
+    let mut consider = |len: usize, p: String| {
+        if len > 64 && best.as_ref().is_none_or(|(l, _)| len > *l) {
+            best = Some((len, p));
+        }
+    };
+    match v {
+        Value::String(s) => consider(s.len(), at),
+        Value::Object(m) => {
+            for (k, x) in m {
+                if let Some(p) = longest_text(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")))
+                    && let Some(Value::String(s)) = v.pointer(&p[at.len()..])
+                {
+                    consider(s.len(), p);
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                if let Some(p) = longest_text(x, format!("{at}/{i}"))
+                    && let Some(Value::String(s)) = v.pointer(&p[at.len()..])
+                {
+                    consider(s.len(), p);
+                }
+            }
+        }
+        _ => {}
+    }
+    best.map(|(_, p)| p)
 }

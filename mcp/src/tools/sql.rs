@@ -37,16 +37,27 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
     let timeout = bounded("timeout_ms", p.timeout_ms, 10_000, 60_000)?;
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
-    let run = async {
-        let df = cat.sql_frame(&p.sql).await?;
+    let sql = p.sql.clone();
+    // The query runs as a task of its own, so the deadline is kept even
+    // while the query's work keeps its thread busy; at the deadline the
+    // task is aborted, which drops the plan and cancels its partitions.
+    let task = tokio::spawn(async move {
+        let df = cat.sql_frame(&sql).await?;
         let schema = df.schema().clone();
         // One row more than asked tells whether there were more.
         let batches: Vec<RecordBatch> = df.limit(0, Some(limit + 1))?.collect().await?;
         Ok::<_, ToolError>((schema, batches))
+    });
+    let abort = task.abort_handle();
+    let (schema, batches) = match tokio::time::timeout(Duration::from_millis(timeout as u64), task).await {
+        Ok(done) => done??,
+        Err(_) => {
+            abort.abort();
+            return Err(ToolError::new(format!(
+                "the query ran longer than timeout_ms ({timeout} ms) and was cancelled: add filters or a LIMIT, or raise timeout_ms (at most 60000)"
+            )));
+        }
     };
-    let (schema, batches) = tokio::time::timeout(Duration::from_millis(timeout as u64), run).await.map_err(|_| {
-        ToolError::new(format!("the query ran longer than timeout_ms ({timeout} ms): add filters or a LIMIT, or raise timeout_ms (at most 60000)"))
-    })??;
     let mut rows = rows::rows(&batches, CELL_BYTES);
     let truncated = rows.len() > limit;
     rows.truncate(limit);

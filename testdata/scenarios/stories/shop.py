@@ -35,6 +35,7 @@ import http.server
 import json
 import socket
 import sys
+import threading
 import time
 
 GATEWAY = ("127.0.0.2", 8080)
@@ -46,6 +47,8 @@ TIMEOUT = 1.0
 
 MODE, ROLE = sys.argv[1], sys.argv[2]
 BROKEN = MODE == "broken"
+RUSH = MODE in ("rush", "cached")
+CACHED = MODE == "cached"
 
 
 SERVICE_TOKENS = {ORDERS: "Bearer svc-orders-4f7a9c2e81d3", PAYMENT: "Bearer svc-payment-b81e06d9a5c4"}
@@ -91,6 +94,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     attempts = {}
     redis = None
+    # The rush: orders serves one request at a time; cached, it keeps what it read.
+    serial = threading.Lock()
+    cache = {}
 
     def log_message(self, *a):
         pass
@@ -122,8 +128,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(status, json.loads(data), passed)
         if ROLE == "orders" and self.path.startswith("/orders/"):
             key = "order:" + self.path.rsplit("/", 1)[1]
-            for _ in range(12 if BROKEN else 1):
-                value = Handler.redis.command("GET", key)
+            if RUSH:
+                with Handler.serial:
+                    time.sleep(0.1)
+                    if not CACHED or key not in Handler.cache:
+                        Handler.cache[key] = Handler.redis.command("GET", key)
+                    value = Handler.cache[key]
+            else:
+                for _ in range(12 if BROKEN else 1):
+                    value = Handler.redis.command("GET", key)
             headers = [] if BROKEN else [("Cache-Control", "max-age=60")]
             order = json.loads(value)
             if BROKEN:
@@ -161,7 +174,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ROLE == "payment" and self.path == "/audit-log":
             return self.reply(201, {"recorded": True})
         if ROLE == "payment" and self.path == "/authorize":
-            if BROKEN:
+            if BROKEN or RUSH:
                 time.sleep(1.5)
             return self.reply(200, {"order": body["order"], "authorized": True})
         self.reply(404, {"error": "no such path"})
