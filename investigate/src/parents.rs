@@ -12,9 +12,12 @@
 //! its candidates, so that a trace can say so instead of showing C under
 //! every request that was in flight.
 //!
-//! The best guess is the candidate that answered first once C had
-//! returned (a server that serves one request at a time answers the one
-//! it made C for next), else the latest to start.
+//! The best guess is taken among the candidates of the endpoint most of
+//! them share (twelve order reads and one payment in flight: an order
+//! read), so that counts per endpoint hold even where the one request
+//! cannot be told: the one that answered first once C had returned (a
+//! server that serves one request at a time answers the one it made C
+//! for next), else the latest to start.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -162,9 +165,16 @@ impl Parents {
     }
 }
 
-/// The candidate that answered first once `child` had returned, else
-/// the one that started last (ties: the lower index).
+/// Among the candidates of the endpoint most candidates share (ties: the
+/// endpoint first in order), the one that answered first once `child`
+/// had returned, else the one that started last (ties: the lower index).
 fn best_guess(calls: &[Call], child: &Call, pool: &[usize]) -> Option<usize> {
+    let mut by_endpoint: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for &j in pool {
+        by_endpoint.entry((calls[j].server.as_str(), calls[j].endpoint.as_str())).or_default().push(j);
+    }
+    let most = by_endpoint.values().map(Vec::len).max()?;
+    let pool = by_endpoint.into_values().find(|v| v.len() == most)?;
     let after = pool.iter().copied().filter(|&j| calls[j].end_ns >= child.end_ns).min_by_key(|&j| (calls[j].end_ns, j));
     after.or_else(|| pool.iter().copied().max_by_key(|&j| (calls[j].start_ns, std::cmp::Reverse(j))))
 }

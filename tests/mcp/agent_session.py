@@ -199,7 +199,7 @@ async def session_checks(session, golden, bless, destructive, data):
     check(f["total"] == METHODS["tcp_conversations"] and f["returned"] == 10 and f["truncated"], {k: f[k] for k in f if k != "flows"})
     check(f["flows"][0]["proto"] == "tcp" and "client_stats" in f["flows"][0], f["flows"][0])
     ip = f["flows"][0]["server"]["ip"]
-    f2 = await ok(session, "list_l4_flows", {"ip": ip, "limit": 1000})
+    f2 = await ok(session, "list_l4_flows", {"ip": ip, "limit": 1000, "max_result_bytes": 2000000})
     check(f2["total"] == METHODS["tcp_conversations"], "every flow of this capture talks to one server")
     # TCP expert metrics per connection (Kubeshark's tcp_metrics), against
     # tshark: 98 FINs, no retransmission, each stream's initial RTT.

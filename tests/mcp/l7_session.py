@@ -91,10 +91,10 @@ async def checks(s):
     waits = [round(w / 1000, 1) for w in chain["waits_ms"]]
     check((chain["attempts"], waits, chain["backoff"]) == (4, [1.0, 1.0, 1.0], "constant"), chain)
     red = await ok(s, "find_redundant_calls", {"snapshot_id": "broken"})
-    check([(x["request"], x["count"]) for x in red["redundant"]] == [("GET order:42", 12)] * 3, red)
+    check([(x["request"], x["count"]) for x in red["redundant"] if x["scope"] == "within_request"] == [("GET order:42", 12)] * 3, red)
     t = await ok(s, "get_incident_timeline", {"snapshot_id": "broken"})
     pay = [f for f in t["first_failures"] if f["endpoint"] == "POST /pay"]
-    check(len(pay) == 1 and pay[0]["kind"] == "503" and pay[0]["looks_like_timeout"], t)
+    check(len(pay) == 1 and pay[0]["kind"] == "503" and pay[0]["caused_by"]["kind"] == "abandoned_by_caller", t)
     m = await ok(s, "get_service_map", {"snapshot_id": "broken", "focus": "127.0.0.3"})
     check(m["focus"]["blast_radius"] == ["127.0.0.10", "127.0.0.2"], m)
     d = await ok(s, "diff_snapshots", {"baseline": "baseline", "candidate": "broken"})

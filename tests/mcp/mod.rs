@@ -159,3 +159,38 @@ fn mcp_agent_finds_grpc_graphql_websocket_and_database_traffic() {
     let o = o.unwrap_or_else(|e| panic!("python3: {e}"));
     assert!(o.status.success(), "the L7 agent session failed (needs python3 with `pip install mcp==2.3.0`):\n{}", stderr(&o));
 }
+
+/// An agent's investigation of every incident story over MCP
+/// (tests/mcp/story_session.py): the evidence of each story with exact
+/// counts and times, and a regression check for each defect of issue
+/// "Answers an agent can trust".
+#[test]
+fn mcp_investigates_every_story() {
+    let data = scratch("mcp-stories");
+    for story in ["baseline", "broken", "fixed", "rush", "cached"] {
+        let d = data.join("archive").join(story);
+        fs::create_dir_all(&d).ok();
+        fs::copy(testdata(&format!("scenarios/stories/{story}.pcap")), d.join(format!("{story}.pcap"))).unwrap_or_else(|e| panic!("{story}: {e}"));
+    }
+    // A node whose only file is not a capture.
+    fs::create_dir_all(data.join("archive/junk")).ok();
+    fs::write(data.join("archive/junk/notes.pcap"), "not a capture\n").unwrap_or_else(|e| panic!("{e}"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/story_session.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .args(["--trawl", env!("CARGO_BIN_EXE_trawl")])
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    assert!(
+        o.status.success(),
+        "the story session failed (needs python3 with `pip install mcp==2.3.0` and tshark; .ci/run installs them):\n{}",
+        stderr(&o).lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let f: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(f["steps"].as_array().map(Vec::len), Some(13), "{f}");
+    assert_eq!(f["diff_rush_cached"], "GET order:42 at 127.0.0.4:6379: 1 -> 0.083 per request");
+    fs::remove_dir_all(&data).ok();
+}

@@ -7,6 +7,7 @@ use rmcp::schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trawl_query::datafusion::arrow::array::RecordBatch;
+use trawl_query::datafusion::physical_plan::{self, ExecutionPlan, coop::CooperativeExec};
 
 use super::{bounded, indexed};
 use crate::error::{ToolError, ToolResult};
@@ -29,6 +30,15 @@ pub struct RunSql {
     pub timeout_ms: Option<usize>,
 }
 
+/// Every operator of a plan made to yield to its runtime when its task
+/// has worked a while (tokio's budget), not only the scans: an operator
+/// that makes rows of its own (a cross join) otherwise runs without a
+/// pause, and a cancelled query would keep its thread busy until done.
+fn cooperative(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>, ToolError> {
+    use trawl_query::datafusion::common::tree_node::{Transformed, TreeNode};
+    Ok(plan.transform_up(|p| Ok(Transformed::yes(Arc::new(CooperativeExec::new(p)) as Arc<dyn ExecutionPlan>)))?.data)
+}
+
 /// Longest body text in a SQL result cell.
 const CELL_BYTES: usize = 1024;
 
@@ -38,21 +48,46 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
     let sql = p.sql.clone();
-    // The query runs as a task of its own, so the deadline is kept even
-    // while the query's work keeps its thread busy; at the deadline the
-    // task is aborted, which drops the plan and cancels its partitions.
-    let task = tokio::spawn(async move {
-        let df = cat.sql_frame(&sql).await?;
-        let schema = df.schema().clone();
-        // One row more than asked tells whether there were more.
-        let batches: Vec<RecordBatch> = df.limit(0, Some(limit + 1))?.collect().await?;
-        Ok::<_, ToolError>((schema, batches))
-    });
-    let abort = task.abort_handle();
-    let (schema, batches) = match tokio::time::timeout(Duration::from_millis(timeout as u64), task).await {
-        Ok(done) => done??,
+    // The query runs on a runtime of its own, so its work cannot hold up
+    // the server's (and with it the deadline); at the deadline it is
+    // dropped, which cancels its partitions, and its runtime shut down.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
+    let workers = if inner.config.threads > 0 { inner.config.threads } else { std::thread::available_parallelism().map_or(2, |n| n.get()) };
+    std::thread::Builder::new()
+        .name("trawl-sql".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = done_tx.send(Err(ToolError::new(format!("internal error: no runtime for the query: {e}"))));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let query = async {
+                    let df = cat.sql_frame(&sql).await?;
+                    let schema = df.schema().clone();
+                    // One row more than asked tells whether there were more.
+                    let df = df.limit(0, Some(limit + 1))?;
+                    let ctx = df.task_ctx();
+                    let plan = cooperative(df.create_physical_plan().await?)?;
+                    let batches: Vec<RecordBatch> = physical_plan::collect(plan, Arc::new(ctx)).await?;
+                    Ok::<_, ToolError>((schema, batches))
+                };
+                tokio::select! {
+                    r = query => { let _ = done_tx.send(r); }
+                    _ = cancel_rx => {}
+                }
+            });
+            rt.shutdown_background();
+        })
+        .map_err(|e| ToolError::new(format!("internal error: no thread for the query: {e}")))?;
+    let (schema, batches) = match tokio::time::timeout(Duration::from_millis(timeout as u64), done_rx).await {
+        Ok(Ok(r)) => r?,
+        Ok(Err(_)) => return Err(ToolError::new("internal error: the query's thread stopped")),
         Err(_) => {
-            abort.abort();
+            let _ = cancel_tx.send(());
             return Err(ToolError::new(format!(
                 "the query ran longer than timeout_ms ({timeout} ms) and was cancelled: add filters or a LIMIT, or raise timeout_ms (at most 60000)"
             )));
