@@ -229,7 +229,7 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
     assert_eq!(o.status.code(), Some(0), "the fixed shop passes: {}", stdout(&o));
     // An improvement is not a regression: a cache added to the rush (12
     // Redis reads for 12 requests, then 1) passes, and says it is better.
-    let (rush, cached) = (analyze(&rush_pcap, &dir, "rush"), analyze(&cached_pcap, &dir, "cached"));
+    let (rush, cached) = (analyze(rush_pcap, &dir, "rush"), analyze(cached_pcap, &dir, "cached"));
     let o = trawl(&["diff", &rush, &cached, "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let d: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
