@@ -68,10 +68,16 @@ pub struct Call {
     pub trace_id: Option<String>,
 }
 
-/// The client, as SQL over the `calls` view (see [`Call::client`]).
-pub(crate) const CLIENT: &str = "COALESCE(src_pod_namespace || '/' || src_workload, src_pod_namespace || '/' || src_pod_name, src_name)";
+/// The client, as SQL over the `calls` view (see [`Call::client`]): a
+/// workload is `namespace/Kind/name` wherever a tool names one in one
+/// string (MCP's get_api_stats groups by these same expressions).
+pub const CLIENT: &str = "COALESCE(src_pod_namespace || '/' || src_workload, src_pod_namespace || '/' || src_pod_name, src_name)";
 /// The server, as SQL (see [`Call::server`]).
-pub(crate) const SERVER: &str = "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name || ':' || CAST(dst_port AS VARCHAR))";
+pub const SERVER: &str = "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name || ':' || CAST(dst_port AS VARCHAR))";
+/// The server as a node of the service map, as SQL (see
+/// [`Call::server_node`]): [`SERVER`] without the port.
+pub const SERVER_NODE: &str =
+    "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name)";
 /// The endpoint, as SQL (see [`Call::endpoint`]).
 pub(crate) const ENDPOINT: &str =
     "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(endpoint, '') ELSE concat(COALESCE(method, ''), ' ', COALESCE(url, '')) END";
@@ -113,7 +119,7 @@ const SELECT: &[&str] = &[
     "response_body", // RESPONSE_BODY
     "COALESCE(latency_ms, 0.0)",
     "map_extract(request_headers, 'authorization')[1] IS NOT NULL",
-    "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name)",
+    SERVER_NODE,
     "COALESCE(split_part(map_extract(request_headers, 'traceparent')[1], '-', 2), map_extract(request_headers, 'x-b3-traceid')[1], \
      split_part(map_extract(request_headers, 'b3')[1], '-', 1), map_extract(request_headers, 'x-request-id')[1])",
     "CAST(COALESCE(dst_port, 0) AS BIGINT)",

@@ -161,6 +161,37 @@ pub fn endpoint(row: &mut Row, prefix: &str) -> Value {
     Value::Object(o)
 }
 
+/// The Kubernetes keys of an endpoint object that a page's legend carries.
+const NAME_KEYS: &[&str] = &["pod", "ns", "svc", "node", "workload"];
+
+/// Moves the Kubernetes names out of a page's endpoint objects (`sides`:
+/// `src`/`dst`, `client`/`server`) into one legend, so that a pod seen on
+/// forty rows is named once: each endpoint keeps its `ip` and `port` and
+/// gets `names: "k1"`, and the legend maps `k1` to `{pod, ns, svc, node,
+/// workload}`. None when no row has names.
+pub fn legend(rows: &mut [Value], sides: &[&str]) -> Option<Value> {
+    let mut ids: Vec<(Map<String, Value>, String)> = Vec::new();
+    for row in rows.iter_mut() {
+        for side in sides {
+            let Some(end) = row.get_mut(*side).and_then(Value::as_object_mut) else { continue };
+            let names: Map<String, Value> = NAME_KEYS.iter().filter_map(|k| end.remove(*k).map(|v| (k.to_string(), v))).collect();
+            if names.is_empty() {
+                continue;
+            }
+            let id = match ids.iter().find(|(n, _)| *n == names) {
+                Some((_, id)) => id.clone(),
+                None => {
+                    let id = format!("k{}", ids.len() + 1);
+                    ids.push((names, id.clone()));
+                    id
+                }
+            };
+            end.insert("names".into(), json!(id));
+        }
+    }
+    (!ids.is_empty()).then(|| Value::Object(ids.into_iter().map(|(n, id)| (id, Value::Object(n))).collect()))
+}
+
 /// Sets `id` to the reference tools take back, from the row's `snapshot`
 /// and `number_column`: `snapshot/NUMBER` for a call (`id`), and
 /// `snapshot/flow-NUMBER` for a flow (`flow_id`), so that one is never

@@ -172,6 +172,19 @@ fn mcp_investigates_every_story() {
         fs::create_dir_all(&d).ok();
         fs::copy(testdata(&format!("scenarios/stories/{story}.pcap")), d.join(format!("{story}.pcap"))).unwrap_or_else(|e| panic!("{story}: {e}"));
     }
+    // The Kubernetes cluster scenario, with its kubectl sidecars.
+    let node = data.join("archive/node-1");
+    fs::create_dir_all(&node).ok();
+    fs::copy(testdata("scenarios/k8s/cluster.pcap"), node.join("cluster.pcap")).unwrap_or_else(|e| panic!("{e}"));
+    for e in fs::read_dir(testdata("scenarios/k8s/kubectl")).into_iter().flatten().flatten() {
+        fs::copy(e.path(), node.join(e.file_name())).unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Big enough that a dissection is still running when the server is killed.
+    let big = data.join("archive/big");
+    fs::create_dir_all(&big).ok();
+    for i in 0..6 {
+        fs::copy(testdata("corpus/suricata_http-mime-truncated.pcap"), big.join(format!("part-{i}.pcap"))).unwrap_or_else(|e| panic!("{e}"));
+    }
     // A node whose only file is not a capture.
     fs::create_dir_all(data.join("archive/junk")).ok();
     fs::write(data.join("archive/junk/notes.pcap"), "not a capture\n").unwrap_or_else(|e| panic!("{e}"));
@@ -190,7 +203,8 @@ fn mcp_investigates_every_story() {
     );
     let out = String::from_utf8_lossy(&o.stdout);
     let f: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_eq!(f["steps"].as_array().map(Vec::len), Some(13), "{f}");
+    assert_eq!(f["steps"].as_array().map(Vec::len), Some(14), "{f}");
+    assert_eq!(f["restart"], "interrupted, then completed");
     assert_eq!(f["diff_rush_cached"], "GET order:42 at 127.0.0.4:6379: 1 -> 0.083 per request");
     fs::remove_dir_all(&data).ok();
 }

@@ -8,8 +8,11 @@ Run by tests/cli.rs (mod mcp); by hand:
     python3 tests/mcp/story_session.py --trawl target/debug/trawl --data DIR
 
 DIR/archive holds one node per story (testdata/scenarios/stories):
-baseline, broken, fixed, rush, cached, each with its recording, and a node
-`junk` whose only file is not a capture. Expected values come from the
+baseline, broken, fixed, rush, cached, each with its recording; `node-1`,
+the Kubernetes cluster scenario (testdata/scenarios/k8s: its recording and
+kubectl sidecars); `big`, copies of a corpus capture large enough that a
+dissection is still running when the server is killed; and a node `junk`
+whose only file is not a capture. Expected values come from the
 stories' design (shop.py: 12 Redis reads per order read when broken, a
 1 s gateway timeout before a 1.5 s payment, twelve customers at once in
 the rush) and from tshark, and are asserted here. Prints one JSON object
@@ -25,7 +28,7 @@ import time
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-STORIES = ["baseline", "broken", "fixed", "rush", "cached"]
+STORIES = ["baseline", "broken", "fixed", "rush", "cached", "node-1"]
 KFL_TOOLS = {
     "list_api_calls": {},
     "get_api_stats": {},
@@ -322,6 +325,29 @@ async def budgets(s, f):
     f["pages"] = len(ids)
 
 
+async def workloads(s, f):
+    """Defect 7 with Kubernetes names, one naming of a workload, and the legend."""
+    m = await ok(s, "get_service_map", {"snapshot_id": "node-1"})
+    ports = {(e["from"], e["to"]): e["ports"] for e in m["edges"]}
+    check(ports[("shop/Deployment/frontend", "shop/Deployment/checkout")] == [8080] and ports[("payments/Deployment/ledger", "payments/StatefulSet/payments")] == [8080], ports)
+    check(all(p for p in ports.values()), ports)
+    # get_api_stats names clients and servers as the map names its nodes.
+    for group, end in [("src_workload", "from"), ("dst_workload", "to")]:
+        st = await ok(s, "get_api_stats", {"snapshot_id": "node-1", "group_by": group})
+        keys = {g["key"] for g in st["groups"]}
+        check(keys == {e[end] for e in m["edges"]}, (group, keys, sorted({e[end] for e in m["edges"]})))
+    # Compact rows name each pod once, in a legend.
+    page = await ok(s, "list_api_calls", {"snapshot_id": "node-1", "limit": 100})
+    names = page["names"]
+    refs = [c[side]["names"] for c in page["calls"] for side in ("src", "dst") if "names" in c[side]]
+    check(set(refs) == set(names) and len(refs) > len(names), (refs, names))
+    frontend = [c for c in page["calls"] if names.get(c["src"].get("names"), {}).get("pod", "").startswith("frontend-")]
+    check(frontend and names[frontend[0]["src"]["names"]]["workload"] == "Deployment/frontend", frontend[:1])
+    flows = await ok(s, "list_l4_flows", {"snapshot_id": "node-1", "limit": 100})
+    check("names" in flows and all("pod" not in x["client"] for x in flows["flows"]), flows["flows"][:1])
+    f["legend_entries"] = len(names)
+
+
 async def exports(s, f):
     """Defect 13: an export is never overwritten."""
     first = await ok(s, "export_snapshot_pcap", {"id": "broken", "kfl": "http && status_code >= 500", "name": "errors"})
@@ -364,11 +390,42 @@ async def main():
         async with ClientSession(r, w) as s:
             await s.initialize()
             await setup(s, a.data)
-            for step in [bodies, order, trace, redundant, diff, percentiles, service_map, timeline, bad_filters, sql_deadline, budgets, exports, other_evidence]:
+            for step in [bodies, order, trace, redundant, diff, percentiles, service_map, timeline, bad_filters, sql_deadline, budgets, workloads, exports, other_evidence]:
                 args = (s, f, a.data) if step in (bodies, timeline, sql_deadline) else (s, f)
                 await step(*args)
                 f.setdefault("steps", []).append(step.__name__)
+    await restart(a.trawl, a.data, params, f)
     print(json.dumps(f))
+
+
+async def restart(trawl, data, params, f):
+    """A server killed mid-dissection: the next one says interrupted, and runs it again."""
+    async with stdio_client(params) as (r, w):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            await ok(s, "create_snapshot", {"name": "big", "nodes": ["big"]})
+            d = await ok(s, "start_snapshot_dissection", {"snapshot_id": "big"})
+            check(d["status"] == "running", d)
+            for pid in subprocess.run(["pgrep", "-f", f"mcp --data {data}"], capture_output=True, text=True).stdout.split():
+                os.kill(int(pid), 9)
+            try:
+                await s.call_tool("list_snapshots", {})
+            except Exception:
+                pass
+    async with stdio_client(params) as (r, w):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            st = await ok(s, "get_snapshot_dissection_status", {"snapshot_id": "big"})
+            check(st["status"] == "interrupted", st)
+            listed = await ok(s, "list_snapshot_dissections", {"snapshot": "big"})
+            check(listed["dissections"][0]["status"] == "interrupted", listed)
+            e = await fail(s, "list_api_calls", {"snapshot_id": "big"})
+            check("not dissected" in e["error"], e)
+            d = await ok(s, "start_snapshot_dissection", {"snapshot_id": "big", "wait_seconds": 300})
+            check(d["status"] == "completed", d)
+            st = await ok(s, "get_snapshot_dissection_status", {"snapshot_id": "big"})
+            check(st["status"] == "completed" and not os.path.exists(os.path.join(data, "snapshots", "big", ".dissection.json")), st)
+    f["restart"] = "interrupted, then completed"
 
 
 if __name__ == "__main__":

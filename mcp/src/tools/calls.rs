@@ -105,9 +105,9 @@ pub enum GroupBy {
     /// Server namespace.
     #[serde(alias = "dst_ns")]
     DstNamespace,
-    /// Client workload, `namespace/Kind/name` (else its pod, else its address).
+    /// Client workload, `namespace/Kind/name` (else `namespace/pod`, else its name: service, node, DNS name or address), as get_service_map names it.
     SrcWorkload,
-    /// Server workload, else its pod, else its service, else its address and port.
+    /// Server workload, else its pod, else its service, else its name (pod, node, DNS name or address), as get_service_map names its nodes.
     DstWorkload,
     /// Server service, `namespace/name` (else its address and port).
     #[serde(alias = "dst_svc")]
@@ -231,9 +231,13 @@ pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
     let q =
         KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns, order, ..Default::default() };
     let (total, page) = cat.page(&q).await?;
-    let calls: Vec<Value> =
+    let mut calls: Vec<Value> =
         rows::rows(&page.batches, LIST_BODY_PREVIEW).into_iter().map(|r| if p.format == Format::Compact { compact_call(r) } else { full_row(r) }).collect();
+    let names = if p.format == Format::Compact { rows::legend(&mut calls, &["src", "dst"]) } else { None };
     let mut v = super::page("calls", calls, total, p.offset, page.notes);
+    if let Some(n) = names {
+        v["names"] = n;
+    }
     v["order"] = json!(match p.order {
         CallOrder::Time => "time",
         CallOrder::Id => "id",
@@ -366,17 +370,9 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
         GroupBy::Protocol => col("protocol"),
         GroupBy::SrcNamespace => col("src_namespace"),
         GroupBy::DstNamespace => col("dst_namespace"),
-        GroupBy::SrcWorkload => coalesce(vec![
-            path(vec![col("src_pod_namespace"), col("src_workload")])?,
-            path(vec![col("src_pod_namespace"), col("src_pod_name")])?,
-            col("src_ip"),
-        ]),
-        GroupBy::DstWorkload => coalesce(vec![
-            path(vec![col("dst_pod_namespace"), col("dst_workload")])?,
-            path(vec![col("dst_pod_namespace"), col("dst_pod_name")])?,
-            path(vec![col("dst_service_namespace"), col("dst_service_name")])?,
-            dst,
-        ]),
+        // The same names as the service map and the investigations.
+        GroupBy::SrcWorkload => df.parse_sql_expr(trawl_investigate::calls::CLIENT)?,
+        GroupBy::DstWorkload => df.parse_sql_expr(trawl_investigate::calls::SERVER_NODE)?,
         GroupBy::DstService => coalesce(vec![path(vec![col("dst_service_namespace"), col("dst_service_name")])?, dst]),
     };
     let one_if = |cond: Expr| when(cond, lit(1i64)).otherwise(lit(0i64));

@@ -319,7 +319,7 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
     };
     let q = KflQuery { table: Table::Flows, filter, also, limit: Some(limit), offset: p.offset, columns, start_ns, end_ns, ..Default::default() };
     let (total, page) = cat.page(&q).await?;
-    let flows: Vec<Value> = rows::rows(&page.batches, 0)
+    let mut flows: Vec<Value> = rows::rows(&page.batches, 0)
         .into_iter()
         .map(|mut r| {
             if p.format == Format::Compact {
@@ -330,7 +330,12 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
             }
         })
         .collect();
-    Ok(super::page("flows", flows, total, p.offset, page.notes))
+    let names = if p.format == Format::Compact { rows::legend(&mut flows, &["client", "server"]) } else { None };
+    let mut v = super::page("flows", flows, total, p.offset, page.notes);
+    if let Some(n) = names {
+        v["names"] = n;
+    }
+    Ok(v)
 }
 
 async fn top(df: &DataFrame, measure: Expr, name: &str, n: usize) -> ToolResult<Vec<Value>> {

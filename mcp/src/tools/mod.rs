@@ -88,7 +88,28 @@ fn parse<P: DeserializeOwned + JsonSchema + 'static>(tool: &str, args: Value) ->
         let mut accepted: Vec<String> = schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
         accepted.push(BUDGET_PARAM.to_string());
         accepted.sort();
-        ToolError::new(format!("{tool}: {e}")).with("accepted_parameters", json!(accepted))
+        let text = e.to_string();
+        // serde names the fields it knows, aliases included, but not the
+        // budget every tool takes: say it in one list, the aliases apart.
+        let Some(rest) = text.strip_prefix("unknown field `") else {
+            return ToolError::new(format!("{tool}: {text}")).with("accepted_parameters", json!(accepted));
+        };
+        let bad = rest.split('`').next().unwrap_or_default().to_string();
+        let listed = rest.split_once("expected ").map_or("", |(_, l)| l);
+        let aliases: Vec<String> = listed.split('`').skip(1).step_by(2).filter(|n| !accepted.iter().any(|a| a == n)).map(str::to_string).collect();
+        let closest = accepted.iter().chain(&aliases).min_by_key(|a| strsim::levenshtein(a, &bad)).filter(|a| strsim::levenshtein(a, &bad) <= 2);
+        let mut msg = format!("{tool}: unknown parameter `{bad}`; it accepts {}", accepted.join(", "));
+        if !aliases.is_empty() {
+            msg.push_str(&format!(" (and, as other names of these, {})", aliases.join(", ")));
+        }
+        if let Some(c) = closest {
+            msg.push_str(&format!("; did you mean `{c}`?"));
+        }
+        let mut err = ToolError::new(msg).with("accepted_parameters", json!(accepted));
+        if !aliases.is_empty() {
+            err = err.with("aliases", json!(aliases));
+        }
+        err
     })
 }
 
