@@ -147,6 +147,31 @@ async fn measure(snap: &Path, runs: usize) {
         assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
     };
     time("SQL: the same 100 rows in timestamp order (a full top-k)", "", runs, by_time).await;
+    let first100_by_time = |filter: &'static str, offset: usize| {
+        let cat = &cat;
+        move || async move {
+            let q = KflQuery {
+                table: Table::Calls,
+                filter: filter.into(),
+                limit: Some(100),
+                offset,
+                order: trawl_query::Order::Time,
+                columns: None,
+                ..Default::default()
+            };
+            let r = cat.kfl(&q).await.unwrap();
+            assert_eq!(r.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 100, "{filter}");
+        }
+    };
+    time(
+        "KFL `http && status_code >= 400`, first 100 rows in time order (list_api_calls' default: keys by top-k, then rows by id)",
+        "< 1 s",
+        runs,
+        first100_by_time("http && status_code >= 400", 0),
+    )
+    .await;
+    time("KFL empty filter, first 100 rows in time order", "< 1 s", runs, first100_by_time("", 0)).await;
+    time("KFL empty filter, rows 100,000-100,099 in time order", "< 1 s", runs, first100_by_time("", 100_000)).await;
     let count = |filter: &'static str| {
         let cat = &cat;
         move || async move {

@@ -97,6 +97,37 @@ pub struct KflQuery {
     pub end_ns: Option<i64>,
 }
 
+/// A filter that keeps exactly the rows of some `(snapshot, id)` keys:
+/// per snapshot, the id range (for row-group pruning) and the ids.
+fn page_keys(keys: &[RecordBatch], id: &str) -> Result<Expr, QueryError> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::UInt64Type;
+    let mut per: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for b in keys {
+        let snap = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let snap = snap.as_string::<i32>();
+        let ids = b.column(1).as_primitive_opt::<UInt64Type>().ok_or_else(|| QueryError::Invalid(format!("{id}: expected an unsigned id column")))?;
+        for r in 0..b.num_rows() {
+            if ids.is_valid(r) {
+                per.entry(snap.value(r).to_string()).or_default().push(ids.value(r));
+            }
+        }
+    }
+    let mut any: Option<Expr> = None;
+    for (snap, ids) in per {
+        let (lo, hi) = (ids.iter().min().copied().unwrap_or(0), ids.iter().max().copied().unwrap_or(0));
+        let e = col("snapshot")
+            .eq(lit(snap))
+            .and(col(id).between(lit(lo), lit(hi)))
+            .and(col(id).in_list(ids.into_iter().map(lit).collect(), false));
+        any = Some(match any {
+            None => e,
+            Some(a) => a.or(e),
+        });
+    }
+    Ok(any.unwrap_or(lit(false)))
+}
+
 /// Rows of a KFL query and the notes its compilation produced.
 #[derive(Debug)]
 pub struct KflRows {
@@ -285,6 +316,24 @@ impl Catalog {
             order.push(SortExpr::new(col("snapshot"), true, false));
         }
         order.push(SortExpr::new(col(id), true, false));
+        let mut offset = q.offset;
+        if q.order == Order::Time
+            && let Some(limit) = q.limit
+        {
+            // Two steps: the page's keys from the narrow columns (a top-k
+            // over timestamp and id, not every column of every row), then
+            // those rows whole, found by id (row groups pruned by the id
+            // statistics: early calls have early ids).
+            let keys = df
+                .clone()
+                .select(vec![col("snapshot"), col(id), col("timestamp")])?
+                .sort(order.clone())?
+                .limit(q.offset, Some(limit))?
+                .collect()
+                .await?;
+            df = df.filter(page_keys(&keys, id)?)?;
+            offset = 0;
+        }
         df = df.sort(order)?;
         if let Some(cols) = &q.columns {
             let have: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
@@ -299,8 +348,8 @@ impl Catalog {
             }
             df = df.select(cols.iter().map(|c| col(format!("\"{c}\""))).collect::<Vec<_>>())?;
         }
-        if q.limit.is_some() || q.offset > 0 {
-            df = df.limit(q.offset, q.limit)?;
+        if q.limit.is_some() || offset > 0 {
+            df = df.limit(offset, q.limit)?;
         }
         Ok((df, notes))
     }

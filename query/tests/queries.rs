@@ -454,6 +454,65 @@ fn limit_and_order_follow_ids() {
     assert!(e.contains("`nope` is not a column of calls"), "{e}");
 }
 
+/// Pages in time order (a top-k over timestamp and id, then the rows by
+/// id) are the rows SQL's ORDER BY timestamp gives, page after page, over
+/// one snapshot and over a folder of two (whose rows interleave in time).
+#[test]
+fn pages_in_time_order_are_sqls_order() {
+    use trawl_query::Order;
+    use trawl_query::datafusion::arrow::datatypes::UInt64Type;
+    let folder = std::env::temp_dir().join(format!("trawl-query-time-order-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    for name in ["zeek_http_methods.pcap", "sanders_http_espn.pcapng"] {
+        let src = corpus(name);
+        let to = folder.join(name.split('.').next().unwrap());
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(&src).unwrap().flatten() {
+            if e.path().is_file() {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    for snap in [corpus("sanders_http_espn.pcapng"), folder.clone()] {
+        let cat = open(&snap);
+        let want: Vec<(String, u64)> = sql(&cat, "SELECT snapshot, id FROM calls WHERE protocol = 'http' ORDER BY timestamp, snapshot, id")
+            .iter()
+            .flat_map(|b| {
+                let s = trawl_query::datafusion::arrow::compute::cast(b.column(0), &trawl_query::datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+                let ids = b.column(1).as_primitive::<UInt64Type>().values().to_vec();
+                (0..b.num_rows()).map(move |r| (s.as_string::<i32>().value(r).to_string(), ids[r])).collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(want.len() > 40, "{}", want.len());
+        let mut got = Vec::new();
+        for offset in (0..want.len()).step_by(17) {
+            let q = KflQuery {
+                table: Table::Calls,
+                filter: "http".into(),
+                limit: Some(17),
+                offset,
+                order: Order::Time,
+                columns: Some(vec!["snapshot".into(), "id".into()]),
+                ..Default::default()
+            };
+            let rows = block_on(2, cat.kfl(&q)).unwrap().unwrap();
+            for b in &rows.batches {
+                let s = trawl_query::datafusion::arrow::compute::cast(b.column(0), &trawl_query::datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+                let ids = b.column(1).as_primitive::<UInt64Type>();
+                got.extend((0..b.num_rows()).map(|r| (s.as_string::<i32>().value(r).to_string(), ids.value(r))));
+            }
+        }
+        assert_eq!(got, want, "{}", snap.display());
+        // And the order is not id order: the capture overlaps its calls.
+        let by_id: Vec<u64> = want.iter().filter(|(s, _)| *s == want[0].0).map(|(_, i)| *i).collect();
+        let mut sorted = by_id.clone();
+        sorted.sort_unstable();
+        assert_ne!(by_id, sorted, "time order differs from id order on {}", snap.display());
+    }
+    std::fs::remove_dir_all(&folder).ok();
+}
+
 /// Protocol scoping, defaults and the pod -> service fallback, on a table
 /// with a non-HTTP row and Kubernetes columns (which real snapshots gain
 /// with Kubernetes metadata).
