@@ -544,29 +544,36 @@ pub fn fit(v: &mut Value, budget: usize) {
             }
         }
     }
-    // Still too long: shorten the longest texts (a body, a drawing).
+    let note = |omitted: &serde_json::Map<String, Value>| {
+        json!({
+            BUDGET_PARAM: budget,
+            "full_bytes": before,
+            "omitted": omitted,
+            "hint": format!("the result was cut to {budget} characters: page on with next_offset where there is one, narrow the question (kfl, limit, format compact, fewer columns), or raise {BUDGET_PARAM} (at most {MAX_BUDGET})"),
+        })
+    };
+    v["truncated"] = json!(true);
+    v["result_truncated"] = note(&omitted);
+    // Still too long: shorten the longest texts (a body, a drawing), never the note.
     while json_len(v) > budget {
-        let Some(path) = longest_text(v, String::new()) else { break };
-        let over = json_len(v) + 200 - budget;
+        let Some(note_value) = v.as_object_mut().and_then(|o| o.remove("result_truncated")) else { break };
+        let found = longest_text(v, String::new());
+        v["result_truncated"] = note_value;
+        let Some(path) = found else { break };
+        let over = json_len(v) - budget + 8;
         let Some(Value::String(s)) = v.pointer_mut(&path) else { break };
-        let mut cut = s.len().saturating_sub(over).min(s.len());
+        let mut cut = s.len().saturating_sub(over);
         while !s.is_char_boundary(cut) {
             cut -= 1;
         }
         s.truncate(cut);
         s.push('…');
         omitted.insert(path.trim_start_matches('/').replace('/', "."), json!("text cut"));
+        v["result_truncated"] = note(&omitted);
         if cut == 0 {
             break;
         }
     }
-    v["truncated"] = json!(true);
-    v["result_truncated"] = json!({
-        BUDGET_PARAM: budget,
-        "full_bytes": before,
-        "omitted": omitted,
-        "hint": format!("the result was cut to {budget} characters: page on with next_offset where there is one, narrow the question (kfl, limit, format compact, fewer columns), or raise {BUDGET_PARAM} (at most {MAX_BUDGET})"),
-    });
 }
 
 /// The JSON pointer of the longest string in `v`.
@@ -600,4 +607,44 @@ fn longest_text(v: &Value, at: String) -> Option<String> {
         _ => {}
     }
     best.map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_fit_their_budget_and_say_how_to_get_the_rest() {
+        // A page of 200 rows of about 100 characters: cut to the budget,
+        // next_offset at the first row left out.
+        let rows: Vec<Value> = (0..200).map(|i| json!({"id": format!("s/{i}"), "pad": "x".repeat(80)})).collect();
+        let mut v = page("calls", rows, 500, 100, Vec::new());
+        fit(&mut v, 5_000);
+        let kept = v["calls"].as_array().map_or(0, Vec::len);
+        assert!(json_len(&v) <= 5_000 && kept > 30, "{} bytes, {kept} rows", json_len(&v));
+        assert_eq!((v["returned"].as_u64(), v["next_offset"].as_u64()), (Some(kept as u64), Some(100 + kept as u64)));
+        assert_eq!(v["calls"][kept - 1]["id"], json!(format!("s/{}", kept - 1)), "rows go from the end");
+        assert_eq!(v["result_truncated"]["omitted"]["calls"], json!(200 - kept));
+        // No list to cut: the longest text is shortened, on a character boundary.
+        let mut d = json!({"id": "s/1", "response_body": {"text": "é".repeat(20_000), "encoding": "utf-8"}});
+        fit(&mut d, 3_000);
+        let text = d["response_body"]["text"].as_str().unwrap_or_default();
+        assert!(json_len(&d) <= 3_000 && text.ends_with('…') && text.len() > 1_000, "{}", json_len(&d));
+        assert_eq!(d["result_truncated"]["omitted"]["response_body.text"], json!("text cut"));
+        // Within budget: untouched.
+        let mut small = json!({"rows": [1, 2, 3]});
+        fit(&mut small, 1_000);
+        assert_eq!(small, json!({"rows": [1, 2, 3]}));
+    }
+
+    #[test]
+    fn the_budget_parameter_is_checked() {
+        assert_eq!(take_budget(&mut json!({"kfl": ""})).ok(), Some(DEFAULT_BUDGET));
+        let mut a = json!({"kfl": "", BUDGET_PARAM: 5000});
+        assert_eq!(take_budget(&mut a).ok(), Some(5000));
+        assert_eq!(a, json!({"kfl": ""}), "taken out before the tool's own parameters are read");
+        for bad in [json!(10), json!(3_000_000), json!("big"), json!(-1)] {
+            assert!(take_budget(&mut json!({ BUDGET_PARAM: bad })).is_err());
+        }
+    }
 }
