@@ -38,6 +38,33 @@ fn main() {
         eprintln!("built {} in {:.1} s", big.display(), t.elapsed().as_secs_f64());
     }
     block_on(THREADS, measure(&big, runs)).unwrap();
+    // The other shape: the source snapshot itself, fewer calls with their
+    // bodies stored (large responses), for the time-order page.
+    block_on(THREADS, measure_bulk(&source, runs)).unwrap();
+}
+
+/// The time-order page on the source snapshot (bodies stored).
+async fn measure_bulk(snap: &Path, runs: usize) {
+    let cat = Catalog::open(snap, THREADS).await.unwrap();
+    let total = cat.kfl_count(Table::Calls, "").await.unwrap();
+    println!("\nsource snapshot, bodies stored: {total} calls\n");
+    println!("| query | median | worst | target |");
+    println!("|---|---|---|---|");
+    let page = |order: trawl_query::Order| {
+        let cat = &cat;
+        move || async move {
+            let q = KflQuery { table: Table::Calls, filter: String::new(), limit: Some(100), order, ..Default::default() };
+            let r = cat.kfl(&q).await.unwrap();
+            assert_eq!(r.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
+        }
+    };
+    time("first 100 rows, every column, in id order", "< 200 ms", runs, page(trawl_query::Order::Id)).await;
+    time("first 100 rows, every column, in time order", "< 1 s", runs, page(trawl_query::Order::Time)).await;
+    let sql = || async {
+        let b = cat.sql("SELECT * FROM calls ORDER BY timestamp LIMIT 100").await.unwrap();
+        assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
+    };
+    time("SQL: the same 100 rows in timestamp order (a full top-k)", "", runs, sql).await;
 }
 
 /// Writes a snapshot whose api_calls are `rows` rows repeated from `source`.

@@ -106,7 +106,10 @@ fn page_keys(keys: &[RecordBatch], id: &str) -> Result<Expr, QueryError> {
     for b in keys {
         let snap = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
         let snap = snap.as_string::<i32>();
-        let ids = b.column(1).as_primitive_opt::<UInt64Type>().ok_or_else(|| QueryError::Invalid(format!("{id}: expected an unsigned id column")))?;
+        // Ids are UInt64 as trawl writes them; a table made by other means
+        // may hold them as another integer type.
+        let ids = datafusion::arrow::compute::cast(b.column(1), &DataType::UInt64)?;
+        let ids = ids.as_primitive_opt::<UInt64Type>().ok_or_else(|| QueryError::Invalid(format!("{id}: expected an integer id column")))?;
         for r in 0..b.num_rows() {
             if ids.is_valid(r) {
                 per.entry(snap.value(r).to_string()).or_default().push(ids.value(r));
