@@ -119,10 +119,7 @@ fn page_keys(keys: &[RecordBatch], id: &str) -> Result<Expr, QueryError> {
     let mut any: Option<Expr> = None;
     for (snap, ids) in per {
         let (lo, hi) = (ids.iter().min().copied().unwrap_or(0), ids.iter().max().copied().unwrap_or(0));
-        let e = col("snapshot")
-            .eq(lit(snap))
-            .and(col(id).between(lit(lo), lit(hi)))
-            .and(col(id).in_list(ids.into_iter().map(lit).collect(), false));
+        let e = col("snapshot").eq(lit(snap)).and(col(id).between(lit(lo), lit(hi))).and(col(id).in_list(ids.into_iter().map(lit).collect(), false));
         any = Some(match any {
             None => e,
             Some(a) => a.or(e),
@@ -327,13 +324,8 @@ impl Catalog {
             // over timestamp and id, not every column of every row), then
             // those rows whole, found by id (row groups pruned by the id
             // statistics: early calls have early ids).
-            let keys = df
-                .clone()
-                .select(vec![col("snapshot"), col(id), col("timestamp")])?
-                .sort(order.clone())?
-                .limit(q.offset, Some(limit))?
-                .collect()
-                .await?;
+            let keys =
+                df.clone().select(vec![col("snapshot"), col(id), col("timestamp")])?.sort(order.clone())?.limit(q.offset, Some(limit))?.collect().await?;
             df = df.filter(page_keys(&keys, id)?)?;
             offset = 0;
         }

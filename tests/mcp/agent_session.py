@@ -41,6 +41,11 @@ def ms_of(capinfos_time):
     return int(d.timestamp() * 1000 // 1) if d.microsecond % 1000 == 0 else int(d.timestamp() * 1000)
 
 
+def named(page, end):
+    """An endpoint's Kubernetes names, from its page's legend."""
+    return page.get("names", {}).get(end.get("names"), {})
+
+
 def check(cond, what):
     if not cond:
         raise AssertionError(what)
@@ -174,7 +179,7 @@ async def session_checks(session, golden, bless, destructive, data):
     check("^" in e["error"] and "status_code" in e["error"] and e["kfl_error"]["start"] == 8, e)
     # A misspelt parameter is an error naming the accepted ones, never "all rows".
     e = await fail(session, "list_api_calls", {"filter": "http"})
-    check("unknown field" in e["error"] and "kfl" in e["accepted_parameters"], e)
+    check("unknown parameter `filter`" in e["error"] and "kfl" in e["accepted_parameters"], e)
     e = await fail(session, "list_api_calls", {"limit": 5000})
     check("limit" in e["error"] and "1000" in e["error"], e)
     e = await fail(session, "list_api_calls", {"snapshot_id": "nope"})
@@ -301,9 +306,9 @@ async def session_checks(session, golden, bless, destructive, data):
     # finds 4 requests to 63.85.36.72 (`http.request && ip.dst == 63.85.36.72`),
     # pod checkout-7d9f of shop, and 35 to 205.234.218.129, pod proxy-1.
     k = await ok(session, "list_api_calls", {"snapshot_id": "espn", "kfl": 'dst.namespace == "shop"'})
-    check(k["total"] == 4 and all(c["dst"]["pod"] == "checkout-7d9f" and c["dst"]["workload"] == "Deployment/checkout" for c in k["calls"]), k)
+    check(k["total"] == 4 and all(named(k, c["dst"])["pod"] == "checkout-7d9f" and named(k, c["dst"])["workload"] == "Deployment/checkout" for c in k["calls"]), k)
     k = await ok(session, "list_api_calls", {"snapshot_id": "espn", "kfl": 'dst.pod.name == "proxy-1" && src.namespace == "internal"', "limit": 1})
-    check(k["total"] == 35 and k["calls"][0]["dst"]["ns"] == "infra" and k["calls"][0]["src"]["ns"] == "internal", k)
+    check(k["total"] == 35 and named(k, k["calls"][0]["dst"])["ns"] == "infra" and named(k, k["calls"][0]["src"])["ns"] == "internal", k)
     # Stats by workload and namespace: the two named servers, the rest public.
     s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "kfl": "http", "group_by": "dst_workload"})
     got = {g["key"]: g["calls"] for g in s["groups"]}
@@ -318,7 +323,7 @@ async def session_checks(session, golden, bless, destructive, data):
     # Kubeshark's list_l4_flows filters by either end's namespace, pod or service.
     # tshark `-z conv,tcp`: 2 conversations with 63.85.36.72.
     f = await ok(session, "list_l4_flows", {"snapshot_id": "espn", "ns": "shop"})
-    check(f["total"] == 2 and all(x["server"]["pod"] == "checkout-7d9f" for x in f["flows"]), f)
+    check(f["total"] == 2 and all(named(f, x["server"])["pod"] == "checkout-7d9f" for x in f["flows"]), f)
     f2 = await ok(session, "list_l4_flows", {"snapshot_id": "espn", "pod": "checkout-7d9f"})
     check(f2["total"] == f["total"], f2)
     f3 = await ok(session, "list_l4_flows", {"snapshot_id": "espn", "svc": "edge"})
