@@ -230,7 +230,10 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
     // An improvement is not a regression: a cache added to the rush (12
     // Redis reads for 12 requests, then 1) passes, and says it is better.
     let (rush, cached) = (analyze(rush_pcap, &dir, "rush"), analyze(cached_pcap, &dir, "cached"));
-    let o = trawl(&["diff", &rush, &cached, "--format", "json"]);
+    // (Latency is not this story's point: orders queues twelve requests 100 ms
+    // each, and a loaded machine moves a live recording's p99 by more than
+    // the default 20 ms.)
+    let o = trawl(&["diff", &rush, &cached, "--format", "json", "--latency-min-ms", "500"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let d: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
     let f: Vec<(&str, &str, &str)> = d["findings"]
