@@ -85,6 +85,37 @@ async def checks(s):
     check(codes == [(312, "basic.return"), (406, "channel.close"), (406, "exchange.declare"), (530, "connection.close"), (530, "connection.open")], codes)
     found["amqp_refused"] = codes
 
+    # Every protocol's bodies and decoded columns through get_api_call_details:
+    # each stored body comes back at its stored length, and each decoded
+    # column equals the row list_api_calls shows in full.
+    per_protocol, checked = {}, {}
+    for n in b["nodes"]:
+        snap = n["name"]
+        sql = await ok(s, "run_sql", {"snapshot_id": snap, "limit": 1000, "max_result_bytes": 2000000,
+                                      "sql": "SELECT id, protocol, length(encode(request_body, 'hex')) / 2 AS request, length(encode(response_body, 'hex')) / 2 AS response FROM calls"})
+        offset = 0
+        while True:
+            page = await ok(s, "list_api_calls", {"snapshot_id": snap, "limit": 50, "offset": offset, "format": "full", "max_result_bytes": 2000000})
+            for row in page["calls"]:
+                d = await ok(s, "get_api_call_details", {"id": row["id"], "include_l4": False, "max_payload_size": 1048576, "max_result_bytes": 2000000})
+                want = [r for r in sql["rows"] if f"{snap}/{r['id']}" == row["id"]][0]
+                for side in ("request", "response"):
+                    body = d[f"{side}_body"]
+                    got = None if body is None else body["stored_bytes"]
+                    check(got == want[side], f"{row['id']} ({want['protocol']}) {side} body: {want[side]} bytes stored, {got} came back")
+                for col in ("request_decoded", "response_decoded", "grpc_method", "gql_operation", "ws_opcode", "dns_answers", "redis_line", "db_query", "kafka_api_key_name", "amqp_exchange"):
+                    if row.get(col) is not None:
+                        check(d["call"].get(col) == row[col], f"{row['id']}: {col} {d['call'].get(col)!r} != {row[col]!r}")
+                checked[want["protocol"]] = checked.get(want["protocol"], 0) + 1
+                if want["request"] or want["response"]:
+                    per_protocol[want["protocol"]] = per_protocol.get(want["protocol"], 0) + 1
+            if "next_offset" not in page:
+                break
+            offset = page["next_offset"]
+    # The message protocols keep their content in columns of their own (no bodies).
+    check(set(per_protocol) == {"http", "grpc", "graphql", "websocket"} and {"postgresql", "amqp", "redis"} <= set(checked), (per_protocol, checked))
+    found["bodies_by_protocol"] = per_protocol
+
     # The incident stories (the broken shop against its fixed baseline).
     r = await ok(s, "find_retries", {"snapshot_id": "broken", "kfl": "http && dst.port == 8082"})
     chain = r["retry_chains"][0]

@@ -110,7 +110,7 @@ async def bodies(s, f, data):
     """Defect 1: every stored body comes back through get_api_call_details."""
     calls = await all_calls(s, "broken")
     sql = await ok(s, "run_sql", {"snapshot_id": "broken", "limit": 1000, "max_result_bytes": 2000000,
-                                  "sql": "SELECT id, length(request_body) AS request, length(response_body) AS response FROM calls"})
+                                  "sql": "SELECT id, length(encode(request_body, 'hex')) / 2 AS request, length(encode(response_body, 'hex')) / 2 AS response FROM calls"})
     stored = {f"broken/{r['id']}": r for r in sql["rows"]}
     seen = {}
     for c in calls:
