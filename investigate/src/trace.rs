@@ -126,9 +126,6 @@ pub fn to_json(calls: &[Call], chain: &Chain) -> Value {
                 })
                 .collect::<Vec<_>>()
         );
-        v["ambiguous_note"] = json!(
-            "made by the server while several requests were in flight at it, with no trace or request id to tell which: each may belong to any of its candidate parents, so it is listed here, not followed"
-        );
     }
     v
 }

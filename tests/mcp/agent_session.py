@@ -315,6 +315,9 @@ async def session_checks(session, golden, bless, destructive, data):
     check(got["shop/Deployment/checkout"] == 4 and got["infra/proxy-1"] == 35 and s["total_calls"] == 61, got)
     s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "kfl": "http", "group_by": "dst_ns"})
     check({g["key"]: g["calls"] for g in s["groups"]} == {"infra": 35, "public": 22, "shop": 4} and s["group_by"] == "dst_namespace", s)
+    # Compact DNS rows carry the transaction id and the answers.
+    dns = await ok(session, "list_api_calls", {"snapshot_id": "espn", "kfl": "dns && size(dns_answers) > 0", "limit": 1})
+    check(isinstance(dns["calls"][0]["dns_id"], int) and dns["calls"][0]["dns_answers"], dns["calls"][0])
     # DNS: tshark's 14 responses all say NOERROR (rcode 0), which is no error
     # and no missing answer, though its status is 0.
     s = await ok(session, "get_api_stats", {"snapshot_id": "espn", "kfl": "dns", "group_by": "protocol"})

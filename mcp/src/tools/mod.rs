@@ -225,7 +225,7 @@ const DEFS: &[Def] = &[
         calls::ListCalls,
         true,
         false,
-        "List API calls matching a KFL filter (e.g. `http && status_code >= 500`), oldest first, paged by limit/offset. Returns total, truncated and next_offset."
+        "List API calls matching a KFL filter (e.g. `http && status_code >= 500`), oldest first by request time (order: id for completion order), paged by limit/offset. Returns total, truncated and next_offset; compact rows name Kubernetes peers once, in the page's `names` legend."
     ),
     def!(
         "get_api_call_details",
@@ -298,14 +298,14 @@ Percentiles are exact by nearest rank (the latency of a real call; the same as g
         investigate::Investigate,
         true,
         false,
-        "Redundant calls: the same downstream request (SQL, Redis key, HTTP call) repeated inside one inbound request (N+1 queries, a cache that never hits), with the inbound call, the repeated request and the count."
+        "Redundant calls: the same downstream request (SQL, Redis key, HTTP call) repeated inside one inbound request (scope within_request: N+1 queries), or the same read with the same response made for several inbound requests within 60 s (scope across_requests: a cache that never hits), with the calls, the count and the saving a cache would give."
     ),
     def!(
         "get_incident_timeline",
         investigate::Timeline,
         true,
         false,
-        "What happened when: the first failure of each kind per endpoint (time, call id, count, latency; failures that all took the same time are flagged as a timeout), and the time buckets where an endpoint failed or slowed beyond its own baseline."
+        "What happened when: the failures of each kind per endpoint in the order they came back (first_failed_at, and first_request_at when it was sent), what caused each (caused_by: a failing or abandoned downstream call), calls their caller gave up on (abandoned_by_caller; looks_like_timeout with timeout_ms when each waited the same), the origin of each cascade (origins), and the time buckets where an endpoint failed or slowed beyond its own baseline."
     ),
     def!(
         "security_audit",
@@ -319,14 +319,14 @@ Percentiles are exact by nearest rank (the latency of a real call; the same as g
         investigate::Trace,
         true,
         false,
-        "The request chain of one inbound call: the calls its server made while it was in flight (linked by traceparent, b3 or x-request-id, else by timing), and theirs in turn, with offsets, durations and statuses."
+        "The request chain of one inbound call: the calls its server made for it (linked by traceparent, b3 or x-request-id, else by timing when only one request was in flight), and theirs in turn, with offsets, durations and statuses. A downstream call has one parent at most: calls made while several requests were in flight and no id tells which are listed apart under `ambiguous` (with candidate_parents and confidence), not followed."
     ),
     def!(
         "diff_snapshots",
         investigate::Diff,
         true,
         false,
-        "Regression verification of a candidate snapshot against a baseline, per endpoint: missing and new endpoints, new error statuses, latency regressions, changed or vanished downstream calls, removed response headers, JSON response schema changes, new external destinations. verdict pass or fail."
+        "Regression verification of a candidate snapshot against a baseline, per endpoint: missing and new endpoints, new and resolved errors, latency up or down, changed, added or vanished downstream calls, removed response headers, JSON response schema changes, new and removed external destinations. Each finding has a direction (worse, better, neutral); verdict fails only on worse."
     ),
     def!(
         "run_sql",
