@@ -63,8 +63,9 @@ pub struct Parents {
     /// Per call: its parent and the link.
     parent: Vec<Option<(usize, Link)>>,
     /// Per ambiguous call: its candidate parents (best guess first, at
-    /// most [`MAX_CANDIDATES`]) and how many there were.
-    candidates: HashMap<usize, (Vec<usize>, usize)>,
+    /// most [`MAX_CANDIDATES`]), how many there were, and whether they
+    /// all serve one endpoint.
+    candidates: HashMap<usize, (Vec<usize>, usize, bool)>,
     /// Per call: the calls whose parent it is, in start order.
     children: Vec<Vec<usize>>,
     /// Per call: the ambiguous calls it is a candidate parent of.
@@ -121,13 +122,14 @@ impl Parents {
                 p.parent[c] = Some((best, link));
                 p.children[best].push(c);
                 if link == Link::Ambiguous {
+                    let one_endpoint = pool.iter().all(|&j| calls[j].server == calls[best].server && calls[j].endpoint == calls[best].endpoint);
                     let mut list: Vec<usize> = std::iter::once(best).chain(pool.iter().copied().filter(|&j| j != best)).collect();
                     let count = list.len();
                     list.truncate(MAX_CANDIDATES);
                     for &j in &list {
                         p.maybe_children.entry(j).or_default().push(c);
                     }
-                    p.candidates.insert(c, (list, count));
+                    p.candidates.insert(c, (list, count, one_endpoint));
                 }
             }
         }
@@ -156,7 +158,19 @@ impl Parents {
     /// An ambiguous call's candidate parents (best guess first, at most
     /// 64) and their full count.
     pub fn candidates(&self, i: usize) -> Option<(&[usize], usize)> {
-        self.candidates.get(&i).map(|(v, n)| (v.as_slice(), *n))
+        self.candidates.get(&i).map(|(v, n, _)| (v.as_slice(), *n))
+    }
+
+    /// Whether the endpoint call `i` was made for is known: it has a
+    /// parent by id or by the only request in flight, or every candidate
+    /// serves the same endpoint (which request, timing cannot tell; which
+    /// endpoint, it can). Counts per endpoint ([`crate::diff`]) keep to these.
+    pub fn endpoint_known(&self, i: usize) -> bool {
+        match self.of(i) {
+            None => false,
+            Some((_, Link::Ambiguous)) => self.candidates.get(&i).is_some_and(|c| c.2),
+            Some(_) => true,
+        }
     }
 
     /// Every call with children, and its children.

@@ -207,6 +207,10 @@ async def diff(s, f):
     check(d["verdict"] == "pass" and d["regressions"] == 0, d)
     better = [x for x in d["findings"] if x["kind"] == "downstream_calls_changed"]
     check(len(better) == 1 and better[0]["direction"] == "better" and better[0]["detail"] == "GET order:42 at 127.0.0.4:6379: 1 -> 0.083 per request", better)
+    # And the other way: taking the cache away is for the worse.
+    d = await ok(s, "diff_snapshots", {"baseline": "cached", "candidate": "rush"})
+    worse = [(x["kind"], x["detail"]) for x in d["findings"] if x["direction"] == "worse"]
+    check(d["verdict"] == "fail" and worse == [("downstream_calls_changed", "GET order:42 at 127.0.0.4:6379: 0.083 -> 1 per request")], d)
     d = await ok(s, "diff_snapshots", {"baseline": "baseline", "candidate": "broken"})
     check(d["verdict"] == "fail", d)
     worse = {(x["endpoint"], x["kind"]) for x in d["findings"] if x["direction"] == "worse"}
