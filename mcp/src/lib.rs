@@ -8,6 +8,7 @@
 //! compact JSON with totals, `truncated` and the next offset; failures
 //! come back with `isError: true` and say what to do next.
 
+mod budget;
 mod data;
 mod error;
 mod http;
