@@ -318,13 +318,12 @@ pub fn build(calls: &[Call], parents: &Parents, bucket_ns: Option<i64>) -> Timel
     }
     let mut first_failures: Vec<FirstFailure> = groups.into_values().collect();
     first_failures.sort_by(|a, b| a.first_failed_ns.cmp(&b.first_failed_ns).then_with(|| a.first_call.cmp(&b.first_call)));
-    Timeline { bucket_ns, buckets, origins: origins(calls, &failed), first_failures }
+    Timeline { bucket_ns, buckets, origins: origins(calls, &failed, &by_call), first_failures }
 }
 
 /// The origin of each failure group that caused no other: its first
 /// failure's causes followed down.
-fn origins(calls: &[Call], failed: &[Failed]) -> Vec<Origin> {
-    let by_call: BTreeMap<usize, &Failed> = failed.iter().map(|f| (f.call, f)).collect();
+fn origins(calls: &[Call], failed: &[Failed], by_call: &BTreeMap<usize, &Failed>) -> Vec<Origin> {
     let key = |f: &Failed| (calls[f.call].server.clone(), calls[f.call].endpoint.clone(), f.kind.clone());
     // Groups that are some failure's cause are not where a story starts.
     let causes: std::collections::BTreeSet<(String, String, String)> = failed.iter().filter_map(|f| f.cause.map(|c| key(by_call[&c]))).collect();

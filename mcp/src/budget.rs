@@ -27,6 +27,11 @@ fn json_len(v: &Value) -> usize {
     serde_json::to_string(v).map_or(0, |s| s.len())
 }
 
+/// Serialized length of a list whose items are `sizes` long.
+fn list_len(sizes: &[usize]) -> usize {
+    2 + sizes.iter().sum::<usize>() + sizes.len().saturating_sub(1)
+}
+
 /// Cuts a result to `budget` characters of JSON: rows go from the end of
 /// its largest lists first, then the longest texts are shortened. What was
 /// left out is said in `result_truncated` (and `truncated`), and a paged
@@ -39,8 +44,12 @@ pub fn fit(v: &mut Value, budget: usize) {
     }
     let mut omitted = serde_json::Map::new();
     // Lists, largest first, each cut to what the budget leaves.
-    let mut lists: Vec<(String, usize)> =
-        v.as_object().into_iter().flatten().filter_map(|(k, x)| x.as_array().map(|a| (k.clone(), json_len(&Value::Array(a.clone()))))).collect();
+    let mut lists: Vec<(String, usize)> = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, x)| x.as_array().map(|a| (k.clone(), list_len(&a.iter().map(json_len).collect::<Vec<_>>()))))
+        .collect();
     lists.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (key, _) in lists {
         let total = json_len(v);
@@ -49,8 +58,7 @@ pub fn fit(v: &mut Value, budget: usize) {
         }
         let Some(items) = v.get(&key).and_then(Value::as_array) else { continue };
         let sizes: Vec<usize> = items.iter().map(json_len).collect();
-        let list_len = 2 + sizes.iter().sum::<usize>() + sizes.len().saturating_sub(1);
-        let rest = total - list_len;
+        let rest = total - list_len(&sizes);
         // Keep the longest prefix that fits (with room for the note).
         let room = budget.saturating_sub(rest + 400);
         let (mut keep, mut used) = (0, 2);

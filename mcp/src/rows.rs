@@ -207,12 +207,21 @@ pub fn set_ref_id(row: &mut Row, number_column: &str) {
 /// What starts the number of a flow's reference (`snapshot/flow-17`).
 pub const FLOW_REF: &str = "flow-";
 
-/// The error for a flow reference given where a call id is expected.
-pub fn flow_id_error(param: &str, given: &str) -> crate::error::ToolError {
-    let n = given.rsplit_once('/').map_or(given, |(_, n)| n).trim_start_matches(FLOW_REF);
-    crate::error::ToolError::new(format!(
+/// Refuses a flow reference given where a call id is expected, saying
+/// where call ids come from and how to list that connection's calls.
+pub fn refuse_flow_id(param: &str, given: &str) -> crate::error::ToolResult<()> {
+    let last = given.rsplit_once('/').map_or(given, |(_, n)| n);
+    let Some(n) = last.strip_prefix(FLOW_REF) else { return Ok(()) };
+    Err(crate::error::ToolError::new(format!(
         "{param}: `{given}` is a flow id (from list_l4_flows), not a call id; call ids come from list_api_calls, and the calls of that connection are list_api_calls with kfl `flow_id == {n}`"
-    ))
+    )))
+}
+
+/// A compact row's times: `ts` (Unix ms) and `time` (RFC 3339), from the
+/// full row's `timestamp`.
+pub fn move_times(from: &mut Row, to: &mut Row) {
+    to.insert("ts".into(), ms_of(from, "timestamp"));
+    to.insert("time".into(), from.remove("timestamp").unwrap_or(Value::Null));
 }
 
 /// Drops null fields (compact rows leave out what is unknown).

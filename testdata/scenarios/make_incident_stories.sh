@@ -36,7 +36,7 @@ if [ "${1:-}" != --inside ]; then
 fi
 mode=$2
 work=$(mktemp -d /tmp/trawl-stories.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 for a in 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.10; do ip addr add "$a/8" dev lo 2>/dev/null || true; done
 ip addr add 203.0.113.10/32 dev lo
 redis-server --bind 127.0.0.4 --port 6379 --protected-mode no --unixsocket "$work/redis.sock" --save '' --appendonly no --dir "$work" --logfile "$work/redis.log" &

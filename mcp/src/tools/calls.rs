@@ -145,8 +145,7 @@ fn compact_call(mut r: Row) -> Value {
     let mut o = Row::new();
     o.insert("id".into(), r.remove("id").unwrap_or(Value::Null));
     r.remove("snapshot");
-    o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
-    o.insert("time".into(), r.remove("timestamp").unwrap_or(Value::Null));
+    rows::move_times(&mut r, &mut o);
     // The path as sent, query string included.
     if let Some(url) = r.remove("url").filter(|u| !u.is_null()) {
         r.insert("path".into(), url);
@@ -224,9 +223,9 @@ pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
         }
         Format::Full => None,
     };
-    let order = match p.order {
-        CallOrder::Time => Order::Time,
-        CallOrder::Id => Order::Id,
+    let (order, order_name) = match p.order {
+        CallOrder::Time => (Order::Time, "time"),
+        CallOrder::Id => (Order::Id, "id"),
     };
     let q =
         KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns, order, ..Default::default() };
@@ -238,20 +237,15 @@ pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
     if let Some(n) = names {
         v["names"] = n;
     }
-    v["order"] = json!(match p.order {
-        CallOrder::Time => "time",
-        CallOrder::Id => "id",
-    });
+    v["order"] = json!(order_name);
     Ok(v)
 }
 
 /// `snapshot/id` or a number (with `snapshot_id`, or the only snapshot).
 fn parse_call_id(inner: &Inner, id: &Value, snapshot: Option<&str>) -> ToolResult<(String, u64)> {
     let bad = || ToolError::new(format!("id: expected `snapshot/id` as list_api_calls returns it, got {id}"));
-    if let Value::String(s) = id
-        && s.rsplit('/').next().is_some_and(|n| n.starts_with(rows::FLOW_REF))
-    {
-        return Err(rows::flow_id_error("id", s));
+    if let Value::String(s) = id {
+        rows::refuse_flow_id("id", s)?;
     }
     let (snap, num) = match id {
         Value::Number(n) => (None, n.as_u64().ok_or_else(bad)?),

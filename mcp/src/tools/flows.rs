@@ -148,8 +148,7 @@ fn compact_flow(mut r: Row) -> Value {
     o.insert("proto".into(), r.remove("protocol").unwrap_or(Value::Null));
     o.insert("client".into(), rows::endpoint(&mut r, "src"));
     o.insert("server".into(), rows::endpoint(&mut r, "dst"));
-    o.insert("ts".into(), rows::ms_of(&r, "timestamp"));
-    o.insert("time".into(), r.remove("timestamp").unwrap_or(Value::Null));
+    rows::move_times(&mut r, &mut o);
     o.insert("duration_ms".into(), r.get("duration_us").and_then(Value::as_f64).map_or(Value::Null, |us| json!(us / 1000.0)));
     for (from, to) in [("conn_state", "state"), ("zeek_state", "zeek_state"), ("history", "history"), ("l7_protocols", "l7")] {
         if let Some(v) = r.remove(from) {

@@ -184,9 +184,7 @@ pub async fn security_audit(inner: &Arc<Inner>, p: Audit) -> ToolResult {
 }
 
 pub async fn trace_call(inner: &Arc<Inner>, p: Trace) -> ToolResult {
-    if p.id.rsplit('/').next().is_some_and(|n| n.starts_with(crate::rows::FLOW_REF)) {
-        return Err(crate::rows::flow_id_error("id", &p.id));
-    }
+    crate::rows::refuse_flow_id("id", &p.id)?;
     let Some((snapshot, _)) = p.id.rsplit_once('/') else {
         return Err(ToolError::new(format!("id: expected `snapshot/id` as list_api_calls returns it, got `{}`", p.id)));
     };
