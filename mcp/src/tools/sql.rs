@@ -1,13 +1,22 @@
 //! Read-only SQL with row and time limits.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rmcp::schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trawl_query::datafusion::arrow::array::RecordBatch;
-use trawl_query::datafusion::physical_plan::{self, ExecutionPlan, coop::CooperativeExec};
+use trawl_query::datafusion::common::tree_node::TreeNodeRecursion;
+use trawl_query::datafusion::error::{DataFusionError, Result as DfResult};
+use trawl_query::datafusion::execution::TaskContext;
+use trawl_query::datafusion::physical_expr::PhysicalExpr;
+use trawl_query::datafusion::physical_plan::{
+    self, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream, SendableRecordBatchStream, coop::CooperativeExec,
+};
 
 use super::{bounded, indexed};
 use crate::error::{ToolError, ToolResult};
@@ -30,13 +39,16 @@ pub struct RunSql {
     pub timeout_ms: Option<usize>,
 }
 
-/// Every operator of a plan made to yield to its runtime when its task
-/// has worked a while (tokio's budget), not only the scans: an operator
-/// that makes rows of its own (a cross join) otherwise runs without a
-/// pause, and a cancelled query would keep its thread busy until done.
-fn cooperative(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>, ToolError> {
+/// Every operator of a plan made stoppable: each batch it asks of its
+/// input first looks at `stop`, and once that is set gets an error
+/// instead, so a cancelled query ends within one batch's work. Each
+/// also yields to its runtime when its task has worked a while (tokio's
+/// budget), not only the scans: an operator that makes rows of its own
+/// (a cross join) otherwise runs without a pause.
+fn stoppable(plan: Arc<dyn ExecutionPlan>, stop: &Arc<AtomicBool>) -> Result<Arc<dyn ExecutionPlan>, ToolError> {
     use trawl_query::datafusion::common::tree_node::{Transformed, TreeNode};
-    Ok(plan.transform_up(|p| Ok(Transformed::yes(Arc::new(CooperativeExec::new(p)) as Arc<dyn ExecutionPlan>)))?.data)
+    let wrap = |p: Arc<dyn ExecutionPlan>| -> Arc<dyn ExecutionPlan> { Arc::new(StoppableExec::new(Arc::new(CooperativeExec::new(p)), stop.clone())) };
+    Ok(plan.transform_up(|p| Ok(Transformed::yes(wrap(p))))?.data)
 }
 
 /// Longest body text in a SQL result cell.
@@ -53,6 +65,8 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
     // dropped, which cancels its partitions, and its runtime shut down.
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     let workers = if inner.config.threads > 0 { inner.config.threads } else { std::thread::available_parallelism().map_or(2, |n| n.get()) };
     std::thread::Builder::new()
         .name("trawl-sql".into())
@@ -71,7 +85,7 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
                     // One row more than asked tells whether there were more.
                     let df = df.limit(0, Some(limit + 1))?;
                     let ctx = df.task_ctx();
-                    let plan = cooperative(df.create_physical_plan().await?)?;
+                    let plan = stoppable(df.create_physical_plan().await?, &stopped)?;
                     let batches: Vec<RecordBatch> = physical_plan::collect(plan, Arc::new(ctx)).await?;
                     Ok::<_, ToolError>((schema, batches))
                 };
@@ -87,6 +101,7 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
         Ok(Ok(r)) => r?,
         Ok(Err(_)) => return Err(ToolError::new("internal error: the query's thread stopped")),
         Err(_) => {
+            stop.store(true, Ordering::Relaxed);
             let _ = cancel_tx.send(());
             return Err(ToolError::new(format!(
                 "the query ran longer than timeout_ms ({timeout} ms) and was cancelled: add filters or a LIMIT, or raise timeout_ms (at most 60000)"
@@ -98,4 +113,79 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
     rows.truncate(limit);
     let columns: Vec<Value> = schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
     Ok(json!({"columns": columns, "rows": rows, "returned": rows.len(), "truncated": truncated}))
+}
+
+/// A plan node that passes its input's batches through until `stop` is
+/// set, and an error after (see [`stoppable`]).
+#[derive(Debug)]
+struct StoppableExec {
+    input: Arc<dyn ExecutionPlan>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StoppableExec {
+    fn new(input: Arc<dyn ExecutionPlan>, stop: Arc<AtomicBool>) -> Self {
+        StoppableExec { input, stop }
+    }
+}
+
+impl DisplayAs for StoppableExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoppableExec")
+    }
+}
+
+impl ExecutionPlan for StoppableExec {
+    fn name(&self) -> &str {
+        "StoppableExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(StoppableExec::new(input, self.stop.clone()))),
+            _ => Err(DataFusionError::Internal("StoppableExec has one input".into())),
+        }
+    }
+
+    fn execute(&self, partition: usize, ctx: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        Ok(Box::pin(StoppableStream { input: self.input.execute(partition, ctx)?, stop: self.stop.clone() }))
+    }
+}
+
+struct StoppableStream {
+    input: SendableRecordBatchStream,
+    stop: Arc<AtomicBool>,
+}
+
+impl futures::Stream for StoppableStream {
+    type Item = DfResult<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Poll::Ready(Some(Err(DataFusionError::Execution("the query was cancelled".into()))));
+        }
+        self.input.as_mut().poll_next(cx)
+    }
+}
+
+impl RecordBatchStream for StoppableStream {
+    fn schema(&self) -> trawl_query::datafusion::arrow::datatypes::SchemaRef {
+        self.input.schema()
+    }
 }
