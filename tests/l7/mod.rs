@@ -24,6 +24,28 @@ fn calls(snap: &Path) -> Vec<Value> {
     stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect()
 }
 
+/// Calls in the order they were made: each connection's in its own order
+/// (`index`), the connections interleaved by time. Sorting by timestamp
+/// alone is not that on a live recording: on a loaded machine the
+/// capture's clock may stamp a packet later than the next one of its
+/// connection.
+fn conversation_order(rows: Vec<Value>) -> Vec<Value> {
+    let mut flows: Vec<std::collections::VecDeque<Value>> = Vec::new();
+    let mut sorted = rows;
+    sorted.sort_by_key(|r| (r["flow_id"].as_u64(), r["index"].as_u64()));
+    for r in sorted {
+        match flows.last_mut() {
+            Some(f) if f.back().is_some_and(|b| b["flow_id"] == r["flow_id"]) => f.push_back(r),
+            _ => flows.push([r].into()),
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(next) = flows.iter_mut().filter(|f| !f.is_empty()).min_by(|a, b| a[0]["timestamp"].as_str().cmp(&b[0]["timestamp"].as_str())) {
+        out.extend(next.pop_front());
+    }
+    out
+}
+
 fn analyze(pcap: &Path, snap: &Path, extra: &[&str]) {
     let mut args = vec!["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force", "-q"];
     args.extend_from_slice(extra);
@@ -181,8 +203,8 @@ fn check_http2_graphql(pcap: &Path) {
     let dir = check_dir("gql", pcap);
     let snap = dir.join("web.snap");
     analyze(pcap, &snap, &[]);
-    let mut rows = calls(&snap);
-    rows.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+    let rows = calls(&snap);
+    let rows = conversation_order(rows);
     let gql: Vec<_> = rows
         .iter()
         .filter(|r| r["protocol"] == "graphql")
@@ -369,8 +391,8 @@ fn check_redis(pcap: &Path) {
     let dir = check_dir("redis", pcap);
     let snap = dir.join("redis.snap");
     analyze(pcap, &snap, &[]);
-    let mut rows = calls(&snap);
-    rows.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+    let rows = calls(&snap);
+    let rows = conversation_order(rows);
     let got: Vec<(String, String, String)> = rows
         .iter()
         .map(|r| {
@@ -436,8 +458,8 @@ fn check_postgres(pcap: &Path) {
     let dir = check_dir("postgres", pcap);
     let snap = dir.join("postgres.snap");
     analyze(pcap, &snap, &[]);
-    let mut rows = calls(&snap);
-    rows.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+    let rows = calls(&snap);
+    let rows = conversation_order(rows);
     let got: Vec<PgRow> = rows
         .iter()
         .map(|r| {
