@@ -14,10 +14,12 @@ use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 use sha2::{Digest, Sha256};
+use trawl_proto::detail::Detail;
 use trawl_proto::dns::DnsConn;
+use trawl_proto::exchange::Exchange;
 use trawl_proto::grpc::Schemas;
 use trawl_proto::h2::{self, H2Conn, Start};
-use trawl_proto::http1::{Exchange, Http1Conn, Probe, find_message_start, probe};
+use trawl_proto::http1::{Http1Conn, Probe, find_message_start, probe};
 use trawl_proto::websocket::WsConn;
 use trawl_proto::{At, Conn, Limits, Side};
 
@@ -568,7 +570,7 @@ impl FlowTable {
     /// Emits the exchanges and issues an L7 parser produced on flow `f`
     /// (`requester`: the direction that sends requests); returns the
     /// [`APP_GRPC`]/[`APP_GRAPHQL`] bits of what it saw.
-    fn emit_l7(&mut self, f: &Flow, requester: usize, layer: &'static str, out: trawl_proto::http1::Output) -> u8 {
+    fn emit_l7(&mut self, f: &Flow, requester: usize, layer: &'static str, out: trawl_proto::exchange::Output) -> u8 {
         let (req_ep, resp_ep) = if requester == 0 { (f.client, f.server) } else { (f.server, f.client) };
         let mut apps = 0;
         for issue in out.issues {
@@ -607,66 +609,70 @@ impl FlowTable {
     /// Names an exchange's application protocol (recognising GraphQL on
     /// the way) and counts it.
     fn classify(&mut self, ex: &mut Exchange, layer: &'static str, over_tcp: bool) -> &'static str {
-        if ex.ws.is_some() {
-            self.stats.websocket_messages += 1;
-            return "websocket";
-        }
-        if let Some(db) = &ex.db {
-            self.stats.db_requests += ex.request.is_some() as u64;
-            self.stats.db_errors += (db.success == Some(false)) as u64;
-            return layer;
-        }
-        if ex.kafka.is_some() {
-            self.stats.kafka_requests += ex.request.is_some() as u64;
-            self.stats.kafka_responses += ex.response.is_some() as u64;
-            return "kafka";
-        }
-        if let Some(a) = &ex.amqp {
-            self.stats.amqp_methods += 1 + a.reply_method.is_some() as u64;
-            return "amqp";
-        }
-        if ex.redis.is_some() {
-            self.stats.redis_commands += ex.request.is_some() as u64;
-            self.stats.redis_replies += ex.response.is_some() as u64;
-            return "redis";
-        }
-        if ex.tls.is_some() {
-            self.stats.tls_client_hellos += ex.request.is_some() as u64;
-            self.stats.tls_server_hellos += ex.response.is_some() as u64;
-            return "tls";
-        }
-        if ex.dns.is_some() {
-            let (q, r) = (ex.request.is_some() as u64, ex.response.is_some() as u64);
-            self.stats.dns_queries += q;
-            self.stats.dns_responses += r;
-            if over_tcp {
-                self.stats.dns_tcp_queries += q;
-                self.stats.dns_tcp_responses += r;
+        let (request, response) = (ex.request.is_some() as u64, ex.response.is_some() as u64);
+        let st = &mut self.stats;
+        match &ex.detail {
+            Detail::WebSocket(_) => {
+                st.websocket_messages += 1;
+                return "websocket";
             }
-            return "dns";
+            Detail::Db(db) => {
+                st.db_requests += request;
+                st.db_errors += (db.success == Some(false)) as u64;
+                return layer;
+            }
+            Detail::Kafka(_) => {
+                st.kafka_requests += request;
+                st.kafka_responses += response;
+                return "kafka";
+            }
+            Detail::Amqp(a) => {
+                st.amqp_methods += 1 + a.reply_method.is_some() as u64;
+                return "amqp";
+            }
+            Detail::Redis(_) => {
+                st.redis_commands += request;
+                st.redis_replies += response;
+                return "redis";
+            }
+            Detail::Tls(_) => {
+                st.tls_client_hellos += request;
+                st.tls_server_hellos += response;
+                return "tls";
+            }
+            Detail::Dns(_) => {
+                st.dns_queries += request;
+                st.dns_responses += response;
+                if over_tcp {
+                    st.dns_tcp_queries += request;
+                    st.dns_tcp_responses += response;
+                }
+                return "dns";
+            }
+            Detail::Http | Detail::Grpc(_) | Detail::Graphql(_) => {}
         }
         // HTTP/2 messages are those read from HEADERS (stream 1 of an h2c
         // Upgrade carries the HTTP/1.1 request, counted as HTTP/1).
-        let has = |m: &Option<trawl_proto::http1::Message>| {
-            m.as_ref().is_some_and(|m| m.version.is_none() && !matches!(m.start, trawl_proto::http1::StartLine::Unknown)) as u64
+        let has = |m: &Option<trawl_proto::exchange::Message>| {
+            m.as_ref().is_some_and(|m| m.version.is_none() && !matches!(m.start, trawl_proto::exchange::StartLine::Unknown)) as u64
         };
         if ex.stream_id.is_some() {
-            self.stats.http2_requests += has(&ex.request);
-            self.stats.http2_responses += has(&ex.response);
+            st.http2_requests += has(&ex.request);
+            st.http2_responses += has(&ex.response);
         } else {
-            self.stats.http_requests += ex.request.is_some() as u64;
-            self.stats.http_responses += ex.response.is_some() as u64;
+            st.http_requests += request;
+            st.http_responses += response;
         }
-        self.stats.http_upgrades += ex.upgrade.is_some() as u64;
-        let trunc = |m: &Option<trawl_proto::http1::Message>| m.as_ref().is_some_and(|m| m.body_truncated) as u64;
-        self.stats.http_bodies_truncated += trunc(&ex.request) + trunc(&ex.response);
-        if let Some(g) = &ex.grpc {
-            self.stats.grpc_calls += 1;
-            self.stats.grpc_messages += (g.messages[0] + g.messages[1]) as u64;
+        st.http_upgrades += ex.upgrade.is_some() as u64;
+        let trunc = |m: &Option<trawl_proto::exchange::Message>| m.as_ref().is_some_and(|m| m.body_truncated) as u64;
+        st.http_bodies_truncated += trunc(&ex.request) + trunc(&ex.response);
+        if let Detail::Grpc(g) = &ex.detail {
+            st.grpc_calls += 1;
+            st.grpc_messages += (g.messages[0] + g.messages[1]) as u64;
             return "grpc";
         }
-        ex.gql = trawl_proto::graphql::inspect(ex).map(Box::new);
-        if ex.gql.is_some() {
+        if let Some(op) = trawl_proto::graphql::inspect(ex) {
+            ex.detail = Detail::Graphql(Box::new(op));
             self.stats.graphql_operations += 1;
             return "graphql";
         }

@@ -16,7 +16,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use trawl_proto::http1::{Message, StartLine};
+use trawl_proto::exchange::{Message, StartLine};
 use trawl_schemas::{ColumnType, Table};
 
 use crate::Error;
@@ -490,7 +490,7 @@ impl TableBuilder {
             Some(StartLine::Request { method, target }) => (Some(method.as_str()), Some(target.as_str())),
             _ => (None, None),
         };
-        let ws = ex.ws.as_deref();
+        let ws = ex.detail.websocket();
         let target = target.or(ws.and_then(|w| w.target.as_deref()));
         self.opt_str(method);
         self.opt_str(target);
@@ -527,7 +527,7 @@ impl TableBuilder {
         let error = ex.error.as_deref().or(req.and_then(|m| m.error.as_deref())).or(resp.and_then(|m| m.error.as_deref()));
         self.opt_str(error);
         self.opt_u32(ex.stream_id);
-        let g = ex.grpc.as_deref();
+        let g = ex.detail.grpc();
         self.opt_str(g.map(|g| g.service.as_str()));
         self.opt_str(g.map(|g| g.method.as_str()));
         self.opt_i32(g.and_then(|g| g.status));
@@ -537,7 +537,7 @@ impl TableBuilder {
         self.opt_u32(g.map(|g| g.compressed));
         self.opt_str(g.and_then(|g| g.decoded[0].as_deref()));
         self.opt_str(g.and_then(|g| g.decoded[1].as_deref()));
-        let q = ex.gql.as_deref();
+        let q = ex.detail.graphql();
         self.opt_str(q.map(|q| q.kind));
         self.opt_str(q.and_then(|q| q.name.as_deref()));
         self.opt_u32(q.and_then(|q| q.errors));
@@ -546,7 +546,7 @@ impl TableBuilder {
         self.opt_bool(ws.map(|w| w.from_client));
         self.opt_u16(ws.and_then(|w| w.close_code));
         self.opt_u32(ws.map(|w| w.fragments));
-        let dns = ex.dns.as_deref();
+        let dns = ex.detail.dns();
         fn strs(v: &[String]) -> Vec<&str> {
             v.iter().map(String::as_str).collect()
         }
@@ -554,7 +554,7 @@ impl TableBuilder {
         self.opt_list(dns.map(|d| strs(&d.question_types)).as_deref());
         self.opt_list(dns.map(|d| strs(&d.answers)).as_deref());
         self.opt_u16(dns.map(|d| d.id));
-        let tls = ex.tls.as_deref();
+        let tls = ex.detail.tls();
         let version = tls.and_then(|t| t.version);
         self.opt_str(version.map(trawl_proto::tls::version_name).as_deref());
         self.opt_u16(version);
@@ -569,13 +569,13 @@ impl TableBuilder {
         self.opt_str(tls.and_then(|t| t.cert_subject.as_deref()));
         self.opt_str(tls.and_then(|t| t.cert_issuer.as_deref()));
         self.opt_list(tls.map(|t| strs(&t.weak)).as_deref());
-        let redis = ex.redis.as_deref();
+        let redis = ex.detail.redis();
         self.opt_str(redis.and_then(|r| r.command.as_deref()));
         self.opt_str(redis.and_then(|r| r.line.as_deref()));
         self.opt_str(redis.and_then(|r| r.key.as_deref()));
         self.opt_str(redis.and_then(|r| r.reply));
         self.opt_str(redis.and_then(|r| r.error.as_deref()));
-        let db = ex.db.as_deref();
+        let db = ex.detail.db();
         self.opt_str(db.map(|d| d.command.as_str()));
         self.opt_str(db.and_then(|d| d.query.as_deref()));
         self.opt_str(db.and_then(|d| d.database.as_deref()));
@@ -588,7 +588,7 @@ impl TableBuilder {
         self.opt_str(db.and_then(|d| d.error_code.as_deref()));
         self.opt_str(db.and_then(|d| d.error_name.as_deref()));
         self.opt_str(db.and_then(|d| d.error_message.as_deref()));
-        let kafka = ex.kafka.as_deref();
+        let kafka = ex.detail.kafka();
         self.opt_i32(kafka.map(|k| k.api_key.into()));
         self.opt_str(kafka.map(|k| trawl_proto::kafka::api_name(k.api_key)));
         self.opt_i32(kafka.map(|k| k.api_version.into()));
@@ -596,7 +596,7 @@ impl TableBuilder {
         self.opt_str(kafka.and_then(|k| k.client_id.as_deref()));
         self.opt_list(kafka.map(|k| strs(&k.topics)).as_deref());
         self.opt_i32(kafka.and_then(|k| k.error_code).map(i32::from));
-        let amqp = ex.amqp.as_deref();
+        let amqp = ex.detail.amqp();
         self.opt_str(amqp.map(|a| a.method.as_str()));
         self.opt_str(amqp.and_then(|a| a.reply_method.as_deref()));
         self.opt_bool(amqp.map(|a| a.from_server));

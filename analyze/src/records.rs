@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use trawl_proto::http1::Exchange;
+use trawl_proto::exchange::Exchange;
 
 pub use crate::tcp_analysis::TcpMetrics;
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use trawl_analyze::records::{FlowRow, Keyed, Record};
 use trawl_analyze::{Options, analyze_to_memory};
-use trawl_proto::http1::StartLine;
+use trawl_proto::exchange::StartLine;
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata")
@@ -783,7 +783,7 @@ fn corpus_redis_values_match_the_oracle() {
 }
 
 /// The calls of one protocol, by their `protocol`.
-fn calls_of<'a>(rows: &'a [Keyed], protocol: &str) -> Vec<&'a trawl_proto::http1::Exchange> {
+fn calls_of<'a>(rows: &'a [Keyed], protocol: &str) -> Vec<&'a trawl_proto::exchange::Exchange> {
     rows.iter()
         .filter_map(|r| match &r.record {
             Record::Call(c) if c.protocol == protocol => Some(&c.exchange),
@@ -825,7 +825,7 @@ fn corpus_database_and_messaging_counts_match_tshark() {
 
         let pg = &e["pgsql"];
         let pg_rows = calls_of(&rows, "postgresql");
-        let command = |x: &trawl_proto::http1::Exchange| x.db.as_ref().map_or(String::new(), |d| d.command.clone());
+        let command = |x: &trawl_proto::exchange::Exchange| x.db.as_ref().map_or(String::new(), |d| d.command.clone());
         let queries = pg_rows.iter().filter(|x| matches!(command(x).as_str(), "Query" | "Parse")).count() as u64;
         assert_eq!(
             (s.pgsql_frontend_messages, s.pgsql_backend_messages, queries),

@@ -8,7 +8,7 @@ mod segments;
 
 use libfuzzer_sys::fuzz_target;
 use segments::Event;
-use trawl_proto::http1::{Headers, Message, StartLine};
+use trawl_proto::exchange::{Headers, Message, StartLine};
 use trawl_proto::websocket::WsConn;
 use trawl_proto::{At, Limits};
 

@@ -8,37 +8,11 @@
 //! (`basic.publish`, `basic.deliver`, `basic.ack`, ...) alone, with the
 //! content that follows it (its size and content type).
 
-use crate::db::NAME_KEEP;
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text, wire_message};
-use crate::http1::{Exchange, Message, Output, StartLine};
+use crate::detail::{AmqpInfo, Detail};
+use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::frames::NAME_KEEP;
+use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
 use crate::{Issue, Limits};
-
-/// An AMQP exchange of methods, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Info {
-    /// The method that opened the exchange: `basic.publish`, ...
-    pub method: String,
-    /// Its reply: `queue.declare-ok`, `basic.get-empty`, ...
-    pub reply_method: Option<String>,
-    /// The method came from the server (`connection.start`,
-    /// `basic.deliver`, a broker's `channel.close`).
-    pub from_server: bool,
-    pub channel: u16,
-    pub exchange: Option<String>,
-    pub routing_key: Option<String>,
-    pub queue: Option<String>,
-    /// `close` and `basic.return`: the reply code (200 is success).
-    pub reply_code: Option<u16>,
-    pub reply_text: Option<String>,
-    /// The content's type, from its header frame.
-    pub content_type: Option<String>,
-    /// The content header's other properties, by their AMQP names
-    /// (`delivery-mode`, `correlation-id`, `reply-to`, `message-id`, ...;
-    /// `headers` as its number of entries).
-    pub properties: Vec<(String, String)>,
-    /// Bytes of the content (message body).
-    pub body_size: Option<u64>,
-}
 
 /// The name of a method (`class.method`).
 pub fn method_name(class: u16, method: u16) -> Option<&'static str> {
@@ -171,7 +145,7 @@ fn sent_by_server(name: &str) -> bool {
 
 #[derive(Debug)]
 struct Open {
-    info: Info,
+    info: AmqpInfo,
     request: Message,
     response: Option<Message>,
     /// Content bytes still to come (`u64::MAX` until its header frame).
@@ -269,7 +243,7 @@ impl AmqpConn {
             self.out.issues.push(Issue { at: f.at, kind: "unknown_amqp_method", detail: format!("method {class}.{method}") });
             return;
         };
-        let message = wire_message(f.at, f.end, StartLine::Unknown, f.size() + 1);
+        let message = Message::wire(f.at, f.end, StartLine::Unknown, f.size() + 1);
         if is_reply(class, method)
             && let Some(o) = self.open.iter_mut().find(|o| {
                 o.info.channel == channel
@@ -285,7 +259,7 @@ impl AmqpConn {
             self.flush();
             return;
         }
-        let mut info = Info { method: name.into(), from_server, channel, ..Info::default() };
+        let mut info = AmqpInfo { method: name.into(), from_server, channel, ..AmqpInfo::default() };
         args(class, method, &mut c, &mut info);
         if matches!((class, method), (10, 50) | (20, 40)) {
             // The peer closed instead of replying: that is the answer to
@@ -301,7 +275,7 @@ impl AmqpConn {
                 o.sync = false;
             }
         }
-        let request = wire_message(
+        let request = Message::wire(
             f.at,
             f.end,
             StartLine::Request { method: name.into(), target: info.exchange.clone().or_else(|| info.queue.clone()).unwrap_or_default() },
@@ -334,14 +308,14 @@ impl AmqpConn {
             request: Some(o.request),
             response: o.response,
             error: error.map(str::to_string),
-            amqp: Some(Box::new(o.info)),
+            detail: Detail::Amqp(Box::new(o.info)),
             ..Exchange::default()
         });
     }
 }
 
 /// The properties of a content header, in flag order (bit 15 first).
-fn properties(flags: u16, c: &mut Cursor<'_>, info: &mut Info) -> Option<()> {
+fn properties(flags: u16, c: &mut Cursor<'_>, info: &mut AmqpInfo) -> Option<()> {
     const NAMES: [&str; 14] = [
         "content-type",
         "content-encoding",
@@ -387,7 +361,7 @@ fn short_str(c: &mut Cursor<'_>) -> Option<String> {
 }
 
 /// Reads the arguments a row shows.
-fn args(class: u16, method: u16, c: &mut Cursor<'_>, info: &mut Info) -> Option<()> {
+fn args(class: u16, method: u16, c: &mut Cursor<'_>, info: &mut AmqpInfo) -> Option<()> {
     match (class, method) {
         (10 | 20, 50 | 40) if (class, method) != (10, 40) => {
             info.reply_code = c.u16();
@@ -484,7 +458,7 @@ mod tests {
         c.on_data(Side::Responder, at(2), &server);
         c.on_data(Side::Requester, at(3), &frame(1, 1, &method(20, 41, b"")));
         let out = c.drain();
-        let rows: Vec<&Info> = out.exchanges.iter().map(|e| e.amqp.as_deref().unwrap()).collect();
+        let rows: Vec<&AmqpInfo> = out.exchanges.iter().map(|e| e.detail.amqp().unwrap()).collect();
         assert_eq!(rows.len(), 3);
         assert_eq!(
             (rows[0].method.as_str(), rows[0].reply_method.as_deref(), rows[0].queue.as_deref()),

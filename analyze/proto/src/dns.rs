@@ -12,21 +12,9 @@ use std::collections::VecDeque;
 use simple_dns::Packet;
 use simple_dns::rdata::RData;
 
-use crate::http1::{Exchange, Headers, Message, Output, StartLine};
+use crate::detail::{Detail, DnsInfo};
+use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
 use crate::{At, Issue, Limits, Side};
-
-/// A DNS exchange, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Info {
-    /// Transaction id.
-    pub id: u16,
-    /// Question names (lower case, no trailing dot).
-    pub questions: Vec<String>,
-    /// Question types (`A`, `AAAA`, `PTR`, ... or `TYPE<n>`).
-    pub question_types: Vec<String>,
-    /// Answer data of the response (addresses, names, text).
-    pub answers: Vec<String>,
-}
 
 /// The parts of a message this module reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +175,7 @@ fn answers(b: &[u8]) -> Vec<String> {
 #[derive(Debug)]
 pub struct DnsConn {
     limits: Limits,
-    pending: VecDeque<(u16, Message, Info)>,
+    pending: VecDeque<(u16, Message, DnsInfo)>,
     /// TCP: bytes of an incomplete length-prefixed message, per side.
     held: [Vec<u8>; 2],
     held_at: [At; 2],
@@ -241,7 +229,7 @@ impl DnsConn {
             body_size: b.len() as u64,
             error: None,
         };
-        let info = Info { id: h.id, questions, question_types: types, answers: Vec::new() };
+        let info = DnsInfo { id: h.id, questions, question_types: types, answers: Vec::new() };
         if !h.response {
             if self.pending.len() >= self.limits.max_pending
                 && let Some((_, q, info)) = self.pending.pop_front()
@@ -259,7 +247,7 @@ impl DnsConn {
                     self.emit(Some(q), Some(msg), info, None);
                 }
             }
-            None => self.emit(None, Some(msg), Info { answers, ..info }, Some("no_request")),
+            None => self.emit(None, Some(msg), DnsInfo { answers, ..info }, Some("no_request")),
         }
     }
 
@@ -306,10 +294,17 @@ impl DnsConn {
         }
     }
 
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: Info, error: Option<&str>) {
+    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: DnsInfo, error: Option<&str>) {
         let index = self.next_index;
         self.next_index += 1;
-        self.out.exchanges.push(Exchange { index, request, response, error: error.map(str::to_string), dns: Some(Box::new(info)), ..Exchange::default() });
+        self.out.exchanges.push(Exchange {
+            index,
+            request,
+            response,
+            error: error.map(str::to_string),
+            detail: Detail::Dns(Box::new(info)),
+            ..Exchange::default()
+        });
     }
 }
 
@@ -349,7 +344,7 @@ pub(crate) mod tests {
         let out = c.drain();
         assert_eq!(out.exchanges.len(), 1);
         let ex = &out.exchanges[0];
-        let d = ex.dns.as_deref().unwrap();
+        let d = ex.detail.dns().unwrap();
         assert_eq!((d.id, &d.questions[..], &d.question_types[..]), (0x1234, &["www.example.com".to_string()][..], &["A".to_string()][..]));
         assert_eq!(d.answers, ["edge.example.net", "93.184.216.34"]);
         assert!(matches!(ex.response.as_ref().unwrap().start, StartLine::Response { status: 0, .. }));

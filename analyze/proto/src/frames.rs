@@ -6,8 +6,13 @@
 //! body (up to its cap) and counts the rest as they stream by. A message
 //! is handed over once its last byte has arrived.
 
-use crate::http1::{Headers, Message, Output, StartLine};
+use crate::exchange::Output;
 use crate::{At, Issue, Side};
+
+/// Bytes of SQL (or a MongoDB command) kept for a row.
+pub(crate) const QUERY_KEEP: usize = 4096;
+/// Bytes of names and messages kept.
+pub(crate) const NAME_KEEP: usize = 256;
 
 /// Bytes of a message kept for reading (the rest streams past).
 pub(crate) const MESSAGE_KEEP: usize = 64 * 1024;
@@ -166,19 +171,13 @@ macro_rules! conn_by_framing {
             fn on_close(&mut self, reason: &str) {
                 <$t>::on_close(self, reason)
             }
-            fn drain(&mut self) -> crate::http1::Output {
+            fn drain(&mut self) -> crate::exchange::Output {
                 std::mem::take(crate::frames::Framed::output(self))
             }
         }
     )*};
 }
 pub(crate) use conn_by_framing;
-
-/// A message of a binary protocol as the row's request or response: its
-/// timing and size (`body_size`), no headers or stored body.
-pub(crate) fn wire_message(at: At, end: At, start: StartLine, size: u64) -> Message {
-    Message { at, end, start, version: None, headers: Headers::default(), head_size: 0, body: Vec::new(), body_size: size, body_truncated: false, error: None }
-}
 
 /// Big-endian and little-endian readers over a slice that never panic:
 /// each returns None past the end.

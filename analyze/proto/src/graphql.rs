@@ -11,24 +11,11 @@
 
 use serde_json::Value;
 
-use crate::http1::{Exchange, Message, StartLine};
-
-/// A GraphQL operation and its outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Operation {
-    /// `query`, `mutation` or `subscription`.
-    pub kind: &'static str,
-    /// The operation name, when it has one.
-    pub name: Option<String>,
-    /// Entries of the response's `errors` array (None without a JSON
-    /// response).
-    pub errors: Option<u32>,
-    /// The first error's `message`.
-    pub error_message: Option<String>,
-}
+use crate::detail::GraphqlOperation;
+use crate::exchange::{Exchange, Message, StartLine};
 
 /// Recognises a GraphQL request in an exchange and reads its response.
-pub fn inspect(ex: &Exchange) -> Option<Operation> {
+pub fn inspect(ex: &Exchange) -> Option<GraphqlOperation> {
     let req = ex.request.as_ref()?;
     let (method, target) = match &req.start {
         StartLine::Request { method, target } => (method.as_str(), target.as_str()),
@@ -50,7 +37,7 @@ pub fn inspect(ex: &Exchange) -> Option<Operation> {
         from_body(req)?
     };
     let (kind, name) = operation(&document, op_name.as_deref())?;
-    let mut op = Operation { kind, name: name.or(op_name), ..Operation::default() };
+    let mut op = GraphqlOperation { kind, name: name.or(op_name), ..GraphqlOperation::default() };
     if let Some(resp) = ex.response.as_ref()
         && let Ok(v) = serde_json::from_slice::<Value>(&resp.body)
     {

@@ -15,26 +15,7 @@ use base64::Engine;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::{Map, Value};
 
-/// A gRPC call, as seen on one HTTP/2 stream.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Call {
-    /// Fully qualified service, e.g. `helloworld.Greeter`.
-    pub service: String,
-    /// Method, e.g. `SayHello`.
-    pub method: String,
-    /// `grpc-status` of the trailers (or of a headers-only response).
-    pub status: Option<i32>,
-    /// `grpc-message`, percent-decoded.
-    pub message: Option<String>,
-    /// Messages sent by the client and by the server.
-    pub messages: [u32; 2],
-    /// Of those, messages with the compressed flag set.
-    pub compressed: u32,
-    /// The messages of each direction as a JSON array (the stored ones:
-    /// capped like bodies); None when a direction sent none. After a gap
-    /// (the row's error says so) the counts are lower bounds.
-    pub decoded: [Option<String>; 2],
-}
+use crate::detail::GrpcCall;
 
 /// Splits `/package.Service/Method` into service and method.
 pub fn split_path(path: &str) -> Option<(&str, &str)> {
@@ -167,7 +148,7 @@ impl Schemas {
 /// Renders the kept messages of one direction as a JSON array. `request`
 /// picks the method's input type (else its output type) when `schemas`
 /// describes the method; messages compressed with gzip are inflated.
-pub fn messages_json(call: &Call, kept: &[(bool, Vec<u8>)], encoding: Option<&str>, schemas: Option<&Schemas>, request: bool, cap: usize) -> String {
+pub fn messages_json(call: &GrpcCall, kept: &[(bool, Vec<u8>)], encoding: Option<&str>, schemas: Option<&Schemas>, request: bool, cap: usize) -> String {
     let desc = schemas.and_then(|s| s.method(&call.service, &call.method)).map(|m| if request { m.input() } else { m.output() });
     let gzip = encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
     let items: Vec<Value> = kept
@@ -178,7 +159,7 @@ pub fn messages_json(call: &Call, kept: &[(bool, Vec<u8>)], encoding: Option<&st
                 if !gzip {
                     return serde_json::json!({ "compressed": encoding.unwrap_or("unknown"), "bytes": payload.len() });
                 }
-                match crate::http1::inflate::gunzip(payload, cap) {
+                match crate::body::inflate::gunzip(payload, cap) {
                     Ok(b) => {
                         inflated = b;
                         &inflated[..]

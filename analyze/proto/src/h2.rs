@@ -20,8 +20,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use crate::body::decode_body;
+use crate::detail::{Detail, GrpcCall};
+use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
 use crate::grpc::{self, Framer, Schemas};
-use crate::http1::{Exchange, Headers, Message, Output, StartLine, decode_body};
 use crate::{At, Issue, Limits, Side, hpack};
 
 /// The client connection preface.
@@ -767,7 +769,11 @@ impl H2Conn {
         fn content_type(m: &Option<Message>) -> Option<&str> {
             m.as_ref().and_then(|m| m.header("content-type"))
         }
-        let grpc = if grpc::is_grpc(content_type(&req)) || grpc::is_grpc(content_type(&resp)) { Some(Box::new(self.grpc_call(&s, &req, &resp))) } else { None };
+        let detail = if grpc::is_grpc(content_type(&req)) || grpc::is_grpc(content_type(&resp)) {
+            Detail::Grpc(Box::new(self.grpc_call(&s, &req, &resp)))
+        } else {
+            Detail::Http
+        };
         let error = error.or_else(|| match (&req, &resp) {
             (None, _) => Some("no_request".into()),
             (_, None) => Some("no_response".into()),
@@ -775,17 +781,26 @@ impl H2Conn {
         });
         let index = self.next_index;
         self.next_index += 1;
-        self.out.exchanges.push(Exchange { index, request: req, response: resp, interim: s.interim, error, stream_id: Some(id), grpc, ..Exchange::default() });
+        self.out.exchanges.push(Exchange {
+            index,
+            request: req,
+            response: resp,
+            interim: s.interim,
+            error,
+            stream_id: Some(id),
+            detail,
+            ..Exchange::default()
+        });
     }
 
-    fn grpc_call(&self, s: &Stream, req: &Option<Message>, resp: &Option<Message>) -> grpc::Call {
+    fn grpc_call(&self, s: &Stream, req: &Option<Message>, resp: &Option<Message>) -> GrpcCall {
         let path = req.as_ref().and_then(|m| match &m.start {
             StartLine::Request { target, .. } => Some(target.as_str()),
             _ => None,
         });
         let (service, method) = path.and_then(grpc::split_path).unwrap_or_default();
         let last = |m: &Option<Message>, name: &str| m.as_ref().and_then(|m| m.headers.iter().filter(|(n, _)| *n == name).last().map(|(_, v)| v.to_string()));
-        let mut call = grpc::Call {
+        let mut call = GrpcCall {
             service: service.to_string(),
             method: method.to_string(),
             status: last(resp, "grpc-status").and_then(|v| v.trim().parse().ok()),
@@ -887,7 +902,7 @@ mod tests {
         let ex = &out.exchanges[0];
         assert_eq!(ex.stream_id, Some(1));
         assert_eq!(ex.error, None);
-        let g = ex.grpc.as_deref().unwrap();
+        let g = ex.detail.grpc().unwrap();
         assert_eq!((g.service.as_str(), g.method.as_str(), g.status, g.message.as_deref()), ("helloworld.Greeter", "SayHello", Some(5), Some("not found")));
         assert_eq!(g.messages, [1, 1]);
         assert_eq!(g.decoded[0].as_deref(), Some(r#"[{"1":"world"}]"#));

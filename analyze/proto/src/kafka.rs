@@ -10,24 +10,10 @@
 use std::collections::VecDeque;
 
 use crate::Limits;
-use crate::db::NAME_KEEP;
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text, wire_message};
-use crate::http1::{Exchange, Message, Output, StartLine};
-
-/// A Kafka exchange, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Info {
-    pub api_key: i16,
-    pub api_version: i16,
-    pub correlation_id: i32,
-    pub client_id: Option<String>,
-    /// Produce and Fetch: the topics named (Fetch v13 and later name
-    /// topics by id: these are shown as the id in hex).
-    pub topics: Vec<String>,
-    /// The response's error code: the top-level one, else the first
-    /// non-zero one of a partition (Produce, Fetch). 0 is success.
-    pub error_code: Option<i16>,
-}
+use crate::detail::{Detail, KafkaInfo};
+use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::frames::NAME_KEEP;
+use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
 
 /// Topics kept per request.
 const MAX_TOPICS: usize = 32;
@@ -271,7 +257,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The response's error code (see [`Info::error_code`]).
+/// The response's error code (see [`KafkaInfo::error_code`]).
 fn response_error(key: i16, v: i16, c: &mut Cursor<'_>, flex: bool) -> Option<i16> {
     match key {
         // Error code first.
@@ -332,7 +318,7 @@ fn response_error(key: i16, v: i16, c: &mut Cursor<'_>, flex: bool) -> Option<i1
 
 #[derive(Debug)]
 struct Pending {
-    info: Info,
+    info: KafkaInfo,
     request: Message,
 }
 
@@ -391,8 +377,8 @@ impl KafkaConn {
             let _ = request_topics(key, version, &mut c, flex, &mut topics);
         }
         let name = api_name(key);
-        let request = wire_message(f.at, f.end, StartLine::Request { method: name.into(), target: topics.join(",") }, f.size());
-        let info = Info { api_key: key, api_version: version, correlation_id, client_id, topics, error_code: None };
+        let request = Message::wire(f.at, f.end, StartLine::Request { method: name.into(), target: topics.join(",") }, f.size());
+        let info = KafkaInfo { api_key: key, api_version: version, correlation_id, client_id, topics, error_code: None };
         if self.pending.len() >= self.limits.max_pending
             && let Some(old) = self.pending.pop_front()
         {
@@ -404,9 +390,9 @@ impl KafkaConn {
     fn response(&mut self, f: &Frame<'_>) {
         let mut c = Cursor::new(f.body);
         let Some(correlation_id) = c.i32() else { return };
-        let response = wire_message(f.at, f.end, StartLine::Unknown, f.size());
+        let response = Message::wire(f.at, f.end, StartLine::Unknown, f.size());
         let Some(i) = self.pending.iter().position(|p| p.info.correlation_id == correlation_id) else {
-            let info = Info { correlation_id, api_key: -1, ..Info::default() };
+            let info = KafkaInfo { correlation_id, api_key: -1, ..KafkaInfo::default() };
             self.emit(None, Some(response), info, Some("no_request"));
             return;
         };
@@ -423,10 +409,17 @@ impl KafkaConn {
         self.emit(Some(p.request), Some(response), p.info, None);
     }
 
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: Info, error: Option<&str>) {
+    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: KafkaInfo, error: Option<&str>) {
         let index = self.next_index;
         self.next_index += 1;
-        self.out.exchanges.push(Exchange { index, request, response, error: error.map(str::to_string), kafka: Some(Box::new(info)), ..Exchange::default() });
+        self.out.exchanges.push(Exchange {
+            index,
+            request,
+            response,
+            error: error.map(str::to_string),
+            detail: Detail::Kafka(Box::new(info)),
+            ..Exchange::default()
+        });
     }
 }
 
@@ -464,7 +457,7 @@ mod tests {
         c.on_data(Side::Requester, at(1), &req);
         c.on_data(Side::Responder, at(2), &sized(&resp));
         let out = c.drain();
-        let k = out.exchanges[0].kafka.as_deref().unwrap();
+        let k = out.exchanges[0].detail.kafka().unwrap();
         assert_eq!((k.api_key, api_name(k.api_key), k.api_version, k.correlation_id), (0, "Produce", 2, 7));
         assert_eq!((k.client_id.as_deref(), k.topics.as_slice(), k.error_code), (Some("app"), &["orders".to_string()][..], Some(3)));
         assert!(!probe(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));

@@ -11,6 +11,10 @@
 //!
 //! Every byte count the traffic controls is capped by [`Limits`].
 //!
+//! What every parser produces is in [`exchange`] (the row model) and
+//! [`detail`] (each protocol's part of a row); stored bodies are
+//! content-decoded by one module (`body`).
+//!
 //! Supported: HTTP/1.0 and HTTP/1.1 ([`http1`]); cleartext HTTP/2 with
 //! HPACK ([`h2`], [`hpack`]); gRPC message framing and schema-less or
 //! descriptor-driven protobuf decoding ([`grpc`]); GraphQL operations
@@ -18,14 +22,16 @@
 //! responses ([`dns`]) and the addresses DNS responses give
 //! ([`dns_answers`], for naming peers); TLS handshakes ([`tls`]); Redis
 //! ([`redis`]); PostgreSQL ([`postgres`]), MySQL ([`mysql`]) and MongoDB
-//! ([`mongodb`]), whose rows share [`db::Info`]; Kafka ([`kafka`]); AMQP
+//! ([`mongodb`]), whose rows share [`detail::DbInfo`]; Kafka ([`kafka`]); AMQP
 //! 0-9-1 ([`amqp`]). The binary ones are cut into messages by one
 //! length-prefix reader (`frames`).
 
 pub mod amqp;
-pub mod db;
+mod body;
+pub mod detail;
 pub mod dns;
 pub mod dns_answers;
+pub mod exchange;
 mod frames;
 pub mod graphql;
 pub mod grpc;
@@ -50,7 +56,7 @@ pub trait Conn: std::fmt::Debug + Send {
     /// The connection ended (`reason`: `capture_end` when the capture did).
     fn on_close(&mut self, reason: &str);
     /// Takes the rows and issues produced so far.
-    fn drain(&mut self) -> http1::Output;
+    fn drain(&mut self) -> exchange::Output;
     /// Messages read so far from the requester and the responder, for
     /// protocols whose messages are counted apart from their rows.
     fn messages(&self) -> [u64; 2] {
@@ -71,7 +77,7 @@ macro_rules! conn_by_inherent_methods {
             fn on_close(&mut self, reason: &str) {
                 <$t>::on_close(self, reason)
             }
-            fn drain(&mut self) -> http1::Output {
+            fn drain(&mut self) -> exchange::Output {
                 <$t>::drain(self)
             }
         }

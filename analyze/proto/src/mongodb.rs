@@ -11,9 +11,10 @@ use std::collections::VecDeque;
 use std::fmt::Write;
 
 use crate::Limits;
-use crate::db::{Info, NAME_KEEP, QUERY_KEEP};
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text, wire_message};
-use crate::http1::{Exchange, Message, Output, StartLine};
+use crate::detail::{DbInfo, Detail};
+use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
+use crate::frames::{NAME_KEEP, QUERY_KEEP};
 
 const OP_REPLY: i32 = 1;
 const OP_QUERY: i32 = 2004;
@@ -226,7 +227,7 @@ const ON_COLLECTION: &[&[u8]] = &[
 ];
 
 /// A command document's name, collection and database.
-fn command(doc: &[u8], info: &mut Info) {
+fn command(doc: &[u8], info: &mut DbInfo) {
     if let Some((k, _, v, _)) = elements(doc).next() {
         info.command = text(k, NAME_KEEP);
         if let Value::Str(s) = v
@@ -253,7 +254,7 @@ fn command(doc: &[u8], info: &mut Info) {
 }
 
 /// Reads a reply document's outcome.
-fn outcome(doc: &[u8], info: &mut Info) {
+fn outcome(doc: &[u8], info: &mut DbInfo) {
     let mut ok = None;
     let mut write_error = false;
     for (k, _, v, _) in elements(doc) {
@@ -308,7 +309,7 @@ fn msg_body(c: &mut Cursor<'_>) -> Option<(u32, Vec<u8>)> {
 #[derive(Debug)]
 struct Pending {
     id: i32,
-    info: Info,
+    info: DbInfo,
     request: Message,
 }
 
@@ -358,7 +359,7 @@ impl MongoConn {
     fn request(&mut self, f: &Frame<'_>) {
         let mut c = Cursor::new(f.body);
         let (Some(id), Some(_), Some(op)) = (c.i32_le(), c.i32_le(), c.i32_le()) else { return };
-        let mut info = Info::default();
+        let mut info = DbInfo::default();
         let mut expects_reply = true;
         match op {
             OP_MSG => {
@@ -386,7 +387,7 @@ impl MongoConn {
             _ => info.command = format!("opcode {op}"),
         }
         let target = info.collection.clone().unwrap_or_default();
-        let request = wire_message(f.at, f.end, StartLine::Request { method: info.command.clone(), target }, f.size());
+        let request = Message::wire(f.at, f.end, StartLine::Request { method: info.command.clone(), target }, f.size());
         if !expects_reply {
             info.success = Some(true);
             self.emit(Some(request), None, info, None);
@@ -403,10 +404,10 @@ impl MongoConn {
     fn reply(&mut self, f: &Frame<'_>) {
         let mut c = Cursor::new(f.body);
         let (Some(_), Some(response_to), Some(op)) = (c.i32_le(), c.i32_le(), c.i32_le()) else { return };
-        let response = wire_message(f.at, f.end, StartLine::Unknown, f.size());
+        let response = Message::wire(f.at, f.end, StartLine::Unknown, f.size());
         let (mut info, request) = match self.pending.iter().position(|p| p.id == response_to).and_then(|i| self.pending.remove(i)) {
             Some(p) => (p.info, Some(p.request)),
-            None => (Info { command: "reply".into(), ..Info::default() }, None),
+            None => (DbInfo { command: "reply".into(), ..DbInfo::default() }, None),
         };
         match op {
             OP_MSG => {
@@ -434,10 +435,17 @@ impl MongoConn {
         self.emit(request, Some(response), info, error);
     }
 
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: Info, error: Option<&str>) {
+    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: DbInfo, error: Option<&str>) {
         let index = self.next_index;
         self.next_index += 1;
-        self.out.exchanges.push(Exchange { index, request, response, error: error.map(str::to_string), db: Some(Box::new(info)), ..Exchange::default() });
+        self.out.exchanges.push(Exchange {
+            index,
+            request,
+            response,
+            error: error.map(str::to_string),
+            detail: Detail::Db(Box::new(info)),
+            ..Exchange::default()
+        });
     }
 }
 
@@ -505,7 +513,7 @@ mod tests {
         server.extend(op_msg(101, 8, &werr));
         c.on_data(Side::Responder, at(2), &server);
         let out = c.drain();
-        let rows: Vec<&Info> = out.exchanges.iter().map(|e| e.db.as_deref().unwrap()).collect();
+        let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!((rows[0].command.as_str(), rows[0].collection.as_deref(), rows[0].database.as_deref()), ("find", Some("users"), Some("shop")));
         assert_eq!((rows[0].rows, rows[0].success), (Some(1), Some(true)));
         assert_eq!(rows[0].query.as_deref(), Some(r#"{"find":"users","filter":{"age":30},"$db":"shop"}"#));

@@ -15,9 +15,10 @@
 use std::collections::HashMap;
 
 use crate::Limits;
-use crate::db::{Info, NAME_KEEP, QUERY_KEEP};
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text, wire_message};
-use crate::http1::{Exchange, Message, Output, StartLine};
+use crate::detail::{DbInfo, Detail};
+use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
+use crate::frames::{NAME_KEEP, QUERY_KEEP};
 
 /// Prepared statements remembered per connection.
 const MAX_STATEMENTS: usize = 1024;
@@ -98,7 +99,7 @@ enum Reply {
 #[derive(Debug)]
 struct Pending {
     code: Option<u8>,
-    info: Info,
+    info: DbInfo,
     request: Message,
     response: Option<Message>,
     reply: Reply,
@@ -229,7 +230,7 @@ impl MysqlConn {
         }
         let Some(code) = c.u8() else { return };
         let name = command_name(code);
-        let mut info = Info { command: name.into(), user: self.user.clone(), database: self.database.clone(), ..Info::default() };
+        let mut info = DbInfo { command: name.into(), user: self.user.clone(), database: self.database.clone(), ..DbInfo::default() };
         let mut target = String::new();
         let mut prepared = None;
         match code {
@@ -261,7 +262,7 @@ impl MysqlConn {
             }
             _ => {}
         }
-        let request = wire_message(f.at, f.end, StartLine::Request { method: name.into(), target }, f.size());
+        let request = Message::wire(f.at, f.end, StartLine::Request { method: name.into(), target }, f.size());
         if unanswered(code) {
             info.success = Some(true);
         }
@@ -278,10 +279,10 @@ impl MysqlConn {
         self.greeted = false;
         let mut c = Cursor::new(f.body);
         let caps = c.u32_le().unwrap_or_default();
-        let request = wire_message(f.at, f.end, StartLine::Request { method: "Handshake".into(), target: String::new() }, f.size());
+        let request = Message::wire(f.at, f.end, StartLine::Request { method: "Handshake".into(), target: String::new() }, f.size());
         if caps & CLIENT_SSL != 0 && f.body_len == 32 {
             self.encrypted = true;
-            let info = Info { command: "SSLRequest".into(), result: Some("TLS".into()), ..Info::default() };
+            let info = DbInfo { command: "SSLRequest".into(), result: Some("TLS".into()), ..DbInfo::default() };
             self.emit(Pending { code: None, info, request, response: None, reply: Reply::Done, prepared: None }, None);
             return;
         }
@@ -301,7 +302,7 @@ impl MysqlConn {
                 self.database = c.cstr().map(|d| text(d, NAME_KEEP)).filter(|d| !d.is_empty());
             }
         }
-        let info = Info { command: "Handshake".into(), user: self.user.clone(), database: self.database.clone(), ..Info::default() };
+        let info = DbInfo { command: "Handshake".into(), user: self.user.clone(), database: self.database.clone(), ..DbInfo::default() };
         self.current = Some(Pending { code: None, info, request, response: None, reply: Reply::First, prepared: None });
     }
 
@@ -322,7 +323,7 @@ impl MysqlConn {
                 r.end = f.end;
                 r.body_size += f.size();
             }
-            None => p.response = Some(wire_message(f.at, f.end, StartLine::Unknown, f.size())),
+            None => p.response = Some(Message::wire(f.at, f.end, StartLine::Unknown, f.size())),
         }
         let mut c = Cursor::new(f.body);
         let short = f.body_len < 0xff_ffff;
@@ -423,7 +424,7 @@ impl MysqlConn {
             request: Some(p.request),
             response: p.response,
             error: error.map(str::to_string),
-            db: Some(Box::new(p.info)),
+            detail: Detail::Db(Box::new(p.info)),
             ..Exchange::default()
         });
     }
@@ -476,7 +477,7 @@ mod tests {
         c.on_data(Side::Responder, at(7), &packet(1, b"\xff\x7a\x04#42S02Table 'shop.nope' doesn't exist"));
         c.on_data(Side::Requester, at(8), &packet(0, b"\x01"));
         let out = c.drain();
-        let rows: Vec<&Info> = out.exchanges.iter().map(|e| e.db.as_deref().unwrap()).collect();
+        let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!(rows.len(), 4);
         assert_eq!(
             (rows[0].command.as_str(), rows[0].user.as_deref(), rows[0].database.as_deref(), rows[0].success),
@@ -499,7 +500,7 @@ mod tests {
         c.on_data(Side::Responder, at(4), &packet(1, b"\0\0\0\x02\0\0\0"));
         c.on_close("capture_end");
         let out = c.drain();
-        let rows: Vec<&Info> = out.exchanges.iter().map(|e| e.db.as_deref().unwrap()).collect();
+        let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!((rows[0].command.as_str(), rows[0].statement.as_deref()), ("COM_STMT_PREPARE", Some("7")));
         assert_eq!((rows[1].command.as_str(), rows[1].statement.as_deref(), rows[1].query.as_deref()), ("COM_STMT_EXECUTE", Some("7"), Some("SELECT ? + 1")));
     }

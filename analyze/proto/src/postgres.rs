@@ -25,9 +25,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::db::{Info, NAME_KEEP, QUERY_KEEP};
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text, wire_message};
-use crate::http1::{Exchange, Message, Output, StartLine};
+use crate::detail::{DbInfo, Detail};
+use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
+use crate::frames::{NAME_KEEP, QUERY_KEEP};
 use crate::{At, Limits, Side};
 
 const SSL_REQUEST: u32 = 80877103;
@@ -95,7 +96,7 @@ enum Kind {
 #[derive(Debug)]
 struct Pending {
     kind: Kind,
-    info: Info,
+    info: DbInfo,
     request: Message,
     response: Option<Message>,
     /// Extended: the frontend part is still growing (no Execute or Sync yet).
@@ -255,7 +256,7 @@ impl PgConn {
             && matches!(b, b'S' | b'N' | b'G')
         {
             if let Some(mut p) = self.pending.pop_front() {
-                p.response = Some(wire_message(at, at, StartLine::Unknown, 1));
+                p.response = Some(Message::wire(at, at, StartLine::Unknown, 1));
                 let accepted = b != b'N';
                 p.info.result = Some(if accepted { "accepted" } else { "refused" }.into());
                 p.info.success = Some(true);
@@ -293,8 +294,8 @@ impl PgConn {
             old.error.get_or_insert("no_response");
             self.emit(old);
         }
-        let info = Info { command: command.into(), user: self.user.clone(), database: self.database.clone(), ..Info::default() };
-        let request = wire_message(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
+        let info = DbInfo { command: command.into(), user: self.user.clone(), database: self.database.clone(), ..DbInfo::default() };
+        let request = Message::wire(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
         self.pending.push_back(Pending {
             kind,
             info,
@@ -330,8 +331,8 @@ impl PgConn {
 
     /// A message that expects no answer, as a row of its own.
     fn unanswered(&mut self, command: &str, size: u64, at: At, end: At) {
-        let info = Info { command: command.into(), user: self.user.clone(), database: self.database.clone(), success: Some(true), ..Info::default() };
-        let request = wire_message(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
+        let info = DbInfo { command: command.into(), user: self.user.clone(), database: self.database.clone(), success: Some(true), ..DbInfo::default() };
+        let request = Message::wire(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
         self.emit(Pending { kind: Kind::Simple, info, request, response: None, open: false, executes: false, synced: false, has_bind: false, error: None });
     }
 
@@ -479,15 +480,15 @@ impl PgConn {
                 let (code, message) = error_fields(body);
                 let Some(p) = self.pending.front_mut() else {
                     // An error without a request (a FATAL shutdown notice).
-                    let info = Info { command: "ErrorResponse".into(), error_code: code, error_message: message, success: Some(false), ..Info::default() };
-                    let response = wire_message(at, end, StartLine::Unknown, size);
+                    let info = DbInfo { command: "ErrorResponse".into(), error_code: code, error_message: message, success: Some(false), ..DbInfo::default() };
+                    let response = Message::wire(at, end, StartLine::Unknown, size);
                     let index = self.next_index;
                     self.next_index += 1;
                     self.out.exchanges.push(Exchange {
                         index,
                         response: Some(response),
                         error: Some("no_request".into()),
-                        db: Some(Box::new(info)),
+                        detail: Detail::Db(Box::new(info)),
                         ..Exchange::default()
                     });
                     return;
@@ -540,7 +541,7 @@ impl PgConn {
                 r.end = end;
                 r.body_size += size;
             }
-            None => p.response = Some(wire_message(at, end, StartLine::Unknown, size)),
+            None => p.response = Some(Message::wire(at, end, StartLine::Unknown, size)),
         }
     }
 
@@ -552,7 +553,7 @@ impl PgConn {
             request: Some(p.request),
             response: p.response,
             error: p.error.map(str::to_string),
-            db: Some(Box::new(p.info)),
+            detail: Detail::Db(Box::new(p.info)),
             ..Exchange::default()
         });
     }
@@ -631,7 +632,7 @@ mod tests {
             c.on_data(Side::Responder, at(2), b);
         }
         let out = c.drain();
-        let rows: Vec<&Info> = out.exchanges.iter().map(|e| e.db.as_deref().unwrap()).collect();
+        let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!(rows.len(), 3);
         assert_eq!((rows[0].command.as_str(), rows[0].user.as_deref(), rows[0].database.as_deref()), ("StartupMessage", Some("alice"), Some("shop")));
         assert_eq!(
@@ -660,7 +661,7 @@ mod tests {
         server.extend(msg(b'Z', b"I"));
         c.on_data(Side::Responder, at(2), &server);
         let out = c.drain();
-        let rows: Vec<(&Info, Option<&str>)> = out.exchanges.iter().map(|e| (e.db.as_deref().unwrap(), e.error.as_deref())).collect();
+        let rows: Vec<(&DbInfo, Option<&str>)> = out.exchanges.iter().map(|e| (e.detail.db().unwrap(), e.error.as_deref())).collect();
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].0.command.as_str(), rows[0].0.query.as_deref(), rows[0].0.error_code.as_deref()), ("Parse", Some("SELECT $1"), Some("22P02")));
         assert_eq!((rows[1].0.command.as_str(), rows[1].0.query.as_deref(), rows[1].1), ("Bind", Some("SELECT $1"), Some("skipped_after_error")));
@@ -680,7 +681,7 @@ mod tests {
         d.on_data(Side::Responder, at(2), b"S\x16\x03\x01");
         d.on_data(Side::Requester, at(3), b"\x16\x03\x01\x02\x00");
         let (out, out_d) = (c.drain(), d.drain());
-        let rows: Vec<&Info> = out.exchanges.iter().map(|e| e.db.as_deref().unwrap()).collect();
+        let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!((rows[0].command.as_str(), rows[0].result.as_deref()), ("SSLRequest", Some("refused")));
         assert_eq!((rows[1].command.as_str(), rows[1].database.as_deref(), rows[1].error_code.as_deref()), ("StartupMessage", Some("bob"), Some("28P01")));
         assert_eq!(out_d.exchanges.len(), 1);

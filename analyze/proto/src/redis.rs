@@ -10,25 +10,9 @@
 
 use std::collections::VecDeque;
 
-use crate::http1::{Exchange, Headers, Message, Output, StartLine};
+use crate::detail::{Detail, RedisInfo};
+use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
 use crate::{At, Issue, Limits, Side};
-
-/// A Redis exchange, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Info {
-    /// The command, upper-cased (`GET`, `SET`, ...).
-    pub command: Option<String>,
-    /// The command line: the command and its first arguments (cut).
-    pub line: Option<String>,
-    /// The first argument (the key, for most commands), cut at 64 bytes.
-    pub key: Option<String>,
-    /// The reply's type: `simple`, `error`, `integer`, `bulk`, `array`,
-    /// `null`, `map`, `set`, `push`, `double`, `boolean`, `bignum`,
-    /// `verbatim`.
-    pub reply: Option<&'static str>,
-    /// The error text of an error reply.
-    pub error: Option<String>,
-}
 
 const KEEP: usize = 64;
 /// Arguments shown in a command line.
@@ -230,7 +214,7 @@ pub fn probe(b: &[u8]) -> bool {
 pub struct RedisConn {
     limits: Limits,
     readers: [Reader; 2],
-    pending: VecDeque<(Message, Info)>,
+    pending: VecDeque<(Message, RedisInfo)>,
     next_index: u32,
     out: Output,
 }
@@ -312,7 +296,7 @@ impl RedisConn {
         {
             self.emit(Some(old), None, info, Some("no_response"));
         }
-        self.pending.push_back((m, Info { command, line, key, ..Info::default() }));
+        self.pending.push_back((m, RedisInfo { command, line, key, ..RedisInfo::default() }));
     }
 
     fn reply(&mut self, v: Top, at: At) {
@@ -323,7 +307,7 @@ impl RedisConn {
         let delivery = matches!(v.kind, b'*' | b'>') && v.parts.first().is_some_and(|p| matches!(p.as_str(), "message" | "pmessage" | "smessage"));
         let m = Self::message(&v, at, StartLine::Unknown);
         if delivery || self.pending.is_empty() {
-            let info = Info { command: v.parts.first().cloned(), key: v.parts.get(1).cloned(), reply: Some(reply), error, ..Info::default() };
+            let info = RedisInfo { command: v.parts.first().cloned(), key: v.parts.get(1).cloned(), reply: Some(reply), error, ..RedisInfo::default() };
             self.emit(None, Some(m), info, (!delivery).then_some("no_request"));
             return;
         }
@@ -334,10 +318,17 @@ impl RedisConn {
         }
     }
 
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: Info, error: Option<&str>) {
+    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: RedisInfo, error: Option<&str>) {
         let index = self.next_index;
         self.next_index += 1;
-        self.out.exchanges.push(Exchange { index, request, response, error: error.map(str::to_string), redis: Some(Box::new(info)), ..Exchange::default() });
+        self.out.exchanges.push(Exchange {
+            index,
+            request,
+            response,
+            error: error.map(str::to_string),
+            detail: Detail::Redis(Box::new(info)),
+            ..Exchange::default()
+        });
     }
 }
 
@@ -356,7 +347,7 @@ mod tests {
         out.exchanges
             .iter()
             .map(|e| {
-                let r = e.redis.as_deref().unwrap();
+                let r = e.detail.redis().unwrap();
                 (r.command.clone(), r.key.clone(), r.reply, r.error.clone(), e.error.clone())
             })
             .collect()

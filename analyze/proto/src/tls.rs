@@ -13,31 +13,9 @@
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
-use crate::http1::{Exchange, Headers, Message, Output, StartLine};
+use crate::detail::{Detail, TlsInfo};
+use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
 use crate::{At, Issue, Limits, Side};
-
-/// A TLS handshake, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Info {
-    /// Negotiated version (the server's), else the client's highest.
-    pub version: Option<u16>,
-    pub sni: Option<String>,
-    /// ALPN protocols the client offered, and the one the server chose.
-    pub alpn: Vec<String>,
-    pub alpn_selected: Option<String>,
-    /// Cipher suites the client offered (`0x1301` form), and the chosen one.
-    pub cipher_suites: Vec<String>,
-    pub cipher_suite: Option<u16>,
-    pub ja3: Option<String>,
-    pub ja3s: Option<String>,
-    pub ja4: Option<String>,
-    /// The server certificate's subject and issuer (TLS 1.2 and older,
-    /// where it travels in clear).
-    pub cert_subject: Option<String>,
-    pub cert_issuer: Option<String>,
-    /// What is weak: an old version, or a weak chosen cipher suite.
-    pub weak: Vec<String>,
-}
 
 /// Name of a TLS version code.
 pub fn version_name(v: u16) -> String {
@@ -452,7 +430,7 @@ impl TlsConn {
         }
         weak.extend(cipher.and_then(weak_cipher).map(str::to_string));
         let (cert_subject, cert_issuer) = self.cert.take().map_or((None, None), |(s, i)| (Some(s), Some(i)));
-        let info = Info {
+        let info = TlsInfo {
             version,
             sni: ch.and_then(|c| c.sni.clone()),
             alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
@@ -471,7 +449,7 @@ impl TlsConn {
             request: client.map(|c| c.0),
             response: server.map(|s| s.0),
             error,
-            tls: Some(Box::new(info)),
+            detail: Detail::Tls(Box::new(info)),
             ..Exchange::default()
         });
     }
@@ -545,7 +523,7 @@ mod tests {
         c.on_data(Side::Responder, at(2), &record(22, &server_hello(true)));
         let out = c.drain();
         assert_eq!(out.exchanges.len(), 1);
-        let t = out.exchanges[0].tls.as_deref().unwrap();
+        let t = out.exchanges[0].detail.tls().unwrap();
         assert_eq!((t.version, t.sni.as_deref(), t.cipher_suite), (Some(0x0304), Some("example.com"), Some(0x1301)));
         assert_eq!(t.alpn, ["h2", "http/1.1"]);
         assert_eq!(t.cipher_suites, ["0x1301", "0xc02f"], "GREASE is left out");
@@ -563,7 +541,7 @@ mod tests {
         c.on_data(Side::Responder, at(2), &record(22, &sh));
         c.on_data(Side::Responder, at(3), &record(22, &[14, 0, 0, 0]));
         let out = c.drain();
-        let t = out.exchanges[0].tls.as_deref().unwrap();
+        let t = out.exchanges[0].detail.tls().unwrap();
         assert_eq!(t.weak, ["TLS 1.0", "RC4"]);
         assert_eq!(t.alpn_selected.as_deref(), Some("h2"));
     }

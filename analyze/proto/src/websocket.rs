@@ -12,23 +12,9 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use crate::http1::{Exchange, Headers, Message, Output, StartLine};
+use crate::detail::{Detail, WebSocketInfo};
+use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
 use crate::{At, Issue, Limits, Side};
-
-/// A WebSocket message, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Info {
-    /// `text`, `binary`, `close`, `ping` or `pong`.
-    pub opcode: &'static str,
-    /// Sent by the client (the side that sent the Upgrade request).
-    pub from_client: bool,
-    /// Close frames: the status code (the payload keeps code and reason).
-    pub close_code: Option<u16>,
-    /// Frames the message was sent in.
-    pub fragments: u32,
-    /// Request target of the Upgrade request.
-    pub target: Option<String>,
-}
 
 fn opcode_name(op: u8) -> Option<&'static str> {
     Some(match op {
@@ -339,7 +325,7 @@ impl WsConn {
 
     fn emit(&mut self, i: usize, p: Partial) {
         let close_code = (p.opcode == 8 && p.payload.len() >= 2).then(|| u16::from_be_bytes([p.payload[0], p.payload[1]]));
-        let info = Info {
+        let info = WebSocketInfo {
             opcode: opcode_name(p.opcode).unwrap_or("continuation"),
             from_client: i == 0,
             close_code,
@@ -361,7 +347,7 @@ impl WsConn {
         let index = self.next_index;
         self.next_index += 1;
         let (request, response) = if i == 0 { (Some(msg), None) } else { (None, Some(msg)) };
-        self.out.exchanges.push(Exchange { index, request, response, error: p.error, ws: Some(Box::new(info)), ..Exchange::default() });
+        self.out.exchanges.push(Exchange { index, request, response, error: p.error, detail: Detail::WebSocket(Box::new(info)), ..Exchange::default() });
     }
 }
 
@@ -431,7 +417,7 @@ mod tests {
             .exchanges
             .iter()
             .map(|e| {
-                let w = e.ws.as_deref().unwrap();
+                let w = e.detail.websocket().unwrap();
                 let m = e.request.as_ref().or(e.response.as_ref()).unwrap();
                 (e.index, w.opcode, w.from_client, String::from_utf8_lossy(&m.body).into_owned(), w.fragments, w.close_code)
             })
@@ -445,7 +431,7 @@ mod tests {
                 (4, "close", false, "\u{3}\u{fffd}ok".to_string(), 1, Some(1000)),
             ]
         );
-        assert_eq!(out.exchanges[0].ws.as_ref().unwrap().target.as_deref(), Some("/chat"));
+        assert_eq!(out.exchanges[0].detail.websocket().unwrap().target.as_deref(), Some("/chat"));
     }
 
     /// RFC 7692 §7.2.3.2: "Hello" compressed twice with context takeover;
