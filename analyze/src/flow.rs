@@ -16,15 +16,15 @@ use rustc_hash::FxBuildHasher;
 use sha2::{Digest, Sha256};
 use trawl_proto::detail::Detail;
 use trawl_proto::dns::DnsConn;
-use trawl_proto::exchange::Exchange;
+use trawl_proto::exchange::{CloseReason, Exchange, Output};
 use trawl_proto::grpc::Schemas;
-use trawl_proto::h2::{self, H2Conn, Start};
-use trawl_proto::http1::{Http1Conn, Probe, find_message_start, probe};
-use trawl_proto::websocket::WsConn;
-use trawl_proto::{At, Conn, Limits, Side};
+use trawl_proto::parser::Parser;
+use trawl_proto::registry::{self, Protocol};
+use trawl_proto::{At, Limits};
 
 use crate::community_id::community_id;
 use crate::decode::{ACK, FIN, Packet, RST, SYN};
+use crate::l7::{L7, L7Ctx};
 use crate::reassembly::{Reassembler, StreamEvent};
 use crate::records::{CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest, tag, untag};
 use crate::stats::Stats;
@@ -151,45 +151,6 @@ fn history_letter(bit: u16) -> char {
         _ => 'G',
     }
 }
-
-enum L7 {
-    /// Deciding what the connection speaks; first bytes of each side.
-    Probe {
-        bufs: [Vec<u8>; 2],
-        at: [At; 2],
-        mid: bool,
-        /// An end uses Redis's port: RESP replies and inline commands,
-        /// which alone look like many protocols, count as Redis.
-        redis_port: bool,
-    },
-    Http {
-        conn: Box<Http1Conn>,
-        requester: usize,
-    },
-    /// HTTP/2: by prior knowledge, joined mid-way, or after an h2c
-    /// Upgrade (`h1` then holds the HTTP/1 parser until it is drained).
-    H2 {
-        conn: Box<H2Conn>,
-        requester: usize,
-        h1: Option<Box<Http1Conn>>,
-    },
-    /// A message protocol (DNS over TCP, TLS handshakes, Redis, the
-    /// databases, Kafka, AMQP).
-    Msg {
-        conn: Box<dyn Conn>,
-        requester: usize,
-        proto: MsgProto,
-    },
-    /// WebSocket after an Upgrade.
-    Ws {
-        conn: Box<WsConn>,
-        requester: usize,
-        h1: Option<Box<Http1Conn>>,
-    },
-    Unknown,
-}
-
-const PROBE_MAX: usize = 16 * 1024;
 
 struct Tcp {
     reasm: [Reassembler; 2],
@@ -394,7 +355,7 @@ impl FlowTable {
                 fin: [false; 2],
                 rst: [false; 2],
                 closed: false,
-                l7: L7::Probe { bufs: [Vec::new(), Vec::new()], at: [At::default(); 2], mid: false, redis_port: sp == REDIS_PORT || dp == REDIS_PORT },
+                l7: L7::new((sp, dp)),
                 apps: 0,
                 digest: self.cfg.hash_streams.then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
                 analysis: TcpAnalysis::default(),
@@ -442,11 +403,11 @@ impl FlowTable {
             if payload_len > 0 {
                 note_history(f, dir, H_DATA);
             }
-            if ip.proto == 17 && !p.payload.is_empty() && (f.dns.is_some() || is_dns(p.payload, f.client.1, f.server.1)) {
+            if ip.proto == 17 && !p.payload.is_empty() && (f.dns.is_some() || registry::is_dns(p.payload, f.client.1, f.server.1)) {
                 let conn = f.dns.get_or_insert_with(|| Box::new(DnsConn::new(cfg.limits)));
                 conn.message(at, p.payload);
                 let out = conn.drain();
-                self.emit_l7(f, 0, "dns", out);
+                self.emit_l7(f, 0, Protocol::Dns.layer(), out);
             }
             return;
         };
@@ -521,9 +482,9 @@ impl FlowTable {
             t.rst[dir] = true;
         }
         if flags & RST != 0 && !t.closed {
-            self.close_tcp(f, &mut t, at, "connection_reset");
+            self.close_tcp(f, &mut t, at, CloseReason::Reset);
         } else if !t.closed && t.reasm[0].ended() && t.reasm[1].ended() {
-            self.close_tcp(f, &mut t, at, "fin");
+            self.close_tcp(f, &mut t, at, CloseReason::Fin);
         }
         if t.reasm[0].gap_bytes + t.reasm[1].gap_bytes > gap_before {
             note_history(f, dir, H_GAP);
@@ -531,7 +492,7 @@ impl FlowTable {
         f.tcp = Some(t);
     }
 
-    fn close_tcp(&mut self, f: &mut Flow, t: &mut Tcp, at: At, reason: &str) {
+    fn close_tcp(&mut self, f: &mut Flow, t: &mut Tcp, at: At, reason: CloseReason) {
         let ctx = L7Ctx { limits: self.cfg.limits, schemas: &self.schemas };
         let clean = t.syn && t.synack;
         for d in 0..2 {
@@ -541,28 +502,13 @@ impl FlowTable {
             reasm[d].flush(at, &mut |e| feed(l7, digest, &ctx, started, d, e));
         }
         t.closed = true;
-        match &mut t.l7 {
-            L7::Http { conn, .. } => conn.on_close(at, reason),
-            L7::H2 { conn, .. } => conn.on_close(at, reason),
-            L7::Ws { conn, .. } => conn.on_close(reason),
-            L7::Msg { conn, .. } => conn.on_close(reason),
-            L7::Probe { .. } | L7::Unknown => {}
-        }
+        t.l7.close(at, reason);
         self.drain_l7(f, t);
     }
 
     fn drain_l7(&mut self, f: &Flow, t: &mut Tcp) {
-        let (h1, next, requester) = match &mut t.l7 {
-            L7::Http { conn, requester } => (Some(conn.drain()), None, *requester),
-            L7::H2 { conn, requester, h1 } => {
-                let r = if conn.flipped() { 1 - *requester } else { *requester };
-                (h1.take().map(|mut c| c.drain()), Some(("http2", conn.drain())), r)
-            }
-            L7::Ws { conn, requester, h1 } => (h1.take().map(|mut c| c.drain()), Some(("websocket", conn.drain())), *requester),
-            L7::Msg { conn, requester, proto } => (None, Some((proto.layer(), conn.drain())), *requester),
-            L7::Probe { .. } | L7::Unknown => return,
-        };
-        for (layer, out) in h1.map(|o| ("http", o)).into_iter().chain(next) {
+        let (requester, outs) = t.l7.drain();
+        for (layer, out) in outs {
             t.apps |= self.emit_l7(f, requester, layer, out);
         }
     }
@@ -570,7 +516,7 @@ impl FlowTable {
     /// Emits the exchanges and issues an L7 parser produced on flow `f`
     /// (`requester`: the direction that sends requests); returns the
     /// [`APP_GRPC`]/[`APP_GRAPHQL`] bits of what it saw.
-    fn emit_l7(&mut self, f: &Flow, requester: usize, layer: &'static str, out: trawl_proto::exchange::Output) -> u8 {
+    fn emit_l7(&mut self, f: &Flow, requester: usize, layer: &'static str, out: Output) -> u8 {
         let (req_ep, resp_ep) = if requester == 0 { (f.client, f.server) } else { (f.server, f.client) };
         let mut apps = 0;
         for issue in out.issues {
@@ -742,7 +688,7 @@ impl FlowTable {
         let mut metrics = None;
         if let Some(mut t) = f.tcp.take() {
             if !t.closed {
-                let why = if reason == "capture_end" { "capture_end" } else { "connection_timeout" };
+                let why = if reason == "capture_end" { CloseReason::CaptureEnd } else { CloseReason::Timeout };
                 self.close_tcp(&mut f, &mut t, at, why);
             }
             self.unacked_total = self.unacked_total.saturating_sub(t.analysis.remembered());
@@ -764,28 +710,17 @@ impl FlowTable {
                 self.stats.tcp_gap_bytes += r.gap_bytes;
                 self.stats.tcp_stream_bytes += r.stream_bytes;
             }
-            match &t.l7 {
-                L7::Http { .. } => l7.push("HTTP"),
-                L7::H2 { conn, .. } => {
-                    l7.extend(["HTTP", "HTTP2"]);
-                    let c = conn.counts();
-                    self.stats.http2_frames += c.frames.iter().sum::<u64>();
-                    self.stats.http2_headers_frames += c.frames[h2::kind::HEADERS as usize];
-                    self.stats.http2_data_frames += c.frames[h2::kind::DATA as usize];
-                    self.stats.http2_streams += c.streams;
-                    self.stats.hpack_unknown_fields += c.hpack_unknown;
-                    self.stats.http2_resyncs += c.resyncs;
-                }
-                L7::Ws { .. } => l7.extend(["HTTP", "WebSocket"]),
-                L7::Msg { proto, conn, .. } => {
-                    l7.push(proto.name());
-                    if *proto == MsgProto::Postgres {
-                        let [frontend, backend] = conn.messages();
-                        self.stats.pgsql_frontend_messages += frontend;
-                        self.stats.pgsql_backend_messages += backend;
-                    }
-                }
-                L7::Probe { .. } | L7::Unknown => {}
+            if let Some((protocol, c)) = t.l7.outcome() {
+                l7.extend(protocol.labels());
+                self.stats.http2_frames += c.frames.iter().sum::<u64>();
+                self.stats.http2_headers_frames += c.frames[trawl_proto::h2::kind::HEADERS as usize];
+                self.stats.http2_data_frames += c.frames[trawl_proto::h2::kind::DATA as usize];
+                self.stats.http2_streams += c.streams;
+                self.stats.hpack_unknown_fields += c.hpack_unknown;
+                self.stats.http2_resyncs += c.resyncs;
+                let [frontend, backend] = c.messages;
+                self.stats.pgsql_frontend_messages += frontend;
+                self.stats.pgsql_backend_messages += backend;
             }
             if t.apps & APP_GRPC != 0 {
                 l7.push("gRPC");
@@ -823,9 +758,9 @@ impl FlowTable {
             };
             conn_state = if reason == "idle_timeout" { "closed" } else { "open" };
             if let Some(mut conn) = f.dns.take() {
-                conn.on_close(reason);
+                conn.on_close(at, if reason == "capture_end" { CloseReason::CaptureEnd } else { CloseReason::Timeout });
                 let out = conn.drain();
-                self.emit_l7(&f, 0, "dns", out);
+                self.emit_l7(&f, 0, Protocol::Dns.layer(), out);
                 l7.push("DNS");
             }
             if f.proto == 17 {
@@ -920,289 +855,20 @@ fn note_history(f: &mut Flow, dir: usize, bit: u16) {
     }
 }
 
-/// Running sha256 and byte count of each direction (`trawl debug streams`).
-struct Digest2 {
-    hashers: [Sha256; 2],
-    bytes: [u64; 2],
-}
-
-/// What the L7 parsers of a shard share: caps and gRPC schemas.
-struct L7Ctx<'a> {
-    limits: Limits,
-    schemas: &'a Option<Arc<Schemas>>,
-}
-
-fn side_of(dir: usize, requester: usize) -> Side {
-    if dir == requester { Side::Requester } else { Side::Responder }
-}
-
-/// Hands one reassembled event of direction `dir` to the L7 layer.
-/// `started_clean` says the connection's handshake was seen, so that the
-/// first bytes are the start of the conversation.
+/// Hands one reassembled event to the L7 layer, hashing its bytes first
+/// when streams are hashed.
 fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started_clean: bool, dir: usize, e: StreamEvent<'_>) {
     if let (Some(d), StreamEvent::Data { bytes, .. }) = (digest.as_mut(), &e) {
         d.hashers[dir].update(bytes);
         d.bytes[dir] += bytes.len() as u64;
     }
-    match l7 {
-        L7::Unknown => {}
-        L7::Http { conn, requester } => {
-            let side = side_of(dir, *requester);
-            match e {
-                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
-                StreamEvent::Gap { at, len } => conn.on_gap(side, at, len),
-                StreamEvent::End { at } => conn.on_end(side, at),
-            }
-            if let Some(sw) = conn.take_switch() {
-                switch(l7, ctx, *sw);
-            }
-        }
-        L7::H2 { conn, requester, .. } => {
-            let side = side_of(dir, *requester);
-            match e {
-                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
-                StreamEvent::Gap { len, .. } => conn.on_gap(side, len),
-                // Streams end by END_STREAM, RST_STREAM or the connection's close.
-                StreamEvent::End { .. } => {}
-            }
-        }
-        L7::Msg { conn, requester, .. } => {
-            let side = side_of(dir, *requester);
-            match e {
-                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
-                StreamEvent::Gap { at, .. } => conn.on_gap(side, at),
-                StreamEvent::End { .. } => {}
-            }
-        }
-        L7::Ws { conn, requester, .. } => {
-            let side = side_of(dir, *requester);
-            match e {
-                StreamEvent::Data { at, bytes } => conn.on_data(side, at, bytes),
-                StreamEvent::Gap { at, len } => conn.on_gap(side, at, len),
-                StreamEvent::End { .. } => {}
-            }
-        }
-        L7::Probe { bufs, at: first_at, mid, redis_port } => match e {
-            StreamEvent::Data { at, bytes } => {
-                if bufs[dir].is_empty() {
-                    first_at[dir] = at;
-                }
-                let room = PROBE_MAX.saturating_sub(bufs[dir].len());
-                bufs[dir].extend_from_slice(&bytes[..bytes.len().min(room)]);
-                let mid_stream = *mid || !started_clean;
-                let (conn, requester): (L7, usize) = match decide(&bufs[dir], mid_stream, *redis_port) {
-                    Decision::Wait if bufs[dir].len() >= PROBE_MAX => (L7::Unknown, 0),
-                    Decision::Wait => return,
-                    Decision::No => (L7::Unknown, 0),
-                    Decision::Http { sender_is_requester, mid_stream: resync } => {
-                        let requester = if sender_is_requester { dir } else { 1 - dir };
-                        (L7::Http { conn: Box::new(Http1Conn::new(ctx.limits, resync || mid_stream)), requester }, requester)
-                    }
-                    Decision::Msg { proto, sender_is_requester } => {
-                        let requester = if sender_is_requester { dir } else { 1 - dir };
-                        (L7::Msg { conn: proto.conn(ctx.limits), requester, proto }, requester)
-                    }
-                    Decision::H2 { preface } => {
-                        // Without a preface, roles are a guess (the flow's
-                        // client) that the parser corrects from headers.
-                        let requester = if preface { dir } else { 0 };
-                        let start = if preface || !mid_stream { Start::Preface } else { Start::MidStream };
-                        (L7::H2 { conn: Box::new(H2Conn::new(ctx.limits, start, ctx.schemas.clone())), requester, h1: None }, requester)
-                    }
-                };
-                let held = std::mem::take(bufs);
-                let held_at = *first_at;
-                *l7 = conn;
-                for d in [requester, 1 - requester] {
-                    if !held[d].is_empty() {
-                        feed(l7, &mut None, ctx, started_clean, d, StreamEvent::Data { at: held_at[d], bytes: &held[d] });
-                    }
-                }
-            }
-            StreamEvent::Gap { .. } => {
-                bufs[dir].clear();
-                *mid = true;
-            }
-            StreamEvent::End { .. } => {}
-        },
-    }
+    l7.feed(ctx, started_clean, dir, e);
 }
 
-/// The HTTP/1 connection switched to h2c or WebSocket: the new parser
-/// takes over, starting with the bytes sent after the switch.
-fn switch(l7: &mut L7, ctx: &L7Ctx<'_>, sw: trawl_proto::http1::Switch) {
-    let L7::Http { requester, .. } = *l7 else { return };
-    let L7::Http { conn: h1, .. } = std::mem::replace(l7, L7::Unknown) else { return };
-    let trawl_proto::http1::Switch { protocol, request, response, next_index, held } = sw;
-    *l7 = if protocol == "h2c" {
-        let start = Start::Upgrade { request: request.map(Box::new), next_index };
-        L7::H2 { conn: Box::new(H2Conn::new(ctx.limits, start, ctx.schemas.clone())), requester, h1: Some(h1) }
-    } else {
-        L7::Ws { conn: Box::new(WsConn::new(ctx.limits, request.as_ref(), &response, next_index)), requester, h1: Some(h1) }
-    };
-    for (i, (at, bytes)) in held.iter().enumerate() {
-        if !bytes.is_empty() {
-            let dir = if i == 0 { requester } else { 1 - requester };
-            feed(l7, &mut None, ctx, true, dir, StreamEvent::Data { at: *at, bytes });
-        }
-    }
-}
-
-enum Decision {
-    Wait,
-    No,
-    Http {
-        sender_is_requester: bool,
-        mid_stream: bool,
-    },
-    /// HTTP/2: the sender's first bytes are the client preface, or frames.
-    H2 {
-        preface: bool,
-    },
-    /// A message protocol, recognised from the first bytes of one side.
-    Msg {
-        proto: MsgProto,
-        sender_is_requester: bool,
-    },
-}
-
-/// The message protocols (see [`L7::Msg`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MsgProto {
-    Dns,
-    Tls,
-    Redis,
-    Postgres,
-    Mysql,
-    Kafka,
-    Amqp,
-    Mongo,
-}
-
-impl MsgProto {
-    /// The `protocol` of its rows (and the layer of its parse issues).
-    fn layer(self) -> &'static str {
-        match self {
-            MsgProto::Dns => "dns",
-            MsgProto::Tls => "tls",
-            MsgProto::Redis => "redis",
-            MsgProto::Postgres => "postgresql",
-            MsgProto::Mysql => "mysql",
-            MsgProto::Kafka => "kafka",
-            MsgProto::Amqp => "amqp",
-            MsgProto::Mongo => "mongodb",
-        }
-    }
-
-    /// Its name in a flow's `l7_protocols`.
-    fn name(self) -> &'static str {
-        match self {
-            MsgProto::Dns => "DNS",
-            MsgProto::Tls => "TLS",
-            MsgProto::Redis => "Redis",
-            MsgProto::Postgres => "PostgreSQL",
-            MsgProto::Mysql => "MySQL",
-            MsgProto::Kafka => "Kafka",
-            MsgProto::Amqp => "AMQP",
-            MsgProto::Mongo => "MongoDB",
-        }
-    }
-
-    fn conn(self, limits: Limits) -> Box<dyn Conn> {
-        use trawl_proto::*;
-        match self {
-            MsgProto::Dns => Box::new(dns::DnsConn::new(limits)),
-            MsgProto::Tls => Box::new(tls::TlsConn::new(limits)),
-            MsgProto::Redis => Box::new(redis::RedisConn::new(limits)),
-            MsgProto::Postgres => Box::new(postgres::PgConn::new(limits)),
-            MsgProto::Mysql => Box::new(mysql::MysqlConn::new(limits)),
-            MsgProto::Kafka => Box::new(kafka::KafkaConn::new(limits)),
-            MsgProto::Amqp => Box::new(amqp::AmqpConn::new(limits)),
-            MsgProto::Mongo => Box::new(mongodb::MongoConn::new(limits)),
-        }
-    }
-}
-
-/// Decides from the first bytes of one side what a connection speaks.
-fn decide(buf: &[u8], mid: bool, redis_port: bool) -> Decision {
-    let h2 = h2::probe(buf);
-    match h2 {
-        h2::Probe::Preface => return Decision::H2 { preface: true },
-        h2::Probe::Frames => return Decision::H2 { preface: false },
-        h2::Probe::NeedMore | h2::Probe::No => {}
-    }
-    let msg = |proto, sender_is_requester| Decision::Msg { proto, sender_is_requester };
-    if let Some(client_hello) = trawl_proto::tls::probe(buf) {
-        return msg(MsgProto::Tls, client_hello);
-    }
-    if trawl_proto::redis::probe(buf) {
-        return msg(MsgProto::Redis, true);
-    }
-    if redis_port && let Some(&first) = buf.first() {
-        if first.is_ascii_alphabetic() {
-            // An inline command (`PING`, `INFO` ...).
-            return msg(MsgProto::Redis, true);
-        }
-        if b"+-:$*%_,#(=!>~|".contains(&first) {
-            return msg(MsgProto::Redis, false);
-        }
-    }
-    if trawl_proto::postgres::probe(buf) {
-        return msg(MsgProto::Postgres, true);
-    }
-    if let Some(client) = trawl_proto::mysql::probe(buf) {
-        return msg(MsgProto::Mysql, client);
-    }
-    if trawl_proto::kafka::probe(buf) {
-        return msg(MsgProto::Kafka, true);
-    }
-    if let Some(client) = trawl_proto::amqp::probe(buf) {
-        return msg(MsgProto::Amqp, client);
-    }
-    if let Some(request) = trawl_proto::mongodb::probe(buf) {
-        return msg(MsgProto::Mongo, request);
-    }
-    if let Some(h) = buf.get(2..).and_then(trawl_proto::dns::header)
-        && dns_like(&h)
-        && u16::from_be_bytes([buf[0], buf[1]]) as usize >= 12
-    {
-        return msg(MsgProto::Dns, !h.response);
-    }
-    match probe(buf) {
-        Probe::Request => Decision::Http { sender_is_requester: true, mid_stream: false },
-        Probe::Response => Decision::Http { sender_is_requester: false, mid_stream: false },
-        Probe::NeedMore => Decision::Wait,
-        Probe::NotHttp if h2 == h2::Probe::NeedMore => Decision::Wait,
-        Probe::NotHttp if !mid => Decision::No,
-        // Joined mid-stream: a message may start further in.
-        Probe::NotHttp => match find_message_start(buf) {
-            Some(side) => Decision::Http { sender_is_requester: side == Side::Requester, mid_stream: true },
-            None => Decision::Wait,
-        },
-    }
-}
-
-/// Redis's port, which breaks ties for RESP that is not a command array.
-const REDIS_PORT: u16 = 6379;
-
-/// DNS, mDNS and LLMNR ports: a payload that parses as DNS is taken as
-/// DNS on them; elsewhere its question names must look like names too.
-const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
-
-/// A DNS message start whose questions look like names.
-fn dns_like(h: &trawl_proto::dns::Header) -> bool {
-    !h.questions.is_empty() && h.questions.iter().all(|(n, _)| !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
-}
-
-/// NetBIOS name and datagram services: DNS-shaped messages with their
-/// own encoding of names, not DNS.
-const NETBIOS_PORTS: [u16; 2] = [137, 138];
-
-/// Is this UDP payload DNS? Content decides; the ports break ties.
-fn is_dns(payload: &[u8], client_port: u16, server_port: u16) -> bool {
-    let Some(h) = trawl_proto::dns::header(payload) else { return false };
-    let port = |set: &[u16]| set.contains(&client_port) || set.contains(&server_port);
-    !port(&NETBIOS_PORTS) && (port(&DNS_PORTS) || dns_like(&h))
+/// Running sha256 and byte count of each direction (`trawl debug streams`).
+struct Digest2 {
+    hashers: [Sha256; 2],
+    bytes: [u64; 2],
 }
 
 #[cfg(test)]

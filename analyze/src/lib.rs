@@ -23,6 +23,7 @@ mod error;
 pub mod flow;
 pub mod input;
 pub mod kube;
+mod l7;
 pub mod output;
 pub mod pipeline;
 pub mod reassembly;

@@ -661,7 +661,7 @@ fn corpus_grpc_calls_are_attributed() {
         assert_eq!(calls.len(), 1, "{file}");
         let c = calls[0];
         assert_eq!(c.protocol, "grpc", "{file}");
-        let g = c.exchange.grpc.as_deref().unwrap_or_else(|| panic!("{file}: no gRPC details"));
+        let g = c.exchange.detail.grpc().unwrap_or_else(|| panic!("{file}: no gRPC details"));
         assert_eq!((g.service.as_str(), g.method.as_str(), g.status, g.messages), (service, method, status, messages), "{file}");
         assert_eq!(c.exchange.error.as_deref().or(c.exchange.response.as_ref().and_then(|m| m.error.as_deref())), error, "{file}");
         // Payloads decode as protobuf (field numbers as keys).
@@ -691,7 +691,7 @@ fn corpus_dns_messages_match_tshark() {
         let mut names: Vec<String> = rows
             .iter()
             .filter_map(|r| match &r.record {
-                Record::Call(c) => c.exchange.dns.as_ref().map(|d| d.questions.clone()),
+                Record::Call(c) => c.exchange.detail.dns().map(|d| d.questions.clone()),
                 _ => None,
             })
             .flatten()
@@ -723,10 +723,10 @@ fn corpus_tls_handshakes_match_tshark_and_arkime() {
         let (outcome, rows) = run(&[corpus(&file)], 2, false);
         let s = &outcome.stats;
         assert_eq!((s.tls_client_hellos, s.tls_server_hellos), (u(t, &["client_hellos"]), u(t, &["server_hellos"])), "{file}: TLS hellos");
-        let tls: Vec<&trawl_proto::tls::Info> = rows
+        let tls: Vec<&trawl_proto::detail::TlsInfo> = rows
             .iter()
             .filter_map(|r| match &r.record {
-                Record::Call(c) => c.exchange.tls.as_deref(),
+                Record::Call(c) => c.exchange.detail.tls(),
                 _ => None,
             })
             .collect();
@@ -825,7 +825,7 @@ fn corpus_database_and_messaging_counts_match_tshark() {
 
         let pg = &e["pgsql"];
         let pg_rows = calls_of(&rows, "postgresql");
-        let command = |x: &trawl_proto::exchange::Exchange| x.db.as_ref().map_or(String::new(), |d| d.command.clone());
+        let command = |x: &trawl_proto::exchange::Exchange| x.detail.db().map_or(String::new(), |d| d.command.clone());
         let queries = pg_rows.iter().filter(|x| matches!(command(x).as_str(), "Query" | "Parse")).count() as u64;
         assert_eq!(
             (s.pgsql_frontend_messages, s.pgsql_backend_messages, queries),
@@ -850,7 +850,7 @@ fn corpus_database_and_messaging_counts_match_tshark() {
         let responses = k_rows.iter().filter(|x| x.response.is_some()).count() as u64;
         let want_responses = KAFKA_RESPONSES.iter().find(|d| d.0 == file).map_or(u(k, &["responses"]), |d| d.1);
         assert_eq!((requests.len() as u64, responses), (u(k, &["requests"]), want_responses), "{file}: Kafka requests and responses");
-        let keys = tally(requests.iter().filter_map(|x| x.kafka.as_ref()).map(|i| i.api_key.to_string()));
+        let keys = tally(requests.iter().filter_map(|x| x.detail.kafka()).map(|i| i.api_key.to_string()));
         assert_eq!(keys, oracle_tally(&k["request_api_keys"]), "{file}: Kafka requests by API key");
 
         let a = &e["amqp"];
@@ -863,7 +863,7 @@ fn corpus_database_and_messaging_counts_match_tshark() {
         };
         let methods: Vec<String> = calls_of(&rows, "amqp")
             .iter()
-            .filter_map(|x| x.amqp.as_ref())
+            .filter_map(|x| x.detail.amqp())
             .flat_map(|i| std::iter::once(code(&i.method)).chain(i.reply_method.as_deref().map(code)))
             .collect();
         assert_eq!((s.amqp_methods, methods.len() as u64), (u(a, &["methods"]), u(a, &["methods"])), "{file}: AMQP methods");
@@ -883,7 +883,7 @@ fn corpus_database_and_messaging_counts_match_tshark() {
 #[test]
 fn corpus_errors_and_names_are_attributed() {
     let (_, rows) = run(&[corpus("deepflow_amqp-error.pcap")], 2, false);
-    let amqp: Vec<&trawl_proto::amqp::Info> = calls_of(&rows, "amqp").iter().filter_map(|x| x.amqp.as_deref()).collect();
+    let amqp: Vec<&trawl_proto::detail::AmqpInfo> = calls_of(&rows, "amqp").iter().filter_map(|x| x.detail.amqp()).collect();
     let closes: Vec<(u16, &str)> =
         amqp.iter().filter(|i| i.method.ends_with(".close") && i.reply_code != Some(200)).map(|i| (i.reply_code.unwrap_or(0), i.method.as_str())).collect();
     assert_eq!(closes, [(406, "channel.close"), (530, "connection.close"), (530, "connection.close")]);
@@ -893,14 +893,14 @@ fn corpus_errors_and_names_are_attributed() {
     assert_eq!(returned, Some((Some(312), Some("NO_ROUTE"), Some("return_test"))));
 
     let (_, rows) = run(&[corpus("deepflow_kafka_11-join-group-v7.pcap")], 2, false);
-    let k = calls_of(&rows, "kafka")[0].kafka.clone().unwrap_or_default();
+    let k = calls_of(&rows, "kafka")[0].detail.kafka().cloned().unwrap_or_default();
     assert_eq!((k.api_key, k.api_version, k.correlation_id, k.client_id.as_deref(), k.error_code), (11, 7, 120, Some("consumer-zzzz12-1"), Some(-1)));
     let (_, rows) = run(&[corpus("deepflow_kafka_00-produce-v2.pcap")], 2, false);
-    let k = calls_of(&rows, "kafka")[0].kafka.clone().unwrap_or_default();
+    let k = calls_of(&rows, "kafka")[0].detail.kafka().cloned().unwrap_or_default();
     assert_eq!((k.topics.as_slice(), k.error_code), (&["topic2".to_string()][..], Some(0)));
 
     let (_, rows) = run(&[corpus("zeek_mysql.pcap")], 2, false);
-    let my: Vec<&trawl_proto::db::Info> = calls_of(&rows, "mysql").iter().filter_map(|x| x.db.as_deref()).collect();
+    let my: Vec<&trawl_proto::detail::DbInfo> = calls_of(&rows, "mysql").iter().filter_map(|x| x.detail.db()).collect();
     assert_eq!((my[0].command.as_str(), my[0].user.as_deref(), my[0].success), ("Handshake", Some("tfoerste"), Some(true)));
     let selects: Vec<(Option<&str>, Option<u64>)> =
         my.iter().filter(|d| d.query.as_deref().is_some_and(|q| q.starts_with("select"))).map(|d| (d.query.as_deref(), d.rows)).collect();
@@ -926,7 +926,7 @@ fn corpus_errors_and_names_are_attributed() {
 fn third_party_mongodb_commands_replies_and_errors() {
     let dir = testdata().join("third_party/mongodb");
     let (outcome, rows) = run(&[dir.join("deepflow_mongo-shell.pcap")], 2, false);
-    let db: Vec<&trawl_proto::db::Info> = calls_of(&rows, "mongodb").iter().filter_map(|x| x.db.as_deref()).collect();
+    let db: Vec<&trawl_proto::detail::DbInfo> = calls_of(&rows, "mongodb").iter().filter_map(|x| x.detail.db()).collect();
     let commands: Vec<&str> = db.iter().map(|d| d.command.as_str()).collect();
     assert_eq!(
         commands,
@@ -960,7 +960,7 @@ fn third_party_mongodb_commands_replies_and_errors() {
     assert_eq!(db[0].database.as_deref(), Some("admin"), "the OP_QUERY handshake names admin.$cmd");
 
     let (_, rows) = run(&[dir.join("deepflow_mongo-find.pcap")], 2, false);
-    let db: Vec<&trawl_proto::db::Info> = calls_of(&rows, "mongodb").iter().filter_map(|x| x.db.as_deref()).collect();
+    let db: Vec<&trawl_proto::detail::DbInfo> = calls_of(&rows, "mongodb").iter().filter_map(|x| x.detail.db()).collect();
     assert_eq!(db.len(), 1);
     assert_eq!(
         (db[0].command.as_str(), db[0].collection.as_deref(), db[0].database.as_deref(), db[0].rows, db[0].success),

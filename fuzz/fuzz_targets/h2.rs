@@ -10,6 +10,8 @@ mod segments;
 use libfuzzer_sys::fuzz_target;
 use segments::Event;
 use trawl_proto::h2::{H2Conn, PREFACE, Start};
+use trawl_proto::exchange::CloseReason;
+use trawl_proto::parser::Parser;
 use trawl_proto::{At, Limits, Side};
 
 fuzz_target!(|data: &[u8]| {
@@ -30,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let ts = segments::drive(&data[1..], |e| {
         match e {
             Event::Data(side, at, chunk) => c.on_data(side, at, chunk),
-            Event::Gap(side, _, len) => c.on_gap(side, len),
+            Event::Gap(side, _, len) => c.on_gap(side, At::default(), len),
         }
         for ex in c.drain().exchanges {
             for m in [&ex.request, &ex.response].into_iter().flatten() {
@@ -38,6 +40,6 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     });
-    c.on_close(At { tag: 0, ts_ns: ts + 1 }, "capture_end");
+    c.on_close(At { tag: 0, ts_ns: ts + 1 }, CloseReason::CaptureEnd);
     let _ = c.drain();
 });

@@ -8,6 +8,8 @@ mod segments;
 use libfuzzer_sys::fuzz_target;
 use segments::Event;
 use trawl_proto::http1::Http1Conn;
+use trawl_proto::exchange::CloseReason;
+use trawl_proto::parser::Parser;
 use trawl_proto::{At, Limits};
 
 fuzz_target!(|data: &[u8]| {
@@ -20,6 +22,6 @@ fuzz_target!(|data: &[u8]| {
         Event::Data(side, at, chunk) => c.on_data(side, at, chunk),
         Event::Gap(side, at, len) => c.on_gap(side, at, len),
     });
-    c.on_close(At { tag: 0, ts_ns: ts + 1 }, "capture_end");
+    c.on_close(At { tag: 0, ts_ns: ts + 1 }, CloseReason::CaptureEnd);
     let _ = c.drain();
 });

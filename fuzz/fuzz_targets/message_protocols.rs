@@ -9,12 +9,14 @@ mod segments;
 
 use libfuzzer_sys::fuzz_target;
 use segments::Event;
-use trawl_proto::{Conn, Limits};
+use trawl_proto::exchange::CloseReason;
+use trawl_proto::parser::Parser;
+use trawl_proto::{At, Limits};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, data)) = data.split_first() else { return };
     let limits = Limits { max_pending: 8, ..Limits::default() };
-    let mut c: Box<dyn Conn> = match pick % 5 {
+    let mut c: Box<dyn Parser> = match pick % 5 {
         0 => Box::new(trawl_proto::postgres::PgConn::new(limits)),
         1 => Box::new(trawl_proto::mysql::MysqlConn::new(limits)),
         2 => Box::new(trawl_proto::kafka::KafkaConn::new(limits)),
@@ -23,9 +25,9 @@ fuzz_target!(|data: &[u8]| {
     };
     segments::drive(data, |e| match e {
         Event::Data(side, at, chunk) => c.on_data(side, at, chunk),
-        Event::Gap(side, at, _) => c.on_gap(side, at),
+        Event::Gap(side, at, len) => c.on_gap(side, at, len),
     });
-    c.on_close("capture_end");
+    c.on_close(At::default(), CloseReason::CaptureEnd);
     let _ = c.drain();
     // The probes see the same bytes.
     let _ = (

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trawl_proto::grpc::{Call, Framer, messages_json, raw_message};
+use trawl_proto::grpc::{Framer, messages_json, raw_message};
 
 fuzz_target!(|data: &[u8]| {
     let _ = raw_message(data, 0);
@@ -16,5 +16,5 @@ fuzz_target!(|data: &[u8]| {
             f.frame_start();
         }
     }
-    let _ = messages_json(&Call::default(), &f.kept, Some("gzip"), None, true, 512);
+    let _ = messages_json(&trawl_proto::detail::GrpcCall::default(), &f.kept, Some("gzip"), None, true, 512);
 });

@@ -15,8 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let mut c = RedisConn::new(Limits { max_pending: 8, ..Limits::default() });
     segments::drive(data, |e| match e {
         Event::Data(side, at, chunk) => c.on_data(side, at, chunk),
-        Event::Gap(side, at, _) => c.on_gap(side, at),
+        Event::Gap(side, at, len) => c.on_gap(side, at, len),
     });
-    c.on_close("capture_end");
+    c.on_close(At::default(), CloseReason::CaptureEnd);
     let _ = c.drain();
 });

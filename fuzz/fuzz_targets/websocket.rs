@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         Event::Data(side, at, chunk) => c.on_data(side, at, chunk),
         Event::Gap(side, at, len) => c.on_gap(side, at, len),
     });
-    c.on_close("capture_end");
+    c.on_close(At::default(), CloseReason::CaptureEnd);
     for ex in c.drain().exchanges {
         for m in [&ex.request, &ex.response].into_iter().flatten() {
             assert!(m.body.len() <= 1024, "stored payload over the cap");

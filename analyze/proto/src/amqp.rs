@@ -9,10 +9,11 @@
 //! content that follows it (its size and content type).
 
 use crate::detail::{AmqpInfo, Detail};
-use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
 use crate::frames::NAME_KEEP;
 use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
-use crate::{Issue, Limits};
+use crate::parser::Parser;
+use crate::{At, Issue, Limits, Side};
 
 /// The name of a method (`class.method`).
 pub fn method_name(class: u16, method: u16) -> Option<&'static str> {
@@ -155,8 +156,6 @@ struct Open {
     error: Option<&'static str>,
 }
 
-frames::conn_by_framing!(AmqpConn);
-
 impl Framed for AmqpConn {
     type Shape = Amqp;
     const NAME: &'static str = "AMQP";
@@ -190,15 +189,6 @@ pub struct AmqpConn {
 impl AmqpConn {
     pub fn new(limits: Limits) -> AmqpConn {
         AmqpConn { limits, framers: Default::default(), open: Vec::new(), next_index: 0, out: Output::default() }
-    }
-
-    /// The connection ended: exchanges still open are emitted.
-    pub fn on_close(&mut self, reason: &str) {
-        for o in std::mem::take(&mut self.open) {
-            let unanswered = o.sync && o.response.is_none();
-            let error = o.error.or(unanswered.then_some(if reason == "capture_end" { "capture_end" } else { "no_response" }));
-            self.emit(o, error);
-        }
     }
 
     fn frame(&mut self, from_server: bool, f: &Frame<'_>) {
@@ -314,6 +304,29 @@ impl AmqpConn {
     }
 }
 
+impl Parser for AmqpConn {
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        frames::read(self, side, at, data)
+    }
+
+    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
+        frames::gap(self, side, at)
+    }
+
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The connection ended: exchanges still open are emitted.
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        for o in std::mem::take(&mut self.open) {
+            let unanswered = o.sync && o.response.is_none();
+            let error = o.error.or(unanswered.then_some(reason.unanswered()));
+            self.emit(o, error);
+        }
+    }
+}
+
 /// The properties of a content header, in flag order (bit 15 first).
 fn properties(flags: u16, c: &mut Cursor<'_>, info: &mut AmqpInfo) -> Option<()> {
     const NAMES: [&str; 14] = [
@@ -414,7 +427,8 @@ fn args(class: u16, method: u16, c: &mut Cursor<'_>, info: &mut AmqpInfo) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{At, Conn, Side};
+    use crate::parser::Parser;
+    use crate::{At, Side};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }

@@ -13,7 +13,8 @@ use simple_dns::Packet;
 use simple_dns::rdata::RData;
 
 use crate::detail::{Detail, DnsInfo};
-use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
+use crate::parser::Parser;
 use crate::{At, Issue, Limits, Side};
 
 /// The parts of a message this module reads.
@@ -197,11 +198,6 @@ impl DnsConn {
         }
     }
 
-    /// Takes what was produced so far.
-    pub fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
     /// One whole DNS message (a UDP payload, or a TCP message without
     /// its length prefix).
     pub fn message(&mut self, at: At, b: &[u8]) {
@@ -251,8 +247,28 @@ impl DnsConn {
         }
     }
 
+    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: DnsInfo, error: Option<&str>) {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.out.exchanges.push(Exchange {
+            index,
+            request,
+            response,
+            error: error.map(str::to_string),
+            detail: Detail::Dns(Box::new(info)),
+            ..Exchange::default()
+        });
+    }
+}
+
+impl Parser for DnsConn {
+    /// Takes what was produced so far.
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
     /// TCP: in-order bytes of length-prefixed messages from one side.
-    pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
         let i = side.index();
         if self.lost[i] {
             return;
@@ -277,7 +293,7 @@ impl DnsConn {
     }
 
     /// TCP: bytes of one side were not captured; its framing is lost.
-    pub fn on_gap(&mut self, side: Side, at: At) {
+    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
         let i = side.index();
         if !self.lost[i] {
             self.lost[i] = true;
@@ -287,24 +303,11 @@ impl DnsConn {
     }
 
     /// The flow ended: queries without a response are emitted.
-    pub fn on_close(&mut self, reason: &str) {
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
         while let Some((_, q, info)) = self.pending.pop_front() {
-            let why = if reason == "capture_end" { "capture_end" } else { "no_response" };
+            let why = reason.unanswered();
             self.emit(Some(q), None, info, Some(why));
         }
-    }
-
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: DnsInfo, error: Option<&str>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        self.out.exchanges.push(Exchange {
-            index,
-            request,
-            response,
-            error: error.map(str::to_string),
-            detail: Detail::Dns(Box::new(info)),
-            ..Exchange::default()
-        });
     }
 }
 
@@ -374,7 +377,7 @@ pub(crate) mod tests {
         c.message(at(1), &q);
         c.message(at(2), &r);
         c.message(at(3), &[1, 2, 3]);
-        c.on_close("fin");
+        c.on_close(At::default(), CloseReason::Fin);
         let out = c.drain();
         let errs: Vec<_> = out.exchanges.iter().map(|e| e.error.as_deref()).collect();
         assert_eq!(errs, [Some("no_request"), Some("no_response")]);

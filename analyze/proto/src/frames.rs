@@ -157,28 +157,6 @@ pub(crate) fn gap<T: Framed>(c: &mut T, side: Side, at: At) {
     }
 }
 
-/// Implements [`crate::Conn`] for [`Framed`] parsers: bytes and gaps go
-/// through [`read`] and [`gap`], the end to the parser's own `on_close`.
-macro_rules! conn_by_framing {
-    ($($t:ty),*) => {$(
-        impl crate::Conn for $t {
-            fn on_data(&mut self, side: crate::Side, at: crate::At, data: &[u8]) {
-                crate::frames::read(self, side, at, data)
-            }
-            fn on_gap(&mut self, side: crate::Side, at: crate::At) {
-                crate::frames::gap(self, side, at)
-            }
-            fn on_close(&mut self, reason: &str) {
-                <$t>::on_close(self, reason)
-            }
-            fn drain(&mut self) -> crate::exchange::Output {
-                std::mem::take(crate::frames::Framed::output(self))
-            }
-        }
-    )*};
-}
-pub(crate) use conn_by_framing;
-
 /// Big-endian and little-endian readers over a slice that never panic:
 /// each returns None past the end.
 #[derive(Debug, Clone, Copy)]

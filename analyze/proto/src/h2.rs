@@ -22,8 +22,9 @@ use std::sync::Arc;
 
 use crate::body::decode_body;
 use crate::detail::{Detail, GrpcCall};
-use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
 use crate::grpc::{self, Framer, Schemas};
+use crate::parser::{Counts, Parser};
 use crate::{At, Issue, Limits, Side, hpack};
 
 /// The client connection preface.
@@ -202,19 +203,6 @@ pub fn find_frames(data: &[u8]) -> Option<usize> {
     (0..data.len().saturating_sub(FrameHeader::LEN - 1)).find(|&off| matches!(chain(data, off), Chain::Frames(..)))
 }
 
-/// Counters of one connection.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    /// Frames read, by type (index 10: unknown types).
-    pub frames: [u64; 11],
-    /// Streams seen.
-    pub streams: u64,
-    /// Header fields that referenced table entries never seen.
-    pub hpack_unknown: u64,
-    /// Times the parser had to look for frames (joined mid-way, gaps).
-    pub resyncs: u64,
-}
-
 /// How a connection is entered.
 #[derive(Debug)]
 pub enum Start {
@@ -326,76 +314,6 @@ impl H2Conn {
             c.counts.streams += 1;
         }
         c
-    }
-
-    /// True when the side the caller called the requester turned out to
-    /// send the responses (decided from the first header block).
-    pub fn flipped(&self) -> bool {
-        self.flipped
-    }
-
-    pub fn counts(&self) -> &Counts {
-        &self.counts
-    }
-
-    /// Takes what was produced so far.
-    pub fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// In-order bytes from one side.
-    pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        let i = side.index();
-        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
-        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| self.process(i, first_at, at, split, bytes));
-        (self.dirs[i].buf, self.dirs[i].buf_at) = (held, held_at);
-    }
-
-    /// `len` bytes of one side were not captured.
-    pub fn on_gap(&mut self, side: Side, len: u64) {
-        let i = side.index();
-        let role = self.role(i);
-        if let State::Data { stream, data, pad, end_stream } = self.dirs[i].state
-            && len <= data as u64
-            && self.dirs[i].buf.is_empty()
-        {
-            // Inside a DATA frame: the frame boundary is still known.
-            if let Some(s) = self.streams.get_mut(&stream) {
-                s.framers[role].gap();
-                if let Some(m) = s.msgs[role].as_mut() {
-                    m.body_size += len;
-                    m.body_truncated = true;
-                    m.error.get_or_insert_with(|| "gap".into());
-                }
-            }
-            self.dirs[i].state = State::Data { stream, data: data - len as u32, pad, end_stream };
-            return;
-        }
-        let d = &mut self.dirs[i];
-        d.buf.clear();
-        d.state = State::Resync;
-        d.block = None;
-        d.hpack.lost_blocks();
-        self.counts.resyncs += 1;
-        for s in self.streams.values_mut() {
-            if s.ended[role] {
-                continue;
-            }
-            s.framers[role].gap();
-            if let Some(m) = s.msgs[role].as_mut() {
-                m.body_truncated = true;
-                m.error.get_or_insert_with(|| "gap".into());
-            }
-        }
-    }
-
-    /// The connection ended: open streams are emitted with `reason`.
-    pub fn on_close(&mut self, at: At, reason: &str) {
-        let ids: Vec<u32> = self.streams.keys().copied().collect();
-        for id in ids {
-            let why = self.goaway.clone().unwrap_or_else(|| reason.to_string());
-            self.finish(id, at, Some(why));
-        }
     }
 
     fn role(&self, side_idx: usize) -> usize {
@@ -821,6 +739,78 @@ impl H2Conn {
     }
 }
 
+impl Parser for H2Conn {
+    /// True when the side the caller called the requester turned out to
+    /// send the responses (decided from the first header block).
+    fn flipped(&self) -> bool {
+        self.flipped
+    }
+
+    fn counts(&self) -> Counts {
+        self.counts.clone()
+    }
+
+    /// Takes what was produced so far.
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// In-order bytes from one side.
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        let i = side.index();
+        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| self.process(i, first_at, at, split, bytes));
+        (self.dirs[i].buf, self.dirs[i].buf_at) = (held, held_at);
+    }
+
+    /// `len` bytes of one side were not captured.
+    fn on_gap(&mut self, side: Side, _at: At, len: u64) {
+        let i = side.index();
+        let role = self.role(i);
+        if let State::Data { stream, data, pad, end_stream } = self.dirs[i].state
+            && len <= data as u64
+            && self.dirs[i].buf.is_empty()
+        {
+            // Inside a DATA frame: the frame boundary is still known.
+            if let Some(s) = self.streams.get_mut(&stream) {
+                s.framers[role].gap();
+                if let Some(m) = s.msgs[role].as_mut() {
+                    m.body_size += len;
+                    m.body_truncated = true;
+                    m.error.get_or_insert_with(|| "gap".into());
+                }
+            }
+            self.dirs[i].state = State::Data { stream, data: data - len as u32, pad, end_stream };
+            return;
+        }
+        let d = &mut self.dirs[i];
+        d.buf.clear();
+        d.state = State::Resync;
+        d.block = None;
+        d.hpack.lost_blocks();
+        self.counts.resyncs += 1;
+        for s in self.streams.values_mut() {
+            if s.ended[role] {
+                continue;
+            }
+            s.framers[role].gap();
+            if let Some(m) = s.msgs[role].as_mut() {
+                m.body_truncated = true;
+                m.error.get_or_insert_with(|| "gap".into());
+            }
+        }
+    }
+
+    /// The connection ended: open streams are emitted with `reason`.
+    fn on_close(&mut self, at: At, reason: CloseReason) {
+        let ids: Vec<u32> = self.streams.keys().copied().collect();
+        for id in ids {
+            let why = self.goaway.clone().unwrap_or_else(|| reason.name().to_string());
+            self.finish(id, at, Some(why));
+        }
+    }
+}
+
 /// A message from a decoded header block (pseudo-headers kept in the
 /// headers, as sent).
 fn new_message(at: At, fields: &[(String, String)], wire: u64, complete: bool) -> Message {
@@ -924,7 +914,7 @@ mod tests {
         let mut c = H2Conn::new(Limits::default(), Start::Preface, None);
         c.on_data(Side::Requester, at(1), &client);
         c.on_data(Side::Responder, at(2), &server);
-        c.on_close(at(3), "fin");
+        c.on_close(at(3), CloseReason::Fin);
         let out = c.drain();
         let errs: Vec<_> = out.exchanges.iter().map(|e| (e.stream_id, e.error.clone())).collect();
         assert_eq!(
@@ -980,10 +970,10 @@ mod tests {
         server.extend(&data[..12]);
         c.on_data(Side::Responder, at(2), &server);
         // Four body bytes lost inside the frame, then its last three.
-        c.on_gap(Side::Responder, 4);
+        c.on_gap(Side::Responder, At::default(), 4);
         c.on_data(Side::Responder, at(3), &data[16..]);
         // A gap across frames: the next frames are found again.
-        c.on_gap(Side::Responder, 100);
+        c.on_gap(Side::Responder, At::default(), 100);
         let mut later = vec![0xaa; 7];
         later.extend(frame(kind::HEADERS, flag::END_HEADERS, 3, &encode(&[(":status", "404")], &mut loona_hpack::Encoder::new())));
         later.extend(frame(kind::DATA, flag::END_STREAM, 3, b"nope"));

@@ -28,7 +28,8 @@
 use std::collections::VecDeque;
 
 use crate::body::decode_body;
-use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
+use crate::parser::{Parser, Switch};
 use crate::{At, Issue, Limits, Side};
 
 /// Does this look like the start of an HTTP/1 message?
@@ -178,22 +179,6 @@ pub struct Http1Conn {
     out: Output,
 }
 
-/// The connection left HTTP/1 for a protocol parsed elsewhere.
-#[derive(Debug)]
-pub struct Switch {
-    /// The Upgrade protocol, lower-cased: `h2c` or `websocket`.
-    pub protocol: String,
-    /// The request that asked for the switch.
-    pub request: Option<Message>,
-    /// The 101 response.
-    pub response: Message,
-    /// 0-based index the next exchange on the connection gets.
-    pub next_index: u32,
-    /// Bytes each side (requester, responder) sent after the switch, and
-    /// where the first of them was seen.
-    pub held: [(At, Vec<u8>); 2],
-}
-
 /// Upgrade protocols whose bytes are handed to another parser.
 fn parsed_elsewhere(proto: &str) -> bool {
     proto == "h2c" || proto == "websocket"
@@ -230,126 +215,6 @@ impl Http1Conn {
     /// Bytes seen after the connection left HTTP/1.
     pub fn tunnel_bytes(&self) -> u64 {
         self.tunnel_bytes
-    }
-
-    /// Takes the switch to h2c or WebSocket, once the connection made it
-    /// (the 101 exchange itself stays in [`Http1Conn::drain`]'s output).
-    /// Later bytes belong to the new protocol's parser.
-    pub fn take_switch(&mut self) -> Option<Box<Switch>> {
-        self.switch.take()
-    }
-
-    /// Takes what was produced so far.
-    pub fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// In-order bytes from one side.
-    pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        let i = side.index();
-        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
-        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| self.process(side, first_at, at, split, bytes));
-        let d = &mut self.dirs[i];
-        // What `process` held meanwhile (a resync window) comes first.
-        if d.buf.is_empty() {
-            d.buf = held;
-            d.buf_at = held_at;
-        } else {
-            d.buf.extend_from_slice(&held);
-        }
-    }
-
-    /// `len` bytes of one side were not captured.
-    pub fn on_gap(&mut self, side: Side, at: At, len: u64) {
-        let i = side.index();
-        let phase = self.dirs[i].phase;
-        match phase {
-            Phase::Length(rem) if rem > len => {
-                self.dirs[i].phase = Phase::Length(rem - len);
-                self.mark_gap(i, len);
-            }
-            Phase::Length(rem) => {
-                self.mark_gap(i, rem);
-                self.finish_message(side, at);
-                if len > rem {
-                    self.enter_resync(i);
-                }
-            }
-            Phase::Chunked(Chunk::Data(rem)) if rem > len => {
-                self.dirs[i].phase = Phase::Chunked(Chunk::Data(rem - len));
-                self.mark_gap(i, len);
-            }
-            Phase::UntilClose => self.mark_gap(i, len),
-            Phase::Tunnel | Phase::Closed => self.tunnel_bytes += len,
-            Phase::Resync => self.dirs[i].buf.clear(),
-            Phase::Head if self.dirs[i].buf.is_empty() => self.enter_resync(i),
-            _ => {
-                if let Some(m) = self.dirs[i].cur.as_mut() {
-                    m.error.get_or_insert_with(|| "gap".to_string());
-                    m.body_truncated = true;
-                    self.finish_message(side, at);
-                } else if phase == Phase::Paused {
-                    // The held bytes can no longer be trusted.
-                    self.dirs[i].buf.clear();
-                }
-                self.enter_resync(i);
-            }
-        }
-    }
-
-    /// One side sent FIN: a close-delimited body ends here.
-    pub fn on_end(&mut self, side: Side, at: At) {
-        let i = side.index();
-        match self.dirs[i].phase {
-            Phase::UntilClose => self.finish_message(side, at),
-            Phase::Length(_) | Phase::Chunked(_) => {
-                if let Some(m) = self.dirs[i].cur.as_mut() {
-                    m.error.get_or_insert_with(|| "connection_closed".to_string());
-                    m.body_truncated = true;
-                }
-                self.finish_message(side, at);
-            }
-            Phase::Head if !self.dirs[i].buf.is_empty() => {
-                let n = self.dirs[i].buf.len();
-                self.issue(at, "truncated_head", format!("{} bytes of an unfinished message head at connection end", n));
-            }
-            _ => {}
-        }
-        let d = &mut self.dirs[i];
-        d.buf.clear();
-        d.phase = Phase::Closed;
-    }
-
-    /// The connection is over (RST, idle timeout or end of capture):
-    /// everything still open is emitted. `reason` becomes the error of
-    /// incomplete messages (`capture_end`, `connection_reset`, ...).
-    pub fn on_close(&mut self, at: At, reason: &str) {
-        for side in [Side::Requester, Side::Responder] {
-            let i = side.index();
-            match self.dirs[i].phase {
-                Phase::UntilClose if reason != "capture_end" => self.finish_message(side, at),
-                Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose => {
-                    if let Some(m) = self.dirs[i].cur.as_mut() {
-                        m.error.get_or_insert_with(|| reason.to_string());
-                        m.body_truncated = true;
-                    }
-                    self.finish_message(side, at);
-                }
-                _ => {}
-            }
-            let d = &mut self.dirs[i];
-            d.buf.clear();
-            d.phase = Phase::Closed;
-        }
-        while let Some(slot) = self.slots.pop_front() {
-            self.slot_base += 1;
-            let error = if slot.request.is_some() && slot.response.is_none() { Some("no_response".to_string()) } else { None };
-            self.emit(slot, error);
-        }
-        self.resp_next = self.resp_next.max(self.slot_base);
     }
 
     // ---- internals ----
@@ -811,6 +676,128 @@ impl Http1Conn {
     }
 }
 
+impl Parser for Http1Conn {
+    /// In-order bytes from one side.
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let i = side.index();
+        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| self.process(side, first_at, at, split, bytes));
+        let d = &mut self.dirs[i];
+        // What `process` held meanwhile (a resync window) comes first.
+        if d.buf.is_empty() {
+            d.buf = held;
+            d.buf_at = held_at;
+        } else {
+            d.buf.extend_from_slice(&held);
+        }
+    }
+
+    /// `len` bytes of one side were not captured.
+    fn on_gap(&mut self, side: Side, at: At, len: u64) {
+        let i = side.index();
+        let phase = self.dirs[i].phase;
+        match phase {
+            Phase::Length(rem) if rem > len => {
+                self.dirs[i].phase = Phase::Length(rem - len);
+                self.mark_gap(i, len);
+            }
+            Phase::Length(rem) => {
+                self.mark_gap(i, rem);
+                self.finish_message(side, at);
+                if len > rem {
+                    self.enter_resync(i);
+                }
+            }
+            Phase::Chunked(Chunk::Data(rem)) if rem > len => {
+                self.dirs[i].phase = Phase::Chunked(Chunk::Data(rem - len));
+                self.mark_gap(i, len);
+            }
+            Phase::UntilClose => self.mark_gap(i, len),
+            Phase::Tunnel | Phase::Closed => self.tunnel_bytes += len,
+            Phase::Resync => self.dirs[i].buf.clear(),
+            Phase::Head if self.dirs[i].buf.is_empty() => self.enter_resync(i),
+            _ => {
+                if let Some(m) = self.dirs[i].cur.as_mut() {
+                    m.error.get_or_insert_with(|| "gap".to_string());
+                    m.body_truncated = true;
+                    self.finish_message(side, at);
+                } else if phase == Phase::Paused {
+                    // The held bytes can no longer be trusted.
+                    self.dirs[i].buf.clear();
+                }
+                self.enter_resync(i);
+            }
+        }
+    }
+
+    /// One side sent FIN: a close-delimited body ends here.
+    fn on_end(&mut self, side: Side, at: At) {
+        let i = side.index();
+        match self.dirs[i].phase {
+            Phase::UntilClose => self.finish_message(side, at),
+            Phase::Length(_) | Phase::Chunked(_) => {
+                if let Some(m) = self.dirs[i].cur.as_mut() {
+                    m.error.get_or_insert_with(|| "connection_closed".to_string());
+                    m.body_truncated = true;
+                }
+                self.finish_message(side, at);
+            }
+            Phase::Head if !self.dirs[i].buf.is_empty() => {
+                let n = self.dirs[i].buf.len();
+                self.issue(at, "truncated_head", format!("{} bytes of an unfinished message head at connection end", n));
+            }
+            _ => {}
+        }
+        let d = &mut self.dirs[i];
+        d.buf.clear();
+        d.phase = Phase::Closed;
+    }
+
+    /// The connection is over (RST, idle timeout or end of capture):
+    /// everything still open is emitted. `reason` becomes the error of
+    /// incomplete messages (`capture_end`, `connection_reset`, ...).
+    fn on_close(&mut self, at: At, reason: CloseReason) {
+        for side in [Side::Requester, Side::Responder] {
+            let i = side.index();
+            match self.dirs[i].phase {
+                Phase::UntilClose if reason != CloseReason::CaptureEnd => self.finish_message(side, at),
+                Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose => {
+                    if let Some(m) = self.dirs[i].cur.as_mut() {
+                        m.error.get_or_insert_with(|| reason.name().to_string());
+                        m.body_truncated = true;
+                    }
+                    self.finish_message(side, at);
+                }
+                _ => {}
+            }
+            let d = &mut self.dirs[i];
+            d.buf.clear();
+            d.phase = Phase::Closed;
+        }
+        while let Some(slot) = self.slots.pop_front() {
+            self.slot_base += 1;
+            let error = if slot.request.is_some() && slot.response.is_none() { Some("no_response".to_string()) } else { None };
+            self.emit(slot, error);
+        }
+        self.resp_next = self.resp_next.max(self.slot_base);
+    }
+
+    /// Takes what was produced so far.
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Takes the switch to h2c or WebSocket, once the connection made it
+    /// (the 101 exchange itself stays in [`Http1Conn::drain`]'s output).
+    /// Later bytes belong to the new protocol's parser.
+    fn take_switch(&mut self) -> Option<Box<Switch>> {
+        self.switch.take()
+    }
+}
+
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -981,7 +968,7 @@ mod tests {
                 c.on_data(*side, at(ts), piece);
             }
         }
-        c.on_close(at(ts + 1), "capture_end");
+        c.on_close(at(ts + 1), CloseReason::CaptureEnd);
         c.drain()
     }
 
@@ -1032,7 +1019,7 @@ mod tests {
         c.on_data(Side::Requester, at(1), req);
         c.on_data(Side::Responder, at(2), resp);
         c.on_end(Side::Responder, at(3));
-        c.on_close(at(4), "fin");
+        c.on_close(at(4), CloseReason::Fin);
         let ex = c.drain().exchanges;
         assert_eq!(ex.len(), 3);
         assert_eq!(ex[0].interim, vec![100]);
@@ -1105,7 +1092,7 @@ mod tests {
         c.on_data(Side::Responder, at(5), b"HTTP/1.1 200 OK\r\nContent-");
         c.on_gap(Side::Responder, at(6), 30);
         c.on_data(Side::Responder, at(7), b"junk junk\r\nHTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
-        c.on_close(at(8), "capture_end");
+        c.on_close(at(8), CloseReason::CaptureEnd);
         let ex = c.drain().exchanges;
         assert_eq!(ex.len(), 2, "{ex:#?}");
         assert_eq!(ex[0].response.as_ref().map(|m| (m.body_size, m.body_truncated)), Some((10, true)));
@@ -1121,7 +1108,7 @@ mod tests {
         let mut c = Http1Conn::new(Limits::default(), true);
         c.on_data(Side::Requester, at(1), b"ding: gzip\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n");
         c.on_data(Side::Responder, at(2), b"tail of an earlier body...\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 304 Not Modified\r\n\r\n");
-        c.on_close(at(3), "capture_end");
+        c.on_close(at(3), CloseReason::CaptureEnd);
         let ex = c.drain().exchanges;
         // The first response answers a request whose head was cut; the
         // second answers GET /next.
@@ -1137,7 +1124,7 @@ mod tests {
         let mut c = Http1Conn::new(Limits::default(), false);
         c.on_data(Side::Requester, at(1), b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello");
         c.on_data(Side::Responder, at(2), b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi");
-        c.on_close(at(3), "fin");
+        c.on_close(at(3), CloseReason::Fin);
         let out = c.drain();
         assert_eq!(out.exchanges.len(), 1);
         assert_eq!(out.exchanges[0].upgrade.as_deref(), Some("websocket"));

@@ -9,11 +9,12 @@
 
 use std::collections::VecDeque;
 
-use crate::Limits;
 use crate::detail::{Detail, KafkaInfo};
-use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
 use crate::frames::NAME_KEEP;
 use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
+use crate::parser::Parser;
+use crate::{At, Limits, Side};
 
 /// Topics kept per request.
 const MAX_TOPICS: usize = 32;
@@ -322,8 +323,6 @@ struct Pending {
     request: Message,
 }
 
-frames::conn_by_framing!(KafkaConn);
-
 impl Framed for KafkaConn {
     type Shape = Kf;
     const NAME: &'static str = "Kafka";
@@ -356,14 +355,6 @@ pub struct KafkaConn {
 impl KafkaConn {
     pub fn new(limits: Limits) -> KafkaConn {
         KafkaConn { limits, framers: Default::default(), pending: VecDeque::new(), next_index: 0, out: Output::default() }
-    }
-
-    /// The connection ended: requests without a response are emitted.
-    pub fn on_close(&mut self, reason: &str) {
-        while let Some(p) = self.pending.pop_front() {
-            // Produce with acks=0 gets no response; it is not told apart here.
-            self.emit(Some(p.request), None, p.info, Some(if reason == "capture_end" { "capture_end" } else { "no_response" }));
-        }
     }
 
     fn request(&mut self, f: &Frame<'_>) {
@@ -423,10 +414,33 @@ impl KafkaConn {
     }
 }
 
+impl Parser for KafkaConn {
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        frames::read(self, side, at, data)
+    }
+
+    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
+        frames::gap(self, side, at)
+    }
+
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The connection ended: requests without a response are emitted.
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        while let Some(p) = self.pending.pop_front() {
+            // Produce with acks=0 gets no response; it is not told apart here.
+            self.emit(Some(p.request), None, p.info, Some(reason.unanswered()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{At, Conn, Side};
+    use crate::parser::Parser;
+    use crate::{At, Side};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }

@@ -41,50 +41,13 @@ pub mod http1;
 pub mod kafka;
 pub mod mongodb;
 pub mod mysql;
+pub mod pairing;
+pub mod parser;
 pub mod postgres;
 pub mod redis;
+pub mod registry;
 pub mod tls;
 pub mod websocket;
-
-/// A connection parser of a message protocol (everything but HTTP, whose
-/// parsers also switch protocols): bytes in, rows out.
-pub trait Conn: std::fmt::Debug + Send {
-    /// In-order bytes from one side.
-    fn on_data(&mut self, side: Side, at: At, data: &[u8]);
-    /// Bytes of one side were not captured.
-    fn on_gap(&mut self, side: Side, at: At);
-    /// The connection ended (`reason`: `capture_end` when the capture did).
-    fn on_close(&mut self, reason: &str);
-    /// Takes the rows and issues produced so far.
-    fn drain(&mut self) -> exchange::Output;
-    /// Messages read so far from the requester and the responder, for
-    /// protocols whose messages are counted apart from their rows.
-    fn messages(&self) -> [u64; 2] {
-        [0, 0]
-    }
-}
-
-/// Implements [`Conn`] by the parser's own methods of the same names.
-macro_rules! conn_by_inherent_methods {
-    ($($t:ty),*) => {$(
-        impl Conn for $t {
-            fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-                <$t>::on_data(self, side, at, data)
-            }
-            fn on_gap(&mut self, side: Side, at: At) {
-                <$t>::on_gap(self, side, at)
-            }
-            fn on_close(&mut self, reason: &str) {
-                <$t>::on_close(self, reason)
-            }
-            fn drain(&mut self) -> exchange::Output {
-                <$t>::drain(self)
-            }
-        }
-    )*};
-}
-
-conn_by_inherent_methods!(dns::DnsConn, tls::TlsConn, redis::RedisConn);
 
 /// Caps on everything the traffic controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

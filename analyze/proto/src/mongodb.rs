@@ -10,11 +10,12 @@
 use std::collections::VecDeque;
 use std::fmt::Write;
 
-use crate::Limits;
 use crate::detail::{DbInfo, Detail};
-use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
 use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
+use crate::parser::Parser;
+use crate::{At, Limits, Side};
 
 const OP_REPLY: i32 = 1;
 const OP_QUERY: i32 = 2004;
@@ -313,8 +314,6 @@ struct Pending {
     request: Message,
 }
 
-frames::conn_by_framing!(MongoConn);
-
 impl Framed for MongoConn {
     type Shape = Mongo;
     const NAME: &'static str = "MongoDB";
@@ -347,13 +346,6 @@ pub struct MongoConn {
 impl MongoConn {
     pub fn new(limits: Limits) -> MongoConn {
         MongoConn { limits, framers: Default::default(), pending: VecDeque::new(), next_index: 0, out: Output::default() }
-    }
-
-    /// The connection ended: requests without a reply are emitted.
-    pub fn on_close(&mut self, reason: &str) {
-        while let Some(p) = self.pending.pop_front() {
-            self.emit(Some(p.request), None, p.info, Some(if reason == "capture_end" { "capture_end" } else { "no_response" }));
-        }
     }
 
     fn request(&mut self, f: &Frame<'_>) {
@@ -449,10 +441,32 @@ impl MongoConn {
     }
 }
 
+impl Parser for MongoConn {
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        frames::read(self, side, at, data)
+    }
+
+    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
+        frames::gap(self, side, at)
+    }
+
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The connection ended: requests without a reply are emitted.
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        while let Some(p) = self.pending.pop_front() {
+            self.emit(Some(p.request), None, p.info, Some(reason.unanswered()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{At, Conn, Side};
+    use crate::parser::Parser;
+    use crate::{At, Side};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }

@@ -14,11 +14,12 @@
 
 use std::collections::HashMap;
 
-use crate::Limits;
 use crate::detail::{DbInfo, Detail};
-use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
 use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
+use crate::parser::Parser;
+use crate::{At, Limits, Side};
 
 /// Prepared statements remembered per connection.
 const MAX_STATEMENTS: usize = 1024;
@@ -106,8 +107,6 @@ struct Pending {
     /// COM_STMT_PREPARE: its query, for the statement id the OK gives.
     prepared: Option<String>,
 }
-
-frames::conn_by_framing!(MysqlConn);
 
 impl Framed for MysqlConn {
     type Shape = My;
@@ -199,14 +198,6 @@ impl MysqlConn {
             greeted: false,
             next_index: 0,
             out: Output::default(),
-        }
-    }
-
-    /// The connection ended: a command still waiting is emitted.
-    pub fn on_close(&mut self, reason: &str) {
-        if let Some(p) = self.current.take() {
-            let why = (p.response.is_none() && !p.code.is_some_and(unanswered)).then_some(if reason == "capture_end" { "capture_end" } else { "no_response" });
-            self.emit(p, why);
         }
     }
 
@@ -430,10 +421,33 @@ impl MysqlConn {
     }
 }
 
+impl Parser for MysqlConn {
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        frames::read(self, side, at, data)
+    }
+
+    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
+        frames::gap(self, side, at)
+    }
+
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The connection ended: a command still waiting is emitted.
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        if let Some(p) = self.current.take() {
+            let why = (p.response.is_none() && !p.code.is_some_and(unanswered)).then_some(reason.unanswered());
+            self.emit(p, why);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{At, Conn, Side};
+    use crate::parser::Parser;
+    use crate::{At, Side};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
@@ -498,7 +512,7 @@ mod tests {
         exec.extend_from_slice(&[0, 1, 8, 0, 5, 0, 0, 0, 0, 0, 0, 0]);
         c.on_data(Side::Requester, at(3), &packet(0, &exec));
         c.on_data(Side::Responder, at(4), &packet(1, b"\0\0\0\x02\0\0\0"));
-        c.on_close("capture_end");
+        c.on_close(At::default(), CloseReason::CaptureEnd);
         let out = c.drain();
         let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!((rows[0].command.as_str(), rows[0].statement.as_deref()), ("COM_STMT_PREPARE", Some("7")));

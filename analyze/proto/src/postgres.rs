@@ -26,9 +26,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::detail::{DbInfo, Detail};
-use crate::exchange::{Exchange, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
 use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
+use crate::parser::{Counts, Parser};
 use crate::{At, Limits, Side};
 
 const SSL_REQUEST: u32 = 80877103;
@@ -152,25 +153,6 @@ pub struct PgConn {
     out: Output,
 }
 
-impl crate::Conn for PgConn {
-    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        PgConn::on_data(self, side, at, data)
-    }
-    fn on_gap(&mut self, side: Side, at: At) {
-        PgConn::on_gap(self, side, at)
-    }
-    fn on_close(&mut self, reason: &str) {
-        PgConn::on_close(self, reason)
-    }
-    fn drain(&mut self) -> Output {
-        PgConn::drain(self)
-    }
-    /// Frontend and backend messages, as tshark counts them.
-    fn messages(&self) -> [u64; 2] {
-        self.counts
-    }
-}
-
 /// Does this look like the first bytes a PostgreSQL client sends: a
 /// startup-phase message, or (joined mid-way) a run of well-formed
 /// frontend messages that ends exactly at the end of `b`, or is followed
@@ -235,54 +217,6 @@ impl PgConn {
             counts: [0; 2],
             next_index: 0,
             out: Output::default(),
-        }
-    }
-
-    /// Takes what was produced so far.
-    pub fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// In-order bytes from one side (the requester is the client).
-    pub fn on_data(&mut self, side: Side, at: At, mut data: &[u8]) {
-        let i = side.index();
-        if self.encrypted {
-            return;
-        }
-        // The answer to SSLRequest/GSSENCRequest is one untyped byte.
-        if i == 1
-            && let Some(&b) = data.first()
-            && self.pending.front().is_some_and(|p| p.kind == Kind::Encryption && p.response.is_none())
-            && matches!(b, b'S' | b'N' | b'G')
-        {
-            if let Some(mut p) = self.pending.pop_front() {
-                p.response = Some(Message::wire(at, at, StartLine::Unknown, 1));
-                let accepted = b != b'N';
-                p.info.result = Some(if accepted { "accepted" } else { "refused" }.into());
-                p.info.success = Some(true);
-                self.emit(p);
-                if accepted {
-                    self.encrypted = true;
-                    return;
-                }
-            }
-            data = &data[1..];
-        }
-        frames::read(self, side, at, data)
-    }
-
-    /// Bytes of one side were not captured: its framing is lost.
-    pub fn on_gap(&mut self, side: Side, at: At) {
-        frames::gap(self, side, at)
-    }
-
-    /// The connection ended: exchanges without an answer are emitted.
-    pub fn on_close(&mut self, reason: &str) {
-        while let Some(mut p) = self.pending.pop_front() {
-            if p.response.is_none() {
-                p.error = Some(if reason == "capture_end" { "capture_end" } else { "no_response" });
-            }
-            self.emit(p);
         }
     }
 
@@ -559,6 +493,61 @@ impl PgConn {
     }
 }
 
+impl Parser for PgConn {
+    /// Frontend and backend messages, as tshark counts them.
+    fn counts(&self) -> Counts {
+        Counts { messages: self.counts, ..Counts::default() }
+    }
+
+    /// Takes what was produced so far.
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// In-order bytes from one side (the requester is the client).
+    fn on_data(&mut self, side: Side, at: At, mut data: &[u8]) {
+        let i = side.index();
+        if self.encrypted {
+            return;
+        }
+        // The answer to SSLRequest/GSSENCRequest is one untyped byte.
+        if i == 1
+            && let Some(&b) = data.first()
+            && self.pending.front().is_some_and(|p| p.kind == Kind::Encryption && p.response.is_none())
+            && matches!(b, b'S' | b'N' | b'G')
+        {
+            if let Some(mut p) = self.pending.pop_front() {
+                p.response = Some(Message::wire(at, at, StartLine::Unknown, 1));
+                let accepted = b != b'N';
+                p.info.result = Some(if accepted { "accepted" } else { "refused" }.into());
+                p.info.success = Some(true);
+                self.emit(p);
+                if accepted {
+                    self.encrypted = true;
+                    return;
+                }
+            }
+            data = &data[1..];
+        }
+        frames::read(self, side, at, data)
+    }
+
+    /// Bytes of one side were not captured: its framing is lost.
+    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
+        frames::gap(self, side, at)
+    }
+
+    /// The connection ended: exchanges without an answer are emitted.
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        while let Some(mut p) = self.pending.pop_front() {
+            if p.response.is_none() {
+                p.error = Some(reason.unanswered());
+            }
+            self.emit(p);
+        }
+    }
+}
+
 /// The SQLSTATE and message of an ErrorResponse.
 fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
     let mut c = Cursor::new(body);
@@ -580,7 +569,7 @@ fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Conn;
+    use crate::parser::Parser;
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
@@ -641,7 +630,7 @@ mod tests {
         );
         assert_eq!((rows[2].error_code.as_deref(), rows[2].success), (Some("42P01"), Some(false)));
         assert_eq!(rows[2].error_message.as_deref(), Some("relation \"nope\" does not exist"));
-        assert_eq!(c.messages(), [3, 11]);
+        assert_eq!(c.counts().messages, [3, 11]);
     }
 
     #[test]

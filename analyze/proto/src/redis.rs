@@ -11,7 +11,8 @@
 use std::collections::VecDeque;
 
 use crate::detail::{Detail, RedisInfo};
-use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
+use crate::parser::Parser;
 use crate::{At, Issue, Limits, Side};
 
 const KEEP: usize = 64;
@@ -224,47 +225,6 @@ impl RedisConn {
         RedisConn { limits, readers: Default::default(), pending: VecDeque::new(), next_index: 0, out: Output::default() }
     }
 
-    /// Takes what was produced so far.
-    pub fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// In-order bytes from one side.
-    pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        let i = side.index();
-        let mut reader = std::mem::take(&mut self.readers[i]);
-        let mut values = Vec::new();
-        if let Err(e) = reader.feed(at, data, &mut |t| values.push(t)) {
-            reader.lost = true;
-            self.out.issues.push(Issue { at, kind: "bad_resp", detail: format!("RESP framing of the {} lost: {e}", if i == 0 { "client" } else { "server" }) });
-        }
-        self.readers[i] = reader;
-        for v in values {
-            if i == 0 {
-                self.request(v, at);
-            } else {
-                self.reply(v, at);
-            }
-        }
-    }
-
-    /// Bytes of one side were not captured: its framing is lost.
-    pub fn on_gap(&mut self, side: Side, at: At) {
-        let r = &mut self.readers[side.index()];
-        if !r.lost {
-            r.lost = true;
-            self.out.issues.push(Issue { at, kind: "resp_framing_lost", detail: "a gap in a Redis stream".into() });
-        }
-    }
-
-    /// The connection ended: commands without a reply are emitted.
-    pub fn on_close(&mut self, reason: &str) {
-        while let Some((m, info)) = self.pending.pop_front() {
-            let why = if reason == "capture_end" { "capture_end" } else { "no_response" };
-            self.emit(Some(m), None, info, Some(why));
-        }
-    }
-
     fn message(v: &Top, at: At, start: StartLine) -> Message {
         Message {
             at: v.at,
@@ -329,6 +289,49 @@ impl RedisConn {
             detail: Detail::Redis(Box::new(info)),
             ..Exchange::default()
         });
+    }
+}
+
+impl Parser for RedisConn {
+    /// Takes what was produced so far.
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// In-order bytes from one side.
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        let i = side.index();
+        let mut reader = std::mem::take(&mut self.readers[i]);
+        let mut values = Vec::new();
+        if let Err(e) = reader.feed(at, data, &mut |t| values.push(t)) {
+            reader.lost = true;
+            self.out.issues.push(Issue { at, kind: "bad_resp", detail: format!("RESP framing of the {} lost: {e}", if i == 0 { "client" } else { "server" }) });
+        }
+        self.readers[i] = reader;
+        for v in values {
+            if i == 0 {
+                self.request(v, at);
+            } else {
+                self.reply(v, at);
+            }
+        }
+    }
+
+    /// Bytes of one side were not captured: its framing is lost.
+    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
+        let r = &mut self.readers[side.index()];
+        if !r.lost {
+            r.lost = true;
+            self.out.issues.push(Issue { at, kind: "resp_framing_lost", detail: "a gap in a Redis stream".into() });
+        }
+    }
+
+    /// The connection ended: commands without a reply are emitted.
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        while let Some((m, info)) = self.pending.pop_front() {
+            let why = reason.unanswered();
+            self.emit(Some(m), None, info, Some(why));
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use crate::detail::{Detail, TlsInfo};
-use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
+use crate::parser::Parser;
 use crate::{At, Issue, Limits, Side};
 
 /// Name of a TLS version code.
@@ -288,38 +289,6 @@ impl TlsConn {
         TlsConn { limits, dirs: Default::default(), client: None, server: None, cert: None, emitted: false, out: Output::default() }
     }
 
-    /// Takes what was produced so far.
-    pub fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// In-order bytes from one side (the requester is the client).
-    pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        let i = side.index();
-        if self.dirs[i].done {
-            return;
-        }
-        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].rec), self.dirs[i].rec_at);
-        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, _, bytes| self.records(i, first_at, bytes));
-        (self.dirs[i].rec, self.dirs[i].rec_at) = (held, held_at);
-    }
-
-    /// Bytes of one side were not captured: its framing is lost.
-    pub fn on_gap(&mut self, side: Side, _at: At) {
-        let d = &mut self.dirs[side.index()];
-        d.done = true;
-        d.rec.clear();
-        d.hs.clear();
-    }
-
-    /// The connection ended: a handshake not yet emitted is.
-    pub fn on_close(&mut self, reason: &str) {
-        if !self.emitted && self.client.is_some() | self.server.is_some() {
-            let why = if self.server.is_none() { Some(if reason == "capture_end" { "capture_end" } else { "no_response" }) } else { None };
-            self.emit(why);
-        }
-    }
-
     fn records(&mut self, i: usize, at: At, b: &[u8]) -> usize {
         let mut pos = 0;
         while let Some(h) = b.get(pos..pos + 5) {
@@ -455,6 +424,40 @@ impl TlsConn {
     }
 }
 
+impl Parser for TlsConn {
+    /// Takes what was produced so far.
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// In-order bytes from one side (the requester is the client).
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        let i = side.index();
+        if self.dirs[i].done {
+            return;
+        }
+        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].rec), self.dirs[i].rec_at);
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, _, bytes| self.records(i, first_at, bytes));
+        (self.dirs[i].rec, self.dirs[i].rec_at) = (held, held_at);
+    }
+
+    /// Bytes of one side were not captured: its framing is lost.
+    fn on_gap(&mut self, side: Side, _at: At, _len: u64) {
+        let d = &mut self.dirs[side.index()];
+        d.done = true;
+        d.rec.clear();
+        d.hs.clear();
+    }
+
+    /// The connection ended: a handshake not yet emitted is.
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        if !self.emitted && self.client.is_some() | self.server.is_some() {
+            let why = if self.server.is_none() { Some(reason.unanswered()) } else { None };
+            self.emit(why);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,7 +555,7 @@ mod tests {
         for cut in 0..ch.len() {
             let mut c = TlsConn::new(Limits::default());
             c.on_data(Side::Requester, at(1), &ch[..cut]);
-            c.on_close("capture_end");
+            c.on_close(At::default(), CloseReason::CaptureEnd);
             let _ = c.drain();
         }
         let mut c = TlsConn::new(Limits::default());

@@ -13,7 +13,8 @@
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::detail::{Detail, WebSocketInfo};
-use crate::exchange::{Exchange, Headers, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
+use crate::parser::Parser;
 use crate::{At, Issue, Limits, Side};
 
 fn opcode_name(op: u8) -> Option<&'static str> {
@@ -116,58 +117,6 @@ impl WsConn {
             target,
             next_index,
             out: Output::default(),
-        }
-    }
-
-    /// Takes what was produced so far.
-    pub fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// In-order bytes from one side.
-    pub fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        let i = side.index();
-        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
-        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, _, bytes| self.process(i, first_at, bytes));
-        (self.dirs[i].buf, self.dirs[i].buf_at) = (held, held_at);
-    }
-
-    /// `len` bytes of one side were not captured.
-    pub fn on_gap(&mut self, side: Side, at: At, len: u64) {
-        let i = side.index();
-        let d = &mut self.dirs[i];
-        if let State::Payload { left, control, fin, mask, offset } = d.state
-            && len <= left
-            && d.buf.is_empty()
-        {
-            let p = if control { d.control.as_mut() } else { d.data.as_mut() };
-            if let Some(p) = p {
-                p.size += len;
-                p.truncated = true;
-                p.error.get_or_insert_with(|| "gap".into());
-                // A compressed stream cannot be inflated past a hole.
-                if p.compressed {
-                    d.inflate = None;
-                }
-            }
-            d.state = State::Payload { left: left - len, control, fin, mask, offset: offset + len };
-            if left == len {
-                self.frame_done(i);
-            }
-            return;
-        }
-        self.lose(i, at, "gap");
-    }
-
-    /// The connection ended: unfinished messages are emitted as such.
-    pub fn on_close(&mut self, reason: &str) {
-        for i in 0..2 {
-            for p in [self.dirs[i].data.take(), self.dirs[i].control.take()].into_iter().flatten() {
-                let mut p = p;
-                p.truncated = true;
-                p.error.get_or_insert_with(|| reason.to_string());
-                self.emit(i, p);
-            }
         }
     }
 
@@ -348,6 +297,60 @@ impl WsConn {
         self.next_index += 1;
         let (request, response) = if i == 0 { (Some(msg), None) } else { (None, Some(msg)) };
         self.out.exchanges.push(Exchange { index, request, response, error: p.error, detail: Detail::WebSocket(Box::new(info)), ..Exchange::default() });
+    }
+}
+
+impl Parser for WsConn {
+    /// Takes what was produced so far.
+    fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// In-order bytes from one side.
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        let i = side.index();
+        let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, _, bytes| self.process(i, first_at, bytes));
+        (self.dirs[i].buf, self.dirs[i].buf_at) = (held, held_at);
+    }
+
+    /// `len` bytes of one side were not captured.
+    fn on_gap(&mut self, side: Side, at: At, len: u64) {
+        let i = side.index();
+        let d = &mut self.dirs[i];
+        if let State::Payload { left, control, fin, mask, offset } = d.state
+            && len <= left
+            && d.buf.is_empty()
+        {
+            let p = if control { d.control.as_mut() } else { d.data.as_mut() };
+            if let Some(p) = p {
+                p.size += len;
+                p.truncated = true;
+                p.error.get_or_insert_with(|| "gap".into());
+                // A compressed stream cannot be inflated past a hole.
+                if p.compressed {
+                    d.inflate = None;
+                }
+            }
+            d.state = State::Payload { left: left - len, control, fin, mask, offset: offset + len };
+            if left == len {
+                self.frame_done(i);
+            }
+            return;
+        }
+        self.lose(i, at, "gap");
+    }
+
+    /// The connection ended: unfinished messages are emitted as such.
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        for i in 0..2 {
+            for p in [self.dirs[i].data.take(), self.dirs[i].control.take()].into_iter().flatten() {
+                let mut p = p;
+                p.truncated = true;
+                p.error.get_or_insert_with(|| reason.name().to_string());
+                self.emit(i, p);
+            }
+        }
     }
 }
 
