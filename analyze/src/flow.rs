@@ -718,6 +718,7 @@ impl FlowTable {
                 self.stats.http2_streams += c.streams;
                 self.stats.hpack_unknown_fields += c.hpack_unknown;
                 self.stats.http2_resyncs += c.resyncs;
+                self.stats.requests_given_up += c.given_up;
                 let [frontend, backend] = c.messages;
                 self.stats.pgsql_frontend_messages += frontend;
                 self.stats.pgsql_backend_messages += backend;
@@ -759,6 +760,7 @@ impl FlowTable {
             conn_state = if reason == "idle_timeout" { "closed" } else { "open" };
             if let Some(mut conn) = f.dns.take() {
                 conn.on_close(at, if reason == "capture_end" { CloseReason::CaptureEnd } else { CloseReason::Timeout });
+                self.stats.requests_given_up += conn.counts().given_up;
                 let out = conn.drain();
                 self.emit_l7(&f, 0, Protocol::Dns.layer(), out);
                 l7.push("DNS");

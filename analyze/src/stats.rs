@@ -85,6 +85,9 @@ counters! {
         tcp_stream_bytes,
         /// Stored HTTP bodies cut at the body cap or incomplete.
         http_bodies_truncated,
+        /// Requests a connection's full queue of requests waiting for
+        /// responses gave up (emitted as `no_response`), all protocols.
+        requests_given_up,
         /// HTTP/2 frames read, and of them HEADERS and DATA frames.
         http2_frames,
         http2_headers_frames,

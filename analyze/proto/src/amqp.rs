@@ -8,12 +8,13 @@
 //! (`basic.publish`, `basic.deliver`, `basic.ack`, ...) alone, with the
 //! content that follows it (its size and content type).
 
-use crate::detail::{AmqpInfo, Detail};
-use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
+use crate::Limits;
+use crate::detail::AmqpInfo;
+use crate::exchange::{CloseReason, Exchange, Message, StartLine};
 use crate::frames::NAME_KEEP;
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
-use crate::parser::Parser;
-use crate::{At, Issue, Limits, Side};
+use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
+use crate::pairing::{Flush, Pairing, Rows, Waiting};
+use crate::parser::Counts;
 
 /// The name of a method (`class.method`).
 pub fn method_name(class: u16, method: u16) -> Option<&'static str> {
@@ -156,6 +157,25 @@ struct Open {
     error: Option<&'static str>,
 }
 
+impl Open {
+    fn into_row(self, error: Option<&str>) -> Exchange {
+        Exchange { request: Some(self.request), response: self.response, error: error.map(str::to_string), detail: self.info.into(), ..Exchange::default() }
+    }
+}
+
+impl Waiting for Open {
+    /// Given up: `no_response`. At the connection's end, a method that
+    /// wanted a reply and got none gets the end's error, unless it has
+    /// one of its own.
+    fn unanswered(self, why: Flush) -> Exchange {
+        let error = match why {
+            Flush::GivenUp => Some(why.error()),
+            Flush::Closed(_) => self.error.or((self.sync && self.response.is_none()).then_some(why.error())),
+        };
+        self.into_row(error)
+    }
+}
+
 impl Framed for AmqpConn {
     type Shape = Amqp;
     const NAME: &'static str = "AMQP";
@@ -167,28 +187,32 @@ impl Framed for AmqpConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn output(&mut self) -> &mut Output {
-        &mut self.out
+    fn rows(&mut self) -> &mut Rows {
+        &mut self.pairs.rows
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         self.frame(i == 1, f)
+    }
+    /// The connection ended: exchanges still open are emitted.
+    fn close(&mut self, reason: CloseReason) {
+        self.pairs.close(reason);
+    }
+    fn counts(&self) -> Counts {
+        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
     }
 }
 
 /// AMQP state of one TCP connection.
 #[derive(Debug)]
 pub struct AmqpConn {
-    limits: Limits,
     framers: [Framer; 2],
     /// Exchanges waiting for a reply or for their content, oldest first.
-    open: Vec<Open>,
-    next_index: u32,
-    out: Output,
+    pairs: Pairing<Open>,
 }
 
 impl AmqpConn {
     pub fn new(limits: Limits) -> AmqpConn {
-        AmqpConn { limits, framers: Default::default(), open: Vec::new(), next_index: 0, out: Output::default() }
+        AmqpConn { framers: Default::default(), pairs: Pairing::new(limits.max_pending) }
     }
 
     fn frame(&mut self, from_server: bool, f: &Frame<'_>) {
@@ -201,7 +225,8 @@ impl AmqpConn {
             1 => self.method(from_server, channel, payload, f),
             2 | 3 => {
                 // Content of the newest exchange on the channel sent by this side.
-                let Some(o) = self.open.iter_mut().rev().find(|o| o.info.channel == channel && o.content_left.is_some() && o.info.from_server == from_server)
+                let Some(o) =
+                    self.pairs.waiting.iter_mut().rev().find(|o| o.info.channel == channel && o.content_left.is_some() && o.info.from_server == from_server)
                 else {
                     return;
                 };
@@ -230,12 +255,12 @@ impl AmqpConn {
         let mut c = Cursor::new(payload);
         let (Some(class), Some(method)) = (c.u16(), c.u16()) else { return };
         let Some(name) = method_name(class, method) else {
-            self.out.issues.push(Issue { at: f.at, kind: "unknown_amqp_method", detail: format!("method {class}.{method}") });
+            self.pairs.rows.issue(f.at, "unknown_amqp_method", format!("method {class}.{method}"));
             return;
         };
         let message = Message::wire(f.at, f.end, StartLine::Unknown, f.size() + 1);
         if is_reply(class, method)
-            && let Some(o) = self.open.iter_mut().find(|o| {
+            && let Some(o) = self.pairs.waiting.iter_mut().find(|o| {
                 o.info.channel == channel
                     && o.info.from_server != from_server
                     && o.response.is_none()
@@ -255,7 +280,8 @@ impl AmqpConn {
             // The peer closed instead of replying: that is the answer to
             // what it was asked.
             for o in self
-                .open
+                .pairs
+                .waiting
                 .iter_mut()
                 .filter(|o| (class == 10 || o.info.channel == channel) && o.info.from_server != from_server && o.sync && o.response.is_none())
             {
@@ -272,57 +298,18 @@ impl AmqpConn {
             f.size() + 1,
         );
         let content = carries_content(class, method);
-        if self.open.len() >= self.limits.max_pending {
-            let old = self.open.remove(0);
-            self.emit(old, Some("no_response"));
-        }
-        self.open.push(Open { info, request, response: None, content_left: content.then_some(u64::MAX), sync: is_synchronous(class, method), error: None });
+        self.pairs.wait(Open { info, request, response: None, content_left: content.then_some(u64::MAX), sync: is_synchronous(class, method), error: None });
         self.flush();
     }
 
     /// Emits, in order, the exchanges at the front that are complete.
     fn flush(&mut self) {
         let done = |o: &Open| o.content_left.is_none() && (o.response.is_some() || !o.sync);
-        while self.open.first().is_some_and(done) {
-            let o = self.open.remove(0);
-            let error = o.error;
-            self.emit(o, error);
-        }
-    }
-
-    fn emit(&mut self, o: Open, error: Option<&str>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        self.out.exchanges.push(Exchange {
-            index,
-            request: Some(o.request),
-            response: o.response,
-            error: error.map(str::to_string),
-            detail: Detail::Amqp(Box::new(o.info)),
-            ..Exchange::default()
-        });
-    }
-}
-
-impl Parser for AmqpConn {
-    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        frames::read(self, side, at, data)
-    }
-
-    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
-        frames::gap(self, side, at)
-    }
-
-    fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// The connection ended: exchanges still open are emitted.
-    fn on_close(&mut self, _at: At, reason: CloseReason) {
-        for o in std::mem::take(&mut self.open) {
-            let unanswered = o.sync && o.response.is_none();
-            let error = o.error.or(unanswered.then_some(reason.unanswered()));
-            self.emit(o, error);
+        while self.pairs.waiting.front().is_some_and(done) {
+            if let Some(o) = self.pairs.waiting.pop_front() {
+                let error = o.error;
+                self.pairs.rows.emit(o.into_row(error));
+            }
         }
     }
 }

@@ -34,7 +34,8 @@ pub enum Detail {
     Amqp(Box<AmqpInfo>),
 }
 
-/// `detail.NAME()`: the detail as that protocol's type, if it is one.
+/// `detail.NAME()`: the detail as that protocol's type, if it is one;
+/// and each type into its variant (`Detail::from(info)`).
 macro_rules! accessors {
     ($($name:ident: $variant:ident => $ty:ty),* $(,)?) => {
         impl Detail {
@@ -48,6 +49,14 @@ macro_rules! accessors {
                 }
             )*
         }
+
+        $(
+            impl From<$ty> for Detail {
+                fn from(d: $ty) -> Detail {
+                    Detail::$variant(Box::new(d))
+                }
+            }
+        )*
     };
 }
 

@@ -7,15 +7,14 @@
 //! names with compression pointers, bounded); answers are rendered from
 //! simple-dns's parse of the whole message when it accepts it.
 
-use std::collections::VecDeque;
-
 use simple_dns::Packet;
 use simple_dns::rdata::RData;
 
-use crate::detail::{Detail, DnsInfo};
-use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
-use crate::parser::Parser;
-use crate::{At, Issue, Limits, Side};
+use crate::detail::DnsInfo;
+use crate::exchange::{CloseReason, Headers, Message, Output, StartLine};
+use crate::pairing::{Asked, Pairing};
+use crate::parser::{Counts, Parser};
+use crate::{At, Limits, Side};
 
 /// The parts of a message this module reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,33 +175,24 @@ fn answers(b: &[u8]) -> Vec<String> {
 #[derive(Debug)]
 pub struct DnsConn {
     limits: Limits,
-    pending: VecDeque<(u16, Message, DnsInfo)>,
+    /// Queries waiting for their responses (by transaction id).
+    pairs: Pairing<Asked<DnsInfo>>,
     /// TCP: bytes of an incomplete length-prefixed message, per side.
     held: [Vec<u8>; 2],
     held_at: [At; 2],
     lost: [bool; 2],
-    next_index: u32,
-    out: Output,
 }
 
 impl DnsConn {
     pub fn new(limits: Limits) -> DnsConn {
-        DnsConn {
-            limits,
-            pending: VecDeque::new(),
-            held: Default::default(),
-            held_at: [At::default(); 2],
-            lost: [false; 2],
-            next_index: 0,
-            out: Output::default(),
-        }
+        DnsConn { limits, pairs: Pairing::new(limits.max_pending), held: Default::default(), held_at: [At::default(); 2], lost: [false; 2] }
     }
 
     /// One whole DNS message (a UDP payload, or a TCP message without
     /// its length prefix).
     pub fn message(&mut self, at: At, b: &[u8]) {
         let Some(h) = header(b) else {
-            self.out.issues.push(Issue { at, kind: "bad_dns_message", detail: format!("{} bytes that are not a DNS message", b.len()) });
+            self.pairs.rows.issue(at, "bad_dns_message", format!("{} bytes that are not a DNS message", b.len()));
             return;
         };
         let cap = self.limits.max_body_bytes;
@@ -227,44 +217,28 @@ impl DnsConn {
         };
         let info = DnsInfo { id: h.id, questions, question_types: types, answers: Vec::new() };
         if !h.response {
-            if self.pending.len() >= self.limits.max_pending
-                && let Some((_, q, info)) = self.pending.pop_front()
-            {
-                self.emit(Some(q), None, info, Some("no_response"));
-            }
-            self.pending.push_back((h.id, msg, info));
+            self.pairs.wait(Asked { key: h.id.into(), request: msg, info });
             return;
         }
         let answers = answers(b);
-        match self.pending.iter().position(|(id, _, _)| *id == h.id) {
-            Some(i) => {
-                if let Some((_, q, mut info)) = self.pending.remove(i) {
-                    info.answers = answers;
-                    self.emit(Some(q), Some(msg), info, None);
-                }
+        match self.pairs.answer(|q| q.key == i64::from(h.id)) {
+            Some(Asked { request, mut info, .. }) => {
+                info.answers = answers;
+                self.pairs.rows.row(Some(request), Some(msg), info, None);
             }
-            None => self.emit(None, Some(msg), DnsInfo { answers, ..info }, Some("no_request")),
+            None => self.pairs.rows.row(None, Some(msg), DnsInfo { answers, ..info }, Some("no_request")),
         }
-    }
-
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: DnsInfo, error: Option<&str>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        self.out.exchanges.push(Exchange {
-            index,
-            request,
-            response,
-            error: error.map(str::to_string),
-            detail: Detail::Dns(Box::new(info)),
-            ..Exchange::default()
-        });
     }
 }
 
 impl Parser for DnsConn {
+    fn counts(&self) -> Counts {
+        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
+    }
+
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
+        self.pairs.rows.drain()
     }
 
     /// TCP: in-order bytes of length-prefixed messages from one side.
@@ -298,16 +272,13 @@ impl Parser for DnsConn {
         if !self.lost[i] {
             self.lost[i] = true;
             self.held[i].clear();
-            self.out.issues.push(Issue { at, kind: "dns_framing_lost", detail: "a gap in a DNS-over-TCP stream".into() });
+            self.pairs.rows.issue(at, "dns_framing_lost", "a gap in a DNS-over-TCP stream".into());
         }
     }
 
     /// The flow ended: queries without a response are emitted.
     fn on_close(&mut self, _at: At, reason: CloseReason) {
-        while let Some((_, q, info)) = self.pending.pop_front() {
-            let why = reason.unanswered();
-            self.emit(Some(q), None, info, Some(why));
-        }
+        self.pairs.close(reason);
     }
 }
 

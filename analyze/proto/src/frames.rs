@@ -6,8 +6,10 @@
 //! body (up to its cap) and counts the rest as they stream by. A message
 //! is handed over once its last byte has arrived.
 
-use crate::exchange::Output;
-use crate::{At, Issue, Side};
+use crate::exchange::{CloseReason, Output};
+use crate::pairing::Rows;
+use crate::parser::{Counts, Parser};
+use crate::{At, Side};
 
 /// Bytes of SQL (or a MongoDB command) kept for a row.
 pub(crate) const QUERY_KEEP: usize = 4096;
@@ -117,12 +119,48 @@ pub(crate) trait Framed {
     fn shape() -> Self::Shape;
     fn framers(&mut self) -> &mut [Framer; 2];
     /// Where its rows and issues go.
-    fn output(&mut self) -> &mut Output;
+    fn rows(&mut self) -> &mut Rows;
     /// One complete message from direction `i` (0: the requester).
     fn message(&mut self, i: usize, f: &Frame<'_>);
     /// Reading stopped for good (TLS followed).
     fn stopped(&self) -> bool {
         false
+    }
+    /// Bytes read before the framing gets them (PostgreSQL's one-byte
+    /// answer to an SSLRequest); returns the rest.
+    fn unframed<'a>(&mut self, _side: Side, _at: At, data: &'a [u8]) -> &'a [u8] {
+        data
+    }
+    /// The connection ended: what still waits is emitted.
+    fn close(&mut self, reason: CloseReason);
+    /// What it counted.
+    fn counts(&self) -> Counts;
+}
+
+/// A framed protocol is a [`Parser`] by its framing: bytes go through
+/// its [`Framer`]s to [`Framed::message`], a gap loses the framing of
+/// its side, and the rest is the protocol's own ([`Framed::close`],
+/// [`Framed::counts`]).
+impl<T: Framed + std::fmt::Debug + Send> Parser for T {
+    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
+        let data = self.unframed(side, at, data);
+        read(self, side, at, data)
+    }
+
+    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
+        gap(self, side, at)
+    }
+
+    fn on_close(&mut self, _at: At, reason: CloseReason) {
+        self.close(reason)
+    }
+
+    fn drain(&mut self) -> Output {
+        self.rows().drain()
+    }
+
+    fn counts(&self) -> Counts {
+        Framed::counts(self)
     }
 }
 
@@ -141,7 +179,7 @@ pub(crate) fn read<T: Framed>(c: &mut T, side: Side, at: At, data: &[u8]) {
     c.framers()[i] = framer;
     if let Err(e) = r {
         let who = if i == 0 { "client" } else { "server" };
-        c.output().issues.push(Issue { at, kind: T::BAD, detail: format!("{} framing of the {who} lost: {e}", T::NAME) });
+        c.rows().issue(at, T::BAD, format!("{} framing of the {who} lost: {e}", T::NAME));
     }
 }
 
@@ -153,7 +191,7 @@ pub(crate) fn gap<T: Framed>(c: &mut T, side: Side, at: At) {
     let f = &mut c.framers()[side.index()];
     if !f.lost {
         f.lost = true;
-        c.output().issues.push(Issue { at, kind: T::LOST, detail: format!("a gap in a {} stream", T::NAME) });
+        c.rows().issue(at, T::LOST, format!("a gap in a {} stream", T::NAME));
     }
 }
 

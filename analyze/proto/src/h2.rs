@@ -24,8 +24,9 @@ use crate::body::decode_body;
 use crate::detail::{Detail, GrpcCall};
 use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
 use crate::grpc::{self, Framer, Schemas};
+use crate::pairing::Rows;
 use crate::parser::{Counts, Parser};
-use crate::{At, Issue, Limits, Side, hpack};
+use crate::{At, Limits, Side, hpack};
 
 /// The client connection preface.
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -276,9 +277,8 @@ pub struct H2Conn {
     flipped: bool,
     roles_known: bool,
     goaway: Option<String>,
-    next_index: u32,
     counts: Counts,
-    out: Output,
+    rows: Rows,
 }
 
 const CLOSED_MEMORY: usize = 64;
@@ -299,15 +299,14 @@ impl H2Conn {
             flipped: false,
             roles_known: !mid,
             goaway: None,
-            next_index: 0,
             counts: Counts::default(),
-            out: Output::default(),
+            rows: Rows::default(),
         };
         if mid {
             c.counts.resyncs = 2;
         }
         if let Start::Upgrade { request, next_index } = start {
-            c.next_index = next_index;
+            c.rows = Rows::starting_at(next_index);
             let s = c.streams.entry(1).or_default();
             s.ended[0] = true;
             s.msgs[0] = request.map(|m| *m);
@@ -321,7 +320,7 @@ impl H2Conn {
     }
 
     fn issue(&mut self, at: At, kind: &'static str, detail: String) {
-        self.out.issues.push(Issue { at, kind, detail });
+        self.rows.issue(at, kind, detail);
     }
 
     /// Processes `data` from side `i` (bytes before `split` seen at
@@ -681,7 +680,7 @@ impl H2Conn {
                     }
                 }
                 let raw = std::mem::take(&mut s.raw[role]);
-                m.body = decode_body(m, raw, cap, &mut self.out.issues);
+                m.body = decode_body(m, raw, cap, &mut self.rows.output().issues);
             }
         }
         fn content_type(m: &Option<Message>) -> Option<&str> {
@@ -697,18 +696,7 @@ impl H2Conn {
             (_, None) => Some("no_response".into()),
             _ => None,
         });
-        let index = self.next_index;
-        self.next_index += 1;
-        self.out.exchanges.push(Exchange {
-            index,
-            request: req,
-            response: resp,
-            interim: s.interim,
-            error,
-            stream_id: Some(id),
-            detail,
-            ..Exchange::default()
-        });
+        self.rows.emit(Exchange { request: req, response: resp, interim: s.interim, error, stream_id: Some(id), detail, ..Exchange::default() });
     }
 
     fn grpc_call(&self, s: &Stream, req: &Option<Message>, resp: &Option<Message>) -> GrpcCall {
@@ -752,7 +740,7 @@ impl Parser for H2Conn {
 
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
+        self.rows.drain()
     }
 
     /// In-order bytes from one side.

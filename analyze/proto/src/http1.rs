@@ -29,8 +29,9 @@ use std::collections::VecDeque;
 
 use crate::body::decode_body;
 use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
-use crate::parser::{Parser, Switch};
-use crate::{At, Issue, Limits, Side};
+use crate::pairing::Rows;
+use crate::parser::{Counts, Parser, Switch};
+use crate::{At, Limits, Side};
 
 /// Does this look like the start of an HTTP/1 message?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +166,6 @@ pub struct Http1Conn {
     slot_base: u64,
     /// Sequence number of the slot the next final response belongs to.
     resp_next: u64,
-    next_index: u32,
     upgraded: Option<String>,
     /// The capture began mid-connection and the requester side has not
     /// reached its first request line yet.
@@ -173,10 +173,12 @@ pub struct Http1Conn {
     /// Bytes of a request were skipped while joining mid-stream.
     partial_request: bool,
     tunnel_bytes: u64,
+    /// Requests the full queue gave up.
+    given_up: u64,
     /// The switch to a protocol another parser reads (h2c, websocket),
     /// until the caller takes it.
     switch: Option<Box<Switch>>,
-    out: Output,
+    rows: Rows,
 }
 
 /// Upgrade protocols whose bytes are handed to another parser.
@@ -197,13 +199,13 @@ impl Http1Conn {
             slots: VecDeque::new(),
             slot_base: 0,
             resp_next: 0,
-            next_index: 0,
             upgraded: None,
             joined_mid_stream: mid_stream,
             partial_request: false,
             tunnel_bytes: 0,
+            given_up: 0,
             switch: None,
-            out: Output::default(),
+            rows: Rows::default(),
         }
     }
 
@@ -220,7 +222,7 @@ impl Http1Conn {
     // ---- internals ----
 
     fn issue(&mut self, at: At, kind: &'static str, detail: String) {
-        self.out.issues.push(Issue { at, kind, detail });
+        self.rows.issue(at, kind, detail);
     }
 
     fn mark_gap(&mut self, i: usize, len: u64) {
@@ -420,6 +422,7 @@ impl Http1Conn {
         if self.slots.len() >= self.limits.max_pending {
             self.issue(at, "too_many_pending", format!("more than {} requests waiting for responses", self.limits.max_pending));
             if let Some(old) = self.slots.pop_front() {
+                self.given_up += 1;
                 self.slot_base += 1;
                 self.resp_next = self.resp_next.max(self.slot_base);
                 self.emit(old, Some("no_response".into()));
@@ -501,7 +504,7 @@ impl Http1Conn {
             self.upgraded = Some(proto);
             self.switch = switch;
             if let Some(sw) = self.switch.as_mut() {
-                sw.next_index = self.next_index;
+                sw.next_index = self.rows.next_index();
             }
             let held_at = self.dirs[0].buf_at;
             for (i, d) in self.dirs.iter_mut().enumerate() {
@@ -632,14 +635,12 @@ impl Http1Conn {
         if m.end.ts_ns < at.ts_ns {
             m.end = at;
         }
-        m.body = decode_body(&m, raw, self.limits.max_body_bytes, &mut self.out.issues);
+        m.body = decode_body(&m, raw, self.limits.max_body_bytes, &mut self.rows.output().issues);
         let seq = d.cur_seq;
         if seq < self.slot_base {
             // Its slot was already emitted (pending cap); report it alone.
             let (req, resp) = if side == Side::Requester { (Some(m), None) } else { (None, Some(m)) };
-            let index = self.next_index;
-            self.next_index += 1;
-            self.out.exchanges.push(Exchange { index, request: req, response: resp, error: Some("unpaired".into()), ..Exchange::default() });
+            self.rows.emit(Exchange { request: req, response: resp, error: Some("unpaired".into()), ..Exchange::default() });
             return;
         }
         let idx = (seq - self.slot_base) as usize;
@@ -661,22 +662,16 @@ impl Http1Conn {
     }
 
     fn emit(&mut self, slot: Slot, error: Option<String>) {
-        let index = self.next_index;
-        self.next_index += 1;
         let error = error.or_else(|| if slot.request.is_none() { Some("no_request".into()) } else { None });
-        self.out.exchanges.push(Exchange {
-            index,
-            request: slot.request,
-            response: slot.response,
-            interim: slot.interim,
-            upgrade: slot.upgrade,
-            error,
-            ..Exchange::default()
-        });
+        self.rows.emit(Exchange { request: slot.request, response: slot.response, interim: slot.interim, upgrade: slot.upgrade, error, ..Exchange::default() });
     }
 }
 
 impl Parser for Http1Conn {
+    fn counts(&self) -> Counts {
+        Counts { given_up: self.given_up, ..Counts::default() }
+    }
+
     /// In-order bytes from one side.
     fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
         if data.is_empty() {
@@ -787,7 +782,7 @@ impl Parser for Http1Conn {
 
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
+        self.rows.drain()
     }
 
     /// Takes the switch to h2c or WebSocket, once the connection made it

@@ -7,14 +7,13 @@
 //! (unsigned varint lengths plus one) and tagged fields; [`flexible`]
 //! knows from which version each API is.
 
-use std::collections::VecDeque;
-
-use crate::detail::{Detail, KafkaInfo};
-use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
+use crate::Limits;
+use crate::detail::KafkaInfo;
+use crate::exchange::{CloseReason, Message, StartLine};
 use crate::frames::NAME_KEEP;
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
-use crate::parser::Parser;
-use crate::{At, Limits, Side};
+use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
+use crate::pairing::{Asked, Pairing, Rows};
+use crate::parser::Counts;
 
 /// Topics kept per request.
 const MAX_TOPICS: usize = 32;
@@ -317,12 +316,6 @@ fn response_error(key: i16, v: i16, c: &mut Cursor<'_>, flex: bool) -> Option<i1
     }
 }
 
-#[derive(Debug)]
-struct Pending {
-    info: KafkaInfo,
-    request: Message,
-}
-
 impl Framed for KafkaConn {
     type Shape = Kf;
     const NAME: &'static str = "Kafka";
@@ -334,27 +327,32 @@ impl Framed for KafkaConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn output(&mut self) -> &mut Output {
-        &mut self.out
+    fn rows(&mut self) -> &mut Rows {
+        &mut self.pairs.rows
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         if i == 0 { self.request(f) } else { self.response(f) }
+    }
+    /// The connection ended: requests without a response are emitted.
+    fn close(&mut self, reason: CloseReason) {
+        self.pairs.close(reason);
+    }
+    fn counts(&self) -> Counts {
+        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
     }
 }
 
 /// Kafka state of one TCP connection.
 #[derive(Debug)]
 pub struct KafkaConn {
-    limits: Limits,
     framers: [Framer; 2],
-    pending: VecDeque<Pending>,
-    next_index: u32,
-    out: Output,
+    /// Requests waiting for their responses, paired by correlation id.
+    pairs: Pairing<Asked<KafkaInfo>>,
 }
 
 impl KafkaConn {
     pub fn new(limits: Limits) -> KafkaConn {
-        KafkaConn { limits, framers: Default::default(), pending: VecDeque::new(), next_index: 0, out: Output::default() }
+        KafkaConn { framers: Default::default(), pairs: Pairing::new(limits.max_pending) }
     }
 
     fn request(&mut self, f: &Frame<'_>) {
@@ -370,26 +368,20 @@ impl KafkaConn {
         let name = api_name(key);
         let request = Message::wire(f.at, f.end, StartLine::Request { method: name.into(), target: topics.join(",") }, f.size());
         let info = KafkaInfo { api_key: key, api_version: version, correlation_id, client_id, topics, error_code: None };
-        if self.pending.len() >= self.limits.max_pending
-            && let Some(old) = self.pending.pop_front()
-        {
-            self.emit(Some(old.request), None, old.info, Some("no_response"));
-        }
-        self.pending.push_back(Pending { info, request });
+        self.pairs.wait(Asked { key: correlation_id.into(), request, info });
     }
 
     fn response(&mut self, f: &Frame<'_>) {
         let mut c = Cursor::new(f.body);
         let Some(correlation_id) = c.i32() else { return };
         let response = Message::wire(f.at, f.end, StartLine::Unknown, f.size());
-        let Some(i) = self.pending.iter().position(|p| p.info.correlation_id == correlation_id) else {
+        // Requests before this one that a broker skipped stay waiting
+        // until the connection ends (Produce with acks=0).
+        let Some(mut p) = self.pairs.answer(|p| p.key == i64::from(correlation_id)) else {
             let info = KafkaInfo { correlation_id, api_key: -1, ..KafkaInfo::default() };
-            self.emit(None, Some(response), info, Some("no_request"));
+            self.pairs.rows.row(None, Some(response), info, Some("no_request"));
             return;
         };
-        // Requests before this one that a broker skipped stay pending
-        // until the connection ends (Produce with acks=0).
-        let Some(mut p) = self.pending.remove(i) else { return };
         let (key, v) = (p.info.api_key, p.info.api_version);
         // ApiVersions responses keep the v0 header for clients that
         // cannot read a newer one.
@@ -397,42 +389,7 @@ impl KafkaConn {
         if !flex || tagged(&mut c).is_some() {
             p.info.error_code = response_error(key, v, &mut c, is_flexible(key, v));
         }
-        self.emit(Some(p.request), Some(response), p.info, None);
-    }
-
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: KafkaInfo, error: Option<&str>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        self.out.exchanges.push(Exchange {
-            index,
-            request,
-            response,
-            error: error.map(str::to_string),
-            detail: Detail::Kafka(Box::new(info)),
-            ..Exchange::default()
-        });
-    }
-}
-
-impl Parser for KafkaConn {
-    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        frames::read(self, side, at, data)
-    }
-
-    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
-        frames::gap(self, side, at)
-    }
-
-    fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// The connection ended: requests without a response are emitted.
-    fn on_close(&mut self, _at: At, reason: CloseReason) {
-        while let Some(p) = self.pending.pop_front() {
-            // Produce with acks=0 gets no response; it is not told apart here.
-            self.emit(Some(p.request), None, p.info, Some(reason.unanswered()));
-        }
+        self.pairs.rows.row(Some(p.request), Some(response), p.info, None);
     }
 }
 

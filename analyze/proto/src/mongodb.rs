@@ -7,15 +7,15 @@
 //! messages are rows with the command `compressed` (their content is not
 //! inflated).
 
-use std::collections::VecDeque;
 use std::fmt::Write;
 
-use crate::detail::{DbInfo, Detail};
-use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
+use crate::Limits;
+use crate::detail::DbInfo;
+use crate::exchange::{CloseReason, Message, StartLine};
+use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
-use crate::parser::Parser;
-use crate::{At, Limits, Side};
+use crate::pairing::{Asked, Pairing, Rows};
+use crate::parser::Counts;
 
 const OP_REPLY: i32 = 1;
 const OP_QUERY: i32 = 2004;
@@ -307,13 +307,6 @@ fn msg_body(c: &mut Cursor<'_>) -> Option<(u32, Vec<u8>)> {
     None
 }
 
-#[derive(Debug)]
-struct Pending {
-    id: i32,
-    info: DbInfo,
-    request: Message,
-}
-
 impl Framed for MongoConn {
     type Shape = Mongo;
     const NAME: &'static str = "MongoDB";
@@ -325,27 +318,32 @@ impl Framed for MongoConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn output(&mut self) -> &mut Output {
-        &mut self.out
+    fn rows(&mut self) -> &mut Rows {
+        &mut self.pairs.rows
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         if i == 0 { self.request(f) } else { self.reply(f) }
+    }
+    /// The connection ended: requests without a reply are emitted.
+    fn close(&mut self, reason: CloseReason) {
+        self.pairs.close(reason);
+    }
+    fn counts(&self) -> Counts {
+        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
     }
 }
 
 /// MongoDB state of one TCP connection.
 #[derive(Debug)]
 pub struct MongoConn {
-    limits: Limits,
     framers: [Framer; 2],
-    pending: VecDeque<Pending>,
-    next_index: u32,
-    out: Output,
+    /// Requests waiting for their replies, paired by request id.
+    pairs: Pairing<Asked<DbInfo>>,
 }
 
 impl MongoConn {
     pub fn new(limits: Limits) -> MongoConn {
-        MongoConn { limits, framers: Default::default(), pending: VecDeque::new(), next_index: 0, out: Output::default() }
+        MongoConn { framers: Default::default(), pairs: Pairing::new(limits.max_pending) }
     }
 
     fn request(&mut self, f: &Frame<'_>) {
@@ -382,22 +380,17 @@ impl MongoConn {
         let request = Message::wire(f.at, f.end, StartLine::Request { method: info.command.clone(), target }, f.size());
         if !expects_reply {
             info.success = Some(true);
-            self.emit(Some(request), None, info, None);
+            self.pairs.rows.row(Some(request), None, info, None);
             return;
         }
-        if self.pending.len() >= self.limits.max_pending
-            && let Some(old) = self.pending.pop_front()
-        {
-            self.emit(Some(old.request), None, old.info, Some("no_response"));
-        }
-        self.pending.push_back(Pending { id, info, request });
+        self.pairs.wait(Asked { key: id.into(), request, info });
     }
 
     fn reply(&mut self, f: &Frame<'_>) {
         let mut c = Cursor::new(f.body);
         let (Some(_), Some(response_to), Some(op)) = (c.i32_le(), c.i32_le(), c.i32_le()) else { return };
         let response = Message::wire(f.at, f.end, StartLine::Unknown, f.size());
-        let (mut info, request) = match self.pending.iter().position(|p| p.id == response_to).and_then(|i| self.pending.remove(i)) {
+        let (mut info, request) = match self.pairs.answer(|p| p.key == i64::from(response_to)) {
             Some(p) => (p.info, Some(p.request)),
             None => (DbInfo { command: "reply".into(), ..DbInfo::default() }, None),
         };
@@ -424,41 +417,7 @@ impl MongoConn {
             _ => {}
         }
         let error = request.is_none().then_some("no_request");
-        self.emit(request, Some(response), info, error);
-    }
-
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: DbInfo, error: Option<&str>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        self.out.exchanges.push(Exchange {
-            index,
-            request,
-            response,
-            error: error.map(str::to_string),
-            detail: Detail::Db(Box::new(info)),
-            ..Exchange::default()
-        });
-    }
-}
-
-impl Parser for MongoConn {
-    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        frames::read(self, side, at, data)
-    }
-
-    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
-        frames::gap(self, side, at)
-    }
-
-    fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// The connection ended: requests without a reply are emitted.
-    fn on_close(&mut self, _at: At, reason: CloseReason) {
-        while let Some(p) = self.pending.pop_front() {
-            self.emit(Some(p.request), None, p.info, Some(reason.unanswered()));
-        }
+        self.pairs.rows.row(request, Some(response), info, error);
     }
 }
 

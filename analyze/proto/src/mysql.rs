@@ -14,12 +14,13 @@
 
 use std::collections::HashMap;
 
+use crate::Limits;
 use crate::detail::{DbInfo, Detail};
-use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
+use crate::exchange::{CloseReason, Exchange, Message, StartLine};
+use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
-use crate::parser::Parser;
-use crate::{At, Limits, Side};
+use crate::pairing::Rows;
+use crate::parser::Counts;
 
 /// Prepared statements remembered per connection.
 const MAX_STATEMENTS: usize = 1024;
@@ -119,14 +120,24 @@ impl Framed for MysqlConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn output(&mut self) -> &mut Output {
-        &mut self.out
+    fn rows(&mut self) -> &mut Rows {
+        &mut self.rows
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         if i == 0 { self.client(f) } else { self.server(f) }
     }
     fn stopped(&self) -> bool {
         self.encrypted
+    }
+    /// A command still waiting is emitted.
+    fn close(&mut self, reason: CloseReason) {
+        if let Some(p) = self.current.take() {
+            let why = (p.response.is_none() && !p.code.is_some_and(unanswered)).then_some(reason.unanswered());
+            self.emit(p, why);
+        }
+    }
+    fn counts(&self) -> Counts {
+        Counts::default()
     }
 }
 
@@ -141,8 +152,7 @@ pub struct MysqlConn {
     encrypted: bool,
     /// The server's greeting was seen: the handshake row is next.
     greeted: bool,
-    next_index: u32,
-    out: Output,
+    rows: Rows,
 }
 
 /// Does this look like a MySQL server's greeting (`Some(false)`: the
@@ -196,8 +206,7 @@ impl MysqlConn {
             database: None,
             encrypted: false,
             greeted: false,
-            next_index: 0,
-            out: Output::default(),
+            rows: Rows::default(),
         }
     }
 
@@ -405,13 +414,10 @@ impl MysqlConn {
     }
 
     fn emit(&mut self, p: Pending, error: Option<&str>) {
-        let index = self.next_index;
-        self.next_index += 1;
         if p.code == Some(0x02) && p.info.success == Some(true) {
             self.database.clone_from(&p.info.database);
         }
-        self.out.exchanges.push(Exchange {
-            index,
+        self.rows.emit(Exchange {
             request: Some(p.request),
             response: p.response,
             error: error.map(str::to_string),
@@ -421,32 +427,11 @@ impl MysqlConn {
     }
 }
 
-impl Parser for MysqlConn {
-    fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
-        frames::read(self, side, at, data)
-    }
-
-    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
-        frames::gap(self, side, at)
-    }
-
-    fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// The connection ended: a command still waiting is emitted.
-    fn on_close(&mut self, _at: At, reason: CloseReason) {
-        if let Some(p) = self.current.take() {
-            let why = (p.response.is_none() && !p.code.is_some_and(unanswered)).then_some(reason.unanswered());
-            self.emit(p, why);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parser::Parser;
+
     use crate::{At, Side};
 
     fn at(n: i64) -> At {

@@ -59,6 +59,9 @@ pub struct Switch {
 /// What a parser counted, for the run's summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
+    /// Requests the connection's full queue of waiting requests gave up
+    /// ([`crate::Limits::max_pending`]).
+    pub given_up: u64,
     /// Messages read from the requester and from the responder, for
     /// protocols whose messages are counted apart from their rows
     /// (PostgreSQL, as tshark counts them).

@@ -23,13 +23,14 @@
 //! Messages are counted per direction (as tshark counts them); the SSL
 //! answer byte is not a message.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
-use crate::detail::{DbInfo, Detail};
-use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
-use crate::frames::{self, Cursor, Frame, Framed, Framer, Shape, text};
+use crate::detail::DbInfo;
+use crate::exchange::{CloseReason, Exchange, Message, StartLine};
+use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
-use crate::parser::{Counts, Parser};
+use crate::pairing::{Flush, Pairing, Rows, Waiting};
+use crate::parser::Counts;
 use crate::{At, Limits, Side};
 
 const SSL_REQUEST: u32 = 80877103;
@@ -108,6 +109,33 @@ struct Pending {
     error: Option<&'static str>,
 }
 
+impl Pending {
+    fn into_row(self) -> Exchange {
+        Exchange {
+            request: Some(self.request),
+            response: self.response,
+            error: self.error.map(str::to_string),
+            detail: self.info.into(),
+            ..Exchange::default()
+        }
+    }
+}
+
+impl Waiting for Pending {
+    /// A request given up keeps the error it had; at the connection's
+    /// end an unanswered one gets the end's.
+    fn unanswered(mut self, why: Flush) -> Exchange {
+        match why {
+            Flush::GivenUp => {
+                self.error.get_or_insert(why.error());
+            }
+            Flush::Closed(_) if self.response.is_none() => self.error = Some(why.error()),
+            Flush::Closed(_) => {}
+        }
+        self.into_row()
+    }
+}
+
 impl Framed for PgConn {
     type Shape = Pg;
     const NAME: &'static str = "PostgreSQL";
@@ -119,8 +147,8 @@ impl Framed for PgConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn output(&mut self) -> &mut Output {
-        &mut self.out
+    fn rows(&mut self) -> &mut Rows {
+        &mut self.pairs.rows
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         let t = if f.head.len() == 4 { 0 } else { f.head[0] };
@@ -134,14 +162,48 @@ impl Framed for PgConn {
     fn stopped(&self) -> bool {
         self.encrypted
     }
+    /// The answer to SSLRequest/GSSENCRequest is one untyped byte; after
+    /// an accepted one the rest is encrypted.
+    fn unframed<'a>(&mut self, side: Side, at: At, data: &'a [u8]) -> &'a [u8] {
+        if self.encrypted {
+            return &[];
+        }
+        if side == Side::Responder
+            && let Some(&b) = data.first()
+            && self.pairs.waiting.front().is_some_and(|p| p.kind == Kind::Encryption && p.response.is_none())
+            && matches!(b, b'S' | b'N' | b'G')
+        {
+            if let Some(mut p) = self.pairs.waiting.pop_front() {
+                p.response = Some(Message::wire(at, at, StartLine::Unknown, 1));
+                let accepted = b != b'N';
+                p.info.result = Some(if accepted { "accepted" } else { "refused" }.into());
+                p.info.success = Some(true);
+                self.pairs.rows.emit(p.into_row());
+                if accepted {
+                    self.encrypted = true;
+                    return &[];
+                }
+            }
+            return &data[1..];
+        }
+        data
+    }
+    /// Exchanges without an answer are emitted.
+    fn close(&mut self, reason: CloseReason) {
+        self.pairs.close(reason);
+    }
+    /// Frontend and backend messages, as tshark counts them.
+    fn counts(&self) -> Counts {
+        Counts { messages: self.counts, given_up: self.pairs.given_up(), ..Counts::default() }
+    }
 }
 
 /// PostgreSQL state of one TCP connection.
 #[derive(Debug)]
 pub struct PgConn {
-    limits: Limits,
     framers: [Framer; 2],
-    pending: VecDeque<Pending>,
+    /// Exchanges waiting for (the rest of) their answers, in order.
+    pairs: Pairing<Pending>,
     statements: HashMap<String, String>,
     user: Option<String>,
     database: Option<String>,
@@ -149,8 +211,6 @@ pub struct PgConn {
     encrypted: bool,
     /// Messages read: frontend, backend.
     counts: [u64; 2],
-    next_index: u32,
-    out: Output,
 }
 
 /// Does this look like the first bytes a PostgreSQL client sends: a
@@ -207,30 +267,21 @@ pub fn probe(b: &[u8]) -> bool {
 impl PgConn {
     pub fn new(limits: Limits) -> PgConn {
         PgConn {
-            limits,
             framers: Default::default(),
-            pending: VecDeque::new(),
+            pairs: Pairing::new(limits.max_pending),
             statements: HashMap::new(),
             user: None,
             database: None,
             encrypted: false,
             counts: [0; 2],
-            next_index: 0,
-            out: Output::default(),
         }
     }
 
     /// Opens an exchange; returns it (the newest).
     fn start(&mut self, kind: Kind, command: &str, size: u64, at: At, end: At) -> Option<&mut Pending> {
-        if self.pending.len() >= self.limits.max_pending
-            && let Some(mut old) = self.pending.pop_front()
-        {
-            old.error.get_or_insert("no_response");
-            self.emit(old);
-        }
         let info = DbInfo { command: command.into(), user: self.user.clone(), database: self.database.clone(), ..DbInfo::default() };
         let request = Message::wire(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
-        self.pending.push_back(Pending {
+        self.pairs.wait(Pending {
             kind,
             info,
             request,
@@ -241,12 +292,12 @@ impl PgConn {
             has_bind: false,
             error: None,
         });
-        self.pending.back_mut()
+        self.pairs.waiting.back_mut()
     }
 
     /// The extended-protocol exchange still being written, or a new one.
     fn open_extended(&mut self, t: u8, size: u64, at: At, end: At) -> Option<&mut Pending> {
-        let starts_new = match self.pending.back() {
+        let starts_new = match self.pairs.waiting.back() {
             Some(p) if p.kind == Kind::Extended && p.open => match t {
                 b'P' => p.info.query.is_some() || p.has_bind,
                 b'B' => p.has_bind,
@@ -257,17 +308,17 @@ impl PgConn {
         if starts_new {
             return self.start(Kind::Extended, frontend_name(t), size, at, end);
         }
-        let p = self.pending.back_mut()?;
+        let p = self.pairs.waiting.back_mut()?;
         p.request.end = end;
         p.request.body_size += size;
         Some(p)
     }
 
     /// A message that expects no answer, as a row of its own.
-    fn unanswered(&mut self, command: &str, size: u64, at: At, end: At) {
+    fn expects_no_answer(&mut self, command: &str, size: u64, at: At, end: At) {
         let info = DbInfo { command: command.into(), user: self.user.clone(), database: self.database.clone(), success: Some(true), ..DbInfo::default() };
         let request = Message::wire(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
-        self.emit(Pending { kind: Kind::Simple, info, request, response: None, open: false, executes: false, synced: false, has_bind: false, error: None });
+        self.pairs.rows.row(Some(request), None, info, None);
     }
 
     fn set_query(p: &mut Pending, q: &str) {
@@ -286,7 +337,7 @@ impl PgConn {
                     SSL_REQUEST => (Kind::Encryption, "SSLRequest"),
                     GSSENC_REQUEST => (Kind::Encryption, "GSSENCRequest"),
                     CANCEL_REQUEST => {
-                        self.unanswered("CancelRequest", size, at, end);
+                        self.expects_no_answer("CancelRequest", size, at, end);
                         return;
                     }
                     _ => (Kind::Startup, "StartupMessage"),
@@ -357,7 +408,7 @@ impl PgConn {
                 }
             }
             b'S' => {
-                for p in self.pending.iter_mut() {
+                for p in self.pairs.waiting.iter_mut() {
                     p.synced = true;
                     p.open = false;
                 }
@@ -365,10 +416,10 @@ impl PgConn {
             b'F' => {
                 self.start(Kind::Function, "FunctionCall", size, at, end);
             }
-            b'X' => self.unanswered("Terminate", size, at, end),
+            b'X' => self.expects_no_answer("Terminate", size, at, end),
             b'p' => {
                 // Password and SASL messages belong to the startup.
-                if let Some(p) = self.pending.back_mut().filter(|p| p.kind == Kind::Startup) {
+                if let Some(p) = self.pairs.waiting.back_mut().filter(|p| p.kind == Kind::Startup) {
                     p.request.end = end;
                     p.request.body_size += size;
                 }
@@ -383,12 +434,12 @@ impl PgConn {
             // Asynchronous: ParameterStatus, BackendKeyData, notices,
             // notifications; and COPY data.
             b'S' | b'K' | b'N' | b'A' | b'd' | b'c' => {
-                if let Some(p) = self.pending.front_mut().filter(|p| p.kind == Kind::Startup) {
+                if let Some(p) = self.pairs.waiting.front_mut().filter(|p| p.kind == Kind::Startup) {
                     Self::answered(p, size, at, end);
                 }
             }
             b'Z' => {
-                while let Some(p) = self.pending.front() {
+                while let Some(p) = self.pairs.waiting.front() {
                     let done = match p.kind {
                         Kind::Extended => p.synced,
                         _ => true,
@@ -396,7 +447,7 @@ impl PgConn {
                     if !done {
                         break;
                     }
-                    let Some(mut p) = self.pending.pop_front() else { break };
+                    let Some(mut p) = self.pairs.waiting.pop_front() else { break };
                     Self::answered(&mut p, size, at, end);
                     if p.kind == Kind::Extended && p.executes && p.info.result.is_none() && p.info.error_code.is_none() {
                         p.error = Some("skipped_after_error");
@@ -404,7 +455,7 @@ impl PgConn {
                     }
                     p.info.success.get_or_insert(true);
                     let simple = p.kind != Kind::Extended;
-                    self.emit(p);
+                    self.pairs.rows.emit(p.into_row());
                     if simple {
                         break;
                     }
@@ -412,19 +463,11 @@ impl PgConn {
             }
             b'E' => {
                 let (code, message) = error_fields(body);
-                let Some(p) = self.pending.front_mut() else {
+                let Some(p) = self.pairs.waiting.front_mut() else {
                     // An error without a request (a FATAL shutdown notice).
                     let info = DbInfo { command: "ErrorResponse".into(), error_code: code, error_message: message, success: Some(false), ..DbInfo::default() };
                     let response = Message::wire(at, end, StartLine::Unknown, size);
-                    let index = self.next_index;
-                    self.next_index += 1;
-                    self.out.exchanges.push(Exchange {
-                        index,
-                        response: Some(response),
-                        error: Some("no_request".into()),
-                        detail: Detail::Db(Box::new(info)),
-                        ..Exchange::default()
-                    });
+                    self.pairs.rows.row(None, Some(response), info, Some("no_request"));
                     return;
                 };
                 Self::answered(p, size, at, end);
@@ -432,9 +475,9 @@ impl PgConn {
                 p.info.error_message = message;
                 p.info.success = Some(false);
                 if matches!(p.kind, Kind::Extended | Kind::Startup)
-                    && let Some(p) = self.pending.pop_front()
+                    && let Some(p) = self.pairs.waiting.pop_front()
                 {
-                    self.emit(p);
+                    self.pairs.rows.emit(p.into_row());
                 }
             }
             b'C' | b'I' | b's' => {
@@ -443,18 +486,18 @@ impl PgConn {
                     b'I' => "EMPTY".into(),
                     _ => "SUSPENDED".into(),
                 };
-                let Some(p) = self.pending.front_mut() else { return };
+                let Some(p) = self.pairs.waiting.front_mut() else { return };
                 Self::answered(p, size, at, end);
                 p.info.result = Some(tag);
                 if p.kind == Kind::Extended && p.executes {
                     p.info.success = Some(true);
-                    if let Some(p) = self.pending.pop_front() {
-                        self.emit(p);
+                    if let Some(p) = self.pairs.waiting.pop_front() {
+                        self.pairs.rows.emit(p.into_row());
                     }
                 }
             }
             b'D' => {
-                if let Some(p) = self.pending.front_mut() {
+                if let Some(p) = self.pairs.waiting.front_mut() {
                     Self::answered(p, size, at, end);
                     *p.info.rows.get_or_insert(0) += 1;
                 }
@@ -462,7 +505,7 @@ impl PgConn {
             // Authentication, ParseComplete, BindComplete, CloseComplete,
             // NoData, descriptions, COPY starts, function results.
             _ => {
-                if let Some(p) = self.pending.front_mut() {
+                if let Some(p) = self.pairs.waiting.front_mut() {
                     Self::answered(p, size, at, end);
                 }
             }
@@ -476,74 +519,6 @@ impl PgConn {
                 r.body_size += size;
             }
             None => p.response = Some(Message::wire(at, end, StartLine::Unknown, size)),
-        }
-    }
-
-    fn emit(&mut self, p: Pending) {
-        let index = self.next_index;
-        self.next_index += 1;
-        self.out.exchanges.push(Exchange {
-            index,
-            request: Some(p.request),
-            response: p.response,
-            error: p.error.map(str::to_string),
-            detail: Detail::Db(Box::new(p.info)),
-            ..Exchange::default()
-        });
-    }
-}
-
-impl Parser for PgConn {
-    /// Frontend and backend messages, as tshark counts them.
-    fn counts(&self) -> Counts {
-        Counts { messages: self.counts, ..Counts::default() }
-    }
-
-    /// Takes what was produced so far.
-    fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
-    }
-
-    /// In-order bytes from one side (the requester is the client).
-    fn on_data(&mut self, side: Side, at: At, mut data: &[u8]) {
-        let i = side.index();
-        if self.encrypted {
-            return;
-        }
-        // The answer to SSLRequest/GSSENCRequest is one untyped byte.
-        if i == 1
-            && let Some(&b) = data.first()
-            && self.pending.front().is_some_and(|p| p.kind == Kind::Encryption && p.response.is_none())
-            && matches!(b, b'S' | b'N' | b'G')
-        {
-            if let Some(mut p) = self.pending.pop_front() {
-                p.response = Some(Message::wire(at, at, StartLine::Unknown, 1));
-                let accepted = b != b'N';
-                p.info.result = Some(if accepted { "accepted" } else { "refused" }.into());
-                p.info.success = Some(true);
-                self.emit(p);
-                if accepted {
-                    self.encrypted = true;
-                    return;
-                }
-            }
-            data = &data[1..];
-        }
-        frames::read(self, side, at, data)
-    }
-
-    /// Bytes of one side were not captured: its framing is lost.
-    fn on_gap(&mut self, side: Side, at: At, _len: u64) {
-        frames::gap(self, side, at)
-    }
-
-    /// The connection ended: exchanges without an answer are emitted.
-    fn on_close(&mut self, _at: At, reason: CloseReason) {
-        while let Some(mut p) = self.pending.pop_front() {
-            if p.response.is_none() {
-                p.error = Some(reason.unanswered());
-            }
-            self.emit(p);
         }
     }
 }
@@ -630,7 +605,7 @@ mod tests {
         );
         assert_eq!((rows[2].error_code.as_deref(), rows[2].success), (Some("42P01"), Some(false)));
         assert_eq!(rows[2].error_message.as_deref(), Some("relation \"nope\" does not exist"));
-        assert_eq!(c.counts().messages, [3, 11]);
+        assert_eq!(Parser::counts(&c).messages, [3, 11]);
     }
 
     #[test]

@@ -8,12 +8,11 @@
 //! commands (`PING\r\n`, as `redis-cli` and telnet send them) are read
 //! too.
 
-use std::collections::VecDeque;
-
-use crate::detail::{Detail, RedisInfo};
-use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
-use crate::parser::Parser;
-use crate::{At, Issue, Limits, Side};
+use crate::detail::RedisInfo;
+use crate::exchange::{CloseReason, Message, Output, StartLine};
+use crate::pairing::{Asked, Pairing};
+use crate::parser::{Counts, Parser};
+use crate::{At, Limits, Side};
 
 const KEEP: usize = 64;
 /// Arguments shown in a command line.
@@ -213,31 +212,18 @@ pub fn probe(b: &[u8]) -> bool {
 /// Redis state of one TCP connection.
 #[derive(Debug)]
 pub struct RedisConn {
-    limits: Limits,
     readers: [Reader; 2],
-    pending: VecDeque<(Message, RedisInfo)>,
-    next_index: u32,
-    out: Output,
+    /// Commands waiting for their replies, paired in order.
+    pairs: Pairing<Asked<RedisInfo>>,
 }
 
 impl RedisConn {
     pub fn new(limits: Limits) -> RedisConn {
-        RedisConn { limits, readers: Default::default(), pending: VecDeque::new(), next_index: 0, out: Output::default() }
+        RedisConn { readers: Default::default(), pairs: Pairing::new(limits.max_pending) }
     }
 
     fn message(v: &Top, at: At, start: StartLine) -> Message {
-        Message {
-            at: v.at,
-            end: at,
-            start,
-            version: None,
-            headers: Headers::default(),
-            head_size: 0,
-            body: Vec::new(),
-            body_size: v.size,
-            body_truncated: false,
-            error: None,
-        }
+        Message::wire(v.at, at, start, v.size)
     }
 
     fn request(&mut self, v: Top, at: At) {
@@ -251,12 +237,7 @@ impl RedisConn {
             p.join(" ")
         });
         let m = Self::message(&v, at, StartLine::Request { method: command.clone().unwrap_or_default(), target: key.clone().unwrap_or_default() });
-        if self.pending.len() >= self.limits.max_pending
-            && let Some((old, info)) = self.pending.pop_front()
-        {
-            self.emit(Some(old), None, info, Some("no_response"));
-        }
-        self.pending.push_back((m, RedisInfo { command, line, key, ..RedisInfo::default() }));
+        self.pairs.wait(Asked { key: 0, request: m, info: RedisInfo { command, line, key, ..RedisInfo::default() } });
     }
 
     fn reply(&mut self, v: Top, at: At) {
@@ -266,36 +247,27 @@ impl RedisConn {
         // element names it.
         let delivery = matches!(v.kind, b'*' | b'>') && v.parts.first().is_some_and(|p| matches!(p.as_str(), "message" | "pmessage" | "smessage"));
         let m = Self::message(&v, at, StartLine::Unknown);
-        if delivery || self.pending.is_empty() {
+        if delivery || self.pairs.waiting.is_empty() {
             let info = RedisInfo { command: v.parts.first().cloned(), key: v.parts.get(1).cloned(), reply: Some(reply), error, ..RedisInfo::default() };
-            self.emit(None, Some(m), info, (!delivery).then_some("no_request"));
+            self.pairs.rows.row(None, Some(m), info, (!delivery).then_some("no_request"));
             return;
         }
-        if let Some((q, mut info)) = self.pending.pop_front() {
+        if let Some(Asked { request, mut info, .. }) = self.pairs.answer(|_| true) {
             info.reply = Some(reply);
             info.error = error;
-            self.emit(Some(q), Some(m), info, None);
+            self.pairs.rows.row(Some(request), Some(m), info, None);
         }
-    }
-
-    fn emit(&mut self, request: Option<Message>, response: Option<Message>, info: RedisInfo, error: Option<&str>) {
-        let index = self.next_index;
-        self.next_index += 1;
-        self.out.exchanges.push(Exchange {
-            index,
-            request,
-            response,
-            error: error.map(str::to_string),
-            detail: Detail::Redis(Box::new(info)),
-            ..Exchange::default()
-        });
     }
 }
 
 impl Parser for RedisConn {
+    fn counts(&self) -> Counts {
+        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
+    }
+
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
+        self.pairs.rows.drain()
     }
 
     /// In-order bytes from one side.
@@ -305,7 +277,7 @@ impl Parser for RedisConn {
         let mut values = Vec::new();
         if let Err(e) = reader.feed(at, data, &mut |t| values.push(t)) {
             reader.lost = true;
-            self.out.issues.push(Issue { at, kind: "bad_resp", detail: format!("RESP framing of the {} lost: {e}", if i == 0 { "client" } else { "server" }) });
+            self.pairs.rows.issue(at, "bad_resp", format!("RESP framing of the {} lost: {e}", if i == 0 { "client" } else { "server" }));
         }
         self.readers[i] = reader;
         for v in values {
@@ -322,16 +294,13 @@ impl Parser for RedisConn {
         let r = &mut self.readers[side.index()];
         if !r.lost {
             r.lost = true;
-            self.out.issues.push(Issue { at, kind: "resp_framing_lost", detail: "a gap in a Redis stream".into() });
+            self.pairs.rows.issue(at, "resp_framing_lost", "a gap in a Redis stream".into());
         }
     }
 
     /// The connection ended: commands without a reply are emitted.
     fn on_close(&mut self, _at: At, reason: CloseReason) {
-        while let Some((m, info)) = self.pending.pop_front() {
-            let why = reason.unanswered();
-            self.emit(Some(m), None, info, Some(why));
-        }
+        self.pairs.close(reason);
     }
 }
 

@@ -14,7 +14,8 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use crate::detail::{Detail, TlsInfo};
-use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
+use crate::pairing::Rows;
 use crate::parser::Parser;
 use crate::{At, Issue, Limits, Side};
 
@@ -281,12 +282,12 @@ pub struct TlsConn {
     server: Option<(Message, Hello)>,
     cert: Option<(String, String)>,
     emitted: bool,
-    out: Output,
+    rows: Rows,
 }
 
 impl TlsConn {
     pub fn new(limits: Limits) -> TlsConn {
-        TlsConn { limits, dirs: Default::default(), client: None, server: None, cert: None, emitted: false, out: Output::default() }
+        TlsConn { limits, dirs: Default::default(), client: None, server: None, cert: None, emitted: false, rows: Rows::default() }
     }
 
     fn records(&mut self, i: usize, at: At, b: &[u8]) -> usize {
@@ -294,7 +295,7 @@ impl TlsConn {
         while let Some(h) = b.get(pos..pos + 5) {
             let len = u16::from_be_bytes([h[3], h[4]]) as usize;
             if h[1] != 3 || len > 16384 + 2048 {
-                self.out.issues.push(Issue { at, kind: "tls_framing_lost", detail: format!("not a TLS record header: {:02x?}", h) });
+                self.rows.output().issues.push(Issue { at, kind: "tls_framing_lost", detail: format!("not a TLS record header: {:02x?}", h) });
                 self.dirs[i].done = true;
                 return b.len();
             }
@@ -344,22 +345,15 @@ impl TlsConn {
     }
 
     fn message(&mut self, i: usize, at: At, kind: u8, body: &[u8]) {
-        let m = |at| Message {
-            at,
-            end: at,
-            start: StartLine::Unknown,
-            version: None,
-            headers: Headers::default(),
-            head_size: 4,
-            body: Vec::new(),
-            body_size: body.len() as u64,
-            body_truncated: false,
-            error: None,
-        };
+        let m = |at| Message { head_size: 4, ..Message::wire(at, at, StartLine::Unknown, body.len() as u64) };
         match (i, kind) {
             (0, 1) if self.client.is_none() => match hello(body, true) {
                 Some(h) => self.client = Some((m(at), h)),
-                None => self.out.issues.push(Issue { at, kind: "bad_client_hello", detail: format!("{} byte ClientHello that does not parse", body.len()) }),
+                None => self.rows.output().issues.push(Issue {
+                    at,
+                    kind: "bad_client_hello",
+                    detail: format!("{} byte ClientHello that does not parse", body.len()),
+                }),
             },
             (1, 2) if self.server.is_none() => match hello(body, false) {
                 Some(h) => {
@@ -371,7 +365,11 @@ impl TlsConn {
                         self.emit(None);
                     }
                 }
-                None => self.out.issues.push(Issue { at, kind: "bad_server_hello", detail: format!("{} byte ServerHello that does not parse", body.len()) }),
+                None => self.rows.output().issues.push(Issue {
+                    at,
+                    kind: "bad_server_hello",
+                    detail: format!("{} byte ServerHello that does not parse", body.len()),
+                }),
             },
             (1, 11) if self.cert.is_none() => {
                 let mut r = Rd { b: body };
@@ -414,7 +412,7 @@ impl TlsConn {
             weak,
         };
         let error = error.map(str::to_string).or_else(|| client.is_none().then(|| "no_request".to_string()));
-        self.out.exchanges.push(Exchange {
+        self.rows.emit(Exchange {
             request: client.map(|c| c.0),
             response: server.map(|s| s.0),
             error,
@@ -427,7 +425,7 @@ impl TlsConn {
 impl Parser for TlsConn {
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
+        self.rows.drain()
     }
 
     /// In-order bytes from one side (the requester is the client).

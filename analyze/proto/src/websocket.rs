@@ -13,7 +13,8 @@
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::detail::{Detail, WebSocketInfo};
-use crate::exchange::{CloseReason, Exchange, Headers, Message, Output, StartLine};
+use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
+use crate::pairing::Rows;
 use crate::parser::Parser;
 use crate::{At, Issue, Limits, Side};
 
@@ -86,8 +87,7 @@ pub struct WsConn {
     limits: Limits,
     dirs: [Dir; 2],
     target: Option<String>,
-    next_index: u32,
-    out: Output,
+    rows: Rows,
 }
 
 impl WsConn {
@@ -115,8 +115,7 @@ impl WsConn {
             limits,
             dirs: [dir(ext.contains("client_no_context_takeover")), dir(ext.contains("server_no_context_takeover"))],
             target,
-            next_index,
-            out: Output::default(),
+            rows: Rows::starting_at(next_index),
         }
     }
 
@@ -124,7 +123,7 @@ impl WsConn {
         if self.dirs[i].state == State::Lost {
             return;
         }
-        self.out.issues.push(Issue {
+        self.rows.output().issues.push(Issue {
             at,
             kind: "ws_framing_lost",
             detail: format!("WebSocket framing of the {} lost: {why}", if i == 0 { "client" } else { "server" }),
@@ -281,29 +280,16 @@ impl WsConn {
             fragments: p.fragments,
             target: self.target.clone(),
         };
-        let msg = Message {
-            at: p.at,
-            end: p.end,
-            start: StartLine::Unknown,
-            version: None,
-            headers: Headers::default(),
-            head_size: p.head,
-            body: p.payload,
-            body_size: p.size,
-            body_truncated: p.truncated,
-            error: None,
-        };
-        let index = self.next_index;
-        self.next_index += 1;
+        let msg = Message { head_size: p.head, body: p.payload, body_truncated: p.truncated, ..Message::wire(p.at, p.end, StartLine::Unknown, p.size) };
         let (request, response) = if i == 0 { (Some(msg), None) } else { (None, Some(msg)) };
-        self.out.exchanges.push(Exchange { index, request, response, error: p.error, detail: Detail::WebSocket(Box::new(info)), ..Exchange::default() });
+        self.rows.emit(Exchange { request, response, error: p.error, detail: Detail::WebSocket(Box::new(info)), ..Exchange::default() });
     }
 }
 
 impl Parser for WsConn {
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
-        std::mem::take(&mut self.out)
+        self.rows.drain()
     }
 
     /// In-order bytes from one side.
@@ -377,6 +363,7 @@ fn inflate_into(z: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>, cap: us
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::Headers;
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
