@@ -25,6 +25,7 @@ pub mod input;
 pub mod kube;
 mod l7;
 pub mod output;
+pub mod packets;
 pub mod pipeline;
 pub mod reassembly;
 pub mod records;

@@ -29,6 +29,7 @@ use crate::input::{CaptureReader, Chunk, InputInfo, ReadProgress};
 use crate::kube::peers::PeerNames;
 use crate::kube::{Cluster, Context};
 use crate::output::{Builders, Sink, TickBatches};
+use crate::packets::{FrameRef, PacketIndex};
 use crate::records::{IssueRow, Keyed, PHASE_READER, Record, VSHARDS};
 use crate::stats::Stats;
 use trawl_proto::dns_answers::Answer;
@@ -145,32 +146,6 @@ struct TickPkt {
     base: u32,
     ip: Packet,
     vshard: u8,
-}
-
-/// Where one frame lies, for the packet index (`packets` table).
-#[derive(Debug, Clone, Copy)]
-pub struct FrameRef {
-    pub ts: i64,
-    pub file_index: u32,
-    pub frame_number: u64,
-    pub offset: u64,
-    pub caplen: u32,
-    pub wire_len: u32,
-    pub link: u32,
-    /// For an IP fragment: its datagram (the ordinal of its first fragment).
-    pub datagram: Option<u64>,
-}
-
-/// The frames of one tick, numbered from `first_ordinal`, and the flow
-/// each was given to.
-#[derive(Debug, Default)]
-pub struct PacketIndex {
-    pub first_ordinal: u64,
-    /// Shared with the tick the reader built: not copied.
-    pub frames: Arc<Vec<FrameRef>>,
-    pub flow_ids: Vec<Option<u64>>,
-    /// TCP expert flags of each frame (0: none).
-    pub tcp_expert: Vec<u16>,
 }
 
 /// A slice of the packet sequence, shared by every worker.

@@ -187,12 +187,12 @@ const CAPTURE_NODE_COLUMNS: [Column; 2] = [
     opt("node_name", Utf8, "Node the packets were captured on (the archive's node folder of the input file)."),
     opt("node_ip", Utf8, "An address of that node, from the Node objects of the sidecars."),
 ];
-const DNS_COLUMNS: [Column; 1] =
+const DNS_NAME_COLUMNS: [Column; 1] =
     [col("dns_resolutions", StringList, "Every name DNS answers seen earlier in the capture gave either address (questions and CNAME targets).")];
 
 /// The Kubernetes and DNS context columns, the same on flows and
 /// api_calls (docs/kubernetes.md).
-pub const KUBE_COLUMNS: [Column; 25] = join(&[&CAPTURE_NODE_COLUMNS, &SRC_COLUMNS, &DST_COLUMNS, &DNS_COLUMNS]);
+pub const KUBE_COLUMNS: [Column; 25] = join(&[&CAPTURE_NODE_COLUMNS, &SRC_COLUMNS, &DST_COLUMNS, &DNS_NAME_COLUMNS]);
 
 /// Concatenates column lists at compile time.
 const fn join<const N: usize>(parts: &[&[Column]]) -> [Column; N] {
@@ -212,7 +212,32 @@ const fn join<const N: usize>(parts: &[&[Column]]) -> [Column; N] {
 }
 
 const FLOW_COLUMNS: [Column; FLOW_OWN.len() + KUBE_COLUMNS.len()] = join(&[FLOW_OWN, &KUBE_COLUMNS]);
-const CALL_COLUMNS: [Column; CALL_OWN.len() + KUBE_COLUMNS.len()] = join(&[CALL_OWN, &KUBE_COLUMNS]);
+const CALL_COLUMNS: [Column;
+    CALL_COMMON.len()
+        + GRPC_COLUMNS.len()
+        + GRAPHQL_COLUMNS.len()
+        + WEBSOCKET_COLUMNS.len()
+        + DNS_COLUMNS.len()
+        + TLS_COLUMNS.len()
+        + REDIS_COLUMNS.len()
+        + DB_COLUMNS.len()
+        + KAFKA_COLUMNS.len()
+        + AMQP_COLUMNS.len()
+        + CALL_POSITION.len()
+        + KUBE_COLUMNS.len()] = join(&[
+    CALL_COMMON,
+    &GRPC_COLUMNS,
+    &GRAPHQL_COLUMNS,
+    &WEBSOCKET_COLUMNS,
+    &DNS_COLUMNS,
+    &TLS_COLUMNS,
+    &REDIS_COLUMNS,
+    &DB_COLUMNS,
+    &KAFKA_COLUMNS,
+    &AMQP_COLUMNS,
+    CALL_POSITION,
+    &KUBE_COLUMNS,
+]);
 
 /// One row per TCP connection, UDP flow or ICMP flow.
 pub const FLOWS: Table = Table { name: "flows", doc: FLOWS_DOC, columns: &FLOW_COLUMNS };
@@ -335,7 +360,10 @@ const FLOW_OWN: &[Column] = &[
 
 const CALLS_DOC: &str = "One row per application-level exchange: an HTTP/1 request and its response, an HTTP/2 stream (gRPC calls and GraphQL operations included), or a WebSocket message. A request that never got a response, or a response whose request was not captured, is still a row, with `error` saying so. `src` is the requester (the client), `dst` the responder.";
 
-const CALL_OWN: &[Column] = &[
+/// The columns every call has: identity, timing, the two sides, and
+/// the HTTP vocabulary (method, URL, status, headers, bodies) that the
+/// other protocols fill where they have the same notions.
+const CALL_COMMON: &[Column] = &[
     col("id", UInt64, "1-based row number; stable for a given set of inputs."),
     col("flow_id", UInt64, "The flow (`flows.flow_id`) that carried the exchange."),
     col("index", UInt32, "0-based position of the exchange within its flow."),
@@ -389,6 +417,10 @@ const CALL_OWN: &[Column] = &[
         "Why the exchange is incomplete: `no_response`, `no_request`, `gap`, `capture_end`, `parse_error: ...`; HTTP/2 `rst_stream: CODE`, `goaway: CODE`, `headers_incomplete` (HPACK state unknown), `too_many_streams`.",
     ),
     opt("stream_id", UInt32, "HTTP/2 stream identifier; null for HTTP/1 and WebSocket."),
+];
+
+/// The columns of gRPC calls; null on other rows.
+const GRPC_COLUMNS: [Column; 9] = [
     opt("grpc_service", Utf8, "gRPC: the fully qualified service, e.g. `helloworld.Greeter`."),
     opt("grpc_method", Utf8, "gRPC: the method, e.g. `SayHello` (the last segment of the path)."),
     opt("grpc_status", Int32, "gRPC: `grpc-status` of the trailers (or of a headers-only response); 0 is OK. Null when the call did not finish."),
@@ -402,10 +434,18 @@ const CALL_OWN: &[Column] = &[
         "gRPC: the client's messages as a JSON array; protobuf decoded by field number, or with field names given `--proto-descriptors`. Capped like bodies.",
     ),
     opt("response_decoded", Utf8, "gRPC: the server's messages as a JSON array, as for `request_decoded`."),
+];
+
+/// The columns of GraphQL operations; null on other rows.
+const GRAPHQL_COLUMNS: [Column; 4] = [
     opt("gql_operation", Utf8, "GraphQL: the operation type, `query`, `mutation` or `subscription`."),
     opt("gql_operation_name", Utf8, "GraphQL: the operation name, when it has one."),
     opt("gql_errors", UInt32, "GraphQL: entries of the response's `errors` array (0 when absent); null without a JSON response."),
     opt("gql_error_message", Utf8, "GraphQL: `message` of the first error."),
+];
+
+/// The columns of WebSocket messages; null on other rows.
+const WEBSOCKET_COLUMNS: [Column; 4] = [
     opt(
         "ws_opcode",
         Utf8,
@@ -414,6 +454,10 @@ const CALL_OWN: &[Column] = &[
     opt("ws_from_client", Bool, "WebSocket: the message was sent by the client."),
     opt("ws_close_code", UInt16, "WebSocket: the status code of a close message."),
     opt("ws_fragments", UInt32, "WebSocket: frames the message was sent in."),
+];
+
+/// The columns of DNS exchanges; null on other rows.
+const DNS_COLUMNS: [Column; 4] = [
     opt(
         "dns_questions",
         StringList,
@@ -422,6 +466,10 @@ const CALL_OWN: &[Column] = &[
     opt("dns_question_types", StringList, "DNS: the question types (`A`, `AAAA`, `PTR`, `SRV`, ... or `TYPE<n>`)."),
     opt("dns_answers", StringList, "DNS: the data of the response's answers (addresses, names, `MX`/`SRV` fields, text)."),
     opt("dns_id", UInt16, "DNS: the transaction id that paired query and response."),
+];
+
+/// The columns of TLS handshakes; null on other rows.
+const TLS_COLUMNS: [Column; 13] = [
     opt(
         "tls_version",
         Utf8,
@@ -443,6 +491,10 @@ const CALL_OWN: &[Column] = &[
         StringList,
         "TLS: what is weak about the handshake: an old version (`SSL 3.0`, `TLS 1.0`, `TLS 1.1`) or the chosen suite's protection (`NULL`, `EXPORT`, `RC4`, `DES`, `anon`).",
     ),
+];
+
+/// The columns of Redis commands; null on other rows.
+const REDIS_COLUMNS: [Column; 5] = [
     opt(
         "redis_command",
         Utf8,
@@ -452,6 +504,10 @@ const CALL_OWN: &[Column] = &[
     opt("redis_key", Utf8, "Redis: the first argument (the key, for most commands), cut at 64 bytes."),
     opt("redis_reply_type", Utf8, "Redis: the reply's RESP type: `simple`, `error`, `integer`, `bulk`, `array`, `null`, `map`, `set`, `push`, ..."),
     opt("redis_error", Utf8, "Redis: the text of an error reply (`ERR ...`, `WRONGTYPE ...`)."),
+];
+
+/// The columns of PostgreSQL, MySQL and MongoDB requests; null on other rows.
+const DB_COLUMNS: [Column; 12] = [
     opt(
         "db_command",
         Utf8,
@@ -480,6 +536,10 @@ const CALL_OWN: &[Column] = &[
     opt("db_error_code", Utf8, "PostgreSQL's SQLSTATE (`23505`), MySQL's error number (`1146`), MongoDB's code (`11000`)."),
     opt("db_error_name", Utf8, "MySQL's SQLSTATE (`42S02`), MongoDB's code name (`DuplicateKey`)."),
     opt("db_error_message", Utf8, "The server's error message."),
+];
+
+/// The columns of Kafka requests; null on other rows.
+const KAFKA_COLUMNS: [Column; 7] = [
     opt(
         "kafka_api_key",
         Int32,
@@ -491,6 +551,10 @@ const CALL_OWN: &[Column] = &[
     opt("kafka_client_id", Utf8, "Kafka: the client id of the request header."),
     opt("kafka_topics", StringList, "Kafka: the topics a Produce or Fetch request names (Fetch v13+: topic ids in hex)."),
     opt("kafka_error_code", Int32, "Kafka: the response's error code (top-level, else the first non-zero partition's for Produce and Fetch); 0 is success."),
+];
+
+/// The columns of AMQP methods; null on other rows.
+const AMQP_COLUMNS: [Column; 12] = [
     opt(
         "amqp_method",
         Utf8,
@@ -515,8 +579,35 @@ const CALL_OWN: &[Column] = &[
         StringMap,
         "AMQP: the message's properties by their AMQP names (`content-type`, `delivery-mode`, `correlation-id`, `reply-to`, `message-id`, `timestamp`, ...; `headers` as its size); empty for other rows.",
     ),
+];
+
+/// Where the call's first byte lies in the inputs.
+const CALL_POSITION: &[Column] = &[
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the exchange's first packet."),
     col("frame_number", UInt64, "1-based number, within that file, of the packet that carried the exchange's first byte."),
+];
+
+/// A protocol's own columns of `api_calls`, filled on that protocol's
+/// rows only (null, or empty for maps, on the others).
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnGroup {
+    /// The group's name, as the protocol's detail is named.
+    pub name: &'static str,
+    pub columns: &'static [Column],
+}
+
+/// The protocol column groups of `api_calls`, in table order (after the
+/// common columns, before the position and Kubernetes ones).
+pub const CALL_GROUPS: [ColumnGroup; 9] = [
+    ColumnGroup { name: "grpc", columns: &GRPC_COLUMNS },
+    ColumnGroup { name: "graphql", columns: &GRAPHQL_COLUMNS },
+    ColumnGroup { name: "websocket", columns: &WEBSOCKET_COLUMNS },
+    ColumnGroup { name: "dns", columns: &DNS_COLUMNS },
+    ColumnGroup { name: "tls", columns: &TLS_COLUMNS },
+    ColumnGroup { name: "redis", columns: &REDIS_COLUMNS },
+    ColumnGroup { name: "db", columns: &DB_COLUMNS },
+    ColumnGroup { name: "kafka", columns: &KAFKA_COLUMNS },
+    ColumnGroup { name: "amqp", columns: &AMQP_COLUMNS },
 ];
 
 /// One row per problem found in the traffic.

@@ -1,0 +1,365 @@
+//! Arrow column builders laid out from a table definition in
+//! `trawl-schemas`, filled row by row in schema order. A table's
+//! protocol column groups (`trawl_schemas::CALL_GROUPS`) are filled by
+//! their own writers on their protocol's rows only; on the other rows
+//! their columns are owed a null, and owed nulls are appended as one run
+//! when the group is next filled or the batch ends.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder,
+    UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use trawl_proto::exchange::Message;
+use trawl_schemas::{ColumnGroup, ColumnType, Table};
+
+use crate::Error;
+
+enum Col {
+    U8(UInt8Builder),
+    U16(UInt16Builder),
+    U32(UInt32Builder),
+    U64(UInt64Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+    Str(StringBuilder),
+    Bin(BinaryBuilder),
+    Ts(TimestampNanosecondBuilder),
+    Map(MapBuilder<StringBuilder, StringBuilder>),
+    List(ListBuilder<StringBuilder>),
+}
+
+impl Col {
+    fn new(ty: ColumnType) -> Col {
+        match ty {
+            ColumnType::UInt8 => Col::U8(UInt8Builder::new()),
+            ColumnType::UInt16 => Col::U16(UInt16Builder::new()),
+            ColumnType::UInt32 => Col::U32(UInt32Builder::new()),
+            ColumnType::UInt64 => Col::U64(UInt64Builder::new()),
+            ColumnType::Int32 => Col::I32(Int32Builder::new()),
+            ColumnType::Int64 => Col::I64(Int64Builder::new()),
+            ColumnType::Float64 => Col::F64(Float64Builder::new()),
+            ColumnType::Bool => Col::Bool(BooleanBuilder::new()),
+            ColumnType::Utf8 => Col::Str(StringBuilder::new()),
+            ColumnType::Binary => Col::Bin(BinaryBuilder::new()),
+            ColumnType::Timestamp => Col::Ts(TimestampNanosecondBuilder::new().with_timezone("UTC")),
+            ColumnType::StringMap => Col::Map(MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())),
+            ColumnType::StringList => Col::List(ListBuilder::new(StringBuilder::new())),
+        }
+    }
+
+    /// `n` rows without a value: nulls, or empty maps (map columns are
+    /// never null).
+    fn append_empty(&mut self, n: usize) {
+        match self {
+            Col::U8(b) => b.append_nulls(n),
+            Col::U16(b) => b.append_nulls(n),
+            Col::U32(b) => b.append_nulls(n),
+            Col::U64(b) => b.append_nulls(n),
+            Col::I32(b) => b.append_nulls(n),
+            Col::I64(b) => b.append_nulls(n),
+            Col::F64(b) => b.append_nulls(n),
+            Col::Bool(b) => b.append_nulls(n),
+            Col::Str(b) => b.append_nulls(n),
+            Col::Bin(b) => b.append_nulls(n),
+            Col::Ts(b) => b.append_nulls(n),
+            Col::Map(b) => {
+                for _ in 0..n {
+                    // An empty entry list: keys and values stay equal.
+                    let _ = b.append(true);
+                }
+            }
+            Col::List(b) => b.append_nulls(n),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Col::U8(b) => Arc::new(b.finish()),
+            Col::U16(b) => Arc::new(b.finish()),
+            Col::U32(b) => Arc::new(b.finish()),
+            Col::U64(b) => Arc::new(b.finish()),
+            Col::I32(b) => Arc::new(b.finish()),
+            Col::I64(b) => Arc::new(b.finish()),
+            Col::F64(b) => Arc::new(b.finish()),
+            Col::Bool(b) => Arc::new(b.finish()),
+            Col::Str(b) => Arc::new(b.finish()),
+            Col::Bin(b) => Arc::new(b.finish()),
+            Col::Ts(b) => Arc::new(b.finish()),
+            Col::Map(b) => Arc::new(b.finish()),
+            Col::List(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Rows of one table, built into Arrow arrays column by column. Values are
+/// pushed in schema order; a push of the wrong type is a bug in trawl and
+/// is reported as [`Error::Internal`].
+pub struct TableBuilder {
+    table: &'static Table,
+    schema: SchemaRef,
+    cols: Vec<Col>,
+    cursor: usize,
+    rows: usize,
+    groups: Vec<Group>,
+    bug: Option<String>,
+}
+
+/// A column group of the table: its columns, and the rows it is owed
+/// (rows of other protocols since it was last filled).
+struct Group {
+    name: &'static str,
+    start: usize,
+    end: usize,
+    owed: usize,
+}
+
+impl TableBuilder {
+    pub fn new(table: &'static Table) -> TableBuilder {
+        TableBuilder {
+            table,
+            schema: Arc::new(table.arrow_schema()),
+            cols: table.columns.iter().map(|c| Col::new(c.ty)).collect(),
+            cursor: 0,
+            rows: 0,
+            groups: Vec::new(),
+            bug: None,
+        }
+    }
+
+    /// A builder whose `groups` are filled by their own writers
+    /// ([`TableBuilder::fill_group`]).
+    pub fn with_groups(table: &'static Table, groups: &[ColumnGroup]) -> TableBuilder {
+        let mut b = TableBuilder::new(table);
+        for g in groups {
+            let start = g.columns.first().and_then(|c| table.index_of(c.name)).unwrap_or(0);
+            b.groups.push(Group { name: g.name, start, end: start + g.columns.len(), owed: 0 });
+        }
+        b
+    }
+
+    /// Fills the columns of group `name` (None: of no group) with
+    /// `write`, which must push exactly them; every other group is owed
+    /// this row. The cursor ends after the last group.
+    pub(super) fn fill_group(&mut self, name: Option<&str>, write: impl FnOnce(&mut TableBuilder)) {
+        let mut filled = None;
+        for (i, g) in self.groups.iter_mut().enumerate() {
+            if Some(g.name) == name {
+                filled = Some(i);
+            } else {
+                g.owed += 1;
+            }
+        }
+        let after = self.groups.last().map_or(self.cursor, |g| g.end);
+        if let Some(i) = filled {
+            self.pay_owed(i);
+            let (start, end) = (self.groups[i].start, self.groups[i].end);
+            self.cursor = start;
+            write(self);
+            if self.cursor != end && self.bug.is_none() {
+                self.bug =
+                    Some(format!("{}: the {} writer pushed {} of its {} columns", self.table.name, self.groups[i].name, self.cursor - start, end - start));
+            }
+        } else if name.is_some() && self.bug.is_none() {
+            self.bug = Some(format!("{}: no column group {name:?}", self.table.name));
+        }
+        self.cursor = after;
+    }
+
+    /// What went wrong building, if anything (a bug in trawl), for tests.
+    #[cfg(test)]
+    pub(super) fn problem(&self) -> Option<&str> {
+        self.bug.as_deref()
+    }
+
+    /// The groups filled since the builder began (owed nothing while
+    /// others are owed a row), for tests.
+    #[cfg(test)]
+    pub(super) fn filled_groups(&self) -> Vec<&'static str> {
+        let most = self.groups.iter().map(|g| g.owed).max().unwrap_or(0);
+        self.groups.iter().filter(|g| g.owed < most).map(|g| g.name).collect()
+    }
+
+    /// Appends the rows group `i` is owed, as one run per column.
+    fn pay_owed(&mut self, i: usize) {
+        let g = &mut self.groups[i];
+        if g.owed > 0 {
+            for c in &mut self.cols[g.start..g.end] {
+                c.append_empty(g.owed);
+            }
+            g.owed = 0;
+        }
+    }
+
+    /// Rows appended since the last [`TableBuilder::finish`].
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Sizes a binary column for `items` values of `bytes` in all, so
+    /// that it is not regrown (and recopied) while a batch is built.
+    pub(super) fn reserve_binary(&mut self, name: &str, items: usize, bytes: usize) {
+        if let Some(i) = self.table.index_of(name)
+            && let Some(col @ Col::Bin(_)) = self.cols.get_mut(i)
+        {
+            *col = Col::Bin(BinaryBuilder::with_capacity(items, bytes));
+        }
+    }
+
+    /// The rows appended so far, as a batch.
+    pub fn finish(&mut self) -> Result<RecordBatch, Error> {
+        if let Some(bug) = &self.bug {
+            return Err(Error::Internal(bug.clone()));
+        }
+        for i in 0..self.groups.len() {
+            self.pay_owed(i);
+        }
+        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| Error::Internal(format!("{}: {e}", self.table.name)))
+    }
+}
+
+impl TableBuilder {
+    fn next_col(&mut self) -> Option<&mut Col> {
+        let i = self.cursor;
+        self.cursor += 1;
+        self.cols.get_mut(i)
+    }
+
+    fn mismatch(&mut self, what: &str) {
+        if self.bug.is_none() {
+            let col = self.table.columns.get(self.cursor.wrapping_sub(1)).map_or("?", |c| c.name);
+            self.bug = Some(format!("{}.{col}: pushed a {what}", self.table.name));
+        }
+    }
+
+    pub(super) fn u8(&mut self, v: u8) {
+        if let Some(Col::U8(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u8") }
+    }
+    pub(super) fn u16(&mut self, v: u16) {
+        if let Some(Col::U16(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u16") }
+    }
+    pub(super) fn opt_u16(&mut self, v: Option<u16>) {
+        if let Some(Col::U16(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u16") }
+    }
+    pub(super) fn u32(&mut self, v: u32) {
+        if let Some(Col::U32(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u32") }
+    }
+    pub(super) fn u64(&mut self, v: u64) {
+        if let Some(Col::U64(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u64") }
+    }
+    pub(super) fn opt_u64(&mut self, v: Option<u64>) {
+        if let Some(Col::U64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u64") }
+    }
+    pub(super) fn i32(&mut self, v: i32) {
+        if let Some(Col::I32(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("i32") }
+    }
+    pub(super) fn opt_i32(&mut self, v: Option<i32>) {
+        if let Some(Col::I32(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("i32") }
+    }
+    pub(super) fn i64(&mut self, v: i64) {
+        if let Some(Col::I64(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("i64") }
+    }
+    pub(super) fn opt_i64(&mut self, v: Option<i64>) {
+        if let Some(Col::I64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("i64") }
+    }
+    pub(super) fn opt_f64(&mut self, v: Option<f64>) {
+        if let Some(Col::F64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("f64") }
+    }
+    pub(super) fn opt_u32(&mut self, v: Option<u32>) {
+        if let Some(Col::U32(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u32") }
+    }
+    pub(super) fn opt_u8(&mut self, v: Option<u8>) {
+        if let Some(Col::U8(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u8") }
+    }
+    pub(super) fn opt_bool(&mut self, v: Option<bool>) {
+        if let Some(Col::Bool(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("bool") }
+    }
+    pub(super) fn bool(&mut self, v: bool) {
+        if let Some(Col::Bool(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("bool") }
+    }
+    pub(super) fn str(&mut self, v: &str) {
+        if let Some(Col::Str(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("string") }
+    }
+    pub(super) fn opt_str(&mut self, v: Option<&str>) {
+        if let Some(Col::Str(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("string") }
+    }
+    pub(super) fn ip(&mut self, v: &IpAddr) {
+        self.str(&v.to_string())
+    }
+    pub(super) fn opt_bin(&mut self, v: Option<&[u8]>) {
+        if let Some(Col::Bin(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("binary") }
+    }
+    pub(super) fn ts(&mut self, v: i64) {
+        if let Some(Col::Ts(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("timestamp") }
+    }
+    pub(super) fn opt_ts(&mut self, v: Option<i64>) {
+        if let Some(Col::Ts(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("timestamp") }
+    }
+    pub(super) fn map<'a>(&mut self, entries: impl Iterator<Item = (&'a str, &'a str)>) {
+        if let Some(Col::Map(b)) = self.next_col() {
+            for (k, v) in entries {
+                b.keys().append_value(k);
+                b.values().append_value(v);
+            }
+            if b.append(true).is_err() {
+                self.mismatch("map with unequal keys and values");
+            }
+        } else {
+            self.mismatch("map");
+        }
+    }
+    /// A header map: repeated names joined by ", ", in first-seen order.
+    pub(super) fn headers(&mut self, m: Option<&Message>) {
+        let h: Vec<(&str, &str)> = m.map(|m| m.headers.iter().collect()).unwrap_or_default();
+        if let Some(Col::Map(b)) = self.next_col() {
+            for (i, (k, v)) in h.iter().enumerate() {
+                if h[..i].iter().any(|(pk, _)| pk == k) {
+                    continue;
+                }
+                b.keys().append_value(k);
+                if h[i + 1..].iter().any(|(nk, _)| nk == k) {
+                    let joined: Vec<&str> = h[i..].iter().filter(|(nk, _)| nk == k).map(|(_, v)| *v).collect();
+                    b.values().append_value(joined.join(", "));
+                } else {
+                    b.values().append_value(v);
+                }
+            }
+            if b.append(true).is_err() {
+                self.mismatch("map with unequal keys and values");
+            }
+        } else {
+            self.mismatch("map");
+        }
+    }
+
+    pub(super) fn list(&mut self, items: &[&str]) {
+        if let Some(Col::List(b)) = self.next_col() {
+            for i in items {
+                b.values().append_value(i);
+            }
+            b.append(true);
+        } else {
+            self.mismatch("list");
+        }
+    }
+
+    pub(super) fn end_row(&mut self) -> Result<(), Error> {
+        if self.cursor != self.cols.len() && self.bug.is_none() {
+            self.bug = Some(format!("{}: a row pushed {} of {} columns", self.table.name, self.cursor, self.cols.len()));
+        }
+        if let Some(bug) = &self.bug {
+            return Err(Error::Internal(bug.clone()));
+        }
+        self.cursor = 0;
+        self.rows += 1;
+        Ok(())
+    }
+}

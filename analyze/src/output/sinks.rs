@@ -1,0 +1,260 @@
+//! Where rows go in their final order: Parquet files (one per table, a
+//! snapshot's), or memory (tests, `trawl debug streams`).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use trawl_schemas::{ColumnType, Table};
+
+use crate::Error;
+use crate::packets::PacketIndex;
+use crate::records::{Keyed, VSHARDS};
+
+use super::builders::{Sorted, Tables, TickBatches};
+
+const ROW_GROUP_BYTES: usize = 128 << 20;
+
+/// One Parquet file being written.
+pub struct ParquetTable {
+    writer: Option<ArrowWriter<File>>,
+    path: PathBuf,
+    rows: u64,
+}
+
+impl ParquetTable {
+    pub fn create(dir: &Path, table: &'static Table) -> Result<ParquetTable, Error> {
+        let path = dir.join(table.file_name());
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let schema: SchemaRef = Arc::new(table.arrow_schema());
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+            .set_max_row_group_row_count(Some(128 * 1024))
+            // Row-group statistics prune as well for trawl's queries and
+            // cost a fraction of page-level ones.
+            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk);
+        // Dictionary encoding pays only for repetitive columns; bodies,
+        // URLs and free text would just fill and abandon a dictionary.
+        // Header and query values (dates, etags, lengths, ids) are too.
+        use parquet::schema::types::ColumnPath;
+        for c in table.columns {
+            if matches!(c.name, "request_body" | "response_body" | "url" | "path" | "detail" | "community_id" | "history") {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
+            }
+            // Bodies: Snappy costs a fraction of zstd's CPU (and measured
+            // less than LZ4 here), and much of what crosses networks
+            // (media, archives, TLS) does not compress anyway.
+            if c.ty == ColumnType::Binary {
+                props = props.set_column_compression(ColumnPath::from(c.name), Compression::SNAPPY);
+                // Min/max of bodies prune nothing and cost comparisons.
+                props = props.set_column_statistics_enabled(ColumnPath::from(c.name), parquet::file::properties::EnabledStatistics::None);
+            }
+            // The packet index's positions and times grow row by row:
+            // delta encoding stores them in a few bits each.
+            if table.name == trawl_schemas::PACKETS.name && matches!(c.name, "ordinal" | "timestamp" | "frame_number" | "offset") {
+                props = props
+                    .set_column_dictionary_enabled(ColumnPath::from(c.name), false)
+                    .set_column_encoding(ColumnPath::from(c.name), parquet::basic::Encoding::DELTA_BINARY_PACKED);
+            }
+            // Flow ids are as many as flows: a dictionary would only grow.
+            if table.name == trawl_schemas::PACKETS.name && c.name == "flow_id" {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
+            }
+            if c.ty == ColumnType::StringMap {
+                props = props.set_column_dictionary_enabled(ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]), false);
+            }
+        }
+        let props = props.build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::Output { path: path.clone(), detail: e.to_string() })?;
+        Ok(ParquetTable { writer: Some(writer), path, rows: 0 })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        let out = |e: String| Error::Output { path: self.path.clone(), detail: e };
+        let w = self.writer.as_mut().ok_or_else(|| out("writer already closed".into()))?;
+        w.write(batch).map_err(|e| out(e.to_string()))?;
+        if w.in_progress_size() >= ROW_GROUP_BYTES {
+            w.flush().map_err(|e| out(e.to_string()))?;
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Closes the file; returns the row count.
+    pub fn finish(mut self) -> Result<u64, Error> {
+        if let Some(w) = self.writer.take() {
+            w.close().map_err(|e| Error::Output { path: self.path.clone(), detail: e.to_string() })?;
+        }
+        Ok(self.rows)
+    }
+}
+
+/// Where rows go, in their final order.
+pub trait Sink {
+    /// True when the sink takes Arrow batches built by the workers
+    /// ([`Sink::write_batches`]) rather than rows ([`Sink::write_rows`]).
+    fn wants_batches(&self) -> bool;
+    fn write_rows(&mut self, rows: &[Keyed]) -> Result<(), Error>;
+    /// One tick: each worker's batches.
+    fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error>;
+    /// One tick's frames, for the packet index.
+    fn write_packets(&mut self, _index: &PacketIndex) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Keeps rows in memory (tests, `trawl debug streams`).
+#[derive(Default)]
+pub struct MemorySink {
+    pub rows: Vec<Keyed>,
+}
+
+impl Sink for MemorySink {
+    fn wants_batches(&self) -> bool {
+        false
+    }
+    fn write_rows(&mut self, rows: &[Keyed]) -> Result<(), Error> {
+        self.rows.extend_from_slice(rows);
+        Ok(())
+    }
+    fn write_batches(&mut self, _: Vec<TickBatches>) -> Result<(), Error> {
+        Err(Error::Internal("MemorySink takes rows".into()))
+    }
+}
+
+/// Writes the tables of a snapshot into a directory.
+pub struct ParquetSink {
+    tables: Tables<ParquetTable>,
+    packets: ParquetTable,
+    next_call_id: u64,
+}
+
+impl ParquetSink {
+    pub fn create(dir: &Path) -> Result<ParquetSink, Error> {
+        Ok(ParquetSink {
+            tables: Tables {
+                flows: ParquetTable::create(dir, &trawl_schemas::FLOWS)?,
+                api_calls: ParquetTable::create(dir, &trawl_schemas::API_CALLS)?,
+                parse_issues: ParquetTable::create(dir, &trawl_schemas::PARSE_ISSUES)?,
+            },
+            packets: ParquetTable::create(dir, &trawl_schemas::PACKETS)?,
+            next_call_id: 1,
+        })
+    }
+
+    /// Closes the files; returns (table name, rows) for each.
+    pub fn finish(self) -> Result<Vec<(&'static str, u64)>, Error> {
+        let Tables { flows, api_calls, parse_issues } = self.tables;
+        Ok(vec![
+            (trawl_schemas::FLOWS.name, flows.finish()?),
+            (trawl_schemas::API_CALLS.name, api_calls.finish()?),
+            (trawl_schemas::PARSE_ISSUES.name, parse_issues.finish()?),
+            (trawl_schemas::PACKETS.name, self.packets.finish()?),
+        ])
+    }
+}
+
+/// The `tcp_expert` column of the packet index: each frame's flags by
+/// name, null for a frame without any.
+fn expert_lists(flags: &[u16]) -> arrow_array::ListArray {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for &fl in flags {
+        if fl == 0 {
+            b.append(false);
+        } else {
+            for n in crate::tcp_analysis::flag_names(fl) {
+                b.values().append_value(n);
+            }
+            b.append(true);
+        }
+    }
+    b.finish()
+}
+
+impl Sink for ParquetSink {
+    fn wants_batches(&self) -> bool {
+        true
+    }
+
+    fn write_rows(&mut self, _: &[Keyed]) -> Result<(), Error> {
+        Err(Error::Internal("ParquetSink takes batches".into()))
+    }
+
+    fn write_packets(&mut self, index: &PacketIndex) -> Result<(), Error> {
+        use arrow_array::{TimestampNanosecondArray, UInt32Array, UInt64Array};
+        if index.frames.is_empty() {
+            return Ok(());
+        }
+        let f = &index.frames;
+        let n = f.len() as u64;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt64Array::from_iter_values(index.first_ordinal..index.first_ordinal + n)),
+            Arc::new(TimestampNanosecondArray::from_iter_values(f.iter().map(|x| x.ts)).with_timezone("UTC")),
+            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.file_index))),
+            Arc::new(UInt64Array::from_iter_values(f.iter().map(|x| x.frame_number))),
+            Arc::new(UInt64Array::from_iter_values(f.iter().map(|x| x.offset))),
+            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.caplen))),
+            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.wire_len))),
+            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.link))),
+            Arc::new(UInt64Array::from_iter(index.flow_ids.iter().copied())),
+            Arc::new(UInt64Array::from_iter(f.iter().map(|x| x.datagram))),
+            Arc::new(expert_lists(&index.tcp_expert)),
+        ];
+        let schema: SchemaRef = Arc::new(trawl_schemas::PACKETS.arrow_schema());
+        let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::Internal(format!("packets: {e}")))?;
+        self.packets.write(&batch)
+    }
+
+    fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error> {
+        let t = &mut self.tables;
+        write_tick(&mut t.flows, &ticks, |b| &b.tables.flows, None)?;
+        write_tick(&mut t.api_calls, &ticks, |b| &b.tables.api_calls, Some(&mut self.next_call_id))?;
+        write_tick(&mut t.parse_issues, &ticks, |b| &b.tables.parse_issues, None)
+    }
+}
+
+/// Writes one table's rows of a tick. Each worker's rows are sorted by
+/// key, virtual shard first, and a virtual shard belongs to one worker:
+/// the tick's order is its virtual shards in turn, each a zero-copy
+/// slice of one batch. With `ids`, the first column is the row's 1-based
+/// number in the final order, counted on from `ids` (`api_calls.id`).
+fn write_tick(out: &mut ParquetTable, ticks: &[TickBatches], table: impl Fn(&TickBatches) -> &Sorted, mut ids: Option<&mut u64>) -> Result<(), Error> {
+    let n = ticks.len();
+    let mut ranges = vec![(0usize, 0usize); VSHARDS as usize];
+    for (w, tb) in ticks.iter().enumerate() {
+        let keys = &table(tb).0;
+        let mut i = 0;
+        while i < keys.len() {
+            let vs = keys[i].0;
+            let start = i;
+            while i < keys.len() && keys[i].0 == vs {
+                i += 1;
+            }
+            if vs as usize % n != w {
+                return Err(Error::Internal(format!("virtual shard {vs} came from worker {w}")));
+            }
+            ranges[vs as usize] = (start, i - start);
+        }
+    }
+    for (vs, &(start, len)) in ranges.iter().enumerate() {
+        if len == 0 {
+            continue;
+        }
+        let mut batch = table(&ticks[vs % n]).1.slice(start, len);
+        if let Some(next) = ids.as_deref_mut() {
+            let numbers = arrow_array::UInt64Array::from_iter_values(*next..*next + len as u64);
+            *next += len as u64;
+            let mut cols = batch.columns().to_vec();
+            cols[0] = Arc::new(numbers);
+            batch = RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::Internal(e.to_string()))?;
+        }
+        out.write(&batch)?;
+    }
+    Ok(())
+}
