@@ -13,7 +13,9 @@ mod investigate;
 mod sql;
 mod workloads;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use rmcp::RoleServer;
@@ -173,69 +175,110 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ToolResult<T> + Sen
     tokio::task::spawn_blocking(f).await?
 }
 
+/// A tool's result, on its way.
+type Pending<'a> = Pin<Box<dyn Future<Output = ToolResult> + Send + 'a>>;
+
+/// A tool: its name (written here only), description, input schema,
+/// annotations and handler.
 struct Def {
     name: &'static str,
     description: &'static str,
     schema: fn() -> Arc<rmcp::model::JsonObject>,
     read_only: bool,
     destructive: bool,
+    run: for<'a> fn(&'a Arc<Inner>, Value, &'a RequestContext<RoleServer>) -> Pending<'a>,
 }
 
-macro_rules! def {
-    ($name:literal, $params:ty, $ro:expr, $destructive:expr, $desc:literal) => {
-        Def { name: $name, description: $desc, schema: schema_for_type::<$params>, read_only: $ro, destructive: $destructive }
+/// One row of the tool table: the parameter struct parses the arguments
+/// (its schema is the tool's input schema) and the handler gets them.
+macro_rules! tool {
+    ($name:literal, $params:ty, $ro:expr, $destructive:expr, $desc:expr, $handler:expr) => {
+        Def {
+            name: $name,
+            description: $desc,
+            schema: schema_for_type::<$params>,
+            read_only: $ro,
+            destructive: $destructive,
+            run: |inner, args, ctx| {
+                Box::pin(async move {
+                    let p: $params = parse($name, args)?;
+                    ($handler)(inner, p, ctx).await
+                })
+            },
+        }
     };
 }
 
 const DEFS: &[Def] = &[
-    def!(
+    tool!(
         "get_data_boundaries",
         archive::NoParams,
         true,
         false,
-        "Time range of the raw capture (PCAP archive) per node and overall: what create_snapshot can cut. Unix ms and RFC 3339."
+        "Time range of the raw capture (PCAP archive) per node and overall: what create_snapshot can cut. Unix ms and RFC 3339.",
+        |i, p, _| archive::data_boundaries(i, p)
     ),
-    def!(
+    tool!(
         "get_l7_data_boundaries",
         archive::NoParams,
         true,
         false,
-        "Time range of the dissected data (API calls and flows) per snapshot: the window list_api_calls can query."
+        "Time range of the dissected data (API calls and flows) per snapshot: the window list_api_calls can query.",
+        |i, p, _| archive::l7_boundaries(i, p)
     ),
-    def!(
+    tool!(
         "create_snapshot",
         archive::CreateSnapshot,
         false,
         false,
-        "Cut a time window (optionally some nodes or workloads) of the archive into a named, immutable snapshot. Then call start_snapshot_dissection."
+        "Cut a time window (optionally some nodes or workloads) of the archive into a named, immutable snapshot. Then call start_snapshot_dissection.",
+        |i, p, _| archive::create_snapshot(i, p)
     ),
-    def!("get_snapshot", archive::SnapshotId, true, false, "A snapshot's state (raw, dissecting, indexed), window, nodes, packets, size and table rows."),
-    def!("list_snapshots", archive::NoParams, true, false, "Every snapshot of the workspace with its state, window, nodes and size."),
-    def!("delete_snapshot", archive::SnapshotId, false, true, "Delete a snapshot and its indexes. Cannot be undone."),
-    def!(
+    tool!(
+        "get_snapshot",
+        archive::SnapshotId,
+        true,
+        false,
+        "A snapshot's state (raw, dissecting, indexed), window, nodes, packets, size and table rows.",
+        |i, p, _| archive::get_snapshot(i, p)
+    ),
+    tool!("list_snapshots", archive::NoParams, true, false, "Every snapshot of the workspace with its state, window, nodes and size.", |i, p, _| {
+        archive::list_snapshots(i, p)
+    }),
+    tool!("delete_snapshot", archive::SnapshotId, false, true, "Delete a snapshot and its indexes. Cannot be undone.", |i, p, _| archive::delete_snapshot(
+        i, p
+    )),
+    tool!(
         "start_snapshot_dissection",
         archive::StartDissection,
         false,
         false,
-        "Index a snapshot in the background: reassemble TCP, parse L7 and write its calls and flows. Sends progress while wait_seconds lasts; poll get_snapshot_dissection_status after."
+        "Index a snapshot in the background: reassemble TCP, parse L7 and write its calls and flows. Sends progress while wait_seconds lasts; poll get_snapshot_dissection_status after.",
+        archive::start_dissection
     ),
-    def!("get_snapshot_dissection_status", archive::SnapshotId, true, false, "Progress (0-100) and stats of a snapshot's dissection."),
-    def!("list_snapshot_dissections", archive::ListDissections, true, false, "Dissection status of every snapshot (or one)."),
-    def!(
+    tool!("get_snapshot_dissection_status", archive::SnapshotId, true, false, "Progress (0-100) and stats of a snapshot's dissection.", |i, p, _| {
+        archive::dissection_status(i, p)
+    }),
+    tool!("list_snapshot_dissections", archive::ListDissections, true, false, "Dissection status of every snapshot (or one).", |i, p, _| {
+        archive::list_dissections(i, p)
+    }),
+    tool!(
         "list_api_calls",
         calls::ListCalls,
         true,
         false,
-        "List API calls matching a KFL filter (e.g. `http && status_code >= 500`), oldest first by request time (order: id for completion order), paged by limit/offset. Returns total, truncated and next_offset; compact rows name Kubernetes peers once, in the page's `names` legend."
+        "List API calls matching a KFL filter (e.g. `http && status_code >= 500`), oldest first by request time (order: id for completion order), paged by limit/offset. Returns total, truncated and next_offset; compact rows name Kubernetes peers once, in the page's `names` legend.",
+        |i, p, _| calls::list_calls(i, p)
     ),
-    def!(
+    tool!(
         "get_api_call_details",
         calls::CallDetails,
         true,
         false,
-        "One API call in full: every field, headers, request and response bodies up to max_payload_size, its L4 flow, and optionally a PCAP of its connection."
+        "One API call in full: every field, headers, request and response bodies up to max_payload_size, its L4 flow, and optionally a PCAP of its connection.",
+        |i, p, _| calls::call_details(i, p)
     ),
-    def!(
+    tool!(
         "get_api_stats",
         calls::ApiStats,
         true,
@@ -243,98 +286,112 @@ const DEFS: &[Def] = &[
         "Counts, error rate and latency p50/p90/p99 of the calls matching a KFL filter, grouped by endpoint, status, src, dst or protocol. \
 errors: HTTP status_code >= 400 or no response; DNS rcode != 0 or no answer; a non-OK gRPC status; GraphQL errors; Redis error replies; database errors; \
 Kafka error codes; AMQP reply codes above 200; for other protocols, no answer where one was due. incomplete: calls with `error` set (malformed or cut short). \
-Percentiles are exact by nearest rank (the latency of a real call; the same as get_service_map's) up to 100000 calls, t-digest estimates above (percentile_method says which)."
+Percentiles are exact by nearest rank (the latency of a real call; the same as get_service_map's) up to 100000 calls, t-digest estimates above (percentile_method says which).",
+        |i, p, _| calls::api_stats(i, p)
     ),
-    def!(
+    tool!(
         "list_l4_flows",
         flows::ListFlows,
         true,
         false,
-        "List TCP/UDP/ICMP connections with packets, bytes, state and TCP expert metrics (tcp_metrics: retransmissions, dup ACKs, zero windows, RTTs, completeness...), or with group=peers one row per peer pair with handshake p50/p90/p99; filtered by KFL (e.g. `retransmission_rate > 0.01`), protocol, IP, or an end's namespace, pod or service, paged by limit/offset."
+        "List TCP/UDP/ICMP connections with packets, bytes, state and TCP expert metrics (tcp_metrics: retransmissions, dup ACKs, zero windows, RTTs, completeness...), or with group=peers one row per peer pair with handshake p50/p90/p99; filtered by KFL (e.g. `retransmission_rate > 0.01`), protocol, IP, or an end's namespace, pod or service, paged by limit/offset.",
+        |i, p, _| flows::list_flows(i, p)
     ),
-    def!(
+    tool!(
         "get_l4_flow_summary",
         flows::FlowSummary,
         true,
         false,
-        "Connectivity overview: flow counts per protocol and state, bytes, unique clients and servers, TCP health (retransmissions, zero windows, refused connections, handshake p50/p99, and the packets the capture itself dropped, which look like network loss), top talkers by bytes and packets."
+        "Connectivity overview: flow counts per protocol and state, bytes, unique clients and servers, TCP health (retransmissions, zero windows, refused connections, handshake p50/p99, and the packets the capture itself dropped, which look like network loss), top talkers by bytes and packets.",
+        |i, p, _| flows::flow_summary(i, p)
     ),
-    def!(
+    tool!(
         "list_workloads",
         workloads::ListWorkloads,
         true,
         false,
-        "Pods, services and nodes the Kubernetes sidecars (archive or snapshot) name: namespace, workload, node, labels, and each IP with the span it was held (from_ts/until_ts). Calls and flows already carry these names per side."
+        "Pods, services and nodes the Kubernetes sidecars (archive or snapshot) name: namespace, workload, node, labels, and each IP with the span it was held (from_ts/until_ts). Calls and flows already carry these names per side.",
+        |i, p, _| workloads::list_workloads(i, p)
     ),
-    def!(
+    tool!(
         "list_ips",
         workloads::ListIps,
         true,
         false,
-        "Addresses and what held each one when (pod, service or node, with from_ts/until_ts): an address reused by a new pod shows both holders."
+        "Addresses and what held each one when (pod, service or node, with from_ts/until_ts): an address reused by a new pod shows both holders.",
+        |i, p, _| workloads::list_ips(i, p)
     ),
-    def!(
+    tool!(
         "export_snapshot_pcap",
         flows::ExportPcap,
         false,
         false,
-        "Write a pcapng of a snapshot's packets (the connections of a KFL filter, a BPF filter, nodes, a time range) under the data folder's exports/. Returns path, size and packet count."
+        "Write a pcapng of a snapshot's packets (the connections of a KFL filter, a BPF filter, nodes, a time range) under the data folder's exports/. Returns path, size and packet count.",
+        |i, p, _| flows::export_pcap(i, p)
     ),
-    def!(
+    tool!(
         "get_service_map",
         investigate::ServiceMap,
         true,
         false,
-        "Who calls whom: nodes are workloads, services, external domains or addresses; edges carry calls, error rate, p50/p99 latency and protocols. With focus: a service's callers, callees and blast radius. JSON, Mermaid or Graphviz dot."
+        "Who calls whom: nodes are workloads, services, external domains or addresses; edges carry calls, error rate, p50/p99 latency and protocols. With focus: a service's callers, callees and blast radius. JSON, Mermaid or Graphviz dot.",
+        |i, p, _| investigate::service_map(i, p)
     ),
-    def!(
+    tool!(
         "find_retries",
         investigate::Investigate,
         true,
         false,
-        "Retry chains: the same request sent again by the same client after failures, with attempts, outcomes, waits between attempts (ms) and the backoff they follow (constant, linear, exponential)."
+        "Retry chains: the same request sent again by the same client after failures, with attempts, outcomes, waits between attempts (ms) and the backoff they follow (constant, linear, exponential).",
+        |i, p, _| investigate::find_retries(i, p)
     ),
-    def!(
+    tool!(
         "find_redundant_calls",
         investigate::Investigate,
         true,
         false,
-        "Redundant calls: the same downstream request (SQL, Redis key, HTTP call) repeated inside one inbound request (scope within_request: N+1 queries), or the same read with the same response made for several inbound requests within 60 s (scope across_requests: a cache that never hits), with the calls, the count and the saving a cache would give."
+        "Redundant calls: the same downstream request (SQL, Redis key, HTTP call) repeated inside one inbound request (scope within_request: N+1 queries), or the same read with the same response made for several inbound requests within 60 s (scope across_requests: a cache that never hits), with the calls, the count and the saving a cache would give.",
+        |i, p, _| investigate::find_redundant_calls(i, p)
     ),
-    def!(
+    tool!(
         "get_incident_timeline",
         investigate::Timeline,
         true,
         false,
-        "What happened when: the failures of each kind per endpoint in the order they came back (first_failed_at, and first_request_at when it was sent), what caused each (caused_by: a failing or abandoned downstream call), calls their caller gave up on (abandoned_by_caller; looks_like_timeout with timeout_ms when each waited the same), the origin of each cascade (origins), and the time buckets where an endpoint failed or slowed beyond its own baseline."
+        "What happened when: the failures of each kind per endpoint in the order they came back (first_failed_at, and first_request_at when it was sent), what caused each (caused_by: a failing or abandoned downstream call), calls their caller gave up on (abandoned_by_caller; looks_like_timeout with timeout_ms when each waited the same), the origin of each cascade (origins), and the time buckets where an endpoint failed or slowed beyond its own baseline.",
+        |i, p, _| investigate::incident_timeline(i, p)
     ),
-    def!(
+    tool!(
         "security_audit",
         investigate::Audit,
         true,
         false,
-        "Security findings: calls without Authorization to endpoints that usually have it, one credential sent to several services or outside, card numbers (Luhn-checked), SSNs, JWTs, API and private keys in URLs and bodies, plaintext HTTP across namespaces, external egress by domain (DNS, SNI), weak TLS. Secrets are redacted unless show_secrets."
+        "Security findings: calls without Authorization to endpoints that usually have it, one credential sent to several services or outside, card numbers (Luhn-checked), SSNs, JWTs, API and private keys in URLs and bodies, plaintext HTTP across namespaces, external egress by domain (DNS, SNI), weak TLS. Secrets are redacted unless show_secrets.",
+        |i, p, _| investigate::security_audit(i, p)
     ),
-    def!(
+    tool!(
         "trace_api_call",
         investigate::Trace,
         true,
         false,
-        "The request chain of one inbound call: the calls its server made for it (linked by traceparent, b3 or x-request-id, else by timing when only one request was in flight), and theirs in turn, with offsets, durations and statuses. A downstream call has one parent at most: calls made while several requests were in flight and no id tells which are listed apart under `ambiguous` (with candidate_parents and confidence), not followed."
+        "The request chain of one inbound call: the calls its server made for it (linked by traceparent, b3 or x-request-id, else by timing when only one request was in flight), and theirs in turn, with offsets, durations and statuses. A downstream call has one parent at most: calls made while several requests were in flight and no id tells which are listed apart under `ambiguous` (with candidate_parents and confidence), not followed.",
+        |i, p, _| investigate::trace_call(i, p)
     ),
-    def!(
+    tool!(
         "diff_snapshots",
         investigate::Diff,
         true,
         false,
-        "Regression verification of a candidate snapshot against a baseline, per endpoint: missing and new endpoints, new and resolved errors, latency up or down, changed, added or vanished downstream calls, removed response headers, JSON response schema changes, new and removed external destinations. Each finding has a direction (worse, better, neutral); verdict fails only on worse."
+        "Regression verification of a candidate snapshot against a baseline, per endpoint: missing and new endpoints, new and resolved errors, latency up or down, changed, added or vanished downstream calls, removed response headers, JSON response schema changes, new and removed external destinations. Each finding has a direction (worse, better, neutral); verdict fails only on worse.",
+        |i, p, _| investigate::diff_snapshots(i, p)
     ),
-    def!(
+    tool!(
         "run_sql",
         sql::RunSql,
         true,
         false,
-        "Read-only SQL (DataFusion) over tables api_calls, flows, packets, parse_issues and views calls, http, tcp, udp, icmp, l4_flows. Row and time limits apply."
+        "Read-only SQL (DataFusion) over tables api_calls, flows, packets, parse_issues and views calls, http, tcp, udp, icmp, l4_flows. Row and time limits apply.",
+        |i, p, _| sql::run_sql(i, p)
     ),
 ];
 
@@ -376,36 +433,13 @@ pub async fn call(inner: &Arc<Inner>, name: &str, mut args: Value, ctx: &Request
 }
 
 async fn run(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestContext<RoleServer>) -> ToolResult {
-    match name {
-        "get_data_boundaries" => archive::data_boundaries(inner, parse(name, args)?).await,
-        "get_l7_data_boundaries" => archive::l7_boundaries(inner, parse(name, args)?).await,
-        "create_snapshot" => archive::create_snapshot(inner, parse(name, args)?).await,
-        "get_snapshot" => archive::get_snapshot(inner, parse(name, args)?).await,
-        "list_snapshots" => archive::list_snapshots(inner, parse(name, args)?).await,
-        "delete_snapshot" if inner.config.allow_destructive => archive::delete_snapshot(inner, parse(name, args)?).await,
-        "delete_snapshot" => Err(ToolError::new("delete_snapshot is disabled: start trawl mcp with --allow-destructive to enable it")),
-        "start_snapshot_dissection" => archive::start_dissection(inner, parse(name, args)?, ctx).await,
-        "get_snapshot_dissection_status" => archive::dissection_status(inner, parse(name, args)?).await,
-        "list_snapshot_dissections" => archive::list_dissections(inner, parse(name, args)?).await,
-        "list_api_calls" => calls::list_calls(inner, parse(name, args)?).await,
-        "get_api_call_details" => calls::call_details(inner, parse(name, args)?).await,
-        "get_api_stats" => calls::api_stats(inner, parse(name, args)?).await,
-        "list_l4_flows" => flows::list_flows(inner, parse(name, args)?).await,
-        "get_l4_flow_summary" => flows::flow_summary(inner, parse(name, args)?).await,
-        "list_workloads" => workloads::list_workloads(inner, parse(name, args)?).await,
-        "list_ips" => workloads::list_ips(inner, parse(name, args)?).await,
-        "export_snapshot_pcap" => flows::export_pcap(inner, parse(name, args)?).await,
-        "get_service_map" => investigate::service_map(inner, parse(name, args)?).await,
-        "find_retries" => investigate::find_retries(inner, parse(name, args)?).await,
-        "find_redundant_calls" => investigate::find_redundant_calls(inner, parse(name, args)?).await,
-        "get_incident_timeline" => investigate::incident_timeline(inner, parse(name, args)?).await,
-        "security_audit" => investigate::security_audit(inner, parse(name, args)?).await,
-        "trace_api_call" => investigate::trace_call(inner, parse(name, args)?).await,
-        "diff_snapshots" => investigate::diff_snapshots(inner, parse(name, args)?).await,
-        "run_sql" => sql::run_sql(inner, parse(name, args)?).await,
-        other => {
-            let known: Vec<&str> = DEFS.iter().filter(|d| inner.config.allow_destructive || !d.destructive).map(|d| d.name).collect();
-            Err(ToolError::new(format!("no tool named `{other}`")).with("known_tools", json!(known)))
+    let allowed = |d: &&Def| inner.config.allow_destructive || !d.destructive;
+    match DEFS.iter().find(|d| d.name == name) {
+        Some(d) if allowed(&d) => (d.run)(inner, args, ctx).await,
+        Some(d) => Err(ToolError::new(format!("{} is disabled: start trawl mcp with --allow-destructive to enable it", d.name))),
+        None => {
+            let known: Vec<&str> = DEFS.iter().filter(allowed).map(|d| d.name).collect();
+            Err(ToolError::new(format!("no tool named `{name}`")).with("known_tools", json!(known)))
         }
     }
 }
