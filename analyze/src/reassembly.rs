@@ -381,4 +381,89 @@ mod tests {
         r.segment(0, b"cd", 0, false, at(3), &mut sink);
         assert_eq!(got, b"abcdef");
     }
+
+    /// A segment as a test sends it: sequence, data, bytes the capture
+    /// cut (snaplen), FIN.
+    type Seg<'a> = (u32, &'a [u8], usize, bool);
+
+    /// Runs segments (and peer ACKs, as `Err(ack)`) on a direction whose
+    /// SYN had sequence `isn`; returns its events, data as text, gaps as
+    /// `?N`, the end as `FIN`.
+    fn events(isn: u32, steps: &[Result<Seg<'_>, u32>]) -> (Vec<String>, Reassembler) {
+        let mut r = Reassembler::with_limit(1 << 20);
+        r.on_syn(isn);
+        let mut ev = Vec::new();
+        let mut rec = |e: StreamEvent| {
+            ev.push(match e {
+                StreamEvent::Data { bytes, .. } => String::from_utf8_lossy(bytes).into_owned(),
+                StreamEvent::Gap { len, .. } => format!("?{len}"),
+                StreamEvent::End { .. } => "FIN".to_string(),
+            })
+        };
+        for (i, s) in steps.iter().enumerate() {
+            match *s {
+                Ok((seq, data, missing, fin)) => r.segment(seq, data, missing, fin, at(i as i64), &mut rec),
+                Err(ack) => r.on_peer_ack(ack, at(i as i64), &mut rec),
+            }
+        }
+        r.flush(at(100), &mut rec);
+        (ev, r)
+    }
+
+    #[test]
+    fn wrap_around_out_of_order_and_retransmitted_across_zero() {
+        // ISN 2^32-4: the stream's first three bytes sit below the wrap, the rest above.
+        let isn = u32::MAX - 3;
+        let (ev, r) =
+            events(isn, &[Ok((2, b"fgh", 0, false)), Ok((u32::MAX - 2, b"abc", 0, false)), Ok((0, b"de", 0, false)), Ok((u32::MAX - 2, b"abc", 0, false))]);
+        assert_eq!(ev, ["abc", "de", "fgh"]);
+        assert_eq!((r.stream_bytes, r.gap_bytes, r.retransmissions), (8, 0, 1));
+    }
+
+    #[test]
+    fn overlap_with_delivered_bytes_adds_only_the_new_ones() {
+        // A resend that also carries new bytes: the old part is dropped,
+        // whatever it says now (first copy wins), the new part delivered.
+        let (ev, r) = events(99, &[Ok((100, b"abcd", 0, false)), Ok((102, b"XXef", 0, false))]);
+        assert_eq!(ev, ["abcd", "ef"]);
+        assert_eq!((r.stream_bytes, r.retransmissions), (6, 0));
+    }
+
+    #[test]
+    fn overlap_spanning_a_buffered_segment_keeps_the_buffered_bytes() {
+        let (ev, _) = events(99, &[Ok((104, b"EF", 0, false)), Ok((102, b"cdXXgh", 0, false)), Ok((100, b"ab", 0, false))]);
+        assert_eq!(ev.concat(), "abcdEFgh");
+    }
+
+    #[test]
+    fn a_hole_filled_by_a_retransmission_is_no_gap() {
+        let (ev, r) = events(99, &[Ok((100, b"ab", 0, false)), Ok((104, b"ef", 0, false)), Ok((102, b"cd", 0, false))]);
+        assert_eq!(ev, ["ab", "cd", "ef"]);
+        assert_eq!((r.gap_bytes, r.ooo_overflows), (0, 0));
+    }
+
+    #[test]
+    fn a_hole_the_peer_acknowledged_is_a_gap_and_its_filler_a_retransmission() {
+        // The receiver acknowledged bytes the capture never saw: they were
+        // lost to the capture, not the network.
+        let (ev, r) = events(99, &[Ok((100, b"ab", 0, false)), Ok((104, b"ef", 0, false)), Err(106), Ok((102, b"cd", 0, false))]);
+        assert_eq!(ev, ["ab", "?2", "ef"]);
+        assert_eq!((r.gap_bytes, r.retransmissions), (2, 1));
+    }
+
+    #[test]
+    fn fin_before_the_last_data_ends_after_it() {
+        let (ev, r) = events(99, &[Ok((100, b"ab", 0, false)), Ok((104, b"", 0, true)), Ok((102, b"cd", 0, false)), Ok((102, b"cd", 0, false))]);
+        assert_eq!(ev, ["ab", "cd", "FIN"]);
+        assert!(r.ended());
+        assert_eq!(r.retransmissions, 1, "data after the end is a retransmission");
+    }
+
+    #[test]
+    fn bytes_the_capture_cut_are_a_gap_in_place() {
+        // Snaplen: a segment of 6 payload bytes of which 2 were captured.
+        let (ev, r) = events(99, &[Ok((100, b"ab", 4, false)), Ok((106, b"gh", 0, true))]);
+        assert_eq!(ev, ["ab", "?4", "gh", "FIN"]);
+        assert_eq!((r.stream_bytes, r.gap_bytes), (4, 4));
+    }
 }

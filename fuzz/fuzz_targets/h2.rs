@@ -9,8 +9,8 @@ mod segments;
 
 use libfuzzer_sys::fuzz_target;
 use segments::Event;
-use trawl_proto::h2::{H2Conn, PREFACE, Start};
 use trawl_proto::exchange::CloseReason;
+use trawl_proto::h2::{H2Conn, PREFACE, Start};
 use trawl_proto::parser::Parser;
 use trawl_proto::{At, Limits, Side};
 

@@ -7,8 +7,8 @@ mod segments;
 
 use libfuzzer_sys::fuzz_target;
 use segments::Event;
-use trawl_proto::http1::Http1Conn;
 use trawl_proto::exchange::CloseReason;
+use trawl_proto::http1::Http1Conn;
 use trawl_proto::parser::Parser;
 use trawl_proto::{At, Limits};
 

@@ -8,8 +8,10 @@ mod segments;
 
 use libfuzzer_sys::fuzz_target;
 use segments::Event;
-use trawl_proto::Limits;
+use trawl_proto::exchange::CloseReason;
+use trawl_proto::parser::Parser;
 use trawl_proto::redis::RedisConn;
+use trawl_proto::{At, Limits};
 
 fuzz_target!(|data: &[u8]| {
     let mut c = RedisConn::new(Limits { max_pending: 8, ..Limits::default() });

@@ -8,7 +8,8 @@ mod segments;
 
 use libfuzzer_sys::fuzz_target;
 use segments::Event;
-use trawl_proto::exchange::{Headers, Message, StartLine};
+use trawl_proto::exchange::{CloseReason, Headers, Message, StartLine};
+use trawl_proto::parser::Parser;
 use trawl_proto::websocket::WsConn;
 use trawl_proto::{At, Limits};
 

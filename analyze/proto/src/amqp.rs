@@ -415,6 +415,7 @@ fn args(class: u16, method: u16, c: &mut Cursor<'_>, info: &mut AmqpInfo) -> Opt
 mod tests {
     use super::*;
     use crate::parser::Parser;
+    use crate::testing::{Step, every_chunking};
     use crate::{At, Side};
 
     fn at(n: i64) -> At {
@@ -439,7 +440,6 @@ mod tests {
 
     #[test]
     fn declare_publish_with_content_and_a_channel_error() {
-        let mut c = AmqpConn::new(Limits::default());
         let mut client = PROTOCOL_HEADER.to_vec();
         client.extend(frame(1, 1, &method(50, 10, b"\0\0\x06orders\0\0")));
         client.extend(frame(1, 1, &method(60, 40, b"\0\0\x02ex\x07new.key\0")));
@@ -451,14 +451,11 @@ mod tests {
         client.extend(frame(2, 1, &h));
         client.extend(frame(3, 1, b"hello"));
         assert_eq!(probe(&client), Some(true));
-        for b in client.chunks(5) {
-            c.on_data(Side::Requester, at(1), b);
-        }
         let mut server = frame(1, 1, &method(50, 11, b"\x06orders\0\0\0\0\0\0\0\0"));
         server.extend(frame(1, 1, &method(20, 40, b"\x01\x94\x0fNOT_FOUND - no\0\x3c\0\x28")));
-        c.on_data(Side::Responder, at(2), &server);
-        c.on_data(Side::Requester, at(3), &frame(1, 1, &method(20, 41, b"")));
-        let out = c.drain();
+        let close_ok = frame(1, 1, &method(20, 41, b""));
+        let steps = [Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server), Step::Data(Side::Requester, &close_ok)];
+        let out = every_chunking(|| Box::new(AmqpConn::new(Limits::default())), &steps);
         let rows: Vec<&AmqpInfo> = out.exchanges.iter().map(|e| e.detail.amqp().unwrap()).collect();
         assert_eq!(rows.len(), 3);
         assert_eq!(

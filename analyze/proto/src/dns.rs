@@ -285,6 +285,7 @@ impl Parser for DnsConn {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::testing::{Step, every_chunking};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
@@ -328,16 +329,13 @@ pub(crate) mod tests {
     #[test]
     fn tcp_messages_are_length_prefixed_and_may_be_split() {
         let (q, r) = example();
-        let mut c = DnsConn::new(Limits::default());
-        let mut wire = (q.len() as u16).to_be_bytes().to_vec();
-        wire.extend_from_slice(&q);
-        for b in wire.chunks(5) {
-            c.on_data(Side::Requester, at(1), b);
-        }
-        let mut wire = (r.len() as u16).to_be_bytes().to_vec();
-        wire.extend_from_slice(&r);
-        c.on_data(Side::Responder, at(2), &wire);
-        assert_eq!(c.drain().exchanges.len(), 1);
+        let mut query = (q.len() as u16).to_be_bytes().to_vec();
+        query.extend_from_slice(&q);
+        let mut answer = (r.len() as u16).to_be_bytes().to_vec();
+        answer.extend_from_slice(&r);
+        let out = every_chunking(|| Box::new(DnsConn::new(Limits::default())), &[Step::Data(Side::Requester, &query), Step::Data(Side::Responder, &answer)]);
+        assert_eq!(out.exchanges.len(), 1);
+        assert_eq!(out.exchanges[0].detail.dns().map(|d| d.answers.len()), Some(2));
     }
 
     #[test]

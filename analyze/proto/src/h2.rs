@@ -821,6 +821,7 @@ fn new_message(at: At, fields: &[(String, String)], wire: u64, complete: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{Step, every_chunking};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
@@ -866,15 +867,11 @@ mod tests {
             1,
             &encode(&[("grpc-status", "5"), ("grpc-message", "not%20found")], &mut se),
         ));
+        let steps = [Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)];
+        let out = every_chunking(|| Box::new(H2Conn::new(Limits::default(), Start::Preface, None)), &steps);
         let mut c = H2Conn::new(Limits::default(), Start::Preface, None);
-        // Byte by byte, to exercise every partial state.
-        for b in client.chunks(1) {
-            c.on_data(Side::Requester, at(1), b);
-        }
-        for b in server.chunks(7) {
-            c.on_data(Side::Responder, at(2), b);
-        }
-        let out = c.drain();
+        c.on_data(Side::Requester, at(1), &client);
+        c.on_data(Side::Responder, at(2), &server);
         assert!(out.issues.is_empty(), "{:?}", out.issues);
         assert_eq!(out.exchanges.len(), 1);
         let ex = &out.exchanges[0];
@@ -948,25 +945,33 @@ mod tests {
         let mut ce = loona_hpack::Encoder::new();
         let mut se = loona_hpack::Encoder::new();
         let get = |p: &str, e: &mut loona_hpack::Encoder<'_>| encode(&[(":method", "GET"), (":path", p)], e);
-        let mut c = H2Conn::new(Limits::default(), Start::Preface, None);
         let mut client = PREFACE.to_vec();
         client.extend(frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &get("/a", &mut ce)));
         client.extend(frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 3, &get("/b", &mut ce)));
-        c.on_data(Side::Requester, at(1), &client);
         let mut server = frame(kind::HEADERS, flag::END_HEADERS, 1, &encode(&[(":status", "200")], &mut se));
         let data = frame(kind::DATA, flag::END_STREAM, 1, b"0123456789");
         server.extend(&data[..12]);
-        c.on_data(Side::Responder, at(2), &server);
-        // Four body bytes lost inside the frame, then its last three.
-        c.on_gap(Side::Responder, At::default(), 4);
-        c.on_data(Side::Responder, at(3), &data[16..]);
-        // A gap across frames: the next frames are found again.
-        c.on_gap(Side::Responder, At::default(), 100);
         let mut later = vec![0xaa; 7];
         later.extend(frame(kind::HEADERS, flag::END_HEADERS, 3, &encode(&[(":status", "404")], &mut loona_hpack::Encoder::new())));
         later.extend(frame(kind::DATA, flag::END_STREAM, 3, b"nope"));
-        c.on_data(Side::Responder, at(4), &later);
-        let out = c.drain();
+        let steps = [
+            Step::Data(Side::Requester, &client),
+            Step::Data(Side::Responder, &server),
+            // Four body bytes lost inside the frame, then its last three.
+            Step::Gap(Side::Responder, 4),
+            Step::Data(Side::Responder, &data[16..]),
+            // A gap across frames: the next frames are found again.
+            Step::Gap(Side::Responder, 100),
+            Step::Data(Side::Responder, &later),
+        ];
+        let out = every_chunking(|| Box::new(H2Conn::new(Limits::default(), Start::Preface, None)), &steps);
+        let mut c = H2Conn::new(Limits::default(), Start::Preface, None);
+        for s in steps {
+            match s {
+                Step::Data(side, b) => c.on_data(side, at(1), b),
+                Step::Gap(side, len) => c.on_gap(side, at(1), len),
+            }
+        }
         let rows: Vec<_> = out
             .exchanges
             .iter()

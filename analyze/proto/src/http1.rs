@@ -947,38 +947,17 @@ fn resync_point(side: Side, data: &[u8]) -> Result<usize, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{Step, every_chunking};
 
     fn at(ts: i64) -> At {
         At { tag: ts as u64, ts_ns: ts }
     }
 
-    /// Feeds a conversation in every chunking from whole to one byte at a
-    /// time, and checks the result does not depend on it.
-    fn run(parts: &[(Side, &[u8])], chunk: usize) -> Output {
-        let mut c = Http1Conn::new(Limits::default(), false);
-        let mut ts = 0;
-        for (side, bytes) in parts {
-            for piece in bytes.chunks(chunk.max(1)) {
-                ts += 1;
-                c.on_data(*side, at(ts), piece);
-            }
-        }
-        c.on_close(at(ts + 1), CloseReason::CaptureEnd);
-        c.drain()
-    }
-
+    /// The rows of a conversation, checked not to depend on how its
+    /// bytes arrive.
     fn run_all(parts: &[(Side, &[u8])]) -> Vec<Exchange> {
-        let whole = run(parts, usize::MAX);
-        for chunk in [1, 2, 3, 7, 64] {
-            let other = run(parts, chunk);
-            assert_eq!(other.exchanges.len(), whole.exchanges.len(), "chunk size {chunk}");
-            for (a, b) in whole.exchanges.iter().zip(&other.exchanges) {
-                assert_eq!(a.request.as_ref().map(|m| (&m.start, &m.body, m.body_size)), b.request.as_ref().map(|m| (&m.start, &m.body, m.body_size)));
-                assert_eq!(a.response.as_ref().map(|m| (&m.start, &m.body, &m.headers)), b.response.as_ref().map(|m| (&m.start, &m.body, &m.headers)));
-                assert_eq!(a.error, b.error);
-            }
-        }
-        whole.exchanges
+        let steps: Vec<Step<'_>> = parts.iter().map(|(side, b)| Step::Data(*side, b)).collect();
+        every_chunking(|| Box::new(Http1Conn::new(Limits::default(), false)), &steps).exchanges
     }
 
     fn status(e: &Exchange) -> u16 {
@@ -1079,16 +1058,16 @@ mod tests {
 
     #[test]
     fn http1_gap_in_body_skips_and_gap_in_head_resyncs() {
-        let mut c = Http1Conn::new(Limits::default(), false);
-        c.on_data(Side::Requester, at(1), b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
-        c.on_data(Side::Responder, at(2), b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
-        c.on_gap(Side::Responder, at(3), 4);
-        c.on_data(Side::Responder, at(4), b"ghij");
-        c.on_data(Side::Responder, at(5), b"HTTP/1.1 200 OK\r\nContent-");
-        c.on_gap(Side::Responder, at(6), 30);
-        c.on_data(Side::Responder, at(7), b"junk junk\r\nHTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
-        c.on_close(at(8), CloseReason::CaptureEnd);
-        let ex = c.drain().exchanges;
+        let steps = [
+            Step::Data(Side::Requester, b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+            Step::Data(Side::Responder, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"),
+            Step::Gap(Side::Responder, 4),
+            Step::Data(Side::Responder, b"ghij"),
+            Step::Data(Side::Responder, b"HTTP/1.1 200 OK\r\nContent-"),
+            Step::Gap(Side::Responder, 30),
+            Step::Data(Side::Responder, b"junk junk\r\nHTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"),
+        ];
+        let ex = every_chunking(|| Box::new(Http1Conn::new(Limits::default(), false)), &steps).exchanges;
         assert_eq!(ex.len(), 2, "{ex:#?}");
         assert_eq!(ex[0].response.as_ref().map(|m| (m.body_size, m.body_truncated)), Some((10, true)));
         assert_eq!(ex[0].response.as_ref().and_then(|m| m.error.clone()).as_deref(), Some("gap"));

@@ -397,6 +397,7 @@ impl KafkaConn {
 mod tests {
     use super::*;
     use crate::parser::Parser;
+    use crate::testing::{Step, every_chunking};
     use crate::{At, Side};
 
     fn at(n: i64) -> At {
@@ -424,10 +425,8 @@ mod tests {
         resp.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 3]);
         resp.extend_from_slice(&[0; 16]);
         resp.extend_from_slice(&[0; 4]);
-        let mut c = KafkaConn::new(Limits::default());
-        c.on_data(Side::Requester, at(1), &req);
-        c.on_data(Side::Responder, at(2), &sized(&resp));
-        let out = c.drain();
+        let resp = sized(&resp);
+        let out = every_chunking(|| Box::new(KafkaConn::new(Limits::default())), &[Step::Data(Side::Requester, &req), Step::Data(Side::Responder, &resp)]);
         let k = out.exchanges[0].detail.kafka().unwrap();
         assert_eq!((k.api_key, api_name(k.api_key), k.api_version, k.correlation_id), (0, "Produce", 2, 7));
         assert_eq!((k.client_id.as_deref(), k.topics.as_slice(), k.error_code), (Some("app"), &["orders".to_string()][..], Some(3)));

@@ -46,6 +46,8 @@ pub mod parser;
 pub mod postgres;
 pub mod redis;
 pub mod registry;
+#[cfg(test)]
+mod testing;
 pub mod tls;
 pub mod websocket;
 

@@ -425,6 +425,7 @@ impl MongoConn {
 mod tests {
     use super::*;
     use crate::parser::Parser;
+    use crate::testing::{Step, every_chunking};
     use crate::{At, Side};
 
     fn at(n: i64) -> At {
@@ -476,16 +477,11 @@ mod tests {
         let insert = doc(&[("insert", 2, string("users")), ("$db", 2, string("shop"))]);
         let err = doc(&[("index", 0x10, vec![0; 4]), ("code", 0x10, 11000i32.to_le_bytes().to_vec()), ("errmsg", 2, string("E11000 duplicate key"))]);
         let werr = doc(&[("n", 0x10, vec![0; 4]), ("writeErrors", 4, doc(&[("0", 3, err)])), ("ok", 1, 1f64.to_le_bytes().to_vec())]);
-        let mut c = MongoConn::new(Limits::default());
         let mut client = req;
         client.extend(op_msg(8, 0, &insert));
-        for b in client.chunks(9) {
-            c.on_data(Side::Requester, at(1), b);
-        }
         let mut server = op_msg(100, 7, &reply);
         server.extend(op_msg(101, 8, &werr));
-        c.on_data(Side::Responder, at(2), &server);
-        let out = c.drain();
+        let out = every_chunking(|| Box::new(MongoConn::new(Limits::default())), &[Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)]);
         let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!((rows[0].command.as_str(), rows[0].collection.as_deref(), rows[0].database.as_deref()), ("find", Some("users"), Some("shop")));
         assert_eq!((rows[0].rows, rows[0].success), (Some(1), Some(true)));

@@ -431,6 +431,7 @@ impl MysqlConn {
 mod tests {
     use super::*;
     use crate::parser::Parser;
+    use crate::testing::{Step, every_chunking};
 
     use crate::{At, Side};
 
@@ -447,10 +448,8 @@ mod tests {
 
     #[test]
     fn handshake_query_result_set_and_error() {
-        let mut c = MysqlConn::new(Limits::default());
         let greeting = packet(0, b"\x0a8.0.36\0\x01\0\0\0abcdefgh\0\xff\xf7\x21\x02\0\xff\x81\x15\0\0\0\0\0\0\0\0\0\0ijklmnopqrst\0mysql_native_password\0");
         assert_eq!(probe(&greeting), Some(false));
-        c.on_data(Side::Responder, at(1), &greeting);
         let caps: u32 = 0x0000_8000 | CLIENT_CONNECT_WITH_DB | 0x200;
         let mut hs = caps.to_le_bytes().to_vec();
         hs.extend_from_slice(&[0, 0, 0, 1, 33]);
@@ -458,24 +457,27 @@ mod tests {
         hs.extend_from_slice(b"root\0\x14");
         hs.extend_from_slice(&[7; 20]);
         hs.extend_from_slice(b"shop\0");
-        c.on_data(Side::Requester, at(2), &packet(1, &hs));
-        c.on_data(Side::Responder, at(3), &packet(2, b"\0\0\0\x02\0\0\0"));
         let q = packet(0, b"\x03SELECT id FROM users");
         assert_eq!(probe(&q), Some(true));
-        c.on_data(Side::Requester, at(4), &q);
         let mut rs = packet(1, b"\x01");
         rs.extend(packet(2, b"\x03def\x04shop\x05users\x05users\x02id\x02id\x0c\x3f\0\x0b\0\0\0\x03\x03\x42\0\0\0"));
         rs.extend(packet(3, b"\xfe\0\0\x02\0"));
         rs.extend(packet(4, b"\x011"));
         rs.extend(packet(5, b"\x012"));
         rs.extend(packet(6, b"\xfe\0\0\x02\0"));
-        for b in rs.chunks(7) {
-            c.on_data(Side::Responder, at(5), b);
-        }
-        c.on_data(Side::Requester, at(6), &packet(0, b"\x03SELECT * FROM nope"));
-        c.on_data(Side::Responder, at(7), &packet(1, b"\xff\x7a\x04#42S02Table 'shop.nope' doesn't exist"));
-        c.on_data(Side::Requester, at(8), &packet(0, b"\x01"));
-        let out = c.drain();
+        let (hs, ok) = (packet(1, &hs), packet(2, b"\0\0\0\x02\0\0\0"));
+        let (q2, e2, quit) = (packet(0, b"\x03SELECT * FROM nope"), packet(1, b"\xff\x7a\x04#42S02Table 'shop.nope' doesn't exist"), packet(0, b"\x01"));
+        let steps = [
+            Step::Data(Side::Responder, &greeting),
+            Step::Data(Side::Requester, &hs),
+            Step::Data(Side::Responder, &ok),
+            Step::Data(Side::Requester, &q),
+            Step::Data(Side::Responder, &rs),
+            Step::Data(Side::Requester, &q2),
+            Step::Data(Side::Responder, &e2),
+            Step::Data(Side::Requester, &quit),
+        ];
+        let out = every_chunking(|| Box::new(MysqlConn::new(Limits::default())), &steps);
         let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!(rows.len(), 4);
         assert_eq!(

@@ -545,6 +545,7 @@ fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
 mod tests {
     use super::*;
     use crate::parser::Parser;
+    use crate::testing::{Step, every_chunking};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
@@ -578,9 +579,6 @@ mod tests {
         assert!(probe(&client));
         client.extend(msg(b'Q', b"SELECT 1; SELECT 2\0"));
         client.extend(msg(b'Q', b"SELECT * FROM nope\0"));
-        for b in client.chunks(3) {
-            c.on_data(Side::Requester, at(1), b);
-        }
         let mut server = msg(b'R', &0u32.to_be_bytes());
         server.extend(msg(b'S', b"server_version\x0015\0"));
         server.extend(msg(b'Z', b"I"));
@@ -592,10 +590,9 @@ mod tests {
         server.extend(msg(b'Z', b"I"));
         server.extend(msg(b'E', b"SERROR\0C42P01\0Mrelation \"nope\" does not exist\0\0"));
         server.extend(msg(b'Z', b"I"));
-        for b in server.chunks(5) {
-            c.on_data(Side::Responder, at(2), b);
-        }
-        let out = c.drain();
+        let out = every_chunking(|| Box::new(PgConn::new(Limits::default())), &[Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)]);
+        c.on_data(Side::Requester, at(1), &client);
+        c.on_data(Side::Responder, at(2), &server);
         let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!(rows.len(), 3);
         assert_eq!((rows[0].command.as_str(), rows[0].user.as_deref(), rows[0].database.as_deref()), ("StartupMessage", Some("alice"), Some("shop")));

@@ -307,6 +307,7 @@ impl Parser for RedisConn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{Step, every_chunking};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
@@ -327,16 +328,9 @@ mod tests {
 
     #[test]
     fn pipelined_commands_pair_in_order_across_segments() {
-        let mut c = RedisConn::new(Limits::default());
         let req = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n*2\r\n$3\r\nget\r\n$3\r\nkey\r\nPING\r\n*2\r\n$4\r\nINCR\r\n$3\r\nkey\r\n";
-        for b in req.chunks(3) {
-            c.on_data(Side::Requester, at(1), b);
-        }
         let resp = b"+OK\r\n$5\r\nvalue\r\n+PONG\r\n-ERR value is not an integer or out of range\r\n";
-        for b in resp.chunks(4) {
-            c.on_data(Side::Responder, at(2), b);
-        }
-        let out = c.drain();
+        let out = every_chunking(|| Box::new(RedisConn::new(Limits::default())), &[Step::Data(Side::Requester, req), Step::Data(Side::Responder, resp)]);
         assert_eq!(
             rows(&out),
             [

@@ -459,6 +459,7 @@ impl Parser for TlsConn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{Step, every_chunking};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
@@ -517,12 +518,8 @@ mod tests {
         let (a, b) = ch.split_at(20);
         let mut wire = record(22, a);
         wire.extend(record(22, b));
-        let mut c = TlsConn::new(Limits::default());
-        for chunk in wire.chunks(7) {
-            c.on_data(Side::Requester, at(1), chunk);
-        }
-        c.on_data(Side::Responder, at(2), &record(22, &server_hello(true)));
-        let out = c.drain();
+        let sh = record(22, &server_hello(true));
+        let out = every_chunking(|| Box::new(TlsConn::new(Limits::default())), &[Step::Data(Side::Requester, &wire), Step::Data(Side::Responder, &sh)]);
         assert_eq!(out.exchanges.len(), 1);
         let t = out.exchanges[0].detail.tls().unwrap();
         assert_eq!((t.version, t.sni.as_deref(), t.cipher_suite), (Some(0x0304), Some("example.com"), Some(0x1301)));

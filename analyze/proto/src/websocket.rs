@@ -364,6 +364,7 @@ fn inflate_into(z: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>, cap: us
 mod tests {
     use super::*;
     use crate::exchange::Headers;
+    use crate::testing::{Step, every_chunking};
 
     fn at(n: i64) -> At {
         At { tag: n as u64, ts_ns: n }
@@ -396,13 +397,10 @@ mod tests {
     #[test]
     fn rfc6455_examples_become_messages() {
         let (req, resp) = upgrade(None);
-        let mut c = WsConn::new(Limits::default(), Some(&req), &resp, 1);
-        c.on_data(Side::Requester, at(1), &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+        let client = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
         let server = [&[0x01, 0x03, 0x48, 0x65, 0x6c][..], &[0x89, 0x00], &[0x80, 0x02, 0x6c, 0x6f], &[0x88, 0x04, 0x03, 0xe8, b'o', b'k']].concat();
-        for b in server.chunks(1) {
-            c.on_data(Side::Responder, at(2), b);
-        }
-        let out = c.drain();
+        let steps = [Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)];
+        let out = every_chunking(|| Box::new(WsConn::new(Limits::default(), Some(&req), &resp, 1)), &steps);
         let rows: Vec<_> = out
             .exchanges
             .iter()
@@ -441,11 +439,8 @@ mod tests {
     #[test]
     fn malformed_frames_and_gaps_are_reported() {
         let (req, resp) = upgrade(None);
-        let mut c = WsConn::new(Limits::default(), Some(&req), &resp, 0);
-        c.on_data(Side::Requester, at(1), &[0x81, 0x05, b'H', b'e']);
-        c.on_gap(Side::Requester, at(2), 3);
-        c.on_data(Side::Responder, at(3), &[0x8f, 0x00]);
-        let out = c.drain();
+        let steps = [Step::Data(Side::Requester, &[0x81, 0x05, b'H', b'e']), Step::Gap(Side::Requester, 3), Step::Data(Side::Responder, &[0x8f, 0x00])];
+        let out = every_chunking(|| Box::new(WsConn::new(Limits::default(), Some(&req), &resp, 0)), &steps);
         assert_eq!(out.exchanges.len(), 1);
         assert_eq!(out.exchanges[0].error.as_deref(), Some("gap"));
         assert_eq!(out.exchanges[0].request.as_ref().unwrap().body_size, 5);
