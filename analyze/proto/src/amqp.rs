@@ -414,13 +414,9 @@ fn args(class: u16, method: u16, c: &mut Cursor<'_>, info: &mut AmqpInfo) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::Parser;
-    use crate::testing::{Step, every_chunking};
-    use crate::{At, Side};
 
-    fn at(n: i64) -> At {
-        At { tag: n as u64, ts_ns: n }
-    }
+    use crate::Side;
+    use crate::testing::{Step, every_chunking};
 
     fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
         let mut f = vec![kind];

@@ -735,7 +735,7 @@ impl Parser for H2Conn {
     }
 
     fn counts(&self) -> Counts {
-        self.counts.clone()
+        self.counts
     }
 
     /// Takes what was produced so far.

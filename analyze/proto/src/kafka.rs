@@ -396,13 +396,9 @@ impl KafkaConn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::Parser;
-    use crate::testing::{Step, every_chunking};
-    use crate::{At, Side};
 
-    fn at(n: i64) -> At {
-        At { tag: n as u64, ts_ns: n }
-    }
+    use crate::Side;
+    use crate::testing::{Step, every_chunking};
 
     fn sized(body: &[u8]) -> Vec<u8> {
         let mut m = (body.len() as u32).to_be_bytes().to_vec();

@@ -424,13 +424,9 @@ impl MongoConn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::Parser;
-    use crate::testing::{Step, every_chunking};
-    use crate::{At, Side};
 
-    fn at(n: i64) -> At {
-        At { tag: n as u64, ts_ns: n }
-    }
+    use crate::Side;
+    use crate::testing::{Step, every_chunking};
 
     /// A BSON document from (key, type, value bytes).
     fn doc(fields: &[(&str, u8, Vec<u8>)]) -> Vec<u8> {
