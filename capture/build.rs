@@ -16,11 +16,16 @@ fn main() {
             return;
         }
     };
-    let status = Command::new("clang").args(["-O2", "-g", "-target", "bpf", &format!("-I/usr/include/{arch}-linux-gnu"), "-c", src, "-o"]).arg(&out).status();
+    let status = Command::new("clang")
+        .args(["-O2", "-g", "-target", "bpf", &format!("-I/usr/include/{arch}-linux-gnu"), "-c", src, "-o"])
+        .arg(&out)
+        .status();
     match status {
         Ok(s) if s.success() => println!("cargo:rustc-cfg=trawl_ebpf"),
         Ok(s) => println!("cargo:warning=clang failed ({s}) compiling {src}: the eBPF capture backend is left out"),
-        Err(e) => println!("cargo:warning=clang not found ({e}): the eBPF capture backend is left out; apt-get install clang libbpf-dev"),
+        Err(e) => println!(
+            "cargo:warning=clang not found ({e}): the eBPF capture backend is left out; apt-get install clang libbpf-dev"
+        ),
     }
     println!("cargo:rustc-check-cfg=cfg(trawl_ebpf)");
 }

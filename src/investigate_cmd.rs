@@ -184,8 +184,16 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
         }
     }
     let mut out = std::io::stdout().lock();
-    let line =
-        |cells: Vec<String>| cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = width[i])).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = width[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
     writeln!(out, "{}", line(header.iter().map(|h| h.to_string()).collect()))?;
     writeln!(out, "{}", line(width.iter().map(|w| "-".repeat(*w)).collect()))?;
     for r in rows {
@@ -198,12 +206,21 @@ fn secs(s: f64, name: &str) -> Result<f64> {
     if s.is_finite() && s > 0.0 {
         Ok(s)
     } else {
-        Err(anyhow!(trawl_query::QueryError::Invalid(format!("--{name}: expected a positive number of seconds, got {s}"))))
+        Err(anyhow!(trawl_query::QueryError::Invalid(format!(
+            "--{name}: expected a positive number of seconds, got {s}"
+        ))))
     }
 }
 
 /// Prints findings as JSON, or as a table with a count on stderr.
-fn report<T>(found: &[T], format: OutFormat, to_json: fn(&T) -> Value, header: &[&str], row: impl Fn(&T) -> Vec<String>, what: &str) -> Result<()> {
+fn report<T>(
+    found: &[T],
+    format: OutFormat,
+    to_json: fn(&T) -> Value,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+    what: &str,
+) -> Result<()> {
     match format {
         OutFormat::Json => print_json(&Value::Array(found.iter().map(to_json).collect())),
         OutFormat::Table => {
@@ -254,8 +271,12 @@ pub fn redundant(a: RedundantArgs) -> Result<ExitCode> {
         &header,
         |r| {
             let inbound = match r.scope {
-                redundant::Scope::WithinRequest => format!("{} {} ({})", r.service, r.inbound_endpoint, r.inbound.first().map_or("", String::as_str)),
-                redundant::Scope::AcrossRequests => format!("{} {} ({} requests)", r.service, r.inbound_endpoint, r.inbound.len()),
+                redundant::Scope::WithinRequest => {
+                    format!("{} {} ({})", r.service, r.inbound_endpoint, r.inbound.first().map_or("", String::as_str))
+                }
+                redundant::Scope::AcrossRequests => {
+                    format!("{} {} ({} requests)", r.service, r.inbound_endpoint, r.inbound.len())
+                }
             };
             vec![
                 rfc3339(r.first_ns),
@@ -275,7 +296,8 @@ pub fn redundant(a: RedundantArgs) -> Result<ExitCode> {
 pub fn timeline(a: TimelineArgs) -> Result<ExitCode> {
     let bucket_ns = a.bucket.map(|b| secs(b, "bucket").map(|s| (s * 1e9) as i64)).transpose()?;
     let calls = load(&a.snapshot, &a.common)?;
-    let bucket_ns = timeline::check_bucket(&calls, bucket_ns).map_err(|e| anyhow!(trawl_query::QueryError::Invalid(format!("--bucket: {e}"))))?;
+    let bucket_ns = timeline::check_bucket(&calls, bucket_ns)
+        .map_err(|e| anyhow!(trawl_query::QueryError::Invalid(format!("--bucket: {e}"))))?;
     let parents = trawl_investigate::parents::Parents::new(&calls);
     let t = timeline::build(&calls, &parents, bucket_ns);
     match a.format {
@@ -304,14 +326,23 @@ pub fn timeline(a: TimelineArgs) -> Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print_table(&["failed_at", "request_at", "endpoint", "kind", "count", "first_call", "latency_ms", "note"], &rows)?;
+            print_table(
+                &["failed_at", "request_at", "endpoint", "kind", "count", "first_call", "latency_ms", "note"],
+                &rows,
+            )?;
             if !t.origins.is_empty() {
                 println!("\norigins");
-                let rows: Vec<Vec<String>> =
-                    t.origins.iter().map(|o| vec![o.failure.clone(), o.origin.clone(), o.chain.join(" <- "), o.evidence.clone()]).collect();
+                let rows: Vec<Vec<String>> = t
+                    .origins
+                    .iter()
+                    .map(|o| vec![o.failure.clone(), o.origin.clone(), o.chain.join(" <- "), o.evidence.clone()])
+                    .collect();
                 print_table(&["failure", "origin", "chain", "evidence"], &rows)?;
             }
-            println!("\nanomalous buckets ({} s each: failures above the endpoint's rate, or p50 over 3x its usual)", t.bucket_ns as f64 / 1e9);
+            println!(
+                "\nanomalous buckets ({} s each: failures above the endpoint's rate, or p50 over 3x its usual)",
+                t.bucket_ns as f64 / 1e9
+            );
             let rows: Vec<Vec<String>> = t
                 .buckets
                 .iter()
@@ -339,7 +370,10 @@ pub fn service_map(a: MapArgs) -> Result<ExitCode> {
         None => (map::build(&calls), None),
         Some(f) => {
             let (m, focus) = map::focused(map::build(&calls), f).map_err(|nodes| {
-                anyhow!(trawl_query::QueryError::Invalid(format!("--focus: `{f}` is not a node of the map; its nodes are {}", nodes.join(", "))))
+                anyhow!(trawl_query::QueryError::Invalid(format!(
+                    "--focus: `{f}` is not a node of the map; its nodes are {}",
+                    nodes.join(", ")
+                )))
             })?;
             (m, Some(focus))
         }
@@ -431,13 +465,21 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode> {
                 .collect();
             print_table(&["call", "server", "offset_ms", "duration_ms", "status", "linked_by", "id"], &rows)?;
             if !chain.ambiguous.is_empty() {
-                println!("\nambiguous: made while several requests were in flight at the server, with no id to tell which (not followed)");
+                println!(
+                    "\nambiguous: made while several requests were in flight at the server, with no id to tell which (not followed)"
+                );
                 let rows: Vec<Vec<String>> = chain
                     .ambiguous
                     .iter()
                     .map(|m| {
                         let c = &calls[m.call];
-                        vec![c.endpoint.clone(), c.server.clone(), format!("+{:.1}", calls::ms(start, c.start_ns)), m.candidates.to_string(), c.id.clone()]
+                        vec![
+                            c.endpoint.clone(),
+                            c.server.clone(),
+                            format!("+{:.1}", calls::ms(start, c.start_ns)),
+                            m.candidates.to_string(),
+                            c.id.clone(),
+                        ]
                     })
                     .collect();
                 print_table(&["call", "server", "offset_ms", "candidate_parents", "id"], &rows)?;
@@ -450,7 +492,8 @@ pub fn trace(a: TraceArgs) -> Result<ExitCode> {
 pub fn diff(a: DiffArgs) -> Result<ExitCode> {
     let base = load_schemas(&a.baseline, &a.common)?;
     let new = load_schemas(&a.new, &a.common)?;
-    let report = diff::compare(&base, &new, diff::Settings { latency_pct: a.latency_pct, latency_min_ms: a.latency_min_ms });
+    let report =
+        diff::compare(&base, &new, diff::Settings { latency_pct: a.latency_pct, latency_min_ms: a.latency_min_ms });
     match a.format {
         DiffFormat::Json => print_json(&report.to_json())?,
         DiffFormat::Junit => print!("{}", report.to_junit(&diff::endpoints(&base, &new))),

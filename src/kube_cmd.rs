@@ -69,13 +69,19 @@ impl Common {
     fn filter(&self) -> Result<Filter> {
         let mut labels = BTreeMap::new();
         for l in &self.labels {
-            let (k, v) = l.split_once('=').ok_or_else(|| trawl_analyze::Error::Config(format!("--label: expected KEY=VALUE, got `{l}`")))?;
+            let (k, v) = l
+                .split_once('=')
+                .ok_or_else(|| trawl_analyze::Error::Config(format!("--label: expected KEY=VALUE, got `{l}`")))?;
             labels.insert(k.to_string(), v.to_string());
         }
         let name_regex = self
             .name_regex
             .as_deref()
-            .map(|r| Regex::new(r).map_err(|e| trawl_analyze::Error::Config(format!("--name-regex: not a valid regular expression: {e}"))))
+            .map(|r| {
+                Regex::new(r).map_err(|e| {
+                    trawl_analyze::Error::Config(format!("--name-regex: not a valid regular expression: {e}"))
+                })
+            })
             .transpose()?;
         let at = self.at.as_deref().map(|t| trawl_snapshot::window::parse_time("--at", t)).transpose()?;
         Ok(Filter { namespaces: self.namespaces.clone(), name_regex, labels, at, ..Filter::default() })
@@ -125,7 +131,11 @@ pub fn workloads(a: WorkloadsArgs) -> Result<()> {
         }
         return Ok(());
     }
-    writeln!(o, "{:<8} {:<14} {:<32} {:<26} {:<10} {:<18} WHEN", "KIND", "NAMESPACE", "NAME", "WORKLOAD", "NODE", "IPS")?;
+    writeln!(
+        o,
+        "{:<8} {:<14} {:<32} {:<26} {:<10} {:<18} WHEN",
+        "KIND", "NAMESPACE", "NAME", "WORKLOAD", "NODE", "IPS"
+    )?;
     for w in &found {
         let ips: Vec<String> = w.ips.iter().map(|(ip, _)| ip.to_string()).collect();
         writeln!(
@@ -145,10 +155,14 @@ pub fn workloads(a: WorkloadsArgs) -> Result<()> {
 
 pub fn ips(a: IpsArgs) -> Result<()> {
     let mut f = a.common.filter()?;
-    f.ip =
-        a.ip.as_deref()
-            .map(|s| s.parse().map_err(|_| trawl_analyze::Error::Config(format!("--ip: expected an IPv4 or IPv6 address, got `{s}`"))))
-            .transpose()?;
+    f.ip = a
+        .ip
+        .as_deref()
+        .map(|s| {
+            s.parse()
+                .map_err(|_| trawl_analyze::Error::Config(format!("--ip: expected an IPv4 or IPv6 address, got `{s}`")))
+        })
+        .transpose()?;
     let cluster = a.common.cluster()?;
     let found = list::addresses(&cluster, &f);
     let mut o = std::io::stdout().lock();

@@ -203,7 +203,9 @@ DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Log
     )]
     Audit(investigate_cmd::AuditArgs),
     /// Request chain: the calls one inbound call set off downstream, by trace headers or timing.
-    #[command(after_help = "Examples:\n  trawl trace incident.snap 42\n  trawl trace incident.snap incident/42 --format json\n\nDocs: docs/investigations.md")]
+    #[command(
+        after_help = "Examples:\n  trawl trace incident.snap 42\n  trawl trace incident.snap incident/42 --format json\n\nDocs: docs/investigations.md"
+    )]
     Trace(investigate_cmd::TraceArgs),
     /// Regression verification: compare a new snapshot with a baseline, per endpoint; exit 1 on a regression.
     #[command(
@@ -311,7 +313,10 @@ fn main() -> ExitCode {
                     || c.downcast_ref::<trawl_snapshot::Error>().is_some_and(trawl_snapshot::Error::is_user_error)
                     || c.downcast_ref::<trawl_capture::Error>().is_some_and(trawl_capture::Error::is_user_error)
             });
-            if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+            if err
+                .chain()
+                .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("trawl: {err:#}");
@@ -356,8 +361,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn capture(a: CaptureArgs) -> Result<ExitCode> {
-    let duration = a.duration.map(|d| secs_to_ns("duration", d).map(|ns| std::time::Duration::from_nanos(ns as u64))).transpose()?;
-    let node = a.node.unwrap_or_else(|| std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "node".into()));
+    let duration = a
+        .duration
+        .map(|d| secs_to_ns("duration", d).map(|ns| std::time::Duration::from_nanos(ns as u64)))
+        .transpose()?;
+    let node = a.node.unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "node".into())
+    });
     let cfg = trawl_capture::Config {
         interfaces: a.interfaces,
         archive: a.out,
@@ -387,7 +397,8 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed)).map_err(|e| anyhow::anyhow!("installing the signal handler: {e}"))?;
+    ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed))
+        .map_err(|e| anyhow::anyhow!("installing the signal handler: {e}"))?;
     let c = trawl_capture::start(&cfg)?;
     if let Some(why) = c.fallback() {
         eprintln!("trawl: eBPF capture is not available here ({why}); using AF_PACKET");
@@ -400,7 +411,9 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
                 trawl_capture::kube_watch::KubeSource::Kubeconfig(p) => format!("the cluster of {}", p.display()),
             }
         ),
-        trawl_capture::Kubernetes::FromFile(f) => eprintln!("kubernetes: recording {} (again when it changes)", f.display()),
+        trawl_capture::Kubernetes::FromFile(f) => {
+            eprintln!("kubernetes: recording {} (again when it changes)", f.display())
+        }
         trawl_capture::Kubernetes::None => {}
     }
     eprintln!("capturing on {} (backend: {})", cfg.interfaces.join(", "), c.backend());
@@ -422,14 +435,23 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
             k.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
         );
         if let Some(e) = &k.last_error {
-            eprintln!("trawl: note: the Kubernetes watch was interrupted {} times, each time resumed (a 410 Gone is routine); the last: {e}", k.errors);
+            eprintln!(
+                "trawl: note: the Kubernetes watch was interrupted {} times, each time resumed (a 410 Gone is routine); the last: {e}",
+                k.errors
+            );
         }
     }
     if r.deleted != (0, 0) {
-        eprintln!("retention (--keep): deleted the {} oldest capture files and {} Kubernetes sidecars no kept file needs", r.deleted.0, r.deleted.1);
+        eprintln!(
+            "retention (--keep): deleted the {} oldest capture files and {} Kubernetes sidecars no kept file needs",
+            r.deleted.0, r.deleted.1
+        );
     }
     if r.dropped > 0 {
-        eprintln!("trawl: warning: {} packets were dropped (the capture buffer was full); each file's statistics block counts them", r.dropped);
+        eprintln!(
+            "trawl: warning: {} packets were dropped (the capture buffer was full); each file's statistics block counts them",
+            r.dropped
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -443,7 +465,11 @@ fn secs_to_ns(name: &str, s: f64) -> Result<i64> {
 
 fn default_output(input: &Path) -> PathBuf {
     let name = input.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "capture".into());
-    let stem = [".pcapng.gz", ".pcap.gz", ".cap.gz", ".pcapng", ".pcap", ".cap", ".gz"].iter().find_map(|e| name.strip_suffix(e)).unwrap_or(&name).to_string();
+    let stem = [".pcapng.gz", ".pcap.gz", ".cap.gz", ".pcapng", ".pcap", ".cap", ".gz"]
+        .iter()
+        .find_map(|e| name.strip_suffix(e))
+        .unwrap_or(&name)
+        .to_string();
     PathBuf::from(format!("{stem}.snap"))
 }
 
@@ -462,7 +488,9 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     if !a.proto_descriptors.is_empty() {
         let mut sets = Vec::new();
         for f in &a.proto_descriptors {
-            sets.push(std::fs::read(f).map_err(|e| Error::Config(format!("--proto-descriptors {}: {e}", f.display())))?);
+            sets.push(
+                std::fs::read(f).map_err(|e| Error::Config(format!("--proto-descriptors {}: {e}", f.display())))?,
+            );
         }
         let schemas = trawl_proto::grpc::Schemas::from_sets(&sets).map_err(|(i, e)| {
             let f = a.proto_descriptors[i].display();
@@ -518,11 +546,23 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
             elapsed,
             bytes as f64 / 1e6 / elapsed.max(1e-9)
         )?;
-        writeln!(o, "  flows         {:>10}  (tcp {}, udp {}, other {})", c.flows, c.tcp_flows, c.udp_flows, c.other_flows)?;
-        writeln!(o, "  api_calls     {:>10}  (http requests {}, responses {})", c.api_calls, c.http_requests, c.http_responses)?;
+        writeln!(
+            o,
+            "  flows         {:>10}  (tcp {}, udp {}, other {})",
+            c.flows, c.tcp_flows, c.udp_flows, c.other_flows
+        )?;
+        writeln!(
+            o,
+            "  api_calls     {:>10}  (http requests {}, responses {})",
+            c.api_calls, c.http_requests, c.http_responses
+        )?;
         writeln!(o, "  parse_issues  {:>10}", c.parse_issues)?;
         if c.capture_dropped > 0 {
-            writeln!(o, "  capture loss  {:>10}  packets the capturing tool dropped (pcapng statistics): not in the files", c.capture_dropped)?;
+            writeln!(
+                o,
+                "  capture loss  {:>10}  packets the capturing tool dropped (pcapng statistics): not in the files",
+                c.capture_dropped
+            )?;
         }
         if c.http2_frames > 0 {
             writeln!(
@@ -536,32 +576,61 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
                 c.http2_responses,
                 c.grpc_calls,
                 c.grpc_messages,
-                if c.hpack_unknown_fields > 0 { format!(", {} header fields lost to unseen HPACK state", c.hpack_unknown_fields) } else { String::new() }
+                if c.hpack_unknown_fields > 0 {
+                    format!(", {} header fields lost to unseen HPACK state", c.hpack_unknown_fields)
+                } else {
+                    String::new()
+                }
             )?;
         }
         if c.dns_queries + c.dns_responses > 0 {
-            writeln!(o, "  dns           queries {}, responses {} (over TCP {}, {})", c.dns_queries, c.dns_responses, c.dns_tcp_queries, c.dns_tcp_responses)?;
+            writeln!(
+                o,
+                "  dns           queries {}, responses {} (over TCP {}, {})",
+                c.dns_queries, c.dns_responses, c.dns_tcp_queries, c.dns_tcp_responses
+            )?;
         }
         if c.tls_client_hellos + c.tls_server_hellos > 0 {
-            writeln!(o, "  tls           client hellos {}, server hellos {}", c.tls_client_hellos, c.tls_server_hellos)?;
+            writeln!(
+                o,
+                "  tls           client hellos {}, server hellos {}",
+                c.tls_client_hellos, c.tls_server_hellos
+            )?;
         }
         if c.redis_commands + c.redis_replies > 0 {
             writeln!(o, "  redis         commands {}, replies {}", c.redis_commands, c.redis_replies)?;
         }
         if c.db_requests > 0 {
-            writeln!(o, "  databases     requests {}, errors {} (PostgreSQL, MySQL, MongoDB)", c.db_requests, c.db_errors)?;
+            writeln!(
+                o,
+                "  databases     requests {}, errors {} (PostgreSQL, MySQL, MongoDB)",
+                c.db_requests, c.db_errors
+            )?;
         }
         if c.kafka_requests + c.kafka_responses + c.amqp_methods > 0 {
-            writeln!(o, "  messaging     kafka requests {}, responses {}; amqp methods {}", c.kafka_requests, c.kafka_responses, c.amqp_methods)?;
+            writeln!(
+                o,
+                "  messaging     kafka requests {}, responses {}; amqp methods {}",
+                c.kafka_requests, c.kafka_responses, c.amqp_methods
+            )?;
         }
         if c.graphql_operations + c.websocket_messages > 0 {
-            writeln!(o, "  graphql       {} operations; websocket {} messages", c.graphql_operations, c.websocket_messages)?;
+            writeln!(
+                o,
+                "  graphql       {} operations; websocket {} messages",
+                c.graphql_operations, c.websocket_messages
+            )?;
         }
         if c.tcp_flows > 0 {
             writeln!(
                 o,
                 "  tcp health    retransmissions {}, out-of-order {}, dup ACKs {}, zero windows {}, RSTs {}, refused {}",
-                c.tcp_retransmissions, c.tcp_out_of_order, c.tcp_dup_acks, c.tcp_zero_windows, c.tcp_rst_packets, c.tcp_refused
+                c.tcp_retransmissions,
+                c.tcp_out_of_order,
+                c.tcp_dup_acks,
+                c.tcp_zero_windows,
+                c.tcp_rst_packets,
+                c.tcp_refused
             )?;
         }
         let k = &m.kubernetes;
@@ -589,7 +658,10 @@ fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
     report_unmatched(&m.kubernetes.sidecars);
     for i in &m.inputs {
         if let Some(d) = &i.damage {
-            eprintln!("trawl: {}: damaged at byte {} after {} frames: {} (analysed up to the damage)", i.path, d.offset, d.frames_before, d.detail);
+            eprintln!(
+                "trawl: {}: damaged at byte {} after {} frames: {} (analysed up to the damage)",
+                i.path, d.offset, d.frames_before, d.detail
+            );
         }
         if let Some(n) = i.capture_dropped.filter(|n| *n > 0) {
             eprintln!(
@@ -613,7 +685,10 @@ pub(crate) fn report_sidecars_problems(reports: &[trawl_analyze::kube::FileRepor
             eprintln!("trawl: warning: {}: {p} (skipped)", r.path);
         }
         if r.more_problems > 0 {
-            eprintln!("trawl: warning: {}: {} more problems (see the manifest's kubernetes.sidecars)", r.path, r.more_problems);
+            eprintln!(
+                "trawl: warning: {}: {} more problems (see the manifest's kubernetes.sidecars)",
+                r.path, r.more_problems
+            );
         }
     }
 }
@@ -621,7 +696,10 @@ pub(crate) fn report_sidecars_problems(reports: &[trawl_analyze::kube::FileRepor
 /// Sidecars that named no address of the capture.
 fn report_unmatched(reports: &[trawl_analyze::kube::FileReport]) {
     for r in reports.iter().filter(|r| r.matched == 0 && r.format != "unreadable") {
-        eprintln!("trawl: warning: {}: names no address of this capture at its time (another cluster or another time?)", r.path);
+        eprintln!(
+            "trawl: warning: {}: names no address of this capture at its time (another cluster or another time?)",
+            r.path
+        );
     }
 }
 
@@ -629,8 +707,10 @@ pub(crate) fn spawn_progress(p: Arc<Progress>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let bar = indicatif::ProgressBar::new(p.total_bytes.load(Ordering::Relaxed).max(1));
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {decimal_bytes}/{decimal_total_bytes} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {decimal_bytes}/{decimal_total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let start = Instant::now();
         while !p.done.load(Ordering::Relaxed) {
@@ -673,12 +753,20 @@ fn debug_streams(inputs: &[PathBuf], json: bool) -> Result<ExitCode> {
         let client = endpoint(&f.src_ip, f.src_port);
         let server = endpoint(&f.dst_ip, f.dst_port);
         // node0 is the endpoint that sent the first packet, as in tshark.
-        let (n0, n1, d0, d1) = if d.first_from_client { (client, server, &d.dirs[0], &d.dirs[1]) } else { (server, client, &d.dirs[1], &d.dirs[0]) };
+        let (n0, n1, d0, d1) = if d.first_from_client {
+            (client, server, &d.dirs[0], &d.dirs[1])
+        } else {
+            (server, client, &d.dirs[1], &d.dirs[0])
+        };
         if json {
             let v = serde_json::json!({"stream": n, "flow_id": f.flow_id, "node0": n0, "node1": n1, "node0_bytes": d0.0, "node0_sha256": d0.1, "node1_bytes": d1.0, "node1_sha256": d1.1, "gap_bytes": f.dirs[0].gap_bytes + f.dirs[1].gap_bytes});
             writeln!(o, "{v}")?;
         } else {
-            writeln!(o, "{n:>6} {:>10} {n0:<45} {:>12} {:<64} {n1:<45} {:>12} {:<64}", f.flow_id, d0.0, d0.1, d1.0, d1.1)?;
+            writeln!(
+                o,
+                "{n:>6} {:>10} {n0:<45} {:>12} {:<64} {n1:<45} {:>12} {:<64}",
+                f.flow_id, d0.0, d0.1, d1.0, d1.1
+            )?;
         }
     }
     Ok(if outcome.damaged() { ExitCode::from(EXIT_DAMAGED) } else { ExitCode::SUCCESS })

@@ -58,7 +58,12 @@ pub fn run(a: McpArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let server = TrawlServer::new(Config { data: data.clone(), allow_destructive: a.allow_destructive, threads: a.threads, log: !a.quiet });
+    let server = TrawlServer::new(Config {
+        data: data.clone(),
+        allow_destructive: a.allow_destructive,
+        threads: a.threads,
+        log: !a.quiet,
+    });
     if a.list_tools {
         println!("{}", serde_json::to_string_pretty(&server.tools())?);
         return Ok(ExitCode::SUCCESS);

@@ -50,8 +50,20 @@ fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
 
-const CALL_SUMMARY: &[&str] =
-    &["id", "timestamp", "src_name", "dst_name", "dst_port", "protocol", "method", "url", "status_code", "grpc_status", "latency_ms", "error"];
+const CALL_SUMMARY: &[&str] = &[
+    "id",
+    "timestamp",
+    "src_name",
+    "dst_name",
+    "dst_port",
+    "protocol",
+    "method",
+    "url",
+    "status_code",
+    "grpc_status",
+    "latency_ms",
+    "error",
+];
 const FLOW_SUMMARY: &[&str] = &[
     "flow_id",
     "timestamp",
@@ -110,7 +122,13 @@ pub fn run(a: QueryArgs) -> Result<()> {
             return Err(trawl_query::QueryError::Invalid("--peers folds flows: use it with --table flows".into()));
         }
         let columns = if a.peers { None } else { pick_columns(&cat, table, a.columns.as_deref(), a.format).await? };
-        let q = KflQuery { table, filter: a.kfl.clone(), limit: (a.limit > 0).then_some(a.limit), columns, ..Default::default() };
+        let q = KflQuery {
+            table,
+            filter: a.kfl.clone(),
+            limit: (a.limit > 0).then_some(a.limit),
+            columns,
+            ..Default::default()
+        };
         let start = Instant::now();
         let (df, notes) = if a.peers {
             let (df, notes) = cat.peer_frame(&q).await?;
@@ -130,8 +148,16 @@ pub fn run(a: QueryArgs) -> Result<()> {
         trawl_query::format::write(&batches, &schema, a.format, &mut out)?;
         out.flush().map_err(|e| trawl_query::QueryError::Io { path: "stdout".into(), source: e })?;
         if a.format == Format::Table {
-            let more = if a.limit > 0 && rows == a.limit { format!(" (--limit {}; --limit 0 for all)", a.limit) } else { String::new() };
-            eprintln!("{rows} row{}{more} in {:.1} ms", if rows == 1 { "" } else { "s" }, start.elapsed().as_secs_f64() * 1000.0);
+            let more = if a.limit > 0 && rows == a.limit {
+                format!(" (--limit {}; --limit 0 for all)", a.limit)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "{rows} row{}{more} in {:.1} ms",
+                if rows == 1 { "" } else { "s" },
+                start.elapsed().as_secs_f64() * 1000.0
+            );
         }
         Ok::<(), trawl_query::QueryError>(())
     })??;
@@ -144,8 +170,21 @@ fn print_notes(notes: &[String]) {
     }
 }
 
-async fn pick_columns(cat: &Catalog, table: Table, spec: Option<&str>, format: Format) -> Result<Option<Vec<String>>, trawl_query::QueryError> {
-    let all: Vec<String> = cat.context().table(Catalog::kfl_table(table)).await?.schema().fields().iter().map(|f| f.name().clone()).collect();
+async fn pick_columns(
+    cat: &Catalog,
+    table: Table,
+    spec: Option<&str>,
+    format: Format,
+) -> Result<Option<Vec<String>>, trawl_query::QueryError> {
+    let all: Vec<String> = cat
+        .context()
+        .table(Catalog::kfl_table(table))
+        .await?
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let summary = if table == Table::Calls { CALL_SUMMARY } else { FLOW_SUMMARY };
     Ok(choose_columns(&all, spec, format, summary, cat.snapshots.len() > 1))
 }
@@ -153,7 +192,13 @@ async fn pick_columns(cat: &Catalog, table: Table, spec: Option<&str>, format: F
 /// The columns to print, out of `all` (None: every one): the `--columns`
 /// list, or the summary for the table format (led by `snapshot` when a
 /// folder of snapshots is open), or every column but the bodies.
-fn choose_columns(all: &[String], spec: Option<&str>, format: Format, summary: &[&str], several: bool) -> Option<Vec<String>> {
+fn choose_columns(
+    all: &[String],
+    spec: Option<&str>,
+    format: Format,
+    summary: &[&str],
+    several: bool,
+) -> Option<Vec<String>> {
     match spec {
         Some("all") => None,
         Some(list) => Some(list.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()),

@@ -184,7 +184,11 @@ pub fn archive(cmd: ArchiveCommand) -> Result<ExitCode> {
             if json {
                 writeln!(o, "{}", serde_json::to_string_pretty(&b)?)?;
             } else {
-                writeln!(o, "{:<20} {:<31} {:<31} {:>6} {:>12} {:>9} {:>9}", "node", "oldest", "newest", "files", "bytes", "sidecars", "dropped")?;
+                writeln!(
+                    o,
+                    "{:<20} {:<31} {:<31} {:>6} {:>12} {:>9} {:>9}",
+                    "node", "oldest", "newest", "files", "bytes", "sidecars", "dropped"
+                )?;
                 for n in &b.nodes {
                     let dash = || "-".to_string();
                     writeln!(
@@ -199,17 +203,30 @@ pub fn archive(cmd: ArchiveCommand) -> Result<ExitCode> {
                         n.dropped.map_or_else(dash, |d| d.to_string())
                     )?;
                 }
-                writeln!(o, "{:<20} {:<31} {:<31}", "(all)", b.oldest.clone().unwrap_or_default(), b.newest.clone().unwrap_or_default())?;
+                writeln!(
+                    o,
+                    "{:<20} {:<31} {:<31}",
+                    "(all)",
+                    b.oldest.clone().unwrap_or_default(),
+                    b.newest.clone().unwrap_or_default()
+                )?;
             }
             for n in &b.nodes {
                 for f in &n.damaged_files {
-                    eprintln!("trawl: {}: {f} is damaged or still being written; its boundaries are up to the damage", n.name);
+                    eprintln!(
+                        "trawl: {}: {f} is damaged or still being written; its boundaries are up to the damage",
+                        n.name
+                    );
                 }
                 for why in &n.unreadable_files {
                     eprintln!("trawl: {}: skipped: {why}", n.name);
                 }
                 if let Some(d) = n.dropped.filter(|&d| d > 0) {
-                    eprintln!("trawl: {}: the capture dropped {d} packets, in {}", n.name, n.files_with_drops.join(", "));
+                    eprintln!(
+                        "trawl: {}: the capture dropped {d} packets, in {}",
+                        n.name,
+                        n.files_with_drops.join(", ")
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -232,7 +249,13 @@ pub fn snapshot(cmd: SnapshotCommand, ws: Option<&Path>) -> Result<ExitCode> {
             });
             let m = index(&snap, threads, force, quiet)?;
             if !quiet {
-                println!("indexed {}: {} flows, {} api_calls, {} packets", snap.display(), m.counters.flows, m.counters.api_calls, m.counters.frames);
+                println!(
+                    "indexed {}: {} flows, {} api_calls, {} packets",
+                    snap.display(),
+                    m.counters.flows,
+                    m.counters.api_calls,
+                    m.counters.frames
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -243,7 +266,13 @@ pub fn snapshot(cmd: SnapshotCommand, ws: Option<&Path>) -> Result<ExitCode> {
             }
             let n = trawl_snapshot::pack::pack(&snap, &output, level)?;
             let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
-            println!("packed {} files of {} into {} ({:.1} MB)", n, snap.display(), output.display(), size as f64 / 1e6);
+            println!(
+                "packed {} files of {} into {} ({:.1} MB)",
+                n,
+                snap.display(),
+                output.display(),
+                size as f64 / 1e6
+            );
             Ok(ExitCode::SUCCESS)
         }
         SnapshotCommand::Unpack { file, output, name } => {
@@ -318,7 +347,8 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
     let archive = Archive::open(&a.archive)?;
     let bounds = archive.first_ns().zip(archive.last_ns());
     let window = Window::from_args(a.start.as_deref(), a.end.as_deref(), a.last.as_deref(), bounds)?;
-    let spec = CutSpec { window, nodes: a.nodes.clone(), namespaces: a.namespaces.clone(), pod_regex: a.pod_regex.clone() };
+    let spec =
+        CutSpec { window, nodes: a.nodes.clone(), namespaces: a.namespaces.clone(), pod_regex: a.pod_regex.clone() };
     // One Ctrl-C handler per process: it removes the cut being written and,
     // with --index, the index being written (the cut then stays, not indexed).
     let tmp = trawl_analyze::output::Snapshot::tmp_path(&out);
@@ -327,7 +357,10 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
         let created = !tmp.exists();
         let _ = std::fs::remove_dir_all(&tmp);
         let _ = std::fs::remove_dir_all(&index_tmp);
-        eprintln!("trawl: interrupted; {}", if created { "the snapshot was created but not indexed" } else { "no snapshot was created" });
+        eprintln!(
+            "trawl: interrupted; {}",
+            if created { "the snapshot was created but not indexed" } else { "no snapshot was created" }
+        );
         std::process::exit(130);
     });
     let started = Instant::now();
@@ -341,7 +374,10 @@ fn create(a: CreateArgs, ws: &Path) -> Result<ExitCode> {
     let meta = made?;
     let elapsed = started.elapsed().as_secs_f64();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"snapshot": out, "elapsed_s": elapsed, "meta": meta}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"snapshot": out, "elapsed_s": elapsed, "meta": meta}))?
+        );
     } else {
         println!("snapshot {} of {} .. {} in {:.2} s", out.display(), meta.window.start, meta.window.end, elapsed);
         for n in &meta.nodes {
@@ -397,7 +433,9 @@ fn index(snap: &Path, threads: Option<usize>, force: bool, quiet: bool) -> Resul
 
 /// The flow ids of the rows a KFL filter matches.
 fn kfl_flow_ids(snap: &Path, table: Table, filter: &str, threads: usize) -> Result<HashSet<u64>> {
-    let (ids, notes) = trawl_query::block_on(threads, async { Catalog::open(snap, threads).await?.kfl_flow_ids(table, filter).await })??;
+    let (ids, notes) = trawl_query::block_on(threads, async {
+        Catalog::open(snap, threads).await?.kfl_flow_ids(table, filter).await
+    })??;
     for n in notes {
         eprintln!("note: {n}");
     }
@@ -412,15 +450,31 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
         Some(k) => Some(kfl_flow_ids(&snap, Table::from(a.table), k, a.threads)?),
         None => None,
     };
-    let window = if a.start.is_some() || a.end.is_some() { Some(Window::from_args(a.start.as_deref(), a.end.as_deref(), None, None)?) } else { None };
+    let window = if a.start.is_some() || a.end.is_some() {
+        Some(Window::from_args(a.start.as_deref(), a.end.as_deref(), None, None)?)
+    } else {
+        None
+    };
     let spec = ExportSpec { flow_ids, window, nodes: a.nodes.clone(), bpf: a.bpf.clone(), annotate: a.annotate };
     let sum = trawl_snapshot::export::export(&snap, &spec, &a.output)?;
     let elapsed = started.elapsed().as_secs_f64();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"output": a.output, "elapsed_s": elapsed, "summary": sum}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"output": a.output, "elapsed_s": elapsed, "summary": sum})
+            )?
+        );
     } else {
         let w = window.map(|w| format!(" in {} .. {}", show(w.start_ns), show(w.end_ns))).unwrap_or_default();
-        println!("exported {} packets ({} bytes, {} flows{w}) to {} in {:.3} s", sum.packets, sum.bytes, sum.flows, a.output.display(), elapsed);
+        println!(
+            "exported {} packets ({} bytes, {} flows{w}) to {} in {:.3} s",
+            sum.packets,
+            sum.bytes,
+            sum.flows,
+            a.output.display(),
+            elapsed
+        );
         if sum.bpf_dropped > 0 {
             println!("  --bpf dropped {} of the {} packets selected", sum.bpf_dropped, sum.bpf_dropped + sum.packets);
         }

@@ -49,7 +49,9 @@ pub fn run(a: SqlArgs) -> Result<()> {
         let mut sh = Shell { cat, format: a.format, timing: false };
         let script = match (&a.command, &a.file) {
             (Some(c), _) => Some(c.clone()),
-            (None, Some(f)) => Some(std::fs::read_to_string(f).with_context(|| format!("{}: cannot read the SQL file", f.display()))?),
+            (None, Some(f)) => {
+                Some(std::fs::read_to_string(f).with_context(|| format!("{}: cannot read the SQL file", f.display()))?)
+            }
             (None, None) if !std::io::stdin().is_terminal() => {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s).context("reading SQL from standard input")?;
@@ -87,7 +89,11 @@ impl Shell {
         let _ = out.flush();
         if self.timing {
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            eprintln!("{rows} row{} in {:.1} ms", if rows == 1 { "" } else { "s" }, start.elapsed().as_secs_f64() * 1000.0);
+            eprintln!(
+                "{rows} row{} in {:.1} ms",
+                if rows == 1 { "" } else { "s" },
+                start.elapsed().as_secs_f64() * 1000.0
+            );
         }
         Ok(())
     }
@@ -140,7 +146,10 @@ impl Shell {
             return Ok(());
         }
         let t = tables.iter().find(|t| t.name == table).ok_or_else(|| {
-            anyhow::anyhow!("\\d: no table named {table:?}; tables: {}", tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "))
+            anyhow::anyhow!(
+                "\\d: no table named {table:?}; tables: {}",
+                tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            )
         })?;
         println!("{} ({})", t.name, t.kind);
         for (name, ty, nullable) in &t.columns {
@@ -159,7 +168,8 @@ impl Shell {
         words.sort();
         words.dedup();
         let config = rustyline::Config::builder().auto_add_history(false).max_history_size(10_000)?.build();
-        let mut ed: rustyline::Editor<SqlHelper, rustyline::history::FileHistory> = rustyline::Editor::with_config(config)?;
+        let mut ed: rustyline::Editor<SqlHelper, rustyline::history::FileHistory> =
+            rustyline::Editor::with_config(config)?;
         ed.set_helper(Some(SqlHelper { words }));
         let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".trawl_sql_history"));
         if let Some(h) = &history {
@@ -321,8 +331,12 @@ impl Completer for SqlHelper {
             return Ok((pos, Vec::new()));
         }
         let lower = prefix.to_ascii_lowercase();
-        let pairs =
-            self.words.iter().filter(|w| w.to_ascii_lowercase().starts_with(&lower)).map(|w| Pair { display: w.clone(), replacement: w.clone() }).collect();
+        let pairs = self
+            .words
+            .iter()
+            .filter(|w| w.to_ascii_lowercase().starts_with(&lower))
+            .map(|w| Pair { display: w.clone(), replacement: w.clone() })
+            .collect();
         Ok((start, pairs))
     }
 }
@@ -341,7 +355,11 @@ impl Validator for SqlHelper {
     /// A statement is complete at `;`; a backslash command at the end of its line.
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
         let input = ctx.input().trim();
-        if input.is_empty() || input.starts_with('\\') || input.ends_with(';') { Ok(ValidationResult::Valid(None)) } else { Ok(ValidationResult::Incomplete) }
+        if input.is_empty() || input.starts_with('\\') || input.ends_with(';') {
+            Ok(ValidationResult::Valid(None))
+        } else {
+            Ok(ValidationResult::Incomplete)
+        }
     }
 }
 
@@ -353,6 +371,9 @@ mod tests {
 
     #[test]
     fn statements_split_outside_quotes() {
-        assert_eq!(split_statements("select ';' ; -- note; here\nselect 2;\n\\d calls\nselect 3"), vec!["select ';'", "select 2", "\\d calls", "select 3"]);
+        assert_eq!(
+            split_statements("select ';' ; -- note; here\nselect 2;\n\\d calls\nselect 3"),
+            vec!["select ';'", "select 2", "\\d calls", "select 3"]
+        );
     }
 }

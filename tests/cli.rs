@@ -37,7 +37,9 @@ fn scratch(name: &str) -> PathBuf {
 
 fn read_table(path: &Path) -> Vec<RecordBatch> {
     let file = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     reader.map(|b| b.unwrap_or_else(|e| panic!("{e}"))).collect()
 }
 
@@ -49,7 +51,9 @@ fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
 /// namespaces (`unshare -n -m`) and every program in `tools`.
 fn can_record(tools: &[&str]) -> bool {
     Command::new("unshare").args(["-n", "-m", "true"]).status().is_ok_and(|s| s.success())
-        && tools.iter().all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
+        && tools.iter().all(|t| {
+            Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success())
+        })
 }
 
 fn stderr(o: &Output) -> String {
@@ -64,13 +68,18 @@ fn analyze_demo_writes_a_readable_snapshot() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("api_calls") && out.contains("18"), "{out}");
-    let mut names: Vec<String> =
-        fs::read_dir(&snap).map(|r| r.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string())).collect()).unwrap_or_default();
+    let mut names: Vec<String> = fs::read_dir(&snap)
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string())).collect())
+        .unwrap_or_default();
     names.sort();
-    assert_eq!(names, ["api_calls.parquet", "flows.parquet", "manifest.json", "packets.parquet", "parse_issues.parquet"]);
+    assert_eq!(
+        names,
+        ["api_calls.parquet", "flows.parquet", "manifest.json", "packets.parquet", "parse_issues.parquet"]
+    );
 
     // The manifest: schema version, input facts, row counts.
-    let m: serde_json::Value = serde_json::from_slice(&fs::read(snap.join("manifest.json")).unwrap_or_default()).unwrap_or_default();
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(snap.join("manifest.json")).unwrap_or_default()).unwrap_or_default();
     let pcap = fs::read(testdata("demo/checkout.pcap")).unwrap_or_default();
     assert_eq!(m["schema_version"], trawl_schemas::SCHEMA_VERSION);
     assert_eq!(m["inputs"][0]["sha256"], trawl_hex(&sha2::Sha256::digest(&pcap)));
@@ -100,7 +109,10 @@ fn analyze_demo_writes_a_readable_snapshot() {
     assert_eq!(failed, 3);
     let file = fs::File::open(snap.join("api_calls.parquet")).unwrap_or_else(|e| panic!("{e}"));
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(builder.schema().metadata().get("trawl.schema_version").map(String::as_str), Some(trawl_schemas::SCHEMA_VERSION.to_string().as_str()));
+    assert_eq!(
+        builder.schema().metadata().get("trawl.schema_version").map(String::as_str),
+        Some(trawl_schemas::SCHEMA_VERSION.to_string().as_str())
+    );
     fs::remove_dir_all(&dir).ok();
 }
 
@@ -133,11 +145,17 @@ fn not_a_capture_is_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("notes.pcap") && err.contains("not a capture file") && err.contains("expected a pcap, pcapng or gzip"), "{err}");
+    assert!(
+        err.contains("notes.pcap")
+            && err.contains("not a capture file")
+            && err.contains("expected a pcap, pcapng or gzip"),
+        "{err}"
+    );
     // Nothing half-written is left behind.
     assert!(!dir.join("x.snap").exists());
-    let leftovers: Vec<_> =
-        fs::read_dir(&dir).map(|r| r.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect()).unwrap_or_default();
+    let leftovers: Vec<_> = fs::read_dir(&dir)
+        .map(|r| r.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect())
+        .unwrap_or_default();
     assert!(leftovers.is_empty());
     fs::remove_dir_all(&dir).ok();
 }
@@ -172,7 +190,13 @@ fn existing_output_needs_force() {
 fn damaged_capture_is_analysed_and_exits_3() {
     let dir = scratch("damaged");
     let snap = dir.join("d.snap");
-    let o = trawl(&["analyze", &testdata("corpus/suricata_http-mime-truncated.pcap"), "--json", "-o", &snap.display().to_string()]);
+    let o = trawl(&[
+        "analyze",
+        &testdata("corpus/suricata_http-mime-truncated.pcap"),
+        "--json",
+        "-o",
+        &snap.display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("damaged at byte") && stderr(&o).contains("after 2696 frames"), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
@@ -205,7 +229,8 @@ fn a_directory_of_captures_is_merged() {
 fn debug_streams_prints_tshark_comparable_digests() {
     let o = trawl(&["debug", "streams", "--json", &testdata("corpus/zeek_http_206_example_b.pcap")]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     // tshark -q -z follow,tcp,raw,0 on the same file.
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["node0"], "192.168.72.14:3254");
@@ -242,7 +267,16 @@ fn stdout(o: &Output) -> String {
 #[test]
 fn query_filters_calls_with_kfl() {
     let snap = demo_snapshot();
-    let o = trawl(&["query", &snap, "--kfl", "http && status_code >= 500", "--format", "ndjson", "--columns", "id,path,status_code"]);
+    let o = trawl(&[
+        "query",
+        &snap,
+        "--kfl",
+        "http && status_code >= 500",
+        "--format",
+        "ndjson",
+        "--columns",
+        "id,path,status_code",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
@@ -258,7 +292,18 @@ fn query_filters_calls_with_kfl() {
     let o = trawl(&["query", &snap, "--count", "--kfl", "response.status == 404"]);
     assert_eq!(stdout(&o), "1\n");
     assert!(stderr(&o).contains("note: legacy field `response.status` rewritten to `status_code`"), "{}", stderr(&o));
-    let o = trawl(&["query", &snap, "--table", "flows", "--format", "csv", "--columns", "flow_id,zeek_state", "--limit", "2"]);
+    let o = trawl(&[
+        "query",
+        &snap,
+        "--table",
+        "flows",
+        "--format",
+        "csv",
+        "--columns",
+        "flow_id,zeek_state",
+        "--limit",
+        "2",
+    ]);
     assert_eq!(stdout(&o), "flow_id,zeek_state\n1,SF\n11,SF\n");
     let o = trawl(&["query", &snap, "--format", "json", "--kfl", "status_code == 418"]);
     assert_eq!(stdout(&o), "[]\n");
@@ -306,7 +351,11 @@ fn sql_runs_scripts_and_refuses_writes() {
     );
     let dir = scratch("sql-file");
     let script = dir.join("q.sql");
-    fs::write(&script, "-- the failing checkouts\nSELECT id, status_code\n  FROM http\n WHERE status_code >= 500\n ORDER BY id;\n").ok();
+    fs::write(
+        &script,
+        "-- the failing checkouts\nSELECT id, status_code\n  FROM http\n WHERE status_code >= 500\n ORDER BY id;\n",
+    )
+    .ok();
     let o = trawl(&["sql", &snap, "--format", "csv", "-f", script.to_str().unwrap_or_default()]);
     assert_eq!(stdout(&o), "id,status_code\n8,502\n10,502\n11,502\n", "{}", stderr(&o));
     let o = trawl(&["sql", &snap, "-c", "DROP TABLE calls"]);
@@ -363,7 +412,10 @@ fn sql_shell_is_interactive_on_a_terminal() {
     assert!(text.contains("trawl sql on checkout.snap (read-only)"), "{text}");
     assert!(text.contains("n\r\n--\r\n18\r\n"), "{text}");
     assert!(text.contains("calls (view)"), "{text}");
-    assert!(text.contains("SELECT * FROM calls WHERE protocol IN ([Utf8(\"http\"), Utf8(\"grpc\"), Utf8(\"graphql\")])"), "{text}");
+    assert!(
+        text.contains("SELECT * FROM calls WHERE protocol IN ([Utf8(\"http\"), Utf8(\"grpc\"), Utf8(\"graphql\")])"),
+        "{text}"
+    );
     assert!(text.contains("error: trawl sql is read-only: `DROP TABLE`"), "{text}");
     assert!(text.contains("error: No field named nope"), "{text}");
     assert!(text.contains("answer\r\n------\r\n42\r\n"), "{text}");
@@ -374,7 +426,8 @@ fn sql_shell_is_interactive_on_a_terminal() {
 /// Count and sha256 over (capture time ns LE, captured bytes) of every
 /// packet, as testdata/golden/archive_vs_tshark.tsv has them.
 fn packet_digest(path: &Path) -> (u64, String) {
-    let mut r = trawl_analyze::input::CaptureReader::open(path, Default::default(), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let mut r =
+        trawl_analyze::input::CaptureReader::open(path, Default::default(), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
     let mut h = sha2::Sha256::new();
     let mut n = 0;
     while let Some(c) = r.next_chunk() {
@@ -389,7 +442,8 @@ fn packet_digest(path: &Path) -> (u64, String) {
 
 fn golden_export(case: &str) -> (String, u64, String) {
     let text = fs::read_to_string(testdata("golden/archive_vs_tshark.tsv")).unwrap_or_default();
-    let row = text.lines().find(|l| l.starts_with(case)).unwrap_or_else(|| panic!("{case} not in archive_vs_tshark.tsv"));
+    let row =
+        text.lines().find(|l| l.starts_with(case)).unwrap_or_else(|| panic!("{case} not in archive_vs_tshark.tsv"));
     let f: Vec<&str> = row.split('\t').collect();
     (f[2].to_string(), f[4].parse().unwrap_or(u64::MAX), f[5].to_string())
 }
@@ -418,10 +472,26 @@ fn export_pcap_kfl_gives_exactly_the_connections_tshark_finds() {
             // tshark: 20 frames are fragments (`ip.flags.mf == 1 ||
             // ip.frag_offset > 0`), 4 complete a datagram (`ip.fragments`).
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-            assert_eq!((v["manifest"]["counters"]["ip_fragments"].as_u64(), v["manifest"]["counters"]["ip_reassembled"].as_u64()), (Some(20), Some(4)));
+            assert_eq!(
+                (
+                    v["manifest"]["counters"]["ip_fragments"].as_u64(),
+                    v["manifest"]["counters"]["ip_reassembled"].as_u64()
+                ),
+                (Some(20), Some(4))
+            );
         }
         let out = dir.join("out.pcapng");
-        let o = trawl(&["export-pcap", &snap.display().to_string(), "--table", table, "--kfl", kfl, "-o", &out.display().to_string(), "--annotate"]);
+        let o = trawl(&[
+            "export-pcap",
+            &snap.display().to_string(),
+            "--table",
+            table,
+            "--kfl",
+            kfl,
+            "-o",
+            &out.display().to_string(),
+            "--annotate",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).starts_with(&format!("exported {packets} packets")), "{}", stdout(&o));
         // tshark: `tcp.stream in {streams of http.response.code >= N}`.
@@ -430,10 +500,18 @@ fn export_pcap_kfl_gives_exactly_the_connections_tshark_finds() {
     // A KFL error is one line with exit 2; nothing is written.
     let snap = dir.join("checkout.pcap.snap");
     let out = dir.join("bad.pcapng");
-    let o = trawl(&["export-pcap", &snap.display().to_string(), "--kfl", "status_code >=", "-o", &out.display().to_string()]);
+    let o = trawl(&[
+        "export-pcap",
+        &snap.display().to_string(),
+        "--kfl",
+        "status_code >=",
+        "-o",
+        &out.display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!out.exists());
-    let o = trawl(&["export-pcap", &snap.display().to_string(), "--bpf", "port banana", "-o", &out.display().to_string()]);
+    let o =
+        trawl(&["export-pcap", &snap.display().to_string(), "--bpf", "port banana", "-o", &out.display().to_string()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).starts_with("trawl: --bpf: `port banana` is not a valid filter"), "{}", stderr(&o));
     fs::remove_dir_all(&dir).ok();

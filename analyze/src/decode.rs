@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use etherparse::defrag::IpDefragBuf;
-use etherparse::{EtherType, IpFragOffset, IpNumber, LaxIpPayloadSlice, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{
+    EtherType, IpFragOffset, IpNumber, LaxIpPayloadSlice, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice,
+};
 
 /// TCP header fields the flow tracker needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,7 +110,8 @@ fn offset_in(base: &[u8], part: &[u8]) -> usize {
 
 /// Addresses, IP version, payload, announced payload length and fragment
 /// fields of an IP header.
-type NetParts<'a, 'b> = (IpAddr, IpAddr, u8, &'b LaxIpPayloadSlice<'a>, Option<usize>, Option<(u32, IpFragOffset, bool)>);
+type NetParts<'a, 'b> =
+    (IpAddr, IpAddr, u8, &'b LaxIpPayloadSlice<'a>, Option<usize>, Option<(u32, IpFragOffset, bool)>);
 
 /// Finds the fragment header in an IPv6 extension chain: (identification,
 /// offset, more fragments). Walked here with bounds checks: etherparse
@@ -140,7 +143,11 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
         113 => {
             // Linux cooked capture v1: 16-byte header, protocol at 14.
             if frame.len() < 16 {
-                return Decoded::Malformed { layer: "link", kind: "truncated_link_header", detail: "SLL header needs 16 bytes".into() };
+                return Decoded::Malformed {
+                    layer: "link",
+                    kind: "truncated_link_header",
+                    detail: "SLL header needs 16 bytes".into(),
+                };
             }
             let proto = u16::from_be_bytes([frame[14], frame[15]]);
             Ok(LaxSlicedPacket::from_ether_type(EtherType(proto), &frame[16..]))
@@ -148,7 +155,11 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
         276 => {
             // Linux cooked capture v2: 20-byte header, protocol at 0.
             if frame.len() < 20 {
-                return Decoded::Malformed { layer: "link", kind: "truncated_link_header", detail: "SLL2 header needs 20 bytes".into() };
+                return Decoded::Malformed {
+                    layer: "link",
+                    kind: "truncated_link_header",
+                    detail: "SLL2 header needs 20 bytes".into(),
+                };
             }
             let proto = u16::from_be_bytes([frame[0], frame[1]]);
             Ok(LaxSlicedPacket::from_ether_type(EtherType(proto), &frame[20..]))
@@ -156,7 +167,11 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
         0 | 108 => {
             // BSD loopback: a 4-byte address family in either byte order.
             if frame.len() < 4 {
-                return Decoded::Malformed { layer: "link", kind: "truncated_link_header", detail: "loopback header needs 4 bytes".into() };
+                return Decoded::Malformed {
+                    layer: "link",
+                    kind: "truncated_link_header",
+                    detail: "loopback header needs 4 bytes".into(),
+                };
             }
             let le = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
             let be = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
@@ -194,7 +209,9 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
             let hl = h.ihl() as usize * 4;
             let exts = v4.extensions().auth.map_or(0, |a| a.slice().len());
             let expected = (total > hl).then(|| total - hl - exts);
-            let frag = h.is_fragmenting_payload().then(|| (h.identification() as u32, h.fragments_offset(), h.more_fragments()));
+            let frag = h
+                .is_fragmenting_payload()
+                .then(|| (h.identification() as u32, h.fragments_offset(), h.more_fragments()));
             (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), 4, v4.payload(), expected, frag)
         }
         LaxNetSlice::Ipv6(v6) => {
@@ -202,7 +219,8 @@ pub fn decode(link: u32, frame: &[u8]) -> Decoded {
             let exts_len = v6.extensions().slice().len();
             let pl = h.payload_length() as usize;
             let expected = (pl > 0).then(|| pl.saturating_sub(exts_len));
-            let frag = if v6.is_payload_fragmented() { v6_fragment(h.next_header().0, v6.extensions().slice()) } else { None };
+            let frag =
+                if v6.is_payload_fragmented() { v6_fragment(h.next_header().0, v6.extensions().slice()) } else { None };
             (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), 6, v6.payload(), expected, frag)
         }
         LaxNetSlice::Arp(_) => return Decoded::NotIp,
@@ -296,8 +314,13 @@ fn transport(p: &mut Packet, base: &[u8], sliced: Option<&TransportSlice>, l4: &
             } else {
                 None
             };
-            p.tcp =
-                TcpMeta { seq: tcp.sequence_number(), ack: tcp.acknowledgment_number(), flags, window: tcp.window_size(), wscale: wscale.unwrap_or(NO_WSCALE) };
+            p.tcp = TcpMeta {
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                flags,
+                window: tcp.window_size(),
+                wscale: wscale.unwrap_or(NO_WSCALE),
+            };
             let payload = tcp.payload();
             p.payload_off = offset_in(base, payload);
             p.payload_len = payload.len();
@@ -357,7 +380,13 @@ impl Defrag {
     /// a number for the datagram should this fragment be its first: trawl
     /// gives the frame's ordinal); returns the datagram's id, and the
     /// datagram when it is complete.
-    pub fn add(&mut self, piece: &FragPiece, frame: &[u8], ts_ns: i64, id: u64) -> Result<(u64, Option<Reassembled>), String> {
+    pub fn add(
+        &mut self,
+        piece: &FragPiece,
+        frame: &[u8],
+        ts_ns: i64,
+        id: u64,
+    ) -> Result<(u64, Option<Reassembled>), String> {
         let data = frame.get(piece.data_off..piece.data_off + piece.data_len).unwrap_or(&[]);
         if !self.active.contains_key(&piece.key) && self.active.len() >= self.max_datagrams {
             self.expire(ts_ns);
@@ -369,7 +398,10 @@ impl Defrag {
                 self.overflows += 1;
             }
         }
-        let entry = self.active.entry(piece.key).or_insert_with(|| (IpDefragBuf::new(IpNumber(piece.key.proto), Vec::new(), Vec::new()), ts_ns, id));
+        let entry = self
+            .active
+            .entry(piece.key)
+            .or_insert_with(|| (IpDefragBuf::new(IpNumber(piece.key.proto), Vec::new(), Vec::new()), ts_ns, id));
         entry.1 = ts_ns;
         let datagram = entry.2;
         if let Err(e) = entry.0.add(piece.offset, piece.more, data) {
@@ -483,7 +515,8 @@ mod tests {
 
     /// An IPv4 frame (raw IP) carrying `data` at fragment offset `off`.
     fn fragment(id: u16, off: u16, more: bool, data: &[u8]) -> Vec<u8> {
-        let mut h = etherparse::Ipv4Header::new(data.len() as u16, 64, IpNumber::UDP, [10, 0, 0, 1], [10, 0, 0, 2]).unwrap_or_default();
+        let mut h = etherparse::Ipv4Header::new(data.len() as u16, 64, IpNumber::UDP, [10, 0, 0, 1], [10, 0, 0, 2])
+            .unwrap_or_default();
         h.identification = id;
         h.more_fragments = more;
         h.fragment_offset = IpFragOffset::try_new(off / 8).unwrap_or(IpFragOffset::ZERO);
@@ -498,7 +531,8 @@ mod tests {
         // A UDP datagram of 8 + 40 bytes in three fragments, last first.
         let mut udp = vec![0x9c, 0x40, 0x00, 0x35, 0x00, 48, 0, 0];
         udp.extend((0..40u8).map(|b| b + 1));
-        let frames = [fragment(7, 32, false, &udp[32..]), fragment(7, 0, true, &udp[..16]), fragment(7, 16, true, &udp[16..32])];
+        let frames =
+            [fragment(7, 32, false, &udp[32..]), fragment(7, 0, true, &udp[..16]), fragment(7, 16, true, &udp[16..32])];
         let mut d = Defrag::new(16, 30_000_000_000);
         let mut out = None;
         for (i, f) in frames.iter().enumerate() {

@@ -26,7 +26,9 @@ use crate::community_id::community_id;
 use crate::decode::{ACK, FIN, Packet, RST, SYN};
 use crate::l7::{L7, L7Ctx};
 use crate::reassembly::{Reassembler, StreamEvent};
-use crate::records::{CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest, tag, untag};
+use crate::records::{
+    CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest, tag, untag,
+};
 use crate::stats::Stats;
 use crate::tcp_analysis::{Segment, TcpAnalysis};
 
@@ -346,7 +348,10 @@ impl FlowTable {
         let (client, server) = if client_is_src { (s, d) } else { (d, s) };
         let tcp = (ip.proto == 6).then(|| {
             Box::new(Tcp {
-                reasm: [Reassembler::with_limit(self.cfg.max_ooo_bytes), Reassembler::with_limit(self.cfg.max_ooo_bytes)],
+                reasm: [
+                    Reassembler::with_limit(self.cfg.max_ooo_bytes),
+                    Reassembler::with_limit(self.cfg.max_ooo_bytes),
+                ],
                 syn: false,
                 synack: false,
                 syn_ts: None,
@@ -357,7 +362,10 @@ impl FlowTable {
                 closed: false,
                 l7: L7::new((sp, dp)),
                 apps: 0,
-                digest: self.cfg.hash_streams.then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
+                digest: self
+                    .cfg
+                    .hash_streams
+                    .then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
                 analysis: TcpAnalysis::default(),
             })
         });
@@ -387,7 +395,11 @@ impl FlowTable {
     fn update(&mut self, f: &mut Flow, p: &Pkt, cfg: &FlowConfig) {
         let ip = p.ip;
         let (sp, _) = key_ports(ip);
-        let dir = if (ip.src, sp) == f.client && !(f.client == f.server && f.dirs[0].packets > f.dirs[1].packets) { 0 } else { 1 };
+        let dir = if (ip.src, sp) == f.client && !(f.client == f.server && f.dirs[0].packets > f.dirs[1].packets) {
+            0
+        } else {
+            1
+        };
         f.last_ts = f.last_ts.max(p.ts);
         let payload_len = (p.payload.len() + ip.missing) as u64;
         {
@@ -403,7 +415,10 @@ impl FlowTable {
             if payload_len > 0 {
                 note_history(f, dir, H_DATA);
             }
-            if ip.proto == 17 && !p.payload.is_empty() && (f.dns.is_some() || registry::is_dns(p.payload, f.client.1, f.server.1)) {
+            if ip.proto == 17
+                && !p.payload.is_empty()
+                && (f.dns.is_some() || registry::is_dns(p.payload, f.client.1, f.server.1))
+            {
                 let conn = f.dns.get_or_insert_with(|| Box::new(DnsConn::new(cfg.limits)));
                 conn.message(at, p.payload);
                 let out = conn.drain();
@@ -437,7 +452,15 @@ impl FlowTable {
         if dir == 0 && t.rtt.is_none() && t.synack && flags & (SYN | ACK) == ACK {
             t.rtt = t.syn_ts.map(|s| p.ts - s);
         }
-        let seg = Segment { ts: p.ts, seq: th.seq, ack: th.ack, len: payload_len as u32, flags, window: th.window, wscale: th.wscale };
+        let seg = Segment {
+            ts: p.ts,
+            seq: th.seq,
+            ack: th.ack,
+            len: payload_len as u32,
+            flags,
+            window: th.window,
+            wscale: th.wscale,
+        };
         let remembered = t.analysis.remembered();
         self.last_expert = t.analysis.packet(dir, &seg, t.rtt, self.unacked_total < cfg.max_shard_unacked);
         self.unacked_total = (self.unacked_total + t.analysis.remembered()).saturating_sub(remembered);
@@ -461,7 +484,9 @@ impl FlowTable {
         if payload_len > 0 || flags & FIN != 0 {
             let Tcp { reasm, l7, digest, .. } = &mut *t;
             let started = clean && reasm[dir].started();
-            reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, &mut |e| feed(l7, digest, &ctx, started, dir, e));
+            reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, &mut |e| {
+                feed(l7, digest, &ctx, started, dir, e)
+            });
             if self.ooo_total + reasm[dir].ooo_bytes() > cfg.max_shard_ooo_bytes {
                 self.stats.tcp_shard_ooo_overflows += 1;
                 reasm[dir].give_up_holes(at, &mut |e| feed(l7, digest, &ctx, started, dir, e));
@@ -600,7 +625,9 @@ impl FlowTable {
         // HTTP/2 messages are those read from HEADERS (stream 1 of an h2c
         // Upgrade carries the HTTP/1.1 request, counted as HTTP/1).
         let has = |m: &Option<trawl_proto::exchange::Message>| {
-            m.as_ref().is_some_and(|m| m.version.is_none() && !matches!(m.start, trawl_proto::exchange::StartLine::Unknown)) as u64
+            m.as_ref()
+                .is_some_and(|m| m.version.is_none() && !matches!(m.start, trawl_proto::exchange::StartLine::Unknown))
+                as u64
         };
         if ex.stream_id.is_some() {
             st.http2_requests += has(&ex.request);
@@ -743,7 +770,10 @@ impl FlowTable {
             if let Some(d) = t.digest.take() {
                 let Digest2 { hashers: [h0, h1], bytes } = *d;
                 digest = Some(Box::new(StreamDigest {
-                    dirs: [(bytes[0], crate::input::hex(&h0.finalize())), (bytes[1], crate::input::hex(&h1.finalize()))],
+                    dirs: [
+                        (bytes[0], crate::input::hex(&h0.finalize())),
+                        (bytes[1], crate::input::hex(&h1.finalize())),
+                    ],
                     first_from_client: f.first_from_client,
                 }));
             }
@@ -813,7 +843,16 @@ fn closed_reason(t: &Tcp) -> &'static str {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn zeek_state(syn: bool, synack: bool, established: bool, fin_c: bool, fin_s: bool, rst_c: bool, rst_s: bool, server_replied: bool) -> &'static str {
+fn zeek_state(
+    syn: bool,
+    synack: bool,
+    established: bool,
+    fin_c: bool,
+    fin_s: bool,
+    rst_c: bool,
+    rst_s: bool,
+    server_replied: bool,
+) -> &'static str {
     if established {
         return match (fin_c, fin_s, rst_c, rst_s) {
             (_, _, true, _) => "RSTO",
@@ -859,7 +898,14 @@ fn note_history(f: &mut Flow, dir: usize, bit: u16) {
 
 /// Hands one reassembled event to the L7 layer, hashing its bytes first
 /// when streams are hashed.
-fn feed(l7: &mut L7, digest: &mut Option<Box<Digest2>>, ctx: &L7Ctx<'_>, started_clean: bool, dir: usize, e: StreamEvent<'_>) {
+fn feed(
+    l7: &mut L7,
+    digest: &mut Option<Box<Digest2>>,
+    ctx: &L7Ctx<'_>,
+    started_clean: bool,
+    dir: usize,
+    e: StreamEvent<'_>,
+) {
     if let (Some(d), StreamEvent::Data { bytes, .. }) = (digest.as_mut(), &e) {
         d.hashers[dir].update(bytes);
         d.bytes[dir] += bytes.len() as u64;
@@ -902,7 +948,16 @@ mod tests {
         tcp.proto = 6;
         tcp.dport = 80;
         tcp.tcp = TcpMeta { seq, ack: 1, flags: 0x18, window: 100, ..TcpMeta::default() };
-        t.packet(&Pkt { ordinal: n, ts: n as i64, file_index: 0, frame_number: n, wire_len: 54 + data.len() as u32, vshard: 0, ip: &tcp, payload: data });
+        t.packet(&Pkt {
+            ordinal: n,
+            ts: n as i64,
+            file_index: 0,
+            frame_number: n,
+            wire_len: 54 + data.len() as u32,
+            vshard: 0,
+            ip: &tcp,
+            payload: data,
+        });
     }
 
     #[test]
@@ -957,7 +1012,8 @@ mod tests {
         assert!(t.len() <= 10);
         t.finish();
         let rows = t.take_output();
-        let mut ids: Vec<u64> = rows.iter().filter_map(|r| if let Record::Flow(f) = &r.record { Some(f.flow_id) } else { None }).collect();
+        let mut ids: Vec<u64> =
+            rows.iter().filter_map(|r| if let Record::Flow(f) = &r.record { Some(f.flow_id) } else { None }).collect();
         ids.sort_unstable();
         assert_eq!(ids, (1..=50).collect::<Vec<u64>>());
         assert_eq!(t.stats.flow_table_evictions, 40);

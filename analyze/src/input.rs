@@ -146,7 +146,11 @@ impl Interface {
             match opt {
                 InterfaceDescriptionOption::IfTsResol(r) => {
                     let exp = (r & 0x7f) as u32;
-                    units_per_sec = if r & 0x80 == 0 { 10u64.checked_pow(exp).unwrap_or(0) } else { 2u64.checked_pow(exp).unwrap_or(0) };
+                    units_per_sec = if r & 0x80 == 0 {
+                        10u64.checked_pow(exp).unwrap_or(0)
+                    } else {
+                        2u64.checked_pow(exp).unwrap_or(0)
+                    };
                 }
                 InterfaceDescriptionOption::IfTsOffset(o) => offset_s = *o as i64,
                 _ => {}
@@ -268,7 +272,11 @@ impl CaptureReader {
         // Re-chain the two bytes already read in front of the stream.
         let prefix = magic[..n].to_vec();
         let mut src = if gzip {
-            Source::Gzip(Box::new(flate2::read::MultiGzDecoder::new(PrefixedHashing { prefix, pos: 0, inner: hashing })))
+            Source::Gzip(Box::new(flate2::read::MultiGzDecoder::new(PrefixedHashing {
+                prefix,
+                pos: 0,
+                inner: hashing,
+            })))
         } else {
             Source::Plain(hashing)
         };
@@ -296,10 +304,15 @@ impl CaptureReader {
                     }
                 };
                 head = buf;
-                (Framing::Pcapng { parser: Box::new(parser), interfaces: Vec::new() }, head.len() - rest_len, Format::Pcapng)
+                (
+                    Framing::Pcapng { parser: Box::new(parser), interfaces: Vec::new() },
+                    head.len() - rest_len,
+                    Format::Pcapng,
+                )
             }
             m if pcap_magic(&m).is_some() => {
-                let (rest, h) = PcapHeader::from_slice(&head).map_err(|e| not_capture(format!("pcap header is invalid: {e}")))?;
+                let (rest, h) =
+                    PcapHeader::from_slice(&head).map_err(|e| not_capture(format!("pcap header is invalid: {e}")))?;
                 let used = head.len() - rest.len();
                 let max_len = (h.snaplen as usize).clamp(MAX_PACKET, MAX_RECORD);
                 (
@@ -314,7 +327,10 @@ impl CaptureReader {
                 )
             }
             _ => {
-                return Err(not_capture(format!("expected a pcap, pcapng or gzip-compressed capture, found first bytes {}", hex(&m))));
+                return Err(not_capture(format!(
+                    "expected a pcap, pcapng or gzip-compressed capture, found first bytes {}",
+                    hex(&m)
+                )));
             }
         };
         let mut link_types = Vec::new();
@@ -388,7 +404,10 @@ impl CaptureReader {
                 if self.damage.is_some() {
                     self.done = true;
                 } else if self.eof {
-                    self.set_damage(self.offset + used as u64, format!("file cut short in the middle of a record ({} bytes left over)", buf.len() - used));
+                    self.set_damage(
+                        self.offset + used as u64,
+                        format!("file cut short in the middle of a record ({} bytes left over)", buf.len() - used),
+                    );
                     self.done = true;
                 } else {
                     self.leftover.extend_from_slice(&buf[used..]);
@@ -444,7 +463,12 @@ impl CaptureReader {
                     let (ts_ns, incl, orig) = pcap_record(h, be, ns);
                     if incl > max_len {
                         let off = self.offset + pos as u64;
-                        self.set_damage(off, format!("record of {incl} bytes is larger than the maximum of {max_len}: the file is damaged"));
+                        self.set_damage(
+                            off,
+                            format!(
+                                "record of {incl} bytes is larger than the maximum of {max_len}: the file is damaged"
+                            ),
+                        );
                         return pos;
                     }
                     if buf.len() - pos - 16 < incl {

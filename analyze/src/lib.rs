@@ -86,7 +86,12 @@ impl SnapshotResult {
 }
 
 /// Analyses the inputs of `opts` into a snapshot directory at `out`.
-pub fn analyze_to_snapshot(opts: &Options, out: &Path, force: bool, progress: &Progress) -> Result<SnapshotResult, Error> {
+pub fn analyze_to_snapshot(
+    opts: &Options,
+    out: &Path,
+    force: bool,
+    progress: &Progress,
+) -> Result<SnapshotResult, Error> {
     let snap = output::Snapshot::begin(out, force)?;
     let result = analyze_into(opts, &snap.tmp, out, progress).and_then(|m| {
         copy_sidecars(&opts.k8s, &snap.tmp)?;
@@ -114,7 +119,11 @@ fn copy_sidecars(files: &[PathBuf], dir: &Path) -> Result<(), Error> {
             Some((_, l)) => l.clone(),
             None => {
                 let abs = std::path::absolute(&parent).unwrap_or(parent.clone());
-                let base = abs.file_name().map(|n| n.to_string_lossy().to_string()).filter(|n| !n.is_empty()).unwrap_or_else(|| "sidecars".into());
+                let base = abs
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "sidecars".into());
                 let mut label = base.clone();
                 let mut n = 1;
                 while folders.iter().any(|(_, l)| *l == label) {
@@ -174,7 +183,10 @@ fn manifest(opts: &Options, mut outcome: Outcome, tables: Vec<(&'static str, u64
         inputs: outcome.inputs,
         first_timestamp: first.map(time::rfc3339),
         last_timestamp: last.map(time::rfc3339),
-        tables: tables.into_iter().map(|(name, rows)| (name, TableInfo { file: format!("{name}.parquet"), rows })).collect(),
+        tables: tables
+            .into_iter()
+            .map(|(name, rows)| (name, TableInfo { file: format!("{name}.parquet"), rows }))
+            .collect(),
         counters: outcome.stats,
         kubernetes: outcome.kube,
         settings: Settings {

@@ -228,10 +228,14 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
             let ctx = worker_ctx;
             let mut stats = vec![Stats::default(); threads];
             pool.scope(|ps| {
-                for ((i, rx), (tx, st)) in tick_rxs.into_iter().enumerate().zip(out_txs.into_iter().zip(stats.iter_mut())) {
+                for ((i, rx), (tx, st)) in
+                    tick_rxs.into_iter().enumerate().zip(out_txs.into_iter().zip(stats.iter_mut()))
+                {
                     let ctx = ctx.clone();
                     let schemas = schemas.clone();
-                    ps.spawn(move |_| *st = work(i as u32, threads as u32, rx, tx, flow_cfg, schemas, batches.then_some(ctx)));
+                    ps.spawn(move |_| {
+                        *st = work(i as u32, threads as u32, rx, tx, flow_cfg, schemas, batches.then_some(ctx))
+                    });
                 }
             });
             stats
@@ -306,7 +310,9 @@ impl TickBuilder {
         }
         stats.parse_issues += 1;
         let seq = self.tick.reader_rows.len() as u32;
-        self.tick.reader_rows.push(Keyed { key: (0, ordinal, PHASE_READER, 0, seq), record: Record::Issue(Box::new(row)) });
+        self.tick
+            .reader_rows
+            .push(Keyed { key: (0, ordinal, PHASE_READER, 0, seq), record: Record::Issue(Box::new(row)) });
     }
 
     fn take(&mut self, eof: bool) -> Tick {
@@ -341,10 +347,18 @@ fn send_tick(txs: &[SyncSender<Arc<Tick>>], tick: Tick) -> bool {
 
 /// The reader thread: merges the files in time order, decodes, and cuts
 /// ticks.
-fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_frag: usize, progress: &Progress) -> Result<(Vec<InputInfo>, Stats), Error> {
+fn read_all(
+    readers: Vec<CaptureReader>,
+    txs: Vec<SyncSender<Arc<Tick>>>,
+    max_frag: usize,
+    progress: &Progress,
+) -> Result<(Vec<InputInfo>, Stats), Error> {
     let mut stats = Stats::default();
-    let mut cursors: Vec<Cursor> =
-        readers.into_iter().enumerate().map(|(i, reader)| Cursor { reader, chunk: None, frames: Vec::new(), pos: 0, file_index: i as u32 }).collect();
+    let mut cursors: Vec<Cursor> = readers
+        .into_iter()
+        .enumerate()
+        .map(|(i, reader)| Cursor { reader, chunk: None, frames: Vec::new(), pos: 0, file_index: i as u32 })
+        .collect();
     let mut heap = BinaryHeap::new();
     for (i, c) in cursors.iter_mut().enumerate() {
         if c.refill() {
@@ -464,7 +478,10 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
                         issue(
                             "unknown_link_type",
                             "link",
-                            format!("link type {} is not decoded; its frames are counted and skipped", crate::input::link_name(l)),
+                            format!(
+                                "link type {} is not decoded; its frames are counted and skipped",
+                                crate::input::link_name(l)
+                            ),
                         ),
                         &mut stats,
                         issue_cap,
@@ -503,7 +520,11 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
             };
             tb.reader_issue(
                 ordinal,
-                issue(kind, layer, "transport header cut short or malformed; the packet is counted but not assigned to a flow".into()),
+                issue(
+                    kind,
+                    layer,
+                    "transport header cut short or malformed; the packet is counted but not assigned to a flow".into(),
+                ),
                 &mut stats,
                 issue_cap,
             );
@@ -514,7 +535,8 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
             // DNS answers name the addresses of later flows (kube::peers).
             let data = tb.tick.chunks.get(data_chunk as usize).map_or(&[][..], |c| c.as_slice());
             let start = base as usize + packet.payload_off;
-            if let Some(answers) = data.get(start..start + packet.payload_len).and_then(trawl_proto::dns_answers::answers)
+            if let Some(answers) =
+                data.get(start..start + packet.payload_len).and_then(trawl_proto::dns_answers::answers)
                 && !answers.is_empty()
             {
                 stats.dns_answers += answers.len() as u64;
@@ -547,7 +569,12 @@ fn read_all(readers: Vec<CaptureReader>, txs: Vec<SyncSender<Arc<Tick>>>, max_fr
     Ok((infos, stats))
 }
 
-fn maybe_flush(tb: &mut TickBuilder, txs: &[SyncSender<Arc<Tick>>], progress: &Progress, ordinal: u64) -> Result<(), Error> {
+fn maybe_flush(
+    tb: &mut TickBuilder,
+    txs: &[SyncSender<Arc<Tick>>],
+    progress: &Progress,
+    ordinal: u64,
+) -> Result<(), Error> {
     if ordinal.is_multiple_of(TICK_FRAMES as u64) {
         progress.frames.store(ordinal, Ordering::Relaxed);
         let t = tb.take(false);
@@ -662,7 +689,9 @@ fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), E
         index.flow_ids = vec![None; index.frames.len()];
         index.tcp_expert = vec![0; index.frames.len()];
         for (ordinal, id, expert) in flow_ids.into_iter().flatten() {
-            if let Some(i) = ordinal.checked_sub(index.first_ordinal).map(|i| i as usize).filter(|i| *i < index.frames.len()) {
+            if let Some(i) =
+                ordinal.checked_sub(index.first_ordinal).map(|i| i as usize).filter(|i| *i < index.frames.len())
+            {
                 index.flow_ids[i] = Some(id);
                 index.tcp_expert[i] = expert;
             }

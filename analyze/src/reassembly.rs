@@ -100,7 +100,15 @@ impl Reassembler {
 
     /// One segment: `seq` of its first payload byte, the captured payload,
     /// how many payload bytes the capture lacks, and whether it carries FIN.
-    pub fn segment(&mut self, seq: u32, data: &[u8], missing: usize, fin: bool, at: At, out: &mut impl FnMut(StreamEvent)) {
+    pub fn segment(
+        &mut self,
+        seq: u32,
+        data: &[u8],
+        missing: usize,
+        fin: bool,
+        at: At,
+        out: &mut impl FnMut(StreamEvent),
+    ) {
         if self.ended {
             if !data.is_empty() {
                 self.retransmissions += 1;
@@ -414,8 +422,15 @@ mod tests {
     fn wrap_around_out_of_order_and_retransmitted_across_zero() {
         // ISN 2^32-4: the stream's first three bytes sit below the wrap, the rest above.
         let isn = u32::MAX - 3;
-        let (ev, r) =
-            events(isn, &[Ok((2, b"fgh", 0, false)), Ok((u32::MAX - 2, b"abc", 0, false)), Ok((0, b"de", 0, false)), Ok((u32::MAX - 2, b"abc", 0, false))]);
+        let (ev, r) = events(
+            isn,
+            &[
+                Ok((2, b"fgh", 0, false)),
+                Ok((u32::MAX - 2, b"abc", 0, false)),
+                Ok((0, b"de", 0, false)),
+                Ok((u32::MAX - 2, b"abc", 0, false)),
+            ],
+        );
         assert_eq!(ev, ["abc", "de", "fgh"]);
         assert_eq!((r.stream_bytes, r.gap_bytes, r.retransmissions), (8, 0, 1));
     }
@@ -431,7 +446,8 @@ mod tests {
 
     #[test]
     fn overlap_spanning_a_buffered_segment_keeps_the_buffered_bytes() {
-        let (ev, _) = events(99, &[Ok((104, b"EF", 0, false)), Ok((102, b"cdXXgh", 0, false)), Ok((100, b"ab", 0, false))]);
+        let (ev, _) =
+            events(99, &[Ok((104, b"EF", 0, false)), Ok((102, b"cdXXgh", 0, false)), Ok((100, b"ab", 0, false))]);
         assert_eq!(ev.concat(), "abcdEFgh");
     }
 
@@ -446,14 +462,23 @@ mod tests {
     fn a_hole_the_peer_acknowledged_is_a_gap_and_its_filler_a_retransmission() {
         // The receiver acknowledged bytes the capture never saw: they were
         // lost to the capture, not the network.
-        let (ev, r) = events(99, &[Ok((100, b"ab", 0, false)), Ok((104, b"ef", 0, false)), Err(106), Ok((102, b"cd", 0, false))]);
+        let (ev, r) =
+            events(99, &[Ok((100, b"ab", 0, false)), Ok((104, b"ef", 0, false)), Err(106), Ok((102, b"cd", 0, false))]);
         assert_eq!(ev, ["ab", "?2", "ef"]);
         assert_eq!((r.gap_bytes, r.retransmissions), (2, 1));
     }
 
     #[test]
     fn fin_before_the_last_data_ends_after_it() {
-        let (ev, r) = events(99, &[Ok((100, b"ab", 0, false)), Ok((104, b"", 0, true)), Ok((102, b"cd", 0, false)), Ok((102, b"cd", 0, false))]);
+        let (ev, r) = events(
+            99,
+            &[
+                Ok((100, b"ab", 0, false)),
+                Ok((104, b"", 0, true)),
+                Ok((102, b"cd", 0, false)),
+                Ok((102, b"cd", 0, false)),
+            ],
+        );
         assert_eq!(ev, ["ab", "cd", "FIN"]);
         assert!(r.ended());
         assert_eq!(r.retransmissions, 1, "data after the end is a retransmission");

@@ -411,11 +411,24 @@ impl TcpAnalysis {
                     fl |= WINDOW_FULL;
                 }
             }
-            if seglen == 0 && window != 0 && window == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && rev.lastflags & KEEP_ALIVE != 0 && plain {
+            if seglen == 0
+                && window != 0
+                && window == fwd.window
+                && seq == fwd.nextseq
+                && ack == fwd.lastack
+                && rev.lastflags & KEEP_ALIVE != 0
+                && plain
+            {
                 fl |= KEEP_ALIVE_ACK;
                 break 'fwd;
             }
-            if seglen == 0 && window == 0 && window == fwd.window && seq == fwd.nextseq && ack == fwd.lastack && rev.lastflags & ZERO_WINDOW_PROBE != 0 && plain
+            if seglen == 0
+                && window == 0
+                && window == fwd.window
+                && seq == fwd.nextseq
+                && ack == fwd.lastack
+                && rev.lastflags & ZERO_WINDOW_PROBE != 0
+                && plain
             {
                 fl |= ZERO_WINDOW_PROBE_ACK;
                 break 'fwd;

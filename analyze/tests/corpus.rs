@@ -143,7 +143,8 @@ fn corpus_http_methods_and_statuses_match_tshark() {
             }
         }
         let want_m: HashMap<String, u64> = serde_json::from_value(e["http"]["methods"].clone()).unwrap_or_default();
-        let want_s: HashMap<String, u64> = serde_json::from_value(e["http"]["status_codes"].clone()).unwrap_or_default();
+        let want_s: HashMap<String, u64> =
+            serde_json::from_value(e["http"]["status_codes"].clone()).unwrap_or_default();
         assert_eq!(methods, want_m, "{file}: methods");
         assert_eq!(statuses, want_s, "{file}: status codes");
     }
@@ -158,8 +159,12 @@ fn corpus_reassembled_streams_match_tshark_follow() {
     for e in oracle() {
         let file = e["file"].as_str().unwrap_or_default().to_string();
         let Some(streams) = e["tcp_stream_payloads"].as_array() else { continue };
-        let by_nodes: HashMap<(String, String), &Value> =
-            streams.iter().map(|s| ((s["node0"].as_str().unwrap_or("").to_string(), s["node1"].as_str().unwrap_or("").to_string()), s)).collect();
+        let by_nodes: HashMap<(String, String), &Value> = streams
+            .iter()
+            .map(|s| {
+                ((s["node0"].as_str().unwrap_or("").to_string(), s["node1"].as_str().unwrap_or("").to_string()), s)
+            })
+            .collect();
         let (_, rows) = run(&[corpus(&file)], 2, true);
         for f in flows(&rows).into_iter().filter(|f| f.protocol == "tcp") {
             let Some(d) = &f.digest else { panic!("{file}: flow {} has no digest", f.flow_id) };
@@ -230,10 +235,15 @@ fn render(rows: &[Keyed]) -> Vec<String> {
 
 #[test]
 fn output_is_identical_at_any_thread_count() {
-    let files: Vec<PathBuf> = ["sanders_http_espn.pcapng", "zeek_http_methods.pcap", "zeek_wikipedia.pcap", "suricata_http-pipeline-files-with-gap.pcap"]
-        .iter()
-        .map(|f| corpus(f))
-        .collect();
+    let files: Vec<PathBuf> = [
+        "sanders_http_espn.pcapng",
+        "zeek_http_methods.pcap",
+        "zeek_wikipedia.pcap",
+        "suricata_http-pipeline-files-with-gap.pcap",
+    ]
+    .iter()
+    .map(|f| corpus(f))
+    .collect();
     let (_, base) = run(&files, 1, true);
     assert!(base.len() > 250, "enough rows to make the comparison meaningful: {}", base.len());
     for threads in [2, 3, 8] {
@@ -344,7 +354,11 @@ fn input_facts_match_capinfos() {
         let packets = e["capinfos"]["packets"].as_u64().unwrap_or_else(|| u(&e, &["tshark_packets_read"]));
         assert_eq!(o.stats.frames, packets, "{file}: frames");
         assert_eq!(o.stats.ipv6_packets, u(&e, &["ipv6_packets"]), "{file}: IPv6 packets");
-        assert_eq!(o.stats.snaplen_truncated_frames, u(&e, &["snaplen_truncated_packets"]), "{file}: snaplen-truncated frames");
+        assert_eq!(
+            o.stats.snaplen_truncated_frames,
+            u(&e, &["snaplen_truncated_packets"]),
+            "{file}: snaplen-truncated frames"
+        );
     }
 }
 
@@ -388,7 +402,9 @@ fn demo_capture_tells_the_checkout_story() {
     };
     let failing: Vec<_> = calls.iter().filter(|c| status(c) == 502).collect();
     assert_eq!(failing.len(), 3);
-    assert!(failing.iter().all(|c| c.exchange.response.as_ref().is_some_and(|m| m.body == br#"{"error":"payment gateway unreachable"}"#)));
+    assert!(failing.iter().all(|c| {
+        c.exchange.response.as_ref().is_some_and(|m| m.body == br#"{"error":"payment gateway unreachable"}"#)
+    }));
     assert_eq!(calls.iter().filter(|c| status(c) == 404).count(), 1);
     assert_eq!(calls.iter().filter(|c| c.exchange.interim == vec![100]).count(), 1);
     assert_eq!(calls.iter().filter(|c| status(c) == 200).count(), 14);
@@ -402,15 +418,26 @@ fn demo_capture_tells_the_checkout_story() {
             _ => None,
         })
         .collect();
-    assert_eq!(piped, [(0, "/api/products/1".to_string()), (1, "/api/products/2".to_string()), (2, "/api/health".to_string())]);
-    let bodies: Vec<&[u8]> = calls.iter().filter(|c| c.flow_id == last_flow).filter_map(|c| c.exchange.response.as_ref().map(|m| m.body.as_slice())).collect();
-    assert!(bodies[0].starts_with(br#"{"id":1,"#) && bodies[1].starts_with(br#"{"id":2,"#) && bodies[2] == b"ok", "{bodies:?}");
+    assert_eq!(
+        piped,
+        [(0, "/api/products/1".to_string()), (1, "/api/products/2".to_string()), (2, "/api/health".to_string())]
+    );
+    let bodies: Vec<&[u8]> = calls
+        .iter()
+        .filter(|c| c.flow_id == last_flow)
+        .filter_map(|c| c.exchange.response.as_ref().map(|m| m.body.as_slice()))
+        .collect();
+    assert!(
+        bodies[0].starts_with(br#"{"id":1,"#) && bodies[1].starts_with(br#"{"id":2,"#) && bodies[2] == b"ok",
+        "{bodies:?}"
+    );
     // The gzip-encoded catalog is stored decoded.
     let catalog = calls
         .iter()
         .find(|c| matches!(c.exchange.request.as_ref().map(|m| &m.start), Some(StartLine::Request { target, .. }) if target == "/api/catalog.json"));
-    let body =
-        catalog.and_then(|c| c.exchange.response.as_ref()).map(|m| (m.header("content-encoding").map(str::to_string), m.body.starts_with(b"{\"products\"")));
+    let body = catalog
+        .and_then(|c| c.exchange.response.as_ref())
+        .map(|m| (m.header("content-encoding").map(str::to_string), m.body.starts_with(b"{\"products\"")));
     assert_eq!(body, Some((Some("gzip".to_string()), true)));
 }
 
@@ -562,7 +589,10 @@ fn corpus_tcp_expert_counts_match_tshark() {
     assert_eq!(compared, 53 * 13);
     assert!(diffs.is_empty(), "{} of {compared} differ:\n{}", diffs.len(), diffs.join("\n"));
     // The corpus exercises every counter: none is trivially zero.
-    let total: Vec<u64> = oracle().iter().map(|e| u(e, &["tcp", "zero_window_probe"]) + u(e, &["tcp", "window_full"]) + u(e, &["tcp", "keep_alive"])).collect();
+    let total: Vec<u64> = oracle()
+        .iter()
+        .map(|e| u(e, &["tcp", "zero_window_probe"]) + u(e, &["tcp", "window_full"]) + u(e, &["tcp", "keep_alive"]))
+        .collect();
     assert!(total.iter().sum::<u64>() > 10);
 }
 
@@ -622,10 +652,12 @@ fn corpus_http2_frames_streams_and_grpc_calls_match_tshark() {
         let mut paths: Vec<String> = rows
             .iter()
             .filter_map(|r| match &r.record {
-                Record::Call(c) if c.exchange.stream_id.is_some() => match c.exchange.request.as_ref().map(|m| &m.start) {
-                    Some(StartLine::Request { target, .. }) => Some(target.clone()),
-                    _ => None,
-                },
+                Record::Call(c) if c.exchange.stream_id.is_some() => {
+                    match c.exchange.request.as_ref().map(|m| &m.start) {
+                        Some(StartLine::Request { target, .. }) => Some(target.clone()),
+                        _ => None,
+                    }
+                }
                 _ => None,
             })
             .collect();
@@ -646,7 +678,14 @@ fn corpus_http2_frames_streams_and_grpc_calls_match_tshark() {
 fn corpus_grpc_calls_are_attributed() {
     let cases = [
         ("deepflow_h2c_ascii.pcap", "hipstershop.CartService", "GetCart", Some(0), [1, 1], None),
-        ("deepflow_grpc-server-stream.pcap", "timeseriesquery.TimeSeriesQueryService", "ServerStreamQuery", Some(0), [1, 5], Some("gap")),
+        (
+            "deepflow_grpc-server-stream.pcap",
+            "timeseriesquery.TimeSeriesQueryService",
+            "ServerStreamQuery",
+            Some(0),
+            [1, 5],
+            Some("gap"),
+        ),
         ("deepflow_grpc-service-name.pcap", "StreamingService", "ClientStreamRPC", Some(0), [3, 1], None),
     ];
     for (file, service, method, status, messages, error) in cases {
@@ -662,8 +701,16 @@ fn corpus_grpc_calls_are_attributed() {
         let c = calls[0];
         assert_eq!(c.protocol, "grpc", "{file}");
         let g = c.exchange.detail.grpc().unwrap_or_else(|| panic!("{file}: no gRPC details"));
-        assert_eq!((g.service.as_str(), g.method.as_str(), g.status, g.messages), (service, method, status, messages), "{file}");
-        assert_eq!(c.exchange.error.as_deref().or(c.exchange.response.as_ref().and_then(|m| m.error.as_deref())), error, "{file}");
+        assert_eq!(
+            (g.service.as_str(), g.method.as_str(), g.status, g.messages),
+            (service, method, status, messages),
+            "{file}"
+        );
+        assert_eq!(
+            c.exchange.error.as_deref().or(c.exchange.response.as_ref().and_then(|m| m.error.as_deref())),
+            error,
+            "{file}"
+        );
         // Payloads decode as protobuf (field numbers as keys).
         let req = g.decoded[0].as_deref().unwrap_or_default();
         assert!(req.starts_with("[{\"") && !req.contains("undecodable"), "{file}: {req}");
@@ -698,8 +745,11 @@ fn corpus_dns_messages_match_tshark() {
             .collect();
         names.sort();
         names.dedup();
-        let mut want: Vec<String> =
-            serde_json::from_value::<Vec<String>>(d["qnames"].clone()).unwrap_or_default().iter().map(|n| n.to_ascii_lowercase()).collect();
+        let mut want: Vec<String> = serde_json::from_value::<Vec<String>>(d["qnames"].clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
         want.sort();
         want.dedup();
         assert_eq!(names, want, "{file}: question names");
@@ -722,7 +772,11 @@ fn corpus_tls_handshakes_match_tshark_and_arkime() {
         let t = &e["tls"];
         let (outcome, rows) = run(&[corpus(&file)], 2, false);
         let s = &outcome.stats;
-        assert_eq!((s.tls_client_hellos, s.tls_server_hellos), (u(t, &["client_hellos"]), u(t, &["server_hellos"])), "{file}: TLS hellos");
+        assert_eq!(
+            (s.tls_client_hellos, s.tls_server_hellos),
+            (u(t, &["client_hellos"]), u(t, &["server_hellos"])),
+            "{file}: TLS hellos"
+        );
         let tls: Vec<&trawl_proto::detail::TlsInfo> = rows
             .iter()
             .filter_map(|r| match &r.record {
@@ -734,7 +788,11 @@ fn corpus_tls_handshakes_match_tshark_and_arkime() {
         assert_eq!(sni.len() as u64, u(t, &["sni_occurrences"]), "{file}: SNI occurrences");
         let mut distinct: Vec<String> = sni.iter().map(|s| s.to_string()).collect();
         distinct.dedup();
-        assert_eq!(distinct, serde_json::from_value::<Vec<String>>(t["sni"].clone()).unwrap_or_default(), "{file}: SNI");
+        assert_eq!(
+            distinct,
+            serde_json::from_value::<Vec<String>>(t["sni"].clone()).unwrap_or_default(),
+            "{file}: SNI"
+        );
         if file == "arkime_tls-split-client-hello.pcap" {
             let h = tls[0];
             assert_eq!(h.ja3.as_deref(), Some("35708a08e7be9f7aa5bce7f2d5c1cecb"));
@@ -768,15 +826,22 @@ fn corpus_redis_values_match_the_oracle() {
         }
         let (outcome, rows) = run(&[corpus(&file)], 2, true);
         let s = &outcome.stats;
-        let first_from_client =
-            flows(&rows).iter().find(|f| f.l7_protocols.contains(&"Redis")).and_then(|f| f.digest.as_ref()).is_none_or(|d| d.first_from_client);
+        let first_from_client = flows(&rows)
+            .iter()
+            .find(|f| f.l7_protocols.contains(&"Redis"))
+            .and_then(|f| f.digest.as_ref())
+            .is_none_or(|d| d.first_from_client);
         let (node0, node1) = (u(r, &["derived_resp_values_node0"]), u(r, &["derived_resp_values_node1"]));
         let want = match DIFFERENCES.iter().find(|d| d.0 == file) {
             Some(d) => (d.1, d.2),
             None if first_from_client => (node0, node1),
             None => (node1, node0),
         };
-        assert_eq!((s.redis_commands, s.redis_replies), want, "{file}: Redis values sent by the client and by the server");
+        assert_eq!(
+            (s.redis_commands, s.redis_replies),
+            want,
+            "{file}: Redis values sent by the client and by the server"
+        );
         with_redis += 1;
     }
     assert_eq!(with_redis, 4, "four corpus captures carry Redis");
@@ -833,23 +898,38 @@ fn corpus_database_and_messaging_counts_match_tshark() {
             "{file}: PostgreSQL messages each way, and queries"
         );
         let types = oracle_tally(&pg["message_types"]);
-        for (name, kind) in [("Simple query", "Query"), ("Startup message", "StartupMessage"), ("SSL request", "SSLRequest"), ("Termination", "Terminate")] {
+        for (name, kind) in [
+            ("Simple query", "Query"),
+            ("Startup message", "StartupMessage"),
+            ("SSL request", "SSLRequest"),
+            ("Termination", "Terminate"),
+        ] {
             let n = pg_rows.iter().filter(|x| command(x) == kind).count() as u64;
             assert_eq!(n, types.get(name).copied().unwrap_or(0), "{file}: PostgreSQL {name}");
         }
 
         let my = &e["mysql"];
         let my_rows: Vec<_> = calls_of(&rows, "mysql").into_iter().filter(|x| command(x).starts_with("COM_")).collect();
-        let code_of = |name: &str| (0u8..=0x1f).find(|&c| trawl_proto::mysql::command_name(c) == name).map_or(String::new(), |c| c.to_string());
+        let code_of = |name: &str| {
+            (0u8..=0x1f).find(|&c| trawl_proto::mysql::command_name(c) == name).map_or(String::new(), |c| c.to_string())
+        };
         assert_eq!(my_rows.len() as u64, u(my, &["commands"]), "{file}: MySQL commands");
-        assert_eq!(tally(my_rows.iter().map(|x| code_of(&command(x)))), oracle_tally(&my["command_codes"]), "{file}: MySQL commands by code");
+        assert_eq!(
+            tally(my_rows.iter().map(|x| code_of(&command(x)))),
+            oracle_tally(&my["command_codes"]),
+            "{file}: MySQL commands by code"
+        );
 
         let k = &e["kafka"];
         let k_rows = calls_of(&rows, "kafka");
         let requests: Vec<_> = k_rows.iter().filter(|x| x.request.is_some()).collect();
         let responses = k_rows.iter().filter(|x| x.response.is_some()).count() as u64;
         let want_responses = KAFKA_RESPONSES.iter().find(|d| d.0 == file).map_or(u(k, &["responses"]), |d| d.1);
-        assert_eq!((requests.len() as u64, responses), (u(k, &["requests"]), want_responses), "{file}: Kafka requests and responses");
+        assert_eq!(
+            (requests.len() as u64, responses),
+            (u(k, &["requests"]), want_responses),
+            "{file}: Kafka requests and responses"
+        );
         let keys = tally(requests.iter().filter_map(|x| x.detail.kafka()).map(|i| i.api_key.to_string()));
         assert_eq!(keys, oracle_tally(&k["request_api_keys"]), "{file}: Kafka requests by API key");
 
@@ -866,14 +946,31 @@ fn corpus_database_and_messaging_counts_match_tshark() {
             .filter_map(|x| x.detail.amqp())
             .flat_map(|i| std::iter::once(code(&i.method)).chain(i.reply_method.as_deref().map(code)))
             .collect();
-        assert_eq!((s.amqp_methods, methods.len() as u64), (u(a, &["methods"]), u(a, &["methods"])), "{file}: AMQP methods");
-        assert_eq!(tally(methods.into_iter()), oracle_tally(&a["class_method"]), "{file}: AMQP methods by class and method");
+        assert_eq!(
+            (s.amqp_methods, methods.len() as u64),
+            (u(a, &["methods"]), u(a, &["methods"])),
+            "{file}: AMQP methods"
+        );
+        assert_eq!(
+            tally(methods.into_iter()),
+            oracle_tally(&a["class_method"]),
+            "{file}: AMQP methods by class and method"
+        );
 
-        for (p, n) in [("postgresql", pg_rows.len()), ("mysql", my_rows.len()), ("kafka", k_rows.len()), ("amqp", s.amqp_methods as usize)] {
+        for (p, n) in [
+            ("postgresql", pg_rows.len()),
+            ("mysql", my_rows.len()),
+            ("kafka", k_rows.len()),
+            ("amqp", s.amqp_methods as usize),
+        ] {
             *seen.entry(p).or_insert(0) += (n > 0) as usize;
         }
     }
-    assert_eq!(seen, HashMap::from([("postgresql", 3), ("mysql", 2), ("kafka", 4), ("amqp", 2)]), "captures carrying each protocol");
+    assert_eq!(
+        seen,
+        HashMap::from([("postgresql", 3), ("mysql", 2), ("kafka", 4), ("amqp", 2)]),
+        "captures carrying each protocol"
+    );
 }
 
 /// The failing exchanges of the corpus captures, attributed: AMQP's
@@ -883,27 +980,46 @@ fn corpus_database_and_messaging_counts_match_tshark() {
 #[test]
 fn corpus_errors_and_names_are_attributed() {
     let (_, rows) = run(&[corpus("deepflow_amqp-error.pcap")], 2, false);
-    let amqp: Vec<&trawl_proto::detail::AmqpInfo> = calls_of(&rows, "amqp").iter().filter_map(|x| x.detail.amqp()).collect();
-    let closes: Vec<(u16, &str)> =
-        amqp.iter().filter(|i| i.method.ends_with(".close") && i.reply_code != Some(200)).map(|i| (i.reply_code.unwrap_or(0), i.method.as_str())).collect();
+    let amqp: Vec<&trawl_proto::detail::AmqpInfo> =
+        calls_of(&rows, "amqp").iter().filter_map(|x| x.detail.amqp()).collect();
+    let closes: Vec<(u16, &str)> = amqp
+        .iter()
+        .filter(|i| i.method.ends_with(".close") && i.reply_code != Some(200))
+        .map(|i| (i.reply_code.unwrap_or(0), i.method.as_str()))
+        .collect();
     assert_eq!(closes, [(406, "channel.close"), (530, "connection.close"), (530, "connection.close")]);
-    let declare = amqp.iter().find(|i| i.method == "exchange.declare" && i.reply_code == Some(406)).map(|i| i.exchange.as_deref());
+    let declare = amqp
+        .iter()
+        .find(|i| i.method == "exchange.declare" && i.reply_code == Some(406))
+        .map(|i| i.exchange.as_deref());
     assert_eq!(declare, Some(Some("test_ex")), "the declaration the broker refused carries its code");
-    let returned = amqp.iter().find(|i| i.method == "basic.return").map(|i| (i.reply_code, i.reply_text.as_deref(), i.exchange.as_deref()));
+    let returned = amqp
+        .iter()
+        .find(|i| i.method == "basic.return")
+        .map(|i| (i.reply_code, i.reply_text.as_deref(), i.exchange.as_deref()));
     assert_eq!(returned, Some((Some(312), Some("NO_ROUTE"), Some("return_test"))));
 
     let (_, rows) = run(&[corpus("deepflow_kafka_11-join-group-v7.pcap")], 2, false);
     let k = calls_of(&rows, "kafka")[0].detail.kafka().cloned().unwrap_or_default();
-    assert_eq!((k.api_key, k.api_version, k.correlation_id, k.client_id.as_deref(), k.error_code), (11, 7, 120, Some("consumer-zzzz12-1"), Some(-1)));
+    assert_eq!(
+        (k.api_key, k.api_version, k.correlation_id, k.client_id.as_deref(), k.error_code),
+        (11, 7, 120, Some("consumer-zzzz12-1"), Some(-1))
+    );
     let (_, rows) = run(&[corpus("deepflow_kafka_00-produce-v2.pcap")], 2, false);
     let k = calls_of(&rows, "kafka")[0].detail.kafka().cloned().unwrap_or_default();
     assert_eq!((k.topics.as_slice(), k.error_code), (&["topic2".to_string()][..], Some(0)));
 
     let (_, rows) = run(&[corpus("zeek_mysql.pcap")], 2, false);
     let my: Vec<&trawl_proto::detail::DbInfo> = calls_of(&rows, "mysql").iter().filter_map(|x| x.detail.db()).collect();
-    assert_eq!((my[0].command.as_str(), my[0].user.as_deref(), my[0].success), ("Handshake", Some("tfoerste"), Some(true)));
-    let selects: Vec<(Option<&str>, Option<u64>)> =
-        my.iter().filter(|d| d.query.as_deref().is_some_and(|q| q.starts_with("select"))).map(|d| (d.query.as_deref(), d.rows)).collect();
+    assert_eq!(
+        (my[0].command.as_str(), my[0].user.as_deref(), my[0].success),
+        ("Handshake", Some("tfoerste"), Some(true))
+    );
+    let selects: Vec<(Option<&str>, Option<u64>)> = my
+        .iter()
+        .filter(|d| d.query.as_deref().is_some_and(|q| q.starts_with("select")))
+        .map(|d| (d.query.as_deref(), d.rows))
+        .collect();
     assert_eq!(
         selects,
         [
@@ -913,7 +1029,10 @@ fn corpus_errors_and_names_are_attributed() {
             (Some("select * from foo"), Some(1)),
         ]
     );
-    assert!(my.iter().skip(4).all(|d| d.database.as_deref() == Some("test")), "COM_INIT_DB test names the database of what follows");
+    assert!(
+        my.iter().skip(4).all(|d| d.database.as_deref() == Some("test")),
+        "COM_INIT_DB test names the database of what follows"
+    );
 }
 
 /// MongoDB from real servers (testdata/third_party/mongodb, from
@@ -926,7 +1045,8 @@ fn corpus_errors_and_names_are_attributed() {
 fn third_party_mongodb_commands_replies_and_errors() {
     let dir = testdata().join("third_party/mongodb");
     let (outcome, rows) = run(&[dir.join("deepflow_mongo-shell.pcap")], 2, false);
-    let db: Vec<&trawl_proto::detail::DbInfo> = calls_of(&rows, "mongodb").iter().filter_map(|x| x.detail.db()).collect();
+    let db: Vec<&trawl_proto::detail::DbInfo> =
+        calls_of(&rows, "mongodb").iter().filter_map(|x| x.detail.db()).collect();
     let commands: Vec<&str> = db.iter().map(|d| d.command.as_str()).collect();
     assert_eq!(
         commands,
@@ -956,11 +1076,15 @@ fn third_party_mongodb_commands_replies_and_errors() {
         .filter(|d| d.success == Some(false))
         .map(|d| (d.command.as_str(), d.error_code.as_deref(), d.error_name.as_deref(), d.error_message.as_deref()))
         .collect();
-    assert_eq!(failed, [("replSetGetStatus", Some("76"), Some("NoReplicationEnabled"), Some("not running with --replSet"))]);
+    assert_eq!(
+        failed,
+        [("replSetGetStatus", Some("76"), Some("NoReplicationEnabled"), Some("not running with --replSet"))]
+    );
     assert_eq!(db[0].database.as_deref(), Some("admin"), "the OP_QUERY handshake names admin.$cmd");
 
     let (_, rows) = run(&[dir.join("deepflow_mongo-find.pcap")], 2, false);
-    let db: Vec<&trawl_proto::detail::DbInfo> = calls_of(&rows, "mongodb").iter().filter_map(|x| x.detail.db()).collect();
+    let db: Vec<&trawl_proto::detail::DbInfo> =
+        calls_of(&rows, "mongodb").iter().filter_map(|x| x.detail.db()).collect();
     assert_eq!(db.len(), 1);
     assert_eq!(
         (db[0].command.as_str(), db[0].collection.as_deref(), db[0].database.as_deref(), db[0].rows, db[0].success),

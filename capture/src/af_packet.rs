@@ -90,7 +90,15 @@ pub fn hardware_type(iface: &str) -> Option<u16> {
 
 fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> bool {
     // SAFETY: `value` is a live T and its size is passed with it.
-    unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), std::mem::size_of::<T>() as libc::socklen_t) == 0 }
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        ) == 0
+    }
 }
 
 fn u32_at(b: &[u8], i: usize) -> Option<u32> {
@@ -113,7 +121,8 @@ impl Ring {
         // SAFETY: `raw` is a new descriptor nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         if let Some(insns) = filter {
-            let mut prog: Vec<libc::sock_filter> = insns.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
+            let mut prog: Vec<libc::sock_filter> =
+                insns.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
             let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
             if !setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog) {
                 return Err(os("attaching the --bpf filter", iface));
@@ -136,7 +145,16 @@ impl Ring {
             return Err(os("receive ring", iface));
         }
         // SAFETY: maps the ring just configured on this socket.
-        let map = unsafe { libc::mmap(std::ptr::null_mut(), BLOCK_SIZE * BLOCKS, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                BLOCK_SIZE * BLOCKS,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
         if map == libc::MAP_FAILED {
             return Err(os("mmap of the ring", iface));
         }
@@ -147,8 +165,13 @@ impl Ring {
         addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
         addr.sll_ifindex = ifindex as i32;
         // SAFETY: `addr` is a sockaddr_ll of the size passed.
-        let rc =
-            unsafe { libc::bind(ring.fd.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t) };
+        let rc = unsafe {
+            libc::bind(
+                ring.fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
         if rc != 0 {
             return Err(os("bind", iface));
         }
@@ -217,7 +240,13 @@ impl Ring {
         let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
         // SAFETY: `st` and `len` describe a writable buffer of that size.
         let rc = unsafe {
-            libc::getsockopt(self.fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_STATISTICS, (&mut st as *mut libc::tpacket_stats_v3).cast(), &mut len)
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats_v3).cast(),
+                &mut len,
+            )
         };
         if rc != 0 { (0, 0) } else { (u64::from(st.tp_packets), u64::from(st.tp_drops)) }
     }
@@ -237,7 +266,13 @@ pub fn open(names: &BTreeMap<u32, Interface>, mut filter: Option<&mut BpfFilter>
 }
 
 impl Rings {
-    pub fn run(mut self, snaplen: u32, sink: &mut Sink, stop: Arc<AtomicBool>, deadline: Option<Duration>) -> Result<(), Error> {
+    pub fn run(
+        mut self,
+        snaplen: u32,
+        sink: &mut Sink,
+        stop: Arc<AtomicBool>,
+        deadline: Option<Duration>,
+    ) -> Result<(), Error> {
         let start = Instant::now();
         let mut counted = Instant::now();
         let snaplen = snaplen as usize;
@@ -256,7 +291,8 @@ impl Rings {
             if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| start.elapsed() >= d) {
                 break;
             }
-            let mut fds: Vec<nix::poll::PollFd> = self.0.iter().map(|r| nix::poll::PollFd::new(r.fd.as_fd(), nix::poll::PollFlags::POLLIN)).collect();
+            let mut fds: Vec<nix::poll::PollFd> =
+                self.0.iter().map(|r| nix::poll::PollFd::new(r.fd.as_fd(), nix::poll::PollFlags::POLLIN)).collect();
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
         }
         // What the kernel still holds: a partly filled block is retired

@@ -74,10 +74,12 @@ impl BpfFilter {
     pub fn new(expr: &str) -> Result<BpfFilter, Error> {
         // SAFETY: loading libpcap runs its initialisers, which have no
         // preconditions.
-        let lib = LIBS
-            .iter()
-            .find_map(|name| unsafe { Library::new(name) }.ok())
-            .ok_or_else(|| FilterError("--bpf needs libpcap at run time (libpcap.so.0.8, Debian package libpcap0.8), and it was not found".into()))?;
+        let lib = LIBS.iter().find_map(|name| unsafe { Library::new(name) }.ok()).ok_or_else(|| {
+            FilterError(
+                "--bpf needs libpcap at run time (libpcap.so.0.8, Debian package libpcap0.8), and it was not found"
+                    .into(),
+            )
+        })?;
         let mut f = BpfFilter { expr: expr.to_string(), lib, programs: Vec::new() };
         f.program(1)?;
         Ok(f)
@@ -96,7 +98,8 @@ impl BpfFilter {
             100 => 11,
             l => l,
         };
-        let expr = CString::new(self.expr.as_str()).map_err(|_| FilterError("--bpf: the expression contains a NUL byte".into()))?;
+        let expr = CString::new(self.expr.as_str())
+            .map_err(|_| FilterError("--bpf: the expression contains a NUL byte".into()))?;
         let sym = |e: libloading::Error| FilterError(format!("--bpf: libpcap lacks a function trawl needs: {e}"));
         // SAFETY: the symbols have the C signatures of pcap(3PCAP); the
         // handle is closed on every path and the program freed in Drop.
@@ -133,7 +136,12 @@ impl BpfFilter {
         let raw = unsafe { std::slice::from_raw_parts(prog.bf_insns as *const [u8; 8], n) };
         Ok(raw
             .iter()
-            .map(|b| Instruction { code: u16::from_ne_bytes([b[0], b[1]]), jt: b[2], jf: b[3], k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]) })
+            .map(|b| Instruction {
+                code: u16::from_ne_bytes([b[0], b[1]]),
+                jt: b[2],
+                jf: b[3],
+                k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            })
             .collect())
     }
 
@@ -141,12 +149,16 @@ impl BpfFilter {
     pub fn matches(&mut self, link: u32, ts_ns: i64, wire_len: u32, data: &[u8]) -> Result<bool, Error> {
         let filter: OfflineFilter = {
             // SAFETY: as in `program`.
-            let s: Symbol<OfflineFilter> = unsafe { self.lib.get(b"pcap_offline_filter\0") }.map_err(|e| FilterError(format!("--bpf: {e}")))?;
+            let s: Symbol<OfflineFilter> =
+                unsafe { self.lib.get(b"pcap_offline_filter\0") }.map_err(|e| FilterError(format!("--bpf: {e}")))?;
             *s
         };
         let prog: *const BpfProgram = self.program(link)?;
         let hdr = PktHdr {
-            ts: Timeval { tv_sec: ts_ns.div_euclid(1_000_000_000) as _, tv_usec: (ts_ns.rem_euclid(1_000_000_000) / 1000) as _ },
+            ts: Timeval {
+                tv_sec: ts_ns.div_euclid(1_000_000_000) as _,
+                tv_usec: (ts_ns.rem_euclid(1_000_000_000) / 1000) as _,
+            },
             caplen: data.len() as u32,
             len: wire_len.max(data.len() as u32),
         };

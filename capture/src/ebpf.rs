@@ -18,7 +18,8 @@ const RECORD_HEADER: usize = 24;
 #[cfg_attr(not(trawl_ebpf), allow(dead_code))]
 fn monotonic_to_realtime() -> u64 {
     use nix::time::{ClockId, clock_gettime};
-    let read = |clock| clock_gettime(clock).map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64).unwrap_or(0);
+    let read =
+        |clock| clock_gettime(clock).map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64).unwrap_or(0);
     read(ClockId::CLOCK_REALTIME).saturating_sub(read(ClockId::CLOCK_MONOTONIC))
 }
 
@@ -78,7 +79,10 @@ mod loaded {
     /// Loads the program and attaches it to every interface.
     pub fn attach(cfg: &Config) -> Result<Attached, Error> {
         let snaplen = cfg.snaplen;
-        let mut bpf = EbpfLoader::new().override_global("snaplen", &snaplen, true).load(PROGRAM).map_err(|x| e("loading the capture program")(chain(&x)))?;
+        let mut bpf = EbpfLoader::new()
+            .override_global("snaplen", &snaplen, true)
+            .load(PROGRAM)
+            .map_err(|x| e("loading the capture program")(chain(&x)))?;
         for (prog, kind) in [("trawl_ingress", TcAttachType::Ingress), ("trawl_egress", TcAttachType::Egress)] {
             let p: &mut SchedClassifier = bpf
                 .program_mut(prog)
@@ -94,21 +98,31 @@ mod loaded {
                 }
                 // Older kernels attach through the clsact qdisc; TCX needs none.
                 let _ = tc::qdisc_add_clsact(iface);
-                p.attach(iface, kind).map_err(|x| Error::Ebpf(format!("--iface {iface}: attaching {prog}: {}", chain(&x))))?;
+                p.attach(iface, kind)
+                    .map_err(|x| Error::Ebpf(format!("--iface {iface}: attaching {prog}: {}", chain(&x))))?;
             }
         }
         Ok(Attached { bpf })
     }
 
     impl Attached {
-        pub fn run(mut self, names: &BTreeMap<u32, Interface>, sink: &mut Sink, stop: Arc<AtomicBool>, deadline: Option<Duration>) -> Result<(), Error> {
+        pub fn run(
+            mut self,
+            names: &BTreeMap<u32, Interface>,
+            sink: &mut Sink,
+            stop: Arc<AtomicBool>,
+            deadline: Option<Duration>,
+        ) -> Result<(), Error> {
             let offset = monotonic_to_realtime();
             let start = Instant::now();
             let mut counted = Instant::now();
-            let mut ring = RingBuf::try_from(self.bpf.take_map("records").ok_or_else(|| Error::Ebpf("no ring buffer".into()))?)
-                .map_err(|x| e("ring buffer")(x.to_string()))?;
-            let drops: PerCpuHashMap<_, u32, u64> = PerCpuHashMap::try_from(self.bpf.take_map("drops").ok_or_else(|| Error::Ebpf("no drop counters".into()))?)
-                .map_err(|x| e("drop counters")(x.to_string()))?;
+            let mut ring =
+                RingBuf::try_from(self.bpf.take_map("records").ok_or_else(|| Error::Ebpf("no ring buffer".into()))?)
+                    .map_err(|x| e("ring buffer")(x.to_string()))?;
+            let drops: PerCpuHashMap<_, u32, u64> = PerCpuHashMap::try_from(
+                self.bpf.take_map("drops").ok_or_else(|| Error::Ebpf("no drop counters".into()))?,
+            )
+            .map_err(|x| e("drop counters")(x.to_string()))?;
             // Per interface: records read since the counts were last
             // handed on, and the kernel's cumulative drops as last read.
             // The packets seen are those read plus those dropped.
@@ -128,7 +142,8 @@ mod loaded {
                 }
                 sink.packet(ifindex, ts + offset, len, dir, data)
             };
-            let fd: OwnedFd = ring.as_fd().try_clone_to_owned().map_err(|x| Error::Ebpf(format!("ring buffer: {x}")))?;
+            let fd: OwnedFd =
+                ring.as_fd().try_clone_to_owned().map_err(|x| Error::Ebpf(format!("ring buffer: {x}")))?;
             loop {
                 while let Some(item) = ring.next() {
                     take(sink, &mut counts, &item)?;
@@ -171,7 +186,13 @@ pub fn attach(_: &Config) -> Result<Attached, Error> {
 
 #[cfg(not(trawl_ebpf))]
 impl Attached {
-    pub fn run(self, _: &BTreeMap<u32, Interface>, _: &mut Sink, _: Arc<AtomicBool>, _: Option<Duration>) -> Result<(), Error> {
+    pub fn run(
+        self,
+        _: &BTreeMap<u32, Interface>,
+        _: &mut Sink,
+        _: Arc<AtomicBool>,
+        _: Option<Duration>,
+    ) -> Result<(), Error> {
         Ok(())
     }
 }

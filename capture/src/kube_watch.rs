@@ -52,14 +52,19 @@ pub const KINDS: [&str; 6] = ["Pod", "Service", "EndpointSlice", "Node", "Replic
 
 /// True when this process runs in a pod with a service account.
 pub fn in_cluster() -> bool {
-    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        && Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
 }
 
 type Key = (String, String, String);
 
 fn key(kind: &str, v: &Value) -> Key {
     let m = &v["metadata"];
-    (kind.to_string(), m["namespace"].as_str().unwrap_or_default().to_string(), m["name"].as_str().unwrap_or_default().to_string())
+    (
+        kind.to_string(),
+        m["namespace"].as_str().unwrap_or_default().to_string(),
+        m["name"].as_str().unwrap_or_default().to_string(),
+    )
 }
 
 /// An object as the timeline keeps it: with its kind and API version
@@ -104,7 +109,16 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn new(dir: PathBuf, rotate: Duration) -> Timeline {
-        Timeline { dir, rotate, held: BTreeMap::new(), listing: BTreeMap::new(), listed: BTreeSet::new(), open: None, files: Vec::new(), changes: 0 }
+        Timeline {
+            dir,
+            rotate,
+            held: BTreeMap::new(),
+            listing: BTreeMap::new(),
+            listed: BTreeSet::new(),
+            open: None,
+            files: Vec::new(),
+            changes: 0,
+        }
     }
 
     fn ready(&self) -> bool {
@@ -130,7 +144,8 @@ impl Timeline {
         let out = BufWriter::new(File::create(&tmp).map_err(io(&tmp))?);
         self.open = Some((out, tmp, self.dir.join(name), Instant::now()));
         let objects: Vec<&Value> = self.held.values().collect();
-        let snapshot = json!({"time": trawl_schemas::time::rfc3339(now as i64), "type": "snapshot", "objects": objects});
+        let snapshot =
+            json!({"time": trawl_schemas::time::rfc3339(now as i64), "type": "snapshot", "objects": objects});
         self.write(&snapshot)
     }
 
@@ -230,7 +245,8 @@ impl Timeline {
                 let listed = self.listing.remove(kind).unwrap_or_default();
                 // What a (re-)list no longer holds is gone; the rest is
                 // new or changed.
-                let gone: Vec<Key> = self.held.keys().filter(|k| k.0 == kind && !listed.contains_key(*k)).cloned().collect();
+                let gone: Vec<Key> =
+                    self.held.keys().filter(|k| k.0 == kind && !listed.contains_key(*k)).cloned().collect();
                 for k in gone {
                     self.delete(k)?;
                 }
@@ -252,10 +268,14 @@ impl Timeline {
 /// that a bad one stops the capture before it starts.
 pub fn check_kubeconfig(path: &Path) -> Result<(), Error> {
     // The YAML error's first line (the rest draws the spot).
-    let kc = kube::config::Kubeconfig::read_from(path)
-        .map_err(|e| Error::Config(format!("--kubeconfig {}: {}", path.display(), e.to_string().lines().next().unwrap_or_default())))?;
+    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+        Error::Config(format!("--kubeconfig {}: {}", path.display(), e.to_string().lines().next().unwrap_or_default()))
+    })?;
     if kc.current_context.is_none() && kc.contexts.len() != 1 {
-        return Err(Error::Config(format!("--kubeconfig {}: expected a current-context (or a single context)", path.display())));
+        return Err(Error::Config(format!(
+            "--kubeconfig {}: expected a current-context (or a single context)",
+            path.display()
+        )));
     }
     Ok(())
 }
@@ -263,9 +283,12 @@ pub fn check_kubeconfig(path: &Path) -> Result<(), Error> {
 /// Builds the client for a source.
 async fn client(source: &KubeSource) -> Result<Client, Error> {
     let config = match source {
-        KubeSource::InCluster => kube::Config::incluster().map_err(|e| Error::Kube(format!("in-cluster configuration: {e}")))?,
+        KubeSource::InCluster => {
+            kube::Config::incluster().map_err(|e| Error::Kube(format!("in-cluster configuration: {e}")))?
+        }
         KubeSource::Kubeconfig(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Kube(format!("--kubeconfig {}: {e}", path.display())))?;
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| Error::Kube(format!("--kubeconfig {}: {e}", path.display())))?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
                 .map_err(|e| Error::Kube(format!("--kubeconfig {}: {e}", path.display())))?
@@ -277,7 +300,13 @@ async fn client(source: &KubeSource) -> Result<Client, Error> {
 /// A watcher of one kind, its events as [`Change`]s.
 fn watch<K>(client: &Client, kind: &'static str) -> futures::stream::BoxStream<'static, Result<Change, Error>>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize + Send + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + Send
+        + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
     let api_version = K::api_version(&()).to_string();
@@ -315,7 +344,10 @@ pub struct KubeReport {
 /// is set. Watch errors are retried with backoff (the API server may be
 /// away for a while); an unusable configuration is an error at once.
 pub fn run(source: &KubeSource, dir: &Path, rotate: Duration, stop: Arc<AtomicBool>) -> Result<KubeReport, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Kube(format!("async runtime: {e}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Kube(format!("async runtime: {e}")))?;
     rt.block_on(async {
         let client = client(source).await?;
         let mut events = futures::stream::select_all([
@@ -333,7 +365,11 @@ pub fn run(source: &KubeSource, dir: &Path, rotate: Duration, stop: Arc<AtomicBo
         while !stop.load(Ordering::Relaxed) {
             if !timeline.ready() && started.elapsed() >= LIST_PATIENCE {
                 let missing = timeline.start_without_all()?;
-                report.last_error = Some(format!("not listed after {} s, the timeline goes on without: {}", LIST_PATIENCE.as_secs(), missing.join(", ")));
+                report.last_error = Some(format!(
+                    "not listed after {} s, the timeline goes on without: {}",
+                    LIST_PATIENCE.as_secs(),
+                    missing.join(", ")
+                ));
             }
             match tokio::time::timeout(Duration::from_millis(100), events.next()).await {
                 Ok(Some(Ok(change))) => {

@@ -217,7 +217,8 @@ pub fn start(cfg: &Config) -> Result<Capture, Error> {
     }
     let mut names = BTreeMap::new();
     for iface in &cfg.interfaces {
-        let index = nix::net::if_::if_nametoindex(iface.as_str()).map_err(|x| Error::Config(format!("--iface {iface}: no such interface ({x})")))?;
+        let index = nix::net::if_::if_nametoindex(iface.as_str())
+            .map_err(|x| Error::Config(format!("--iface {iface}: no such interface ({x})")))?;
         names.insert(index, Interface { name: iface.clone(), link: link_type(iface)? });
     }
     let mut filter = cfg.filter.as_deref().map(BpfFilter::new).transpose()?;
@@ -255,7 +256,14 @@ pub fn start(cfg: &Config) -> Result<Capture, Error> {
     };
     let files = Rotating::new(cfg.clone(), dir, names.clone());
     let links = names.iter().map(|(&i, f)| (i, f.link)).collect();
-    Ok(Capture { source, sink: Sink { files, filter, links, packets: 0, bytes: 0, filtered: 0 }, names, cfg: cfg.clone(), fallback, recorded })
+    Ok(Capture {
+        source,
+        sink: Sink { files, filter, links, packets: 0, bytes: 0, filtered: 0 },
+        names,
+        cfg: cfg.clone(),
+        fallback,
+        recorded,
+    })
 }
 
 impl Capture {
@@ -313,13 +321,21 @@ type KubeThread = std::thread::JoinHandle<Result<kube_watch::KubeReport, Error>>
 
 /// Starts the Kubernetes side: the watcher, or the kubectl List file
 /// recorded again whenever it changes.
-fn kubernetes_side(cfg: &Config, recorded: Option<PathBuf>, stop: Arc<AtomicBool>) -> Result<Option<KubeThread>, Error> {
+fn kubernetes_side(
+    cfg: &Config,
+    recorded: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<KubeThread>, Error> {
     let dir = cfg.archive.join(&cfg.node);
     // A timeline file per ten minutes (or per capture rotation, if
     // longer): each begins with the whole cluster, so not too often.
     let rotate = cfg.rotate_time.unwrap_or(Duration::ZERO).max(Duration::from_secs(600));
     let spawn = |f: Box<dyn FnOnce() -> Result<kube_watch::KubeReport, Error> + Send>| {
-        std::thread::Builder::new().name("trawl-kubernetes".into()).spawn(f).map(Some).map_err(|e| Error::Kube(format!("starting the watcher: {e}")))
+        std::thread::Builder::new()
+            .name("trawl-kubernetes".into())
+            .spawn(f)
+            .map(Some)
+            .map_err(|e| Error::Kube(format!("starting the watcher: {e}")))
     };
     match cfg.kubernetes.clone() {
         Kubernetes::None => Ok(None),

@@ -85,7 +85,13 @@ impl PcapNg {
         option(&mut shb, 0, &[]);
         let header = block(0x0A0D_0D0A, &shb);
         out.write_all(&header).map_err(io(path))?;
-        let mut f = PcapNg { out, path: path.to_path_buf(), interfaces: BTreeMap::new(), written: header.len() as u64, snaplen };
+        let mut f = PcapNg {
+            out,
+            path: path.to_path_buf(),
+            interfaces: BTreeMap::new(),
+            written: header.len() as u64,
+            snaplen,
+        };
         for (&index, iface) in names {
             f.interface(index, &iface.name, iface.link)?;
         }
@@ -176,7 +182,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("trawl-pcapng-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("t.pcapng");
-        let names: BTreeMap<u32, Interface> = [(7, Interface { name: "eth0".into(), link: 1 }), (9, Interface { name: "wg0".into(), link: 101 })].into();
+        let names: BTreeMap<u32, Interface> =
+            [(7, Interface { name: "eth0".into(), link: 1 }), (9, Interface { name: "wg0".into(), link: 101 })].into();
         let Ok(mut f) = PcapNg::create(&path, 65535, &names) else { panic!("create") };
         assert!(f.packet(9, 1_700_000_000_123_456_789, 60, Direction::Outbound, &[0xab; 42]).is_ok());
         let counts: BTreeMap<u32, IfCounts> = [(9, IfCounts { received: 5, dropped: 3, accepted: 1 })].into();
@@ -187,7 +194,9 @@ mod tests {
         while let Some(Ok(b)) = r.next_block() {
             match b {
                 Block::InterfaceDescription(i) => idbs.push((u32::from(i.linktype), i.options.len())),
-                Block::EnhancedPacket(p) => epb = Some((p.interface_id, p.timestamp.as_nanos(), p.original_len, p.data.len(), p.options.len())),
+                Block::EnhancedPacket(p) => {
+                    epb = Some((p.interface_id, p.timestamp.as_nanos(), p.original_len, p.data.len(), p.options.len()))
+                }
                 Block::InterfaceStatistics(s) => drops.push((s.interface_id, format!("{:?}", s.options))),
                 _ => {}
             }

@@ -59,7 +59,17 @@ impl Rotating {
             .unwrap_or_default();
         kept.sort();
         let kept = kept.into_iter().map(|(_, p)| p).collect();
-        Rotating { cfg, dir, names, current: None, kept, written: Vec::new(), counts: BTreeMap::new(), totals: IfCounts::default(), deleted: (0, 0) }
+        Rotating {
+            cfg,
+            dir,
+            names,
+            current: None,
+            kept,
+            written: Vec::new(),
+            counts: BTreeMap::new(),
+            totals: IfCounts::default(),
+            deleted: (0, 0),
+        }
     }
 
     fn open(&mut self, ts_ns: u64) -> Result<(), Error> {
@@ -71,9 +81,10 @@ impl Rotating {
     }
 
     fn due(&self) -> bool {
-        self.current
-            .as_ref()
-            .is_some_and(|o| self.cfg.rotate_size.is_some_and(|max| o.file.written >= max) || self.cfg.rotate_time.is_some_and(|t| o.opened.elapsed() >= t))
+        self.current.as_ref().is_some_and(|o| {
+            self.cfg.rotate_size.is_some_and(|max| o.file.written >= max)
+                || self.cfg.rotate_time.is_some_and(|t| o.opened.elapsed() >= t)
+        })
     }
 
     /// Writes one packet that passed the filter, rotating first if due.
@@ -206,8 +217,9 @@ mod tests {
     }
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut n: Vec<String> =
-            std::fs::read_dir(dir).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
         n.sort();
         n
     }
@@ -228,7 +240,8 @@ mod tests {
         // Two capture files of about 1.6 kB (one 1500-byte packet each),
         // starting at 1.5 s and 2.5 s; 33 kB fits all but not all plus
         // the first file's successor sidecars... so the first file goes.
-        let mut r = Rotating::new(config(&dir, 33_000), dir.clone(), [(1, Interface { name: "lo".into(), link: 1 })].into());
+        let mut r =
+            Rotating::new(config(&dir, 33_000), dir.clone(), [(1, Interface { name: "lo".into(), link: 1 })].into());
         for ts in [1_500_000_000, 2_500_000_000] {
             assert!(r.packet(1, ts, 1500, Direction::Inbound, &[0u8; 1500]).is_ok());
             assert!(r.close().is_ok());

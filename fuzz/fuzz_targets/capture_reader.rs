@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
     if std::fs::write(&path, data).is_err() {
         return;
     }
-    let opts = trawl_analyze::Options { inputs: vec![path.clone()], threads: 2, chunk_size: 4096, ..Default::default() };
+    let opts =
+        trawl_analyze::Options { inputs: vec![path.clone()], threads: 2, chunk_size: 4096, ..Default::default() };
     let _ = trawl_analyze::analyze_to_memory(&opts);
     let _ = std::fs::remove_file(&path);
 });

@@ -18,7 +18,13 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {
         return;
     }
-    let limits = Limits { max_body_bytes: 1024, max_head_bytes: 4096, max_streams: 8, max_hpack_table: 4096, ..Limits::default() };
+    let limits = Limits {
+        max_body_bytes: 1024,
+        max_head_bytes: 4096,
+        max_streams: 8,
+        max_hpack_table: 4096,
+        ..Limits::default()
+    };
     let start = match data[0] % 3 {
         0 => Start::Preface,
         1 => Start::Upgrade { request: None, next_index: 1 },

@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {
         return;
     }
-    let limits = Limits { max_body_bytes: 1024, max_head_bytes: 4096, max_headers: 16, max_pending: 8, ..Limits::default() };
+    let limits =
+        Limits { max_body_bytes: 1024, max_head_bytes: 4096, max_headers: 16, max_pending: 8, ..Limits::default() };
     let mut c = Http1Conn::new(limits, data[0] & 1 == 1);
     let ts = segments::drive(&data[1..], |e| match e {
         Event::Data(side, at, chunk) => c.on_data(side, at, chunk),

@@ -12,7 +12,15 @@ fuzz_target!(|data: &[u8]| {
     for p in data.chunks_exact(16) {
         let u32_at = |i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
         ts = ts.saturating_add(i64::from(p[1]) * 1_000_000 - 64_000_000);
-        let s = Segment { ts, seq: u32_at(2), ack: u32_at(6), len: u32::from(u16::from_be_bytes([p[10], p[11]])), flags: p[12], window: u16::from_be_bytes([p[13], p[14]]), wscale: p[15] };
+        let s = Segment {
+            ts,
+            seq: u32_at(2),
+            ack: u32_at(6),
+            len: u32::from(u16::from_be_bytes([p[10], p[11]])),
+            flags: p[12],
+            window: u16::from_be_bytes([p[13], p[14]]),
+            wscale: p[15],
+        };
         let rtt = (p[0] & 2 != 0).then_some(ts.abs() % 1_000_000_000);
         a.packet(usize::from(p[0] & 1), &s, rtt, p[0] & 4 == 0);
     }

@@ -116,7 +116,11 @@ async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Row>, Error> {
         for r in 0..b.num_rows() {
             let url = c.text(7, r)?;
             let mut secrets = Vec::new();
-            for (place, bytes) in [("URL", Some(url.as_bytes().to_vec())), ("request body", c.bytes(9, r)), ("response body", c.bytes(10, r))] {
+            for (place, bytes) in [
+                ("URL", Some(url.as_bytes().to_vec())),
+                ("request body", c.bytes(9, r)),
+                ("response body", c.bytes(10, r)),
+            ] {
                 if let Some(bytes) = bytes {
                     secrets.extend(patterns.scan(&bytes).into_iter().map(|(kind, text)| (kind, place, text)));
                 }
@@ -153,7 +157,9 @@ async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Row>, Error> {
 /// `Bearer ` or `Basic `), the rest as `*` (12 at most).
 pub fn redact(secret: &str) -> String {
     let (scheme, secret) = match secret.split_once(' ') {
-        Some((s, rest)) if s.eq_ignore_ascii_case("bearer") || s.eq_ignore_ascii_case("basic") => (format!("{s} "), rest),
+        Some((s, rest)) if s.eq_ignore_ascii_case("bearer") || s.eq_ignore_ascii_case("basic") => {
+            (format!("{s} "), rest)
+        }
         _ => (String::new(), secret),
     };
     let chars: Vec<char> = secret.chars().collect();
@@ -322,14 +328,25 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
     let mut by_credential: BTreeMap<u64, (String, BTreeSet<&str>, Vec<&Row>)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.credential.is_some()) {
         let cred = r.credential.as_deref().unwrap_or_default();
-        let e = by_credential.entry(fingerprint(cred)).or_insert_with(|| (cred.to_string(), BTreeSet::new(), Vec::new()));
+        let e =
+            by_credential.entry(fingerprint(cred)).or_insert_with(|| (cred.to_string(), BTreeSet::new(), Vec::new()));
         e.1.insert(&r.server);
         e.2.push(r);
     }
     for (cred, servers, calls) in by_credential.values() {
-        let outside: Vec<&str> = calls.iter().filter(|r| is_external(&r.server_ip)).map(|r| r.server.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        let outside: Vec<&str> = calls
+            .iter()
+            .filter(|r| is_external(&r.server_ip))
+            .map(|r| r.server.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if servers.len() > 1 || !outside.is_empty() {
-            let mut detail = format!("the same credential `{}` reaches {}", shown(cred), servers.iter().copied().collect::<Vec<_>>().join(", "));
+            let mut detail = format!(
+                "the same credential `{}` reaches {}",
+                shown(cred),
+                servers.iter().copied().collect::<Vec<_>>().join(", ")
+            );
             if !outside.is_empty() {
                 detail.push_str(&format!(" (outside the private ranges: {})", outside.join(", ")));
             }
@@ -362,12 +379,17 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
 
     // External egress by domain, and weak TLS.
     for r in rows.iter().filter(|r| is_external(&r.server_ip)) {
-        let domain = [&r.sni, &r.dns].into_iter().find(|d| !d.is_empty()).cloned().unwrap_or_else(|| r.server_ip.clone());
+        let domain =
+            [&r.sni, &r.dns].into_iter().find(|d| !d.is_empty()).cloned().unwrap_or_else(|| r.server_ip.clone());
         found.add("external_egress", domain, format!("{} from {}", r.protocol, r.client), r, &url_of(r));
     }
     for r in rows.iter().filter(|r| r.protocol == "tls" && !r.tls_weak.is_empty()) {
         let name = if r.sni.is_empty() { r.server.clone() } else { r.sni.clone() };
-        let detail = if r.tls_weak == r.tls_version { r.tls_weak.clone() } else { format!("{}; negotiated {}", r.tls_weak, r.tls_version) };
+        let detail = if r.tls_weak == r.tls_version {
+            r.tls_weak.clone()
+        } else {
+            format!("{}; negotiated {}", r.tls_weak, r.tls_version)
+        };
         found.add("weak_tls", name, detail, r, "");
     }
 
@@ -383,7 +405,8 @@ mod tests {
     #[test]
     fn secrets_are_found_checked_and_redacted() {
         let p = Patterns::new();
-        let found = p.scan(b"card 4111 1111 1111 1111, not 4111 1111 1111 1112; ssn 123-45-6789; key AKIAIOSFODNN7EXAMPLE");
+        let found =
+            p.scan(b"card 4111 1111 1111 1111, not 4111 1111 1111 1112; ssn 123-45-6789; key AKIAIOSFODNN7EXAMPLE");
         let kinds: Vec<&str> = found.iter().map(|f| f.0).collect();
         assert_eq!(kinds, ["card number", "US social security number", "AWS access key"]);
         assert_eq!(redact("4111 1111 1111 1111"), "4111***********1111");

@@ -71,16 +71,15 @@ pub struct Call {
 /// The client, as SQL over the `calls` view (see [`Call::client`]): a
 /// workload is `namespace/Kind/name` wherever a tool names one in one
 /// string (MCP's get_api_stats groups by these same expressions).
-pub const CLIENT: &str = "COALESCE(src_pod_namespace || '/' || src_workload, src_pod_namespace || '/' || src_pod_name, src_name)";
+pub const CLIENT: &str =
+    "COALESCE(src_pod_namespace || '/' || src_workload, src_pod_namespace || '/' || src_pod_name, src_name)";
 /// The server, as SQL (see [`Call::server`]).
 pub const SERVER: &str = "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name || ':' || CAST(dst_port AS VARCHAR))";
 /// The server as a node of the service map, as SQL (see
 /// [`Call::server_node`]): [`SERVER`] without the port.
-pub const SERVER_NODE: &str =
-    "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name)";
+pub const SERVER_NODE: &str = "COALESCE(dst_pod_namespace || '/' || dst_workload, dst_pod_namespace || '/' || dst_pod_name, dst_service_namespace || '/' || dst_service_name, dst_name)";
 /// The endpoint, as SQL (see [`Call::endpoint`]).
-pub(crate) const ENDPOINT: &str =
-    "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(endpoint, '') ELSE concat(COALESCE(method, ''), ' ', COALESCE(url, '')) END";
+pub(crate) const ENDPOINT: &str = "CASE WHEN protocol IN ('http', 'grpc', 'graphql') THEN COALESCE(endpoint, '') ELSE concat(COALESCE(method, ''), ' ', COALESCE(url, '')) END";
 
 /// Where `response_body` is in [`SELECT`].
 const RESPONSE_BODY: usize = 17;
@@ -155,12 +154,21 @@ pub async fn load_with(cat: &Catalog, kfl: &str, bodies: Bodies) -> Result<Vec<C
 /// Runs SQL expressions over the calls a KFL filter selects and hands
 /// each batch of results to `f` as it comes (unordered): a snapshot's
 /// bodies never sit in memory all at once.
-pub(crate) async fn for_each_batch(cat: &Catalog, kfl: &str, exprs: &[&str], mut f: impl FnMut(&RecordBatch) -> Result<(), Error>) -> Result<(), Error> {
+pub(crate) async fn for_each_batch(
+    cat: &Catalog,
+    kfl: &str,
+    exprs: &[&str],
+    mut f: impl FnMut(&RecordBatch) -> Result<(), Error>,
+) -> Result<(), Error> {
     let q = KflQuery { table: Table::Calls, filter: kfl.to_string(), ..Default::default() };
     let (df, _) = cat.kfl_filtered(&q).await?;
     // Snapshots from before a protocol was decoded lack its columns.
     let df = trawl_query::failure::with_every_call_column(df)?;
-    let exprs: Vec<Expr> = exprs.iter().enumerate().map(|(i, s)| df.parse_sql_expr(s).map(|e| e.alias(format!("c{i}")))).collect::<Result<_, _>>()?;
+    let exprs: Vec<Expr> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| df.parse_sql_expr(s).map(|e| e.alias(format!("c{i}"))))
+        .collect::<Result<_, _>>()?;
     let mut stream = df.select(exprs)?.execute_stream().await?;
     while let Some(b) = stream.next().await {
         f(&b?)?;
@@ -281,7 +289,12 @@ fn type_name(v: &serde_json::Value) -> &'static str {
 /// A JSON document's paths (`$.items[].price`) and their types, sorted and
 /// unique: 8 levels deep, the first 16 elements of an array, 256 paths.
 pub fn json_paths(v: &serde_json::Value) -> Vec<(String, &'static str)> {
-    fn walk(v: &serde_json::Value, at: &str, depth: usize, out: &mut std::collections::BTreeSet<(String, &'static str)>) {
+    fn walk(
+        v: &serde_json::Value,
+        at: &str,
+        depth: usize,
+        out: &mut std::collections::BTreeSet<(String, &'static str)>,
+    ) {
         if out.len() >= 256 {
             return;
         }
@@ -305,9 +318,18 @@ pub(crate) fn is_external(ip: &str) -> bool {
     match ip.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(v)) => {
             let o = v.octets();
-            !(v.is_private() || v.is_loopback() || v.is_link_local() || v.is_unspecified() || (o[0] == 100 && (64..128).contains(&o[1])))
+            !(v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || (o[0] == 100 && (64..128).contains(&o[1])))
         }
-        Ok(std::net::IpAddr::V6(v)) => !(v.is_loopback() || v.is_unspecified() || (v.segments()[0] & 0xfe00) == 0xfc00 || (v.segments()[0] & 0xffc0) == 0xfe80),
+        Ok(std::net::IpAddr::V6(v)) => {
+            !(v.is_loopback()
+                || v.is_unspecified()
+                || (v.segments()[0] & 0xfe00) == 0xfc00
+                || (v.segments()[0] & 0xffc0) == 0xfe80)
+        }
         Err(_) => false,
     }
 }

@@ -116,7 +116,8 @@ impl Report {
             }
         }
         let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-        let failures = endpoints.iter().filter(|e| self.findings.iter().any(|f| f.regression && &f.endpoint == *e)).count();
+        let failures =
+            endpoints.iter().filter(|e| self.findings.iter().any(|f| f.regression && &f.endpoint == *e)).count();
         let mut x = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"trawl diff\" tests=\"{}\" failures=\"{failures}\">\n<testsuite name=\"trawl diff\" tests=\"{}\" failures=\"{failures}\">\n",
             endpoints.len(),
@@ -128,9 +129,14 @@ impl Report {
             let regressions: Vec<&&Finding> = mine.iter().filter(|f| f.regression).collect();
             if !regressions.is_empty() {
                 let text: Vec<String> = regressions.iter().map(|f| format!("{}: {}", f.kind, f.detail)).collect();
-                x.push_str(&format!("\n    <failure message=\"{}\">{}</failure>\n  ", esc(&text[0]), esc(&text.join("\n"))));
+                x.push_str(&format!(
+                    "\n    <failure message=\"{}\">{}</failure>\n  ",
+                    esc(&text[0]),
+                    esc(&text.join("\n"))
+                ));
             }
-            let notes: Vec<String> = mine.iter().filter(|f| !f.regression).map(|f| format!("{}: {}", f.kind, f.detail)).collect();
+            let notes: Vec<String> =
+                mine.iter().filter(|f| !f.regression).map(|f| format!("{}: {}", f.kind, f.detail)).collect();
             if !notes.is_empty() {
                 x.push_str(&format!("\n    <system-out>{}</system-out>\n  ", esc(&notes.join("\n"))));
             }
@@ -210,26 +216,45 @@ fn per_call(n: usize, calls: usize) -> f64 {
 pub fn compare(base: &[Call], new: &[Call], s: Settings) -> Report {
     let (b, n) = (profiles(base), profiles(new));
     // Every downstream endpoint each address still calls, placed or not.
-    let still_called: BTreeSet<(&str, String)> = new.iter().map(|c| (c.client_ip.as_str(), downstream_key(c))).collect();
+    let still_called: BTreeSet<(&str, String)> =
+        new.iter().map(|c| (c.client_ip.as_str(), downstream_key(c))).collect();
     let mut findings = Vec::new();
     use Direction::{Better, Neutral, Worse};
     let mut push = |endpoint: &str, kind: &'static str, detail: String, direction: Direction| {
-        findings.push(Finding { endpoint: endpoint.to_string(), kind, detail, direction, regression: direction == Worse })
+        findings.push(Finding {
+            endpoint: endpoint.to_string(),
+            kind,
+            detail,
+            direction,
+            regression: direction == Worse,
+        })
     };
     let all: BTreeSet<&String> = b.keys().chain(n.keys()).collect();
     for e in &all {
         match (b.get(*e), n.get(*e)) {
-            (Some(pb), None) => push(e, "missing_endpoint", format!("{} calls in the baseline, none now", pb.calls), Worse),
+            (Some(pb), None) => {
+                push(e, "missing_endpoint", format!("{} calls in the baseline, none now", pb.calls), Worse)
+            }
             (None, Some(pn)) => push(e, "new_endpoint", format!("{} calls, none in the baseline", pn.calls), Neutral),
             (Some(pb), Some(pn)) => {
                 for (kind, count) in &pn.failure_kinds {
                     if !pb.failure_kinds.contains_key(kind) {
-                        push(e, "new_error", format!("{kind} on {count} of {} calls (never in the baseline's {})", pn.calls, pb.calls), Worse);
+                        push(
+                            e,
+                            "new_error",
+                            format!("{kind} on {count} of {} calls (never in the baseline's {})", pn.calls, pb.calls),
+                            Worse,
+                        );
                     }
                 }
                 for (kind, count) in &pb.failure_kinds {
                     if !pn.failure_kinds.contains_key(kind) {
-                        push(e, "error_resolved", format!("{kind} on {count} of the baseline's {} calls, none of {} now", pb.calls, pn.calls), Better);
+                        push(
+                            e,
+                            "error_resolved",
+                            format!("{kind} on {count} of the baseline's {} calls, none of {} now", pb.calls, pn.calls),
+                            Better,
+                        );
                     }
                 }
                 for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
@@ -240,7 +265,12 @@ pub fn compare(base: &[Call], new: &[Call], s: Settings) -> Report {
                     if ln > lb * (1.0 + s.latency_pct / 100.0) && ln - lb > s.latency_min_ms {
                         push(e, "latency_regression", format!("{name} {} ms -> {} ms", figure(lb), figure(ln)), Worse);
                     } else if lb > ln * (1.0 + s.latency_pct / 100.0) && lb - ln > s.latency_min_ms {
-                        push(e, "latency_improvement", format!("{name} {} ms -> {} ms", figure(lb), figure(ln)), Better);
+                        push(
+                            e,
+                            "latency_improvement",
+                            format!("{name} {} ms -> {} ms", figure(lb), figure(ln)),
+                            Better,
+                        );
                     }
                 }
                 let downstream: BTreeSet<&String> = pb.downstream.keys().chain(pn.downstream.keys()).collect();
@@ -254,17 +284,34 @@ pub fn compare(base: &[Call], new: &[Call], s: Settings) -> Report {
                     } else if after == 0.0 && before > 0.0 {
                         // A call that no longer happens at all: a side
                         // effect lost (the audit log), not a saving.
-                        push(e, "downstream_call_vanished", format!("{d}: {b} per request in the baseline, none now"), Worse);
+                        push(
+                            e,
+                            "downstream_call_vanished",
+                            format!("{d}: {b} per request in the baseline, none now"),
+                            Worse,
+                        );
                     } else if before == 0.0 && after > 0.0 {
-                        push(e, "downstream_call_added", format!("{d}: none in the baseline, {a} per request now"), Neutral);
-                    } else if (after - before).abs() >= 0.5 || (before > 0.0 && (after / before <= 0.5 || after / before >= 2.0)) {
+                        push(
+                            e,
+                            "downstream_call_added",
+                            format!("{d}: none in the baseline, {a} per request now"),
+                            Neutral,
+                        );
+                    } else if (after - before).abs() >= 0.5
+                        || (before > 0.0 && (after / before <= 0.5 || after / before >= 2.0))
+                    {
                         let direction = if after < before { Better } else { Worse };
                         push(e, "downstream_calls_changed", format!("{d}: {b} -> {a} per request"), direction);
                     }
                 }
                 if let (Some(hb), Some(hn)) = (&pb.headers, &pn.headers) {
                     for h in hb.difference(hn) {
-                        push(e, "header_removed", format!("`{h}` was in every baseline response, is missing now"), Worse);
+                        push(
+                            e,
+                            "header_removed",
+                            format!("`{h}` was in every baseline response, is missing now"),
+                            Worse,
+                        );
                     }
                 }
                 for (path, tb) in &pb.schema {
@@ -292,7 +339,12 @@ pub fn compare(base: &[Call], new: &[Call], s: Settings) -> Report {
         *fresh.entry(&c.server).or_default() += 1;
     }
     for (server, count) in fresh {
-        push(server, "new_external_destination", format!("{count} calls to {server}, never called in the baseline"), Worse);
+        push(
+            server,
+            "new_external_destination",
+            format!("{count} calls to {server}, never called in the baseline"),
+            Worse,
+        );
     }
     let now: BTreeSet<&str> = new.iter().filter(|c| c.external).map(|c| c.server.as_str()).collect();
     let mut gone: BTreeMap<&str, usize> = BTreeMap::new();
@@ -300,7 +352,12 @@ pub fn compare(base: &[Call], new: &[Call], s: Settings) -> Report {
         *gone.entry(&c.server).or_default() += 1;
     }
     for (server, count) in gone {
-        push(server, "external_destination_removed", format!("{count} calls to {server} in the baseline, none now"), Better);
+        push(
+            server,
+            "external_destination_removed",
+            format!("{count} calls to {server} in the baseline, none now"),
+            Better,
+        );
     }
     Report { endpoints: all.len(), findings }
 }

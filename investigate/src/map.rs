@@ -63,7 +63,8 @@ impl Map {
     pub fn to_json(&self, focus: Option<&Focus>) -> Value {
         let mut v = json!({ "nodes": self.nodes, "edges": self.edges.iter().map(Edge::to_json).collect::<Vec<_>>() });
         if let Some(f) = focus {
-            v["focus"] = json!({ "node": f.node, "callers": f.callers, "callees": f.callees, "blast_radius": f.blast_radius });
+            v["focus"] =
+                json!({ "node": f.node, "callers": f.callers, "callees": f.callees, "blast_radius": f.blast_radius });
         }
         v
     }
@@ -90,13 +91,19 @@ impl Map {
 
     /// Mermaid (GitHub renders it in Markdown).
     pub fn to_mermaid(&self) -> String {
-        let id: BTreeMap<&str, String> = self.nodes.iter().enumerate().map(|(i, n)| (n.as_str(), format!("n{i}"))).collect();
+        let id: BTreeMap<&str, String> =
+            self.nodes.iter().enumerate().map(|(i, n)| (n.as_str(), format!("n{i}"))).collect();
         let mut out = String::from("flowchart LR\n");
         for n in &self.nodes {
             out.push_str(&format!("  {}[\"{}\"]\n", id[n.as_str()], n.replace('"', "'")));
         }
         for e in &self.edges {
-            out.push_str(&format!("  {} -->|\"{}\"| {}\n", id[e.from.as_str()], Self::label(e).replace('"', "'"), id[e.to.as_str()]));
+            out.push_str(&format!(
+                "  {} -->|\"{}\"| {}\n",
+                id[e.from.as_str()],
+                Self::label(e).replace('"', "'"),
+                id[e.to.as_str()]
+            ));
         }
         out
     }
@@ -141,7 +148,8 @@ impl Map {
             let ((x1, y1), (x2, y2)) = (at[e.from.as_str()], at[e.to.as_str()]);
             let (sx, sy, tx, ty) = (x1 + w, y1 + h / 2.0, x2, y2 + h / 2.0);
             let color = if e.failures > 0 { "#c62828" } else { "#555" };
-            let errors = if e.failures > 0 { format!("{:.0}% errors, ", e.error_rate() * 100.0) } else { String::new() };
+            let errors =
+                if e.failures > 0 { format!("{:.0}% errors, ", e.error_rate() * 100.0) } else { String::new() };
             let (mx, my) = ((sx + tx) / 2.0, (sy + ty) / 2.0);
             out.push_str(&format!(
                 "<line x1=\"{sx:.1}\" y1=\"{sy:.1}\" x2=\"{tx:.1}\" y2=\"{ty:.1}\" stroke=\"{color}\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>\n\
@@ -203,8 +211,10 @@ pub fn focus(map: &Map, node: &str) -> Option<Focus> {
     if !map.nodes.iter().any(|n| n == node) {
         return None;
     }
-    let callers: BTreeSet<&str> = map.edges.iter().filter(|e| e.to == node && e.from != node).map(|e| e.from.as_str()).collect();
-    let callees: BTreeSet<&str> = map.edges.iter().filter(|e| e.from == node && e.to != node).map(|e| e.to.as_str()).collect();
+    let callers: BTreeSet<&str> =
+        map.edges.iter().filter(|e| e.to == node && e.from != node).map(|e| e.from.as_str()).collect();
+    let callees: BTreeSet<&str> =
+        map.edges.iter().filter(|e| e.from == node && e.to != node).map(|e| e.to.as_str()).collect();
     let mut reach: BTreeSet<&str> = BTreeSet::new();
     let mut todo: Vec<&str> = vec![node];
     while let Some(n) = todo.pop() {

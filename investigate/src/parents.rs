@@ -108,13 +108,19 @@ impl Parents {
                     _ => true,
                 };
                 let same_id: Vec<usize> = match &child.trace_id {
-                    Some(t) => in_flight.iter().filter(fits).map(|&(_, j)| j).filter(|&j| calls[j].trace_id.as_ref() == Some(t)).collect(),
+                    Some(t) => in_flight
+                        .iter()
+                        .filter(fits)
+                        .map(|&(_, j)| j)
+                        .filter(|&j| calls[j].trace_id.as_ref() == Some(t))
+                        .collect(),
                     None => Vec::new(),
                 };
                 let (pool, link) = if !same_id.is_empty() {
                     (same_id, Link::Header)
                 } else {
-                    let pool: Vec<usize> = in_flight.iter().filter(fits).map(|&(_, j)| j).filter(|&j| compatible(j)).collect();
+                    let pool: Vec<usize> =
+                        in_flight.iter().filter(fits).map(|&(_, j)| j).filter(|&j| compatible(j)).collect();
                     let link = if pool.len() == 1 { Link::Timing } else { Link::Ambiguous };
                     (pool, link)
                 };
@@ -122,8 +128,11 @@ impl Parents {
                 p.parent[c] = Some((best, link));
                 p.children[best].push(c);
                 if link == Link::Ambiguous {
-                    let one_endpoint = pool.iter().all(|&j| calls[j].server == calls[best].server && calls[j].endpoint == calls[best].endpoint);
-                    let mut list: Vec<usize> = std::iter::once(best).chain(pool.iter().copied().filter(|&j| j != best)).collect();
+                    let one_endpoint = pool
+                        .iter()
+                        .all(|&j| calls[j].server == calls[best].server && calls[j].endpoint == calls[best].endpoint);
+                    let mut list: Vec<usize> =
+                        std::iter::once(best).chain(pool.iter().copied().filter(|&j| j != best)).collect();
                     let count = list.len();
                     list.truncate(MAX_CANDIDATES);
                     for &j in &list {

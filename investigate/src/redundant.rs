@@ -152,7 +152,8 @@ pub fn is_read(c: &Call) -> bool {
         "http" => m == "GET" || m == "HEAD",
         "redis" => REDIS_READS.contains(&m.as_str()),
         "postgresql" | "mysql" => c.url.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select")),
-        "mongodb" => ["find", "count", "countdocuments", "distinct", "aggregate"].contains(&c.method.to_ascii_lowercase().as_str()),
+        "mongodb" => ["find", "count", "countdocuments", "distinct", "aggregate"]
+            .contains(&c.method.to_ascii_lowercase().as_str()),
         "dns" => true,
         _ => false,
     }
@@ -204,7 +205,8 @@ pub fn find(calls: &[Call], parents: &Parents, s: Settings) -> Vec<Redundant> {
         let mut at = 0;
         while at < group.len() {
             let start = calls[group[at]].start_ns;
-            let end = group[at..].iter().position(|&j| calls[j].start_ns - start > window_ns).map_or(group.len(), |k| at + k);
+            let end =
+                group[at..].iter().position(|&j| calls[j].start_ns - start > window_ns).map_or(group.len(), |k| at + k);
             let run = &group[at..end];
             let mut inbound: Vec<usize> = run.iter().filter_map(|&j| parents.of(j).map(|(p, _)| p)).collect();
             inbound.sort_by_key(|&p| (calls[p].start_ns, p));

@@ -218,7 +218,13 @@ fn failures(calls: &[Call], parents: &Parents) -> Vec<Failed> {
             let in_flight = !child.answered || child.end_ns > parent.end_ns;
             if in_flight && !child.failed {
                 let took = (parent.end_ns - child.start_ns) as f64 / 1e6;
-                out.entry(c).or_insert(Failed { call: c, kind: ABANDONED.to_string(), at_ns: parent.end_ns, took_ms: took, cause: None });
+                out.entry(c).or_insert(Failed {
+                    call: c,
+                    kind: ABANDONED.to_string(),
+                    at_ns: parent.end_ns,
+                    took_ms: took,
+                    cause: None,
+                });
             }
         }
     }
@@ -264,11 +270,14 @@ pub fn build(calls: &[Call], parents: &Parents, bucket_ns: Option<i64>) -> Timel
                 failures,
                 p50_ms: p50,
                 p99_ms: percentile(&lat, 0.99),
-                anomalous: (failures > 0 && failures as f64 / b.len() as f64 > rate) || (usual > 0.0 && p50 > 3.0 * usual && b.len() < cs.len()),
+                anomalous: (failures > 0 && failures as f64 / b.len() as f64 > rate)
+                    || (usual > 0.0 && p50 > 3.0 * usual && b.len() < cs.len()),
             });
         }
     }
-    buckets.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then_with(|| (&a.server, &a.endpoint).cmp(&(&b.server, &b.endpoint))));
+    buckets.sort_by(|a, b| {
+        a.start_ns.cmp(&b.start_ns).then_with(|| (&a.server, &a.endpoint).cmp(&(&b.server, &b.endpoint)))
+    });
     let failed = failures(calls, parents);
     let by_call: BTreeMap<usize, &Failed> = failed.iter().map(|f| (f.call, f)).collect();
     let name = |i: usize| format!("{} {}", calls[i].server, calls[i].endpoint);
@@ -317,7 +326,8 @@ pub fn build(calls: &[Call], parents: &Parents, bucket_ns: Option<i64>) -> Timel
             });
     }
     let mut first_failures: Vec<FirstFailure> = groups.into_values().collect();
-    first_failures.sort_by(|a, b| a.first_failed_ns.cmp(&b.first_failed_ns).then_with(|| a.first_call.cmp(&b.first_call)));
+    first_failures
+        .sort_by(|a, b| a.first_failed_ns.cmp(&b.first_failed_ns).then_with(|| a.first_call.cmp(&b.first_call)));
     Timeline { bucket_ns, buckets, origins: origins(calls, &failed, &by_call), first_failures }
 }
 
@@ -326,7 +336,8 @@ pub fn build(calls: &[Call], parents: &Parents, bucket_ns: Option<i64>) -> Timel
 fn origins(calls: &[Call], failed: &[Failed], by_call: &BTreeMap<usize, &Failed>) -> Vec<Origin> {
     let key = |f: &Failed| (calls[f.call].server.clone(), calls[f.call].endpoint.clone(), f.kind.clone());
     // Groups that are some failure's cause are not where a story starts.
-    let causes: std::collections::BTreeSet<(String, String, String)> = failed.iter().filter_map(|f| f.cause.map(|c| key(by_call[&c]))).collect();
+    let causes: std::collections::BTreeSet<(String, String, String)> =
+        failed.iter().filter_map(|f| f.cause.map(|c| key(by_call[&c]))).collect();
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     let mut ordered: Vec<&Failed> = failed.iter().collect();
@@ -351,16 +362,25 @@ fn origins(calls: &[Call], failed: &[Failed], by_call: &BTreeMap<usize, &Failed>
                 lc.server, lc.endpoint, lc.latency_ms, lc.client, last.took_ms
             )
         } else if chain.len() > 1 {
-            format!("{} {} failed with {} after {:.1} ms, and its callers failed after it", lc.server, lc.endpoint, last.kind, last.took_ms)
+            format!(
+                "{} {} failed with {} after {:.1} ms, and its callers failed after it",
+                lc.server, lc.endpoint, last.kind, last.took_ms
+            )
         } else {
-            format!("{} {} failed with {} after {:.1} ms, with no failing or slow downstream call", lc.server, lc.endpoint, last.kind, last.took_ms)
+            format!(
+                "{} {} failed with {} after {:.1} ms, with no failing or slow downstream call",
+                lc.server, lc.endpoint, last.kind, last.took_ms
+            )
         };
         out.push(Origin {
             failure: format!("{} {} {}", k.0, k.1, k.2),
             origin: format!("{} {}", lc.server, lc.endpoint),
             origin_call: lc.id.clone(),
             evidence,
-            chain: chain.iter().map(|x| format!("{} {} ({})", calls[x.call].server, calls[x.call].endpoint, x.kind)).collect(),
+            chain: chain
+                .iter()
+                .map(|x| format!("{} {} ({})", calls[x.call].server, calls[x.call].endpoint, x.kind))
+                .collect(),
         });
     }
     out

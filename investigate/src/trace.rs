@@ -48,7 +48,8 @@ const MAX_STEPS: usize = 1000;
 
 /// The chain below `calls[root]` (calls in capture order).
 pub fn chain(calls: &[Call], parents: &Parents, root: usize) -> Chain {
-    let mut c = Chain { steps: vec![Step { depth: 0, call: root, link: None }], ambiguous: Vec::new(), truncated: false };
+    let mut c =
+        Chain { steps: vec![Step { depth: 0, call: root, link: None }], ambiguous: Vec::new(), truncated: false };
     walk(parents, root, 1, &mut c);
     c.ambiguous.sort_by_key(|a| (calls[a.call].start_ns, a.call));
     c

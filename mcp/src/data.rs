@@ -47,7 +47,9 @@ impl DataDir {
         std::fs::create_dir_all(root.join("snapshots")).map_err(|e| bad(format!("cannot create snapshots/: {e}")))?;
         let root = root.canonicalize().map_err(|e| bad(e.to_string()))?;
         let archive = match archive {
-            Some(a) => a.canonicalize().map_err(|e| DataDirError::Invalid { path: a.to_path_buf(), detail: format!("--archive: {e}") })?,
+            Some(a) => a
+                .canonicalize()
+                .map_err(|e| DataDirError::Invalid { path: a.to_path_buf(), detail: format!("--archive: {e}") })?,
             None => root.join("archive"),
         };
         let d = DataDir { snapshots: root.join("snapshots"), exports: root.join("exports"), archive, root };
@@ -91,8 +93,10 @@ impl DataDir {
     pub fn new_snapshot(&self, name: &str) -> ToolResult<PathBuf> {
         let p = workspace::path_of(&self.snapshots, name).map_err(|e| ToolError::new(format!("name: {e}")))?;
         if p.exists() {
-            return Err(ToolError::new(format!("a snapshot named `{name}` already exists; snapshots are immutable: choose another name or delete it"))
-                .with("known_snapshots", json!(self.snapshot_names())));
+            return Err(ToolError::new(format!(
+                "a snapshot named `{name}` already exists; snapshots are immutable: choose another name or delete it"
+            ))
+            .with("known_snapshots", json!(self.snapshot_names())));
         }
         Ok(p)
     }
@@ -106,7 +110,8 @@ impl DataDir {
                 self.exports.display()
             ))
         })?;
-        std::fs::create_dir_all(&self.exports).map_err(|e| ToolError::new(format!("{}: {e}", self.exports.display())))?;
+        std::fs::create_dir_all(&self.exports)
+            .map_err(|e| ToolError::new(format!("{}: {e}", self.exports.display())))?;
         Ok(self.exports.join(format!("{stem}{extension}")))
     }
 }

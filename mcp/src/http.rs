@@ -23,7 +23,9 @@ use crate::server::TrawlServer;
 pub enum HttpError {
     #[error("--listen {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("--listen {0}: a non-loopback address needs a token (--token or TRAWL_MCP_TOKEN): anyone who can reach it could read the captures")]
+    #[error(
+        "--listen {0}: a non-loopback address needs a token (--token or TRAWL_MCP_TOKEN): anyone who can reach it could read the captures"
+    )]
     NeedsToken(SocketAddr),
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
@@ -42,11 +44,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn auth(State(token): State<Arc<String>>, req: Request<Body>, next: Next) -> Response {
-    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let given =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(t) if same(t.trim().as_bytes(), token.as_bytes()) => next.run(req).await,
         _ => {
-            let mut r = (StatusCode::UNAUTHORIZED, "{\"error\":\"missing or wrong bearer token: send Authorization: Bearer TOKEN\"}").into_response();
+            let mut r = (
+                StatusCode::UNAUTHORIZED,
+                "{\"error\":\"missing or wrong bearer token: send Authorization: Bearer TOKEN\"}",
+            )
+                .into_response();
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"trawl\""));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
@@ -76,7 +83,9 @@ pub async fn serve_http(
     }
     let service: StreamableHttpService<TrawlServer, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(server.clone()), LocalSessionManager::default().into(), config);
-    let app = Router::new().nest_service("/mcp", service).layer(middleware::from_fn_with_state(Arc::new(token.clone()), auth));
+    let app = Router::new()
+        .nest_service("/mcp", service)
+        .layer(middleware::from_fn_with_state(Arc::new(token.clone()), auth));
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| HttpError::Bind { addr, source })?;
     on_bound(bound, &token);

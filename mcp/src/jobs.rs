@@ -73,7 +73,8 @@ impl Jobs {
         let job = Job { progress: progress.clone(), state: state.clone(), started, elapsed_s: elapsed_s.clone() };
         jobs.insert(name.to_string(), job);
         let snap: PathBuf = snap.to_path_buf();
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let since =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         write_marker(&snap, &json!({"pid": std::process::id(), "started_unix_ms": since}));
         std::thread::spawn(move || {
             let r = trawl_snapshot::create::index(&snap, threads, force, &progress);
@@ -117,7 +118,8 @@ impl Jobs {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         let indexed = snap.join(trawl_analyze::MANIFEST).is_file();
         let Some(j) = jobs.get(name) else {
-            let marker: Option<Value> = std::fs::read(snap.join(MARKER)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let marker: Option<Value> =
+                std::fs::read(snap.join(MARKER)).ok().and_then(|b| serde_json::from_slice(&b).ok());
             return match (indexed, marker) {
                 (true, _) => {
                     let counters = manifest_counters(snap);
@@ -132,11 +134,14 @@ impl Jobs {
                     "detail": "a dissection began but the server stopped before it completed; nothing of it was kept",
                     "next": "start_snapshot_dissection to run it again",
                 }),
-                (false, None) => json!({"snapshot": name, "status": "not_started", "progress": 0, "next": "start_snapshot_dissection"}),
+                (false, None) => {
+                    json!({"snapshot": name, "status": "not_started", "progress": 0, "next": "start_snapshot_dissection"})
+                }
             };
         };
         let state = j.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let elapsed = j.elapsed_s.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or_else(|| j.started.elapsed().as_secs_f64());
+        let elapsed =
+            j.elapsed_s.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or_else(|| j.started.elapsed().as_secs_f64());
         let read = j.progress.read.bytes.load(Ordering::Relaxed);
         let total = j.progress.total_bytes.load(Ordering::Relaxed);
         let frames = j.progress.frames.load(Ordering::Relaxed);

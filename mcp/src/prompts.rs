@@ -17,7 +17,8 @@ struct PromptDef {
     text: &'static str,
 }
 
-const SNAPSHOT_ARG: (&str, &str, bool) = ("snapshot_id", "Snapshot to investigate (default: all indexed snapshots)", false);
+const SNAPSHOT_ARG: (&str, &str, bool) =
+    ("snapshot_id", "Snapshot to investigate (default: all indexed snapshots)", false);
 
 const PROMPTS: &[PromptDef] = &[
     PromptDef {
@@ -87,17 +88,18 @@ pub fn list() -> Vec<Prompt> {
     PROMPTS
         .iter()
         .map(|p| {
-            let args = p.args.iter().map(|(n, d, r)| PromptArgument::new(*n).with_description(*d).with_required(*r)).collect();
+            let args =
+                p.args.iter().map(|(n, d, r)| PromptArgument::new(*n).with_description(*d).with_required(*r)).collect();
             Prompt::new(p.name, Some(p.description), Some(args))
         })
         .collect()
 }
 
 pub fn get(name: &str, args: &Map<String, Value>) -> ToolResult<GetPromptResult> {
-    let p = PROMPTS
-        .iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| ToolError::new(format!("no prompt named `{name}`")).with("known_prompts", json!(PROMPTS.iter().map(|p| p.name).collect::<Vec<_>>())))?;
+    let p = PROMPTS.iter().find(|p| p.name == name).ok_or_else(|| {
+        ToolError::new(format!("no prompt named `{name}`"))
+            .with("known_prompts", json!(PROMPTS.iter().map(|p| p.name).collect::<Vec<_>>()))
+    })?;
     let mut text = p.text.to_string();
     for (arg, _, required) in p.args {
         let value = args.get(*arg).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
@@ -123,7 +125,9 @@ pub fn resources() -> Vec<Resource> {
         Resource::new("trawl://schema", "schema")
             .with_description("Every table and column of a snapshot, with types and meaning")
             .with_mime_type("text/markdown"),
-        Resource::new("trawl://kfl", "kfl").with_description("The KFL filter language: syntax, variables, examples").with_mime_type("text/markdown"),
+        Resource::new("trawl://kfl", "kfl")
+            .with_description("The KFL filter language: syntax, variables, examples")
+            .with_mime_type("text/markdown"),
     ]
 }
 
@@ -135,6 +139,7 @@ pub fn read_resource(inner: &Inner, uri: &str) -> ToolResult<(String, &'static s
         }
         "trawl://schema" => Ok((trawl_schemas::markdown(), "text/markdown")),
         "trawl://kfl" => Ok((trawl_query::kfl::markdown(), "text/markdown")),
-        other => Err(ToolError::new(format!("no resource `{other}`")).with("known_resources", json!(["trawl://snapshots", "trawl://schema", "trawl://kfl"]))),
+        other => Err(ToolError::new(format!("no resource `{other}`"))
+            .with("known_resources", json!(["trawl://snapshots", "trawl://schema", "trawl://kfl"]))),
     }
 }

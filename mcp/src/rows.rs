@@ -74,8 +74,12 @@ pub fn cell(a: &ArrayRef, i: usize, binary_max: usize) -> Value {
         DataType::Utf8 => json!(a.as_string::<i32>().value(i)),
         DataType::LargeUtf8 => json!(a.as_string::<i64>().value(i)),
         DataType::Utf8View => json!(a.as_string_view().value(i)),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => text_of_bytes(bytes(a, i).unwrap_or_default(), binary_max),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => json!(trawl_schemas::time::rfc3339(a.as_primitive::<TimestampNanosecondType>().value(i))),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+            text_of_bytes(bytes(a, i).unwrap_or_default(), binary_max)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            json!(trawl_schemas::time::rfc3339(a.as_primitive::<TimestampNanosecondType>().value(i)))
+        }
         DataType::List(_) => {
             let l = a.as_list::<i32>().value(i);
             Value::Array((0..l.len()).map(|j| cell(&l, j, binary_max)).collect())
@@ -100,7 +104,9 @@ pub fn cell(a: &ArrayRef, i: usize, binary_max: usize) -> Value {
         }
         DataType::Struct(fields) => {
             let s = a.as_struct();
-            Value::Object(fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), cell(c, i, binary_max))).collect())
+            Value::Object(
+                fields.iter().zip(s.columns()).map(|(f, c)| (f.name().clone(), cell(c, i, binary_max))).collect(),
+            )
         }
         _ => match ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default()) {
             Ok(f) => Value::String(f.value(i).to_string()),
@@ -120,7 +126,10 @@ pub fn unix_ms(ns: i64) -> i64 {
 
 /// Time of an RFC 3339 field of a row, as Unix milliseconds.
 pub fn ms_of(row: &Row, field: &str) -> Value {
-    row.get(field).and_then(Value::as_str).and_then(trawl_schemas::time::parse_rfc3339).map_or(Value::Null, |ns| json!(unix_ms(ns)))
+    row.get(field)
+        .and_then(Value::as_str)
+        .and_then(trawl_schemas::time::parse_rfc3339)
+        .map_or(Value::Null, |ns| json!(unix_ms(ns)))
 }
 
 /// Kubeshark's short endpoint keys for the Kubernetes columns
@@ -174,7 +183,8 @@ pub fn legend(rows: &mut [Value], sides: &[&str]) -> Option<Value> {
     for row in rows.iter_mut() {
         for side in sides {
             let Some(end) = row.get_mut(*side).and_then(Value::as_object_mut) else { continue };
-            let names: Map<String, Value> = NAME_KEYS.iter().filter_map(|k| end.remove(*k).map(|v| (k.to_string(), v))).collect();
+            let names: Map<String, Value> =
+                NAME_KEYS.iter().filter_map(|k| end.remove(*k).map(|v| (k.to_string(), v))).collect();
             if names.is_empty() {
                 continue;
             }
@@ -245,7 +255,11 @@ mod tests {
             ("src_service_name", Arc::new(StringArray::from(vec![None::<&str>])) as ArrayRef),
             ("src_resolution", Arc::new(StringArray::from(vec![Some("pod")])) as ArrayRef),
             ("body", Arc::new(BinaryArray::from(vec![Some(&b"hello \xff world"[..])])) as ArrayRef),
-            ("timestamp", Arc::new(TimestampNanosecondArray::from(vec![Some(1_763_777_640_123_000_000)]).with_timezone("UTC")) as ArrayRef),
+            (
+                "timestamp",
+                Arc::new(TimestampNanosecondArray::from(vec![Some(1_763_777_640_123_000_000)]).with_timezone("UTC"))
+                    as ArrayRef,
+            ),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         let mut r = rows(&[batch], 7).remove(0);

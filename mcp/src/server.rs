@@ -46,12 +46,18 @@ impl Inner {
     /// The catalog of some snapshots (by folder), opened once and reused
     /// while their manifests stay the same.
     pub async fn catalog(&self, snaps: &[PathBuf]) -> ToolResult<Arc<Opened>> {
-        let key: Vec<(PathBuf, Option<SystemTime>)> =
-            snaps.iter().map(|p| (p.clone(), std::fs::metadata(p.join(trawl_analyze::MANIFEST)).and_then(|m| m.modified()).ok())).collect();
+        let key: Vec<(PathBuf, Option<SystemTime>)> = snaps
+            .iter()
+            .map(|p| (p.clone(), std::fs::metadata(p.join(trawl_analyze::MANIFEST)).and_then(|m| m.modified()).ok()))
+            .collect();
         if let Some(c) = self.catalogs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(c.clone());
         }
-        let cat = if let [one] = snaps { Catalog::open(one, self.config.threads).await? } else { Catalog::open_many(snaps, self.config.threads).await? };
+        let cat = if let [one] = snaps {
+            Catalog::open(one, self.config.threads).await?
+        } else {
+            Catalog::open_many(snaps, self.config.threads).await?
+        };
         let cat = Arc::new(Opened { catalog: cat, totals: Mutex::new(HashMap::new()) });
         let mut cache = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CATALOG_CACHE {
@@ -136,11 +142,19 @@ impl ServerHandler for TrawlServer {
             .with_instructions(INSTRUCTIONS)
     }
 
-    async fn list_tools(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListToolsResult, McpError> {
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
-    async fn call_tool(&self, request: CallToolRequestParams, context: RequestContext<RoleServer>) -> Result<CallToolResponse, McpError> {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
         let started = Instant::now();
         let name = request.name.to_string();
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
@@ -149,30 +163,50 @@ impl ServerHandler for TrawlServer {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match &result {
                 Ok(_) => eprintln!("trawl mcp: {name} ok in {ms:.1} ms"),
-                Err(e) => eprintln!("trawl mcp: {name} failed in {ms:.1} ms: {}", e.message.lines().next().unwrap_or("")),
+                Err(e) => {
+                    eprintln!("trawl mcp: {name} failed in {ms:.1} ms: {}", e.message.lines().next().unwrap_or(""))
+                }
             }
         }
         Ok(CallToolResponse::Complete(to_result(result)))
     }
 
-    async fn list_prompts(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListPromptsResult, McpError> {
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
         Ok(ListPromptsResult::with_all_items(prompts::list()))
     }
 
-    async fn get_prompt(&self, request: GetPromptRequestParams, _context: RequestContext<RoleServer>) -> Result<GetPromptResponse, McpError> {
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
         let args = request.arguments.clone().unwrap_or_default();
-        prompts::get(&request.name, &args).map(GetPromptResponse::Complete).map_err(|e| McpError::invalid_params(e.message, Some(Value::Object(e.hints))))
+        prompts::get(&request.name, &args)
+            .map(GetPromptResponse::Complete)
+            .map_err(|e| McpError::invalid_params(e.message, Some(Value::Object(e.hints))))
     }
 
-    async fn list_resources(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListResourcesResult, McpError> {
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
         Ok(ListResourcesResult::with_all_items(prompts::resources()))
     }
 
-    async fn read_resource(&self, request: ReadResourceRequestParams, _context: RequestContext<RoleServer>) -> Result<ReadResourceResponse, McpError> {
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
         match prompts::read_resource(&self.inner, &request.uri) {
-            Ok((text, mime)) => {
-                Ok(ReadResourceResponse::Complete(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri.clone()).with_mime_type(mime)])))
-            }
+            Ok((text, mime)) => Ok(ReadResourceResponse::Complete(ReadResourceResult::new(vec![
+                ResourceContents::text(text, request.uri.clone()).with_mime_type(mime),
+            ]))),
             Err(e) => Err(McpError::resource_not_found(e.message, Some(Value::Object(e.hints)))),
         }
     }

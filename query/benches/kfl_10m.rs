@@ -53,7 +53,8 @@ async fn measure_bulk(snap: &Path, runs: usize) {
     let page = |order: trawl_query::Order| {
         let cat = &cat;
         move || async move {
-            let q = KflQuery { table: Table::Calls, filter: String::new(), limit: Some(100), order, ..Default::default() };
+            let q =
+                KflQuery { table: Table::Calls, filter: String::new(), limit: Some(100), order, ..Default::default() };
             let r = cat.kfl(&q).await.unwrap();
             assert_eq!(r.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
         }
@@ -120,7 +121,9 @@ async fn build(source: &Path, out: &Path, rows: u64) {
         let take = left.min(n);
         let sql = format!("SELECT {} FROM src ORDER BY id LIMIT {take}", cols(k));
         for batch in ctx.sql(&sql).await.unwrap().collect().await.unwrap() {
-            let w = writer.get_or_insert_with(|| ArrowWriter::try_new(file.try_clone().unwrap(), batch.schema(), Some(props.clone())).unwrap());
+            let w = writer.get_or_insert_with(|| {
+                ArrowWriter::try_new(file.try_clone().unwrap(), batch.schema(), Some(props.clone())).unwrap()
+            });
             w.write(&batch).unwrap();
         }
         left -= take;
@@ -129,15 +132,29 @@ async fn build(source: &Path, out: &Path, rows: u64) {
     for f in ["flows.parquet", "parse_issues.parquet", "packets.parquet"] {
         std::fs::copy(source.join(f), tmp.join(f)).unwrap();
     }
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(source.join("manifest.json")).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(source.join("manifest.json")).unwrap()).unwrap();
     manifest["tables"]["api_calls"]["rows"] = rows.into();
     // now() is the last packet: the last copy's.
     let big = SessionContext::new();
-    big.register_parquet("t", tmp.join("api_calls.parquet").to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
-    let last = big.sql("SELECT to_char(max(timestamp), '%Y-%m-%dT%H:%M:%S%.9fZ') FROM t").await.unwrap().collect().await.unwrap();
-    let last = trawl_query::datafusion::arrow::compute::cast(last[0].column(0), &trawl_query::datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+    big.register_parquet("t", tmp.join("api_calls.parquet").to_str().unwrap(), ParquetReadOptions::default())
+        .await
+        .unwrap();
+    let last = big
+        .sql("SELECT to_char(max(timestamp), '%Y-%m-%dT%H:%M:%S%.9fZ') FROM t")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let last = trawl_query::datafusion::arrow::compute::cast(
+        last[0].column(0),
+        &trawl_query::datafusion::arrow::datatypes::DataType::Utf8,
+    )
+    .unwrap();
     manifest["last_timestamp"] = last.as_string::<i32>().value(0).into();
-    manifest["benchmark"] = format!("api_calls: {copies} shifted copies of {}, bodies omitted", source.display()).into();
+    manifest["benchmark"] =
+        format!("api_calls: {copies} shifted copies of {}, bodies omitted", source.display()).into();
     std::fs::write(tmp.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(out);
     std::fs::rename(&tmp, out).unwrap();
@@ -148,19 +165,34 @@ async fn measure(snap: &Path, runs: usize) {
     let cat = Catalog::open(snap, THREADS).await.unwrap();
     let open = t.elapsed();
     let total = cat.sql("SELECT count(*) FROM calls").await.unwrap();
-    println!("calls rows: {}", trawl_query::datafusion::arrow::util::pretty::pretty_format_batches(&total).unwrap().to_string().lines().nth(3).unwrap());
+    println!(
+        "calls rows: {}",
+        trawl_query::datafusion::arrow::util::pretty::pretty_format_batches(&total)
+            .unwrap()
+            .to_string()
+            .lines()
+            .nth(3)
+            .unwrap()
+    );
     println!("catalog open: {:.1} ms\n", open.as_secs_f64() * 1e3);
     println!("| query | median | worst | target |");
     println!("|---|---|---|---|");
     let first100 = |filter: &'static str| {
         let cat = &cat;
         move || async move {
-            let q = KflQuery { table: Table::Calls, filter: filter.into(), limit: Some(100), columns: None, ..Default::default() };
+            let q = KflQuery {
+                table: Table::Calls,
+                filter: filter.into(),
+                limit: Some(100),
+                columns: None,
+                ..Default::default()
+            };
             let r = cat.kfl(&q).await.unwrap();
             assert_eq!(r.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 100, "{filter}");
         }
     };
-    time("KFL `http && status_code >= 400`, first 100 rows", "< 200 ms", runs, first100("http && status_code >= 400")).await;
+    time("KFL `http && status_code >= 400`, first 100 rows", "< 200 ms", runs, first100("http && status_code >= 400"))
+        .await;
     time(
         "KFL `http && path.startsWith(\"/api\") && method == \"POST\"`, first 100 rows",
         "< 200 ms",
@@ -168,9 +200,18 @@ async fn measure(snap: &Path, runs: usize) {
         first100(r#"http && path.startsWith("/api") && method == "POST""#),
     )
     .await;
-    time("KFL `timestamp > now() - duration(\"1m\")`, first 100 rows", "< 200 ms", runs, first100(r#"timestamp > now() - duration("1m")"#)).await;
+    time(
+        "KFL `timestamp > now() - duration(\"1m\")`, first 100 rows",
+        "< 200 ms",
+        runs,
+        first100(r#"timestamp > now() - duration("1m")"#),
+    )
+    .await;
     let by_time = || async {
-        let b = cat.sql("SELECT * FROM calls WHERE protocol = 'http' AND status_code >= 400 ORDER BY timestamp LIMIT 100").await.unwrap();
+        let b = cat
+            .sql("SELECT * FROM calls WHERE protocol = 'http' AND status_code >= 400 ORDER BY timestamp LIMIT 100")
+            .await
+            .unwrap();
         assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 100);
     };
     time("SQL: the same 100 rows in timestamp order (a full top-k)", "", runs, by_time).await;

@@ -109,7 +109,9 @@ fn page_keys(keys: &[RecordBatch], id: &str) -> Result<Expr, QueryError> {
         // Ids are UInt64 as trawl writes them; a table made by other means
         // may hold them as another integer type.
         let ids = datafusion::arrow::compute::cast(b.column(1), &DataType::UInt64)?;
-        let ids = ids.as_primitive_opt::<UInt64Type>().ok_or_else(|| QueryError::Invalid(format!("{id}: expected an integer id column")))?;
+        let ids = ids
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or_else(|| QueryError::Invalid(format!("{id}: expected an integer id column")))?;
         for r in 0..b.num_rows() {
             if ids.is_valid(r) {
                 per.entry(snap.value(r).to_string()).or_default().push(ids.value(r));
@@ -119,7 +121,10 @@ fn page_keys(keys: &[RecordBatch], id: &str) -> Result<Expr, QueryError> {
     let mut any: Option<Expr> = None;
     for (snap, ids) in per {
         let (lo, hi) = (ids.iter().min().copied().unwrap_or(0), ids.iter().max().copied().unwrap_or(0));
-        let e = col("snapshot").eq(lit(snap)).and(col(id).between(lit(lo), lit(hi))).and(col(id).in_list(ids.into_iter().map(lit).collect(), false));
+        let e = col("snapshot")
+            .eq(lit(snap))
+            .and(col(id).between(lit(lo), lit(hi)))
+            .and(col(id).in_list(ids.into_iter().map(lit).collect(), false));
         any = Some(match any {
             None => e,
             Some(a) => a.or(e),
@@ -178,7 +183,10 @@ impl Catalog {
             for s in &snapshots {
                 let file = s.path.join(format!("{table}.parquet"));
                 if !file.is_file() {
-                    return Err(QueryError::snapshot(&s.path, format!("{table}.parquet is missing: not a complete trawl snapshot")));
+                    return Err(QueryError::snapshot(
+                        &s.path,
+                        format!("{table}.parquet is missing: not a complete trawl snapshot"),
+                    ));
                 }
                 let mut opts = ParquetReadOptions::default();
                 if let Some(c) = order {
@@ -186,7 +194,10 @@ impl Catalog {
                     opts = opts.file_sort_order(vec![vec![SortExpr::new(col(c), true, false)]]);
                 }
                 let file_str = file.to_str().ok_or_else(|| QueryError::snapshot(&file, "path is not UTF-8"))?;
-                let df = ctx.read_parquet(file_str, opts).await.map_err(|e| QueryError::snapshot(&file, format!("cannot read: {e}")))?;
+                let df = ctx
+                    .read_parquet(file_str, opts)
+                    .await
+                    .map_err(|e| QueryError::snapshot(&file, format!("cannot read: {e}")))?;
                 let mut cols: Vec<Expr> = vec![lit(s.name.clone()).alias("snapshot")];
                 if snapshots.len() == 1 {
                     cols.extend(df.schema().fields().iter().map(|f| col(format!("\"{}\"", f.name()))));
@@ -199,8 +210,8 @@ impl Catalog {
                             col(format!("\"{}\"", c.name))
                         } else {
                             let ty = c.ty.arrow_type();
-                            let null =
-                                datafusion::scalar::ScalarValue::try_from(&ty).map_err(|e| QueryError::snapshot(&file, format!("column {}: {e}", c.name)))?;
+                            let null = datafusion::scalar::ScalarValue::try_from(&ty)
+                                .map_err(|e| QueryError::snapshot(&file, format!("column {}: {e}", c.name)))?;
                             lit(null).alias(c.name)
                         });
                     }
@@ -240,7 +251,10 @@ impl Catalog {
         let flows = ctx.table("flows").await?;
         ctx.register_table("tcp", flows.clone().filter(col("protocol").eq(lit("tcp")))?.into_view())?;
         ctx.register_table("udp", flows.clone().filter(col("protocol").eq(lit("udp")))?.into_view())?;
-        ctx.register_table("icmp", flows.clone().filter(col("protocol").in_list(vec![lit("icmp"), lit("icmpv6")], false))?.into_view())?;
+        ctx.register_table(
+            "icmp",
+            flows.clone().filter(col("protocol").in_list(vec![lit("icmp"), lit("icmpv6")], false))?.into_view(),
+        )?;
         ctx.register_table("l4_flows", crate::peers::peer_flows(flows)?.into_view())?;
         let now_ns = snapshots.iter().filter_map(|s| s.last_ns).max();
         Ok(Catalog { ctx, snapshots, now_ns })
@@ -324,8 +338,13 @@ impl Catalog {
             // over timestamp and id, not every column of every row), then
             // those rows whole, found by id (row groups pruned by the id
             // statistics: early calls have early ids).
-            let keys =
-                df.clone().select(vec![col("snapshot"), col(id), col("timestamp")])?.sort(order.clone())?.limit(q.offset, Some(limit))?.collect().await?;
+            let keys = df
+                .clone()
+                .select(vec![col("snapshot"), col(id), col("timestamp")])?
+                .sort(order.clone())?
+                .limit(q.offset, Some(limit))?
+                .collect()
+                .await?;
             df = df.filter(page_keys(&keys, id)?)?;
             offset = 0;
         }
@@ -371,16 +390,22 @@ impl Catalog {
 
     /// Counts the rows a KFL filter matches, with the compiler's notes.
     pub async fn kfl_count_with_notes(&self, table: Table, filter: &str) -> Result<(usize, Vec<String>), QueryError> {
-        let (df, notes) = self.kfl_filtered(&KflQuery { table, filter: filter.to_string(), ..Default::default() }).await?;
+        let (df, notes) =
+            self.kfl_filtered(&KflQuery { table, filter: filter.to_string(), ..Default::default() }).await?;
         Ok((df.count().await?, notes))
     }
 
     /// The flow ids of the rows a KFL filter matches (the connections a
     /// PCAP export of those calls or flows holds), with the compiler's notes.
-    pub async fn kfl_flow_ids(&self, table: Table, filter: &str) -> Result<(std::collections::HashSet<u64>, Vec<String>), QueryError> {
+    pub async fn kfl_flow_ids(
+        &self,
+        table: Table,
+        filter: &str,
+    ) -> Result<(std::collections::HashSet<u64>, Vec<String>), QueryError> {
         use datafusion::arrow::array::{Array, AsArray};
         use datafusion::arrow::datatypes::UInt64Type;
-        let q = KflQuery { table, filter: filter.to_string(), columns: Some(vec!["flow_id".into()]), ..Default::default() };
+        let q =
+            KflQuery { table, filter: filter.to_string(), columns: Some(vec!["flow_id".into()]), ..Default::default() };
         let (df, notes) = self.kfl_frame(&q).await?;
         let mut set = std::collections::HashSet::new();
         for b in df.collect().await? {
@@ -395,7 +420,10 @@ impl Catalog {
     /// the session (DDL, DML, COPY, SET) is refused.
     pub async fn sql_frame(&self, sql: &str) -> Result<DataFrame, QueryError> {
         check_read_only(sql)?;
-        let opts = datafusion::execution::context::SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let opts = datafusion::execution::context::SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
         Ok(self.ctx.sql_with_options(sql, opts).await?)
     }
 
@@ -409,7 +437,12 @@ impl Catalog {
         let mut out = Vec::new();
         for (name, kind) in TABLES {
             let df = self.ctx.table(*name).await?;
-            let columns = df.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable())).collect();
+            let columns = df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable()))
+                .collect();
             out.push(TableDesc { name: name.to_string(), kind, columns });
         }
         Ok(out)
@@ -430,8 +463,13 @@ fn check_read_only(sql: &str) -> Result<(), QueryError> {
     for s in &stmts {
         let what = match s {
             DfStatement::Statement(inner) => match inner.as_ref() {
-                Statement::Query(_) | Statement::Explain { .. } | Statement::ShowTables { .. } | Statement::ShowColumns { .. } => None,
-                Statement::ShowVariable { .. } | Statement::ShowFunctions { .. } | Statement::ExplainTable { .. } => None,
+                Statement::Query(_)
+                | Statement::Explain { .. }
+                | Statement::ShowTables { .. }
+                | Statement::ShowColumns { .. } => None,
+                Statement::ShowVariable { .. } | Statement::ShowFunctions { .. } | Statement::ExplainTable { .. } => {
+                    None
+                }
                 other => Some(first_words(&other.to_string())),
             },
             DfStatement::Explain(_) => None,
@@ -458,19 +496,29 @@ fn snapshot_dirs(path: &Path) -> Result<Vec<PathBuf>, QueryError> {
         return Err(QueryError::snapshot(path, "no such file or directory"));
     }
     if !path.is_dir() {
-        return Err(QueryError::snapshot(path, "expected a snapshot directory (made by `trawl analyze -o DIR`), found a file"));
+        return Err(QueryError::snapshot(
+            path,
+            "expected a snapshot directory (made by `trawl analyze -o DIR`), found a file",
+        ));
     }
     if path.join("manifest.json").is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
     if path.join("snapshot.json").is_file() {
-        return Err(QueryError::snapshot(path, "the snapshot holds raw packets but is not indexed yet: run `trawl snapshot index` on it first"));
+        return Err(QueryError::snapshot(
+            path,
+            "the snapshot holds raw packets but is not indexed yet: run `trawl snapshot index` on it first",
+        ));
     }
     let rd = std::fs::read_dir(path).map_err(|e| QueryError::Io { path: path.to_path_buf(), source: e })?;
-    let mut dirs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("manifest.json").is_file()).collect();
+    let mut dirs: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("manifest.json").is_file()).collect();
     dirs.sort();
     if dirs.is_empty() {
-        return Err(QueryError::snapshot(path, "not a trawl snapshot (no manifest.json), and no snapshot directories inside"));
+        return Err(QueryError::snapshot(
+            path,
+            "not a trawl snapshot (no manifest.json), and no snapshot directories inside",
+        ));
     }
     Ok(dirs)
 }
@@ -478,13 +526,17 @@ fn snapshot_dirs(path: &Path) -> Result<Vec<PathBuf>, QueryError> {
 fn read_manifest(dir: &Path) -> Result<SnapshotInfo, QueryError> {
     let mpath = dir.join("manifest.json");
     let text = std::fs::read_to_string(&mpath).map_err(|e| QueryError::Io { path: mpath.clone(), source: e })?;
-    let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| QueryError::snapshot(&mpath, format!("not valid JSON: {e}")))?;
+    let m: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| QueryError::snapshot(&mpath, format!("not valid JSON: {e}")))?;
     let version = m.get("schema_version").and_then(|v| v.as_u64());
     if version != Some(u64::from(trawl_schemas::SCHEMA_VERSION)) {
         let found = version.map_or("none".to_string(), |v| v.to_string());
         return Err(QueryError::snapshot(
             &mpath,
-            format!("schema version {found}, but this trawl reads version {}: analyse the capture again", trawl_schemas::SCHEMA_VERSION),
+            format!(
+                "schema version {found}, but this trawl reads version {}: analyse the capture again",
+                trawl_schemas::SCHEMA_VERSION
+            ),
         ));
     }
     let ts = |k: &str| m.get(k).and_then(|v| v.as_str()).and_then(trawl_schemas::time::parse_rfc3339);
@@ -501,7 +553,13 @@ fn read_manifest(dir: &Path) -> Result<SnapshotInfo, QueryError> {
         .or_else(|| dir.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "snapshot".into());
-    Ok(SnapshotInfo { name, path: dir.to_path_buf(), first_ns: ts("first_timestamp"), last_ns: ts("last_timestamp"), rows })
+    Ok(SnapshotInfo {
+        name,
+        path: dir.to_path_buf(),
+        first_ns: ts("first_timestamp"),
+        last_ns: ts("last_timestamp"),
+        rows,
+    })
 }
 
 /// Runs a future to completion on a runtime of its own (the CLI's entry

@@ -41,7 +41,10 @@ impl QueryError {
     pub fn is_user_error(&self) -> bool {
         match self {
             QueryError::Kfl(_) | QueryError::ReadOnly(_) | QueryError::Invalid(_) | QueryError::Snapshot { .. } => true,
-            QueryError::DataFusion(e) => matches!(e.find_root(), DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..)),
+            QueryError::DataFusion(e) => matches!(
+                e.find_root(),
+                DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..)
+            ),
             QueryError::Io { .. } => false,
         }
     }

@@ -91,11 +91,18 @@ fn flatten(b: &RecordBatch, format: Format) -> Result<RecordBatch, QueryError> {
     let mut fields = Vec::with_capacity(b.num_columns());
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
     for (f, c) in b.schema().fields().iter().zip(b.columns()) {
-        let nested = matches!(c.data_type(), DataType::Map(..) | DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_));
+        let nested = matches!(
+            c.data_type(),
+            DataType::Map(..) | DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_)
+        );
         let binary = matches!(c.data_type(), DataType::Binary | DataType::LargeBinary | DataType::BinaryView);
         if binary {
             let text = match c.data_type() {
-                DataType::Binary => c.as_binary::<i32>().iter().map(|v| v.map(|b| String::from_utf8_lossy(b).into_owned())).collect::<StringArray>(),
+                DataType::Binary => c
+                    .as_binary::<i32>()
+                    .iter()
+                    .map(|v| v.map(|b| String::from_utf8_lossy(b).into_owned()))
+                    .collect::<StringArray>(),
                 _ => datafusion::arrow::compute::cast(c, &DataType::Binary)?
                     .as_binary::<i32>()
                     .iter()
@@ -143,15 +150,18 @@ fn write_table(batches: &[RecordBatch], schema: &Schema, out: &mut dyn Write) ->
     let opts = FormatOptions::default().with_null("").with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%S%.6fZ"));
     let mut rows: Vec<Vec<String>> = Vec::new();
     for b in batches {
-        let fmts = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+        let fmts =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
         for r in 0..b.num_rows() {
             rows.push(fmts.iter().map(|f| clip(&f.value(r).to_string())).collect());
         }
     }
-    let widths: Vec<usize> =
-        (0..headers.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([headers[i].chars().count()]).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([headers[i].chars().count()]).max().unwrap_or(0))
+        .collect();
     let line = |cells: &[String]| -> String {
-        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+        let parts: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
         format!("{}\n", parts.join("  ").trim_end())
     };
     let mut text = line(&headers);

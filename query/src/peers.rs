@@ -15,8 +15,17 @@ use datafusion::logical_expr::{Expr, SortExpr, cast, col, lit, when};
 use crate::error::QueryError;
 
 /// Counts summed over a peer pair's connections (TCP expert metrics).
-const SUMMED: &[&str] =
-    &["client_packets", "client_bytes", "server_packets", "server_bytes", "retransmissions", "out_of_order", "dup_acks", "zero_window_events", "rst_count"];
+const SUMMED: &[&str] = &[
+    "client_packets",
+    "client_bytes",
+    "server_packets",
+    "server_bytes",
+    "retransmissions",
+    "out_of_order",
+    "dup_acks",
+    "zero_window_events",
+    "rst_count",
+];
 
 /// Names kept for each side (the most common case is one name per address
 /// over the capture; where it changed, the greatest is shown).

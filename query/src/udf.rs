@@ -15,7 +15,9 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, MapBuilder, StringArray, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 
 /// Registers every function of this module on `ctx`.
@@ -52,25 +54,35 @@ fn map_type() -> DataType {
 }
 
 pub fn cidr_match() -> Arc<ScalarUDF> {
-    static F: LazyLock<Arc<ScalarUDF>> =
-        LazyLock::new(|| make("cidr_match", Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable), DataType::Boolean, Kind::Cidr));
+    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        make(
+            "cidr_match",
+            Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable),
+            DataType::Boolean,
+            Kind::Cidr,
+        )
+    });
     F.clone()
 }
 
 pub fn map_get() -> Arc<ScalarUDF> {
-    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| make("map_get", Signature::any(3, Volatility::Immutable), DataType::Utf8, Kind::MapGet));
+    static F: LazyLock<Arc<ScalarUDF>> =
+        LazyLock::new(|| make("map_get", Signature::any(3, Volatility::Immutable), DataType::Utf8, Kind::MapGet));
     F.clone()
 }
 
 pub fn path_template() -> Arc<ScalarUDF> {
-    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| make("path_template", Signature::any(1, Volatility::Immutable), DataType::Utf8, Kind::PathTemplate));
+    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        make("path_template", Signature::any(1, Volatility::Immutable), DataType::Utf8, Kind::PathTemplate)
+    });
     F.clone()
 }
 
 /// `endpoint(method, path)`: `"GET /api/orders/{id}"` in one pass (the
 /// `calls` view's `endpoint` column; grouping by it is the common query).
 pub fn endpoint() -> Arc<ScalarUDF> {
-    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| make("endpoint", Signature::any(2, Volatility::Immutable), DataType::Utf8, Kind::Endpoint));
+    static F: LazyLock<Arc<ScalarUDF>> =
+        LazyLock::new(|| make("endpoint", Signature::any(2, Volatility::Immutable), DataType::Utf8, Kind::Endpoint));
     F.clone()
 }
 
@@ -94,8 +106,14 @@ pub fn body_text() -> Arc<ScalarUDF> {
 }
 
 pub fn cookies() -> Arc<ScalarUDF> {
-    static F: LazyLock<Arc<ScalarUDF>> =
-        LazyLock::new(|| make("cookies", Signature::exact(vec![DataType::Utf8, DataType::Boolean], Volatility::Immutable), map_type(), Kind::Cookies));
+    static F: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+        make(
+            "cookies",
+            Signature::exact(vec![DataType::Utf8, DataType::Boolean], Volatility::Immutable),
+            map_type(),
+            Kind::Cookies,
+        )
+    });
     F.clone()
 }
 
@@ -131,7 +149,10 @@ impl ScalarUDFImpl for Udf {
                         _ => {
                             let n = Cidr::parse(nets.value(i));
                             if n.is_none() {
-                                return exec_err!("cidr_match: {:?} is not a network such as \"10.0.0.0/8\" or \"fd00::/8\"", nets.value(i));
+                                return exec_err!(
+                                    "cidr_match: {:?} is not a network such as \"10.0.0.0/8\" or \"fd00::/8\"",
+                                    nets.value(i)
+                                );
                             }
                             cached = Some((i, n));
                             n
@@ -161,7 +182,10 @@ impl ScalarUDFImpl for Udf {
                         None
                     } else {
                         let k = keys.value(i);
-                        (offsets[i] as usize..offsets[i + 1] as usize).find(|&j| mk.value(j) == k).filter(|&j| mv.is_valid(j)).map(|j| mv.value(j))
+                        (offsets[i] as usize..offsets[i + 1] as usize)
+                            .find(|&j| mk.value(j) == k)
+                            .filter(|&j| mv.is_valid(j))
+                            .map(|j| mv.value(j))
                     };
                     match found {
                         Some(v) => b.append_value(v),
@@ -209,7 +233,9 @@ impl ScalarUDFImpl for Udf {
             Kind::BodyText => {
                 let bin = datafusion::arrow::compute::cast(&arrays[0], &DataType::Binary)?;
                 let bin = bin.as_binary::<i32>();
-                Arc::new(bin.iter().map(|v| v.map(|b| String::from_utf8_lossy(b).into_owned())).collect::<StringArray>())
+                Arc::new(
+                    bin.iter().map(|v| v.map(|b| String::from_utf8_lossy(b).into_owned())).collect::<StringArray>(),
+                )
             }
             Kind::Cookies => {
                 let h = utf8(&arrays[0])?;
@@ -227,7 +253,11 @@ impl ScalarUDFImpl for Udf {
                 Arc::new(b.finish())
             }
         };
-        Ok(if scalar { ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?) } else { ColumnarValue::Array(out) })
+        Ok(if scalar {
+            ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
     }
 }
 
@@ -317,7 +347,10 @@ fn classify(seg: &str) -> Option<&'static str> {
     if b.iter().all(u8::is_ascii_digit) {
         return Some("{id}");
     }
-    let is_uuid = b.len() == 36 && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
+    let is_uuid = b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
     if is_uuid {
         return Some("{uuid}");
     }
@@ -393,6 +426,9 @@ mod tests {
     #[test]
     fn cookie_headers() {
         assert_eq!(parse_cookies("a=1; b=two", false), vec![("a", "1"), ("b", "two")]);
-        assert_eq!(parse_cookies("sid=x; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT, theme=dark; HttpOnly", true), vec![("sid", "x"), ("theme", "dark")]);
+        assert_eq!(
+            parse_cookies("sid=x; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT, theme=dark; HttpOnly", true),
+            vec![("sid", "x"), ("theme", "dark")]
+        );
     }
 }

@@ -65,7 +65,8 @@ fn sql(cat: &Catalog, q: &str) -> Vec<RecordBatch> {
 fn sql_value(cat: &Catalog, q: &str) -> String {
     let b = sql(cat, q);
     let opts = Default::default();
-    let f = trawl_query::datafusion::arrow::util::display::ArrayFormatter::try_new(b[0].column(0).as_ref(), &opts).unwrap();
+    let f =
+        trawl_query::datafusion::arrow::util::display::ArrayFormatter::try_new(b[0].column(0).as_ref(), &opts).unwrap();
     f.value(0).to_string()
 }
 
@@ -91,7 +92,12 @@ const DIFFERENCES: &[(&str, &str, usize, &str)] = &[
         6,
         "two GET request lines tshark does not parse (a missing space after the method, an 'HTTP/1.' version)",
     ),
-    ("zeek_http_methods.pcap", r#"http && method == "POST""#, 4, "two POST request lines tshark does not parse, as above"),
+    (
+        "zeek_http_methods.pcap",
+        r#"http && method == "POST""#,
+        4,
+        "two POST request lines tshark does not parse, as above",
+    ),
     (
         "zeek_http_206_example_b.pcap",
         "http && status_code >= 200 && status_code < 300",
@@ -111,7 +117,12 @@ const DIFFERENCES: &[(&str, &str, usize, &str)] = &[
         59,
         "trawl also reads the response after a lost segment (its Content-Length skips the gap), a 200 tshark gives up on",
     ),
-    ("sanders_http_espn.pcapng", r#"http && method != "" && status_code == 0"#, 0, "that same response answers the request tshark leaves unanswered"),
+    (
+        "sanders_http_espn.pcapng",
+        r#"http && method != "" && status_code == 0"#,
+        0,
+        "that same response answers the request tshark leaves unanswered",
+    ),
     (
         "suricata_http-pipeline-files-with-gap.pcap",
         "http && status_code >= 200 && status_code < 300",
@@ -119,14 +130,24 @@ const DIFFERENCES: &[(&str, &str, usize, &str)] = &[
         "the gap is inside the second body; its Content-Length lets trawl read the second and third responses, \
          tshark reads one",
     ),
-    ("suricata_http-pipeline-files-with-gap.pcap", r#"http && method != "" && status_code == 0"#, 0, "all three requests are answered (see above)"),
+    (
+        "suricata_http-pipeline-files-with-gap.pcap",
+        r#"http && method != "" && status_code == 0"#,
+        0,
+        "all three requests are answered (see above)",
+    ),
     (
         "suricata_tcp-rst-unacked-stream-10.pcap",
         r#"http && method != "" && status_code == 0"#,
         0,
         "the response follows data tshark treats as unacknowledged after the RST; trawl pairs it with the request",
     ),
-    ("suricata_tcp-rst-unacked-stream-10.pcap", "http && status_code >= 200 && status_code < 300", 1, "the same response, a 200"),
+    (
+        "suricata_tcp-rst-unacked-stream-10.pcap",
+        "http && status_code >= 200 && status_code < 300",
+        1,
+        "the same response, a 200",
+    ),
     (
         "suricata_tcp-rst-unacked-stream-10.pcap",
         r#"http && status_code != 0 && response.headers["content-type"].startsWith("text/html")"#,
@@ -148,7 +169,8 @@ fn kfl_counts_match_tshark_display_filters() {
     let mut cats: HashMap<String, Catalog> = HashMap::new();
     for line in tsv.lines().skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
-        let (file, table, kfl, dfilter, want): (&str, &str, &str, &str, usize) = (f[0], f[1], f[2], f[3], f[4].parse().unwrap());
+        let (file, table, kfl, dfilter, want): (&str, &str, &str, &str, usize) =
+            (f[0], f[1], f[2], f[3], f[4].parse().unwrap());
         let cat = cats.entry(file.to_string()).or_insert_with(|| open(&corpus(file)));
         let table = if table == "flows" { Table::Flows } else { Table::Calls };
         let got = count(cat, table, kfl).unwrap_or_else(|e| panic!("{file}: {kfl}: {e}"));
@@ -267,15 +289,26 @@ fn example_outcome(ex: &str) -> (&'static str, Option<usize>, Option<usize>) {
         "tcp_flow && flow_local_bps > 5000000" => ("", None, Some(1)),
         r#"flow && flow_state == "closed" && "TLS" in flow_l7_detected"# => ("", None, Some(0)),
         r#"timestamp > timestamp("2026-03-14T22:00:00Z")"# => ("", Some(18), Some(13)),
-        r#"timestamp >= timestamp("2026-03-14T22:00:00Z") && timestamp <= timestamp("2026-03-14T23:00:00Z")"# => ("", Some(0), Some(0)),
+        r#"timestamp >= timestamp("2026-03-14T22:00:00Z") && timestamp <= timestamp("2026-03-14T23:00:00Z")"# => {
+            ("", Some(0), Some(0))
+        }
         r#"timestamp > now() - duration("5m")"# => ("", Some(18), Some(13)),
         // gRPC and GraphQL are decoded; the demo has neither (the
         // scenario captures do: l7_fields_filter_grpc_graphql_and_websocket).
-        e if ["grpc", "gql", "dns", "tlsx", "redis", "kafka", "amqp", "mongodb", "mysql", "postgresql"].iter().any(|p| e.starts_with(p)) => ("", Some(0), None),
+        e if ["grpc", "gql", "dns", "tlsx", "redis", "kafka", "amqp", "mongodb", "mysql", "postgresql"]
+            .iter()
+            .any(|p| e.starts_with(p)) =>
+        {
+            ("", Some(0), None)
+        }
         e if ["ldap", "radius"].iter().any(|p| e.starts_with(p)) => ("does not decode", None, None),
         // On calls `tcp` (and on flows `status_code`) is refused first: a field of the other table.
-        "tcp && tcp_error_type != \"\"" => ("per-packet `tcp` entries are not produced|is a field of the flows table", None, None),
-        e if e.contains("tcp_error_type") => ("is a field of the calls table|is a field of the flows table", None, None),
+        "tcp && tcp_error_type != \"\"" => {
+            ("per-packet `tcp` entries are not produced|is a field of the flows table", None, None)
+        }
+        e if e.contains("tcp_error_type") => {
+            ("is a field of the calls table|is a field of the flows table", None, None)
+        }
         e if e.contains("process_name") => ("eBPF socket hooks", None, None),
         e if e.contains("capture_source") => ("capture agent", None, None),
         // Kubernetes fields run without metadata: loopback addresses are
@@ -298,7 +331,12 @@ fn kubeshark_examples_run_or_explain() {
             for (table, want) in [(Table::Calls, calls), (Table::Flows, flows)] {
                 match want {
                     Some(n) => {
-                        assert_eq!(count(&cat, table, ex).unwrap_or_else(|e| panic!("{ex}: {e}")), n, "{ex} on {}", table.name());
+                        assert_eq!(
+                            count(&cat, table, ex).unwrap_or_else(|e| panic!("{ex}: {e}")),
+                            n,
+                            "{ex} on {}",
+                            table.name()
+                        );
                         ran += 1;
                     }
                     // A field of the other table: refused, naming it.
@@ -349,9 +387,16 @@ fn typos_never_silently_match_nothing() {
                 let word: String = bytes[start..i].iter().collect();
                 if word.len() > 2 && !["true", "false", "null", "in"].contains(&word.as_str()) {
                     let typo = format!("{}{}", &word[..1], &word[2..]);
-                    let bad = format!("{}{typo}{}", bytes[..start].iter().collect::<String>(), bytes[i..].iter().collect::<String>());
+                    let bad = format!(
+                        "{}{typo}{}",
+                        bytes[..start].iter().collect::<String>(),
+                        bytes[i..].iter().collect::<String>()
+                    );
                     let e = kfl_error(&cat, table, &bad);
-                    assert!(e.contains("unknown") || e.contains("not available") || e.contains("does not decode"), "{bad}: {e}");
+                    assert!(
+                        e.contains("unknown") || e.contains("not available") || e.contains("does not decode"),
+                        "{bad}: {e}"
+                    );
                     mutated += 1;
                 }
                 continue;
@@ -367,9 +412,15 @@ fn typos_never_silently_match_nothing() {
 fn errors_point_at_the_problem_and_suggest() {
     let cat = open(&demo());
     let e = kfl_error(&cat, Table::Calls, "http && status_cod >= 400");
-    assert_eq!(e, "invalid KFL filter: unknown field `status_cod`\n  http && status_cod >= 400\n          ^^^^^^^^^^\n  hint: did you mean `status_code`?");
+    assert_eq!(
+        e,
+        "invalid KFL filter: unknown field `status_cod`\n  http && status_cod >= 400\n          ^^^^^^^^^^\n  hint: did you mean `status_code`?"
+    );
     let e = kfl_error(&cat, Table::Calls, r#"status_code == "404""#);
-    assert!(e.contains("`status_code` (int)") && e.contains("\"404\" (string)") && e.contains("write 404 without quotes"), "{e}");
+    assert!(
+        e.contains("`status_code` (int)") && e.contains("\"404\" (string)") && e.contains("write 404 without quotes"),
+        "{e}"
+    );
     let e = kfl_error(&cat, Table::Calls, "http && (status_code >= 400");
     assert!(e.contains("expected `)`"), "{e}");
     assert!(e.lines().nth(2).unwrap().ends_with('^'), "{e}");
@@ -400,7 +451,10 @@ fn kfl_semantics_on_real_traffic() {
     let cat = open(&demo());
     let c = |k: &str| count(&cat, Table::Calls, k).unwrap_or_else(|e| panic!("{k}: {e}"));
     // Legacy forms are rewritten to the same filter.
-    assert_eq!(c(r#"response.status == 502 and request.path contains "/api""#), c(r#"status_code == 502 && path.contains("/api")"#));
+    assert_eq!(
+        c(r#"response.status == 502 and request.path contains "/api""#),
+        c(r#"status_code == 502 && path.contains("/api")"#)
+    );
     assert_eq!(c(r#"response.status == 502 and request.path contains "/api""#), 3);
     assert_eq!(c(r#"response.status == r"5.*""#), 3);
     assert_eq!(c("elapsedTime >= 0"), 18);
@@ -446,8 +500,13 @@ fn limit_and_order_follow_ids() {
         ..Default::default()
     };
     let rows = block_on(2, cat.kfl(&q)).unwrap().unwrap();
-    let ids: Vec<u64> =
-        rows.batches.iter().flat_map(|b| b.column(0).as_primitive::<trawl_query::datafusion::arrow::datatypes::UInt64Type>().values().to_vec()).collect();
+    let ids: Vec<u64> = rows
+        .batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0).as_primitive::<trawl_query::datafusion::arrow::datatypes::UInt64Type>().values().to_vec()
+        })
+        .collect();
     assert_eq!(ids, vec![1, 2, 3]);
     let q = KflQuery { columns: Some(vec!["nope".into()]), ..q };
     let e = block_on(2, cat.kfl(&q)).unwrap().unwrap_err().to_string();
@@ -476,14 +535,21 @@ fn pages_in_time_order_are_sqls_order() {
     }
     for snap in [corpus("sanders_http_espn.pcapng"), folder.clone()] {
         let cat = open(&snap);
-        let want: Vec<(String, u64)> = sql(&cat, "SELECT snapshot, id FROM calls WHERE protocol = 'http' ORDER BY timestamp, snapshot, id")
-            .iter()
-            .flat_map(|b| {
-                let s = trawl_query::datafusion::arrow::compute::cast(b.column(0), &trawl_query::datafusion::arrow::datatypes::DataType::Utf8).unwrap();
-                let ids = b.column(1).as_primitive::<UInt64Type>().values().to_vec();
-                (0..b.num_rows()).map(move |r| (s.as_string::<i32>().value(r).to_string(), ids[r])).collect::<Vec<_>>()
-            })
-            .collect();
+        let want: Vec<(String, u64)> =
+            sql(&cat, "SELECT snapshot, id FROM calls WHERE protocol = 'http' ORDER BY timestamp, snapshot, id")
+                .iter()
+                .flat_map(|b| {
+                    let s = trawl_query::datafusion::arrow::compute::cast(
+                        b.column(0),
+                        &trawl_query::datafusion::arrow::datatypes::DataType::Utf8,
+                    )
+                    .unwrap();
+                    let ids = b.column(1).as_primitive::<UInt64Type>().values().to_vec();
+                    (0..b.num_rows())
+                        .map(move |r| (s.as_string::<i32>().value(r).to_string(), ids[r]))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
         assert!(want.len() > 40, "{}", want.len());
         let mut got = Vec::new();
         for offset in (0..want.len()).step_by(17) {
@@ -498,7 +564,11 @@ fn pages_in_time_order_are_sqls_order() {
             };
             let rows = block_on(2, cat.kfl(&q)).unwrap().unwrap();
             for b in &rows.batches {
-                let s = trawl_query::datafusion::arrow::compute::cast(b.column(0), &trawl_query::datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+                let s = trawl_query::datafusion::arrow::compute::cast(
+                    b.column(0),
+                    &trawl_query::datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
                 let ids = b.column(1).as_primitive::<UInt64Type>();
                 got.extend((0..b.num_rows()).map(|r| (s.as_string::<i32>().value(r).to_string(), ids.value(r))));
             }
@@ -549,7 +619,8 @@ fn scoping_defaults_and_kubernetes_fallback() {
         block_on(1, async {
             let ctx = trawl_query::datafusion::prelude::SessionContext::new();
             trawl_query::udf::register(&ctx);
-            ctx.register_table("t", Arc::new(MemTable::try_new(schema.clone(), vec![vec![batch.clone()]]).unwrap())).unwrap();
+            ctx.register_table("t", Arc::new(MemTable::try_new(schema.clone(), vec![vec![batch.clone()]]).unwrap()))
+                .unwrap();
             let df = ctx.table("t").await.unwrap();
             let env = trawl_query::kfl::Env { table: Table::Calls, schema: df.schema(), now_ns: None };
             let c = trawl_query::kfl::compile(kfl, &env).unwrap_or_else(|e| panic!("{e}"));
@@ -584,8 +655,14 @@ fn sql_views_functions_and_read_only() {
     assert_eq!(sql_value(&cat, "SELECT count(*) FROM flows WHERE cidr_match(dst_ip, '10.0.0.0/8')"), "0");
     assert_eq!(sql_value(&cat, "SELECT count(DISTINCT endpoint) FROM calls"), "5");
     assert_eq!(sql_value(&cat, "SELECT path_template('/api/orders/123')"), "/api/orders/{id}");
-    assert_eq!(sql_value(&cat, "SELECT endpoint('GET', '/api/orders/123/items/0b7e2c4a-9f1d-4c1e-8a2b-3c4d5e6f7a8b')"), "GET /api/orders/{id}/items/{uuid}");
-    assert_eq!(sql_value(&cat, "SELECT map_get(request_headers, 'user-agent', '-') FROM calls WHERE id = 1"), "curl/7.88.1");
+    assert_eq!(
+        sql_value(&cat, "SELECT endpoint('GET', '/api/orders/123/items/0b7e2c4a-9f1d-4c1e-8a2b-3c4d5e6f7a8b')"),
+        "GET /api/orders/{id}/items/{uuid}"
+    );
+    assert_eq!(
+        sql_value(&cat, "SELECT map_get(request_headers, 'user-agent', '-') FROM calls WHERE id = 1"),
+        "curl/7.88.1"
+    );
     assert_eq!(sql_value(&cat, "SELECT map_get(request_headers, 'nope', '-') FROM calls WHERE id = 1"), "-");
     // api_calls, flows, parse_issues, packets and the six views.
     assert_eq!(sql_value(&cat, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"), "10");
@@ -664,8 +741,11 @@ fn kfl_doc_is_current() {
 fn null_columns_read_as_defaults() {
     // UDP flows have no handshake: a null RTT reads as 0 in KFL, stays null in SQL.
     let file = "zeek_dns_long-connection.pcap";
-    let oracle: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("testdata/corpus/oracle.json")).unwrap()).unwrap();
-    let udp = oracle.as_array().unwrap().iter().find(|e| e["file"] == file).unwrap()["udp_conversations"].as_u64().unwrap() as usize;
+    let oracle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("testdata/corpus/oracle.json")).unwrap()).unwrap();
+    let udp = oracle.as_array().unwrap().iter().find(|e| e["file"] == file).unwrap()["udp_conversations"]
+        .as_u64()
+        .unwrap() as usize;
     assert!(udp > 0);
     let cat = open(&corpus(file));
     assert_eq!(count(&cat, Table::Flows, "udp").unwrap(), udp);
@@ -713,7 +793,10 @@ fn l7_fields_filter_grpc_graphql_and_websocket() {
     ] {
         assert_eq!(count(&ws, Table::Calls, kfl).unwrap_or_else(|e| panic!("{kfl}: {e}")), n, "{kfl}");
     }
-    assert!(kfl_error(&ws, Table::Calls, r#"ws_opcode == "txt""#).contains("text"), "a value outside the set names the valid ones");
+    assert!(
+        kfl_error(&ws, Table::Calls, r#"ws_opcode == "txt""#).contains("text"),
+        "a value outside the set names the valid ones"
+    );
 }
 
 /// Kubeshark's database and messaging fields on real traffic: the

@@ -400,6 +400,9 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/kubernetes.schema.json");
         let on_disk = std::fs::read_to_string(path).unwrap_or_default();
         let now = serde_json::to_string_pretty(&json_schema()).unwrap_or_default() + "\n";
-        assert!(on_disk == now, "docs/kubernetes.schema.json is stale: run `trawl schema --kubernetes > docs/kubernetes.schema.json`");
+        assert!(
+            on_disk == now,
+            "docs/kubernetes.schema.json is stale: run `trawl schema --kubernetes > docs/kubernetes.schema.json`"
+        );
     }
 }

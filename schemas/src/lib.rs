@@ -62,7 +62,10 @@ impl ColumnType {
             ColumnType::StringMap => DataType::Map(
                 Arc::new(Field::new(
                     "entries",
-                    DataType::Struct(Fields::from(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)])),
+                    DataType::Struct(Fields::from(vec![
+                        Field::new("keys", DataType::Utf8, false),
+                        Field::new("values", DataType::Utf8, true),
+                    ])),
                     false,
                 )),
                 false,
@@ -120,8 +123,12 @@ pub struct Table {
 impl Table {
     /// The Arrow schema, with the schema version in its metadata.
     pub fn arrow_schema(&self) -> Schema {
-        let fields: Vec<Field> = self.columns.iter().map(|c| Field::new(c.name, c.ty.arrow_type(), c.nullable)).collect();
-        let meta = [("trawl.table".to_string(), self.name.to_string()), ("trawl.schema_version".to_string(), SCHEMA_VERSION.to_string())];
+        let fields: Vec<Field> =
+            self.columns.iter().map(|c| Field::new(c.name, c.ty.arrow_type(), c.nullable)).collect();
+        let meta = [
+            ("trawl.table".to_string(), self.name.to_string()),
+            ("trawl.schema_version".to_string(), SCHEMA_VERSION.to_string()),
+        ];
         Schema::new(fields).with_metadata(meta.into_iter().collect())
     }
 
@@ -187,8 +194,11 @@ const CAPTURE_NODE_COLUMNS: [Column; 2] = [
     opt("node_name", Utf8, "Node the packets were captured on (the archive's node folder of the input file)."),
     opt("node_ip", Utf8, "An address of that node, from the Node objects of the sidecars."),
 ];
-const DNS_NAME_COLUMNS: [Column; 1] =
-    [col("dns_resolutions", StringList, "Every name DNS answers seen earlier in the capture gave either address (questions and CNAME targets).")];
+const DNS_NAME_COLUMNS: [Column; 1] = [col(
+    "dns_resolutions",
+    StringList,
+    "Every name DNS answers seen earlier in the capture gave either address (questions and CNAME targets).",
+)];
 
 /// The Kubernetes and DNS context columns, the same on flows and
 /// api_calls (docs/kubernetes.md).
@@ -253,14 +263,22 @@ const FLOW_OWN: &[Column] = &[
         UInt64,
         "Flow identifier: the 1-based number of the flow's first packet across all inputs in merged time order. Unique within a snapshot; `api_calls.flow_id` refers to it.",
     ),
-    col("community_id", Utf8, "Community ID v1 (seed 0) of the 5-tuple, for joins with Zeek, Suricata and Arkime output."),
+    col(
+        "community_id",
+        Utf8,
+        "Community ID v1 (seed 0) of the 5-tuple, for joins with Zeek, Suricata and Arkime output.",
+    ),
     col("protocol", Utf8, "Transport: `tcp`, `udp`, `icmp`, `icmpv6`, or `ip-<number>`."),
     col("ip_version", UInt8, "4 or 6."),
     col("src_ip", Utf8, "Client address."),
     col("src_port", UInt16, "Client port (ICMP: the type)."),
     col("dst_ip", Utf8, "Server address."),
     col("dst_port", UInt16, "Server port (ICMP: the code)."),
-    col("orientation", Utf8, "How client and server were decided: `syn`, `synack`, `port` (well-known or lower port is the server) or `first_packet`."),
+    col(
+        "orientation",
+        Utf8,
+        "How client and server were decided: `syn`, `synack`, `port` (well-known or lower port is the server) or `first_packet`.",
+    ),
     col("timestamp", Timestamp, "Capture time of the first packet."),
     col("end_timestamp", Timestamp, "Capture time of the last packet."),
     col("duration_us", Int64, "end_timestamp - timestamp, in microseconds."),
@@ -269,7 +287,11 @@ const FLOW_OWN: &[Column] = &[
         Utf8,
         "`closed` (FIN from both sides or RST), `in_progress` (handshake not completed) or `open` (still open when the flow ended: idle timeout or end of capture).",
     ),
-    col("zeek_state", Utf8, "Zeek-style connection state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR or OTH."),
+    col(
+        "zeek_state",
+        Utf8,
+        "Zeek-style connection state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR or OTH.",
+    ),
     col(
         "history",
         Utf8,
@@ -281,7 +303,11 @@ const FLOW_OWN: &[Column] = &[
     col("client_payload_bytes", UInt64, "TCP/UDP payload bytes sent by the client, retransmissions included."),
     col("client_stream_bytes", UInt64, "TCP: bytes of the client's reassembled stream (each byte once)."),
     col("client_gap_bytes", UInt64, "TCP: bytes missing from the client's stream (not captured)."),
-    col("client_tcp_flags", UInt8, "OR of the TCP flags the client sent (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128)."),
+    col(
+        "client_tcp_flags",
+        UInt8,
+        "OR of the TCP flags the client sent (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128).",
+    ),
     opt("client_first_timestamp", Timestamp, "First packet from the client."),
     opt("client_last_timestamp", Timestamp, "Last packet from the client."),
     col("server_packets", UInt64, "Packets sent by the server."),
@@ -297,9 +323,21 @@ const FLOW_OWN: &[Column] = &[
         Int64,
         "TCP: time from the SYN to the ACK that completed the handshake, in microseconds: tshark's tcp.analysis.initial_rtt and Kubeshark's handshake_time_us.",
     ),
-    opt("initial_rtt_us", Int64, "TCP: time from the (last) SYN to the SYN-ACK, in microseconds: the round trip from the capture point to the server."),
-    opt("connection_time_us", Int64, "TCP: time from the SYN to the first payload byte of either side, in microseconds."),
-    opt("time_to_first_byte_us", Int64, "TCP: time from the client's first payload byte to the server's first payload byte, in microseconds."),
+    opt(
+        "initial_rtt_us",
+        Int64,
+        "TCP: time from the (last) SYN to the SYN-ACK, in microseconds: the round trip from the capture point to the server.",
+    ),
+    opt(
+        "connection_time_us",
+        Int64,
+        "TCP: time from the SYN to the first payload byte of either side, in microseconds.",
+    ),
+    opt(
+        "time_to_first_byte_us",
+        Int64,
+        "TCP: time from the client's first payload byte to the server's first payload byte, in microseconds.",
+    ),
     opt(
         "rtt_min_us",
         Int64,
@@ -309,7 +347,11 @@ const FLOW_OWN: &[Column] = &[
     opt("rtt_avg_us", Int64, "TCP: mean data-to-ACK round trip."),
     opt("rtt_samples", UInt32, "TCP: number of data-to-ACK round trips measured."),
     opt("jitter_us", Int64, "TCP: standard deviation of the data-to-ACK round trips."),
-    opt("retransmissions", UInt32, "TCP: packets flagged as retransmissions, fast and spurious ones included (tshark's tcp.analysis.retransmission)."),
+    opt(
+        "retransmissions",
+        UInt32,
+        "TCP: packets flagged as retransmissions, fast and spurious ones included (tshark's tcp.analysis.retransmission).",
+    ),
     opt("client_retransmissions", UInt32, "TCP: retransmissions the client sent (its data or requests were lost)."),
     opt("server_retransmissions", UInt32, "TCP: retransmissions the server sent (its responses were lost)."),
     opt(
@@ -317,22 +359,54 @@ const FLOW_OWN: &[Column] = &[
         UInt32,
         "TCP: segments whose every byte the capture had already seen, whatever their timing: the sender's loss recovery, where tshark 4.0 calls a resend soon after newer data out-of-order.",
     ),
-    opt("fast_retransmissions", UInt32, "TCP: retransmissions within 20 ms of the second duplicate ACK asking for them (tcp.analysis.fast_retransmission)."),
-    opt("spurious_retransmissions", UInt32, "TCP: retransmissions of data the receiver had already acknowledged (tcp.analysis.spurious_retransmission)."),
+    opt(
+        "fast_retransmissions",
+        UInt32,
+        "TCP: retransmissions within 20 ms of the second duplicate ACK asking for them (tcp.analysis.fast_retransmission).",
+    ),
+    opt(
+        "spurious_retransmissions",
+        UInt32,
+        "TCP: retransmissions of data the receiver had already acknowledged (tcp.analysis.spurious_retransmission).",
+    ),
     opt(
         "retransmission_rate",
         Float64,
         "TCP: retransmissions / packets that carry data, SYN or FIN (0.0-1.0). Kubeshark's bands: under 1% healthy, 1-5% degraded, over 5% severe.",
     ),
-    opt("out_of_order", UInt32, "TCP: segments that filled an earlier hole soon after it opened (tcp.analysis.out_of_order)."),
+    opt(
+        "out_of_order",
+        UInt32,
+        "TCP: segments that filled an earlier hole soon after it opened (tcp.analysis.out_of_order).",
+    ),
     opt("dup_acks", UInt32, "TCP: duplicate ACKs (tcp.analysis.duplicate_ack)."),
-    opt("missing_segments", UInt32, "TCP: packets preceded by a gap in their direction: \"previous segment not captured\" (tcp.analysis.lost_segment)."),
+    opt(
+        "missing_segments",
+        UInt32,
+        "TCP: packets preceded by a gap in their direction: \"previous segment not captured\" (tcp.analysis.lost_segment).",
+    ),
     opt("acked_unseen", UInt32, "TCP: ACKs for data the capture never saw (tcp.analysis.ack_lost_segment)."),
-    opt("zero_window_events", UInt32, "TCP: packets advertising a zero receive window (tcp.analysis.zero_window): the receiving application is not reading."),
+    opt(
+        "zero_window_events",
+        UInt32,
+        "TCP: packets advertising a zero receive window (tcp.analysis.zero_window): the receiving application is not reading.",
+    ),
     opt("zero_window_probes", UInt32, "TCP: one-byte probes of a zero window (tcp.analysis.zero_window_probe)."),
-    opt("window_full_events", UInt32, "TCP: data segments that filled the peer's advertised window (tcp.analysis.window_full)."),
-    opt("client_window_scale", UInt8, "TCP: window scale shift the client's SYN announced, when both sides agreed to scaling."),
-    opt("server_window_scale", UInt8, "TCP: window scale shift the server's SYN-ACK announced, when both sides agreed to scaling."),
+    opt(
+        "window_full_events",
+        UInt32,
+        "TCP: data segments that filled the peer's advertised window (tcp.analysis.window_full).",
+    ),
+    opt(
+        "client_window_scale",
+        UInt8,
+        "TCP: window scale shift the client's SYN announced, when both sides agreed to scaling.",
+    ),
+    opt(
+        "server_window_scale",
+        UInt8,
+        "TCP: window scale shift the server's SYN-ACK announced, when both sides agreed to scaling.",
+    ),
     opt("client_avg_receive_window", UInt64, "TCP: mean receive window the client advertised, in bytes (scaled)."),
     opt("server_avg_receive_window", UInt64, "TCP: mean receive window the server advertised, in bytes (scaled)."),
     opt("rst_count", UInt32, "TCP: packets with RST."),
@@ -355,7 +429,11 @@ const FLOW_OWN: &[Column] = &[
     ),
     opt("vlan_id", UInt16, "Outer 802.1Q VLAN id of the first packet, if tagged."),
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the flow's first packet."),
-    col("frame_number", UInt64, "1-based number of the flow's first packet within that file (Wireshark's frame.number)."),
+    col(
+        "frame_number",
+        UInt64,
+        "1-based number of the flow's first packet within that file (Wireshark's frame.number).",
+    ),
 ];
 
 const CALLS_DOC: &str = "One row per application-level exchange: an HTTP/1 request and its response, an HTTP/2 stream (gRPC calls and GraphQL operations included), or a WebSocket message. A request that never got a response, or a response whose request was not captured, is still a row, with `error` saying so. `src` is the requester (the client), `dst` the responder.";
@@ -372,20 +450,36 @@ const CALL_COMMON: &[Column] = &[
         Utf8,
         "Application protocol: `http`, `grpc`, `graphql` (both over HTTP/1 or HTTP/2), `websocket`, `dns` (DNS, mDNS and LLMNR over UDP or TCP), `tls` (a TLS handshake), `redis`, `postgresql`, `mysql`, `mongodb`, `kafka` or `amqp`.",
     ),
-    col("timestamp", Timestamp, "Capture time of the first byte of the request (of the response if there was no request)."),
+    col(
+        "timestamp",
+        Timestamp,
+        "Capture time of the first byte of the request (of the response if there was no request).",
+    ),
     opt("response_timestamp", Timestamp, "Capture time of the first byte of the response."),
     opt("end_timestamp", Timestamp, "Capture time of the last byte of the exchange."),
-    opt("elapsed_time_us", Int64, "Latency: from the first byte of the request to the last byte of the response, in microseconds."),
+    opt(
+        "elapsed_time_us",
+        Int64,
+        "Latency: from the first byte of the request to the last byte of the response, in microseconds.",
+    ),
     col("src_ip", Utf8, "Requester address."),
     col("src_port", UInt16, "Requester port."),
     col("dst_ip", Utf8, "Responder address."),
     col("dst_port", UInt16, "Responder port."),
     opt("method", Utf8, "Request method (GET, POST, ...), as sent."),
-    opt("url", Utf8, "Request target as sent: path and query (or the absolute form sent to proxies, or host:port for CONNECT)."),
+    opt(
+        "url",
+        Utf8,
+        "Request target as sent: path and query (or the absolute form sent to proxies, or host:port for CONNECT).",
+    ),
     opt("path", Utf8, "Path of the request target, without the query."),
     col("query_string", StringMap, "Query parameters of the request target (percent-decoded names and values)."),
     opt("host", Utf8, "Host header of the request."),
-    opt("http_version", Utf8, "HTTP/1.0, HTTP/1.1 (the request's, else the response's) or HTTP/2. Null for WebSocket messages."),
+    opt(
+        "http_version",
+        Utf8,
+        "HTTP/1.0, HTTP/1.1 (the request's, else the response's) or HTTP/2. Null for WebSocket messages.",
+    ),
     opt("status_code", Int32, "Final response status code; null without a response."),
     opt("status_text", Utf8, "Reason phrase of the final response."),
     col(
@@ -393,19 +487,39 @@ const CALL_COMMON: &[Column] = &[
         StringMap,
         "Request headers; names lower-cased, repeated headers joined with \", \". HTTP/2 pseudo-headers (`:method`, `:path`, `:authority`, ...) are kept; trailers are appended. A name HPACK could not recover (connection joined mid-way) is `?`.",
     ),
-    col("response_headers", StringMap, "Final response headers, as for requests; HTTP/2 and gRPC trailers (`grpc-status`, ...) are appended."),
+    col(
+        "response_headers",
+        StringMap,
+        "Final response headers, as for requests; HTTP/2 and gRPC trailers (`grpc-status`, ...) are appended.",
+    ),
     col(
         "request_headers_size",
         Int64,
         "Bytes of the request line and headers (HTTP/2: of the HPACK-compressed HEADERS and CONTINUATION payloads; WebSocket: of the frame headers).",
     ),
-    col("request_body_size", Int64, "Bytes of the request body on the wire (after de-chunking, before content decoding)."),
+    col(
+        "request_body_size",
+        Int64,
+        "Bytes of the request body on the wire (after de-chunking, before content decoding).",
+    ),
     col("response_headers_size", Int64, "Bytes of the status line and headers (final response)."),
-    col("response_body_size", Int64, "Bytes of the response body on the wire (after de-chunking, before content decoding)."),
+    col(
+        "response_body_size",
+        Int64,
+        "Bytes of the response body on the wire (after de-chunking, before content decoding).",
+    ),
     opt("request_body", Binary, "Request body as stored: content-decoded (gzip, deflate, br) and cut at the body cap."),
     col("request_body_truncated", Bool, "The stored request body is incomplete (cap reached, gap, or capture ended)."),
-    opt("response_body", Binary, "Response body as stored: content-decoded (gzip, deflate, br) and cut at the body cap."),
-    col("response_body_truncated", Bool, "The stored response body is incomplete (cap reached, gap, or capture ended)."),
+    opt(
+        "response_body",
+        Binary,
+        "Response body as stored: content-decoded (gzip, deflate, br) and cut at the body cap.",
+    ),
+    col(
+        "response_body_truncated",
+        Bool,
+        "The stored response body is incomplete (cap reached, gap, or capture ended).",
+    ),
     opt(
         "upgrade",
         Utf8,
@@ -423,7 +537,11 @@ const CALL_COMMON: &[Column] = &[
 const GRPC_COLUMNS: [Column; 9] = [
     opt("grpc_service", Utf8, "gRPC: the fully qualified service, e.g. `helloworld.Greeter`."),
     opt("grpc_method", Utf8, "gRPC: the method, e.g. `SayHello` (the last segment of the path)."),
-    opt("grpc_status", Int32, "gRPC: `grpc-status` of the trailers (or of a headers-only response); 0 is OK. Null when the call did not finish."),
+    opt(
+        "grpc_status",
+        Int32,
+        "gRPC: `grpc-status` of the trailers (or of a headers-only response); 0 is OK. Null when the call did not finish.",
+    ),
     opt("grpc_message", Utf8, "gRPC: `grpc-message`, percent-decoded."),
     opt("grpc_request_messages", UInt32, "gRPC: length-prefixed messages the client sent."),
     opt("grpc_response_messages", UInt32, "gRPC: length-prefixed messages the server sent."),
@@ -440,7 +558,11 @@ const GRPC_COLUMNS: [Column; 9] = [
 const GRAPHQL_COLUMNS: [Column; 4] = [
     opt("gql_operation", Utf8, "GraphQL: the operation type, `query`, `mutation` or `subscription`."),
     opt("gql_operation_name", Utf8, "GraphQL: the operation name, when it has one."),
-    opt("gql_errors", UInt32, "GraphQL: entries of the response's `errors` array (0 when absent); null without a JSON response."),
+    opt(
+        "gql_errors",
+        UInt32,
+        "GraphQL: entries of the response's `errors` array (0 when absent); null without a JSON response.",
+    ),
     opt("gql_error_message", Utf8, "GraphQL: `message` of the first error."),
 ];
 
@@ -464,7 +586,11 @@ const DNS_COLUMNS: [Column; 4] = [
         "DNS: the question names (lower case, no trailing dot). `method` is the opcode (`QUERY`, ...), `url` the first question, `status_code`/`status_text` the response code (0 `NOERROR`, 3 `NXDOMAIN`, ...), the bodies the raw messages.",
     ),
     opt("dns_question_types", StringList, "DNS: the question types (`A`, `AAAA`, `PTR`, `SRV`, ... or `TYPE<n>`)."),
-    opt("dns_answers", StringList, "DNS: the data of the response's answers (addresses, names, `MX`/`SRV` fields, text)."),
+    opt(
+        "dns_answers",
+        StringList,
+        "DNS: the data of the response's answers (addresses, names, `MX`/`SRV` fields, text).",
+    ),
     opt("dns_id", UInt16, "DNS: the transaction id that paired query and response."),
 ];
 
@@ -483,8 +609,16 @@ const TLS_COLUMNS: [Column; 13] = [
     opt("tls_cipher_suite", UInt16, "TLS: the cipher suite the server chose."),
     opt("tls_ja3", Utf8, "TLS: JA3 fingerprint of the ClientHello (MD5, hex)."),
     opt("tls_ja3s", Utf8, "TLS: JA3S fingerprint of the ServerHello."),
-    opt("tls_ja4", Utf8, "TLS: JA4 fingerprint of the ClientHello (FoxIO), e.g. `t13d1516h2_8daaf6152771_02713d6af862`."),
-    opt("tls_cert_subject", Utf8, "TLS: subject of the server's certificate (`CN=..., O=...`); TLS 1.2 and older only (1.3 encrypts it)."),
+    opt(
+        "tls_ja4",
+        Utf8,
+        "TLS: JA4 fingerprint of the ClientHello (FoxIO), e.g. `t13d1516h2_8daaf6152771_02713d6af862`.",
+    ),
+    opt(
+        "tls_cert_subject",
+        Utf8,
+        "TLS: subject of the server's certificate (`CN=..., O=...`); TLS 1.2 and older only (1.3 encrypts it).",
+    ),
     opt("tls_cert_issuer", Utf8, "TLS: issuer of the server's certificate."),
     opt(
         "tls_weak",
@@ -502,7 +636,11 @@ const REDIS_COLUMNS: [Column; 5] = [
     ),
     opt("redis_line", Utf8, "Redis: the command and its first arguments, each cut at 64 bytes."),
     opt("redis_key", Utf8, "Redis: the first argument (the key, for most commands), cut at 64 bytes."),
-    opt("redis_reply_type", Utf8, "Redis: the reply's RESP type: `simple`, `error`, `integer`, `bulk`, `array`, `null`, `map`, `set`, `push`, ..."),
+    opt(
+        "redis_reply_type",
+        Utf8,
+        "Redis: the reply's RESP type: `simple`, `error`, `integer`, `bulk`, `array`, `null`, `map`, `set`, `push`, ...",
+    ),
     opt("redis_error", Utf8, "Redis: the text of an error reply (`ERR ...`, `WRONGTYPE ...`)."),
 ];
 
@@ -518,7 +656,11 @@ const DB_COLUMNS: [Column; 12] = [
         Utf8,
         "The SQL text (cut at 4 KiB; a prepared statement's, when its preparation was seen); MongoDB: the command document as JSON-like text.",
     ),
-    opt("db_database", Utf8, "The database: from the startup or handshake (PostgreSQL defaults it to the user), `COM_INIT_DB`, or MongoDB's `$db`."),
+    opt(
+        "db_database",
+        Utf8,
+        "The database: from the startup or handshake (PostgreSQL defaults it to the user), `COM_INIT_DB`, or MongoDB's `$db`.",
+    ),
     opt("db_user", Utf8, "The user the connection logged in as (PostgreSQL, MySQL)."),
     opt("db_collection", Utf8, "MongoDB: the collection the command names."),
     opt("db_statement", Utf8, "A prepared statement: PostgreSQL's name, MySQL's id."),
@@ -533,7 +675,11 @@ const DB_COLUMNS: [Column; 12] = [
         Bool,
         "The server answered without an error (true for a request that expects no answer, like `Terminate`); null when an expected answer was not captured.",
     ),
-    opt("db_error_code", Utf8, "PostgreSQL's SQLSTATE (`23505`), MySQL's error number (`1146`), MongoDB's code (`11000`)."),
+    opt(
+        "db_error_code",
+        Utf8,
+        "PostgreSQL's SQLSTATE (`23505`), MySQL's error number (`1146`), MongoDB's code (`11000`).",
+    ),
     opt("db_error_name", Utf8, "MySQL's SQLSTATE (`42S02`), MongoDB's code name (`DuplicateKey`)."),
     opt("db_error_message", Utf8, "The server's error message."),
 ];
@@ -545,12 +691,24 @@ const KAFKA_COLUMNS: [Column; 7] = [
         Int32,
         "Kafka: the request's API key (0 Produce, 1 Fetch, 3 Metadata, 18 ApiVersions, ...); -1 for a response whose request was not seen.",
     ),
-    opt("kafka_api_name", Utf8, "Kafka: the API key's name (`Produce`, `Fetch`, ...). `method` repeats it; `url` holds the topics."),
+    opt(
+        "kafka_api_name",
+        Utf8,
+        "Kafka: the API key's name (`Produce`, `Fetch`, ...). `method` repeats it; `url` holds the topics.",
+    ),
     opt("kafka_api_version", Int32, "Kafka: the request's API version."),
     opt("kafka_correlation_id", Int32, "Kafka: the correlation id that pairs the request and the response."),
     opt("kafka_client_id", Utf8, "Kafka: the client id of the request header."),
-    opt("kafka_topics", StringList, "Kafka: the topics a Produce or Fetch request names (Fetch v13+: topic ids in hex)."),
-    opt("kafka_error_code", Int32, "Kafka: the response's error code (top-level, else the first non-zero partition's for Produce and Fetch); 0 is success."),
+    opt(
+        "kafka_topics",
+        StringList,
+        "Kafka: the topics a Produce or Fetch request names (Fetch v13+: topic ids in hex).",
+    ),
+    opt(
+        "kafka_error_code",
+        Int32,
+        "Kafka: the response's error code (top-level, else the first non-zero partition's for Produce and Fetch); 0 is success.",
+    ),
 ];
 
 /// The columns of AMQP methods; null on other rows.
@@ -560,10 +718,22 @@ const AMQP_COLUMNS: [Column; 12] = [
         Utf8,
         "AMQP 0-9-1: the method that opened the exchange (`basic.publish`, `queue.declare`, `connection.start`, ...), sent by either side (`amqp_from_server`). `src` is always the AMQP client.",
     ),
-    opt("amqp_reply_method", Utf8, "AMQP: the reply to a synchronous method (`queue.declare-ok`, `basic.get-empty`, ...)."),
-    opt("amqp_from_server", Bool, "AMQP: the method came from the broker (`connection.start`, `basic.deliver`, a `channel.close` it sent)."),
+    opt(
+        "amqp_reply_method",
+        Utf8,
+        "AMQP: the reply to a synchronous method (`queue.declare-ok`, `basic.get-empty`, ...).",
+    ),
+    opt(
+        "amqp_from_server",
+        Bool,
+        "AMQP: the method came from the broker (`connection.start`, `basic.deliver`, a `channel.close` it sent).",
+    ),
     opt("amqp_channel", UInt16, "AMQP: the channel."),
-    opt("amqp_exchange", Utf8, "AMQP: the exchange named (publish, deliver, return, get-ok, exchange and queue.bind methods)."),
+    opt(
+        "amqp_exchange",
+        Utf8,
+        "AMQP: the exchange named (publish, deliver, return, get-ok, exchange and queue.bind methods).",
+    ),
     opt("amqp_routing_key", Utf8, "AMQP: the routing key named."),
     opt("amqp_queue", Utf8, "AMQP: the queue named (declare, bind, consume, get, purge, delete)."),
     opt(
@@ -584,7 +754,11 @@ const AMQP_COLUMNS: [Column; 12] = [
 /// Where the call's first byte lies in the inputs.
 const CALL_POSITION: &[Column] = &[
     col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the exchange's first packet."),
-    col("frame_number", UInt64, "1-based number, within that file, of the packet that carried the exchange's first byte."),
+    col(
+        "frame_number",
+        UInt64,
+        "1-based number, within that file, of the packet that carried the exchange's first byte.",
+    ),
 ];
 
 /// A protocol's own columns of `api_calls`, filled on that protocol's
@@ -620,7 +794,11 @@ pub const PARSE_ISSUES: Table = Table {
         opt("frame_number", UInt64, "1-based number of the packet concerned within that file, if any."),
         opt("timestamp", Timestamp, "Capture time of that packet, if any."),
         col("layer", Utf8, "Where it was found: `capture`, `link`, `ip`, `tcp`, `udp`, `http`."),
-        col("kind", Utf8, "A stable, short identifier of the problem, e.g. `truncated_packet`, `ooo_buffer_full`, `bad_request_line`."),
+        col(
+            "kind",
+            Utf8,
+            "A stable, short identifier of the problem, e.g. `truncated_packet`, `ooo_buffer_full`, `bad_request_line`.",
+        ),
         col("detail", Utf8, "A human-readable explanation."),
     ],
 };
@@ -631,11 +809,19 @@ pub const PACKETS: Table = Table {
     name: "packets",
     doc: "The packet index: one row per frame of the inputs, in the merged time order, with where its bytes lie in its capture file and the flow it belongs to. `trawl export-pcap` reads packets through it instead of rescanning the captures.",
     columns: &[
-        col("ordinal", UInt64, "1-based position of the frame in the merged time order of all inputs (the frame number `mergecap` would give it)."),
+        col(
+            "ordinal",
+            UInt64,
+            "1-based position of the frame in the merged time order of all inputs (the frame number `mergecap` would give it).",
+        ),
         col("timestamp", Timestamp, "Capture time."),
         col("file_index", UInt32, "Index into the manifest's `inputs` of the file holding the frame."),
         col("frame_number", UInt64, "1-based number of the frame within that file (tshark's `frame.number`)."),
-        col("offset", UInt64, "Byte offset of the frame's captured bytes in that file (in the decompressed stream for a `.gz` input)."),
+        col(
+            "offset",
+            UInt64,
+            "Byte offset of the frame's captured bytes in that file (in the decompressed stream for a `.gz` input).",
+        ),
         col("caplen", UInt32, "Captured length in bytes."),
         col("wire_len", UInt32, "Length on the wire in bytes."),
         col("link_type", UInt32, "Link-layer type of the frame (tcpdump `LINKTYPE_` value)."),
@@ -673,7 +859,13 @@ Timestamps are `timestamp(ns, UTC)` taken from the capture. Column names follow 
         out.push_str(&format!("## `{}`\n\n{}\n\n", t.file_name(), t.doc));
         out.push_str("| column | type | null | description |\n|---|---|---|---|\n");
         for c in t.columns {
-            out.push_str(&format!("| `{}` | {} | {} | {} |\n", c.name, c.ty.doc_name(), if c.nullable { "yes" } else { "" }, c.doc.replace('|', "\\|")));
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                c.name,
+                c.ty.doc_name(),
+                if c.nullable { "yes" } else { "" },
+                c.doc.replace('|', "\\|")
+            ));
         }
         out.push('\n');
     }
@@ -690,7 +882,12 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             for c in t.columns {
                 assert!(seen.insert(c.name), "{}.{} is defined twice", t.name, c.name);
-                assert!(c.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'), "{}.{} is not snake_case", t.name, c.name);
+                assert!(
+                    c.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'),
+                    "{}.{} is not snake_case",
+                    t.name,
+                    c.name
+                );
                 assert!(!c.doc.is_empty(), "{}.{} has no doc", t.name, c.name);
             }
         }

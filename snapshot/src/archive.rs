@@ -141,12 +141,19 @@ impl Archive {
     pub fn open(root: &Path) -> Result<Archive, Error> {
         let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
         if !meta.is_dir() {
-            return Err(Error::invalid(root, "expected an archive folder (one sub-folder of captures per node, or a folder of rotated captures)"));
+            return Err(Error::invalid(
+                root,
+                "expected an archive folder (one sub-folder of captures per node, or a folder of rotated captures)",
+            ));
         }
         let (top_caps, top_cars, dirs) = list(root)?;
         let mut layout: Vec<(String, PathBuf, Vec<String>, Vec<String>)> = Vec::new();
         if !top_caps.is_empty() {
-            let name = root.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "node".into());
+            let name = root
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                .unwrap_or_else(|| "node".into());
             layout.push((name, root.to_path_buf(), top_caps, top_cars));
         }
         for d in dirs {
@@ -161,7 +168,10 @@ impl Archive {
             layout.push((name, d, caps, cars));
         }
         if layout.is_empty() {
-            return Err(Error::invalid(root, "no capture files found, neither in the folder nor in node sub-folders (expected *.pcap, *.pcapng or their .gz)"));
+            return Err(Error::invalid(
+                root,
+                "no capture files found, neither in the folder nor in node sub-folders (expected *.pcap, *.pcapng or their .gz)",
+            ));
         }
         let index_path = root.join(INDEX_FILE);
         let old: IndexFile = std::fs::read(&index_path)
@@ -193,7 +203,16 @@ impl Archive {
                             Err(Error::Analyze(e)) if e.is_bad_input() => (None, None, true, None, Some(e.to_string())),
                             Err(e) => return Err(e),
                         };
-                        CaptureFile { rel: rel.clone(), size, mtime_ns: mtime, first_ns, last_ns, damaged, unreadable, dropped }
+                        CaptureFile {
+                            rel: rel.clone(),
+                            size,
+                            mtime_ns: mtime,
+                            first_ns,
+                            last_ns,
+                            damaged,
+                            unreadable,
+                            dropped,
+                        }
                     }
                 };
                 new.files.insert(rel, f.clone());
@@ -238,7 +257,11 @@ impl Archive {
                 Some(x) => out.push(x),
                 None => {
                     let known: Vec<&str> = self.nodes.iter().map(|x| x.name.as_str()).collect();
-                    return Err(Error::Usage(format!("--node: no node `{n}` in {}; its nodes are {}", self.root.display(), known.join(", "))));
+                    return Err(Error::Usage(format!(
+                        "--node: no node `{n}` in {}; its nodes are {}",
+                        self.root.display(),
+                        known.join(", ")
+                    )));
                 }
             }
         }
@@ -259,11 +282,21 @@ impl Archive {
                 newest_ns: n.last_ns(),
                 files: n.files.len(),
                 bytes: n.files.iter().map(|f| f.size).sum(),
-                damaged_files: n.files.iter().filter(|f| f.damaged && f.unreadable.is_none()).map(|f| f.rel.clone()).collect(),
+                damaged_files: n
+                    .files
+                    .iter()
+                    .filter(|f| f.damaged && f.unreadable.is_none())
+                    .map(|f| f.rel.clone())
+                    .collect(),
                 unreadable_files: n.files.iter().filter_map(|f| f.unreadable.clone()).collect(),
                 sidecars: n.sidecars.len(),
                 dropped: n.files.iter().filter_map(|f| f.dropped).reduce(|a, b| a + b),
-                files_with_drops: n.files.iter().filter(|f| f.dropped.is_some_and(|d| d > 0)).map(|f| f.rel.clone()).collect(),
+                files_with_drops: n
+                    .files
+                    .iter()
+                    .filter(|f| f.dropped.is_some_and(|d| d > 0))
+                    .map(|f| f.rel.clone())
+                    .collect(),
             })
             .collect();
         Boundaries {
@@ -321,7 +354,8 @@ pub fn sidecar_time(path: &Path) -> Result<i64, Error> {
     match loaded.observations.iter().map(|o| o.time).min() {
         Some(t) => Ok(t),
         None => {
-            let why = loaded.reports.first().and_then(|r| r.problems.first().cloned()).unwrap_or_else(|| "no objects".into());
+            let why =
+                loaded.reports.first().and_then(|r| r.problems.first().cloned()).unwrap_or_else(|| "no objects".into());
             Err(Error::invalid(path, format!("not a Kubernetes sidecar (docs/kubernetes.md): {why}")))
         }
     }
@@ -361,7 +395,12 @@ fn scan_bounds(path: &Path) -> Result<FileBounds, Error> {
     let mut r = CaptureReader::open(path, Arc::new(ReadProgress::default()), 4 << 20)?;
     while r.next_chunk().is_some() {}
     let info = r.finish();
-    Ok(FileBounds { first_ns: info.first_ts_ns, last_ns: info.last_ts_ns, damaged: info.damage.is_some(), dropped: None })
+    Ok(FileBounds {
+        first_ns: info.first_ts_ns,
+        last_ns: info.last_ts_ns,
+        damaged: info.damage.is_some(),
+        dropped: None,
+    })
 }
 
 const TAIL: u64 = 1 << 20;

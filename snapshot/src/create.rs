@@ -102,11 +102,18 @@ pub const VERSION: u32 = 1;
 pub fn read_meta(snap: &Path) -> Result<SnapshotMeta, Error> {
     let p = snap.join(SNAPSHOT_FILE);
     let bytes = std::fs::read(&p).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound { Error::invalid(snap, "not a snapshot cut from an archive (no snapshot.json)") } else { Error::io(&p, e) }
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::invalid(snap, "not a snapshot cut from an archive (no snapshot.json)")
+        } else {
+            Error::io(&p, e)
+        }
     })?;
     let m: SnapshotMeta = serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&p, format!("not valid: {e}")))?;
     if m.format != FORMAT || m.version != VERSION {
-        return Err(Error::invalid(&p, format!("format {} version {}, but this trawl reads {FORMAT} version {VERSION}", m.format, m.version)));
+        return Err(Error::invalid(
+            &p,
+            format!("format {} version {}, but this trawl reads {FORMAT} version {VERSION}", m.format, m.version),
+        ));
     }
     Ok(m)
 }
@@ -122,12 +129,20 @@ struct Workloads {
 
 impl Workloads {
     fn build(archive: &Archive, namespaces: &[String], pod_regex: Option<&Regex>) -> Result<Workloads, Error> {
-        let files: Vec<PathBuf> = archive.nodes.iter().flat_map(|n| n.sidecars.iter().map(|s| s.path.clone())).collect();
+        let files: Vec<PathBuf> =
+            archive.nodes.iter().flat_map(|n| n.sidecars.iter().map(|s| s.path.clone())).collect();
         let cluster = Cluster::load(&files);
         if cluster.is_empty() {
-            let why = cluster.reports().iter().flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.path))).next();
+            let why = cluster
+                .reports()
+                .iter()
+                .flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.path)))
+                .next();
             return Err(Error::Usage(match why {
-                Some(w) => format!("--namespace/--pod-regex need Kubernetes sidecars, and those of {} name nothing: {w}", archive.root.display()),
+                Some(w) => format!(
+                    "--namespace/--pod-regex need Kubernetes sidecars, and those of {} name nothing: {w}",
+                    archive.root.display()
+                ),
                 None => format!(
                     "--namespace/--pod-regex need Kubernetes sidecars (k8s-*.json) in the archive's node folders, and {} has none",
                     archive.root.display()
@@ -158,7 +173,12 @@ impl Workloads {
 /// before its start, and every one inside it.
 fn sidecars_in_window(node: &Node, w: &Window) -> Vec<PathBuf> {
     let before = node.sidecars.iter().rposition(|s| s.time_ns <= w.start_ns);
-    node.sidecars.iter().enumerate().filter(|(i, s)| Some(*i) == before || w.contains(s.time_ns)).map(|(_, s)| s.path.clone()).collect()
+    node.sidecars
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| Some(*i) == before || w.contains(s.time_ns))
+        .map(|(_, s)| s.path.clone())
+        .collect()
 }
 
 /// Cuts a snapshot out of an archive into `out` (which must not exist).
@@ -166,20 +186,33 @@ fn sidecars_in_window(node: &Node, w: &Window) -> Vec<PathBuf> {
 /// files the window meets, and the packets kept.
 pub fn create(archive: &Archive, spec: &CutSpec, out: &Path, progress: &Progress) -> Result<SnapshotMeta, Error> {
     if out.exists() {
-        return Err(Error::Usage(format!("{}: already exists; a snapshot is immutable once made (delete it first, or choose another name)", out.display())));
+        return Err(Error::Usage(format!(
+            "{}: already exists; a snapshot is immutable once made (delete it first, or choose another name)",
+            out.display()
+        )));
     }
     let nodes = archive.select_nodes(&spec.nodes)?;
     // A cut of nothing but unreadable files would "succeed" with no
     // packets and blame the window: say which files and why instead.
     let files: Vec<&crate::archive::CaptureFile> = nodes.iter().flat_map(|n| n.files.iter()).collect();
     if !files.is_empty() && files.iter().all(|f| f.unreadable.is_some()) {
-        let why: Vec<String> = files.iter().map(|f| format!("{}: {}", f.rel, f.unreadable.as_deref().unwrap_or_default())).collect();
-        return Err(Error::invalid(&archive.root, format!("no readable capture in the nodes selected; {}", why.join("; "))));
+        let why: Vec<String> =
+            files.iter().map(|f| format!("{}: {}", f.rel, f.unreadable.as_deref().unwrap_or_default())).collect();
+        return Err(Error::invalid(
+            &archive.root,
+            format!("no readable capture in the nodes selected; {}", why.join("; ")),
+        ));
     }
-    let pod_regex =
-        spec.pod_regex.as_deref().map(|r| Regex::new(r).map_err(|e| Error::Usage(format!("--pod-regex: not a valid regular expression: {e}")))).transpose()?;
-    let workloads =
-        if !spec.namespaces.is_empty() || pod_regex.is_some() { Some(Workloads::build(archive, &spec.namespaces, pod_regex.as_ref())?) } else { None };
+    let pod_regex = spec
+        .pod_regex
+        .as_deref()
+        .map(|r| Regex::new(r).map_err(|e| Error::Usage(format!("--pod-regex: not a valid regular expression: {e}"))))
+        .transpose()?;
+    let workloads = if !spec.namespaces.is_empty() || pod_regex.is_some() {
+        Some(Workloads::build(archive, &spec.namespaces, pod_regex.as_ref())?)
+    } else {
+        None
+    };
     let total: u64 = nodes.iter().flat_map(|n| n.files.iter()).filter(|f| meets(f, &spec.window)).map(|f| f.size).sum();
     progress.total_bytes.store(total, Ordering::Relaxed);
     let snap = trawl_analyze::output::Snapshot::begin(out, false)?;
@@ -193,11 +226,21 @@ pub fn create(archive: &Archive, spec: &CutSpec, out: &Path, progress: &Progress
             format: FORMAT.into(),
             version: VERSION,
             source: std::path::absolute(&archive.root).unwrap_or_else(|_| archive.root.clone()).display().to_string(),
-            window: WindowText { start: show(spec.window.start_ns), end: show(spec.window.end_ns), start_ns: spec.window.start_ns, end_ns: spec.window.end_ns },
-            filter: FilterText { nodes: spec.nodes.clone(), namespaces: spec.namespaces.clone(), pod_regex: spec.pod_regex.clone() },
+            window: WindowText {
+                start: show(spec.window.start_ns),
+                end: show(spec.window.end_ns),
+                start_ns: spec.window.start_ns,
+                end_ns: spec.window.end_ns,
+            },
+            filter: FilterText {
+                nodes: spec.nodes.clone(),
+                namespaces: spec.namespaces.clone(),
+                pod_regex: spec.pod_regex.clone(),
+            },
             nodes: cuts,
         };
-        let json = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Output { path: snap.tmp.clone(), detail: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(&meta)
+            .map_err(|e| Error::Output { path: snap.tmp.clone(), detail: e.to_string() })?;
         snap.write_file(SNAPSHOT_FILE, &json)?;
         crate::seal(&snap.tmp)?;
         Ok(meta)
@@ -219,7 +262,14 @@ fn meets(f: &crate::archive::CaptureFile, w: &Window) -> bool {
     f.first_ns.zip(f.last_ns).is_some_and(|(a, b)| w.overlaps(a, b))
 }
 
-fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&Workloads>, dir: &Path, progress: &Progress) -> Result<NodeCut, Error> {
+fn cut_node(
+    archive: &Archive,
+    node: &Node,
+    spec: &CutSpec,
+    workloads: Option<&Workloads>,
+    dir: &Path,
+    progress: &Progress,
+) -> Result<NodeCut, Error> {
     let w = &spec.window;
     let rel = format!("raw/{}.pcapng", node.name);
     let path = dir.join(&rel);
@@ -262,12 +312,18 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
     // The source files' drops (a file's count covers all of it, so a
     // window over part of a file carries all of its drops): the cut says
     // so in its own statistics block, for the analysis to report.
-    let dropped = node.files.iter().filter(|f| meets(f, w)).filter_map(|f| f.dropped).fold(None, |a: Option<u64>, d| Some(a.unwrap_or(0) + d));
+    let dropped = node
+        .files
+        .iter()
+        .filter(|f| meets(f, w))
+        .filter_map(|f| f.dropped)
+        .fold(None, |a: Option<u64>, d| Some(a.unwrap_or(0) + d));
     if let (Some(d), Some(ts)) = (dropped.filter(|d| *d > 0), last) {
         out.dropped(&node.name, ts, d)?;
     }
     out.finish()?;
-    let damaged_files = merge.finish().into_iter().zip(&source_files).filter(|(d, _)| *d).map(|(_, rel)| rel.clone()).collect();
+    let damaged_files =
+        merge.finish().into_iter().zip(&source_files).filter(|(d, _)| *d).map(|(_, rel)| rel.clone()).collect();
     let mut sidecars = Vec::new();
     let cars = sidecars_in_window(node, w);
     if !cars.is_empty() {
@@ -289,14 +345,23 @@ fn cut_node(archive: &Archive, node: &Node, spec: &CutSpec, workloads: Option<&W
         last: last.map(show),
         source_files,
         damaged_files,
-        unreadable_files: node.files.iter().filter_map(|f| f.unreadable.as_ref().map(|why| format!("{}: {why}", f.rel))).collect(),
+        unreadable_files: node
+            .files
+            .iter()
+            .filter_map(|f| f.unreadable.as_ref().map(|why| format!("{}: {why}", f.rel)))
+            .collect(),
         sidecars,
         capture_dropped: dropped,
     })
 }
 
 /// Analyses a snapshot's raw packets into its tables.
-pub fn index(snap: &Path, threads: Option<usize>, force: bool, progress: &Progress) -> Result<trawl_analyze::Manifest, Error> {
+pub fn index(
+    snap: &Path,
+    threads: Option<usize>,
+    force: bool,
+    progress: &Progress,
+) -> Result<trawl_analyze::Manifest, Error> {
     let meta = read_meta(snap)?;
     let manifest_path = snap.join(trawl_analyze::MANIFEST);
     if manifest_path.exists() && !force {

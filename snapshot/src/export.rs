@@ -89,7 +89,10 @@ fn read_manifest(snap: &Path) -> Result<ManifestInputs, Error> {
     let p = snap.join(trawl_analyze::MANIFEST);
     let bytes = std::fs::read(&p).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::invalid(snap, "not an indexed snapshot (no manifest.json): run `trawl snapshot index` or `trawl analyze` first")
+            Error::invalid(
+                snap,
+                "not an indexed snapshot (no manifest.json): run `trawl snapshot index` or `trawl analyze` first",
+            )
         } else {
             Error::io(&p, e)
         }
@@ -99,11 +102,19 @@ fn read_manifest(snap: &Path) -> Result<ManifestInputs, Error> {
 
 /// Calls `each` for the packet index rows of the chosen nodes and window,
 /// in capture order, one batch in memory at a time; returns the rows read.
-fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnMut(Sel) -> Result<(), Error>) -> Result<u64, Error> {
+fn scan_index(
+    snap: &Path,
+    spec: &ExportSpec,
+    files: &[bool],
+    mut each: impl FnMut(Sel) -> Result<(), Error>,
+) -> Result<u64, Error> {
     let p = snap.join(trawl_schemas::PACKETS.file_name());
     let file = File::open(&p).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::invalid(snap, "has no packet index (packets.parquet): it was made by an older trawl; analyse the capture again")
+            Error::invalid(
+                snap,
+                "has no packet index (packets.parquet): it was made by an older trawl; analyse the capture again",
+            )
         } else {
             Error::io(&p, e)
         }
@@ -112,7 +123,14 @@ fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnM
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
     // Only the columns an export reads (not `ordinal`, `frame_number`).
     let wanted = ["timestamp", "file_index", "offset", "caplen", "wire_len", "link_type", "flow_id", "datagram"];
-    let leaves: Vec<usize> = builder.schema().fields().iter().enumerate().filter(|(_, f)| wanted.contains(&f.name().as_str())).map(|(i, _)| i).collect();
+    let leaves: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| wanted.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
     let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), leaves);
     let reader = builder.with_projection(mask).with_batch_size(65_536).build().map_err(|e| bad(e.to_string()))?;
     let mut rows = 0u64;
@@ -120,7 +138,9 @@ fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnM
         let b = batch.map_err(|e| bad(e.to_string()))?;
         rows += b.num_rows() as u64;
         let col = |name: &str| b.column_by_name(name).ok_or_else(|| bad(format!("no column `{name}`")));
-        let ts = col("timestamp")?.as_primitive_opt::<TimestampNanosecondType>().ok_or_else(|| bad("timestamp type".into()))?;
+        let ts = col("timestamp")?
+            .as_primitive_opt::<TimestampNanosecondType>()
+            .ok_or_else(|| bad("timestamp type".into()))?;
         let fi = col("file_index")?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad("file_index type".into()))?;
         let off = col("offset")?.as_primitive_opt::<UInt64Type>().ok_or_else(|| bad("offset type".into()))?;
         let cap = col("caplen")?.as_primitive_opt::<UInt32Type>().ok_or_else(|| bad("caplen type".into()))?;
@@ -139,7 +159,16 @@ fn scan_index(snap: &Path, spec: &ExportSpec, files: &[bool], mut each: impl FnM
             if !files.get(f as usize).copied().unwrap_or(false) {
                 continue;
             }
-            each(Sel { ts: t, file: f, offset: off.value(i), caplen: cap.value(i), wire_len: wire.value(i), link: link.value(i), flow_id, datagram })?;
+            each(Sel {
+                ts: t,
+                file: f,
+                offset: off.value(i),
+                caplen: cap.value(i),
+                wire_len: wire.value(i),
+                link: link.value(i),
+                flow_id,
+                datagram,
+            })?;
         }
     }
     Ok(rows)
@@ -174,7 +203,10 @@ impl PacketReader {
     fn open(path: &Path, gzip: bool) -> Result<PacketReader, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let src = if gzip {
-            Src::Gzip { r: Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file))), pos: 0 }
+            Src::Gzip {
+                r: Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file))),
+                pos: 0,
+            }
         } else {
             Src::Plain(file)
         };
@@ -210,7 +242,8 @@ impl PacketReader {
                 if offset < *pos {
                     return Err(changed(&self.path));
                 }
-                std::io::copy(&mut (&mut **r).take(offset - *pos), &mut std::io::sink()).map_err(|e| Error::io(&self.path, e))?;
+                std::io::copy(&mut (&mut **r).take(offset - *pos), &mut std::io::sink())
+                    .map_err(|e| Error::io(&self.path, e))?;
                 self.buf.resize(len, 0);
                 if r.read_exact(&mut self.buf).is_err() {
                     return Err(changed(&self.path));
@@ -254,7 +287,11 @@ impl Sink {
 fn node_mask(snap: &Path, known: &[String], wanted: &[String]) -> Result<Vec<bool>, Error> {
     for n in wanted {
         if !known.contains(n) {
-            return Err(Error::Usage(format!("--node: no node `{n}` in {}; its nodes are {}", snap.display(), known.join(", "))));
+            return Err(Error::Usage(format!(
+                "--node: no node `{n}` in {}; its nodes are {}",
+                snap.display(),
+                known.join(", ")
+            )));
         }
     }
     Ok(known.iter().map(|n| wanted.is_empty() || wanted.contains(n)).collect())
@@ -271,14 +308,20 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     let indexed = snap.join(trawl_analyze::MANIFEST).is_file();
     if !indexed && snap.join(crate::SNAPSHOT_FILE).is_file() {
         if spec.flow_ids.is_some() {
-            return Err(Error::invalid(snap, "is not indexed yet, and --kfl needs its tables: run `trawl snapshot index` first"));
+            return Err(Error::invalid(
+                snap,
+                "is not indexed yet, and --kfl needs its tables: run `trawl snapshot index` first",
+            ));
         }
         return export_raw(snap, spec, out);
     }
     let manifest = read_manifest(snap)?;
     let inputs = manifest.inputs;
-    let node_of =
-        |i: &InputEntry| i.node.clone().unwrap_or_else(|| Path::new(&i.path).file_name().map_or_else(|| i.path.clone(), |n| n.to_string_lossy().to_string()));
+    let node_of = |i: &InputEntry| {
+        i.node.clone().unwrap_or_else(|| {
+            Path::new(&i.path).file_name().map_or_else(|| i.path.clone(), |n| n.to_string_lossy().to_string())
+        })
+    };
     let known: Vec<String> = inputs.iter().map(node_of).collect();
     let files = node_mask(snap, &known, &spec.nodes)?;
     let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose().map_err(|e| Error::Usage(e.0))?;
@@ -289,7 +332,10 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
             let path = resolve_input(snap, &input.path);
             let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
             if size != input.size {
-                return Err(Error::invalid(&path, format!("is {size} bytes, but {} when it was analysed: analyse it again", input.size)));
+                return Err(Error::invalid(
+                    &path,
+                    format!("is {size} bytes, but {} when it was analysed: analyse it again", input.size),
+                ));
             }
             Some(PacketReader::open(&path, input.gzip)?)
         } else {
@@ -319,10 +365,9 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
                     None => return Ok(()),
                 }
             }
-            let r = readers
-                .get_mut(s.file as usize)
-                .and_then(Option::as_mut)
-                .ok_or_else(|| Error::invalid(snap, format!("the packet index names input {}, which the manifest lacks", s.file)))?;
+            let r = readers.get_mut(s.file as usize).and_then(Option::as_mut).ok_or_else(|| {
+                Error::invalid(snap, format!("the packet index names input {}, which the manifest lacks", s.file))
+            })?;
             let data = r.read(s.offset, s.caplen)?;
             sink.put(&known[s.file as usize], &s, data)
         })
@@ -344,7 +389,16 @@ fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
             if spec.window.is_some_and(|w| !w.contains(f.ts_ns)) {
                 return Ok(());
             }
-            let s = Sel { ts: f.ts_ns, file: i as u32, offset: f.offset, caplen: f.len, wire_len: f.orig_len, link: f.link, flow_id: None, datagram: None };
+            let s = Sel {
+                ts: f.ts_ns,
+                file: i as u32,
+                offset: f.offset,
+                caplen: f.len,
+                wire_len: f.orig_len,
+                link: f.link,
+                flow_id: None,
+                datagram: None,
+            };
             sink.put(&names_of[i], &s, data)
         })?;
         Ok(0)

@@ -40,7 +40,12 @@ impl Merge {
     pub fn open(paths: &[PathBuf], progress: Arc<ReadProgress>) -> Result<Merge, Error> {
         let mut cursors = Vec::new();
         for p in paths {
-            cursors.push(Cursor { reader: CaptureReader::open(p, progress.clone(), 1 << 20)?, chunk: None, frames: Vec::new(), pos: 0 });
+            cursors.push(Cursor {
+                reader: CaptureReader::open(p, progress.clone(), 1 << 20)?,
+                chunk: None,
+                frames: Vec::new(),
+                pos: 0,
+            });
         }
         let mut heap = BinaryHeap::new();
         for (i, c) in cursors.iter_mut().enumerate() {

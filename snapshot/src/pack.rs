@@ -58,7 +58,8 @@ pub fn pack(snap: &Path, out: &Path, level: i32) -> Result<usize, Error> {
     let tmp = trawl_analyze::output::Snapshot::tmp_path(out);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut z = zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), level).map_err(|e| Error::io(&tmp, e))?;
+        let mut z =
+            zstd::Encoder::new(BufWriter::with_capacity(1 << 20, file), level).map_err(|e| Error::io(&tmp, e))?;
         z.include_checksum(true).map_err(|e| Error::io(&tmp, e))?;
         let mut t = tar::Builder::new(z);
         t.append(&header(SUMS, sums.len() as u64, 0o644)?, sums.as_bytes()).map_err(|e| Error::io(&tmp, e))?;
@@ -127,7 +128,10 @@ pub fn unpack(file: &Path, out: &Path) -> Result<usize, Error> {
                 sums = Some(m);
                 continue;
             }
-            let expected = sums.as_ref().and_then(|m| m.get(&name)).ok_or_else(|| bad(format!("`{}` is not listed in {SUMS}", name.display())))?;
+            let expected = sums
+                .as_ref()
+                .and_then(|m| m.get(&name))
+                .ok_or_else(|| bad(format!("`{}` is not listed in {SUMS}", name.display())))?;
             let mode = e.header().mode().unwrap_or(0o644) & 0o777;
             let dest = tmp.join(&name);
             if let Some(parent) = dest.parent() {

@@ -26,7 +26,8 @@ pub struct PcapngOut<W: Write> {
 impl<W: Write> PcapngOut<W> {
     /// Starts the file (section header block).
     pub fn new(w: W, path: &Path) -> Result<PcapngOut<W>, Error> {
-        let writer = PcapNgWriter::new(w).map_err(|e| Error::Output { path: path.to_path_buf(), detail: e.to_string() })?;
+        let writer =
+            PcapNgWriter::new(w).map_err(|e| Error::Output { path: path.to_path_buf(), detail: e.to_string() })?;
         Ok(PcapngOut { writer, path: path.to_path_buf(), interfaces: Vec::new() })
     }
 
@@ -41,7 +42,10 @@ impl<W: Write> PcapngOut<W> {
         let idb = InterfaceDescriptionBlock {
             linktype: DataLink::from(link),
             snaplen: 0,
-            options: vec![InterfaceDescriptionOption::IfName(Cow::Owned(node.to_string())), InterfaceDescriptionOption::IfTsResol(9)],
+            options: vec![
+                InterfaceDescriptionOption::IfName(Cow::Owned(node.to_string())),
+                InterfaceDescriptionOption::IfTsResol(9),
+            ],
         };
         self.writer.write_pcapng_block(idb).map_err(|e| self.out(e))?;
         self.interfaces.push((node.to_string(), link));
@@ -49,7 +53,15 @@ impl<W: Write> PcapngOut<W> {
     }
 
     /// Writes one packet, seen on `node`, with an optional comment.
-    pub fn packet(&mut self, node: &str, link: u32, ts_ns: i64, wire_len: u32, data: &[u8], comment: Option<String>) -> Result<(), Error> {
+    pub fn packet(
+        &mut self,
+        node: &str,
+        link: u32,
+        ts_ns: i64,
+        wire_len: u32,
+        data: &[u8],
+        comment: Option<String>,
+    ) -> Result<(), Error> {
         let interface_id = self.interface(node, link)?;
         let epb = EnhancedPacketBlock {
             interface_id,
@@ -72,8 +84,13 @@ impl<W: Write> PcapngOut<W> {
         // pcapng stores the timestamp as its high then its low 32 bits,
         // each in the section's byte order; pcap-file writes one u64.
         let ts = ts_ns.max(0) as u64;
-        let timestamp = if self.writer.section().endianness == pcap_file::Endianness::Big { ts } else { ts.rotate_left(32) };
-        let isb = InterfaceStatisticsBlock { interface_id: i as u32, timestamp, options: vec![InterfaceStatisticsOption::IsbIfDrop(dropped)] };
+        let timestamp =
+            if self.writer.section().endianness == pcap_file::Endianness::Big { ts } else { ts.rotate_left(32) };
+        let isb = InterfaceStatisticsBlock {
+            interface_id: i as u32,
+            timestamp,
+            options: vec![InterfaceStatisticsOption::IsbIfDrop(dropped)],
+        };
         self.writer.write_pcapng_block(isb).map_err(|e| self.out(e))?;
         Ok(())
     }

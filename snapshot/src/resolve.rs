@@ -65,14 +65,18 @@ pub fn snapshot_sidecars(snap: &Path) -> Result<SnapshotSidecars, Error> {
         }
     }
     files.sort_by(|(na, a), (nb, b)| (a.time_ns, *na, &a.path).cmp(&(b.time_ns, *nb, &b.path)));
-    let names = node_dirs.iter().map(|d| d.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()).collect();
+    let names =
+        node_dirs.iter().map(|d| d.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()).collect();
     Ok((names, files))
 }
 
 /// The sidecar files that describe `path`: a snapshot's (`k8s/`), an
 /// archive's (every node's), or sidecar files and folders themselves.
 pub fn sidecars_of(path: &Path) -> Result<Vec<PathBuf>, Error> {
-    if path.join("k8s").is_dir() || path.join(trawl_analyze::MANIFEST).is_file() || path.join(crate::SNAPSHOT_FILE).is_file() {
+    if path.join("k8s").is_dir()
+        || path.join(trawl_analyze::MANIFEST).is_file()
+        || path.join(crate::SNAPSHOT_FILE).is_file()
+    {
         return Ok(snapshot_sidecars(path)?.1.into_iter().map(|(_, f)| f.path).collect());
     }
     if path.is_dir()

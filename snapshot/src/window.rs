@@ -32,16 +32,21 @@ impl Window {
 
     /// Builds a window from optional `--start`, `--end` and `--last`;
     /// open ends take `bounds` (the data's first and last packet).
-    pub fn from_args(start: Option<&str>, end: Option<&str>, last: Option<&str>, bounds: Option<(i64, i64)>) -> Result<Window, Error> {
+    pub fn from_args(
+        start: Option<&str>,
+        end: Option<&str>,
+        last: Option<&str>,
+        bounds: Option<(i64, i64)>,
+    ) -> Result<Window, Error> {
         let (lo, hi) = bounds.map_or((i64::MIN, i64::MAX), |(a, b)| (a, b.saturating_add(1)));
         let w = match (start, end, last) {
             (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
                 return Err(Error::Usage("--last cannot be combined with --start or --end".into()));
             }
             (None, None, Some(d)) => {
-                let len = parse_duration(d)
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| Error::Usage(format!("--last: expected a positive duration such as 15m, 1h or 90s, got `{d}`")))?;
+                let len = parse_duration(d).filter(|n| *n > 0).ok_or_else(|| {
+                    Error::Usage(format!("--last: expected a positive duration such as 15m, 1h or 90s, got `{d}`"))
+                })?;
                 Window { start_ns: hi.saturating_sub(len), end_ns: hi }
             }
             (s, e, None) => {
@@ -51,7 +56,11 @@ impl Window {
             }
         };
         if w.end_ns <= w.start_ns {
-            return Err(Error::Usage(format!("the window is empty: --end ({}) is not after --start ({})", show(w.end_ns), show(w.start_ns))));
+            return Err(Error::Usage(format!(
+                "the window is empty: --end ({}) is not after --start ({})",
+                show(w.end_ns),
+                show(w.start_ns)
+            )));
         }
         Ok(w)
     }
@@ -66,7 +75,11 @@ pub fn parse_time(param: &str, s: &str) -> Result<i64, Error> {
     {
         return Ok(ns);
     }
-    parse_rfc3339(t).ok_or_else(|| Error::Usage(format!("{param}: expected an RFC 3339 time (2026-11-22T02:14:00Z) or Unix milliseconds, got `{s}`")))
+    parse_rfc3339(t).ok_or_else(|| {
+        Error::Usage(format!(
+            "{param}: expected an RFC 3339 time (2026-11-22T02:14:00Z) or Unix milliseconds, got `{s}`"
+        ))
+    })
 }
 
 /// A time for people: RFC 3339 UTC, or `-inf`/`+inf` for open ends.

@@ -74,7 +74,9 @@ pub struct Entry {
 
 /// Bytes of a snapshot's files.
 fn dir_size(p: &Path) -> u64 {
-    crate::snapshot_files(p).map(|fs| fs.iter().filter_map(|f| std::fs::metadata(p.join(f)).ok()).map(|m| m.len()).sum()).unwrap_or(0)
+    crate::snapshot_files(p)
+        .map(|fs| fs.iter().filter_map(|f| std::fs::metadata(p.join(f)).ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
 }
 
 /// The complete snapshots of a workspace, by name. Folders being written
@@ -102,10 +104,19 @@ pub fn list(workspace: &Path) -> Result<Vec<Entry>, Error> {
                 bytes: dir_size(&p),
             },
             Err(_) if indexed => {
-                let v: serde_json::Value =
-                    std::fs::read(p.join(trawl_analyze::MANIFEST)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+                let v: serde_json::Value = std::fs::read(p.join(trawl_analyze::MANIFEST))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
                 let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
-                Entry { name, state: "analysed", start: s("first_timestamp"), end: s("last_timestamp"), nodes: Vec::new(), bytes: dir_size(&p) }
+                Entry {
+                    name,
+                    state: "analysed",
+                    start: s("first_timestamp"),
+                    end: s("last_timestamp"),
+                    nodes: Vec::new(),
+                    bytes: dir_size(&p),
+                }
             }
             Err(_) => continue,
         };
@@ -136,7 +147,11 @@ pub fn show(snap: &Path) -> Result<serde_json::Value, Error> {
         (false, _) => "raw",
         (true, false) => "analysed",
     };
-    let name = snap.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_default();
+    let name = snap
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+        .unwrap_or_default();
     Ok(serde_json::json!({
         "name": name,
         "path": snap,

@@ -33,7 +33,8 @@ fn scratch(name: &str) -> PathBuf {
 
 /// (case, node, file) -> (packets, sha256).
 fn golden() -> Vec<(String, String, String, u64, String)> {
-    let text = std::fs::read_to_string(root().join("testdata/golden/archive_vs_tshark.tsv")).unwrap_or_else(|e| panic!("{e}"));
+    let text =
+        std::fs::read_to_string(root().join("testdata/golden/archive_vs_tshark.tsv")).unwrap_or_else(|e| panic!("{e}"));
     text.lines()
         .skip(1)
         .map(|l| {
@@ -114,7 +115,8 @@ fn boundaries_read_first_and_last_packets_and_are_cached() {
     for n in &arch.nodes {
         for f in &n.files {
             let p = a.join(&f.rel);
-            let mut r = CaptureReader::open(&p, Arc::new(ReadProgress::default()), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+            let mut r =
+                CaptureReader::open(&p, Arc::new(ReadProgress::default()), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
             while r.next_chunk().is_some() {}
             let info = r.finish();
             assert_eq!((f.first_ns, f.last_ns), (info.first_ts_ns, info.last_ts_ns), "{}", f.rel);
@@ -147,7 +149,12 @@ fn boundaries_read_first_and_last_packets_and_are_cached() {
     let snap = dir.join("odd.snap");
     let meta = create(
         &odd,
-        &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: Vec::new(), pod_regex: None },
+        &CutSpec {
+            window: Window::everything(),
+            nodes: vec!["node-b".into()],
+            namespaces: Vec::new(),
+            pod_regex: None,
+        },
         &snap,
         &Default::default(),
     )
@@ -170,8 +177,10 @@ fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
     let mut checked = 0;
     for case in ["window-a", "window-b"] {
         let (name, ..) = rows.iter().find(|r| r.0.starts_with(case)).unwrap_or_else(|| panic!("{case} missing"));
-        let (start, end) = name.split_once(':').and_then(|(_, w)| w.split_once('/')).unwrap_or_else(|| panic!("{name}"));
-        let window = Window { start_ns: parse_time("start", start).unwrap_or(0), end_ns: parse_time("end", end).unwrap_or(0) };
+        let (start, end) =
+            name.split_once(':').and_then(|(_, w)| w.split_once('/')).unwrap_or_else(|| panic!("{name}"));
+        let window =
+            Window { start_ns: parse_time("start", start).unwrap_or(0), end_ns: parse_time("end", end).unwrap_or(0) };
         let snap = dir.join(format!("{case}.snap"));
         let spec = CutSpec { window, nodes: Vec::new(), namespaces: Vec::new(), pod_regex: None };
         let progress = trawl_analyze::Progress::default();
@@ -191,18 +200,27 @@ fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
         // index needed, as in Kubeshark); choosing flows needs the index.
         for (_, node, _, packets, sha) in rows.iter().filter(|r| r.0 == *name) {
             let out = dir.join("raw-export.pcapng");
-            let sum = export(&snap, &ExportSpec { nodes: vec![node.clone()], ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
+            let sum = export(&snap, &ExportSpec { nodes: vec![node.clone()], ..Default::default() }, &out)
+                .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(sum.packets, *packets);
             assert_eq!(digest(&out), (*packets, sha.clone()), "raw export {case} {node}");
         }
-        let e = export(&snap, &ExportSpec { flow_ids: Some(HashSet::from([1])), ..Default::default() }, &dir.join("x.pcapng")).err();
+        let e = export(
+            &snap,
+            &ExportSpec { flow_ids: Some(HashSet::from([1])), ..Default::default() },
+            &dir.join("x.pcapng"),
+        )
+        .err();
         assert!(e.map(|e| e.to_string()).unwrap_or_default().contains("not indexed yet"));
         // The cut reads back; indexing it analyses exactly its packets.
         assert_eq!(read_meta(&snap).ok().map(|m| m.window.start_ns), Some(window.start_ns));
         let m = index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
         let total: u64 = meta.nodes.iter().map(|n| n.packets).sum();
         assert_eq!(m.counters.frames, total);
-        assert_eq!(m.inputs.iter().map(|i| i.node.clone().unwrap_or_default()).collect::<Vec<_>>(), ["node-a", "node-b"]);
+        assert_eq!(
+            m.inputs.iter().map(|i| i.node.clone().unwrap_or_default()).collect::<Vec<_>>(),
+            ["node-a", "node-b"]
+        );
         assert!(m.inputs.iter().all(|i| i.path.starts_with("raw/")), "paths inside the snapshot are relative");
         // Indexed once: a second index is refused.
         assert!(index(&snap, Some(2), false, &Default::default()).is_err());
@@ -210,12 +228,15 @@ fn snapshot_windows_hold_exactly_the_packets_tshark_selects() {
     assert_eq!(checked, 4);
     // One node only.
     let snap = dir.join("only-b.snap");
-    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: Vec::new(), pod_regex: None };
+    let spec =
+        CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: Vec::new(), pod_regex: None };
     let meta = create(&arch, &spec, &snap, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(meta.nodes.len(), 1);
     assert_eq!(meta.nodes[0].packets, 956);
-    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-z".into()], namespaces: Vec::new(), pod_regex: None };
-    let e = create(&arch, &spec, &dir.join("z.snap"), &Default::default()).err().map(|e| e.to_string()).unwrap_or_default();
+    let spec =
+        CutSpec { window: Window::everything(), nodes: vec!["node-z".into()], namespaces: Vec::new(), pod_regex: None };
+    let e =
+        create(&arch, &spec, &dir.join("z.snap"), &Default::default()).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.contains("no node `node-z`") && e.contains("node-a, node-b"), "{e}");
     assert!(!dir.join("z.snap").exists());
     std::fs::remove_dir_all(&dir).ok();
@@ -233,14 +254,20 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
         "services":[{"namespace":"cdn","name":"edge","ips":["63.85.36.72"]}]}"#;
     std::fs::write(a.join("node-b/k8s-1270661340000.json"), car).unwrap_or_else(|e| panic!("{e}"));
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
-    let spec = CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: vec!["shop".into()], pod_regex: Some("^checkout-".into()) };
+    let spec = CutSpec {
+        window: Window::everything(),
+        nodes: vec!["node-b".into()],
+        namespaces: vec!["shop".into()],
+        pod_regex: Some("^checkout-".into()),
+    };
     let snap = dir.join("shop.snap");
     let meta = create(&arch, &spec, &snap, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     // Exactly the packets with 63.85.36.72 as a peer (tshark:
     // `ip.addr == 63.85.36.72` selects 119 of the 956).
     assert_eq!(meta.nodes[0].packets, 119);
     assert_eq!(meta.nodes[0].sidecars, ["k8s/node-b/k8s-1270661340000.json"]);
-    let mut r = CaptureReader::open(&snap.join("raw/node-b.pcapng"), Arc::new(ReadProgress::default()), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let mut r = CaptureReader::open(&snap.join("raw/node-b.pcapng"), Arc::new(ReadProgress::default()), 1 << 20)
+        .unwrap_or_else(|e| panic!("{e}"));
     let ip: std::net::IpAddr = "63.85.36.72".parse().unwrap_or_else(|e| panic!("{e}"));
     while let Some(c) = r.next_chunk() {
         for f in &c.frames {
@@ -253,7 +280,8 @@ fn workload_filter_keeps_packets_with_a_matching_peer() {
     // Indexed, its export names the pods in packet comments.
     index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     let out = dir.join("annotated.pcapng");
-    let sum = export(&snap, &ExportSpec { annotate: true, ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
+    let sum =
+        export(&snap, &ExportSpec { annotate: true, ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sum.packets, 119);
     let bytes = std::fs::read(&out).unwrap_or_default();
     let named = |what: &[u8]| bytes.windows(what.len()).filter(|w| *w == what).count();
@@ -285,7 +313,8 @@ fn bpf_export_matches_tcpdump() {
         let snap = dir.join(format!("{file}.snap"));
         if !snap.exists() {
             let opts = trawl_analyze::Options { inputs: vec![corpus(&file)], threads: 2, ..Default::default() };
-            trawl_analyze::analyze_to_snapshot(&opts, &snap, false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+            trawl_analyze::analyze_to_snapshot(&opts, &snap, false, &Default::default())
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let out = dir.join("out.pcapng");
         let spec = ExportSpec { bpf: Some(case.trim_start_matches("bpf:").to_string()), ..Default::default() };
@@ -300,8 +329,10 @@ fn bpf_export_matches_tcpdump() {
 fn export_by_flow_and_window_reads_through_the_packet_index() {
     let dir = scratch("export");
     let snap = dir.join("m.snap");
-    let opts = trawl_analyze::Options { inputs: vec![corpus("zeek_http_methods.pcap")], threads: 2, ..Default::default() };
-    let res = trawl_analyze::analyze_to_snapshot(&opts, &snap, false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    let opts =
+        trawl_analyze::Options { inputs: vec![corpus("zeek_http_methods.pcap")], threads: 2, ..Default::default() };
+    let res =
+        trawl_analyze::analyze_to_snapshot(&opts, &snap, false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(res.manifest.tables["packets"].rows, 655);
     // Everything: the capture itself.
     let out = dir.join("all.pcapng");
@@ -309,7 +340,10 @@ fn export_by_flow_and_window_reads_through_the_packet_index() {
     assert_eq!(digest(&out), digest(&corpus("zeek_http_methods.pcap")));
     assert_eq!((sum.packets, sum.indexed_packets), (655, 655));
     // A window equals the tshark window of the golden file.
-    let (name, _, _, packets, sha) = golden().into_iter().find(|r| r.0.starts_with("window-a") && r.1 == "node-a").unwrap_or_else(|| panic!("golden"));
+    let (name, _, _, packets, sha) = golden()
+        .into_iter()
+        .find(|r| r.0.starts_with("window-a") && r.1 == "node-a")
+        .unwrap_or_else(|| panic!("golden"));
     let (start, end) = name.split_once(':').and_then(|(_, w)| w.split_once('/')).unwrap_or_else(|| panic!("{name}"));
     let w = Window { start_ns: parse_time("s", start).unwrap_or(0), end_ns: parse_time("e", end).unwrap_or(0) };
     export(&snap, &ExportSpec { window: Some(w), ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
@@ -331,14 +365,20 @@ fn export_by_flow_and_window_reads_through_the_packet_index() {
     let opts = trawl_analyze::Options { inputs: vec![gz.clone()], threads: 2, ..Default::default() };
     trawl_analyze::analyze_to_snapshot(&opts, &gz_snap, false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     export(&gz_snap, &ExportSpec { window: Some(w), ..Default::default() }, &out).unwrap_or_else(|e| panic!("{e}"));
-    let (_, _, _, packets, sha) = golden().into_iter().find(|r| r.0.starts_with("window-a") && r.1 == "node-a").unwrap_or_else(|| panic!("golden"));
+    let (_, _, _, packets, sha) = golden()
+        .into_iter()
+        .find(|r| r.0.starts_with("window-a") && r.1 == "node-a")
+        .unwrap_or_else(|| panic!("golden"));
     assert_eq!(digest(&out), (packets, sha));
     // A capture that changed since analysis is refused.
     std::fs::write(&gz, b"short").unwrap_or_else(|e| panic!("{e}"));
     let e = export(&gz_snap, &ExportSpec::default(), &out).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.contains("when it was analysed: analyse it again"), "{e}");
     // Unknown node and a capture that changed are clear errors.
-    let e = export(&snap, &ExportSpec { nodes: vec!["x".into()], ..Default::default() }, &out).err().map(|e| e.to_string()).unwrap_or_default();
+    let e = export(&snap, &ExportSpec { nodes: vec!["x".into()], ..Default::default() }, &out)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.starts_with("--node: no node `x`"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -349,8 +389,13 @@ fn pack_then_unpack_is_byte_identical_and_checked() {
     let a = two_node_archive(&dir);
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let snap = dir.join("s.snap");
-    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespaces: Vec::new(), pod_regex: None }, &snap, &Default::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    create(
+        &arch,
+        &CutSpec { window: Window::everything(), nodes: Vec::new(), namespaces: Vec::new(), pod_regex: None },
+        &snap,
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     index(&snap, Some(2), false, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     let packed = dir.join("s.tar.zst");
     let n = trawl_snapshot::pack::pack(&snap, &packed, 3).unwrap_or_else(|e| panic!("{e}"));
@@ -365,7 +410,10 @@ fn pack_then_unpack_is_byte_identical_and_checked() {
                 if e.path().is_dir() {
                     stack.push(e.path());
                 } else {
-                    v.push((e.path().strip_prefix(d).map(Path::to_path_buf).unwrap_or_default(), std::fs::read(e.path()).unwrap_or_default()));
+                    v.push((
+                        e.path().strip_prefix(d).map(Path::to_path_buf).unwrap_or_default(),
+                        std::fs::read(e.path()).unwrap_or_default(),
+                    ));
                 }
             }
         }
@@ -395,8 +443,13 @@ fn interrupted_index_leaves_no_complete_looking_snapshot() {
     let a = two_node_archive(&dir);
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let snap = dir.join("s.snap");
-    create(&arch, &CutSpec { window: Window::everything(), nodes: Vec::new(), namespaces: Vec::new(), pod_regex: None }, &snap, &Default::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    create(
+        &arch,
+        &CutSpec { window: Window::everything(), nodes: Vec::new(), namespaces: Vec::new(), pod_regex: None },
+        &snap,
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     // A raw file that is cut short: indexing stops at the damage but
     // still completes; a raw file that is not a capture fails the index
     // and leaves the snapshot unindexed.
@@ -408,7 +461,9 @@ fn interrupted_index_leaves_no_complete_looking_snapshot() {
     std::fs::write(&raw, b"not a capture").unwrap_or_else(|e| panic!("{e}"));
     assert!(index(&snap, Some(2), false, &Default::default()).is_err());
     assert!(!snap.join("manifest.json").exists());
-    let names: Vec<String> = std::fs::read_dir(&snap).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect()).unwrap_or_default();
+    let names: Vec<String> = std::fs::read_dir(&snap)
+        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
     assert!(!names.iter().any(|n| n.starts_with(".index")), "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -430,7 +485,12 @@ fn mutated_captures_and_packs_never_panic() {
     let dir = scratch("mutate");
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut runs = 0;
-    for f in ["zeek_http_methods.pcap", "sanders_http_espn.pcapng", "gopacket_pcapng_be_test202.pcapng", "tcpdump_tcp-handshake-nano.pcap"] {
+    for f in [
+        "zeek_http_methods.pcap",
+        "sanders_http_espn.pcapng",
+        "gopacket_pcapng_be_test202.pcapng",
+        "tcpdump_tcp-handshake-nano.pcap",
+    ] {
         let original = std::fs::read(corpus(f)).unwrap_or_default();
         for round in 0..40 {
             let mut data = original.clone();
@@ -454,8 +514,18 @@ fn mutated_captures_and_packs_never_panic() {
     let a = two_node_archive(&dir);
     let arch = Archive::open(&a).unwrap_or_else(|e| panic!("{e}"));
     let snap = dir.join("s.snap");
-    create(&arch, &CutSpec { window: Window::everything(), nodes: vec!["node-b".into()], namespaces: Vec::new(), pod_regex: None }, &snap, &Default::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    create(
+        &arch,
+        &CutSpec {
+            window: Window::everything(),
+            nodes: vec!["node-b".into()],
+            namespaces: Vec::new(),
+            pod_regex: None,
+        },
+        &snap,
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let packed = dir.join("s.tar.zst");
     trawl_snapshot::pack::pack(&snap, &packed, 1).unwrap_or_else(|e| panic!("{e}"));
     let original = std::fs::read(&packed).unwrap_or_default();
@@ -474,7 +544,10 @@ fn mutated_captures_and_packs_never_panic() {
         std::fs::write(&bad, &data).unwrap_or_else(|e| panic!("{e}"));
         let out = dir.join(format!("u{round}.snap"));
         match trawl_snapshot::pack::unpack(&bad, &out) {
-            Ok(_) => assert_eq!(std::fs::read(out.join("raw/node-b.pcapng")).ok(), std::fs::read(snap.join("raw/node-b.pcapng")).ok()),
+            Ok(_) => assert_eq!(
+                std::fs::read(out.join("raw/node-b.pcapng")).ok(),
+                std::fs::read(snap.join("raw/node-b.pcapng")).ok()
+            ),
             Err(_) => {
                 failed += 1;
                 assert!(!out.exists());
@@ -504,32 +577,47 @@ fn statistics_blocks_give_each_nodes_drops() {
         let ts = 1_763_820_000_000_000_000 + i * 1_000_000_000;
         f.packet(2, ts, 60, Direction::Inbound, &[0u8; 60]).unwrap_or_else(|e| panic!("{e}"));
         f.packet(3, ts + 500, 60, Direction::Outbound, &[1u8; 60]).unwrap_or_else(|e| panic!("{e}"));
-        let counts: BTreeMap<u32, IfCounts> =
-            [(2, IfCounts { received: 10, dropped: drops[0], accepted: 1 }), (3, IfCounts { received: 10, dropped: drops[1], accepted: 1 })].into();
+        let counts: BTreeMap<u32, IfCounts> = [
+            (2, IfCounts { received: 10, dropped: drops[0], accepted: 1 }),
+            (3, IfCounts { received: 10, dropped: drops[1], accepted: 1 }),
+        ]
+        .into();
         f.finish(ts, ts + 1000, &counts).unwrap_or_else(|e| panic!("{e}"));
     }
     std::fs::create_dir_all(dir.join("dumpcap")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::copy(root().join("testdata/scenarios/dumpcap-statistics.pcapng"), dir.join("dumpcap/lo.pcapng")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(root().join("testdata/scenarios/dumpcap-statistics.pcapng"), dir.join("dumpcap/lo.pcapng"))
+        .unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(dir.join("tcpdump")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::copy(corpus("zeek_http_methods.pcap"), dir.join("tcpdump/x.pcap")).unwrap_or_else(|e| panic!("{e}"));
     let b = Archive::open(&dir).unwrap_or_else(|e| panic!("{e}")).boundaries();
     let by = |n: &str| b.nodes.iter().find(|x| x.name == n).unwrap_or_else(|| panic!("{n}"));
     assert_eq!(by("agent").dropped, Some(12));
     assert_eq!(by("agent").files_with_drops, ["agent/agent-0.pcapng", "agent/agent-1.pcapng"]);
-    assert_eq!(by("agent").newest_ns, Some(1_763_820_001_000_000_500), "the last packet is found behind the statistics blocks");
+    assert_eq!(
+        by("agent").newest_ns,
+        Some(1_763_820_001_000_000_500),
+        "the last packet is found behind the statistics blocks"
+    );
     assert_eq!((by("dumpcap").dropped, by("dumpcap").files_with_drops.len()), (Some(0), 0));
     assert_eq!(by("tcpdump").dropped, None);
     // A cut carries its source files' drops, in its snapshot.json and in
     // a statistics block of its own, which the analysis reads.
     let snap = dir.join("drops.snap");
-    let spec = CutSpec { window: Window::everything(), nodes: vec!["agent".into(), "tcpdump".into()], namespaces: Vec::new(), pod_regex: None };
-    let meta = create(&Archive::open(&dir).unwrap_or_else(|e| panic!("{e}")), &spec, &snap, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    let spec = CutSpec {
+        window: Window::everything(),
+        nodes: vec!["agent".into(), "tcpdump".into()],
+        namespaces: Vec::new(),
+        pod_regex: None,
+    };
+    let meta = create(&Archive::open(&dir).unwrap_or_else(|e| panic!("{e}")), &spec, &snap, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         meta.nodes.iter().map(|n| (n.name.as_str(), n.packets, n.capture_dropped)).collect::<Vec<_>>(),
         [("agent", 4, Some(12)), ("tcpdump", 655, None)]
     );
     let dropped_in = |rel: &str| {
-        let mut r = CaptureReader::open(&snap.join(rel), Arc::new(ReadProgress::default()), 1 << 16).unwrap_or_else(|e| panic!("{e}"));
+        let mut r = CaptureReader::open(&snap.join(rel), Arc::new(ReadProgress::default()), 1 << 16)
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut frames = 0;
         while let Some(c) = r.next_chunk() {
             frames += c.frames.len();

@@ -56,7 +56,9 @@ fn capture_veth_filtered(name: &str, args: &[&str], tcpdump_filter: &str) -> Opt
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
-    if log.contains("BPF_PROG_LOAD") && (log.contains("Operation not permitted") || log.contains("Permission denied (os error 1)")) {
+    if log.contains("BPF_PROG_LOAD")
+        && (log.contains("Operation not permitted") || log.contains("Permission denied (os error 1)"))
+    {
         eprintln!("skipping {name}: this kernel forbids loading BPF programs here: {log}");
         return None;
     }
@@ -67,13 +69,19 @@ fn capture_veth_filtered(name: &str, args: &[&str], tcpdump_filter: &str) -> Opt
 #[test]
 fn capture_holds_the_packets_tcpdump_sees() {
     let Some((dir, log)) = capture_veth("capture-veth", &[]) else { return };
-    let files: Vec<_> = std::fs::read_dir(dir.join("archive/veth")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let files: Vec<_> = std::fs::read_dir(dir.join("archive/veth"))
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     assert_eq!(files.len(), 1, "one complete file and no temporary one left: {files:?}");
     assert!(files[0].extension().is_some_and(|x| x == "pcapng"), "{files:?}");
     let (mut ours, mut theirs) = (packets(&files[0]), packets(&dir.join("tcpdump.pcap")));
     assert!(theirs.len() > 100, "five 300 kB downloads: {} packets", theirs.len());
     let bytes = |p: &[(u32, [u8; 32])]| p.iter().map(|x| u64::from(x.0)).sum::<u64>();
-    assert_eq!((ours.len(), bytes(&ours)), (theirs.len(), bytes(&theirs)), "same packet count and bytes as tcpdump\n{log}");
+    assert_eq!(
+        (ours.len(), bytes(&ours)),
+        (theirs.len(), bytes(&theirs)),
+        "same packet count and bytes as tcpdump\n{log}"
+    );
     // The same packets, byte for byte (the two taps may order the
     // directions differently within an instant).
     ours.sort();
@@ -85,7 +93,12 @@ fn capture_holds_the_packets_tcpdump_sees() {
     let o = super::trawl(&["archive", "boundaries", &archive]);
     let out = super::stdout(&o);
     // One file, and its statistics block counts no drop.
-    assert!(out.lines().any(|l| l.starts_with("veth ") && l.split_whitespace().nth(3) == Some("1") && l.split_whitespace().last() == Some("0")), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("veth ")
+            && l.split_whitespace().nth(3) == Some("1")
+            && l.split_whitespace().last() == Some("0")),
+        "{out}"
+    );
     let snap = dir.join("veth.snap").display().to_string();
     let o = super::trawl(&["analyze", &files[0].display().to_string(), "-o", &snap, "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -96,8 +109,14 @@ fn capture_holds_the_packets_tcpdump_sees() {
 #[test]
 fn rotation_and_retention_leave_only_complete_files() {
     let list = testdata("scenarios/k8s/kubectl/k8s-1795345959328.json");
-    let Some((dir, log)) = capture_veth("capture-rotation", &["--rotate-size", "200KB", "--keep", "700KB", "--k8s-from", &list]) else { return };
-    let mut all: Vec<_> = std::fs::read_dir(dir.join("archive/veth")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let Some((dir, log)) =
+        capture_veth("capture-rotation", &["--rotate-size", "200KB", "--keep", "700KB", "--k8s-from", &list])
+    else {
+        return;
+    };
+    let mut all: Vec<_> = std::fs::read_dir(dir.join("archive/veth"))
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     all.sort();
     let total: u64 = all.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
     assert!(total <= 700_000, "retention keeps {total} bytes, the sidecar included, at most 700 kB");
@@ -105,8 +124,15 @@ fn rotation_and_retention_leave_only_complete_files() {
     // file: retention keeps it.
     let (sidecars, files): (Vec<_>, Vec<_>) = all.into_iter().partition(|f| f.extension().is_some_and(|x| x == "json"));
     assert_eq!(sidecars.len(), 1, "{sidecars:?}");
-    assert!(files.len() >= 2 && files.iter().all(|f| f.extension().is_some_and(|x| x == "pcapng")), "rotated, no temporary file left: {files:?}");
-    assert!(log.contains("retention (--keep): deleted the ") && log.contains(" oldest capture files and 0 Kubernetes sidecars"), "{log}");
+    assert!(
+        files.len() >= 2 && files.iter().all(|f| f.extension().is_some_and(|x| x == "pcapng")),
+        "rotated, no temporary file left: {files:?}"
+    );
+    assert!(
+        log.contains("retention (--keep): deleted the ")
+            && log.contains(" oldest capture files and 0 Kubernetes sidecars"),
+        "{log}"
+    );
     // Every file reads to its end (a rotated-away file was completed before
     // it was renamed), and every packet kept is one tcpdump saw.
     let theirs: std::collections::HashSet<(u32, [u8; 32])> = packets(&dir.join("tcpdump.pcap")).into_iter().collect();
@@ -118,7 +144,8 @@ fn rotation_and_retention_leave_only_complete_files() {
         kept += p.len();
     }
     assert!(kept < theirs.len(), "the oldest files were deleted: {kept} of {} packets kept", theirs.len());
-    let o = super::trawl(&["capture", "--iface", "lo", "--out", dir.to_str().unwrap_or_default(), "--rotate-size", "lots"]);
+    let o =
+        super::trawl(&["capture", "--iface", "lo", "--out", dir.to_str().unwrap_or_default(), "--rotate-size", "lots"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("expected a size such as 256MB or 1GiB, got `lots`"), "{}", stderr(&o));
 }
@@ -130,7 +157,9 @@ fn archived(dir: &Path) -> (Vec<std::path::PathBuf>, Vec<(u32, [u8; 32])>) {
 
 /// The files of one node of a run's archive, and all their packets.
 fn archived_in(dir: &Path, node: &str) -> (Vec<std::path::PathBuf>, Vec<(u32, [u8; 32])>) {
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("archive").join(node)).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("archive").join(node))
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     files.sort();
     let all = files.iter().flat_map(|f| packets(f)).collect();
     (files, all)
@@ -153,7 +182,11 @@ fn assert_same_packets(dir: &Path, log: &str, mut ours: Vec<(u32, [u8; 32])>) ->
 #[test]
 fn af_packet_backend_with_a_filter_keeps_what_tcpdump_keeps() {
     let filter = "tcp port 8000";
-    let Some((dir, log)) = capture_veth_filtered("capture-afpacket", &["--backend", "af-packet", "--bpf", filter], filter) else { return };
+    let Some((dir, log)) =
+        capture_veth_filtered("capture-afpacket", &["--backend", "af-packet", "--bpf", filter], filter)
+    else {
+        return;
+    };
     assert!(log.contains("capturing on") && log.contains("(backend: af_packet)"), "{log}");
     let (files, ours) = archived(&dir);
     assert_eq!(files.len(), 1, "{files:?}");
@@ -168,12 +201,17 @@ fn af_packet_backend_with_a_filter_keeps_what_tcpdump_keeps() {
 #[test]
 fn ebpf_backend_with_a_filter_keeps_what_tcpdump_keeps() {
     let filter = "udp or icmp";
-    let Some((dir, log)) = capture_veth_filtered("capture-ebpf-filter", &["--backend", "ebpf", "--bpf", filter], filter) else { return };
+    let Some((dir, log)) =
+        capture_veth_filtered("capture-ebpf-filter", &["--backend", "ebpf", "--bpf", filter], filter)
+    else {
+        return;
+    };
     assert!(log.contains("(backend: ebpf)"), "{log}");
     let (_, ours) = archived(&dir);
     let n = assert_same_packets(&dir, &log, ours);
     assert!(n >= 20, "the 20 datagrams (and ICMP answers): {n}");
-    let filtered: u64 = log.split(" filtered out").next().and_then(|x| x.rsplit(' ').next()).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let filtered: u64 =
+        log.split(" filtered out").next().and_then(|x| x.rsplit(' ').next()).and_then(|x| x.parse().ok()).unwrap_or(0);
     assert!(filtered > 100, "the downloads' TCP was filtered out: {log}");
 }
 
@@ -187,7 +225,11 @@ fn capture_falls_back_to_af_packet_where_ebpf_is_not_allowed() {
         return;
     }
     let dir = scratch("capture-userns");
-    let o = Command::new(testdata("scenarios/capture_userns.sh")).arg(env!("CARGO_BIN_EXE_trawl")).arg(&dir).output().unwrap_or_else(|e| panic!("{e}"));
+    let o = Command::new(testdata("scenarios/capture_userns.sh"))
+        .arg(env!("CARGO_BIN_EXE_trawl"))
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
     if stderr(&o).contains("unshare: ") {
         eprintln!("skipping: user namespaces are not allowed here: {}", stderr(&o));
@@ -197,7 +239,9 @@ fn capture_falls_back_to_af_packet_where_ebpf_is_not_allowed() {
     assert!(log.contains("trawl: eBPF capture is not available here (eBPF: loading the capture program:"), "{log}");
     assert!(log.contains("Operation not permitted"), "the reason is the kernel's: {log}");
     assert!(log.contains("(backend: af_packet)"), "{log}");
-    let files: Vec<_> = std::fs::read_dir(dir.join("archive/userns")).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let files: Vec<_> = std::fs::read_dir(dir.join("archive/userns"))
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     assert_eq!(files.len(), 1, "{files:?}");
     let (mut ours, mut theirs) = (packets(&files[0]), packets(&dir.join("dumpcap.pcapng")));
     ours.sort();
@@ -229,8 +273,12 @@ fn kubeconfig_watch_writes_the_timeline_sidecar() {
         return;
     }
     let dir = scratch("capture-k8s-watch");
-    let o =
-        Command::new(testdata("scenarios/capture_k8s_watch.sh")).arg(env!("CARGO_BIN_EXE_trawl")).arg(&dir).arg("4").output().unwrap_or_else(|e| panic!("{e}"));
+    let o = Command::new(testdata("scenarios/capture_k8s_watch.sh"))
+        .arg(env!("CARGO_BIN_EXE_trawl"))
+        .arg(&dir)
+        .arg("4")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
     if log.contains("BPF_PROG_LOAD") && log.contains("Operation not permitted") {
         eprintln!("skipping: this kernel forbids BPF here: {log}");
@@ -243,15 +291,23 @@ fn kubeconfig_watch_writes_the_timeline_sidecar() {
     assert_eq!(pods.len(), 4, "list, watch, 410 Gone, list again, watch: {api}");
     assert!(pods[1].contains("watch=true") && pods[1].contains("resourceVersion=100"), "{api}");
     assert!(pods[3].contains("resourceVersion=200"), "{api}");
-    for path in ["/api/v1/services?", "/api/v1/nodes?", "/apis/discovery.k8s.io/v1/endpointslices?", "/apis/apps/v1/replicasets?", "/apis/batch/v1/jobs?"] {
+    for path in [
+        "/api/v1/services?",
+        "/api/v1/nodes?",
+        "/apis/discovery.k8s.io/v1/endpointslices?",
+        "/apis/apps/v1/replicasets?",
+        "/apis/batch/v1/jobs?",
+    ] {
         assert_eq!(api.lines().filter(|l| l.contains(path)).count(), 2, "{path}: a list and a watch\n{api}");
     }
     let node = dir.join("archive/kube");
-    let sidecars: Vec<_> =
-        std::fs::read_dir(&node).map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect()).unwrap_or_default();
+    let sidecars: Vec<_> = std::fs::read_dir(&node)
+        .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect())
+        .unwrap_or_default();
     assert_eq!(sidecars.len(), 1, "one complete timeline, no temporary file: {sidecars:?}");
     let text = std::fs::read_to_string(&sidecars[0]).unwrap_or_default();
-    let recs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let recs: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
     let types: Vec<&str> = recs.iter().map(|r| r["type"].as_str().unwrap_or_default()).collect();
     assert_eq!(types, ["snapshot", "DELETED", "ADDED"]);
     // The recorded cluster: 7 pods, 7 services, 7 slices, 1 node, 1
@@ -265,7 +321,11 @@ fn kubeconfig_watch_writes_the_timeline_sidecar() {
     let rows: Vec<serde_json::Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let named = |n: &str| rows.iter().find(|r| r["name"] == n).cloned().unwrap_or_default();
     let (report, ledger) = (named("report-29385120-7xk2p"), named("ledger-7c6b5d9f8-m4n8r"));
-    assert_eq!((report["ips"][0]["ip"].as_str(), ledger["ips"][0]["ip"].as_str()), (Some("10.244.3.30"), Some("10.244.3.30")), "{out}");
+    assert_eq!(
+        (report["ips"][0]["ip"].as_str(), ledger["ips"][0]["ip"].as_str()),
+        (Some("10.244.3.30"), Some("10.244.3.30")),
+        "{out}"
+    );
     // The Job pod holds the address until the watcher saw it deleted;
     // the new pod from when it was seen added, a moment later.
     let (until, from) = (report["until_ts"].as_i64().unwrap_or(0), ledger["from_ts"].as_i64().unwrap_or(0));
@@ -279,13 +339,35 @@ fn k8s_from_records_a_kubectl_list() {
     let dir = scratch("capture-k8s-from");
     let list = testdata("scenarios/k8s/kubectl/k8s-1795345959328.json");
     let bad = testdata("scenarios/k8s/timeline/k8s-1795345959328.jsonl");
-    let o = super::trawl(&["capture", "--iface", "lo", "--out", &dir.display().to_string(), "--k8s-from", &bad, "--duration", "1"]);
+    let o = super::trawl(&[
+        "capture",
+        "--iface",
+        "lo",
+        "--out",
+        &dir.display().to_string(),
+        "--k8s-from",
+        &bad,
+        "--duration",
+        "1",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--k8s-from") && stderr(&o).contains("not JSON"), "{}", stderr(&o));
     if !can_record(&[]) {
         return;
     }
-    let o = super::trawl(&["capture", "--iface", "lo", "--out", &dir.display().to_string(), "--node", "n", "--k8s-from", &list, "--duration", "1"]);
+    let o = super::trawl(&[
+        "capture",
+        "--iface",
+        "lo",
+        "--out",
+        &dir.display().to_string(),
+        "--node",
+        "n",
+        "--k8s-from",
+        &list,
+        "--duration",
+        "1",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let copies: Vec<_> = std::fs::read_dir(dir.join("n"))
         .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
@@ -299,9 +381,21 @@ fn a_bad_kubeconfig_stops_the_capture_before_it_starts() {
     let dir = scratch("capture-bad-kubeconfig");
     let kc = dir.join("kubeconfig");
     std::fs::write(&kc, "this: [is not a kubeconfig").unwrap_or_else(|e| panic!("{e}"));
-    let o = super::trawl(&["capture", "--iface", "lo", "--out", &dir.display().to_string(), "--kubeconfig", &kc.display().to_string()]);
+    let o = super::trawl(&[
+        "capture",
+        "--iface",
+        "lo",
+        "--out",
+        &dir.display().to_string(),
+        "--kubeconfig",
+        &kc.display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).starts_with(&format!("trawl: --kubeconfig {}:", kc.display())) && stderr(&o).lines().count() == 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(&format!("trawl: --kubeconfig {}:", kc.display())) && stderr(&o).lines().count() == 1,
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The DaemonSet runs `trawl capture` with flags trawl accepts (run here
@@ -309,10 +403,18 @@ fn a_bad_kubeconfig_stops_the_capture_before_it_starts() {
 /// chart passes the same flags.
 #[test]
 fn the_daemonset_command_line_is_one_trawl_runs() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/daemonset.yaml")).unwrap_or_default();
-    let chart = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm/trawl/templates/daemonset.yaml")).unwrap_or_default();
-    let args: Vec<String> =
-        manifest.lines().skip_while(|l| l.trim() != "args:").skip(1).map_while(|l| l.trim().strip_prefix("- ").map(str::to_string)).collect();
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/daemonset.yaml"))
+        .unwrap_or_default();
+    let chart = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm/trawl/templates/daemonset.yaml"),
+    )
+    .unwrap_or_default();
+    let args: Vec<String> = manifest
+        .lines()
+        .skip_while(|l| l.trim() != "args:")
+        .skip(1)
+        .map_while(|l| l.trim().strip_prefix("- ").map(str::to_string))
+        .collect();
     assert_eq!(args.first().map(String::as_str), Some("capture"), "{args:?}");
     for a in &args[1..] {
         let flag = a.split('=').next().unwrap_or_default();
@@ -363,9 +465,16 @@ fn analyze_reports_the_drops_a_capture_file_records() {
     let (m, err) = run("scenarios/dumpcap-drops.pcapng", "drops.snap");
     assert_eq!(m["inputs"][0]["capture_dropped"], 75613, "{m}");
     assert_eq!((m["counters"]["capture_dropped"].as_u64(), m["counters"]["frames"].as_u64()), (Some(75613), Some(200)));
-    assert!(err.contains("dumpcap-drops.pcapng: the capturing tool dropped 75613 packets") && err.contains("capture loss, not network loss"), "{err}");
+    assert!(
+        err.contains("dumpcap-drops.pcapng: the capturing tool dropped 75613 packets")
+            && err.contains("capture loss, not network loss"),
+        "{err}"
+    );
     let (m, err) = run("scenarios/dumpcap-statistics.pcapng", "none.snap");
-    assert_eq!((m["inputs"][0]["capture_dropped"].as_u64(), m["counters"]["capture_dropped"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (m["inputs"][0]["capture_dropped"].as_u64(), m["counters"]["capture_dropped"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert!(!err.contains("dropped"), "{err}");
     let (m, _) = run("corpus/zeek_http_methods.pcap", "pcap.snap");
     assert!(m["inputs"][0].get("capture_dropped").is_none(), "{m}");
@@ -397,22 +506,36 @@ fn a_stalled_capture_counts_every_packet_it_drops() {
         assert!(o.status.success(), "capture_stalled.sh: {}\n{log}", stderr(&o));
         assert_eq!(super::stdout(&o).trim(), "sent 60000");
         let said = |before: &str, after: &str| -> u64 {
-            log.split(before).nth(1).and_then(|r| r.split(after).next()).and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| panic!("{before}: {log}"))
+            log.split(before)
+                .nth(1)
+                .and_then(|r| r.split(after).next())
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{before}: {log}"))
         };
-        let (captured, seen, dropped) = (said("captured ", " packets"), said("kernel saw ", ","), said("dropped ", ")"));
-        assert!(dropped > 5_000 && captured > 20_000, "{backend}: the buffer overflowed, and held what it could\n{log}");
-        assert_eq!((seen, captured + dropped), (60_000, 60_000), "{backend}: every datagram is captured or counted as dropped\n{log}");
+        let (captured, seen, dropped) =
+            (said("captured ", " packets"), said("kernel saw ", ","), said("dropped ", ")"));
+        assert!(
+            dropped > 5_000 && captured > 20_000,
+            "{backend}: the buffer overflowed, and held what it could\n{log}"
+        );
+        assert_eq!(
+            (seen, captured + dropped),
+            (60_000, 60_000),
+            "{backend}: every datagram is captured or counted as dropped\n{log}"
+        );
         let (files, packets) = archived_in(&dir, "stalled");
         assert_eq!(packets.len() as u64, captured, "{backend}: {files:?}");
         assert!(packets.iter().all(|p| p.0 == 1442), "{backend}: only the datagrams");
         // The archive's boundaries and the analysis read the drops from
         // the files' statistics blocks.
         let o = super::trawl(&["archive", "boundaries", &dir.join("archive").display().to_string(), "--json"]);
-        let b: serde_json::Value = serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+        let b: serde_json::Value =
+            serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
         assert_eq!(b["nodes"][0]["dropped"].as_u64(), Some(dropped), "{b}");
         let snap = dir.join("s.snap").display().to_string();
         let o = super::trawl(&["analyze", &files[0].display().to_string(), "-o", &snap, "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+        let v: serde_json::Value =
+            serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
         assert_eq!(v["manifest"]["counters"]["capture_dropped"].as_u64(), Some(dropped), "{backend}");
         assert!(stderr(&o).contains(&format!("the capturing tool dropped {dropped} packets")), "{}", stderr(&o));
     }
@@ -431,11 +554,20 @@ fn a_raw_ip_interface_is_captured_as_raw_ip() {
     }
     for (backend, filter, want) in [("ebpf", "", 46), ("af-packet", "icmp", 6), ("ebpf", "udp", 40)] {
         let dir = scratch(&format!("capture-tun-{backend}-{filter}"));
-        let mut args = vec![env!("CARGO_BIN_EXE_trawl").to_string(), dir.display().to_string(), "--backend".into(), backend.into()];
+        let mut args = vec![
+            env!("CARGO_BIN_EXE_trawl").to_string(),
+            dir.display().to_string(),
+            "--backend".into(),
+            backend.into(),
+        ];
         if !filter.is_empty() {
             args.extend(["--bpf".into(), filter.into()]);
         }
-        let o = Command::new(testdata("scenarios/capture_tun.sh")).args(&args).env("TCPDUMP_FILTER", filter).output().unwrap_or_else(|e| panic!("{e}"));
+        let o = Command::new(testdata("scenarios/capture_tun.sh"))
+            .args(&args)
+            .env("TCPDUMP_FILTER", filter)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
         let log = std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default();
         if backend == "ebpf" && log.contains("BPF_PROG_LOAD") {
             eprintln!("skipping the eBPF backend: this kernel forbids loading BPF programs here: {log}");
@@ -461,9 +593,14 @@ fn a_raw_ip_interface_is_captured_as_raw_ip() {
         if filter.is_empty() {
             let snap = dir.join("tun.snap").display().to_string();
             let o = super::trawl(&["analyze", &files[0].display().to_string(), "-o", &snap, "--json"]);
-            let v: serde_json::Value = serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+            let v: serde_json::Value =
+                serde_json::from_str(&super::stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
             let c = &v["manifest"]["counters"];
-            assert_eq!((c["udp_packets"].as_u64(), c["icmp_packets"].as_u64(), c["malformed_frames"].as_u64()), (Some(40), Some(6), Some(0)), "{c}");
+            assert_eq!(
+                (c["udp_packets"].as_u64(), c["icmp_packets"].as_u64(), c["malformed_frames"].as_u64()),
+                (Some(40), Some(6), Some(0)),
+                "{c}"
+            );
             // Export's --bpf compiles for raw IP too (libpcap calls it DLT_RAW).
             let out = dir.join("pings.pcapng");
             let o = super::trawl(&["export-pcap", &snap, "--bpf", "icmp", "-o", &out.display().to_string()]);

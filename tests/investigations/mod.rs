@@ -14,7 +14,14 @@ use super::{can_record, scratch, stderr, stdout, testdata, trawl};
 
 fn analyze(pcap: &Path, dir: &Path, name: &str) -> String {
     let snap = dir.join(format!("{name}.snap"));
-    let o = trawl(&["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force", "-q"]);
+    let o = trawl(&[
+        "analyze",
+        pcap.to_str().unwrap_or_default(),
+        "-o",
+        snap.to_str().unwrap_or_default(),
+        "--force",
+        "-q",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     snap.display().to_string()
 }
@@ -26,24 +33,35 @@ fn json(args: &[&str]) -> Value {
 }
 
 fn waits_s(chain: &Value) -> Vec<f64> {
-    chain["waits_ms"].as_array().map(|w| w.iter().map(|x| (x.as_f64().unwrap_or(0.0) / 100.0).round() / 10.0).collect()).unwrap_or_default()
+    chain["waits_ms"]
+        .as_array()
+        .map(|w| w.iter().map(|x| (x.as_f64().unwrap_or(0.0) / 100.0).round() / 10.0).collect())
+        .unwrap_or_default()
 }
 
 /// The retry chain of the gateway's charges.
 fn charge_chain(snap: &str) -> Value {
     let all = json(&["retries", snap, "--format", "json"]);
-    let chains: Vec<&Value> = all.as_array().into_iter().flatten().filter(|c| c["endpoint"] == "POST /charge").collect();
+    let chains: Vec<&Value> =
+        all.as_array().into_iter().flatten().filter(|c| c["endpoint"] == "POST /charge").collect();
     assert_eq!(chains.len(), 1, "{all}");
     chains[0].clone()
 }
 
 fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_pcap: &Path) {
-    let dir = scratch(&format!("stories-{}", broken.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default()));
-    let (base, bad, good) = (analyze(baseline, &dir, "baseline"), analyze(broken, &dir, "broken"), analyze(fixed, &dir, "fixed"));
+    let dir = scratch(&format!(
+        "stories-{}",
+        broken.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    ));
+    let (base, bad, good) =
+        (analyze(baseline, &dir, "baseline"), analyze(broken, &dir, "broken"), analyze(fixed, &dir, "fixed"));
 
     // Retries: 1, 1, 1 s against 1, 2, 4 s.
     let (b, f) = (charge_chain(&bad), charge_chain(&good));
-    assert_eq!((b["client"].as_str(), b["server"].as_str(), b["attempts"].as_u64()), (Some("127.0.0.2"), Some("127.0.0.5:8082"), Some(4)));
+    assert_eq!(
+        (b["client"].as_str(), b["server"].as_str(), b["attempts"].as_u64()),
+        (Some("127.0.0.2"), Some("127.0.0.5:8082"), Some(4))
+    );
     assert_eq!((waits_s(&b), b["backoff"].as_str()), (vec![1.0, 1.0, 1.0], Some("constant")));
     assert_eq!((waits_s(&f), f["backoff"].as_str()), (vec![1.0, 2.0, 4.0], Some("exponential")));
     assert_eq!(b["outcomes"], serde_json::json!(["503", "503", "503", "200"]));
@@ -56,28 +74,47 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
             .into_iter()
             .flatten()
             .filter(|x| x["scope"] == scope)
-            .map(|x| (x["inbound_endpoint"].as_str().unwrap_or("").into(), x["request"].as_str().unwrap_or("").into(), x["count"].as_u64().unwrap_or(0)))
+            .map(|x| {
+                (
+                    x["inbound_endpoint"].as_str().unwrap_or("").into(),
+                    x["request"].as_str().unwrap_or("").into(),
+                    x["count"].as_u64().unwrap_or(0),
+                )
+            })
             .collect()
     };
     let t = |a: &str, b: &str, n: u64| (a.to_string(), b.to_string(), n);
     assert_eq!(found(&r, "within_request"), vec![t("GET /orders/{id}", "GET order:42", 12); 3], "{r}");
     // Across requests, reads only (not the payments or the analytics posts):
     // 36 Redis reads under 3 order reads, 3 order reads under 3 customer reads.
-    assert_eq!(found(&r, "across_requests"), [t("GET /orders/{id}", "GET /orders/42", 3), t("GET /orders/{id}", "GET order:42", 36)], "{r}");
+    assert_eq!(
+        found(&r, "across_requests"),
+        [t("GET /orders/{id}", "GET /orders/42", 3), t("GET /orders/{id}", "GET order:42", 36)],
+        "{r}"
+    );
     // Fixed, one read per order read is still a cache that never hits.
     let g = json(&["redundant", &good, "--format", "json"]);
     assert_eq!(found(&g, "within_request"), []);
-    assert_eq!(found(&g, "across_requests"), [t("GET /orders/{id}", "GET /orders/42", 3), t("GET /orders/{id}", "GET order:42", 3)], "{g}");
+    assert_eq!(
+        found(&g, "across_requests"),
+        [t("GET /orders/{id}", "GET /orders/42", 3), t("GET /orders/{id}", "GET order:42", 3)],
+        "{g}"
+    );
 
     // The cascade: the first 503 of POST /pay, caused by the gateway giving
     // up on payment's slow /authorize after its own 1 s timeout; only that
     // hop is a timeout, and payment is the origin.
     let t = json(&["timeline", &bad, "--format", "json"]);
-    let pay: Vec<&Value> = t["first_failures"].as_array().into_iter().flatten().filter(|f| f["endpoint"] == "POST /pay").collect();
+    let pay: Vec<&Value> =
+        t["first_failures"].as_array().into_iter().flatten().filter(|f| f["endpoint"] == "POST /pay").collect();
     assert_eq!(pay.len(), 1, "{t}");
-    assert_eq!((pay[0]["kind"].as_str(), pay[0]["count"].as_u64(), pay[0]["looks_like_timeout"].as_bool()), (Some("503"), Some(3), Some(false)));
+    assert_eq!(
+        (pay[0]["kind"].as_str(), pay[0]["count"].as_u64(), pay[0]["looks_like_timeout"].as_bool()),
+        (Some("503"), Some(3), Some(false))
+    );
     assert_eq!(pay[0]["caused_by"]["callee"], "127.0.0.5:8082 POST /authorize", "{t}");
-    let auth: Vec<&Value> = t["first_failures"].as_array().into_iter().flatten().filter(|f| f["endpoint"] == "POST /authorize").collect();
+    let auth: Vec<&Value> =
+        t["first_failures"].as_array().into_iter().flatten().filter(|f| f["endpoint"] == "POST /authorize").collect();
     assert_eq!(
         (auth[0]["kind"].as_str(), auth[0]["count"].as_u64(), auth[0]["looks_like_timeout"].as_bool()),
         (Some("abandoned_by_caller"), Some(3), Some(true))
@@ -90,7 +127,10 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
     let at = pay[0]["first_request_at"].as_str().unwrap_or_default().to_string();
     assert_eq!(at[..23], first_503[..23], "first failure at the millisecond tshark puts the request of the first 503");
     let t = json(&["timeline", &good, "--format", "json"]);
-    assert!(t["first_failures"].as_array().into_iter().flatten().all(|f| f["endpoint"] == "POST /charge"), "fixed, only the flaky charges fail: {t}");
+    assert!(
+        t["first_failures"].as_array().into_iter().flatten().all(|f| f["endpoint"] == "POST /charge"),
+        "fixed, only the flaky charges fail: {t}"
+    );
 
     // The service map: exactly the edges the shop made; broken, the
     // gateway also calls the analytics service outside.
@@ -107,7 +147,13 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
             .as_array()
             .into_iter()
             .flatten()
-            .map(|e| (e["from"].as_str().unwrap_or(""), e["to"].as_str().unwrap_or(""), e["protocols"][0].as_str().unwrap_or("")))
+            .map(|e| {
+                (
+                    e["from"].as_str().unwrap_or(""),
+                    e["to"].as_str().unwrap_or(""),
+                    e["protocols"][0].as_str().unwrap_or(""),
+                )
+            })
             .collect();
         let mut want = inside.to_vec();
         if outside {
@@ -118,9 +164,17 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
     let o = trawl(&["map", &bad, "--format", "svg"]);
     let svg = stdout(&o);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
-    assert_eq!((svg.matches("<rect").count(), svg.matches("<line").count()), (7, 6), "a box per node, an arrow per edge");
+    assert_eq!(
+        (svg.matches("<rect").count(), svg.matches("<line").count()),
+        (7, 6),
+        "a box per node, an arrow per edge"
+    );
     let m = json(&["map", &bad, "--focus", "127.0.0.3", "--format", "json"]);
-    assert_eq!(m["focus"]["blast_radius"], serde_json::json!(["127.0.0.10", "127.0.0.2"]), "who is hurt when orders goes down");
+    assert_eq!(
+        m["focus"]["blast_radius"],
+        serde_json::json!(["127.0.0.10", "127.0.0.2"]),
+        "who is hurt when orders goes down"
+    );
     assert_eq!(m["focus"]["callees"], serde_json::json!(["127.0.0.4"]));
     let edges = m["edges"].as_array().map_or(0, Vec::len);
     assert_eq!(edges, 2);
@@ -151,16 +205,37 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
             .collect()
     };
     let read = steps(id_of("/orders/42"));
-    assert_eq!(read[..2], [(0, "GET /orders/{id}".into(), "root".into(), 200), (1, "GET /orders/{id}".into(), "trace header".into(), 200)]);
+    assert_eq!(
+        read[..2],
+        [
+            (0, "GET /orders/{id}".into(), "root".into(), 200),
+            (1, "GET /orders/{id}".into(), "trace header".into(), 200)
+        ]
+    );
     assert_eq!(read[2..14], vec![(2, "GET order:42".to_string(), "timing".to_string(), 0); 12]);
-    assert_eq!(read[14..], [(1, "POST /events".to_string(), "trace header".to_string(), 202)], "the analytics report, after the order");
+    assert_eq!(
+        read[14..],
+        [(1, "POST /events".to_string(), "trace header".to_string(), 202)],
+        "the analytics report, after the order"
+    );
     let checkout = steps(id_of("/checkout"));
     let charges: Vec<(String, i64)> = checkout[1..].iter().map(|s| (s.2.clone(), s.3)).collect();
-    assert_eq!(charges, [("trace header".to_string(), 503), ("trace header".into(), 503), ("trace header".into(), 503), ("trace header".into(), 200)]);
+    assert_eq!(
+        charges,
+        [
+            ("trace header".to_string(), 503),
+            ("trace header".into(), 503),
+            ("trace header".into(), 503),
+            ("trace header".into(), 200)
+        ]
+    );
     let t = json(&["trace", &bad, &id_of("/pay"), "--format", "json"]);
     let (pay, authorize) = (&t["calls"][0], &t["calls"][1]);
     assert_eq!((authorize["endpoint"].as_str(), t["trace_id"].as_str()), (Some("POST /authorize"), Some("pay-1")));
-    assert!(authorize["duration_ms"].as_f64() > pay["duration_ms"].as_f64(), "payment answered after the gateway gave up: {t}");
+    assert!(
+        authorize["duration_ms"].as_f64() > pay["duration_ms"].as_f64(),
+        "payment answered after the gateway gave up: {t}"
+    );
 
     // Security audit: the customer's token passed on to every service, the
     // order read without one, the card number in full, TLS 1.0; nothing
@@ -170,7 +245,13 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
         .as_array()
         .into_iter()
         .flatten()
-        .map(|f| (f["kind"].as_str().unwrap_or("").into(), f["subject"].as_str().unwrap_or("").into(), f["detail"].as_str().unwrap_or("").into()))
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap_or("").into(),
+                f["subject"].as_str().unwrap_or("").into(),
+                f["detail"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     let want = [
         (
@@ -179,9 +260,21 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
             "the same credential `Bearer eyJh************8jL9` reaches 127.0.0.2:8080, 127.0.0.3:8081, 127.0.0.5:8082, 203.0.113.10:8083 (outside the private ranges: 203.0.113.10:8083)",
         ),
         ("external_egress", "203.0.113.10", "http from 127.0.0.2"),
-        ("missing_authorization", "127.0.0.2:8080 GET /orders/{id}", "2 of 3 calls carry a credential; this one has none"),
-        ("missing_authorization", "127.0.0.3:8081 GET /orders/{id}", "2 of 3 calls carry a credential; this one has none"),
-        ("missing_authorization", "203.0.113.10:8083 POST /events", "2 of 3 calls carry a credential; this one has none"),
+        (
+            "missing_authorization",
+            "127.0.0.2:8080 GET /orders/{id}",
+            "2 of 3 calls carry a credential; this one has none",
+        ),
+        (
+            "missing_authorization",
+            "127.0.0.3:8081 GET /orders/{id}",
+            "2 of 3 calls carry a credential; this one has none",
+        ),
+        (
+            "missing_authorization",
+            "203.0.113.10:8083 POST /events",
+            "2 of 3 calls carry a credential; this one has none",
+        ),
         ("sensitive_data", "127.0.0.2:8080 POST /checkout", "card number in the response body: 4111***********1111"),
         ("sensitive_data", "127.0.0.5:8082 POST /charge", "card number in the response body: 4111***********1111"),
         ("weak_tls", "legacy.shop.test", "TLS 1.0"),
@@ -218,13 +311,22 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
     }
     // The analytics report is a new downstream call of the order read: a
     // change, not by itself a regression (its destination outside is one).
-    let added: Vec<&Value> = d["findings"].as_array().into_iter().flatten().filter(|f| f["kind"] == "downstream_call_added").collect();
-    assert_eq!((added.len(), added[0]["direction"].as_str(), added[0]["regression"].as_bool()), (1, Some("neutral"), Some(false)), "{d}");
-    let details: Vec<&str> = d["findings"].as_array().into_iter().flatten().filter_map(|f| f["detail"].as_str()).collect();
+    let added: Vec<&Value> =
+        d["findings"].as_array().into_iter().flatten().filter(|f| f["kind"] == "downstream_call_added").collect();
+    assert_eq!(
+        (added.len(), added[0]["direction"].as_str(), added[0]["regression"].as_bool()),
+        (1, Some("neutral"), Some(false)),
+        "{d}"
+    );
+    let details: Vec<&str> =
+        d["findings"].as_array().into_iter().flatten().filter_map(|f| f["detail"].as_str()).collect();
     assert!(details.contains(&"GET order:42 at 127.0.0.4:6379: 1 -> 12 per request"), "{details:?}");
     assert!(details.contains(&"`cache-control` was in every baseline response, is missing now"), "{details:?}");
     assert!(details.contains(&"$.total: number -> string"), "{details:?}");
-    assert!(details.contains(&"POST /audit-log at 127.0.0.5:8082: 1 per request in the baseline, none now"), "{details:?}");
+    assert!(
+        details.contains(&"POST /audit-log at 127.0.0.5:8082: 1 per request in the baseline, none now"),
+        "{details:?}"
+    );
     let o = trawl(&["diff", &base, &good]);
     assert_eq!(o.status.code(), Some(0), "the fixed shop passes: {}", stdout(&o));
     // An improvement is not a regression: a cache added to the rush (12
@@ -240,15 +342,30 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
         .as_array()
         .into_iter()
         .flatten()
-        .map(|f| (f["kind"].as_str().unwrap_or(""), f["direction"].as_str().unwrap_or(""), f["detail"].as_str().unwrap_or("")))
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap_or(""),
+                f["direction"].as_str().unwrap_or(""),
+                f["detail"].as_str().unwrap_or(""),
+            )
+        })
         .filter(|f| f.0 != "latency_improvement" && f.1 != "neutral")
         .collect();
     // (A live recording's latencies vary: one run's may read as better; and
     // what timing can place varies with it: neutral notes may come and go.)
-    assert_eq!(f, [("downstream_calls_changed", "better", "GET order:42 at 127.0.0.4:6379: 1 -> 0.083 per request")], "{d}");
+    assert_eq!(
+        f,
+        [("downstream_calls_changed", "better", "GET order:42 at 127.0.0.4:6379: 1 -> 0.083 per request")],
+        "{d}"
+    );
     let o = trawl(&["diff", &base, &bad, "--format", "junit"]);
     let x = stdout(&o);
-    assert!(x.starts_with("<?xml") && x.contains("failures=\"7\"") && x.contains("<failure message=\"new_error: 503 on 3 of 3 calls"), "{x}");
+    assert!(
+        x.starts_with("<?xml")
+            && x.contains("failures=\"7\"")
+            && x.contains("<failure message=\"new_error: 503 on 3 of 3 calls"),
+        "{x}"
+    );
 }
 
 /// RFC 3339 time of the request answered by the first 503 of the gateway.
@@ -256,7 +373,16 @@ fn tshark_first_503(pcap: &Path) -> String {
     let o = Command::new("tshark")
         .arg("-r")
         .arg(pcap)
-        .args(["-Y", "http.response.code == 503 && tcp.srcport == 8080", "-T", "fields", "-e", "frame.time_epoch", "-e", "http.time"])
+        .args([
+            "-Y",
+            "http.response.code == 503 && tcp.srcport == 8080",
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "http.time",
+        ])
         .output()
         .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
     let line = String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string();
@@ -275,13 +401,19 @@ fn incident_stories_are_detected_with_their_evidence() {
 #[test]
 fn incident_stories_recorded_live() {
     if !can_record(&["tcpdump", "curl", "redis-server", "ss", "python3", "openssl", "ip"]) {
-        eprintln!("skipping the live incident stories: needs root, unshare, tcpdump, curl, redis-server, ss, python3 and openssl");
+        eprintln!(
+            "skipping the live incident stories: needs root, unshare, tcpdump, curl, redis-server, ss, python3 and openssl"
+        );
         return;
     }
     let dir = scratch("live-stories");
     let record = |mode: &str, name: &str| {
         let pcap = dir.join(format!("{name}.pcap"));
-        let o = Command::new(testdata("scenarios/make_incident_stories.sh")).arg(mode).arg(&pcap).output().unwrap_or_else(|e| panic!("{e}"));
+        let o = Command::new(testdata("scenarios/make_incident_stories.sh"))
+            .arg(mode)
+            .arg(&pcap)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(o.status.success(), "make_incident_stories.sh {mode}: {}", stderr(&o));
         pcap
     };
@@ -295,7 +427,10 @@ fn investigations_refuse_bad_input_in_one_line() {
     let dir = scratch("stories-bad-input");
     let snap = analyze(&PathBuf::from(testdata("scenarios/stories/broken.pcap")), &dir, "broken");
     for (args, want) in [
-        (vec!["map", snap.as_str(), "--focus", "nope"], "--focus: `nope` is not a node of the map; its nodes are 127.0.0.10, 127.0.0.2"),
+        (
+            vec!["map", snap.as_str(), "--focus", "nope"],
+            "--focus: `nope` is not a node of the map; its nodes are 127.0.0.10, 127.0.0.2",
+        ),
         (vec!["diff", "/nonexistent.snap", snap.as_str()], "/nonexistent.snap"),
         (vec!["timeline", snap.as_str(), "--bucket", "0"], "--bucket: expected a positive number of seconds, got 0"),
         (vec!["retries", snap.as_str(), "--kfl", "http &&"], "invalid KFL filter"),
@@ -327,7 +462,12 @@ fn audit_and_map_name_workloads_and_namespaces() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let a = json(&["audit", &snap, "--format", "json"]);
-    let got: Vec<(&str, &str)> = a.as_array().into_iter().flatten().map(|f| (f["kind"].as_str().unwrap_or(""), f["subject"].as_str().unwrap_or(""))).collect();
+    let got: Vec<(&str, &str)> = a
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["kind"].as_str().unwrap_or(""), f["subject"].as_str().unwrap_or("")))
+        .collect();
     assert_eq!(
         got,
         [
@@ -341,7 +481,12 @@ fn audit_and_map_name_workloads_and_namespaces() {
     assert_eq!(m["focus"]["callers"], serde_json::json!(["payments/Deployment/ledger"]));
     assert_eq!(m["focus"]["callees"], serde_json::json!(["api.partner.example", "kube-system/kube-dns"]));
     // Servers named by their workload still show the ports they were called on.
-    let ports: Vec<(&str, Value)> = m["edges"].as_array().into_iter().flatten().map(|e| (e["to"].as_str().unwrap_or(""), e["ports"].clone())).collect();
+    let ports: Vec<(&str, Value)> = m["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["to"].as_str().unwrap_or(""), e["ports"].clone()))
+        .collect();
     assert!(ports.iter().all(|(_, p)| p.as_array().is_some_and(|p| !p.is_empty())), "{ports:?}");
     assert!(ports.contains(&("kube-system/kube-dns", serde_json::json!([53]))), "{ports:?}");
 }
@@ -356,8 +501,14 @@ fn investigations_read_snapshots_of_earlier_versions() {
     let path = Path::new(&snap).join("api_calls.parquet");
     let batches = super::read_table(&path);
     let later = ["redis_", "db_", "kafka_", "amqp_", "tls_"];
-    let keep: Vec<usize> =
-        batches[0].schema().fields().iter().enumerate().filter(|(_, f)| !later.iter().any(|p| f.name().starts_with(p))).map(|(i, _)| i).collect();
+    let keep: Vec<usize> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !later.iter().any(|p| f.name().starts_with(p)))
+        .map(|(i, _)| i)
+        .collect();
     assert!(keep.len() + 40 < batches[0].num_columns(), "the later columns are dropped");
     let projected: Vec<_> = batches.iter().map(|b| b.project(&keep).unwrap_or_else(|e| panic!("{e}"))).collect();
     let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -367,7 +518,11 @@ fn investigations_read_snapshots_of_earlier_versions() {
     }
     w.close().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(charge_chain(&snap)["attempts"].as_u64(), Some(4));
-    let kinds: Vec<String> =
-        json(&["audit", &snap, "--format", "json"]).as_array().into_iter().flatten().filter_map(|f| f["kind"].as_str().map(str::to_string)).collect();
+    let kinds: Vec<String> = json(&["audit", &snap, "--format", "json"])
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["kind"].as_str().map(str::to_string))
+        .collect();
     assert!(kinds.contains(&"sensitive_data".to_string()) && !kinds.contains(&"weak_tls".to_string()), "{kinds:?}");
 }

@@ -18,13 +18,25 @@ use super::{read_table, scratch, stderr, stdout, testdata, trawl};
 /// and the same of dst, plus dst node and dst DNS name.
 type Sides = [Option<&'static str>; 12];
 
-const FRONTEND: [Option<&str>; 5] = [Some("frontend-6f7d9c8b5-k2x4p"), Some("shop"), Some("Deployment/frontend"), Some("frontend"), Some("pod")];
-const CHECKOUT: [Option<&str>; 5] = [Some("checkout-5b8d4f7c6-q9w2e"), Some("shop"), Some("Deployment/checkout"), Some("checkout"), Some("pod")];
-const PAYMENTS_0: [Option<&str>; 5] = [Some("payments-0"), Some("payments"), Some("StatefulSet/payments"), Some("payments"), Some("pod")];
-const REPORT: [Option<&str>; 5] = [Some("report-29385120-7xk2p"), Some("batch"), Some("CronJob/report"), None, Some("pod")];
-const LEDGER: [Option<&str>; 5] = [Some("ledger-7c6b5d9f8-m4n8r"), Some("payments"), Some("Deployment/ledger"), Some("ledger"), Some("pod")];
-const PROMETHEUS: [Option<&str>; 5] = [Some("prometheus-0"), Some("monitoring"), Some("StatefulSet/prometheus"), Some("prometheus"), Some("pod")];
-const NODE_EXPORTER: [Option<&str>; 5] = [Some("node-exporter-x7k9d"), Some("monitoring"), Some("DaemonSet/node-exporter"), Some("node-exporter"), Some("pod")];
+const FRONTEND: [Option<&str>; 5] =
+    [Some("frontend-6f7d9c8b5-k2x4p"), Some("shop"), Some("Deployment/frontend"), Some("frontend"), Some("pod")];
+const CHECKOUT: [Option<&str>; 5] =
+    [Some("checkout-5b8d4f7c6-q9w2e"), Some("shop"), Some("Deployment/checkout"), Some("checkout"), Some("pod")];
+const PAYMENTS_0: [Option<&str>; 5] =
+    [Some("payments-0"), Some("payments"), Some("StatefulSet/payments"), Some("payments"), Some("pod")];
+const REPORT: [Option<&str>; 5] =
+    [Some("report-29385120-7xk2p"), Some("batch"), Some("CronJob/report"), None, Some("pod")];
+const LEDGER: [Option<&str>; 5] =
+    [Some("ledger-7c6b5d9f8-m4n8r"), Some("payments"), Some("Deployment/ledger"), Some("ledger"), Some("pod")];
+const PROMETHEUS: [Option<&str>; 5] =
+    [Some("prometheus-0"), Some("monitoring"), Some("StatefulSet/prometheus"), Some("prometheus"), Some("pod")];
+const NODE_EXPORTER: [Option<&str>; 5] = [
+    Some("node-exporter-x7k9d"),
+    Some("monitoring"),
+    Some("DaemonSet/node-exporter"),
+    Some("node-exporter"),
+    Some("pod"),
+];
 /// The payments ClusterIP, as seen before kube-proxy's DNAT: the service alone.
 const PAYMENTS_SVC: [Option<&str>; 5] = [None, Some("payments"), None, Some("payments"), Some("service")];
 const KUBE_DNS_SVC: [Option<&str>; 5] = [None, Some("kube-system"), None, Some("kube-dns"), Some("service")];
@@ -33,7 +45,12 @@ const NODE: [Option<&str>; 5] = [None, Some("internal"), None, None, Some("node"
 /// api.partner.example: outside the cluster, named by the DNS answer.
 const PARTNER: [Option<&str>; 5] = [None, Some("public"), None, None, Some("not_found")];
 
-const fn sides(src: [Option<&'static str>; 5], dst: [Option<&'static str>; 5], node: Option<&'static str>, dns: Option<&'static str>) -> Sides {
+const fn sides(
+    src: [Option<&'static str>; 5],
+    dst: [Option<&'static str>; 5],
+    node: Option<&'static str>,
+    dns: Option<&'static str>,
+) -> Sides {
     [src[0], src[1], src[2], src[3], src[4], dst[0], dst[1], dst[2], dst[3], dst[4], node, dns]
 }
 
@@ -75,7 +92,10 @@ const SIDE_COLUMNS: [&str; 12] = [
 ];
 
 fn strings(b: &arrow_array::RecordBatch, name: &str) -> Vec<Option<String>> {
-    let a = b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<StringArray>()).unwrap_or_else(|| panic!("column {name}"));
+    let a = b
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .unwrap_or_else(|| panic!("column {name}"));
     (0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_string())).collect()
 }
 
@@ -86,7 +106,9 @@ type Cells = Vec<Option<String>>;
 fn rows(snap: &Path, table: &str, keys: &[&str], order: &str) -> Vec<(Cells, Cells)> {
     let mut out = Vec::new();
     for b in read_table(&snap.join(format!("{table}.parquet"))) {
-        let ts = b.column_by_name(order).map(|c| arrow_array::cast::as_primitive_array::<arrow_array::types::TimestampNanosecondType>(c).values().to_vec());
+        let ts = b.column_by_name(order).map(|c| {
+            arrow_array::cast::as_primitive_array::<arrow_array::types::TimestampNanosecondType>(c).values().to_vec()
+        });
         let k: Vec<Vec<Option<String>>> = keys.iter().map(|c| strings(&b, c)).collect();
         let s: Vec<Vec<Option<String>>> = SIDE_COLUMNS.iter().map(|c| strings(&b, c)).collect();
         for i in 0..b.num_rows() {
@@ -123,7 +145,8 @@ fn check_attribution(snap: &Path) {
     let flows = rows(snap, "flows", &["protocol"], "timestamp");
     let ip_flows: Vec<_> = flows.iter().filter(|(k, _)| matches!(k[0].as_deref(), Some("tcp" | "udp"))).collect();
     // (The two lookups share one UDP flow.)
-    let mut want_flows: Vec<Vec<Option<String>>> = want.iter().filter(|(m, _, _)| *m != "QUERY").map(|(_, _, s)| owned(s)).collect();
+    let mut want_flows: Vec<Vec<Option<String>>> =
+        want.iter().filter(|(m, _, _)| *m != "QUERY").map(|(_, _, s)| owned(s)).collect();
     want_flows.insert(6, owned(&sides(PAYMENTS_0, KUBE_DNS_SVC, None, None)));
     assert_eq!(ip_flows.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(), want_flows);
     // The capture node and its address, on every row.
@@ -137,19 +160,26 @@ fn check_attribution(snap: &Path) {
 /// side by side in `dir`, as a capture agent leaves them.
 fn copy_scenario(dir: &Path, pcap_name: &str, form: &str) {
     fs::copy(testdata("scenarios/k8s/cluster.pcap"), dir.join(pcap_name)).unwrap_or_else(|e| panic!("{e}"));
-    for f in fs::read_dir(testdata(&format!("scenarios/k8s/{form}"))).map(|r| r.flatten().collect::<Vec<_>>()).unwrap_or_default() {
+    for f in fs::read_dir(testdata(&format!("scenarios/k8s/{form}")))
+        .map(|r| r.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         fs::copy(f.path(), dir.join(f.file_name())).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
 fn kfl(snap: &Path, filter: &str) -> Vec<String> {
-    let o = trawl(&["query", snap.to_str().unwrap_or_default(), "--kfl", filter, "--format", "ndjson", "--limit", "100"]);
+    let o =
+        trawl(&["query", snap.to_str().unwrap_or_default(), "--kfl", filter, "--format", "ndjson", "--limit", "100"]);
     assert!(o.status.success(), "{filter}: {}", stderr(&o));
     let mut out: Vec<(String, String)> = stdout(&o)
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-            (v["timestamp"].as_str().unwrap_or_default().to_string(), format!("{} {}", v["method"].as_str().unwrap_or("?"), v["path"].as_str().unwrap_or("?")))
+            (
+                v["timestamp"].as_str().unwrap_or_default().to_string(),
+                format!("{} {}", v["method"].as_str().unwrap_or("?"), v["path"].as_str().unwrap_or("?")),
+            )
         })
         .collect();
     out.sort();
@@ -176,7 +206,14 @@ fn every_call_and_flow_is_attributed_at_its_time_in_both_sidecar_forms() {
     // Cross-namespace calls: an absent service reads as "" (KFL's default).
     assert_eq!(
         s("src.service.namespace != dst.service.namespace"),
-        ["POST /charge", "GET /api/orders/export", "GET /healthz", "QUERY api.partner.example", "QUERY api.partner.example", "GET /v1/fx"]
+        [
+            "POST /charge",
+            "GET /api/orders/export",
+            "GET /healthz",
+            "QUERY api.partner.example",
+            "QUERY api.partner.example",
+            "GET /v1/fx"
+        ]
     );
     assert_eq!(s(r#"http && map_get(local_labels, "app", "") == "payments""#), ["GET /v1/fx"]);
     assert_eq!(s(r#"dns && "api.partner.example" in dns_questions && dst.service.name == "kube-dns""#).len(), 2);
@@ -188,7 +225,10 @@ fn every_call_and_flow_is_attributed_at_its_time_in_both_sidecar_forms() {
     assert_eq!(s(r#"src.name == "prometheus-0" && dst.name == "node-exporter-x7k9d""#), ["GET /metrics"]);
     assert_eq!(s(r#"dst.service.name == "payments""#), ["POST /charge", "GET /ledger/balance"]);
     assert_eq!(s(r#"dst.pod.name == "payments""#), ["POST /charge"], "a pod field falls back to the service");
-    assert_eq!(s(r#"dst.dns == "api.partner.example" && "edge.partner-cdn.example" in dns_resolutions"#), ["GET /v1/fx"]);
+    assert_eq!(
+        s(r#"dst.dns == "api.partner.example" && "edge.partner-cdn.example" in dns_resolutions"#),
+        ["GET /v1/fx"]
+    );
     assert_eq!(s(r#"dst.namespace == "public""#), ["GET /v1/fx"]);
     assert_eq!(s(r#"remote_resolution_status != """#), ["GET /v1/fx"]);
     // Every pod runs on node-1; the service and the partner have no node.
@@ -208,12 +248,24 @@ fn a_fresh_recording_of_the_scenario_is_attributed_the_same() {
     }
     let dir = scratch("k8s-live");
     let rec = dir.join("rec");
-    let o = std::process::Command::new(testdata("scenarios/make_k8s_cluster.sh")).arg(&rec).output().unwrap_or_else(|e| panic!("{e}"));
+    let o = std::process::Command::new(testdata("scenarios/make_k8s_cluster.sh"))
+        .arg(&rec)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(o.status.success(), "recording failed: {}", stderr(&o));
     for form in ["kubectl", "timeline"] {
         let snap = dir.join(format!("{form}.snap"));
         let pcap = rec.join("cluster.pcap");
-        analyze(&snap, &[pcap.to_str().unwrap_or_default(), "--k8s", rec.join(form).to_str().unwrap_or_default(), "--node", "node-1"]);
+        analyze(
+            &snap,
+            &[
+                pcap.to_str().unwrap_or_default(),
+                "--k8s",
+                rec.join(form).to_str().unwrap_or_default(),
+                "--node",
+                "node-1",
+            ],
+        );
         check_attribution(&snap);
     }
 }
@@ -239,16 +291,34 @@ fn sidecars_next_to_the_capture_are_found_and_listed_over_time() {
         .map(|r| r.iter().map(|h| (h["name"].as_str().unwrap_or(""), h["workload"].as_str().unwrap_or(""))).collect())
         .unwrap_or_default();
     assert_eq!(holders, [("report-29385120-7xk2p", "CronJob/report"), ("ledger-7c6b5d9f8-m4n8r", "Deployment/ledger")]);
-    let (until, from) = (v["records"][0]["until_ts"].as_i64().unwrap_or(0), v["records"][1]["from_ts"].as_i64().unwrap_or(0));
+    let (until, from) =
+        (v["records"][0]["until_ts"].as_i64().unwrap_or(0), v["records"][1]["from_ts"].as_i64().unwrap_or(0));
     assert!(until > 0 && until < from, "the Job pod left before the ledger pod came: {v}");
 
     // trawl workloads at a time: the pods of payments then.
     let at = |t: i64| {
-        let o = trawl(&["workloads", snap.to_str().unwrap_or_default(), "--at", &t.to_string(), "-n", "payments", "-n", "batch", "--kind", "pod", "--json"]);
+        let o = trawl(&[
+            "workloads",
+            snap.to_str().unwrap_or_default(),
+            "--at",
+            &t.to_string(),
+            "-n",
+            "payments",
+            "-n",
+            "batch",
+            "--kind",
+            "pod",
+            "--json",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_default()["name"].as_str().unwrap_or("").to_string())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap_or_default()["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(at(until - 1), ["report-29385120-7xk2p", "payments-0"]);
@@ -265,7 +335,14 @@ fn an_archive_snapshot_carries_its_lists_and_names_calls_when_indexed() {
     fs::create_dir_all(&cap).ok();
     copy_scenario(&cap, "test-1.pcap", "kubectl");
     let snap = dir.join("t.snap");
-    let o = trawl(&["snapshot", "create", cap.to_str().unwrap_or_default(), "--index", "-o", snap.to_str().unwrap_or_default()]);
+    let o = trawl(&[
+        "snapshot",
+        "create",
+        cap.to_str().unwrap_or_default(),
+        "--index",
+        "-o",
+        snap.to_str().unwrap_or_default(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("2 sidecar(s)"), "{}", stdout(&o));
     let calls = rows(&snap, "api_calls", &["method", "path"], "timestamp");
@@ -295,9 +372,16 @@ fn bad_or_missing_sidecars_are_reported_and_analysis_goes_on() {
     let pcap = testdata("scenarios/k8s/cluster.pcap");
     let o = analyze(&snap, &[&pcap, "--k8s", bad.to_str().unwrap_or_default()]);
     let err = stderr(&o);
-    assert!(err.contains(&format!("{}: $.items[0].status.podIP: `10.244.1.999` is not an IP address (skipped)", bad.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: $.items[0].status.podIP: `10.244.1.999` is not an IP address (skipped)",
+            bad.display()
+        )),
+        "{err}"
+    );
     assert!(err.contains("names no address of this capture"), "{err}");
-    let m: serde_json::Value = serde_json::from_slice(&fs::read(snap.join("manifest.json")).unwrap_or_default()).unwrap_or_default();
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(snap.join("manifest.json")).unwrap_or_default()).unwrap_or_default();
     assert_eq!(m["kubernetes"]["sidecars"][0]["problems"].as_array().map(Vec::len), Some(1));
     // Nothing named, nothing lost: every call is there, unresolved (the
     // metadata exists, but its one pod lost its only address).
@@ -306,7 +390,14 @@ fn bad_or_missing_sidecars_are_reported_and_analysis_goes_on() {
     assert!(calls.iter().all(|(_, s)| s[4].as_deref() == Some("not_found")));
 
     // A missing --k8s file is a one-line error naming it.
-    let o = trawl(&["analyze", &pcap, "-o", dir.join("x.snap").to_str().unwrap_or_default(), "--k8s", "/nonexistent/k8s.json"]);
+    let o = trawl(&[
+        "analyze",
+        &pcap,
+        "-o",
+        dir.join("x.snap").to_str().unwrap_or_default(),
+        "--k8s",
+        "/nonexistent/k8s.json",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--k8s /nonexistent/k8s.json"), "{}", stderr(&o));
 

@@ -19,7 +19,8 @@ use super::{can_record, scratch, stderr, stdout, testdata, trawl};
 
 /// Every call of a snapshot, every column, as JSON objects in id order.
 fn calls(snap: &Path) -> Vec<Value> {
-    let o = trawl(&["query", snap.to_str().unwrap_or_default(), "--format", "ndjson", "--limit", "0", "--columns", "all"]);
+    let o =
+        trawl(&["query", snap.to_str().unwrap_or_default(), "--format", "ndjson", "--limit", "0", "--columns", "all"]);
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect()
 }
@@ -40,22 +41,31 @@ fn conversation_order(rows: Vec<Value>) -> Vec<Value> {
         }
     }
     let mut out = Vec::new();
-    while let Some(next) = flows.iter_mut().filter(|f| !f.is_empty()).min_by(|a, b| a[0]["timestamp"].as_str().cmp(&b[0]["timestamp"].as_str())) {
+    while let Some(next) = flows
+        .iter_mut()
+        .filter(|f| !f.is_empty())
+        .min_by(|a, b| a[0]["timestamp"].as_str().cmp(&b[0]["timestamp"].as_str()))
+    {
         out.extend(next.pop_front());
     }
     out
 }
 
 fn analyze(pcap: &Path, snap: &Path, extra: &[&str]) {
-    let mut args = vec!["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force", "-q"];
+    let mut args =
+        vec!["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force", "-q"];
     args.extend_from_slice(extra);
     let o = trawl(&args);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
 fn tshark(pcap: &Path, args: &[&str]) -> String {
-    let o =
-        Command::new("tshark").arg("-r").arg(pcap).args(args).output().unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
+    let o = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
     assert!(o.status.success(), "tshark: {}", stderr(&o));
     stdout(&o)
 }
@@ -63,7 +73,8 @@ fn tshark(pcap: &Path, args: &[&str]) -> String {
 /// Records a scenario with its script, if this machine can; the Python
 /// modules it needs must import.
 fn record(name: &str, script: &str, tools: &[&str], modules: &str, extra: &[&str]) -> Option<PathBuf> {
-    let python_ok = Command::new("python3").args(["-c", &format!("import {modules}")]).status().is_ok_and(|s| s.success());
+    let python_ok =
+        Command::new("python3").args(["-c", &format!("import {modules}")]).status().is_ok_and(|s| s.success());
     if !can_record(tools) || !python_ok {
         eprintln!("skipping the live {name} recording: needs root, unshare, {tools:?} and python3 with {modules}");
         return None;
@@ -123,15 +134,33 @@ fn check_grpc(pcap: &Path, desc: &Path) {
         .collect();
     assert_eq!(got, GRPC_CALLS, "{}", pcap.display());
     for r in &rows {
-        assert_eq!((s(r, "protocol"), s(r, "http_version"), s(r, "grpc_service")), (Some("grpc"), Some("HTTP/2"), Some("trawl.demo.Inventory")));
+        assert_eq!(
+            (s(r, "protocol"), s(r, "http_version"), s(r, "grpc_service")),
+            (Some("grpc"), Some("HTTP/2"), Some("trawl.demo.Inventory"))
+        );
         assert_eq!(r["status_code"], 200, "gRPC answers errors in trailers under HTTP 200");
         assert!(r["error"].is_null(), "{r}");
     }
     // Message counts per stream and direction agree with tshark's gRPC dissector.
     let mut tshark_counts: BTreeMap<(u64, bool), u64> = BTreeMap::new();
-    for line in
-        tshark(pcap, &["-d", "tcp.port==50051,http2", "-Y", "grpc", "-T", "fields", "-e", "http2.streamid", "-e", "tcp.dstport", "-e", "grpc.message_length"])
-            .lines()
+    for line in tshark(
+        pcap,
+        &[
+            "-d",
+            "tcp.port==50051,http2",
+            "-Y",
+            "grpc",
+            "-T",
+            "fields",
+            "-e",
+            "http2.streamid",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "grpc.message_length",
+        ],
+    )
+    .lines()
     {
         let f: Vec<&str> = line.split('\t').collect();
         let streams: Vec<u64> = f[0].split(',').filter_map(|x| x.parse().ok()).filter(|&s| s > 0).collect();
@@ -159,20 +188,32 @@ fn check_grpc(pcap: &Path, desc: &Path) {
     let named = dir.join("named.snap");
     analyze(pcap, &named, &["--proto-descriptors", desc.to_str().unwrap_or_default()]);
     let rows = calls(&named);
-    assert_eq!(s(&rows[0], "response_decoded"), Some(r#"[{"name":"hammer","price":12.5,"quantity":7,"sku":"A-1","tags":["tools","steel"]}]"#));
-    assert!(s(&rows[2], "request_decoded").is_some_and(|d| d.matches(r#""quantity":"#).count() == 4 && d.contains(r#""sku":"B-4""#)), "{}", rows[2]);
+    assert_eq!(
+        s(&rows[0], "response_decoded"),
+        Some(r#"[{"name":"hammer","price":12.5,"quantity":7,"sku":"A-1","tags":["tools","steel"]}]"#)
+    );
+    assert!(
+        s(&rows[2], "request_decoded")
+            .is_some_and(|d| d.matches(r#""quantity":"#).count() == 4 && d.contains(r#""sku":"B-4""#)),
+        "{}",
+        rows[2]
+    );
     assert_eq!(s(&rows[2], "response_decoded"), Some(r#"[{"added":4,"totalQuantity":100}]"#));
     assert_eq!(s(&rows[4], "response_decoded"), None, "NOT_FOUND came without a message");
 }
 
 #[test]
 fn grpc_scenario_calls_are_attributed_and_decoded() {
-    check_grpc(&PathBuf::from(testdata("scenarios/grpc/inventory.pcap")), &PathBuf::from(testdata("scenarios/grpc/inventory.desc")));
+    check_grpc(
+        &PathBuf::from(testdata("scenarios/grpc/inventory.pcap")),
+        &PathBuf::from(testdata("scenarios/grpc/inventory.desc")),
+    );
 }
 
 #[test]
 fn grpc_scenario_recorded_live() {
-    if let Some(pcap) = record("grpc", "make_grpc.sh", &["tcpdump", "python3"], "grpc, grpc_tools", &["inventory.desc"]) {
+    if let Some(pcap) = record("grpc", "make_grpc.sh", &["tcpdump", "python3"], "grpc, grpc_tools", &["inventory.desc"])
+    {
         check_grpc(&pcap, &pcap.with_file_name("inventory.desc"));
     }
 }
@@ -192,7 +233,10 @@ fn bad_descriptor_sets_are_refused_by_name() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("--proto-descriptors") && err.contains("bogus.desc") && err.contains("descriptor set"), "{err}");
+    assert!(
+        err.contains("--proto-descriptors") && err.contains("bogus.desc") && err.contains("descriptor set"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!dir.join("x.snap").exists(), "nothing is written on bad input");
 }
@@ -208,7 +252,15 @@ fn check_http2_graphql(pcap: &Path) {
     let gql: Vec<_> = rows
         .iter()
         .filter(|r| r["protocol"] == "graphql")
-        .map(|r| (r["dst_port"].as_u64().unwrap_or(0), s(r, "http_version"), s(r, "gql_operation"), s(r, "gql_operation_name"), r["gql_errors"].as_u64()))
+        .map(|r| {
+            (
+                r["dst_port"].as_u64().unwrap_or(0),
+                s(r, "http_version"),
+                s(r, "gql_operation"),
+                s(r, "gql_operation_name"),
+                r["gql_errors"].as_u64(),
+            )
+        })
         .collect();
     assert_eq!(
         gql,
@@ -229,7 +281,16 @@ fn check_http2_graphql(pcap: &Path) {
     let upgraded: Vec<_> = rows
         .iter()
         .filter(|r| r["dst_port"] == 8002)
-        .map(|r| (r["stream_id"].as_u64(), s(r, "http_version"), s(r, "url"), r["status_code"].as_u64(), s(r, "upgrade"), s(r, "response_body")))
+        .map(|r| {
+            (
+                r["stream_id"].as_u64(),
+                s(r, "http_version"),
+                s(r, "url"),
+                r["status_code"].as_u64(),
+                s(r, "upgrade"),
+                s(r, "response_body"),
+            )
+        })
         .collect();
     assert_eq!(
         upgraded,
@@ -241,7 +302,13 @@ fn check_http2_graphql(pcap: &Path) {
     );
     // Frame and request counts agree with tshark (which follows the h2c
     // Upgrade by itself and needs telling that 8080 speaks HTTP/2).
-    let o = trawl(&["analyze", pcap.to_str().unwrap_or_default(), "-o", dir.join("again.snap").to_str().unwrap_or_default(), "--json"]);
+    let o = trawl(&[
+        "analyze",
+        pcap.to_str().unwrap_or_default(),
+        "-o",
+        dir.join("again.snap").to_str().unwrap_or_default(),
+        "--json",
+    ]);
     let m: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
     let stats = &m["manifest"]["counters"];
     let types = tshark(pcap, &["-d", "tcp.port==8080,http2", "-Y", "http2", "-T", "fields", "-e", "http2.type"]);
@@ -249,7 +316,10 @@ fn check_http2_graphql(pcap: &Path) {
     assert_eq!(stats["http2_frames"].as_u64(), Some(frames.len() as u64), "{stats}");
     assert_eq!(stats["http2_headers_frames"].as_u64(), Some(frames.iter().filter(|t| **t == "1").count() as u64));
     assert_eq!(stats["http2_data_frames"].as_u64(), Some(frames.iter().filter(|t| **t == "0").count() as u64));
-    let methods = tshark(pcap, &["-d", "tcp.port==8080,http2", "-Y", "http2.headers.method", "-T", "fields", "-e", "http2.headers.method"]);
+    let methods = tshark(
+        pcap,
+        &["-d", "tcp.port==8080,http2", "-Y", "http2.headers.method", "-T", "fields", "-e", "http2.headers.method"],
+    );
     assert_eq!(stats["http2_requests"].as_u64(), Some(methods.lines().flat_map(|l| l.split(',')).count() as u64));
 }
 
@@ -260,7 +330,9 @@ fn graphql_and_http2_scenario() {
 
 #[test]
 fn graphql_and_http2_scenario_recorded_live() {
-    if let Some(pcap) = record("http2-graphql", "make_http2_graphql.sh", &["tcpdump", "python3", "nginx", "curl"], "graphql, h2", &[]) {
+    if let Some(pcap) =
+        record("http2-graphql", "make_http2_graphql.sh", &["tcpdump", "python3", "nginx", "curl"], "graphql, h2", &[])
+    {
         check_http2_graphql(&pcap);
     }
 }
@@ -309,8 +381,21 @@ fn check_websocket(pcap: &Path) {
             ("/plain", "close", true, 1, Some(4001)),
         ]
     );
-    let texts: Vec<_> = rows.iter().filter(|r| matches!(s(r, "ws_opcode"), Some("text" | "ping"))).filter_map(text).collect();
-    assert_eq!(texts, ["hello", "echo: hello", "got 256 bytes", "are you there", "frag-1 frag-2 frag-3", "echo: frag-1 frag-2 frag-3", "plain", "echo: plain"]);
+    let texts: Vec<_> =
+        rows.iter().filter(|r| matches!(s(r, "ws_opcode"), Some("text" | "ping"))).filter_map(text).collect();
+    assert_eq!(
+        texts,
+        [
+            "hello",
+            "echo: hello",
+            "got 256 bytes",
+            "are you there",
+            "frag-1 frag-2 frag-3",
+            "echo: frag-1 frag-2 frag-3",
+            "plain",
+            "echo: plain"
+        ]
+    );
     // The compressed binary message inflates to the 256 bytes sent.
     let binary = rows.iter().find(|r| r["ws_opcode"] == "binary").cloned().unwrap_or_default();
     let q = trawl(&[
@@ -341,8 +426,11 @@ fn check_websocket(pcap: &Path) {
         }
     }
     assert_eq!(fins, msgs.len());
-    let mut ours: Vec<_> =
-        rows.iter().filter(|r| r["protocol"] == "websocket").map(|r| (r["frame_number"].as_u64(), s(r, "ws_opcode").unwrap_or_default())).collect();
+    let mut ours: Vec<_> = rows
+        .iter()
+        .filter(|r| r["protocol"] == "websocket")
+        .map(|r| (r["frame_number"].as_u64(), s(r, "ws_opcode").unwrap_or_default()))
+        .collect();
     ours.sort();
     assert_eq!(ours.iter().map(|o| o.1).collect::<Vec<_>>(), opcodes, "opcodes in capture order vs tshark");
 }
@@ -397,13 +485,22 @@ fn check_redis(pcap: &Path) {
         .iter()
         .map(|r| {
             let err = s(r, "redis_error").unwrap_or_default();
-            (s(r, "redis_line").unwrap_or_default().to_string(), s(r, "redis_reply_type").unwrap_or_default().to_string(), err[..err.len().min(60)].to_string())
+            (
+                s(r, "redis_line").unwrap_or_default().to_string(),
+                s(r, "redis_reply_type").unwrap_or_default().to_string(),
+                err[..err.len().min(60)].to_string(),
+            )
         })
         .collect();
-    let want: Vec<(String, String, String)> = REDIS_ROWS.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    let want: Vec<(String, String, String)> =
+        REDIS_ROWS.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
     assert_eq!(got, want, "{}", pcap.display());
     // The deliveries: rows of their own, named by the channel, not errors.
-    let deliveries: Vec<_> = rows.iter().filter(|r| r["redis_command"] == "message").map(|r| (s(r, "redis_key"), r["error"].is_null())).collect();
+    let deliveries: Vec<_> = rows
+        .iter()
+        .filter(|r| r["redis_command"] == "message")
+        .map(|r| (s(r, "redis_key"), r["error"].is_null()))
+        .collect();
     assert_eq!(deliveries, [(Some("news"), true), (Some("news"), true)]);
     assert!(rows.iter().all(|r| r["protocol"] == "redis" && r["dst_port"] == 6379));
 }
@@ -478,10 +575,15 @@ fn check_postgres(pcap: &Path) {
     let errors: Vec<String> = rows
         .iter()
         .filter(|r| r["db_success"] == false)
-        .map(|r| format!("{}\t{}", s(r, "db_error_code").unwrap_or_default(), s(r, "db_error_message").unwrap_or_default()))
+        .map(|r| {
+            format!("{}\t{}", s(r, "db_error_code").unwrap_or_default(), s(r, "db_error_message").unwrap_or_default())
+        })
         .collect();
     let tshark_errors: Vec<String> =
-        tshark(pcap, &["-Y", "pgsql.type == \"Error\"", "-T", "fields", "-e", "pgsql.code", "-e", "pgsql.message"]).lines().map(str::to_string).collect();
+        tshark(pcap, &["-Y", "pgsql.type == \"Error\"", "-T", "fields", "-e", "pgsql.code", "-e", "pgsql.message"])
+            .lines()
+            .map(str::to_string)
+            .collect();
     assert_eq!(errors, tshark_errors);
     // The logins: user and database on every row of a connection after
     // its startup (the SSLRequest comes before); the refused one names
@@ -491,7 +593,14 @@ fn check_postgres(pcap: &Path) {
     assert_eq!(rows.iter().filter(|r| r["db_database"] == "shop").count(), PG_ROWS.len() - 2);
     assert_eq!(s(&rows[PG_ROWS.len() - 1], "db_database"), Some("no_such_db"));
     // A KFL filter finds the failing statement by its SQLSTATE.
-    let o = trawl(&["query", snap.to_str().unwrap_or_default(), "--kfl", r#"postgresql && postgresql_error_code == "23505""#, "--format", "ndjson"]);
+    let o = trawl(&[
+        "query",
+        snap.to_str().unwrap_or_default(),
+        "--kfl",
+        r#"postgresql && postgresql_error_code == "23505""#,
+        "--format",
+        "ndjson",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let found: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
     assert_eq!(found.len(), 1);

@@ -36,7 +36,14 @@ fn agent_session(data: &Path, transport: &str, destructive: bool) -> serde_json:
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent_session.py");
     let mut c = Command::new("python3");
     c.arg(&script)
-        .args(["--trawl", env!("CARGO_BIN_EXE_trawl"), "--transport", transport, "--golden", &testdata("golden/mcp_tools.json")])
+        .args([
+            "--trawl",
+            env!("CARGO_BIN_EXE_trawl"),
+            "--transport",
+            transport,
+            "--golden",
+            &testdata("golden/mcp_tools.json"),
+        ])
         .arg("--data")
         .arg(data);
     if destructive {
@@ -59,7 +66,8 @@ fn check_export(findings: &serde_json::Value) {
     let (_, packets, sha) = golden_export("kfl:http && status_code >= 400");
     assert_eq!(packet_digest(&path), (packets, sha));
     let t = Command::new("tshark").arg("-r").arg(&path).args(["-T", "fields", "-e", "frame.number"]).output();
-    let t = t.unwrap_or_else(|e| panic!("tshark is needed to open the export (apt-get install tshark; .ci/run does): {e}"));
+    let t =
+        t.unwrap_or_else(|e| panic!("tshark is needed to open the export (apt-get install tshark; .ci/run does): {e}"));
     assert!(t.status.success(), "tshark cannot read {}: {}", path.display(), stderr(&t));
     assert_eq!(String::from_utf8_lossy(&t.stdout).lines().count() as u64, packets);
     // The call's own PCAP: the packets of its one connection.
@@ -126,8 +134,16 @@ fn docs_mcp_md_lists_the_tools_as_served() {
     let o = trawl(&["mcp", "--tools-doc"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mcp.md")).unwrap_or_default();
-    let section = doc.split("<!-- tools:begin -->\n").nth(1).and_then(|s| s.split("<!-- tools:end -->").next()).unwrap_or_default();
-    assert_eq!(section, String::from_utf8_lossy(&o.stdout), "docs/mcp.md is stale: regenerate its tool section with `trawl mcp --tools-doc`");
+    let section = doc
+        .split("<!-- tools:begin -->\n")
+        .nth(1)
+        .and_then(|s| s.split("<!-- tools:end -->").next())
+        .unwrap_or_default();
+    assert_eq!(
+        section,
+        String::from_utf8_lossy(&o.stdout),
+        "docs/mcp.md is stale: regenerate its tool section with `trawl mcp --tools-doc`"
+    );
 }
 
 /// gRPC, GraphQL, WebSocket, PostgreSQL and AMQP as an agent sees them:
@@ -155,9 +171,17 @@ fn mcp_agent_finds_grpc_graphql_websocket_and_database_traffic() {
         fs::copy(testdata(file), d.join("capture.pcap")).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/l7_session.py");
-    let o = Command::new("python3").arg(&script).args(["--trawl", env!("CARGO_BIN_EXE_trawl"), "--data"]).arg(&dir).output();
+    let o = Command::new("python3")
+        .arg(&script)
+        .args(["--trawl", env!("CARGO_BIN_EXE_trawl"), "--data"])
+        .arg(&dir)
+        .output();
     let o = o.unwrap_or_else(|e| panic!("python3: {e}"));
-    assert!(o.status.success(), "the L7 agent session failed (needs python3 with `pip install mcp==2.3.0`):\n{}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "the L7 agent session failed (needs python3 with `pip install mcp==2.3.0`):\n{}",
+        stderr(&o)
+    );
 }
 
 /// An agent's investigation of every incident story over MCP
@@ -170,7 +194,8 @@ fn mcp_investigates_every_story() {
     for story in ["baseline", "broken", "fixed", "rush", "cached"] {
         let d = data.join("archive").join(story);
         fs::create_dir_all(&d).ok();
-        fs::copy(testdata(&format!("scenarios/stories/{story}.pcap")), d.join(format!("{story}.pcap"))).unwrap_or_else(|e| panic!("{story}: {e}"));
+        fs::copy(testdata(&format!("scenarios/stories/{story}.pcap")), d.join(format!("{story}.pcap")))
+            .unwrap_or_else(|e| panic!("{story}: {e}"));
     }
     // The Kubernetes cluster scenario, with its kubectl sidecars.
     let node = data.join("archive/node-1");
@@ -183,7 +208,8 @@ fn mcp_investigates_every_story() {
     let big = data.join("archive/big");
     fs::create_dir_all(&big).ok();
     for i in 0..6 {
-        fs::copy(testdata("corpus/suricata_http-mime-truncated.pcap"), big.join(format!("part-{i}.pcap"))).unwrap_or_else(|e| panic!("{e}"));
+        fs::copy(testdata("corpus/suricata_http-mime-truncated.pcap"), big.join(format!("part-{i}.pcap")))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     // A node whose only file is not a capture.
     fs::create_dir_all(data.join("archive/junk")).ok();
@@ -202,7 +228,8 @@ fn mcp_investigates_every_story() {
         stderr(&o).lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     );
     let out = String::from_utf8_lossy(&o.stdout);
-    let f: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let f: serde_json::Value =
+        serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(f["steps"].as_array().map(Vec::len), Some(14), "{f}");
     assert_eq!(f["restart"], "interrupted, then completed");
     assert_eq!(f["diff_rush_cached"], "GET order:42 at 127.0.0.4:6379: 1 -> 0.083 per request");

@@ -16,7 +16,8 @@ use super::{scratch, stderr, stdout, testdata, trawl};
 
 /// Every flow of a snapshot as JSON objects, in flow order.
 fn flows(snap: &Path) -> Vec<Value> {
-    let o = trawl(&["query", snap.to_str().unwrap_or_default(), "--table", "flows", "--format", "ndjson", "--limit", "0"]);
+    let o =
+        trawl(&["query", snap.to_str().unwrap_or_default(), "--table", "flows", "--format", "ndjson", "--limit", "0"]);
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect()
 }
@@ -30,7 +31,16 @@ fn analyze(pcap: &Path, snap: &Path) {
 /// tshark's frame count per TCP stream for each expert flag.
 fn tshark_counts(pcap: &Path, flag: &str) -> BTreeMap<u64, u64> {
     let o = Command::new("tshark")
-        .args(["-r", pcap.to_str().unwrap_or_default(), "-Y", &format!("tcp.analysis.{flag}"), "-T", "fields", "-e", "tcp.stream"])
+        .args([
+            "-r",
+            pcap.to_str().unwrap_or_default(),
+            "-Y",
+            &format!("tcp.analysis.{flag}"),
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+        ])
         .output()
         .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
     assert!(o.status.success(), "tshark: {}", stderr(&o));
@@ -59,7 +69,11 @@ fn agree_with_tshark(pcap: &Path, flows: &[Value]) -> usize {
     ] {
         let want = tshark_counts(pcap, flag);
         for (i, f) in tcp.iter().enumerate() {
-            assert_eq!(f[column].as_u64(), Some(want.get(&(i as u64)).copied().unwrap_or(0)), "stream {i}: {column} vs tcp.analysis.{flag}");
+            assert_eq!(
+                f[column].as_u64(),
+                Some(want.get(&(i as u64)).copied().unwrap_or(0)),
+                "stream {i}: {column} vs tcp.analysis.{flag}"
+            );
             compared += 1;
         }
     }
@@ -110,24 +124,57 @@ fn loss_and_delay_show_as_retransmissions_and_handshake_rtt() {
     }
     assert_eq!(agree_with_tshark(&pcap, &flows), 9 * 5);
     // The run's counters (manifest, --json) and its summary say the same.
-    let o = trawl(&["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force", "--json"]);
+    let o = trawl(&[
+        "analyze",
+        pcap.to_str().unwrap_or_default(),
+        "-o",
+        snap.to_str().unwrap_or_default(),
+        "--force",
+        "--json",
+    ]);
     let c: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
     let c = &c["manifest"]["counters"];
-    let got: Vec<u64> = ["tcp_retransmissions", "tcp_out_of_order", "tcp_dup_acks", "tcp_zero_windows", "tcp_rst_packets", "tcp_refused"]
-        .iter()
-        .map(|k| c[*k].as_u64().unwrap_or(u64::MAX))
-        .collect();
+    let got: Vec<u64> = [
+        "tcp_retransmissions",
+        "tcp_out_of_order",
+        "tcp_dup_acks",
+        "tcp_zero_windows",
+        "tcp_rst_packets",
+        "tcp_refused",
+    ]
+    .iter()
+    .map(|k| c[*k].as_u64().unwrap_or(u64::MAX))
+    .collect();
     assert_eq!(got, [7, 69, 261, 0, 1, 1], "{c}");
     let o = trawl(&["analyze", pcap.to_str().unwrap_or_default(), "-o", snap.to_str().unwrap_or_default(), "--force"]);
-    assert!(stdout(&o).contains("tcp health    retransmissions 7, out-of-order 69, dup ACKs 261, zero windows 0, RSTs 1, refused 1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(
+            "tcp health    retransmissions 7, out-of-order 69, dup ACKs 261, zero windows 0, RSTs 1, refused 1"
+        ),
+        "{}",
+        stdout(&o)
+    );
     // Per peer pair: one flow of five connections, handshake percentiles
     // from the four that completed one.
-    let o = trawl(&["query", snap.to_str().unwrap_or_default(), "--table", "flows", "--peers", "--kfl", "tcp", "--format", "ndjson"]);
+    let o = trawl(&[
+        "query",
+        snap.to_str().unwrap_or_default(),
+        "--table",
+        "flows",
+        "--peers",
+        "--kfl",
+        "tcp",
+        "--format",
+        "ndjson",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let peers: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
     assert_eq!(peers.len(), 1);
     let p = &peers[0];
-    assert_eq!((p["connections"].as_i64(), p["closed"].as_i64(), p["flow_state"].as_str()), (Some(5), Some(5), Some("closed")));
+    assert_eq!(
+        (p["connections"].as_i64(), p["closed"].as_i64(), p["flow_state"].as_str()),
+        (Some(5), Some(5), Some("closed"))
+    );
     for k in ["handshake_p50_us", "handshake_p90_us", "handshake_p99_us"] {
         assert!((40_000..42_000).contains(&p[k].as_i64().unwrap_or(0)), "{k}: {}", p[k]);
     }
@@ -163,7 +210,10 @@ fn a_fresh_lossy_recording_agrees_with_tshark() {
     // (the tests run in parallel, and one handshake took 80 ms once):
     // most handshakes, not all, must show the configured delay.
     let rtts: Vec<i64> = done.iter().map(|f| f["handshake_rtt_us"].as_i64().unwrap_or(0)).collect();
-    assert!(rtts.iter().filter(|r| (25_000..60_000).contains(*r)).count() >= 2, "handshakes {rtts:?} µs for a 25 ms link");
+    assert!(
+        rtts.iter().filter(|r| (25_000..60_000).contains(*r)).count() >= 2,
+        "handshakes {rtts:?} µs for a 25 ms link"
+    );
     let resent: u64 = done.iter().map(|f| f["resent_segments"].as_u64().unwrap_or(0)).sum();
     assert!(resent > 0, "5% loss over 2 MiB resends segments");
     assert!(agree_with_tshark(&pcap, &flows) >= 9 * 2);
@@ -236,7 +286,11 @@ fn trawl_frames(snap: &Path) -> BTreeMap<u64, Vec<String>> {
                 continue;
             }
             let v = expert.value(i);
-            let names = v.as_any().downcast_ref::<StringArray>().map(|s| s.iter().flatten().map(String::from).collect::<Vec<_>>()).unwrap_or_default();
+            let names = v
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .map(|s| s.iter().flatten().map(String::from).collect::<Vec<_>>())
+                .unwrap_or_default();
             let mut names = names;
             names.sort();
             m.insert(frames.value(i), names);
@@ -255,7 +309,9 @@ fn every_flagged_frame_matches_tshark() {
     let dir = scratch("expert-frames");
     let corpus = Path::new(&testdata("corpus")).to_path_buf();
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&corpus)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x != "json" && x != "md")).collect())
+        .map(|d| {
+            d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x != "json" && x != "md")).collect()
+        })
         .unwrap_or_default();
     files.sort();
     files.push(Path::new(&testdata("scenarios/tcp-loss-delay.pcap")).to_path_buf());
@@ -279,7 +335,12 @@ fn every_flagged_frame_matches_tshark() {
     assert_eq!(differ.len(), explained.len(), "{}", differ.join("\n"));
     // Frames 8, 9, 10, 12, 86, 87, 88 and 105.
     assert_eq!(explained.len(), 8, "{}", differ.join("\n"));
-    eprintln!("{} captures, {frames} flagged frames, {} explained differences:\n{}", files.len(), explained.len(), differ.join("\n"));
+    eprintln!(
+        "{} captures, {frames} flagged frames, {} explained differences:\n{}",
+        files.len(),
+        explained.len(),
+        differ.join("\n")
+    );
 }
 
 /// A folder that mixes a snapshot made before the TCP metrics (its flows
@@ -301,8 +362,10 @@ fn a_folder_mixing_snapshot_versions_opens_as_one() {
     for table in ["flows.parquet", "packets.parquet"] {
         let path = old.join(table);
         let batches = super::read_table(&path);
-        let keep: Vec<usize> = batches[0].schema().fields().iter().enumerate().filter(|(_, f)| !added(f.name())).map(|(i, _)| i).collect();
-        let projected: Vec<RecordBatch> = batches.iter().map(|b| b.project(&keep).unwrap_or_else(|e| panic!("{e}"))).collect();
+        let keep: Vec<usize> =
+            batches[0].schema().fields().iter().enumerate().filter(|(_, f)| !added(f.name())).map(|(i, _)| i).collect();
+        let projected: Vec<RecordBatch> =
+            batches.iter().map(|b| b.project(&keep).unwrap_or_else(|e| panic!("{e}"))).collect();
         let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
         let mut w = ArrowWriter::try_new(file, projected[0].schema(), None).unwrap_or_else(|e| panic!("{e}"));
         for b in &projected {
@@ -320,8 +383,12 @@ fn a_folder_mixing_snapshot_versions_opens_as_one() {
         sql("SELECT snapshot, count(*), sum(fin_count) FROM flows GROUP BY 1 ORDER BY 1"),
         "snapshot,count(*),sum(flows.fin_count)\nnew.snap,49,98\nold.snap,49,\n"
     );
-    assert_eq!(sql("SELECT count(*) FROM packets WHERE tcp_expert IS NOT NULL AND snapshot = 'old.snap'"), "count(*)\n0\n");
-    let o = trawl(&["query", dir.to_str().unwrap_or_default(), "--table", "flows", "--count", "--kfl", "fin_count == 2"]);
+    assert_eq!(
+        sql("SELECT count(*) FROM packets WHERE tcp_expert IS NOT NULL AND snapshot = 'old.snap'"),
+        "count(*)\n0\n"
+    );
+    let o =
+        trawl(&["query", dir.to_str().unwrap_or_default(), "--table", "flows", "--count", "--kfl", "fin_count == 2"]);
     assert_eq!(stdout(&o).trim(), "49", "{}", stderr(&o));
 }
 
@@ -367,7 +434,10 @@ fn a_receiver_that_stops_reading_shows_zero_windows() {
         return;
     }
     let pcap = dir.join("live.pcap");
-    let o = Command::new(testdata("scenarios/make_tcp_zero_window.sh")).arg(&pcap).output().unwrap_or_else(|e| panic!("{e}"));
+    let o = Command::new(testdata("scenarios/make_tcp_zero_window.sh"))
+        .arg(&pcap)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(o.status.success(), "recording failed: {}", stderr(&o));
     check(&pcap, &dir.join("live.snap"), false);
 }

@@ -95,7 +95,8 @@ fn is_reply(class: u16, method: u16) -> bool {
 /// Does the method wait for a reply?
 fn is_synchronous(class: u16, method: u16) -> bool {
     let reply = method.checked_add(1).and_then(|m| method_name(class, m));
-    !is_reply(class, method) && (reply.is_some_and(|n| n.ends_with("-ok")) || matches!((class, method), (60, 70) | (40, 40)))
+    !is_reply(class, method)
+        && (reply.is_some_and(|n| n.ends_with("-ok")) || matches!((class, method), (60, 70) | (40, 40)))
 }
 
 /// Does content (a header frame and body frames) follow the method?
@@ -142,7 +143,15 @@ pub fn probe(b: &[u8]) -> Option<bool> {
 fn sent_by_server(name: &str) -> bool {
     let client_replies = ["connection.start-ok", "connection.secure-ok", "connection.tune-ok"];
     (name.ends_with("-ok") && !client_replies.contains(&name))
-        || matches!(name, "connection.start" | "connection.secure" | "connection.tune" | "basic.deliver" | "basic.return" | "basic.get-empty")
+        || matches!(
+            name,
+            "connection.start"
+                | "connection.secure"
+                | "connection.tune"
+                | "basic.deliver"
+                | "basic.return"
+                | "basic.get-empty"
+        )
 }
 
 #[derive(Debug)]
@@ -159,7 +168,13 @@ struct Open {
 
 impl Open {
     fn into_row(self, error: Option<&str>) -> Exchange {
-        Exchange { request: Some(self.request), response: self.response, error: error.map(str::to_string), detail: self.info.into(), ..Exchange::default() }
+        Exchange {
+            request: Some(self.request),
+            response: self.response,
+            error: error.map(str::to_string),
+            detail: self.info.into(),
+            ..Exchange::default()
+        }
     }
 }
 
@@ -225,16 +240,19 @@ impl AmqpConn {
             1 => self.method(from_server, channel, payload, f),
             2 | 3 => {
                 // Content of the newest exchange on the channel sent by this side.
-                let Some(o) =
-                    self.pairs.waiting.iter_mut().rev().find(|o| o.info.channel == channel && o.content_left.is_some() && o.info.from_server == from_server)
-                else {
+                let Some(o) = self.pairs.waiting.iter_mut().rev().find(|o| {
+                    o.info.channel == channel && o.content_left.is_some() && o.info.from_server == from_server
+                }) else {
                     return;
                 };
                 o.request.end = f.end;
                 o.request.body_size += f.size() + 1;
                 let mut c = Cursor::new(payload);
                 if kind == 2 {
-                    let (Some(_class), Some(_weight), Some(size), Some(flags)) = (c.u16(), c.u16(), c.u64(), c.u16()) else { return };
+                    let (Some(_class), Some(_weight), Some(size), Some(flags)) = (c.u16(), c.u16(), c.u64(), c.u16())
+                    else {
+                        return;
+                    };
                     o.info.body_size = Some(size);
                     properties(flags, &mut c, &mut o.info);
                     o.content_left = Some(size);
@@ -279,12 +297,12 @@ impl AmqpConn {
         if matches!((class, method), (10, 50) | (20, 40)) {
             // The peer closed instead of replying: that is the answer to
             // what it was asked.
-            for o in self
-                .pairs
-                .waiting
-                .iter_mut()
-                .filter(|o| (class == 10 || o.info.channel == channel) && o.info.from_server != from_server && o.sync && o.response.is_none())
-            {
+            for o in self.pairs.waiting.iter_mut().filter(|o| {
+                (class == 10 || o.info.channel == channel)
+                    && o.info.from_server != from_server
+                    && o.sync
+                    && o.response.is_none()
+            }) {
                 o.info.reply_code = info.reply_code;
                 o.info.reply_text.clone_from(&info.reply_text);
                 o.error = Some(if class == 10 { "connection_closed" } else { "channel_closed" });
@@ -294,11 +312,21 @@ impl AmqpConn {
         let request = Message::wire(
             f.at,
             f.end,
-            StartLine::Request { method: name.into(), target: info.exchange.clone().or_else(|| info.queue.clone()).unwrap_or_default() },
+            StartLine::Request {
+                method: name.into(),
+                target: info.exchange.clone().or_else(|| info.queue.clone()).unwrap_or_default(),
+            },
             f.size() + 1,
         );
         let content = carries_content(class, method);
-        self.pairs.wait(Open { info, request, response: None, content_left: content.then_some(u64::MAX), sync: is_synchronous(class, method), error: None });
+        self.pairs.wait(Open {
+            info,
+            request,
+            response: None,
+            content_left: content.then_some(u64::MAX),
+            sync: is_synchronous(class, method),
+            error: None,
+        });
         self.flush();
     }
 
@@ -450,7 +478,11 @@ mod tests {
         let mut server = frame(1, 1, &method(50, 11, b"\x06orders\0\0\0\0\0\0\0\0"));
         server.extend(frame(1, 1, &method(20, 40, b"\x01\x94\x0fNOT_FOUND - no\0\x3c\0\x28")));
         let close_ok = frame(1, 1, &method(20, 41, b""));
-        let steps = [Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server), Step::Data(Side::Requester, &close_ok)];
+        let steps = [
+            Step::Data(Side::Requester, &client),
+            Step::Data(Side::Responder, &server),
+            Step::Data(Side::Requester, &close_ok),
+        ];
         let out = every_chunking(|| Box::new(AmqpConn::new(Limits::default())), &steps);
         let rows: Vec<&AmqpInfo> = out.exchanges.iter().map(|e| e.detail.amqp().unwrap()).collect();
         assert_eq!(rows.len(), 3);
@@ -458,7 +490,10 @@ mod tests {
             (rows[0].method.as_str(), rows[0].reply_method.as_deref(), rows[0].queue.as_deref()),
             ("queue.declare", Some("queue.declare-ok"), Some("orders"))
         );
-        assert_eq!((rows[1].method.as_str(), rows[1].exchange.as_deref(), rows[1].routing_key.as_deref()), ("basic.publish", Some("ex"), Some("new.key")));
+        assert_eq!(
+            (rows[1].method.as_str(), rows[1].exchange.as_deref(), rows[1].routing_key.as_deref()),
+            ("basic.publish", Some("ex"), Some("new.key"))
+        );
         assert_eq!((rows[1].content_type.as_deref(), rows[1].body_size), (Some("application/json"), Some(5)));
         assert_eq!(rows[1].properties, [("content-type".to_string(), "application/json".to_string())]);
         assert_eq!(

@@ -32,7 +32,11 @@ pub(crate) fn decode_body(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Ve
         Ok(out) => out,
         Err(e) => {
             if !m.body_truncated {
-                issues.push(Issue { at: m.at, kind: "body_decode", detail: format!("{enc} body could not be decoded: {e}") });
+                issues.push(Issue {
+                    at: m.at,
+                    kind: "body_decode",
+                    detail: format!("{enc} body could not be decoded: {e}"),
+                });
             }
             raw
         }

@@ -50,7 +50,13 @@ pub fn header(b: &[u8]) -> Option<Header> {
             questions.push((name, u16::from_be_bytes([t[0], t[1]])));
         }
     }
-    Some(Header { id: u16::from_be_bytes([h[0], h[1]]), response: flags & 0x8000 != 0, opcode, rcode: (flags & 0xf) as u8, questions })
+    Some(Header {
+        id: u16::from_be_bytes([h[0], h[1]]),
+        response: flags & 0x8000 != 0,
+        opcode,
+        rcode: (flags & 0xf) as u8,
+        questions,
+    })
 }
 
 /// A name at `*pos` (advanced past it), compression pointers followed
@@ -164,8 +170,15 @@ fn answers(b: &[u8]) -> Vec<String> {
             RData::PTR(c) => c.0.to_string().trim_end_matches('.').to_ascii_lowercase(),
             RData::NS(c) => c.0.to_string().trim_end_matches('.').to_ascii_lowercase(),
             RData::MX(m) => format!("{} {}", m.preference, m.exchange.to_string().trim_end_matches('.')),
-            RData::SRV(s) => format!("{} {} {} {}", s.priority, s.weight, s.port, s.target.to_string().trim_end_matches('.')),
-            RData::TXT(t) => t.attributes().into_iter().map(|(k, v)| v.map_or(k.clone(), |v| format!("{k}={v}"))).collect::<Vec<_>>().join(" "),
+            RData::SRV(s) => {
+                format!("{} {} {} {}", s.priority, s.weight, s.port, s.target.to_string().trim_end_matches('.'))
+            }
+            RData::TXT(t) => t
+                .attributes()
+                .into_iter()
+                .map(|(k, v)| v.map_or(k.clone(), |v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(" "),
             other => format!("{:?}", other.type_code()),
         })
         .collect()
@@ -185,7 +198,13 @@ pub struct DnsConn {
 
 impl DnsConn {
     pub fn new(limits: Limits) -> DnsConn {
-        DnsConn { limits, pairs: Pairing::new(limits.max_pending), held: Default::default(), held_at: [At::default(); 2], lost: [false; 2] }
+        DnsConn {
+            limits,
+            pairs: Pairing::new(limits.max_pending),
+            held: Default::default(),
+            held_at: [At::default(); 2],
+            lost: [false; 2],
+        }
     }
 
     /// One whole DNS message (a UDP payload, or a TCP message without
@@ -197,11 +216,15 @@ impl DnsConn {
         };
         let cap = self.limits.max_body_bytes;
         let body = b[..b.len().min(cap)].to_vec();
-        let (questions, types): (Vec<String>, Vec<String>) = h.questions.iter().map(|(n, t)| (n.clone(), type_name(*t))).unzip();
+        let (questions, types): (Vec<String>, Vec<String>) =
+            h.questions.iter().map(|(n, t)| (n.clone(), type_name(*t))).unzip();
         let start = if h.response {
             StartLine::Response { status: h.rcode as u16, reason: rcode_name(h.rcode).into() }
         } else {
-            StartLine::Request { method: opcode_name(h.opcode).into(), target: questions.first().cloned().unwrap_or_default() }
+            StartLine::Request {
+                method: opcode_name(h.opcode).into(),
+                target: questions.first().cloned().unwrap_or_default(),
+            }
         };
         let msg = Message {
             at,
@@ -320,7 +343,10 @@ pub(crate) mod tests {
         assert_eq!(out.exchanges.len(), 1);
         let ex = &out.exchanges[0];
         let d = ex.detail.dns().unwrap();
-        assert_eq!((d.id, &d.questions[..], &d.question_types[..]), (0x1234, &["www.example.com".to_string()][..], &["A".to_string()][..]));
+        assert_eq!(
+            (d.id, &d.questions[..], &d.question_types[..]),
+            (0x1234, &["www.example.com".to_string()][..], &["A".to_string()][..])
+        );
         assert_eq!(d.answers, ["edge.example.net", "93.184.216.34"]);
         assert!(matches!(ex.response.as_ref().unwrap().start, StartLine::Response { status: 0, .. }));
         assert_eq!(ex.error, None);
@@ -333,7 +359,10 @@ pub(crate) mod tests {
         query.extend_from_slice(&q);
         let mut answer = (r.len() as u16).to_be_bytes().to_vec();
         answer.extend_from_slice(&r);
-        let out = every_chunking(|| Box::new(DnsConn::new(Limits::default())), &[Step::Data(Side::Requester, &query), Step::Data(Side::Responder, &answer)]);
+        let out = every_chunking(
+            || Box::new(DnsConn::new(Limits::default())),
+            &[Step::Data(Side::Requester, &query), Step::Data(Side::Responder, &answer)],
+        );
         assert_eq!(out.exchanges.len(), 1);
         assert_eq!(out.exchanges[0].detail.dns().map(|d| d.answers.len()), Some(2));
     }

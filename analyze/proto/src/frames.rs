@@ -66,7 +66,14 @@ impl Framer {
     /// Reads `data` (seen at `at`), calling `done` with each complete
     /// message; keeps at most `keep` bytes of a body. An invalid header
     /// loses the framing and returns why.
-    pub fn feed(&mut self, at: At, mut data: &[u8], shape: &impl Shape, keep: usize, done: &mut impl FnMut(Frame<'_>)) -> Result<(), String> {
+    pub fn feed(
+        &mut self,
+        at: At,
+        mut data: &[u8],
+        shape: &impl Shape,
+        keep: usize,
+        done: &mut impl FnMut(Frame<'_>),
+    ) -> Result<(), String> {
         while !data.is_empty() && !self.lost {
             if !self.in_body {
                 if self.head.is_empty() {

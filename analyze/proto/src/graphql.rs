@@ -43,7 +43,8 @@ pub fn inspect(ex: &Exchange) -> Option<GraphqlOperation> {
     {
         let errors = v.get("errors").and_then(Value::as_array);
         op.errors = Some(errors.map_or(0, |e| e.len() as u32));
-        op.error_message = errors.and_then(|e| e.first()).and_then(|e| e.get("message")).and_then(Value::as_str).map(str::to_string);
+        op.error_message =
+            errors.and_then(|e| e.first()).and_then(|e| e.get("message")).and_then(Value::as_str).map(str::to_string);
     }
     Some(op)
 }
@@ -98,7 +99,10 @@ pub fn operation(doc: &str, want: Option<&str>) -> Option<(&'static str, Option<
                     "mutation" => "mutation",
                     _ => "subscription",
                 };
-                let name = tokens.peek().filter(|n| n.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')).map(str::to_string);
+                let name = tokens
+                    .peek()
+                    .filter(|n| n.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_'))
+                    .map(str::to_string);
                 if want.is_some() && name.as_deref() == want {
                     return Some((kind, name));
                 }
@@ -155,8 +159,11 @@ impl<'a> Tokens<'a> {
     fn next(&mut self) -> Option<&'a str> {
         self.skip();
         let c = self.s.chars().next()?;
-        let len =
-            if c.is_alphanumeric() || c == '_' { self.s.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(self.s.len()) } else { c.len_utf8() };
+        let len = if c.is_alphanumeric() || c == '_' {
+            self.s.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(self.s.len())
+        } else {
+            c.len_utf8()
+        };
         let (t, rest) = self.s.split_at(len);
         self.s = rest;
         Some(t)
@@ -170,7 +177,10 @@ mod tests {
     #[test]
     fn operation_types_and_names() {
         assert_eq!(operation("{ user(id: 1) { name } }", None), Some(("query", None)));
-        assert_eq!(operation("query GetUser($id: ID!) { user(id: $id) { name } }", None), Some(("query", Some("GetUser".into()))));
+        assert_eq!(
+            operation("query GetUser($id: ID!) { user(id: $id) { name } }", None),
+            Some(("query", Some("GetUser".into())))
+        );
         assert_eq!(
             operation("# a comment with mutation\n mutation AddUser { add(name: \"query {\") { id } }", None),
             Some(("mutation", Some("AddUser".into())))

@@ -148,8 +148,17 @@ impl Schemas {
 /// Renders the kept messages of one direction as a JSON array. `request`
 /// picks the method's input type (else its output type) when `schemas`
 /// describes the method; messages compressed with gzip are inflated.
-pub fn messages_json(call: &GrpcCall, kept: &[(bool, Vec<u8>)], encoding: Option<&str>, schemas: Option<&Schemas>, request: bool, cap: usize) -> String {
-    let desc = schemas.and_then(|s| s.method(&call.service, &call.method)).map(|m| if request { m.input() } else { m.output() });
+pub fn messages_json(
+    call: &GrpcCall,
+    kept: &[(bool, Vec<u8>)],
+    encoding: Option<&str>,
+    schemas: Option<&Schemas>,
+    request: bool,
+    cap: usize,
+) -> String {
+    let desc = schemas
+        .and_then(|s| s.method(&call.service, &call.method))
+        .map(|m| if request { m.input() } else { m.output() });
     let gzip = encoding.is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
     let items: Vec<Value> = kept
         .iter()
@@ -175,7 +184,9 @@ pub fn messages_json(call: &GrpcCall, kept: &[(bool, Vec<u8>)], encoding: Option
             {
                 return v;
             }
-            raw_message(bytes, 0).map(Value::Object).unwrap_or_else(|| serde_json::json!({ "undecodable": base64(bytes) }))
+            raw_message(bytes, 0)
+                .map(Value::Object)
+                .unwrap_or_else(|| serde_json::json!({ "undecodable": base64(bytes) }))
         })
         .collect();
     Value::Array(items).to_string()
@@ -296,7 +307,10 @@ mod tests {
     #[test]
     fn schemaless_decoding_keys_by_field_number() {
         // {1: 150, 2: "testing", 3: {1: 1}, 4: [5, 6]}
-        let b = [0x08, 0x96, 0x01, 0x12, 0x07, b't', b'e', b's', b't', b'i', b'n', b'g', 0x1a, 0x02, 0x08, 0x01, 0x20, 0x05, 0x20, 0x06];
+        let b = [
+            0x08, 0x96, 0x01, 0x12, 0x07, b't', b'e', b's', b't', b'i', b'n', b'g', 0x1a, 0x02, 0x08, 0x01, 0x20, 0x05,
+            0x20, 0x06,
+        ];
         let v = Value::Object(raw_message(&b, 0).unwrap());
         assert_eq!(v, serde_json::json!({"1": 150, "2": "testing", "3": {"1": 1}, "4": [5, 6]}));
         assert!(raw_message(&[0x0b], 0).is_none(), "groups are not decoded");

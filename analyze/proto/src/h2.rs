@@ -74,7 +74,12 @@ impl FrameHeader {
     /// Reads a frame header; None if fewer than 9 bytes.
     pub fn parse(b: &[u8]) -> Option<FrameHeader> {
         let h = b.get(..Self::LEN)?;
-        Some(FrameHeader { len: u32::from_be_bytes([0, h[0], h[1], h[2]]), kind: h[3], flags: h[4], stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) })
+        Some(FrameHeader {
+            len: u32::from_be_bytes([0, h[0], h[1], h[2]]),
+            kind: h[3],
+            flags: h[4],
+            stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]),
+        })
     }
 
     /// Could this header start a frame of a well-behaved connection?
@@ -86,7 +91,10 @@ impl FrameHeader {
         let on_stream = self.stream != 0;
         let (len_ok, flags_ok) = match self.kind {
             kind::DATA => (true, self.flags & !(flag::END_STREAM | flag::PADDED) == 0),
-            kind::HEADERS => (self.len > 0, self.flags & !(flag::END_STREAM | flag::END_HEADERS | flag::PADDED | flag::PRIORITY) == 0),
+            kind::HEADERS => (
+                self.len > 0,
+                self.flags & !(flag::END_STREAM | flag::END_HEADERS | flag::PADDED | flag::PRIORITY) == 0,
+            ),
             kind::PRIORITY => (self.len == 5, self.flags == 0),
             kind::RST_STREAM => (self.len == 4, self.flags == 0),
             kind::SETTINGS => (self.len.is_multiple_of(6) && self.len <= 16 * 6, self.flags & !flag::ACK == 0),
@@ -288,8 +296,15 @@ const RESYNC_WINDOW: usize = 64 * 1024;
 impl H2Conn {
     pub fn new(limits: Limits, start: Start, schemas: Option<Arc<Schemas>>) -> H2Conn {
         let mid = matches!(start, Start::MidStream);
-        let dir = |state| Dir { state, buf: Vec::new(), buf_at: At::default(), hpack: hpack::Decoder::new(limits.max_hpack_table, mid), block: None };
-        let (req_state, resp_state) = if mid { (State::Resync, State::Resync) } else { (State::Preface(0), State::Header) };
+        let dir = |state| Dir {
+            state,
+            buf: Vec::new(),
+            buf_at: At::default(),
+            hpack: hpack::Decoder::new(limits.max_hpack_table, mid),
+            block: None,
+        };
+        let (req_state, resp_state) =
+            if mid { (State::Resync, State::Resync) } else { (State::Preface(0), State::Header) };
         let mut c = H2Conn {
             limits,
             schemas,
@@ -333,13 +348,18 @@ impl H2Conn {
                 State::Preface(matched) => {
                     let n = (PREFACE.len() - matched).min(data.len() - pos);
                     if data[pos..pos + n] != PREFACE[matched..matched + n] {
-                        self.issue(here, "bad_preface", "the client's first bytes are not the HTTP/2 connection preface".into());
+                        self.issue(
+                            here,
+                            "bad_preface",
+                            "the client's first bytes are not the HTTP/2 connection preface".into(),
+                        );
                         self.dirs[i].state = State::Resync;
                         self.counts.resyncs += 1;
                         continue;
                     }
                     pos += n;
-                    self.dirs[i].state = if matched + n == PREFACE.len() { State::Header } else { State::Preface(matched + n) };
+                    self.dirs[i].state =
+                        if matched + n == PREFACE.len() { State::Header } else { State::Preface(matched + n) };
                 }
                 State::Resync => match find_frames(&data[pos..]) {
                     Some(off) => {
@@ -389,13 +409,22 @@ impl H2Conn {
                         let pad = if padded { data[pos + FrameHeader::LEN] as u32 } else { 0 };
                         let body = h.len.saturating_sub(padded as u32);
                         if pad > body {
-                            self.issue(here, "bad_padding", format!("DATA frame on stream {} pads {} of {} bytes", h.stream, pad, body));
+                            self.issue(
+                                here,
+                                "bad_padding",
+                                format!("DATA frame on stream {} pads {} of {} bytes", h.stream, pad, body),
+                            );
                         }
                         let pad = pad.min(body);
                         pos += need;
                         self.pending_interrupted(i, here, h.kind);
                         self.data_start(i, h.stream, here);
-                        self.dirs[i].state = State::Data { stream: h.stream, data: body - pad, pad, end_stream: h.flags & flag::END_STREAM != 0 };
+                        self.dirs[i].state = State::Data {
+                            stream: h.stream,
+                            data: body - pad,
+                            pad,
+                            end_stream: h.flags & flag::END_STREAM != 0,
+                        };
                         continue;
                     }
                     let total = FrameHeader::LEN + h.len as usize;
@@ -475,7 +504,10 @@ impl H2Conn {
                     return self.issue(
                         here,
                         "missing_continuation",
-                        format!("CONTINUATION for stream {} while a block of stream {} was open", h.stream, block.stream),
+                        format!(
+                            "CONTINUATION for stream {} while a block of stream {} was open",
+                            h.stream, block.stream
+                        ),
                     );
                 }
                 block.wire += h.len as u64;
@@ -502,12 +534,20 @@ impl H2Conn {
                 let debug = String::from_utf8_lossy(p.get(8..).unwrap_or_default()).into_owned();
                 let why = format!("goaway: {}", error_name(code));
                 if code != 0 {
-                    self.issue(here, "goaway", format!("{why} (last stream {last}){}", if debug.is_empty() { String::new() } else { format!(": {debug}") }));
+                    self.issue(
+                        here,
+                        "goaway",
+                        format!(
+                            "{why} (last stream {last}){}",
+                            if debug.is_empty() { String::new() } else { format!(": {debug}") }
+                        ),
+                    );
                     self.goaway = Some(why.clone());
                 }
                 // Streams the sender never processed.
                 let sender_is_server = self.role(i) == 1;
-                let dropped: Vec<u32> = self.streams.keys().copied().filter(|&id| id > last && (id % 2 == 1) == sender_is_server).collect();
+                let dropped: Vec<u32> =
+                    self.streams.keys().copied().filter(|&id| id > last && (id % 2 == 1) == sender_is_server).collect();
                 for id in dropped {
                     self.finish(id, at, Some(why.clone()));
                 }
@@ -517,13 +557,21 @@ impl H2Conn {
     }
 
     fn bad_frame(&mut self, at: At, h: FrameHeader) {
-        self.issue(at, "bad_frame", format!("malformed frame of type {} ({} bytes) on stream {}", h.kind, h.len, h.stream));
+        self.issue(
+            at,
+            "bad_frame",
+            format!("malformed frame of type {} ({} bytes) on stream {}", h.kind, h.len, h.stream),
+        );
     }
 
     fn header_block(&mut self, i: usize, block: PendingBlock, at: At) {
         let decoded = if block.overflow {
             self.dirs[i].hpack.lost_blocks();
-            self.issue(block.at, "header_block_too_large", format!("header block of stream {} over {} bytes", block.stream, self.limits.max_head_bytes));
+            self.issue(
+                block.at,
+                "header_block_too_large",
+                format!("header block of stream {} over {} bytes", block.stream, self.limits.max_head_bytes),
+            );
             None
         } else {
             let was_partial = self.dirs[i].hpack.is_partial();
@@ -535,7 +583,11 @@ impl H2Conn {
                 self.issue(block.at, "hpack_error", format!("stream {}: {e}", block.stream));
             }
             if b.table_capped {
-                self.issue(block.at, "hpack_table_capped", format!("a dynamic table size above {} bytes was refused", self.limits.max_hpack_table));
+                self.issue(
+                    block.at,
+                    "hpack_table_capped",
+                    format!("a dynamic table size above {} bytes was refused", self.limits.max_hpack_table),
+                );
             }
             Some(b)
         };
@@ -696,7 +748,15 @@ impl H2Conn {
             (_, None) => Some("no_response".into()),
             _ => None,
         });
-        self.rows.emit(Exchange { request: req, response: resp, interim: s.interim, error, stream_id: Some(id), detail, ..Exchange::default() });
+        self.rows.emit(Exchange {
+            request: req,
+            response: resp,
+            interim: s.interim,
+            error,
+            stream_id: Some(id),
+            detail,
+            ..Exchange::default()
+        });
     }
 
     fn grpc_call(&self, s: &Stream, req: &Option<Message>, resp: &Option<Message>) -> GrpcCall {
@@ -705,7 +765,9 @@ impl H2Conn {
             _ => None,
         });
         let (service, method) = path.and_then(grpc::split_path).unwrap_or_default();
-        let last = |m: &Option<Message>, name: &str| m.as_ref().and_then(|m| m.headers.iter().filter(|(n, _)| *n == name).last().map(|(_, v)| v.to_string()));
+        let last = |m: &Option<Message>, name: &str| {
+            m.as_ref().and_then(|m| m.headers.iter().filter(|(n, _)| *n == name).last().map(|(_, v)| v.to_string()))
+        };
         let mut call = GrpcCall {
             service: service.to_string(),
             method: method.to_string(),
@@ -721,7 +783,8 @@ impl H2Conn {
                 continue;
             }
             let enc = m.as_ref().and_then(|m| m.header("grpc-encoding"));
-            call.decoded[role] = Some(grpc::messages_json(&call, &s.framers[role].kept, enc, self.schemas.as_deref(), role == 0, cap));
+            call.decoded[role] =
+                Some(grpc::messages_json(&call, &s.framers[role].kept, enc, self.schemas.as_deref(), role == 0, cap));
         }
         call
     }
@@ -747,7 +810,9 @@ impl Parser for H2Conn {
     fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
         let i = side.index();
         let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
-        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| self.process(i, first_at, at, split, bytes));
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| {
+            self.process(i, first_at, at, split, bytes)
+        });
         (self.dirs[i].buf, self.dirs[i].buf_at) = (held, held_at);
     }
 
@@ -815,7 +880,18 @@ fn new_message(at: At, fields: &[(String, String)], wire: u64, complete: bool) -
         headers.push(n, v);
     }
     let error = (!complete && !fields.is_empty()).then(|| "headers_incomplete".to_string());
-    Message { at, end: at, start, version: None, headers, head_size: wire, body: Vec::new(), body_size: 0, body_truncated: false, error }
+    Message {
+        at,
+        end: at,
+        start,
+        version: None,
+        headers,
+        head_size: wire,
+        body: Vec::new(),
+        body_size: 0,
+        body_truncated: false,
+        error,
+    }
 }
 
 #[cfg(test)]
@@ -847,7 +923,13 @@ mod tests {
         let mut ce = loona_hpack::Encoder::new();
         let mut se = loona_hpack::Encoder::new();
         let req = encode(
-            &[(":method", "POST"), (":scheme", "http"), (":path", "/helloworld.Greeter/SayHello"), (":authority", "a"), ("content-type", "application/grpc")],
+            &[
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", "/helloworld.Greeter/SayHello"),
+                (":authority", "a"),
+                ("content-type", "application/grpc"),
+            ],
             &mut ce,
         );
         let (h1, h2) = req.split_at(10);
@@ -857,7 +939,12 @@ mod tests {
         client.extend(frame(kind::CONTINUATION, flag::END_HEADERS, 1, h2));
         client.extend(frame(kind::DATA, flag::END_STREAM, 1, &[0, 0, 0, 0, 7, 0x0a, 5, b'w', b'o', b'r', b'l', b'd']));
         let mut server = frame(kind::SETTINGS, 0, 0, &[]);
-        server.extend(frame(kind::HEADERS, flag::END_HEADERS, 1, &encode(&[(":status", "200"), ("content-type", "application/grpc")], &mut se)));
+        server.extend(frame(
+            kind::HEADERS,
+            flag::END_HEADERS,
+            1,
+            &encode(&[(":status", "200"), ("content-type", "application/grpc")], &mut se),
+        ));
         let mut padded = vec![3u8, 0, 0, 0, 0, 2, 0x08, 0x2a];
         padded.extend([0, 0, 0]);
         server.extend(frame(kind::DATA, flag::PADDED, 1, &padded));
@@ -878,7 +965,10 @@ mod tests {
         assert_eq!(ex.stream_id, Some(1));
         assert_eq!(ex.error, None);
         let g = ex.detail.grpc().unwrap();
-        assert_eq!((g.service.as_str(), g.method.as_str(), g.status, g.message.as_deref()), ("helloworld.Greeter", "SayHello", Some(5), Some("not found")));
+        assert_eq!(
+            (g.service.as_str(), g.method.as_str(), g.status, g.message.as_deref()),
+            ("helloworld.Greeter", "SayHello", Some(5), Some("not found"))
+        );
         assert_eq!(g.messages, [1, 1]);
         assert_eq!(g.decoded[0].as_deref(), Some(r#"[{"1":"world"}]"#));
         assert_eq!(g.decoded[1].as_deref(), Some(r#"[{"1":42}]"#));
@@ -889,7 +979,9 @@ mod tests {
     #[test]
     fn rst_stream_and_goaway_end_streams_with_errors() {
         let mut ce = loona_hpack::Encoder::new();
-        let get = |p: &str, e: &mut loona_hpack::Encoder<'_>| encode(&[(":method", "GET"), (":path", p), (":scheme", "http")], e);
+        let get = |p: &str, e: &mut loona_hpack::Encoder<'_>| {
+            encode(&[(":method", "GET"), (":path", p), (":scheme", "http")], e)
+        };
         let mut client = PREFACE.to_vec();
         client.extend(frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 1, &get("/a", &mut ce)));
         client.extend(frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, 3, &get("/b", &mut ce)));
@@ -904,7 +996,11 @@ mod tests {
         let errs: Vec<_> = out.exchanges.iter().map(|e| (e.stream_id, e.error.clone())).collect();
         assert_eq!(
             errs,
-            [(Some(1), Some("rst_stream: CANCEL".into())), (Some(5), Some("goaway: INTERNAL_ERROR".into())), (Some(3), Some("goaway: INTERNAL_ERROR".into()))]
+            [
+                (Some(1), Some("rst_stream: CANCEL".into())),
+                (Some(5), Some("goaway: INTERNAL_ERROR".into())),
+                (Some(3), Some("goaway: INTERNAL_ERROR".into()))
+            ]
         );
         assert_eq!(out.issues[0].kind, "goaway");
     }
@@ -952,7 +1048,12 @@ mod tests {
         let data = frame(kind::DATA, flag::END_STREAM, 1, b"0123456789");
         server.extend(&data[..12]);
         let mut later = vec![0xaa; 7];
-        later.extend(frame(kind::HEADERS, flag::END_HEADERS, 3, &encode(&[(":status", "404")], &mut loona_hpack::Encoder::new())));
+        later.extend(frame(
+            kind::HEADERS,
+            flag::END_HEADERS,
+            3,
+            &encode(&[(":status", "404")], &mut loona_hpack::Encoder::new()),
+        ));
         later.extend(frame(kind::DATA, flag::END_STREAM, 3, b"nope"));
         let steps = [
             Step::Data(Side::Requester, &client),
@@ -990,7 +1091,12 @@ mod tests {
         let mut ce = loona_hpack::Encoder::new();
         let mut client = PREFACE.to_vec();
         for id in [1u32, 3, 5] {
-            client.extend(frame(kind::HEADERS, flag::END_HEADERS | flag::END_STREAM, id, &encode(&[(":method", "GET"), (":path", "/")], &mut ce)));
+            client.extend(frame(
+                kind::HEADERS,
+                flag::END_HEADERS | flag::END_STREAM,
+                id,
+                &encode(&[(":method", "GET"), (":path", "/")], &mut ce),
+            ));
         }
         let mut c = H2Conn::new(limits, Start::Preface, None);
         c.on_data(Side::Requester, at(1), &client);

@@ -272,7 +272,11 @@ impl Http1Conn {
                 },
                 Phase::Paused => {
                     if data.len() - pos > self.limits.max_head_bytes {
-                        self.issue(at, "paused_overflow", "too many bytes sent before the response to a CONNECT/Upgrade request".into());
+                        self.issue(
+                            at,
+                            "paused_overflow",
+                            "too many bytes sent before the response to a CONNECT/Upgrade request".into(),
+                        );
                         self.enter_resync(i);
                         continue;
                     }
@@ -344,7 +348,10 @@ impl Http1Conn {
                 match cfg.parse_request(&mut req, data) {
                     Ok(httparse::Status::Complete(n)) => Ok(Some((
                         n,
-                        StartLine::Request { method: req.method.unwrap_or_default().to_string(), target: req.path.unwrap_or_default().to_string() },
+                        StartLine::Request {
+                            method: req.method.unwrap_or_default().to_string(),
+                            target: req.path.unwrap_or_default().to_string(),
+                        },
                         req.version,
                         collect_headers(req.headers),
                     ))),
@@ -357,7 +364,10 @@ impl Http1Conn {
                 match cfg.parse_response(&mut resp, data) {
                     Ok(httparse::Status::Complete(n)) => Ok(Some((
                         n,
-                        StartLine::Response { status: resp.code.unwrap_or(0), reason: resp.reason.unwrap_or("").to_string() },
+                        StartLine::Response {
+                            status: resp.code.unwrap_or(0),
+                            reason: resp.reason.unwrap_or("").to_string(),
+                        },
                         resp.version,
                         collect_headers(resp.headers),
                     ))),
@@ -370,7 +380,11 @@ impl Http1Conn {
             Ok(Some((n, s, v, h))) => (n, s, v, h, None),
             Ok(None) => {
                 if data.len() > self.limits.max_head_bytes {
-                    self.issue(at, "head_too_large", format!("message head longer than {} bytes", self.limits.max_head_bytes));
+                    self.issue(
+                        at,
+                        "head_too_large",
+                        format!("message head longer than {} bytes", self.limits.max_head_bytes),
+                    );
                     self.enter_resync(i);
                     return Some(data.len());
                 }
@@ -379,7 +393,9 @@ impl Http1Conn {
             Err(e) => match lenient_head(side, data, self.limits.max_head_bytes) {
                 Lenient::Head(n, s, v, h) => {
                     let kind = if side == Side::Requester { "bad_request_line" } else { "bad_status_line" };
-                    let first = String::from_utf8_lossy(&data[..memchr::memchr(b'\n', data).unwrap_or(0)]).trim_end().to_string();
+                    let first = String::from_utf8_lossy(&data[..memchr::memchr(b'\n', data).unwrap_or(0)])
+                        .trim_end()
+                        .to_string();
                     self.issue(at, kind, format!("{e}: {first:?}"));
                     (n, s, v, h, Some(format!("parse_error: {e}")))
                 }
@@ -396,7 +412,18 @@ impl Http1Conn {
         if headers.len() >= nh {
             self.issue(at, "too_many_headers", format!("more than {nh} headers; the rest were dropped"));
         }
-        let msg = Message { at, end: at, start, version, headers, head_size: n as u64, body: Vec::new(), body_size: 0, body_truncated: false, error };
+        let msg = Message {
+            at,
+            end: at,
+            start,
+            version,
+            headers,
+            head_size: n as u64,
+            body: Vec::new(),
+            body_size: 0,
+            body_truncated: false,
+            error,
+        };
         match side {
             Side::Requester => self.start_request(at, msg),
             Side::Responder => self.start_response(at, msg),
@@ -420,7 +447,11 @@ impl Http1Conn {
         };
         let pause = slot.is_connect || slot.wants_upgrade;
         if self.slots.len() >= self.limits.max_pending {
-            self.issue(at, "too_many_pending", format!("more than {} requests waiting for responses", self.limits.max_pending));
+            self.issue(
+                at,
+                "too_many_pending",
+                format!("more than {} requests waiting for responses", self.limits.max_pending),
+            );
             if let Some(old) = self.slots.pop_front() {
                 self.given_up += 1;
                 self.slot_base += 1;
@@ -474,7 +505,8 @@ impl Http1Conn {
         let seq = self.resp_next.max(self.slot_base);
         self.resp_next = seq + 1;
         let idx = (seq - self.slot_base) as usize;
-        let (is_head, is_connect, wants_upgrade) = self.slots.get(idx).map_or((false, false, false), |s| (s.is_head, s.is_connect, s.wants_upgrade));
+        let (is_head, is_connect, wants_upgrade) =
+            self.slots.get(idx).map_or((false, false, false), |s| (s.is_head, s.is_connect, s.wants_upgrade));
         let mut tunnel = None;
         let framing = if status == 101 {
             tunnel = Some(msg.header("upgrade").unwrap_or("unknown").to_ascii_lowercase());
@@ -543,7 +575,11 @@ impl Http1Conn {
                     Some(0) => self.dirs[i].phase = Phase::Chunked(Chunk::Trailer),
                     Some(n) => self.dirs[i].phase = Phase::Chunked(Chunk::Data(n)),
                     None => {
-                        self.issue(at, "bad_chunk_size", format!("chunk size line {:?}", String::from_utf8_lossy(&line[..line.len().min(40)])));
+                        self.issue(
+                            at,
+                            "bad_chunk_size",
+                            format!("chunk size line {:?}", String::from_utf8_lossy(&line[..line.len().min(40)])),
+                        );
                         if let Some(m) = self.dirs[i].cur.as_mut() {
                             m.error.get_or_insert_with(|| "parse_error: bad chunk size".into());
                             m.body_truncated = true;
@@ -557,7 +593,8 @@ impl Http1Conn {
             Chunk::Data(rem) => {
                 let n = rem.min(data.len() as u64) as usize;
                 self.store_body(i, at, &data[..n]);
-                self.dirs[i].phase = Phase::Chunked(if rem == n as u64 { Chunk::DataEnd } else { Chunk::Data(rem - n as u64) });
+                self.dirs[i].phase =
+                    Phase::Chunked(if rem == n as u64 { Chunk::DataEnd } else { Chunk::Data(rem - n as u64) });
                 Some(n)
             }
             Chunk::DataEnd => match data {
@@ -586,7 +623,10 @@ impl Http1Conn {
                 } else if let Some(m) = self.dirs[i].cur.as_mut()
                     && let Some(colon) = memchr::memchr(b':', line)
                 {
-                    m.headers.push(String::from_utf8_lossy(&line[..colon]).trim(), &String::from_utf8_lossy(&line[colon + 1..]));
+                    m.headers.push(
+                        String::from_utf8_lossy(&line[..colon]).trim(),
+                        &String::from_utf8_lossy(&line[colon + 1..]),
+                    );
                 }
                 Some(nl + 1)
             }
@@ -640,7 +680,12 @@ impl Http1Conn {
         if seq < self.slot_base {
             // Its slot was already emitted (pending cap); report it alone.
             let (req, resp) = if side == Side::Requester { (Some(m), None) } else { (None, Some(m)) };
-            self.rows.emit(Exchange { request: req, response: resp, error: Some("unpaired".into()), ..Exchange::default() });
+            self.rows.emit(Exchange {
+                request: req,
+                response: resp,
+                error: Some("unpaired".into()),
+                ..Exchange::default()
+            });
             return;
         }
         let idx = (seq - self.slot_base) as usize;
@@ -663,7 +708,14 @@ impl Http1Conn {
 
     fn emit(&mut self, slot: Slot, error: Option<String>) {
         let error = error.or_else(|| if slot.request.is_none() { Some("no_request".into()) } else { None });
-        self.rows.emit(Exchange { request: slot.request, response: slot.response, interim: slot.interim, upgrade: slot.upgrade, error, ..Exchange::default() });
+        self.rows.emit(Exchange {
+            request: slot.request,
+            response: slot.response,
+            interim: slot.interim,
+            upgrade: slot.upgrade,
+            error,
+            ..Exchange::default()
+        });
     }
 }
 
@@ -679,7 +731,9 @@ impl Parser for Http1Conn {
         }
         let i = side.index();
         let (mut held, mut held_at) = (std::mem::take(&mut self.dirs[i].buf), self.dirs[i].buf_at);
-        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| self.process(side, first_at, at, split, bytes));
+        crate::feed_held(&mut held, &mut held_at, at, data, |first_at, split, bytes| {
+            self.process(side, first_at, at, split, bytes)
+        });
         let d = &mut self.dirs[i];
         // What `process` held meanwhile (a resync window) comes first.
         if d.buf.is_empty() {
@@ -742,7 +796,11 @@ impl Parser for Http1Conn {
             }
             Phase::Head if !self.dirs[i].buf.is_empty() => {
                 let n = self.dirs[i].buf.len();
-                self.issue(at, "truncated_head", format!("{} bytes of an unfinished message head at connection end", n));
+                self.issue(
+                    at,
+                    "truncated_head",
+                    format!("{} bytes of an unfinished message head at connection end", n),
+                );
             }
             _ => {}
         }
@@ -774,7 +832,8 @@ impl Parser for Http1Conn {
         }
         while let Some(slot) = self.slots.pop_front() {
             self.slot_base += 1;
-            let error = if slot.request.is_some() && slot.response.is_none() { Some("no_response".to_string()) } else { None };
+            let error =
+                if slot.request.is_some() && slot.response.is_none() { Some("no_response".to_string()) } else { None };
             self.emit(slot, error);
         }
         self.resp_next = self.resp_next.max(self.slot_base);
@@ -858,13 +917,19 @@ fn lenient_head(side: Side, data: &[u8], max: usize) -> Lenient {
     let first_end = memchr::memchr(b'\n', data);
     let first = trim_cr(&data[..first_end.unwrap_or(data.len())]);
     let plausible = match side {
-        Side::Requester => is_text_line(first) && (first.first().is_some_and(|b| is_method_char(*b)) || memchr::memmem::find(first, b"HTTP/1.").is_some()),
+        Side::Requester => {
+            is_text_line(first)
+                && (first.first().is_some_and(|b| is_method_char(*b))
+                    || memchr::memmem::find(first, b"HTTP/1.").is_some())
+        }
         Side::Responder => first.starts_with(b"HTTP/"),
     };
     if !plausible {
         return Lenient::No;
     }
-    let end = memchr::memmem::find(data, b"\r\n\r\n").map(|p| p + 4).or_else(|| memchr::memmem::find(data, b"\n\n").map(|p| p + 2));
+    let end = memchr::memmem::find(data, b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| memchr::memmem::find(data, b"\n\n").map(|p| p + 2));
     let Some(end) = end.filter(|e| *e <= max) else {
         return if data.len() > max { Lenient::No } else { Lenient::NeedMore };
     };
@@ -924,7 +989,11 @@ fn resync_point(side: Side, data: &[u8]) -> Result<usize, usize> {
     match side {
         Side::Responder => {
             for p in memchr::memmem::find_iter(data, b"HTTP/1.") {
-                if (p == 0 || data[p - 1] == b'\n') && data.len() >= p + 12 && data[p + 8] == b' ' && data[p + 9].is_ascii_digit() {
+                if (p == 0 || data[p - 1] == b'\n')
+                    && data.len() >= p + 12
+                    && data[p + 8] == b' '
+                    && data[p + 9].is_ascii_digit()
+                {
                     return Ok(p);
                 }
             }
@@ -1020,7 +1089,8 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&b"0123456789".repeat(1000)).ok();
         let body = gz.finish().unwrap_or_default();
-        let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        let mut resp =
+            format!("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
         resp.extend_from_slice(&body);
         let mut c = Http1Conn::new(Limits { max_body_bytes: 100, ..Limits::default() }, false);
         c.on_data(Side::Requester, at(1), b"GET / HTTP/1.1\r\n\r\n");
@@ -1045,7 +1115,9 @@ mod tests {
             w.write_all(&text).ok();
         }
         for (enc, body) in [("deflate", zlib), ("br", br)] {
-            let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Encoding: {enc}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            let mut resp =
+                format!("HTTP/1.1 200 OK\r\nContent-Encoding: {enc}\r\nContent-Length: {}\r\n\r\n", body.len())
+                    .into_bytes();
             resp.extend_from_slice(&body);
             let mut c = Http1Conn::new(Limits::default(), false);
             c.on_data(Side::Requester, at(1), b"GET / HTTP/1.1\r\n\r\n");
@@ -1089,14 +1161,21 @@ mod tests {
         assert_eq!(ex.len(), 2, "{ex:#?}");
         assert_eq!(ex[0].error.as_deref(), Some("no_request"));
         assert_eq!(status(&ex[0]), 200);
-        assert_eq!(ex[1].request.as_ref().map(|m| m.start.clone()), Some(StartLine::Request { method: "GET".into(), target: "/next".into() }));
+        assert_eq!(
+            ex[1].request.as_ref().map(|m| m.start.clone()),
+            Some(StartLine::Request { method: "GET".into(), target: "/next".into() })
+        );
         assert_eq!(status(&ex[1]), 304);
     }
 
     #[test]
     fn http1_upgrade_leaves_http() {
         let mut c = Http1Conn::new(Limits::default(), false);
-        c.on_data(Side::Requester, at(1), b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello");
+        c.on_data(
+            Side::Requester,
+            at(1),
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello",
+        );
         c.on_data(Side::Responder, at(2), b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi");
         c.on_close(at(3), CloseReason::Fin);
         let out = c.drain();
@@ -1109,8 +1188,10 @@ mod tests {
 
     #[test]
     fn http1_malformed_request_line_is_kept() {
-        let ex =
-            run_all(&[(Side::Requester, b"CCM_POST/HTTP/1.1\r\nHost: a\r\n\r\n"), (Side::Responder, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")]);
+        let ex = run_all(&[
+            (Side::Requester, b"CCM_POST/HTTP/1.1\r\nHost: a\r\n\r\n"),
+            (Side::Responder, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+        ]);
         assert_eq!(ex.len(), 1);
         let req = ex[0].request.as_ref().map(|m| (m.start.clone(), m.error.is_some()));
         assert_eq!(req, Some((StartLine::Request { method: "CCM_POST".into(), target: "/".into() }, true)));

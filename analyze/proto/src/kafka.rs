@@ -145,13 +145,17 @@ impl Shape for Kf {
 /// version it has, a client id that fits)?
 pub fn probe(b: &[u8]) -> bool {
     let mut c = Cursor::new(b);
-    let (Some(size), Some(key), Some(version), Some(_correlation), Some(client_len)) = (c.i32(), c.i16(), c.i16(), c.i32(), c.i16()) else {
+    let (Some(size), Some(key), Some(version), Some(_correlation), Some(client_len)) =
+        (c.i32(), c.i16(), c.i16(), c.i32(), c.i16())
+    else {
         return false;
     };
     (14..MAX_SIZE).contains(&size)
         && api_name(key) != "Unknown"
         && (0..=20).contains(&version)
-        && (client_len == -1 || (0..=255).contains(&client_len) && c.take(client_len as usize).is_none_or(|id| id.iter().all(|x| x.is_ascii_graphic())))
+        && (client_len == -1
+            || (0..=255).contains(&client_len)
+                && c.take(client_len as usize).is_none_or(|id| id.iter().all(|x| x.is_ascii_graphic())))
         && i32::from(client_len.max(0)) + 10 <= size
 }
 
@@ -232,11 +236,13 @@ fn request_topics(key: i16, v: i16, c: &mut Cursor<'_>, flex: bool, topics: &mut
                 c.skip(8)?;
             }
             for _ in 0..array_len(c, flex)? {
-                let name = if v >= 13 { c.take(16).map(hex)? } else { text(string(c, flex)?.unwrap_or_default(), NAME_KEEP) };
+                let name =
+                    if v >= 13 { c.take(16).map(hex)? } else { text(string(c, flex)?.unwrap_or_default(), NAME_KEEP) };
                 if topics.len() < MAX_TOPICS {
                     topics.push(name);
                 }
-                let per_partition = 4 + if v >= 9 { 4 } else { 0 } + 8 + if v >= 12 { 4 } else { 0 } + if v >= 5 { 8 } else { 0 } + 4;
+                let per_partition =
+                    4 + if v >= 9 { 4 } else { 0 } + 8 + if v >= 12 { 4 } else { 0 } + if v >= 5 { 8 } else { 0 } + 4;
                 for _ in 0..array_len(c, flex)? {
                     c.skip(per_partition)?;
                     if flex {
@@ -366,8 +372,10 @@ impl KafkaConn {
             let _ = request_topics(key, version, &mut c, flex, &mut topics);
         }
         let name = api_name(key);
-        let request = Message::wire(f.at, f.end, StartLine::Request { method: name.into(), target: topics.join(",") }, f.size());
-        let info = KafkaInfo { api_key: key, api_version: version, correlation_id, client_id, topics, error_code: None };
+        let request =
+            Message::wire(f.at, f.end, StartLine::Request { method: name.into(), target: topics.join(",") }, f.size());
+        let info =
+            KafkaInfo { api_key: key, api_version: version, correlation_id, client_id, topics, error_code: None };
         self.pairs.wait(Asked { key: correlation_id.into(), request, info });
     }
 
@@ -422,10 +430,16 @@ mod tests {
         resp.extend_from_slice(&[0; 16]);
         resp.extend_from_slice(&[0; 4]);
         let resp = sized(&resp);
-        let out = every_chunking(|| Box::new(KafkaConn::new(Limits::default())), &[Step::Data(Side::Requester, &req), Step::Data(Side::Responder, &resp)]);
+        let out = every_chunking(
+            || Box::new(KafkaConn::new(Limits::default())),
+            &[Step::Data(Side::Requester, &req), Step::Data(Side::Responder, &resp)],
+        );
         let k = out.exchanges[0].detail.kafka().unwrap();
         assert_eq!((k.api_key, api_name(k.api_key), k.api_version, k.correlation_id), (0, "Produce", 2, 7));
-        assert_eq!((k.client_id.as_deref(), k.topics.as_slice(), k.error_code), (Some("app"), &["orders".to_string()][..], Some(3)));
+        assert_eq!(
+            (k.client_id.as_deref(), k.topics.as_slice(), k.error_code),
+            (Some("app"), &["orders".to_string()][..], Some(3))
+        );
         assert!(!probe(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
     }
 }

@@ -74,7 +74,14 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 64 * 1024, max_head_bytes: 64 * 1024, max_headers: 128, max_pending: 256, max_hpack_table: 64 * 1024, max_streams: 1024 }
+        Limits {
+            max_body_bytes: 64 * 1024,
+            max_head_bytes: 64 * 1024,
+            max_headers: 128,
+            max_pending: 256,
+            max_hpack_table: 64 * 1024,
+            max_streams: 1024,
+        }
     }
 }
 
@@ -105,7 +112,13 @@ impl Side {
 /// and returns how many bytes it consumed; the rest is kept for the next
 /// call. Parsers call it with `held` taken out of their state, so that
 /// `process` may borrow the parser.
-pub(crate) fn feed_held(held: &mut Vec<u8>, held_at: &mut At, at: At, data: &[u8], process: impl FnOnce(At, usize, &[u8]) -> usize) {
+pub(crate) fn feed_held(
+    held: &mut Vec<u8>,
+    held_at: &mut At,
+    at: At,
+    data: &[u8],
+    process: impl FnOnce(At, usize, &[u8]) -> usize,
+) {
     if held.is_empty() {
         let used = process(at, 0, data).min(data.len());
         if used < data.len() {
@@ -148,7 +161,8 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex =
+            b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
         match (b[i], hex) {
             (b'%', Some(h)) => {
                 out.push(h);

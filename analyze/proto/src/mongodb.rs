@@ -173,7 +173,9 @@ fn render(doc: &[u8], array: bool, depth: usize, out: &mut String, max: usize) {
             Value::Bool(b) => {
                 let _ = write!(out, "{b}");
             }
-            Value::Doc(d) | Value::Array(d) if depth < MAX_DEPTH => render(d, matches!(v, Value::Array(_)), depth + 1, out, max),
+            Value::Doc(d) | Value::Array(d) if depth < MAX_DEPTH => {
+                render(d, matches!(v, Value::Array(_)), depth + 1, out, max)
+            }
             _ => {
                 let name = match t {
                     0x05 => "Binary",
@@ -184,7 +186,11 @@ fn render(doc: &[u8], array: bool, depth: usize, out: &mut String, max: usize) {
                     0x13 => "Decimal128",
                     _ => "…",
                 };
-                let _ = write!(out, "{}", if name == "null" { "null".to_string() } else { format!("{name}({})", raw.len()) });
+                let _ = write!(
+                    out,
+                    "{}",
+                    if name == "null" { "null".to_string() } else { format!("{name}({})", raw.len()) }
+                );
             }
         }
     }
@@ -361,7 +367,8 @@ impl MongoConn {
             OP_QUERY => {
                 let _flags = c.i32_le();
                 let name = c.cstr().unwrap_or_default();
-                let (db, coll) = name.iter().position(|&x| x == b'.').map_or((name, &b""[..]), |p| (&name[..p], &name[p + 1..]));
+                let (db, coll) =
+                    name.iter().position(|&x| x == b'.').map_or((name, &b""[..]), |p| (&name[..p], &name[p + 1..]));
                 c.skip(8);
                 let doc = c.rest();
                 if coll == b"$cmd" {
@@ -465,21 +472,42 @@ mod tests {
 
     #[test]
     fn op_msg_find_and_a_duplicate_key_error() {
-        let find = doc(&[("find", 2, string("users")), ("filter", 3, doc(&[("age", 0x10, 30i32.to_le_bytes().to_vec())])), ("$db", 2, string("shop"))]);
+        let find = doc(&[
+            ("find", 2, string("users")),
+            ("filter", 3, doc(&[("age", 0x10, 30i32.to_le_bytes().to_vec())])),
+            ("$db", 2, string("shop")),
+        ]);
         let req = op_msg(7, 0, &find);
         assert_eq!(probe(&req), Some(true));
         let batch = doc(&[("0", 3, doc(&[("age", 0x10, 30i32.to_le_bytes().to_vec())]))]);
-        let reply = doc(&[("cursor", 3, doc(&[("firstBatch", 4, batch), ("id", 0x12, 0i64.to_le_bytes().to_vec())])), ("ok", 1, 1f64.to_le_bytes().to_vec())]);
+        let reply = doc(&[
+            ("cursor", 3, doc(&[("firstBatch", 4, batch), ("id", 0x12, 0i64.to_le_bytes().to_vec())])),
+            ("ok", 1, 1f64.to_le_bytes().to_vec()),
+        ]);
         let insert = doc(&[("insert", 2, string("users")), ("$db", 2, string("shop"))]);
-        let err = doc(&[("index", 0x10, vec![0; 4]), ("code", 0x10, 11000i32.to_le_bytes().to_vec()), ("errmsg", 2, string("E11000 duplicate key"))]);
-        let werr = doc(&[("n", 0x10, vec![0; 4]), ("writeErrors", 4, doc(&[("0", 3, err)])), ("ok", 1, 1f64.to_le_bytes().to_vec())]);
+        let err = doc(&[
+            ("index", 0x10, vec![0; 4]),
+            ("code", 0x10, 11000i32.to_le_bytes().to_vec()),
+            ("errmsg", 2, string("E11000 duplicate key")),
+        ]);
+        let werr = doc(&[
+            ("n", 0x10, vec![0; 4]),
+            ("writeErrors", 4, doc(&[("0", 3, err)])),
+            ("ok", 1, 1f64.to_le_bytes().to_vec()),
+        ]);
         let mut client = req;
         client.extend(op_msg(8, 0, &insert));
         let mut server = op_msg(100, 7, &reply);
         server.extend(op_msg(101, 8, &werr));
-        let out = every_chunking(|| Box::new(MongoConn::new(Limits::default())), &[Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)]);
+        let out = every_chunking(
+            || Box::new(MongoConn::new(Limits::default())),
+            &[Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)],
+        );
         let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
-        assert_eq!((rows[0].command.as_str(), rows[0].collection.as_deref(), rows[0].database.as_deref()), ("find", Some("users"), Some("shop")));
+        assert_eq!(
+            (rows[0].command.as_str(), rows[0].collection.as_deref(), rows[0].database.as_deref()),
+            ("find", Some("users"), Some("shop"))
+        );
         assert_eq!((rows[0].rows, rows[0].success), (Some(1), Some(true)));
         assert_eq!(rows[0].query.as_deref(), Some(r#"{"find":"users","filter":{"age":30},"$db":"shop"}"#));
         assert_eq!(

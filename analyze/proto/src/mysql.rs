@@ -175,7 +175,9 @@ pub fn probe(b: &[u8]) -> Option<bool> {
     let args = &body[1..len];
     let fits = match code {
         0x01 | 0x09 | 0x0e | 0x0f | 0x1f => args.is_empty(),
-        0x03 | 0x16 => args.len() >= 4 && args.iter().take(64).all(|x| !x.is_ascii_control() || x.is_ascii_whitespace()),
+        0x03 | 0x16 => {
+            args.len() >= 4 && args.iter().take(64).all(|x| !x.is_ascii_control() || x.is_ascii_whitespace())
+        }
         0x02 => !args.is_empty() && args.iter().all(u8::is_ascii_graphic),
         0x17 | 0x19 | 0x1a => args.len() >= 4,
         _ => false,
@@ -230,7 +232,12 @@ impl MysqlConn {
         }
         let Some(code) = c.u8() else { return };
         let name = command_name(code);
-        let mut info = DbInfo { command: name.into(), user: self.user.clone(), database: self.database.clone(), ..DbInfo::default() };
+        let mut info = DbInfo {
+            command: name.into(),
+            user: self.user.clone(),
+            database: self.database.clone(),
+            ..DbInfo::default()
+        };
         let mut target = String::new();
         let mut prepared = None;
         match code {
@@ -279,7 +286,12 @@ impl MysqlConn {
         self.greeted = false;
         let mut c = Cursor::new(f.body);
         let caps = c.u32_le().unwrap_or_default();
-        let request = Message::wire(f.at, f.end, StartLine::Request { method: "Handshake".into(), target: String::new() }, f.size());
+        let request = Message::wire(
+            f.at,
+            f.end,
+            StartLine::Request { method: "Handshake".into(), target: String::new() },
+            f.size(),
+        );
         if caps & CLIENT_SSL != 0 && f.body_len == 32 {
             self.encrypted = true;
             let info = DbInfo { command: "SSLRequest".into(), result: Some("TLS".into()), ..DbInfo::default() };
@@ -302,7 +314,12 @@ impl MysqlConn {
                 self.database = c.cstr().map(|d| text(d, NAME_KEEP)).filter(|d| !d.is_empty());
             }
         }
-        let info = DbInfo { command: "Handshake".into(), user: self.user.clone(), database: self.database.clone(), ..DbInfo::default() };
+        let info = DbInfo {
+            command: "Handshake".into(),
+            user: self.user.clone(),
+            database: self.database.clone(),
+            ..DbInfo::default()
+        };
         self.current = Some(Pending { code: None, info, request, response: None, reply: Reply::First, prepared: None });
     }
 
@@ -466,7 +483,11 @@ mod tests {
         rs.extend(packet(5, b"\x012"));
         rs.extend(packet(6, b"\xfe\0\0\x02\0"));
         let (hs, ok) = (packet(1, &hs), packet(2, b"\0\0\0\x02\0\0\0"));
-        let (q2, e2, quit) = (packet(0, b"\x03SELECT * FROM nope"), packet(1, b"\xff\x7a\x04#42S02Table 'shop.nope' doesn't exist"), packet(0, b"\x01"));
+        let (q2, e2, quit) = (
+            packet(0, b"\x03SELECT * FROM nope"),
+            packet(1, b"\xff\x7a\x04#42S02Table 'shop.nope' doesn't exist"),
+            packet(0, b"\x01"),
+        );
         let steps = [
             Step::Data(Side::Responder, &greeting),
             Step::Data(Side::Requester, &hs),
@@ -484,7 +505,10 @@ mod tests {
             (rows[0].command.as_str(), rows[0].user.as_deref(), rows[0].database.as_deref(), rows[0].success),
             ("Handshake", Some("root"), Some("shop"), Some(true))
         );
-        assert_eq!((rows[1].query.as_deref(), rows[1].rows, rows[1].result.as_deref()), (Some("SELECT id FROM users"), Some(2), Some("result set")));
+        assert_eq!(
+            (rows[1].query.as_deref(), rows[1].rows, rows[1].result.as_deref()),
+            (Some("SELECT id FROM users"), Some(2), Some("result set"))
+        );
         assert_eq!((rows[2].error_code.as_deref(), rows[2].error_name.as_deref()), (Some("1146"), Some("42S02")));
         assert_eq!(rows[2].error_message.as_deref(), Some("Table 'shop.nope' doesn't exist"));
         assert_eq!((rows[3].command.as_str(), out.exchanges[3].error.as_deref()), ("COM_QUIT", None));
@@ -503,6 +527,9 @@ mod tests {
         let out = c.drain();
         let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!((rows[0].command.as_str(), rows[0].statement.as_deref()), ("COM_STMT_PREPARE", Some("7")));
-        assert_eq!((rows[1].command.as_str(), rows[1].statement.as_deref(), rows[1].query.as_deref()), ("COM_STMT_EXECUTE", Some("7"), Some("SELECT ? + 1")));
+        assert_eq!(
+            (rows[1].command.as_str(), rows[1].statement.as_deref(), rows[1].query.as_deref()),
+            ("COM_STMT_EXECUTE", Some("7"), Some("SELECT ? + 1"))
+        );
     }
 }

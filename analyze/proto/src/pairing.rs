@@ -50,8 +50,20 @@ impl Rows {
 
     /// Emits a row of a request and its response, either of which may be
     /// missing (`error` says why).
-    pub fn row(&mut self, request: Option<Message>, response: Option<Message>, detail: impl Into<Detail>, error: Option<&str>) {
-        self.emit(Exchange { request, response, error: error.map(str::to_string), detail: detail.into(), ..Exchange::default() });
+    pub fn row(
+        &mut self,
+        request: Option<Message>,
+        response: Option<Message>,
+        detail: impl Into<Detail>,
+        error: Option<&str>,
+    ) {
+        self.emit(Exchange {
+            request,
+            response,
+            error: error.map(str::to_string),
+            detail: detail.into(),
+            ..Exchange::default()
+        });
     }
 
     /// Records a problem found in the traffic.
@@ -110,7 +122,12 @@ pub(crate) struct Asked<I> {
 
 impl<I: Into<Detail>> Waiting for Asked<I> {
     fn unanswered(self, why: Flush) -> Exchange {
-        Exchange { request: Some(self.request), error: Some(why.error().into()), detail: self.info.into(), ..Exchange::default() }
+        Exchange {
+            request: Some(self.request),
+            error: Some(why.error().into()),
+            detail: self.info.into(),
+            ..Exchange::default()
+        }
     }
 }
 

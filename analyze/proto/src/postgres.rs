@@ -247,7 +247,9 @@ pub fn probe(b: &[u8]) -> bool {
             // A first message cut by the end of the probe: its start must
             // be convincing on its own.
             return messages > 0
-                || matches!(t, b'Q' | b'P') && c.rest().len() >= 16 && c.rest().iter().take(16).all(|&x| x.is_ascii_graphic() || x == b' ' || x == 0);
+                || matches!(t, b'Q' | b'P')
+                    && c.rest().len() >= 16
+                    && c.rest().iter().take(16).all(|&x| x.is_ascii_graphic() || x == b' ' || x == 0);
         };
         let well_formed = match t {
             b'Q' => body.last() == Some(&0) && !body[..body.len() - 1].contains(&0),
@@ -279,8 +281,14 @@ impl PgConn {
 
     /// Opens an exchange; returns it (the newest).
     fn start(&mut self, kind: Kind, command: &str, size: u64, at: At, end: At) -> Option<&mut Pending> {
-        let info = DbInfo { command: command.into(), user: self.user.clone(), database: self.database.clone(), ..DbInfo::default() };
-        let request = Message::wire(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
+        let info = DbInfo {
+            command: command.into(),
+            user: self.user.clone(),
+            database: self.database.clone(),
+            ..DbInfo::default()
+        };
+        let request =
+            Message::wire(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
         self.pairs.wait(Pending {
             kind,
             info,
@@ -316,8 +324,15 @@ impl PgConn {
 
     /// A message that expects no answer, as a row of its own.
     fn expects_no_answer(&mut self, command: &str, size: u64, at: At, end: At) {
-        let info = DbInfo { command: command.into(), user: self.user.clone(), database: self.database.clone(), success: Some(true), ..DbInfo::default() };
-        let request = Message::wire(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
+        let info = DbInfo {
+            command: command.into(),
+            user: self.user.clone(),
+            database: self.database.clone(),
+            success: Some(true),
+            ..DbInfo::default()
+        };
+        let request =
+            Message::wire(at, end, StartLine::Request { method: command.into(), target: String::new() }, size);
         self.pairs.rows.row(Some(request), None, info, None);
     }
 
@@ -449,7 +464,8 @@ impl PgConn {
                     }
                     let Some(mut p) = self.pairs.waiting.pop_front() else { break };
                     Self::answered(&mut p, size, at, end);
-                    if p.kind == Kind::Extended && p.executes && p.info.result.is_none() && p.info.error_code.is_none() {
+                    if p.kind == Kind::Extended && p.executes && p.info.result.is_none() && p.info.error_code.is_none()
+                    {
                         p.error = Some("skipped_after_error");
                         p.info.success = Some(false);
                     }
@@ -465,7 +481,13 @@ impl PgConn {
                 let (code, message) = error_fields(body);
                 let Some(p) = self.pairs.waiting.front_mut() else {
                     // An error without a request (a FATAL shutdown notice).
-                    let info = DbInfo { command: "ErrorResponse".into(), error_code: code, error_message: message, success: Some(false), ..DbInfo::default() };
+                    let info = DbInfo {
+                        command: "ErrorResponse".into(),
+                        error_code: code,
+                        error_message: message,
+                        success: Some(false),
+                        ..DbInfo::default()
+                    };
                     let response = Message::wire(at, end, StartLine::Unknown, size);
                     self.pairs.rows.row(None, Some(response), info, Some("no_request"));
                     return;
@@ -590,12 +612,18 @@ mod tests {
         server.extend(msg(b'Z', b"I"));
         server.extend(msg(b'E', b"SERROR\0C42P01\0Mrelation \"nope\" does not exist\0\0"));
         server.extend(msg(b'Z', b"I"));
-        let out = every_chunking(|| Box::new(PgConn::new(Limits::default())), &[Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)]);
+        let out = every_chunking(
+            || Box::new(PgConn::new(Limits::default())),
+            &[Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)],
+        );
         c.on_data(Side::Requester, at(1), &client);
         c.on_data(Side::Responder, at(2), &server);
         let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!(rows.len(), 3);
-        assert_eq!((rows[0].command.as_str(), rows[0].user.as_deref(), rows[0].database.as_deref()), ("StartupMessage", Some("alice"), Some("shop")));
+        assert_eq!(
+            (rows[0].command.as_str(), rows[0].user.as_deref(), rows[0].database.as_deref()),
+            ("StartupMessage", Some("alice"), Some("shop"))
+        );
         assert_eq!(
             (rows[1].query.as_deref(), rows[1].result.as_deref(), rows[1].rows, rows[1].success),
             (Some("SELECT 1; SELECT 2"), Some("SELECT 1"), Some(2), Some(true))
@@ -622,10 +650,17 @@ mod tests {
         server.extend(msg(b'Z', b"I"));
         c.on_data(Side::Responder, at(2), &server);
         let out = c.drain();
-        let rows: Vec<(&DbInfo, Option<&str>)> = out.exchanges.iter().map(|e| (e.detail.db().unwrap(), e.error.as_deref())).collect();
+        let rows: Vec<(&DbInfo, Option<&str>)> =
+            out.exchanges.iter().map(|e| (e.detail.db().unwrap(), e.error.as_deref())).collect();
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].0.command.as_str(), rows[0].0.query.as_deref(), rows[0].0.error_code.as_deref()), ("Parse", Some("SELECT $1"), Some("22P02")));
-        assert_eq!((rows[1].0.command.as_str(), rows[1].0.query.as_deref(), rows[1].1), ("Bind", Some("SELECT $1"), Some("skipped_after_error")));
+        assert_eq!(
+            (rows[0].0.command.as_str(), rows[0].0.query.as_deref(), rows[0].0.error_code.as_deref()),
+            ("Parse", Some("SELECT $1"), Some("22P02"))
+        );
+        assert_eq!(
+            (rows[1].0.command.as_str(), rows[1].0.query.as_deref(), rows[1].1),
+            ("Bind", Some("SELECT $1"), Some("skipped_after_error"))
+        );
     }
 
     #[test]
@@ -644,7 +679,10 @@ mod tests {
         let (out, out_d) = (c.drain(), d.drain());
         let rows: Vec<&DbInfo> = out.exchanges.iter().map(|e| e.detail.db().unwrap()).collect();
         assert_eq!((rows[0].command.as_str(), rows[0].result.as_deref()), ("SSLRequest", Some("refused")));
-        assert_eq!((rows[1].command.as_str(), rows[1].database.as_deref(), rows[1].error_code.as_deref()), ("StartupMessage", Some("bob"), Some("28P01")));
+        assert_eq!(
+            (rows[1].command.as_str(), rows[1].database.as_deref(), rows[1].error_code.as_deref()),
+            ("StartupMessage", Some("bob"), Some("28P01"))
+        );
         assert_eq!(out_d.exchanges.len(), 1);
         assert!(out_d.issues.is_empty(), "TLS after an accepted SSLRequest is not a PostgreSQL error");
         assert!(!probe(b"GET / HTTP/1.1\r\n\r\n") && !probe(b"\x16\x03\x01\x02\x00\x01"));

@@ -123,7 +123,10 @@ impl Reader {
         let keep = depth == 0 || (depth == 1 && top.parts.len() < LINE_ARGS);
         let text = || String::from_utf8_lossy(&rest[..rest.len().min(KEEP)]).into_owned();
         let number = || {
-            std::str::from_utf8(rest).ok().and_then(|s| s.trim().parse::<i64>().ok()).ok_or_else(|| format!("bad length {:?}", String::from_utf8_lossy(rest)))
+            std::str::from_utf8(rest)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .ok_or_else(|| format!("bad length {:?}", String::from_utf8_lossy(rest)))
         };
         match t {
             b'*' | b'%' | b'~' | b'>' | b'|' => {
@@ -204,7 +207,10 @@ pub fn probe(b: &[u8]) -> bool {
     };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match line.split_first() {
-        Some((b'*', n)) => std::str::from_utf8(n).ok().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n > 0) && b.get(line.len() + 2) == Some(&b'$'),
+        Some((b'*', n)) => {
+            std::str::from_utf8(n).ok().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n > 0)
+                && b.get(line.len() + 2) == Some(&b'$')
+        }
         _ => false,
     }
 }
@@ -236,7 +242,11 @@ impl RedisConn {
             }
             p.join(" ")
         });
-        let m = Self::message(&v, at, StartLine::Request { method: command.clone().unwrap_or_default(), target: key.clone().unwrap_or_default() });
+        let m = Self::message(
+            &v,
+            at,
+            StartLine::Request { method: command.clone().unwrap_or_default(), target: key.clone().unwrap_or_default() },
+        );
         self.pairs.wait(Asked { key: 0, request: m, info: RedisInfo { command, line, key, ..RedisInfo::default() } });
     }
 
@@ -245,10 +255,17 @@ impl RedisConn {
         let error = (reply == "error").then(|| v.parts.first().cloned().unwrap_or_default());
         // A pub/sub delivery: an array (RESP2) or push (RESP3) whose first
         // element names it.
-        let delivery = matches!(v.kind, b'*' | b'>') && v.parts.first().is_some_and(|p| matches!(p.as_str(), "message" | "pmessage" | "smessage"));
+        let delivery = matches!(v.kind, b'*' | b'>')
+            && v.parts.first().is_some_and(|p| matches!(p.as_str(), "message" | "pmessage" | "smessage"));
         let m = Self::message(&v, at, StartLine::Unknown);
         if delivery || self.pairs.waiting.is_empty() {
-            let info = RedisInfo { command: v.parts.first().cloned(), key: v.parts.get(1).cloned(), reply: Some(reply), error, ..RedisInfo::default() };
+            let info = RedisInfo {
+                command: v.parts.first().cloned(),
+                key: v.parts.get(1).cloned(),
+                reply: Some(reply),
+                error,
+                ..RedisInfo::default()
+            };
             self.pairs.rows.row(None, Some(m), info, (!delivery).then_some("no_request"));
             return;
         }
@@ -277,7 +294,11 @@ impl Parser for RedisConn {
         let mut values = Vec::new();
         if let Err(e) = reader.feed(at, data, &mut |t| values.push(t)) {
             reader.lost = true;
-            self.pairs.rows.issue(at, "bad_resp", format!("RESP framing of the {} lost: {e}", if i == 0 { "client" } else { "server" }));
+            self.pairs.rows.issue(
+                at,
+                "bad_resp",
+                format!("RESP framing of the {} lost: {e}", if i == 0 { "client" } else { "server" }),
+            );
         }
         self.readers[i] = reader;
         for v in values {
@@ -330,14 +351,23 @@ mod tests {
     fn pipelined_commands_pair_in_order_across_segments() {
         let req = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n*2\r\n$3\r\nget\r\n$3\r\nkey\r\nPING\r\n*2\r\n$4\r\nINCR\r\n$3\r\nkey\r\n";
         let resp = b"+OK\r\n$5\r\nvalue\r\n+PONG\r\n-ERR value is not an integer or out of range\r\n";
-        let out = every_chunking(|| Box::new(RedisConn::new(Limits::default())), &[Step::Data(Side::Requester, req), Step::Data(Side::Responder, resp)]);
+        let out = every_chunking(
+            || Box::new(RedisConn::new(Limits::default())),
+            &[Step::Data(Side::Requester, req), Step::Data(Side::Responder, resp)],
+        );
         assert_eq!(
             rows(&out),
             [
                 (Some("SET".into()), Some("key".into()), Some("simple"), None, None),
                 (Some("GET".into()), Some("key".into()), Some("bulk"), None, None),
                 (Some("PING".into()), None, Some("simple"), None, None),
-                (Some("INCR".into()), Some("key".into()), Some("error"), Some("ERR value is not an integer or out of range".into()), None),
+                (
+                    Some("INCR".into()),
+                    Some("key".into()),
+                    Some("error"),
+                    Some("ERR value is not an integer or out of range".into()),
+                    None
+                ),
             ]
         );
     }
@@ -355,7 +385,11 @@ mod tests {
         let r = rows(&out);
         assert_eq!(r[0].2, Some("map"));
         assert_eq!(r[1].2, Some("push"));
-        assert_eq!(r[2], (Some("message".into()), Some("ch".into()), Some("push"), None, None), "a delivery is a row without a request");
+        assert_eq!(
+            r[2],
+            (Some("message".into()), Some("ch".into()), Some("push"), None, None),
+            "a delivery is a row without a request"
+        );
     }
 
     #[test]

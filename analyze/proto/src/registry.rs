@@ -104,7 +104,8 @@ impl Protocol {
         Some(match self {
             Protocol::Http1 => Box::new(Http1Conn::new(limits, d.mid_stream)),
             Protocol::Http2 => {
-                let start = if d.requester == Requester::Sender || !d.mid_stream { Start::Preface } else { Start::MidStream };
+                let start =
+                    if d.requester == Requester::Sender || !d.mid_stream { Start::Preface } else { Start::MidStream };
                 Box::new(H2Conn::new(limits, start, schemas.clone()))
             }
             Protocol::WebSocket => return None,
@@ -175,8 +176,20 @@ pub fn detect(buf: &[u8], mid: bool, ports: (u16, u16)) -> Detect {
     };
     let h2 = h2::probe(buf);
     match h2 {
-        h2::Probe::Preface => return Detect::Found(Detection { protocol: Protocol::Http2, requester: Requester::Sender, mid_stream: mid }),
-        h2::Probe::Frames => return Detect::Found(Detection { protocol: Protocol::Http2, requester: Requester::FlowClient, mid_stream: mid }),
+        h2::Probe::Preface => {
+            return Detect::Found(Detection {
+                protocol: Protocol::Http2,
+                requester: Requester::Sender,
+                mid_stream: mid,
+            });
+        }
+        h2::Probe::Frames => {
+            return Detect::Found(Detection {
+                protocol: Protocol::Http2,
+                requester: Requester::FlowClient,
+                mid_stream: mid,
+            });
+        }
         h2::Probe::NeedMore | h2::Probe::No => {}
     }
     if let Some(client_hello) = tls::probe(buf) {
@@ -246,7 +259,10 @@ const NETBIOS_PORTS: [u16; 2] = [137, 138];
 
 /// A DNS message start whose questions look like names.
 fn dns_like(h: &dns::Header) -> bool {
-    !h.questions.is_empty() && h.questions.iter().all(|(n, _)| !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
+    !h.questions.is_empty()
+        && h.questions.iter().all(|(n, _)| {
+            !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        })
 }
 
 /// Is this UDP payload DNS? Content decides; the ports break ties.

@@ -39,7 +39,8 @@ fn grease(v: u16) -> bool {
 pub fn probe(b: &[u8]) -> Option<bool> {
     let h = b.get(..6)?;
     let len = u16::from_be_bytes([h[3], h[4]]) as usize;
-    (h[0] == 22 && h[1] == 3 && h[2] <= 4 && (4..=16384 + 2048).contains(&len) && matches!(h[5], 1 | 2)).then_some(h[5] == 1)
+    (h[0] == 22 && h[1] == 3 && h[2] <= 4 && (4..=16384 + 2048).contains(&len) && matches!(h[5], 1 | 2))
+        .then_some(h[5] == 1)
 }
 
 /// A checked reader over a byte slice.
@@ -176,10 +177,19 @@ fn ja4(h: &Hello) -> String {
         let (f, l) = (a.chars().next().unwrap_or('0'), a.chars().last().unwrap_or('0'));
         if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() { format!("{f}{l}") } else { "99".into() }
     });
-    let a = format!("t{ver}{}{:02}{:02}{alpn}", if h.sni.is_some() { 'd' } else { 'i' }, ciphers.len().min(99), exts.len().min(99));
+    let a = format!(
+        "t{ver}{}{:02}{:02}{alpn}",
+        if h.sni.is_some() { 'd' } else { 'i' },
+        ciphers.len().min(99),
+        exts.len().min(99)
+    );
     let mut sorted_c = ciphers.clone();
     sorted_c.sort_unstable();
-    let b = if sorted_c.is_empty() { "000000000000".into() } else { sha256_12(&join(sorted_c.iter().map(|c| format!("{c:04x}")), ",")) };
+    let b = if sorted_c.is_empty() {
+        "000000000000".into()
+    } else {
+        sha256_12(&join(sorted_c.iter().map(|c| format!("{c:04x}")), ","))
+    };
     let mut sorted_e: Vec<u16> = exts.into_iter().filter(|e| *e != 0 && *e != 16).collect();
     sorted_e.sort_unstable();
     let mut c_in = join(sorted_e.iter().map(|e| format!("{e:04x}")), ",");
@@ -197,9 +207,10 @@ fn weak_cipher(c: u16) -> Option<&'static str> {
     Some(match c {
         0x0000..=0x0002 | 0x002c..=0x002e | 0x003b | 0xc001 | 0xc006 | 0xc00b | 0xc010 | 0xc015 => "NULL",
         0x0003 | 0x0006 | 0x0008 | 0x000b | 0x000e | 0x0011 | 0x0014 | 0x0017 | 0x0019 | 0x0026..=0x002b => "EXPORT",
-        0x0004 | 0x0005 | 0x0018 | 0x0020 | 0x0024 | 0x008a | 0x008e | 0x0092 | 0xc002 | 0xc007 | 0xc00c | 0xc011 | 0xc016 => "RC4",
-        0x0009 | 0x000a | 0x000c | 0x000d | 0x000f | 0x0010 | 0x0012 | 0x0013 | 0x0015 | 0x0016 | 0x001a | 0x001b | 0x001f | 0x0023 | 0x008b | 0x008f
-        | 0x0093 | 0xc003 | 0xc008 | 0xc00d | 0xc012 | 0xc017 => "DES",
+        0x0004 | 0x0005 | 0x0018 | 0x0020 | 0x0024 | 0x008a | 0x008e | 0x0092 | 0xc002 | 0xc007 | 0xc00c | 0xc011
+        | 0xc016 => "RC4",
+        0x0009 | 0x000a | 0x000c | 0x000d | 0x000f | 0x0010 | 0x0012 | 0x0013 | 0x0015 | 0x0016 | 0x001a | 0x001b
+        | 0x001f | 0x0023 | 0x008b | 0x008f | 0x0093 | 0xc003 | 0xc008 | 0xc00d | 0xc012 | 0xc017 => "DES",
         0x0034 | 0x003a | 0x006c | 0x006d | 0xc018 | 0xc019 => "anon",
         _ => return None,
     })
@@ -287,7 +298,15 @@ pub struct TlsConn {
 
 impl TlsConn {
     pub fn new(limits: Limits) -> TlsConn {
-        TlsConn { limits, dirs: Default::default(), client: None, server: None, cert: None, emitted: false, rows: Rows::default() }
+        TlsConn {
+            limits,
+            dirs: Default::default(),
+            client: None,
+            server: None,
+            cert: None,
+            emitted: false,
+            rows: Rows::default(),
+        }
     }
 
     fn records(&mut self, i: usize, at: At, b: &[u8]) -> usize {
@@ -295,7 +314,11 @@ impl TlsConn {
         while let Some(h) = b.get(pos..pos + 5) {
             let len = u16::from_be_bytes([h[3], h[4]]) as usize;
             if h[1] != 3 || len > 16384 + 2048 {
-                self.rows.output().issues.push(Issue { at, kind: "tls_framing_lost", detail: format!("not a TLS record header: {:02x?}", h) });
+                self.rows.output().issues.push(Issue {
+                    at,
+                    kind: "tls_framing_lost",
+                    detail: format!("not a TLS record header: {:02x?}", h),
+                });
                 self.dirs[i].done = true;
                 return b.len();
             }
@@ -373,7 +396,11 @@ impl TlsConn {
             },
             (1, 11) if self.cert.is_none() => {
                 let mut r = Rd { b: body };
-                let first = r.take(3).and_then(|_| r.take(3)).map(|l| u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize).and_then(|n| r.take(n));
+                let first = r
+                    .take(3)
+                    .and_then(|_| r.take(3))
+                    .map(|l| u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize)
+                    .and_then(|n| r.take(n));
                 self.cert = first.and_then(cert_names);
             }
             // ServerHelloDone: the server's clear flight is complete.
@@ -402,7 +429,9 @@ impl TlsConn {
             sni: ch.and_then(|c| c.sni.clone()),
             alpn: ch.map(|c| c.alpn.clone()).unwrap_or_default(),
             alpn_selected: sh.and_then(|s| s.alpn.first().cloned()),
-            cipher_suites: ch.map(|c| c.ciphers.iter().filter(|x| !grease(**x)).map(|x| format!("0x{x:04x}")).collect()).unwrap_or_default(),
+            cipher_suites: ch
+                .map(|c| c.ciphers.iter().filter(|x| !grease(**x)).map(|x| format!("0x{x:04x}")).collect())
+                .unwrap_or_default(),
             cipher_suite: cipher,
             ja3: ch.map(ja3),
             ja3s: sh.map(ja3s),
@@ -519,7 +548,10 @@ mod tests {
         let mut wire = record(22, a);
         wire.extend(record(22, b));
         let sh = record(22, &server_hello(true));
-        let out = every_chunking(|| Box::new(TlsConn::new(Limits::default())), &[Step::Data(Side::Requester, &wire), Step::Data(Side::Responder, &sh)]);
+        let out = every_chunking(
+            || Box::new(TlsConn::new(Limits::default())),
+            &[Step::Data(Side::Requester, &wire), Step::Data(Side::Responder, &sh)],
+        );
         assert_eq!(out.exchanges.len(), 1);
         let t = out.exchanges[0].detail.tls().unwrap();
         assert_eq!((t.version, t.sni.as_deref(), t.cipher_suite), (Some(0x0304), Some("example.com"), Some(0x1301)));

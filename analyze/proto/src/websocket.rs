@@ -59,7 +59,18 @@ struct Partial {
 
 impl Partial {
     fn new(opcode: u8, at: At, compressed: bool) -> Partial {
-        Partial { opcode, at, end: at, head: 0, payload: Vec::new(), size: 0, fragments: 0, truncated: false, compressed, error: None }
+        Partial {
+            opcode,
+            at,
+            end: at,
+            head: 0,
+            payload: Vec::new(),
+            size: 0,
+            fragments: 0,
+            truncated: false,
+            compressed,
+            error: None,
+        }
     }
 }
 
@@ -152,7 +163,9 @@ impl WsConn {
                     let masked = b[1] & 0x80 != 0;
                     let (len, mut n) = match b[1] & 0x7f {
                         126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as u64, 4),
-                        127 if b.len() >= 10 => (u64::from_be_bytes([b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]]), 10),
+                        127 if b.len() >= 10 => {
+                            (u64::from_be_bytes([b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]]), 10)
+                        }
                         126 | 127 => return pos,
                         l => (l as u64, 2),
                     };
@@ -164,7 +177,11 @@ impl WsConn {
                         None
                     };
                     let control = op >= 8;
-                    if b[0] & 0x30 != 0 || (opcode_name(op).is_none() && op != 0) || (control && (len > 125 || !fin)) || len >> 63 != 0 {
+                    if b[0] & 0x30 != 0
+                        || (opcode_name(op).is_none() && op != 0)
+                        || (control && (len > 125 || !fin))
+                        || len >> 63 != 0
+                    {
                         self.lose(i, at, &format!("malformed frame (byte 0x{:02x}, length {len})", b[0]));
                         return data.len();
                     }
@@ -212,7 +229,8 @@ impl WsConn {
                     }
                     self.payload(i, control, &chunk, at);
                     pos += n;
-                    self.dirs[i].state = State::Payload { left: left - n as u64, control, fin, mask, offset: offset + n as u64 };
+                    self.dirs[i].state =
+                        State::Payload { left: left - n as u64, control, fin, mask, offset: offset + n as u64 };
                     if left == n as u64 {
                         self.frame_done(i);
                     }
@@ -272,7 +290,8 @@ impl WsConn {
     }
 
     fn emit(&mut self, i: usize, p: Partial) {
-        let close_code = (p.opcode == 8 && p.payload.len() >= 2).then(|| u16::from_be_bytes([p.payload[0], p.payload[1]]));
+        let close_code =
+            (p.opcode == 8 && p.payload.len() >= 2).then(|| u16::from_be_bytes([p.payload[0], p.payload[1]]));
         let info = WebSocketInfo {
             opcode: opcode_name(p.opcode).unwrap_or("continuation"),
             from_client: i == 0,
@@ -280,9 +299,20 @@ impl WsConn {
             fragments: p.fragments,
             target: self.target.clone(),
         };
-        let msg = Message { head_size: p.head, body: p.payload, body_truncated: p.truncated, ..Message::wire(p.at, p.end, StartLine::Unknown, p.size) };
+        let msg = Message {
+            head_size: p.head,
+            body: p.payload,
+            body_truncated: p.truncated,
+            ..Message::wire(p.at, p.end, StartLine::Unknown, p.size)
+        };
         let (request, response) = if i == 0 { (Some(msg), None) } else { (None, Some(msg)) };
-        self.rows.emit(Exchange { request, response, error: p.error, detail: Detail::WebSocket(Box::new(info)), ..Exchange::default() });
+        self.rows.emit(Exchange {
+            request,
+            response,
+            error: p.error,
+            detail: Detail::WebSocket(Box::new(info)),
+            ..Exchange::default()
+        });
     }
 }
 
@@ -342,7 +372,13 @@ impl Parser for WsConn {
 
 /// Inflates `input` with `z`, appending at most `cap` bytes of output to
 /// `out` (the rest is inflated and dropped, to keep the window right).
-fn inflate_into(z: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>, cap: usize, truncated: &mut bool) -> Result<(), String> {
+fn inflate_into(
+    z: &mut Decompress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    cap: usize,
+    truncated: &mut bool,
+) -> Result<(), String> {
     let mut scratch = [0u8; 8192];
     loop {
         let before_in = z.total_in();
@@ -398,7 +434,13 @@ mod tests {
     fn rfc6455_examples_become_messages() {
         let (req, resp) = upgrade(None);
         let client = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-        let server = [&[0x01, 0x03, 0x48, 0x65, 0x6c][..], &[0x89, 0x00], &[0x80, 0x02, 0x6c, 0x6f], &[0x88, 0x04, 0x03, 0xe8, b'o', b'k']].concat();
+        let server = [
+            &[0x01, 0x03, 0x48, 0x65, 0x6c][..],
+            &[0x89, 0x00],
+            &[0x80, 0x02, 0x6c, 0x6f],
+            &[0x88, 0x04, 0x03, 0xe8, b'o', b'k'],
+        ]
+        .concat();
         let steps = [Step::Data(Side::Requester, &client), Step::Data(Side::Responder, &server)];
         let out = every_chunking(|| Box::new(WsConn::new(Limits::default(), Some(&req), &resp, 1)), &steps);
         let rows: Vec<_> = out
@@ -407,7 +449,14 @@ mod tests {
             .map(|e| {
                 let w = e.detail.websocket().unwrap();
                 let m = e.request.as_ref().or(e.response.as_ref()).unwrap();
-                (e.index, w.opcode, w.from_client, String::from_utf8_lossy(&m.body).into_owned(), w.fragments, w.close_code)
+                (
+                    e.index,
+                    w.opcode,
+                    w.from_client,
+                    String::from_utf8_lossy(&m.body).into_owned(),
+                    w.fragments,
+                    w.close_code,
+                )
             })
             .collect();
         assert_eq!(
@@ -439,7 +488,11 @@ mod tests {
     #[test]
     fn malformed_frames_and_gaps_are_reported() {
         let (req, resp) = upgrade(None);
-        let steps = [Step::Data(Side::Requester, &[0x81, 0x05, b'H', b'e']), Step::Gap(Side::Requester, 3), Step::Data(Side::Responder, &[0x8f, 0x00])];
+        let steps = [
+            Step::Data(Side::Requester, &[0x81, 0x05, b'H', b'e']),
+            Step::Gap(Side::Requester, 3),
+            Step::Data(Side::Responder, &[0x8f, 0x00]),
+        ];
         let out = every_chunking(|| Box::new(WsConn::new(Limits::default(), Some(&req), &resp, 0)), &steps);
         assert_eq!(out.exchanges.len(), 1);
         assert_eq!(out.exchanges[0].error.as_deref(), Some("gap"));

@@ -102,9 +102,15 @@ fn view(e: &Entity) -> Option<View<'_>> {
             node: p.node.as_ref(),
             host_network: p.host_network,
         },
-        Entity::Service(s) => {
-            View { kind: "service", namespace: &s.namespace, name: &s.name, labels: Some(&s.selector), workload: None, node: None, host_network: false }
-        }
+        Entity::Service(s) => View {
+            kind: "service",
+            namespace: &s.namespace,
+            name: &s.name,
+            labels: Some(&s.selector),
+            workload: None,
+            node: None,
+            host_network: false,
+        },
         Entity::Node(n) => View {
             kind: "node",
             namespace: NONE.get_or_init(|| Arc::from("")),
@@ -184,7 +190,13 @@ pub fn addresses(c: &Cluster, f: &Filter) -> Vec<Address> {
             let holders = found.entry(*ip).or_default();
             match holders.iter_mut().find(|h| h.kind == o.kind && h.namespace == *o.namespace && h.name == *o.name) {
                 Some(h) => h.span.widen(span),
-                None => holders.push(Holder { kind: o.kind, namespace: o.namespace.clone(), name: o.name.clone(), workload: o.workload.cloned(), span }),
+                None => holders.push(Holder {
+                    kind: o.kind,
+                    namespace: o.namespace.clone(),
+                    name: o.name.clone(),
+                    workload: o.workload.cloned(),
+                    span,
+                }),
             }
         }
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use trawl_schemas::k8s::{self, KubeEndpointSlice, KubeNode, KubeOwner, KubePod, KubeService, ObjectMeta, RecordType, Sidecar, TimelineRecord};
+use trawl_schemas::k8s::{
+    self, KubeEndpointSlice, KubeNode, KubeOwner, KubePod, KubeService, ObjectMeta, RecordType, Sidecar, TimelineRecord,
+};
 use trawl_schemas::time::parse_rfc3339;
 
 /// Problems kept per file; more are counted.
@@ -260,18 +262,27 @@ fn record(v: Value, at: &str, file: usize, report: &mut FileReport, out: &mut Lo
     };
     let change = match r.kind {
         RecordType::Snapshot => {
-            let ents = r.objects.into_iter().enumerate().filter_map(|(i, o)| object(o, &format!("{at}.objects[{i}]"), report, out)).collect();
+            let ents = r
+                .objects
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, o)| object(o, &format!("{at}.objects[{i}]"), report, out))
+                .collect();
             Change::Full { entities: ents, whole: true }
         }
         kind => {
             let Some(o) = r.object else {
-                return report.problem(format!("{at}.object: missing; a `{}` record carries the object", type_name(kind)));
+                return report
+                    .problem(format!("{at}.object: missing; a `{}` record carries the object", type_name(kind)));
             };
             let path = format!("{at}.object");
             if kind == RecordType::Deleted {
                 match deleted_key(&o) {
                     Some(k) => Change::Delete(k),
-                    None => return report.problem(format!("{path}: expected `kind` and `metadata.name` of the deleted object")),
+                    None => {
+                        return report
+                            .problem(format!("{path}: expected `kind` and `metadata.name` of the deleted object"));
+                    }
                 }
             } else {
                 match object(o, &path, report, out) {
@@ -342,7 +353,8 @@ fn object(v: Value, at: &str, report: &mut FileReport, out: &mut Loaded) -> Opti
             report.services += 1;
             let mut ips = Vec::new();
             let spec = &s.spec;
-            let cluster = spec.cluster_ip.iter().chain(&spec.cluster_ips).filter(|ip| ip.as_str() != "None" && !ip.is_empty());
+            let cluster =
+                spec.cluster_ip.iter().chain(&spec.cluster_ips).filter(|ip| ip.as_str() != "None" && !ip.is_empty());
             for (i, ip) in cluster.chain(&spec.external_ips).enumerate() {
                 push_ip(&mut ips, ip, &format!("{at}.spec (address {i})"), report);
             }
@@ -351,13 +363,20 @@ fn object(v: Value, at: &str, report: &mut FileReport, out: &mut Loaded) -> Opti
                     push_ip(&mut ips, ip, &format!("{at}.status.loadBalancer.ingress[{i}].ip"), report);
                 }
             }
-            Some(Entity::Service(ServiceInfo { namespace: ns(&s.metadata), name: s.metadata.name.as_str().into(), ips, selector: s.spec.selector }))
+            Some(Entity::Service(ServiceInfo {
+                namespace: ns(&s.metadata),
+                name: s.metadata.name.as_str().into(),
+                ips,
+                selector: s.spec.selector,
+            }))
         }
         "EndpointSlice" => {
             let s: KubeEndpointSlice = de(v, at, report)?;
             report.endpoint_slices += 1;
             let Some(service) = s.metadata.labels.get("kubernetes.io/service-name") else {
-                report.problem(format!("{at}.metadata.labels: no `kubernetes.io/service-name`: the slice names no service"));
+                report.problem(format!(
+                    "{at}.metadata.labels: no `kubernetes.io/service-name`: the slice names no service"
+                ));
                 return None;
             };
             let mut ips = Vec::new();
@@ -434,8 +453,13 @@ fn pod(p: KubePod, at: &str, report: &mut FileReport) -> Option<Entity> {
         },
         None => None,
     };
-    let mut ports: Vec<u16> =
-        p.spec.containers.iter().flat_map(|c| c.ports.iter()).flat_map(|cp| std::iter::once(cp.container_port).chain(cp.host_port)).collect();
+    let mut ports: Vec<u16> = p
+        .spec
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter())
+        .flat_map(|cp| std::iter::once(cp.container_port).chain(cp.host_port))
+        .collect();
     ports.sort_unstable();
     ports.dedup();
     let finished = matches!(p.status.phase.as_deref(), Some("Succeeded" | "Failed"));
@@ -525,7 +549,13 @@ fn compact(v: Value, file: usize, report: &mut FileReport, out: &mut Loaded) {
         report.services += 1;
         let (namespace, name): (Arc<str>, Arc<str>) = (s.namespace.as_str().into(), s.name.as_str().into());
         if !eps.is_empty() {
-            ents.push(Entity::Slice(SliceInfo { namespace: namespace.clone(), name: name.clone(), service: name.clone(), ips: eps, ports: Vec::new() }));
+            ents.push(Entity::Slice(SliceInfo {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                service: name.clone(),
+                ips: eps,
+                ports: Vec::new(),
+            }));
         }
         ents.push(Entity::Service(ServiceInfo { namespace, name, ips, selector: s.selector }));
     }

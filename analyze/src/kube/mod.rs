@@ -50,28 +50,39 @@ impl Context {
         let mut keys: Vec<Key> = self.cluster.versions.iter().map(|v| v.entity.key()).collect();
         keys.dedup();
         let count = |kind: &str| keys.iter().filter(|k| k.0 == kind).count() as u64;
-        Summary { sidecars: self.cluster.reports(), pods: count("pod"), services: count("service"), nodes: count("node") }
+        Summary {
+            sidecars: self.cluster.reports(),
+            pods: count("pod"),
+            services: count("service"),
+            nodes: count("node"),
+        }
     }
 }
 
 /// The sidecar files next to captures: `k8s-*.json` and `k8s-*.jsonl` in
 /// the folders of `inputs`, in name order.
 pub fn sidecars_near(inputs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> =
-        inputs.iter().filter_map(|p| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() })).collect();
+    let mut dirs: Vec<PathBuf> = inputs
+        .iter()
+        .filter_map(|p| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() }))
+        .collect();
     dirs.sort();
     dirs.dedup();
     let mut out = Vec::new();
     for d in dirs {
         // A folder that cannot be listed has no sidecars to offer.
-        out.extend(files_in(&d, |f| f.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy()))).unwrap_or_default());
+        out.extend(
+            files_in(&d, |f| f.file_name().is_some_and(|n| trawl_schemas::k8s::is_sidecar_name(&n.to_string_lossy())))
+                .unwrap_or_default(),
+        );
     }
     out
 }
 
 /// The files of folder `dir` that `keep` accepts, in name order.
 fn files_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> std::io::Result<Vec<PathBuf>> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| f.is_file() && keep(f)).collect();
+    let mut found: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| f.is_file() && keep(f)).collect();
     found.sort();
     Ok(found)
 }
@@ -81,14 +92,18 @@ fn files_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> std::io::Result<Vec<Pat
 /// in them.
 pub fn expand_sidecars(option: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, crate::Error> {
     let mut out = Vec::new();
-    let named = |p: &PathBuf| if option.is_empty() { p.display().to_string() } else { format!("{option} {}", p.display()) };
+    let named =
+        |p: &PathBuf| if option.is_empty() { p.display().to_string() } else { format!("{option} {}", p.display()) };
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| crate::Error::Config(format!("{}: {e}", named(p))))?;
         if meta.is_dir() {
-            let found =
-                files_in(p, |f| f.extension().is_some_and(|x| x == "json" || x == "jsonl")).map_err(|e| crate::Error::Config(format!("{}: {e}", named(p))))?;
+            let found = files_in(p, |f| f.extension().is_some_and(|x| x == "json" || x == "jsonl"))
+                .map_err(|e| crate::Error::Config(format!("{}: {e}", named(p))))?;
             if found.is_empty() {
-                return Err(crate::Error::Config(format!("{}: no .json or .jsonl sidecar files in this folder", named(p))));
+                return Err(crate::Error::Config(format!(
+                    "{}: no .json or .jsonl sidecar files in this folder",
+                    named(p)
+                )));
             }
             out.extend(found);
         } else {
@@ -196,7 +211,11 @@ impl Cluster {
 
     /// Per file: what it held, its problems, and how many sides it named.
     pub fn reports(&self) -> Vec<FileReport> {
-        self.reports.iter().zip(&self.hits).map(|(r, h)| FileReport { matched: h.load(Ordering::Relaxed), ..r.clone() }).collect()
+        self.reports
+            .iter()
+            .zip(&self.hits)
+            .map(|(r, h)| FileReport { matched: h.load(Ordering::Relaxed), ..r.clone() })
+            .collect()
     }
 
     fn valid<'a>(&'a self, ids: Option<&'a Vec<u32>>, t: i64) -> impl Iterator<Item = &'a Version> + 'a {
@@ -300,7 +319,11 @@ impl Cluster {
     fn selected_by(&self, p: &PodInfo, t: i64) -> Option<(&str, &str)> {
         self.valid(self.services_by_ns.get(&p.namespace), t)
             .filter_map(|v| match &*v.entity {
-                Entity::Service(s) if !s.selector.is_empty() && s.selector.iter().all(|(k, val)| p.labels.get(k) == Some(val)) => Some(s),
+                Entity::Service(s)
+                    if !s.selector.is_empty() && s.selector.iter().all(|(k, val)| p.labels.get(k) == Some(val)) =>
+                {
+                    Some(s)
+                }
                 _ => None,
             })
             .min_by(|a, b| a.name.cmp(&b.name))
@@ -354,7 +377,12 @@ fn workload(owners: &BTreeMap<(String, String, String), (String, String)>, p: &P
     let up = owners.get(&(p.namespace.to_string(), kind.clone(), name.clone()));
     let (k, n) = match (kind.as_str(), up) {
         (_, Some((k, n))) => (k.clone(), n.clone()),
-        ("ReplicaSet", None) => match p.labels.get("pod-template-hash").and_then(|h| name.strip_suffix(h.as_str())).and_then(|n| n.strip_suffix('-')) {
+        ("ReplicaSet", None) => match p
+            .labels
+            .get("pod-template-hash")
+            .and_then(|h| name.strip_suffix(h.as_str()))
+            .and_then(|n| n.strip_suffix('-'))
+        {
             Some(d) => ("Deployment".to_string(), d.to_string()),
             None => (kind.clone(), name.clone()),
         },
@@ -424,7 +452,12 @@ impl Replay<'_> {
             Change::Full { entities: ents, whole } => {
                 let keep: std::collections::HashSet<Key> = ents.iter().map(Entity::key).collect();
                 let kinds: std::collections::HashSet<&str> = keep.iter().map(|k| k.0).collect();
-                let gone: Vec<Key> = self.state.keys().filter(|k| !keep.contains(*k) && (whole || kinds.contains(k.0))).cloned().collect();
+                let gone: Vec<Key> = self
+                    .state
+                    .keys()
+                    .filter(|k| !keep.contains(*k) && (whole || kinds.contains(k.0)))
+                    .cloned()
+                    .collect();
                 for k in gone {
                     self.close(&k, t);
                 }
@@ -472,7 +505,9 @@ fn build(mut l: Loaded) -> Cluster {
     }
     // Each source in turn, its observations in time order.
     let mut observations: Vec<(usize, load::Observation)> = l.observations.into_iter().enumerate().collect();
-    observations.sort_by(|(ia, a), (ib, b)| (&l.sources[a.file], a.time, a.file, ia).cmp(&(&l.sources[b.file], b.time, b.file, ib)));
+    observations.sort_by(|(ia, a), (ib, b)| {
+        (&l.sources[a.file], a.time, a.file, ia).cmp(&(&l.sources[b.file], b.time, b.file, ib))
+    });
     let mut versions: Vec<Version> = Vec::new();
     let mut source: Option<PathBuf> = None;
     let mut replay = Replay { versions: &mut versions, state: HashMap::new(), prev: i64::MIN };
@@ -504,7 +539,11 @@ fn build(mut l: Loaded) -> Cluster {
     replay.close_all(i64::MAX);
     // Deterministic order whatever the hash map did.
     versions.sort_by(|a, b| (a.entity.key(), a.from, a.file).cmp(&(b.entity.key(), b.from, b.file)));
-    let mut c = Cluster { hits: l.reports.iter().map(|_| AtomicU64::new(0)).collect(), reports: l.reports, ..Cluster::default() };
+    let mut c = Cluster {
+        hits: l.reports.iter().map(|_| AtomicU64::new(0)).collect(),
+        reports: l.reports,
+        ..Cluster::default()
+    };
     for (i, v) in versions.iter().enumerate() {
         for ip in v.entity.ips() {
             c.by_ip.entry(*ip).or_default().push(i as u32);

@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(at15.names.len(), 2);
         let at30 = p.lookup(ip, 30);
         assert_eq!(at30.dns.as_deref(), Some("other.example"));
-        assert_eq!(at30.names.iter().map(|n| &**n).collect::<Vec<_>>(), ["api.partner.example", "edge.cdn.example", "other.example"]);
+        assert_eq!(
+            at30.names.iter().map(|n| &**n).collect::<Vec<_>>(),
+            ["api.partner.example", "edge.cdn.example", "other.example"]
+        );
     }
 
     #[test]

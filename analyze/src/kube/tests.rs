@@ -57,7 +57,10 @@ fn a_kubectl_list_names_pods_services_nodes_and_workloads() {
     assert_eq!((v.resolution, v.namespace(), v.pod.is_none()), (resolution::SERVICE, "shop", true));
     // The node's address: the hostNetwork pod on its port, else the node.
     let h = c.resolve(ip("192.168.49.2"), 9100, t);
-    assert_eq!(h.pod().map(|p| (&*p.name, p.workload.as_deref())), Some(("node-exporter-abc", Some("DaemonSet/node-exporter"))));
+    assert_eq!(
+        h.pod().map(|p| (&*p.name, p.workload.as_deref())),
+        Some(("node-exporter-abc", Some("DaemonSet/node-exporter")))
+    );
     let n = c.resolve(ip("192.168.49.2"), 22, t);
     assert_eq!((n.resolution, n.node, n.pod.is_none()), (resolution::NODE, Some("node-1"), true));
     assert_eq!(c.node_ip("node-1", t), Some(ip("192.168.49.2")));
@@ -82,9 +85,18 @@ fn a_timeline_gives_a_reused_address_to_the_right_pod() {
         )
     };
     let text = [
-        format!(r#"{{"time":"2026-11-22T10:00:00Z","type":"snapshot","objects":[{}]}}"#, pod("old", "report", "2026-11-22T09:00:00Z")),
-        format!(r#"{{"time":"2026-11-22T10:30:00Z","type":"DELETED","object":{}}}"#, pod("old", "report", "2026-11-22T09:00:00Z")),
-        format!(r#"{{"time":"2026-11-22T10:30:05Z","type":"added","object":{}}}"#, pod("new", "ledger", "2026-11-22T10:29:00Z")),
+        format!(
+            r#"{{"time":"2026-11-22T10:00:00Z","type":"snapshot","objects":[{}]}}"#,
+            pod("old", "report", "2026-11-22T09:00:00Z")
+        ),
+        format!(
+            r#"{{"time":"2026-11-22T10:30:00Z","type":"DELETED","object":{}}}"#,
+            pod("old", "report", "2026-11-22T09:00:00Z")
+        ),
+        format!(
+            r#"{{"time":"2026-11-22T10:30:05Z","type":"added","object":{}}}"#,
+            pod("new", "ledger", "2026-11-22T10:29:00Z")
+        ),
     ]
     .join("\n");
     let c = Cluster::load(&[write(&d, "k8s-1763805600000.jsonl", &text)]);
@@ -92,7 +104,11 @@ fn a_timeline_gives_a_reused_address_to_the_right_pod() {
     let name = |t: &str| c.resolve(ip("10.244.3.30"), 80, at(t)).pod().map(|p| p.name.to_string());
     assert_eq!(name("2026-11-22T09:30:00Z").as_deref(), Some("old"), "created before the first snapshot");
     assert_eq!(name("2026-11-22T10:29:59Z").as_deref(), Some("old"));
-    assert_eq!(name("2026-11-22T10:30:00Z").as_deref(), Some("new"), "created at 10:29, but not before the deletion was seen");
+    assert_eq!(
+        name("2026-11-22T10:30:00Z").as_deref(),
+        Some("new"),
+        "created at 10:29, but not before the deletion was seen"
+    );
     assert_eq!(c.reports()[0].observations, 3);
 }
 
@@ -103,13 +119,24 @@ fn bad_sidecars_are_reported_with_file_and_path() {
       {"kind":"Pod","metadata":{"name":"a","namespace":"x"},"status":{"podIP":"10.0.0.999"}},
       {"kind":"Pod","metadata":{"namespace":"x"}},
       {"kind":"Pod","metadata":{"name":"ok","namespace":"x"},"status":{"podIP":"10.0.0.7"}}]}"#;
-    let lines =
-        "{\"time\":\"2026-11-22T10:00:00Z\",\"type\":\"snapshot\",\"objects\":[]}\n{not json\n{\"time\":\"yesterday\",\"type\":\"added\",\"object\":{}}\n";
-    let files = [write(&d, "a.json", bad_ip), write(&d, "k8s-1.jsonl", lines), write(&d, "c.json", "[1,2]"), d.join("missing.json")];
+    let lines = "{\"time\":\"2026-11-22T10:00:00Z\",\"type\":\"snapshot\",\"objects\":[]}\n{not json\n{\"time\":\"yesterday\",\"type\":\"added\",\"object\":{}}\n";
+    let files = [
+        write(&d, "a.json", bad_ip),
+        write(&d, "k8s-1.jsonl", lines),
+        write(&d, "c.json", "[1,2]"),
+        d.join("missing.json"),
+    ];
     let c = Cluster::load(&files);
     let r = c.reports();
-    assert_eq!(r[0].problems, ["$.items[0].status.podIP: `10.0.0.999` is not an IP address", "$.items[1].metadata: missing field `name`"]);
-    assert_eq!(c.resolve(ip("10.0.0.7"), 1, 0).pod().map(|p| &*p.name), Some("ok"), "the good object of a bad file is used");
+    assert_eq!(
+        r[0].problems,
+        ["$.items[0].status.podIP: `10.0.0.999` is not an IP address", "$.items[1].metadata: missing field `name`"]
+    );
+    assert_eq!(
+        c.resolve(ip("10.0.0.7"), 1, 0).pod().map(|p| &*p.name),
+        Some("ok"),
+        "the good object of a bad file is used"
+    );
     assert_eq!(r[1].problems.len(), 2);
     assert!(r[1].problems[0].starts_with("line 2: not JSON"), "{:?}", r[1].problems);
     assert_eq!(r[1].problems[1], "line 3: $.time: expected an RFC 3339 time, got `yesterday`");
@@ -126,12 +153,23 @@ fn compact_sidecars_of_one_folder_replace_each_other() {
     let c = Cluster::load(&[write(&d, "k8s-1.json", a), write(&d, "k8s-2.json", b)]);
     let at = |s: &str| crate::time::parse_rfc3339(s).unwrap();
     let early = c.resolve(ip("10.0.0.1"), 80, at("2026-11-22T09:00:00Z"));
-    assert_eq!(early.pod().map(|p| (&*p.name, p.workload.as_deref())), Some(("a", Some("StatefulSet/a"))), "before the first sidecar, the first applies");
+    assert_eq!(
+        early.pod().map(|p| (&*p.name, p.workload.as_deref())),
+        Some(("a", Some("StatefulSet/a"))),
+        "before the first sidecar, the first applies"
+    );
     assert_eq!(early.service.map(|s| s.1), Some("svc"));
     assert_eq!(c.resolve(ip("10.0.0.1"), 80, at("2026-11-22T11:00:00Z")).pod().map(|p| &*p.name), Some("b"));
-    assert_eq!(c.resolve(ip("192.168.0.1"), 80, at("2026-11-22T11:30:00Z")).resolution, resolution::NOT_AT_TIME, "the node left with the first sidecar");
+    assert_eq!(
+        c.resolve(ip("192.168.0.1"), 80, at("2026-11-22T11:30:00Z")).resolution,
+        resolution::NOT_AT_TIME,
+        "the node left with the first sidecar"
+    );
     let w = list::workloads(&c, &list::Filter::default());
-    assert_eq!(w.iter().map(|w| (w.kind, &*w.name)).collect::<Vec<_>>(), [("node", "n1"), ("pod", "a"), ("pod", "b"), ("service", "svc")]);
+    assert_eq!(
+        w.iter().map(|w| (w.kind, &*w.name)).collect::<Vec<_>>(),
+        [("node", "n1"), ("pod", "a"), ("pod", "b"), ("service", "svc")]
+    );
     let ips = list::addresses(&c, &list::Filter { ip: Some(ip("10.0.0.1")), ..Default::default() });
     assert_eq!(ips[0].holders.iter().map(|h| &*h.name).collect::<Vec<_>>(), ["a", "b"]);
 }
@@ -160,10 +198,18 @@ fn lists_of_one_kind_each_in_one_folder_add_up() {
     let svcs = r#"{"apiVersion":"v1","kind":"List","items":[{"kind":"Service","metadata":{"name":"a","namespace":"x"},"spec":{"clusterIP":"10.96.0.1","selector":{"app":"a"}}}]}"#;
     let c = Cluster::load(&[write(&d, "pods.json", pods), write(&d, "services.json", svcs)]);
     let s = c.resolve(ip("10.0.0.1"), 80, 0);
-    assert_eq!((s.pod().map(|p| &*p.name), s.service), (Some("a"), Some(("x", "a"))), "the second List does not end the first's pods");
+    assert_eq!(
+        (s.pod().map(|p| &*p.name), s.service),
+        (Some("a"), Some(("x", "a"))),
+        "the second List does not end the first's pods"
+    );
     // A later List of pods replaces the pods only.
     let later = r#"{"apiVersion":"v1","kind":"List","items":[{"kind":"Pod","metadata":{"name":"b","namespace":"x"},"status":{"podIP":"10.0.0.2"}}]}"#;
-    let c = Cluster::load(&[write(&d, "pods.json", pods), write(&d, "services.json", svcs), write(&d, "k8s-1000.json", later)]);
+    let c = Cluster::load(&[
+        write(&d, "pods.json", pods),
+        write(&d, "services.json", svcs),
+        write(&d, "k8s-1000.json", later),
+    ]);
     assert_eq!(c.resolve(ip("10.0.0.1"), 80, 2_000_000_000).resolution, resolution::NOT_AT_TIME);
     assert_eq!(c.resolve(ip("10.96.0.1"), 80, 2_000_000_000).resolution, resolution::SERVICE);
 }

@@ -3,7 +3,9 @@
 //! (each pushes exactly its group's columns of
 //! `trawl_schemas::CALL_GROUPS`, in schema order).
 
-use trawl_proto::detail::{AmqpInfo, DbInfo, Detail, DnsInfo, GraphqlOperation, GrpcCall, KafkaInfo, RedisInfo, TlsInfo, WebSocketInfo};
+use trawl_proto::detail::{
+    AmqpInfo, DbInfo, Detail, DnsInfo, GraphqlOperation, GrpcCall, KafkaInfo, RedisInfo, TlsInfo, WebSocketInfo,
+};
 use trawl_proto::exchange::StartLine;
 
 use crate::Error;
@@ -44,7 +46,8 @@ impl TableBuilder {
         self.opt_str(target);
         let (path, query) = target.map(split_target).unwrap_or(("", None));
         self.opt_str(target.map(|_| path));
-        let params: Vec<(String, String)> = query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        let params: Vec<(String, String)> =
+            query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         self.map(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         self.opt_str(req.and_then(|m| m.header("host").or(m.header(":authority"))));
         let version = req.and_then(|m| m.version).or(resp.and_then(|m| m.version));
@@ -72,14 +75,22 @@ impl TableBuilder {
         self.opt_bin(resp.map(|m| m.body.as_slice()));
         self.bool(resp.is_some_and(|m| m.body_truncated));
         self.opt_str(ex.upgrade.as_deref());
-        let error = ex.error.as_deref().or(req.and_then(|m| m.error.as_deref())).or(resp.and_then(|m| m.error.as_deref()));
+        let error =
+            ex.error.as_deref().or(req.and_then(|m| m.error.as_deref())).or(resp.and_then(|m| m.error.as_deref()));
         self.opt_str(error);
         self.opt_u32(ex.stream_id);
         write_detail(self, &ex.detail);
         let (file_index, frame) = untag(first.map_or(0, |m| m.at.tag));
         self.u32(file_index);
         self.u64(frame);
-        self.context(names, first.map_or(0, |m| m.at.ts_ns), r.flow_id, file_index, (r.src_ip, r.src_port), (r.dst_ip, r.dst_port));
+        self.context(
+            names,
+            first.map_or(0, |m| m.at.ts_ns),
+            r.flow_id,
+            file_index,
+            (r.src_ip, r.src_port),
+            (r.dst_ip, r.dst_port),
+        );
         self.end_row()
     }
 }

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder, TimestampNanosecondBuilder,
-    UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
+    BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
+    TimestampNanosecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -163,8 +163,13 @@ impl TableBuilder {
             self.cursor = start;
             write(self);
             if self.cursor != end && self.bug.is_none() {
-                self.bug =
-                    Some(format!("{}: the {} writer pushed {} of its {} columns", self.table.name, self.groups[i].name, self.cursor - start, end - start));
+                self.bug = Some(format!(
+                    "{}: the {} writer pushed {} of its {} columns",
+                    self.table.name,
+                    self.groups[i].name,
+                    self.cursor - start,
+                    end - start
+                ));
             }
         } else if name.is_some() && self.bug.is_none() {
             self.bug = Some(format!("{}: no column group {name:?}", self.table.name));
@@ -222,7 +227,8 @@ impl TableBuilder {
         }
         let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
         self.rows = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| Error::Internal(format!("{}: {e}", self.table.name)))
+        RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| Error::Internal(format!("{}: {e}", self.table.name)))
     }
 }
 
@@ -353,7 +359,8 @@ impl TableBuilder {
 
     pub(super) fn end_row(&mut self) -> Result<(), Error> {
         if self.cursor != self.cols.len() && self.bug.is_none() {
-            self.bug = Some(format!("{}: a row pushed {} of {} columns", self.table.name, self.cursor, self.cols.len()));
+            self.bug =
+                Some(format!("{}: a row pushed {} of {} columns", self.table.name, self.cursor, self.cols.len()));
         }
         if let Some(bug) = &self.bug {
             return Err(Error::Internal(bug.clone()));

@@ -97,7 +97,15 @@ impl TableBuilder {
 
     /// The Kubernetes and DNS columns (`trawl_schemas::KUBE_COLUMNS`): each
     /// side named at `ts`, from DNS answers seen before packet `flow_id`.
-    pub(super) fn context(&mut self, names: &mut Names, ts: i64, flow_id: u64, file_index: u32, src: (IpAddr, u16), dst: (IpAddr, u16)) {
+    pub(super) fn context(
+        &mut self,
+        names: &mut Names,
+        ts: i64,
+        flow_id: u64,
+        file_index: u32,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+    ) {
         let ctx = names.ctx;
         let node = ctx.input_nodes.get(file_index as usize).map(String::as_str).filter(|n| !n.is_empty());
         self.opt_str(node);

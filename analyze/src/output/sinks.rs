@@ -44,7 +44,10 @@ impl ParquetTable {
         // Header and query values (dates, etags, lengths, ids) are too.
         use parquet::schema::types::ColumnPath;
         for c in table.columns {
-            if matches!(c.name, "request_body" | "response_body" | "url" | "path" | "detail" | "community_id" | "history") {
+            if matches!(
+                c.name,
+                "request_body" | "response_body" | "url" | "path" | "detail" | "community_id" | "history"
+            ) {
                 props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
             }
             // Bodies: Snappy costs a fraction of zstd's CPU (and measured
@@ -53,11 +56,16 @@ impl ParquetTable {
             if c.ty == ColumnType::Binary {
                 props = props.set_column_compression(ColumnPath::from(c.name), Compression::SNAPPY);
                 // Min/max of bodies prune nothing and cost comparisons.
-                props = props.set_column_statistics_enabled(ColumnPath::from(c.name), parquet::file::properties::EnabledStatistics::None);
+                props = props.set_column_statistics_enabled(
+                    ColumnPath::from(c.name),
+                    parquet::file::properties::EnabledStatistics::None,
+                );
             }
             // The packet index's positions and times grow row by row:
             // delta encoding stores them in a few bits each.
-            if table.name == trawl_schemas::PACKETS.name && matches!(c.name, "ordinal" | "timestamp" | "frame_number" | "offset") {
+            if table.name == trawl_schemas::PACKETS.name
+                && matches!(c.name, "ordinal" | "timestamp" | "frame_number" | "offset")
+            {
                 props = props
                     .set_column_dictionary_enabled(ColumnPath::from(c.name), false)
                     .set_column_encoding(ColumnPath::from(c.name), parquet::basic::Encoding::DELTA_BINARY_PACKED);
@@ -67,11 +75,15 @@ impl ParquetTable {
                 props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
             }
             if c.ty == ColumnType::StringMap {
-                props = props.set_column_dictionary_enabled(ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]), false);
+                props = props.set_column_dictionary_enabled(
+                    ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]),
+                    false,
+                );
             }
         }
         let props = props.build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::Output { path: path.clone(), detail: e.to_string() })?;
+        let writer = ArrowWriter::try_new(file, schema, Some(props))
+            .map_err(|e| Error::Output { path: path.clone(), detail: e.to_string() })?;
         Ok(ParquetTable { writer: Some(writer), path, rows: 0 })
     }
 
@@ -224,7 +236,12 @@ impl Sink for ParquetSink {
 /// the tick's order is its virtual shards in turn, each a zero-copy
 /// slice of one batch. With `ids`, the first column is the row's 1-based
 /// number in the final order, counted on from `ids` (`api_calls.id`).
-fn write_tick(out: &mut ParquetTable, ticks: &[TickBatches], table: impl Fn(&TickBatches) -> &Sorted, mut ids: Option<&mut u64>) -> Result<(), Error> {
+fn write_tick(
+    out: &mut ParquetTable,
+    ticks: &[TickBatches],
+    table: impl Fn(&TickBatches) -> &Sorted,
+    mut ids: Option<&mut u64>,
+) -> Result<(), Error> {
     let n = ticks.len();
     let mut ranges = vec![(0usize, 0usize); VSHARDS as usize];
     for (w, tb) in ticks.iter().enumerate() {

@@ -25,7 +25,10 @@ impl Snapshot {
 
     pub fn begin(dest: &Path, force: bool) -> Result<Snapshot, Error> {
         if dest.exists() && !force {
-            return Err(Error::Config(format!("{}: output already exists (use --force to replace it)", dest.display())));
+            return Err(Error::Config(format!(
+                "{}: output already exists (use --force to replace it)",
+                dest.display()
+            )));
         }
         let tmp = Snapshot::tmp_path(dest);
         if tmp.exists() {

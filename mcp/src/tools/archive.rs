@@ -183,9 +183,9 @@ pub async fn create_snapshot(inner: &Arc<Inner>, p: CreateSnapshot) -> ToolResul
         .duration
         .as_deref()
         .map(|d| {
-            trawl_schemas::time::parse_duration(d)
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ToolError::new(format!("duration: expected a positive duration such as 15m, 1h or 90s, got `{d}`")))
+            trawl_schemas::time::parse_duration(d).filter(|n| *n > 0).ok_or_else(|| {
+                ToolError::new(format!("duration: expected a positive duration such as 15m, 1h or 90s, got `{d}`"))
+            })
         })
         .transpose()?;
     let name = p.name.clone();
@@ -231,9 +231,16 @@ pub async fn create_snapshot(inner: &Arc<Inner>, p: CreateSnapshot) -> ToolResul
         v["unreadable_files"] = json!(unreadable);
     }
     if empty {
-        v["warning"] = json!(format!("the window holds no packets; the archive spans {} .. {}", oldest.unwrap_or_default(), newest.unwrap_or_default()));
+        v["warning"] = json!(format!(
+            "the window holds no packets; the archive spans {} .. {}",
+            oldest.unwrap_or_default(),
+            newest.unwrap_or_default()
+        ));
     } else if !unreadable.is_empty() {
-        v["warning"] = json!(format!("{} file(s) are not readable captures and were skipped (unreadable_files says why)", unreadable.len()));
+        v["warning"] = json!(format!(
+            "{} file(s) are not readable captures and were skipped (unreadable_files says why)",
+            unreadable.len()
+        ));
     }
     if p.dissect {
         let snap = inner.config.data.snapshot(&name)?;
@@ -293,7 +300,10 @@ pub async fn list_snapshots(inner: &Arc<Inner>, _: NoParams) -> ToolResult {
 pub async fn delete_snapshot(inner: &Arc<Inner>, p: SnapshotId) -> ToolResult {
     let snap = inner.config.data.snapshot(&p.id)?;
     if inner.jobs.running(&p.id) {
-        return Err(ToolError::new(format!("snapshot `{}` is being dissected; delete it when get_snapshot_dissection_status says completed", p.id)));
+        return Err(ToolError::new(format!(
+            "snapshot `{}` is being dissected; delete it when get_snapshot_dissection_status says completed",
+            p.id
+        )));
     }
     inner.evict(&snap);
     inner.jobs.forget(&p.id);
@@ -328,7 +338,9 @@ pub async fn start_dissection(inner: &Arc<Inner>, p: StartDissection, ctx: &Requ
             && pct > last
         {
             last = pct;
-            let n = ProgressNotificationParam::new(t.clone(), pct).with_total(100.0).with_message(format!("dissecting {}: {pct:.0}%", p.snapshot_id));
+            let n = ProgressNotificationParam::new(t.clone(), pct)
+                .with_total(100.0)
+                .with_message(format!("dissecting {}: {pct:.0}%", p.snapshot_id));
             // A client that went away does not stop the job.
             let _ = ctx.peer.notify_progress(n).await;
         }
@@ -343,7 +355,11 @@ pub async fn start_dissection(inner: &Arc<Inner>, p: StartDissection, ctx: &Requ
     {
         let _ = ctx
             .peer
-            .notify_progress(ProgressNotificationParam::new(t.clone(), 100.0).with_total(100.0).with_message(format!("dissected {}", p.snapshot_id)))
+            .notify_progress(
+                ProgressNotificationParam::new(t.clone(), 100.0)
+                    .with_total(100.0)
+                    .with_message(format!("dissected {}", p.snapshot_id)),
+            )
             .await;
     }
     inner.evict(&snap);

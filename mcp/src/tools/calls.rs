@@ -150,9 +150,14 @@ fn compact_call(mut r: Row) -> Value {
     if let Some(url) = r.remove("url").filter(|u| !u.is_null()) {
         r.insert("path".into(), url);
     }
-    for (from, to) in
-        [("protocol", "proto"), ("method", "method"), ("path", "path"), ("status_code", "status"), ("latency_ms", "latency_ms"), ("flow_id", "flow_id")]
-    {
+    for (from, to) in [
+        ("protocol", "proto"),
+        ("method", "method"),
+        ("path", "path"),
+        ("status_code", "status"),
+        ("latency_ms", "latency_ms"),
+        ("flow_id", "flow_id"),
+    ] {
         if let Some(v) = r.remove(from) {
             o.insert(to.into(), v);
         }
@@ -179,7 +184,19 @@ fn full_row(mut r: Row) -> Value {
 
 /// The fields of a compact call row (plus every `src_*`/`dst_*` column
 /// and [`PROTOCOL_DETAIL_COLUMNS`]).
-const COMPACT_CALL_COLUMNS: &[&str] = &["snapshot", "id", "timestamp", "protocol", "method", "path", "url", "status_code", "latency_ms", "flow_id", "error"];
+const COMPACT_CALL_COLUMNS: &[&str] = &[
+    "snapshot",
+    "id",
+    "timestamp",
+    "protocol",
+    "method",
+    "path",
+    "url",
+    "status_code",
+    "latency_ms",
+    "flow_id",
+    "error",
+];
 
 /// Protocol details a compact call row carries when they are set.
 const PROTOCOL_DETAIL_COLUMNS: &[&str] = &[
@@ -227,11 +244,22 @@ pub async fn list_calls(inner: &Arc<Inner>, p: ListCalls) -> ToolResult {
         CallOrder::Time => (Order::Time, "time"),
         CallOrder::Id => (Order::Id, "id"),
     };
-    let q =
-        KflQuery { table: Table::Calls, filter: p.kfl.clone(), limit: Some(limit), offset: p.offset, columns, start_ns, end_ns, order, ..Default::default() };
+    let q = KflQuery {
+        table: Table::Calls,
+        filter: p.kfl.clone(),
+        limit: Some(limit),
+        offset: p.offset,
+        columns,
+        start_ns,
+        end_ns,
+        order,
+        ..Default::default()
+    };
     let (total, page) = cat.page(&q).await?;
-    let mut calls: Vec<Value> =
-        rows::rows(&page.batches, LIST_BODY_PREVIEW).into_iter().map(|r| if p.format == Format::Compact { compact_call(r) } else { full_row(r) }).collect();
+    let mut calls: Vec<Value> = rows::rows(&page.batches, LIST_BODY_PREVIEW)
+        .into_iter()
+        .map(|r| if p.format == Format::Compact { compact_call(r) } else { full_row(r) })
+        .collect();
     let names = if p.format == Format::Compact { rows::legend(&mut calls, &["src", "dst"]) } else { None };
     let mut v = super::page("calls", calls, total, p.offset, page.notes);
     if let Some(n) = names {
@@ -279,7 +307,9 @@ fn body(raw: Option<&[u8]>, row: &Row, truncated_column: &str, size_column: &str
     let (text, encoding) = match std::str::from_utf8(cut) {
         Ok(s) => (s.to_string(), "utf-8"),
         // A cut may split a character: keep the valid prefix as text.
-        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => (String::from_utf8_lossy(&cut[..e.valid_up_to()]).into_owned(), "utf-8"),
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => {
+            (String::from_utf8_lossy(&cut[..e.valid_up_to()]).into_owned(), "utf-8")
+        }
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(cut), "base64"),
     };
     json!({
@@ -305,7 +335,8 @@ pub async fn call_details(inner: &Arc<Inner>, p: CallDetails) -> ToolResult {
     let batches = df.collect().await?;
     let mut found = rows::rows(&batches, 0);
     if found.is_empty() {
-        return Err(ToolError::new(format!("no call {id} in snapshot `{snap_name}`")).with("hint", "ids come from list_api_calls"));
+        return Err(ToolError::new(format!("no call {id} in snapshot `{snap_name}`"))
+            .with("hint", "ids come from list_api_calls"));
     }
     let mut call = found.swap_remove(0);
     let flow_id = call.get("flow_id").and_then(Value::as_u64);
@@ -355,7 +386,11 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
         let all_set = parts.iter().cloned().map(Expr::is_not_null).reduce(Expr::and).unwrap_or(lit(true));
         when(all_set, concat_ws(lit("/"), parts)).end()
     };
-    let dst = trawl_query::datafusion::functions::string::expr_fn::concat(vec![col("dst_ip"), lit(":"), cast(col("dst_port"), DataType::Utf8)]);
+    let dst = trawl_query::datafusion::functions::string::expr_fn::concat(vec![
+        col("dst_ip"),
+        lit(":"),
+        cast(col("dst_port"), DataType::Utf8),
+    ]);
     let key: Expr = match p.group_by {
         GroupBy::Endpoint => col("endpoint"),
         GroupBy::Status => cast(col("status_code"), DataType::Utf8),
@@ -395,15 +430,23 @@ pub async fn api_stats(inner: &Arc<Inner>, p: ApiStats) -> ToolResult {
     } else {
         aggs.extend([pct(0.5).alias("p50_ms"), pct(0.9).alias("p90_ms"), pct(0.99).alias("p99_ms")]);
     }
-    let agg = df.aggregate(vec![key.alias("key")], aggs)?.sort(vec![SortExpr::new(col("calls"), false, false), SortExpr::new(col("key"), true, false)])?;
+    let agg = df
+        .aggregate(vec![key.alias("key")], aggs)?
+        .sort(vec![SortExpr::new(col("calls"), false, false), SortExpr::new(col("key"), true, false)])?;
     let all = agg.collect().await?;
     let mut groups = rows::rows(&all, 0);
     if exact {
         for g in &mut groups {
-            let mut lat: Vec<f64> = g.remove("latencies").and_then(|l| l.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect())).unwrap_or_default();
+            let mut lat: Vec<f64> = g
+                .remove("latencies")
+                .and_then(|l| l.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()))
+                .unwrap_or_default();
             lat.sort_by(f64::total_cmp);
             for (k, q) in [("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99)] {
-                g.insert(k.into(), if lat.is_empty() { Value::Null } else { json!(trawl_query::stats::percentile_sorted(&lat, q)) });
+                g.insert(
+                    k.into(),
+                    if lat.is_empty() { Value::Null } else { json!(trawl_query::stats::percentile_sorted(&lat, q)) },
+                );
             }
         }
     }

@@ -149,8 +149,13 @@ fn compact_flow(mut r: Row) -> Value {
     o.insert("client".into(), rows::endpoint(&mut r, "src"));
     o.insert("server".into(), rows::endpoint(&mut r, "dst"));
     rows::move_times(&mut r, &mut o);
-    o.insert("duration_ms".into(), r.get("duration_us").and_then(Value::as_f64).map_or(Value::Null, |us| json!(us / 1000.0)));
-    for (from, to) in [("conn_state", "state"), ("zeek_state", "zeek_state"), ("history", "history"), ("l7_protocols", "l7")] {
+    o.insert(
+        "duration_ms".into(),
+        r.get("duration_us").and_then(Value::as_f64).map_or(Value::Null, |us| json!(us / 1000.0)),
+    );
+    for (from, to) in
+        [("conn_state", "state"), ("zeek_state", "zeek_state"), ("history", "history"), ("l7_protocols", "l7")]
+    {
         if let Some(v) = r.remove(from) {
             o.insert(to.into(), v);
         }
@@ -219,7 +224,10 @@ fn compact_peer(mut r: Row) -> Value {
     o.insert("last_ts".into(), rows::ms_of(&r, "end_timestamp"));
     o.insert("state".into(), r.remove("flow_state").unwrap_or(Value::Null));
     let g = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
-    o.insert("connections".into(), json!({"total": g("connections"), "open": g("open"), "in_progress": g("in_progress"), "closed": g("closed")}));
+    o.insert(
+        "connections".into(),
+        json!({"total": g("connections"), "open": g("open"), "in_progress": g("in_progress"), "closed": g("closed")}),
+    );
     o.insert(
         "client_stats".into(),
         json!({"tx_pkts": g("client_packets"), "tx_bytes": g("client_bytes"), "rx_pkts": g("server_packets"), "rx_bytes": g("server_bytes")}),
@@ -228,8 +236,11 @@ fn compact_peer(mut r: Row) -> Value {
         "server_stats".into(),
         json!({"tx_pkts": g("server_packets"), "tx_bytes": g("server_bytes"), "rx_pkts": g("client_packets"), "rx_bytes": g("client_bytes")}),
     );
-    for (from, to) in [("handshake_p50_us", "tcp_handshake_p50_us"), ("handshake_p90_us", "tcp_handshake_p90_us"), ("handshake_p99_us", "tcp_handshake_p99_us")]
-    {
+    for (from, to) in [
+        ("handshake_p50_us", "tcp_handshake_p50_us"),
+        ("handshake_p90_us", "tcp_handshake_p90_us"),
+        ("handshake_p99_us", "tcp_handshake_p99_us"),
+    ] {
         o.insert(to.into(), g(from));
     }
     let mut m = Row::new();
@@ -279,7 +290,8 @@ fn flow_conditions(p: &ListFlows) -> ToolResult<Vec<String>> {
         );
     }
     if let Some(ip) = p.ip.as_deref() {
-        let a: IpAddr = ip.parse().map_err(|_| ToolError::new(format!("ip: expected an IPv4 or IPv6 address, got `{ip}`")))?;
+        let a: IpAddr =
+            ip.parse().map_err(|_| ToolError::new(format!("ip: expected an IPv4 or IPv6 address, got `{ip}`")))?;
         parts.push(format!("src.ip == \"{a}\" || dst.ip == \"{a}\""));
     }
     // Either end; a JSON string is a valid KFL (CEL) string literal.
@@ -305,18 +317,31 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
         let df = trawl_query::peers::peer_flows(df)?;
         let total = df.clone().count().await?;
         let batches = df.limit(p.offset, Some(limit))?.collect().await?;
-        let flows: Vec<Value> =
-            rows::rows(&batches, 0).into_iter().map(|r| if p.format == Format::Compact { compact_peer(r) } else { Value::Object(r) }).collect();
+        let flows: Vec<Value> = rows::rows(&batches, 0)
+            .into_iter()
+            .map(|r| if p.format == Format::Compact { compact_peer(r) } else { Value::Object(r) })
+            .collect();
         return Ok(super::page("flows", flows, total, p.offset, notes));
     }
     let columns = match p.format {
         Format::Compact => {
-            let fixed: Vec<&str> = COMPACT_FLOW_COLUMNS.iter().copied().chain(TCP_METRICS.iter().map(|(c, _)| *c)).collect();
+            let fixed: Vec<&str> =
+                COMPACT_FLOW_COLUMNS.iter().copied().chain(TCP_METRICS.iter().map(|(c, _)| *c)).collect();
             Some(super::compact_columns(&cat, "flows", &fixed).await?)
         }
         Format::Full => None,
     };
-    let q = KflQuery { table: Table::Flows, filter, also, limit: Some(limit), offset: p.offset, columns, start_ns, end_ns, ..Default::default() };
+    let q = KflQuery {
+        table: Table::Flows,
+        filter,
+        also,
+        limit: Some(limit),
+        offset: p.offset,
+        columns,
+        start_ns,
+        end_ns,
+        ..Default::default()
+    };
     let (total, page) = cat.page(&q).await?;
     let mut flows: Vec<Value> = rows::rows(&page.batches, 0)
         .into_iter()
@@ -340,11 +365,17 @@ pub async fn list_flows(inner: &Arc<Inner>, p: ListFlows) -> ToolResult {
 async fn top(df: &DataFrame, measure: Expr, name: &str, n: usize) -> ToolResult<Vec<Value>> {
     let t = df
         .clone()
-        .aggregate(vec![col("src_ip"), col("dst_ip"), col("dst_port"), col("protocol")], vec![sum(measure).alias(name), count(lit(1)).alias("flows")])?
-        .sort(["src_ip", "dst_ip", "dst_port", "protocol"].iter().fold(vec![SortExpr::new(col(name), false, false)], |mut v, c| {
-            v.push(SortExpr::new(col(*c), true, false));
-            v
-        }))?
+        .aggregate(
+            vec![col("src_ip"), col("dst_ip"), col("dst_port"), col("protocol")],
+            vec![sum(measure).alias(name), count(lit(1)).alias("flows")],
+        )?
+        .sort(["src_ip", "dst_ip", "dst_port", "protocol"].iter().fold(
+            vec![SortExpr::new(col(name), false, false)],
+            |mut v, c| {
+                v.push(SortExpr::new(col(*c), true, false));
+                v
+            },
+        ))?
         .limit(0, Some(n))?
         .collect()
         .await?;
@@ -411,7 +442,11 @@ pub async fn flow_summary(inner: &Arc<Inner>, p: FlowSummary) -> ToolResult {
     let by = |c: &'static str| {
         let df = df.clone();
         async move {
-            let t = df.aggregate(vec![col(c)], vec![count(lit(1)).alias("n")])?.sort(vec![SortExpr::new(col(c), true, false)])?.collect().await?;
+            let t = df
+                .aggregate(vec![col(c)], vec![count(lit(1)).alias("n")])?
+                .sort(vec![SortExpr::new(col(c), true, false)])?
+                .collect()
+                .await?;
             let mut m = serde_json::Map::new();
             for r in rows::rows(&t, 0) {
                 let k = match r.get(c) {
@@ -432,7 +467,10 @@ pub async fn flow_summary(inner: &Arc<Inner>, p: FlowSummary) -> ToolResult {
     }
     if let Some(mut h) = tcp_health(&df).await? {
         // Packets the capture itself lost look like network loss here.
-        let dropped: u64 = snaps.iter().filter_map(|s| crate::jobs::manifest_counters(s).get("capture_dropped").and_then(Value::as_u64)).sum();
+        let dropped: u64 = snaps
+            .iter()
+            .filter_map(|s| crate::jobs::manifest_counters(s).get("capture_dropped").and_then(Value::as_u64))
+            .sum();
         h["capture_dropped_packets"] = json!(dropped);
         if dropped > 0 {
             notes.push(format!(
@@ -451,7 +489,13 @@ pub async fn flow_summary(inner: &Arc<Inner>, p: FlowSummary) -> ToolResult {
 
 /// Writes the packets of one flow of a snapshot to `out`.
 pub async fn write_pcap(snap: PathBuf, flow_id: u64, out: PathBuf) -> ToolResult {
-    let spec = ExportSpec { flow_ids: Some(HashSet::from([flow_id])), window: None, nodes: Vec::new(), bpf: None, annotate: true };
+    let spec = ExportSpec {
+        flow_ids: Some(HashSet::from([flow_id])),
+        window: None,
+        nodes: Vec::new(),
+        bpf: None,
+        annotate: true,
+    };
     export(snap, spec, out).await
 }
 
@@ -468,7 +512,8 @@ pub async fn export_pcap(inner: &Arc<Inner>, p: ExportPcap) -> ToolResult {
     let data = &inner.config.data;
     let snap = data.snapshot(&p.id)?;
     let (start, end) = window(&p.start_time, &p.end_time)?;
-    let win = (start.is_some() || end.is_some()).then(|| Window { start_ns: start.unwrap_or(i64::MIN), end_ns: end.unwrap_or(i64::MAX) });
+    let win = (start.is_some() || end.is_some())
+        .then(|| Window { start_ns: start.unwrap_or(i64::MIN), end_ns: end.unwrap_or(i64::MAX) });
     let mut notes = Vec::new();
     let flow_ids = match p.kfl.as_deref().filter(|k| !k.trim().is_empty()) {
         Some(k) => {
@@ -490,7 +535,10 @@ pub async fn export_pcap(inner: &Arc<Inner>, p: ExportPcap) -> ToolResult {
             if f.exists() {
                 // An earlier export is evidence too: never overwritten.
                 let stem = n.strip_suffix(".pcapng").unwrap_or(n);
-                let free = (2..).map(|i| format!("{stem}-{i}")).find(|c| data.export_file(c, ".pcapng").is_ok_and(|p| !p.exists())).unwrap_or_default();
+                let free = (2..)
+                    .map(|i| format!("{stem}-{i}"))
+                    .find(|c| data.export_file(c, ".pcapng").is_ok_and(|p| !p.exists()))
+                    .unwrap_or_default();
                 return Err(ToolError::new(format!("name: exports/{stem}.pcapng exists already and is not overwritten; choose another name, e.g. `{free}`"))
                     .with("existing", json!(f))
                     .with("suggested_name", json!(free)));
@@ -508,7 +556,8 @@ pub async fn export_pcap(inner: &Arc<Inner>, p: ExportPcap) -> ToolResult {
             }
         }
     };
-    let spec = ExportSpec { flow_ids, window: win, nodes: p.nodes, bpf: p.bpf_filter, annotate: p.annotate.unwrap_or(true) };
+    let spec =
+        ExportSpec { flow_ids, window: win, nodes: p.nodes, bpf: p.bpf_filter, annotate: p.annotate.unwrap_or(true) };
     let mut v = export(snap, spec, out).await?;
     if !notes.is_empty() {
         v["notes"] = json!(notes);

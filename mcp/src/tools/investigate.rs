@@ -123,7 +123,12 @@ async fn load(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str) -> ToolResu
     load_calls(inner, snapshot, kfl, calls::Bodies::None).await
 }
 
-async fn load_calls(inner: &Arc<Inner>, snapshot: Option<&str>, kfl: &str, bodies: calls::Bodies) -> ToolResult<Vec<Call>> {
+async fn load_calls(
+    inner: &Arc<Inner>,
+    snapshot: Option<&str>,
+    kfl: &str,
+    bodies: calls::Bodies,
+) -> ToolResult<Vec<Call>> {
     let snaps = indexed(inner, snapshot)?;
     let cat = inner.catalog(&snaps).await?;
     Ok(calls::load_with(&cat.catalog, kfl, bodies).await?)
@@ -134,8 +139,9 @@ pub async fn service_map(inner: &Arc<Inner>, p: ServiceMap) -> ToolResult {
     let (m, focus) = match &p.focus {
         None => (map::build(&calls), None),
         Some(f) => {
-            let (m, focus) = map::focused(map::build(&calls), f)
-                .map_err(|nodes| ToolError::new(format!("focus: `{f}` is not a node of the map")).with("nodes", json!(nodes)))?;
+            let (m, focus) = map::focused(map::build(&calls), f).map_err(|nodes| {
+                ToolError::new(format!("focus: `{f}` is not a node of the map")).with("nodes", json!(nodes))
+            })?;
             (m, Some(focus))
         }
     };
@@ -157,7 +163,9 @@ pub async fn find_redundant_calls(inner: &Arc<Inner>, p: Investigate) -> ToolRes
     let calls = load_calls(inner, p.snapshot_id.as_deref(), &p.kfl, calls::Bodies::Keys).await?;
     let parents = Parents::new(&calls);
     let found = redundant::find(&calls, &parents, redundant::Settings::default());
-    Ok(json!({ "redundant": found.iter().map(redundant::Redundant::to_json).collect::<Vec<_>>(), "count": found.len() }))
+    Ok(
+        json!({ "redundant": found.iter().map(redundant::Redundant::to_json).collect::<Vec<_>>(), "count": found.len() }),
+    )
 }
 
 pub async fn incident_timeline(inner: &Arc<Inner>, p: Timeline) -> ToolResult {
@@ -167,7 +175,8 @@ pub async fn incident_timeline(inner: &Arc<Inner>, p: Timeline) -> ToolResult {
         None => None,
     };
     let calls = load(inner, p.snapshot_id.as_deref(), &p.kfl).await?;
-    let bucket_ns = timeline::check_bucket(&calls, bucket_ns).map_err(|e| ToolError::new(format!("bucket_seconds: {e}")))?;
+    let bucket_ns =
+        timeline::check_bucket(&calls, bucket_ns).map_err(|e| ToolError::new(format!("bucket_seconds: {e}")))?;
     let parents = Parents::new(&calls);
     let mut t = timeline::build(&calls, &parents, bucket_ns);
     if !p.all_buckets {
@@ -180,7 +189,9 @@ pub async fn security_audit(inner: &Arc<Inner>, p: Audit) -> ToolResult {
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
     let found = audit::run(&cat.catalog, &p.kfl, p.show_secrets).await?;
-    Ok(json!({ "findings": found.iter().map(audit::Finding::to_json).collect::<Vec<_>>(), "count": found.len(), "redacted": !p.show_secrets }))
+    Ok(
+        json!({ "findings": found.iter().map(audit::Finding::to_json).collect::<Vec<_>>(), "count": found.len(), "redacted": !p.show_secrets }),
+    )
 }
 
 pub async fn trace_call(inner: &Arc<Inner>, p: Trace) -> ToolResult {
@@ -189,7 +200,8 @@ pub async fn trace_call(inner: &Arc<Inner>, p: Trace) -> ToolResult {
         return Err(ToolError::new(format!("id: expected `snapshot/id` as list_api_calls returns it, got `{}`", p.id)));
     };
     let calls = load(inner, Some(snapshot), "").await?;
-    let root = calls.iter().position(|c| c.id == p.id).ok_or_else(|| ToolError::new(format!("id: no call `{}`", p.id)))?;
+    let root =
+        calls.iter().position(|c| c.id == p.id).ok_or_else(|| ToolError::new(format!("id: no call `{}`", p.id)))?;
     let parents = Parents::new(&calls);
     Ok(trace::to_json(&calls, &trace::chain(&calls, &parents, root)))
 }
@@ -198,7 +210,10 @@ pub async fn diff_snapshots(inner: &Arc<Inner>, p: Diff) -> ToolResult {
     let base = load_calls(inner, Some(&p.baseline), &p.kfl, calls::Bodies::Schemas).await?;
     let new = load_calls(inner, Some(&p.candidate), &p.kfl, calls::Bodies::Schemas).await?;
     let d = diff::Settings::default();
-    let s = diff::Settings { latency_pct: p.latency_pct.unwrap_or(d.latency_pct), latency_min_ms: p.latency_min_ms.unwrap_or(d.latency_min_ms) };
+    let s = diff::Settings {
+        latency_pct: p.latency_pct.unwrap_or(d.latency_pct),
+        latency_min_ms: p.latency_min_ms.unwrap_or(d.latency_min_ms),
+    };
     let mut v: Value = diff::compare(&base, &new, s).to_json();
     v["baseline"] = json!(p.baseline);
     v["candidate"] = json!(p.candidate);

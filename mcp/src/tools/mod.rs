@@ -88,7 +88,11 @@ pub fn bounded(param: &str, value: Option<usize>, default: usize, max: usize) ->
 fn parse<P: DeserializeOwned + JsonSchema + 'static>(tool: &str, args: Value) -> ToolResult<P> {
     serde_json::from_value(args).map_err(|e| {
         let schema = schema_for_type::<P>();
-        let mut accepted: Vec<String> = schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        let mut accepted: Vec<String> = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
         accepted.push(BUDGET_PARAM.to_string());
         accepted.sort();
         let text = e.to_string();
@@ -99,8 +103,18 @@ fn parse<P: DeserializeOwned + JsonSchema + 'static>(tool: &str, args: Value) ->
         };
         let bad = rest.split('`').next().unwrap_or_default().to_string();
         let listed = rest.split_once("expected ").map_or("", |(_, l)| l);
-        let aliases: Vec<String> = listed.split('`').skip(1).step_by(2).filter(|n| !accepted.iter().any(|a| a == n)).map(str::to_string).collect();
-        let closest = accepted.iter().chain(&aliases).min_by_key(|a| strsim::levenshtein(a, &bad)).filter(|a| strsim::levenshtein(a, &bad) <= 2);
+        let aliases: Vec<String> = listed
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|n| !accepted.iter().any(|a| a == n))
+            .map(str::to_string)
+            .collect();
+        let closest = accepted
+            .iter()
+            .chain(&aliases)
+            .min_by_key(|a| strsim::levenshtein(a, &bad))
+            .filter(|a| strsim::levenshtein(a, &bad) <= 2);
         let mut msg = format!("{tool}: unknown parameter `{bad}`; it accepts {}", accepted.join(", "));
         if !aliases.is_empty() {
             msg.push_str(&format!(" (and, as other names of these, {})", aliases.join(", ")));
@@ -125,17 +139,23 @@ pub fn indexed(inner: &Inner, name: Option<&str>) -> ToolResult<Vec<PathBuf>> {
             let p = data.snapshot(n)?;
             if !p.join(trawl_analyze::MANIFEST).is_file() {
                 let state = if inner.jobs.running(n) { "is being dissected now" } else { "is not dissected yet" };
-                return Err(ToolError::new(format!("snapshot `{n}` {state}: its calls and flows exist once start_snapshot_dissection completes"))
-                    .with("next", "start_snapshot_dissection / get_snapshot_dissection_status"));
+                return Err(ToolError::new(format!(
+                    "snapshot `{n}` {state}: its calls and flows exist once start_snapshot_dissection completes"
+                ))
+                .with("next", "start_snapshot_dissection / get_snapshot_dissection_status"));
             }
             Ok(vec![p])
         }
         None => {
             let list = trawl_snapshot::workspace::list(&data.snapshots)?;
-            let dirs: Vec<PathBuf> = list.iter().filter(|e| e.state != "raw").map(|e| data.snapshots.join(&e.name)).collect();
+            let dirs: Vec<PathBuf> =
+                list.iter().filter(|e| e.state != "raw").map(|e| data.snapshots.join(&e.name)).collect();
             if dirs.is_empty() {
                 let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
-                return Err(ToolError::new("no dissected snapshot yet: create_snapshot, then start_snapshot_dissection").with("known_snapshots", json!(names)));
+                return Err(ToolError::new(
+                    "no dissected snapshot yet: create_snapshot, then start_snapshot_dissection",
+                )
+                .with("known_snapshots", json!(names)));
             }
             Ok(dirs)
         }
@@ -242,12 +262,22 @@ const DEFS: &[Def] = &[
         "A snapshot's state (raw, dissecting, indexed), window, nodes, packets, size and table rows.",
         |i, p, _| archive::get_snapshot(i, p)
     ),
-    tool!("list_snapshots", archive::NoParams, true, false, "Every snapshot of the workspace with its state, window, nodes and size.", |i, p, _| {
-        archive::list_snapshots(i, p)
-    }),
-    tool!("delete_snapshot", archive::SnapshotId, false, true, "Delete a snapshot and its indexes. Cannot be undone.", |i, p, _| archive::delete_snapshot(
-        i, p
-    )),
+    tool!(
+        "list_snapshots",
+        archive::NoParams,
+        true,
+        false,
+        "Every snapshot of the workspace with its state, window, nodes and size.",
+        |i, p, _| { archive::list_snapshots(i, p) }
+    ),
+    tool!(
+        "delete_snapshot",
+        archive::SnapshotId,
+        false,
+        true,
+        "Delete a snapshot and its indexes. Cannot be undone.",
+        |i, p, _| archive::delete_snapshot(i, p)
+    ),
     tool!(
         "start_snapshot_dissection",
         archive::StartDissection,
@@ -256,12 +286,22 @@ const DEFS: &[Def] = &[
         "Index a snapshot in the background: reassemble TCP, parse L7 and write its calls and flows. Sends progress while wait_seconds lasts; poll get_snapshot_dissection_status after.",
         archive::start_dissection
     ),
-    tool!("get_snapshot_dissection_status", archive::SnapshotId, true, false, "Progress (0-100) and stats of a snapshot's dissection.", |i, p, _| {
-        archive::dissection_status(i, p)
-    }),
-    tool!("list_snapshot_dissections", archive::ListDissections, true, false, "Dissection status of every snapshot (or one).", |i, p, _| {
-        archive::list_dissections(i, p)
-    }),
+    tool!(
+        "get_snapshot_dissection_status",
+        archive::SnapshotId,
+        true,
+        false,
+        "Progress (0-100) and stats of a snapshot's dissection.",
+        |i, p, _| { archive::dissection_status(i, p) }
+    ),
+    tool!(
+        "list_snapshot_dissections",
+        archive::ListDissections,
+        true,
+        false,
+        "Dissection status of every snapshot (or one).",
+        |i, p, _| { archive::list_dissections(i, p) }
+    ),
     tool!(
         "list_api_calls",
         calls::ListCalls,
@@ -436,7 +476,10 @@ async fn run(inner: &Arc<Inner>, name: &str, args: Value, ctx: &RequestContext<R
     let allowed = |d: &&Def| inner.config.allow_destructive || !d.destructive;
     match DEFS.iter().find(|d| d.name == name) {
         Some(d) if allowed(&d) => (d.run)(inner, args, ctx).await,
-        Some(d) => Err(ToolError::new(format!("{} is disabled: start trawl mcp with --allow-destructive to enable it", d.name))),
+        Some(d) => Err(ToolError::new(format!(
+            "{} is disabled: start trawl mcp with --allow-destructive to enable it",
+            d.name
+        ))),
         None => {
             let known: Vec<&str> = DEFS.iter().filter(allowed).map(|d| d.name).collect();
             Err(ToolError::new(format!("no tool named `{name}`")).with("known_tools", json!(known)))
@@ -449,7 +492,12 @@ fn type_text(p: &Value, defs: &Value) -> String {
     if let Some(r) = p.get("$ref").and_then(Value::as_str) {
         let d = &defs[r.trim_start_matches("#/$defs/")];
         if let Some(consts) = d.get("oneOf").and_then(Value::as_array) {
-            return consts.iter().filter_map(|c| c["const"].as_str()).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" \\| ");
+            return consts
+                .iter()
+                .filter_map(|c| c["const"].as_str())
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(" \\| ");
         }
         if let Some(e) = d.get("enum").and_then(Value::as_array) {
             return e.iter().filter_map(Value::as_str).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" \\| ");
@@ -494,7 +542,8 @@ pub fn markdown() -> String {
         };
         out.push_str(&format!("### `{}`\n\n{} ({kind})\n\n", t.name, t.description.as_deref().unwrap_or("")));
         let schema = Value::Object(t.input_schema.as_ref().clone());
-        let required: Vec<&str> = schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let required: Vec<&str> =
+            schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
         match schema["properties"].as_object() {
             Some(props) if !props.is_empty() => {
                 out.push_str("| parameter | type | |\n|---|---|---|\n");

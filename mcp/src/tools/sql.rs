@@ -15,7 +15,8 @@ use trawl_query::datafusion::error::{DataFusionError, Result as DfResult};
 use trawl_query::datafusion::execution::TaskContext;
 use trawl_query::datafusion::physical_expr::PhysicalExpr;
 use trawl_query::datafusion::physical_plan::{
-    self, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream, SendableRecordBatchStream, coop::CooperativeExec,
+    self, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream, SendableRecordBatchStream,
+    coop::CooperativeExec,
 };
 
 use super::{bounded, indexed};
@@ -47,7 +48,9 @@ pub struct RunSql {
 /// (a cross join) otherwise runs without a pause.
 fn stoppable(plan: Arc<dyn ExecutionPlan>, stop: &Arc<AtomicBool>) -> Result<Arc<dyn ExecutionPlan>, ToolError> {
     use trawl_query::datafusion::common::tree_node::{Transformed, TreeNode};
-    let wrap = |p: Arc<dyn ExecutionPlan>| -> Arc<dyn ExecutionPlan> { Arc::new(StoppableExec::new(Arc::new(CooperativeExec::new(p)), stop.clone())) };
+    let wrap = |p: Arc<dyn ExecutionPlan>| -> Arc<dyn ExecutionPlan> {
+        Arc::new(StoppableExec::new(Arc::new(CooperativeExec::new(p)), stop.clone()))
+    };
     Ok(plan.transform_up(|p| Ok(Transformed::yes(wrap(p))))?.data)
 }
 
@@ -67,7 +70,11 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
     let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
-    let workers = if inner.config.threads > 0 { inner.config.threads } else { std::thread::available_parallelism().map_or(2, |n| n.get()) };
+    let workers = if inner.config.threads > 0 {
+        inner.config.threads
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    };
     std::thread::Builder::new()
         .name("trawl-sql".into())
         .spawn(move || {
@@ -111,7 +118,8 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
     let mut rows = rows::rows(&batches, CELL_BYTES);
     let truncated = rows.len() > limit;
     rows.truncate(limit);
-    let columns: Vec<Value> = schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
+    let columns: Vec<Value> =
+        schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
     Ok(json!({"columns": columns, "rows": rows, "returned": rows.len(), "truncated": truncated}))
 }
 
@@ -152,11 +160,17 @@ impl ExecutionPlan for StoppableExec {
         vec![&self.input]
     }
 
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>) -> DfResult<TreeNodeRecursion> {
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         match (children.pop(), children.is_empty()) {
             (Some(input), true) => Ok(Arc::new(StoppableExec::new(input, self.stop.clone()))),
             _ => Err(DataFusionError::Internal("StoppableExec has one input".into())),

@@ -90,7 +90,10 @@ fn sidecar_files(inner: &Inner, snapshot: Option<&str>) -> ToolResult<Vec<PathBu
         None => {
             let a = &inner.config.data.archive;
             if !a.is_dir() {
-                return Err(ToolError::new(format!("no capture archive at {}; pass snapshot_id to read a snapshot's sidecars", a.display())));
+                return Err(ToolError::new(format!(
+                    "no capture archive at {}; pass snapshot_id to read a snapshot's sidecars",
+                    a.display()
+                )));
             }
             let archive = trawl_snapshot::archive::Archive::open(a)?;
             Ok(archive.nodes.iter().flat_map(|n| n.sidecars.iter().map(|s| s.path.clone())).collect())
@@ -99,7 +102,8 @@ fn sidecar_files(inner: &Inner, snapshot: Option<&str>) -> ToolResult<Vec<PathBu
 }
 
 fn regex(param: &str, r: Option<&str>) -> ToolResult<Option<Regex>> {
-    r.map(|r| Regex::new(r).map_err(|e| ToolError::new(format!("{param}: not a valid regular expression: {e}")))).transpose()
+    r.map(|r| Regex::new(r).map_err(|e| ToolError::new(format!("{param}: not a valid regular expression: {e}"))))
+        .transpose()
 }
 
 /// Sidecar problems, so that an agent sees why a name is missing.
@@ -114,7 +118,9 @@ fn envelope(key: &str, items: Vec<Value>, total: usize, limit: usize, files: usi
         v["sidecar_problems"] = json!(p);
     }
     if files == 0 {
-        v["note"] = json!("no Kubernetes sidecars found: capture agents write k8s-<unix ms>.json[l] next to the captures (docs/kubernetes.md)");
+        v["note"] = json!(
+            "no Kubernetes sidecars found: capture agents write k8s-<unix ms>.json[l] next to the captures (docs/kubernetes.md)"
+        );
     }
     v
 }
@@ -134,7 +140,15 @@ pub async fn list_workloads(inner: &Arc<Inner>, p: ListWorkloads) -> ToolResult 
             Kind::Service => "service",
             Kind::Node => "node",
         });
-        let f = Filter { kind: kind.map(String::from), name: p.name.clone(), namespaces, name_regex, labels: p.labels.clone(), at, ip: None };
+        let f = Filter {
+            kind: kind.map(String::from),
+            name: p.name.clone(),
+            namespaces,
+            name_regex,
+            labels: p.labels.clone(),
+            at,
+            ip: None,
+        };
         let found = list::workloads(&cluster, &f);
         let total = found.len();
         let items = found.iter().take(limit).map(list::Workload::json).collect();
@@ -148,12 +162,21 @@ pub async fn list_ips(inner: &Arc<Inner>, p: ListIps) -> ToolResult {
     let at = p.timestamp.as_ref().map(|t| t.ns("timestamp")).transpose()?;
     let name_regex = regex("name_regex", p.name_regex.as_deref())?;
     let ip: Option<IpAddr> =
-        p.ip.as_deref().map(|s| s.parse().map_err(|_| ToolError::new(format!("ip: expected an IPv4 or IPv6 address, got `{s}`")))).transpose()?;
+        p.ip.as_deref()
+            .map(|s| s.parse().map_err(|_| ToolError::new(format!("ip: expected an IPv4 or IPv6 address, got `{s}`"))))
+            .transpose()?;
     let inner = inner.clone();
     blocking(move || {
         let files = sidecar_files(&inner, p.snapshot_id.as_deref())?;
         let cluster = Cluster::load(&files);
-        let f = Filter { namespaces: p.namespaces.clone(), name_regex, labels: p.labels.clone(), at, ip, ..Filter::default() };
+        let f = Filter {
+            namespaces: p.namespaces.clone(),
+            name_regex,
+            labels: p.labels.clone(),
+            at,
+            ip,
+            ..Filter::default()
+        };
         let found = list::addresses(&cluster, &f);
         let total = found.len();
         let items = found.iter().take(limit).map(list::Address::json).collect();

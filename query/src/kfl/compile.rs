@@ -58,7 +58,10 @@ pub fn compile(src: &str, env: &Env) -> Result<Compiled, KflError> {
 
 fn compile_inner(src: &str, env: &Env) -> Result<Compiled, KflError> {
     if src.len() > MAX_FILTER_LEN {
-        return Err(KflError::new(Span::new(0, 0), format!("filter is {} bytes long; the limit is {MAX_FILTER_LEN}", src.len())));
+        return Err(KflError::new(
+            Span::new(0, 0),
+            format!("filter is {} bytes long; the limit is {MAX_FILTER_LEN}", src.len()),
+        ));
     }
     let mut legacy = Legacy::default();
     let Some(ast) = parse(src, &mut legacy)? else {
@@ -184,11 +187,15 @@ impl Compiler<'_> {
                 let i = self.node(idx)?;
                 self.index(b, i, n.span)
             }
-            Kind::List(items) => Err(KflError::new(n.span, "a list literal can only be used on the right of `in` (`x in [a, b]`)").hint(if items.is_empty() {
-                "use size(x) == 0 to test for an empty list"
-            } else {
-                "write `value in [a, b, c]`"
-            })),
+            Kind::List(items) => {
+                Err(KflError::new(n.span, "a list literal can only be used on the right of `in` (`x in [a, b]`)").hint(
+                    if items.is_empty() {
+                        "use size(x) == 0 to test for an empty list"
+                    } else {
+                        "write `value in [a, b, c]`"
+                    },
+                ))
+            }
             Kind::Unary(UnOp::Not, x) => {
                 let v = self.node(x)?;
                 let e = self.condition(v)?;
@@ -225,7 +232,8 @@ impl Compiler<'_> {
             Lit::Bool(b) => (lit(*b), Ty::Bool, b.to_string()),
             Lit::Int(i) => (lit(*i), Ty::Int, i.to_string()),
             Lit::UInt(u) => {
-                let i = i64::try_from(*u).map_err(|_| KflError::new(span, format!("{u}u does not fit in a signed 64-bit int")))?;
+                let i = i64::try_from(*u)
+                    .map_err(|_| KflError::new(span, format!("{u}u does not fit in a signed 64-bit int")))?;
                 (lit(i), Ty::Int, format!("{u}u"))
             }
             Lit::Double(d) => (lit(*d), Ty::Double, d.to_string()),
@@ -281,12 +289,18 @@ impl Compiler<'_> {
         match fields::lookup(name) {
             Some(Lookup::Var(def)) => return self.var(def, span).map(Some),
             Some(Lookup::PendingFlag(disp)) => {
-                return Err(KflError::new(span, format!("`{name}`: trawl does not decode {disp} yet, so this flag cannot match anything"))
-                    .hint(format!("protocols decoded today: {}", DECODED.join(", "))));
+                return Err(KflError::new(
+                    span,
+                    format!("`{name}`: trawl does not decode {disp} yet, so this flag cannot match anything"),
+                )
+                .hint(format!("protocols decoded today: {}", DECODED.join(", "))));
             }
             Some(Lookup::PendingVar(flag, disp)) => {
-                return Err(KflError::new(span, format!("`{name}` is a {disp} field (`{flag}`), and trawl does not decode {disp} yet"))
-                    .hint(format!("protocols decoded today: {}", DECODED.join(", "))));
+                return Err(KflError::new(
+                    span,
+                    format!("`{name}` is a {disp} field (`{flag}`), and trawl does not decode {disp} yet"),
+                )
+                .hint(format!("protocols decoded today: {}", DECODED.join(", "))));
             }
             Some(Lookup::Later(why)) => return Err(KflError::new(span, format!("`{name}` is not available: {why}"))),
             None => {}
@@ -294,7 +308,8 @@ impl Compiler<'_> {
         if let Some(to) = legacy::alias(name) {
             self.note(format!("legacy field `{name}` rewritten to `{to}`"));
             let mut l = Legacy::default();
-            let ast = parse(to, &mut l).map_err(|e| KflError::new(span, format!("internal error in alias `{name}`: {}", e.message)))?;
+            let ast = parse(to, &mut l)
+                .map_err(|e| KflError::new(span, format!("internal error in alias `{name}`: {}", e.message)))?;
             let Some(ast) = ast else { return Ok(None) };
             let mut v = self.node(&relocate(ast, span))?;
             v.label = label_of(name);
@@ -314,13 +329,19 @@ impl Compiler<'_> {
 
     fn unknown(&self, name: &str, span: Span) -> KflError {
         let columns = self.env.schema.fields().iter().map(|f| f.name().to_string()).collect::<Vec<_>>();
-        let candidates = fields::all_names().map(str::to_string).chain(legacy::ALIASES.iter().map(|(n, _)| n.to_string())).chain(columns);
+        let candidates = fields::all_names()
+            .map(str::to_string)
+            .chain(legacy::ALIASES.iter().map(|(n, _)| n.to_string()))
+            .chain(columns);
         let near = nearest(name, candidates);
         let err = KflError::new(span, format!("unknown field `{name}`"));
         match near.as_slice() {
             [] => err.hint("see docs/kfl.md for the variables of each table"),
             [one] => err.hint(format!("did you mean `{one}`?")),
-            many => err.hint(format!("did you mean one of {}?", many.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))),
+            many => err.hint(format!(
+                "did you mean one of {}?",
+                many.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            )),
         }
     }
 
@@ -337,7 +358,9 @@ impl Compiler<'_> {
             DataType::Timestamp(_, _) => Ty::Timestamp,
             DataType::List(f) if matches!(f.data_type(), DataType::Utf8) => Ty::List(Box::new(Ty::Str)),
             DataType::Map(_, _) => Ty::Map,
-            other => return Err(KflError::new(span, format!("column `{name}` has type {other}, which filters cannot use"))),
+            other => {
+                return Err(KflError::new(span, format!("column `{name}` has type {other}, which filters cannot use")));
+            }
         };
         let e = self.typed_column(name, &ty, dt, nullable);
         let mut v = Val::new(e, ty, span, label_of(name));
@@ -379,8 +402,14 @@ impl Compiler<'_> {
     fn need_column(&self, name: &str, var: &str, span: Span) -> Result<(DataType, bool), KflError> {
         match self.env.schema.field_with_unqualified_name(name) {
             Ok(fld) => Ok((fld.data_type().clone(), fld.is_nullable())),
-            Err(_) => Err(KflError::new(span, format!("`{var}` needs column `{name}`, which this snapshot's {} table does not have", self.env.table.name()))
-                .hint("the snapshot may come from an older trawl; analyse the capture again")),
+            Err(_) => Err(KflError::new(
+                span,
+                format!(
+                    "`{var}` needs column `{name}`, which this snapshot's {} table does not have",
+                    self.env.table.name()
+                ),
+            )
+            .hint("the snapshot may come from an older trawl; analyse the capture again")),
         }
     }
 
@@ -464,8 +493,15 @@ impl Compiler<'_> {
             }
             Src::Const(b) => lit(b),
             Src::Elsewhere(t) => {
-                return Err(KflError::new(span, format!("`{}` is a field of the {} table, not of {}", def.name, t.name(), self.env.table.name()))
-                    .hint(format!("run the filter on {} (--table {} on the command line)", t.name(), t.name())));
+                return Err(KflError::new(
+                    span,
+                    format!("`{}` is a field of the {} table, not of {}", def.name, t.name(), self.env.table.name()),
+                )
+                .hint(format!(
+                    "run the filter on {} (--table {} on the command line)",
+                    t.name(),
+                    t.name()
+                )));
             }
         };
         let mut v = Val::new(e, ty, span, label_of(def.name));
@@ -506,7 +542,9 @@ impl Compiler<'_> {
             Flag::ProtocolOver(p, versions) => {
                 self.need_column("protocol", name, span)?;
                 self.need_column("http_version", name, span)?;
-                column("protocol").eq(lit(p)).and(column("http_version").in_list(versions.iter().map(|v| lit(*v)).collect(), false))
+                column("protocol")
+                    .eq(lit(p))
+                    .and(column("http_version").in_list(versions.iter().map(|v| lit(*v)).collect(), false))
             }
         })
     }
@@ -571,7 +609,9 @@ impl Compiler<'_> {
                 list.push(r.e);
             }
             let lhs_e = match &lhs.ty {
-                Ty::Int if items.iter().any(|i| matches!(i.kind, Kind::Lit(Lit::Double(_)))) => cast(lhs.e.clone(), DataType::Float64),
+                Ty::Int if items.iter().any(|i| matches!(i.kind, Kind::Lit(Lit::Double(_)))) => {
+                    cast(lhs.e.clone(), DataType::Float64)
+                }
                 _ => lhs.e.clone(),
             };
             return self.boolean(lhs_e.in_list(list, false), &lhs.scope, span, "an `in` test");
@@ -607,7 +647,10 @@ impl Compiler<'_> {
                 let scopes = merge(&l.scope, &r.scope);
                 let (l, r) = self.unify(l, r, span, op.symbol())?;
                 if matches!(l.ty, Ty::Bool | Ty::List(_) | Ty::Map | Ty::Bytes | Ty::Null) {
-                    return Err(KflError::new(span, format!("`{}` cannot order values of type {}", op.symbol(), l.ty.name())));
+                    return Err(KflError::new(
+                        span,
+                        format!("`{}` cannot order values of type {}", op.symbol(), l.ty.name()),
+                    ));
                 }
                 let e = match op {
                     BinOp::Lt => l.e.lt(r.e),
@@ -621,23 +664,38 @@ impl Compiler<'_> {
                 let scopes = merge(&l.scope, &r.scope);
                 match &r.ty {
                     Ty::List(elem) => {
-                        let elem = Val::new(lit(ScalarValue::Null), (**elem).clone(), r.span, format!("an element of {}", r.label));
+                        let elem = Val::new(
+                            lit(ScalarValue::Null),
+                            (**elem).clone(),
+                            r.span,
+                            format!("an element of {}", r.label),
+                        );
                         let (l2, _) = self.unify(l.clone(), elem, span, "`in`")?;
                         self.boolean(nf::array_has(r.e, l2.e), &scopes, span, "an `in` test")
                     }
                     Ty::Map => {
                         if l.ty != Ty::Str {
-                            return Err(KflError::new(span, format!("map keys are strings; {} cannot be one", l.describe())));
+                            return Err(KflError::new(
+                                span,
+                                format!("map keys are strings; {} cannot be one", l.describe()),
+                            ));
                         }
                         let key = if r.lower_keys { lower_literal(&l) } else { l.e };
                         self.boolean(nf::array_has(nf::map_keys(r.e), key), &scopes, span, "an `in` test")
                     }
-                    Ty::Str => Err(KflError::new(span, format!("`in` needs a list or a map on its right; {} is a string", r.label)).hint(format!(
+                    Ty::Str => Err(KflError::new(
+                        span,
+                        format!("`in` needs a list or a map on its right; {} is a string", r.label),
+                    )
+                    .hint(format!(
                         "for a substring test write {}.contains({})",
                         r.label.trim_matches('`'),
                         l.label
                     ))),
-                    _ => Err(KflError::new(span, format!("`in` needs a list or a map on its right, found {}", r.describe()))),
+                    _ => Err(KflError::new(
+                        span,
+                        format!("`in` needs a list or a map on its right, found {}", r.describe()),
+                    )),
                 }
             }
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => self.arith(op, l, r, span),
@@ -646,9 +704,12 @@ impl Compiler<'_> {
 
     fn arith(&mut self, op: BinOp, l: Val, r: Val, span: Span) -> Result<Val, KflError> {
         let scopes = merge(&l.scope, &r.scope);
-        let bad = |l: &Val, r: &Val| KflError::new(span, format!("`{}` is not defined for {} and {}", op.symbol(), l.describe(), r.describe()));
+        let bad = |l: &Val, r: &Val| {
+            KflError::new(span, format!("`{}` is not defined for {} and {}", op.symbol(), l.describe(), r.describe()))
+        };
         let (e, ty) = match (&l.ty, &r.ty, op) {
-            (Ty::Timestamp, Ty::Duration, BinOp::Add | BinOp::Sub) | (Ty::Duration, Ty::Duration, BinOp::Add | BinOp::Sub) => {
+            (Ty::Timestamp, Ty::Duration, BinOp::Add | BinOp::Sub)
+            | (Ty::Duration, Ty::Duration, BinOp::Add | BinOp::Sub) => {
                 let e = if op == BinOp::Add { l.e.clone() + r.e.clone() } else { l.e.clone() - r.e.clone() };
                 (e, l.ty.clone())
             }
@@ -692,7 +753,8 @@ impl Compiler<'_> {
                 Ok((l, r))
             }
             _ => {
-                let err = KflError::new(span, format!("cannot use {what} between {} and {}", l.describe(), r.describe()));
+                let err =
+                    KflError::new(span, format!("cannot use {what} between {} and {}", l.describe(), r.describe()));
                 Err(match mismatch_hint(&l, &r).or_else(|| mismatch_hint(&r, &l)) {
                     Some(h) => err.hint(h),
                     None => err,
@@ -710,7 +772,10 @@ impl Compiler<'_> {
         if def.values.is_empty() || def.values.contains(&value.as_str()) {
             return Ok(());
         }
-        let err = KflError::new(other.span, format!("`{}` is never {value:?}: its values are {}", def.name, quoted(def.values)));
+        let err = KflError::new(
+            other.span,
+            format!("`{}` is never {value:?}: its values are {}", def.name, quoted(def.values)),
+        );
         Err(match nearest(value, def.values.iter().map(|s| s.to_string())).first() {
             Some(n) => err.hint(format!("did you mean {n:?}?")),
             None => err,
@@ -729,15 +794,20 @@ impl Compiler<'_> {
             return Ok(());
         }
         if known.iter().any(|k| k.eq_ignore_ascii_case(value)) {
-            return Err(
-                KflError::new(span, format!("protocol names are upper-case: {value:?} never matches")).hint(format!("write {:?}", value.to_ascii_uppercase()))
-            );
+            return Err(KflError::new(span, format!("protocol names are upper-case: {value:?} never matches"))
+                .hint(format!("write {:?}", value.to_ascii_uppercase())));
         }
         if let Some(disp) = fields::pending_protocol(value) {
-            return Err(KflError::new(span, format!("trawl does not decode {disp} yet, so `protocol == {value:?}` cannot match anything"))
-                .hint(format!("protocols decoded today: {}", DECODED.join(", "))));
+            return Err(KflError::new(
+                span,
+                format!("trawl does not decode {disp} yet, so `protocol == {value:?}` cannot match anything"),
+            )
+            .hint(format!("protocols decoded today: {}", DECODED.join(", "))));
         }
-        Err(KflError::new(span, format!("no {} entry has protocol {value:?}: the values are {}", self.env.table.name(), quoted(&known))))
+        Err(KflError::new(
+            span,
+            format!("no {} entry has protocol {value:?}: the values are {}", self.env.table.name(), quoted(&known)),
+        ))
     }
 
     fn index(&mut self, base: Val, idx: Val, span: Span) -> Result<Val, KflError> {
@@ -759,7 +829,8 @@ impl Compiler<'_> {
                 }
                 // CEL indexes from 0, DataFusion from 1.
                 let e = f::coalesce(vec![nf::array_element(base.e, idx.e + lit(1i64)), lit("")]);
-                let mut v = Val::new(e, (**elem).clone(), span, format!("{}[{}]", base.label.trim_matches('`'), idx.label));
+                let mut v =
+                    Val::new(e, (**elem).clone(), span, format!("{}[{}]", base.label.trim_matches('`'), idx.label));
                 v.scope = base.scope;
                 Ok(v)
             }
@@ -785,12 +856,16 @@ impl Compiler<'_> {
                         Ty::Map => Some(format!("for maps write `\"key\" in {}`", recv.label.trim_matches('`'))),
                         _ => None,
                     };
-                    let err = KflError::new(span, format!("`.{name}()` works on strings; {} is not one", recv.describe()));
+                    let err =
+                        KflError::new(span, format!("`.{name}()` works on strings; {} is not one", recv.describe()));
                     return Err(if let Some(h) = hint { err.hint(h) } else { err });
                 }
                 let arg = &argv[0];
                 if arg.ty != Ty::Str {
-                    return Err(KflError::new(arg.span, format!("`.{name}()` takes a string, found {}", arg.describe())));
+                    return Err(KflError::new(
+                        arg.span,
+                        format!("`.{name}()` takes a string, found {}", arg.describe()),
+                    ));
                 }
                 let e = match name {
                     "contains" => f::contains(recv.e, arg.e.clone()),
@@ -812,7 +887,10 @@ impl Compiler<'_> {
             "lowerAscii" | "upperAscii" => {
                 arity(0)?;
                 if recv.ty != Ty::Str {
-                    return Err(KflError::new(span, format!("`.{name}()` works on strings; {} is not one", recv.describe())));
+                    return Err(KflError::new(
+                        span,
+                        format!("`.{name}()` works on strings; {} is not one", recv.describe()),
+                    ));
                 }
                 let mut v = recv.clone();
                 v.e = if name == "lowerAscii" { f::lower(recv.e) } else { f::upper(recv.e) };
@@ -860,7 +938,12 @@ impl Compiler<'_> {
             Ty::Str => cast(f::character_length(v.e), DataType::Int64),
             Ty::Bytes => cast(f::octet_length(v.e), DataType::Int64),
             Ty::List(_) | Ty::Map => cast(f::coalesce(vec![nf::cardinality(v.e), lit(0u64)]), DataType::Int64),
-            _ => return Err(KflError::new(span, format!("size() takes a string, bytes, list or map; found {}", v.describe()))),
+            _ => {
+                return Err(KflError::new(
+                    span,
+                    format!("size() takes a string, bytes, list or map; found {}", v.describe()),
+                ));
+            }
         };
         let mut out = Val::new(e, Ty::Int, span, format!("size({})", v.label));
         out.scope = v.scope;
@@ -873,13 +956,21 @@ impl Compiler<'_> {
             return Err(KflError::new(span, format!("`.{name}(x, condition)` takes a variable name and a condition")));
         };
         let Kind::Ident(var_name) = &var.kind else {
-            return Err(KflError::new(var.span, format!("the first argument of `.{name}()` must be a variable name, like `x`")));
+            return Err(KflError::new(
+                var.span,
+                format!("the first argument of `.{name}()` must be a variable name, like `x`"),
+            ));
         };
         let (list, elem) = match &recv.ty {
             Ty::List(t) => (recv.e.clone(), (**t).clone()),
             // Over a map, CEL's macros range over its keys.
             Ty::Map => (nf::map_keys(recv.e.clone()), Ty::Str),
-            _ => return Err(KflError::new(span, format!("`.{name}()` works on lists and maps; {} is neither", recv.describe()))),
+            _ => {
+                return Err(KflError::new(
+                    span,
+                    format!("`.{name}()` works on lists and maps; {} is neither", recv.describe()),
+                ));
+            }
         };
         self.lambdas.push((var_name.clone(), elem));
         let body_v = self.node(body);
@@ -901,7 +992,10 @@ impl Compiler<'_> {
                 Kind::Lit(Lit::Str { value, .. }) => Ok((value.clone(), a.span)),
                 _ => {
                     let v = c.node(a)?;
-                    Err(KflError::new(a.span, format!("`{name}()` takes {what} as a string literal, found {}", v.describe())))
+                    Err(KflError::new(
+                        a.span,
+                        format!("`{name}()` takes {what} as a string literal, found {}", v.describe()),
+                    ))
                 }
             }
         };
@@ -916,7 +1010,10 @@ impl Compiler<'_> {
                 expect_args(2)?;
                 let (s, re) = (self.node(&args[0])?, self.node(&args[1])?);
                 if s.ty != Ty::Str || re.ty != Ty::Str {
-                    return Err(KflError::new(span, format!("matches() takes two strings, found {} and {}", s.describe(), re.describe())));
+                    return Err(KflError::new(
+                        span,
+                        format!("matches() takes two strings, found {} and {}", s.describe(), re.describe()),
+                    ));
                 }
                 if let Some(Lit::Str { value, .. }) = &re.lit {
                     check_regex(value, re.span)?;
@@ -934,8 +1031,12 @@ impl Compiler<'_> {
             "datetime" => {
                 expect_args(1)?;
                 let (text, sp) = str_arg(self, 0, "a time such as \"10/19/2021, 6:29:02 PM\"")?;
-                let ns = parse_v1_datetime(&text)
-                    .ok_or_else(|| KflError::new(sp, format!("{text:?} is not a KFL v1 datetime: expected \"M/D/YYYY, h:mm:ss AM\" (UTC)")))?;
+                let ns = parse_v1_datetime(&text).ok_or_else(|| {
+                    KflError::new(
+                        sp,
+                        format!("{text:?} is not a KFL v1 datetime: expected \"M/D/YYYY, h:mm:ss AM\" (UTC)"),
+                    )
+                })?;
                 self.note(format!("legacy datetime({text:?}) read as UTC; KFL2 writes timestamp(\"...\")"));
                 Ok(Val::new(ts_lit(ns), Ty::Timestamp, span, format!("datetime({text:?})")))
             }
@@ -949,11 +1050,18 @@ impl Compiler<'_> {
                     )
                 })?;
                 let iv = IntervalMonthDayNano { months: 0, days: 0, nanoseconds: ns };
-                Ok(Val::new(lit(ScalarValue::IntervalMonthDayNano(Some(iv))), Ty::Duration, span, format!("duration({text:?})")))
+                Ok(Val::new(
+                    lit(ScalarValue::IntervalMonthDayNano(Some(iv))),
+                    Ty::Duration,
+                    span,
+                    format!("duration({text:?})"),
+                ))
             }
             "now" => {
                 expect_args(0)?;
-                let ns = self.env.now_ns.ok_or_else(|| KflError::new(span, "now() is the end of the snapshot's data, and this snapshot has no packets"))?;
+                let ns = self.env.now_ns.ok_or_else(|| {
+                    KflError::new(span, "now() is the end of the snapshot's data, and this snapshot has no packets")
+                })?;
                 Ok(Val::new(ts_lit(ns), Ty::Timestamp, span, "now()"))
             }
             "map_get" => {
@@ -965,7 +1073,11 @@ impl Compiler<'_> {
                 if k.ty != Ty::Str || d.ty != Ty::Str {
                     return Err(KflError::new(
                         span,
-                        format!("map_get(map, key, default) takes string keys and defaults, found {} and {}", k.describe(), d.describe()),
+                        format!(
+                            "map_get(map, key, default) takes string keys and defaults, found {} and {}",
+                            k.describe(),
+                            d.describe()
+                        ),
                     ));
                 }
                 let key = if m.lower_keys { lower_literal(&k) } else { k.e };
@@ -999,7 +1111,10 @@ fn arity(name: &str, want: usize, found: usize, span: Span) -> Result<(), KflErr
     if want == found {
         return Ok(());
     }
-    Err(KflError::new(span, format!("`{name}()` takes {want} argument{}, found {found}", if want == 1 { "" } else { "s" })))
+    Err(KflError::new(
+        span,
+        format!("`{name}()` takes {want} argument{}, found {found}", if want == 1 { "" } else { "s" }),
+    ))
 }
 
 /// The first value of `key` in a map column, or null.
@@ -1051,10 +1166,16 @@ fn check_regex(re: &str, span: Span) -> Result<(), KflError> {
 
 fn mismatch_hint(a: &Val, b: &Val) -> Option<String> {
     match (&a.ty, &b.ty, &b.lit) {
-        (Ty::Int, Ty::Str, Some(Lit::Str { value, .. })) if value.trim().parse::<i64>().is_ok() => Some(format!("write {} without quotes", value.trim())),
-        (Ty::Int, Ty::Duration, _) if a.label.contains("elapsed_time") => Some("elapsed_time is an int of microseconds: 5 s is 5000000".into()),
+        (Ty::Int, Ty::Str, Some(Lit::Str { value, .. })) if value.trim().parse::<i64>().is_ok() => {
+            Some(format!("write {} without quotes", value.trim()))
+        }
+        (Ty::Int, Ty::Duration, _) if a.label.contains("elapsed_time") => {
+            Some("elapsed_time is an int of microseconds: 5 s is 5000000".into())
+        }
         (Ty::Timestamp, Ty::Str, _) => Some("write timestamp(\"2026-03-14T22:00:00Z\")".into()),
-        (Ty::Timestamp, Ty::Int, _) => Some("compare timestamps with timestamp(\"...\") or now() - duration(\"5m\")".into()),
+        (Ty::Timestamp, Ty::Int, _) => {
+            Some("compare timestamps with timestamp(\"...\") or now() - duration(\"5m\")".into())
+        }
         (Ty::Str, Ty::Int, Some(Lit::Int(i))) => Some(format!("write \"{i}\" in quotes")),
         (Ty::Bool, Ty::Str, _) => Some("flags are tested on their own: `http`, `!http`".into()),
         _ => None,
@@ -1096,7 +1217,8 @@ fn parse_v1_datetime(s: &str) -> Option<i64> {
     let (mo, d, y): (i64, i64, i64) = (dp.next()?.parse().ok()?, dp.next()?.parse().ok()?, dp.next()?.parse().ok()?);
     let (clock, ampm) = time.trim().split_once(' ')?;
     let mut tp = clock.split(':');
-    let (mut h, mi, sec): (i64, i64, i64) = (tp.next()?.parse().ok()?, tp.next()?.parse().ok()?, tp.next()?.parse().ok()?);
+    let (mut h, mi, sec): (i64, i64, i64) =
+        (tp.next()?.parse().ok()?, tp.next()?.parse().ok()?, tp.next()?.parse().ok()?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || !(1..=12).contains(&h) || mi > 59 || sec > 59 {
         return None;
     }

@@ -80,7 +80,9 @@ mod tests {
 
     #[test]
     fn caret_sits_under_the_span() {
-        let e = KflError::new(Span::new(8, 18), "unknown field `status_cod`").hint("did you mean `status_code`?").with_source("http && status_cod >= 400");
+        let e = KflError::new(Span::new(8, 18), "unknown field `status_cod`")
+            .hint("did you mean `status_code`?")
+            .with_source("http && status_cod >= 400");
         assert_eq!(
             e.to_string(),
             "invalid KFL filter: unknown field `status_cod`\n  http && status_cod >= 400\n          ^^^^^^^^^^\n  hint: did you mean `status_code`?"

@@ -127,7 +127,8 @@ impl VarDef {
 }
 
 /// Application protocols trawl decodes into the calls table.
-pub const DECODED: &[&str] = &["http", "grpc", "graphql", "websocket", "dns", "tls", "redis", "postgresql", "mysql", "mongodb", "kafka", "amqp"];
+pub const DECODED: &[&str] =
+    &["http", "grpc", "graphql", "websocket", "dns", "tls", "redis", "postgresql", "mysql", "mongodb", "kafka", "amqp"];
 
 /// Kubeshark's protocol flags that name protocols trawl does not decode yet.
 const PENDING_FLAGS: &[(&str, &str)] = &[("ldap", "LDAP"), ("radius", "RADIUS"), ("diameter", "Diameter")];
@@ -135,7 +136,18 @@ const PENDING_FLAGS: &[(&str, &str)] = &[("ldap", "LDAP"), ("radius", "RADIUS"),
 /// Kubeshark's protocol-specific variables for protocols not decoded yet,
 /// grouped by flag.
 const PENDING_VARS: &[(&str, &[&str])] = &[
-    ("ldap", &["ldap_type", "ldap_summary", "ldap_request", "ldap_response", "ldap_request_length", "ldap_response_length", "ldap_total_size"]),
+    (
+        "ldap",
+        &[
+            "ldap_type",
+            "ldap_summary",
+            "ldap_request",
+            "ldap_response",
+            "ldap_request_length",
+            "ldap_response_length",
+            "ldap_total_size",
+        ],
+    ),
     (
         "radius",
         &[
@@ -169,12 +181,30 @@ const LATER: &[(&str, &str)] = &[
         "mongodb_opcode",
         "trawl does not keep the opcode: OP_MSG and legacy OP_QUERY rows fill the same columns (OP_COMPRESSED rows have the command `compressed`)",
     ),
-    ("tlsx_summary", "trawl writes one row per TLS handshake; its parts are tlsx_version, tlsx_sni, tlsx_alpn and tlsx_cipher_suite"),
-    ("tlsx_info", "trawl writes one row per TLS handshake (ClientHello as the request, ServerHello as the response), not one per hello"),
-    ("tcp_method", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
-    ("tcp_payload", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
-    ("tcp_error_type", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
-    ("tcp_error_message", "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)"),
+    (
+        "tlsx_summary",
+        "trawl writes one row per TLS handshake; its parts are tlsx_version, tlsx_sni, tlsx_alpn and tlsx_cipher_suite",
+    ),
+    (
+        "tlsx_info",
+        "trawl writes one row per TLS handshake (ClientHello as the request, ServerHello as the response), not one per hello",
+    ),
+    (
+        "tcp_method",
+        "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)",
+    ),
+    (
+        "tcp_payload",
+        "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)",
+    ),
+    (
+        "tcp_error_type",
+        "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)",
+    ),
+    (
+        "tcp_error_message",
+        "per-packet `tcp` entries are not produced; the TCP expert metrics are flow fields (retransmissions, dup_acks, ...)",
+    ),
     ("udp_length", "per-datagram UDP entries are not produced; use the flows table"),
     ("udp_checksum", "per-datagram UDP entries are not produced; use the flows table"),
     ("udp_payload", "per-datagram UDP entries are not produced; use the flows table"),
@@ -209,7 +239,16 @@ const RESOLUTION_STATUSES: &[&str] = &["", "not_found", "not_at_time", "no_metad
 
 macro_rules! var {
     ($name:expr, $ty:ident, $scope:expr, $calls:expr, $flows:expr, $values:expr, $doc:expr, $ex:expr) => {
-        VarDef { name: $name, ty: VarTy::$ty, scope: $scope, calls: $calls, flows: $flows, values: $values, doc: $doc, example: $ex }
+        VarDef {
+            name: $name,
+            ty: VarTy::$ty,
+            scope: $scope,
+            calls: $calls,
+            flows: $flows,
+            values: $values,
+            doc: $doc,
+            example: $ex,
+        }
     };
 }
 
@@ -239,10 +278,46 @@ const GQL_OPERATIONS: &[&str] = &["query", "mutation", "subscription"];
 /// The variables trawl answers (plus the protocol flags), in documentation order.
 pub static VARS: &[VarDef] = &[
     // Network
-    var!("src.ip", Str, None, Col("src_ip"), Col("src_ip"), &[], "Client (requester) address.", r#"src.ip.startsWith("192.168.")"#),
-    var!("dst.ip", Str, None, Col("dst_ip"), Col("dst_ip"), &[], "Server (responder) address.", r#"dst.ip == "169.254.169.254""#),
-    var!("src.port", Int, None, Col("src_port"), Col("src_port"), &[], "Client port (ICMP flows: the type).", "src.port > 1023"),
-    var!("dst.port", Int, None, Col("dst_port"), Col("dst_port"), &[], "Server port (ICMP flows: the code).", "dst.port >= 8000 && dst.port <= 9000"),
+    var!(
+        "src.ip",
+        Str,
+        None,
+        Col("src_ip"),
+        Col("src_ip"),
+        &[],
+        "Client (requester) address.",
+        r#"src.ip.startsWith("192.168.")"#
+    ),
+    var!(
+        "dst.ip",
+        Str,
+        None,
+        Col("dst_ip"),
+        Col("dst_ip"),
+        &[],
+        "Server (responder) address.",
+        r#"dst.ip == "169.254.169.254""#
+    ),
+    var!(
+        "src.port",
+        Int,
+        None,
+        Col("src_port"),
+        Col("src_port"),
+        &[],
+        "Client port (ICMP flows: the type).",
+        "src.port > 1023"
+    ),
+    var!(
+        "dst.port",
+        Int,
+        None,
+        Col("dst_port"),
+        Col("dst_port"),
+        &[],
+        "Server port (ICMP flows: the code).",
+        "dst.port >= 8000 && dst.port <= 9000"
+    ),
     var!(
         "protocol",
         Str,
@@ -255,8 +330,26 @@ pub static VARS: &[VarDef] = &[
     ),
     // Identity and time
     var!("id", Int, None, Col("id"), Col("flow_id"), &[], "Calls: the call's id. Flows: the flow id.", "id == 42"),
-    var!("index", Int, None, Col("index"), E_CALLS, &[], "0-based position of the exchange within its connection.", "index > 0"),
-    var!("flow_id", Int, None, Col("flow_id"), Col("flow_id"), &[], "The L4 flow (flows.flow_id) that carried the call.", "flow_id == 7"),
+    var!(
+        "index",
+        Int,
+        None,
+        Col("index"),
+        E_CALLS,
+        &[],
+        "0-based position of the exchange within its connection.",
+        "index > 0"
+    ),
+    var!(
+        "flow_id",
+        Int,
+        None,
+        Col("flow_id"),
+        Col("flow_id"),
+        &[],
+        "The L4 flow (flows.flow_id) that carried the call.",
+        "flow_id == 7"
+    ),
     var!("conn_id", Int, None, Col("flow_id"), Col("flow_id"), &[], "Same as flow_id.", "conn_id == 7"),
     var!(
         "timestamp",
@@ -278,7 +371,16 @@ pub static VARS: &[VarDef] = &[
         "Calls: request-to-response latency in microseconds (0 without a response). Flows: duration in microseconds.",
         "elapsed_time > 5000000"
     ),
-    var!("has_pcap", Bool, None, Const(true), Const(true), &[], "Always true: every record comes from a capture its packets can be exported from.", "has_pcap"),
+    var!(
+        "has_pcap",
+        Bool,
+        None,
+        Const(true),
+        Const(true),
+        &[],
+        "Always true: every record comes from a capture its packets can be exported from.",
+        "has_pcap"
+    ),
     // Protocol flags
     var!(
         "http",
@@ -310,9 +412,36 @@ pub static VARS: &[VarDef] = &[
         "GraphQL operations over HTTP/1 or HTTP/2; on flows, GraphQL was seen on the connection.",
         "gql"
     ),
-    var!("gqlv1", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/1.0", "HTTP/1.1"])), E_CALLS, &[], "GraphQL operations over HTTP/1.x.", "gqlv1"),
-    var!("gqlv2", Bool, None, Flag(Flag::ProtocolOver("graphql", &["HTTP/2"])), E_CALLS, &[], "GraphQL operations over HTTP/2.", "gqlv2"),
-    var!("redis", Bool, None, Flag(Flag::Protocol(&["redis"])), Flag(Flag::Detected("Redis")), &[], "Redis commands and replies (RESP2 and RESP3).", "redis"),
+    var!(
+        "gqlv1",
+        Bool,
+        None,
+        Flag(Flag::ProtocolOver("graphql", &["HTTP/1.0", "HTTP/1.1"])),
+        E_CALLS,
+        &[],
+        "GraphQL operations over HTTP/1.x.",
+        "gqlv1"
+    ),
+    var!(
+        "gqlv2",
+        Bool,
+        None,
+        Flag(Flag::ProtocolOver("graphql", &["HTTP/2"])),
+        E_CALLS,
+        &[],
+        "GraphQL operations over HTTP/2.",
+        "gqlv2"
+    ),
+    var!(
+        "redis",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["redis"])),
+        Flag(Flag::Detected("Redis")),
+        &[],
+        "Redis commands and replies (RESP2 and RESP3).",
+        "redis"
+    ),
     var!(
         "postgresql",
         Bool,
@@ -323,10 +452,46 @@ pub static VARS: &[VarDef] = &[
         "PostgreSQL queries, statements and startups.",
         "postgresql"
     ),
-    var!("mysql", Bool, None, Flag(Flag::Protocol(&["mysql"])), Flag(Flag::Detected("MySQL")), &[], "MySQL commands and handshakes.", "mysql"),
-    var!("mongodb", Bool, None, Flag(Flag::Protocol(&["mongodb"])), Flag(Flag::Detected("MongoDB")), &[], "MongoDB commands (OP_MSG, OP_QUERY).", "mongodb"),
-    var!("kafka", Bool, None, Flag(Flag::Protocol(&["kafka"])), Flag(Flag::Detected("Kafka")), &[], "Kafka requests and responses.", "kafka"),
-    var!("amqp", Bool, None, Flag(Flag::Protocol(&["amqp"])), Flag(Flag::Detected("AMQP")), &[], "AMQP 0-9-1 methods.", "amqp"),
+    var!(
+        "mysql",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["mysql"])),
+        Flag(Flag::Detected("MySQL")),
+        &[],
+        "MySQL commands and handshakes.",
+        "mysql"
+    ),
+    var!(
+        "mongodb",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["mongodb"])),
+        Flag(Flag::Detected("MongoDB")),
+        &[],
+        "MongoDB commands (OP_MSG, OP_QUERY).",
+        "mongodb"
+    ),
+    var!(
+        "kafka",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["kafka"])),
+        Flag(Flag::Detected("Kafka")),
+        &[],
+        "Kafka requests and responses.",
+        "kafka"
+    ),
+    var!(
+        "amqp",
+        Bool,
+        None,
+        Flag(Flag::Protocol(&["amqp"])),
+        Flag(Flag::Detected("AMQP")),
+        &[],
+        "AMQP 0-9-1 methods.",
+        "amqp"
+    ),
     var!(
         "tlsx",
         Bool,
@@ -360,7 +525,16 @@ pub static VARS: &[VarDef] = &[
     var!("tcp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["tcp"])), &[], "TCP connections.", "tcp"),
     var!("udp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["udp"])), &[], "UDP flows.", "udp"),
     var!("icmp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["icmp", "icmpv6"])), &[], "ICMP and ICMPv6 flows.", "icmp"),
-    var!("sctp", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["ip-132"])), &[], "SCTP associations (IP protocol 132; not decoded further).", "sctp"),
+    var!(
+        "sctp",
+        Bool,
+        None,
+        E_FLOWS,
+        Flag(Flag::Protocol(&["ip-132"])),
+        &[],
+        "SCTP associations (IP protocol 132; not decoded further).",
+        "sctp"
+    ),
     var!("conn", Bool, None, E_FLOWS, Const(true), &[], "Every flows row is a connection entry.", "conn"),
     var!("flow", Bool, None, E_FLOWS, Const(true), &[], "Every flows row is also a flow entry.", "flow"),
     var!("tcp_conn", Bool, None, E_FLOWS, Flag(Flag::Protocol(&["tcp"])), &[], "TCP connection entries.", "tcp_conn"),
@@ -380,8 +554,26 @@ pub static VARS: &[VarDef] = &[
     // HTTP
     var!("method", Str, HTTP, Col("method"), E_CALLS, &[], "Request method as sent.", r#"method == "POST""#),
     var!("url", Str, HTTP, Col("url"), E_CALLS, &[], "Request target: path and query.", r#"url.contains("/api")"#),
-    var!("path", Str, HTTP, Col("path"), E_CALLS, &[], "Request path without the query.", r#"!path.contains("/health")"#),
-    var!("host", Str, HTTP, Col("host"), E_CALLS, &[], "Host header (trawl extension).", r#"host.endsWith(".internal")"#),
+    var!(
+        "path",
+        Str,
+        HTTP,
+        Col("path"),
+        E_CALLS,
+        &[],
+        "Request path without the query.",
+        r#"!path.contains("/health")"#
+    ),
+    var!(
+        "host",
+        Str,
+        HTTP,
+        Col("host"),
+        E_CALLS,
+        &[],
+        "Host header (trawl extension).",
+        r#"host.endsWith(".internal")"#
+    ),
     var!(
         "status_code",
         Int,
@@ -402,8 +594,26 @@ pub static VARS: &[VarDef] = &[
         "Reason phrase of the final response (trawl extension).",
         r#"status_text == "Bad Gateway""#
     ),
-    var!("http_version", Str, HTTP, Col("http_version"), E_CALLS, HTTP_VERSIONS, "HTTP/1.0, HTTP/1.1 or HTTP/2.", r#"http_version == "HTTP/2""#),
-    var!("query_string", StrMap, HTTP, Col("query_string"), E_CALLS, &[], "Query parameters, percent-decoded.", r#"query_string["debug"] == "1""#),
+    var!(
+        "http_version",
+        Str,
+        HTTP,
+        Col("http_version"),
+        E_CALLS,
+        HTTP_VERSIONS,
+        "HTTP/1.0, HTTP/1.1 or HTTP/2.",
+        r#"http_version == "HTTP/2""#
+    ),
+    var!(
+        "query_string",
+        StrMap,
+        HTTP,
+        Col("query_string"),
+        E_CALLS,
+        &[],
+        "Query parameters, percent-decoded.",
+        r#"query_string["debug"] == "1""#
+    ),
     var!(
         "request.headers",
         StrMap,
@@ -444,8 +654,26 @@ pub static VARS: &[VarDef] = &[
         "Cookies set by the response (name=value of each Set-Cookie).",
         r#"response.cookies["session"] != """#
     ),
-    var!("request_headers_size", Int, HTTP, Col("request_headers_size"), E_CALLS, &[], "Bytes of the request line and headers.", "request_headers_size > 8192"),
-    var!("request_body_size", Int, HTTP, Col("request_body_size"), E_CALLS, &[], "Bytes of the request body on the wire.", "request_body_size > 1000000"),
+    var!(
+        "request_headers_size",
+        Int,
+        HTTP,
+        Col("request_headers_size"),
+        E_CALLS,
+        &[],
+        "Bytes of the request line and headers.",
+        "request_headers_size > 8192"
+    ),
+    var!(
+        "request_body_size",
+        Int,
+        HTTP,
+        Col("request_body_size"),
+        E_CALLS,
+        &[],
+        "Bytes of the request body on the wire.",
+        "request_body_size > 1000000"
+    ),
     var!(
         "response_headers_size",
         Int,
@@ -456,7 +684,16 @@ pub static VARS: &[VarDef] = &[
         "Bytes of the status line and headers.",
         "response_headers_size > 4096"
     ),
-    var!("response_body_size", Int, HTTP, Col("response_body_size"), E_CALLS, &[], "Bytes of the response body on the wire.", "response_body_size > 10000"),
+    var!(
+        "response_body_size",
+        Int,
+        HTTP,
+        Col("response_body_size"),
+        E_CALLS,
+        &[],
+        "Bytes of the response body on the wire.",
+        "response_body_size > 10000"
+    ),
     var!(
         "request.body",
         Str,
@@ -498,14 +735,77 @@ pub static VARS: &[VarDef] = &[
         "Question types: A, AAAA, NS, CNAME, SOA, MX, TXT, SRV, PTR, ANY, ...",
         r#""A" in dns_question_types"#
     ),
-    var!("dns_answers", StrList, DNS, Col("dns_answers"), E_CALLS, &[], "Data of the response's answers.", "size(dns_answers) == 0"),
-    var!("dns_request", Bool, DNS, Positive("request_headers_size"), E_CALLS, &[], "The query was captured.", "dns_request"),
-    var!("dns_response", Bool, DNS, Positive("response_headers_size"), E_CALLS, &[], "The response was captured.", "dns_response && status_code != 0"),
-    var!("dns_request_length", Int, DNS, Col("request_body_size"), E_CALLS, &[], "Bytes of the query message.", "dns_request_length > 512"),
-    var!("dns_response_length", Int, DNS, Col("response_body_size"), E_CALLS, &[], "Bytes of the response message.", "dns_response_length > 512"),
-    var!("dns_total_size", Int, DNS, Sum(&["request_body_size", "response_body_size"]), E_CALLS, &[], "Query plus response bytes.", "dns_total_size > 1000"),
+    var!(
+        "dns_answers",
+        StrList,
+        DNS,
+        Col("dns_answers"),
+        E_CALLS,
+        &[],
+        "Data of the response's answers.",
+        "size(dns_answers) == 0"
+    ),
+    var!(
+        "dns_request",
+        Bool,
+        DNS,
+        Positive("request_headers_size"),
+        E_CALLS,
+        &[],
+        "The query was captured.",
+        "dns_request"
+    ),
+    var!(
+        "dns_response",
+        Bool,
+        DNS,
+        Positive("response_headers_size"),
+        E_CALLS,
+        &[],
+        "The response was captured.",
+        "dns_response && status_code != 0"
+    ),
+    var!(
+        "dns_request_length",
+        Int,
+        DNS,
+        Col("request_body_size"),
+        E_CALLS,
+        &[],
+        "Bytes of the query message.",
+        "dns_request_length > 512"
+    ),
+    var!(
+        "dns_response_length",
+        Int,
+        DNS,
+        Col("response_body_size"),
+        E_CALLS,
+        &[],
+        "Bytes of the response message.",
+        "dns_response_length > 512"
+    ),
+    var!(
+        "dns_total_size",
+        Int,
+        DNS,
+        Sum(&["request_body_size", "response_body_size"]),
+        E_CALLS,
+        &[],
+        "Query plus response bytes.",
+        "dns_total_size > 1000"
+    ),
     // Redis
-    var!("redis_type", Str, REDIS, Col("redis_command"), E_CALLS, &[], "The command (`GET`, `SET`, ...).", r#"redis_type == "GET""#),
+    var!(
+        "redis_type",
+        Str,
+        REDIS,
+        Col("redis_command"),
+        E_CALLS,
+        &[],
+        "The command (`GET`, `SET`, ...).",
+        r#"redis_type == "GET""#
+    ),
     var!(
         "redis_command",
         Str,
@@ -516,9 +816,36 @@ pub static VARS: &[VarDef] = &[
         "The command line (command and first arguments, cut).",
         r#"redis_command.contains("session:")"#
     ),
-    var!("redis_key", Str, REDIS, Col("redis_key"), E_CALLS, &[], "The first argument, cut at 64 bytes.", r#"redis_key.startsWith("session:")"#),
-    var!("redis_request_size", Int, REDIS, Col("request_body_size"), E_CALLS, &[], "Bytes of the command.", "redis_request_size > 1000000"),
-    var!("redis_response_size", Int, REDIS, Col("response_body_size"), E_CALLS, &[], "Bytes of the reply.", "redis_response_size > 1000000"),
+    var!(
+        "redis_key",
+        Str,
+        REDIS,
+        Col("redis_key"),
+        E_CALLS,
+        &[],
+        "The first argument, cut at 64 bytes.",
+        r#"redis_key.startsWith("session:")"#
+    ),
+    var!(
+        "redis_request_size",
+        Int,
+        REDIS,
+        Col("request_body_size"),
+        E_CALLS,
+        &[],
+        "Bytes of the command.",
+        "redis_request_size > 1000000"
+    ),
+    var!(
+        "redis_response_size",
+        Int,
+        REDIS,
+        Col("response_body_size"),
+        E_CALLS,
+        &[],
+        "Bytes of the reply.",
+        "redis_response_size > 1000000"
+    ),
     var!(
         "redis_total_size",
         Int,
@@ -529,7 +856,16 @@ pub static VARS: &[VarDef] = &[
         "Command plus reply bytes.",
         "redis_total_size > 1000000"
     ),
-    var!("redis_reply_type", Str, REDIS, Col("redis_reply_type"), E_CALLS, &[], "The reply's RESP type (trawl extension).", r#"redis_reply_type == "error""#),
+    var!(
+        "redis_reply_type",
+        Str,
+        REDIS,
+        Col("redis_reply_type"),
+        E_CALLS,
+        &[],
+        "The reply's RESP type (trawl extension).",
+        r#"redis_reply_type == "error""#
+    ),
     var!(
         "redis_error",
         Str,
@@ -551,13 +887,67 @@ pub static VARS: &[VarDef] = &[
         "The exchange's first message: `Query`, `Parse`, `Bind`, `StartupMessage`, ...",
         r#"postgresql_command == "Query""#
     ),
-    var!("postgresql_query", Str, PG, Col("db_query"), E_CALLS, &[], "The SQL text (cut at 4 KiB).", r#"postgresql_query.contains("UNION SELECT")"#),
-    var!("postgresql_database", Str, PG, Col("db_database"), E_CALLS, &[], "The database of the connection.", r#"postgresql_database == "shop""#),
-    var!("postgresql_user", Str, PG, Col("db_user"), E_CALLS, &[], "The user of the connection.", r#"postgresql_user == "postgres""#),
-    var!("postgresql_request_size", Int, PG, REQ_SIZE, E_CALLS, &[], "Bytes of the frontend messages.", "postgresql_request_size > 100000"),
-    var!("postgresql_response_size", Int, PG, RESP_SIZE, E_CALLS, &[], "Bytes of the backend messages.", "postgresql_response_size > 1000000"),
+    var!(
+        "postgresql_query",
+        Str,
+        PG,
+        Col("db_query"),
+        E_CALLS,
+        &[],
+        "The SQL text (cut at 4 KiB).",
+        r#"postgresql_query.contains("UNION SELECT")"#
+    ),
+    var!(
+        "postgresql_database",
+        Str,
+        PG,
+        Col("db_database"),
+        E_CALLS,
+        &[],
+        "The database of the connection.",
+        r#"postgresql_database == "shop""#
+    ),
+    var!(
+        "postgresql_user",
+        Str,
+        PG,
+        Col("db_user"),
+        E_CALLS,
+        &[],
+        "The user of the connection.",
+        r#"postgresql_user == "postgres""#
+    ),
+    var!(
+        "postgresql_request_size",
+        Int,
+        PG,
+        REQ_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the frontend messages.",
+        "postgresql_request_size > 100000"
+    ),
+    var!(
+        "postgresql_response_size",
+        Int,
+        PG,
+        RESP_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the backend messages.",
+        "postgresql_response_size > 1000000"
+    ),
     var!("postgresql_total_size", Int, PG, TOTAL_SIZE, E_CALLS, &[], "Both.", "postgresql_total_size > 1000000"),
-    var!("postgresql_success", Bool, PG, Col("db_success"), E_CALLS, &[], "Answered without an ErrorResponse.", "!postgresql_success"),
+    var!(
+        "postgresql_success",
+        Bool,
+        PG,
+        Col("db_success"),
+        E_CALLS,
+        &[],
+        "Answered without an ErrorResponse.",
+        "!postgresql_success"
+    ),
     var!(
         "postgresql_error_code",
         Str,
@@ -588,7 +978,16 @@ pub static VARS: &[VarDef] = &[
         "The command tag (`INSERT 0 1`) (trawl extension).",
         r#"postgresql_result.startsWith("DELETE")"#
     ),
-    var!("postgresql_rows", Int, PG, Col("db_rows"), E_CALLS, &[], "Rows returned (trawl extension).", "postgresql_rows > 1000"),
+    var!(
+        "postgresql_rows",
+        Int,
+        PG,
+        Col("db_rows"),
+        E_CALLS,
+        &[],
+        "Rows returned (trawl extension).",
+        "postgresql_rows > 1000"
+    ),
     // MySQL
     var!(
         "mysql_command",
@@ -610,16 +1009,97 @@ pub static VARS: &[VarDef] = &[
         "The SQL text (a prepared statement's, for an execute).",
         r#"mysql_query.contains("SELECT") && !mysql_success"#
     ),
-    var!("mysql_database", Str, MYSQL, Col("db_database"), E_CALLS, &[], "The database in use.", r#"mysql_database == "shop""#),
-    var!("mysql_statement_id", Int, MYSQL, Col("db_statement"), E_CALLS, &[], "The prepared statement's id.", "mysql_statement_id == 1"),
-    var!("mysql_request_size", Int, MYSQL, REQ_SIZE, E_CALLS, &[], "Bytes of the command's packets.", "mysql_request_size > 100000"),
-    var!("mysql_response_size", Int, MYSQL, RESP_SIZE, E_CALLS, &[], "Bytes of the response's packets.", "mysql_response_size > 1000000"),
+    var!(
+        "mysql_database",
+        Str,
+        MYSQL,
+        Col("db_database"),
+        E_CALLS,
+        &[],
+        "The database in use.",
+        r#"mysql_database == "shop""#
+    ),
+    var!(
+        "mysql_statement_id",
+        Int,
+        MYSQL,
+        Col("db_statement"),
+        E_CALLS,
+        &[],
+        "The prepared statement's id.",
+        "mysql_statement_id == 1"
+    ),
+    var!(
+        "mysql_request_size",
+        Int,
+        MYSQL,
+        REQ_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the command's packets.",
+        "mysql_request_size > 100000"
+    ),
+    var!(
+        "mysql_response_size",
+        Int,
+        MYSQL,
+        RESP_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the response's packets.",
+        "mysql_response_size > 1000000"
+    ),
     var!("mysql_total_size", Int, MYSQL, TOTAL_SIZE, E_CALLS, &[], "Both.", "mysql_total_size > 1000000"),
-    var!("mysql_success", Bool, MYSQL, Col("db_success"), E_CALLS, &[], "Answered without an ERR packet.", "!mysql_success"),
-    var!("mysql_error_code", Int, MYSQL, Col("db_error_code"), E_CALLS, &[], "The error number (1146 no such table).", "mysql_error_code == 1146"),
-    var!("mysql_error_message", Str, MYSQL, Col("db_error_message"), E_CALLS, &[], "The error's message.", r#"mysql_error_message.contains("doesn't exist")"#),
-    var!("mysql_user", Str, MYSQL, Col("db_user"), E_CALLS, &[], "The user of the connection (trawl extension).", r#"mysql_user == "root""#),
-    var!("mysql_rows", Int, MYSQL, Col("db_rows"), E_CALLS, &[], "Rows returned (trawl extension).", "mysql_rows > 1000"),
+    var!(
+        "mysql_success",
+        Bool,
+        MYSQL,
+        Col("db_success"),
+        E_CALLS,
+        &[],
+        "Answered without an ERR packet.",
+        "!mysql_success"
+    ),
+    var!(
+        "mysql_error_code",
+        Int,
+        MYSQL,
+        Col("db_error_code"),
+        E_CALLS,
+        &[],
+        "The error number (1146 no such table).",
+        "mysql_error_code == 1146"
+    ),
+    var!(
+        "mysql_error_message",
+        Str,
+        MYSQL,
+        Col("db_error_message"),
+        E_CALLS,
+        &[],
+        "The error's message.",
+        r#"mysql_error_message.contains("doesn't exist")"#
+    ),
+    var!(
+        "mysql_user",
+        Str,
+        MYSQL,
+        Col("db_user"),
+        E_CALLS,
+        &[],
+        "The user of the connection (trawl extension).",
+        r#"mysql_user == "root""#
+    ),
+    var!(
+        "mysql_rows",
+        Int,
+        MYSQL,
+        Col("db_rows"),
+        E_CALLS,
+        &[],
+        "Rows returned (trawl extension).",
+        "mysql_rows > 1000"
+    ),
     // MongoDB
     var!(
         "mongodb_command",
@@ -631,15 +1111,87 @@ pub static VARS: &[VarDef] = &[
         "The command: `find`, `insert`, `update`, `aggregate`, ...",
         r#"mongodb_command == "find" && mongodb_collection == "users""#
     ),
-    var!("mongodb_database", Str, MONGO, Col("db_database"), E_CALLS, &[], "The database (`$db`).", r#"mongodb_database == "shop""#),
-    var!("mongodb_collection", Str, MONGO, Col("db_collection"), E_CALLS, &[], "The collection the command names.", r#"mongodb_collection == "users""#),
-    var!("mongodb_request_size", Int, MONGO, REQ_SIZE, E_CALLS, &[], "Bytes of the request.", "mongodb_request_size > 100000"),
-    var!("mongodb_response_size", Int, MONGO, RESP_SIZE, E_CALLS, &[], "Bytes of the reply.", "mongodb_response_size > 1000000"),
+    var!(
+        "mongodb_database",
+        Str,
+        MONGO,
+        Col("db_database"),
+        E_CALLS,
+        &[],
+        "The database (`$db`).",
+        r#"mongodb_database == "shop""#
+    ),
+    var!(
+        "mongodb_collection",
+        Str,
+        MONGO,
+        Col("db_collection"),
+        E_CALLS,
+        &[],
+        "The collection the command names.",
+        r#"mongodb_collection == "users""#
+    ),
+    var!(
+        "mongodb_request_size",
+        Int,
+        MONGO,
+        REQ_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the request.",
+        "mongodb_request_size > 100000"
+    ),
+    var!(
+        "mongodb_response_size",
+        Int,
+        MONGO,
+        RESP_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the reply.",
+        "mongodb_response_size > 1000000"
+    ),
     var!("mongodb_total_size", Int, MONGO, TOTAL_SIZE, E_CALLS, &[], "Both.", "mongodb_total_size > 1000000"),
-    var!("mongodb_success", Bool, MONGO, Col("db_success"), E_CALLS, &[], "The reply said `ok: 1` without write errors.", "!mongodb_success"),
-    var!("mongodb_error_code", Int, MONGO, Col("db_error_code"), E_CALLS, &[], "The error code (11000 duplicate key).", "mongodb_error_code == 11000"),
-    var!("mongodb_error_message", Str, MONGO, Col("db_error_message"), E_CALLS, &[], "The error's message.", r#"mongodb_error_message.contains("duplicate")"#),
-    var!("mongodb_error_code_name", Str, MONGO, Col("db_error_name"), E_CALLS, &[], "The error's code name.", r#"mongodb_error_code_name == "DuplicateKey""#),
+    var!(
+        "mongodb_success",
+        Bool,
+        MONGO,
+        Col("db_success"),
+        E_CALLS,
+        &[],
+        "The reply said `ok: 1` without write errors.",
+        "!mongodb_success"
+    ),
+    var!(
+        "mongodb_error_code",
+        Int,
+        MONGO,
+        Col("db_error_code"),
+        E_CALLS,
+        &[],
+        "The error code (11000 duplicate key).",
+        "mongodb_error_code == 11000"
+    ),
+    var!(
+        "mongodb_error_message",
+        Str,
+        MONGO,
+        Col("db_error_message"),
+        E_CALLS,
+        &[],
+        "The error's message.",
+        r#"mongodb_error_message.contains("duplicate")"#
+    ),
+    var!(
+        "mongodb_error_code_name",
+        Str,
+        MONGO,
+        Col("db_error_name"),
+        E_CALLS,
+        &[],
+        "The error's code name.",
+        r#"mongodb_error_code_name == "DuplicateKey""#
+    ),
     var!(
         "mongodb_query",
         Str,
@@ -651,7 +1203,16 @@ pub static VARS: &[VarDef] = &[
         r#"mongodb_query.contains("$where")"#
     ),
     // Kafka
-    var!("kafka_api_key", Int, KAFKA, Col("kafka_api_key"), E_CALLS, &[], "The API key (0 Produce, 1 Fetch, 3 Metadata, ...).", "kafka_api_key == 0"),
+    var!(
+        "kafka_api_key",
+        Int,
+        KAFKA,
+        Col("kafka_api_key"),
+        E_CALLS,
+        &[],
+        "The API key (0 Produce, 1 Fetch, 3 Metadata, ...).",
+        "kafka_api_key == 0"
+    ),
     var!(
         "kafka_api_key_name",
         Str,
@@ -662,10 +1223,37 @@ pub static VARS: &[VarDef] = &[
         "The API key's name, upper-cased as Kubeshark shows it (`PRODUCE`, `FETCH`, `APIVERSIONS`).",
         r#"kafka_api_key_name == "PRODUCE""#
     ),
-    var!("kafka_client_id", Str, KAFKA, Col("kafka_client_id"), E_CALLS, &[], "The client id.", r#"kafka_client_id.startsWith("consumer-")"#),
+    var!(
+        "kafka_client_id",
+        Str,
+        KAFKA,
+        Col("kafka_client_id"),
+        E_CALLS,
+        &[],
+        "The client id.",
+        r#"kafka_client_id.startsWith("consumer-")"#
+    ),
     var!("kafka_size", Int, KAFKA, TOTAL_SIZE, E_CALLS, &[], "Request plus response bytes.", "kafka_size > 1000000"),
-    var!("kafka_request", Bool, KAFKA, Positive("request_body_size"), E_CALLS, &[], "The request was captured.", "kafka_request"),
-    var!("kafka_response", Bool, KAFKA, Positive("response_body_size"), E_CALLS, &[], "The response was captured.", "!kafka_response"),
+    var!(
+        "kafka_request",
+        Bool,
+        KAFKA,
+        Positive("request_body_size"),
+        E_CALLS,
+        &[],
+        "The request was captured.",
+        "kafka_request"
+    ),
+    var!(
+        "kafka_response",
+        Bool,
+        KAFKA,
+        Positive("response_body_size"),
+        E_CALLS,
+        &[],
+        "The response was captured.",
+        "!kafka_response"
+    ),
     var!(
         "kafka_request_summary",
         Str,
@@ -676,9 +1264,36 @@ pub static VARS: &[VarDef] = &[
         "The topics of a Produce or Fetch request, joined by commas.",
         r#"kafka_request_summary.contains("orders")"#
     ),
-    var!("kafka_request_size", Int, KAFKA, REQ_SIZE, E_CALLS, &[], "Bytes of the request.", "kafka_request_size > 1000000"),
-    var!("kafka_response_size", Int, KAFKA, RESP_SIZE, E_CALLS, &[], "Bytes of the response.", "kafka_response_size > 1000000"),
-    var!("kafka_api_version", Int, KAFKA, Col("kafka_api_version"), E_CALLS, &[], "The API version (trawl extension).", "kafka_api_version >= 12"),
+    var!(
+        "kafka_request_size",
+        Int,
+        KAFKA,
+        REQ_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the request.",
+        "kafka_request_size > 1000000"
+    ),
+    var!(
+        "kafka_response_size",
+        Int,
+        KAFKA,
+        RESP_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the response.",
+        "kafka_response_size > 1000000"
+    ),
+    var!(
+        "kafka_api_version",
+        Int,
+        KAFKA,
+        Col("kafka_api_version"),
+        E_CALLS,
+        &[],
+        "The API version (trawl extension).",
+        "kafka_api_version >= 12"
+    ),
     var!(
         "kafka_error_code",
         Int,
@@ -689,7 +1304,16 @@ pub static VARS: &[VarDef] = &[
         "The response's error code, 0 on success (trawl extension).",
         "kafka_error_code != 0"
     ),
-    var!("kafka_topics", StrList, KAFKA, Col("kafka_topics"), E_CALLS, &[], "The topics named, as a list (trawl extension).", r#""orders" in kafka_topics"#),
+    var!(
+        "kafka_topics",
+        StrList,
+        KAFKA,
+        Col("kafka_topics"),
+        E_CALLS,
+        &[],
+        "The topics named, as a list (trawl extension).",
+        r#""orders" in kafka_topics"#
+    ),
     // AMQP
     var!(
         "amqp_method",
@@ -701,13 +1325,67 @@ pub static VARS: &[VarDef] = &[
         "The method (`basic.publish`, `queue.declare`, ...).",
         r#"amqp_method == "basic.publish""#
     ),
-    var!("amqp_summary", Str, AMQP, Col("url"), E_CALLS, &[], "The exchange the method names, else its queue.", r#"amqp_summary == "orders""#),
-    var!("amqp_request", Bool, AMQP, Positive("request_body_size"), E_CALLS, &[], "The method was captured.", "amqp_request"),
-    var!("amqp_response", Bool, AMQP, Positive("response_body_size"), E_CALLS, &[], "Its reply was captured.", "!amqp_response"),
-    var!("amqp_request_length", Int, AMQP, REQ_SIZE, E_CALLS, &[], "Bytes of the method's frames and content.", "amqp_request_length > 100000"),
-    var!("amqp_response_length", Int, AMQP, RESP_SIZE, E_CALLS, &[], "Bytes of the reply's frame.", "amqp_response_length > 0"),
+    var!(
+        "amqp_summary",
+        Str,
+        AMQP,
+        Col("url"),
+        E_CALLS,
+        &[],
+        "The exchange the method names, else its queue.",
+        r#"amqp_summary == "orders""#
+    ),
+    var!(
+        "amqp_request",
+        Bool,
+        AMQP,
+        Positive("request_body_size"),
+        E_CALLS,
+        &[],
+        "The method was captured.",
+        "amqp_request"
+    ),
+    var!(
+        "amqp_response",
+        Bool,
+        AMQP,
+        Positive("response_body_size"),
+        E_CALLS,
+        &[],
+        "Its reply was captured.",
+        "!amqp_response"
+    ),
+    var!(
+        "amqp_request_length",
+        Int,
+        AMQP,
+        REQ_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the method's frames and content.",
+        "amqp_request_length > 100000"
+    ),
+    var!(
+        "amqp_response_length",
+        Int,
+        AMQP,
+        RESP_SIZE,
+        E_CALLS,
+        &[],
+        "Bytes of the reply's frame.",
+        "amqp_response_length > 0"
+    ),
     var!("amqp_total_size", Int, AMQP, TOTAL_SIZE, E_CALLS, &[], "Both.", "amqp_total_size > 100000"),
-    var!("amqp_exchange", Str, AMQP, Col("amqp_exchange"), E_CALLS, &[], "The exchange named (trawl extension).", r#"amqp_exchange == "orders""#),
+    var!(
+        "amqp_exchange",
+        Str,
+        AMQP,
+        Col("amqp_exchange"),
+        E_CALLS,
+        &[],
+        "The exchange named (trawl extension).",
+        r#"amqp_exchange == "orders""#
+    ),
     var!(
         "amqp_routing_key",
         Str,
@@ -718,13 +1396,58 @@ pub static VARS: &[VarDef] = &[
         "The routing key (trawl extension).",
         r#"amqp_routing_key.startsWith("order.")"#
     ),
-    var!("amqp_queue", Str, AMQP, Col("amqp_queue"), E_CALLS, &[], "The queue named (trawl extension).", r#"amqp_queue == "tasks""#),
-    var!("amqp_reply_code", Int, AMQP, Col("amqp_reply_code"), E_CALLS, &[], "A close's or return's reply code (trawl extension).", "amqp_reply_code >= 300"),
-    var!("amqp_reply_text", Str, AMQP, Col("amqp_reply_text"), E_CALLS, &[], "Its reply text (trawl extension).", r#"amqp_reply_text.startsWith("NOT_FOUND")"#),
+    var!(
+        "amqp_queue",
+        Str,
+        AMQP,
+        Col("amqp_queue"),
+        E_CALLS,
+        &[],
+        "The queue named (trawl extension).",
+        r#"amqp_queue == "tasks""#
+    ),
+    var!(
+        "amqp_reply_code",
+        Int,
+        AMQP,
+        Col("amqp_reply_code"),
+        E_CALLS,
+        &[],
+        "A close's or return's reply code (trawl extension).",
+        "amqp_reply_code >= 300"
+    ),
+    var!(
+        "amqp_reply_text",
+        Str,
+        AMQP,
+        Col("amqp_reply_text"),
+        E_CALLS,
+        &[],
+        "Its reply text (trawl extension).",
+        r#"amqp_reply_text.startsWith("NOT_FOUND")"#
+    ),
     // TLS handshakes (Kubeshark's tlsx_* names, and the tls_* names of its unmerged docs)
-    var!("tlsx_sni", Str, TLSX, Col("tls_sni"), E_CALLS, &[], "Server name the client asked for (SNI).", r#"tlsx_sni.endsWith(".amazonaws.com")"#),
+    var!(
+        "tlsx_sni",
+        Str,
+        TLSX,
+        Col("tls_sni"),
+        E_CALLS,
+        &[],
+        "Server name the client asked for (SNI).",
+        r#"tlsx_sni.endsWith(".amazonaws.com")"#
+    ),
     var!("tls_sni", Str, TLSX, Col("tls_sni"), E_CALLS, &[], "Same as tlsx_sni.", r#"tls_sni == "example.com""#),
-    var!("tlsx_version", Int, TLSX, Col("tls_version_code"), E_CALLS, &[], "Negotiated version code (771 is TLS 1.2, 772 TLS 1.3).", "tlsx_version < 771"),
+    var!(
+        "tlsx_version",
+        Int,
+        TLSX,
+        Col("tls_version_code"),
+        E_CALLS,
+        &[],
+        "Negotiated version code (771 is TLS 1.2, 772 TLS 1.3).",
+        "tlsx_version < 771"
+    ),
     var!("tls_version", Int, TLSX, Col("tls_version_code"), E_CALLS, &[], "Same as tlsx_version.", "tls_version < 771"),
     var!(
         "tlsx_cipher_suite",
@@ -736,7 +1459,16 @@ pub static VARS: &[VarDef] = &[
         "Cipher suite the server chose (4865 is TLS_AES_128_GCM_SHA256).",
         "tlsx_cipher_suite == 4865"
     ),
-    var!("tls_cipher_suite", Int, TLSX, Col("tls_cipher_suite"), E_CALLS, &[], "Same as tlsx_cipher_suite.", "tls_cipher_suite == 5"),
+    var!(
+        "tls_cipher_suite",
+        Int,
+        TLSX,
+        Col("tls_cipher_suite"),
+        E_CALLS,
+        &[],
+        "Same as tlsx_cipher_suite.",
+        "tls_cipher_suite == 5"
+    ),
     var!(
         "tlsx_cipher_suites",
         StrList,
@@ -747,15 +1479,78 @@ pub static VARS: &[VarDef] = &[
         "Cipher suites the client offered (`0x1301` form).",
         r#""0x0005" in tlsx_cipher_suites"#
     ),
-    var!("tls_cipher_suites", StrList, TLSX, Col("tls_cipher_suites"), E_CALLS, &[], "Same as tlsx_cipher_suites.", r#""0x0005" in tls_cipher_suites"#),
-    var!("tlsx_alpn", Str, TLSX, Col("tls_alpn_selected"), E_CALLS, &[], "Application protocol the server chose (ALPN).", r#"tlsx_alpn == "h2""#),
+    var!(
+        "tls_cipher_suites",
+        StrList,
+        TLSX,
+        Col("tls_cipher_suites"),
+        E_CALLS,
+        &[],
+        "Same as tlsx_cipher_suites.",
+        r#""0x0005" in tls_cipher_suites"#
+    ),
+    var!(
+        "tlsx_alpn",
+        Str,
+        TLSX,
+        Col("tls_alpn_selected"),
+        E_CALLS,
+        &[],
+        "Application protocol the server chose (ALPN).",
+        r#"tlsx_alpn == "h2""#
+    ),
     var!("tls_alpn", Str, TLSX, Col("tls_alpn_selected"), E_CALLS, &[], "Same as tlsx_alpn.", r#"tls_alpn == "h2""#),
-    var!("tlsx_ja3", Str, TLSX, Col("tls_ja3"), E_CALLS, &[], "JA3 of the ClientHello (trawl extension).", r#"tlsx_ja3 == "35708a08e7be9f7aa5bce7f2d5c1cecb""#),
-    var!("tlsx_ja3s", Str, TLSX, Col("tls_ja3s"), E_CALLS, &[], "JA3S of the ServerHello (trawl extension).", r#"tlsx_ja3s.startsWith("eb1d")"#),
-    var!("tlsx_ja4", Str, TLSX, Col("tls_ja4"), E_CALLS, &[], "JA4 of the ClientHello (trawl extension).", r#"tlsx_ja4.startsWith("t13d")"#),
-    var!("tlsx_weak", StrList, TLSX, Col("tls_weak"), E_CALLS, &[], "Weak version or cipher protection (trawl extension).", "size(tlsx_weak) > 0"),
+    var!(
+        "tlsx_ja3",
+        Str,
+        TLSX,
+        Col("tls_ja3"),
+        E_CALLS,
+        &[],
+        "JA3 of the ClientHello (trawl extension).",
+        r#"tlsx_ja3 == "35708a08e7be9f7aa5bce7f2d5c1cecb""#
+    ),
+    var!(
+        "tlsx_ja3s",
+        Str,
+        TLSX,
+        Col("tls_ja3s"),
+        E_CALLS,
+        &[],
+        "JA3S of the ServerHello (trawl extension).",
+        r#"tlsx_ja3s.startsWith("eb1d")"#
+    ),
+    var!(
+        "tlsx_ja4",
+        Str,
+        TLSX,
+        Col("tls_ja4"),
+        E_CALLS,
+        &[],
+        "JA4 of the ClientHello (trawl extension).",
+        r#"tlsx_ja4.startsWith("t13d")"#
+    ),
+    var!(
+        "tlsx_weak",
+        StrList,
+        TLSX,
+        Col("tls_weak"),
+        E_CALLS,
+        &[],
+        "Weak version or cipher protection (trawl extension).",
+        "size(tlsx_weak) > 0"
+    ),
     // gRPC
-    var!("grpc_method", Str, GRPC, Col("grpc_method"), E_CALLS, &[], "The method: the last segment of the path (`SayHello`).", r#"grpc_method == "SayHello""#),
+    var!(
+        "grpc_method",
+        Str,
+        GRPC,
+        Col("grpc_method"),
+        E_CALLS,
+        &[],
+        "The method: the last segment of the path (`SayHello`).",
+        r#"grpc_method == "SayHello""#
+    ),
     var!(
         "grpc_service",
         Str,
@@ -766,7 +1561,16 @@ pub static VARS: &[VarDef] = &[
         "The fully qualified service (trawl extension).",
         r#"grpc_service.startsWith("helloworld.")"#
     ),
-    var!("grpc_status", Int, GRPC, Col("grpc_status"), E_CALLS, &[], "`grpc-status` of the trailers; 0 (OK) when absent.", "grpc_status != 0"),
+    var!(
+        "grpc_status",
+        Int,
+        GRPC,
+        Col("grpc_status"),
+        E_CALLS,
+        &[],
+        "`grpc-status` of the trailers; 0 (OK) when absent.",
+        "grpc_status != 0"
+    ),
     var!(
         "grpc_message",
         Str,
@@ -818,11 +1622,47 @@ pub static VARS: &[VarDef] = &[
         "The operation name (trawl extension).",
         r#"gql_operation_name == "AddItem""#
     ),
-    var!("gql_errors", Int, GQL, Col("gql_errors"), E_CALLS, &[], "Entries of the response's `errors` array (trawl extension).", "gql_errors > 0"),
+    var!(
+        "gql_errors",
+        Int,
+        GQL,
+        Col("gql_errors"),
+        E_CALLS,
+        &[],
+        "Entries of the response's `errors` array (trawl extension).",
+        "gql_errors > 0"
+    ),
     // WebSocket
-    var!("ws_opcode", Str, WS, Col("ws_opcode"), E_CALLS, WS_OPCODES, "`text`, `binary`, `close`, `ping` or `pong`.", r#"ws_opcode == "close""#),
-    var!("ws_request", Bool, WS, Col("ws_from_client"), E_CALLS, &[], "The message was sent by the client.", "ws_request"),
-    var!("ws_response", Bool, WS, Negated("ws_from_client"), E_CALLS, &[], "The message was sent by the server.", "ws_response"),
+    var!(
+        "ws_opcode",
+        Str,
+        WS,
+        Col("ws_opcode"),
+        E_CALLS,
+        WS_OPCODES,
+        "`text`, `binary`, `close`, `ping` or `pong`.",
+        r#"ws_opcode == "close""#
+    ),
+    var!(
+        "ws_request",
+        Bool,
+        WS,
+        Col("ws_from_client"),
+        E_CALLS,
+        &[],
+        "The message was sent by the client.",
+        "ws_request"
+    ),
+    var!(
+        "ws_response",
+        Bool,
+        WS,
+        Negated("ws_from_client"),
+        E_CALLS,
+        &[],
+        "The message was sent by the server.",
+        "ws_response"
+    ),
     var!(
         "ws_request_payload_data",
         Str,
@@ -853,7 +1693,16 @@ pub static VARS: &[VarDef] = &[
         "Payload bytes of a server's message on the wire.",
         "ws_response_payload_length > 65536"
     ),
-    var!("ws_close_code", Int, WS, Col("ws_close_code"), E_CALLS, &[], "Status code of a close message (trawl extension).", "ws_close_code != 1000"),
+    var!(
+        "ws_close_code",
+        Int,
+        WS,
+        Col("ws_close_code"),
+        E_CALLS,
+        &[],
+        "Status code of a close message (trawl extension).",
+        "ws_close_code != 1000"
+    ),
     var!(
         "error",
         Str,
@@ -865,7 +1714,16 @@ pub static VARS: &[VarDef] = &[
         r#"error == "no_response""#
     ),
     // L4 connection and flow entries
-    var!("conn_state", Str, None, E_FLOWS, Col("conn_state"), CONN_STATES, "`open`, `in_progress` or `closed`.", r#"conn_state == "open""#),
+    var!(
+        "conn_state",
+        Str,
+        None,
+        E_FLOWS,
+        Col("conn_state"),
+        CONN_STATES,
+        "`open`, `in_progress` or `closed`.",
+        r#"conn_state == "open""#
+    ),
     var!(
         "conn_local_pkts",
         Int,
@@ -876,9 +1734,36 @@ pub static VARS: &[VarDef] = &[
         "Packets sent by the client (local = client side offline).",
         "conn_local_pkts > 100"
     ),
-    var!("conn_local_bytes", Int, None, E_FLOWS, Col("client_bytes"), &[], "Bytes sent by the client.", "conn_local_bytes > 1000000"),
-    var!("conn_remote_pkts", Int, None, E_FLOWS, Col("server_packets"), &[], "Packets sent by the server.", "conn_remote_pkts == 0"),
-    var!("conn_remote_bytes", Int, None, E_FLOWS, Col("server_bytes"), &[], "Bytes sent by the server.", "conn_remote_bytes > 1000000"),
+    var!(
+        "conn_local_bytes",
+        Int,
+        None,
+        E_FLOWS,
+        Col("client_bytes"),
+        &[],
+        "Bytes sent by the client.",
+        "conn_local_bytes > 1000000"
+    ),
+    var!(
+        "conn_remote_pkts",
+        Int,
+        None,
+        E_FLOWS,
+        Col("server_packets"),
+        &[],
+        "Packets sent by the server.",
+        "conn_remote_pkts == 0"
+    ),
+    var!(
+        "conn_remote_bytes",
+        Int,
+        None,
+        E_FLOWS,
+        Col("server_bytes"),
+        &[],
+        "Bytes sent by the server.",
+        "conn_remote_bytes > 1000000"
+    ),
     var!(
         "conn_l7_detected",
         StrList,
@@ -889,11 +1774,56 @@ pub static VARS: &[VarDef] = &[
         "Application protocols detected on the connection.",
         r#""HTTP" in conn_l7_detected"#
     ),
-    var!("flow_state", Str, None, E_FLOWS, Col("conn_state"), CONN_STATES, "Same as conn_state.", r#"flow_state == "closed""#),
-    var!("flow_local_pkts", Int, None, E_FLOWS, Col("client_packets"), &[], "Same as conn_local_pkts.", "flow_local_pkts > 100"),
-    var!("flow_local_bytes", Int, None, E_FLOWS, Col("client_bytes"), &[], "Same as conn_local_bytes.", "flow_local_bytes > 1000000"),
-    var!("flow_remote_pkts", Int, None, E_FLOWS, Col("server_packets"), &[], "Same as conn_remote_pkts.", "flow_remote_pkts > 100"),
-    var!("flow_remote_bytes", Int, None, E_FLOWS, Col("server_bytes"), &[], "Same as conn_remote_bytes.", "flow_remote_bytes > 1000000"),
+    var!(
+        "flow_state",
+        Str,
+        None,
+        E_FLOWS,
+        Col("conn_state"),
+        CONN_STATES,
+        "Same as conn_state.",
+        r#"flow_state == "closed""#
+    ),
+    var!(
+        "flow_local_pkts",
+        Int,
+        None,
+        E_FLOWS,
+        Col("client_packets"),
+        &[],
+        "Same as conn_local_pkts.",
+        "flow_local_pkts > 100"
+    ),
+    var!(
+        "flow_local_bytes",
+        Int,
+        None,
+        E_FLOWS,
+        Col("client_bytes"),
+        &[],
+        "Same as conn_local_bytes.",
+        "flow_local_bytes > 1000000"
+    ),
+    var!(
+        "flow_remote_pkts",
+        Int,
+        None,
+        E_FLOWS,
+        Col("server_packets"),
+        &[],
+        "Same as conn_remote_pkts.",
+        "flow_remote_pkts > 100"
+    ),
+    var!(
+        "flow_remote_bytes",
+        Int,
+        None,
+        E_FLOWS,
+        Col("server_bytes"),
+        &[],
+        "Same as conn_remote_bytes.",
+        "flow_remote_bytes > 1000000"
+    ),
     var!(
         "flow_local_pps",
         Double,
@@ -914,9 +1844,36 @@ pub static VARS: &[VarDef] = &[
         "Client bytes per second over the flow's duration.",
         "flow_local_bps > 5000000"
     ),
-    var!("flow_remote_pps", Double, None, E_FLOWS, PerSecond("server_packets"), &[], "Server packets per second.", "flow_remote_pps > 1000"),
-    var!("flow_remote_bps", Double, None, E_FLOWS, PerSecond("server_bytes"), &[], "Server bytes per second.", "flow_remote_bps > 5000000"),
-    var!("flow_l7_detected", StrList, None, E_FLOWS, Col("l7_protocols"), &[], "Same as conn_l7_detected.", r#""HTTP" in flow_l7_detected"#),
+    var!(
+        "flow_remote_pps",
+        Double,
+        None,
+        E_FLOWS,
+        PerSecond("server_packets"),
+        &[],
+        "Server packets per second.",
+        "flow_remote_pps > 1000"
+    ),
+    var!(
+        "flow_remote_bps",
+        Double,
+        None,
+        E_FLOWS,
+        PerSecond("server_bytes"),
+        &[],
+        "Server bytes per second.",
+        "flow_remote_bps > 5000000"
+    ),
+    var!(
+        "flow_l7_detected",
+        StrList,
+        None,
+        E_FLOWS,
+        Col("l7_protocols"),
+        &[],
+        "Same as conn_l7_detected.",
+        r#""HTTP" in flow_l7_detected"#
+    ),
     // TCP expert insights (docs/tcp-insights.md)
     var!(
         "retransmissions",
@@ -988,10 +1945,37 @@ pub static VARS: &[VarDef] = &[
         "Retransmissions / packets carrying data, SYN or FIN (0.0-1.0; over 0.05 is severe).",
         "retransmission_rate > 0.01"
     ),
-    var!("out_of_order", Int, None, E_FLOWS, Col("out_of_order"), &[], "Out-of-order segments (tcp.analysis.out_of_order).", "out_of_order > 0"),
+    var!(
+        "out_of_order",
+        Int,
+        None,
+        E_FLOWS,
+        Col("out_of_order"),
+        &[],
+        "Out-of-order segments (tcp.analysis.out_of_order).",
+        "out_of_order > 0"
+    ),
     var!("dup_acks", Int, None, E_FLOWS, Col("dup_acks"), &[], "Duplicate ACKs.", "dup_acks >= 3"),
-    var!("missing_segments", Int, None, E_FLOWS, Col("missing_segments"), &[], "Packets after a gap: previous segment not captured.", "missing_segments > 0"),
-    var!("acked_unseen", Int, None, E_FLOWS, Col("acked_unseen"), &[], "ACKs for data the capture never saw (trawl extension).", "acked_unseen > 0"),
+    var!(
+        "missing_segments",
+        Int,
+        None,
+        E_FLOWS,
+        Col("missing_segments"),
+        &[],
+        "Packets after a gap: previous segment not captured.",
+        "missing_segments > 0"
+    ),
+    var!(
+        "acked_unseen",
+        Int,
+        None,
+        E_FLOWS,
+        Col("acked_unseen"),
+        &[],
+        "ACKs for data the capture never saw (trawl extension).",
+        "acked_unseen > 0"
+    ),
     var!(
         "zero_window_events",
         Int,
@@ -1002,8 +1986,26 @@ pub static VARS: &[VarDef] = &[
         "Zero receive windows advertised: a receiver that stopped reading.",
         "zero_window_events > 0"
     ),
-    var!("zero_window_probes", Int, None, E_FLOWS, Col("zero_window_probes"), &[], "Zero-window probes (trawl extension).", "zero_window_probes > 0"),
-    var!("window_full_events", Int, None, E_FLOWS, Col("window_full_events"), &[], "Data segments that filled the peer's window.", "window_full_events > 0"),
+    var!(
+        "zero_window_probes",
+        Int,
+        None,
+        E_FLOWS,
+        Col("zero_window_probes"),
+        &[],
+        "Zero-window probes (trawl extension).",
+        "zero_window_probes > 0"
+    ),
+    var!(
+        "window_full_events",
+        Int,
+        None,
+        E_FLOWS,
+        Col("window_full_events"),
+        &[],
+        "Data segments that filled the peer's window.",
+        "window_full_events > 0"
+    ),
     var!(
         "client_window_scale",
         Int,
@@ -1014,7 +2016,16 @@ pub static VARS: &[VarDef] = &[
         "Window scale shift of the client's SYN (trawl's split of window_scale).",
         "client_window_scale >= 7"
     ),
-    var!("server_window_scale", Int, None, E_FLOWS, Col("server_window_scale"), &[], "Window scale shift of the server's SYN-ACK.", "server_window_scale == 0"),
+    var!(
+        "server_window_scale",
+        Int,
+        None,
+        E_FLOWS,
+        Col("server_window_scale"),
+        &[],
+        "Window scale shift of the server's SYN-ACK.",
+        "server_window_scale == 0"
+    ),
     var!(
         "client_avg_receive_window",
         Int,
@@ -1036,8 +2047,26 @@ pub static VARS: &[VarDef] = &[
         "server_avg_receive_window < 65536"
     ),
     var!("rst_count", Int, None, E_FLOWS, Col("rst_count"), &[], "RST packets.", "rst_count > 0"),
-    var!("fin_count", Int, None, E_FLOWS, Col("fin_count"), &[], "FIN packets (2 is a normal close, 1 a half-close).", "fin_count == 1"),
-    var!("keepalive_count", Int, None, E_FLOWS, Col("keepalive_count"), &[], "Keep-alive probes.", "keepalive_count > 0"),
+    var!(
+        "fin_count",
+        Int,
+        None,
+        E_FLOWS,
+        Col("fin_count"),
+        &[],
+        "FIN packets (2 is a normal close, 1 a half-close).",
+        "fin_count == 1"
+    ),
+    var!(
+        "keepalive_count",
+        Int,
+        None,
+        E_FLOWS,
+        Col("keepalive_count"),
+        &[],
+        "Keep-alive probes.",
+        "keepalive_count > 0"
+    ),
     var!(
         "connection_completeness",
         Int,
@@ -1048,7 +2077,16 @@ pub static VARS: &[VarDef] = &[
         "tcp.completeness bitmask: 1 SYN, 2 SYN-ACK, 4 ACK, 8 data, 16 FIN, 32 RST (31 full, 47 data then RST, 33 refused).",
         "connection_completeness == 33"
     ),
-    var!("initial_rtt_us", Int, None, E_FLOWS, Col("initial_rtt_us"), &[], "SYN to SYN-ACK, microseconds.", "initial_rtt_us > 100000"),
+    var!(
+        "initial_rtt_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("initial_rtt_us"),
+        &[],
+        "SYN to SYN-ACK, microseconds.",
+        "initial_rtt_us > 100000"
+    ),
     var!(
         "handshake_time_us",
         Int,
@@ -1059,7 +2097,16 @@ pub static VARS: &[VarDef] = &[
         "SYN to the handshake's ACK, microseconds (tshark's initial RTT; column handshake_rtt_us).",
         "handshake_time_us > 10000"
     ),
-    var!("handshake_rtt_us", Int, None, E_FLOWS, Col("handshake_rtt_us"), &[], "Same as handshake_time_us.", "handshake_rtt_us > 10000"),
+    var!(
+        "handshake_rtt_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("handshake_rtt_us"),
+        &[],
+        "Same as handshake_time_us.",
+        "handshake_rtt_us > 10000"
+    ),
     var!(
         "connection_time_us",
         Int,
@@ -1080,12 +2127,57 @@ pub static VARS: &[VarDef] = &[
         "Client's first payload byte to the server's first, microseconds.",
         "time_to_first_byte_us > 500000"
     ),
-    var!("rtt_min_us", Int, None, E_FLOWS, Col("rtt_min_us"), &[], "Smallest data-to-ACK round trip, microseconds.", "rtt_min_us > 1000"),
-    var!("rtt_max_us", Int, None, E_FLOWS, Col("rtt_max_us"), &[], "Largest data-to-ACK round trip, microseconds.", "rtt_max_us > 200000"),
-    var!("rtt_avg_us", Int, None, E_FLOWS, Col("rtt_avg_us"), &[], "Mean data-to-ACK round trip, microseconds.", "rtt_avg_us > 10000"),
+    var!(
+        "rtt_min_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("rtt_min_us"),
+        &[],
+        "Smallest data-to-ACK round trip, microseconds.",
+        "rtt_min_us > 1000"
+    ),
+    var!(
+        "rtt_max_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("rtt_max_us"),
+        &[],
+        "Largest data-to-ACK round trip, microseconds.",
+        "rtt_max_us > 200000"
+    ),
+    var!(
+        "rtt_avg_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("rtt_avg_us"),
+        &[],
+        "Mean data-to-ACK round trip, microseconds.",
+        "rtt_avg_us > 10000"
+    ),
     var!("rtt_samples", Int, None, E_FLOWS, Col("rtt_samples"), &[], "Round trips measured.", "rtt_samples >= 10"),
-    var!("jitter_us", Int, None, E_FLOWS, Col("jitter_us"), &[], "Standard deviation of the round trips, microseconds.", "jitter_us > rtt_min_us"),
-    var!("goodput_bytes", Int, None, E_FLOWS, Col("goodput_bytes"), &[], "Application bytes delivered, retransmissions excluded.", "goodput_bytes > 1000000"),
+    var!(
+        "jitter_us",
+        Int,
+        None,
+        E_FLOWS,
+        Col("jitter_us"),
+        &[],
+        "Standard deviation of the round trips, microseconds.",
+        "jitter_us > rtt_min_us"
+    ),
+    var!(
+        "goodput_bytes",
+        Int,
+        None,
+        E_FLOWS,
+        Col("goodput_bytes"),
+        &[],
+        "Application bytes delivered, retransmissions excluded.",
+        "goodput_bytes > 1000000"
+    ),
     // Kubernetes (directional); pod fields fall back to the service.
     var!(
         "src.pod.name",
@@ -1247,7 +2339,16 @@ pub static VARS: &[VarDef] = &[
         "Node the traffic was captured on.",
         r#"node_name == "ip-10-0-25-170.ec2.internal""#
     ),
-    var!("node_ip", Str, None, Kube(&["node_ip"]), Kube(&["node_ip"]), &[], "Address of that node.", r#"node_ip == "10.0.25.170""#),
+    var!(
+        "node_ip",
+        Str,
+        None,
+        Kube(&["node_ip"]),
+        Kube(&["node_ip"]),
+        &[],
+        "Address of that node.",
+        r#"node_ip == "10.0.25.170""#
+    ),
     var!(
         "local_node_name",
         Str,
@@ -1258,7 +2359,16 @@ pub static VARS: &[VarDef] = &[
         "Node of the client pod.",
         r#"local_node_name != remote_node_name"#
     ),
-    var!("remote_node_name", Str, None, Kube(&["dst_node_name"]), Kube(&["dst_node_name"]), &[], "Node of the server pod.", r#"remote_node_name == "node-2""#),
+    var!(
+        "remote_node_name",
+        Str,
+        None,
+        Kube(&["dst_node_name"]),
+        Kube(&["dst_node_name"]),
+        &[],
+        "Node of the server pod.",
+        r#"remote_node_name == "node-2""#
+    ),
     var!(
         "local_labels",
         StrMap,
@@ -1269,7 +2379,16 @@ pub static VARS: &[VarDef] = &[
         "Labels of the client pod.",
         r#"map_get(local_labels, "app", "") == "payments""#
     ),
-    var!("remote_labels", StrMap, None, Kube(&["dst_labels"]), Kube(&["dst_labels"]), &[], "Labels of the server pod.", r#"remote_labels["app"] == "db""#),
+    var!(
+        "remote_labels",
+        StrMap,
+        None,
+        Kube(&["dst_labels"]),
+        Kube(&["dst_labels"]),
+        &[],
+        "Labels of the server pod.",
+        r#"remote_labels["app"] == "db""#
+    ),
     var!(
         "local_annotations",
         StrMap,
@@ -1411,12 +2530,19 @@ fn describe_src(s: Src) -> String {
         Text(c) => format!("`{c}` as text"),
         Cookies(c, h) => format!("cookies of `{c}['{h}']`"),
         Kube(cols) => cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", else "),
-        KubeList(cols) => format!("non-empty of {}", cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        KubeList(cols) => {
+            format!("non-empty of {}", cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))
+        }
         Resolution(c) => format!("`{c}`, empty when named"),
-        Flag(Flag::Protocol(p)) => format!("protocol in ({})", p.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ")),
+        Flag(Flag::Protocol(p)) => {
+            format!("protocol in ({})", p.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", "))
+        }
         Flag(Flag::Detected(p)) => format!("'{p}' in `l7_protocols`"),
         Flag(Flag::ProtocolOver(p, v)) => {
-            format!("protocol = '{p}' and `http_version` in ({})", v.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", "))
+            format!(
+                "protocol = '{p}' and `http_version` in ({})",
+                v.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ")
+            )
         }
         Negated(c) => format!("not `{c}`"),
         Positive(c) => format!("`{c}` > 0"),
@@ -1454,7 +2580,10 @@ pub fn markdown_pending() -> String {
     let _ = writeln!(s, "| protocol flag | variables |");
     let _ = writeln!(s, "|---|---|");
     for (flag, disp) in PENDING_FLAGS {
-        let vars = PENDING_VARS.iter().find(|(f, _)| f == flag).map(|(_, v)| v.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "));
+        let vars = PENDING_VARS
+            .iter()
+            .find(|(f, _)| f == flag)
+            .map(|(_, v)| v.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "));
         let _ = writeln!(s, "| `{flag}` ({disp}) | {} |", vars.unwrap_or_default());
     }
     let _ = writeln!(s, "\n| variable | why not |");

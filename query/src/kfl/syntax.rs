@@ -135,8 +135,10 @@ impl Tok {
     }
 }
 
-const PUNCT: [&str; 26] =
-    ["==", "!=", "<=", ">=", "&&", "||", "(", ")", "[", "]", "{", "}", ".", ",", "?", ":", "!", "-", "+", "*", "/", "%", "<", ">", "=", ";"];
+const PUNCT: [&str; 26] = [
+    "==", "!=", "<=", ">=", "&&", "||", "(", ")", "[", "]", "{", "}", ".", ",", "?", ":", "!", "-", "+", "*", "/", "%",
+    "<", ">", "=", ";",
+];
 
 fn lex(src: &str) -> Result<Vec<(Tok, Span)>, KflError> {
     let b = src.as_bytes();
@@ -223,11 +225,15 @@ fn lex_string(src: &str, start: usize, raw: bool) -> Result<(String, usize), Kfl
             return Ok((out, i + 1));
         }
         if !triple && b[i] == b'\n' {
-            return Err(KflError::new(Span::new(start, i), "unterminated string: expected a closing quote before the end of the line"));
+            return Err(KflError::new(
+                Span::new(start, i),
+                "unterminated string: expected a closing quote before the end of the line",
+            ));
         }
         let ch = src[i..].chars().next().unwrap_or('\0');
         if ch == '\\' && !raw {
-            let esc = src[i + 1..].chars().next().ok_or_else(|| KflError::new(Span::new(i, i + 1), "unterminated escape"))?;
+            let esc =
+                src[i + 1..].chars().next().ok_or_else(|| KflError::new(Span::new(i, i + 1), "unterminated escape"))?;
             let (c, len) = match esc {
                 'n' => ('\n', 2),
                 't' => ('\t', 2),
@@ -242,11 +248,19 @@ fn lex_string(src: &str, start: usize, raw: bool) -> Result<(String, usize), Kfl
                     };
                     let hex = src.get(i + 2..i + 2 + digits).unwrap_or("");
                     let c = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).ok_or_else(|| {
-                        KflError::new(Span::new(i, (i + 2 + digits).min(src.len())), format!("bad `\\{esc}` escape: expected {digits} hex digits"))
+                        KflError::new(
+                            Span::new(i, (i + 2 + digits).min(src.len())),
+                            format!("bad `\\{esc}` escape: expected {digits} hex digits"),
+                        )
                     })?;
                     (c, 2 + digits)
                 }
-                other => return Err(KflError::new(Span::new(i, i + 1 + other.len_utf8()), format!("unknown escape `\\{other}`"))),
+                other => {
+                    return Err(KflError::new(
+                        Span::new(i, i + 1 + other.len_utf8()),
+                        format!("unknown escape `\\{other}`"),
+                    ));
+                }
             };
             out.push(c);
             i += len;
@@ -478,7 +492,15 @@ impl Parser<'_> {
         const LEVELS: [&[(&str, BinOp)]; 5] = [
             &[("||", BinOp::Or)],
             &[("&&", BinOp::And)],
-            &[("==", BinOp::Eq), ("!=", BinOp::Ne), ("<=", BinOp::Le), (">=", BinOp::Ge), ("<", BinOp::Lt), (">", BinOp::Gt), ("in", BinOp::In)],
+            &[
+                ("==", BinOp::Eq),
+                ("!=", BinOp::Ne),
+                ("<=", BinOp::Le),
+                (">=", BinOp::Ge),
+                ("<", BinOp::Lt),
+                (">", BinOp::Gt),
+                ("in", BinOp::In),
+            ],
             &[("+", BinOp::Add), ("-", BinOp::Sub)],
             &[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)],
         ];
@@ -559,7 +581,10 @@ impl Parser<'_> {
                     self.bump();
                     let (tok, span) = self.bump();
                     let Tok::Ident(name) = tok else {
-                        return Err(KflError::new(span, format!("expected a field or method name after `.`, found {}", tok.describe())));
+                        return Err(KflError::new(
+                            span,
+                            format!("expected a field or method name after `.`, found {}", tok.describe()),
+                        ));
                     };
                     if self.peek() == &Tok::Punct("(") {
                         let args = self.args()?;
@@ -599,7 +624,11 @@ impl Parser<'_> {
                     self.bump();
                     return Ok(args);
                 }
-                t => return Err(self.error_here(format!("expected `,` or `)` in the argument list, found {}", t.describe()))),
+                t => {
+                    return Err(
+                        self.error_here(format!("expected `,` or `)` in the argument list, found {}", t.describe()))
+                    );
+                }
             }
         }
     }
@@ -689,7 +718,10 @@ mod tests {
     #[test]
     fn precedence_follows_cel() {
         assert_eq!(show(&p("a || b && c")), "(a || (b && c))");
-        assert_eq!(show(&p("http && status_code >= 500 || (tcp && x != \"\")")), "((http && (status_code >= Int(500))) || (tcp && (x != \"\")))");
+        assert_eq!(
+            show(&p("http && status_code >= 500 || (tcp && x != \"\")")),
+            "((http && (status_code >= Int(500))) || (tcp && (x != \"\")))"
+        );
         assert_eq!(show(&p("!a && b")), "((Not a) && b)");
         assert_eq!(show(&p("1 + 2 * 3 == 7")), "((Int(1) + (Int(2) * Int(3))) == Int(7))");
         assert_eq!(show(&p("a ? b : c ? d : e")), "(a ? b : (c ? d : e))");
@@ -699,8 +731,14 @@ mod tests {
     #[test]
     fn members_calls_and_indexes() {
         assert_eq!(show(&p("dst.name.contains(\"payment\")")), "dst.name.contains(\"payment\")");
-        assert_eq!(show(&p("request.headers[\"content-type\"] == 'a'")), "(request.headers[\"content-type\"] == \"a\")");
-        assert_eq!(show(&p("dns_questions.exists(q, q.contains(\"x\"))")), "dns_questions.exists(q, q.contains(\"x\"))");
+        assert_eq!(
+            show(&p("request.headers[\"content-type\"] == 'a'")),
+            "(request.headers[\"content-type\"] == \"a\")"
+        );
+        assert_eq!(
+            show(&p("dns_questions.exists(q, q.contains(\"x\"))")),
+            "dns_questions.exists(q, q.contains(\"x\"))"
+        );
         assert_eq!(show(&p("\"A\" in dns_question_types")), "(\"A\" in dns_question_types)");
         assert_eq!(show(&p("dst.port in [80, 443,]")), "(dst.port in [Int(80), Int(443)])");
     }

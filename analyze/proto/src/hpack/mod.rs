@@ -123,7 +123,8 @@ impl Decoder {
                 Err(DecoderError::HeaderIndexOutOfBounds) => {
                     out.unknown += 1;
                     if !self.partial {
-                        out.error.get_or_insert_with(|| "header block references a table entry that was never sent".into());
+                        out.error
+                            .get_or_insert_with(|| "header block references a table entry that was never sent".into());
                         self.partial = true;
                     }
                     if rep.kind == Kind::Indexing {
@@ -301,11 +302,17 @@ mod tests {
     fn rfc7541_c4_requests_with_huffman() {
         let mut d = Decoder::new(4096, false);
         let b1 = d.decode(&hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"));
-        assert_eq!(pairs(&b1), [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]);
+        assert_eq!(
+            pairs(&b1),
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]
+        );
         let b2 = d.decode(&hex("8286 84be 5886 a8eb 1064 9cbf"));
         assert_eq!(pairs(&b2)[3..], [(":authority", "www.example.com"), ("cache-control", "no-cache")]);
         let b3 = d.decode(&hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"));
-        assert_eq!(pairs(&b3)[2..], [(":path", "/index.html"), (":authority", "www.example.com"), ("custom-key", "custom-value")]);
+        assert_eq!(
+            pairs(&b3)[2..],
+            [(":path", "/index.html"), (":authority", "www.example.com"), ("custom-key", "custom-value")]
+        );
         assert!(b3.error.is_none() && b3.unknown == 0);
     }
 
@@ -318,7 +325,10 @@ mod tests {
         let b2 = d.decode(&hex("8286 84be 5886 a8eb 1064 9cbf"));
         assert_eq!(b2.unknown, 1);
         assert!(b2.error.is_none());
-        assert_eq!(pairs(&b2), [(":method", "GET"), (":scheme", "http"), (":path", "/"), ("cache-control", "no-cache")]);
+        assert_eq!(
+            pairs(&b2),
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), ("cache-control", "no-cache")]
+        );
         // C.4.3 refers to index 63 (:authority, from the unseen block).
         let b3 = d.decode(&hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"));
         assert_eq!(b3.unknown, 1);
