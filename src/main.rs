@@ -1,4 +1,9 @@
 //! The `trawl` command: thin glue over the trawl libraries.
+//!
+//! One file for the command line's definitions (clap derives) and their
+//! dispatch; each family of commands with more to it has its own module
+//! (`sql_shell.rs`, `query_cmd.rs`, `snapshot_cmd.rs`, `kube_cmd.rs`,
+//! `mcp_cmd.rs`).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -7,6 +7,10 @@
 //! idle timeouts and the linger of closed connections are measured
 //! between packet timestamps, and swept at tick boundaries that are the
 //! same for every shard.
+//!
+//! One file: a connection's life (orientation, counters, Zeek state and
+//! history, reassembly hand-off, closing) is one state machine over one
+//! `Flow`; the L7 layer lives in `l7.rs`. Tests are the last hundred lines.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -12,6 +12,9 @@
 //! the file: everything before it is analysed and the damage is reported
 //! with its offset ([`Damage`]). Only a file that is not a capture at all
 //! is an [`Error`].
+//!
+//! One file: pcap, pcapng and gzip readers, the time-ordered merge of
+//! inputs and damage reporting share the reader's record type and its caps.
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -14,6 +14,10 @@
 //! worker per tick, in tick order, and sorts them by key. Tick boundaries,
 //! sweeps and keys depend only on the capture, so the output is identical
 //! at any thread count.
+//!
+//! One file: the reader, the workers and the writer hand each other ticks
+//! through channels whose sizes and ordering rules only make sense side by
+//! side.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -17,6 +17,10 @@
 //!
 //! The analysis sees one packet at a time, in capture order, like
 //! tshark's single pass. It knows nothing of Arrow or of the flow table.
+//!
+//! One file: Wireshark's sequence-analysis rules depend on each other's
+//! order and state; split, their precedence would be spread over files. Its
+//! tests are the last hundred lines.
 
 use crate::decode::{ACK, FIN, NO_WSCALE, RST, SYN};
 

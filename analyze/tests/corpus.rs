@@ -1,6 +1,9 @@
 //! The analyzer against real captures: the third-party corpus in
 //! testdata/corpus with tshark 4.0.17's facts in oracle.json, and trawl's
 //! own demo capture. One integration-test binary for the crate.
+//!
+//! One file: the crate's one integration-test binary, one section per
+//! protocol, all over the same corpus and oracle loaders.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -1,5 +1,8 @@
 //! KFL and SQL over snapshots of real captures (testdata/corpus and the
 //! demo capture), checked against tshark's display filters.
+//!
+//! One file: the crate's one integration-test binary; its tests share
+//! snapshots of the corpus built once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

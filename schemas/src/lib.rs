@@ -11,6 +11,9 @@
 //! `request_headers`, ...) so that a KFL filter maps straight onto columns.
 //! Timestamps are Arrow `Timestamp(ns, "UTC")` and always come from the
 //! capture, never from the wall clock.
+//!
+//! One file on purpose: it is the one definition of every table (the column
+//! docs are most of its length), so that no column is defined twice.
 
 pub mod k8s;
 pub mod time;

@@ -4,6 +4,9 @@
 //! by make_archive_vs_tshark.py from tshark 4.0 (`frame.time` windows,
 //! `tcp.stream in {...}`) and tcpdump (BPF): a count and a sha256 over
 //! (capture time, captured bytes) of every packet, in order.
+//!
+//! One file: the crate's one integration-test binary, whose tests share the
+//! archive fixtures built once.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

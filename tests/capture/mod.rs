@@ -2,6 +2,10 @@
 //! traffic (python3's http.server and curl) across a veth pair between
 //! two private network namespaces (testdata/scenarios/capture_veth.sh).
 //! trawl's archive must hold the same packets as tcpdump's file.
+//!
+//! One file: the capture tests share one harness (network namespaces,
+//! tcpdump beside trawl) and run in the crate's one integration-test
+//! binary.
 
 use std::path::Path;
 use std::process::Command;

@@ -8,6 +8,10 @@
 //! of the same packets. Where this machine can record (root, network
 //! namespaces, the programs), each scenario is also recorded afresh and
 //! checked the same way.
+//!
+//! One file: each protocol's check runs twice (on the committed recording
+//! and on a live one) through the same helpers, in the crate's one
+//! integration-test binary.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -16,6 +16,11 @@
 //! Other frames are buffered up to [`Limits::max_head_bytes`]; a header
 //! block beyond that is skipped and the HPACK state treated as partial.
 //! Open streams are capped by [`Limits::max_streams`].
+//!
+//! One file: frames, the stream table, header blocks and their
+//! resynchronisation are one state machine per connection; HPACK and gRPC
+//! decoding live apart (`hpack/`, `grpc.rs`). Tests are the last two
+//! hundred lines.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

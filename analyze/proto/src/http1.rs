@@ -24,6 +24,10 @@
 //!
 //! Stored bodies are capped at [`Limits::max_body_bytes`] and decoded
 //! (gzip, deflate, br) for the stored copy, the decoded copy capped too.
+//!
+//! One file: heads, body framing, pipelining, interim responses, switches
+//! and resynchronisation are one state machine per connection. Tests are
+//! the last two hundred lines.
 
 use std::collections::VecDeque;
 

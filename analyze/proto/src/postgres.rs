@@ -22,6 +22,9 @@
 //!
 //! Messages are counted per direction (as tshark counts them); the SSL
 //! answer byte is not a message.
+//!
+//! One file: the parser is one state machine over the simple and extended
+//! query protocols; its tests are the last 120 lines.
 
 use std::collections::HashMap;
 

@@ -11,6 +11,9 @@
 //!   entries of that protocol (`status_code == 0` is `http && status_code == 0`),
 //!   and such a variable on its own tests existence (`status_code`);
 //! - `now()` is the end of the snapshot's data, not the wall clock.
+//!
+//! One file: typing and lowering are one pass over the AST, whose rules
+//! (scoping, coercions, null semantics) refer to each other.
 
 use std::ops::Not;
 use std::sync::Arc;

@@ -6,6 +6,10 @@
 //! answer yet: naming one gives an error saying why (protocol not decoded
 //! yet, not in a packet capture, lives in the other table), never an
 //! empty result.
+//!
+//! One file on purpose: it is the table of every KFL variable (most of its
+//! length is that table and its examples); docs/kfl.md is generated from
+//! it.
 
 use std::fmt::Write;
 

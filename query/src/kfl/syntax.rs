@@ -9,6 +9,9 @@
 //! Precedence, lowest first: `?:`, `||`, `&&`, relations
 //! (`== != < <= > >= in`), `+ -`, `* / %`, unary `! -`, then member access
 //! (`.name`, `.method(...)`, `[index]`).
+//!
+//! One file: the tokenizer and the recursive-descent parser share their
+//! precedence table; tests are the last hundred lines.
 
 use super::error::{KflError, Span};
 
