@@ -16,12 +16,14 @@ mod jobs;
 mod prompts;
 mod rows;
 mod server;
+mod state;
 mod tools;
 
 pub use data::{DataDir, DataDirError};
 pub use error::ToolError;
 pub use http::{HttpError, generate_token, serve_http};
-pub use server::{Config, TrawlServer};
+pub use server::TrawlServer;
+pub use state::Config;
 pub use tools::markdown as tools_markdown;
 
 /// Serves over stdin/stdout until the client closes them.

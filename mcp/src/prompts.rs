@@ -6,7 +6,7 @@ use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Resour
 use serde_json::{Map, Value, json};
 
 use crate::error::{ToolError, ToolResult};
-use crate::server::Inner;
+use crate::state::Inner;
 
 struct PromptDef {
     name: &'static str,

@@ -1,115 +1,16 @@
 //! The MCP server: tools, prompts and resources over one data folder.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::sync::Arc;
+use std::time::Instant;
 
 use rmcp::model::*;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
-use trawl_query::{Catalog, KflQuery, KflRows};
 
-use crate::data::DataDir;
 use crate::error::{ToolError, ToolResult};
-use crate::jobs::Jobs;
+use crate::state::{Config, Inner};
 use crate::{prompts, tools};
-
-/// How the server was started.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub data: DataDir,
-    /// Exposes `delete_snapshot`.
-    pub allow_destructive: bool,
-    /// Threads for queries and indexing (0: one per core).
-    pub threads: usize,
-    /// Log each tool call to stderr.
-    pub log: bool,
-}
-
-/// Snapshot folders and their manifests' modification times.
-type CatalogKey = Vec<(PathBuf, Option<SystemTime>)>;
-
-/// What every tool call shares.
-pub struct Inner {
-    pub config: Config,
-    pub jobs: Jobs,
-    /// Opened catalogs by snapshot set, reopened when a manifest changes.
-    catalogs: Mutex<HashMap<CatalogKey, Arc<Opened>>>,
-}
-
-/// The most catalogs kept open (each holds Parquet metadata, not rows).
-const CATALOG_CACHE: usize = 16;
-
-impl Inner {
-    /// The catalog of some snapshots (by folder), opened once and reused
-    /// while their manifests stay the same.
-    pub async fn catalog(&self, snaps: &[PathBuf]) -> ToolResult<Arc<Opened>> {
-        let key: Vec<(PathBuf, Option<SystemTime>)> = snaps
-            .iter()
-            .map(|p| (p.clone(), std::fs::metadata(p.join(trawl_analyze::MANIFEST)).and_then(|m| m.modified()).ok()))
-            .collect();
-        if let Some(c) = self.catalogs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Ok(c.clone());
-        }
-        let cat = if let [one] = snaps {
-            Catalog::open(one, self.config.threads).await?
-        } else {
-            Catalog::open_many(snaps, self.config.threads).await?
-        };
-        let cat = Arc::new(Opened { catalog: cat, totals: Mutex::new(HashMap::new()) });
-        let mut cache = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CATALOG_CACHE {
-            cache.clear();
-        }
-        cache.insert(key, cat.clone());
-        Ok(cat)
-    }
-
-    /// Drops the cached catalogs that read a snapshot (it was deleted or re-indexed).
-    pub fn evict(&self, snap: &std::path::Path) {
-        self.catalogs.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, _| !k.iter().any(|(p, _)| p == snap));
-    }
-}
-
-/// An opened catalog and the match counts of the filters asked of it.
-/// Snapshots are immutable, and a re-indexed one opens a new catalog, so
-/// a count stays true for as long as its catalog lives: paging through
-/// results costs one count, not one per page.
-pub struct Opened {
-    pub catalog: Catalog,
-    totals: Mutex<HashMap<String, usize>>,
-}
-
-/// The most counts kept per catalog.
-const TOTALS_CACHE: usize = 1024;
-
-impl std::ops::Deref for Opened {
-    type Target = Catalog;
-    fn deref(&self) -> &Catalog {
-        &self.catalog
-    }
-}
-
-impl Opened {
-    /// One page of a KFL query and how many rows match in all.
-    pub async fn page(&self, q: &KflQuery) -> ToolResult<(usize, KflRows)> {
-        let key = format!("{:?}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{:?}", q.table, q.filter, q.also, q.start_ns, q.end_ns);
-        let known = self.totals.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
-        if let Some(t) = known {
-            let (df, notes) = self.catalog.kfl_frame(q).await?;
-            return Ok((t, KflRows { batches: df.collect().await?, notes }));
-        }
-        let (total, rows) = self.catalog.kfl_page(q).await?;
-        let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
-        if totals.len() >= TOTALS_CACHE {
-            totals.clear();
-        }
-        totals.insert(key, total);
-        Ok((total, rows))
-    }
-}
 
 /// The server: cheap to clone (one per HTTP session, all sharing state).
 #[derive(Clone)]
@@ -119,7 +20,7 @@ pub struct TrawlServer {
 
 impl TrawlServer {
     pub fn new(config: Config) -> TrawlServer {
-        TrawlServer { inner: Arc::new(Inner { config, jobs: Jobs::default(), catalogs: Mutex::new(HashMap::new()) }) }
+        TrawlServer { inner: Arc::new(Inner::new(config)) }
     }
 
     /// The tools this server offers (`delete_snapshot` only with `--allow-destructive`).

@@ -16,7 +16,7 @@ use trawl_snapshot::window::Window;
 use super::{TimeArg, blocking};
 use crate::error::{ToolError, ToolResult};
 use crate::jobs::StartError;
-use crate::server::Inner;
+use crate::state::Inner;
 
 /// No parameters.
 #[derive(Debug, Deserialize, JsonSchema)]

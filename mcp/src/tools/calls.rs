@@ -13,7 +13,7 @@ use trawl_query::{KflQuery, Order, Table};
 use super::{Format, TimeArg, bounded, indexed, window};
 use crate::error::{ToolError, ToolResult};
 use crate::rows::{self, Row};
-use crate::server::Inner;
+use crate::state::Inner;
 
 /// Longest body preview in list rows (`format: full`).
 const LIST_BODY_PREVIEW: usize = 256;

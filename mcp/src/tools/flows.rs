@@ -20,7 +20,7 @@ use trawl_snapshot::window::Window;
 use super::{Format, TimeArg, blocking, bounded, indexed, window};
 use crate::error::{ToolError, ToolResult};
 use crate::rows::{self, Row};
-use crate::server::Inner;
+use crate::state::Inner;
 
 /// Transport protocols of list_l4_flows.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]

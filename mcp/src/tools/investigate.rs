@@ -13,7 +13,7 @@ use trawl_investigate::{audit, diff, map, redundant, retries, timeline, trace};
 
 use super::indexed;
 use crate::error::{ToolError, ToolResult};
-use crate::server::Inner;
+use crate::state::Inner;
 
 /// One snapshot and the calls to look at.
 #[derive(Debug, Deserialize, JsonSchema)]

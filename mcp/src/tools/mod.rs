@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::budget::{BUDGET_PARAM, DEFAULT_BUDGET, MAX_BUDGET, fit, take_budget};
 use crate::error::{ToolError, ToolResult};
-use crate::server::Inner;
+use crate::state::Inner;
 
 /// A time: Unix milliseconds, or RFC 3339 text.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

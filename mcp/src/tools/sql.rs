@@ -22,7 +22,7 @@ use trawl_query::datafusion::physical_plan::{
 use super::{bounded, indexed};
 use crate::error::{ToolError, ToolResult};
 use crate::rows;
-use crate::server::Inner;
+use crate::state::Inner;
 
 /// run_sql's parameters.
 #[derive(Debug, Deserialize, JsonSchema)]

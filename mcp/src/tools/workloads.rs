@@ -15,7 +15,7 @@ use trawl_analyze::kube::list::{self, Filter};
 
 use super::{TimeArg, blocking, bounded};
 use crate::error::{ToolError, ToolResult};
-use crate::server::Inner;
+use crate::state::Inner;
 
 /// Pod, service or node.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, JsonSchema)]
