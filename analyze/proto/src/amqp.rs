@@ -10,11 +10,10 @@
 
 use crate::Limits;
 use crate::detail::AmqpInfo;
-use crate::exchange::{CloseReason, Exchange, Message, StartLine};
+use crate::exchange::{Exchange, Message, StartLine};
 use crate::frames::NAME_KEEP;
 use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
-use crate::pairing::{Flush, Pairing, Rows, Waiting};
-use crate::parser::Counts;
+use crate::pairing::{Book, Flush, Pairing, Waiting};
 
 /// The name of a method (`class.method`).
 pub fn method_name(class: u16, method: u16) -> Option<&'static str> {
@@ -202,18 +201,14 @@ impl Framed for AmqpConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn rows(&mut self) -> &mut Rows {
-        &mut self.pairs.rows
+    fn book(&mut self) -> &mut dyn Book {
+        &mut self.pairs
+    }
+    fn book_ref(&self) -> &dyn Book {
+        &self.pairs
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         self.frame(i == 1, f)
-    }
-    /// The connection ended: exchanges still open are emitted.
-    fn close(&mut self, reason: CloseReason) {
-        self.pairs.close(reason);
-    }
-    fn counts(&self) -> Counts {
-        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
     }
 }
 

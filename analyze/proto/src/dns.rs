@@ -12,7 +12,7 @@ use simple_dns::rdata::RData;
 
 use crate::detail::DnsInfo;
 use crate::exchange::{CloseReason, Headers, Message, Output, StartLine};
-use crate::pairing::{Asked, Pairing};
+use crate::pairing::{Asked, Book, Pairing};
 use crate::parser::{Counts, Parser};
 use crate::{At, Limits, Side};
 
@@ -256,12 +256,12 @@ impl DnsConn {
 
 impl Parser for DnsConn {
     fn counts(&self) -> Counts {
-        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
+        self.pairs.counts()
     }
 
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
-        self.pairs.rows.drain()
+        self.pairs.rows().drain()
     }
 
     /// TCP: in-order bytes of length-prefixed messages from one side.

@@ -7,7 +7,7 @@
 //! is handed over once its last byte has arrived.
 
 use crate::exchange::{CloseReason, Output};
-use crate::pairing::Rows;
+use crate::pairing::Book;
 use crate::parser::{Counts, Parser};
 use crate::{At, Side};
 
@@ -125,8 +125,9 @@ pub(crate) trait Framed {
     const LOST: &'static str;
     fn shape() -> Self::Shape;
     fn framers(&mut self) -> &mut [Framer; 2];
-    /// Where its rows and issues go.
-    fn rows(&mut self) -> &mut Rows;
+    /// Its rows, and its waiting requests if it pairs them.
+    fn book(&mut self) -> &mut dyn Book;
+    fn book_ref(&self) -> &dyn Book;
     /// One complete message from direction `i` (0: the requester).
     fn message(&mut self, i: usize, f: &Frame<'_>);
     /// Reading stopped for good (TLS followed).
@@ -139,9 +140,13 @@ pub(crate) trait Framed {
         data
     }
     /// The connection ended: what still waits is emitted.
-    fn close(&mut self, reason: CloseReason);
+    fn close(&mut self, reason: CloseReason) {
+        self.book().close(reason)
+    }
     /// What it counted.
-    fn counts(&self) -> Counts;
+    fn counts(&self) -> Counts {
+        self.book_ref().counts()
+    }
 }
 
 /// A framed protocol is a [`Parser`] by its framing: bytes go through
@@ -163,7 +168,7 @@ impl<T: Framed + std::fmt::Debug + Send> Parser for T {
     }
 
     fn drain(&mut self) -> Output {
-        self.rows().drain()
+        self.book().rows().drain()
     }
 
     fn counts(&self) -> Counts {
@@ -186,7 +191,7 @@ pub(crate) fn read<T: Framed>(c: &mut T, side: Side, at: At, data: &[u8]) {
     c.framers()[i] = framer;
     if let Err(e) = r {
         let who = if i == 0 { "client" } else { "server" };
-        c.rows().issue(at, T::BAD, format!("{} framing of the {who} lost: {e}", T::NAME));
+        c.book().rows().issue(at, T::BAD, format!("{} framing of the {who} lost: {e}", T::NAME));
     }
 }
 
@@ -198,7 +203,7 @@ pub(crate) fn gap<T: Framed>(c: &mut T, side: Side, at: At) {
     let f = &mut c.framers()[side.index()];
     if !f.lost {
         f.lost = true;
-        c.rows().issue(at, T::LOST, format!("a gap in a {} stream", T::NAME));
+        c.book().rows().issue(at, T::LOST, format!("a gap in a {} stream", T::NAME));
     }
 }
 

@@ -9,11 +9,10 @@
 
 use crate::Limits;
 use crate::detail::KafkaInfo;
-use crate::exchange::{CloseReason, Message, StartLine};
+use crate::exchange::{Message, StartLine};
 use crate::frames::NAME_KEEP;
 use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
-use crate::pairing::{Asked, Pairing, Rows};
-use crate::parser::Counts;
+use crate::pairing::{Asked, Book, Pairing};
 
 /// Topics kept per request.
 const MAX_TOPICS: usize = 32;
@@ -333,18 +332,14 @@ impl Framed for KafkaConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn rows(&mut self) -> &mut Rows {
-        &mut self.pairs.rows
+    fn book(&mut self) -> &mut dyn Book {
+        &mut self.pairs
+    }
+    fn book_ref(&self) -> &dyn Book {
+        &self.pairs
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         if i == 0 { self.request(f) } else { self.response(f) }
-    }
-    /// The connection ended: requests without a response are emitted.
-    fn close(&mut self, reason: CloseReason) {
-        self.pairs.close(reason);
-    }
-    fn counts(&self) -> Counts {
-        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
     }
 }
 

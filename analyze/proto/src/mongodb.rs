@@ -11,11 +11,10 @@ use std::fmt::Write;
 
 use crate::Limits;
 use crate::detail::DbInfo;
-use crate::exchange::{CloseReason, Message, StartLine};
+use crate::exchange::{Message, StartLine};
 use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
-use crate::pairing::{Asked, Pairing, Rows};
-use crate::parser::Counts;
+use crate::pairing::{Asked, Book, Pairing};
 
 const OP_REPLY: i32 = 1;
 const OP_QUERY: i32 = 2004;
@@ -324,18 +323,14 @@ impl Framed for MongoConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn rows(&mut self) -> &mut Rows {
-        &mut self.pairs.rows
+    fn book(&mut self) -> &mut dyn Book {
+        &mut self.pairs
+    }
+    fn book_ref(&self) -> &dyn Book {
+        &self.pairs
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         if i == 0 { self.request(f) } else { self.reply(f) }
-    }
-    /// The connection ended: requests without a reply are emitted.
-    fn close(&mut self, reason: CloseReason) {
-        self.pairs.close(reason);
-    }
-    fn counts(&self) -> Counts {
-        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
     }
 }
 

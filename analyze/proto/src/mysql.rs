@@ -19,8 +19,7 @@ use crate::detail::{DbInfo, Detail};
 use crate::exchange::{CloseReason, Exchange, Message, StartLine};
 use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
-use crate::pairing::Rows;
-use crate::parser::Counts;
+use crate::pairing::{Book, Rows};
 
 /// Prepared statements remembered per connection.
 const MAX_STATEMENTS: usize = 1024;
@@ -120,8 +119,11 @@ impl Framed for MysqlConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn rows(&mut self) -> &mut Rows {
+    fn book(&mut self) -> &mut dyn Book {
         &mut self.rows
+    }
+    fn book_ref(&self) -> &dyn Book {
+        &self.rows
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         if i == 0 { self.client(f) } else { self.server(f) }
@@ -135,9 +137,6 @@ impl Framed for MysqlConn {
             let why = (p.response.is_none() && !p.code.is_some_and(unanswered)).then_some(reason.unanswered());
             self.emit(p, why);
         }
-    }
-    fn counts(&self) -> Counts {
-        Counts::default()
     }
 }
 

@@ -20,6 +20,7 @@ use std::collections::VecDeque;
 
 use crate::detail::Detail;
 use crate::exchange::{CloseReason, Exchange, Message, Output};
+use crate::parser::Counts;
 use crate::{At, Issue};
 
 /// The rows and issues of one connection, rows numbered as emitted.
@@ -79,6 +80,27 @@ impl Rows {
     /// Takes what was produced so far.
     pub fn drain(&mut self) -> Output {
         std::mem::take(&mut self.out)
+    }
+}
+
+/// The bookkeeping of one connection, whichever its kind: rows only
+/// ([`Rows`]), or rows and requests waiting for answers ([`Pairing`]).
+/// A parser hands it out and gets its close and counts from it.
+pub(crate) trait Book {
+    fn rows(&mut self) -> &mut Rows;
+    /// The connection ended: whatever waits is emitted.
+    fn close(&mut self, reason: CloseReason);
+    /// What it counted: requests a full queue gave up.
+    fn counts(&self) -> Counts;
+}
+
+impl Book for Rows {
+    fn rows(&mut self) -> &mut Rows {
+        self
+    }
+    fn close(&mut self, _reason: CloseReason) {}
+    fn counts(&self) -> Counts {
+        Counts::default()
     }
 }
 
@@ -165,18 +187,22 @@ impl<P: Waiting> Pairing<P> {
         let i = self.waiting.iter().position(pairs)?;
         self.waiting.remove(i)
     }
+}
 
-    /// Requests the full queue gave up so far.
-    pub fn given_up(&self) -> u64 {
-        self.given_up
+impl<P: Waiting> Book for Pairing<P> {
+    fn rows(&mut self) -> &mut Rows {
+        &mut self.rows
     }
 
-    /// The connection ended: every waiting request is emitted, oldest
-    /// first.
-    pub fn close(&mut self, reason: CloseReason) {
+    /// Every waiting request is emitted, oldest first.
+    fn close(&mut self, reason: CloseReason) {
         while let Some(p) = self.waiting.pop_front() {
             self.rows.emit(p.unanswered(Flush::Closed(reason)));
         }
+    }
+
+    fn counts(&self) -> Counts {
+        Counts { given_up: self.given_up, ..Counts::default() }
     }
 }
 
@@ -202,7 +228,7 @@ mod tests {
             p.wait(asked(n));
         }
         assert_eq!(rows(&mut p), [(0, 1, Some("no_response".into()))]);
-        assert_eq!(p.given_up(), 1);
+        assert_eq!(p.counts().given_up, 1);
         // Answered by key, not by order.
         let a = p.answer(|q| q.key == 3).map(|q| q.key);
         assert_eq!(a, Some(3));
@@ -217,7 +243,7 @@ mod tests {
         p.wait(asked(1));
         p.close(CloseReason::Reset);
         assert_eq!(rows(&mut p), [(0, 1, Some("no_response".into()))]);
-        assert_eq!(p.given_up(), 0);
+        assert_eq!(p.counts().given_up, 0);
     }
 
     #[test]

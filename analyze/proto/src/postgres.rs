@@ -29,10 +29,10 @@
 use std::collections::HashMap;
 
 use crate::detail::DbInfo;
-use crate::exchange::{CloseReason, Exchange, Message, StartLine};
+use crate::exchange::{Exchange, Message, StartLine};
 use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
 use crate::frames::{NAME_KEEP, QUERY_KEEP};
-use crate::pairing::{Flush, Pairing, Rows, Waiting};
+use crate::pairing::{Book, Flush, Pairing, Waiting};
 use crate::parser::Counts;
 use crate::{At, Limits, Side};
 
@@ -150,8 +150,11 @@ impl Framed for PgConn {
     fn framers(&mut self) -> &mut [Framer; 2] {
         &mut self.framers
     }
-    fn rows(&mut self) -> &mut Rows {
-        &mut self.pairs.rows
+    fn book(&mut self) -> &mut dyn Book {
+        &mut self.pairs
+    }
+    fn book_ref(&self) -> &dyn Book {
+        &self.pairs
     }
     fn message(&mut self, i: usize, f: &Frame<'_>) {
         let t = if f.head.len() == 4 { 0 } else { f.head[0] };
@@ -191,13 +194,9 @@ impl Framed for PgConn {
         }
         data
     }
-    /// Exchanges without an answer are emitted.
-    fn close(&mut self, reason: CloseReason) {
-        self.pairs.close(reason);
-    }
     /// Frontend and backend messages, as tshark counts them.
     fn counts(&self) -> Counts {
-        Counts { messages: self.counts, given_up: self.pairs.given_up(), ..Counts::default() }
+        Counts { messages: self.counts, ..self.pairs.counts() }
     }
 }
 

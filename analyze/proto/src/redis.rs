@@ -10,7 +10,7 @@
 
 use crate::detail::RedisInfo;
 use crate::exchange::{CloseReason, Message, Output, StartLine};
-use crate::pairing::{Asked, Pairing};
+use crate::pairing::{Asked, Book, Pairing};
 use crate::parser::{Counts, Parser};
 use crate::{At, Limits, Side};
 
@@ -279,12 +279,12 @@ impl RedisConn {
 
 impl Parser for RedisConn {
     fn counts(&self) -> Counts {
-        Counts { given_up: self.pairs.given_up(), ..Counts::default() }
+        self.pairs.counts()
     }
 
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
-        self.pairs.rows.drain()
+        self.pairs.rows().drain()
     }
 
     /// In-order bytes from one side.
