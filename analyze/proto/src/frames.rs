@@ -150,9 +150,9 @@ pub(crate) trait Framed {
 }
 
 /// A framed protocol is a [`Parser`] by its framing: bytes go through
-/// its [`Framer`]s to [`Framed::message`], a gap loses the framing of
-/// its side, and the rest is the protocol's own ([`Framed::close`],
-/// [`Framed::counts`]).
+/// its `Framer`s to `Framed::message`, a gap loses the framing of
+/// its side, and the rest is the protocol's own (`Framed::close`,
+/// `Framed::counts`).
 impl<T: Framed + std::fmt::Debug + Send> Parser for T {
     fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
         let data = self.unframed(side, at, data);

@@ -41,7 +41,7 @@ pub mod http1;
 pub mod kafka;
 pub mod mongodb;
 pub mod mysql;
-pub mod pairing;
+mod pairing;
 pub mod parser;
 pub mod postgres;
 pub mod redis;
