@@ -327,7 +327,11 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
         details.contains(&"POST /audit-log at 127.0.0.5:8082: 1 per request in the baseline, none now"),
         "{details:?}"
     );
-    let o = trawl(&["diff", &base, &good]);
+    // The fix is about errors and calls; its latency is the baseline's
+    // give or take the machine: a loaded CI machine moved a live
+    // recording's GET /orders p99 from 7.8 to 31.9 ms, past the default
+    // 20 ms floor. The broken shop's regressions are timeouts of 1 s.
+    let o = trawl(&["diff", &base, &good, "--latency-min-ms", "250"]);
     assert_eq!(o.status.code(), Some(0), "the fixed shop passes: {}", stdout(&o));
     // An improvement is not a regression: a cache added to the rush (12
     // Redis reads for 12 requests, then 1) passes, and says it is better.
