@@ -14,15 +14,11 @@
 set -euo pipefail
 out=$(realpath -m "${1:?usage: make_api_capture.sh OUT.pcap [SIZE_MB]}")
 size_mb=${2:-300}
-if [ -z "${TRAWL_IN_NETNS:-}" ]; then
-  export TRAWL_IN_NETNS=1
-  exec unshare -n -- "$0" "$@"
-fi
+. "$(dirname "$0")/loopback.sh"
+enter_netns "$0" "$@"
 work=$(mktemp -d /tmp/trawl-bench-api.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; nginx -c "$work/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
-ip link set lo up
-ip link set lo mtu 1500
-ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
+ethernet_loopback
 
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -71,16 +67,5 @@ request = function()
 end
 LUA
 
-rm -f "$out"
-tcpdump -i lo -s 0 -B 262144 -U -w "$out" 'tcp port 8080' 2>/dev/null &
-sleep 1
-limit=$((size_mb * 1024 * 1024))
-round=0
-while [ "$(stat -c %s "$out")" -lt "$limit" ]; do
-  round=$((round + 1))
-  wrk -t1 -c64 -d2s -s "$work/api.lua" http://127.0.0.1:8080 >/dev/null
-done
-sleep 1
-kill %1 2>/dev/null || true
-wait 2>/dev/null || true
-echo "wrote $out ($(stat -c %s "$out") bytes, $round rounds)"
+round() { wrk -t1 -c64 -d2s -s "$work/api.lua" http://127.0.0.1:8080 >/dev/null; }
+record_until "$out" "$size_mb" 'tcp port 8080' round

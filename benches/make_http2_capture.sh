@@ -12,15 +12,11 @@
 set -euo pipefail
 out=$(realpath -m "${1:?usage: make_http2_capture.sh OUT.pcap [SIZE_MB]}")
 size_mb=${2:-300}
-if [ -z "${TRAWL_IN_NETNS:-}" ]; then
-  export TRAWL_IN_NETNS=1
-  exec unshare -n -- "$0" "$@"
-fi
+. "$(dirname "$0")/loopback.sh"
+enter_netns "$0" "$@"
 work=$(mktemp -d /tmp/trawl-bench-h2.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; nginx -c "$work/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
-ip link set lo up
-ip link set lo mtu 1500
-ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
+ethernet_loopback
 site=$work/site; mkdir -p "$site/json" "$site/txt"
 python3 - "$site" "$work/uris" <<'PY'
 import json, random, sys
@@ -57,13 +53,6 @@ http {
 }
 CONF
 nginx -c "$work/nginx.conf"
-tcpdump -i lo -s 0 -B 65536 -U -w "$out" 'tcp port 8080' 2>/dev/null &
-tcpdump_pid=$!
-sleep 1
-# About 3.2 KB per request on the wire (headers, body, framing).
 requests=$(( size_mb * 1000000 / 3200 / 256 * 256 ))
-h2load -n "$requests" -c 16 -m 16 -i "$work/uris" >/dev/null
-sleep 1
-kill "$tcpdump_pid"
-wait "$tcpdump_pid" 2>/dev/null || true
-ls -l "$out" >&2
+round() { h2load -n "$requests" -c 16 -m 16 -i "$work/uris" >/dev/null; }
+record_until "$out" 0 'tcp port 8080' round

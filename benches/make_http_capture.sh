@@ -11,15 +11,11 @@
 set -euo pipefail
 out=$(realpath -m "${1:?usage: make_http_capture.sh OUT.pcap [SIZE_MB]}")
 size_mb=${2:-1024}
-if [ -z "${TRAWL_IN_NETNS:-}" ]; then
-  export TRAWL_IN_NETNS=1
-  exec unshare -n -- "$0" "$@"
-fi
+. "$(dirname "$0")/loopback.sh"
+enter_netns "$0" "$@"
 work=$(mktemp -d /tmp/trawl-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; nginx -c "$work/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$work"' EXIT
-ip link set lo up
-ip link set lo mtu 1500
-ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
+ethernet_loopback
 
 # A static site: small text, JSON, binaries, an index page.
 site=$work/site; mkdir -p "$site/static" "$site/json" "$site/bin"
@@ -87,16 +83,7 @@ printf 'CLOSE=true MEDIUM=false\n' > "$work/close_small.lua"
 printf 'CLOSE=true MEDIUM=true\n' > "$work/close_medium.lua"
 for p in ka_small ka_medium close_small close_medium; do cat "$work/mix.lua" >> "$work/$p.lua"; done
 
-rm -f "$out"
-tcpdump -i lo -s 0 -B 262144 -U -w "$out" 'tcp port 8080' 2>/dev/null &
-sleep 1
-limit=$((size_mb * 1024 * 1024))
-round=0
-while [ "$(stat -c %s "$out")" -lt "$limit" ]; do
-  round=$((round + 1))
-  # Phase lengths are set so that the mix matches the reference capture of
-  # ../shared/reference/performance.md: about 200k requests and 50k
-  # connections per GB, bytes dominated by medium objects.
+round() {
   wrk -t1 -c32 -d2s -s "$work/ka_small.lua" http://127.0.0.1:8080 >/dev/null
   wrk -t1 -c4 -d1s -s "$work/ka_medium.lua" http://127.0.0.1:8080 >/dev/null
   wrk -t1 -c16 -d2s -s "$work/close_small.lua" http://127.0.0.1:8080 >/dev/null
@@ -105,8 +92,5 @@ while [ "$(stat -c %s "$out")" -lt "$limit" ]; do
     curl -s -0 -o /dev/null "http://127.0.0.1:8080/static/s$i.txt" || true
     curl -s --compressed -o /dev/null "http://127.0.0.1:8080/json/j$i.json" || true
   done
-done
-sleep 1
-kill %1 2>/dev/null || true
-wait 2>/dev/null || true
-echo "wrote $out ($(stat -c %s "$out") bytes, $round rounds)"
+}
+record_until "$out" "$size_mb" 'tcp port 8080' round
