@@ -537,7 +537,7 @@ impl FlowTable {
 
     fn drain_l7(&mut self, f: &Flow, t: &mut Tcp) {
         let (requester, outs) = t.l7.drain();
-        for (layer, out) in outs {
+        for (layer, out) in outs.into_iter().flatten() {
             t.apps |= self.emit_l7(f, requester, layer, out);
         }
     }

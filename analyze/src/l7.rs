@@ -136,16 +136,13 @@ impl L7 {
 
     /// The rows produced so far, by layer: a switched-from parser's
     /// first. Also the direction that sends requests (as the parser has
-    /// come to know it).
-    pub fn drain(&mut self) -> (usize, Vec<(&'static str, Output)>) {
-        let L7::Active { protocol, parser, requester, before } = self else { return (0, Vec::new()) };
+    /// come to know it). Called for every packet that carried bytes, so
+    /// it allocates nothing.
+    pub fn drain(&mut self) -> (usize, [Option<(&'static str, Output)>; 2]) {
+        let L7::Active { protocol, parser, requester, before } = self else { return (0, [None, None]) };
         let requester = if parser.flipped() { 1 - *requester } else { *requester };
-        let mut out = Vec::with_capacity(2);
-        if let Some((p, mut old)) = before.take() {
-            out.push((p.layer(), old.drain()));
-        }
-        out.push((protocol.layer(), parser.drain()));
-        (requester, out)
+        let old = before.take().map(|(p, mut old)| (p.layer(), old.drain()));
+        (requester, [old, Some((protocol.layer(), parser.drain()))])
     }
 
     /// The protocol the connection ended up speaking, and what its
