@@ -16,7 +16,7 @@ use trawl_query::datafusion::execution::TaskContext;
 use trawl_query::datafusion::physical_expr::PhysicalExpr;
 use trawl_query::datafusion::physical_plan::{
     self, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, RecordBatchStream, SendableRecordBatchStream,
-    coop::CooperativeExec,
+    coop::make_cooperative,
 };
 
 use super::{bounded, indexed};
@@ -48,9 +48,7 @@ pub struct RunSql {
 /// (a cross join) otherwise runs without a pause.
 fn stoppable(plan: Arc<dyn ExecutionPlan>, stop: &Arc<AtomicBool>) -> Result<Arc<dyn ExecutionPlan>, ToolError> {
     use trawl_query::datafusion::common::tree_node::{Transformed, TreeNode};
-    let wrap = |p: Arc<dyn ExecutionPlan>| -> Arc<dyn ExecutionPlan> {
-        Arc::new(StoppableExec::new(Arc::new(CooperativeExec::new(p)), stop.clone()))
-    };
+    let wrap = |p: Arc<dyn ExecutionPlan>| -> Arc<dyn ExecutionPlan> { Arc::new(StoppableExec::new(p, stop.clone())) };
     Ok(plan.transform_up(|p| Ok(Transformed::yes(wrap(p))))?.data)
 }
 
@@ -178,7 +176,8 @@ impl ExecutionPlan for StoppableExec {
     }
 
     fn execute(&self, partition: usize, ctx: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
-        Ok(Box::pin(StoppableStream { input: self.input.execute(partition, ctx)?, stop: self.stop.clone() }))
+        let stream = StoppableStream { input: self.input.execute(partition, ctx)?, stop: self.stop.clone() };
+        Ok(make_cooperative(Box::pin(stream)))
     }
 }
 
