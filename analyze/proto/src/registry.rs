@@ -170,25 +170,16 @@ pub enum Detect {
 /// `mid` says the connection's start was not seen; `ports` are its two
 /// ports (hints for [`Protocol::ports`]).
 pub fn detect(buf: &[u8], mid: bool, ports: (u16, u16)) -> Detect {
-    let found = |protocol, sender_is_requester: bool| {
-        let requester = if sender_is_requester { Requester::Sender } else { Requester::Receiver };
-        Detect::Found(Detection { protocol, requester, mid_stream: mid })
-    };
+    let at = |protocol, requester, mid_stream| Detect::Found(Detection { protocol, requester, mid_stream });
+    let side = |sender_is_requester: bool| if sender_is_requester { Requester::Sender } else { Requester::Receiver };
+    let found = |protocol, sender_is_requester: bool| at(protocol, side(sender_is_requester), mid);
     let h2 = h2::probe(buf);
     match h2 {
         h2::Probe::Preface => {
-            return Detect::Found(Detection {
-                protocol: Protocol::Http2,
-                requester: Requester::Sender,
-                mid_stream: mid,
-            });
+            return at(Protocol::Http2, Requester::Sender, mid);
         }
         h2::Probe::Frames => {
-            return Detect::Found(Detection {
-                protocol: Protocol::Http2,
-                requester: Requester::FlowClient,
-                mid_stream: mid,
-            });
+            return at(Protocol::Http2, Requester::FlowClient, mid);
         }
         h2::Probe::NeedMore | h2::Probe::No => {}
     }
@@ -231,10 +222,7 @@ pub fn detect(buf: &[u8], mid: bool, ports: (u16, u16)) -> Detect {
     {
         return found(Protocol::Dns, !h.response);
     }
-    let http = |sender_is_requester: bool, resync: bool| {
-        let requester = if sender_is_requester { Requester::Sender } else { Requester::Receiver };
-        Detect::Found(Detection { protocol: Protocol::Http1, requester, mid_stream: mid || resync })
-    };
+    let http = |sender_is_requester: bool, resync: bool| at(Protocol::Http1, side(sender_is_requester), mid || resync);
     match http1::probe(buf) {
         http1::Probe::Request => http(true, false),
         http1::Probe::Response => http(false, false),
