@@ -17,6 +17,8 @@ use clap::{Args, Parser, Subcommand};
 use trawl_analyze::records::Record;
 use trawl_analyze::{Error, Options, Progress};
 
+mod analysis_args;
+mod index_cmd;
 mod investigate_cmd;
 mod kube_cmd;
 mod mcp_cmd;
@@ -30,7 +32,7 @@ mod sql_shell;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit code when an input was damaged: analysed up to the damage.
-const EXIT_DAMAGED: u8 = 3;
+pub(crate) const EXIT_DAMAGED: u8 = 3;
 /// Exit code for bad input or usage.
 const EXIT_BAD_INPUT: u8 = 2;
 
@@ -158,6 +160,14 @@ enum Command {
         #[command(flatten)]
         workspace: snapshot_cmd::WorkspaceArg,
     },
+    /// Index a node's capture archive into a dataset (local or s3://), file by file, exactly once; --follow keeps going as files rotate.
+    #[command(after_help = "Examples:
+  trawl index /var/lib/trawl/archive/node-a --to /var/lib/trawl/dataset
+  trawl index /var/lib/trawl/archive/node-a --to s3://traffic/cluster-1 --follow --upload-captures
+  trawl query /var/lib/trawl/dataset --kfl 'http && status_code >= 500 && timestamp > now() - duration(\"5m\")'
+
+Docs: docs/dataset.md")]
+    Index(index_cmd::IndexArgs),
     /// Export the packets of matching calls' or flows' connections as pcapng, through the packet index.
     #[command(after_help = "Examples:
   trawl export-pcap incident.snap --kfl 'http && status_code >= 400' -o errors.pcapng
@@ -265,46 +275,17 @@ struct AnalyzeArgs {
     /// Replace the output directory if it exists.
     #[arg(long)]
     force: bool,
-    /// Worker threads [default: number of CPUs]. The output does not depend on it.
-    #[arg(short = 'j', long)]
-    threads: Option<usize>,
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
     /// Print the summary as JSON (the snapshot's manifest plus timing).
     #[arg(long)]
     json: bool,
-    /// Body bytes stored per message (after gzip/deflate/br decoding).
-    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
-    body_cap: usize,
-    /// Seconds a TCP connection may stay idle (capture time) before it is closed.
-    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
-    tcp_timeout: f64,
-    /// Seconds a UDP or ICMP flow may stay idle before it is closed.
-    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
-    udp_timeout: f64,
-    /// Out-of-order bytes buffered per TCP direction before a gap is declared.
-    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
-    max_ooo_bytes: usize,
-    /// Kubernetes sidecar file, or folder of them, naming the pods, services
-    /// and nodes behind the addresses: `kubectl get
-    /// pods,services,endpointslices,nodes -A -o json` output, a trawl
-    /// timeline (.jsonl) or a compact sidecar (docs/kubernetes.md).
-    /// Repeatable. `k8s-*.json[l]` files next to the captures are read too.
-    #[arg(long = "k8s", value_name = "FILE|DIR")]
-    k8s: Vec<PathBuf>,
-    /// Do not read the `k8s-*.json[l]` sidecars next to the captures.
-    #[arg(long)]
-    no_k8s_discovery: bool,
+    #[command(flatten)]
+    analysis: analysis_args::AnalysisArgs,
     /// The node the captures were taken on (the `node_name` column).
     #[arg(long, value_name = "NAME")]
     node: Option<String>,
-    /// Protobuf descriptor set (`protoc --include_imports
-    /// --descriptor_set_out FILE`) naming the fields of gRPC messages in
-    /// `request_decoded` / `response_decoded`. Repeatable. Without it,
-    /// messages are decoded by field number.
-    #[arg(long, value_name = "FILE")]
-    proto_descriptors: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -317,6 +298,7 @@ fn main() -> ExitCode {
                     || c.downcast_ref::<trawl_query::QueryError>().is_some_and(trawl_query::QueryError::is_user_error)
                     || c.downcast_ref::<trawl_snapshot::Error>().is_some_and(trawl_snapshot::Error::is_user_error)
                     || c.downcast_ref::<trawl_capture::Error>().is_some_and(trawl_capture::Error::is_user_error)
+                    || c.downcast_ref::<trawl_dataset::Error>().is_some_and(trawl_dataset::Error::is_bad_input)
             });
             if err
                 .chain()
@@ -339,6 +321,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Archive(c) => snapshot_cmd::archive(c),
         Command::Snapshot { command, workspace } => snapshot_cmd::snapshot(command, workspace.workspace.as_deref()),
         Command::ExportPcap(a) => snapshot_cmd::export(a),
+        Command::Index(a) => index_cmd::run(a),
         Command::Mcp(a) => mcp_cmd::run(a),
         Command::KflDoc => {
             print!("{}", trawl_query::kfl::markdown());
@@ -368,7 +351,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn capture(a: CaptureArgs) -> Result<ExitCode> {
     let duration = a
         .duration
-        .map(|d| secs_to_ns("duration", d).map(|ns| std::time::Duration::from_nanos(ns as u64)))
+        .map(|d| analysis_args::secs_to_ns("duration", d).map(|ns| std::time::Duration::from_nanos(ns as u64)))
         .transpose()?;
     let node = a.node.unwrap_or_else(|| {
         std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "node".into())
@@ -461,13 +444,6 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn secs_to_ns(name: &str, s: f64) -> Result<i64> {
-    if !(s.is_finite() && s > 0.0) {
-        return Err(Error::Config(format!("--{name}: expected a positive number of seconds, got {s}")).into());
-    }
-    Ok((s * 1e9) as i64)
-}
-
 fn default_output(input: &Path) -> PathBuf {
     let name = input.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "capture".into());
     let stem = [".pcapng.gz", ".pcap.gz", ".cap.gz", ".pcapng", ".pcap", ".cap", ".gz"]
@@ -479,38 +455,9 @@ fn default_output(input: &Path) -> PathBuf {
 }
 
 fn analyze(a: AnalyzeArgs) -> Result<ExitCode> {
-    let mut opts = Options { inputs: trawl_analyze::expand_inputs(&a.inputs)?, ..Options::default() };
-    if let Some(t) = a.threads {
-        if t == 0 {
-            return Err(Error::Config("--threads: expected at least 1".into()).into());
-        }
-        opts.threads = t;
-    }
-    opts.flow.tcp_timeout_ns = secs_to_ns("tcp-timeout", a.tcp_timeout)?;
-    opts.flow.udp_timeout_ns = secs_to_ns("udp-timeout", a.udp_timeout)?;
-    opts.flow.limits.max_body_bytes = a.body_cap;
-    opts.flow.max_ooo_bytes = a.max_ooo_bytes;
-    if !a.proto_descriptors.is_empty() {
-        let mut sets = Vec::new();
-        for f in &a.proto_descriptors {
-            sets.push(
-                std::fs::read(f).map_err(|e| Error::Config(format!("--proto-descriptors {}: {e}", f.display())))?,
-            );
-        }
-        let schemas = trawl_proto::grpc::Schemas::from_sets(&sets).map_err(|(i, e)| {
-            let f = a.proto_descriptors[i].display();
-            Error::Config(format!("--proto-descriptors {f}: expected a protobuf descriptor set (protoc --include_imports --descriptor_set_out FILE): {e}"))
-        })?;
-        opts.schemas = Some(std::sync::Arc::new(schemas));
-    }
-    if !a.no_k8s_discovery {
-        opts.k8s = trawl_analyze::kube::sidecars_near(&opts.inputs);
-    }
-    for f in trawl_analyze::kube::expand_sidecars("--k8s", &a.k8s)? {
-        if !opts.k8s.contains(&f) {
-            opts.k8s.push(f);
-        }
-    }
+    let inputs = trawl_analyze::expand_inputs(&a.inputs)?;
+    let opts = a.analysis.options(inputs)?;
+    let mut opts = opts;
     if let Some(n) = &a.node {
         opts.input_nodes = vec![n.clone(); opts.inputs.len()];
     }

@@ -257,6 +257,12 @@ impl FlowTable {
         self.flows.is_empty()
     }
 
+    /// The id of the oldest flow still open (the ordinal of its first
+    /// packet).
+    pub fn oldest_open(&self) -> Option<u64> {
+        self.flows.values().map(|f| f.id).min()
+    }
+
     fn emit(&mut self, record: Record) {
         let (v, o, ph, f) = self.key_ctx;
         self.out.push(Keyed { key: (v, o, ph, f, self.seq), record });

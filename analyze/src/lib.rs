@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use error::Error;
-pub use pipeline::{Options, Outcome, Progress, expand_inputs, is_capture_name};
+pub use pipeline::{Feed, FileEnd, Options, Outcome, Progress, Resume, expand_inputs, is_capture_name};
 
 /// The `manifest.json` of a snapshot.
 #[derive(Debug, Clone, Serialize)]

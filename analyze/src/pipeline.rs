@@ -50,6 +50,8 @@ pub struct Options {
     /// The node each input was captured on (same order as `inputs`;
     /// empty when unknown).
     pub input_nodes: Vec<String>,
+    /// The node of inputs without an entry in `input_nodes` (a fed run).
+    pub node: Option<String>,
     /// Kubernetes sidecar files (docs/kubernetes.md).
     pub k8s: Vec<PathBuf>,
     /// Shard workers.
@@ -68,6 +70,7 @@ impl Default for Options {
         Options {
             inputs: Vec::new(),
             input_nodes: Vec::new(),
+            node: None,
             k8s: Vec::new(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             flow: FlowConfig::default(),
@@ -164,11 +167,36 @@ struct Tick {
     last_ordinal: u64,
     sweep: bool,
     eof: bool,
+    /// With `eof`: every flow closes (the input is complete), rather than
+    /// the run merely stopping (a feed that will go on in a later run).
+    finish: bool,
+    /// The tick ends a file of a feed.
+    file_end: Option<Box<FileEnd>>,
     /// Rows found by the reader (decode problems), forwarded by worker 0.
     reader_rows: Vec<Keyed>,
     /// The answers of the tick's DNS responses, by packet ordinal: every
     /// worker applies them to its own [`PeerNames`].
     dns: Vec<(u64, Vec<Answer>)>,
+}
+
+impl Tick {
+    /// A tick that starts after frame `last_ordinal`, at capture time `now`.
+    fn empty(last_ordinal: u64, now: i64) -> Tick {
+        Tick {
+            chunks: Vec::new(),
+            pkts: Vec::with_capacity(TICK_FRAMES),
+            frames: Arc::new(Vec::with_capacity(TICK_FRAMES)),
+            first_ordinal: last_ordinal + 1,
+            now,
+            last_ordinal,
+            sweep: false,
+            eof: false,
+            finish: false,
+            file_end: None,
+            reader_rows: Vec::new(),
+            dns: Vec::new(),
+        }
+    }
 }
 
 enum WorkerRows {
@@ -184,12 +212,65 @@ struct WorkerOut {
     flow_ids: Vec<(u64, u64, u16)>,
     /// The tick's frames (worker 0 only).
     frames: Option<(u64, Arc<Vec<FrameRef>>)>,
+    /// At a file's end: the worker's oldest open flow, and (worker 0) the
+    /// file's end.
+    oldest_open: Option<u64>,
+    file_end: Option<Box<FileEnd>>,
+}
+
+/// Where the files of a fed run come from: a node's rotated captures,
+/// read one after another (not merged), each file's rows handed to the
+/// sink with a [`FileEnd`] once the file is read.
+pub trait Feed: Send {
+    /// The next file, waiting for it if need be; `None` ends the run
+    /// (without closing the connections still open: a later run goes on
+    /// with them).
+    fn next_file(&mut self) -> Option<PathBuf>;
+    /// True when the file being read is the last one and the input is
+    /// complete: every connection closes with it (capture end), and its
+    /// rows go with its [`FileEnd`].
+    fn closes_after_current(&self) -> bool;
+}
+
+/// Where a fed run starts: the numbering goes on from an earlier run.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// Ordinal of the frame before the first one read.
+    pub ordinal_base: u64,
+    /// Index of the first file read.
+    pub file_index: u32,
+    /// Capture time of the last timeout sweep before the first file.
+    pub last_sweep: Option<i64>,
+    /// Files up to this index were written by an earlier run: they are
+    /// read again only to rebuild the connections still open at their
+    /// end, and none of their rows reach the sink.
+    pub replay_through: Option<u32>,
+}
+
+/// A file of a feed has been read, and every row it completed handed to
+/// the sink ([`Sink::file_end`]).
+#[derive(Debug, Clone)]
+pub struct FileEnd {
+    pub file_index: u32,
+    pub path: PathBuf,
+    pub info: InputInfo,
+    /// Ordinal of the file's first frame, and of the frame after its last.
+    pub first_ordinal: u64,
+    pub next_ordinal: u64,
+    /// The timeout sweep state before the file, and after it.
+    pub sweep_before: Option<i64>,
+    pub sweep_after: Option<i64>,
+    /// The smallest flow id (ordinal of its first packet) of the
+    /// connections still open after the file: a later run that starts
+    /// from the file holding that ordinal rebuilds them all.
+    pub oldest_open: Option<u64>,
+    /// Every connection was closed with this file (the feed's input is
+    /// complete).
+    pub closes: bool,
 }
 
 /// Runs an analysis, writing rows to `sink` in their final order.
 pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<Outcome, Error> {
-    // More workers than virtual shards would sit idle.
-    let threads = opts.threads.clamp(1, VSHARDS as usize);
     let mut readers = Vec::new();
     let mut total = 0;
     for p in &opts.inputs {
@@ -199,6 +280,33 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
         readers.push(r);
     }
     progress.total_bytes.store(total, Ordering::Relaxed);
+    let max_frag = opts.max_frag_datagrams;
+    run_with(opts, sink, progress, None, move |txs| read_all(readers, txs, max_frag, progress))
+}
+
+/// Runs an analysis of the files `feed` gives, in turn, from `resume`;
+/// `opts.inputs` is not read. The sink hears of each file's end.
+pub fn run_feed(
+    opts: &Options,
+    feed: &mut dyn Feed,
+    resume: &Resume,
+    sink: &mut dyn Sink,
+    progress: &Progress,
+) -> Result<Outcome, Error> {
+    run_with(opts, sink, progress, resume.replay_through, move |txs| read_feed(feed, resume, txs, opts, progress))
+}
+
+type ReadResult = Result<(Vec<InputInfo>, Stats), Error>;
+
+fn run_with(
+    opts: &Options,
+    sink: &mut dyn Sink,
+    progress: &Progress,
+    replay_through: Option<u32>,
+    read: impl FnOnce(Vec<SyncSender<Arc<Tick>>>) -> ReadResult + Send,
+) -> Result<Outcome, Error> {
+    // More workers than virtual shards would sit idle.
+    let threads = opts.threads.clamp(1, VSHARDS as usize);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("trawl-shard-{i}"))
@@ -220,12 +328,16 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
     let flow_cfg = opts.flow;
     let schemas = &opts.schemas;
     let batches = sink.wants_batches();
-    let ctx = Arc::new(Context { cluster: Cluster::load(&opts.k8s), input_nodes: opts.input_nodes.clone() });
+    let ctx = Arc::new(Context {
+        cluster: Cluster::load(&opts.k8s),
+        input_nodes: opts.input_nodes.clone(),
+        node: opts.node.clone(),
+    });
 
     let (reader_res, shard_stats, write_res) = std::thread::scope(|s| {
         let reader = std::thread::Builder::new()
             .name("trawl-reader".into())
-            .spawn_scoped(s, move || read_all(readers, tick_txs, opts.max_frag_datagrams, progress))
+            .spawn_scoped(s, move || read(tick_txs))
             .map_err(|e| Error::Internal(format!("starting the reader: {e}")));
         let worker_ctx = ctx.clone();
         let workers = s.spawn(move || {
@@ -244,7 +356,7 @@ pub fn run(opts: &Options, sink: &mut dyn Sink, progress: &Progress) -> Result<O
             });
             stats
         });
-        let write_res = write_all(out_rxs, sink);
+        let write_res = write_all(out_rxs, sink, replay_through);
         let reader_res = match reader {
             Ok(h) => h.join(),
             Err(e) => Ok(Err(e)),
@@ -325,18 +437,7 @@ impl TickBuilder {
         if sweep {
             self.last_sweep = Some(now);
         }
-        let next = Tick {
-            chunks: Vec::new(),
-            pkts: Vec::with_capacity(TICK_FRAMES),
-            frames: Arc::new(Vec::with_capacity(TICK_FRAMES)),
-            first_ordinal: self.tick.last_ordinal + 1,
-            now,
-            last_ordinal: self.tick.last_ordinal,
-            sweep: false,
-            eof: false,
-            reader_rows: Vec::new(),
-            dns: Vec::new(),
-        };
+        let next = Tick::empty(self.tick.last_ordinal, now);
         let mut t = std::mem::replace(&mut self.tick, next);
         t.sweep = sweep;
         t.eof = eof;
@@ -349,6 +450,210 @@ fn send_tick(txs: &[SyncSender<Arc<Tick>>], tick: Tick) -> bool {
     txs.iter().all(|tx| tx.send(t.clone()).is_ok())
 }
 
+/// The reader's state: the tick being cut, IP reassembly, the frame
+/// count and the counters. Both ways of reading files use it: merged in
+/// time order ([`read_all`]) or one after another as a feed gives them
+/// ([`read_feed`]).
+struct Reader<'a> {
+    tb: TickBuilder,
+    txs: Vec<SyncSender<Arc<Tick>>>,
+    progress: &'a Progress,
+    defrag: Defrag,
+    ordinal: u64,
+    unknown_links: Vec<u32>,
+    issue_cap: u64,
+    stats: Stats,
+}
+
+impl<'a> Reader<'a> {
+    fn new(txs: Vec<SyncSender<Arc<Tick>>>, max_frag: usize, progress: &'a Progress, resume: &Resume) -> Reader<'a> {
+        Reader {
+            tb: TickBuilder {
+                tick: Tick::empty(resume.ordinal_base, i64::MIN),
+                last_sweep: resume.last_sweep,
+            },
+            txs,
+            progress,
+            defrag: Defrag::new(max_frag, 30 * 1_000_000_000),
+            ordinal: resume.ordinal_base,
+            unknown_links: Vec::new(),
+            issue_cap: 1_000_000,
+            stats: Stats::default(),
+        }
+    }
+
+    /// One frame of file `file_index`, lying in `chunk`.
+    fn frame(&mut self, chunk: &Arc<Vec<u8>>, f: crate::input::Frame, file_index: u32) -> Result<(), Error> {
+        self.ordinal += 1;
+        self.stats.frames += 1;
+        self.stats.captured_bytes += f.len as u64;
+        if f.orig_len > f.len {
+            self.stats.snaplen_truncated_frames += 1;
+        }
+        let frame = &chunk[f.start as usize..(f.start + f.len) as usize];
+        self.tb.tick.now = self.tb.tick.now.max(f.ts_ns);
+        self.tb.tick.last_ordinal = self.ordinal;
+        // The tick is not shared until it is sent: no copy is made here.
+        Arc::make_mut(&mut self.tb.tick.frames).push(FrameRef {
+            ts: f.ts_ns,
+            file_index,
+            frame_number: f.number,
+            offset: f.offset,
+            caplen: f.len,
+            wire_len: f.orig_len,
+            link: f.link,
+            datagram: None,
+        });
+        let issue = |kind: &'static str, layer: &'static str, detail: String| IssueRow {
+            flow_id: None,
+            file_index,
+            frame_number: Some(f.number),
+            ts: Some(f.ts_ns),
+            layer,
+            kind,
+            detail,
+        };
+        let decoded = decode(f.link, frame);
+        let (packet, data_chunk, base) = match decoded {
+            Decoded::Ip(p) => {
+                let ci = self.tb.chunk_index(chunk);
+                (p, ci, f.start)
+            }
+            Decoded::Fragment(piece) => {
+                self.stats.ip_fragments += 1;
+                let added = self.defrag.add(&piece, frame, f.ts_ns, self.ordinal);
+                if let (Ok((datagram, _)), Some(last)) = (&added, Arc::make_mut(&mut self.tb.tick.frames).last_mut()) {
+                    last.datagram = Some(*datagram);
+                }
+                match added {
+                    Ok((_, Some(re))) => {
+                        self.stats.ip_reassembled += 1;
+                        self.tb.tick.chunks.push(Arc::new(re.data));
+                        (re.packet, (self.tb.tick.chunks.len() - 1) as u32, 0)
+                    }
+                    Ok((_, None)) => {
+                        return self.flush();
+                    }
+                    Err(e) => {
+                        self.tb.reader_issue(
+                            self.ordinal,
+                            issue("bad_fragment", "ip", e),
+                            &mut self.stats,
+                            self.issue_cap,
+                        );
+                        return self.flush();
+                    }
+                }
+            }
+            Decoded::NotIp => {
+                self.stats.non_ip_frames += 1;
+                return self.flush();
+            }
+            Decoded::UnknownLink(l) => {
+                self.stats.unknown_link_frames += 1;
+                if !self.unknown_links.contains(&l) {
+                    self.unknown_links.push(l);
+                    self.tb.reader_issue(
+                        self.ordinal,
+                        issue(
+                            "unknown_link_type",
+                            "link",
+                            format!(
+                                "link type {} is not decoded; its frames are counted and skipped",
+                                crate::input::link_name(l)
+                            ),
+                        ),
+                        &mut self.stats,
+                        self.issue_cap,
+                    );
+                }
+                return self.flush();
+            }
+            Decoded::Malformed { layer, kind, detail } => {
+                self.stats.malformed_frames += 1;
+                self.tb.reader_issue(self.ordinal, issue(kind, layer, detail), &mut self.stats, self.issue_cap);
+                return self.flush();
+            }
+        };
+        self.stats.ip_packets += 1;
+        if packet.ip_version == 4 {
+            self.stats.ipv4_packets += 1;
+        } else {
+            self.stats.ipv6_packets += 1;
+        }
+        match packet.proto {
+            6 => self.stats.tcp_packets += 1,
+            17 => self.stats.udp_packets += 1,
+            1 | 58 => self.stats.icmp_packets += 1,
+            _ => self.stats.other_ip_packets += 1,
+        }
+        if let Some(kind) = packet.l4_error {
+            // Without ports the packet cannot be given to its flow.
+            let layer = if packet.proto == 17 {
+                "udp"
+            } else if packet.proto == 6 {
+                "tcp"
+            } else {
+                "ip"
+            };
+            self.tb.reader_issue(
+                self.ordinal,
+                issue(
+                    kind,
+                    layer,
+                    "transport header cut short or malformed; the packet is counted but not assigned to a flow".into(),
+                ),
+                &mut self.stats,
+                self.issue_cap,
+            );
+            return self.flush();
+        }
+        if packet.proto == 17 && packet.sport == 53 {
+            // DNS answers name the addresses of later flows (kube::peers).
+            let data = self.tb.tick.chunks.get(data_chunk as usize).map_or(&[][..], |c| c.as_slice());
+            let start = base as usize + packet.payload_off;
+            if let Some(answers) =
+                data.get(start..start + packet.payload_len).and_then(trawl_proto::dns_answers::answers)
+                && !answers.is_empty()
+            {
+                self.stats.dns_answers += answers.len() as u64;
+                self.tb.tick.dns.push((self.ordinal, answers));
+            }
+        }
+        let vshard = (FlowKey::of(&packet).shard_hash() % VSHARDS as u64) as u8;
+        self.tb.tick.pkts.push(TickPkt {
+            ordinal: self.ordinal,
+            ts: f.ts_ns,
+            file_index,
+            frame_number: f.number,
+            wire_len: f.orig_len,
+            chunk: data_chunk,
+            base,
+            ip: packet,
+            vshard,
+        });
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        maybe_flush(&mut self.tb, &self.txs, self.progress, self.ordinal)
+    }
+
+    /// Sends the last tick: `finish` closes every flow with it.
+    fn end(mut self, finish: bool, file_end: Option<FileEnd>) -> Stats {
+        self.defrag.expire(i64::MAX);
+        self.stats.ip_frag_overflows = self.defrag.overflows;
+        self.stats.ip_frag_timeouts = self.defrag.timeouts;
+        self.stats.ip_frag_errors = self.defrag.errors;
+        let mut last = self.tb.take(true);
+        last.finish = finish;
+        last.file_end = file_end.map(Box::new);
+        send_tick(&self.txs, last);
+        self.progress.frames.store(self.ordinal, Ordering::Relaxed);
+        self.stats
+    }
+}
+
 /// The reader thread: merges the files in time order, decodes, and cuts
 /// ticks.
 fn read_all(
@@ -357,7 +662,6 @@ fn read_all(
     max_frag: usize,
     progress: &Progress,
 ) -> Result<(Vec<InputInfo>, Stats), Error> {
-    let mut stats = Stats::default();
     let mut cursors: Vec<Cursor> = readers
         .into_iter()
         .enumerate()
@@ -369,25 +673,7 @@ fn read_all(
             heap.push(Reverse((c.peek_ts(), i)));
         }
     }
-    let mut tb = TickBuilder {
-        tick: Tick {
-            chunks: Vec::new(),
-            pkts: Vec::with_capacity(TICK_FRAMES),
-            frames: Arc::new(Vec::with_capacity(TICK_FRAMES)),
-            first_ordinal: 1,
-            now: i64::MIN,
-            last_ordinal: 0,
-            sweep: false,
-            eof: false,
-            reader_rows: Vec::new(),
-            dns: Vec::new(),
-        },
-        last_sweep: None,
-    };
-    let mut defrag = Defrag::new(max_frag, 30 * 1_000_000_000);
-    let mut ordinal = 0u64;
-    let mut unknown_links: Vec<u32> = Vec::new();
-    let issue_cap = 1_000_000;
+    let mut r = Reader::new(txs, max_frag, progress, &Resume::default());
     let single = cursors.len() == 1;
     loop {
         let idx = if single {
@@ -410,166 +696,75 @@ fn read_all(
         if !single && c.refill() {
             heap.push(Reverse((c.peek_ts(), idx)));
         }
-        ordinal += 1;
-        stats.frames += 1;
-        stats.captured_bytes += f.len as u64;
-        if f.orig_len > f.len {
-            stats.snaplen_truncated_frames += 1;
-        }
-        let frame = &chunk[f.start as usize..(f.start + f.len) as usize];
-        tb.tick.now = tb.tick.now.max(f.ts_ns);
-        tb.tick.last_ordinal = ordinal;
-        // The tick is not shared until it is sent: no copy is made here.
-        Arc::make_mut(&mut tb.tick.frames).push(FrameRef {
-            ts: f.ts_ns,
-            file_index,
-            frame_number: f.number,
-            offset: f.offset,
-            caplen: f.len,
-            wire_len: f.orig_len,
-            link: f.link,
-            datagram: None,
-        });
-        let issue = |kind: &'static str, layer: &'static str, detail: String| IssueRow {
-            flow_id: None,
-            file_index,
-            frame_number: Some(f.number),
-            ts: Some(f.ts_ns),
-            layer,
-            kind,
-            detail,
-        };
-        let decoded = decode(f.link, frame);
-        let (packet, data_chunk, base) = match decoded {
-            Decoded::Ip(p) => {
-                let ci = tb.chunk_index(&chunk);
-                (p, ci, f.start)
-            }
-            Decoded::Fragment(piece) => {
-                stats.ip_fragments += 1;
-                let added = defrag.add(&piece, frame, f.ts_ns, ordinal);
-                if let (Ok((datagram, _)), Some(last)) = (&added, Arc::make_mut(&mut tb.tick.frames).last_mut()) {
-                    last.datagram = Some(*datagram);
-                }
-                match added {
-                    Ok((_, Some(re))) => {
-                        stats.ip_reassembled += 1;
-                        tb.tick.chunks.push(Arc::new(re.data));
-                        (re.packet, (tb.tick.chunks.len() - 1) as u32, 0)
-                    }
-                    Ok((_, None)) => {
-                        maybe_flush(&mut tb, &txs, progress, ordinal)?;
-                        continue;
-                    }
-                    Err(e) => {
-                        tb.reader_issue(ordinal, issue("bad_fragment", "ip", e), &mut stats, issue_cap);
-                        maybe_flush(&mut tb, &txs, progress, ordinal)?;
-                        continue;
-                    }
-                }
-            }
-            Decoded::NotIp => {
-                stats.non_ip_frames += 1;
-                maybe_flush(&mut tb, &txs, progress, ordinal)?;
-                continue;
-            }
-            Decoded::UnknownLink(l) => {
-                stats.unknown_link_frames += 1;
-                if !unknown_links.contains(&l) {
-                    unknown_links.push(l);
-                    tb.reader_issue(
-                        ordinal,
-                        issue(
-                            "unknown_link_type",
-                            "link",
-                            format!(
-                                "link type {} is not decoded; its frames are counted and skipped",
-                                crate::input::link_name(l)
-                            ),
-                        ),
-                        &mut stats,
-                        issue_cap,
-                    );
-                }
-                maybe_flush(&mut tb, &txs, progress, ordinal)?;
-                continue;
-            }
-            Decoded::Malformed { layer, kind, detail } => {
-                stats.malformed_frames += 1;
-                tb.reader_issue(ordinal, issue(kind, layer, detail), &mut stats, issue_cap);
-                maybe_flush(&mut tb, &txs, progress, ordinal)?;
-                continue;
-            }
-        };
-        stats.ip_packets += 1;
-        if packet.ip_version == 4 {
-            stats.ipv4_packets += 1;
-        } else {
-            stats.ipv6_packets += 1;
-        }
-        match packet.proto {
-            6 => stats.tcp_packets += 1,
-            17 => stats.udp_packets += 1,
-            1 | 58 => stats.icmp_packets += 1,
-            _ => stats.other_ip_packets += 1,
-        }
-        if let Some(kind) = packet.l4_error {
-            // Without ports the packet cannot be given to its flow.
-            let layer = if packet.proto == 17 {
-                "udp"
-            } else if packet.proto == 6 {
-                "tcp"
-            } else {
-                "ip"
-            };
-            tb.reader_issue(
-                ordinal,
-                issue(
-                    kind,
-                    layer,
-                    "transport header cut short or malformed; the packet is counted but not assigned to a flow".into(),
-                ),
-                &mut stats,
-                issue_cap,
-            );
-            maybe_flush(&mut tb, &txs, progress, ordinal)?;
-            continue;
-        }
-        if packet.proto == 17 && packet.sport == 53 {
-            // DNS answers name the addresses of later flows (kube::peers).
-            let data = tb.tick.chunks.get(data_chunk as usize).map_or(&[][..], |c| c.as_slice());
-            let start = base as usize + packet.payload_off;
-            if let Some(answers) =
-                data.get(start..start + packet.payload_len).and_then(trawl_proto::dns_answers::answers)
-                && !answers.is_empty()
-            {
-                stats.dns_answers += answers.len() as u64;
-                tb.tick.dns.push((ordinal, answers));
-            }
-        }
-        let vshard = (FlowKey::of(&packet).shard_hash() % VSHARDS as u64) as u8;
-        tb.tick.pkts.push(TickPkt {
-            ordinal,
-            ts: f.ts_ns,
-            file_index,
-            frame_number: f.number,
-            wire_len: f.orig_len,
-            chunk: data_chunk,
-            base,
-            ip: packet,
-            vshard,
-        });
-        maybe_flush(&mut tb, &txs, progress, ordinal)?;
+        r.frame(&chunk, f, file_index)?;
     }
-    defrag.expire(i64::MAX);
-    stats.ip_frag_overflows = defrag.overflows;
-    stats.ip_frag_timeouts = defrag.timeouts;
-    stats.ip_frag_errors = defrag.errors;
-    let last = tb.take(true);
-    send_tick(&txs, last);
-    progress.frames.store(ordinal, Ordering::Relaxed);
+    let mut stats = r.end(true, None);
     let infos: Vec<InputInfo> = cursors.into_iter().map(|c| c.reader.finish()).collect();
     stats.capture_dropped = infos.iter().filter_map(|i| i.capture_dropped).sum();
+    Ok((infos, stats))
+}
+
+/// The reader thread of a feed: each file read whole, in turn, and a
+/// tick cut at its end that carries the [`FileEnd`].
+fn read_feed(
+    feed: &mut dyn Feed,
+    resume: &Resume,
+    txs: Vec<SyncSender<Arc<Tick>>>,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<(Vec<InputInfo>, Stats), Error> {
+    let mut r = Reader::new(txs, opts.max_frag_datagrams, progress, resume);
+    let mut infos = Vec::new();
+    let mut file_index = resume.file_index;
+    let mut next = feed.next_file();
+    while let Some(path) = next {
+        let first_ordinal = r.ordinal + 1;
+        let sweep_before = r.tb.last_sweep;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        progress.total_bytes.fetch_add(size, Ordering::Relaxed);
+        let mut c = Cursor {
+            reader: CaptureReader::open(&path, progress.read.clone(), opts.chunk_size)?,
+            chunk: None,
+            frames: Vec::new(),
+            pos: 0,
+            file_index,
+        };
+        while c.pos < c.frames.len() || c.refill() {
+            let Some(chunk) = c.chunk.clone() else { break };
+            let f = c.frames[c.pos];
+            c.pos += 1;
+            r.frame(&chunk, f, file_index)?;
+        }
+        let info = c.reader.finish();
+        r.stats.capture_dropped += info.capture_dropped.unwrap_or(0);
+        let end = FileEnd {
+            file_index,
+            path,
+            info: info.clone(),
+            first_ordinal,
+            next_ordinal: r.ordinal + 1,
+            sweep_before,
+            sweep_after: None,
+            oldest_open: None,
+            closes: false,
+        };
+        infos.push(info);
+        file_index += 1;
+        if feed.closes_after_current() {
+            let stats = r.end(true, Some(FileEnd { closes: true, ..end }));
+            return Ok((infos, stats));
+        }
+        // The file's rows go out now: the next file may be minutes away.
+        let mut t = r.tb.take(false);
+        let mut end = end;
+        end.sweep_after = r.tb.last_sweep;
+        t.file_end = Some(Box::new(end));
+        if !send_tick(&r.txs, t) {
+            return Err(Error::Internal("a worker stopped early".into()));
+        }
+        next = feed.next_file();
+    }
+    let stats = r.end(false, None);
     Ok((infos, stats))
 }
 
@@ -627,7 +822,9 @@ fn work(
             flow_ids.push((p.ordinal, id, table.last_expert));
         }
         if tick.eof {
-            table.finish();
+            if tick.finish {
+                table.finish();
+            }
         } else if tick.sweep {
             table.sweep(tick.now, tick.last_ordinal);
         }
@@ -644,7 +841,9 @@ fn work(
             None => WorkerRows::Rows(rows),
         };
         let frames = (me == 0).then(|| (tick.first_ordinal, tick.frames.clone()));
-        let out = WorkerOut { rows, flow_ids, frames };
+        let oldest_open = tick.file_end.as_ref().and_then(|_| table.oldest_open());
+        let file_end = tick.file_end.clone().filter(|_| me == 0);
+        let out = WorkerOut { rows, flow_ids, frames, oldest_open, file_end };
         if tx.send(out).is_err() {
             break;
         }
@@ -663,8 +862,9 @@ fn work(
     stats
 }
 
-/// The writer: one result per worker per tick, merged by key.
-fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), Error> {
+/// The writer: one result per worker per tick, merged by key. Rows of
+/// files up to `replay_through` are dropped (an earlier run wrote them).
+fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink, mut replay_through: Option<u32>) -> Result<(), Error> {
     let mut rows: Vec<Keyed> = Vec::new();
     let mut failed: Option<Error> = None;
     'ticks: loop {
@@ -672,8 +872,17 @@ fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), E
         let mut batches = Vec::with_capacity(rxs.len());
         let mut index = PacketIndex::default();
         let mut flow_ids = Vec::new();
+        let mut file_end: Option<Box<FileEnd>> = None;
+        let mut oldest_open: Option<u64> = None;
         for rx in &rxs {
             let Ok(out) = rx.recv() else { break 'ticks };
+            if out.file_end.is_some() {
+                file_end = out.file_end;
+            }
+            oldest_open = match (oldest_open, out.oldest_open) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             match out.rows {
                 WorkerRows::Rows(r) => rows.extend(r),
                 WorkerRows::Batches(b) => batches.push(b),
@@ -688,6 +897,12 @@ fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), E
             flow_ids.push(out.flow_ids);
         }
         if failed.is_some() {
+            continue;
+        }
+        if let Some(through) = replay_through {
+            if file_end.as_ref().is_some_and(|e| e.file_index >= through) {
+                replay_through = None;
+            }
             continue;
         }
         index.flow_ids = vec![None; index.frames.len()];
@@ -712,6 +927,13 @@ fn write_all(rxs: Vec<Receiver<WorkerOut>>, sink: &mut dyn Sink) -> Result<(), E
         };
         if let Err(e) = res {
             failed = Some(e);
+            continue;
+        }
+        if let Some(mut end) = file_end {
+            end.oldest_open = oldest_open;
+            if let Err(e) = sink.file_end(&end) {
+                failed = Some(e);
+            }
         }
     }
     match failed {

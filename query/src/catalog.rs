@@ -61,6 +61,9 @@ pub struct Catalog {
     pub snapshots: Vec<SnapshotInfo>,
     /// `now()` for KFL: the last packet of all snapshots.
     pub now_ns: Option<i64>,
+    /// The dataset read, when the catalog is one (each of its nodes is a
+    /// "snapshot": the `snapshot` column holds the node's name).
+    pub dataset: Option<trawl_dataset::read::View>,
 }
 
 /// The order of a KFL query's rows.
@@ -145,6 +148,9 @@ impl Catalog {
     /// directory of snapshot directories. `threads` bounds DataFusion's
     /// partitions (0: one per core).
     pub async fn open(path: &Path, threads: usize) -> Result<Catalog, QueryError> {
+        if trawl_dataset::read::is_dataset(path) {
+            return Catalog::open_dataset(&path.to_string_lossy(), threads).await;
+        }
         let dirs = snapshot_dirs(path)?;
         Catalog::open_many(&dirs, threads).await
     }
@@ -163,15 +169,7 @@ impl Catalog {
         if names.len() != snapshots.len() {
             return Err(QueryError::snapshot(path, "two snapshots have the same directory name"));
         }
-        // Larger batches than DataFusion's 8192 rows: per-group aggregate
-        // state (t-digest percentiles) is merged once per batch, and that
-        // merge dominated p50/p99-by-endpoint queries (docs/performance.md).
-        let mut config = SessionConfig::new().with_information_schema(true).with_batch_size(BATCH_ROWS);
-        if threads > 0 {
-            config = config.with_target_partitions(threads);
-        }
-        let ctx = SessionContext::new_with_config(config);
-        udf::register(&ctx);
+        let ctx = session(threads);
         for (def, order) in [
             (trawl_schemas::API_CALLS, Some("id")),
             (trawl_schemas::FLOWS, None),
@@ -225,39 +223,54 @@ impl Catalog {
             let df = union.ok_or_else(|| QueryError::snapshot(path, "no snapshot found"))?;
             ctx.register_table(table, df.into_view())?;
         }
-        let calls = ctx.table("api_calls").await?;
-        let route = udf::path_template().call(vec![col("path")]);
-        let mut cols: Vec<Expr> = calls.schema().fields().iter().map(|f| col(format!("\"{}\"", f.name()))).collect();
-        cols.push(route.alias("route"));
-        cols.push(udf::endpoint().call(vec![col("method"), col("path")]).alias("endpoint"));
-        cols.push((cast(col("elapsed_time_us"), DataType::Float64) / lit(1000.0)).alias("latency_ms"));
-        // Snapshots from before the Kubernetes columns have no names to show.
-        if calls.schema().has_column_with_unqualified_name("src_pod_name") {
-            for side in ["src", "dst"] {
-                let name = |c: &str| datafusion::functions::core::expr_fn::nullif(col(format!("{side}_{c}")), lit(""));
-                let best = datafusion::functions::core::expr_fn::coalesce(vec![
-                    name("pod_name"),
-                    name("service_name"),
-                    name("node_name"),
-                    name("dns"),
-                    col(format!("{side}_ip")),
-                ]);
-                cols.push(best.alias(format!("{side}_name")));
-            }
-        }
-        let calls = calls.select(cols)?;
-        ctx.register_table("calls", calls.clone().into_view())?;
-        ctx.register_table("http", calls.filter(col("protocol").eq(lit("http")))?.into_view())?;
-        let flows = ctx.table("flows").await?;
-        ctx.register_table("tcp", flows.clone().filter(col("protocol").eq(lit("tcp")))?.into_view())?;
-        ctx.register_table("udp", flows.clone().filter(col("protocol").eq(lit("udp")))?.into_view())?;
-        ctx.register_table(
-            "icmp",
-            flows.clone().filter(col("protocol").in_list(vec![lit("icmp"), lit("icmpv6")], false))?.into_view(),
-        )?;
-        ctx.register_table("l4_flows", crate::peers::peer_flows(flows)?.into_view())?;
+        register_views(&ctx).await?;
         let now_ns = snapshots.iter().filter_map(|s| s.last_ns).max();
-        Ok(Catalog { ctx, snapshots, now_ns })
+        Ok(Catalog { ctx, snapshots, now_ns, dataset: None })
+    }
+
+    /// Opens a dataset written by `trawl index` (a local directory or an
+    /// `s3://` URL) as of now: what every node has committed whole.
+    pub async fn open_dataset(location: &str, threads: usize) -> Result<Catalog, QueryError> {
+        use datafusion::common::Column;
+        let loc = trawl_dataset::Location::parse(location, false)
+            .map_err(|e| QueryError::snapshot(Path::new(location), e.to_string()))?;
+        let view = trawl_dataset::read::load(&loc)
+            .await
+            .map_err(|e| QueryError::snapshot(Path::new(location), e.to_string()))?;
+        let ctx = session(threads);
+        let url = url::Url::parse(crate::dataset::STORE_URL).map_err(|e| QueryError::Invalid(e.to_string()))?;
+        ctx.register_object_store(&url, loc.store.clone());
+        for def in [trawl_schemas::API_CALLS, trawl_schemas::FLOWS, trawl_schemas::PARSE_ISSUES, trawl_schemas::PACKETS]
+        {
+            let files: Vec<_> = view.table_files(def.name).cloned().collect();
+            let df = ctx.read_table(std::sync::Arc::new(crate::dataset::DatasetTable::new(&def, files)))?;
+            let mut cols: Vec<Expr> = vec![col(trawl_dataset::layout::NODE).alias("snapshot")];
+            for c in def.columns {
+                let column = Expr::Column(Column::from_name(c.name));
+                cols.push(cast(column, c.ty.arrow_type()).alias(c.name));
+            }
+            ctx.register_table(def.name, df.select(cols)?.into_view())?;
+        }
+        register_views(&ctx).await?;
+        let snapshots = view
+            .nodes
+            .iter()
+            .map(|n| {
+                let files = || view.files.iter().filter(|f| f.node == n.name && f.table == trawl_schemas::PACKETS.name);
+                let mut rows = BTreeMap::new();
+                for f in view.files.iter().filter(|f| f.node == n.name) {
+                    *rows.entry(f.table.to_string()).or_insert(0) += f.rows.unwrap_or(0);
+                }
+                SnapshotInfo {
+                    name: n.name.clone(),
+                    path: PathBuf::from(loc.to_string()),
+                    first_ns: files().filter_map(|f| f.min_ns).min(),
+                    last_ns: files().filter_map(|f| f.max_ns).max(),
+                    rows,
+                }
+            })
+            .collect();
+        Ok(Catalog { ctx, snapshots, now_ns: view.last_ns, dataset: Some(view) })
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -491,6 +504,56 @@ fn first_words(s: &str) -> String {
 }
 
 /// The snapshot directories under `path`.
+/// A session with trawl's settings and functions.
+fn session(threads: usize) -> SessionContext {
+    // Larger batches than DataFusion's 8192 rows: per-group aggregate
+    // state (t-digest percentiles) is merged once per batch, and that
+    // merge dominated p50/p99-by-endpoint queries (docs/performance.md).
+    let mut config = SessionConfig::new().with_information_schema(true).with_batch_size(BATCH_ROWS);
+    if threads > 0 {
+        config = config.with_target_partitions(threads);
+    }
+    let ctx = SessionContext::new_with_config(config);
+    udf::register(&ctx);
+    ctx
+}
+
+/// The views over the four tables (`calls`, `http`, `tcp`, ...).
+async fn register_views(ctx: &SessionContext) -> Result<(), QueryError> {
+    let calls = ctx.table("api_calls").await?;
+    let route = udf::path_template().call(vec![col("path")]);
+    let mut cols: Vec<Expr> = calls.schema().fields().iter().map(|f| col(format!("\"{}\"", f.name()))).collect();
+    cols.push(route.alias("route"));
+    cols.push(udf::endpoint().call(vec![col("method"), col("path")]).alias("endpoint"));
+    cols.push((cast(col("elapsed_time_us"), DataType::Float64) / lit(1000.0)).alias("latency_ms"));
+    // Snapshots from before the Kubernetes columns have no names to show.
+    if calls.schema().has_column_with_unqualified_name("src_pod_name") {
+        for side in ["src", "dst"] {
+            let name = |c: &str| datafusion::functions::core::expr_fn::nullif(col(format!("{side}_{c}")), lit(""));
+            let best = datafusion::functions::core::expr_fn::coalesce(vec![
+                name("pod_name"),
+                name("service_name"),
+                name("node_name"),
+                name("dns"),
+                col(format!("{side}_ip")),
+            ]);
+            cols.push(best.alias(format!("{side}_name")));
+        }
+    }
+    let calls = calls.select(cols)?;
+    ctx.register_table("calls", calls.clone().into_view())?;
+    ctx.register_table("http", calls.filter(col("protocol").eq(lit("http")))?.into_view())?;
+    let flows = ctx.table("flows").await?;
+    ctx.register_table("tcp", flows.clone().filter(col("protocol").eq(lit("tcp")))?.into_view())?;
+    ctx.register_table("udp", flows.clone().filter(col("protocol").eq(lit("udp")))?.into_view())?;
+    ctx.register_table(
+        "icmp",
+        flows.clone().filter(col("protocol").in_list(vec![lit("icmp"), lit("icmpv6")], false))?.into_view(),
+    )?;
+    ctx.register_table("l4_flows", crate::peers::peer_flows(flows)?.into_view())?;
+    Ok(())
+}
+
 fn snapshot_dirs(path: &Path) -> Result<Vec<PathBuf>, QueryError> {
     if !path.exists() {
         return Err(QueryError::snapshot(path, "no such file or directory"));

@@ -6,6 +6,7 @@
 //! `trawl-analyze` writes.
 
 pub mod catalog;
+pub mod dataset;
 mod error;
 pub mod failure;
 pub mod format;

@@ -32,6 +32,8 @@ pub struct Context {
     pub cluster: Cluster,
     /// The node each input was captured on (empty when unknown).
     pub input_nodes: Vec<String>,
+    /// The node of inputs not in `input_nodes` (a fed run's files).
+    pub node: Option<String>,
 }
 
 /// What the Kubernetes context of an analysis came from
@@ -46,6 +48,11 @@ pub struct Summary {
 }
 
 impl Context {
+    /// The node input `file_index` was captured on.
+    pub fn node_of(&self, file_index: u32) -> Option<&str> {
+        self.input_nodes.get(file_index as usize).or(self.node.as_ref()).map(String::as_str).filter(|n| !n.is_empty())
+    }
+
     pub fn summary(&self) -> Summary {
         let mut keys: Vec<Key> = self.cluster.versions.iter().map(|v| v.entity.key()).collect();
         keys.dedup();

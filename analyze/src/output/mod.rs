@@ -17,5 +17,5 @@ pub use builders::{Builders, Sorted, Tables, TickBatches};
 pub use calls::split_target;
 pub use columns::TableBuilder;
 pub use rows::Names;
-pub use sinks::{MemorySink, ParquetSink, ParquetTable, Sink};
+pub use sinks::{MemorySink, ParquetSink, ParquetTable, Sink, TableOut, packets_batch, write_tick, writer_properties};
 pub use snapshot_dir::Snapshot;

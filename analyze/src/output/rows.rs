@@ -107,7 +107,7 @@ impl TableBuilder {
         dst: (IpAddr, u16),
     ) {
         let ctx = names.ctx;
-        let node = ctx.input_nodes.get(file_index as usize).map(String::as_str).filter(|n| !n.is_empty());
+        let node = ctx.node_of(file_index);
         self.opt_str(node);
         let node_ip = node.and_then(|n| ctx.cluster.node_ip(n, ts)).map(|ip| ip.to_string());
         self.opt_str(node_ip.as_deref());

@@ -33,69 +33,10 @@ impl ParquetTable {
         let path = dir.join(table.file_name());
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let schema: SchemaRef = Arc::new(table.arrow_schema());
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-            .set_max_row_group_row_count(Some(128 * 1024))
-            // Row-group statistics prune as well for trawl's queries and
-            // cost a fraction of page-level ones.
-            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk);
-        // Dictionary encoding pays only for repetitive columns; bodies,
-        // URLs and free text would just fill and abandon a dictionary.
-        // Header and query values (dates, etags, lengths, ids) are too.
-        use parquet::schema::types::ColumnPath;
-        for c in table.columns {
-            if matches!(
-                c.name,
-                "request_body" | "response_body" | "url" | "path" | "detail" | "community_id" | "history"
-            ) {
-                props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
-            }
-            // Bodies: Snappy costs a fraction of zstd's CPU (and measured
-            // less than LZ4 here), and much of what crosses networks
-            // (media, archives, TLS) does not compress anyway.
-            if c.ty == ColumnType::Binary {
-                props = props.set_column_compression(ColumnPath::from(c.name), Compression::SNAPPY);
-                // Min/max of bodies prune nothing and cost comparisons.
-                props = props.set_column_statistics_enabled(
-                    ColumnPath::from(c.name),
-                    parquet::file::properties::EnabledStatistics::None,
-                );
-            }
-            // The packet index's positions and times grow row by row:
-            // delta encoding stores them in a few bits each.
-            if table.name == trawl_schemas::PACKETS.name
-                && matches!(c.name, "ordinal" | "timestamp" | "frame_number" | "offset")
-            {
-                props = props
-                    .set_column_dictionary_enabled(ColumnPath::from(c.name), false)
-                    .set_column_encoding(ColumnPath::from(c.name), parquet::basic::Encoding::DELTA_BINARY_PACKED);
-            }
-            // Flow ids are as many as flows: a dictionary would only grow.
-            if table.name == trawl_schemas::PACKETS.name && c.name == "flow_id" {
-                props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
-            }
-            if c.ty == ColumnType::StringMap {
-                props = props.set_column_dictionary_enabled(
-                    ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]),
-                    false,
-                );
-            }
-        }
-        let props = props.build();
+        let props = writer_properties(table);
         let writer = ArrowWriter::try_new(file, schema, Some(props))
             .map_err(|e| Error::Output { path: path.clone(), detail: e.to_string() })?;
         Ok(ParquetTable { writer: Some(writer), path, rows: 0 })
-    }
-
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
-        let out = |e: String| Error::Output { path: self.path.clone(), detail: e };
-        let w = self.writer.as_mut().ok_or_else(|| out("writer already closed".into()))?;
-        w.write(batch).map_err(|e| out(e.to_string()))?;
-        if w.in_progress_size() >= ROW_GROUP_BYTES {
-            w.flush().map_err(|e| out(e.to_string()))?;
-        }
-        self.rows += batch.num_rows() as u64;
-        Ok(())
     }
 
     /// Closes the file; returns the row count.
@@ -104,6 +45,74 @@ impl ParquetTable {
             w.close().map_err(|e| Error::Output { path: self.path.clone(), detail: e.to_string() })?;
         }
         Ok(self.rows)
+    }
+}
+
+/// How trawl writes a table's Parquet files (snapshots and datasets).
+pub fn writer_properties(table: &Table) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(128 * 1024))
+        // Row-group statistics prune as well for trawl's queries and
+        // cost a fraction of page-level ones.
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk);
+    // Dictionary encoding pays only for repetitive columns; bodies,
+    // URLs and free text would just fill and abandon a dictionary.
+    // Header and query values (dates, etags, lengths, ids) are too.
+    use parquet::schema::types::ColumnPath;
+    for c in table.columns {
+        if matches!(c.name, "request_body" | "response_body" | "url" | "path" | "detail" | "community_id" | "history") {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
+        }
+        // Bodies: Snappy costs a fraction of zstd's CPU (and measured
+        // less than LZ4 here), and much of what crosses networks
+        // (media, archives, TLS) does not compress anyway.
+        if c.ty == ColumnType::Binary {
+            props = props.set_column_compression(ColumnPath::from(c.name), Compression::SNAPPY);
+            // Min/max of bodies prune nothing and cost comparisons.
+            props = props.set_column_statistics_enabled(
+                ColumnPath::from(c.name),
+                parquet::file::properties::EnabledStatistics::None,
+            );
+        }
+        // The packet index's positions and times grow row by row:
+        // delta encoding stores them in a few bits each.
+        if table.name == trawl_schemas::PACKETS.name
+            && matches!(c.name, "ordinal" | "timestamp" | "frame_number" | "offset")
+        {
+            props = props
+                .set_column_dictionary_enabled(ColumnPath::from(c.name), false)
+                .set_column_encoding(ColumnPath::from(c.name), parquet::basic::Encoding::DELTA_BINARY_PACKED);
+        }
+        // Flow ids are as many as flows: a dictionary would only grow.
+        if table.name == trawl_schemas::PACKETS.name && c.name == "flow_id" {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
+        }
+        if c.ty == ColumnType::StringMap {
+            props = props.set_column_dictionary_enabled(
+                ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]),
+                false,
+            );
+        }
+    }
+    props.build()
+}
+
+/// Where one table's batches go, in their final order.
+pub trait TableOut {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), Error>;
+}
+
+impl TableOut for ParquetTable {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        let out = |e: String| Error::Output { path: self.path.clone(), detail: e };
+        let w = self.writer.as_mut().ok_or_else(|| out("writer already closed".into()))?;
+        w.write(batch).map_err(|e| out(e.to_string()))?;
+        if w.in_progress_size() >= ROW_GROUP_BYTES {
+            w.flush().map_err(|e| out(e.to_string()))?;
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
     }
 }
 
@@ -117,6 +126,11 @@ pub trait Sink {
     fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error>;
     /// One tick's frames, for the packet index.
     fn write_packets(&mut self, _index: &PacketIndex) -> Result<(), Error> {
+        Ok(())
+    }
+    /// A file of a fed run ([`crate::pipeline::run_feed`]) is done: every
+    /// row it completed has been written.
+    fn file_end(&mut self, _end: &crate::pipeline::FileEnd) -> Result<(), Error> {
         Ok(())
     }
 }
@@ -199,28 +213,10 @@ impl Sink for ParquetSink {
     }
 
     fn write_packets(&mut self, index: &PacketIndex) -> Result<(), Error> {
-        use arrow_array::{TimestampNanosecondArray, UInt32Array, UInt64Array};
-        if index.frames.is_empty() {
-            return Ok(());
+        match packets_batch(index)? {
+            Some(b) => self.packets.write(&b),
+            None => Ok(()),
         }
-        let f = &index.frames;
-        let n = f.len() as u64;
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(UInt64Array::from_iter_values(index.first_ordinal..index.first_ordinal + n)),
-            Arc::new(TimestampNanosecondArray::from_iter_values(f.iter().map(|x| x.ts)).with_timezone("UTC")),
-            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.file_index))),
-            Arc::new(UInt64Array::from_iter_values(f.iter().map(|x| x.frame_number))),
-            Arc::new(UInt64Array::from_iter_values(f.iter().map(|x| x.offset))),
-            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.caplen))),
-            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.wire_len))),
-            Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.link))),
-            Arc::new(UInt64Array::from_iter(index.flow_ids.iter().copied())),
-            Arc::new(UInt64Array::from_iter(f.iter().map(|x| x.datagram))),
-            Arc::new(expert_lists(&index.tcp_expert)),
-        ];
-        let schema: SchemaRef = Arc::new(trawl_schemas::PACKETS.arrow_schema());
-        let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::Internal(format!("packets: {e}")))?;
-        self.packets.write(&batch)
     }
 
     fn write_batches(&mut self, ticks: Vec<TickBatches>) -> Result<(), Error> {
@@ -231,13 +227,40 @@ impl Sink for ParquetSink {
     }
 }
 
+/// The rows of the packet index for one tick's frames (none for a tick
+/// without frames).
+pub fn packets_batch(index: &PacketIndex) -> Result<Option<RecordBatch>, Error> {
+    use arrow_array::{TimestampNanosecondArray, UInt32Array, UInt64Array};
+    if index.frames.is_empty() {
+        return Ok(None);
+    }
+    let f = &index.frames;
+    let n = f.len() as u64;
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(index.first_ordinal..index.first_ordinal + n)),
+        Arc::new(TimestampNanosecondArray::from_iter_values(f.iter().map(|x| x.ts)).with_timezone("UTC")),
+        Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.file_index))),
+        Arc::new(UInt64Array::from_iter_values(f.iter().map(|x| x.frame_number))),
+        Arc::new(UInt64Array::from_iter_values(f.iter().map(|x| x.offset))),
+        Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.caplen))),
+        Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.wire_len))),
+        Arc::new(UInt32Array::from_iter_values(f.iter().map(|x| x.link))),
+        Arc::new(UInt64Array::from_iter(index.flow_ids.iter().copied())),
+        Arc::new(UInt64Array::from_iter(f.iter().map(|x| x.datagram))),
+        Arc::new(expert_lists(&index.tcp_expert)),
+    ];
+    let schema: SchemaRef = Arc::new(trawl_schemas::PACKETS.arrow_schema());
+    let batch = RecordBatch::try_new(schema, cols).map_err(|e| Error::Internal(format!("packets: {e}")))?;
+    Ok(Some(batch))
+}
+
 /// Writes one table's rows of a tick. Each worker's rows are sorted by
 /// key, virtual shard first, and a virtual shard belongs to one worker:
 /// the tick's order is its virtual shards in turn, each a zero-copy
 /// slice of one batch. With `ids`, the first column is the row's 1-based
 /// number in the final order, counted on from `ids` (`api_calls.id`).
-fn write_tick(
-    out: &mut ParquetTable,
+pub fn write_tick(
+    out: &mut dyn TableOut,
     ticks: &[TickBatches],
     table: impl Fn(&TickBatches) -> &Sorted,
     mut ids: Option<&mut u64>,

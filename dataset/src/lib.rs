@@ -1,0 +1,25 @@
+//! trawl's dataset: every node's captures, indexed as they rotate, in one
+//! set of Delta Lake tables on local disk or object storage
+//! (docs/dataset.md).
+//!
+//! - [`location`]: a local path or `s3://bucket/prefix`, and its store.
+//! - [`layout`]: the tables, their partitions (`node`, `hour`) and types.
+//! - [`records`]: node numbers and the per-file records under `_trawl/`.
+//! - [`tables`]: the Delta tables and what each node committed to them.
+//! - [`indexer`]: `trawl index`, a node's archive into the dataset, with
+//!   a [`sink`] that commits once per capture file, exactly once.
+//! - [`read`]: what a reader sees: the committed files of every table.
+
+mod error;
+pub mod feed;
+pub mod indexer;
+pub mod layout;
+pub mod location;
+pub mod read;
+pub mod records;
+mod sink;
+pub mod tables;
+
+pub use error::Error;
+pub use indexer::{IndexOptions, IndexReport, index};
+pub use location::{Location, is_url};

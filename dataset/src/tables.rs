@@ -1,0 +1,98 @@
+//! The dataset's Delta tables: opened, created on first use, and the
+//! sequence number each node has committed to all of them.
+
+use deltalake_core::DeltaTable;
+use deltalake_core::kernel::StructType;
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::operations::create::CreateBuilder;
+use deltalake_core::protocol::SaveMode;
+use deltalake_core::table::builder::DeltaTableBuilder;
+use trawl_schemas::Table;
+
+use crate::Error;
+use crate::layout::{HOUR, NODE, TABLES, table_schema};
+use crate::location::Location;
+
+/// The Delta application id of a node's indexer: its transactions carry
+/// the sequence number of the file they committed.
+pub fn app_id(node: &str) -> String {
+    format!("trawl-index/{node}")
+}
+
+fn delta_err(loc: &Location, table: &Table, e: impl std::fmt::Display) -> Error {
+    Error::storage(loc, format!("{}: {e}", table.name))
+}
+
+/// Opens every table; creates the missing ones when `create` is set.
+pub async fn open(loc: &Location, create: bool) -> Result<Vec<(&'static Table, DeltaTable)>, Error> {
+    let mut out = Vec::new();
+    for t in TABLES {
+        let url = loc.join(&format!("{}/", t.name))?;
+        let load = || async {
+            DeltaTableBuilder::from_url(url.clone())
+                .map_err(|e| delta_err(loc, t, e))?
+                .load()
+                .await
+                .map_err(|e| delta_err(loc, t, e))
+        };
+        let table = match load().await {
+            Ok(table) => table,
+            Err(_) if create => {
+                let schema: StructType = (&table_schema(t)).try_into_kernel().map_err(|e| delta_err(loc, t, e))?;
+                let made = CreateBuilder::new()
+                    .with_location(url.as_str())
+                    .with_table_name(t.name)
+                    .with_columns(schema.fields().cloned())
+                    .with_partition_columns([NODE, HOUR])
+                    .with_save_mode(SaveMode::Ignore)
+                    .await;
+                match made {
+                    Ok(table) => table,
+                    // Another node created it at the same moment.
+                    Err(_) => load().await?,
+                }
+            }
+            Err(e) => {
+                return Err(Error::Location {
+                    location: loc.to_string(),
+                    detail: format!("not a trawl dataset ({e}); `trawl index ARCHIVE --to DATASET` writes one"),
+                });
+            }
+        };
+        out.push((t, table));
+    }
+    Ok(out)
+}
+
+/// The last sequence number `node` committed to `table`.
+pub async fn committed_seq(
+    loc: &Location,
+    table: &Table,
+    delta: &DeltaTable,
+    node: &str,
+) -> Result<Option<u32>, Error> {
+    let snap = delta.snapshot().map_err(|e| delta_err(loc, table, e))?;
+    let v = snap
+        .transaction_version(delta.log_store().as_ref(), app_id(node))
+        .await
+        .map_err(|e| delta_err(loc, table, e))?;
+    Ok(v.and_then(|v| u32::try_from(v).ok()))
+}
+
+/// The last sequence number `node` committed to every table (readers
+/// show a node's files up to it).
+pub async fn watermark(
+    loc: &Location,
+    tables: &[(&'static Table, DeltaTable)],
+    node: &str,
+) -> Result<Option<u32>, Error> {
+    let mut low: Option<Option<u32>> = None;
+    for (t, d) in tables {
+        let v = committed_seq(loc, t, d, node).await?;
+        low = Some(match low {
+            None => v,
+            Some(l) => l.min(v),
+        });
+    }
+    Ok(low.flatten())
+}

@@ -1,0 +1,232 @@
+//! A dataset (`trawl-dataset`: Delta Lake tables written by `trawl
+//! index`) as DataFusion tables.
+//!
+//! Each trawl table is a [`DatasetTable`] over the data files the Delta
+//! logs hold (as `trawl_dataset::read` lists them): its columns are the
+//! stored (Delta) types plus the `node` partition. [`crate::Catalog`]
+//! casts them back to the snapshot types, so every query reads a dataset
+//! as it reads a snapshot. Files are pruned before a scan by the
+//! capture-time range of their Delta statistics and by `node`, so a query
+//! of the last minutes reads only the last files.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::Result;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::scalar::ScalarValue;
+use trawl_dataset::read::DataFile;
+
+/// The object-store URL a catalog registers a dataset's store under.
+pub const STORE_URL: &str = "trawl-dataset://data/";
+
+/// One trawl table of a dataset.
+#[derive(Debug)]
+pub struct DatasetTable {
+    files: Vec<DataFile>,
+    file_schema: SchemaRef,
+    schema: SchemaRef,
+}
+
+impl DatasetTable {
+    pub fn new(table: &trawl_schemas::Table, files: Vec<DataFile>) -> DatasetTable {
+        let file_schema = trawl_dataset::layout::file_schema(table);
+        let mut fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(trawl_dataset::layout::NODE, DataType::Utf8, false));
+        DatasetTable { files, file_schema, schema: Arc::new(Schema::new(fields)) }
+    }
+}
+
+/// The capture-time range the filters allow, in ns (inclusive bounds
+/// wide enough: pruning only ever keeps too much).
+fn time_range(filters: &[Expr]) -> (Option<i64>, Option<i64>) {
+    let (mut lo, mut hi) = (None::<i64>, None::<i64>);
+    for f in filters {
+        for (op, ns) in time_bounds(f) {
+            match op {
+                Operator::Gt | Operator::GtEq => lo = Some(lo.map_or(ns, |l| l.max(ns))),
+                Operator::Lt | Operator::LtEq => hi = Some(hi.map_or(ns, |h| h.min(ns))),
+                Operator::Eq => {
+                    lo = Some(lo.map_or(ns, |l| l.max(ns)));
+                    hi = Some(hi.map_or(ns, |h| h.min(ns)));
+                }
+                _ => {}
+            }
+        }
+    }
+    (lo, hi)
+}
+
+/// `timestamp OP literal` comparisons in a filter (through casts and ANDs).
+fn time_bounds(e: &Expr) -> Vec<(Operator, i64)> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+            let mut v = time_bounds(left);
+            v.extend(time_bounds(right));
+            v
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            match (column_name(left), literal_ns(right), column_name(right), literal_ns(left)) {
+                (Some("timestamp"), Some(ns), _, _) => vec![(*op, ns)],
+                (_, _, Some("timestamp"), Some(ns)) => op.swap().map(|o| vec![(o, ns)]).unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        }
+        Expr::Between(b) if !b.negated && column_name(&b.expr) == Some("timestamp") => {
+            let mut v = Vec::new();
+            if let Some(l) = literal_ns(&b.low) {
+                v.push((Operator::GtEq, l));
+            }
+            if let Some(h) = literal_ns(&b.high) {
+                v.push((Operator::LtEq, h));
+            }
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn column_name(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Column(c) => Some(c.name.as_str()),
+        Expr::Cast(c) => column_name(&c.expr),
+        Expr::TryCast(c) => column_name(&c.expr),
+        _ => None,
+    }
+}
+
+fn literal_ns(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(v, _) => match v {
+            ScalarValue::TimestampNanosecond(Some(n), _) => Some(*n),
+            ScalarValue::TimestampMicrosecond(Some(n), _) => n.checked_mul(1_000),
+            ScalarValue::TimestampMillisecond(Some(n), _) => n.checked_mul(1_000_000),
+            ScalarValue::TimestampSecond(Some(n), _) => n.checked_mul(1_000_000_000),
+            _ => None,
+        },
+        Expr::Cast(c) => literal_ns(&c.expr),
+        _ => None,
+    }
+}
+
+/// `node = 'x'` (or `node IN (...)`) in the filters: the nodes allowed.
+fn nodes_allowed(filters: &[Expr]) -> Option<Vec<String>> {
+    for f in filters {
+        match f {
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => {
+                if let (Some("node"), Expr::Literal(ScalarValue::Utf8(Some(n)), _)) =
+                    (column_name(left), right.as_ref())
+                {
+                    return Some(vec![n.clone()]);
+                }
+            }
+            Expr::InList(l) if !l.negated && column_name(&l.expr) == Some("node") => {
+                let names: Option<Vec<String>> = l
+                    .list
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Literal(ScalarValue::Utf8(Some(n)), _) => Some(n.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if names.is_some() {
+                    return names;
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[async_trait]
+impl TableProvider for DatasetTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Used to choose files only; DataFusion still applies every filter.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (lo, hi) = time_range(filters);
+        let nodes = nodes_allowed(filters);
+        let keep = |f: &&DataFile| {
+            let after = match (lo, f.max_ns) {
+                (Some(l), Some(m)) => m >= l,
+                _ => true,
+            };
+            let before = match (hi, f.min_ns) {
+                (Some(h), Some(m)) => m <= h,
+                _ => true,
+            };
+            after && before && nodes.as_ref().is_none_or(|n| n.contains(&f.node))
+        };
+        let kept: Vec<&DataFile> = self.files.iter().filter(keep).collect();
+        let parts = state.config().target_partitions().max(1);
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); parts.min(kept.len().max(1))];
+        let n = groups.len();
+        for (i, f) in kept.iter().enumerate() {
+            let mut pf = PartitionedFile::new(f.path.clone(), f.size);
+            pf.partition_values = vec![ScalarValue::Utf8(Some(f.node.clone()))];
+            groups[i % n].push(pf);
+        }
+        let table_schema = TableSchema::builder(self.file_schema.clone())
+            .with_table_partition_cols(vec![Arc::new(Field::new(trawl_dataset::layout::NODE, DataType::Utf8, false))])
+            .build();
+        let source = Arc::new(ParquetSource::new(table_schema));
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(STORE_URL)?, source)
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::logical_expr::{col, lit};
+
+    fn ts(ns: i64) -> Expr {
+        lit(ScalarValue::TimestampNanosecond(Some(ns), Some("UTC".into())))
+    }
+
+    #[test]
+    fn time_range_reads_comparisons_through_casts() {
+        let f = vec![col("timestamp").gt(ts(100)), ts(500).gt_eq(col("timestamp")), col("status_code").gt(lit(499))];
+        assert_eq!(time_range(&f), (Some(100), Some(500)));
+        let us = lit(ScalarValue::TimestampMicrosecond(Some(7), None));
+        assert_eq!(time_range(&[col("timestamp").lt(us)]), (None, Some(7000)));
+        assert_eq!(time_range(&[col("end_timestamp").gt(ts(1))]), (None, None));
+    }
+
+    #[test]
+    fn nodes_allowed_reads_eq_and_in() {
+        assert_eq!(nodes_allowed(&[col("node").eq(lit("a"))]), Some(vec!["a".to_string()]));
+        assert_eq!(nodes_allowed(&[col("node").in_list(vec![lit("a"), lit("b")], false)]).map(|v| v.len()), Some(2));
+        assert_eq!(nodes_allowed(&[col("node").not_eq(lit("a"))]), None);
+    }
+}
