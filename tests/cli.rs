@@ -10,6 +10,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::Digest;
 
 mod capture;
+mod dataset;
 mod investigations;
 mod kubernetes;
 mod l7;

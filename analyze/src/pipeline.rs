@@ -468,10 +468,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn new(txs: Vec<SyncSender<Arc<Tick>>>, max_frag: usize, progress: &'a Progress, resume: &Resume) -> Reader<'a> {
         Reader {
-            tb: TickBuilder {
-                tick: Tick::empty(resume.ordinal_base, i64::MIN),
-                last_sweep: resume.last_sweep,
-            },
+            tb: TickBuilder { tick: Tick::empty(resume.ordinal_base, i64::MIN), last_sweep: resume.last_sweep },
             txs,
             progress,
             defrag: Defrag::new(max_frag, 30 * 1_000_000_000),

@@ -1,0 +1,297 @@
+//! `trawl index` end to end: a node's archive of rotated captures into a
+//! dataset, read back by every query surface, and by another engine.
+//!
+//! The rotated files are cut from the story recordings (real servers and
+//! clients, testdata/scenarios/stories) so that connections and calls
+//! span file boundaries. The reference is always `trawl analyze` of the
+//! same files: the dataset must hold the same rows, with ids that are
+//! only renumbered (`node_number << 40`, unique across nodes).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pcap_file::pcap::{PcapReader, PcapWriter};
+use serde_json::Value;
+
+use super::{scratch, stderr, stdout, testdata, trawl};
+
+/// Ids of a node (`layout::NODE_SHIFT`): node 1's start at 2^40.
+const NODE_BASE: u64 = 1 << 40;
+
+/// Cuts `pcap` into files of `frames` frames named as the capture agent
+/// names rotated files (`NODE-STARTNS.pcap`, so names sort by time), in
+/// `dir`; returns them in order with their frame counts.
+fn rotate(pcap: &str, dir: &Path, node: &str, frames: usize) -> Vec<(PathBuf, u64)> {
+    fs::create_dir_all(dir).ok();
+    let file = fs::File::open(pcap).unwrap_or_else(|e| panic!("{pcap}: {e}"));
+    let mut r = PcapReader::new(file).unwrap_or_else(|e| panic!("{pcap}: {e}"));
+    let header = r.header();
+    let mut out: Vec<(PathBuf, u64)> = Vec::new();
+    let mut writer: Option<PcapWriter<fs::File>> = None;
+    let mut n = 0;
+    while let Some(p) = r.next_packet() {
+        let p = p.unwrap_or_else(|e| panic!("{pcap}: {e}"));
+        if n % frames == 0 {
+            let path = dir.join(format!("{node}-{:020}.pcap", p.timestamp.as_nanos()));
+            let f = fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            writer = Some(PcapWriter::with_header(f, header).unwrap_or_else(|e| panic!("{e}")));
+            out.push((path, 0));
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write_packet(&p).unwrap_or_else(|e| panic!("{e}"));
+        }
+        if let Some(last) = out.last_mut() {
+            last.1 += 1;
+        }
+        n += 1;
+    }
+    out
+}
+
+/// Puts rotated files into the archive `to` one by one, as the capture
+/// agent does (written under a dot-name, then renamed).
+fn deliver(files: &[(PathBuf, u64)], to: &Path) {
+    fs::create_dir_all(to).ok();
+    for (f, _) in files {
+        let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let tmp = to.join(format!(".{name}.tmp"));
+        fs::copy(f, &tmp).unwrap_or_else(|e| panic!("{e}"));
+        fs::rename(&tmp, to.join(&name)).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+/// Every row of a table (`calls` or `flows`) of one node as JSON, without
+/// the columns that name the run rather than the traffic (`snapshot`,
+/// `id`), flow ids less `base`, sorted.
+fn rows(data: &str, table: &str, node: Option<&str>, base: u64) -> Vec<String> {
+    let kfl = node.map(|n| format!("node_name == \"{n}\"")).unwrap_or_default();
+    let o = trawl(&[
+        "query",
+        data,
+        "--table",
+        table,
+        "--kfl",
+        &kfl,
+        "--format",
+        "ndjson",
+        "--limit",
+        "0",
+        "--columns",
+        "all",
+    ]);
+    assert!(o.status.success(), "{data}: {}", stderr(&o));
+    let mut out: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let mut v: BTreeMap<String, Value> = serde_json::from_str(l).unwrap_or_default();
+            v.remove("snapshot");
+            v.remove("id");
+            if let Some(f) = v.get("flow_id").and_then(Value::as_u64) {
+                v.insert("flow_id".into(), (f - base).into());
+            }
+            serde_json::to_string(&v).unwrap_or_default()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn sql(data: &str, q: &str) -> Vec<BTreeMap<String, Value>> {
+    let o = trawl(&["sql", data, "--format", "ndjson", "-c", q]);
+    assert!(o.status.success(), "{data}: {q}: {}", stderr(&o));
+    stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or_default()).collect()
+}
+
+fn count(data: &str, q: &str) -> u64 {
+    sql(data, q).first().and_then(|r| r.values().next().and_then(Value::as_u64)).unwrap_or(u64::MAX)
+}
+
+/// `trawl analyze` of a node's archive, as that node's snapshot.
+fn analyze(archive: &Path, node: &str) -> PathBuf {
+    let snap = archive.with_extension("snap");
+    let o = trawl(&["analyze", s(archive), "--node", node, "-o", s(&snap), "--force", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    snap
+}
+
+/// The dataset holds, for `node`, the rows `trawl analyze` finds in the
+/// same files: the same calls and flows (every column), flow ids shifted
+/// by the node's base, call ids unique and dense, a packet row per frame.
+fn assert_same_as_analyze(dataset: &str, archive: &Path, node: &str, base: u64) {
+    let snap = analyze(archive, node);
+    for table in ["calls", "flows"] {
+        let want = rows(s(&snap), table, None, 0);
+        let got = rows(dataset, table, Some(node), base);
+        assert!(!want.is_empty(), "{table}: the story has rows");
+        assert_eq!(got.len(), want.len(), "{table}: rows");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{table}");
+        }
+    }
+    let n = count(s(&snap), "SELECT count(*) FROM calls");
+    let ids = sql(
+        dataset,
+        &format!("SELECT count(DISTINCT id) n, min(id) lo, max(id) hi FROM calls WHERE snapshot = '{node}'"),
+    );
+    assert_eq!(ids[0]["n"], n, "call ids are unique");
+    assert_eq!(ids[0]["lo"], base + 1);
+    assert_eq!(ids[0]["hi"], base + n, "call ids are dense");
+    assert_eq!(
+        count(dataset, &format!("SELECT count(*) FROM packets WHERE snapshot = '{node}'")),
+        count(s(&snap), "SELECT count(*) FROM packets"),
+        "one packet row per frame"
+    );
+}
+
+/// The last file sequence number of `node` a reader sees (`None` before
+/// the first commit).
+fn committed(ds: &str, node: &str) -> Option<u64> {
+    if !Path::new(ds).join("_trawl").is_dir() {
+        return None;
+    }
+    let q = format!("SELECT max(file_index) m FROM packets WHERE snapshot = '{node}'");
+    let o = trawl(&["sql", ds, "--format", "ndjson", "-c", &q]);
+    if !o.status.success() {
+        return None;
+    }
+    let v: Value = stdout(&o).lines().next().and_then(|l| serde_json::from_str(l).ok()).unwrap_or_default();
+    v["m"].as_u64()
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, limit: Duration) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let _ = Command::new("kill").args([sig, &child.id().to_string()]).status();
+}
+
+fn index_child(archive: &Path, ds: &str, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["index", s(archive), "--to", ds, "--json"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn index_in_two_runs_equals_analyze_of_the_same_files() {
+    let dir = scratch("dataset-two-runs");
+    let files = rotate(&testdata("scenarios/stories/broken.pcap"), &dir.join("rotated"), "node-a", 40);
+    assert!(files.len() >= 8, "{} files", files.len());
+    let archive = dir.join("node-a");
+    let ds = dir.join("ds");
+    // The first half, as an agent that is still capturing: --follow,
+    // stopped by SIGTERM once its files are committed.
+    deliver(&files[..4], &archive);
+    let child = index_child(&archive, s(&ds), &["--follow", "--poll", "0.1"]);
+    wait_for(|| committed(s(&ds), "node-a") == Some(3), Duration::from_secs(60));
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(4), "{report}");
+    assert_eq!(report["node_number"], 1);
+
+    // The rest, by a second run: it reads back the files whose connections
+    // were still open, and goes on.
+    deliver(&files[4..], &archive);
+    let o = trawl(&["index", s(&archive), "--to", s(&ds), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(files.len() - 4));
+    assert!(report["replayed"].as_u64().is_some_and(|r| r >= 1), "{report}");
+    assert_same_as_analyze(s(&ds), &archive, "node-a", NODE_BASE);
+
+    // Nothing new: a third run commits nothing and changes nothing.
+    let o = trawl(&["index", s(&archive), "--to", s(&ds), "--json"]);
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(0), "{report}");
+    assert_same_as_analyze(s(&ds), &archive, "node-a", NODE_BASE);
+
+    // KFL's now() is the newest data: the story's last five minutes are
+    // all of it.
+    let kfl = "http && status_code >= 500 && timestamp > now() - duration(\"5m\")";
+    let o = trawl(&["query", s(&ds), "--kfl", kfl, "--format", "ndjson", "--limit", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let snap = archive.with_extension("snap");
+    assert_eq!(
+        stdout(&o).lines().count() as u64,
+        count(s(&snap), "SELECT count(*) FROM http WHERE status_code >= 500")
+    );
+    fs::remove_dir_all(&dir).ok();
+}
+
+/// The frames of the first `n` files.
+fn frames_of(files: &[(PathBuf, u64)], n: usize) -> u64 {
+    files.iter().take(n).map(|f| f.1).sum()
+}
+
+#[test]
+fn sigkill_at_twenty_moments_loses_nothing_and_doubles_nothing() {
+    let dir = scratch("dataset-sigkill");
+    let files = rotate(&testdata("scenarios/stories/rush.pcap"), &dir.join("rotated"), "node-a", 20);
+    assert!(files.len() >= 15, "{} files", files.len());
+    let archive = dir.join("node-a");
+    let ds = dir.join("ds");
+    deliver(&files, &archive);
+    // How long a whole run takes here, to spread the kills over it.
+    let probe = dir.join("probe");
+    let start = Instant::now();
+    let o = trawl(&["index", s(&archive), "--to", s(&probe), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run_ms = start.elapsed().as_millis().max(200) as u64;
+    // Twenty moments from a fixed pseudo-random sequence (a failure repeats).
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut kills = 0;
+    let mut runs = 0;
+    let mut committed_before = 0;
+    while kills < 20 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Within what is left of a run (the earlier runs' files are done).
+        let left = (files.len() - committed_before).max(1) as u64;
+        let at = Duration::from_millis(30 + seed % (run_ms * left / files.len() as u64).max(1));
+        runs += 1;
+        assert!(runs < 60, "only {kills} of {runs} runs were killed before they finished");
+        let child = index_child(&archive, s(&ds), &["-q"]);
+        std::thread::sleep(at);
+        signal(&child, "-KILL");
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        if out.status.success() {
+            // Finished before the kill: start over in a fresh dataset so
+            // that every kill lands in a run that has work to do.
+            fs::remove_dir_all(&ds).ok();
+            committed_before = 0;
+            continue;
+        }
+        kills += 1;
+        // A reader sees whole files only: the packet rows of exactly the
+        // files committed, and never fewer than before the kill.
+        if let Some(seq) = committed(s(&ds), "node-a") {
+            let n = seq as usize + 1;
+            let packets = count(s(&ds), "SELECT count(*) FROM packets");
+            assert_eq!(packets, frames_of(&files, n), "kill {kills} at {at:?}: files 0..={seq}");
+            assert!(n >= committed_before, "kill {kills}: a commit was lost");
+            committed_before = n;
+        }
+    }
+    let o = trawl(&["index", s(&archive), "--to", s(&ds), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same_as_analyze(s(&ds), &archive, "node-a", NODE_BASE);
+    fs::remove_dir_all(&dir).ok();
+}
