@@ -11,8 +11,13 @@ use trawl_mcp::{Config, DataDir, TrawlServer};
 #[derive(Args)]
 pub struct McpArgs {
     /// Data folder: archive/ (captures, one folder per node), snapshots/ and exports/ (created if missing).
+    /// A dataset written by `trawl index` (a folder or s3://bucket/prefix) is served as it is, as --dataset.
     #[arg(long, value_name = "DIR", required_unless_present = "tools_doc")]
     pub data: Option<PathBuf>,
+    /// Also serve a dataset written by `trawl index` (a folder or s3://bucket/prefix), as the snapshot
+    /// named `dataset`: queries that name no snapshot read it.
+    #[arg(long, value_name = "DATASET")]
+    pub dataset: Option<String>,
     /// Capture archive to read instead of DIR/archive (read only).
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
@@ -50,8 +55,20 @@ pub fn run(a: McpArgs) -> Result<ExitCode> {
         print!("{}", trawl_mcp::tools_markdown());
         return Ok(ExitCode::SUCCESS);
     }
-    let root = a.data.clone().unwrap_or_default();
-    let data = DataDir::open(&root, a.archive.as_deref()).map_err(|e| trawl_snapshot::Error::Usage(e.to_string()))?;
+    let mut root = a.data.clone().unwrap_or_default();
+    let mut dataset = a.dataset.clone();
+    if trawl_dataset::read::is_dataset(&root) {
+        // --data names a dataset: exports and snapshots go to a folder of
+        // this user's beside it, in the temporary directory.
+        dataset = Some(root.to_string_lossy().to_string());
+        root = std::env::temp_dir().join("trawl-mcp");
+    }
+    let mut data =
+        DataDir::open(&root, a.archive.as_deref()).map_err(|e| trawl_snapshot::Error::Usage(e.to_string()))?;
+    if let Some(d) = dataset {
+        trawl_dataset::Location::parse(&d, false)?;
+        data = data.with_dataset(d);
+    }
     if a.mcp_config {
         let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("trawl"));
         let v = serde_json::json!({"mcpServers": {"trawl": {"command": exe, "args": ["mcp", "--data", data.root]}}});

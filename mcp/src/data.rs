@@ -27,7 +27,14 @@ pub struct DataDir {
     pub archive: PathBuf,
     pub snapshots: PathBuf,
     pub exports: PathBuf,
+    /// A dataset written by `trawl index` (a local folder or an `s3://`
+    /// URL), served as the snapshot named [`DATASET`]: always current,
+    /// every node's data. Queries without a snapshot read it.
+    pub dataset: Option<String>,
 }
+
+/// The snapshot name a served dataset goes by.
+pub const DATASET: &str = "dataset";
 
 /// Why the data folder cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +59,8 @@ impl DataDir {
                 .map_err(|e| DataDirError::Invalid { path: a.to_path_buf(), detail: format!("--archive: {e}") })?,
             None => root.join("archive"),
         };
-        let d = DataDir { snapshots: root.join("snapshots"), exports: root.join("exports"), archive, root };
+        let d =
+            DataDir { snapshots: root.join("snapshots"), exports: root.join("exports"), archive, root, dataset: None };
         d.sweep_dead_indexes();
         Ok(d)
     }
@@ -75,14 +83,39 @@ impl DataDir {
         }
     }
 
-    /// The names of the workspace's snapshots.
-    pub fn snapshot_names(&self) -> Vec<String> {
-        workspace::list(&self.snapshots).map(|l| l.into_iter().map(|e| e.name).collect()).unwrap_or_default()
+    /// Serves a dataset too (`trawl mcp --dataset`, or `--data` naming one).
+    pub fn with_dataset(mut self, location: String) -> DataDir {
+        self.dataset = Some(location);
+        self
     }
 
-    /// The folder of an existing snapshot; an unknown name lists the known ones.
+    /// The dataset's location as a path (a URL stays a URL), if one is served.
+    pub fn dataset_path(&self) -> Option<PathBuf> {
+        self.dataset.as_ref().map(PathBuf::from)
+    }
+
+    /// The names of the workspace's snapshots (and [`DATASET`] when a
+    /// dataset is served).
+    pub fn snapshot_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            workspace::list(&self.snapshots).map(|l| l.into_iter().map(|e| e.name).collect()).unwrap_or_default();
+        if self.dataset.is_some() {
+            names.insert(0, DATASET.to_string());
+        }
+        names
+    }
+
+    /// The folder of an existing snapshot; an unknown name lists the known
+    /// ones. With a dataset served, [`DATASET`] and any name that is not a
+    /// workspace snapshot (a node: ids of a dataset read `NODE/ID`) are
+    /// the dataset.
     pub fn snapshot(&self, name: &str) -> ToolResult<PathBuf> {
         let known = self.snapshot_names();
+        if let Some(p) = self.dataset_path()
+            && (name == DATASET || !known.iter().any(|k| k == name))
+        {
+            return Ok(p);
+        }
         if workspace::check_name(name).is_ok() && known.iter().any(|k| k == name) {
             return Ok(self.snapshots.join(name));
         }

@@ -48,10 +48,7 @@ impl Inner {
     /// The catalog of some snapshots (by folder), opened once and reused
     /// while their manifests stay the same.
     pub async fn catalog(&self, snaps: &[PathBuf]) -> ToolResult<Arc<Opened>> {
-        let key: Vec<(PathBuf, Option<SystemTime>)> = snaps
-            .iter()
-            .map(|p| (p.clone(), std::fs::metadata(p.join(trawl_analyze::MANIFEST)).and_then(|m| m.modified()).ok()))
-            .collect();
+        let key: Vec<(PathBuf, Option<SystemTime>)> = snaps.iter().map(|p| (p.clone(), freshness(p))).collect();
         if let Some(c) = self.catalogs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(c.clone());
         }
@@ -73,6 +70,24 @@ impl Inner {
     pub fn evict(&self, snap: &std::path::Path) {
         self.catalogs.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, _| !k.iter().any(|(p, _)| p == snap));
     }
+}
+
+/// What changes when a snapshot's data does: its manifest's time; for a
+/// dataset, which grows as nodes commit, the newest Delta log entry of a
+/// local one, or the current second for one on object storage (a
+/// catalog is reused for at most a second).
+fn freshness(p: &std::path::Path) -> Option<SystemTime> {
+    if trawl_dataset::read::is_dataset(p) {
+        if p.is_dir() {
+            return trawl_dataset::layout::TABLES
+                .iter()
+                .filter_map(|t| std::fs::metadata(p.join(t.name).join("_delta_log")).and_then(|m| m.modified()).ok())
+                .max();
+        }
+        let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        return Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    }
+    std::fs::metadata(p.join(trawl_analyze::MANIFEST)).and_then(|m| m.modified()).ok()
 }
 
 /// An opened catalog and the match counts of the filters asked of it.

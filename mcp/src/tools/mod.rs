@@ -131,12 +131,16 @@ fn parse<P: DeserializeOwned + JsonSchema + 'static>(tool: &str, args: Value) ->
 }
 
 /// The indexed snapshots a query runs on: the named one, or every
-/// indexed snapshot of the workspace.
+/// indexed snapshot of the workspace (the dataset, when one is served).
 pub fn indexed(inner: &Inner, name: Option<&str>) -> ToolResult<Vec<PathBuf>> {
     let data = &inner.config.data;
     match name {
+        None if data.dataset.is_some() => Ok(data.dataset_path().into_iter().collect()),
         Some(n) => {
             let p = data.snapshot(n)?;
+            if data.dataset_path().as_ref() == Some(&p) {
+                return Ok(vec![p]);
+            }
             if !p.join(trawl_analyze::MANIFEST).is_file() {
                 let state = if inner.jobs.running(n) { "is being dissected now" } else { "is not dissected yet" };
                 return Err(ToolError::new(format!(
