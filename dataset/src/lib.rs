@@ -9,6 +9,7 @@
 //! - [`indexer`]: `trawl index`, a node's archive into the dataset, with
 //!   a [`sink`] that commits once per capture file, exactly once.
 //! - [`read`]: what a reader sees: the committed files of every table.
+//! - [`test_server`]: a real S3-compatible server for tests and benchmarks.
 
 mod error;
 pub mod feed;
@@ -19,6 +20,7 @@ pub mod read;
 pub mod records;
 mod sink;
 pub mod tables;
+pub mod test_server;
 
 pub use error::Error;
 pub use indexer::{IndexOptions, IndexReport, index};

@@ -16,7 +16,27 @@ use std::time::{Duration, Instant};
 use pcap_file::pcap::{PcapReader, PcapWriter};
 use serde_json::Value;
 
-use super::{scratch, stderr, stdout, testdata, trawl};
+use super::{scratch, stderr, stdout, testdata};
+
+thread_local! {
+    /// Environment of the trawl processes this test thread starts (the
+    /// S3 server's endpoint and credentials).
+    static ENV: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trawl"));
+    ENV.with(|e| {
+        for (k, v) in e.borrow().iter() {
+            c.env(k, v);
+        }
+    });
+    c
+}
+
+fn trawl(args: &[&str]) -> std::process::Output {
+    command().args(args).output().unwrap_or_else(|e| panic!("running trawl: {e}"))
+}
 
 /// Ids of a node (`layout::NODE_SHIFT`): node 1's start at 2^40.
 const NODE_BASE: u64 = 1 << 40;
@@ -178,7 +198,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 fn index_child(archive: &Path, ds: &str, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_trawl"))
+    command()
         .args(["index", s(archive), "--to", ds, "--json"])
         .args(extra)
         .stdout(Stdio::piped())
@@ -293,5 +313,141 @@ fn sigkill_at_twenty_moments_loses_nothing_and_doubles_nothing() {
     let o = trawl(&["index", s(&archive), "--to", s(&ds), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_same_as_analyze(s(&ds), &archive, "node-a", NODE_BASE);
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn two_nodes_commit_at_once_and_a_reader_sees_whole_commits() {
+    let dir = scratch("dataset-two-nodes");
+    let a = rotate(&testdata("scenarios/stories/broken.pcap"), &dir.join("rot-a"), "node-a", 25);
+    let b = rotate(&testdata("scenarios/stories/baseline.pcap"), &dir.join("rot-b"), "node-b", 25);
+    let (arch_a, arch_b) = (dir.join("node-a"), dir.join("node-b"));
+    deliver(&a, &arch_a);
+    deliver(&b, &arch_b);
+    let ds = dir.join("ds");
+    // The dataset exists before the readers start (either node creates it).
+    let ca = index_child(&arch_a, s(&ds), &[]);
+    let cb = index_child(&arch_b, s(&ds), &[]);
+    // Read throughout: each node's packet rows are always those of a whole
+    // number of its files, never a part of a commit.
+    let mut seen = 0;
+    let start = Instant::now();
+    let mut done = (None, None);
+    let (mut ca, mut cb) = (Some(ca), Some(cb));
+    while done.0.is_none() || done.1.is_none() {
+        assert!(start.elapsed() < Duration::from_secs(120), "indexers did not finish");
+        for (child, slot) in [(&mut ca, &mut done.0), (&mut cb, &mut done.1)] {
+            if let Some(c) = child.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                *slot = child.take().map(|c| c.wait_with_output());
+            }
+        }
+        if !ds.join("_trawl").is_dir() {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let o = trawl(&[
+            "sql",
+            s(&ds),
+            "--format",
+            "ndjson",
+            "-c",
+            "SELECT snapshot, count(*) n, max(file_index) m FROM packets GROUP BY snapshot",
+        ]);
+        if !o.status.success() {
+            // The tables may not all exist yet at the very start.
+            assert!(stderr(&o).contains("not a trawl dataset"), "{}", stderr(&o));
+            continue;
+        }
+        for l in stdout(&o).lines() {
+            let v: Value = serde_json::from_str(l).unwrap_or_default();
+            let files = if v["snapshot"] == "node-a" { &a } else { &b };
+            let n = v["m"].as_u64().map_or(0, |m| m as usize + 1);
+            assert_eq!(v["n"].as_u64(), Some(frames_of(files, n)), "{v}: a part of a commit is visible");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "the reader saw the dataset {seen} times while it grew");
+    let mut numbers = Vec::new();
+    for out in [done.0, done.1].into_iter().flatten() {
+        let out = out.unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        numbers.push((r["node"].as_str().unwrap_or_default().to_string(), r["node_number"].as_u64().unwrap_or(0)));
+    }
+    numbers.sort();
+    let mut nums: Vec<u64> = numbers.iter().map(|n| n.1).collect();
+    nums.sort();
+    assert_eq!(nums, [1, 2], "each node has its own number: {numbers:?}");
+    for (node, number) in &numbers {
+        let archive = if node == "node-a" { &arch_a } else { &arch_b };
+        assert_same_as_analyze(s(&ds), archive, node, number << 40);
+    }
+    // Ids are unique across the nodes: a call id names one call.
+    let all = sql(s(&ds), "SELECT count(*) n, count(DISTINCT id) d, count(DISTINCT flow_id) f FROM calls");
+    assert_eq!(all[0]["n"], all[0]["d"]);
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_dataset_on_an_s3_server_reads_like_a_local_one() {
+    let dir = scratch("dataset-s3");
+    let s3 = trawl_dataset::test_server::S3TestServer::start("traffic");
+    ENV.with(|e| *e.borrow_mut() = s3.env());
+    let files = rotate(&testdata("scenarios/stories/broken.pcap"), &dir.join("rotated"), "node-a", 50);
+    let archive = dir.join("node-a");
+    deliver(&files, &archive);
+    let ds = "s3://traffic/cluster-1";
+    let o = trawl(&["index", s(&archive), "--to", ds, "--upload-captures", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(files.len()));
+    assert_eq!(
+        report["files"][0]["upload"],
+        format!(
+            "captures/node=node-a/{}",
+            files[0].0.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+        )
+    );
+    assert_same_as_analyze(ds, &archive, "node-a", NODE_BASE);
+    // Another engine reads the same rows: the deltalake package (delta-rs's
+    // Python binding) and polars, over the same S3 server.
+    let script = format!(
+        r#"
+import json, hashlib, boto3, deltalake, polars as pl
+opts = {{"AWS_ENDPOINT_URL": "{ep}", "AWS_ACCESS_KEY_ID": "trawl-test", "AWS_SECRET_ACCESS_KEY": "trawl-test",
+        "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true", "AWS_CONDITIONAL_PUT": "etag"}}
+out = {{}}
+for t in ["api_calls", "flows", "packets"]:
+    dt = deltalake.DeltaTable("{ds}/" + t, storage_options=opts)
+    df = pl.read_delta("{ds}/" + t, storage_options=opts)
+    out[t] = {{"rows": df.height, "partitions": dt.metadata().partition_columns}}
+calls = pl.read_delta("{ds}/api_calls", storage_options=opts)
+out["ids"] = sorted(calls["id"].to_list())
+out["errors"] = calls.filter(pl.col("status_code") >= 500).height
+s3 = boto3.client("s3", endpoint_url="{ep}", aws_access_key_id="trawl-test", aws_secret_access_key="trawl-test",
+                  region_name="us-east-1")
+body = s3.get_object(Bucket="traffic", Key="cluster-1/{first}")["Body"].read()
+out["upload_sha256"] = hashlib.sha256(body).hexdigest()
+print(json.dumps(out))
+"#,
+        ep = s3.endpoint,
+        first = report["files"][0]["upload"].as_str().unwrap_or_default(),
+    );
+    let py = Command::new("python3").args(["-c", &script]).output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let v: Value = serde_json::from_slice(&py.stdout).unwrap_or_default();
+    let ids = sql(ds, "SELECT id FROM calls ORDER BY id");
+    let ids: Vec<Value> = ids.into_iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(v["ids"], Value::Array(ids), "the same call ids");
+    assert_eq!(v["api_calls"]["partitions"], serde_json::json!(["node", "hour"]));
+    assert_eq!(v["packets"]["rows"], count(ds, "SELECT count(*) FROM packets"));
+    assert_eq!(v["flows"]["rows"], count(ds, "SELECT count(*) FROM flows"));
+    assert_eq!(v["errors"], count(ds, "SELECT count(*) FROM calls WHERE status_code >= 500"));
+    // The uploaded capture is the archive's file, byte for byte.
+    let want = super::trawl_hex(&<sha2::Sha256 as sha2::Digest>::digest(fs::read(&files[0].0).unwrap_or_default()));
+    assert_eq!(v["upload_sha256"], want);
+    ENV.with(|e| e.borrow_mut().clear());
     fs::remove_dir_all(&dir).ok();
 }
