@@ -3,6 +3,7 @@
 
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::StructType;
+use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::SaveMode;
@@ -45,6 +46,11 @@ pub async fn open(loc: &Location, create: bool) -> Result<Vec<(&'static Table, D
                     .with_columns(schema.fields().cloned())
                     .with_partition_columns([NODE, HOUR])
                     .with_save_mode(SaveMode::Ignore)
+                    // Version 0 is written put-if-absent: when another node
+                    // creates the table at the same moment, this create must
+                    // fail (and load theirs), not retry as a second version
+                    // that replaces the table's metadata under their commits.
+                    .with_commit_properties(CommitProperties::default().with_max_retries(0))
                     .await;
                 match made {
                     Ok(table) => table,
