@@ -173,6 +173,10 @@ pub struct ExportArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// For a dataset: the archive folder (one folder per node) holding the
+    /// captures that were not uploaded with `trawl index --upload-captures`.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
 }
 
 pub fn archive(cmd: ArchiveCommand) -> Result<ExitCode> {
@@ -432,6 +436,49 @@ fn index(snap: &Path, threads: Option<usize>, force: bool, quiet: bool) -> Resul
 }
 
 /// The flow ids of the rows a KFL filter matches.
+/// Export from a dataset: the packet index is queried (files pruned by
+/// the chosen flows' time range), the packets read from the captures.
+fn export_dataset(a: &ExportArgs, window: Option<Window>) -> Result<trawl_snapshot::export::ExportSummary> {
+    if a.annotate {
+        return Err(Error::Usage("--annotate: not available for a dataset yet (export from a snapshot)".into()).into());
+    }
+    let location = a.snapshot.to_string_lossy().to_string();
+    let table = Table::from(a.table);
+    let (rows, notes) = trawl_query::block_on(a.threads, async {
+        let cat = Catalog::open_dataset(&location, a.threads).await?;
+        let (ids, notes) = match &a.kfl {
+            Some(k) => {
+                let (ids, notes) = cat.kfl_flow_ids(table, k).await?;
+                (Some(ids), notes)
+            }
+            None => (None, Vec::new()),
+        };
+        let rows = cat.packet_rows(ids.as_ref(), window.map(|w| (w.start_ns, w.end_ns)), &a.nodes).await?;
+        Ok::<_, trawl_query::QueryError>((rows, notes))
+    })??;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    let packets: Vec<trawl_dataset::export::PacketRef> = rows
+        .into_iter()
+        .map(|r| trawl_dataset::export::PacketRef {
+            node: r.node,
+            sel: trawl_snapshot::export::Sel {
+                ts: r.ts,
+                file: r.file_index,
+                offset: r.offset,
+                caplen: r.caplen,
+                wire_len: r.wire_len,
+                link: r.link_type,
+                flow_id: r.flow_id,
+                datagram: r.datagram,
+            },
+        })
+        .collect();
+    let loc = trawl_dataset::Location::parse(&location, false)?;
+    Ok(trawl_dataset::export::export(&loc, a.archive.as_deref(), &packets, a.bpf.as_deref(), &a.output)?)
+}
+
 fn kfl_flow_ids(snap: &Path, table: Table, filter: &str, threads: usize) -> Result<HashSet<u64>> {
     let (ids, notes) = trawl_query::block_on(threads, async {
         Catalog::open(snap, threads).await?.kfl_flow_ids(table, filter).await
@@ -446,17 +493,21 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
     let ws = workspace::workspace_dir(None);
     let snap = workspace::resolve(&a.snapshot, &ws);
     let started = Instant::now();
-    let flow_ids = match &a.kfl {
-        Some(k) => Some(kfl_flow_ids(&snap, Table::from(a.table), k, a.threads)?),
-        None => None,
-    };
     let window = if a.start.is_some() || a.end.is_some() {
         Some(Window::from_args(a.start.as_deref(), a.end.as_deref(), None, None)?)
     } else {
         None
     };
-    let spec = ExportSpec { flow_ids, window, nodes: a.nodes.clone(), bpf: a.bpf.clone(), annotate: a.annotate };
-    let sum = trawl_snapshot::export::export(&snap, &spec, &a.output)?;
+    let sum = if trawl_dataset::read::is_dataset(&a.snapshot) {
+        export_dataset(&a, window)?
+    } else {
+        let flow_ids = match &a.kfl {
+            Some(k) => Some(kfl_flow_ids(&snap, Table::from(a.table), k, a.threads)?),
+            None => None,
+        };
+        let spec = ExportSpec { flow_ids, window, nodes: a.nodes.clone(), bpf: a.bpf.clone(), annotate: a.annotate };
+        trawl_snapshot::export::export(&snap, &spec, &a.output)?
+    };
     let elapsed = started.elapsed().as_secs_f64();
     if a.json {
         println!(

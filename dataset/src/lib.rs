@@ -8,10 +8,12 @@
 //! - [`tables`]: the Delta tables and what each node committed to them.
 //! - [`indexer`]: `trawl index`, a node's archive into the dataset, with
 //!   a [`sink`] that commits once per capture file, exactly once.
+//! - [`export`]: PCAP export from the captures behind a dataset's rows.
 //! - [`read`]: what a reader sees: the committed files of every table.
 //! - [`test_server`]: a real S3-compatible server for tests and benchmarks.
 
 mod error;
+pub mod export;
 pub mod feed;
 pub mod indexer;
 pub mod layout;

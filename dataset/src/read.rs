@@ -12,6 +12,9 @@ use crate::location::Location;
 use crate::records::{self, FileRecord};
 use crate::tables;
 
+/// The precision of timestamps in Delta file statistics.
+const STATS_PRECISION_NS: i64 = 1_000_000;
+
 /// One committed data file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataFile {
@@ -25,7 +28,8 @@ pub struct DataFile {
     /// The node's file sequence number it was committed with (none for
     /// files written by compaction).
     pub seq: Option<u32>,
-    /// Capture time range of its `timestamp` column (ns since the epoch).
+    /// Capture time range of its `timestamp` column (ns since the epoch;
+    /// bounds, to the statistics' millisecond).
     pub min_ns: Option<i64>,
     pub max_ns: Option<i64>,
 }
@@ -152,14 +156,24 @@ pub async fn load(loc: &Location) -> Result<View, Error> {
                 hour: get_s(&hour, i).unwrap_or_default(),
                 seq,
                 min_ns: get_i(&min, i),
-                max_ns: get_i(&max, i),
+                // Delta statistics keep timestamps to the millisecond, cut
+                // down: the true maximum may lie up to 1 ms later.
+                max_ns: get_i(&max, i).map(|m| m.saturating_add(STATS_PRECISION_NS - 1)),
             });
         }
     }
-    // Packets span every frame: their range is the dataset's.
+    // Packets span every frame: their range is the dataset's. The newest
+    // frame is exact in the record of each node's last committed file.
     let packets = files.iter().filter(|f| f.table == trawl_schemas::PACKETS.name);
     let first_ns = packets.clone().filter_map(|f| f.min_ns).min();
-    let last_ns = packets.filter_map(|f| f.max_ns).max();
+    let mut last_ns = None;
+    for n in &nodes {
+        if let Some(w) = n.watermark {
+            let rec = records::get_record(loc, &n.name, w).await?;
+            last_ns = last_ns.max(rec.last_ns);
+        }
+    }
+    let last_ns = last_ns.or_else(|| packets.filter_map(|f| f.max_ns).max());
     files.sort_by(|a, b| (a.table, &a.node, a.seq, &a.hour, &a.path).cmp(&(b.table, &b.node, b.seq, &b.hour, &b.path)));
     Ok(View { loc: loc.clone(), files, nodes, first_ns, last_ns, versions })
 }

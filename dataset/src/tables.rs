@@ -3,8 +3,8 @@
 
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::StructType;
-use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::SaveMode;
 use deltalake_core::table::builder::DeltaTableBuilder;

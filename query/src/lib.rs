@@ -11,6 +11,7 @@ mod error;
 pub mod failure;
 pub mod format;
 pub mod kfl;
+pub mod packet_rows;
 pub mod peers;
 pub mod stats;
 pub mod udf;

@@ -72,17 +72,18 @@ struct InputEntry {
     gzip: bool,
 }
 
-/// One selected packet.
+/// One selected packet: where it lies (input `file`, byte `offset`) and
+/// what the pcapng record says of it.
 #[derive(Debug, Clone, Copy)]
-struct Sel {
-    ts: i64,
-    file: u32,
-    offset: u64,
-    caplen: u32,
-    wire_len: u32,
-    link: u32,
-    flow_id: Option<u64>,
-    datagram: Option<u64>,
+pub struct Sel {
+    pub ts: i64,
+    pub file: u32,
+    pub offset: u64,
+    pub caplen: u32,
+    pub wire_len: u32,
+    pub link: u32,
+    pub flow_id: Option<u64>,
+    pub datagram: Option<u64>,
 }
 
 fn read_manifest(snap: &Path) -> Result<ManifestInputs, Error> {
@@ -256,7 +257,7 @@ impl PacketReader {
 }
 
 /// The output side of an export: BPF, annotations, counters, the file.
-struct Sink {
+pub struct Sink {
     w: PcapngOut<BufWriter<File>>,
     bpf: Option<BpfFilter>,
     names: Option<crate::resolve::Names>,
@@ -265,7 +266,8 @@ struct Sink {
 }
 
 impl Sink {
-    fn put(&mut self, node: &str, s: &Sel, data: &[u8]) -> Result<(), Error> {
+    /// Writes one packet captured on `node` (unless the BPF filter drops it).
+    pub fn put(&mut self, node: &str, s: &Sel, data: &[u8]) -> Result<(), Error> {
         if let Some(b) = self.bpf.as_mut()
             && !b.matches(s.link, s.ts, s.wire_len, data).map_err(|e| Error::Usage(e.0))?
         {
@@ -324,7 +326,7 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     };
     let known: Vec<String> = inputs.iter().map(node_of).collect();
     let files = node_mask(snap, &known, &spec.nodes)?;
-    let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose().map_err(|e| Error::Usage(e.0))?;
+    let bpf = bpf_filter(spec.bpf.as_deref())?;
     // Each capture once, checked against the size it had when analysed.
     let mut readers: Vec<Option<PacketReader>> = Vec::new();
     for (input, wanted) in inputs.iter().zip(&files) {
@@ -374,6 +376,11 @@ pub fn export(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     })
 }
 
+/// Compiles a `--bpf` filter.
+pub fn bpf_filter(expr: Option<&str>) -> Result<Option<BpfFilter>, Error> {
+    expr.map(BpfFilter::new).transpose().map_err(|e| Error::Usage(e.0))
+}
+
 /// Export from the raw captures of a snapshot that is not indexed.
 fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummary, Error> {
     let meta = crate::create::read_meta(snap)?;
@@ -381,7 +388,7 @@ fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     let mask = node_mask(snap, &known, &spec.nodes)?;
     let (names_of, paths): (Vec<String>, Vec<PathBuf>) =
         meta.nodes.iter().zip(&mask).filter(|(_, m)| **m).map(|(n, _)| (n.name.clone(), snap.join(&n.file))).unzip();
-    let bpf = spec.bpf.as_deref().map(BpfFilter::new).transpose().map_err(|e| Error::Usage(e.0))?;
+    let bpf = bpf_filter(spec.bpf.as_deref())?;
     let names = if spec.annotate { Some(crate::resolve::Names::load(snap)?) } else { None };
     let mut merge = crate::merge::Merge::open(&paths, Default::default())?;
     write_atomically(out, bpf, names, |sink| {
@@ -405,7 +412,9 @@ fn export_raw(snap: &Path, spec: &ExportSpec, out: &Path) -> Result<ExportSummar
     })
 }
 
-fn write_atomically(
+/// Writes an export to `out` through a temporary name: `fill` puts the
+/// packets and returns the packet-index rows it read.
+pub fn write_atomically(
     out: &Path,
     bpf: Option<BpfFilter>,
     names: Option<crate::resolve::Names>,

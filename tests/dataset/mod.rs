@@ -252,6 +252,21 @@ fn index_in_two_runs_equals_analyze_of_the_same_files() {
         stdout(&o).lines().count() as u64,
         count(s(&snap), "SELECT count(*) FROM http WHERE status_code >= 500")
     );
+
+    // PCAP export: captures were not uploaded, so the error names the node
+    // and file; with the archive at hand, the same packets as the
+    // snapshot's export.
+    let out = dir.join("ds.pcapng");
+    let o = trawl(&["export-pcap", s(&ds), "--kfl", "http && status_code >= 500", "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("of node node-a") && stderr(&o).contains("--upload-captures"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing half-written");
+    let o = trawl(&["export-pcap", s(&ds), "--kfl", "http && status_code >= 500", "-o", s(&out), "--archive", s(&dir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = dir.join("snap.pcapng");
+    let o = trawl(&["export-pcap", s(&snap), "--kfl", "http && status_code >= 500", "-o", s(&want)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(super::packet_digest(&out), super::packet_digest(&want));
     fs::remove_dir_all(&dir).ok();
 }
 
@@ -448,6 +463,18 @@ print(json.dumps(out))
     // The uploaded capture is the archive's file, byte for byte.
     let want = super::trawl_hex(&<sha2::Sha256 as sha2::Digest>::digest(fs::read(&files[0].0).unwrap_or_default()));
     assert_eq!(v["upload_sha256"], want);
+    // PCAP export works from object storage alone (the uploaded captures):
+    // the same packets as the snapshot's export.
+    let kfl = "http && status_code >= 500";
+    let (from_ds, from_snap) = (dir.join("ds.pcapng"), dir.join("snap.pcapng"));
+    let o = trawl(&["export-pcap", ds, "--kfl", kfl, "-o", s(&from_ds)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let snap = archive.with_extension("snap");
+    let o = trawl(&["export-pcap", s(&snap), "--kfl", kfl, "-o", s(&from_snap)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = super::packet_digest(&from_snap);
+    assert!(want.0 > 0);
+    assert_eq!(super::packet_digest(&from_ds), want);
     ENV.with(|e| e.borrow_mut().clear());
     fs::remove_dir_all(&dir).ok();
 }
