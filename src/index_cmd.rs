@@ -110,6 +110,15 @@ pub fn run(a: IndexArgs) -> Result<ExitCode> {
     } else if !a.quiet {
         let mut o = std::io::stdout().lock();
         for f in &report.files {
+            if f.closing {
+                writeln!(
+                    o,
+                    "  (the archive's end: {} calls and {} flows of connections still open, closed)",
+                    f.rows.get("api_calls").copied().unwrap_or(0),
+                    f.rows.get("flows").copied().unwrap_or(0)
+                )?;
+                continue;
+            }
             let damage = f.damage.as_deref().map(|d| format!(" (damaged: {d})")).unwrap_or_default();
             writeln!(
                 o,

@@ -230,6 +230,9 @@ pub trait Feed: Send {
     /// complete: every connection closes with it (capture end), and its
     /// rows go with its [`FileEnd`].
     fn closes_after_current(&self) -> bool;
+    /// True when the input is complete at the end of the run even though
+    /// its last file was only read again (see [`FileEnd::info`]).
+    fn closes_at_end(&self) -> bool;
 }
 
 /// Where a fed run starts: the numbering goes on from an earlier run.
@@ -253,7 +256,11 @@ pub struct Resume {
 pub struct FileEnd {
     pub file_index: u32,
     pub path: PathBuf,
-    pub info: InputInfo,
+    /// The file read; `None` for the end of a feed whose files were all
+    /// read before (a replay): nothing new was read, but the connections
+    /// still open close, and their rows go with this end (`file_index`
+    /// is then the next number, `path` the last file's).
+    pub info: Option<InputInfo>,
     /// Ordinal of the file's first frame, and of the frame after its last.
     pub first_ordinal: u64,
     pub next_ordinal: u64,
@@ -714,6 +721,7 @@ fn read_feed(
     let mut infos = Vec::new();
     let mut file_index = resume.file_index;
     let mut next = feed.next_file();
+    let mut last_path = None;
     while let Some(path) = next {
         let first_ordinal = r.ordinal + 1;
         let sweep_before = r.tb.last_sweep;
@@ -737,7 +745,7 @@ fn read_feed(
         let end = FileEnd {
             file_index,
             path,
-            info: info.clone(),
+            info: Some(info.clone()),
             first_ordinal,
             next_ordinal: r.ordinal + 1,
             sweep_before,
@@ -755,13 +763,27 @@ fn read_feed(
         let mut t = r.tb.take(false);
         let mut end = end;
         end.sweep_after = r.tb.last_sweep;
+        last_path = Some(end.path.clone());
         t.file_end = Some(Box::new(end));
         if !send_tick(&r.txs, t) {
             return Err(Error::Internal("a worker stopped early".into()));
         }
         next = feed.next_file();
     }
-    let stats = r.end(false, None);
+    // Every file was read before: close what is open now, as the end of
+    // the input, in a commit of its own.
+    let close = feed.closes_at_end().then_some(last_path).flatten().map(|path| FileEnd {
+        file_index,
+        path,
+        info: None,
+        first_ordinal: r.ordinal + 1,
+        next_ordinal: r.ordinal + 1,
+        sweep_before: r.tb.last_sweep,
+        sweep_after: None,
+        oldest_open: None,
+        closes: true,
+    });
+    let stats = r.end(close.is_some(), close);
     Ok((infos, stats))
 }
 

@@ -102,4 +102,8 @@ impl Feed for ArchiveFeed {
     fn closes_after_current(&self) -> bool {
         !self.follow && self.queue.is_empty() && !self.current_is_replay
     }
+
+    fn closes_at_end(&self) -> bool {
+        !self.follow && self.current_is_replay && !self.stop.load(Ordering::Relaxed)
+    }
 }

@@ -47,6 +47,11 @@ pub struct FileRecord {
     /// Every connection was closed at this file's end (the archive was
     /// complete): a later file starts afresh.
     pub closed: bool,
+    /// No file was read for this record: it commits the rows of the
+    /// connections a batch run closed at the archive's end, after the
+    /// last file (`name`) was committed by an earlier run.
+    #[serde(default)]
+    pub closing: bool,
     /// Rows this file added to each table.
     pub rows: BTreeMap<String, u64>,
     /// Where the capture was uploaded inside the dataset

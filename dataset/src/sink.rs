@@ -88,7 +88,7 @@ impl DatasetSink {
 
     /// The file whose frames hold `ordinal`, among those read.
     fn resume_seq(&mut self, end: &FileEnd) -> u32 {
-        let last_ns = end.info.last_ts_ns;
+        let last_ns = end.info.as_ref().and_then(|i| i.last_ts_ns);
         self.s.window.push_back((end.file_index, file_name(end), end.first_ordinal, last_ns));
         let Some(oldest) = end.oldest_open else {
             self.s.window.clear();
@@ -111,7 +111,7 @@ impl DatasetSink {
     }
 
     fn upload(&self, end: &FileEnd) -> Result<Option<String>, AnalyzeError> {
-        if !self.s.upload_captures {
+        if !self.s.upload_captures || end.info.is_none() {
             return Ok(None);
         }
         let rel = format!("captures/{NODE}={}/{}", self.s.node, file_name(end));
@@ -201,16 +201,18 @@ impl Sink for DatasetSink {
         let seq = end.file_index;
         let resume_seq = self.resume_seq(end);
         let upload = self.upload(end)?;
+        let info = end.info.as_ref();
         let rows: BTreeMap<String, u64> = self.tables.iter().map(|t| (t.table.name.to_string(), t.rows)).collect();
         let rec = FileRecord {
             seq,
             name: file_name(end),
-            size: end.info.size,
-            sha256: end.info.sha256.clone(),
-            frames: end.info.frames,
-            first_ns: end.info.first_ts_ns,
-            last_ns: end.info.last_ts_ns,
-            damage: end.info.damage.as_ref().map(|d| format!("{d:?}")),
+            size: info.map_or(0, |i| i.size),
+            sha256: info.map(|i| i.sha256.clone()).unwrap_or_default(),
+            frames: info.map_or(0, |i| i.frames),
+            first_ns: info.and_then(|i| i.first_ts_ns),
+            last_ns: info.and_then(|i| i.last_ts_ns),
+            damage: info.and_then(|i| i.damage.as_ref()).map(|d| format!("{d:?}")),
+            closing: info.is_none(),
             first_ordinal: end.first_ordinal,
             next_ordinal: end.next_ordinal,
             sweep_before: end.sweep_before,

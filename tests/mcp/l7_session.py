@@ -6,24 +6,9 @@ opened and summed. Prints the findings as one JSON line.
 
     python3 l7_session.py --trawl BIN --data DIR
 """
-import argparse
-import asyncio
 import json
-import sys
 
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
-
-
-def check(cond, what):
-    if not cond:
-        sys.exit(f"check failed: {what}")
-
-
-async def ok(session, name, args=None):
-    r = await session.call_tool(name, args or {})
-    check(not r.is_error, f"{name}({args}) failed: {r.content[0].text if r.content else r}")
-    return json.loads(r.content[0].text)
+from stdio_session import check, ok, run
 
 
 async def checks(s):
@@ -145,18 +130,5 @@ async def checks(s):
     return found
 
 
-async def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--trawl", required=True)
-    ap.add_argument("--data", required=True)
-    a = ap.parse_args()
-    params = StdioServerParameters(command=a.trawl, args=["mcp", "--data", a.data])
-    async with stdio_client(params) as (r, w):
-        async with ClientSession(r, w) as s:
-            await s.initialize()
-            found = await checks(s)
-    print(json.dumps(found))
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(checks)

@@ -340,6 +340,8 @@ pub async fn call_details(inner: &Arc<Inner>, p: CallDetails) -> ToolResult {
     }
     let mut call = found.swap_remove(0);
     let flow_id = call.get("flow_id").and_then(Value::as_u64);
+    // A dataset's rows name their node: its ids read NODE/ID.
+    let snap_name = call.get("snapshot").and_then(Value::as_str).map_or(snap_name, str::to_string);
     let mut v = json!({"id": format!("{snap_name}/{id}"), "snapshot": snap_name});
     if p.include_payload.unwrap_or(true) {
         let req = raw_body(&batches, "request_body");
