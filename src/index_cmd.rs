@@ -42,6 +42,11 @@ pub struct IndexArgs {
     /// rebuild the connections that were open (e.g. 30m, 1h).
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     replay_window: String,
+    /// Drop the node's hours older than this (counted back from its newest
+    /// packet: capture time), with their uploaded captures, and vacuum
+    /// (e.g. 7d, 24h). Checked once per hour of capture.
+    #[arg(long, value_name = "DURATION")]
+    retain: Option<String>,
     /// No per-file lines, only the summary.
     #[arg(short, long)]
     quiet: bool,
@@ -69,6 +74,16 @@ pub fn run(a: IndexArgs) -> Result<ExitCode> {
             ))
         })?;
     let poll = crate::analysis_args::secs_to_ns("poll", a.poll)?;
+    let retain_ns = match &a.retain {
+        Some(r) => {
+            Some(trawl_schemas::time::parse_duration(r).filter(|n| *n >= 3_600_000_000_000).ok_or_else(|| {
+                trawl_analyze::Error::Config(format!(
+                    "--retain {r}: expected a duration of at least 1h, such as 24h or 7d"
+                ))
+            })?)
+        }
+        None => None,
+    };
     let loc = Location::parse(&a.to, true)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -84,6 +99,7 @@ pub fn run(a: IndexArgs) -> Result<ExitCode> {
         stop,
         upload_captures: a.upload_captures,
         replay_window_ns,
+        retain_ns,
         analysis,
     };
     let started = Instant::now();
@@ -102,6 +118,7 @@ pub fn run(a: IndexArgs) -> Result<ExitCode> {
             "node_number": report.node_number,
             "files": files,
             "replayed": report.replayed,
+            "dropped": report.dropped,
             "api_calls": calls,
             "flows": flows,
             "elapsed_s": elapsed,
@@ -147,6 +164,13 @@ pub fn run(a: IndexArgs) -> Result<ExitCode> {
                 String::new()
             }
         )?;
+    }
+    let d = &report.dropped;
+    if !a.json && !a.quiet && d.files + d.captures > 0 {
+        println!(
+            "retention (--retain): dropped {} rows in {} files, {} uploaded captures and {} records; vacuumed {} files",
+            d.rows, d.files, d.captures, d.records, d.vacuumed
+        );
     }
     let damaged = report.files.iter().any(|f| f.damage.is_some());
     Ok(if damaged { ExitCode::from(crate::EXIT_DAMAGED) } else { ExitCode::SUCCESS })

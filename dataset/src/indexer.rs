@@ -32,6 +32,9 @@ pub struct IndexOptions {
     /// A restart reads back at most this much capture time to rebuild the
     /// connections that were open; older ones are seen mid-stream.
     pub replay_window_ns: i64,
+    /// Drop the node's hours (and uploaded captures) older than this,
+    /// counted back from its newest packet (`--retain`).
+    pub retain_ns: Option<i64>,
     /// The analysis settings (inputs are ignored: the archive gives them).
     pub analysis: trawl_analyze::Options,
 }
@@ -47,6 +50,8 @@ pub struct IndexReport {
     /// commit of an earlier run.
     pub replayed: usize,
     pub stats: trawl_analyze::stats::Stats,
+    /// What `--retain` dropped.
+    pub dropped: crate::retention::Dropped,
 }
 
 /// The node name of an archive folder: its own name.
@@ -170,7 +175,15 @@ pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result
         window,
         replay_window_ns: opts.replay_window_ns,
         upload_captures: opts.upload_captures,
+        retain_ns: opts.retain_ns,
     })?;
     let outcome = trawl_analyze::pipeline::run_feed(&analysis, &mut feed, &resume, &mut sink, progress)?;
-    Ok(IndexReport { node, node_number: number, files: sink.done, replayed, stats: outcome.stats })
+    Ok(IndexReport {
+        node,
+        node_number: number,
+        files: sink.done,
+        replayed,
+        stats: outcome.stats,
+        dropped: sink.dropped,
+    })
 }

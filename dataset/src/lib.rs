@@ -6,6 +6,7 @@
 //! - [`layout`]: the tables, their partitions (`node`, `hour`) and types.
 //! - [`records`]: node numbers and the per-file records under `_trawl/`.
 //! - [`tables`]: the Delta tables and what each node committed to them.
+//! - [`retention`]: `--retain`, old hours dropped and vacuumed.
 //! - [`indexer`]: `trawl index`, a node's archive into the dataset, with
 //!   a [`sink`] that commits once per capture file, exactly once.
 //! - [`export`]: PCAP export from the captures behind a dataset's rows.
@@ -20,6 +21,7 @@ pub mod layout;
 pub mod location;
 pub mod read;
 pub mod records;
+pub mod retention;
 mod sink;
 pub mod tables;
 pub mod test_server;

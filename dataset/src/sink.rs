@@ -53,6 +53,8 @@ pub(crate) struct SinkSetup {
     pub replay_window_ns: i64,
     /// Upload each capture into the dataset.
     pub upload_captures: bool,
+    /// Drop the node's hours older than this before its newest packet.
+    pub retain_ns: Option<i64>,
 }
 
 pub(crate) struct DatasetSink {
@@ -63,6 +65,9 @@ pub(crate) struct DatasetSink {
     /// Capture time of the last frame written: the hour of rows without
     /// a time of their own.
     last_ts: i64,
+    /// The hour the last retention pass ran in (one pass per hour).
+    retained_hour: Option<String>,
+    pub dropped: crate::retention::Dropped,
 }
 
 fn out_err(loc: &Location, what: impl std::fmt::Display) -> AnalyzeError {
@@ -78,7 +83,7 @@ impl DatasetSink {
                 .with_writer_properties(trawl_analyze::output::writer_properties(table));
             tables.push(TableSink { table, delta: delta.clone(), writer, committed: *committed, rows: 0 });
         }
-        Ok(DatasetSink { s, tables, done: Vec::new(), last_ts: 0 })
+        Ok(DatasetSink { s, tables, done: Vec::new(), last_ts: 0, retained_hour: None, dropped: Default::default() })
     }
 
     fn table(&mut self, t: &Table) -> (&SinkSetup, &mut TableSink) {
@@ -130,6 +135,31 @@ impl DatasetSink {
             })
             .map_err(|e| out_err(&self.s.loc, format!("uploading {rel}: {e}")))?;
         Ok(Some(rel))
+    }
+}
+
+impl DatasetSink {
+    /// The retention pass, once per hour of capture time.
+    fn retain(&mut self, rec: &FileRecord) -> Result<(), AnalyzeError> {
+        let (Some(retain), Some(newest)) = (self.s.retain_ns, rec.last_ns.or(Some(self.last_ts))) else {
+            return Ok(());
+        };
+        let hour = crate::layout::hour_of(newest);
+        if self.retained_hour.as_ref() == Some(&hour) {
+            return Ok(());
+        }
+        self.retained_hour = Some(hour);
+        let cutoff = newest - retain;
+        let (loc, node, rt) = (self.s.loc.clone(), self.s.node.clone(), self.s.rt.clone());
+        let mut dropped = std::mem::take(&mut self.dropped);
+        for t in &mut self.tables {
+            rt.block_on(crate::retention::drop_table(&loc, t.table, &mut t.delta, &node, cutoff, &mut dropped))
+                .map_err(|e| out_err(&loc, e))?;
+        }
+        rt.block_on(crate::retention::drop_captures(&loc, &node, cutoff, rec.resume_seq.min(rec.seq), &mut dropped))
+            .map_err(|e| out_err(&loc, e))?;
+        self.dropped = dropped;
+        Ok(())
     }
 }
 
@@ -263,6 +293,7 @@ impl Sink for DatasetSink {
                 .map_err(|e| out_err(&loc, format!("committing {} of {}: {e}", t.table.name, rec.name)))?;
             t.delta.state = Some(finalized.snapshot());
         }
+        self.retain(&rec)?;
         self.done.push(rec);
         Ok(())
     }

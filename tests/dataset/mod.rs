@@ -45,6 +45,11 @@ const NODE_BASE: u64 = 1 << 40;
 /// names rotated files (`NODE-STARTNS.pcap`, so names sort by time), in
 /// `dir`; returns them in order with their frame counts.
 fn rotate(pcap: &str, dir: &Path, node: &str, frames: usize) -> Vec<(PathBuf, u64)> {
+    rotate_earlier(pcap, dir, node, frames, Duration::ZERO)
+}
+
+/// [`rotate`], with every capture time moved `earlier`.
+fn rotate_earlier(pcap: &str, dir: &Path, node: &str, frames: usize, earlier: Duration) -> Vec<(PathBuf, u64)> {
     fs::create_dir_all(dir).ok();
     let file = fs::File::open(pcap).unwrap_or_else(|e| panic!("{pcap}: {e}"));
     let mut r = PcapReader::new(file).unwrap_or_else(|e| panic!("{pcap}: {e}"));
@@ -53,7 +58,8 @@ fn rotate(pcap: &str, dir: &Path, node: &str, frames: usize) -> Vec<(PathBuf, u6
     let mut writer: Option<PcapWriter<fs::File>> = None;
     let mut n = 0;
     while let Some(p) = r.next_packet() {
-        let p = p.unwrap_or_else(|e| panic!("{pcap}: {e}"));
+        let mut p = p.unwrap_or_else(|e| panic!("{pcap}: {e}"));
+        p.timestamp = p.timestamp.saturating_sub(earlier);
         if n % frames == 0 {
             let path = dir.join(format!("{node}-{:020}.pcap", p.timestamp.as_nanos()));
             let f = fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -529,5 +535,51 @@ fn follow_mode_makes_each_rotated_file_queryable_and_serves_an_agent() {
     assert_same_as_analyze(s(&ds), &archive, "node-a", NODE_BASE);
     let worst = lags.iter().max().copied().unwrap_or_default();
     assert!(worst < Duration::from_secs(30), "a file took {worst:?} to become queryable");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn retain_drops_old_hours_and_their_captures() {
+    let dir = scratch("dataset-retain");
+    let archive = dir.join("node-a");
+    // Three hours before the broken shop, the baseline shop ran.
+    let old = rotate_earlier(
+        &testdata("scenarios/stories/baseline.pcap"),
+        &dir.join("rot-old"),
+        "node-a",
+        50,
+        Duration::from_secs(3 * 3600),
+    );
+    let new = rotate(&testdata("scenarios/stories/broken.pcap"), &dir.join("rot-new"), "node-a", 50);
+    deliver(&old, &archive);
+    deliver(&new, &archive);
+    let ds = dir.join("ds");
+    let o = trawl(&["index", s(&archive), "--to", s(&ds), "--upload-captures", "--retain", "1h", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+    assert_eq!(report["dropped"]["captures"], old.len() as u64, "{report}");
+    assert!(report["dropped"]["files"].as_u64().is_some_and(|f| f > 0), "{report}");
+    // What is left is the broken shop's hour: its packets, its calls.
+    let recent = dir.join("recent");
+    deliver(&new, &recent);
+    let snap = analyze(&recent, "node-a");
+    assert_eq!(count(s(&ds), "SELECT count(*) FROM packets"), frames_of(&new, new.len()));
+    assert_eq!(count(s(&ds), "SELECT count(*) FROM calls"), count(s(&snap), "SELECT count(*) FROM calls"));
+    assert_eq!(
+        count(s(&ds), "SELECT count(*) FROM calls WHERE status_code >= 500"),
+        count(s(&snap), "SELECT count(*) FROM calls WHERE status_code >= 500")
+    );
+    // The old captures are gone from the dataset, the new ones are there.
+    let kept: Vec<String> = fs::read_dir(ds.join("captures/node=node-a"))
+        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
+    assert_eq!(kept.len(), new.len(), "{kept:?}");
+    assert!(kept.iter().all(|k| new.iter().any(|(p, _)| p.ends_with(k))), "{kept:?}");
+    // Another engine sees the same: the dropped files left the Delta log.
+    let py = Command::new("python3")
+        .args(["-c", &format!("import polars as pl; print(pl.read_delta('{}/packets').height)", s(&ds))])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(String::from_utf8_lossy(&py.stdout).trim(), frames_of(&new, new.len()).to_string());
     fs::remove_dir_all(&dir).ok();
 }
