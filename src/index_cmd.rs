@@ -57,6 +57,19 @@ pub struct IndexArgs {
     analysis: AnalysisArgs,
 }
 
+/// `--retain`: days (`7d`) or a duration (`36h`, `90m`), at least an hour.
+fn retain_ns(arg: Option<&str>) -> Result<Option<i64>> {
+    const HOUR_NS: i64 = 3_600_000_000_000;
+    let Some(r) = arg else { return Ok(None) };
+    let ns = match r.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
+        Some(days) => days.checked_mul(24 * HOUR_NS),
+        None => trawl_schemas::time::parse_duration(r),
+    };
+    Ok(Some(ns.filter(|n| *n >= HOUR_NS).ok_or_else(|| {
+        trawl_analyze::Error::Config(format!("--retain {r}: expected at least an hour, such as 7d, 36h or 90m"))
+    })?))
+}
+
 pub fn run(a: IndexArgs) -> Result<ExitCode> {
     let mut analysis = a.analysis.options(Vec::new())?;
     if !a.analysis.no_k8s_discovery {
@@ -74,16 +87,7 @@ pub fn run(a: IndexArgs) -> Result<ExitCode> {
             ))
         })?;
     let poll = crate::analysis_args::secs_to_ns("poll", a.poll)?;
-    let retain_ns = match &a.retain {
-        Some(r) => {
-            Some(trawl_schemas::time::parse_duration(r).filter(|n| *n >= 3_600_000_000_000).ok_or_else(|| {
-                trawl_analyze::Error::Config(format!(
-                    "--retain {r}: expected a duration of at least 1h, such as 24h or 7d"
-                ))
-            })?)
-        }
-        None => None,
-    };
+    let retain_ns = retain_ns(a.retain.as_deref())?;
     let loc = Location::parse(&a.to, true)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -174,4 +178,70 @@ pub fn run(a: IndexArgs) -> Result<ExitCode> {
     }
     let damaged = report.files.iter().any(|f| f.damage.is_some());
     Ok(if damaged { ExitCode::from(crate::EXIT_DAMAGED) } else { ExitCode::SUCCESS })
+}
+
+/// `trawl capture --index-to`: an indexer following the capture's own
+/// node folder in a thread of the capture process.
+pub struct Indexing {
+    loc: Location,
+    opts: IndexOptions,
+}
+
+pub struct Running {
+    ix: Indexing,
+    handle: std::thread::JoinHandle<Result<trawl_dataset::IndexReport, trawl_dataset::Error>>,
+}
+
+impl Indexing {
+    pub fn new(
+        dataset: &str,
+        node_dir: &std::path::Path,
+        node: &str,
+        upload_captures: bool,
+        retain: Option<&str>,
+    ) -> Result<Indexing> {
+        let loc = Location::parse(dataset, true)?;
+        std::fs::create_dir_all(node_dir).with_context(|| format!("creating {}", node_dir.display()))?;
+        let retain_ns = retain_ns(retain)?;
+        let analysis = trawl_analyze::Options {
+            k8s: trawl_analyze::kube::sidecars_near(&[node_dir.join("capture.pcap")]),
+            ..Default::default()
+        };
+        let opts = IndexOptions {
+            archive: node_dir.to_path_buf(),
+            node: Some(node.to_string()),
+            follow: true,
+            poll: Duration::from_millis(500),
+            stop: Arc::new(AtomicBool::new(false)),
+            upload_captures,
+            replay_window_ns: 3_600_000_000_000,
+            retain_ns,
+            analysis,
+        };
+        Ok(Indexing { loc, opts })
+    }
+
+    pub fn spawn(self) -> Running {
+        let (loc, opts) = (self.loc.clone(), self.opts.clone());
+        let handle = std::thread::spawn(move || trawl_dataset::index(&loc, &opts, &Progress::default()));
+        Running { ix: self, handle }
+    }
+}
+
+impl Running {
+    /// Stops following, then indexes what the capture left and closes the
+    /// connections still open.
+    pub fn finish(self) -> Result<trawl_dataset::IndexReport> {
+        self.ix.opts.stop.store(true, Ordering::Relaxed);
+        let first = self.handle.join().map_err(|_| anyhow::anyhow!("the indexer thread panicked"))??;
+        let mut last = self.ix.opts.clone();
+        last.follow = false;
+        last.stop = Arc::new(AtomicBool::new(false));
+        last.analysis.k8s = trawl_analyze::kube::sidecars_near(&[last.archive.join("capture.pcap")]);
+        let mut report = trawl_dataset::index(&self.ix.loc, &last, &Progress::default())?;
+        let mut files = first.files;
+        files.append(&mut report.files);
+        report.files = files;
+        Ok(report)
+    }
 }

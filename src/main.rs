@@ -91,6 +91,18 @@ struct CaptureArgs {
     /// Record no Kubernetes metadata, even in a pod with a service account.
     #[arg(long, conflicts_with_all = ["kubeconfig", "k8s_from"])]
     no_kubernetes: bool,
+    /// Also index each rotated file into this dataset (a folder or
+    /// s3://bucket/prefix) as `trawl index --follow` does, in this
+    /// process; when the capture ends, the last files are indexed and
+    /// the open connections closed (docs/dataset.md).
+    #[arg(long, value_name = "DATASET")]
+    index_to: Option<String>,
+    /// With --index-to: copy each capture into the dataset too.
+    #[arg(long, requires = "index_to")]
+    upload_captures: bool,
+    /// With --index-to: drop the node's hours older than this (e.g. 7d).
+    #[arg(long, value_name = "DURATION", requires = "index_to")]
+    retain: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -387,7 +399,15 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
     let s = stop.clone();
     ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed))
         .map_err(|e| anyhow::anyhow!("installing the signal handler: {e}"))?;
+    let index_to = a
+        .index_to
+        .as_deref()
+        .map(|d| {
+            index_cmd::Indexing::new(d, &cfg.archive.join(&cfg.node), &cfg.node, a.upload_captures, a.retain.as_deref())
+        })
+        .transpose()?;
     let c = trawl_capture::start(&cfg)?;
+    let indexer = index_to.map(index_cmd::Indexing::spawn);
     if let Some(why) = c.fallback() {
         eprintln!("trawl: eBPF capture is not available here ({why}); using AF_PACKET");
     }
@@ -406,6 +426,16 @@ fn capture(a: CaptureArgs) -> Result<ExitCode> {
     }
     eprintln!("capturing on {} (backend: {})", cfg.interfaces.join(", "), c.backend());
     let r = c.run(stop)?;
+    if let Some(ix) = indexer {
+        // The last files the capture renamed, then every connection closed.
+        let report = ix.finish()?;
+        eprintln!(
+            "indexed {} files into {} ({} calls)",
+            report.files.iter().filter(|f| !f.closing).count(),
+            a.index_to.as_deref().unwrap_or_default(),
+            report.files.iter().filter_map(|f| f.rows.get("api_calls")).sum::<u64>()
+        );
+    }
     let filtered = if r.filtered > 0 { format!(", {} filtered out", r.filtered) } else { String::new() };
     eprintln!(
         "captured {} packets, {} bytes (kernel saw {}, dropped {}{filtered}) into {}",

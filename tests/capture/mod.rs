@@ -422,7 +422,8 @@ fn the_daemonset_command_line_is_one_trawl_runs() {
     assert_eq!(args.first().map(String::as_str), Some("capture"), "{args:?}");
     for a in &args[1..] {
         let flag = a.split('=').next().unwrap_or_default();
-        assert!(chart.contains(&format!("- {flag}=")), "the chart lacks {flag}");
+        let with_value = if a.contains('=') { format!("- {flag}=") } else { format!("- {flag}") };
+        assert!(chart.contains(&with_value), "the chart lacks {flag}");
     }
     for cap in ["BPF", "NET_ADMIN", "PERFMON"] {
         assert!(manifest.contains(&format!("\"{cap}\"")) && chart.contains(&format!("- {cap}")), "{cap}");
@@ -438,6 +439,7 @@ fn the_daemonset_command_line_is_one_trawl_runs() {
         .map(|a| match a.split_once('=') {
             Some(("--iface", _)) => "--iface=lo".to_string(),
             Some(("--out", _)) => format!("--out={}", dir.display()),
+            Some(("--index-to", _)) => format!("--index-to={}", dir.join("dataset").display()),
             _ => a.replace("$(NODE_NAME)", "node-1"),
         })
         .collect();
@@ -448,6 +450,9 @@ fn the_daemonset_command_line_is_one_trawl_runs() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(o.status.success(), "{line:?}: {}", stderr(&o));
     assert!(stderr(&o).contains("capturing on lo"), "{}", stderr(&o));
+    if args.iter().any(|a| a.starts_with("--index-to=")) {
+        assert!(dir.join("dataset/_trawl").is_dir() && dir.join("dataset/api_calls/_delta_log").is_dir());
+    }
 }
 
 /// A capture file that says its tool dropped packets (dumpcap's
