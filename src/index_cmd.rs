@@ -123,6 +123,7 @@ pub fn run(a: IndexArgs) -> Result<ExitCode> {
             "files": files,
             "replayed": report.replayed,
             "dropped": report.dropped,
+            "compacted": report.compacted,
             "api_calls": calls,
             "flows": flows,
             "elapsed_s": elapsed,

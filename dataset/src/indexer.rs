@@ -52,6 +52,8 @@ pub struct IndexReport {
     pub stats: trawl_analyze::stats::Stats,
     /// What `--retain` dropped.
     pub dropped: crate::retention::Dropped,
+    /// The node's finished hours rewritten as one file each.
+    pub compacted: crate::compaction::Compacted,
 }
 
 /// The node name of an archive folder: its own name.
@@ -185,5 +187,6 @@ pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result
         replayed,
         stats: outcome.stats,
         dropped: sink.dropped,
+        compacted: sink.compacted,
     })
 }

@@ -6,6 +6,7 @@
 //! - [`layout`]: the tables, their partitions (`node`, `hour`) and types.
 //! - [`records`]: node numbers and the per-file records under `_trawl/`.
 //! - [`tables`]: the Delta tables and what each node committed to them.
+//! - [`compaction`]: a node's finished hours rewritten as one file.
 //! - [`retention`]: `--retain`, old hours dropped and vacuumed.
 //! - [`indexer`]: `trawl index`, a node's archive into the dataset, with
 //!   a [`sink`] that commits once per capture file, exactly once.
@@ -13,6 +14,7 @@
 //! - [`read`]: what a reader sees: the committed files of every table.
 //! - [`test_server`]: a real S3-compatible server for tests and benchmarks.
 
+pub mod compaction;
 mod error;
 pub mod export;
 pub mod feed;

@@ -65,9 +65,10 @@ pub(crate) struct DatasetSink {
     /// Capture time of the last frame written: the hour of rows without
     /// a time of their own.
     last_ts: i64,
-    /// The hour the last retention pass ran in (one pass per hour).
-    retained_hour: Option<String>,
+    /// The hour of capture the last housekeeping ran in (one per hour).
+    housekept_hour: Option<String>,
     pub dropped: crate::retention::Dropped,
+    pub compacted: crate::compaction::Compacted,
 }
 
 fn out_err(loc: &Location, what: impl std::fmt::Display) -> AnalyzeError {
@@ -83,7 +84,15 @@ impl DatasetSink {
                 .with_writer_properties(trawl_analyze::output::writer_properties(table));
             tables.push(TableSink { table, delta: delta.clone(), writer, committed: *committed, rows: 0 });
         }
-        Ok(DatasetSink { s, tables, done: Vec::new(), last_ts: 0, retained_hour: None, dropped: Default::default() })
+        Ok(DatasetSink {
+            s,
+            tables,
+            done: Vec::new(),
+            last_ts: 0,
+            housekept_hour: None,
+            dropped: Default::default(),
+            compacted: Default::default(),
+        })
     }
 
     fn table(&mut self, t: &Table) -> (&SinkSetup, &mut TableSink) {
@@ -139,18 +148,33 @@ impl DatasetSink {
 }
 
 impl DatasetSink {
-    /// The retention pass, once per hour of capture time.
-    fn retain(&mut self, rec: &FileRecord) -> Result<(), AnalyzeError> {
-        let (Some(retain), Some(newest)) = (self.s.retain_ns, rec.last_ns.or(Some(self.last_ts))) else {
-            return Ok(());
-        };
+    /// Housekeeping, once per hour of capture time: the node's finished
+    /// hours compacted, then (with `--retain`) its old hours dropped.
+    fn hourly(&mut self, rec: &FileRecord) -> Result<(), AnalyzeError> {
+        let newest = rec.last_ns.unwrap_or(self.last_ts);
         let hour = crate::layout::hour_of(newest);
-        if self.retained_hour.as_ref() == Some(&hour) {
+        if self.housekept_hour.as_ref() == Some(&hour) {
             return Ok(());
         }
-        self.retained_hour = Some(hour);
-        let cutoff = newest - retain;
         let (loc, node, rt) = (self.s.loc.clone(), self.s.node.clone(), self.s.rt.clone());
+        let mut compacted = std::mem::take(&mut self.compacted);
+        for t in &mut self.tables {
+            let props = trawl_analyze::output::writer_properties(t.table);
+            rt.block_on(crate::compaction::compact_table(
+                &loc,
+                t.table,
+                &mut t.delta,
+                &node,
+                &hour,
+                &props,
+                &mut compacted,
+            ))
+            .map_err(|e| out_err(&loc, e))?;
+        }
+        self.compacted = compacted;
+        self.housekept_hour = Some(hour);
+        let Some(retain) = self.s.retain_ns else { return Ok(()) };
+        let cutoff = newest - retain;
         let mut dropped = std::mem::take(&mut self.dropped);
         for t in &mut self.tables {
             rt.block_on(crate::retention::drop_table(&loc, t.table, &mut t.delta, &node, cutoff, &mut dropped))
@@ -293,7 +317,7 @@ impl Sink for DatasetSink {
                 .map_err(|e| out_err(&loc, format!("committing {} of {}: {e}", t.table.name, rec.name)))?;
             t.delta.state = Some(finalized.snapshot());
         }
-        self.retain(&rec)?;
+        self.hourly(&rec)?;
         self.done.push(rec);
         Ok(())
     }

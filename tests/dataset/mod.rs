@@ -633,3 +633,51 @@ fn capture_indexes_its_own_rotated_files_with_index_to() {
     assert_same_as_analyze(s(&ds), &out.join("n1"), "n1", NODE_BASE);
     fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_finished_hour_is_compacted_into_one_file_per_table() {
+    let dir = scratch("dataset-compact");
+    let archive = dir.join("node-a");
+    let old = rotate_earlier(
+        &testdata("scenarios/stories/baseline.pcap"),
+        &dir.join("rot-old"),
+        "node-a",
+        40,
+        Duration::from_secs(2 * 3600),
+    );
+    assert!(old.len() >= 6, "{} files", old.len());
+    let new = rotate(&testdata("scenarios/stories/broken.pcap"), &dir.join("rot-new"), "node-a", 40);
+    deliver(&old, &archive);
+    deliver(&new, &archive);
+    let ds = dir.join("ds");
+    let o = trawl(&["index", s(&archive), "--to", s(&ds), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+    // The old hour of packets, parse issues (none), flows and calls.
+    assert!(report["compacted"]["hours"].as_u64().is_some_and(|h| h >= 2), "{report}");
+    // Each table's old hour is one file now, for another engine too; the
+    // rows are those of the batch analysis.
+    let script = format!(
+        r#"
+import json, deltalake
+out = {{}}
+for t in ["packets", "api_calls"]:
+    uris = deltalake.DeltaTable("{ds}/" + t).file_uris()
+    hours = {{}}
+    for u in uris:
+        h = [p for p in u.split("/") if p.startswith("hour=")][0]
+        hours[h] = hours.get(h, 0) + 1
+    out[t] = sorted(hours.values())
+print(json.dumps(out))
+"#,
+        ds = s(&ds)
+    );
+    let py = Command::new("python3").args(["-c", &script]).output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let files: Value = serde_json::from_slice(&py.stdout).unwrap_or_default();
+    // The finished hour holds one file; the current one, one per capture file.
+    assert_eq!(files["packets"], serde_json::json!([1, new.len()]), "{files}");
+    assert_eq!(files["api_calls"][0], 1, "{files}");
+    assert_same_as_analyze(s(&ds), &archive, "node-a", NODE_BASE);
+    fs::remove_dir_all(&dir).ok();
+}
