@@ -172,6 +172,9 @@ struct Tick {
     finish: bool,
     /// The tick ends a file of a feed.
     file_end: Option<Box<FileEnd>>,
+    /// Rows after this tick's are named from this context (a feed's
+    /// sidecars changed).
+    context: Option<Arc<Context>>,
     /// Rows found by the reader (decode problems), forwarded by worker 0.
     reader_rows: Vec<Keyed>,
     /// The answers of the tick's DNS responses, by packet ordinal: every
@@ -193,6 +196,7 @@ impl Tick {
             eof: false,
             finish: false,
             file_end: None,
+            context: None,
             reader_rows: Vec::new(),
             dns: Vec::new(),
         }
@@ -233,6 +237,12 @@ pub trait Feed: Send {
     /// True when the input is complete at the end of the run even though
     /// its last file was only read again (see [`FileEnd::info`]).
     fn closes_at_end(&self) -> bool;
+    /// The Kubernetes sidecar files to name rows from after the file just
+    /// read, when they changed since the run started or last said (the
+    /// capture agent's timeline grows as pods come and go).
+    fn sidecars(&mut self) -> Option<Vec<PathBuf>> {
+        None
+    }
 }
 
 /// Where a fed run starts: the numbering goes on from an earlier run.
@@ -765,6 +775,13 @@ fn read_feed(
         end.sweep_after = r.tb.last_sweep;
         last_path = Some(end.path.clone());
         t.file_end = Some(Box::new(end));
+        if let Some(paths) = feed.sidecars() {
+            t.context = Some(Arc::new(Context {
+                cluster: Cluster::load(&paths),
+                input_nodes: opts.input_nodes.clone(),
+                node: opts.node.clone(),
+            }));
+        }
         if !send_tick(&r.txs, t) {
             return Err(Error::Internal("a worker stopped early".into()));
         }
@@ -860,6 +877,9 @@ fn work(
             None => WorkerRows::Rows(rows),
         };
         let frames = (me == 0).then(|| (tick.first_ordinal, tick.frames.clone()));
+        if let (Some(c), Some(b)) = (&tick.context, builders.as_mut()) {
+            b.set_context(c.clone());
+        }
         let oldest_open = tick.file_end.as_ref().and_then(|_| table.oldest_open());
         let file_end = tick.file_end.clone().filter(|_| me == 0);
         let out = WorkerOut { rows, flow_ids, frames, oldest_open, file_end };

@@ -42,6 +42,10 @@ pub(crate) struct ArchiveFeed {
     follow: bool,
     poll: Duration,
     stop: Arc<AtomicBool>,
+    /// Sidecar files given on the command line, and the archive's own
+    /// with their sizes and times when last read.
+    extra_sidecars: Vec<PathBuf>,
+    seen_sidecars: Vec<(PathBuf, Option<(u64, std::time::SystemTime)>)>,
 }
 
 impl ArchiveFeed {
@@ -57,7 +61,7 @@ impl ArchiveFeed {
         let mut queue: VecDeque<PathBuf> = replay.into();
         queue.extend(complete_captures(dir, last_name.as_deref())?);
         let last_name = queue.back().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).or(last_name);
-        Ok(ArchiveFeed {
+        let mut feed = ArchiveFeed {
             dir: dir.to_path_buf(),
             queue,
             replay_left,
@@ -66,7 +70,28 @@ impl ArchiveFeed {
             follow,
             poll,
             stop,
-        })
+            extra_sidecars: Vec::new(),
+            seen_sidecars: Vec::new(),
+        };
+        feed.seen_sidecars = feed.archive_sidecars();
+        Ok(feed)
+    }
+
+    /// Sidecars besides the archive's own (`--k8s`), read with them.
+    pub fn with_extra_sidecars(mut self, extra: Vec<PathBuf>) -> ArchiveFeed {
+        let own: Vec<PathBuf> = self.seen_sidecars.iter().map(|s| s.0.clone()).collect();
+        self.extra_sidecars = extra.into_iter().filter(|p| !own.contains(p)).collect();
+        self
+    }
+
+    fn archive_sidecars(&self) -> Vec<(PathBuf, Option<(u64, std::time::SystemTime)>)> {
+        trawl_analyze::kube::sidecars_near(&[self.dir.join("capture.pcap")])
+            .into_iter()
+            .map(|p| {
+                let m = std::fs::metadata(&p).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
+                (p, m)
+            })
+            .collect()
     }
 
     /// New complete files since the last look.
@@ -101,6 +126,17 @@ impl Feed for ArchiveFeed {
 
     fn closes_after_current(&self) -> bool {
         !self.follow && self.queue.is_empty() && !self.current_is_replay
+    }
+
+    fn sidecars(&mut self) -> Option<Vec<PathBuf>> {
+        let now = self.archive_sidecars();
+        if now == self.seen_sidecars {
+            return None;
+        }
+        self.seen_sidecars = now;
+        let mut all = self.extra_sidecars.clone();
+        all.extend(self.seen_sidecars.iter().map(|s| s.0.clone()));
+        Some(all)
     }
 
     fn closes_at_end(&self) -> bool {

@@ -163,7 +163,8 @@ pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result
         }
     }
     let replayed = replay_paths.len();
-    let mut feed = ArchiveFeed::new(&opts.archive, replay_paths, last_name, opts.follow, opts.poll, opts.stop.clone())?;
+    let mut feed = ArchiveFeed::new(&opts.archive, replay_paths, last_name, opts.follow, opts.poll, opts.stop.clone())?
+        .with_extra_sidecars(opts.analysis.k8s.clone());
     let mut analysis = opts.analysis.clone();
     analysis.inputs.clear();
     analysis.input_nodes.clear();

@@ -681,3 +681,51 @@ print(json.dumps(out))
     assert_same_as_analyze(s(&ds), &archive, "node-a", NODE_BASE);
     fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn sidecars_that_appear_while_following_name_the_later_rows() {
+    let dir = scratch("dataset-sidecars");
+    let files = rotate(&testdata("scenarios/k8s/cluster.pcap"), &dir.join("rotated"), "node-a", 20);
+    assert!(files.len() >= 8, "{} files", files.len());
+    let archive = dir.join("node-a");
+    fs::create_dir_all(&archive).ok();
+    let ds = dir.join("ds");
+    let child = index_child(&archive, s(&ds), &["--follow", "--poll", "0.1"]);
+    // The first files come before the capture agent has written its
+    // Kubernetes timeline; then the timeline, then the rest.
+    deliver(&files[..3], &archive);
+    wait_for(|| committed(s(&ds), "node-a") == Some(2), Duration::from_secs(60));
+    let timeline = fs::read_dir(testdata("scenarios/k8s/timeline"))
+        .ok()
+        .and_then(|mut r| r.next())
+        .and_then(Result::ok)
+        .map(|e| e.path())
+        .unwrap_or_default();
+    fs::copy(&timeline, archive.join(timeline.file_name().unwrap_or_default())).unwrap_or_else(|e| panic!("{e}"));
+    for (i, f) in files.iter().enumerate().skip(3) {
+        deliver(std::slice::from_ref(f), &archive);
+        wait_for(|| committed(s(&ds), "node-a") == Some(i as u64), Duration::from_secs(60));
+    }
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The batch analysis with the timeline names every call's pod.
+    let snap = analyze(&archive, "node-a");
+    let named = |data: &str, from: usize| {
+        let q = format!(
+            "SELECT count(*) FILTER (WHERE src_pod_name IS NOT NULL) n, count(*) c FROM calls WHERE file_index >= {from}"
+        );
+        let r = sql(data, &q);
+        (r[0]["n"].as_u64().unwrap_or(0), r[0]["c"].as_u64().unwrap_or(0))
+    };
+    let (all_named, all) = named(s(&snap), 0);
+    assert_eq!(all_named, all, "the batch analysis names every call");
+    // Calls completed after the timeline was read (from the file after the
+    // one during which it appeared) are named; the first files' are not.
+    let (n, c) = named(s(&ds), 5);
+    assert!(c > 0);
+    assert_eq!(n, c, "calls after the timeline appeared are named");
+    let early = sql(s(&ds), "SELECT count(*) FILTER (WHERE src_pod_name IS NULL) n FROM calls WHERE file_index <= 2");
+    assert!(early[0]["n"].as_u64().is_some_and(|n| n > 0), "the first files' calls had no timeline: {early:?}");
+    fs::remove_dir_all(&dir).ok();
+}

@@ -59,6 +59,13 @@ impl Builders {
         self.ctx.cluster.add_matches(&self.matches);
     }
 
+    /// Names the sides of later rows from `ctx` (the sidecars changed).
+    pub fn set_context(&mut self, ctx: Arc<Context>) {
+        self.flush_matches();
+        self.matches = vec![0; ctx.cluster.file_count()];
+        self.ctx = ctx;
+    }
+
     /// Appends rows (already in key order). Call ids are left 0; the
     /// writer numbers them once the order across workers is known.
     pub fn append(&mut self, rows: &[Keyed], peers: &PeerNames) -> Result<(), Error> {
