@@ -7,6 +7,10 @@ use std::process::Command;
 fn main() {
     let src = "bpf/tc_capture.c";
     println!("cargo:rerun-if-changed={src}");
+    // Installing clang (or libbpf's headers) later must bring the backend
+    // in: a build made without them is not reused once they exist.
+    println!("cargo:rerun-if-changed=/usr/bin/clang");
+    println!("cargo:rerun-if-changed=/usr/include/bpf/bpf_helpers.h");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("tc_capture.o");
     let arch = match std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default().as_str() {
         "x86_64" => "x86_64",

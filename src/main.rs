@@ -301,6 +301,10 @@ struct AnalyzeArgs {
 }
 
 fn main() -> ExitCode {
+    // Two of trawl's TLS clients bring rustls with different crypto
+    // backends (kube's with ring, object storage's with aws-lc-rs), and
+    // rustls then refuses to pick one itself: the process chooses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

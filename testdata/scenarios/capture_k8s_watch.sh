@@ -18,6 +18,9 @@ exec unshare --net bash -euo pipefail -c '
 ip link set lo up
 python3 "$here/k8s_api_server.py" "$here/k8s/kubectl" "$out/port" "$out/api.log" &
 api=$!
+# Stopped however this ends: a server left running holds the caller'"'"'s
+# output open, and the test would wait for it forever.
+trap "kill $api 2>/dev/null || true" EXIT
 for _ in $(seq 100); do [ -s "$out/port" ] && break; sleep 0.05; done
 cat > "$out/kubeconfig" <<KC
 apiVersion: v1
