@@ -72,16 +72,30 @@ pub fn table_schema(table: &Table) -> Schema {
     Schema::new(fields)
 }
 
-/// A batch of `table` (snapshot types) in the stored types.
+/// A batch of `table` (snapshot types) in the stored types. `UInt64`
+/// columns are taken as `Int64` without a copy (trawl's ids, counts and
+/// offsets stay below 2^63; reading casts them back); the others are
+/// converted.
 pub fn to_stored(table: &Table, batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let schema = file_schema(table);
     let cols: Vec<ArrayRef> = batch
         .columns()
         .iter()
         .zip(schema.fields())
-        .map(|(c, f)| arrow_cast::cast(c, f.data_type()))
+        .map(|(c, f)| stored_column(c, f.data_type()))
         .collect::<Result<_, _>>()?;
     RecordBatch::try_new(schema, cols)
+}
+
+/// One column in its stored type (`UInt64` as `Int64` without a copy).
+fn stored_column(c: &ArrayRef, ty: &DataType) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    match c.as_any().downcast_ref::<arrow_array::UInt64Array>() {
+        Some(u) if ty == &DataType::Int64 => Ok(Arc::new(arrow_array::Int64Array::new(
+            arrow_buffer::ScalarBuffer::new(u.values().inner().clone(), 0, u.len()),
+            u.nulls().cloned(),
+        ))),
+        _ => arrow_cast::cast(c, ty),
+    }
 }
 
 /// The `hour` partition of a capture time: `2026-12-07T14` (UTC).
@@ -132,6 +146,16 @@ mod tests {
             }
             assert_eq!(s.fields().len(), t.columns.len() + 2);
         }
+    }
+
+    #[test]
+    fn stored_u64_keeps_its_values_and_nulls() {
+        let ids: ArrayRef = Arc::new(arrow_array::UInt64Array::from(vec![Some((1u64 << 40) | 7), None, Some(0)]));
+        let s = stored_column(&ids, &DataType::Int64).expect("stored");
+        let got = s.as_any().downcast_ref::<arrow_array::Int64Array>().cloned();
+        assert_eq!(got, Some(arrow_array::Int64Array::from(vec![Some((1i64 << 40) | 7), None, Some(0)])));
+        let sliced = stored_column(&ids.slice(1, 2), &DataType::Int64).expect("stored");
+        assert_eq!(sliced.as_any().downcast_ref::<arrow_array::Int64Array>().map(|a| a.value(1)), Some(0));
     }
 
     #[test]

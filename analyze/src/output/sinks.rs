@@ -89,10 +89,14 @@ pub fn writer_properties(table: &Table) -> WriterProperties {
             props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
         }
         if c.ty == ColumnType::StringMap {
-            props = props.set_column_dictionary_enabled(
-                ColumnPath::new(vec![c.name.into(), "entries".into(), "values".into()]),
-                false,
-            );
+            // Map values by both names they go by: the snapshot's
+            // (`entries.values`) and a dataset's (Delta's `key_value.value`).
+            for (entries, values) in [("entries", "values"), ("key_value", "value")] {
+                props = props.set_column_dictionary_enabled(
+                    ColumnPath::new(vec![c.name.into(), entries.into(), values.into()]),
+                    false,
+                );
+            }
         }
     }
     props.build()
