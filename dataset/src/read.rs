@@ -9,7 +9,7 @@ use arrow_schema::{DataType, TimeUnit};
 use crate::Error;
 use crate::layout::{SEQ_TAG, TABLES};
 use crate::location::Location;
-use crate::records::{self, FileRecord};
+use crate::records;
 use crate::tables;
 
 /// The precision of timestamps in Delta file statistics.
@@ -60,23 +60,6 @@ impl View {
     /// The files of one table.
     pub fn table_files(&self, table: &str) -> impl Iterator<Item = &DataFile> {
         self.files.iter().filter(move |f| f.table == table)
-    }
-
-    /// Rows of a table.
-    pub fn rows(&self, table: &str) -> u64 {
-        self.table_files(table).filter_map(|f| f.rows).sum()
-    }
-
-    /// The index's records of a node's files, up to its watermark.
-    pub async fn file_records(&self, node: &str) -> Result<Vec<FileRecord>, Error> {
-        let Some(n) = self.nodes.iter().find(|n| n.name == node) else { return Ok(Vec::new()) };
-        match n.watermark {
-            Some(w) => records::get_records(&self.loc, node, 0..=w).await.or_else(|_| {
-                // Records of files dropped by retention are gone: read what is left.
-                Ok(Vec::new())
-            }),
-            None => Ok(Vec::new()),
-        }
     }
 }
 
