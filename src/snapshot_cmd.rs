@@ -444,7 +444,7 @@ fn export_dataset(a: &ExportArgs, window: Option<Window>) -> Result<trawl_snapsh
     }
     let location = a.snapshot.to_string_lossy().to_string();
     let table = Table::from(a.table);
-    let (rows, notes) = trawl_query::block_on(a.threads, async {
+    let (packets, notes) = trawl_query::block_on(a.threads, async {
         let cat = Catalog::open_dataset(&location, a.threads).await?;
         let (ids, notes) = match &a.kfl {
             Some(k) => {
@@ -459,22 +459,6 @@ fn export_dataset(a: &ExportArgs, window: Option<Window>) -> Result<trawl_snapsh
     for n in notes {
         eprintln!("note: {n}");
     }
-    let packets: Vec<trawl_dataset::export::PacketRef> = rows
-        .into_iter()
-        .map(|r| trawl_dataset::export::PacketRef {
-            node: r.node,
-            sel: trawl_snapshot::export::Sel {
-                ts: r.ts,
-                file: r.file_index,
-                offset: r.offset,
-                caplen: r.caplen,
-                wire_len: r.wire_len,
-                link: r.link_type,
-                flow_id: r.flow_id,
-                datagram: r.datagram,
-            },
-        })
-        .collect();
     let loc = trawl_dataset::Location::parse(&location, false)?;
     Ok(trawl_dataset::export::export(&loc, a.archive.as_deref(), &packets, a.bpf.as_deref(), &a.output)?)
 }

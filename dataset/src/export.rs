@@ -62,7 +62,8 @@ pub fn export(
     for p in packets {
         wanted.insert((p.node.clone(), p.sel.file), ());
     }
-    let mut sources: HashMap<(String, u32), Source> = HashMap::new();
+    // By node, then file: found per packet without building a key.
+    let mut sources: HashMap<String, HashMap<u32, Source>> = HashMap::new();
     for (node, seq) in wanted.into_keys() {
         let rec: FileRecord = rt.block_on(get_record(loc, &node, seq))?;
         let local = archive
@@ -90,13 +91,13 @@ pub fn export(
                 )));
             }
         };
-        sources.insert((node, seq), src);
+        sources.entry(node).or_default().insert(seq, src);
     }
     let bpf = bpf_filter(bpf).map_err(|e| Error::Config(e.to_string()))?;
     let mut buf = Vec::new();
     write_atomically(out, bpf, None, |sink| {
         for p in packets {
-            let src = sources.get(&(p.node.clone(), p.sel.file)).ok_or_else(|| {
+            let src = sources.get(p.node.as_str()).and_then(|f| f.get(&p.sel.file)).ok_or_else(|| {
                 trawl_snapshot::Error::Usage(format!("no capture for node {} file {}", p.node, p.sel.file))
             })?;
             src.read(p.sel.offset, p.sel.caplen, &mut buf).map_err(trawl_snapshot::Error::Usage)?;

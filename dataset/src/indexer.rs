@@ -78,6 +78,16 @@ fn check_node(node: &str) -> Result<(), Error> {
     }
 }
 
+/// Where a run starts that reads nothing again: after `rec`'s file.
+fn resume_after(rec: &FileRecord) -> Resume {
+    Resume {
+        ordinal_base: rec.next_ordinal - 1,
+        file_index: rec.seq + 1,
+        last_sweep: rec.sweep_after,
+        replay_through: None,
+    }
+}
+
 /// Indexes `opts.archive` into the dataset at `loc`.
 pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result<IndexReport, Error> {
     if !opts.archive.is_dir() {
@@ -128,12 +138,7 @@ pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result
                     last_sweep: first.sweep_before,
                     replay_through: Some(rec.seq),
                 },
-                None => Resume {
-                    ordinal_base: rec.next_ordinal - 1,
-                    file_index: rec.seq + 1,
-                    last_sweep: rec.sweep_after,
-                    replay_through: None,
-                },
+                None => resume_after(rec),
             };
             (resume, rec.next_call_id, replay.clone(), Some(rec.name.clone()))
         }
@@ -152,12 +157,7 @@ pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result
             replay_paths.clear();
             window.clear();
             if let Some(last) = replay.last() {
-                resume = Resume {
-                    ordinal_base: last.next_ordinal - 1,
-                    file_index: last.seq + 1,
-                    last_sweep: last.sweep_after,
-                    replay_through: None,
-                };
+                resume = resume_after(last);
             }
             break;
         }

@@ -1,5 +1,6 @@
 //! The packet-index rows of chosen flows, time window and nodes, in
-//! capture order: what a PCAP export reads the captures at.
+//! capture order, as the dataset export takes them
+//! (`trawl_dataset::export::PacketRef`).
 
 use std::collections::HashSet;
 
@@ -8,23 +9,11 @@ use datafusion::arrow::datatypes::{DataType, TimestampNanosecondType, UInt32Type
 use datafusion::logical_expr::{Expr, SortExpr, col, lit};
 use datafusion::scalar::ScalarValue;
 
+use trawl_dataset::export::PacketRef;
+use trawl_snapshot::export::Sel;
+
 use crate::catalog::Catalog;
 use crate::error::QueryError;
-
-/// One row of the packet index.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PacketRow {
-    /// The snapshot (for a dataset, the node) the packet belongs to.
-    pub node: String,
-    pub ts: i64,
-    pub file_index: u32,
-    pub offset: u64,
-    pub caplen: u32,
-    pub wire_len: u32,
-    pub link_type: u32,
-    pub flow_id: Option<u64>,
-    pub datagram: Option<u64>,
-}
 
 fn ts(ns: i64) -> Expr {
     lit(ScalarValue::TimestampNanosecond(Some(ns), Some("UTC".into())))
@@ -40,7 +29,7 @@ impl Catalog {
         flows: Option<&HashSet<u64>>,
         window: Option<(i64, i64)>,
         nodes: &[String],
-    ) -> Result<Vec<PacketRow>, QueryError> {
+    ) -> Result<Vec<PacketRef>, QueryError> {
         let ctx = self.context();
         let mut df = ctx.table("packets").await?;
         if let Some(ids) = flows {
@@ -93,16 +82,18 @@ impl Catalog {
             let (file, off, cap, wire, link, flow, dgram) =
                 (u32c(2), u64c(3), u32c(4), u32c(5), u32c(6), u64c(7), u64c(8));
             for i in 0..b.num_rows() {
-                out.push(PacketRow {
+                out.push(PacketRef {
                     node: node.value(i).to_string(),
-                    ts: tsc.value(i),
-                    file_index: file.value(i),
-                    offset: off.value(i),
-                    caplen: cap.value(i),
-                    wire_len: wire.value(i),
-                    link_type: link.value(i),
-                    flow_id: flow.is_valid(i).then(|| flow.value(i)),
-                    datagram: dgram.is_valid(i).then(|| dgram.value(i)),
+                    sel: Sel {
+                        ts: tsc.value(i),
+                        file: file.value(i),
+                        offset: off.value(i),
+                        caplen: cap.value(i),
+                        wire_len: wire.value(i),
+                        link: link.value(i),
+                        flow_id: flow.is_valid(i).then(|| flow.value(i)),
+                        datagram: dgram.is_valid(i).then(|| dgram.value(i)),
+                    },
                 });
             }
         }
