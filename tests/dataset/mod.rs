@@ -122,11 +122,9 @@ fn rows(data: &str, table: &str, node: Option<&str>, base: u64) -> Vec<String> {
             if let Some(f) = v.get("flow_id").and_then(Value::as_u64) {
                 v.insert("flow_id".into(), (f - base).into());
             }
-            // A dataset keeps capture times to the microsecond (Delta's
-            // timestamp): a pcapng's nanoseconds are compared to there.
             for x in v.values_mut() {
-                if let Some(t) = x.as_str().filter(|t| t.len() == 30 && t.ends_with('Z') && t.as_bytes()[19] == b'.') {
-                    *x = Value::String(format!("{}Z", &t[..26]));
+                if let Some(t) = x.as_str().and_then(to_microseconds) {
+                    *x = Value::String(t);
                 }
             }
             serde_json::to_string(&v).unwrap_or_default()
@@ -134,6 +132,29 @@ fn rows(data: &str, table: &str, node: Option<&str>, base: u64) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+/// A capture time as RFC 3339 with exactly six fractional digits, or `None`
+/// for any other text. A dataset keeps capture times to the microsecond
+/// (Delta's timestamp), so a pcapng's nanoseconds are compared to there;
+/// and the JSON writer prints as few digits as the value needs (`.135Z`
+/// for `.135000`), so both sides are written out in full.
+fn to_microseconds(t: &str) -> Option<String> {
+    let (secs, frac) = t.strip_suffix('Z')?.split_once('.')?;
+    let timestamp = secs.len() == 19 && secs.as_bytes()[10] == b'T';
+    if !timestamp || frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{secs}.{:0<6.6}Z", frac))
+}
+
+#[test]
+fn capture_times_compare_to_the_microsecond() {
+    let us = Some("2026-12-07T04:02:44.135000Z".to_string());
+    assert_eq!(to_microseconds("2026-12-07T04:02:44.135Z"), us);
+    assert_eq!(to_microseconds("2026-12-07T04:02:44.135000987Z"), us);
+    assert_eq!(to_microseconds("2026-12-07T04:02:44.135000Z"), us);
+    assert_eq!(to_microseconds("GET /a.b"), None);
 }
 
 fn sql(data: &str, q: &str) -> Vec<BTreeMap<String, Value>> {
