@@ -7,9 +7,10 @@
 #   benches/dataset.sh [RUNS]        (default 3)
 #
 # 1. Indexing CPU: `trawl index` of a capture cut into 10 rotated files
-#    (into a fresh dataset: table creation included) against `trawl
-#    analyze` of the same files (CPU seconds, median of RUNS interleaved
-#    runs, 2 threads): the target is index <= analyze + 10%.
+#    (into a fresh dataset: table creation included), to local disk and
+#    to an S3 server on 127.0.0.1 (moto), against `trawl analyze` of the
+#    same files (CPU seconds, median of RUNS interleaved runs, 2
+#    threads): the target is index <= analyze + 10%.
 # 2. Lag: `trawl index --follow --poll 0.2` while the 10 files are renamed
 #    into the archive one at a time, to a local dataset and to an S3
 #    server on 127.0.0.1 (moto): seconds from each rename until a reader
@@ -48,9 +49,14 @@ rotate() {
 cpu_of() { /usr/bin/time -f "%U %S" -o "$out/t" "$@" >/dev/null 2>"$out/err" || { cat "$out/err" >&2; exit 1; }; awk '{ print $1 + $2 }' "$out/t"; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+until curl -sf -o /dev/null -X PUT "http://127.0.0.1:$port/bench"; do sleep 0.2; done
+export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
+
 echo "## Indexing CPU (2 threads, median of $runs)"
-echo "| shape | capture | analyze CPU s | index CPU s | index / analyze |"
-echo "|---|---|---|---|---|"
+echo "| shape | capture | analyze CPU s | index CPU s | index / analyze | index to S3 CPU s | S3 / analyze |"
+echo "|---|---|---|---|---|---|---|"
 for shape in request-dense bulk; do
   c=$([ $shape = bulk ] && echo "$bulk" || echo "$api")
   arch="$out/arch/node-a"
@@ -58,15 +64,19 @@ for shape in request-dense bulk; do
   # Interleaved (analyze, index, analyze, ...): this machine's speed
   # drifts by tens of percent over a minute, and runs in two blocks
   # would measure the drift.
-  : > "$out/a"; : > "$out/i"
-  for _ in $(seq "$runs"); do
+  : > "$out/a"; : > "$out/i"; : > "$out/s"
+  for run in $(seq "$runs"); do
     cpu_of "$bin" analyze "$arch" -o "$out/s.snap" --force -q -j 2 >> "$out/a"
     rm -rf "$out/ds"
     cpu_of "$bin" index "$arch" --to "$out/ds" -q -j 2 >> "$out/i"
+    # The trawl process only (moto's CPU is the server's).
+    cpu_of "$bin" index "$arch" --to "s3://bench/cpu-$shape-$run" -q -j 2 >> "$out/s"
   done
   a=$(median < "$out/a")
   i=$(median < "$out/i")
-  echo "| $shape | $(basename "$c") ($(du -m "$c" | cut -f1) MB) | $a | $i | $(awk -v a="$a" -v i="$i" 'BEGIN { printf "%.3f", i / a }') |"
+  s3=$(median < "$out/s")
+  ratio() { awk -v a="$1" -v i="$2" 'BEGIN { printf "%.3f", i / a }'; }
+  echo "| $shape | $(basename "$c") ($(du -m "$c" | cut -f1) MB) | $a | $i | $(ratio "$a" "$i") | $s3 | $(ratio "$a" "$s3") |"
 done
 
 # lag DATASET: follow an empty archive, rename the 10 files in one at a
@@ -95,10 +105,6 @@ echo
 echo "## Lag: rename to rows queryable (10 files, --poll 0.2)"
 echo "| shape | dataset | p50 s | max s |"
 echo "|---|---|---|---|"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
-until curl -sf -o /dev/null -X PUT "http://127.0.0.1:$port/bench"; do sleep 0.2; done
-export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
 for shape in request-dense bulk; do
   c=$([ $shape = bulk ] && echo "$bulk" || echo "$api")
   rm -rf "$out/rot"; mkdir -p "$out/rot"; rotate "$c" "$out/rot" 10; mv "$out"/node-a-*.pcap "$out/rot/"

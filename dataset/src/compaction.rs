@@ -7,14 +7,11 @@
 //! later). Each node compacts only its own partitions, so nodes never
 //! conflict; the indexer runs it between files, once per hour of capture.
 
-use delta_kernel::expressions::Scalar;
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::Action;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::protocol::DeltaOperation;
-use deltalake_core::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use futures::TryStreamExt;
-use indexmap::IndexMap;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -22,6 +19,7 @@ use std::collections::BTreeMap;
 use trawl_schemas::Table;
 
 use crate::Error;
+use crate::data_files::{DataFile, indexed_columns};
 use crate::layout::{HOUR, NODE};
 use crate::location::Location;
 
@@ -50,6 +48,7 @@ pub async fn compact_table(
 ) -> Result<(), Error> {
     let err = |e: &dyn std::fmt::Display| Error::storage(loc, format!("compacting {}: {e}", t.name));
     let snapshot = delta.snapshot().map_err(|e| err(&e))?;
+    let indexed = indexed_columns(snapshot.metadata().configuration());
     let views: Vec<_> =
         snapshot.snapshot().file_views(delta.log_store().as_ref(), None).try_collect().await.map_err(|e| err(&e))?;
     let mut hours: BTreeMap<String, Vec<_>> = BTreeMap::new();
@@ -64,11 +63,7 @@ pub async fn compact_table(
         if files.len() < MIN_FILES {
             continue;
         }
-        let mut writer =
-            RecordBatchWriter::for_table(delta).map_err(|e| err(&e))?.with_writer_properties(props.clone());
-        let mut values = IndexMap::new();
-        values.insert(NODE.to_string(), Scalar::String(node.to_string()));
-        values.insert(HOUR.to_string(), Scalar::String(hour.clone()));
+        let mut file = DataFile::create(loc, t, node, &hour, props)?;
         let mut rows = 0u64;
         let mut removes = Vec::new();
         for f in &files {
@@ -80,20 +75,14 @@ pub async fn compact_table(
             for b in reader {
                 let b = b.map_err(|e| err(&e))?;
                 rows += b.num_rows() as u64;
-                writer.write_partition(b, &values, WriteMode::Default).await.map_err(|e| err(&e))?;
+                file.write(loc, &b)?;
             }
             removes.push(Action::Remove(f.remove_action(false)));
         }
-        let mut actions: Vec<Action> = writer
-            .flush()
-            .await
-            .map_err(|e| err(&e))?
-            .into_iter()
-            .map(|mut a| {
-                a.data_change = false;
-                Action::Add(a)
-            })
-            .collect();
+        let mut add = file.finish(loc, indexed).await?;
+        // The same rows, in fewer files.
+        add.data_change = false;
+        let mut actions = vec![Action::Add(add)];
         actions.extend(removes);
         let op = DeltaOperation::Optimize {
             predicate: Some(format!("{NODE} = '{node}' AND {HOUR} = '{hour}'")),

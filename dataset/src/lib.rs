@@ -6,6 +6,7 @@
 //! - [`layout`]: the tables, their partitions (`node`, `hour`) and types.
 //! - [`records`]: node numbers and the per-file records under `_trawl/`.
 //! - [`tables`]: the Delta tables and what each node committed to them.
+//! - [`data_files`]: a partition's rows as Parquet, and its Delta `add`.
 //! - [`compaction`]: a node's finished hours rewritten as one file.
 //! - [`retention`]: `--retain`, old hours dropped and vacuumed.
 //! - [`indexer`]: `trawl index`, a node's archive into the dataset, with
@@ -15,6 +16,7 @@
 //! - [`test_server`]: a real S3-compatible server for tests and benchmarks.
 
 pub mod compaction;
+pub mod data_files;
 mod error;
 pub mod export;
 pub mod feed;

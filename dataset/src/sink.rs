@@ -11,19 +11,18 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use arrow_array::RecordBatch;
-use delta_kernel::expressions::Scalar;
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
-use indexmap::IndexMap;
+use parquet::file::properties::WriterProperties;
 use trawl_analyze::output::{Sink, TableOut, TickBatches, packets_batch, write_tick};
 use trawl_analyze::packets::PacketIndex;
 use trawl_analyze::records::Keyed;
 use trawl_analyze::{Error as AnalyzeError, FileEnd};
 use trawl_schemas::Table;
 
+use crate::data_files::{DataFile, indexed_columns};
 use crate::layout::{HOUR, NODE, SEQ_TAG, TABLES, split_by_hour, to_stored};
 use crate::location::Location;
 use crate::records::{FileRecord, put_record};
@@ -33,7 +32,11 @@ use crate::tables::app_id;
 struct TableSink {
     table: &'static Table,
     delta: DeltaTable,
-    writer: RecordBatchWriter,
+    props: WriterProperties,
+    /// Columns with Delta statistics.
+    indexed: usize,
+    /// The current capture file's data files, one per hour.
+    files: Vec<DataFile>,
     /// The last sequence number this table held when the run started.
     committed: Option<u32>,
     rows: u64,
@@ -75,14 +78,29 @@ fn out_err(loc: &Location, what: impl std::fmt::Display) -> AnalyzeError {
     AnalyzeError::Output { path: loc.to_string().into(), detail: what.to_string() }
 }
 
+/// A dataset error where the analysis's sink reports one.
+fn sink_err(e: crate::Error) -> AnalyzeError {
+    match e {
+        crate::Error::Storage { location, detail } => AnalyzeError::Output { path: location.into(), detail },
+        crate::Error::Analyze(e) => e,
+        other => AnalyzeError::Output { path: Default::default(), detail: other.to_string() },
+    }
+}
+
 impl DatasetSink {
     pub fn new(s: SinkSetup) -> Result<DatasetSink, AnalyzeError> {
         let mut tables = Vec::new();
         for (table, delta, committed) in &s.tables {
-            let writer = RecordBatchWriter::for_table(delta)
-                .map_err(|e| out_err(&s.loc, format!("{}: {e}", table.name)))?
-                .with_writer_properties(trawl_analyze::output::writer_properties(table));
-            tables.push(TableSink { table, delta: delta.clone(), writer, committed: *committed, rows: 0 });
+            let snapshot = delta.snapshot().map_err(|e| out_err(&s.loc, format!("{}: {e}", table.name)))?;
+            tables.push(TableSink {
+                table,
+                delta: delta.clone(),
+                props: trawl_analyze::output::writer_properties(table),
+                indexed: indexed_columns(snapshot.metadata().configuration()),
+                files: Vec::new(),
+                committed: *committed,
+                rows: 0,
+            });
         }
         Ok(DatasetSink {
             s,
@@ -200,16 +218,18 @@ struct Out<'a> {
 
 impl TableOut for Out<'_> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), AnalyzeError> {
+        let (s, t) = (self.s, &mut *self.t);
         for (hour, part) in split_by_hour(batch, self.fallback_ns) {
-            let stored = to_stored(self.t.table, &part).map_err(|e| out_err(&self.s.loc, e))?;
-            let mut values = IndexMap::new();
-            values.insert(NODE.to_string(), Scalar::String(self.s.node.clone()));
-            values.insert(HOUR.to_string(), Scalar::String(hour));
-            self.s
-                .rt
-                .block_on(self.t.writer.write_partition(stored, &values, WriteMode::Default))
-                .map_err(|e| out_err(&self.s.loc, format!("{}: {e}", self.t.table.name)))?;
-            self.t.rows += part.num_rows() as u64;
+            let stored = to_stored(t.table, &part).map_err(|e| out_err(&s.loc, e))?;
+            let i = match t.files.iter().position(|f| f.hour() == hour) {
+                Some(i) => i,
+                None => {
+                    t.files.push(DataFile::create(&s.loc, t.table, &s.node, &hour, &t.props).map_err(sink_err)?);
+                    t.files.len() - 1
+                }
+            };
+            t.files[i].write(&s.loc, &stored).map_err(sink_err)?;
+            t.rows += part.num_rows() as u64;
         }
         Ok(())
     }
@@ -280,7 +300,16 @@ impl Sink for DatasetSink {
         let (loc, node, rt) = (self.s.loc.clone(), self.s.node.clone(), self.s.rt.clone());
         rt.block_on(put_record(&loc, &node, &rec)).map_err(|e| out_err(&loc, e))?;
         for t in &mut self.tables {
-            let adds = rt.block_on(t.writer.flush()).map_err(|e| out_err(&loc, format!("{}: {e}", t.table.name)))?;
+            let files = std::mem::take(&mut t.files);
+            let adds = rt
+                .block_on(async {
+                    let mut adds = Vec::with_capacity(files.len());
+                    for f in files {
+                        adds.push(f.finish(&loc, t.indexed).await?);
+                    }
+                    Ok::<_, crate::Error>(adds)
+                })
+                .map_err(sink_err)?;
             t.rows = 0;
             if t.committed.is_some_and(|c| c >= seq) {
                 // Committed before a restart; these files stay unreferenced

@@ -204,6 +204,41 @@ fn assert_same_as_analyze(dataset: &str, archive: &Path, node: &str, base: u64) 
     );
 }
 
+/// Every data file of `table` that the Delta log adds carries the
+/// statistics readers prune by: its row count (they add up to `rows`)
+/// and its capture-time range, to the millisecond, within the table's.
+fn assert_file_statistics(ds: &Path, table: &str, rows: u64) {
+    let (lo, hi) = {
+        let r = &sql(s(ds), &format!("SELECT min(timestamp) lo, max(timestamp) hi FROM {table}"))[0];
+        let ms = |v: &Value| v.as_str().and_then(|t| t.get(..23)).map(String::from).unwrap_or_default();
+        (ms(&r["lo"]), ms(&r["hi"]))
+    };
+    let mut total = 0;
+    let mut files = 0;
+    let log = ds.join(table).join("_delta_log");
+    for entry in std::fs::read_dir(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display())) {
+        let path = entry.map(|e| e.path()).unwrap_or_default();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+            let action: Value = serde_json::from_str(line).unwrap_or_default();
+            let Some(add) = action.get("add").filter(|a| a["dataChange"] == true) else { continue };
+            let stats: Value = serde_json::from_str(add["stats"].as_str().unwrap_or_default()).unwrap_or_default();
+            let (min, max) = (stats["minValues"]["timestamp"].as_str(), stats["maxValues"]["timestamp"].as_str());
+            let (Some(min), Some(max)) = (min.and_then(|t| t.get(..23)), max.and_then(|t| t.get(..23))) else {
+                panic!("{}: no time range: {stats}", path.display())
+            };
+            assert!(lo.as_str() <= min && min <= max && max <= hi.as_str(), "{min}..{max} outside {lo}..{hi}");
+            assert_eq!(stats["nullCount"]["timestamp"], 0);
+            total += stats["numRecords"].as_u64().unwrap_or_default();
+            files += 1;
+        }
+    }
+    assert!(files > 0);
+    assert_eq!(total, rows, "{table}: rows in the files' statistics");
+}
+
 /// The last file sequence number of `node` a reader sees (`None` before
 /// the first commit).
 fn committed(ds: &str, node: &str) -> Option<u64> {
@@ -275,6 +310,8 @@ fn index_in_two_runs_equals_analyze_of_the_same_files() {
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
     assert_eq!(report["files"].as_array().map(Vec::len), Some(0), "{report}");
     assert_same_as_analyze(s(&ds), &archive, "node-a", NODE_BASE);
+
+    assert_file_statistics(&ds, "api_calls", count(s(&ds), "SELECT count(*) FROM calls"));
 
     // KFL's now() is the newest data: the story's last five minutes are
     // all of it.
