@@ -9,7 +9,7 @@
 
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::Action;
-use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::transaction::CommitBuilder;
 use deltalake_core::protocol::DeltaOperation;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
@@ -89,7 +89,7 @@ pub async fn compact_table(
             target_size: 0,
         };
         let snapshot = delta.snapshot().map_err(|e| err(&e))?;
-        let done = CommitBuilder::from(CommitProperties::default())
+        let done = CommitBuilder::from(crate::tables::commit_properties())
             .with_actions(actions)
             .build(Some(snapshot), delta.log_store(), op)
             .await

@@ -10,7 +10,7 @@
 //! surface sees the same schema either way; only sub-microsecond digits
 //! of capture times are lost.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::{Array, ArrayRef, RecordBatch, TimestampNanosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -57,11 +57,20 @@ pub fn stored_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// The schema of a table's data files (without the partition columns).
+/// The schema of a table's data files (without the partition columns),
+/// built once per table: every batch written is checked against it.
 pub fn file_schema(table: &Table) -> SchemaRef {
-    Arc::new(Schema::new(
-        table.columns.iter().map(|c| Field::new(c.name, stored_type(c.ty), c.nullable)).collect::<Vec<_>>(),
-    ))
+    static SCHEMAS: OnceLock<Vec<(&'static str, SchemaRef)>> = OnceLock::new();
+    let build = |t: &Table| -> SchemaRef {
+        Arc::new(Schema::new(
+            t.columns.iter().map(|c| Field::new(c.name, stored_type(c.ty), c.nullable)).collect::<Vec<_>>(),
+        ))
+    };
+    let schemas = SCHEMAS.get_or_init(|| TABLES.iter().map(|t| (t.name, build(t))).collect());
+    match schemas.iter().find(|(name, _)| *name == table.name) {
+        Some((_, schema)) => schema.clone(),
+        None => build(table),
+    }
 }
 
 /// The Delta table's schema: the data columns, then `node` and `hour`.
@@ -89,6 +98,9 @@ pub fn to_stored(table: &Table, batch: &RecordBatch) -> Result<RecordBatch, arro
 
 /// One column in its stored type (`UInt64` as `Int64` without a copy).
 fn stored_column(c: &ArrayRef, ty: &DataType) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    if c.data_type() == ty {
+        return Ok(c.clone());
+    }
     match c.as_any().downcast_ref::<arrow_array::UInt64Array>() {
         Some(u) if ty == &DataType::Int64 => Ok(Arc::new(arrow_array::Int64Array::new(
             arrow_buffer::ScalarBuffer::new(u.values().inner().clone(), 0, u.len()),
@@ -118,7 +130,8 @@ pub fn split_by_hour(batch: &RecordBatch, fallback_ns: i64) -> Vec<(String, Reco
     let mut start = 0;
     for i in 1..=batch.num_rows() {
         if i == batch.num_rows() || hour_at(i) != hour_at(start) {
-            out.push((hour_of(hour_at(start) * HOUR_NS), batch.slice(start, i - start)));
+            let run = if start == 0 && i == batch.num_rows() { batch.clone() } else { batch.slice(start, i - start) };
+            out.push((hour_of(hour_at(start) * HOUR_NS), run));
             start = i;
         }
     }

@@ -11,7 +11,7 @@
 
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::Action;
-use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::transaction::CommitBuilder;
 use deltalake_core::protocol::DeltaOperation;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
@@ -67,7 +67,7 @@ pub async fn drop_table(
         }
         out.files += removes.len() as u64;
         let op = DeltaOperation::Delete { predicate: Some(format!("{NODE} = '{node}' AND {HOUR} < '{cutoff_hour}'")) };
-        let props = CommitProperties::default().with_metadata([
+        let props = crate::tables::commit_properties().with_metadata([
             ("trawl.node".to_string(), serde_json::json!(node)),
             ("trawl.retain_before".to_string(), serde_json::json!(cutoff_hour)),
         ]);

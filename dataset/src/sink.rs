@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use arrow_array::RecordBatch;
 use deltalake_core::DeltaTable;
-use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::transaction::CommitBuilder;
 use deltalake_core::kernel::{Action, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use parquet::file::properties::WriterProperties;
@@ -167,7 +167,8 @@ impl DatasetSink {
 
 impl DatasetSink {
     /// Housekeeping, once per hour of capture time: the node's finished
-    /// hours compacted, then (with `--retain`) its old hours dropped.
+    /// hours compacted, expired log entries deleted, then (with
+    /// `--retain`) the node's old hours dropped.
     fn hourly(&mut self, rec: &FileRecord) -> Result<(), AnalyzeError> {
         let newest = rec.last_ns.unwrap_or(self.last_ts);
         let hour = crate::layout::hour_of(newest);
@@ -177,17 +178,17 @@ impl DatasetSink {
         let (loc, node, rt) = (self.s.loc.clone(), self.s.node.clone(), self.s.rt.clone());
         let mut compacted = std::mem::take(&mut self.compacted);
         for t in &mut self.tables {
-            let props = trawl_analyze::output::writer_properties(t.table);
             rt.block_on(crate::compaction::compact_table(
                 &loc,
                 t.table,
                 &mut t.delta,
                 &node,
                 &hour,
-                &props,
+                &t.props,
                 &mut compacted,
             ))
             .map_err(|e| out_err(&loc, e))?;
+            rt.block_on(crate::tables::clean_expired_logs(&loc, t.table, &t.delta)).map_err(|e| out_err(&loc, e))?;
         }
         self.compacted = compacted;
         self.housekept_hour = Some(hour);
@@ -323,7 +324,7 @@ impl Sink for DatasetSink {
                     Action::Add(a)
                 })
                 .collect();
-            let props = CommitProperties::default()
+            let props = crate::tables::commit_properties()
                 .with_application_transaction(Transaction::new(app_id(&node), i64::from(seq)))
                 .with_metadata([
                     ("trawl.node".to_string(), serde_json::json!(node)),

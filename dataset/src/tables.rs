@@ -8,11 +8,32 @@ use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::SaveMode;
 use deltalake_core::table::builder::DeltaTableBuilder;
+use deltalake_core::table::config::TablePropertiesExt;
 use trawl_schemas::Table;
 
 use crate::Error;
 use crate::layout::{HOUR, NODE, TABLES, table_schema};
 use crate::location::Location;
+
+/// How trawl commits. Delta's cleanup of expired log entries lists the
+/// whole `_delta_log` folder and by default runs after every commit, a
+/// cost that grows with the table's history (a day of one-minute
+/// rotations is 1,440 versions per table, several listing pages on S3):
+/// trawl runs it once an hour of capture instead ([`clean_expired_logs`]).
+pub fn commit_properties() -> CommitProperties {
+    CommitProperties::default().with_cleanup_expired_logs(Some(false))
+}
+
+/// Deletes a table's log entries older than its log retention (30 days
+/// unless the table says otherwise), as Delta's writers do after a
+/// commit; returns how many.
+pub async fn clean_expired_logs(loc: &Location, table: &Table, delta: &DeltaTable) -> Result<usize, Error> {
+    let enabled = delta.snapshot().map_err(|e| delta_err(loc, table, e))?.table_config().enable_expired_log_cleanup();
+    if !enabled {
+        return Ok(0);
+    }
+    deltalake_core::checkpoints::cleanup_metadata(delta, None).await.map_err(|e| delta_err(loc, table, e))
+}
 
 /// The Delta application id of a node's indexer: its transactions carry
 /// the sequence number of the file they committed.
@@ -50,7 +71,7 @@ pub async fn open(loc: &Location, create: bool) -> Result<Vec<(&'static Table, D
                     // creates the table at the same moment, this create must
                     // fail (and load theirs), not retry as a second version
                     // that replaces the table's metadata under their commits.
-                    .with_commit_properties(CommitProperties::default().with_max_retries(0))
+                    .with_commit_properties(commit_properties().with_max_retries(0))
                     .await;
                 match made {
                     Ok(table) => table,
