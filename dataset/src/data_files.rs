@@ -6,8 +6,8 @@
 //! `RecordBatchWriter`. That writer encodes through parquet's async
 //! writer into a multipart upload: each row group is copied into a fresh
 //! buffer, then into upload parts, which on a node's local disk cost
-//! more CPU than the analysis's own snapshot files (docs/dataset.md has
-//! the figures). Here a local dataset's file is written in place, as
+//! more CPU than the analysis's own snapshot files (docs/performance.md
+//! has the figures). Here a local dataset's file is written in place, as
 //! `trawl analyze` writes a snapshot's (not referenced, so not seen,
 //! until its commit), and an object store's is encoded into memory and
 //! sent in one request, or in parts above [`PART_BYTES`].
@@ -45,8 +45,8 @@ pub const PART_BYTES: usize = 10 << 20;
 
 /// A file bound for an object store is kept in chunks of this size:
 /// one growing buffer would be copied at each doubling into freshly
-/// zeroed pages (measured: most of the CPU an S3 dataset cost over a
-/// local one), where chunks this small are reused by the allocator.
+/// zeroed pages, where chunks this small are reused by the allocator
+/// (and sent as they are: a payload is a list of chunks).
 const CHUNK_BYTES: usize = 64 << 10;
 
 /// Columns with statistics when the table does not say (Delta's default).
