@@ -114,8 +114,7 @@ pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result
         for (t, d) in &delta {
             committed.push(tables::committed_seq(loc, t, d, &node).await?);
         }
-        let low = committed.iter().copied().min().flatten();
-        let last = match low {
+        let last = match tables::watermark(loc, &delta, &node).await? {
             Some(k) => {
                 let rec = get_record(loc, &node, k).await?;
                 let replay =

@@ -106,20 +106,25 @@ pub async fn committed_seq(
     Ok(v.and_then(|v| u32::try_from(v).ok()))
 }
 
-/// The last sequence number `node` committed to every table (readers
-/// show a node's files up to it).
+/// The last file sequence number `node` committed in full: each table
+/// holds it, or had no rows of it. A file's rows of a table with none
+/// are not committed to it (but for `packets`, which every file commits
+/// to), and the file's record says which tables had rows. The indexer
+/// starts a file's commits only once the file before is whole, so the
+/// highest number any table holds is the only one that may be partial.
+/// Readers show a node's files up to it; a restart goes on after it.
 pub async fn watermark(
     loc: &Location,
     tables: &[(&'static Table, DeltaTable)],
     node: &str,
 ) -> Result<Option<u32>, Error> {
-    let mut low: Option<Option<u32>> = None;
+    let mut held = Vec::with_capacity(tables.len());
     for (t, d) in tables {
-        let v = committed_seq(loc, t, d, node).await?;
-        low = Some(match low {
-            None => v,
-            Some(l) => l.min(v),
-        });
+        held.push(committed_seq(loc, t, d, node).await?);
     }
-    Ok(low.flatten())
+    let Some(top) = held.iter().flatten().max().copied() else { return Ok(None) };
+    let rec = crate::records::get_record(loc, node, top).await?;
+    let whole =
+        tables.iter().zip(&held).all(|((t, _), h)| h.is_some_and(|h| h >= top) || rec.rows.get(t.name) == Some(&0));
+    Ok(if whole { Some(top) } else { top.checked_sub(1) })
 }
