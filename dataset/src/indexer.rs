@@ -114,7 +114,7 @@ pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result
         for (t, d) in &delta {
             committed.push(tables::committed_seq(loc, t, d, &node).await?);
         }
-        let last = match tables::watermark(loc, &delta, &node).await? {
+        let last = match tables::whole_through(loc, &delta, &committed, &node).await? {
             Some(k) => {
                 let rec = get_record(loc, &node, k).await?;
                 let replay =

@@ -122,9 +122,19 @@ pub async fn watermark(
     for (t, d) in tables {
         held.push(committed_seq(loc, t, d, node).await?);
     }
+    whole_through(loc, tables, &held, node).await
+}
+
+/// [`watermark`] from what each table holds (`held`, in `tables` order).
+pub async fn whole_through(
+    loc: &Location,
+    tables: &[(&'static Table, DeltaTable)],
+    held: &[Option<u32>],
+    node: &str,
+) -> Result<Option<u32>, Error> {
     let Some(top) = held.iter().flatten().max().copied() else { return Ok(None) };
     let rec = crate::records::get_record(loc, node, top).await?;
     let whole =
-        tables.iter().zip(&held).all(|((t, _), h)| h.is_some_and(|h| h >= top) || rec.rows.get(t.name) == Some(&0));
+        tables.iter().zip(held).all(|((t, _), h)| h.is_some_and(|h| h >= top) || rec.rows.get(t.name) == Some(&0));
     Ok(if whole { Some(top) } else { top.checked_sub(1) })
 }
