@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use deltalake_core::kernel::Add;
@@ -60,7 +60,7 @@ enum Target {
     /// A local dataset: the file itself.
     File(File),
     /// An object store: memory, sent when the file is finished.
-    Memory(Arc<Mutex<Chunks>>),
+    Memory(Chunks),
 }
 
 /// Bytes in chunks of [`CHUNK_BYTES`].
@@ -99,7 +99,7 @@ impl Write for Target {
         match self {
             Target::File(f) => f.write(buf),
             Target::Memory(m) => {
-                m.lock().map_err(|_| std::io::Error::other("buffer poisoned"))?.push(buf);
+                m.push(buf);
                 Ok(buf.len())
             }
         }
@@ -122,8 +122,6 @@ pub struct DataFile {
     node: String,
     hour: String,
     writer: ArrowWriter<Target>,
-    memory: Option<Arc<Mutex<Chunks>>>,
-    local: Option<std::path::PathBuf>,
 }
 
 impl DataFile {
@@ -140,22 +138,18 @@ impl DataFile {
         let dir = format!("{NODE}={node}/{HOUR}={hour}");
         let rel = format!("{dir}/part-{}.zstd.parquet", uuid::Uuid::new_v4().simple());
         let path = Path::from(format!("{}/{rel}", table.name));
-        let (target, memory, local) = match &loc.local {
+        let target = match &loc.local {
             Some(root) => {
                 let d = root.join(table.name).join(&dir);
                 std::fs::create_dir_all(&d).map_err(|e| Error::storage(loc, format!("{}: {e}", d.display())))?;
                 let p = root.join(table.name).join(&rel);
-                let f = File::create(&p).map_err(|e| Error::storage(loc, format!("{}: {e}", p.display())))?;
-                (Target::File(f), None, Some(p))
+                Target::File(File::create(&p).map_err(|e| Error::storage(loc, format!("{}: {e}", p.display())))?)
             }
-            None => {
-                let m = Arc::new(Mutex::new(Chunks::default()));
-                (Target::Memory(m.clone()), Some(m), None)
-            }
+            None => Target::Memory(Chunks::default()),
         };
         let writer = ArrowWriter::try_new(target, file_schema(table), Some(props.clone()))
             .map_err(|e| Error::storage(loc, format!("{path}: {e}")))?;
-        Ok(DataFile { rel, path, node: node.to_string(), hour: hour.to_string(), writer, memory, local })
+        Ok(DataFile { rel, path, node: node.to_string(), hour: hour.to_string(), writer })
     }
 
     /// The partition's hour.
@@ -171,19 +165,14 @@ impl DataFile {
     /// Finishes the file (sent to the store when it is not local) and
     /// returns its `add` action; `indexed` is the number of columns
     /// with statistics ([`indexed_columns`]).
-    pub async fn finish(self, loc: &Location, indexed: usize) -> Result<Add, Error> {
+    pub async fn finish(mut self, loc: &Location, indexed: usize) -> Result<Add, Error> {
         let err = |e: &dyn std::fmt::Display| Error::storage(loc, format!("{}: {e}", self.path));
-        let meta = self.writer.close().map_err(|e| err(&e))?;
-        let size = match (&self.memory, &self.local) {
-            (Some(m), _) => {
-                let chunks = m.lock().map_err(|_| err(&"buffer poisoned"))?.take();
-                let size = chunks.iter().map(bytes::Bytes::len).sum::<usize>();
-                put(&loc.store, &self.path, chunks).await.map_err(|e| err(&e))?;
-                size as u64
-            }
-            (None, Some(p)) => std::fs::metadata(p).map_err(|e| err(&e))?.len(),
-            (None, None) => 0,
-        };
+        let meta = self.writer.finish().map_err(|e| err(&e))?;
+        // Every byte, footer included, went through the writer's count.
+        let size = self.writer.bytes_written();
+        if let Target::Memory(m) = self.writer.inner_mut() {
+            put(&loc.store, &self.path, m.take()).await.map_err(|e| err(&e))?;
+        }
         let stats = serde_json::to_string(&stats(&meta, indexed)).map_err(|e| err(&e))?;
         Ok(Add {
             path: self.rel,

@@ -12,7 +12,7 @@ use crate::Error;
 use crate::feed::ArchiveFeed;
 use crate::layout::NODE_SHIFT;
 use crate::location::Location;
-use crate::records::{FileRecord, get_record, get_records, node_number};
+use crate::records::{FileRecord, get_records, node_number};
 use crate::sink::{DatasetSink, SinkSetup};
 use crate::tables;
 
@@ -115,8 +115,8 @@ pub fn index(loc: &Location, opts: &IndexOptions, progress: &Progress) -> Result
             committed.push(tables::committed_seq(loc, t, d, &node).await?);
         }
         let last = match tables::whole_through(loc, &delta, &committed, &node).await? {
-            Some(k) => {
-                let rec = get_record(loc, &node, k).await?;
+            Some(rec) => {
+                let k = rec.seq;
                 let replay =
                     if rec.resume_seq <= k { get_records(loc, &node, rec.resume_seq..=k).await? } else { Vec::new() };
                 Some((rec, replay))

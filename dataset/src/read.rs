@@ -39,7 +39,8 @@ pub struct DataFile {
 pub struct NodeView {
     pub name: String,
     pub number: u32,
-    /// The last file sequence number committed to every table.
+    /// The last file sequence number committed in full
+    /// ([`tables::watermark`]).
     pub watermark: Option<u32>,
 }
 
@@ -98,9 +99,12 @@ pub fn is_dataset(path: &std::path::Path) -> bool {
 pub async fn load(loc: &Location) -> Result<View, Error> {
     let delta = tables::open(loc, false).await?;
     let mut nodes = Vec::new();
+    // The newest frame is exact in the record of each node's last whole file.
+    let mut last_ns = None;
     for (name, number) in records::nodes(loc).await? {
-        let watermark = tables::watermark(loc, &delta, &name).await?;
-        nodes.push(NodeView { name, number, watermark });
+        let last = tables::watermark(loc, &delta, &name).await?;
+        last_ns = last_ns.max(last.as_ref().and_then(|r| r.last_ns));
+        nodes.push(NodeView { name, number, watermark: last.map(|r| r.seq) });
     }
     let mut files = Vec::new();
     let mut versions = Vec::new();
@@ -145,17 +149,9 @@ pub async fn load(loc: &Location) -> Result<View, Error> {
             });
         }
     }
-    // Packets span every frame: their range is the dataset's. The newest
-    // frame is exact in the record of each node's last committed file.
+    // Packets span every frame: their range is the dataset's.
     let packets = files.iter().filter(|f| f.table == trawl_schemas::PACKETS.name);
     let first_ns = packets.clone().filter_map(|f| f.min_ns).min();
-    let mut last_ns = None;
-    for n in &nodes {
-        if let Some(w) = n.watermark {
-            let rec = records::get_record(loc, &n.name, w).await?;
-            last_ns = last_ns.max(rec.last_ns);
-        }
-    }
     let last_ns = last_ns.or_else(|| packets.filter_map(|f| f.max_ns).max());
     files.sort_by(|a, b| (a.table, &a.node, a.seq, &a.hour, &a.path).cmp(&(b.table, &b.node, b.seq, &b.hour, &b.path)));
     Ok(View { loc: loc.clone(), files, nodes, first_ns, last_ns, versions })

@@ -14,6 +14,7 @@ use trawl_schemas::Table;
 use crate::Error;
 use crate::layout::{HOUR, NODE, TABLES, table_schema};
 use crate::location::Location;
+use crate::records::{FileRecord, get_record};
 
 /// How trawl commits. Delta's cleanup of expired log entries lists the
 /// whole `_delta_log` folder and by default runs after every commit, a
@@ -106,7 +107,7 @@ pub async fn committed_seq(
     Ok(v.and_then(|v| u32::try_from(v).ok()))
 }
 
-/// The last file sequence number `node` committed in full: each table
+/// The record of the last file `node` committed in full: each table
 /// holds it, or had no rows of it. A file's rows of a table with none
 /// are not committed to it (but for `packets`, which every file commits
 /// to), and the file's record says which tables had rows. The indexer
@@ -117,7 +118,7 @@ pub async fn watermark(
     loc: &Location,
     tables: &[(&'static Table, DeltaTable)],
     node: &str,
-) -> Result<Option<u32>, Error> {
+) -> Result<Option<FileRecord>, Error> {
     let mut held = Vec::with_capacity(tables.len());
     for (t, d) in tables {
         held.push(committed_seq(loc, t, d, node).await?);
@@ -131,10 +132,14 @@ pub async fn whole_through(
     tables: &[(&'static Table, DeltaTable)],
     held: &[Option<u32>],
     node: &str,
-) -> Result<Option<u32>, Error> {
+) -> Result<Option<FileRecord>, Error> {
     let Some(top) = held.iter().flatten().max().copied() else { return Ok(None) };
-    let rec = crate::records::get_record(loc, node, top).await?;
+    let rec = get_record(loc, node, top).await?;
     let whole =
         tables.iter().zip(held).all(|((t, _), h)| h.is_some_and(|h| h >= top) || rec.rows.get(t.name) == Some(&0));
-    Ok(if whole { Some(top) } else { top.checked_sub(1) })
+    match (whole, top.checked_sub(1)) {
+        (true, _) => Ok(Some(rec)),
+        (false, Some(before)) => get_record(loc, node, before).await.map(Some),
+        (false, None) => Ok(None),
+    }
 }

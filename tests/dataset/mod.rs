@@ -77,6 +77,23 @@ fn rotate_earlier(pcap: &str, dir: &Path, node: &str, frames: usize, earlier: Du
     out
 }
 
+/// Rotated capture files and their frame counts.
+type Rotated = Vec<(PathBuf, u64)>;
+
+/// The archive of node-a in `dir`: the baseline shop `hours_back` hours
+/// before the broken shop, both cut every `frames` frames; returns the
+/// archive and the old and new files.
+fn old_hour_then_broken(dir: &Path, frames: usize, hours_back: u64) -> (PathBuf, Rotated, Rotated) {
+    let archive = dir.join("node-a");
+    let earlier = Duration::from_secs(hours_back * 3600);
+    let old =
+        rotate_earlier(&testdata("scenarios/stories/baseline.pcap"), &dir.join("rot-old"), "node-a", frames, earlier);
+    let new = rotate(&testdata("scenarios/stories/broken.pcap"), &dir.join("rot-new"), "node-a", frames);
+    deliver(&old, &archive);
+    deliver(&new, &archive);
+    (archive, old, new)
+}
+
 /// Puts rotated files into the archive `to` one by one, as the capture
 /// agent does (written under a dot-name, then renamed).
 fn deliver(files: &[(PathBuf, u64)], to: &Path) {
@@ -231,6 +248,8 @@ fn assert_file_statistics(ds: &Path, table: &str, rows: u64) {
             };
             assert!(lo.as_str() <= min && min <= max && max <= hi.as_str(), "{min}..{max} outside {lo}..{hi}");
             assert_eq!(stats["nullCount"]["timestamp"], 0);
+            let file = ds.join(table).join(add["path"].as_str().unwrap_or_default());
+            assert_eq!(add["size"].as_u64(), fs::metadata(&file).ok().map(|m| m.len()), "{}", file.display());
             total += stats["numRecords"].as_u64().unwrap_or_default();
             files += 1;
         }
@@ -606,18 +625,7 @@ fn follow_mode_makes_each_rotated_file_queryable_and_serves_an_agent() {
 #[test]
 fn retain_drops_old_hours_and_their_captures() {
     let dir = scratch("dataset-retain");
-    let archive = dir.join("node-a");
-    // Three hours before the broken shop, the baseline shop ran.
-    let old = rotate_earlier(
-        &testdata("scenarios/stories/baseline.pcap"),
-        &dir.join("rot-old"),
-        "node-a",
-        50,
-        Duration::from_secs(3 * 3600),
-    );
-    let new = rotate(&testdata("scenarios/stories/broken.pcap"), &dir.join("rot-new"), "node-a", 50);
-    deliver(&old, &archive);
-    deliver(&new, &archive);
+    let (archive, old, new) = old_hour_then_broken(&dir, 50, 3);
     let ds = dir.join("ds");
     let o = trawl(&["index", s(&archive), "--to", s(&ds), "--upload-captures", "--retain", "1h", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -695,18 +703,8 @@ fn capture_indexes_its_own_rotated_files_with_index_to() {
 #[test]
 fn a_finished_hour_is_compacted_into_one_file_per_table() {
     let dir = scratch("dataset-compact");
-    let archive = dir.join("node-a");
-    let old = rotate_earlier(
-        &testdata("scenarios/stories/baseline.pcap"),
-        &dir.join("rot-old"),
-        "node-a",
-        40,
-        Duration::from_secs(2 * 3600),
-    );
+    let (archive, old, new) = old_hour_then_broken(&dir, 40, 2);
     assert!(old.len() >= 6, "{} files", old.len());
-    let new = rotate(&testdata("scenarios/stories/broken.pcap"), &dir.join("rot-new"), "node-a", 40);
-    deliver(&old, &archive);
-    deliver(&new, &archive);
     let ds = dir.join("ds");
     let o = trawl(&["index", s(&archive), "--to", s(&ds), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
