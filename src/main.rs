@@ -18,6 +18,7 @@ use trawl_analyze::records::Record;
 use trawl_analyze::{Error, Options, Progress};
 
 mod analysis_args;
+mod cluster_cmd;
 mod index_cmd;
 mod investigate_cmd;
 mod kube_cmd;
@@ -194,6 +195,17 @@ Docs: docs/dataset.md")]
 
 DIR holds archive/ (captures, one folder per node), snapshots/ and exports/. Logs go to stderr.")]
     Mcp(mcp_cmd::McpArgs),
+    /// Run trawl's queries on several machines: a DataFusion Ballista scheduler and executors.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  trawl cluster scheduler --bind 0.0.0.0:50050
+  trawl cluster executor --scheduler df://sched:50050 --bind 0.0.0.0:50051 --slots 8
+  trawl sql s3://traffic/cluster-1 --cluster df://sched:50050 -c 'SELECT count(*) FROM calls'
+
+Needs a trawl built with --features cluster. Docs: docs/scale.md"
+    )]
+    Cluster(cluster_cmd::ClusterCommand),
     /// Pods, services and nodes the Kubernetes sidecars of a snapshot or archive name, and when.
     #[command(
         after_help = "Examples:\n  trawl workloads incident.snap\n  trawl workloads incident.snap --at 2026-11-22T14:02:00Z -n payments --kind pod\n  trawl workloads /var/lib/trawl/archive -l app=checkout --json\n\nSidecar formats: docs/kubernetes.md"
@@ -339,6 +351,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::ExportPcap(a) => snapshot_cmd::export(a),
         Command::Index(a) => index_cmd::run(a),
         Command::Mcp(a) => mcp_cmd::run(a),
+        Command::Cluster(c) => cluster_cmd::run(c),
         Command::KflDoc => {
             print!("{}", trawl_query::kfl::markdown());
             Ok(ExitCode::SUCCESS)

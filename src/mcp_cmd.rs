@@ -45,6 +45,8 @@ pub struct McpArgs {
     /// Do not log tool calls to stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub cluster: crate::cluster_cmd::ClusterTarget,
 }
 
 pub fn run(a: McpArgs) -> Result<ExitCode> {
@@ -75,17 +77,19 @@ pub fn run(a: McpArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let engine = rt.block_on(a.cluster.engine())?;
     let server = TrawlServer::new(Config {
         data: data.clone(),
         allow_destructive: a.allow_destructive,
         threads: a.threads,
         log: !a.quiet,
+        engine,
     });
     if a.list_tools {
         println!("{}", serde_json::to_string_pretty(&server.tools())?);
         return Ok(ExitCode::SUCCESS);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         match a.listen {
             None => {

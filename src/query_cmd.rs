@@ -38,6 +38,8 @@ pub struct QueryArgs {
     /// Threads for the query engine [default: number of CPUs].
     #[arg(short = 'j', long, default_value_t = 0)]
     pub threads: usize,
+    #[command(flatten)]
+    pub cluster: crate::cluster_cmd::ClusterTarget,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -111,7 +113,8 @@ pub fn run(a: QueryArgs) -> Result<()> {
     let table = Table::from(a.table);
     trawl_query::block_on(a.threads, async {
         let snap = trawl_snapshot::workspace::resolve(&a.snapshot, &trawl_snapshot::workspace::workspace_dir(None));
-        let cat = Catalog::open(&snap, a.threads).await?;
+        let engine = a.cluster.engine().await?;
+        let cat = Catalog::open_on(&snap, a.threads, &engine).await?;
         if a.count {
             let (n, notes) = cat.kfl_count_with_notes(table, &a.kfl).await?;
             print_notes(&notes);
@@ -119,7 +122,9 @@ pub fn run(a: QueryArgs) -> Result<()> {
             return Ok(());
         }
         if a.peers && table != Table::Flows {
-            return Err(trawl_query::QueryError::Invalid("--peers folds flows: use it with --table flows".into()));
+            return Err(
+                trawl_query::QueryError::Invalid("--peers folds flows: use it with --table flows".into()).into()
+            );
         }
         let columns = if a.peers { None } else { pick_columns(&cat, table, a.columns.as_deref(), a.format).await? };
         let q = KflQuery {
@@ -159,7 +164,7 @@ pub fn run(a: QueryArgs) -> Result<()> {
                 start.elapsed().as_secs_f64() * 1000.0
             );
         }
-        Ok::<(), trawl_query::QueryError>(())
+        Ok::<(), anyhow::Error>(())
     })??;
     Ok(())
 }

@@ -445,7 +445,7 @@ fn export_dataset(a: &ExportArgs, window: Option<Window>) -> Result<trawl_snapsh
     let location = a.snapshot.to_string_lossy().to_string();
     let table = Table::from(a.table);
     let (packets, notes) = trawl_query::block_on(a.threads, async {
-        let cat = Catalog::open_dataset(&location, a.threads).await?;
+        let cat = Catalog::open_dataset(&location, a.threads, &trawl_query::Engine::Local).await?;
         let (ids, notes) = match &a.kfl {
             Some(k) => {
                 let (ids, notes) = cat.kfl_flow_ids(table, k).await?;

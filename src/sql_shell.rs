@@ -34,6 +34,8 @@ pub struct SqlArgs {
     /// Threads for the query engine [default: number of CPUs].
     #[arg(short = 'j', long, default_value_t = 0)]
     pub threads: usize,
+    #[command(flatten)]
+    pub cluster: crate::cluster_cmd::ClusterTarget,
 }
 
 struct Shell {
@@ -45,7 +47,8 @@ struct Shell {
 pub fn run(a: SqlArgs) -> Result<()> {
     trawl_query::block_on(a.threads, async move {
         let snap = trawl_snapshot::workspace::resolve(&a.snapshot, &trawl_snapshot::workspace::workspace_dir(None));
-        let cat = Catalog::open(&snap, a.threads).await?;
+        let engine = a.cluster.engine().await?;
+        let cat = Catalog::open_on(&snap, a.threads, &engine).await?;
         let mut sh = Shell { cat, format: a.format, timing: false };
         let script = match (&a.command, &a.file) {
             (Some(c), _) => Some(c.clone()),

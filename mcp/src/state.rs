@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use trawl_query::{Catalog, KflQuery, KflRows};
+use trawl_query::{Catalog, Engine, KflQuery, KflRows};
 
 use crate::data::DataDir;
 use crate::error::ToolResult;
@@ -24,6 +24,8 @@ pub struct Config {
     pub threads: usize,
     /// Log each tool call to stderr.
     pub log: bool,
+    /// Where queries run (`--cluster`: on a cluster's executors).
+    pub engine: Engine,
 }
 
 /// Snapshot folders and their manifests' modification times.
@@ -53,9 +55,9 @@ impl Inner {
             return Ok(c.clone());
         }
         let cat = if let [one] = snaps {
-            Catalog::open(one, self.config.threads).await?
+            Catalog::open_on(one, self.config.threads, &self.config.engine).await?
         } else {
-            Catalog::open_many(snaps, self.config.threads).await?
+            Catalog::open_many(snaps, self.config.threads, &self.config.engine).await?
         };
         let cat = Arc::new(Opened { catalog: cat, totals: Mutex::new(HashMap::new()) });
         let mut cache = self.catalogs.lock().unwrap_or_else(|p| p.into_inner());

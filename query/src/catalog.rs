@@ -148,16 +148,21 @@ impl Catalog {
     /// directory of snapshot directories. `threads` bounds DataFusion's
     /// partitions (0: one per core).
     pub async fn open(path: &Path, threads: usize) -> Result<Catalog, QueryError> {
+        Catalog::open_on(path, threads, &Engine::Local).await
+    }
+
+    /// [`Catalog::open`], with queries run by `engine`.
+    pub async fn open_on(path: &Path, threads: usize, engine: &Engine) -> Result<Catalog, QueryError> {
         if trawl_dataset::read::is_dataset(path) {
-            return Catalog::open_dataset(&path.to_string_lossy(), threads).await;
+            return Catalog::open_dataset(&path.to_string_lossy(), threads, engine).await;
         }
         let dirs = snapshot_dirs(path)?;
-        Catalog::open_many(&dirs, threads).await
+        Catalog::open_many(&dirs, threads, engine).await
     }
 
     /// Opens several snapshot directories (each holds `manifest.json`) as
     /// one catalog.
-    pub async fn open_many(dirs: &[PathBuf], threads: usize) -> Result<Catalog, QueryError> {
+    pub async fn open_many(dirs: &[PathBuf], threads: usize, engine: &Engine) -> Result<Catalog, QueryError> {
         let path = dirs.first().map(PathBuf::as_path).unwrap_or(Path::new("."));
         let mut snapshots = Vec::new();
         for d in dirs {
@@ -169,7 +174,7 @@ impl Catalog {
         if names.len() != snapshots.len() {
             return Err(QueryError::snapshot(path, "two snapshots have the same directory name"));
         }
-        let ctx = session(threads);
+        let ctx = engine.session(threads)?;
         for (def, order) in [
             (trawl_schemas::API_CALLS, Some("id")),
             (trawl_schemas::FLOWS, None),
@@ -230,20 +235,24 @@ impl Catalog {
 
     /// Opens a dataset written by `trawl index` (a local directory or an
     /// `s3://` URL) as of now: what every node has committed whole.
-    pub async fn open_dataset(location: &str, threads: usize) -> Result<Catalog, QueryError> {
+    pub async fn open_dataset(location: &str, threads: usize, engine: &Engine) -> Result<Catalog, QueryError> {
         use datafusion::common::Column;
         let loc = trawl_dataset::Location::parse(location, false)
             .map_err(|e| QueryError::snapshot(Path::new(location), e.to_string()))?;
         let view = trawl_dataset::read::load(&loc)
             .await
             .map_err(|e| QueryError::snapshot(Path::new(location), e.to_string()))?;
-        let ctx = session(threads);
-        let url = url::Url::parse(crate::dataset::STORE_URL).map_err(|e| QueryError::Invalid(e.to_string()))?;
+        let ctx = engine.session(threads)?;
+        let location = loc.to_string();
+        let url =
+            url::Url::parse(&crate::dataset::store_url(&location)).map_err(|e| QueryError::Invalid(e.to_string()))?;
         ctx.register_object_store(&url, loc.store.clone());
-        for def in [trawl_schemas::API_CALLS, trawl_schemas::FLOWS, trawl_schemas::PARSE_ISSUES, trawl_schemas::PACKETS]
+        for def in
+            [&trawl_schemas::API_CALLS, &trawl_schemas::FLOWS, &trawl_schemas::PARSE_ISSUES, &trawl_schemas::PACKETS]
         {
             let files: Vec<_> = view.table_files(def.name).cloned().collect();
-            let df = ctx.read_table(std::sync::Arc::new(crate::dataset::DatasetTable::new(&def, files)))?;
+            let table = crate::dataset::DatasetTable::new(def, &location, files);
+            let df = ctx.read_table(std::sync::Arc::new(table))?;
             let mut cols: Vec<Expr> = vec![col(trawl_dataset::layout::NODE).alias("snapshot")];
             for c in def.columns {
                 let column = Expr::Column(Column::from_name(c.name));
@@ -503,9 +512,36 @@ fn first_words(s: &str) -> String {
     s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
-/// The snapshot directories under `path`.
-/// A session with trawl's settings and functions.
-fn session(threads: usize) -> SessionContext {
+/// Makes the session of a cluster's client from trawl's settings.
+pub type RemoteSession = dyn Fn(SessionConfig) -> Result<SessionContext, QueryError> + Send + Sync;
+
+/// Where a catalog's queries run.
+#[derive(Clone, Default)]
+pub enum Engine {
+    /// In this process, on its threads.
+    #[default]
+    Local,
+    /// On a cluster (`trawl-cluster`): the catalog plans each query here
+    /// and the session sends the plan to the cluster's scheduler.
+    Cluster {
+        /// The scheduler's URL, for messages (`df://host:port`).
+        url: String,
+        session: std::sync::Arc<RemoteSession>,
+    },
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Local => write!(f, "local"),
+            Engine::Cluster { url, .. } => write!(f, "cluster at {url}"),
+        }
+    }
+}
+
+/// trawl's session settings: `threads` bounds the partitions a query is
+/// split into (0: one per core; on a cluster, the tasks of a stage).
+pub fn session_config(threads: usize) -> SessionConfig {
     // Larger batches than DataFusion's 8192 rows: per-group aggregate
     // state (t-digest percentiles) is merged once per batch, and that
     // merge dominated p50/p99-by-endpoint queries (docs/performance.md).
@@ -513,9 +549,20 @@ fn session(threads: usize) -> SessionContext {
     if threads > 0 {
         config = config.with_target_partitions(threads);
     }
-    let ctx = SessionContext::new_with_config(config);
-    udf::register(&ctx);
-    ctx
+    config
+}
+
+impl Engine {
+    /// A session with trawl's settings and functions.
+    fn session(&self, threads: usize) -> Result<SessionContext, QueryError> {
+        let config = session_config(threads);
+        let ctx = match self {
+            Engine::Local => SessionContext::new_with_config(config),
+            Engine::Cluster { session, .. } => session(config)?,
+        };
+        udf::register(&ctx);
+        Ok(ctx)
+    }
 }
 
 /// The views over the four tables (`calls`, `http`, `tcp`, ...).
@@ -554,6 +601,7 @@ async fn register_views(ctx: &SessionContext) -> Result<(), QueryError> {
     Ok(())
 }
 
+/// The snapshot directories under `path`.
 fn snapshot_dirs(path: &Path) -> Result<Vec<PathBuf>, QueryError> {
     if !path.exists() {
         return Err(QueryError::snapshot(path, "no such file or directory"));

@@ -8,6 +8,13 @@
 //! as it reads a snapshot. Files are pruned before a scan by the
 //! capture-time range of their Delta statistics and by `node`, so a query
 //! of the last minutes reads only the last files.
+//!
+//! A table's data files are read through the object store registered
+//! under [`store_url`] of the dataset's location: the URL names the
+//! location itself, so a process that did not open the dataset (a
+//! cluster's scheduler or executor) finds the store with
+//! [`DatasetStores`], and a table travels to it whole as
+//! [`DatasetTable::encode`]'s bytes.
 
 use std::sync::Arc;
 
@@ -19,30 +26,142 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
-use datafusion::error::Result;
-use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry, ObjectStoreUrl};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::object_store::ObjectStore;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::scalar::ScalarValue;
 use trawl_dataset::read::DataFile;
 
-/// The object-store URL a catalog registers a dataset's store under.
-pub const STORE_URL: &str = "trawl-dataset://data/";
+/// The scheme of the object-store URLs datasets are read through.
+const STORE_SCHEME: &str = "trawl-dataset";
+
+/// The object-store URL a dataset's files are read through:
+/// `trawl-dataset://HEX/`, HEX being the location as `trawl index --to`
+/// takes it (a local directory or `s3://bucket/prefix`), hex-encoded.
+pub fn store_url(location: &str) -> String {
+    let mut url = format!("{STORE_SCHEME}://");
+    for b in location.bytes() {
+        url.push_str(&format!("{b:02x}"));
+    }
+    url.push('/');
+    url
+}
+
+/// The location a [`store_url`] names, if it is one.
+fn location_of(url: &url::Url) -> Option<String> {
+    if url.scheme() != STORE_SCHEME {
+        return None;
+    }
+    let hex = url.host_str()?.as_bytes();
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> =
+        hex.chunks(2).map(|p| std::str::from_utf8(p).ok().and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// An object-store registry that opens a dataset's store the first time a
+/// plan reads through its [`store_url`] (other URLs as DataFusion's
+/// default registry does). A cluster's processes read datasets with it:
+/// S3 is configured from the environment, as for `trawl index`.
+#[derive(Debug, Default)]
+pub struct DatasetStores {
+    inner: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for DatasetStores {
+    fn register_store(&self, url: &url::Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &url::Url) -> Result<Arc<dyn ObjectStore>> {
+        self.inner.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &url::Url) -> Result<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.inner.get_store(url) {
+            return Ok(store);
+        }
+        let Some(location) = location_of(url) else { return self.inner.get_store(url) };
+        let loc =
+            trawl_dataset::Location::parse(&location, false).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.inner.register_store(url, loc.store.clone());
+        Ok(loc.store)
+    }
+}
 
 /// One trawl table of a dataset.
 #[derive(Debug)]
 pub struct DatasetTable {
+    table: &'static trawl_schemas::Table,
+    /// The dataset's location (for [`store_url`]).
+    location: String,
     files: Vec<DataFile>,
     file_schema: SchemaRef,
     schema: SchemaRef,
 }
 
 impl DatasetTable {
-    pub fn new(table: &trawl_schemas::Table, files: Vec<DataFile>) -> DatasetTable {
+    /// `table`'s files of the dataset at `location` (as [`store_url`] takes it).
+    pub fn new(table: &'static trawl_schemas::Table, location: &str, files: Vec<DataFile>) -> DatasetTable {
         let file_schema = trawl_dataset::layout::file_schema(table);
         let mut fields: Vec<Field> = file_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new(trawl_dataset::layout::NODE, DataType::Utf8, false));
-        DatasetTable { files, file_schema, schema: Arc::new(Schema::new(fields)) }
+        DatasetTable {
+            table,
+            location: location.to_string(),
+            files,
+            file_schema,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// The table as bytes (JSON: table, location, files), for a plan sent
+    /// to another process.
+    pub fn encode(&self) -> Vec<u8> {
+        let files: Vec<serde_json::Value> = self
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path, "size": f.size, "rows": f.rows, "node": f.node, "hour": f.hour,
+                    "seq": f.seq, "min_ns": f.min_ns, "max_ns": f.max_ns,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({ "table": self.table.name, "location": self.location, "files": files });
+        v.to_string().into_bytes()
+    }
+
+    /// A table from [`DatasetTable::encode`]'s bytes.
+    pub fn decode(bytes: &[u8]) -> Result<DatasetTable> {
+        let bad = |what: &str| DataFusionError::Internal(format!("a dataset table's encoding: {what}"));
+        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
+        let name = v["table"].as_str().ok_or_else(|| bad("no table name"))?;
+        let table = trawl_schemas::TABLES
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| bad(&format!("{name} is not a trawl table")))?;
+        let location = v["location"].as_str().ok_or_else(|| bad("no location"))?;
+        let mut files = Vec::new();
+        for f in v["files"].as_array().ok_or_else(|| bad("no files"))? {
+            let text = |k: &str| f[k].as_str().map(str::to_string).ok_or_else(|| bad(&format!("a file without {k}")));
+            files.push(DataFile {
+                table: table.name,
+                path: text("path")?,
+                size: f["size"].as_u64().ok_or_else(|| bad("a file without size"))?,
+                rows: f["rows"].as_u64(),
+                node: text("node")?,
+                hour: text("hour")?,
+                seq: f["seq"].as_u64().and_then(|s| u32::try_from(s).ok()),
+                min_ns: f["min_ns"].as_i64(),
+                max_ns: f["max_ns"].as_i64(),
+            });
+        }
+        Ok(DatasetTable::new(table, location, files))
     }
 }
 
@@ -196,7 +315,7 @@ impl TableProvider for DatasetTable {
             .with_table_partition_cols(vec![Arc::new(Field::new(trawl_dataset::layout::NODE, DataType::Utf8, false))])
             .build();
         let source = Arc::new(ParquetSource::new(table_schema));
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(STORE_URL)?, source)
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(store_url(&self.location))?, source)
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
@@ -221,6 +340,38 @@ mod tests {
         let us = lit(ScalarValue::TimestampMicrosecond(Some(7), None));
         assert_eq!(time_range(&[col("timestamp").lt(us)]), (None, Some(7000)));
         assert_eq!(time_range(&[col("end_timestamp").gt(ts(1))]), (None, None));
+    }
+
+    #[test]
+    fn a_store_url_names_its_location() {
+        for loc in ["/var/lib/trawl/dataset", "s3://bucket/some prefix/ü"] {
+            let url = url::Url::parse(&store_url(loc)).unwrap();
+            assert_eq!(location_of(&url).as_deref(), Some(loc));
+            assert_eq!(ObjectStoreUrl::parse(store_url(loc)).unwrap().as_str(), store_url(loc));
+        }
+        assert_eq!(location_of(&url::Url::parse("file:///tmp/").unwrap()), None);
+        assert_eq!(location_of(&url::Url::parse("trawl-dataset://7/").unwrap()), None);
+    }
+
+    #[test]
+    fn a_table_decodes_from_its_encoding() {
+        let file = DataFile {
+            table: "api_calls",
+            path: "api_calls/node=a/hour=2026-12-07T06/part-1.parquet".into(),
+            size: 4096,
+            rows: Some(12),
+            node: "a".into(),
+            hour: "2026-12-07T06".into(),
+            seq: Some(3),
+            min_ns: Some(1_000_000),
+            max_ns: None,
+        };
+        let t = DatasetTable::new(&trawl_schemas::API_CALLS, "s3://b/p", vec![file.clone()]);
+        let back = DatasetTable::decode(&t.encode()).unwrap();
+        assert_eq!(back.files, vec![file]);
+        assert_eq!(back.location, "s3://b/p");
+        assert_eq!(back.schema, t.schema);
+        assert!(DatasetTable::decode(br#"{"table":"nope"}"#).is_err());
     }
 
     #[test]

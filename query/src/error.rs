@@ -50,11 +50,21 @@ impl QueryError {
     }
 }
 
+/// Ballista's message when an executor cannot decode a task's plan; the
+/// reason is only in that executor's log.
+const REJECTED_BY_EXECUTOR: &str = "rejected by executor";
+
 /// DataFusion's message without its nesting prefixes and backtraces.
 fn clean(e: &DataFusionError) -> String {
     let root = e.find_root();
     let s = root.to_string();
     let s = s.lines().next().unwrap_or("").to_string();
+    if s.contains(REJECTED_BY_EXECUTOR) {
+        return format!(
+            "{s}: an executor could not read the query's plan, which happens when it lacks one of trawl's functions or \
+             tables (a stock Ballista executor, or another trawl version); its log names what is missing"
+        );
+    }
     for prefix in ["Error during planning: ", "SQL error: ", "Schema error: ", "Execution error: ", "Arrow error: "] {
         if let Some(rest) = s.strip_prefix(prefix) {
             return rest.to_string();

@@ -16,7 +16,7 @@ pub mod peers;
 pub mod stats;
 pub mod udf;
 
-pub use catalog::{Catalog, KflQuery, KflRows, Order, TableDesc, block_on};
+pub use catalog::{Catalog, Engine, KflQuery, KflRows, Order, TableDesc, block_on};
 pub use datafusion;
 pub use error::QueryError;
 pub use format::Format;

@@ -20,9 +20,14 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+/// Every function of this module.
+pub fn all() -> Vec<Arc<ScalarUDF>> {
+    vec![cidr_match(), map_get(), path_template(), endpoint(), body_text(), cookies()]
+}
+
 /// Registers every function of this module on `ctx`.
 pub fn register(ctx: &SessionContext) {
-    for f in [cidr_match(), map_get(), path_template(), endpoint(), body_text(), cookies()] {
+    for f in all() {
         ctx.register_udf((*f).clone());
     }
 }

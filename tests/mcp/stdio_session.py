@@ -24,14 +24,15 @@ async def ok(session, name, args=None):
 
 
 def run(checks, extra_args=()):
-    """Parses --trawl BIN --data DIR, serves DIR and prints checks(session)."""
+    """Parses --trawl BIN --data DIR, serves DIR and prints checks(session).
+    Further arguments go to `trawl mcp` (`--cluster df://HOST:PORT`)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--trawl", required=True)
     ap.add_argument("--data", required=True)
-    a = ap.parse_args()
+    a, rest = ap.parse_known_args()
 
     async def main():
-        params = StdioServerParameters(command=a.trawl, args=["mcp", "--data", a.data, *extra_args])
+        params = StdioServerParameters(command=a.trawl, args=["mcp", "--data", a.data, *extra_args, *rest])
         async with stdio_client(params) as (r, w):
             async with ClientSession(r, w) as s:
                 await s.initialize()
