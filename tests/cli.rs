@@ -10,6 +10,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::Digest;
 
 mod capture;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod dataset;
 mod investigations;
 mod kubernetes;

@@ -7,6 +7,8 @@ pub enum ClusterError {
     Url { url: String, detail: String },
     #[error("--cluster {url}: cannot reach the scheduler ({detail}); is `trawl cluster scheduler` running there?")]
     Unreachable { url: String, detail: String },
+    #[error("--cluster {url}: the cluster cannot run trawl's queries: {detail}")]
+    NotReady { url: String, detail: String },
     #[error("{0}")]
     Ballista(String),
 }

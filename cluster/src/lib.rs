@@ -177,8 +177,15 @@ fn client_config_base() -> SessionConfig {
         .with_ballista_logical_extension_codec(Arc::new(codec::TrawlLogicalCodec::default()))
 }
 
+/// How long [`connect`]'s probe query may wait for an executor.
+const PROBE_WAIT: Duration = Duration::from_secs(20);
+
 /// The engine that runs a catalog's queries on the cluster whose
-/// scheduler is at `url` (`df://HOST:PORT`), once the scheduler answers.
+/// scheduler is at `url` (`df://HOST:PORT`), once the cluster has run a
+/// probe query that calls one of trawl's functions on an executor: a
+/// scheduler with no executor (Ballista queues such jobs until one
+/// registers) or with executors that lack trawl's functions fails here,
+/// in one line, rather than at the first query or never.
 pub async fn connect(url: &str) -> Result<Engine, ClusterError> {
     let (host, port) = scheduler_address(url)?;
     let reach = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((host.as_str(), port)));
@@ -196,7 +203,39 @@ pub async fn connect(url: &str) -> Result<Engine, ClusterError> {
         let state = SessionStateBuilder::new().with_default_features().with_config(config).build();
         Ok(SessionContext::new_with_state(state.upgrade_for_ballista(scheduler.clone())?))
     };
-    Ok(Engine::Cluster { url: url.to_string(), session: Arc::new(session) })
+    let engine = Engine::Cluster { url: url.to_string(), session: Arc::new(session) };
+    probe(&engine, url).await?;
+    Ok(engine)
+}
+
+/// Runs `path_template` on a value of a VALUES list (not folded into a
+/// constant by the client's optimizer, so an executor computes it).
+async fn probe(engine: &Engine, url: &str) -> Result<(), ClusterError> {
+    use datafusion::arrow::array::AsArray;
+    let not_ready = |detail: String| ClusterError::NotReady { url: url.to_string(), detail };
+    let Engine::Cluster { session, .. } = engine else { return Ok(()) };
+    let ctx = session(trawl_query::catalog::session_config(1)).map_err(|e| not_ready(e.to_string()))?;
+    trawl_query::udf::register(&ctx);
+    let q = "SELECT path_template(x) AS route FROM (VALUES ('/orders/17')) AS t(x)";
+    let run = async { ctx.sql(q).await?.collect().await };
+    let batches = match tokio::time::timeout(PROBE_WAIT, run).await {
+        Err(_) => {
+            return Err(not_ready(format!(
+                "no executor ran a probe query within {} s (are `trawl cluster executor`s registered with it?)",
+                PROBE_WAIT.as_secs()
+            )));
+        }
+        Ok(Err(e)) => return Err(not_ready(format!("a probe query failed: {}", QueryError::from(e)))),
+        Ok(Ok(b)) => b,
+    };
+    let route = batches
+        .first()
+        .and_then(|b| b.column(0).as_string_opt::<i32>().map(|a| a.value(0).to_string()))
+        .or_else(|| batches.first().and_then(|b| b.column(0).as_string_view_opt().map(|a| a.value(0).to_string())));
+    match route.as_deref() {
+        Some("/orders/{id}") => Ok(()),
+        other => Err(not_ready(format!("a probe query answered {other:?}, not \"/orders/{{id}}\""))),
+    }
 }
 
 #[cfg(test)]
@@ -217,23 +256,21 @@ mod tests {
         std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
     }
 
-    /// A plan that calls a trawl function, sent to a stock Ballista
-    /// executor (DataFusion's functions only): the query fails, in one
-    /// line that says why. (The function's name is only in the
-    /// executor's log: Ballista's scheduler keeps no more than "rejected".)
+    /// A cluster whose executor is a stock Ballista one (DataFusion's
+    /// functions only): `connect`'s probe fails, in one line that says
+    /// why. (The function's name is only in the executor's log: Ballista's
+    /// scheduler keeps no more than "rejected".)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_function_missing_on_an_executor_fails_the_query_in_one_line() {
+    async fn a_cluster_without_trawls_functions_is_refused_in_one_line() {
         let port = free_port();
         let bind: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         tokio::spawn(run_scheduler(SchedulerOptions { bind, executor_timeout: Duration::from_secs(30) }));
         let url = format!("df://127.0.0.1:{port}");
-        let mut engine = connect(&url).await;
         for _ in 0..100 {
-            if engine.is_ok() {
+            if tokio::net::TcpStream::connect(bind).await.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-            engine = connect(&url).await;
         }
         let stock = ExecutorProcessConfig {
             port: free_port(),
@@ -246,14 +283,12 @@ mod tests {
             ..Default::default()
         };
         tokio::spawn(start_executor_process(Arc::new(stock)));
-        let Ok(Engine::Cluster { session, .. }) = engine else { panic!("no scheduler at {url}") };
-        let ctx = session(trawl_query::catalog::session_config(1)).unwrap();
-        trawl_query::udf::register(&ctx);
-        let q = "SELECT path_template(x) AS route FROM (VALUES ('/orders/17')) t(x)";
-        let run = async { ctx.sql(q).await?.collect().await };
-        let err = tokio::time::timeout(Duration::from_secs(60), run).await.expect("the query did not end").unwrap_err();
-        let msg = QueryError::from(err).to_string();
+        let msg = match connect(&url).await {
+            Ok(_) => panic!("a stock executor ran trawl's path_template"),
+            Err(e) => e.to_string(),
+        };
         assert!(!msg.contains('\n'), "{msg}");
+        assert!(msg.starts_with(&format!("--cluster {url}: ")), "{msg}");
         assert!(msg.contains("rejected by executor") && msg.contains("lacks one of trawl's functions"), "{msg}");
     }
 

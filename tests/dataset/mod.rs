@@ -44,7 +44,7 @@ const NODE_BASE: u64 = 1 << 40;
 /// Cuts `pcap` into files of `frames` frames named as the capture agent
 /// names rotated files (`NODE-STARTNS.pcap`, so names sort by time), in
 /// `dir`; returns them in order with their frame counts.
-fn rotate(pcap: &str, dir: &Path, node: &str, frames: usize) -> Vec<(PathBuf, u64)> {
+pub(super) fn rotate(pcap: &str, dir: &Path, node: &str, frames: usize) -> Vec<(PathBuf, u64)> {
     rotate_earlier(pcap, dir, node, frames, Duration::ZERO)
 }
 
@@ -106,7 +106,7 @@ fn deliver(files: &[(PathBuf, u64)], to: &Path) {
     }
 }
 
-fn s(p: &Path) -> &str {
+pub(super) fn s(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }
 

@@ -6,6 +6,7 @@ call that must succeed, and a main that runs `checks` against `trawl mcp
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from mcp import ClientSession, StdioServerParameters
@@ -32,7 +33,10 @@ def run(checks, extra_args=()):
     a, rest = ap.parse_known_args()
 
     async def main():
-        params = StdioServerParameters(command=a.trawl, args=["mcp", "--data", a.data, *extra_args, *rest])
+        # The whole environment (the SDK passes only a few variables):
+        # a dataset on S3 is reached with AWS_* settings.
+        params = StdioServerParameters(command=a.trawl, args=["mcp", "--data", a.data, *extra_args, *rest],
+                                       env=dict(os.environ))
         async with stdio_client(params) as (r, w):
             async with ClientSession(r, w) as s:
                 await s.initialize()
