@@ -5,12 +5,16 @@
 
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, TimeUnit};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::Error;
 use crate::layout::{SEQ_TAG, TABLES};
 use crate::location::Location;
 use crate::records;
 use crate::tables;
+
+/// How many nodes' watermarks [`load`] looks up at once.
+const WATERMARK_LOOKUPS: usize = 16;
 
 /// The precision of timestamps in Delta file statistics.
 const STATS_PRECISION_NS: i64 = 1_000_000;
@@ -101,8 +105,18 @@ pub async fn load(loc: &Location) -> Result<View, Error> {
     let mut nodes = Vec::new();
     // The newest frame is exact in the record of each node's last whole file.
     let mut last_ns = None;
-    for (name, number) in records::nodes(loc).await? {
-        let last = tables::watermark(loc, &delta, &name).await?;
+    // A node's watermark is a replay of each table's log (delta-rs answers
+    // one application's transaction at a time, on its blocking pool): the
+    // nodes' lookups run side by side, in node order.
+    let marks: Vec<_> = stream::iter(records::nodes(loc).await?)
+        .map(|(name, number)| {
+            let delta = &delta;
+            async move { tables::watermark(loc, delta, &name).await.map(|last| (name, number, last)) }
+        })
+        .buffered(WATERMARK_LOOKUPS)
+        .try_collect()
+        .await?;
+    for (name, number, last) in marks {
         last_ns = last_ns.max(last.as_ref().and_then(|r| r.last_ns));
         nodes.push(NodeView { name, number, watermark: last.map(|r| r.seq) });
     }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,9 @@ pub struct FileRecord {
     pub upload: Option<String>,
 }
 
+/// How many node entries [`nodes`] reads at once.
+const NODE_READS: usize = 16;
+
 pub(crate) fn storage_err(loc: &Location, what: &str, e: impl std::fmt::Display) -> Error {
     Error::storage(loc, format!("{what}: {e}"))
 }
@@ -77,16 +80,20 @@ pub async fn put_record(loc: &Location, node: &str, rec: &FileRecord) -> Result<
 
 /// Reads a file's record.
 pub async fn get_record(loc: &Location, node: &str, seq: u32) -> Result<FileRecord, Error> {
-    let path = record_path(node, seq);
+    get_json(loc, &record_path(node, seq), "a file record").await
+}
+
+/// Reads the JSON object at `path`, which should be `what`.
+async fn get_json<T: serde::de::DeserializeOwned>(loc: &Location, path: &Path, what: &str) -> Result<T, Error> {
     let bytes = loc
         .store
-        .get(&path)
+        .get(path)
         .await
         .map_err(|e| storage_err(loc, path.as_ref(), e))?
         .bytes()
         .await
         .map_err(|e| storage_err(loc, path.as_ref(), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| storage_err(loc, path.as_ref(), format!("not a file record: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| storage_err(loc, path.as_ref(), format!("not {what}: {e}")))
 }
 
 /// The records of `node` with sequence numbers in `seqs`, in order.
@@ -112,22 +119,19 @@ pub async fn nodes(loc: &Location) -> Result<BTreeMap<String, u32>, Error> {
     let prefix = Path::from("_trawl/nodes");
     let metas: Vec<_> =
         loc.store.list(Some(&prefix)).try_collect().await.map_err(|e| storage_err(loc, prefix.as_ref(), e))?;
+    let numbered = metas.into_iter().filter_map(|m| {
+        let n = m.location.filename()?.strip_suffix(".json")?.parse::<u32>().ok()?;
+        Some((n, m.location))
+    });
+    // One read per node entry, several at once (each is a request on
+    // object storage), kept in listing order.
+    let entries: Vec<(u32, NodeEntry)> = futures::stream::iter(numbered)
+        .map(|(n, path)| async move { get_json::<NodeEntry>(loc, &path, "a node entry").await.map(|e| (n, e)) })
+        .buffered(NODE_READS)
+        .try_collect()
+        .await?;
     let mut out = BTreeMap::new();
-    for m in metas {
-        let Some(n) = m.location.filename().and_then(|f| f.strip_suffix(".json")).and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let bytes = loc
-            .store
-            .get(&m.location)
-            .await
-            .map_err(|e| storage_err(loc, m.location.as_ref(), e))?
-            .bytes()
-            .await
-            .map_err(|e| storage_err(loc, m.location.as_ref(), e))?;
-        let e: NodeEntry = serde_json::from_slice(&bytes)
-            .map_err(|e| storage_err(loc, m.location.as_ref(), format!("not a node entry: {e}")))?;
+    for (n, e) in entries {
         out.entry(e.node).or_insert(n);
     }
     Ok(out)
