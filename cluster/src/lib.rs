@@ -42,6 +42,12 @@ pub use error::ClusterError;
 /// The scheduler's port when a `df://` URL names none (Ballista's).
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
+/// The largest gRPC message any trawl cluster process sends or takes
+/// (Ballista's default is 16 MiB). A plan carries the data files of the
+/// dataset tables it scans, about 200 bytes each (docs/scale.md): 256 MiB
+/// is a million files.
+const GRPC_MAX_MESSAGE: u32 = 256 << 20;
+
 /// A scheduler's address from `df://HOST[:PORT]`.
 pub fn scheduler_address(url: &str) -> Result<(String, u16), ClusterError> {
     let bad = |detail: &str| ClusterError::Url { url: url.to_string(), detail: detail.to_string() };
@@ -115,6 +121,9 @@ pub async fn run_scheduler(opts: SchedulerOptions) -> Result<(), ClusterError> {
         .with_override_session_builder(Arc::new(move |config| scheduler_session(config, &stores)))
         .with_no_executors_grace_period_seconds(timeout);
     config.bind_host = opts.bind.ip().to_string();
+    config.grpc_server_max_decoding_message_size = GRPC_MAX_MESSAGE;
+    config.grpc_server_max_encoding_message_size = GRPC_MAX_MESSAGE;
+    config.grpc_client_max_message_size = GRPC_MAX_MESSAGE;
     config.executor_timeout_seconds = timeout;
     config.expire_dead_executor_interval_seconds = timeout.div_ceil(3).max(1);
     config.override_logical_codec = Some(Arc::new(codec::TrawlLogicalCodec::default()));
@@ -162,6 +171,8 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), ClusterError> {
         work_dir: opts.work_dir.as_ref().map(|p| p.to_string_lossy().into_owned()),
         print_thread_info: false,
         executor_heartbeat_interval_seconds: opts.heartbeat.as_secs().max(1),
+        grpc_max_decoding_message_size: GRPC_MAX_MESSAGE,
+        grpc_max_encoding_message_size: GRPC_MAX_MESSAGE,
         override_function_registry: Some(Arc::new(function_registry())),
         override_runtime_producer: Some(Arc::new(move |_| runtime(&runtime_stores, temp.as_ref()))),
         override_config_producer: Some(Arc::new(client_config_base)),
@@ -173,8 +184,15 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), ClusterError> {
 
 /// The Ballista part of every trawl session's config: trawl's codec.
 fn client_config_base() -> SessionConfig {
-    SessionConfig::new_with_ballista()
+    with_trawl_ballista_config(SessionConfig::new_with_ballista())
+}
+
+/// Ballista's settings as trawl sets them on every side: trawl's codec
+/// for its tables and room for plans that name many files.
+fn with_trawl_ballista_config(config: SessionConfig) -> SessionConfig {
+    config
         .with_ballista_logical_extension_codec(Arc::new(codec::TrawlLogicalCodec::default()))
+        .with_ballista_grpc_client_max_message_size(GRPC_MAX_MESSAGE as usize)
 }
 
 /// How long [`connect`]'s probe query may wait for an executor.
@@ -199,7 +217,7 @@ pub async fn connect(url: &str) -> Result<Engine, ClusterError> {
     let scheduler = format!("http://{host}:{port}");
     let session = move |config: SessionConfig| -> Result<SessionContext, QueryError> {
         let config = config.with_option_extension(ballista_core::config::BallistaConfig::default());
-        let config = config.with_ballista_logical_extension_codec(Arc::new(codec::TrawlLogicalCodec::default()));
+        let config = with_trawl_ballista_config(config);
         let state = SessionStateBuilder::new().with_default_features().with_config(config).build();
         Ok(SessionContext::new_with_state(state.upgrade_for_ballista(scheduler.clone())?))
     };

@@ -357,7 +357,8 @@ mod tests {
     fn a_table_decodes_from_its_encoding() {
         let file = DataFile {
             table: "api_calls",
-            path: "api_calls/node=a/hour=2026-12-07T06/part-1.parquet".into(),
+            path: "api_calls/node=node-017/hour=2026-12-07T06/part-00003-6a1f0c2e-9b7d-4c1e-8f3a-2d5b7e9c1a40.parquet"
+                .into(),
             size: 4096,
             rows: Some(12),
             node: "a".into(),
@@ -372,6 +373,11 @@ mod tests {
         assert_eq!(back.location, "s3://b/p");
         assert_eq!(back.schema, t.schema);
         assert!(DatasetTable::decode(br#"{"table":"nope"}"#).is_err());
+        // What a file adds to a plan sent to a cluster (docs/scale.md).
+        let one = t.encode().len();
+        let two =
+            DatasetTable::new(&trawl_schemas::API_CALLS, "s3://b/p", vec![back.files[0].clone(); 2]).encode().len();
+        assert!((200..260).contains(&(two - one)), "{} bytes per file", two - one);
     }
 
     #[test]
