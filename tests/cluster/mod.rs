@@ -362,3 +362,60 @@ fn an_executor_killed_mid_query_has_its_tasks_run_again_and_losing_all_fails_cle
     drop(cluster);
     fs::remove_dir_all(&dir).ok();
 }
+
+/// The command lines of the Helm chart's scheduler and executors
+/// (deploy/helm/trawl/templates/cluster.yaml), with its template values
+/// filled in and 127.0.0.1 for the pod's address, are ones trawl runs: the
+/// executor registers with the scheduler.
+#[test]
+fn the_helm_charts_cluster_command_lines_are_ones_trawl_runs() {
+    let chart =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/helm/trawl/templates/cluster.yaml"))
+            .unwrap_or_default();
+    let args_of = |name: &str| -> Vec<String> {
+        chart
+            .lines()
+            .skip_while(|l| l.trim() != format!("- name: {name}"))
+            .skip_while(|l| l.trim() != "args:")
+            .skip(1)
+            .map_while(|l| l.trim().strip_prefix("- ").map(str::to_string))
+            .collect()
+    };
+    let (scheduler, executor) = (args_of("scheduler"), args_of("executor"));
+    assert_eq!(scheduler[..2], ["cluster".to_string(), "scheduler".to_string()], "{scheduler:?}");
+    assert_eq!(executor[..2], ["cluster".to_string(), "executor".to_string()], "{executor:?}");
+    let dir = scratch("cluster-helm");
+    let (port, data, tasks) = (free_port(), free_port(), free_port());
+    let fill = |a: &String| -> String {
+        let a = a
+            .replace("0.0.0.0:50050", &format!("127.0.0.1:{port}"))
+            .replace("0.0.0.0:50051", &format!("127.0.0.1:{data}"))
+            .replace("--grpc-port=50052", &format!("--grpc-port={tasks}"))
+            .replace("{{ .Values.cluster.executorTimeout }}", "30")
+            .replace("{{ .Values.cluster.slots }}", "1")
+            .replace("$(POD_IP)", "127.0.0.1")
+            .replace("/work", &dir.join("work").display().to_string());
+        match a.split_once("df://") {
+            Some((flag, _)) => format!("{flag}df://127.0.0.1:{port}"),
+            None => a,
+        }
+    };
+    let run = |args: &[String], log: &str| -> Child {
+        assert!(args.iter().all(|a| !a.contains("{{")), "a template value left: {args:?}");
+        let log = fs::File::create(dir.join(log)).unwrap_or_else(|e| panic!("{e}"));
+        Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).stderr(log).spawn().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut s = run(&scheduler.iter().map(fill).collect::<Vec<_>>(), "scheduler.log");
+    let mut e = run(&executor.iter().map(fill).collect::<Vec<_>>(), "executor.log");
+    let registered =
+        || fs::read_to_string(dir.join("executor.log")).unwrap_or_default().contains("registration succeed");
+    let start = Instant::now();
+    while !registered() && start.elapsed() < Duration::from_secs(60) && matches!(e.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = fs::read_to_string(dir.join("executor.log")).unwrap_or_default();
+    let _ = (e.kill(), s.kill(), e.wait(), s.wait());
+    assert!(registered(), "the chart's executor did not register:\n{log}");
+    assert!(log.contains(&format!("shuffle data on 127.0.0.1:{data}, tasks on port {tasks}")), "{log}");
+    fs::remove_dir_all(&dir).ok();
+}
