@@ -22,7 +22,7 @@ count=${COUNT:-200000}
 if [ -n "${1:-}" ]; then
   bin=$(realpath "$1")
 else
-  cargo build --release --quiet
+  cargo build --release --quiet --features cluster
   bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/trawl")
 fi
 out=$(mktemp -d)

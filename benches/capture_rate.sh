@@ -30,7 +30,7 @@ secs=${SECS:-5}
 payload=${PAYLOAD:-18}
 cores=${CORES:-split}
 case $cores in split) tool_cpu=1 ;; shared) tool_cpu=0 ;; *) echo "CORES: split or shared" >&2; exit 2 ;; esac
-cargo build --release --quiet
+cargo build --release --quiet --features cluster
 cargo build --release --quiet --example udp_rate -p trawl-capture
 bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/trawl")
 gen=$(realpath "${CARGO_TARGET_DIR:-target}/release/examples/udp_rate")

@@ -10,8 +10,20 @@ bench_setup() {
     mkdir -p "$(dirname "$cap")"
     "${3:-benches/make_http_capture.sh}" "$cap" "${4:-1024}"
   fi
-  cargo build --release --quiet
+  # Release builds carry the query cluster (`--features cluster`).
+  cargo build --release --quiet --features cluster
   bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/trawl")
+}
+
+# both_shapes: the two traffic shapes of the dataset and cluster
+# benchmarks, recorded when missing: sets $api (request-dense,
+# benches/data/api-150m.pcap) and $bulk (benches/data/http-300m.pcap),
+# and $bin.
+both_shapes() {
+  bench_setup benches/data/api-150m.pcap benches/data/api-150m.pcap benches/make_api_capture.sh 150
+  api=$cap
+  bench_setup benches/data/http-300m.pcap benches/data/http-300m.pcap benches/make_http_capture.sh 300
+  bulk=$cap
 }
 
 # measure LABEL COMMAND...: runs COMMAND under GNU time and prints
@@ -38,3 +50,21 @@ summarize() {
       }
     }'
 }
+
+# rotate CAPTURE DIR N: cut CAPTURE into N files named as trawl capture
+# names them (sorting by time), left in $out as node-a-NNNN.pcap (needs
+# $out, a scratch folder).
+rotate() {
+  local frames per
+  frames=$(capinfos -Mc "$1" | awk '/Number of packets/ { print $NF }')
+  per=$(( (frames + $3 - 1) / $3 ))
+  mkdir -p "$out/split" "$2"
+  rm -f "$out/split"/*
+  editcap -c "$per" "$1" "$out/split/x.pcap"
+  local i=0
+  for f in $(ls "$out/split" | sort); do
+    mv "$out/split/$f" "$out/node-a-$(printf %04d $i).pcap"
+    i=$((i + 1))
+  done
+}
+

@@ -23,28 +23,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/common.sh
 runs=${1:-3}
-bench_setup benches/data/api-150m.pcap benches/data/api-150m.pcap benches/make_api_capture.sh 150
-api=$cap
-bench_setup benches/data/http-300m.pcap benches/data/http-300m.pcap benches/make_http_capture.sh 300
-bulk=$cap
+both_shapes
 out=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
-
-# rotate CAPTURE DIR N: cut CAPTURE into N files named as trawl capture
-# names them (sorting by time).
-rotate() {
-  local frames per
-  frames=$(capinfos -Mc "$1" | awk '/Number of packets/ { print $NF }')
-  per=$(( (frames + $3 - 1) / $3 ))
-  mkdir -p "$out/split" "$2"
-  rm -f "$out/split"/*
-  editcap -c "$per" "$1" "$out/split/x.pcap"
-  local i=0
-  for f in $(ls "$out/split" | sort); do
-    mv "$out/split/$f" "$out/node-a-$(printf %04d $i).pcap"
-    i=$((i + 1))
-  done
-}
 
 cpu_of() { /usr/bin/time -f "%U %S" -o "$out/t" "$@" >/dev/null 2>"$out/err" || { cat "$out/err" >&2; exit 1; }; awk '{ print $1 + $2 }' "$out/t"; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

@@ -18,7 +18,7 @@ if [ ! -f "$cap" ]; then
   mkdir -p benches/data
   benches/make_http_capture.sh "$cap" 1024
 fi
-cargo build --release --quiet
+cargo build --release --quiet --features cluster
 bin=${CARGO_TARGET_DIR:-target}/release/trawl
 if [ ! -f "$snap/manifest.json" ]; then
   "$bin" analyze "$cap" -o "$snap" --force --quiet
