@@ -74,15 +74,20 @@ approx_percentile_cont(latency_ms, 0.99) AS p99 FROM calls GROUP BY endpoint ORD
 # $out/LABEL, its answer kept in $out/LABEL.csv (compared afterwards).
 timed() {
   local label=$1; shift
-  local s e
-  s=$(date +%s.%N)
-  "$bin" sql "$ds" --format csv -j 2 -c "$q" "$@" > "$out/$label.csv"
+  wall "$out/$label" "$bin" sql "$ds" --format csv -j 2 -c "$q" "$@" > "$out/$label.csv"
   tail -n +2 "$out/$label.csv" | sed "s/^/$label,/" >> "$out/answers"
-  e=$(date +%s.%N)
-  awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }' >> "$out/$label"
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# wall FILE COMMAND...: runs COMMAND (its output to stdout) and appends
+# its wall seconds to FILE.
+wall() {
+  local file=$1; shift
+  local s e
+  s=$(date +%s.%N)
+  "$@"
+  e=$(date +%s.%N)
+  awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }' >> "$file"
+}
 
 # breakdown LOGS: from a cluster's logs, per job (after the probe jobs):
 # planning ms, and per stage the tasks and their summed and longest ms.
@@ -117,8 +122,7 @@ run_shape() {
   for r in $(seq "$runs"); do
     timed local
     # Opening the dataset alone (its Delta logs read, the catalog made).
-    s=$(date +%s.%N); "$bin" sql "$ds" -c "SELECT 1" >/dev/null; e=$(date +%s.%N)
-    awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }' >> "$out/open"
+    wall "$out/open" "$bin" sql "$ds" -c "SELECT 1" >/dev/null
     start_cluster 1 2
     timed c1 --cluster "$url"
     rm -rf "$out/logs-c1-$r"; cp -r "$logs" "$out/logs-c1-$r"
@@ -127,8 +131,7 @@ run_shape() {
     timed c2 --cluster "$url"
     rm -rf "$out/logs-c2-$r"; cp -r "$logs" "$out/logs-c2-$r"
     # The probe alone: open the dataset, connect, one trivial job.
-    s=$(date +%s.%N); "$bin" sql "$ds" --cluster "$url" -c "SELECT 1" >/dev/null; e=$(date +%s.%N)
-    awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }' >> "$out/probe"
+    wall "$out/probe" "$bin" sql "$ds" --cluster "$url" -c "SELECT 1" >/dev/null
     stop_cluster
   done
   # Endpoints and counts must be identical. The percentiles are

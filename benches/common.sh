@@ -51,6 +51,9 @@ summarize() {
     }'
 }
 
+# median: the median of the numbers on stdin, one a line.
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
 # rotate CAPTURE DIR N: cut CAPTURE into N files named as trawl capture
 # names them (sorting by time), left in $out as node-a-NNNN.pcap (needs
 # $out, a scratch folder).

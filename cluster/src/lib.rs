@@ -44,7 +44,7 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
 /// The largest gRPC message any trawl cluster process sends or takes
 /// (Ballista's default is 16 MiB). A plan carries the data files of the
-/// dataset tables it scans, about 200 bytes each (docs/scale.md): 256 MiB
+/// dataset tables it scans, about 230 bytes each (docs/scale.md): 256 MiB
 /// is a million files.
 const GRPC_MAX_MESSAGE: u32 = 256 << 20;
 
