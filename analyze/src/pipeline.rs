@@ -34,7 +34,7 @@ use crate::kube::peers::PeerNames;
 use crate::kube::{Cluster, Context};
 use crate::output::{Builders, Sink, TickBatches};
 use crate::packets::{FrameRef, PacketIndex};
-use crate::records::{IssueRow, Keyed, PHASE_READER, Record, VSHARDS};
+use crate::records::{IssueRow, Keyed, PHASE_READER, Record, VSHARDS, worker_of};
 use crate::stats::Stats;
 use trawl_proto::dns_answers::Answer;
 
@@ -841,7 +841,7 @@ fn work(
             peers.record(*ordinal, answers);
         }
         let mut flow_ids = Vec::new();
-        for p in tick.pkts.iter().filter(|p| p.vshard as u32 % threads == me) {
+        for p in tick.pkts.iter().filter(|p| worker_of(p.vshard, threads) == me) {
             let data = tick.chunks.get(p.chunk as usize).map_or(&[][..], |c| c.as_slice());
             let start = p.base as usize + p.ip.payload_off;
             let payload = data.get(start..start + p.ip.payload_len).unwrap_or(&[]);

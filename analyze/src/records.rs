@@ -18,9 +18,17 @@ pub use crate::tcp_analysis::TcpMetrics;
 /// (virtual shard, ordinal, phase, flow_id, seq): see the module docs.
 pub type SortKey = (u8, u64, u8, u64, u32);
 
-/// Virtual shards: flows are hashed onto these, and each worker owns the
-/// virtual shards `i` with `i % threads == worker`.
+/// Virtual shards: flows are hashed onto these, and each worker owns a
+/// contiguous range of them ([`worker_of`]).
 pub const VSHARDS: u8 = 64;
+
+/// The worker (of `threads`) that owns virtual shard `vshard`: worker 0
+/// the first `VSHARDS / threads`, and so on. Ranges, not interleaving, so
+/// that a tick's rows in key order are each worker's batch in turn, and
+/// the writer hands the Parquet writer one batch per worker per tick.
+pub fn worker_of(vshard: u8, threads: u32) -> u32 {
+    vshard as u32 * threads / VSHARDS as u32
+}
 
 /// Phase of rows produced by the reader (decode problems).
 pub const PHASE_READER: u8 = 0;

@@ -15,7 +15,7 @@ use trawl_schemas::{ColumnType, Table};
 
 use crate::Error;
 use crate::packets::PacketIndex;
-use crate::records::{Keyed, VSHARDS};
+use crate::records::{Keyed, worker_of};
 
 use super::builders::{Sorted, Tables, TickBatches};
 
@@ -259,41 +259,31 @@ pub fn packets_batch(index: &PacketIndex) -> Result<Option<RecordBatch>, Error> 
 }
 
 /// Writes one table's rows of a tick. Each worker's rows are sorted by
-/// key, virtual shard first, and a virtual shard belongs to one worker:
-/// the tick's order is its virtual shards in turn, each a zero-copy
-/// slice of one batch. With `ids`, the first column is the row's 1-based
-/// number in the final order, counted on from `ids` (`api_calls.id`).
+/// key, virtual shard first, and each worker owns a contiguous range of
+/// virtual shards ([`crate::records::worker_of`]): the tick's order is
+/// the workers' batches in turn, each written whole (no copy). With
+/// `ids`, the first column is the row's 1-based number in the final
+/// order, counted on from `ids` (`api_calls.id`).
 pub fn write_tick(
     out: &mut dyn TableOut,
     ticks: &[TickBatches],
     table: impl Fn(&TickBatches) -> &Sorted,
     mut ids: Option<&mut u64>,
 ) -> Result<(), Error> {
-    let n = ticks.len();
-    let mut ranges = vec![(0usize, 0usize); VSHARDS as usize];
+    let n = ticks.len() as u32;
     for (w, tb) in ticks.iter().enumerate() {
-        let keys = &table(tb).0;
-        let mut i = 0;
-        while i < keys.len() {
-            let vs = keys[i].0;
-            let start = i;
-            while i < keys.len() && keys[i].0 == vs {
-                i += 1;
-            }
-            if vs as usize % n != w {
-                return Err(Error::Internal(format!("virtual shard {vs} came from worker {w}")));
-            }
-            ranges[vs as usize] = (start, i - start);
-        }
-    }
-    for (vs, &(start, len)) in ranges.iter().enumerate() {
-        if len == 0 {
+        let (keys, batch) = table(tb);
+        if keys.is_empty() {
             continue;
         }
-        let mut batch = table(&ticks[vs % n]).1.slice(start, len);
+        if let Some(k) = keys.iter().find(|k| worker_of(k.0, n) != w as u32) {
+            return Err(Error::Internal(format!("virtual shard {} came from worker {w}", k.0)));
+        }
+        let mut batch = batch.clone();
         if let Some(next) = ids.as_deref_mut() {
-            let numbers = arrow_array::UInt64Array::from_iter_values(*next..*next + len as u64);
-            *next += len as u64;
+            let len = batch.num_rows() as u64;
+            let numbers = arrow_array::UInt64Array::from_iter_values(*next..*next + len);
+            *next += len;
             let mut cols = batch.columns().to_vec();
             cols[0] = Arc::new(numbers);
             batch = RecordBatch::try_new(batch.schema(), cols).map_err(|e| Error::Internal(e.to_string()))?;
