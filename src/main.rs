@@ -32,16 +32,15 @@ mod sql_shell;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc v3's `mi_option_purge_delay` (its index in `mi_option_e`
-/// of libmimalloc-sys 0.1.49, pinned in Cargo.toml).
+/// mimalloc's `mi_option_purge_delay`: its index in `mi_option_e` of
+/// libmimalloc-sys 0.1.49 (pinned in Cargo.toml), in v2 as in v3.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Memory freed and not reused within this many milliseconds goes back to
-/// the OS. mimalloc's default (1 s in v3, 10 ms in v2) hands memory back
-/// between two batches of a run, and the kernel must then zero it again
-/// (as 2 MiB transparent huge pages) when the next batch touches it: a
-/// third of a request-dense run's CPU went to `clear_page_erms`
-/// (docs/performance.md). Five seconds keeps a run's working set while
+/// the OS. mimalloc's default (10 ms in v2) hands memory back between
+/// two batches of a run, and the kernel must then zero it again when the
+/// next batch touches it: with it, up to a third of a request-dense
+/// run's CPU went to `clear_page_erms` (docs/performance.md). Five seconds keeps a run's working set while
 /// it runs; long-lived processes (`mcp`, `index --follow`) still shrink
 /// when idle.
 const PURGE_DELAY_MS: std::os::raw::c_long = 5_000;
