@@ -64,6 +64,13 @@ pub fn writer_properties(table: &Table) -> WriterProperties {
         if matches!(c.name, "request_body" | "response_body" | "url" | "path" | "detail" | "community_id" | "history") {
             props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
         }
+        // Times, numbers and client ports are close to one value per row:
+        // interning them cost CPU and, once the dictionary filled, the
+        // file was larger than plain zstd (measured per column on both
+        // benchmark captures, docs/performance.md).
+        if c.ty == ColumnType::Timestamp || unique_per_row(table.name, c.name) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(c.name), false);
+        }
         // Bodies: Snappy costs a fraction of zstd's CPU (and measured
         // less than LZ4 here), and much of what crosses networks
         // (media, archives, TLS) does not compress anyway.
@@ -100,6 +107,16 @@ pub fn writer_properties(table: &Table) -> WriterProperties {
         }
     }
     props.build()
+}
+
+/// Numeric columns whose values are (nearly) unique per row of `table`.
+fn unique_per_row(table: &str, column: &str) -> bool {
+    match column {
+        "id" | "frame_number" | "elapsed_time_us" | "duration_us" | "src_port" => true,
+        "index" => table == trawl_schemas::API_CALLS.name,
+        "flow_id" => table == trawl_schemas::FLOWS.name,
+        _ => false,
+    }
 }
 
 /// Where one table's batches go, in their final order.
