@@ -32,28 +32,6 @@ mod sql_shell;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay`: its index in `mi_option_e` of
-/// libmimalloc-sys 0.1.49 (pinned in Cargo.toml), in v2 as in v3.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Memory freed and not reused within this many milliseconds goes back to
-/// the OS. mimalloc's default (10 ms in v2) hands memory back between
-/// two batches of a run, and the kernel must then zero it again when the
-/// next batch touches it: with it, up to a third of a request-dense
-/// run's CPU went to `clear_page_erms` (docs/performance.md). Five seconds keeps a run's working set while
-/// it runs; long-lived processes (`mcp`, `index --follow`) still shrink
-/// when idle.
-const PURGE_DELAY_MS: std::os::raw::c_long = 5_000;
-
-/// Sets [`PURGE_DELAY_MS`], unless `MIMALLOC_PURGE_DELAY` is set.
-#[allow(unsafe_code)]
-fn keep_freed_memory() {
-    // SAFETY: sets a plain integer option (an index within the option
-    // list: mimalloc ignores one outside it); mimalloc reads it at its
-    // next purge. No pointers, no memory is touched.
-    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
-}
-
 /// Exit code when an input was damaged: analysed up to the damage.
 pub(crate) const EXIT_DAMAGED: u8 = 3;
 /// Exit code for bad input or usage.
@@ -335,7 +313,6 @@ struct AnalyzeArgs {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
     // Two of trawl's TLS clients bring rustls with different crypto
     // backends (kube's with ring, object storage's with aws-lc-rs), and
     // rustls then refuses to pick one itself: the process chooses ring.

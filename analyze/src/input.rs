@@ -261,7 +261,10 @@ fn read_more(src: &mut Source, buf: &mut Vec<u8>, want: usize) -> io::Result<boo
 }
 
 /// Chunks kept for reuse once the workers are done with them.
-const CHUNK_POOL: usize = 32;
+/// Chunks kept for reuse (recycled once no tick holds them): enough for
+/// the ticks in flight ([`crate::pipeline`]), so that reading rarely
+/// allocates, and no more, since each is a chunk of resident memory.
+const CHUNK_POOL: usize = 8;
 
 impl CaptureReader {
     /// Opens a capture, detecting gzip and the container format.

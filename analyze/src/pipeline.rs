@@ -74,7 +74,7 @@ impl Default for Options {
             k8s: Vec::new(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             flow: FlowConfig::default(),
-            chunk_size: 4 << 20,
+            chunk_size: 2 << 20,
             max_frag_datagrams: 4096,
             schemas: None,
         }
@@ -335,7 +335,10 @@ fn run_with(
     let mut out_txs: Vec<SyncSender<WorkerOut>> = Vec::new();
     let mut out_rxs: Vec<Receiver<WorkerOut>> = Vec::new();
     for _ in 0..threads {
-        let (t, r) = sync_channel(4);
+        // Two ticks queued per worker keep it busy while the reader cuts
+        // the next; each queued tick pins its chunks (up to 12 MB of
+        // frames on bulk traffic), so no more.
+        let (t, r) = sync_channel(2);
         tick_txs.push(t);
         tick_rxs.push(r);
         let (t, r) = sync_channel(1);

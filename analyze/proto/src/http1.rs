@@ -831,7 +831,11 @@ impl Parser for Http1Conn {
                 _ => {}
             }
             let d = &mut self.dirs[i];
-            d.buf.clear();
+            // Closed connections linger in the flow table (for late
+            // packets) while the parser reads nothing more: its buffers
+            // go now, not at the end of the linger.
+            d.buf = Vec::new();
+            d.raw = Vec::new();
             d.phase = Phase::Closed;
         }
         while let Some(slot) = self.slots.pop_front() {
@@ -840,6 +844,7 @@ impl Parser for Http1Conn {
                 if slot.request.is_some() && slot.response.is_none() { Some("no_response".to_string()) } else { None };
             self.emit(slot, error);
         }
+        self.slots = VecDeque::new();
         self.resp_next = self.resp_next.max(self.slot_base);
     }
 

@@ -19,7 +19,11 @@ use crate::records::{Keyed, worker_of};
 
 use super::builders::{Sorted, Tables, TickBatches};
 
-const ROW_GROUP_BYTES: usize = 128 << 20;
+/// A table's row group is closed once this many bytes of it are buffered
+/// (encoded and compressed pages, held in memory until the row group is
+/// written out): on bulk traffic, where stored bodies fill row groups,
+/// this is the writer's largest buffer (docs/performance.md, memory).
+const ROW_GROUP_BYTES: usize = 32 << 20;
 
 /// One Parquet file being written.
 pub struct ParquetTable {
