@@ -46,9 +46,10 @@ impl TableBuilder {
         self.opt_str(target);
         let (path, query) = target.map(split_target).unwrap_or(("", None));
         self.opt_str(target.map(|_| path));
-        let params: Vec<(String, String)> =
-            query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
-        self.map(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // Borrowed from the target unless a name or value is escaped.
+        let params: Vec<(std::borrow::Cow<str>, std::borrow::Cow<str>)> =
+            query.map(|q| form_urlencoded::parse(q.as_bytes()).collect()).unwrap_or_default();
+        self.map(params.iter().map(|(k, v)| (&**k, &**v)));
         self.opt_str(req.and_then(|m| m.header("host").or(m.header(":authority"))));
         let version = req.and_then(|m| m.version).or(resp.and_then(|m| m.version));
         let version = match (ex.stream_id, version) {

@@ -5,6 +5,7 @@
 //! their columns are owed a null, and owed nulls are appended as one run
 //! when the group is next filled or the batch ends.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -297,8 +298,15 @@ impl TableBuilder {
     pub(super) fn opt_str(&mut self, v: Option<&str>) {
         if let Some(Col::Str(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("string") }
     }
+    /// An address in its text form, formatted straight into the column.
     pub(super) fn ip(&mut self, v: &IpAddr) {
-        self.str(&v.to_string())
+        if let Some(Col::Str(b)) = self.next_col() {
+            // Writing to a builder cannot fail.
+            let _ = write!(b, "{v}");
+            b.append_value("");
+        } else {
+            self.mismatch("string")
+        }
     }
     pub(super) fn opt_bin(&mut self, v: Option<&[u8]>) {
         if let Some(Col::Bin(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("binary") }
@@ -323,19 +331,24 @@ impl TableBuilder {
         }
     }
     /// A header map: repeated names joined by ", ", in first-seen order.
+    /// Written straight from the message's header buffer (no list of
+    /// pairs, no joined copies).
     pub(super) fn headers(&mut self, m: Option<&Message>) {
-        let h: Vec<(&str, &str)> = m.map(|m| m.headers.iter().collect()).unwrap_or_default();
         if let Some(Col::Map(b)) = self.next_col() {
-            for (i, (k, v)) in h.iter().enumerate() {
-                if h[..i].iter().any(|(pk, _)| pk == k) {
-                    continue;
-                }
-                b.keys().append_value(k);
-                if h[i + 1..].iter().any(|(nk, _)| nk == k) {
-                    let joined: Vec<&str> = h[i..].iter().filter(|(nk, _)| nk == k).map(|(_, v)| *v).collect();
-                    b.values().append_value(joined.join(", "));
-                } else {
-                    b.values().append_value(v);
+            if let Some(m) = m {
+                let h = &m.headers;
+                for (i, (k, v)) in h.iter().enumerate() {
+                    if h.iter().take(i).any(|(pk, _)| pk == k) {
+                        continue;
+                    }
+                    b.keys().append_value(k);
+                    let values = b.values();
+                    let _ = values.write_str(v);
+                    for (_, later) in h.iter().skip(i + 1).filter(|(nk, _)| *nk == k) {
+                        let _ = values.write_str(", ");
+                        let _ = values.write_str(later);
+                    }
+                    values.append_value("");
                 }
             }
             if b.append(true).is_err() {
