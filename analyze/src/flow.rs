@@ -539,6 +539,9 @@ impl FlowTable {
         t.closed = true;
         t.l7.close(at, reason);
         self.drain_l7(f, t);
+        if reason == CloseReason::Fin {
+            t.l7.retire();
+        }
     }
 
     fn drain_l7(&mut self, f: &Flow, t: &mut Tcp) {

@@ -40,6 +40,14 @@ pub(crate) enum L7 {
         requester: usize,
         before: Option<(Protocol, Box<dyn Parser>)>,
     },
+    /// The connection ended with FIN both ways and its parser's rows were
+    /// taken: what the flow row needs is kept, the parser is freed
+    /// (closed connections linger in the flow table for 60 s of capture
+    /// time; on connection-heavy traffic tens of thousands of them).
+    Closed {
+        protocol: Protocol,
+        counts: Counts,
+    },
     Unknown,
 }
 
@@ -57,7 +65,7 @@ impl L7 {
     /// the first bytes are the start of the conversation.
     pub fn feed(&mut self, ctx: &L7Ctx<'_>, started_clean: bool, dir: usize, e: StreamEvent<'_>) {
         match self {
-            L7::Unknown => {}
+            L7::Unknown | L7::Closed { .. } => {}
             L7::Active { parser, requester, .. } => {
                 let side = side_of(dir, *requester);
                 match e {
@@ -150,7 +158,17 @@ impl L7 {
     pub fn outcome(&self) -> Option<(Protocol, Counts)> {
         match self {
             L7::Active { protocol, parser, .. } => Some((*protocol, parser.counts())),
+            L7::Closed { protocol, counts } => Some((*protocol, *counts)),
             L7::Probe { .. } | L7::Unknown => None,
+        }
+    }
+
+    /// Frees the parser of a connection that ended with FIN both ways,
+    /// once its rows were drained: no byte can follow both FINs, so the
+    /// parser would read nothing more.
+    pub fn retire(&mut self) {
+        if let L7::Active { protocol, parser, before: None, .. } = self {
+            *self = L7::Closed { protocol: *protocol, counts: parser.counts() };
         }
     }
 }
