@@ -172,3 +172,37 @@ impl L7 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: i64) -> At {
+        At { tag: t as u64, ts_ns: t }
+    }
+
+    /// A connection closed by FIN both ways gives up its parser once its
+    /// rows are taken, and still reports what it spoke and counted.
+    #[test]
+    fn a_retired_connection_keeps_its_outcome_and_reads_nothing_more() {
+        let ctx = L7Ctx { limits: Limits::default(), schemas: &None };
+        let mut l7 = L7::new((40000, 80));
+        let req = b"GET /api/items/7 HTTP/1.1\r\nHost: shop\r\n\r\n";
+        let resp = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}";
+        l7.feed(&ctx, true, 0, StreamEvent::Data { at: at(1), bytes: req });
+        l7.feed(&ctx, true, 1, StreamEvent::Data { at: at(2), bytes: resp });
+        l7.close(at(3), CloseReason::Fin);
+        let (_, outs) = l7.drain();
+        let rows: usize = outs.iter().flatten().map(|(_, o)| o.exchanges.len()).sum();
+        assert_eq!(rows, 1);
+        let before = l7.outcome();
+        assert_eq!(before.map(|(p, _)| p.layer()), Some("http"));
+        l7.retire();
+        assert!(matches!(l7, L7::Closed { .. }));
+        assert_eq!(l7.outcome(), before);
+        // Bytes after both FINs (none should come) are not parsed.
+        l7.feed(&ctx, true, 0, StreamEvent::Data { at: at(4), bytes: req });
+        let (_, outs) = l7.drain();
+        assert!(outs.iter().all(Option::is_none));
+    }
+}

@@ -137,3 +137,24 @@ pub struct Keyed {
     pub key: SortKey,
     pub record: Record,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every virtual shard has one worker; each worker's shards are one
+    /// contiguous range, in worker order, of near-equal size.
+    #[test]
+    fn workers_own_contiguous_even_ranges_of_virtual_shards() {
+        for threads in [1u32, 2, 3, 4, 7, 64] {
+            let owners: Vec<u32> = (0..VSHARDS).map(|v| worker_of(v, threads)).collect();
+            assert!(owners.windows(2).all(|w| w[0] <= w[1] && w[1] - w[0] <= 1), "{threads}: {owners:?}");
+            assert_eq!((owners[0], owners[VSHARDS as usize - 1]), (0, threads - 1));
+            let sizes: Vec<usize> = (0..threads).map(|w| owners.iter().filter(|&&o| o == w).count()).collect();
+            let (min, max) = (sizes.iter().min(), sizes.iter().max());
+            assert!(max.zip(min).is_some_and(|(a, b)| a - b <= 1), "{threads}: {sizes:?}");
+        }
+        assert_eq!(worker_of(31, 2), 0);
+        assert_eq!(worker_of(32, 2), 1);
+    }
+}
