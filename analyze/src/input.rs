@@ -260,7 +260,6 @@ fn read_more(src: &mut Source, buf: &mut Vec<u8>, want: usize) -> io::Result<boo
     res
 }
 
-/// Chunks kept for reuse once the workers are done with them.
 /// Chunks kept for reuse (recycled once no tick holds them): enough for
 /// the ticks in flight ([`crate::pipeline`]), so that reading rarely
 /// allocates, and no more, since each is a chunk of resident memory.
