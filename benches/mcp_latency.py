@@ -35,6 +35,8 @@ async def timed(s, name, args):
 
 async def main():
     trawl, data, snap, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    # The call whose details are fetched: the middle one of the table.
+    middle = int(sys.argv[5]) if len(sys.argv) > 5 else 5_000_000
     lists = [
         {"kfl": "http && status_code >= 400", "limit": 100},
         {"kfl": 'http && path.startsWith("/api") && method == "POST"', "limit": 100},
@@ -44,7 +46,7 @@ async def main():
     ]
     others = [
         ("get_api_stats", {"kfl": "http", "group_by": "status", "snapshot_id": snap}),
-        ("get_api_call_details", {"id": f"{snap}/5000000"}),
+        ("get_api_call_details", {"id": f"{snap}/{middle}"}),
     ]
     params = StdioServerParameters(command=trawl, args=["mcp", "--data", data, "--quiet"])
     async with stdio_client(params) as (r, w):

@@ -25,4 +25,4 @@ fi
 data=benches/data/mcp-data
 mkdir -p "$data/snapshots"
 ln -sfn "$PWD/$big" "$data/snapshots/calls-${rows}"
-python3 benches/mcp_latency.py "$bin" "$data" "calls-${rows}" "$runs"
+python3 benches/mcp_latency.py "$bin" "$data" "calls-${rows}" "$runs" $((rows / 2))
