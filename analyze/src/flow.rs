@@ -459,7 +459,14 @@ impl FlowTable {
         } else if flags & ACK != 0 && payload_len == 0 && flags & (FIN | RST) == 0 {
             note_history(f, dir, H_ACK);
         }
-        if dir == 0 && t.rtt.is_none() && t.synack && flags & (SYN | ACK) == ACK {
+        // The handshake RTT as tshark's tcp.analysis.initial_rtt: from the
+        // (last) SYN to the first packet with ACK and without SYN, in
+        // either direction and whether or not the SYN-ACK was captured
+        // (asymmetric routing: a capture point that sees one way only).
+        // Unlike tshark, a RST does not complete a handshake: tshark times
+        // a refused connection's RST-ACK too, but shows the figure only
+        // on later frames, which a refused connection does not have.
+        if t.rtt.is_none() && flags & (SYN | ACK | RST) == ACK {
             t.rtt = t.syn_ts.map(|s| p.ts - s);
         }
         let seg = Segment {

@@ -324,7 +324,7 @@ const FLOW_OWN: &[Column] = &[
     opt(
         "handshake_rtt_us",
         Int64,
-        "TCP: time from the SYN to the ACK that completed the handshake, in microseconds: tshark's tcp.analysis.initial_rtt and Kubeshark's handshake_time_us.",
+        "TCP: time from the (last) SYN to the first packet with ACK and without SYN or RST, in either direction (the ACK that completed the handshake; also where the SYN-ACK was not captured), in microseconds: tshark's tcp.analysis.initial_rtt and Kubeshark's handshake_time_us.",
     ),
     opt(
         "initial_rtt_us",

@@ -441,3 +441,64 @@ fn a_receiver_that_stops_reading_shows_zero_windows() {
     assert!(o.status.success(), "recording failed: {}", stderr(&o));
     check(&pcap, &dir.join("live.snap"), false);
 }
+
+/// tshark's `tcp.analysis.initial_rtt` per connection, in microseconds
+/// (truncated, as trawl writes them), keyed by the client's port.
+fn tshark_initial_rtts(pcap: &Path) -> BTreeMap<u64, i64> {
+    let o = Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap_or_default(), "-Y", "tcp.analysis.initial_rtt && tcp.srcport > tcp.dstport"])
+        .args(["-T", "fields", "-e", "tcp.srcport", "-e", "tcp.analysis.initial_rtt"])
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
+    assert!(o.status.success(), "tshark: {}", stderr(&o));
+    let mut m = BTreeMap::new();
+    for l in stdout(&o).lines() {
+        let mut f = l.split('\t');
+        let port = f.next().and_then(|p| p.trim().parse().ok()).unwrap_or(u64::MAX);
+        let s: f64 = f.next().and_then(|s| s.trim().parse().ok()).unwrap_or(-1.0);
+        m.entry(port).or_insert(((s * 1e9).round() as i64) / 1000);
+    }
+    m
+}
+
+/// A capture point that sees one way only (asymmetric routing), or lost
+/// the SYN-ACKs: the handshake is timed as tshark times it, from the SYN
+/// to the first packet with ACK and without SYN, in either direction. The
+/// captures are cut by tshark from two real recordings (the demo shop, and
+/// the lossy link's 40 ms server delay) at test time. (The lossy
+/// recording's first connection is refused, SYN then RST-ACK: neither
+/// tshark's output nor trawl times it; see analyze/src/flow.rs.)
+#[test]
+fn one_way_captures_time_the_handshake_as_tshark_does() {
+    let dir = scratch("one-way");
+    let mut compared = 0;
+    for src in ["demo/checkout.pcap", "scenarios/tcp-loss-delay.pcap"] {
+        for (cut, filter) in [
+            ("no-synack", "!(tcp.flags.syn == 1 && tcp.flags.ack == 1)"),
+            ("client-to-server", "tcp.srcport > tcp.dstport"),
+        ] {
+            let name = format!("{}-{cut}", src.replace('/', "-").trim_end_matches(".pcap"));
+            let pcap = dir.join(format!("{name}.pcap"));
+            let o = Command::new("tshark")
+                .args(["-r", &testdata(src), "-Y", filter, "-w", pcap.to_str().unwrap_or_default()])
+                .output()
+                .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
+            assert!(o.status.success(), "tshark: {}", stderr(&o));
+            let snap = dir.join(format!("{name}.snap"));
+            analyze(&pcap, &snap);
+            let ours: BTreeMap<u64, i64> = flows(&snap)
+                .iter()
+                .filter(|f| f["protocol"] == "tcp")
+                .filter_map(|f| Some((f["src_port"].as_u64()?, f["handshake_rtt_us"].as_i64()?)))
+                .collect();
+            let theirs = tshark_initial_rtts(&pcap);
+            // Every connection of both recordings starts with its SYN.
+            assert!(theirs.len() >= 4, "{name}: tshark timed {} handshakes", theirs.len());
+            assert_eq!(ours, theirs, "{name}");
+            // Without a SYN-ACK there is no SYN to SYN-ACK time.
+            assert!(flows(&snap).iter().all(|f| f["initial_rtt_us"].is_null()), "{name}");
+            compared += theirs.len();
+        }
+    }
+    assert!(compared >= 30, "{compared} handshakes compared");
+}
