@@ -267,6 +267,74 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
+/// The HTTP calls of a capture as (client port, method, path, status),
+/// by trawl and by tshark.
+fn calls_by_trawl_and_tshark(pcap: &str, dir: &Path) -> (Vec<String>, Vec<String>) {
+    let snap = dir.join("out.snap");
+    let o = trawl(&["analyze", pcap, "-o", snap.to_str().unwrap_or_default(), "--force", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = trawl(&[
+        "query",
+        snap.to_str().unwrap_or_default(),
+        "--kfl",
+        "http",
+        "--format",
+        "csv",
+        "--columns",
+        "src_port,method,path,status_code",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut ours: Vec<String> = stdout(&o).lines().skip(1).map(str::to_string).collect();
+    let o = Command::new("tshark")
+        .args(["-r", pcap, "-Y", "http.response", "-T", "fields", "-E", "separator=,"])
+        .args([
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "http.request.method",
+            "-e",
+            "http.response_for.uri",
+            "-e",
+            "http.response.code",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
+    // tshark names the request by its full URI and its method on the request only.
+    let host = "http://127.0.0.1:8000";
+    let mut theirs: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},GET,{},{}", f[0], f.get(2).unwrap_or(&"").trim_start_matches(host), f.get(3).unwrap_or(&""))
+        })
+        .collect();
+    ours.sort();
+    theirs.sort();
+    (ours, theirs)
+}
+
+/// Linux NFLOG captures (link type 239: `iptables -j NFLOG` and `tcpdump
+/// -i nflog:N`) are analysed like any other: testdata/scenarios/nflog.pcap
+/// (recorded by make_nflog.sh: Python's http.server, curl), and a fresh
+/// recording where this machine can make one, give the calls tshark finds.
+#[test]
+fn an_nflog_capture_gives_the_calls_tshark_finds() {
+    let dir = scratch("nflog");
+    let (ours, theirs) = calls_by_trawl_and_tshark(&testdata("scenarios/nflog.pcap"), &dir);
+    assert_eq!(ours, ["58320,GET,/order.json,200", "58322,GET,/missing,404"]);
+    assert_eq!(ours, theirs);
+    if !can_record(&["tcpdump", "iptables", "python3", "curl", "ss"]) {
+        eprintln!("skipping the live NFLOG recording: needs root, unshare, iptables, tcpdump, python3, curl and ss");
+        return;
+    }
+    let pcap = dir.join("live.pcap");
+    let o = Command::new(testdata("scenarios/make_nflog.sh")).arg(&pcap).output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.status.success(), "make_nflog.sh: {}", stderr(&o));
+    let (ours, theirs) = calls_by_trawl_and_tshark(pcap.to_str().unwrap_or_default(), &dir);
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    assert_eq!(ours, theirs);
+}
+
 #[test]
 fn query_filters_calls_with_kfl() {
     let snap = demo_snapshot();

@@ -767,6 +767,7 @@ pub fn link_name(link: u32) -> String {
         113 => "linux_sll".into(),
         228 => "ipv4".into(),
         229 => "ipv6".into(),
+        239 => "nflog".into(),
         276 => "linux_sll2".into(),
         other => format!("{:?} ({other})", DataLink::from(other)).to_lowercase(),
     }

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for link in [0u32, 1, 101, 108, 113, 228, 229, 276] {
+    for link in [0u32, 1, 101, 108, 113, 228, 229, 239, 276] {
         let _ = trawl_analyze::decode::decode(link, data);
     }
 });
