@@ -335,6 +335,60 @@ fn an_nflog_capture_gives_the_calls_tshark_finds() {
     assert_eq!(ours, theirs);
 }
 
+/// `trawl analyze` killed (SIGKILL) at twenty moments spread over the
+/// first two thirds of a run never leaves a partial snapshot under the final name, and the next run
+/// removes the temporaries the killed ones left.
+#[test]
+fn analyze_killed_at_any_moment_leaves_nothing_partial() {
+    let dir = scratch("killed");
+    let inputs = dir.join("captures");
+    fs::create_dir_all(&inputs).ok();
+    // A long enough run of real traffic: the demo capture 300 times over.
+    for i in 0..300 {
+        fs::copy(testdata("demo/checkout.pcap"), inputs.join(format!("part-{i:03}.pcap"))).ok();
+    }
+    let run = |out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["analyze", inputs.to_str().unwrap_or_default(), "-o", out.to_str().unwrap_or_default(), "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running trawl: {e}"))
+    };
+    let started = std::time::Instant::now();
+    let full = run(&dir.join("full.snap")).wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(full.status.success());
+    let took = started.elapsed();
+    let temporaries = || {
+        fs::read_dir(&dir)
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).count())
+            .unwrap_or(0)
+    };
+    let out = dir.join("out.snap");
+    let mut killed = 0;
+    for i in 0..20u32 {
+        let mut child = run(&out);
+        std::thread::sleep(took * i / 30);
+        let finished = child.try_wait().ok().flatten().is_some();
+        let _ = child.kill();
+        let _ = child.wait();
+        killed += !finished as u32;
+        if out.exists() {
+            // Only a finished run renames its snapshot into place.
+            let o = trawl(&["query", out.to_str().unwrap_or_default(), "--count"]);
+            assert!(o.status.success() && out.join("manifest.json").exists(), "kill {i}: {}", stderr(&o));
+            fs::remove_dir_all(&out).ok();
+        }
+    }
+    assert!(killed >= 16, "only {killed} of 20 runs were killed before they finished");
+    assert!(temporaries() > 0, "the killed runs left no temporary to clean up");
+    let done = run(&out).wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(done.status.success());
+    assert_eq!(temporaries(), 0, "the next run removes what killed runs left");
+    let count = |snap: &Path| stdout(&trawl(&["query", snap.to_str().unwrap_or_default(), "--count"]));
+    assert_eq!(count(&out), count(&dir.join("full.snap")));
+}
+
 #[test]
 fn query_filters_calls_with_kfl() {
     let snap = demo_snapshot();

@@ -362,7 +362,10 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
         [("downstream_calls_changed", "better", "GET order:42 at 127.0.0.4:6379: 1 -> 0.083 per request")],
         "{d}"
     );
-    let o = trawl(&["diff", &base, &bad, "--format", "junit"]);
+    // (The broken shop's latency regressions are timeouts of a second and
+    // more; a loaded machine moved a live recording's POST /charge p99
+    // from 1 to 31 ms, past the default 20 ms floor: an eighth failure.)
+    let o = trawl(&["diff", &base, &bad, "--format", "junit", "--latency-min-ms", "250"]);
     let x = stdout(&o);
     assert!(
         x.starts_with("<?xml")

@@ -23,6 +23,37 @@ impl Snapshot {
         parent.join(format!(".{name}.tmp-{}", std::process::id()))
     }
 
+    /// Removes what runs killed before they finished (SIGKILL, a crash, a
+    /// power cut) left beside `dest`: temporaries of [`Snapshot::tmp_path`]
+    /// named after a process that is no longer running, and the previous
+    /// output a killed `--force` run had moved aside. Returns how many.
+    /// Where `/proc` is missing, nothing is removed.
+    pub fn remove_stale_temporaries(dest: &Path) -> usize {
+        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "snapshot".into());
+        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let prefix = format!(".{name}.tmp-");
+        if !Path::new("/proc/self").exists() {
+            return 0;
+        }
+        let Ok(entries) = fs::read_dir(parent) else { return 0 };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().to_string();
+            let Some(rest) = file.strip_prefix(&prefix) else { continue };
+            let pid = rest.split('.').next().unwrap_or_default();
+            if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) || pid == std::process::id().to_string() {
+                continue;
+            }
+            if Path::new("/proc").join(pid).exists() {
+                continue;
+            }
+            let p = e.path();
+            let gone = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            removed += gone.is_ok() as usize;
+        }
+        removed
+    }
+
     pub fn begin(dest: &Path, force: bool) -> Result<Snapshot, Error> {
         if dest.exists() && !force {
             return Err(Error::Config(format!(
@@ -30,6 +61,7 @@ impl Snapshot {
                 dest.display()
             )));
         }
+        Snapshot::remove_stale_temporaries(dest);
         let tmp = Snapshot::tmp_path(dest);
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -59,5 +91,33 @@ impl Snapshot {
     /// Removes the temporary directory after a failure.
     pub fn abort(self) {
         let _ = fs::remove_dir_all(&self.tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_temporaries_of_dead_processes_are_removed() {
+        let dir = std::env::temp_dir().join(format!("trawl-stale-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).ok();
+        let dest = dir.join("out.snap");
+        // PID 1 runs; no process has PID 999999999 (above Linux's maximum).
+        for name in [".out.snap.tmp-1", ".out.snap.tmp-999999999", ".out.snap.tmp-999999999.old", ".out.snap.tmp-x"] {
+            fs::create_dir_all(dir.join(name)).ok();
+        }
+        fs::write(dir.join(".other.snap.tmp-999999999"), b"").ok();
+        assert_eq!(Snapshot::remove_stale_temporaries(&dest), 2);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".other.snap.tmp-999999999", ".out.snap.tmp-1", ".out.snap.tmp-x"]);
+        let _ = fs::remove_dir_all(&dir);
     }
 }
