@@ -680,6 +680,16 @@ fn snapshots_live_in_a_workspace_and_travel_as_one_file() {
     assert!(q.status.success(), "{}", stderr(&q));
     let in_window: u64 = stdout(&q).trim().parse().unwrap_or(u64::MAX);
     assert!(in_window > 0 && in_window < 18, "{in_window}: the last 100 ms hold some of the 18 calls");
+    // What a killed index left inside the snapshot, and a killed export
+    // beside its output (named after a process that no longer runs), is
+    // removed by the next index and export.
+    let stale_index = ws.join("incident-1/.index.tmp-999999999");
+    fs::create_dir_all(&stale_index).ok();
+    let o = trawl(&["snapshot", "index", "incident-1", "--workspace", &w, "--force", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stale_index.exists(), "a killed index's temporary is left");
+    let stale_export = dir.join(".w.pcapng.tmp-999999999");
+    fs::write(&stale_export, b"partial").ok();
     // Export by name: the packets of the window, on an interface named
     // after the node (what Wireshark shows as frame.interface_name).
     let pcap = dir.join("w.pcapng");
@@ -693,6 +703,7 @@ fn snapshots_live_in_a_workspace_and_travel_as_one_file() {
     assert!(summary["summary"]["packets"].as_u64().unwrap_or(0) > 0, "{summary}");
     let bytes = fs::read(&pcap).unwrap_or_default();
     assert!(bytes.windows(6).any(|w| w == b"node-a"), "no interface named node-a");
+    assert!(!stale_export.exists(), "a killed export's temporary is left");
     // A name cannot leave the workspace.
     for bad in ["../escape", "/tmp/x", ".."] {
         let o = trawl(&["snapshot", "create", &a, "--name", bad, "--workspace", &w]);

@@ -379,6 +379,8 @@ pub fn index(
         return Err(Error::invalid(snap, "the snapshot holds no node captures"));
     }
     opts.k8s = crate::resolve::snapshot_sidecars(snap)?.1.into_iter().map(|(_, f)| f.path).collect();
+    // What an index killed before it finished left (`.index.tmp-PID`).
+    trawl_analyze::output::Snapshot::remove_stale_temporaries(&snap.join("index"));
     let tmp = index_tmp_path(snap);
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
