@@ -379,9 +379,8 @@ pub fn index(
         return Err(Error::invalid(snap, "the snapshot holds no node captures"));
     }
     opts.k8s = crate::resolve::snapshot_sidecars(snap)?.1.into_iter().map(|(_, f)| f.path).collect();
-    // What an index killed before it finished left (`.index.tmp-PID`).
-    trawl_analyze::output::Snapshot::remove_stale_temporaries(&snap.join("index"));
-    let tmp = index_tmp_path(snap);
+    // What an index killed before it finished left goes first.
+    let tmp = trawl_analyze::output::Snapshot::claim_tmp_path(&snap.join(INDEX_TMP_NAME));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let result = trawl_analyze::analyze_into(&opts, &tmp, snap, progress).map_err(Error::from).and_then(|m| {
@@ -405,5 +404,8 @@ pub fn index(
 
 /// The temporary folder an index of `snap` by this process writes in.
 pub fn index_tmp_path(snap: &Path) -> PathBuf {
-    snap.join(format!(".index.tmp-{}", std::process::id()))
+    trawl_analyze::output::Snapshot::tmp_path(&snap.join(INDEX_TMP_NAME))
 }
+
+/// The name an index's temporary folder is derived from (`.index.tmp-PID`).
+const INDEX_TMP_NAME: &str = "index";

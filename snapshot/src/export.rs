@@ -420,8 +420,7 @@ pub fn write_atomically(
     names: Option<crate::resolve::Names>,
     fill: impl FnOnce(&mut Sink) -> Result<u64, Error>,
 ) -> Result<ExportSummary, Error> {
-    trawl_analyze::output::Snapshot::remove_stale_temporaries(out);
-    let tmp = trawl_analyze::output::Snapshot::tmp_path(out);
+    let tmp = trawl_analyze::output::Snapshot::claim_tmp_path(out);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let w = PcapngOut::new(BufWriter::with_capacity(1 << 20, file), out)?;

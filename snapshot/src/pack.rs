@@ -55,8 +55,7 @@ pub fn pack(snap: &Path, out: &Path, level: i32) -> Result<usize, Error> {
     for f in &list {
         sums.push_str(&format!("{}  {}\n", sha256_file(&snap.join(f))?, f.display()));
     }
-    trawl_analyze::output::Snapshot::remove_stale_temporaries(out);
-    let tmp = trawl_analyze::output::Snapshot::tmp_path(out);
+    let tmp = trawl_analyze::output::Snapshot::claim_tmp_path(out);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut z =
@@ -100,8 +99,7 @@ pub fn unpack(file: &Path, out: &Path) -> Result<usize, Error> {
     let bad = |d: String| Error::invalid(file, d);
     let z = zstd::Decoder::new(f).map_err(|e| bad(format!("not a zstd file: {e}")))?;
     let mut t = tar::Archive::new(z);
-    trawl_analyze::output::Snapshot::remove_stale_temporaries(out);
-    let tmp = trawl_analyze::output::Snapshot::tmp_path(out);
+    let tmp = trawl_analyze::output::Snapshot::claim_tmp_path(out);
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let result = (|| {

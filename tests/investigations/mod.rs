@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{can_record, scratch, stderr, stdout, testdata, trawl};
+use super::{can_record, scratch, stderr, stdout, testdata, trawl, tshark};
 
 fn analyze(pcap: &Path, dir: &Path, name: &str) -> String {
     let snap = dir.join(format!("{name}.snap"));
@@ -377,22 +377,9 @@ fn check(baseline: &Path, broken: &Path, fixed: &Path, rush_pcap: &Path, cached_
 
 /// RFC 3339 time of the request answered by the first 503 of the gateway.
 fn tshark_first_503(pcap: &Path) -> String {
-    let o = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args([
-            "-Y",
-            "http.response.code == 503 && tcp.srcport == 8080",
-            "-T",
-            "fields",
-            "-e",
-            "frame.time_epoch",
-            "-e",
-            "http.time",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
-    let line = String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string();
+    let filter = "http.response.code == 503 && tcp.srcport == 8080";
+    let out = tshark(pcap, &["-Y", filter, "-T", "fields", "-e", "frame.time_epoch", "-e", "http.time"]);
+    let line = out.lines().next().unwrap_or_default().to_string();
     let mut f = line.split('\t').map(|x| x.parse::<f64>().unwrap_or(0.0));
     let (at, took) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
     let ns = ((at - took) * 1e9).round() as i64;

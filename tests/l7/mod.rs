@@ -19,7 +19,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{can_record, scratch, stderr, stdout, testdata, trawl};
+use super::{can_record, scratch, stderr, stdout, testdata, trawl, tshark};
 
 /// Every call of a snapshot, every column, as JSON objects in id order.
 fn calls(snap: &Path) -> Vec<Value> {
@@ -61,17 +61,6 @@ fn analyze(pcap: &Path, snap: &Path, extra: &[&str]) {
     args.extend_from_slice(extra);
     let o = trawl(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-}
-
-fn tshark(pcap: &Path, args: &[&str]) -> String {
-    let o = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
-    assert!(o.status.success(), "tshark: {}", stderr(&o));
-    stdout(&o)
 }
 
 /// Records a scenario with its script, if this machine can; the Python

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{scratch, stderr, stdout, testdata, trawl};
+use super::{scratch, stderr, stdout, testdata, trawl, tshark};
 
 /// Every flow of a snapshot as JSON objects, in flow order.
 fn flows(snap: &Path) -> Vec<Value> {
@@ -30,22 +30,9 @@ fn analyze(pcap: &Path, snap: &Path) {
 
 /// tshark's frame count per TCP stream for each expert flag.
 fn tshark_counts(pcap: &Path, flag: &str) -> BTreeMap<u64, u64> {
-    let o = Command::new("tshark")
-        .args([
-            "-r",
-            pcap.to_str().unwrap_or_default(),
-            "-Y",
-            &format!("tcp.analysis.{flag}"),
-            "-T",
-            "fields",
-            "-e",
-            "tcp.stream",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
-    assert!(o.status.success(), "tshark: {}", stderr(&o));
+    let out = tshark(pcap, &["-Y", &format!("tcp.analysis.{flag}"), "-T", "fields", "-e", "tcp.stream"]);
     let mut m = BTreeMap::new();
-    for l in stdout(&o).lines() {
+    for l in out.lines() {
         *m.entry(l.trim().parse().unwrap_or(u64::MAX)).or_insert(0) += 1;
     }
     m
@@ -243,25 +230,12 @@ fn flag_of_message(m: &str) -> Option<&'static str> {
 /// (frame number, flags) of every frame with TCP expert flags, as tshark
 /// reports them.
 fn tshark_frames(pcap: &Path) -> BTreeMap<u64, Vec<String>> {
-    let o = Command::new("tshark")
-        .args([
-            "-r",
-            pcap.to_str().unwrap_or_default(),
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "_ws.expert.message",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=|",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
+    let out = tshark(
+        pcap,
+        &["-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message", "-E", "occurrence=a", "-E", "aggregator=|"],
+    );
     let mut m = BTreeMap::new();
-    for l in stdout(&o).lines() {
+    for l in out.lines() {
         let (n, msgs) = l.split_once('\t').unwrap_or((l, ""));
         let mut flags: Vec<String> = msgs.split('|').filter_map(flag_of_message).map(String::from).collect();
         flags.sort();
@@ -445,14 +419,10 @@ fn a_receiver_that_stops_reading_shows_zero_windows() {
 /// tshark's `tcp.analysis.initial_rtt` per connection, in microseconds
 /// (truncated, as trawl writes them), keyed by the client's port.
 fn tshark_initial_rtts(pcap: &Path) -> BTreeMap<u64, i64> {
-    let o = Command::new("tshark")
-        .args(["-r", pcap.to_str().unwrap_or_default(), "-Y", "tcp.analysis.initial_rtt && tcp.srcport > tcp.dstport"])
-        .args(["-T", "fields", "-e", "tcp.srcport", "-e", "tcp.analysis.initial_rtt"])
-        .output()
-        .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
-    assert!(o.status.success(), "tshark: {}", stderr(&o));
+    let filter = "tcp.analysis.initial_rtt && tcp.srcport > tcp.dstport";
+    let out = tshark(pcap, &["-Y", filter, "-T", "fields", "-e", "tcp.srcport", "-e", "tcp.analysis.initial_rtt"]);
     let mut m = BTreeMap::new();
-    for l in stdout(&o).lines() {
+    for l in out.lines() {
         let mut f = l.split('\t');
         let port = f.next().and_then(|p| p.trim().parse().ok()).unwrap_or(u64::MAX);
         let s: f64 = f.next().and_then(|s| s.trim().parse().ok()).unwrap_or(-1.0);
@@ -479,11 +449,7 @@ fn one_way_captures_time_the_handshake_as_tshark_does() {
         ] {
             let name = format!("{}-{cut}", src.replace('/', "-").trim_end_matches(".pcap"));
             let pcap = dir.join(format!("{name}.pcap"));
-            let o = Command::new("tshark")
-                .args(["-r", &testdata(src), "-Y", filter, "-w", pcap.to_str().unwrap_or_default()])
-                .output()
-                .unwrap_or_else(|e| panic!("tshark is needed for this test (.ci/run installs it): {e}"));
-            assert!(o.status.success(), "tshark: {}", stderr(&o));
+            tshark(Path::new(&testdata(src)), &["-Y", filter, "-w", pcap.to_str().unwrap_or_default()]);
             let snap = dir.join(format!("{name}.snap"));
             analyze(&pcap, &snap);
             let ours: BTreeMap<u64, i64> = flows(&snap)

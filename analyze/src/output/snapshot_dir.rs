@@ -15,12 +15,27 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The folder temporaries for `dest` are written in, and the prefix of
+    /// their names (`.NAME.tmp-`, then the writing process's id).
+    fn tmp_prefix(dest: &Path) -> (&Path, String) {
+        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "snapshot".into());
+        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        (parent, format!(".{name}.tmp-"))
+    }
+
     /// The temporary directory a snapshot for `dest` is written in by
     /// this process (so that an interrupted run can remove it).
     pub fn tmp_path(dest: &Path) -> PathBuf {
-        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "snapshot".into());
-        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        parent.join(format!(".{name}.tmp-{}", std::process::id()))
+        let (parent, prefix) = Snapshot::tmp_prefix(dest);
+        parent.join(format!("{prefix}{}", std::process::id()))
+    }
+
+    /// [`Snapshot::tmp_path`], once what runs killed before they finished
+    /// left for `dest` is removed ([`Snapshot::remove_stale_temporaries`]):
+    /// what every writer of an output calls before it starts.
+    pub fn claim_tmp_path(dest: &Path) -> PathBuf {
+        Snapshot::remove_stale_temporaries(dest);
+        Snapshot::tmp_path(dest)
     }
 
     /// Removes what runs killed before they finished (SIGKILL, a crash, a
@@ -29,27 +44,26 @@ impl Snapshot {
     /// output a killed `--force` run had moved aside. Returns how many.
     /// Where `/proc` is missing, nothing is removed.
     pub fn remove_stale_temporaries(dest: &Path) -> usize {
-        let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "snapshot".into());
-        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let prefix = format!(".{name}.tmp-");
         if !Path::new("/proc/self").exists() {
             return 0;
         }
+        let (parent, prefix) = Snapshot::tmp_prefix(dest);
+        let own = std::process::id().to_string();
         let Ok(entries) = fs::read_dir(parent) else { return 0 };
         let mut removed = 0;
         for e in entries.flatten() {
             let file = e.file_name().to_string_lossy().to_string();
             let Some(rest) = file.strip_prefix(&prefix) else { continue };
             let pid = rest.split('.').next().unwrap_or_default();
-            if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) || pid == std::process::id().to_string() {
-                continue;
+            let dead = !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && pid != own
+                && !Path::new("/proc").join(pid).exists();
+            if dead {
+                let p = e.path();
+                let gone = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+                removed += gone.is_ok() as usize;
             }
-            if Path::new("/proc").join(pid).exists() {
-                continue;
-            }
-            let p = e.path();
-            let gone = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
-            removed += gone.is_ok() as usize;
         }
         removed
     }
@@ -61,8 +75,7 @@ impl Snapshot {
                 dest.display()
             )));
         }
-        Snapshot::remove_stale_temporaries(dest);
-        let tmp = Snapshot::tmp_path(dest);
+        let tmp = Snapshot::claim_tmp_path(dest);
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
