@@ -23,6 +23,12 @@ pub struct AnalysisArgs {
     /// Out-of-order bytes buffered per TCP direction before a gap is declared.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     max_ooo_bytes: usize,
+    /// Memory for the state of open flows (addresses, counters, TCP and
+    /// parser state; 96MiB, 1GB). Past it, the least recently active flows
+    /// are closed, those never answered first: their rows say `evicted`,
+    /// the manifest counts them (`flow_table_evictions`).
+    #[arg(long, default_value = "96MiB", value_parser = crate::parse_size, value_name = "SIZE")]
+    flow_memory: u64,
     /// Kubernetes sidecar file, or folder of them, naming the pods, services
     /// and nodes behind the addresses: `kubectl get
     /// pods,services,endpointslices,nodes -A -o json` output, a trawl
@@ -56,6 +62,7 @@ impl AnalysisArgs {
         opts.flow.udp_timeout_ns = secs_to_ns("udp-timeout", a.udp_timeout)?;
         opts.flow.limits.max_body_bytes = a.body_cap;
         opts.flow.max_ooo_bytes = a.max_ooo_bytes;
+        opts.flow.max_flow_bytes = usize::try_from(a.flow_memory).unwrap_or(usize::MAX);
         if !a.proto_descriptors.is_empty() {
             let mut sets = Vec::new();
             for f in &a.proto_descriptors {

@@ -153,6 +153,66 @@ fn snapshot_files_are_identical_at_any_thread_count() {
     fs::remove_dir_all(&dir).ok();
 }
 
+/// Writes the small hostile-traffic suite (benches/hostile/) into `dir`.
+fn hostile_captures(dir: &Path, only: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/hostile/make_hostile.py");
+    let mut args = vec![script, dir.to_str().unwrap_or_default(), "--small"];
+    if !only.is_empty() {
+        args.push("--only");
+        args.extend(only);
+    }
+    let o = Command::new("python3").args(&args).output().unwrap_or_else(|e| panic!("python3 (needed for this test): {e}"));
+    assert!(o.status.success(), "make_hostile.py: {}", stderr(&o));
+}
+
+/// Flows evicted under a full flow-state budget are the same at any
+/// thread count: budgets are per virtual shard, not per worker.
+#[test]
+fn a_flood_past_the_flow_budget_gives_identical_snapshots_at_any_thread_count() {
+    let dir = scratch("flood-threads");
+    hostile_captures(&dir, &["syn_flood"]);
+    let input = dir.join("syn_flood.pcap").display().to_string();
+    for j in ["1", "3"] {
+        let out = dir.join(j).display().to_string();
+        let o = trawl(&["analyze", &input, "-q", "-j", j, "--flow-memory", "1MiB", "-o", &out]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let manifest = fs::read_to_string(dir.join("1/manifest.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&manifest).unwrap_or_default();
+    // 20,000 SYNs, about 1,200 of which fit in 1 MiB.
+    let evicted = v["counters"]["flow_table_evictions"].as_u64().unwrap_or(0);
+    assert!((18_000..19_500).contains(&evicted), "{evicted}");
+    assert_eq!(v["counters"]["flows"].as_u64(), Some(20_000));
+    assert_eq!(v["counters"]["flow_table_evictions_answered"].as_u64(), Some(0));
+    for f in ["flows.parquet", "packets.parquet", "manifest.json"] {
+        let a = fs::read(dir.join("1").join(f)).unwrap_or_default();
+        let b = fs::read(dir.join("3").join(f)).unwrap_or_default();
+        assert!(!a.is_empty() && a == b, "{f} differs between 1 and 3 threads");
+    }
+    fs::remove_dir_all(&dir).ok();
+}
+
+/// CI's run of the hostile-traffic suite (docs/security.md), at its small
+/// size: every attack analysed without failing, within the memory budget,
+/// each firing the caps it must. (Throughput is the benchmark's to say:
+/// this is a debug build.)
+#[test]
+fn the_hostile_traffic_suite_holds() {
+    let dir = scratch("hostile");
+    hostile_captures(&dir, &[]);
+    let runner = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/hostile/run.py");
+    let out = dir.join("out").display().to_string();
+    let o = Command::new("python3")
+        .args([runner, env!("CARGO_BIN_EXE_trawl"), dir.to_str().unwrap_or_default(), &out, "--no-speed"])
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{table}\n{}", stderr(&o));
+    // Every case ran and said so.
+    assert_eq!(table.lines().filter(|l| l.ends_with("| ok |")).count(), 21, "{table}");
+    fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn not_a_capture_is_one_line_and_exit_2() {
     let dir = scratch("notcap");

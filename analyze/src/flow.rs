@@ -31,7 +31,7 @@ use crate::decode::{ACK, FIN, Packet, RST, SYN};
 use crate::l7::{L7, L7Ctx};
 use crate::reassembly::{Reassembler, StreamEvent};
 use crate::records::{
-    CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest, tag, untag,
+    CallRow, DirRow, FlowRow, IssueRow, Keyed, PHASE_PACKET, PHASE_SWEEP, Record, StreamDigest, VSHARDS, tag, untag,
 };
 use crate::stats::Stats;
 use crate::tcp_analysis::{Segment, TcpAnalysis};
@@ -45,22 +45,40 @@ pub struct FlowConfig {
     pub udp_timeout_ns: i64,
     /// A closed TCP connection keeps absorbing late packets this long.
     pub close_linger_ns: i64,
-    /// Flows held by one shard at most; beyond it the stalest is closed.
-    pub max_flows: usize,
+    /// Bytes of flow state (the flows' own structures: addresses,
+    /// counters, TCP state, reassembly and parser handles) held in all;
+    /// each virtual shard gets its share, and past it the least recently
+    /// active flows, those never answered first, are closed (`evicted`).
+    pub max_flow_bytes: usize,
     /// Out-of-order bytes buffered per TCP direction.
     pub max_ooo_bytes: usize,
-    /// Out-of-order bytes buffered by one shard in all; past it, the
-    /// direction that brought the shard over gives up its holes.
-    pub max_shard_ooo_bytes: usize,
+    /// Out-of-order bytes buffered by all flows in all (each virtual shard
+    /// gets its share); past it, the direction that brought its shard over
+    /// gives up its holes.
+    pub max_total_ooo_bytes: usize,
     /// L7 caps.
     pub limits: Limits,
     /// Keep a sha256 of each reassembled direction (`trawl debug streams`).
     pub hash_streams: bool,
-    /// Parse-issue rows kept per shard; the rest are counted.
+    /// Parse-issue rows kept in all (each virtual shard its share); the
+    /// rest are counted.
     pub max_issues: u64,
-    /// Unacknowledged segments the TCP analysis of one shard remembers in
-    /// all (each direction also stops at [`crate::tcp_analysis::MAX_UNACKED`]).
-    pub max_shard_unacked: usize,
+    /// Unacknowledged segments the TCP analysis remembers in all (each
+    /// virtual shard its share; each direction also stops at
+    /// [`crate::tcp_analysis::MAX_UNACKED`]).
+    pub max_total_unacked: usize,
+}
+
+/// The default flow-state budget ([`FlowConfig::max_flow_bytes`]).
+pub const DEFAULT_MAX_FLOW_BYTES: usize = 96 << 20;
+
+impl FlowConfig {
+    /// One virtual shard's share of a budget of `total`: budgets are
+    /// kept per virtual shard, so that which flows are evicted does not
+    /// depend on how many workers share the shards.
+    fn share(total: usize) -> usize {
+        total.div_ceil(VSHARDS as usize).max(1)
+    }
 }
 
 impl Default for FlowConfig {
@@ -69,13 +87,13 @@ impl Default for FlowConfig {
             tcp_timeout_ns: 600 * 1_000_000_000,
             udp_timeout_ns: 120 * 1_000_000_000,
             close_linger_ns: 60 * 1_000_000_000,
-            max_flows: 1_000_000,
+            max_flow_bytes: DEFAULT_MAX_FLOW_BYTES,
             max_ooo_bytes: 1 << 20,
-            max_shard_ooo_bytes: 256 << 20,
+            max_total_ooo_bytes: 256 << 20,
             limits: Limits::default(),
             hash_streams: false,
-            max_issues: 1_000_000,
-            max_shard_unacked: 1 << 21,
+            max_issues: 1 << 20,
+            max_total_unacked: 1 << 21,
         }
     }
 }
@@ -159,7 +177,12 @@ fn history_letter(bit: u16) -> char {
 }
 
 struct Tcp {
-    reasm: [Reassembler; 2],
+    /// Sequence number of each side's first SYN.
+    isn: [Option<u32>; 2],
+    /// Reassembly and L7 state: allocated when the connection first
+    /// carries a byte (or a FIN, or an acknowledgement of bytes), so that
+    /// a SYN that is never answered costs only the structures here.
+    streams: Option<Box<Streams>>,
     syn: bool,
     synack: bool,
     syn_ts: Option<i64>,
@@ -168,12 +191,41 @@ struct Tcp {
     fin: [bool; 2],
     rst: [bool; 2],
     closed: bool,
-    l7: L7,
     /// Application protocols seen in the connection's exchanges ([`APP_GRPC`], [`APP_GRAPHQL`]).
     apps: u8,
-    digest: Option<Box<Digest2>>,
     analysis: TcpAnalysis,
 }
+
+/// What a TCP connection holds once bytes flow.
+struct Streams {
+    reasm: [Reassembler; 2],
+    l7: L7,
+    digest: Option<Box<Digest2>>,
+}
+
+impl Streams {
+    fn ooo_bytes(&self) -> usize {
+        self.reasm[0].ooo_bytes() + self.reasm[1].ooo_bytes()
+    }
+
+    fn gap_bytes(&self) -> u64 {
+        self.reasm[0].gap_bytes + self.reasm[1].gap_bytes
+    }
+}
+
+/// The flow-state bytes counted against [`FlowConfig::max_flow_bytes`]:
+/// a flow's own structures and its entry in the table. (Out-of-order
+/// bytes, remembered segments, L7 messages and bodies have caps of
+/// their own.)
+const FLOW_COST: usize =
+    std::mem::size_of::<Flow>() + std::mem::size_of::<FlowKey>() + std::mem::size_of::<Box<Flow>>() + 8 + HISTORY_COST;
+const TCP_COST: usize = std::mem::size_of::<Tcp>();
+const STREAMS_COST: usize = std::mem::size_of::<Streams>();
+const DNS_COST: usize = std::mem::size_of::<DnsConn>();
+/// The history string's allocation (it holds a few letters).
+const HISTORY_COST: usize = 16;
+// What docs/architecture.md says an unanswered SYN costs.
+const _: () = assert!(FLOW_COST + TCP_COST <= 900);
 
 const APP_GRPC: u8 = 1;
 const APP_GRAPHQL: u8 = 2;
@@ -198,6 +250,28 @@ struct Flow {
     tcp: Option<Box<Tcp>>,
     /// DNS over UDP, once a payload of the flow was a DNS message.
     dns: Option<Box<DnsConn>>,
+    /// Flow-state bytes this flow counts against its shard's budget.
+    cost: u32,
+}
+
+impl Flow {
+    /// Never answered: the flow's responder sent nothing (an unanswered
+    /// SYN, a scan probe, a one-way UDP stream). Such flows go first
+    /// when the budget is short.
+    fn unanswered(&self) -> bool {
+        self.dirs[1].packets == 0
+    }
+}
+
+type FlowMap = HashMap<FlowKey, Box<Flow>, FxBuildHasher>;
+
+/// What one virtual shard holds and may hold.
+#[derive(Default)]
+struct Budget {
+    flow_bytes: usize,
+    ooo_bytes: usize,
+    unacked: usize,
+    issues: u64,
 }
 
 /// The flows of one shard.
@@ -205,15 +279,14 @@ pub struct FlowTable {
     cfg: FlowConfig,
     /// Protobuf schemas for gRPC payloads (`--proto-descriptors`).
     pub schemas: Option<Arc<Schemas>>,
-    /// Boxed: a packet takes its flow out of the map and puts it back,
-    /// which should move a pointer, not the whole state.
-    flows: HashMap<FlowKey, Box<Flow>, FxBuildHasher>,
+    /// The flows of each virtual shard. Boxed: a packet takes its flow out
+    /// of the map and puts it back, which should move a pointer, not the
+    /// whole state.
+    flows: Vec<FlowMap>,
+    /// What each virtual shard holds against its share of the budgets.
+    held: Vec<Budget>,
     out: Vec<Keyed>,
     key_ctx: (u8, u64, u8, u64),
-    /// Out-of-order bytes buffered by all flows of the shard.
-    ooo_total: usize,
-    /// Unacknowledged segments remembered by the TCP analysis of all flows.
-    unacked_total: usize,
     seq: u32,
     /// TCP expert flags of the last packet ([`crate::tcp_analysis::flag`]).
     pub last_expert: u16,
@@ -233,11 +306,10 @@ impl FlowTable {
         FlowTable {
             cfg,
             schemas: None,
-            flows: HashMap::default(),
+            flows: (0..VSHARDS).map(|_| FlowMap::default()).collect(),
+            held: (0..VSHARDS).map(|_| Budget::default()).collect(),
             out: Vec::new(),
             key_ctx: (0, 0, PHASE_PACKET, 0),
-            ooo_total: 0,
-            unacked_total: 0,
             seq: 0,
             last_expert: 0,
             stats: Stats::default(),
@@ -250,17 +322,49 @@ impl FlowTable {
     }
 
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.flows.iter().map(|m| m.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.flows.iter().all(|m| m.is_empty())
+    }
+
+    /// Flow-state bytes held by all flows (see [`FlowConfig::max_flow_bytes`]).
+    pub fn flow_bytes(&self) -> usize {
+        self.held.iter().map(|h| h.flow_bytes).sum()
     }
 
     /// The id of the oldest flow still open (the ordinal of its first
     /// packet).
     pub fn oldest_open(&self) -> Option<u64> {
-        self.flows.values().map(|f| f.id).min()
+        self.flows.iter().flat_map(|m| m.values()).map(|f| f.id).min()
+    }
+
+    /// Every open flow's key and id, in id order.
+    fn open_flows(&self, keep: impl Fn(&Flow) -> bool) -> Vec<(u64, u8, FlowKey)> {
+        let mut all: Vec<(u64, u8, FlowKey)> = self
+            .flows
+            .iter()
+            .flat_map(|m| m.iter())
+            .filter(|(_, f)| keep(f))
+            .map(|(k, f)| (f.id, f.vshard, *k))
+            .collect();
+        all.sort_unstable_by_key(|(id, _, _)| *id);
+        all
+    }
+
+    /// Takes flow `k` of virtual shard `v` out of the table, its state
+    /// no longer counted.
+    fn remove(&mut self, v: u8, k: &FlowKey) -> Option<Box<Flow>> {
+        let f = self.flows[v as usize].remove(k)?;
+        self.held[v as usize].flow_bytes -= f.cost as usize;
+        Some(f)
+    }
+
+    /// Counts `bytes` more flow state for `f`.
+    fn grow(&mut self, f: &mut Flow, bytes: usize) {
+        f.cost += bytes as u32;
+        self.held[f.vshard as usize].flow_bytes += bytes;
     }
 
     fn emit(&mut self, record: Record) {
@@ -276,9 +380,11 @@ impl FlowTable {
         self.last_expert = 0;
         let key = FlowKey::of(p.ip);
         let cfg = self.cfg;
-        let mut flow = match self.flows.remove(&key) {
+        // Taken out while the packet is applied, still counted as held.
+        let mut flow = match self.flows[p.vshard as usize].remove(&key) {
             Some(f) => match self.ends_before(&f, p) {
                 Some(reason) => {
+                    self.held[p.vshard as usize].flow_bytes -= f.cost as usize;
                     let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
                     self.finalize(f, reason, at);
                     None
@@ -288,14 +394,17 @@ impl FlowTable {
             None => None,
         }
         .unwrap_or_else(|| {
-            if self.flows.len() >= cfg.max_flows {
-                self.evict_stalest();
+            let flow = self.new_flow(p);
+            let v = p.vshard as usize;
+            if self.held[v].flow_bytes + flow.cost as usize > FlowConfig::share(cfg.max_flow_bytes) {
+                self.evict(p.vshard, flow.cost as usize);
             }
-            self.new_flow(p)
+            self.held[v].flow_bytes += flow.cost as usize;
+            flow
         });
         self.update(&mut flow, p, &cfg);
         let id = flow.id;
-        self.flows.insert(key, flow);
+        self.flows[p.vshard as usize].insert(key, flow);
         id
     }
 
@@ -316,22 +425,33 @@ impl FlowTable {
         }
     }
 
-    /// The table is full: the stalest 1% of flows (by last packet) are
-    /// closed at once, so that a flood of new flows costs one scan per
-    /// thousands of flows, not one per flow.
-    fn evict_stalest(&mut self) {
-        let mut all: Vec<(i64, u64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_ts, f.id, *k)).collect();
-        let n = (all.len() / 100).max(1);
-        if all.len() > n {
-            all.select_nth_unstable_by_key(n, |(ts, id, _)| (*ts, *id));
+    /// Virtual shard `v` cannot hold `room` more bytes of flow state:
+    /// its least recently active flows are closed, those never answered
+    /// before any other, a 32nd of the shard's flows at a time (at least
+    /// enough to make room), so that a flood of new flows costs one scan
+    /// per dozens of flows, not one per flow. Their rows are written as
+    /// usual, with end reason `evicted` (or how they had already ended).
+    fn evict(&mut self, v: u8, room: usize) {
+        let budget = FlowConfig::share(self.cfg.max_flow_bytes);
+        let map = &self.flows[v as usize];
+        let mut all: Vec<(bool, i64, u64, u32, FlowKey)> =
+            map.iter().map(|(k, f)| (!f.unanswered(), f.last_ts, f.id, f.cost, *k)).collect();
+        all.sort_unstable_by_key(|(answered, ts, id, _, _)| (*answered, *ts, *id));
+        let mut n = (all.len() / 32).max(1).min(all.len());
+        let mut freed: usize = all[..n].iter().map(|e| e.3 as usize).sum();
+        let held = self.held[v as usize].flow_bytes;
+        while n < all.len() && held - freed + room > budget {
+            freed += all[n].3 as usize;
+            n += 1;
         }
         all.truncate(n);
-        all.sort_unstable_by_key(|(_, id, _)| *id);
-        for (_, _, k) in all {
-            if let Some(f) = self.flows.remove(&k) {
+        all.sort_unstable_by_key(|(_, _, id, _, _)| *id);
+        for (_, _, _, _, k) in all {
+            if let Some(f) = self.remove(v, &k) {
                 self.stats.flow_table_evictions += 1;
+                self.stats.flow_table_evictions_answered += !f.unanswered() as u64;
                 let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
-                let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("idle_timeout", |t| closed_reason(t));
+                let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("evicted", |t| closed_reason(t));
                 self.finalize(f, reason, at);
             }
         }
@@ -358,10 +478,8 @@ impl FlowTable {
         let (client, server) = if client_is_src { (s, d) } else { (d, s) };
         let tcp = (ip.proto == 6).then(|| {
             Box::new(Tcp {
-                reasm: [
-                    Reassembler::with_limit(self.cfg.max_ooo_bytes),
-                    Reassembler::with_limit(self.cfg.max_ooo_bytes),
-                ],
+                isn: [None; 2],
+                streams: None,
                 syn: false,
                 synack: false,
                 syn_ts: None,
@@ -370,15 +488,11 @@ impl FlowTable {
                 fin: [false; 2],
                 rst: [false; 2],
                 closed: false,
-                l7: L7::new((sp, dp)),
                 apps: 0,
-                digest: self
-                    .cfg
-                    .hash_streams
-                    .then(|| Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })),
                 analysis: TcpAnalysis::default(),
             })
         });
+        let cost = FLOW_COST + if tcp.is_some() { TCP_COST } else { 0 };
         Box::new(Flow {
             id: p.ordinal,
             vshard: p.vshard,
@@ -398,7 +512,25 @@ impl FlowTable {
             first_from_client: client_is_src,
             tcp,
             dns: None,
+            cost: cost as u32,
         })
+    }
+
+    /// The reassembly and L7 state of a connection that starts carrying
+    /// bytes, as it would have been had it been there from the first
+    /// packet.
+    fn streams_for(&mut self, f: &mut Flow, t: &Tcp) -> Box<Streams> {
+        let mut reasm =
+            [Reassembler::with_limit(self.cfg.max_ooo_bytes), Reassembler::with_limit(self.cfg.max_ooo_bytes)];
+        for (r, isn) in reasm.iter_mut().zip(t.isn) {
+            if let Some(isn) = isn {
+                r.on_syn(isn);
+            }
+        }
+        // The L7 layer is told the ports of the flow's first packet.
+        let ports = if f.first_from_client { (f.client.1, f.server.1) } else { (f.server.1, f.client.1) };
+        self.grow(f, STREAMS_COST);
+        Box::new(Streams { reasm, l7: L7::new(ports), digest: self.cfg.hash_streams.then(Digest2::new) })
     }
 
     /// Applies a packet to its flow.
@@ -429,6 +561,9 @@ impl FlowTable {
                 && !p.payload.is_empty()
                 && (f.dns.is_some() || registry::is_dns(p.payload, f.client.1, f.server.1))
             {
+                if f.dns.is_none() {
+                    self.grow(f, DNS_COST);
+                }
                 let conn = f.dns.get_or_insert_with(|| Box::new(DnsConn::new(cfg.limits)));
                 conn.message(at, p.payload);
                 let out = conn.drain();
@@ -455,7 +590,10 @@ impl FlowTable {
                     t.synack = true;
                 }
             }
-            t.reasm[dir].on_syn(th.seq);
+            t.isn[dir].get_or_insert(th.seq);
+            if let Some(s) = t.streams.as_mut() {
+                s.reasm[dir].on_syn(th.seq);
+            }
         } else if flags & ACK != 0 && payload_len == 0 && flags & (FIN | RST) == 0 {
             note_history(f, dir, H_ACK);
         }
@@ -479,8 +617,9 @@ impl FlowTable {
             wscale: th.wscale,
         };
         let remembered = t.analysis.remembered();
-        self.last_expert = t.analysis.packet(dir, &seg, t.rtt, self.unacked_total < cfg.max_shard_unacked);
-        self.unacked_total = (self.unacked_total + t.analysis.remembered()).saturating_sub(remembered);
+        let held = &mut self.held[f.vshard as usize];
+        self.last_expert = t.analysis.packet(dir, &seg, t.rtt, held.unacked < FlowConfig::share(cfg.max_total_unacked));
+        held.unacked = (held.unacked + t.analysis.remembered()).saturating_sub(remembered);
         if payload_len > 0 {
             note_history(f, dir, H_DATA);
         }
@@ -492,70 +631,91 @@ impl FlowTable {
             note_history(f, dir, H_ZWIN);
         }
         let data_seq = if flags & SYN != 0 { th.seq.wrapping_add(1) } else { th.seq };
-        let retrans_before = t.reasm[dir].retransmissions;
-        let gap_before = t.reasm[dir].gap_bytes + t.reasm[1 - dir].gap_bytes;
-        // Reassemble, handing the bytes straight to L7.
-        let ctx = L7Ctx { limits: cfg.limits, schemas: &self.schemas };
-        let clean = t.syn && t.synack;
-        let ooo_before = t.reasm[0].ooo_bytes() + t.reasm[1].ooo_bytes();
-        if payload_len > 0 || flags & FIN != 0 {
-            let Tcp { reasm, l7, digest, .. } = &mut *t;
-            let started = clean && reasm[dir].started();
-            reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, &mut |e| {
-                feed(l7, digest, &ctx, started, dir, e)
-            });
-            if self.ooo_total + reasm[dir].ooo_bytes() > cfg.max_shard_ooo_bytes {
-                self.stats.tcp_shard_ooo_overflows += 1;
-                reasm[dir].give_up_holes(at, &mut |e| feed(l7, digest, &ctx, started, dir, e));
+        let carries = payload_len > 0 || flags & FIN != 0;
+        // An acknowledgement of bytes of the other side that were not
+        // captured (they become a gap), as the reassembler would take it.
+        let acks_bytes = flags & ACK != 0
+            && t.isn[1 - dir]
+                .is_some_and(|isn| (1..=1 << 30).contains(&(th.ack.wrapping_sub(isn).wrapping_sub(1) as i32)));
+        if t.streams.is_none() && (carries || acks_bytes) {
+            t.streams = Some(self.streams_for(f, &t));
+        }
+        let (mut retransmitted, mut gapped) = (false, false);
+        if let Some(s) = t.streams.as_deref_mut() {
+            let retrans_before = s.reasm[dir].retransmissions;
+            let gap_before = s.gap_bytes();
+            let ooo_before = s.ooo_bytes();
+            // Reassemble, handing the bytes straight to L7.
+            let ctx = L7Ctx { limits: cfg.limits, schemas: &self.schemas };
+            let clean = t.syn && t.synack;
+            let held = &mut self.held[f.vshard as usize];
+            let Streams { reasm, l7, digest } = s;
+            if carries {
+                let started = clean && reasm[dir].started();
+                reasm[dir].segment(data_seq, p.payload, ip.missing, flags & FIN != 0, at, &mut |e| {
+                    feed(l7, digest, &ctx, started, dir, e)
+                });
+                if held.ooo_bytes + reasm[dir].ooo_bytes() > FlowConfig::share(cfg.max_total_ooo_bytes) {
+                    self.stats.tcp_shard_ooo_overflows += 1;
+                    reasm[dir].give_up_holes(at, &mut |e| feed(l7, digest, &ctx, started, dir, e));
+                }
             }
+            if flags & ACK != 0 {
+                let started = clean && reasm[1 - dir].started();
+                reasm[1 - dir].on_peer_ack(th.ack, at, &mut |e| feed(l7, digest, &ctx, started, 1 - dir, e));
+            }
+            held.ooo_bytes = (held.ooo_bytes + s.ooo_bytes()).saturating_sub(ooo_before);
+            t.apps |= self.drain_l7(f, s);
+            retransmitted = s.reasm[dir].retransmissions > retrans_before;
+            gapped = s.gap_bytes() > gap_before;
         }
-        if flags & ACK != 0 {
-            let Tcp { reasm, l7, digest, .. } = &mut *t;
-            let started = clean && reasm[1 - dir].started();
-            reasm[1 - dir].on_peer_ack(th.ack, at, &mut |e| feed(l7, digest, &ctx, started, 1 - dir, e));
-        }
-        self.ooo_total = (self.ooo_total + t.reasm[0].ooo_bytes() + t.reasm[1].ooo_bytes()).saturating_sub(ooo_before);
-        self.drain_l7(f, &mut t);
-        if t.reasm[dir].retransmissions > retrans_before {
+        if retransmitted {
             note_history(f, dir, H_RETRANS);
         }
         if flags & RST != 0 {
             note_history(f, dir, H_RST);
             t.rst[dir] = true;
         }
+        let ended = t.streams.as_ref().is_some_and(|s| s.reasm[0].ended() && s.reasm[1].ended());
         if flags & RST != 0 && !t.closed {
             self.close_tcp(f, &mut t, at, CloseReason::Reset);
-        } else if !t.closed && t.reasm[0].ended() && t.reasm[1].ended() {
+        } else if !t.closed && ended {
             self.close_tcp(f, &mut t, at, CloseReason::Fin);
         }
-        if t.reasm[0].gap_bytes + t.reasm[1].gap_bytes > gap_before {
+        if gapped {
             note_history(f, dir, H_GAP);
         }
         f.tcp = Some(t);
     }
 
     fn close_tcp(&mut self, f: &mut Flow, t: &mut Tcp, at: At, reason: CloseReason) {
+        t.closed = true;
+        let Some(s) = t.streams.as_deref_mut() else { return };
         let ctx = L7Ctx { limits: self.cfg.limits, schemas: &self.schemas };
         let clean = t.syn && t.synack;
+        let held = &mut self.held[f.vshard as usize];
+        held.ooo_bytes = held.ooo_bytes.saturating_sub(s.ooo_bytes());
         for d in 0..2 {
-            let Tcp { reasm, l7, digest, .. } = &mut *t;
+            let Streams { reasm, l7, digest } = &mut *s;
             let started = clean && reasm[d].started();
-            self.ooo_total = self.ooo_total.saturating_sub(reasm[d].ooo_bytes());
             reasm[d].flush(at, &mut |e| feed(l7, digest, &ctx, started, d, e));
         }
-        t.closed = true;
-        t.l7.close(at, reason);
-        self.drain_l7(f, t);
+        s.l7.close(at, reason);
+        t.apps |= self.drain_l7(f, s);
         if reason == CloseReason::Fin {
-            t.l7.retire();
+            s.l7.retire();
         }
     }
 
-    fn drain_l7(&mut self, f: &Flow, t: &mut Tcp) {
-        let (requester, outs) = t.l7.drain();
+    /// Emits what the connection's parser produced; returns the
+    /// [`APP_GRPC`]/[`APP_GRAPHQL`] bits of what it saw.
+    fn drain_l7(&mut self, f: &Flow, s: &mut Streams) -> u8 {
+        let (requester, outs) = s.l7.drain();
+        let mut apps = 0;
         for (layer, out) in outs.into_iter().flatten() {
-            t.apps |= self.emit_l7(f, requester, layer, out);
+            apps |= self.emit_l7(f, requester, layer, out);
         }
+        apps
     }
 
     /// Emits the exchanges and issues an L7 parser produced on flow `f`
@@ -674,10 +834,12 @@ impl FlowTable {
 
     /// Records a parse issue (capped).
     pub fn issue(&mut self, row: IssueRow) {
-        if self.stats.parse_issues >= self.cfg.max_issues {
+        let held = &mut self.held[self.key_ctx.0 as usize];
+        if held.issues >= FlowConfig::share(self.cfg.max_issues as usize) as u64 {
             self.stats.parse_issues_dropped += 1;
             return;
         }
+        held.issues += 1;
         self.stats.parse_issues += 1;
         self.emit(Record::Issue(Box::new(row)));
     }
@@ -686,22 +848,16 @@ impl FlowTable {
     /// `tick` is the ordinal the rows are keyed by.
     pub fn sweep(&mut self, now: i64, tick: u64) {
         let cfg = self.cfg;
-        let mut expired: Vec<(u64, FlowKey)> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| {
-                let idle = now - f.last_ts;
-                match &f.tcp {
-                    Some(t) if t.closed => idle > cfg.close_linger_ns,
-                    Some(_) => idle > cfg.tcp_timeout_ns,
-                    None => idle > cfg.udp_timeout_ns,
-                }
-            })
-            .map(|(k, f)| (f.id, *k))
-            .collect();
-        expired.sort_unstable_by_key(|(id, _)| *id);
-        for (id, k) in expired {
-            if let Some(f) = self.flows.remove(&k) {
+        let expired = self.open_flows(|f| {
+            let idle = now - f.last_ts;
+            match &f.tcp {
+                Some(t) if t.closed => idle > cfg.close_linger_ns,
+                Some(_) => idle > cfg.tcp_timeout_ns,
+                None => idle > cfg.udp_timeout_ns,
+            }
+        });
+        for (id, v, k) in expired {
+            if let Some(f) = self.remove(v, &k) {
                 self.key_ctx = (f.vshard, tick, PHASE_SWEEP, id);
                 self.seq = 0;
                 let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
@@ -713,10 +869,8 @@ impl FlowTable {
 
     /// End of input: every flow is closed, in flow id order.
     pub fn finish(&mut self) {
-        let mut all: Vec<(u64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.id, *k)).collect();
-        all.sort_unstable_by_key(|(id, _)| *id);
-        for (id, k) in all {
-            if let Some(f) = self.flows.remove(&k) {
+        for (id, v, k) in self.open_flows(|_| true) {
+            if let Some(f) = self.remove(v, &k) {
                 self.key_ctx = (f.vshard, u64::MAX, PHASE_SWEEP, id);
                 self.seq = 0;
                 let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
@@ -735,12 +889,16 @@ impl FlowTable {
         let mut metrics = None;
         if let Some(mut t) = f.tcp.take() {
             if !t.closed {
-                let why = if reason == "capture_end" { CloseReason::CaptureEnd } else { CloseReason::Timeout };
+                let why = close_reason_of(reason);
                 self.close_tcp(&mut f, &mut t, at, why);
             }
-            self.unacked_total = self.unacked_total.saturating_sub(t.analysis.remembered());
+            let held = &mut self.held[f.vshard as usize];
+            held.unacked = held.unacked.saturating_sub(t.analysis.remembered());
             let mut m = t.analysis.finish();
-            m.resent_segments = (t.reasm[0].retransmissions + t.reasm[1].retransmissions).min(u32::MAX as u64) as u32;
+            let mut streams = t.streams.take();
+            let none = [Reassembler::default(), Reassembler::default()];
+            let reasm = streams.as_ref().map_or(&none, |s| &s.reasm);
+            m.resent_segments = (reasm[0].retransmissions + reasm[1].retransmissions).min(u32::MAX as u64) as u32;
             self.stats.tcp_retransmissions += m.retransmissions() as u64;
             self.stats.tcp_unacked_dropped += m.unacked_dropped as u64;
             self.stats.tcp_out_of_order += m.out_of_order as u64;
@@ -749,15 +907,14 @@ impl FlowTable {
             self.stats.tcp_rst_packets += m.rst_packets as u64;
             self.stats.tcp_refused += (m.completeness == 33) as u64;
             metrics = Some(Box::new(m));
-            for d in 0..2 {
-                let r = &t.reasm[d];
-                f.dirs[d].stream_bytes = r.stream_bytes;
-                f.dirs[d].gap_bytes = r.gap_bytes;
+            for (dir, r) in f.dirs.iter_mut().zip(reasm) {
+                dir.stream_bytes = r.stream_bytes;
+                dir.gap_bytes = r.gap_bytes;
                 self.stats.tcp_ooo_overflows += r.ooo_overflows;
                 self.stats.tcp_gap_bytes += r.gap_bytes;
                 self.stats.tcp_stream_bytes += r.stream_bytes;
             }
-            if let Some((protocol, c)) = t.l7.outcome() {
+            if let Some((protocol, c)) = streams.as_ref().and_then(|s| s.l7.outcome()) {
                 l7.extend(protocol.labels());
                 self.stats.http2_frames += c.frames.iter().sum::<u64>();
                 self.stats.http2_headers_frames += c.frames[trawl_proto::h2::kind::HEADERS as usize];
@@ -787,7 +944,11 @@ impl FlowTable {
                 "open"
             };
             zeek = zeek_state(t.syn, t.synack, established, fin_c, fin_s, rst_c, rst_s, f.dirs[1].packets > 0);
-            if let Some(d) = t.digest.take() {
+            let d = match streams.as_mut() {
+                Some(s) => s.digest.take(),
+                None => self.cfg.hash_streams.then(Digest2::new),
+            };
+            if let Some(d) = d {
                 let Digest2 { hashers: [h0, h1], bytes } = *d;
                 digest = Some(Box::new(StreamDigest {
                     dirs: [
@@ -809,7 +970,7 @@ impl FlowTable {
             };
             conn_state = if reason == "idle_timeout" { "closed" } else { "open" };
             if let Some(mut conn) = f.dns.take() {
-                conn.on_close(at, if reason == "capture_end" { CloseReason::CaptureEnd } else { CloseReason::Timeout });
+                conn.on_close(at, close_reason_of(reason));
                 self.stats.requests_given_up += conn.counts().given_up;
                 let out = conn.drain();
                 self.emit_l7(&f, 0, Protocol::Dns.layer(), out);
@@ -855,6 +1016,15 @@ impl FlowTable {
             digest,
         };
         self.emit(Record::Flow(Box::new(row)));
+    }
+}
+
+/// How the L7 layer hears of a flow ended for `end_reason`.
+fn close_reason_of(end_reason: &str) -> CloseReason {
+    match end_reason {
+        "capture_end" => CloseReason::CaptureEnd,
+        "evicted" => CloseReason::Evicted,
+        _ => CloseReason::Timeout,
     }
 }
 
@@ -939,6 +1109,12 @@ struct Digest2 {
     bytes: [u64; 2],
 }
 
+impl Digest2 {
+    fn new() -> Box<Digest2> {
+        Box::new(Digest2 { hashers: [Sha256::new(), Sha256::new()], bytes: [0; 2] })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -982,15 +1158,16 @@ mod tests {
 
     #[test]
     fn shard_out_of_order_budget_is_enforced() {
-        let mut t = FlowTable::new(FlowConfig { max_shard_ooo_bytes: 100, ..FlowConfig::default() });
+        // Every flow here is in virtual shard 0, which has a 64th of the budget.
+        let mut t = FlowTable::new(FlowConfig { max_total_ooo_bytes: 100 * VSHARDS as usize, ..FlowConfig::default() });
         // Mid-stream data from one side; then segments far ahead of it.
         for (i, seq) in [1000u32, 2000, 3000, 4000].into_iter().enumerate() {
             tcp_data(&mut t, i as u64 + 1, seq, &[b'x'; 60]);
         }
-        assert!(t.ooo_total <= 100, "{}", t.ooo_total);
+        assert!(t.held[0].ooo_bytes <= 100, "{}", t.held[0].ooo_bytes);
         assert!(t.stats.tcp_shard_ooo_overflows >= 1);
         t.finish();
-        assert_eq!(t.ooo_total, 0);
+        assert_eq!(t.held[0].ooo_bytes, 0);
         assert_eq!(t.stats.tcp_stream_bytes, 240);
         assert_eq!(t.stats.tcp_gap_bytes, 3 * 940);
     }
@@ -999,13 +1176,13 @@ mod tests {
     fn shard_unacked_segment_budget_is_enforced_and_counted() {
         // A capture that sees one direction only: nothing is ever
         // acknowledged, so every data segment would be remembered.
-        let mut t = FlowTable::new(FlowConfig { max_shard_unacked: 10, ..FlowConfig::default() });
+        let mut t = FlowTable::new(FlowConfig { max_total_unacked: 10 * VSHARDS as usize, ..FlowConfig::default() });
         for i in 0..50u32 {
             tcp_data(&mut t, i as u64 + 1, 1000 + i * 100, &[b'x'; 100]);
         }
-        assert_eq!(t.unacked_total, 10);
+        assert_eq!(t.held[0].unacked, 10);
         t.finish();
-        assert_eq!(t.unacked_total, 0);
+        assert_eq!(t.held[0].unacked, 0);
         assert_eq!(t.stats.tcp_unacked_dropped, 40);
         // The goodput does not depend on what was remembered.
         let rows = t.take_output();
@@ -1015,7 +1192,9 @@ mod tests {
 
     #[test]
     fn flow_table_full_evicts_the_stalest_and_loses_nothing() {
-        let mut t = FlowTable::new(FlowConfig { max_flows: 10, ..FlowConfig::default() });
+        // Room for ten UDP flows in virtual shard 0.
+        let mut t =
+            FlowTable::new(FlowConfig { max_flow_bytes: 10 * FLOW_COST * VSHARDS as usize, ..FlowConfig::default() });
         for i in 0..50u16 {
             let ip = udp(i);
             t.packet(&Pkt {
@@ -1038,5 +1217,114 @@ mod tests {
         assert_eq!(ids, (1..=50).collect::<Vec<u64>>());
         assert_eq!(t.stats.flow_table_evictions, 40);
         assert_eq!(t.stats.udp_flows, 50);
+        assert_eq!(t.flow_bytes(), 0);
+    }
+
+    /// Packet `n` of a TCP conversation between 10.0.0.1:`port` (side 0)
+    /// and 10.0.0.2:80 (side 1).
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_pkt(t: &mut FlowTable, n: u64, port: u16, side: usize, flags: u8, seq: u32, ack: u32, data: &[u8]) {
+        let mut ip = udp(0);
+        ip.proto = 6;
+        ip.sport = port;
+        ip.dport = 80;
+        if side == 1 {
+            std::mem::swap(&mut ip.src, &mut ip.dst);
+            std::mem::swap(&mut ip.sport, &mut ip.dport);
+        }
+        ip.tcp = TcpMeta { seq, ack, flags, window: 100, ..TcpMeta::default() };
+        t.packet(&Pkt {
+            ordinal: n,
+            ts: n as i64 * 1000,
+            file_index: 0,
+            frame_number: n,
+            wire_len: 54 + data.len() as u32,
+            vshard: 0,
+            ip: &ip,
+            payload: data,
+        });
+    }
+
+    fn end_reasons(rows: &[Keyed]) -> Vec<(u16, &'static str)> {
+        let mut v: Vec<(u16, &'static str)> = rows
+            .iter()
+            .filter_map(|r| if let Record::Flow(f) = &r.record { Some((f.src_port, f.end_reason)) } else { None })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn an_unanswered_syn_holds_no_stream_state_until_bytes_flow() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        tcp_pkt(&mut t, 1, 40000, 0, SYN, 100, 0, &[]);
+        assert_eq!(t.flow_bytes(), FLOW_COST + TCP_COST);
+        // The handshake completes: still nothing to reassemble.
+        tcp_pkt(&mut t, 2, 40000, 1, SYN | ACK, 500, 101, &[]);
+        tcp_pkt(&mut t, 3, 40000, 0, ACK, 101, 501, &[]);
+        assert_eq!(t.flow_bytes(), FLOW_COST + TCP_COST);
+        // The first byte brings reassembly and L7 state, which read the
+        // request as though they had been there from the SYN.
+        tcp_pkt(&mut t, 4, 40000, 0, ACK | 0x08, 101, 501, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(t.flow_bytes(), FLOW_COST + TCP_COST + STREAMS_COST);
+        tcp_pkt(&mut t, 5, 40000, 1, ACK | 0x08, 501, 128, b"HTTP/1.1 204 No Content\r\n\r\n");
+        t.finish();
+        assert_eq!(t.flow_bytes(), 0);
+        let rows = t.take_output();
+        let calls: Vec<_> = rows.iter().filter(|r| matches!(r.record, Record::Call(_))).collect();
+        assert_eq!(calls.len(), 1);
+        let flow = rows.iter().find_map(|r| if let Record::Flow(f) = &r.record { Some(f) } else { None }).unwrap();
+        assert_eq!((flow.dirs[0].stream_bytes, flow.dirs[1].stream_bytes), (27, 27));
+        assert_eq!(flow.zeek_state, "S1");
+    }
+
+    #[test]
+    fn an_acknowledgement_of_bytes_never_captured_still_counts_them_as_a_gap() {
+        // The client's 100 bytes were not captured; the server's ACK says
+        // they were sent.
+        let mut t = FlowTable::new(FlowConfig::default());
+        tcp_pkt(&mut t, 1, 40000, 0, SYN, 100, 0, &[]);
+        tcp_pkt(&mut t, 2, 40000, 1, SYN | ACK, 500, 101, &[]);
+        tcp_pkt(&mut t, 3, 40000, 0, ACK, 101, 501, &[]);
+        tcp_pkt(&mut t, 4, 40000, 1, ACK, 501, 201, &[]);
+        t.finish();
+        assert_eq!(t.stats.tcp_gap_bytes, 100);
+    }
+
+    #[test]
+    fn a_full_budget_evicts_never_answered_flows_before_conversations() {
+        // Room in shard 0 for about six TCP flows with their streams.
+        let room = 6 * (FLOW_COST + TCP_COST) + 2 * STREAMS_COST;
+        let mut t = FlowTable::new(FlowConfig { max_flow_bytes: room * VSHARDS as usize, ..FlowConfig::default() });
+        // Two conversations, answered and carrying bytes...
+        let mut n = 0;
+        for port in [1000, 1001] {
+            let mut next = |t: &mut FlowTable, side, flags, seq, ack, data: &[u8]| {
+                n += 1;
+                tcp_pkt(t, n, port, side, flags, seq, ack, data);
+            };
+            next(&mut t, 0, SYN, 100, 0, b"");
+            next(&mut t, 1, SYN | ACK, 500, 101, b"");
+            next(&mut t, 0, ACK | 0x08, 101, 501, b"PING\r\n");
+        }
+        // ...then a flood of SYNs that nobody answers.
+        for port in 2000..2040 {
+            n += 1;
+            tcp_pkt(&mut t, n, port, 0, SYN, 7, 0, &[]);
+        }
+        assert!(t.flow_bytes() <= room, "{} > {room}", t.flow_bytes());
+        assert_eq!(t.stats.flow_table_evictions_answered, 0);
+        assert!(t.stats.flow_table_evictions >= 34, "{}", t.stats.flow_table_evictions);
+        let evicted = t.stats.flow_table_evictions;
+        t.finish();
+        assert_eq!(t.flow_bytes(), 0);
+        let reasons = end_reasons(&t.take_output());
+        // Every flow has its row; the conversations lasted to the end.
+        assert_eq!(reasons.len(), 42);
+        assert_eq!(&reasons[..2], &[(1000, "capture_end"), (1001, "capture_end")]);
+        assert_eq!(reasons.iter().filter(|(_, r)| *r == "evicted").count() as u64, evicted);
+        // The SYNs evicted are the oldest.
+        let kept: Vec<u16> = reasons.iter().filter(|(_, r)| *r == "capture_end").map(|(p, _)| *p).skip(2).collect();
+        assert_eq!(kept, (2040 - kept.len() as u16..2040).collect::<Vec<u16>>());
     }
 }

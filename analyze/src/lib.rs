@@ -70,6 +70,7 @@ pub struct Settings {
     pub udp_timeout_s: f64,
     pub max_body_bytes: usize,
     pub max_ooo_bytes: usize,
+    pub max_flow_bytes: usize,
 }
 
 /// Result of [`analyze_to_snapshot`].
@@ -194,6 +195,7 @@ fn manifest(opts: &Options, mut outcome: Outcome, tables: Vec<(&'static str, u64
             udp_timeout_s: opts.flow.udp_timeout_ns as f64 / 1e9,
             max_body_bytes: opts.flow.limits.max_body_bytes,
             max_ooo_bytes: opts.flow.max_ooo_bytes,
+            max_flow_bytes: opts.flow.max_flow_bytes,
         },
     }
 }

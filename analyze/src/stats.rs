@@ -62,8 +62,12 @@ counters! {
         parse_issues,
         /// Parse issues not written because the per-run cap was reached.
         parse_issues_dropped,
-        /// Flows closed early because a shard held its maximum number of flows.
+        /// Flows closed early (end reason `evicted`) because their virtual shard's
+        /// share of the flow-state budget (`--flow-memory`) was full; never-answered
+        /// flows go first.
         flow_table_evictions,
+        /// Of those, flows whose responder had sent packets (real conversations cut short).
+        flow_table_evictions_answered,
         /// TCP packets flagged as retransmissions (plain, fast or spurious), as tshark flags them.
         tcp_retransmissions,
         /// Segments the TCP analysis did not remember because a cap was reached (docs/tcp-insights.md).

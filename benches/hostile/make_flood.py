@@ -12,19 +12,14 @@ advances 1/PPS s a packet (default 100,000 packets a second): what a
 capture of a flood on a busy link looks like.
 """
 import argparse
+import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pcapgen import checksum  # noqa: E402
+
 START_S = 1767225600  # 2026-01-01T00:00:00Z
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def main() -> None:
@@ -66,8 +61,6 @@ def main() -> None:
                 f.write(b"".join(out))
                 out.clear()
         f.write(b"".join(out))
-    import os
-
     os.replace(a.out + ".tmp", a.out)
 
 

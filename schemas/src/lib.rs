@@ -300,7 +300,11 @@ const FLOW_OWN: &[Column] = &[
         Utf8,
         "Zeek-style history: S syn, H syn-ack, A ack, D data, F fin, R rst, T retransmission, W zero window, G gap; upper case from the client, lower case from the server; each letter once per side.",
     ),
-    col("end_reason", Utf8, "Why the row was closed: `fin`, `rst`, `idle_timeout`, `port_reuse` or `capture_end`."),
+    col(
+        "end_reason",
+        Utf8,
+        "Why the row was closed: `fin`, `rst`, `idle_timeout`, `port_reuse`, `capture_end`, or `evicted` (the flow-state budget was full: trawl stopped following the flow, never-answered flows first; `--flow-memory`).",
+    ),
     col("client_packets", UInt64, "Packets sent by the client."),
     col("client_bytes", UInt64, "Bytes sent by the client, as frame lengths on the wire."),
     col("client_payload_bytes", UInt64, "TCP/UDP payload bytes sent by the client, retransmissions included."),
@@ -531,7 +535,7 @@ const CALL_COMMON: &[Column] = &[
     opt(
         "error",
         Utf8,
-        "Why the exchange is incomplete: `no_response`, `no_request`, `gap`, `capture_end`, `parse_error: ...`; HTTP/2 `rst_stream: CODE`, `goaway: CODE`, `headers_incomplete` (HPACK state unknown), `too_many_streams`.",
+        "Why the exchange is incomplete: `no_response`, `no_request`, `gap`, `capture_end`, `evicted` (its connection was, see `flows.end_reason`), `parse_error: ...`; HTTP/2 `rst_stream: CODE`, `goaway: CODE`, `headers_incomplete` (HPACK state unknown), `too_many_streams`.",
     ),
     opt("stream_id", UInt32, "HTTP/2 stream identifier; null for HTTP/1 and WebSocket."),
 ];

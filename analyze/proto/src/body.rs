@@ -7,20 +7,33 @@ use std::io::Read;
 use crate::Issue;
 use crate::exchange::Message;
 
-/// Content-decodes a stored body for the stored copy (gzip, deflate, br),
-/// capped at `cap` decoded bytes. Undecodable bodies are kept raw.
-pub(crate) fn decode_body(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -> Vec<u8> {
+/// Stores `raw`, the body of `m` as captured (up to the cap), as its
+/// stored copy, content-decoded (gzip, deflate, br) and capped at `cap`
+/// decoded bytes: a body that decodes to more is cut there and marked
+/// truncated (a decompression bomb costs `cap` bytes). Undecodable
+/// bodies are kept raw.
+pub(crate) fn decode_body(m: &mut Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) {
+    m.body = decoded(m, raw, cap, issues);
+    if m.body.len() > cap {
+        m.body.truncate(cap);
+        m.body_truncated = true;
+    }
+}
+
+/// `raw` decoded, up to one byte past `cap` (which says there was more).
+fn decoded(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -> Vec<u8> {
     let Some(enc) = m.header("content-encoding") else { return raw };
     let enc = enc.trim().to_ascii_lowercase();
     if raw.is_empty() || enc == "identity" {
         return raw;
     }
+    let over = cap.saturating_add(1);
     let result = match enc.as_str() {
-        "gzip" | "x-gzip" => inflate::gunzip(&raw, cap),
-        "deflate" => inflate::inflate(&raw, true, cap).or_else(|_| inflate::inflate(&raw, false, cap)),
+        "gzip" | "x-gzip" => inflate::gunzip(&raw, over),
+        "deflate" => inflate::inflate(&raw, true, over).or_else(|_| inflate::inflate(&raw, false, over)),
         "br" => {
             let mut out = Vec::new();
-            match brotli::Decompressor::new(&raw[..], 4096).take(cap as u64).read_to_end(&mut out) {
+            match brotli::Decompressor::new(&raw[..], 4096).take(over as u64).read_to_end(&mut out) {
                 Ok(_) => Ok(out),
                 Err(_) if !out.is_empty() => Ok(out),
                 Err(e) => Err(e.to_string()),

@@ -161,6 +161,10 @@ pub enum CloseReason {
     Timeout,
     /// Both sides closed (FIN).
     Fin,
+    /// The analyzer stopped following the connection to stay within its
+    /// flow-state budget: like the end of the capture, an unanswered
+    /// request may have been answered after it (`evicted`).
+    Evicted,
 }
 
 impl CloseReason {
@@ -171,13 +175,24 @@ impl CloseReason {
             CloseReason::Reset => "connection_reset",
             CloseReason::Timeout => "connection_timeout",
             CloseReason::Fin => "fin",
+            CloseReason::Evicted => "evicted",
         }
     }
 
     /// The error of a request left without a response: `capture_end` when
-    /// the capture ended first (the response may exist), else
+    /// the capture ended first, `evicted` when the analyzer stopped
+    /// following the connection (the response may exist), else
     /// `no_response`.
     pub fn unanswered(self) -> &'static str {
-        if self == CloseReason::CaptureEnd { "capture_end" } else { "no_response" }
+        match self {
+            CloseReason::CaptureEnd | CloseReason::Evicted => self.name(),
+            _ => "no_response",
+        }
+    }
+
+    /// True when the connection may have gone on past what was seen (the
+    /// capture ended, or the analyzer stopped following it).
+    pub fn cut_short(self) -> bool {
+        matches!(self, CloseReason::CaptureEnd | CloseReason::Evicted)
     }
 }

@@ -64,12 +64,25 @@ fn from_body(req: &Message) -> Option<(String, Option<String>)> {
     if ct.starts_with("application/graphql") && !ct.contains("json") {
         return Some((String::from_utf8_lossy(&req.body).into_owned(), None));
     }
-    let v: Value = serde_json::from_slice(&req.body).ok()?;
-    // A batch: the first operation stands for the request.
-    let v = if let Value::Array(a) = v { a.into_iter().next()? } else { v };
-    let doc = v.get("query")?.as_str()?.to_string();
-    let name = v.get("operationName").and_then(Value::as_str).map(str::to_string);
-    Some((doc, name))
+    // Only the two fields are read: the rest (variables, extensions) is
+    // skipped without being built, so variables nested deeper than a
+    // JSON tree may be built do not hide the operation.
+    let body = req.body.trim_ascii_start();
+    let op: Body = if body.starts_with(b"[") {
+        // A batch: the first operation stands for the request.
+        serde_json::from_slice::<Vec<Body>>(body).ok()?.into_iter().next()?
+    } else {
+        serde_json::from_slice(body).ok()?
+    };
+    Some((op.query?, op.operation_name))
+}
+
+/// What a GraphQL-over-HTTP request body names.
+#[derive(serde::Deserialize)]
+struct Body {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
 }
 
 /// The type and name of the operation `want` (else the first) in a
@@ -188,6 +201,38 @@ mod tests {
         assert_eq!(operation("query A { a } mutation B { b }", Some("B")), Some(("mutation", Some("B".into()))));
         assert_eq!(operation("fragment F on User { name } subscription { ticks }", None), Some(("subscription", None)));
         assert_eq!(operation("not graphql at all", None), None);
+    }
+
+    fn post(body: &str) -> Message {
+        let mut headers = crate::exchange::Headers::default();
+        headers.push("content-type", "application/json");
+        Message {
+            at: Default::default(),
+            end: Default::default(),
+            start: StartLine::Request { method: "POST".into(), target: "/graphql".into() },
+            version: Some(1),
+            headers,
+            head_size: 0,
+            body: body.as_bytes().to_vec(),
+            body_size: body.len() as u64,
+            body_truncated: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn bodies_name_the_operation_whatever_their_variables_hold() {
+        let named = |b: &str| from_body(&post(b));
+        let q = r#""query":"query Q($x: [Int]) { items(x: $x) { id } }""#;
+        assert_eq!(named(&format!("{{{q},\"operationName\":\"Q\"}}")).map(|(_, n)| n), Some(Some("Q".into())));
+        // A batch: the first operation stands for the request.
+        assert_eq!(named(&format!("[{{{q}}},{{\"query\":\"mutation M {{ m }}\"}}]")).map(|(d, _)| d.len()), Some(42));
+        // Variables nested 30,000 deep (past any JSON tree's depth limit)
+        // are skipped, not built.
+        let deep = format!("{}1{}", "[".repeat(30_000), "]".repeat(30_000));
+        assert!(named(&format!("{{{q},\"variables\":{{\"x\":{deep}}}}}")).is_some());
+        assert_eq!(named(r#"{"query": 7}"#), None);
+        assert_eq!(named("not json"), None);
     }
 
     #[test]

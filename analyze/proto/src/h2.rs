@@ -516,8 +516,17 @@ impl H2Conn {
                     );
                 }
                 block.wire += h.len as u64;
-                if block.bytes.len() + p.len() > cap {
+                if block.overflow {
+                } else if block.bytes.len() + p.len() > cap {
+                    // Said at once: a block that never ends (a CONTINUATION
+                    // flood) must not go unreported, nor keep its bytes.
                     block.overflow = true;
+                    block.bytes = Vec::new();
+                    self.issue(
+                        block.at,
+                        "header_block_too_large",
+                        format!("header block of stream {} over {} bytes", block.stream, cap),
+                    );
                 } else {
                     block.bytes.extend_from_slice(p);
                 }
@@ -572,11 +581,6 @@ impl H2Conn {
     fn header_block(&mut self, i: usize, block: PendingBlock, at: At) {
         let decoded = if block.overflow {
             self.dirs[i].hpack.lost_blocks();
-            self.issue(
-                block.at,
-                "header_block_too_large",
-                format!("header block of stream {} over {} bytes", block.stream, self.limits.max_head_bytes),
-            );
             None
         } else {
             let was_partial = self.dirs[i].hpack.is_partial();
@@ -737,7 +741,7 @@ impl H2Conn {
                     }
                 }
                 let raw = std::mem::take(&mut s.raw[role]);
-                m.body = decode_body(m, raw, cap, &mut self.rows.output().issues);
+                decode_body(m, raw, cap, &mut self.rows.output().issues);
             }
         }
         fn content_type(m: &Option<Message>) -> Option<&str> {
@@ -1108,5 +1112,24 @@ mod tests {
         let out = c.drain();
         assert_eq!(out.exchanges.len(), 1);
         assert_eq!(out.exchanges[0].error.as_deref(), Some("too_many_streams"));
+    }
+
+    /// A header block that never ends (a CONTINUATION flood) is reported
+    /// once, when it passes the cap, and keeps none of its bytes.
+    #[test]
+    fn a_continuation_flood_is_reported_when_it_passes_the_cap() {
+        let limits = Limits { max_head_bytes: 4096, ..Limits::default() };
+        let mut ce = loona_hpack::Encoder::new();
+        let mut client = PREFACE.to_vec();
+        client.extend(frame(kind::HEADERS, 0, 1, &encode(&[(":method", "GET"), (":path", "/")], &mut ce)));
+        for _ in 0..100 {
+            client.extend(frame(kind::CONTINUATION, 0, 1, &[0x40; 1000]));
+        }
+        let mut c = H2Conn::new(limits, Start::Preface, None);
+        c.on_data(Side::Requester, at(1), &client);
+        assert!(c.dirs[0].block.as_ref().is_some_and(|b| b.overflow && b.bytes.is_empty()));
+        c.on_close(at(2), CloseReason::CaptureEnd);
+        let kinds: Vec<&str> = c.drain().issues.iter().map(|i| i.kind).collect();
+        assert_eq!(kinds, ["header_block_too_large"]);
     }
 }

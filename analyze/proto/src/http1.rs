@@ -679,7 +679,7 @@ impl Http1Conn {
         if m.end.ts_ns < at.ts_ns {
             m.end = at;
         }
-        m.body = decode_body(&m, raw, self.limits.max_body_bytes, &mut self.rows.output().issues);
+        decode_body(&mut m, raw, self.limits.max_body_bytes, &mut self.rows.output().issues);
         let seq = d.cur_seq;
         if seq < self.slot_base {
             // Its slot was already emitted (pending cap); report it alone.
@@ -820,7 +820,7 @@ impl Parser for Http1Conn {
         for side in [Side::Requester, Side::Responder] {
             let i = side.index();
             match self.dirs[i].phase {
-                Phase::UntilClose if reason != CloseReason::CaptureEnd => self.finish_message(side, at),
+                Phase::UntilClose if !reason.cut_short() => self.finish_message(side, at),
                 Phase::Length(_) | Phase::Chunked(_) | Phase::UntilClose => {
                     if let Some(m) = self.dirs[i].cur.as_mut() {
                         m.error.get_or_insert_with(|| reason.name().to_string());
@@ -1105,10 +1105,14 @@ mod tests {
         c.on_data(Side::Requester, at(1), b"GET / HTTP/1.1\r\n\r\n");
         c.on_data(Side::Responder, at(2), &resp);
         let ex = c.drain().exchanges;
-        let m = ex[0].response.as_ref().map(|m| (m.body.len(), m.body_size, &m.body[..10] == b"0123456789"));
+        let m = ex[0]
+            .response
+            .as_ref()
+            .map(|m| (m.body.len(), m.body_size, &m.body[..10] == b"0123456789", m.body_truncated));
         // The wire body is small enough to store, and decodes to 10 kB,
-        // of which the cap keeps 100 bytes.
-        assert_eq!(m, Some((100, body.len() as u64, true)));
+        // of which the cap keeps 100 bytes: the stored copy says it is cut
+        // (a decompression bomb is not mistaken for a small body).
+        assert_eq!(m, Some((100, body.len() as u64, true, true)));
     }
 
     #[test]
@@ -1132,7 +1136,8 @@ mod tests {
             c.on_data(Side::Requester, at(1), b"GET / HTTP/1.1\r\n\r\n");
             c.on_data(Side::Responder, at(2), &resp);
             let out = c.drain();
-            assert_eq!(out.exchanges[0].response.as_ref().map(|m| m.body.clone()), Some(text.clone()), "{enc}");
+            let m = out.exchanges[0].response.as_ref();
+            assert_eq!(m.map(|m| (m.body.clone(), m.body_truncated)), Some((text.clone(), false)), "{enc}");
             assert!(out.issues.is_empty(), "{enc}: {:?}", out.issues);
         }
     }
