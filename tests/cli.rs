@@ -161,7 +161,8 @@ fn hostile_captures(dir: &Path, only: &[&str]) {
         args.push("--only");
         args.extend(only);
     }
-    let o = Command::new("python3").args(&args).output().unwrap_or_else(|e| panic!("python3 (needed for this test): {e}"));
+    let o =
+        Command::new("python3").args(&args).output().unwrap_or_else(|e| panic!("python3 (needed for this test): {e}"));
     assert!(o.status.success(), "make_hostile.py: {}", stderr(&o));
 }
 

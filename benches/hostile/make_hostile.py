@@ -316,10 +316,12 @@ def dns_loops(w: Pcap, n: int) -> None:
     for i in range(n):
         ident = struct.pack("!H", i & 0xFFFF)
         w.udp(client(i), 3000 + i % 60000, SERVER, 53, ident + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + q)
-        # Answer name: a pointer to itself (offset 29); its CNAME target a
-        # pointer to a label that points back.
-        answer = b"\xc0\x1d" + struct.pack("!HHIH", 5, 1, 60, 6) + b"\x01a\xc0\x2d\xc0\x2b"
-        w.udp(SERVER, 53, client(i), 3000 + i % 60000, ident + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + q + answer)
+        # The answer (at offset 33) is named by a pointer to itself; the
+        # second's CNAME target is a label followed by a pointer to that
+        # pointer (offset 61).
+        answer = b"\xc0\x21" + struct.pack("!HHIH", 1, 1, 60, 4) + b"\x0a\0\0\x01"
+        answer += b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 60, 4) + b"\x01a\xc0\x3d"
+        w.udp(SERVER, 53, client(i), 3000 + i % 60000, ident + b"\x81\x80\x00\x01\x00\x02\x00\x00\x00\x00" + q + answer)
 
 
 def tls_absurd(w: Pcap, n: int, filler: int) -> None:
@@ -410,7 +412,7 @@ def cases(small: bool):
          "length fields near their maxima (2^31 where 32 bits allow), then 1 MiB of the message",
          lambda w: length_fields(w, 20 // k + 1, (256 << 10) if small else 1 << 20), [], []),
         ("dns_loops", "DNS responses whose names point at themselves and at each other",
-         lambda w: dns_loops(w, 200_000 // k), [], ["counter:dns_responses"]),
+         lambda w: dns_loops(w, 200_000 // k), [], ["counter:dns_responses", "issue:bad_dns_answers"]),
         ("tls_absurd", "TLS records and handshake messages longer than TLS allows, then 1 MiB",
          lambda w: tls_absurd(w, 100 // k + 1, (256 << 10) if small else 1 << 20), [], []),
         ("ip_fragments", "overlapping fragments of one datagram, first fragments that never complete, fragments "

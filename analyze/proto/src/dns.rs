@@ -157,10 +157,11 @@ fn opcode_name(o: u8) -> &'static str {
     }
 }
 
-/// Answer data of a whole message, when simple-dns parses it.
-fn answers(b: &[u8]) -> Vec<String> {
-    let Ok(p) = Packet::parse(b) else { return Vec::new() };
-    p.answers
+/// Answer data of a whole message, or why simple-dns could not read it
+/// (a name that loops, a record cut short).
+fn answers(b: &[u8]) -> Result<Vec<String>, String> {
+    let p = Packet::parse(b).map_err(|e| e.to_string())?;
+    Ok(p.answers
         .iter()
         .take(MAX_ANSWERS)
         .map(|rr| match &rr.rdata {
@@ -181,7 +182,7 @@ fn answers(b: &[u8]) -> Vec<String> {
                 .join(" "),
             other => format!("{:?}", other.type_code()),
         })
-        .collect()
+        .collect())
 }
 
 /// DNS state of one flow: queries waiting for their responses.
@@ -243,7 +244,14 @@ impl DnsConn {
             self.pairs.wait(Asked { key: h.id.into(), request: msg, info });
             return;
         }
-        let answers = answers(b);
+        let answers = answers(b).unwrap_or_else(|e| {
+            self.pairs.rows.issue(
+                at,
+                "bad_dns_answers",
+                format!("the answers of response {} are unreadable: {e}", h.id),
+            );
+            Vec::new()
+        });
         match self.pairs.answer(|q| q.key == i64::from(h.id)) {
             Some(Asked { request, mut info, .. }) => {
                 info.answers = answers;
@@ -350,6 +358,24 @@ pub(crate) mod tests {
         assert_eq!(d.answers, ["edge.example.net", "93.184.216.34"]);
         assert!(matches!(ex.response.as_ref().unwrap().start, StartLine::Response { status: 0, .. }));
         assert_eq!(ex.error, None);
+    }
+
+    /// A response whose answer names point at themselves (a compression
+    /// loop) pairs with its query; the unreadable answers are reported.
+    #[test]
+    fn answers_whose_names_loop_are_reported_not_dropped_silently() {
+        let (q, mut r) = example();
+        // The first answer's name, at offset 33, points at itself.
+        assert_eq!(r[33..35], [0xc0, 12]);
+        r[34] = 33;
+        let mut c = DnsConn::new(Limits::default());
+        c.message(at(1), &q);
+        c.message(at(2), &r);
+        let out = c.drain();
+        assert_eq!(out.exchanges.len(), 1);
+        assert_eq!(out.exchanges[0].detail.dns().map(|d| d.answers.len()), Some(0));
+        let issues: Vec<&str> = out.issues.iter().map(|i| i.kind).collect();
+        assert_eq!(issues, ["bad_dns_answers"]);
     }
 
     #[test]
