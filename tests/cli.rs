@@ -415,58 +415,230 @@ fn an_nflog_capture_gives_the_calls_tshark_finds() {
     assert_eq!(ours, theirs);
 }
 
-/// `trawl analyze` killed (SIGKILL) at twenty moments spread over the
-/// first two thirds of a run never leaves a partial snapshot under the final name, and the next run
-/// removes the temporaries the killed ones left.
-#[test]
-fn analyze_killed_at_any_moment_leaves_nothing_partial() {
-    let dir = scratch("killed");
-    let inputs = dir.join("captures");
-    fs::create_dir_all(&inputs).ok();
-    // A long enough run of real traffic: the demo capture 300 times over.
-    for i in 0..300 {
-        fs::copy(testdata("demo/checkout.pcap"), inputs.join(format!("part-{i:03}.pcap"))).ok();
+/// Files and folders under `dir` (at any depth) named as a writer's
+/// temporary (`.NAME.tmp-PID...`).
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().contains(".tmp-") {
+                found.push(e.path());
+            } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(e.path());
+            }
+        }
     }
-    let run = |out: &Path| {
+    found
+}
+
+/// Runs `trawl ARGS` to completion once to time it, then twenty times
+/// killed (SIGKILL) at moments spread over the first two thirds of that
+/// time: after each kill, `check` sees `out` (which, if present, must be
+/// complete) and may remove it. Then one more run to completion must
+/// leave no temporary under `dir`. Returns how many runs were killed
+/// before they finished.
+fn killed_twenty_times(dir: &Path, args: &[&str], out: &Path, check: &dyn Fn(u32)) -> u32 {
+    let run = || {
         Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["analyze", inputs.to_str().unwrap_or_default(), "-o", out.to_str().unwrap_or_default(), "-q"])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("running trawl: {e}"))
     };
     let started = std::time::Instant::now();
-    let full = run(&dir.join("full.snap")).wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    assert!(full.status.success());
+    let full = run().wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(full.status.success(), "{args:?}");
     let took = started.elapsed();
-    let temporaries = || {
-        fs::read_dir(&dir)
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).count())
-            .unwrap_or(0)
-    };
-    let out = dir.join("out.snap");
+    remove(out);
     let mut killed = 0;
     for i in 0..20u32 {
-        let mut child = run(&out);
+        let mut child = run();
         std::thread::sleep(took * i / 30);
         let finished = child.try_wait().ok().flatten().is_some();
         let _ = child.kill();
         let _ = child.wait();
         killed += !finished as u32;
-        if out.exists() {
-            // Only a finished run renames its snapshot into place.
-            let o = trawl(&["query", out.to_str().unwrap_or_default(), "--count"]);
-            assert!(o.status.success() && out.join("manifest.json").exists(), "kill {i}: {}", stderr(&o));
-            fs::remove_dir_all(&out).ok();
-        }
+        check(i);
+        remove(out);
     }
-    assert!(killed >= 16, "only {killed} of 20 runs were killed before they finished");
-    assert!(temporaries() > 0, "the killed runs left no temporary to clean up");
-    let done = run(&out).wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    assert!(done.status.success());
-    assert_eq!(temporaries(), 0, "the next run removes what killed runs left");
-    let count = |snap: &Path| stdout(&trawl(&["query", snap.to_str().unwrap_or_default(), "--count"]));
-    assert_eq!(count(&out), count(&dir.join("full.snap")));
+    let done = run().wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(done.status.success(), "{args:?}");
+    assert_eq!(temporaries(dir), Vec::<PathBuf>::new(), "{args:?}: the next run removes what killed runs left");
+    killed
+}
+
+fn remove(p: &Path) {
+    if p.is_dir() {
+        fs::remove_dir_all(p).ok();
+    } else {
+        fs::remove_file(p).ok();
+    }
+}
+
+/// Every command that writes (`analyze`, `snapshot create`, `snapshot
+/// index`, `snapshot pack`, `snapshot unpack`, `export-pcap`) killed
+/// (SIGKILL) at twenty moments never leaves a partial output under the
+/// final name, and the next run removes the temporaries the killed ones
+/// left.
+#[test]
+fn writers_killed_at_any_moment_leave_nothing_partial() {
+    let dir = scratch("killed");
+    let archive = dir.join("archive");
+    let node = archive.join("node-a");
+    fs::create_dir_all(&node).ok();
+    // A long enough run of real traffic: the demo capture 300 times over,
+    // one rotated file after another.
+    let demo = fs::read(testdata("demo/checkout.pcap")).unwrap_or_default();
+    for i in 0..300i64 {
+        fs::write(node.join(format!("part-{i:03}.pcap")), shifted_pcap(&demo, i * 60)).ok();
+    }
+    let p = |p: &Path| p.display().to_string();
+    let count = |snap: &Path| stdout(&trawl(&["query", &p(snap), "--count"]));
+    let (full, cut, packed, unpacked, pcap) = (
+        dir.join("full.snap"),
+        dir.join("cut.snap"),
+        dir.join("cut.tar.zst"),
+        dir.join("unpacked.snap"),
+        dir.join("errors.pcapng"),
+    );
+
+    // analyze: a finished snapshot or none.
+    let out = dir.join("out.snap");
+    let killed = killed_twenty_times(&dir, &["analyze", &p(&node), "-o", &p(&out), "-q"], &out, &|i| {
+        if out.exists() {
+            let o = trawl(&["query", &p(&out), "--count"]);
+            assert!(o.status.success() && out.join("manifest.json").exists(), "analyze kill {i}: {}", stderr(&o));
+        }
+    });
+    assert!(killed >= 16, "analyze: only {killed} of 20 runs were killed before they finished");
+    let o = trawl(&["analyze", &p(&node), "-o", &p(&full), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(count(&out), count(&full));
+
+    // snapshot create: a complete cut (its manifest says so) or none.
+    let killed = killed_twenty_times(&dir, &["snapshot", "create", &p(&archive), "-o", &p(&cut)], &cut, &|i| {
+        if cut.exists() {
+            let o = trawl(&["snapshot", "show", &p(&cut)]);
+            assert!(o.status.success(), "create kill {i}: {}", stderr(&o));
+        }
+    });
+    assert!(killed >= 10, "snapshot create: only {killed} of 20 killed");
+    let shown = |snap: &Path| -> serde_json::Value {
+        serde_json::from_slice(&trawl(&["snapshot", "show", &p(snap)]).stdout).unwrap_or_default()
+    };
+    assert_eq!(shown(&cut)["state"], "raw");
+
+    // snapshot index: the cut stays raw, or becomes indexed with every
+    // table; never tables of a killed run.
+    let before = shown(&cut);
+    let args = ["snapshot", "index", &p(&cut), "--force", "-q"];
+    let check_index = |i: u32| {
+        let s = shown(&cut);
+        match s["state"].as_str() {
+            Some("raw") => assert_eq!(s["tables"], before["tables"], "index kill {i}"),
+            Some("indexed") => assert_eq!(count(&cut), count(&full), "index kill {i}"),
+            other => panic!("index kill {i}: state {other:?}"),
+        }
+    };
+    // The snapshot itself is the output here: it must not be removed.
+    let killed = killed_twenty_times(&dir, &args, &dir.join("nothing"), &check_index);
+    assert!(killed >= 10, "snapshot index: only {killed} of 20 killed");
+    assert_eq!(count(&cut), count(&full));
+
+    // snapshot pack: a whole archive (it unpacks, checksums verified) or none.
+    let check_pack = |i: u32| {
+        if packed.exists() {
+            let o = trawl(&["snapshot", "unpack", &p(&packed), "-o", &p(&dir.join("check.snap"))]);
+            assert!(o.status.success(), "pack kill {i}: {}", stderr(&o));
+            remove(&dir.join("check.snap"));
+        }
+    };
+    let killed = killed_twenty_times(&dir, &["snapshot", "pack", &p(&cut), "-o", &p(&packed)], &packed, &check_pack);
+    assert!(killed >= 5, "snapshot pack: only {killed} of 20 killed");
+
+    // snapshot unpack: a whole snapshot or none.
+    let check_unpack = |i: u32| {
+        if unpacked.exists() {
+            assert_eq!(count(&unpacked), count(&full), "unpack kill {i}");
+        }
+    };
+    let args = ["snapshot", "unpack", &p(&packed), "-o", &p(&unpacked)];
+    let killed = killed_twenty_times(&dir, &args, &unpacked, &check_unpack);
+    assert!(killed >= 5, "snapshot unpack: only {killed} of 20 killed");
+
+    // export-pcap: the whole export or none.
+    let o = trawl(&["export-pcap", &p(&full), "--kfl", "http", "-o", &p(&pcap)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let whole = packet_digest(&pcap);
+    let check_export = |i: u32| {
+        if pcap.exists() {
+            assert_eq!(packet_digest(&pcap), whole, "export kill {i}");
+        }
+    };
+    let args = ["export-pcap", &p(&full), "--kfl", "http", "-o", &p(&pcap)];
+    let killed = killed_twenty_times(&dir, &args, &pcap, &check_export);
+    assert!(killed >= 5, "export-pcap: only {killed} of 20 killed");
+    fs::remove_dir_all(&dir).ok();
+}
+
+/// A full disk (a small tmpfs, mounted in a mount namespace of the test's
+/// own) gives `analyze`, `export-pcap` and `snapshot pack` one clear error
+/// line naming the path, a non-zero exit, and nothing half-written: no
+/// output under its final name, no temporary left.
+#[test]
+fn a_full_disk_is_one_clear_error_and_nothing_half_written() {
+    if !can_record(&["mount"]) {
+        eprintln!("skipping the full-disk test: needs root and unshare (a mount namespace)");
+        return;
+    }
+    let dir = scratch("full-disk");
+    let disk = dir.join("disk");
+    fs::create_dir_all(&disk).ok();
+    let bin = env!("CARGO_BIN_EXE_trawl");
+    let snap = demo_snapshot();
+    let demo = testdata("demo/checkout.pcap");
+    let d = disk.display();
+    // 8 KiB: less than the demo snapshot, its export or its pack need.
+    let script = format!(
+        "mount -t tmpfs -o size=8k tmpfs {d} || exit 99
+        {bin} analyze {demo} -o {d}/x.snap -q; echo \"analyze $?\"
+        {bin} export-pcap {snap} -o {d}/x.pcapng > /dev/null; echo \"export $?\"
+        {bin} snapshot pack {snap} -o {d}/x.tar.zst; echo \"pack $?\"
+        ls -A {d}; df -k {d} | tail -1"
+    );
+    let o = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output();
+    let o = o.unwrap_or_else(|e| panic!("unshare: {e}"));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    // Each command failed, and said why in one line naming its output.
+    for (i, (cmd, path)) in [("analyze", "x.snap"), ("export", "x.pcapng"), ("pack", "x.tar.zst")].iter().enumerate() {
+        let code = lines.get(i).and_then(|l| l.strip_prefix(&format!("{cmd} "))).unwrap_or("?");
+        assert!(code != "0" && code != "?", "{cmd} exited {code}\n{out}\n{err}");
+        let said: Vec<&str> = err.lines().filter(|l| l.contains(path)).collect();
+        assert_eq!(said.len(), 1, "{cmd}: {err}");
+        assert!(said[0].starts_with("trawl: ") && said[0].contains("No space left on device"), "{}", said[0]);
+    }
+    assert_eq!(err.lines().count(), 3, "{err}");
+    // Nothing is left on the disk, and its space is free again.
+    assert_eq!(lines.get(3).map(|l| l.split_whitespace().nth(2)), Some(Some("0")), "left behind:\n{out}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+/// A pcap (microsecond, as the demo capture) with every timestamp moved
+/// `secs` later: rotated files of one archive.
+fn shifted_pcap(pcap: &[u8], secs: i64) -> Vec<u8> {
+    let mut out = pcap.to_vec();
+    let mut at = 24;
+    while at + 16 <= out.len() {
+        let ts = u32::from_le_bytes([out[at], out[at + 1], out[at + 2], out[at + 3]]) as i64 + secs;
+        out[at..at + 4].copy_from_slice(&(ts as u32).to_le_bytes());
+        let len = u32::from_le_bytes([out[at + 8], out[at + 9], out[at + 10], out[at + 11]]) as usize;
+        at += 16 + len;
+    }
+    out
 }
 
 #[test]
