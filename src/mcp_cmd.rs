@@ -42,11 +42,25 @@ pub struct McpArgs {
     /// Print a Claude Desktop / Cursor `mcpServers` entry for this data folder and exit.
     #[arg(long)]
     pub mcp_config: bool,
+    /// Seconds a tool call may run before it is cancelled and answered
+    /// with an error that says how to narrow it.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub call_timeout: f64,
     /// Do not log tool calls to stderr.
     #[arg(short, long)]
     pub quiet: bool,
     #[command(flatten)]
     pub cluster: crate::cluster_cmd::ClusterTarget,
+}
+
+fn call_timeout(secs: f64) -> Result<std::time::Duration> {
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err(trawl_snapshot::Error::Usage(format!(
+            "--call-timeout: expected seconds between 0 and 86400, got {secs}"
+        ))
+        .into());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 pub fn run(a: McpArgs) -> Result<ExitCode> {
@@ -85,6 +99,7 @@ pub fn run(a: McpArgs) -> Result<ExitCode> {
         threads: a.threads,
         log: !a.quiet,
         engine,
+        call_timeout: call_timeout(a.call_timeout)?,
     });
     if a.list_tools {
         println!("{}", serde_json::to_string_pretty(&server.tools())?);

@@ -47,7 +47,24 @@ async fn auth(State(token): State<Arc<String>>, req: Request<Body>, next: Next) 
     let given =
         req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(t) if same(t.trim().as_bytes(), token.as_bytes()) => next.run(req).await,
+        Some(t) if same(t.trim().as_bytes(), token.as_bytes()) => {
+            let delete = req.method() == axum::http::Method::DELETE;
+            let (alive, gone) = tokio::sync::watch::channel(());
+            let mut req = req;
+            req.extensions_mut().insert(ClientGone(gone));
+            let r = next.run(req).await;
+            // The response (an SSE stream while the tool runs) holds the
+            // sender: when the client goes away, hyper drops the body, and
+            // the call's handler hears of it (server.rs).
+            let mut r = r.map(|inner| Body::new(Watched { inner, _alive: alive }));
+            // A session ended by DELETE: rmcp answers 202, which clients
+            // (the Python SDK among them) take as a failed termination; the
+            // session is gone, which is 204.
+            if delete && r.status() == StatusCode::ACCEPTED {
+                *r.status_mut() = StatusCode::NO_CONTENT;
+            }
+            r
+        }
         _ => {
             let mut r = (
                 StatusCode::UNAUTHORIZED,
@@ -58,6 +75,45 @@ async fn auth(State(token): State<Arc<String>>, req: Request<Body>, next: Next) 
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
+    }
+}
+
+/// Closes when the HTTP response of the request that carries it is
+/// dropped: the client went away (or the response was sent in full).
+#[derive(Clone, Debug)]
+pub struct ClientGone(tokio::sync::watch::Receiver<()>);
+
+impl ClientGone {
+    /// Resolves once the client is gone.
+    pub async fn gone(&self) {
+        let mut rx = self.0.clone();
+        while rx.changed().await.is_ok() {}
+    }
+}
+
+/// A response body that keeps its request's [`ClientGone`] open.
+struct Watched {
+    inner: Body,
+    _alive: tokio::sync::watch::Sender<()>,
+}
+
+impl http_body::Body for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -9,6 +9,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::error::{ToolError, ToolResult};
+use crate::http::ClientGone;
 use crate::state::{Config, Inner};
 use crate::{prompts, tools};
 
@@ -59,7 +60,22 @@ impl ServerHandler for TrawlServer {
         let started = Instant::now();
         let name = request.name.to_string();
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
-        let result = tools::call(&self.inner, &name, args, &context).await;
+        let limit = self.inner.config.call_timeout;
+        // The call's work is one future: dropped at the time limit or when
+        // the client cancels (or goes away), which stops its queries at
+        // their next batch.
+        let result = tokio::select! {
+            r = tokio::time::timeout(limit, tools::call(&self.inner, &name, args, &context)) => {
+                r.unwrap_or_else(|_| Err(ToolError::new(format!(
+                    "{name} ran longer than the server's per-call limit ({:.3} s) and was cancelled: narrow it \
+                     (a snapshot_id, a shorter window, a KFL filter that selects fewer calls, a lower limit), \
+                     or ask for a larger --call-timeout",
+                    limit.as_secs_f64()
+                ))))
+            }
+            _ = context.ct.cancelled() => Err(ToolError::new(format!("{name} was cancelled by the client"))),
+            _ = client_gone(&context) => Err(ToolError::new(format!("{name}: the client went away"))),
+        };
         if self.inner.config.log {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match &result {
@@ -124,5 +140,15 @@ fn to_result(r: ToolResult) -> CallToolResult {
 impl From<tokio::task::JoinError> for ToolError {
     fn from(e: tokio::task::JoinError) -> ToolError {
         ToolError::new(format!("internal error: the task stopped: {e}"))
+    }
+}
+
+/// Resolves when the HTTP client that sent the request goes away (never
+/// over stdio, where the session's end stops everything).
+async fn client_gone(context: &RequestContext<RoleServer>) {
+    let gone = context.extensions.get::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<ClientGone>());
+    match gone {
+        Some(g) => g.gone().await,
+        None => std::future::pending().await,
     }
 }

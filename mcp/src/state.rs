@@ -26,6 +26,9 @@ pub struct Config {
     pub log: bool,
     /// Where queries run (`--cluster`: on a cluster's executors).
     pub engine: Engine,
+    /// The longest a tool call may run (`--call-timeout`): past it the
+    /// call is cancelled and answered with an error.
+    pub call_timeout: std::time::Duration,
 }
 
 /// Snapshot folders and their manifests' modification times.

@@ -235,3 +235,27 @@ fn mcp_investigates_every_story() {
     assert_eq!(f["diff_rush_cached"], "GET order:42 at 127.0.0.4:6379: 1 -> 0.083 per request");
     fs::remove_dir_all(&data).ok();
 }
+
+/// `trawl mcp --listen` under concurrent clients calling every read tool
+/// (benches/mcp_load.py, shorter than the benchmark): no call fails; a
+/// call past the per-call limit is answered with the limit's error within
+/// two seconds and stops; a client that disconnects mid-call leaves the
+/// server idle.
+#[test]
+fn mcp_over_http_holds_under_concurrent_clients_and_stops_what_it_should() {
+    let dir = scratch("mcp-load");
+    let snap = dir.join("snapshots/checkout");
+    let o = trawl(&["analyze", &testdata("demo/checkout.pcap"), "-o", &snap.display().to_string(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/mcp_load.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .args([env!("CARGO_BIN_EXE_trawl"), &dir.display().to_string(), "checkout"])
+        .args(["--clients", "8", "--seconds", "6", "--check"])
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains(" 0 failed"), "{out}");
+    fs::remove_dir_all(&dir).ok();
+}

@@ -68,6 +68,9 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
     let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
+    // Dropped when the call is (the server's per-call limit, a client that
+    // went away): the plan's operators stop at their next batch.
+    let _stop_on_drop = StopOnDrop(stop.clone());
     let workers = if inner.config.threads > 0 {
         inner.config.threads
     } else {
@@ -119,6 +122,15 @@ pub async fn run_sql(inner: &Arc<Inner>, p: RunSql) -> ToolResult {
     let columns: Vec<Value> =
         schema.fields().iter().map(|f| json!({"name": f.name(), "type": f.data_type().to_string()})).collect();
     Ok(json!({"columns": columns, "rows": rows, "returned": rows.len(), "truncated": truncated}))
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A plan node that passes its input's batches through until `stop` is
