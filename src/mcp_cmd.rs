@@ -46,6 +46,16 @@ pub struct McpArgs {
     /// with an error that says how to narrow it.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub call_timeout: f64,
+    /// Mask credentials and personal data in everything the tools return
+    /// (Authorization, Cookie and Set-Cookie values; tokens, keys and
+    /// passwords in URLs and bodies; card numbers, JWTs and the keys
+    /// `trawl audit` finds), each as a short hash of itself [default: on
+    /// with --listen, off over stdio].
+    #[arg(long, overrides_with = "no_redact")]
+    pub redact: bool,
+    /// Return payloads as captured, over HTTP too.
+    #[arg(long)]
+    pub no_redact: bool,
     /// Do not log tool calls to stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -100,6 +110,7 @@ pub fn run(a: McpArgs) -> Result<ExitCode> {
         log: !a.quiet,
         engine,
         call_timeout: call_timeout(a.call_timeout)?,
+        redact: if a.listen.is_some() { !a.no_redact } else { a.redact && !a.no_redact },
     });
     if a.list_tools {
         println!("{}", serde_json::to_string_pretty(&server.tools())?);

@@ -16,12 +16,12 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
-use regex::bytes::{Regex, RegexSet};
 use serde_json::{Value, json};
 use trawl_query::Catalog;
 
 use crate::Error;
 use crate::calls::{CLIENT, Cells, ENDPOINT, SERVER, for_each_batch, is_external, rfc3339};
+use crate::secrets::{Patterns, redact};
 
 /// What the audit reads of each call.
 const SELECT: &[&str] = &[
@@ -151,95 +151,6 @@ async fn load(cat: &Catalog, kfl: &str) -> Result<Vec<Row>, Error> {
     .await?;
     out.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
     Ok(out)
-}
-
-/// Shows the first and last 4 characters of a secret (after its scheme,
-/// `Bearer ` or `Basic `), the rest as `*` (12 at most).
-pub fn redact(secret: &str) -> String {
-    let (scheme, secret) = match secret.split_once(' ') {
-        Some((s, rest)) if s.eq_ignore_ascii_case("bearer") || s.eq_ignore_ascii_case("basic") => {
-            (format!("{s} "), rest)
-        }
-        _ => (String::new(), secret),
-    };
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() <= 10 {
-        return format!("{scheme}{}", "*".repeat(chars.len()));
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{scheme}{head}{}{tail}", "*".repeat((chars.len() - 8).min(12)))
-}
-
-/// Luhn's check of a digit string.
-pub fn luhn(digits: &[u8]) -> bool {
-    let mut sum = 0;
-    for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(d - b'0');
-        if i % 2 == 1 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
-        }
-        sum += v;
-    }
-    sum % 10 == 0
-}
-
-/// The kinds of sensitive data, and their patterns.
-struct Patterns {
-    list: Vec<(&'static str, Regex)>,
-    /// All of them at once: most bodies match none, and one pass says so.
-    any: Option<RegexSet>,
-}
-
-impl Patterns {
-    fn new() -> Patterns {
-        // ASCII word boundaries: Unicode ones keep the regex engine off its
-        // fast automata, and these patterns are ASCII.
-        let p = |s: &str| Regex::new(&format!("(?-u){s}")).ok();
-        let list = [
-            ("card number", r"\b(?:\d[ -]?){12,18}\d\b"),
-            (
-                "US social security number",
-                r"\b(?:00[1-9]|0[1-9]\d|[1-5]\d\d|6[0-57-9]\d|66[0-57-9]|7[0-6]\d|77[0-2])-(?:0[1-9]|[1-9]\d)-(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})\b",
-            ),
-            ("JWT", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-            ("AWS access key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-            ("Stripe secret key", r"\b(?:sk|rk)_live_[0-9A-Za-z]{16,}"),
-            ("GitHub token", r"\bgh[pousr]_[0-9A-Za-z]{36,}"),
-            ("Slack token", r"\bxox[baprs]-[0-9A-Za-z-]{10,}"),
-            ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
-            ("private key", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"),
-        ];
-        let list: Vec<(&'static str, Regex)> = list.iter().filter_map(|(k, r)| p(r).map(|re| (*k, re))).collect();
-        let any = RegexSet::new(list.iter().map(|(_, re)| re.as_str())).ok();
-        Patterns { list, any }
-    }
-
-    /// Every (kind, match) in `b`; card numbers only when they pass Luhn.
-    fn scan(&self, b: &[u8]) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        let hits = self.any.as_ref().map(|set| set.matches(b));
-        for (i, (kind, re)) in self.list.iter().enumerate() {
-            if hits.as_ref().is_some_and(|h| !h.matched(i)) {
-                continue;
-            }
-            for m in re.find_iter(b).take(16) {
-                let text = String::from_utf8_lossy(m.as_bytes()).into_owned();
-                if *kind == "card number" {
-                    let digits: Vec<u8> = m.as_bytes().iter().copied().filter(u8::is_ascii_digit).collect();
-                    // Card numbers are 13 to 19 digits, from a known issuer range.
-                    if !(13..=19).contains(&digits.len()) || !matches!(digits[0], b'2'..=b'6') || !luhn(&digits) {
-                        continue;
-                    }
-                }
-                out.push((*kind, text));
-            }
-        }
-        out
-    }
 }
 
 fn fingerprint(s: &str) -> u64 {
@@ -396,20 +307,4 @@ fn audit(rows: &[Row], show_secrets: bool) -> Vec<Finding> {
     let mut out: Vec<Finding> = found.0.into_values().collect();
     out.sort_by(|a, b| (a.kind, a.first_ns, &a.subject).cmp(&(b.kind, b.first_ns, &b.subject)));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_found_checked_and_redacted() {
-        let p = Patterns::new();
-        let found =
-            p.scan(b"card 4111 1111 1111 1111, not 4111 1111 1111 1112; ssn 123-45-6789; key AKIAIOSFODNN7EXAMPLE");
-        let kinds: Vec<&str> = found.iter().map(|f| f.0).collect();
-        assert_eq!(kinds, ["card number", "US social security number", "AWS access key"]);
-        assert_eq!(redact("4111 1111 1111 1111"), "4111***********1111");
-        assert!(luhn(b"79927398713") && !luhn(b"79927398710"));
-    }
 }

@@ -27,6 +27,7 @@ pub mod map;
 pub mod parents;
 pub mod redundant;
 pub mod retries;
+pub mod secrets;
 pub mod timeline;
 pub mod trace;
 

@@ -29,6 +29,8 @@ pub struct Config {
     /// The longest a tool call may run (`--call-timeout`): past it the
     /// call is cancelled and answered with an error.
     pub call_timeout: std::time::Duration,
+    /// Mask credentials and personal data in every result (`--redact`).
+    pub redact: bool,
 }
 
 /// Snapshot folders and their manifests' modification times.
@@ -37,6 +39,9 @@ type CatalogKey = Vec<(PathBuf, Option<SystemTime>)>;
 /// What every tool call shares.
 pub struct Inner {
     pub config: Config,
+    /// With `--redact`: masks what results hold (one salt for the
+    /// server's life, so a value masks alike in every call).
+    pub redactor: Option<trawl_investigate::secrets::Redactor>,
     pub jobs: Jobs,
     /// Opened catalogs by snapshot set, reopened when a manifest changes.
     catalogs: Mutex<HashMap<CatalogKey, Arc<Opened>>>,
@@ -47,7 +52,8 @@ const CATALOG_CACHE: usize = 16;
 
 impl Inner {
     pub fn new(config: Config) -> Inner {
-        Inner { config, jobs: Jobs::default(), catalogs: Mutex::new(HashMap::new()) }
+        let redactor = config.redact.then(trawl_investigate::secrets::Redactor::new);
+        Inner { config, redactor, jobs: Jobs::default(), catalogs: Mutex::new(HashMap::new()) }
     }
 
     /// The catalog of some snapshots (by folder), opened once and reused

@@ -21,6 +21,7 @@ of findings on stdout.
 import argparse
 import asyncio
 import json
+import re
 import os
 import subprocess
 import time
@@ -398,8 +399,43 @@ async def main():
                 args = (s, f, a.data) if step in (bodies, timeline, sql_deadline) else (s, f)
                 await step(*args)
                 f.setdefault("steps", []).append(step.__name__)
+    await redaction(a.trawl, a.data, f)
     await restart(a.trawl, a.data, params, f)
     print(json.dumps(f))
+
+
+async def redaction(trawl, data, f):
+    """--redact: credentials and card numbers masked in every result, each
+    as a short hash of itself (the same token alike, two tokens apart);
+    without it the payloads are whole."""
+    async def read(extra):
+        params = StdioServerParameters(command=trawl, args=["mcp", "--data", data, "--quiet", *extra])
+        async with stdio_client(params) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                page = await ok(s, "list_api_calls", {"snapshot_id": "broken", "kfl": '"authorization" in request.headers',
+                                                      "limit": 100, "format": "full"})
+                money = await s.call_tool("list_api_calls", {"snapshot_id": "broken", "limit": 100, "format": "full",
+                                                             "kfl": 'path == "/checkout" || path == "/charge"'})
+                audit = await ok(s, "security_audit", {"snapshot_id": "broken", "show_secrets": True})
+                one = await ok(s, "get_api_call_details", {"id": page["calls"][0]["id"]})
+                return page["calls"], money.content[0].text, audit, one
+
+    calls, money, audit, one = await read([])
+    tokens = {c["id"]: c["request_headers"]["authorization"] for c in calls}
+    check(len(tokens) >= 10 and all(t.startswith("Bearer eyJ") for t in tokens.values()), tokens)
+    check("4111 1111 1111 1111" in money and "4111 1111 1111 1111" in json.dumps(audit), "the payloads are whole")
+    calls, money, audit, one = await read(["--redact"])
+    masked = {c["id"]: c["request_headers"]["authorization"] for c in calls}
+    check(masked.keys() == tokens.keys(), (masked.keys(), tokens.keys()))
+    check(all(re.fullmatch(r"Bearer \[redacted #[0-9a-f]{8}\]", m) for m in masked.values()), masked)
+    # A function of the token, one to one: an agent can still tell them apart.
+    pairs = {(tokens[i], masked[i]) for i in tokens}
+    check(len({t for t, _ in pairs}) == len(pairs) == len({m for _, m in pairs}), pairs)
+    check("eyJ" not in json.dumps(one) and one["call"]["request_headers"]["authorization"] in masked.values(), one)
+    check("4111" not in money and "[redacted card number #" in money, money[:2000])
+    check(audit["redacted"] and "4111 1111 1111 1111" not in json.dumps(audit), audit)
+    f["redaction"] = {"tokens": len({t for t, _ in pairs}), "calls": len(masked)}
 
 
 async def restart(trawl, data, params, f):

@@ -188,9 +188,11 @@ pub async fn incident_timeline(inner: &Arc<Inner>, p: Timeline) -> ToolResult {
 pub async fn security_audit(inner: &Arc<Inner>, p: Audit) -> ToolResult {
     let snaps = indexed(inner, p.snapshot_id.as_deref())?;
     let cat = inner.catalog(&snaps).await?;
-    let found = audit::run(&cat.catalog, &p.kfl, p.show_secrets).await?;
+    // A redacting server shows no secret, whatever the agent asks.
+    let show = p.show_secrets && inner.redactor.is_none();
+    let found = audit::run(&cat.catalog, &p.kfl, show).await?;
     Ok(
-        json!({ "findings": found.iter().map(audit::Finding::to_json).collect::<Vec<_>>(), "count": found.len(), "redacted": !p.show_secrets }),
+        json!({ "findings": found.iter().map(audit::Finding::to_json).collect::<Vec<_>>(), "count": found.len(), "redacted": !show }),
     )
 }
 

@@ -472,6 +472,9 @@ pub fn definitions(allow_destructive: bool) -> Vec<Tool> {
 pub async fn call(inner: &Arc<Inner>, name: &str, mut args: Value, ctx: &RequestContext<RoleServer>) -> ToolResult {
     let budget = take_budget(&mut args)?;
     let mut v = run(inner, name, args, ctx).await?;
+    if let Some(r) = &inner.redactor {
+        r.json(&mut v);
+    }
     fit(&mut v, budget);
     Ok(v)
 }
