@@ -436,11 +436,18 @@ impl Defrag {
         if !self.active.contains_key(&piece.key) && self.active.len() >= self.max_datagrams {
             self.expire(ts_ns);
             if self.active.len() >= self.max_datagrams {
-                // Drop the oldest datagram in progress.
-                if let Some(oldest) = self.active.iter().min_by_key(|(k, v)| (v.1, k.id)).map(|(k, _)| *k) {
-                    self.active.remove(&oldest);
+                // Drop the oldest eighth of the datagrams in progress: one
+                // scan of them all per many fragments, not per fragment
+                // (a flood of first fragments that never complete).
+                let mut by_age: Vec<(i64, u32, FragKey)> = self.active.iter().map(|(k, v)| (v.1, k.id, *k)).collect();
+                let n = (by_age.len() / 8).max(1);
+                if n < by_age.len() {
+                    by_age.select_nth_unstable_by_key(n, |e| (e.0, e.1));
                 }
-                self.overflows += 1;
+                for (_, _, k) in &by_age[..n] {
+                    self.active.remove(k);
+                }
+                self.overflows += n as u64;
             }
         }
         let entry = self

@@ -70,7 +70,7 @@ pub struct FlowConfig {
 }
 
 /// The default flow-state budget ([`FlowConfig::max_flow_bytes`]).
-pub const DEFAULT_MAX_FLOW_BYTES: usize = 96 << 20;
+pub const DEFAULT_MAX_FLOW_BYTES: usize = 64 << 20;
 
 impl FlowConfig {
     /// One virtual shard's share of a budget of `total`: budgets are
@@ -427,22 +427,32 @@ impl FlowTable {
 
     /// Virtual shard `v` cannot hold `room` more bytes of flow state:
     /// its least recently active flows are closed, those never answered
-    /// before any other, a 32nd of the shard's flows at a time (at least
-    /// enough to make room), so that a flood of new flows costs one scan
-    /// per dozens of flows, not one per flow. Their rows are written as
+    /// before any other, an eighth of the shard's flows at a time (at
+    /// least enough to make room), so that a flood of new flows costs one
+    /// scan per hundreds of flows, not one per flow. Their rows are written as
     /// usual, with end reason `evicted` (or how they had already ended).
     fn evict(&mut self, v: u8, room: usize) {
         let budget = FlowConfig::share(self.cfg.max_flow_bytes);
         let map = &self.flows[v as usize];
         let mut all: Vec<(bool, i64, u64, u32, FlowKey)> =
             map.iter().map(|(k, f)| (!f.unanswered(), f.last_ts, f.id, f.cost, *k)).collect();
-        all.sort_unstable_by_key(|(answered, ts, id, _, _)| (*answered, *ts, *id));
-        let mut n = (all.len() / 32).max(1).min(all.len());
-        let mut freed: usize = all[..n].iter().map(|e| e.3 as usize).sum();
+        let order = |e: &(bool, i64, u64, u32, FlowKey)| (e.0, e.1, e.2);
         let held = self.held[v as usize].flow_bytes;
-        while n < all.len() && held - freed + room > budget {
-            freed += all[n].3 as usize;
-            n += 1;
+        // An eighth of the shard at a time: finding them costs a visit to
+        // every flow of the shard (a cache miss each), shared by many.
+        let mut n = (all.len() / 8).max(1).min(all.len());
+        if n < all.len() {
+            all.select_nth_unstable_by_key(n, order);
+        }
+        let mut freed: usize = all[..n].iter().map(|e| e.3 as usize).sum();
+        if held - freed + room > budget {
+            // Not room enough yet (flows of unequal cost): in order, as
+            // many more as it takes.
+            all[n..].sort_unstable_by_key(order);
+            while n < all.len() && held - freed + room > budget {
+                freed += all[n].3 as usize;
+                n += 1;
+            }
         }
         all.truncate(n);
         all.sort_unstable_by_key(|(_, _, id, _, _)| *id);

@@ -25,6 +25,7 @@ pub use http::{HttpError, generate_token, serve_http};
 pub use server::TrawlServer;
 pub use state::Config;
 pub use tools::markdown as tools_markdown;
+pub use tools::{decode_arguments, names as tool_names};
 
 /// Serves over stdin/stdout until the client closes them.
 pub async fn serve_stdio(server: TrawlServer) -> std::io::Result<()> {

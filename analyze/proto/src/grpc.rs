@@ -27,7 +27,9 @@ pub fn split_path(path: &str) -> Option<(&str, &str)> {
 
 /// True for a gRPC content type (`application/grpc`, `application/grpc+proto`, ...).
 pub fn is_grpc(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|c| c.len() >= 16 && c[..16].eq_ignore_ascii_case("application/grpc"))
+    // Bytes, not a str slice: the header is traffic, and byte 16 may fall
+    // inside a character.
+    content_type.is_some_and(|c| c.as_bytes().get(..16).is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc")))
 }
 
 /// Percent-decodes a `grpc-message` value.
@@ -272,6 +274,17 @@ fn length_delimited(v: &[u8], depth: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `h2` and `capture_reader` fuzz targets (crash
+    /// c6bba658, 46728525): a content type with a character across byte
+    /// 16 panicked on a str slice.
+    #[test]
+    fn fuzz_h2_c6bba658_content_type_cut_inside_a_character() {
+        assert!(!is_grpc(Some("application/grp\u{e9}c")));
+        assert!(!is_grpc(Some("H\u{fffd}.\u{fffd} \u{fffd}")));
+        assert!(is_grpc(Some("Application/GRPC+proto")));
+        assert!(!is_grpc(Some("application/grp")));
+    }
 
     #[test]
     fn paths_split_into_service_and_method() {

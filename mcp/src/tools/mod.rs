@@ -211,6 +211,8 @@ struct Def {
     read_only: bool,
     destructive: bool,
     run: for<'a> fn(&'a Arc<Inner>, Value, &'a RequestContext<RoleServer>) -> Pending<'a>,
+    /// Decodes the arguments as `run` does, and stops there.
+    decode: fn(Value) -> ToolResult<()>,
 }
 
 /// One row of the tool table: the parameter struct parses the arguments
@@ -229,6 +231,7 @@ macro_rules! tool {
                     ($handler)(inner, p, ctx).await
                 })
             },
+            decode: |args| parse::<$params>($name, args).map(|_| ()),
         }
     };
 }
@@ -466,6 +469,22 @@ pub fn definitions(allow_destructive: bool) -> Vec<Tool> {
             Tool::new(d.name, d.description, Arc::new(schema)).with_annotations(a)
         })
         .collect()
+}
+
+/// Decodes a call's arguments as the tool `name` would (the budget
+/// parameter, then the tool's own), without running it: what the
+/// `mcp_arguments` fuzz target drives with any JSON.
+pub fn decode_arguments(name: &str, mut args: Value) -> ToolResult<()> {
+    take_budget(&mut args)?;
+    match DEFS.iter().find(|d| d.name == name) {
+        Some(d) => (d.decode)(args),
+        None => Err(ToolError::new(format!("no tool named `{name}`"))),
+    }
+}
+
+/// Every tool's name.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    DEFS.iter().map(|d| d.name)
 }
 
 /// Runs one tool, its result cut to the client's budget ([`fit`]).
