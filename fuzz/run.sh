@@ -12,7 +12,10 @@ target=${1:?usage: fuzz/run.sh TARGET SECONDS}
 secs=${2:?usage: fuzz/run.sh TARGET SECONDS}
 mkdir -p "corpus/$target" "seeds/$target" logs
 log="logs/$target-$(date +%s).log"
-RUSTC_BOOTSTRAP=1 nice -n 19 cargo fuzz run -s none "$target" "corpus/$target" "seeds/$target" -- \
+# The targets over DataFusion and the MCP server are a package of their own.
+dir=.
+if [ -f "query/fuzz_targets/$target.rs" ]; then dir=query; fi
+RUSTC_BOOTSTRAP=1 nice -n 19 cargo fuzz run --fuzz-dir "$dir" -s none "$target" "corpus/$target" "seeds/$target" -- \
   -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || true
 tail -n 12 "$log" | grep -E "Done|stat::|cov:|crash|panicked|SUMMARY" || true
 echo "log: fuzz/$log"

@@ -17,7 +17,7 @@ fn catalog() -> &'static (tokio::runtime::Runtime, Catalog) {
     CAT.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         let dir = std::env::temp_dir().join(format!("trawl-fuzz-kfl-{}", std::process::id()));
-        let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/demo/checkout.pcap");
+        let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/demo/checkout.pcap");
         let opts = trawl_analyze::Options { inputs: vec![demo.into()], threads: 1, ..Default::default() };
         trawl_analyze::analyze_to_snapshot(&opts, &dir, true, &Default::default()).expect("the demo capture analyses");
         let cat = rt.block_on(Catalog::open(&dir, 1)).expect("the demo snapshot opens");
