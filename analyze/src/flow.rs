@@ -222,6 +222,8 @@ const FLOW_COST: usize =
 const TCP_COST: usize = std::mem::size_of::<Tcp>();
 const STREAMS_COST: usize = std::mem::size_of::<Streams>();
 const DNS_COST: usize = std::mem::size_of::<DnsConn>();
+/// Below this, a parser's state is measured at every packet ([`FlowTable::parser_due`]).
+const PARSER_MEASURED_ALWAYS: u32 = 64 << 10;
 /// The history string's allocation (it holds a few letters).
 const HISTORY_COST: usize = 16;
 // What docs/architecture.md says an unanswered SYN costs.
@@ -252,6 +254,10 @@ struct Flow {
     dns: Option<Box<DnsConn>>,
     /// Flow-state bytes this flow counts against its shard's budget.
     cost: u32,
+    /// Of `cost`, the bytes its L7 parser held when last measured.
+    parser_bytes: u32,
+    /// Payload bytes given to the parser since then.
+    fed: u32,
 }
 
 impl Flow {
@@ -367,6 +373,29 @@ impl FlowTable {
         self.held[f.vshard as usize].flow_bytes += bytes;
     }
 
+    /// Counts what `f`'s parser holds now (`held`, from
+    /// [`L7::held_bytes`] or the DNS state's) instead of what it held
+    /// when last measured.
+    fn recount_parser(&mut self, f: &mut Flow, held: usize) {
+        let held = held.min(u32::MAX as usize / 2) as u32;
+        let budget = &mut self.held[f.vshard as usize].flow_bytes;
+        *budget = *budget - f.parser_bytes as usize + held as usize;
+        f.cost = f.cost - f.parser_bytes + held;
+        f.parser_bytes = held;
+        f.fed = 0;
+    }
+
+    /// Whether `f`'s parser is due to be measured after `len` more
+    /// payload bytes: at every packet while it holds little (measuring a
+    /// small state costs tens of nanoseconds), then once the bytes fed
+    /// since the last measure reach a sixteenth of what it held, so that
+    /// measuring a large state (an HTTP/2 connection with hundreds of
+    /// streams) is paid for by the bytes that could have grown it.
+    fn parser_due(f: &mut Flow, len: u64) -> bool {
+        f.fed = f.fed.saturating_add(len.min(u32::MAX as u64) as u32);
+        f.parser_bytes < PARSER_MEASURED_ALWAYS || f.fed >= f.parser_bytes / 16
+    }
+
     fn emit(&mut self, record: Record) {
         let (v, o, ph, f) = self.key_ctx;
         self.out.push(Keyed { key: (v, o, ph, f, self.seq), record });
@@ -404,6 +433,22 @@ impl FlowTable {
         });
         self.update(&mut flow, p, &cfg);
         let id = flow.id;
+        let share = FlowConfig::share(cfg.max_flow_bytes);
+        if flow.cost as usize > share {
+            // One connection alone holds more than its shard may (a
+            // parser made to hold thousands of pending requests with
+            // huge headers): it is cut short itself. Later packets of
+            // the connection start a new flow, read from the middle.
+            self.held[p.vshard as usize].flow_bytes -= flow.cost as usize;
+            self.finalize_evicted(flow);
+            return id;
+        }
+        // What the packet made the flow's parser hold may have taken the
+        // shard past its budget: other flows make room (this one is out
+        // of the table, as the most recently active it would go last).
+        if self.held[p.vshard as usize].flow_bytes > share {
+            self.evict(p.vshard, 0);
+        }
         self.flows[p.vshard as usize].insert(key, flow);
         id
     }
@@ -458,13 +503,19 @@ impl FlowTable {
         all.sort_unstable_by_key(|(_, _, id, _, _)| *id);
         for (_, _, _, _, k) in all {
             if let Some(f) = self.remove(v, &k) {
-                self.stats.flow_table_evictions += 1;
-                self.stats.flow_table_evictions_answered += !f.unanswered() as u64;
-                let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
-                let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("evicted", |t| closed_reason(t));
-                self.finalize(f, reason, at);
+                self.finalize_evicted(f);
             }
         }
+    }
+
+    /// Writes the row of a flow closed to stay within the budget (no
+    /// longer counted), with end reason `evicted` unless it had ended.
+    fn finalize_evicted(&mut self, f: Box<Flow>) {
+        self.stats.flow_table_evictions += 1;
+        self.stats.flow_table_evictions_answered += !f.unanswered() as u64;
+        let at = At { tag: tag(f.file_index, f.frame_number), ts_ns: f.last_ts };
+        let reason = f.tcp.as_ref().filter(|t| t.closed).map_or("evicted", |t| closed_reason(t));
+        self.finalize(f, reason, at);
     }
 
     fn new_flow(&mut self, p: &Pkt) -> Box<Flow> {
@@ -523,6 +574,8 @@ impl FlowTable {
             tcp,
             dns: None,
             cost: cost as u32,
+            parser_bytes: 0,
+            fed: 0,
         })
     }
 
@@ -577,7 +630,9 @@ impl FlowTable {
                 let conn = f.dns.get_or_insert_with(|| Box::new(DnsConn::new(cfg.limits)));
                 conn.message(at, p.payload);
                 let out = conn.drain();
+                let held = conn.held_bytes();
                 self.emit_l7(f, 0, Protocol::Dns.layer(), out);
+                self.recount_parser(f, held);
             }
             return;
         };
@@ -676,6 +731,9 @@ impl FlowTable {
             }
             held.ooo_bytes = (held.ooo_bytes + s.ooo_bytes()).saturating_sub(ooo_before);
             t.apps |= self.drain_l7(f, s);
+            if Self::parser_due(f, payload_len) {
+                self.recount_parser(f, s.l7.held_bytes());
+            }
             retransmitted = s.reasm[dir].retransmissions > retrans_before;
             gapped = s.gap_bytes() > gap_before;
         }
@@ -691,6 +749,10 @@ impl FlowTable {
             self.close_tcp(f, &mut t, at, CloseReason::Reset);
         } else if !t.closed && ended {
             self.close_tcp(f, &mut t, at, CloseReason::Fin);
+        }
+        if t.closed && f.parser_bytes > 0 {
+            // What is left once the parser emitted everything.
+            self.recount_parser(f, t.streams.as_ref().map_or(0, |s| s.l7.held_bytes()));
         }
         if gapped {
             note_history(f, dir, H_GAP);
@@ -1276,8 +1338,12 @@ mod tests {
         // The first byte brings reassembly and L7 state, which read the
         // request as though they had been there from the SYN.
         tcp_pkt(&mut t, 4, 40000, 0, ACK | 0x08, 101, 501, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-        assert_eq!(t.flow_bytes(), FLOW_COST + TCP_COST + STREAMS_COST);
+        // The parser holds the request until its response comes.
+        let waiting = t.flow_bytes() - (FLOW_COST + TCP_COST + STREAMS_COST);
+        assert!((100..4096).contains(&waiting), "{waiting}");
         tcp_pkt(&mut t, 5, 40000, 1, ACK | 0x08, 501, 128, b"HTTP/1.1 204 No Content\r\n\r\n");
+        let answered = t.flow_bytes() - (FLOW_COST + TCP_COST + STREAMS_COST);
+        assert!(answered < waiting, "{answered} >= {waiting}");
         t.finish();
         assert_eq!(t.flow_bytes(), 0);
         let rows = t.take_output();
@@ -1286,6 +1352,75 @@ mod tests {
         let flow = rows.iter().find_map(|r| if let Record::Flow(f) = &r.record { Some(f) } else { None }).unwrap();
         assert_eq!((flow.dirs[0].stream_bytes, flow.dirs[1].stream_bytes), (27, 27));
         assert_eq!(flow.zeek_state, "S1");
+    }
+
+    #[test]
+    fn what_parsers_hold_counts_against_the_budget() {
+        // Connections that each send a request whose chunked body never
+        // ends (benches/hostile: endless_chunked): the bodies the parsers
+        // hold are flow state like any other.
+        let body_chunk = [b"7d0\r\n".as_slice(), &[b'x'; 2000]].concat();
+        let head = b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let open_upto = |t: &mut FlowTable, n: &mut u64, port: u16, packets: usize| {
+            for (side, flags, seq, ack, data) in [
+                (0, SYN, 100, 0, &b""[..]),
+                (1, SYN | ACK, 500, 101, &b""[..]),
+                (0, ACK | 0x08, 101, 501, &head[..]),
+                (0, ACK | 0x08, 101 + head.len() as u32, 501, &body_chunk[..]),
+            ]
+            .into_iter()
+            .take(packets)
+            {
+                *n += 1;
+                tcp_pkt(t, *n, port, side, flags, seq, ack, data);
+            }
+        };
+        let open = |t: &mut FlowTable, n: &mut u64, port: u16| open_upto(t, n, port, 4);
+        // Unbounded: one connection holds its body.
+        let mut t = FlowTable::new(FlowConfig::default());
+        open(&mut t, &mut 0, 1000);
+        let one = t.flow_bytes();
+        assert!(one > FLOW_COST + TCP_COST + STREAMS_COST + 2000, "{one}");
+        let mut t = FlowTable::new(FlowConfig::default());
+        open_upto(&mut t, &mut 0, 1000, 3);
+        let head_only = t.flow_bytes();
+        // Room in shard 0 for ten such connections: forty come.
+        let room = 10 * one;
+        let mut t = FlowTable::new(FlowConfig { max_flow_bytes: room * VSHARDS as usize, ..FlowConfig::default() });
+        let mut n = 0;
+        for port in 1000..1040 {
+            open(&mut t, &mut n, port);
+            assert!(t.flow_bytes() <= room, "{} > {room} at port {port}", t.flow_bytes());
+        }
+        assert_eq!(t.stats.flow_table_evictions, t.stats.flow_table_evictions_answered);
+        assert_eq!(t.stats.flow_table_evictions, 30);
+        let evicted = t.stats.flow_table_evictions as usize;
+        t.finish();
+        assert_eq!(t.flow_bytes(), 0);
+        let rows = t.take_output();
+        // Every connection has its row, and every request its call row,
+        // cut short where its connection was evicted.
+        let reasons = end_reasons(&rows);
+        assert_eq!(reasons.len(), 40);
+        assert_eq!(reasons.iter().filter(|(_, r)| *r == "evicted").count(), evicted);
+        let cut: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| if let Record::Call(c) = &r.record { c.exchange.request.as_ref() } else { None })
+            .filter(|m| m.body_truncated)
+            .filter_map(|m| m.error.as_deref())
+            .collect();
+        assert_eq!(cut.len(), 40);
+        assert_eq!(cut.iter().filter(|e| **e == "evicted").count(), evicted);
+        assert_eq!(cut.iter().filter(|e| **e == "capture_end").count(), 40 - evicted);
+
+        // A shard's share smaller than one such connection: the
+        // connection itself is cut short when its parser passes it.
+        let share = (head_only + one) / 2;
+        let mut t = FlowTable::new(FlowConfig { max_flow_bytes: share * VSHARDS as usize, ..FlowConfig::default() });
+        open(&mut t, &mut 0, 1000);
+        assert_eq!((t.stats.flow_table_evictions, t.len(), t.flow_bytes()), (1, 0, 0));
+        let rows = t.take_output();
+        assert_eq!(end_reasons(&rows), [(1000, "evicted")]);
     }
 
     #[test]

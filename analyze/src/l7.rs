@@ -163,6 +163,20 @@ impl L7 {
         }
     }
 
+    /// Heap bytes the connection's L7 state holds: the first bytes kept
+    /// while probing, or what its parser holds.
+    pub fn held_bytes(&self) -> usize {
+        match self {
+            L7::Probe { bufs, .. } => bufs[0].capacity() + bufs[1].capacity(),
+            L7::Active { parser, before, .. } => {
+                std::mem::size_of_val(&**parser)
+                    + parser.held_bytes()
+                    + before.as_ref().map_or(0, |(_, p)| std::mem::size_of_val(&**p) + p.held_bytes())
+            }
+            L7::Closed { .. } | L7::Unknown => 0,
+        }
+    }
+
     /// Frees the parser of a connection that ended with FIN both ways,
     /// once its rows were drained: no byte can follow both FINs, so the
     /// parser would read nothing more.

@@ -117,6 +117,9 @@ fn corpus_flow_and_http_counts_match_tshark() {
         assert_eq!(s.http_responses, resp, "{file}: HTTP responses");
         // Every row's table count agrees with the counters.
         assert_eq!(flows(&rows).len() as u64, s.flows, "{file}: flow rows");
+        // Real traffic fits the default flow-state budget, what its
+        // parsers hold included: nothing is cut short by eviction.
+        assert_eq!(s.flow_table_evictions, 0, "{file}: flows evicted");
         checked += 1;
     }
     assert_eq!(checked, 53, "the corpus has 53 captures");

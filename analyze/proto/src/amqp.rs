@@ -14,6 +14,7 @@ use crate::exchange::{Exchange, Message, StartLine};
 use crate::frames::NAME_KEEP;
 use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
 use crate::pairing::{Book, Flush, Pairing, Waiting};
+use get_size2::GetSize;
 
 /// The name of a method (`class.method`).
 pub fn method_name(class: u16, method: u16) -> Option<&'static str> {
@@ -153,7 +154,7 @@ fn sent_by_server(name: &str) -> bool {
         )
 }
 
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 struct Open {
     info: AmqpInfo,
     request: Message,
@@ -213,7 +214,7 @@ impl Framed for AmqpConn {
 }
 
 /// AMQP state of one TCP connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct AmqpConn {
     framers: [Framer; 2],
     /// Exchanges waiting for a reply or for their content, oldest first.

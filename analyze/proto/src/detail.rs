@@ -3,12 +3,13 @@
 //! [`crate::exchange::Exchange`]. These are plain data: the parsers fill
 //! them, and analyze writes each into its protocol's column group.
 //! Nothing here imports a parser.
+use get_size2::GetSize;
 
 /// The protocol-specific part of a row. A row is one protocol's, so this
 /// is one variant, not one optional field per protocol: gRPC and GraphQL
 /// rows are HTTP exchanges too (their request and response are the HTTP
 /// messages), and the variant says which application rode on them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub enum Detail {
     /// An HTTP/1 or HTTP/2 exchange with no application protocol found.
     #[default]
@@ -73,7 +74,7 @@ accessors!(
 );
 
 /// A gRPC call, as seen on one HTTP/2 stream.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct GrpcCall {
     /// Fully qualified service, e.g. `helloworld.Greeter`.
     pub service: String,
@@ -94,7 +95,7 @@ pub struct GrpcCall {
 }
 
 /// A GraphQL operation and its outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct GraphqlOperation {
     /// `query`, `mutation` or `subscription`.
     pub kind: &'static str,
@@ -108,7 +109,7 @@ pub struct GraphqlOperation {
 }
 
 /// A WebSocket message, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct WebSocketInfo {
     /// `text`, `binary`, `close`, `ping` or `pong`.
     pub opcode: &'static str,
@@ -123,7 +124,7 @@ pub struct WebSocketInfo {
 }
 
 /// A DNS exchange, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct DnsInfo {
     /// Transaction id.
     pub id: u16,
@@ -136,7 +137,7 @@ pub struct DnsInfo {
 }
 
 /// A TLS handshake, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct TlsInfo {
     /// Negotiated version (the server's), else the client's highest.
     pub version: Option<u16>,
@@ -159,7 +160,7 @@ pub struct TlsInfo {
 }
 
 /// A Redis exchange, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct RedisInfo {
     /// The command, upper-cased (`GET`, `SET`, ...).
     pub command: Option<String>,
@@ -176,7 +177,7 @@ pub struct RedisInfo {
 }
 
 /// A database request and its outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct DbInfo {
     /// The request: PostgreSQL's first message of the exchange (`Query`,
     /// `Parse`, `Bind`, `StartupMessage`, ...), MySQL's command
@@ -208,7 +209,7 @@ pub struct DbInfo {
 }
 
 /// A Kafka exchange, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct KafkaInfo {
     pub api_key: i16,
     pub api_version: i16,
@@ -223,7 +224,7 @@ pub struct KafkaInfo {
 }
 
 /// An AMQP exchange of methods, for its row.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct AmqpInfo {
     /// The method that opened the exchange: `basic.publish`, ...
     pub method: String,

@@ -7,6 +7,7 @@
 //! names with compression pointers, bounded); answers are rendered from
 //! simple-dns's parse of the whole message when it accepts it.
 
+use get_size2::GetSize;
 use simple_dns::Packet;
 use simple_dns::rdata::RData;
 
@@ -17,7 +18,7 @@ use crate::parser::{Counts, Parser};
 use crate::{At, Limits, Side};
 
 /// The parts of a message this module reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, GetSize)]
 pub struct Header {
     pub id: u16,
     pub response: bool,
@@ -186,7 +187,7 @@ fn answers(b: &[u8]) -> Result<Vec<String>, String> {
 }
 
 /// DNS state of one flow: queries waiting for their responses.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct DnsConn {
     limits: Limits,
     /// Queries waiting for their responses (by transaction id).
@@ -263,6 +264,9 @@ impl DnsConn {
 }
 
 impl Parser for DnsConn {
+    fn held_bytes(&self) -> usize {
+        self.get_heap_size()
+    }
     fn counts(&self) -> Counts {
         self.pairs.counts()
     }

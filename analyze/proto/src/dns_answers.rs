@@ -4,14 +4,16 @@
 //! this module only follows the chain. A message that does not parse
 //! yields nothing: the caller counts it.
 
+use get_size2::GetSize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use simple_dns::rdata::RData;
 use simple_dns::{Packet, PacketFlag};
 
 /// One address a response gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, GetSize)]
 pub struct Answer {
+    #[get_size(ignore)]
     pub ip: IpAddr,
     /// The name asked for (lower case, no trailing dot).
     pub question: String,

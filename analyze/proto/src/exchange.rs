@@ -9,9 +9,10 @@
 
 use crate::detail::Detail;
 use crate::{At, Issue};
+use get_size2::GetSize;
 
 /// The first line of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, GetSize)]
 pub enum StartLine {
     Request {
         method: String,
@@ -28,7 +29,7 @@ pub enum StartLine {
 
 /// Headers of a message, stored in one buffer: names lower-cased, values
 /// trimmed, in order, repeats kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, GetSize)]
 pub struct Headers {
     buf: String,
     /// (name end, value end) offsets into `buf`; each entry starts where
@@ -73,7 +74,7 @@ impl Headers {
 }
 
 /// One HTTP message (request or response).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, GetSize)]
 pub struct Message {
     /// Where the first byte of the message was seen.
     pub at: At,
@@ -105,7 +106,7 @@ impl Message {
 }
 
 /// A request and its response, either of which may be missing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, GetSize)]
 pub struct Exchange {
     /// 0-based position on the connection.
     pub index: u32,
@@ -124,7 +125,7 @@ pub struct Exchange {
 }
 
 /// What the parser produced since the caller last drained it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 pub struct Output {
     pub exchanges: Vec<Exchange>,
     pub issues: Vec<Issue>,
@@ -150,7 +151,7 @@ impl Message {
 }
 
 /// Why a connection ended, as its parser is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub enum CloseReason {
     /// The capture ended with the connection open: an unanswered request
     /// may have been answered after it (`capture_end`).

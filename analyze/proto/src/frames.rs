@@ -10,6 +10,7 @@ use crate::exchange::{CloseReason, Output};
 use crate::pairing::Book;
 use crate::parser::{Counts, Parser};
 use crate::{At, Side};
+use get_size2::GetSize;
 
 /// Bytes of SQL (or a MongoDB command) kept for a row.
 pub(crate) const QUERY_KEEP: usize = 4096;
@@ -49,7 +50,7 @@ pub(crate) trait Shape {
 }
 
 /// Cuts one direction into messages (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 pub(crate) struct Framer {
     head: Vec<u8>,
     head_want: usize,
@@ -153,7 +154,10 @@ pub(crate) trait Framed {
 /// its `Framer`s to `Framed::message`, a gap loses the framing of
 /// its side, and the rest is the protocol's own (`Framed::close`,
 /// `Framed::counts`).
-impl<T: Framed + std::fmt::Debug + Send> Parser for T {
+impl<T: Framed + std::fmt::Debug + Send + GetSize> Parser for T {
+    fn held_bytes(&self) -> usize {
+        self.get_heap_size()
+    }
     fn on_data(&mut self, side: Side, at: At, data: &[u8]) {
         let data = self.unframed(side, at, data);
         read(self, side, at, data)

@@ -9,6 +9,7 @@
 //! are told apart by their keyword, and the shorthand `{ ... }` is a
 //! query.
 
+use get_size2::GetSize;
 use serde_json::Value;
 
 use crate::detail::GraphqlOperation;
@@ -78,7 +79,7 @@ fn from_body(req: &Message) -> Option<(String, Option<String>)> {
 }
 
 /// What a GraphQL-over-HTTP request body names.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, GetSize)]
 struct Body {
     query: Option<String>,
     #[serde(rename = "operationName")]

@@ -12,6 +12,7 @@
 //! JSON mapping.
 
 use base64::Engine;
+use get_size2::GetSize;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::{Map, Value};
 
@@ -40,7 +41,7 @@ pub fn decode_message(v: &str) -> String {
 /// Reads the 5-byte message prefixes of one direction of a stream as
 /// DATA arrives, counting messages and keeping their payloads up to a
 /// cap.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, GetSize)]
 pub struct Framer {
     prefix: [u8; 5],
     have: u8,

@@ -22,6 +22,7 @@
 //! decoding live apart (`hpack/`, `grpc.rs`). Tests are the last two
 //! hundred lines.
 
+use get_size2::GetSize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -65,7 +66,7 @@ pub mod flag {
 const PLAUSIBLE_MAX: u32 = 1 << 20;
 
 /// The 9-byte frame header: a checked view of the wire format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub struct FrameHeader {
     pub len: u32,
     pub kind: u8,
@@ -141,7 +142,7 @@ pub fn error_name(code: u32) -> String {
 }
 
 /// What the first bytes of one side of a connection look like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub enum Probe {
     /// The client connection preface.
     Preface,
@@ -218,7 +219,7 @@ pub fn find_frames(data: &[u8]) -> Option<usize> {
 }
 
 /// How a connection is entered.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub enum Start {
     /// The requester sends the connection preface first.
     Preface,
@@ -229,7 +230,7 @@ pub enum Start {
     MidStream,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 enum State {
     /// Matching the connection preface; bytes matched so far.
     Preface(usize),
@@ -245,7 +246,7 @@ enum State {
     Resync,
 }
 
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 struct PendingBlock {
     stream: u32,
     /// PUSH_PROMISE: the promised stream.
@@ -257,7 +258,7 @@ struct PendingBlock {
     at: At,
 }
 
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 struct Dir {
     state: State,
     buf: Vec<u8>,
@@ -266,7 +267,7 @@ struct Dir {
     block: Option<PendingBlock>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 struct Stream {
     /// By role: request, response.
     msgs: [Option<Message>; 2],
@@ -277,9 +278,11 @@ struct Stream {
 }
 
 /// HTTP/2 parser state for one connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct H2Conn {
     limits: Limits,
+    /// Shared by every connection (not this one's to count).
+    #[get_size(ignore)]
     schemas: Option<Arc<Schemas>>,
     dirs: [Dir; 2],
     streams: BTreeMap<u32, Stream>,
@@ -800,6 +803,9 @@ impl H2Conn {
 }
 
 impl Parser for H2Conn {
+    fn held_bytes(&self) -> usize {
+        self.get_heap_size()
+    }
     /// True when the side the caller called the requester turned out to
     /// send the responses (decided from the first header block).
     fn flipped(&self) -> bool {

@@ -29,6 +29,7 @@
 //! and resynchronisation are one state machine per connection. Tests are
 //! the last two hundred lines.
 
+use get_size2::GetSize;
 use std::collections::VecDeque;
 
 use crate::body::decode_body;
@@ -38,7 +39,7 @@ use crate::parser::{Counts, Parser, Switch};
 use crate::{At, Limits, Side};
 
 /// Does this look like the start of an HTTP/1 message?
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub enum Probe {
     /// A request line: these bytes come from the requester.
     Request,
@@ -104,7 +105,7 @@ fn trim_leading_newlines(mut d: &[u8]) -> &[u8] {
     d
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 enum Chunk {
     Size,
     Data(u64),
@@ -112,7 +113,7 @@ enum Chunk {
     Trailer,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 enum Phase {
     Head,
     Length(u64),
@@ -125,7 +126,7 @@ enum Phase {
     Closed,
 }
 
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 struct Dir {
     phase: Phase,
     /// Bytes kept between calls: a partial head, a partial chunk line, the
@@ -147,7 +148,7 @@ impl Dir {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 struct Slot {
     request: Option<Message>,
     req_done: bool,
@@ -161,7 +162,7 @@ struct Slot {
 }
 
 /// HTTP/1 parser state for one TCP connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct Http1Conn {
     limits: Limits,
     dirs: [Dir; 2],
@@ -724,6 +725,9 @@ impl Http1Conn {
 }
 
 impl Parser for Http1Conn {
+    fn held_bytes(&self) -> usize {
+        self.get_heap_size()
+    }
     fn counts(&self) -> Counts {
         Counts { given_up: self.given_up, ..Counts::default() }
     }

@@ -13,6 +13,7 @@ use crate::exchange::{Message, StartLine};
 use crate::frames::NAME_KEEP;
 use crate::frames::{Cursor, Frame, Framed, Framer, Shape, text};
 use crate::pairing::{Asked, Book, Pairing};
+use get_size2::GetSize;
 
 /// Topics kept per request.
 const MAX_TOPICS: usize = 32;
@@ -344,7 +345,7 @@ impl Framed for KafkaConn {
 }
 
 /// Kafka state of one TCP connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct KafkaConn {
     framers: [Framer; 2],
     /// Requests waiting for their responses, paired by correlation id.

@@ -25,6 +25,7 @@
 //! ([`mongodb`]), whose rows share [`detail::DbInfo`]; Kafka ([`kafka`]); AMQP
 //! 0-9-1 ([`amqp`]). The binary ones are cut into messages by one
 //! length-prefix reader (`frames`).
+use get_size2::GetSize;
 
 pub mod amqp;
 mod body;
@@ -52,7 +53,7 @@ pub mod tls;
 pub mod websocket;
 
 /// Caps on everything the traffic controls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub struct Limits {
     /// Bytes of a body kept per message (after content decoding).
     pub max_body_bytes: usize,
@@ -86,7 +87,7 @@ impl Default for Limits {
 }
 
 /// Which side of a connection sent some bytes, in L7 terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, GetSize)]
 pub enum Side {
     /// The side that sends requests.
     Requester,
@@ -139,14 +140,14 @@ pub(crate) fn feed_held(
 /// Where in the capture some bytes came from: an opaque tag chosen by the
 /// caller (trawl uses the packet's file and frame number) and the capture
 /// time in nanoseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, GetSize)]
 pub struct At {
     pub tag: u64,
     pub ts_ns: i64,
 }
 
 /// A problem found in the traffic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, GetSize)]
 pub struct Issue {
     pub at: At,
     /// Stable short identifier, e.g. `bad_request_line`.

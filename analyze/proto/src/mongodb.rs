@@ -7,6 +7,7 @@
 //! messages are rows with the command `compressed` (their content is not
 //! inflated).
 
+use get_size2::GetSize;
 use std::fmt::Write;
 
 use crate::Limits;
@@ -335,7 +336,7 @@ impl Framed for MongoConn {
 }
 
 /// MongoDB state of one TCP connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct MongoConn {
     framers: [Framer; 2],
     /// Requests waiting for their replies, paired by request id.

@@ -12,6 +12,7 @@
 //! definitions, an EOF if the client did not deprecate it, rows, the
 //! closing EOF or OK) to count their rows.
 
+use get_size2::GetSize;
 use std::collections::HashMap;
 
 use crate::Limits;
@@ -86,7 +87,7 @@ fn unanswered(code: u8) -> bool {
 }
 
 /// Where in a response the server is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 enum Reply {
     First,
     Columns(u64),
@@ -97,7 +98,7 @@ enum Reply {
     Done,
 }
 
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 struct Pending {
     code: Option<u8>,
     info: DbInfo,
@@ -141,7 +142,7 @@ impl Framed for MysqlConn {
 }
 
 /// MySQL state of one TCP connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct MysqlConn {
     framers: [Framer; 2],
     current: Option<Pending>,

@@ -16,6 +16,7 @@
 //! by stream, MySQL and TLS have one request in flight at most: they
 //! number their rows with [`Rows`].
 
+use get_size2::GetSize;
 use std::collections::VecDeque;
 
 use crate::detail::Detail;
@@ -24,7 +25,7 @@ use crate::parser::Counts;
 use crate::{At, Issue};
 
 /// The rows and issues of one connection, rows numbered as emitted.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 pub(crate) struct Rows {
     next_index: u32,
     out: Output,
@@ -105,7 +106,7 @@ impl Book for Rows {
 }
 
 /// Why a waiting request is emitted without its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub(crate) enum Flush {
     /// The queue was full and gave it up.
     GivenUp,
@@ -135,7 +136,7 @@ pub(crate) trait Waiting {
 /// The usual waiting request: its message, the detail its row will
 /// carry, and what pairs it with its answer (a transaction or
 /// correlation id; 0 where order alone pairs).
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub(crate) struct Asked<I> {
     pub key: i64,
     pub request: Message,
@@ -154,7 +155,7 @@ impl<I: Into<Detail>> Waiting for Asked<I> {
 }
 
 /// Requests waiting for their answers on one connection, and its rows.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub(crate) struct Pairing<P> {
     /// Oldest first; protocols that complete an answer in place (over
     /// several messages) work on it directly.
@@ -178,6 +179,12 @@ impl<P: Waiting> Pairing<P> {
         {
             self.given_up += 1;
             self.rows.emit(old.unanswered(Flush::GivenUp));
+        }
+        // Room for one at first: most connections (and every DNS flow)
+        // have one request waiting at a time, and a queue's first growth
+        // would make room for four.
+        if self.waiting.capacity() == 0 {
+            self.waiting.reserve_exact(1);
         }
         self.waiting.push_back(p);
     }

@@ -7,6 +7,7 @@
 
 use crate::exchange::{CloseReason, Message, Output};
 use crate::{At, Side};
+use get_size2::GetSize;
 
 /// A connection parser: bytes in, rows out. Every call carries the
 /// capture position of its bytes; none does I/O.
@@ -38,10 +39,16 @@ pub trait Parser: std::fmt::Debug + Send {
     fn counts(&self) -> Counts {
         Counts::default()
     }
+    /// Heap bytes the parser holds (buffers, messages awaiting their
+    /// answers, decoding tables), counted against the flow-state budget
+    /// so that traffic cannot make parsers hold more than the budget
+    /// allows. An estimate from allocations' capacities, not a walk of
+    /// the allocator.
+    fn held_bytes(&self) -> usize;
 }
 
 /// The connection left HTTP/1 for a protocol parsed elsewhere.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct Switch {
     /// The Upgrade protocol, lower-cased: `h2c` or `websocket`.
     pub protocol: String,
@@ -57,7 +64,7 @@ pub struct Switch {
 }
 
 /// What a parser counted, for the run's summary.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, GetSize)]
 pub struct Counts {
     /// Requests the connection's full queue of waiting requests gave up
     /// ([`crate::Limits::max_pending`]).

@@ -26,6 +26,7 @@
 //! One file: the parser is one state machine over the simple and extended
 //! query protocols; its tests are the last 120 lines.
 
+use get_size2::GetSize;
 use std::collections::HashMap;
 
 use crate::detail::DbInfo;
@@ -87,7 +88,7 @@ fn frontend_name(t: u8) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 enum Kind {
     Startup,
     /// SSLRequest or GSSENCRequest: answered by one byte.
@@ -98,7 +99,7 @@ enum Kind {
     Function,
 }
 
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 struct Pending {
     kind: Kind,
     info: DbInfo,
@@ -201,7 +202,7 @@ impl Framed for PgConn {
 }
 
 /// PostgreSQL state of one TCP connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct PgConn {
     framers: [Framer; 2],
     /// Exchanges waiting for (the rest of) their answers, in order.

@@ -13,6 +13,7 @@ use crate::exchange::{CloseReason, Message, Output, StartLine};
 use crate::pairing::{Asked, Book, Pairing};
 use crate::parser::{Counts, Parser};
 use crate::{At, Limits, Side};
+use get_size2::GetSize;
 
 const KEEP: usize = 64;
 /// Arguments shown in a command line.
@@ -41,7 +42,7 @@ fn type_name(t: u8) -> &'static str {
 }
 
 /// A top-level value read so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 struct Top {
     kind: u8,
     /// The first strings (of an array: its first elements).
@@ -51,7 +52,7 @@ struct Top {
     size: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 struct Reader {
     /// Remaining elements of each open aggregate.
     stack: Vec<u64>,
@@ -216,7 +217,7 @@ pub fn probe(b: &[u8]) -> bool {
 }
 
 /// Redis state of one TCP connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct RedisConn {
     readers: [Reader; 2],
     /// Commands waiting for their replies, paired in order.
@@ -278,6 +279,9 @@ impl RedisConn {
 }
 
 impl Parser for RedisConn {
+    fn held_bytes(&self) -> usize {
+        self.get_heap_size()
+    }
     fn counts(&self) -> Counts {
         self.pairs.counts()
     }

@@ -7,6 +7,7 @@
 //! each protocol: adding one is a variant here, its parser module, and
 //! its detection below.
 
+use get_size2::GetSize;
 use std::sync::Arc;
 
 use crate::grpc::Schemas;
@@ -17,7 +18,7 @@ use crate::websocket::WsConn;
 use crate::{Limits, Side, amqp, dns, kafka, mongodb, mysql, postgres, redis, tls};
 
 /// A protocol of connections (UDP DNS included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, GetSize)]
 pub enum Protocol {
     Http1,
     Http2,
@@ -134,7 +135,7 @@ pub fn after_switch(sw: &Switch, limits: Limits, schemas: &Option<Arc<Schemas>>)
 }
 
 /// Which side of the connection sends requests, as detection found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub enum Requester {
     /// The side whose bytes were recognised.
     Sender,
@@ -147,7 +148,7 @@ pub enum Requester {
 }
 
 /// A connection recognised from the first bytes of one side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub struct Detection {
     pub protocol: Protocol,
     pub requester: Requester,
@@ -157,7 +158,7 @@ pub struct Detection {
 }
 
 /// What the first bytes of one side say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 pub enum Detect {
     /// Not enough bytes yet.
     Wait,

@@ -10,6 +10,7 @@
 //! key shares); each direction keeps at most `max_head_bytes` of an
 //! incomplete message.
 
+use get_size2::GetSize;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
@@ -78,7 +79,7 @@ fn u16s(b: &[u8]) -> Vec<u16> {
     b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect()
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 struct Hello {
     version: u16,
     ciphers: Vec<u16>,
@@ -273,7 +274,7 @@ fn cert_names(cert: &[u8]) -> Option<(String, String)> {
     Some((name(subject)?, name(issuer)?))
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, GetSize)]
 struct Dir {
     /// Bytes of an incomplete record.
     rec: Vec<u8>,
@@ -285,7 +286,7 @@ struct Dir {
 }
 
 /// TLS handshake state of one TCP connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct TlsConn {
     limits: Limits,
     dirs: [Dir; 2],
@@ -452,6 +453,9 @@ impl TlsConn {
 }
 
 impl Parser for TlsConn {
+    fn held_bytes(&self) -> usize {
+        self.get_heap_size()
+    }
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
         self.rows.drain()

@@ -11,6 +11,7 @@
 //! which is reported and not guessed at.
 
 use flate2::{Decompress, FlushDecompress, Status};
+use get_size2::GetSize;
 
 use crate::detail::{Detail, WebSocketInfo};
 use crate::exchange::{CloseReason, Exchange, Message, Output, StartLine};
@@ -29,7 +30,7 @@ fn opcode_name(op: u8) -> Option<&'static str> {
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 enum State {
     Header,
     Payload {
@@ -43,7 +44,7 @@ enum State {
     Lost,
 }
 
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 struct Partial {
     opcode: u8,
     at: At,
@@ -74,6 +75,7 @@ impl Partial {
     }
 }
 
+#[derive(GetSize)]
 struct Dir {
     state: State,
     buf: Vec<u8>,
@@ -81,9 +83,15 @@ struct Dir {
     /// The data message being assembled, and a control frame.
     data: Option<Partial>,
     control: Option<Partial>,
+    #[get_size(size_fn = inflater_size)]
     inflate: Option<Decompress>,
     /// Reset the inflater after each message (no context takeover).
     reset_each: bool,
+}
+
+/// An inflater's state: its 32 KiB window and zlib's tables.
+fn inflater_size(inflate: &Option<Decompress>) -> usize {
+    if inflate.is_some() { 40 << 10 } else { 0 }
 }
 
 impl std::fmt::Debug for Dir {
@@ -93,7 +101,7 @@ impl std::fmt::Debug for Dir {
 }
 
 /// WebSocket parser state for one connection.
-#[derive(Debug)]
+#[derive(Debug, GetSize)]
 pub struct WsConn {
     limits: Limits,
     dirs: [Dir; 2],
@@ -317,6 +325,9 @@ impl WsConn {
 }
 
 impl Parser for WsConn {
+    fn held_bytes(&self) -> usize {
+        self.get_heap_size()
+    }
     /// Takes what was produced so far.
     fn drain(&mut self) -> Output {
         self.rows.drain()

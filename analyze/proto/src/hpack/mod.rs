@@ -21,6 +21,7 @@
 //! table keeps its previous size; references it then cannot resolve are
 //! unknown, as above.
 
+use get_size2::GetSize;
 use loona_hpack::decoder::DecoderError;
 
 mod huffman;
@@ -29,7 +30,7 @@ mod huffman;
 pub const UNKNOWN_NAME: &str = "?";
 
 /// The result of decoding one header block.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, GetSize)]
 pub struct Block {
     /// Decoded (name, value) pairs, in order; values lossily UTF-8.
     pub fields: Vec<(String, String)>,
@@ -48,6 +49,18 @@ pub struct Decoder {
     /// The table may lack entries (joined mid-way, a lost block): an
     /// unknown reference is expected rather than an error.
     partial: bool,
+    /// What the dynamic table holds, as far as its blocks tell (entries
+    /// added, at most the table's size; loona-hpack does not say): the
+    /// bytes counted against the flow-state budget.
+    table_bytes: usize,
+    /// The table's size as the last size update set it.
+    table_size: usize,
+}
+
+impl GetSize for Decoder {
+    fn get_heap_size_with_tracker<T: get_size2::GetSizeTracker>(&self, tracker: T) -> (usize, T) {
+        (self.table_bytes, tracker)
+    }
 }
 
 impl std::fmt::Debug for Decoder {
@@ -62,7 +75,7 @@ impl Decoder {
     pub fn new(max_table: usize, partial: bool) -> Decoder {
         let mut inner = loona_hpack::Decoder::new();
         inner.set_max_allowed_table_size(max_table.max(4096));
-        Decoder { inner, max_table: max_table.max(4096), partial }
+        Decoder { inner, max_table: max_table.max(4096), partial, table_bytes: 0, table_size: 4096 }
     }
 
     /// Header blocks were lost: start again from an empty table, in which
@@ -108,6 +121,7 @@ impl Decoder {
             } else {
                 (wire, rep)
             };
+            let before = out.fields.len();
             let fields = &mut out.fields;
             let result = self.inner.decode_with_cb(bytes, |n, v| {
                 fields.push((String::from_utf8_lossy(&n).into_owned(), String::from_utf8_lossy(&v).into_owned()));
@@ -115,7 +129,12 @@ impl Decoder {
             match result {
                 Ok(()) => {}
                 // A size update decoded alone is "at the end": it was applied.
-                Err(DecoderError::SizeUpdateAtEnd) if rep.kind == Kind::SizeUpdate => {}
+                Err(DecoderError::SizeUpdateAtEnd) if rep.kind == Kind::SizeUpdate => {
+                    if let Ok((size, _)) = integer(bytes, 5) {
+                        self.table_size = (size as usize).min(self.max_table);
+                        self.table_bytes = self.table_bytes.min(self.table_size);
+                    }
+                }
                 Err(DecoderError::InvalidMaxDynamicSize) => {
                     out.table_capped = true;
                     self.partial = true;
@@ -144,6 +163,14 @@ impl Decoder {
                     break;
                 }
             }
+            // An entry costs its name and value and 32 bytes (RFC 7541
+            // §4.1); the table evicts past its size.
+            if rep.kind == Kind::Indexing
+                && out.fields.len() > before
+                && let Some((n, v)) = out.fields.last()
+            {
+                self.table_bytes = (self.table_bytes + n.len() + v.len() + 32).min(self.table_size);
+            }
         }
         out
     }
@@ -153,7 +180,7 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GetSize)]
 enum Kind {
     Indexed,
     /// Literal with incremental indexing (it enters the table).
@@ -163,7 +190,7 @@ enum Kind {
     SizeUpdate,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, GetSize)]
 struct Representation {
     kind: Kind,
     len: usize,
@@ -306,14 +333,38 @@ mod tests {
             pairs(&b1),
             [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]
         );
+        // What the table holds, as the RFC gives it after each request
+        // ("Table size"): counted against the flow-state budget.
+        assert_eq!(d.get_heap_size(), 57);
         let b2 = d.decode(&hex("8286 84be 5886 a8eb 1064 9cbf"));
         assert_eq!(pairs(&b2)[3..], [(":authority", "www.example.com"), ("cache-control", "no-cache")]);
+        assert_eq!(d.get_heap_size(), 110);
         let b3 = d.decode(&hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"));
         assert_eq!(
             pairs(&b3)[2..],
             [(":path", "/index.html"), (":authority", "www.example.com"), ("custom-key", "custom-value")]
         );
         assert!(b3.error.is_none() && b3.unknown == 0);
+        assert_eq!(d.get_heap_size(), 164);
+        // A size update to zero empties the table.
+        d.decode(&[0x20]);
+        assert_eq!(d.get_heap_size(), 0);
+    }
+
+    /// Entries past the table's size evict older ones: what the table is
+    /// counted as holding never passes its size.
+    #[test]
+    fn the_table_is_counted_at_most_at_its_size() {
+        let mut d = Decoder::new(4096, false);
+        // 200 literals with incremental indexing, 10 + 20 + 32 bytes each.
+        for i in 0..200u32 {
+            let mut b = vec![0x40, 10];
+            b.extend_from_slice(format!("name-{i:05}").as_bytes());
+            b.push(20);
+            b.extend_from_slice(format!("{i:020}").as_bytes());
+            assert!(d.decode(&b).error.is_none());
+            assert_eq!(d.get_heap_size(), ((i as usize + 1) * 62).min(4096));
+        }
     }
 
     /// The second block of C.4 seen without the first: the two table
