@@ -33,7 +33,9 @@ fn decoded(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -> Ve
         "deflate" => inflate::inflate(&raw, true, over).or_else(|_| inflate::inflate(&raw, false, over)),
         "br" => {
             let mut out = Vec::new();
-            match brotli::Decompressor::new(&raw[..], 4096).take(over as u64).read_to_end(&mut out) {
+            let first = [brotli_window_for(raw[0], over)];
+            let stream = first.chain(&raw[1..]);
+            match brotli::Decompressor::new(stream, 4096).take(over as u64).read_to_end(&mut out) {
                 Ok(_) => Ok(out),
                 Err(_) if !out.is_empty() => Ok(out),
                 Err(e) => Err(e.to_string()),
@@ -54,6 +56,27 @@ fn decoded(m: &Message, raw: Vec<u8>, cap: usize, issues: &mut Vec<Issue>) -> Ve
             raw
         }
     }
+}
+
+/// The first byte of a brotli stream with its window (WBITS, RFC 7932
+/// §9.1) lowered to the smallest that decoding `over` bytes needs. The
+/// decoder allocates a ring buffer of the window's size (4 or 16 MiB for
+/// what servers send) for every body, which made a body cost
+/// milliseconds however little of it is stored. The output is the same:
+/// a distance can reach back at most min(window - 16, bytes decoded so
+/// far), so while fewer than window - 16 bytes are decoded the window
+/// changes nothing. Only the 4-bit forms (WBITS 18 to 24) are rewritten,
+/// in place.
+fn brotli_window_for(first: u8, over: usize) -> u8 {
+    let n = (first >> 1) & 7;
+    if first & 1 == 0 || n < 2 {
+        return first;
+    }
+    let needed = (18..=24).find(|w| (1usize << w) - 16 >= over).unwrap_or(24);
+    if needed >= 17 + n {
+        return first;
+    }
+    (first & !0b1110) | ((needed - 17) << 1)
 }
 
 /// gzip and deflate decoding with one reusable inflate state per thread:
@@ -131,5 +154,55 @@ pub(crate) mod inflate {
             p += 2;
         }
         d.get(p..)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::At;
+    use crate::exchange::StartLine;
+
+    fn brotli(data: &[u8], lgwin: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, lgwin);
+            w.write_all(data).ok();
+        }
+        out
+    }
+
+    fn decode(raw: Vec<u8>, cap: usize) -> Message {
+        let mut m = Message::wire(At::default(), At::default(), StartLine::Unknown, raw.len() as u64);
+        m.headers.push("Content-Encoding", "br");
+        let mut issues = Vec::new();
+        decode_body(&mut m, raw, cap, &mut issues);
+        assert!(issues.is_empty(), "{issues:?}");
+        m
+    }
+
+    #[test]
+    fn brotli_bodies_decode_alike_with_the_window_lowered() {
+        // Text with long-distance repeats and dictionary words, sent with
+        // the largest standard window (16 MiB).
+        let text: Vec<u8> =
+            (0..40_000u32).flat_map(|i| format!("the order {} of {} ", i % 997, i % 13).into_bytes()).collect();
+        let raw = brotli(&text, 24);
+        // WBITS 24 is the 4-bit form 1, 111; lowered to 18 for 64 KiB.
+        assert_eq!(raw[0] & 0b1111, 0b1111);
+        assert_eq!(brotli_window_for(raw[0], 64 * 1024 + 1) & 0b1111, 0b0011);
+        let m = decode(raw.clone(), 64 * 1024);
+        assert_eq!((&m.body[..], m.body_truncated), (&text[..64 * 1024], true));
+        // A cap past the lowered window's reach keeps more of it.
+        let m = decode(raw, 1 << 20);
+        assert_eq!((m.body.len(), m.body_truncated), (text.len(), false));
+        assert!(m.body == text);
+        // Windows already small enough, and the 1- and 7-bit forms, are
+        // left as they are.
+        for first in [0b0000_0000, 0b0000_0011, 0b0001_0001, 0b0000_0001] {
+            assert_eq!(brotli_window_for(first, 64 * 1024 + 1), first, "{first:#b}");
+        }
     }
 }
