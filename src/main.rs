@@ -29,6 +29,7 @@ mod sql_shell;
 
 // mimalloc: the analyzer allocates per message on several threads, where
 // glibc's malloc contends on its arena locks (see docs/performance.md).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -327,6 +327,14 @@ impl FlowTable {
         std::mem::take(&mut self.out)
     }
 
+    /// The rows produced so far of the virtual shards below `end`; the
+    /// others stay for a later call.
+    pub fn take_output_below(&mut self, end: u8) -> Vec<Keyed> {
+        let (taken, kept) = std::mem::take(&mut self.out).into_iter().partition(|k| k.key.0 < end);
+        self.out = kept;
+        taken
+    }
+
     pub fn len(&self) -> usize {
         self.flows.iter().map(|m| m.len()).sum()
     }
@@ -941,7 +949,12 @@ impl FlowTable {
 
     /// End of input: every flow is closed, in flow id order.
     pub fn finish(&mut self) {
-        for (id, v, k) in self.open_flows(|_| true) {
+        self.finish_vshards(0..VSHARDS);
+    }
+
+    /// Closes every flow of the virtual shards `range`, as [`FlowTable::finish`].
+    pub fn finish_vshards(&mut self, range: std::ops::Range<u8>) {
+        for (id, v, k) in self.open_flows(|f| range.contains(&f.vshard)) {
             if let Some(f) = self.remove(v, &k) {
                 self.key_ctx = (f.vshard, u64::MAX, PHASE_SWEEP, id);
                 self.seq = 0;

@@ -40,6 +40,9 @@ use trawl_proto::dns_answers::Answer;
 
 /// Frames per tick.
 pub const TICK_FRAMES: usize = 8192;
+/// The parts the closing of every flow at the end of an input is cut
+/// into (each a run of virtual shards).
+const FINISH_PARTS: usize = 8;
 /// Capture time between timeout sweeps.
 const SWEEP_EVERY_NS: i64 = 1_000_000_000;
 
@@ -860,36 +863,52 @@ fn work(
             });
             flow_ids.push((p.ordinal, id, table.last_expert));
         }
-        if tick.eof {
-            if tick.finish {
-                table.finish();
-            }
-        } else if tick.sweep {
+        if !tick.eof && tick.sweep {
             table.sweep(tick.now, tick.last_ordinal);
         }
-        let mut rows = table.take_output();
-        if me == 0 {
-            rows.extend(tick.reader_rows.iter().cloned());
+        // The end of a complete input closes every open flow: in parts,
+        // by virtual shard, so that a capture that ends with a million
+        // flows open (a flood) does not turn them all into rows at once.
+        // Rows are ordered by virtual shard first, so the parts, written
+        // one after another, are in the order one part would have been.
+        let finishing = tick.eof && tick.finish;
+        let parts = if finishing { FINISH_PARTS } else { 1 };
+        let mut sent = true;
+        for part in 0..parts {
+            let mut rows = if finishing {
+                let end = ((part + 1) * (VSHARDS as usize / FINISH_PARTS)) as u8;
+                let start = end - (VSHARDS as usize / FINISH_PARTS) as u8;
+                table.finish_vshards(start..end);
+                table.take_output_below(end)
+            } else {
+                table.take_output()
+            };
+            let first = part == 0;
+            let last = part + 1 == parts;
+            if me == 0 && first {
+                rows.extend(tick.reader_rows.iter().cloned());
+            }
+            rows.sort_unstable_by_key(|k| k.key);
+            let rows = match &mut builders {
+                Some(b) => match b.append(&rows, &peers).and_then(|_| b.finish()) {
+                    Ok(b) => WorkerRows::Batches(b),
+                    Err(e) => WorkerRows::Failed(e),
+                },
+                None => WorkerRows::Rows(rows),
+            };
+            let frames = (me == 0 && first).then(|| (tick.first_ordinal, tick.frames.clone()));
+            let oldest_open = tick.file_end.as_ref().filter(|_| last).and_then(|_| table.oldest_open());
+            let file_end = tick.file_end.clone().filter(|_| me == 0 && last);
+            let flow_ids = std::mem::take(&mut flow_ids);
+            if tx.send(WorkerOut { rows, flow_ids, frames, oldest_open, file_end }).is_err() {
+                sent = false;
+                break;
+            }
         }
-        rows.sort_unstable_by_key(|k| k.key);
-        let rows = match &mut builders {
-            Some(b) => match b.append(&rows, &peers).and_then(|_| b.finish()) {
-                Ok(b) => WorkerRows::Batches(b),
-                Err(e) => WorkerRows::Failed(e),
-            },
-            None => WorkerRows::Rows(rows),
-        };
-        let frames = (me == 0).then(|| (tick.first_ordinal, tick.frames.clone()));
         if let (Some(c), Some(b)) = (&tick.context, builders.as_mut()) {
             b.set_context(c.clone());
         }
-        let oldest_open = tick.file_end.as_ref().and_then(|_| table.oldest_open());
-        let file_end = tick.file_end.clone().filter(|_| me == 0);
-        let out = WorkerOut { rows, flow_ids, frames, oldest_open, file_end };
-        if tx.send(out).is_err() {
-            break;
-        }
-        if tick.eof {
+        if !sent || tick.eof {
             break;
         }
     }

@@ -25,6 +25,12 @@ use super::builders::{Sorted, Tables, TickBatches};
 /// this is the writer's largest buffer (docs/performance.md, memory).
 const ROW_GROUP_BYTES: usize = 16 << 20;
 
+/// A column's data page, and its dictionary, are written out once this
+/// many bytes of it are buffered (parquet's default is 1 MiB each). A
+/// column writer holds both until then, and a row group of the calls and
+/// flows tables has over a hundred and fifty columns in progress at once.
+const PAGE_BYTES: usize = 256 << 10;
+
 /// One Parquet file being written.
 pub struct ParquetTable {
     writer: Option<ArrowWriter<File>>,
@@ -57,6 +63,8 @@ pub fn writer_properties(table: &Table) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(128 * 1024))
+        .set_data_page_size_limit(PAGE_BYTES)
+        .set_dictionary_page_size_limit(PAGE_BYTES)
         // Row-group statistics prune as well for trawl's queries and
         // cost a fraction of page-level ones.
         .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk);
