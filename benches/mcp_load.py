@@ -11,10 +11,12 @@ picked in turn from a mix of every read tool (KFL lists and stats, call
 details, flows, the service map, retries, redundant calls, the
 timeline, the audit, a trace, SQL, workloads, snapshots). Printed: calls
 made, failed calls, p50/p99 per tool and overall, the server's peak RSS.
-Then two checks on a server started with `--call-timeout 1`: a query
+Then three checks: on a server started with `--call-timeout 1`, a query
 that would run for minutes is answered with the limit's error within
-two seconds and stops burning CPU; and a client that disconnects while
-its call runs leaves the server idle. With --check, exit 1 when any
+two seconds and stops burning CPU; with `--max-concurrent-calls 1`, a
+second call that runs queries waits until the first is cancelled at its
+limit (then runs), while a call that reads no tables is answered at once;
+and a client that disconnects while its call runs leaves the server idle. With --check, exit 1 when any
 call failed or a check did not hold (what CI runs, shorter).
 """
 import argparse
@@ -119,7 +121,8 @@ def pct(xs, p):
 
 
 async def load(a):
-    proc, url, token = start_server(a.trawl, a.data, [])
+    extra = ["--max-concurrent-calls", str(a.max_concurrent_calls)] if a.max_concurrent_calls else []
+    proc, url, token = start_server(a.trawl, a.data, extra)
     try:
         async with session(url, token) as (r, w, *_):
             async with ClientSession(r, w) as s:
@@ -180,6 +183,30 @@ async def limits(a):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    # Turns: with one call that runs queries at a time, a second waits
+    # until the first is cancelled at its limit, then runs; a call that
+    # reads no tables does not wait at all.
+    proc, url, token = start_server(a.trawl, a.data, ["--call-timeout", "1.5", "--max-concurrent-calls", "1"])
+    try:
+        async def call(name, args, delay):
+            await asyncio.sleep(delay)
+            async with session(url, token) as (r, w, *_):
+                async with ClientSession(r, w) as s:
+                    await s.initialize()
+                    t0 = time.monotonic()
+                    res = await s.call_tool(name, args)
+                    return res.is_error, res.content[0].text, round(time.monotonic() - t0, 2)
+
+        heavy, queued, light = await asyncio.gather(
+            call("run_sql", {"snapshot_id": a.snapshot, "sql": HEAVY_SQL, "timeout_ms": 60000}, 0.0),
+            call("list_api_calls", {"snapshot_id": a.snapshot, "kfl": "", "limit": 1}, 0.5),
+            call("list_snapshots", {}, 0.5))
+        found["turns"] = {"heavy_limit": heavy[0] and "per-call limit" in heavy[1],
+                          "queued_ok": not queued[0], "queued_s": queued[2],
+                          "light_ok": not light[0], "light_s": light[2]}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
     proc, url, token = start_server(a.trawl, a.data, [])
     try:
         async def abandon():
@@ -214,13 +241,18 @@ async def main():
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--max-concurrent-calls", type=int, default=0,
+                    help="passed to the loaded server (0: its default, one per CPU)")
     a = ap.parse_args()
     result = await load(a)
     found = await limits(a)
     if a.check:
         ok = (result["failed"] == 0 and result["calls"] >= a.clients and found["limit"]["error"]
               and found["limit"]["answered_s"] < 2.0 and found["limit"]["cpu_after_s"] < 0.3
-              and found["disconnect"]["cpu_after_s"] < 0.3)
+              and found["disconnect"]["cpu_after_s"] < 0.3
+              and found["turns"]["heavy_limit"] and found["turns"]["queued_ok"]
+              and found["turns"]["queued_s"] >= 0.8 and found["turns"]["light_ok"]
+              and found["turns"]["light_s"] < found["turns"]["queued_s"] / 2)
         sys.exit(0 if ok else 1)
 
 

@@ -46,6 +46,11 @@ pub struct McpArgs {
     /// with an error that says how to narrow it.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub call_timeout: f64,
+    /// Tool calls that run queries at once; more wait their turn (within
+    /// --call-timeout), which keeps memory and latency bounded when many
+    /// agents ask at once [default: one per CPU, at least 2].
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub max_concurrent_calls: usize,
     /// Mask credentials and personal data in everything the tools return
     /// (Authorization, Cookie and Set-Cookie values; tokens, keys and
     /// passwords in URLs and bodies; card numbers, JWTs and the keys
@@ -110,6 +115,7 @@ pub fn run(a: McpArgs) -> Result<ExitCode> {
         log: !a.quiet,
         engine,
         call_timeout: call_timeout(a.call_timeout)?,
+        max_concurrent_calls: a.max_concurrent_calls,
         redact: if a.listen.is_some() { !a.no_redact } else { a.redact && !a.no_redact },
     });
     if a.list_tools {

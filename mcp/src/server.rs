@@ -1,6 +1,7 @@
 //! The MCP server: tools, prompts and resources over one data folder.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rmcp::model::*;
@@ -61,17 +62,37 @@ impl ServerHandler for TrawlServer {
         let name = request.name.to_string();
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let limit = self.inner.config.call_timeout;
+        let has_turn = AtomicBool::new(false);
         // The call's work is one future: dropped at the time limit or when
         // the client cancels (or goes away), which stops its queries at
-        // their next batch.
+        // their next batch. A call that runs queries first waits for its
+        // turn, within the same limit.
+        let work = async {
+            let _turn = match tools::runs_queries(&name) {
+                true => Some(self.inner.turns.acquire().await.map_err(|_| ToolError::new("the server is stopping"))?),
+                false => None,
+            };
+            has_turn.store(true, Ordering::Relaxed);
+            tools::call(&self.inner, &name, args, &context).await
+        };
         let result = tokio::select! {
-            r = tokio::time::timeout(limit, tools::call(&self.inner, &name, args, &context)) => {
-                r.unwrap_or_else(|_| Err(ToolError::new(format!(
-                    "{name} ran longer than the server's per-call limit ({:.3} s) and was cancelled: narrow it \
-                     (a snapshot_id, a shorter window, a KFL filter that selects fewer calls, a lower limit), \
-                     or ask for a larger --call-timeout",
-                    limit.as_secs_f64()
-                ))))
+            r = tokio::time::timeout(limit, work) => {
+                r.unwrap_or_else(|_| Err(ToolError::new(if has_turn.load(Ordering::Relaxed) {
+                    format!(
+                        "{name} ran longer than the server's per-call limit ({:.3} s) and was cancelled: narrow it \
+                         (a snapshot_id, a shorter window, a KFL filter that selects fewer calls, a lower limit), \
+                         or ask for a larger --call-timeout",
+                        limit.as_secs_f64()
+                    )
+                } else {
+                    format!(
+                        "{name} waited the whole per-call limit ({:.3} s) for a turn: the server was busy with \
+                         {} calls that run queries at once; retry later, or start trawl mcp with a larger \
+                         --max-concurrent-calls or --call-timeout",
+                        limit.as_secs_f64(),
+                        self.inner.turns_total
+                    )
+                })))
             }
             _ = context.ct.cancelled() => Err(ToolError::new(format!("{name} was cancelled by the client"))),
             _ = client_gone(&context) => Err(ToolError::new(format!("{name}: the client went away"))),

@@ -31,6 +31,10 @@ pub struct Config {
     pub call_timeout: std::time::Duration,
     /// Mask credentials and personal data in every result (`--redact`).
     pub redact: bool,
+    /// Tool calls that run queries at once (`--max-concurrent-calls`; 0:
+    /// one per core, at least two); more wait their turn, within their
+    /// time limit, so that memory and latency stay bounded under load.
+    pub max_concurrent_calls: usize,
 }
 
 /// Snapshot folders and their manifests' modification times.
@@ -43,6 +47,10 @@ pub struct Inner {
     /// server's life, so a value masks alike in every call).
     pub redactor: Option<trawl_investigate::secrets::Redactor>,
     pub jobs: Jobs,
+    /// Turns for the calls that run queries ([`Config::max_concurrent_calls`]).
+    pub turns: tokio::sync::Semaphore,
+    /// How many turns there are.
+    pub turns_total: usize,
     /// Opened catalogs by snapshot set, reopened when a manifest changes.
     catalogs: Mutex<HashMap<CatalogKey, Arc<Opened>>>,
 }
@@ -53,7 +61,18 @@ const CATALOG_CACHE: usize = 16;
 impl Inner {
     pub fn new(config: Config) -> Inner {
         let redactor = config.redact.then(trawl_investigate::secrets::Redactor::new);
-        Inner { config, redactor, jobs: Jobs::default(), catalogs: Mutex::new(HashMap::new()) }
+        let turns_total = match config.max_concurrent_calls {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
+            n => n,
+        };
+        Inner {
+            config,
+            redactor,
+            jobs: Jobs::default(),
+            turns: tokio::sync::Semaphore::new(turns_total),
+            turns_total,
+            catalogs: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The catalog of some snapshots (by folder), opened once and reused

@@ -488,6 +488,23 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Runs one tool, its result cut to the client's budget ([`fit`]).
+/// Whether a tool runs queries over snapshot tables (and so waits for a
+/// turn when the server is busy): all but those that read folders and
+/// manifests or start background work.
+pub fn runs_queries(name: &str) -> bool {
+    !matches!(
+        name,
+        "get_data_boundaries"
+            | "create_snapshot"
+            | "get_snapshot"
+            | "list_snapshots"
+            | "delete_snapshot"
+            | "start_snapshot_dissection"
+            | "get_snapshot_dissection_status"
+            | "list_snapshot_dissections"
+    )
+}
+
 pub async fn call(inner: &Arc<Inner>, name: &str, mut args: Value, ctx: &RequestContext<RoleServer>) -> ToolResult {
     let budget = take_budget(&mut args)?;
     let mut v = run(inner, name, args, ctx).await?;
