@@ -24,10 +24,12 @@ pub struct AnalysisArgs {
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     max_ooo_bytes: usize,
     /// Memory for the state of open flows (addresses, counters, TCP and
-    /// parser state; 64MiB, 1GB). Past it, the least recently active flows
+    /// parser state; 32MiB, 1GB). Past it, the least recently active flows
     /// are closed, those never answered first: their rows say `evicted`,
-    /// the manifest counts them (`flow_table_evictions`).
-    #[arg(long, default_value = "64MiB", value_parser = crate::parse_size, value_name = "SIZE")]
+    /// the manifest counts them (`flow_table_evictions`; raise it when
+    /// `flow_table_evictions_answered` is not 0 on a capture with many
+    /// connections open at once).
+    #[arg(long, default_value = "32MiB", value_parser = crate::parse_size, value_name = "SIZE")]
     flow_memory: u64,
     /// Kubernetes sidecar file, or folder of them, naming the pods, services
     /// and nodes behind the addresses: `kubectl get
