@@ -357,10 +357,10 @@ impl FlowTable {
         self.flows.iter().flat_map(|m| m.values()).map(|f| f.id).min()
     }
 
-    /// Every open flow's key and id, in id order.
-    fn open_flows(&self, keep: impl Fn(&Flow) -> bool) -> Vec<(u64, u8, FlowKey)> {
-        let mut all: Vec<(u64, u8, FlowKey)> = self
-            .flows
+    /// Every open flow of the virtual shards `shards` that `keep`
+    /// accepts: its key and id, in id order.
+    fn open_flows(&self, shards: std::ops::Range<u8>, keep: impl Fn(&Flow) -> bool) -> Vec<(u64, u8, FlowKey)> {
+        let mut all: Vec<(u64, u8, FlowKey)> = self.flows[shards.start as usize..shards.end as usize]
             .iter()
             .flat_map(|m| m.iter())
             .filter(|(_, f)| keep(f))
@@ -931,7 +931,7 @@ impl FlowTable {
     /// `tick` is the ordinal the rows are keyed by.
     pub fn sweep(&mut self, now: i64, tick: u64) {
         let cfg = self.cfg;
-        let expired = self.open_flows(|f| {
+        let expired = self.open_flows(0..VSHARDS, |f| {
             let idle = now - f.last_ts;
             match &f.tcp {
                 Some(t) if t.closed => idle > cfg.close_linger_ns,
@@ -951,13 +951,14 @@ impl FlowTable {
     }
 
     /// End of input: every flow is closed, in flow id order.
+    #[cfg(test)]
     pub fn finish(&mut self) {
         self.finish_vshards(0..VSHARDS);
     }
 
     /// Closes every flow of the virtual shards `range`, as [`FlowTable::finish`].
     pub fn finish_vshards(&mut self, range: std::ops::Range<u8>) {
-        for (id, v, k) in self.open_flows(|f| range.contains(&f.vshard)) {
+        for (id, v, k) in self.open_flows(range, |_| true) {
             if let Some(f) = self.remove(v, &k) {
                 self.key_ctx = (f.vshard, u64::MAX, PHASE_SWEEP, id);
                 self.seq = 0;

@@ -874,12 +874,12 @@ fn work(
         let finishing = tick.eof && tick.finish;
         let parts = if finishing { FINISH_PARTS } else { 1 };
         let mut sent = true;
+        let step = VSHARDS / FINISH_PARTS as u8;
         for part in 0..parts {
             let mut rows = if finishing {
-                let end = ((part + 1) * (VSHARDS as usize / FINISH_PARTS)) as u8;
-                let start = end - (VSHARDS as usize / FINISH_PARTS) as u8;
-                table.finish_vshards(start..end);
-                table.take_output_below(end)
+                let start = part as u8 * step;
+                table.finish_vshards(start..start + step);
+                table.take_output_below(start + step)
             } else {
                 table.take_output()
             };

@@ -68,9 +68,10 @@ impl ServerHandler for TrawlServer {
         // their next batch. A call that runs queries first waits for its
         // turn, within the same limit.
         let work = async {
-            let _turn = match tools::runs_queries(&name) {
-                true => Some(self.inner.turns.acquire().await.map_err(|_| ToolError::new("the server is stopping"))?),
-                false => None,
+            let _turn = if tools::runs_queries(&name) {
+                Some(self.inner.turns.acquire().await.map_err(|_| ToolError::new("the server is stopping"))?)
+            } else {
+                None
             };
             has_turn.store(true, Ordering::Relaxed);
             tools::call(&self.inner, &name, args, &context).await
