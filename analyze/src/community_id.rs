@@ -21,10 +21,15 @@ const ICMP6_PAIRS: &[(u16, u16)] = &[
     (145, 144),
 ];
 
-fn ip_bytes(a: &IpAddr) -> Vec<u8> {
+/// An address's bytes in network order: the first 4 of 16 for IPv4.
+fn ip_bytes(a: &IpAddr) -> ([u8; 16], usize) {
+    let mut out = [0; 16];
     match a {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
+        IpAddr::V4(v) => {
+            out[..4].copy_from_slice(&v.octets());
+            (out, 4)
+        }
+        IpAddr::V6(v) => (v.octets(), 16),
     }
 }
 
@@ -49,21 +54,25 @@ pub fn icmp_ports(proto: u8, sport: u16, dport: u16) -> Option<(u16, u16, bool)>
 /// For ICMP/ICMPv6, `sport` and `dport` are the type and code.
 pub fn community_id(seed: u16, src: IpAddr, dst: IpAddr, proto: u8, sport: u16, dport: u16) -> String {
     let (mut sport, mut dport, one_way) = icmp_ports(proto, sport, dport).unwrap_or((sport, dport, false));
-    let (mut s, mut d) = (ip_bytes(&src), ip_bytes(&dst));
-    if !(one_way || (s.as_slice(), sport) < (d.as_slice(), dport)) {
+    let ((s, sn), (d, dn)) = (ip_bytes(&src), ip_bytes(&dst));
+    let (mut s, mut d) = (&s[..sn], &d[..dn]);
+    if !(one_way || (s, sport) < (d, dport)) {
         std::mem::swap(&mut s, &mut d);
         std::mem::swap(&mut sport, &mut dport);
     }
     let mut h = Sha1::new();
     h.update(seed.to_be_bytes());
-    h.update(&s);
-    h.update(&d);
+    h.update(s);
+    h.update(d);
     h.update([proto, 0]);
     if matches!(proto, 1 | 6 | 17 | 58 | 132) {
         h.update(sport.to_be_bytes());
         h.update(dport.to_be_bytes());
     }
-    format!("1:{}", base64::engine::general_purpose::STANDARD.encode(h.finalize()))
+    let mut out = String::with_capacity(30);
+    out.push_str("1:");
+    base64::engine::general_purpose::STANDARD.encode_string(h.finalize(), &mut out);
+    out
 }
 
 #[cfg(test)]

@@ -631,15 +631,21 @@ impl FlowTable {
             if payload_len > 0 {
                 note_history(f, dir, H_DATA);
             }
-            if ip.proto == 17
-                && !p.payload.is_empty()
-                && (f.dns.is_some() || registry::is_dns(p.payload, f.client.1, f.server.1))
-            {
+            // A flow found to be DNS parses every later message; the
+            // first is parsed once, to find it and to read it.
+            let header = if ip.proto != 17 || p.payload.is_empty() {
+                None
+            } else if f.dns.is_some() {
+                Some(trawl_proto::dns::header(p.payload))
+            } else {
+                registry::dns_header(p.payload, f.client.1, f.server.1).map(Some)
+            };
+            if let Some(header) = header {
                 if f.dns.is_none() {
                     self.grow(f, DNS_COST);
                 }
                 let conn = f.dns.get_or_insert_with(|| Box::new(DnsConn::new(cfg.limits)));
-                conn.message(at, p.payload);
+                conn.message_with_header(at, p.payload, header);
                 let out = conn.drain();
                 let held = conn.held_bytes();
                 self.emit_l7(f, 0, Protocol::Dns.layer(), out);

@@ -72,7 +72,7 @@ fn read_name(b: &[u8], pos: &mut usize) -> Option<String> {
             if !jumped {
                 *pos = at + 1;
             }
-            return Some(out.to_ascii_lowercase());
+            return Some(out);
         }
         if len & 0xc0 == 0xc0 {
             let ptr = ((len & 0x3f) << 8) | *b.get(at + 1)? as usize;
@@ -93,7 +93,8 @@ fn read_name(b: &[u8], pos: &mut usize) -> Option<String> {
         if !out.is_empty() {
             out.push('.');
         }
-        out.extend(label.iter().map(|&c| if c.is_ascii_graphic() { c as char } else { '?' }));
+        // Lower case as it is copied (names compare case-blind).
+        out.extend(label.iter().map(|&c| if c.is_ascii_graphic() { c.to_ascii_lowercase() as char } else { '?' }));
         if out.len() > MAX_NAME {
             return None;
         }
@@ -212,7 +213,13 @@ impl DnsConn {
     /// One whole DNS message (a UDP payload, or a TCP message without
     /// its length prefix).
     pub fn message(&mut self, at: At, b: &[u8]) {
-        let Some(h) = header(b) else {
+        self.message_with_header(at, b, header(b));
+    }
+
+    /// [`DnsConn::message`] of a message whose header is parsed already
+    /// (`header(b)`).
+    pub fn message_with_header(&mut self, at: At, b: &[u8], h: Option<Header>) {
+        let Some(h) = h else {
             self.pairs.rows.issue(at, "bad_dns_message", format!("{} bytes that are not a DNS message", b.len()));
             return;
         };

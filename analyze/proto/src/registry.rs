@@ -256,7 +256,13 @@ fn dns_like(h: &dns::Header) -> bool {
 
 /// Is this UDP payload DNS? Content decides; the ports break ties.
 pub fn is_dns(payload: &[u8], client_port: u16, server_port: u16) -> bool {
-    let Some(h) = dns::header(payload) else { return false };
+    dns_header(payload, client_port, server_port).is_some()
+}
+
+/// The header of a UDP payload that is DNS ([`is_dns`]), parsed once for
+/// both the question and [`dns::DnsConn::message_with_header`].
+pub fn dns_header(payload: &[u8], client_port: u16, server_port: u16) -> Option<dns::Header> {
+    let h = dns::header(payload)?;
     let port = |set: &[u16]| set.contains(&client_port) || set.contains(&server_port);
-    !port(&NETBIOS_PORTS) && (port(&DNS_PORTS) || dns_like(&h))
+    (!port(&NETBIOS_PORTS) && (port(&DNS_PORTS) || dns_like(&h))).then_some(h)
 }

@@ -70,15 +70,23 @@ impl Builders {
     /// writer numbers them once the order across workers is known.
     pub fn append(&mut self, rows: &[Keyed], peers: &PeerNames) -> Result<(), Error> {
         let (mut n, mut req, mut resp) = (0, 0, 0);
+        let (mut flows, mut issues) = (0, 0);
         for r in rows {
-            if let Record::Call(c) = &r.record {
-                n += 1;
-                req += c.exchange.request.as_ref().map_or(0, |m| m.body.len());
-                resp += c.exchange.response.as_ref().map_or(0, |m| m.body.len());
+            match &r.record {
+                Record::Call(c) => {
+                    n += 1;
+                    req += c.exchange.request.as_ref().map_or(0, |m| m.body.len());
+                    resp += c.exchange.response.as_ref().map_or(0, |m| m.body.len());
+                }
+                Record::Flow(_) => flows += 1,
+                Record::Issue(_) => issues += 1,
             }
         }
+        self.tables.flows.presize(flows);
+        self.tables.parse_issues.presize(issues);
         let calls = &mut self.tables.api_calls;
         if calls.rows() == 0 {
+            calls.presize(n);
             calls.reserve_binary("request_body", n, req);
             calls.reserve_binary("response_body", n, resp);
         }

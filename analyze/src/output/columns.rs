@@ -38,20 +38,35 @@ enum Col {
 
 impl Col {
     fn new(ty: ColumnType) -> Col {
+        Col::with_capacity(ty, 0, 0)
+    }
+
+    /// An empty builder with room for `rows` values (and `bytes` of text
+    /// or binary data) before it first grows. Maps and lists start empty.
+    fn with_capacity(ty: ColumnType, rows: usize, bytes: usize) -> Col {
         match ty {
-            ColumnType::UInt8 => Col::U8(UInt8Builder::new()),
-            ColumnType::UInt16 => Col::U16(UInt16Builder::new()),
-            ColumnType::UInt32 => Col::U32(UInt32Builder::new()),
-            ColumnType::UInt64 => Col::U64(UInt64Builder::new()),
-            ColumnType::Int32 => Col::I32(Int32Builder::new()),
-            ColumnType::Int64 => Col::I64(Int64Builder::new()),
-            ColumnType::Float64 => Col::F64(Float64Builder::new()),
-            ColumnType::Bool => Col::Bool(BooleanBuilder::new()),
-            ColumnType::Utf8 => Col::Str(StringBuilder::new()),
-            ColumnType::Binary => Col::Bin(BinaryBuilder::new()),
-            ColumnType::Timestamp => Col::Ts(TimestampNanosecondBuilder::new().with_timezone("UTC")),
+            ColumnType::UInt8 => Col::U8(UInt8Builder::with_capacity(rows)),
+            ColumnType::UInt16 => Col::U16(UInt16Builder::with_capacity(rows)),
+            ColumnType::UInt32 => Col::U32(UInt32Builder::with_capacity(rows)),
+            ColumnType::UInt64 => Col::U64(UInt64Builder::with_capacity(rows)),
+            ColumnType::Int32 => Col::I32(Int32Builder::with_capacity(rows)),
+            ColumnType::Int64 => Col::I64(Int64Builder::with_capacity(rows)),
+            ColumnType::Float64 => Col::F64(Float64Builder::with_capacity(rows)),
+            ColumnType::Bool => Col::Bool(BooleanBuilder::with_capacity(rows)),
+            ColumnType::Utf8 => Col::Str(StringBuilder::with_capacity(rows, bytes)),
+            ColumnType::Binary => Col::Bin(BinaryBuilder::with_capacity(rows, bytes)),
+            ColumnType::Timestamp => Col::Ts(TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC")),
             ColumnType::StringMap => Col::Map(MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())),
             ColumnType::StringList => Col::List(ListBuilder::new(StringBuilder::new())),
+        }
+    }
+
+    /// Bytes of text or binary data appended so far (0 for other columns).
+    fn data_bytes(&self) -> usize {
+        match self {
+            Col::Str(b) => b.values_slice().len(),
+            Col::Bin(b) => b.values_slice().len(),
+            _ => 0,
         }
     }
 
@@ -99,6 +114,28 @@ impl Col {
     }
 }
 
+/// Writes `octets` as `a.b.c.d` into `out`, returning its length.
+fn dotted_quad(octets: [u8; 4], out: &mut [u8; 15]) -> usize {
+    let mut n = 0;
+    for (i, o) in octets.into_iter().enumerate() {
+        if i > 0 {
+            out[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            out[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            out[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        out[n] = b'0' + o % 10;
+        n += 1;
+    }
+    n
+}
+
 /// Rows of one table, built into Arrow arrays column by column. Values are
 /// pushed in schema order; a push of the wrong type is a bug in trawl and
 /// is reported as [`Error::Internal`].
@@ -109,6 +146,9 @@ pub struct TableBuilder {
     cursor: usize,
     rows: usize,
     groups: Vec<Group>,
+    /// Per column, the text bytes a row held in the last batch: what
+    /// [`TableBuilder::presize`] reserves.
+    bytes_per_row: Vec<usize>,
     bug: Option<String>,
 }
 
@@ -130,6 +170,7 @@ impl TableBuilder {
             cursor: 0,
             rows: 0,
             groups: Vec::new(),
+            bytes_per_row: vec![0; table.columns.len()],
             bug: None,
         }
     }
@@ -208,6 +249,21 @@ impl TableBuilder {
         self.rows
     }
 
+    /// Sizes every column of an empty builder for the `rows` rows about
+    /// to be appended (text columns by the last batch's bytes per row),
+    /// so that a batch is not regrown from nothing and copied at every
+    /// doubling. Binary columns are sized by [`TableBuilder::reserve_binary`].
+    pub(super) fn presize(&mut self, rows: usize) {
+        if self.rows != 0 || rows == 0 {
+            return;
+        }
+        for ((col, c), per_row) in self.cols.iter_mut().zip(self.table.columns).zip(&self.bytes_per_row) {
+            if c.ty != ColumnType::Binary {
+                *col = Col::with_capacity(c.ty, rows, per_row * rows);
+            }
+        }
+    }
+
     /// Sizes a binary column for `items` values of `bytes` in all, so
     /// that it is not regrown (and recopied) while a batch is built.
     pub(super) fn reserve_binary(&mut self, name: &str, items: usize, bytes: usize) {
@@ -225,6 +281,11 @@ impl TableBuilder {
         }
         for i in 0..self.groups.len() {
             self.pay_owed(i);
+        }
+        if self.rows > 0 {
+            for (per_row, col) in self.bytes_per_row.iter_mut().zip(&self.cols) {
+                *per_row = col.data_bytes().div_ceil(self.rows);
+            }
         }
         let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
         self.rows = 0;
@@ -301,9 +362,21 @@ impl TableBuilder {
     /// An address in its text form, formatted straight into the column.
     pub(super) fn ip(&mut self, v: &IpAddr) {
         if let Some(Col::Str(b)) = self.next_col() {
-            // Writing to a builder cannot fail.
-            let _ = write!(b, "{v}");
-            b.append_value("");
+            match v {
+                // Dotted quads by hand: a flood's rows are mostly addresses,
+                // and `Display` pays for padding support on each.
+                IpAddr::V4(a) => {
+                    let mut buf = [0u8; 15];
+                    let n = dotted_quad(a.octets(), &mut buf);
+                    // Digits and dots only.
+                    b.append_value(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+                }
+                IpAddr::V6(_) => {
+                    // Writing to a builder cannot fail.
+                    let _ = write!(b, "{v}");
+                    b.append_value("");
+                }
+            }
         } else {
             self.mismatch("string")
         }
@@ -381,5 +454,50 @@ impl TableBuilder {
         self.cursor = 0;
         self.rows += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_quads_read_as_display_writes_them() {
+        for octets in [[0, 0, 0, 0], [255, 255, 255, 255], [10, 0, 9, 100], [1, 99, 199, 200], [127, 0, 0, 1]] {
+            let mut buf = [0u8; 15];
+            let n = dotted_quad(octets, &mut buf);
+            assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), std::net::Ipv4Addr::from(octets).to_string());
+        }
+    }
+
+    #[test]
+    fn a_batch_is_sized_for_its_rows_before_they_are_appended() {
+        let mut b = TableBuilder::new(&trawl_schemas::PARSE_ISSUES);
+        let row = |b: &mut TableBuilder, i: u64| {
+            b.opt_u64(Some(i));
+            b.u32(0);
+            b.opt_u64(None);
+            b.opt_ts(None);
+            b.str("tcp");
+            b.str("gap");
+            b.str("a detail of twenty-six by");
+            b.end_row().unwrap();
+        };
+        for i in 0..10 {
+            row(&mut b, i);
+        }
+        assert_eq!(b.finish().unwrap().num_rows(), 10);
+        assert_eq!(b.bytes_per_row[6], 25);
+        b.presize(100);
+        assert!(matches!(&b.cols[0], Col::U64(c) if c.capacity() >= 100));
+        assert!(matches!(&b.cols[6], Col::Str(c) if c.values_capacity() >= 2500));
+        for i in 0..100 {
+            row(&mut b, i);
+        }
+        // Sized right, nothing was regrown.
+        assert!(matches!(&b.cols[6], Col::Str(c) if c.values_capacity() < 5000));
+        // A builder part-filled is not resized (its rows would be lost).
+        b.presize(1000);
+        assert_eq!(b.finish().unwrap().num_rows(), 100);
     }
 }
