@@ -149,6 +149,8 @@ pub struct TableBuilder {
     /// Per column, the text bytes a row held in the last batch: what
     /// [`TableBuilder::presize`] reserves.
     bytes_per_row: Vec<usize>,
+    /// Per column, nulls not appended yet ([`TableBuilder::null`]).
+    nulls: Vec<usize>,
     bug: Option<String>,
 }
 
@@ -171,6 +173,7 @@ impl TableBuilder {
             rows: 0,
             groups: Vec::new(),
             bytes_per_row: vec![0; table.columns.len()],
+            nulls: vec![0; table.columns.len()],
             bug: None,
         }
     }
@@ -279,6 +282,7 @@ impl TableBuilder {
         if let Some(bug) = &self.bug {
             return Err(Error::Internal(bug.clone()));
         }
+        self.append_deferred_nulls();
         for i in 0..self.groups.len() {
             self.pay_owed(i);
         }
@@ -295,10 +299,42 @@ impl TableBuilder {
 }
 
 impl TableBuilder {
+    /// The column at the cursor (the cursor moves on), its deferred
+    /// nulls appended first.
     fn next_col(&mut self) -> Option<&mut Col> {
         let i = self.cursor;
         self.cursor += 1;
-        self.cols.get_mut(i)
+        let col = self.cols.get_mut(i)?;
+        if let Some(n) = self.nulls.get_mut(i)
+            && *n > 0
+        {
+            col.append_empty(*n);
+            *n = 0;
+        }
+        Some(col)
+    }
+
+    /// A null in the column at the cursor, which must be of type `ty`:
+    /// counted, and appended with the column's next value or at the end
+    /// of the batch, as one run (a flood's rows are mostly nulls, and
+    /// a builder appends a run of them for the cost of one).
+    fn null(&mut self, ty: ColumnType, what: &str) {
+        let i = self.cursor;
+        self.cursor += 1;
+        match (self.table.columns.get(i), self.nulls.get_mut(i)) {
+            (Some(c), Some(n)) if c.ty == ty => *n += 1,
+            _ => self.mismatch(what),
+        }
+    }
+
+    /// Appends every column's deferred nulls.
+    fn append_deferred_nulls(&mut self) {
+        for (col, n) in self.cols.iter_mut().zip(&mut self.nulls) {
+            if *n > 0 {
+                col.append_empty(*n);
+                *n = 0;
+            }
+        }
     }
 
     fn mismatch(&mut self, what: &str) {
@@ -315,7 +351,10 @@ impl TableBuilder {
         if let Some(Col::U16(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u16") }
     }
     pub(super) fn opt_u16(&mut self, v: Option<u16>) {
-        if let Some(Col::U16(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u16") }
+        match v {
+            Some(v) => self.u16(v),
+            None => self.null(ColumnType::UInt16, "u16"),
+        }
     }
     pub(super) fn u32(&mut self, v: u32) {
         if let Some(Col::U32(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u32") }
@@ -324,31 +363,48 @@ impl TableBuilder {
         if let Some(Col::U64(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u64") }
     }
     pub(super) fn opt_u64(&mut self, v: Option<u64>) {
-        if let Some(Col::U64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u64") }
+        match v {
+            Some(v) => self.u64(v),
+            None => self.null(ColumnType::UInt64, "u64"),
+        }
     }
     pub(super) fn i32(&mut self, v: i32) {
         if let Some(Col::I32(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("i32") }
     }
     pub(super) fn opt_i32(&mut self, v: Option<i32>) {
-        if let Some(Col::I32(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("i32") }
+        match v {
+            Some(v) => self.i32(v),
+            None => self.null(ColumnType::Int32, "i32"),
+        }
     }
     pub(super) fn i64(&mut self, v: i64) {
         if let Some(Col::I64(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("i64") }
     }
     pub(super) fn opt_i64(&mut self, v: Option<i64>) {
-        if let Some(Col::I64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("i64") }
+        match v {
+            Some(v) => self.i64(v),
+            None => self.null(ColumnType::Int64, "i64"),
+        }
     }
     pub(super) fn opt_f64(&mut self, v: Option<f64>) {
-        if let Some(Col::F64(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("f64") }
+        let Some(v) = v else { return self.null(ColumnType::Float64, "f64") };
+        if let Some(Col::F64(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("f64") }
     }
     pub(super) fn opt_u32(&mut self, v: Option<u32>) {
-        if let Some(Col::U32(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u32") }
+        match v {
+            Some(v) => self.u32(v),
+            None => self.null(ColumnType::UInt32, "u32"),
+        }
     }
     pub(super) fn opt_u8(&mut self, v: Option<u8>) {
-        if let Some(Col::U8(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("u8") }
+        let Some(v) = v else { return self.null(ColumnType::UInt8, "u8") };
+        if let Some(Col::U8(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("u8") }
     }
     pub(super) fn opt_bool(&mut self, v: Option<bool>) {
-        if let Some(Col::Bool(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("bool") }
+        match v {
+            Some(v) => self.bool(v),
+            None => self.null(ColumnType::Bool, "bool"),
+        }
     }
     pub(super) fn bool(&mut self, v: bool) {
         if let Some(Col::Bool(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("bool") }
@@ -357,7 +413,10 @@ impl TableBuilder {
         if let Some(Col::Str(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("string") }
     }
     pub(super) fn opt_str(&mut self, v: Option<&str>) {
-        if let Some(Col::Str(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("string") }
+        match v {
+            Some(v) => self.str(v),
+            None => self.null(ColumnType::Utf8, "string"),
+        }
     }
     /// An address in its text form, formatted straight into the column.
     pub(super) fn ip(&mut self, v: &IpAddr) {
@@ -382,13 +441,17 @@ impl TableBuilder {
         }
     }
     pub(super) fn opt_bin(&mut self, v: Option<&[u8]>) {
-        if let Some(Col::Bin(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("binary") }
+        let Some(v) = v else { return self.null(ColumnType::Binary, "binary") };
+        if let Some(Col::Bin(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("binary") }
     }
     pub(super) fn ts(&mut self, v: i64) {
         if let Some(Col::Ts(b)) = self.next_col() { b.append_value(v) } else { self.mismatch("timestamp") }
     }
     pub(super) fn opt_ts(&mut self, v: Option<i64>) {
-        if let Some(Col::Ts(b)) = self.next_col() { b.append_option(v) } else { self.mismatch("timestamp") }
+        match v {
+            Some(v) => self.ts(v),
+            None => self.null(ColumnType::Timestamp, "timestamp"),
+        }
     }
     pub(super) fn map<'a>(&mut self, entries: impl Iterator<Item = (&'a str, &'a str)>) {
         if let Some(Col::Map(b)) = self.next_col() {
@@ -499,5 +562,31 @@ mod tests {
         // A builder part-filled is not resized (its rows would be lost).
         b.presize(1000);
         assert_eq!(b.finish().unwrap().num_rows(), 100);
+    }
+
+    #[test]
+    fn deferred_nulls_land_in_their_rows() {
+        use arrow_array::Array;
+        let mut b = TableBuilder::new(&trawl_schemas::PARSE_ISSUES);
+        let flow_ids = [None, None, Some(7), None, Some(9), None];
+        for (i, id) in flow_ids.into_iter().enumerate() {
+            b.opt_u64(id);
+            b.u32(i as u32);
+            b.opt_u64(None);
+            b.opt_ts(if i == 5 { Some(42) } else { None });
+            b.str("tcp");
+            b.str("gap");
+            b.str("d");
+            b.end_row().unwrap();
+        }
+        let batch = b.finish().unwrap();
+        let ids = batch.column(0).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap();
+        assert_eq!(ids.iter().collect::<Vec<_>>(), flow_ids);
+        assert_eq!(batch.column(2).null_count(), 6, "a column null in every row");
+        let ts = batch.column(3).as_any().downcast_ref::<arrow_array::TimestampNanosecondArray>().unwrap();
+        assert_eq!(ts.iter().collect::<Vec<_>>(), [None, None, None, None, None, Some(42)]);
+        // A null of the wrong type is a bug, reported as one.
+        b.opt_str(None);
+        assert!(b.problem().unwrap().contains("flow_id: pushed a string"), "{:?}", b.problem());
     }
 }
