@@ -5,7 +5,8 @@ make_hostile.py wrote, and checks each against its promises.
     benches/hostile/run.py TRAWL CASEDIR OUTDIR [--budget-mb 256] [--no-speed]
 
 For each case it prints one markdown row: packets, size, wall time,
-throughput (MB/s and packets/s), peak RSS, and the caps that fired
+throughput (MB/s, packets/s, and rows written a second: flows, calls
+and parse issues, a flood's unit of work), peak RSS, and the caps that fired
 (the positive counters among the caps of docs/architecture.md and the
 parse-issue kinds). A case fails when trawl exits non-zero or panics,
 when its peak RSS is over the budget, when its packet rate is under half
@@ -59,8 +60,8 @@ def main() -> None:
     with open(os.path.join(a.casedir, "cases.json")) as f:
         cases = json.load(f)
     os.makedirs(a.outdir, exist_ok=True)
-    print("| case | packets | MB | wall s | MB/s | k packets/s | peak RSS MB | caps that fired | verdict |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| case | packets | MB | wall s | MB/s | k packets/s | k rows/s | peak RSS MB | caps that fired | verdict |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     normal = None
     failures = 0
     for c in cases:
@@ -71,6 +72,7 @@ def main() -> None:
         code, err, wall, rss_kb = run(cmd)
         problems = []
         fired = []
+        written = 0
         if code != 0 or "panicked" in err:
             problems.append(f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}")
         else:
@@ -78,8 +80,12 @@ def main() -> None:
                 counters = json.load(f)["counters"]
             fired = [f"{k} {counters[k]:,}" for k in CAPS if counters.get(k, 0) > 0]
             rows = sql(a.trawl, snap, "select 'issue' as t, kind as k, count(*) as n from parse_issues group by kind "
-                       "union all select 'end', end_reason, count(*) from flows group by end_reason order by t, k")
-            issues = {r["k"]: r["n"] for r in rows if r["t"] == "issue"}
+                       "union all select 'end', end_reason, count(*) from flows group by end_reason "
+                       "union all select 'rows', 'api_calls', count(*) from api_calls order by t, k")
+            issues = {r["k"]: r["n"] for r in rows if r["t"] in ("issue",)}
+            # Rows written (flows, calls, issues): a flood's packets are
+            # each a flow, so its work is rows rather than packets.
+            written = sum(r["n"] for r in rows)
             reasons = {r["k"] for r in rows if r["t"] == "end"}
             fired += [f"issue {k} {n:,}" for k, n in issues.items()]
             for e in c["expect"]:
@@ -102,7 +108,8 @@ def main() -> None:
         verdict = "ok" if not problems else "FAIL: " + "; ".join(problems)
         failures += bool(problems)
         print(f"| {c['name']} | {c['packets']:,} | {c['bytes'] / 1e6:.1f} | {wall:.2f} | {c['bytes'] / 1e6 / wall:.0f} "
-              f"| {pps / 1e3:.0f} | {rss_mb:.0f} | {', '.join(fired) or '-'} | {verdict} |", flush=True)
+              f"| {pps / 1e3:.0f} | {written / wall / 1e3:.0f} | {rss_mb:.0f} | {', '.join(fired) or '-'} | {verdict} |",
+              flush=True)
     sys.exit(1 if failures else 0)
 
 
