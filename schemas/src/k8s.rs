@@ -398,7 +398,8 @@ mod tests {
     #[test]
     fn schema_doc_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/kubernetes.schema.json");
-        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        // A file that cannot be read says why, rather than reading as stale.
+        let on_disk = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let now = serde_json::to_string_pretty(&json_schema()).unwrap_or_default() + "\n";
         assert!(
             on_disk == now,

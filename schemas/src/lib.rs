@@ -929,7 +929,8 @@ mod tests {
     #[test]
     fn schema_doc_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schema.md");
-        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        // A file that cannot be read says why, rather than reading as stale.
+        let on_disk = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert!(on_disk == markdown(), "docs/schema.md is stale: run `trawl schema > docs/schema.md`");
     }
 
