@@ -114,6 +114,12 @@ impl Col {
     }
 }
 
+/// The most text a column is sized for ahead of a batch: the traffic
+/// sets how long a text value is, so one batch's long values must not
+/// make the next batch reserve them for every row. Past it, a column
+/// grows as it fills.
+const PRESIZE_TEXT_BYTES: usize = 1 << 20;
+
 /// Writes `octets` as `a.b.c.d` into `out`, returning its length.
 fn dotted_quad(octets: [u8; 4], out: &mut [u8; 15]) -> usize {
     let mut n = 0;
@@ -262,7 +268,7 @@ impl TableBuilder {
         }
         for ((col, c), per_row) in self.cols.iter_mut().zip(self.table.columns).zip(&self.bytes_per_row) {
             if c.ty != ColumnType::Binary {
-                *col = Col::with_capacity(c.ty, rows, per_row * rows);
+                *col = Col::with_capacity(c.ty, rows, (per_row * rows).min(PRESIZE_TEXT_BYTES));
             }
         }
     }
@@ -559,6 +565,22 @@ mod tests {
         }
         // Sized right, nothing was regrown.
         assert!(matches!(&b.cols[6], Col::Str(c) if c.values_capacity() < 5000));
+        // One long value does not size every row of the next batch.
+        let _ = b.finish().unwrap();
+        b.opt_u64(None);
+        b.u32(0);
+        b.opt_u64(None);
+        b.opt_ts(None);
+        b.str("tcp");
+        b.str("gap");
+        b.str(&"x".repeat(60_000));
+        b.end_row().unwrap();
+        let _ = b.finish().unwrap();
+        b.presize(8192);
+        assert!(matches!(&b.cols[6], Col::Str(c) if c.values_capacity() <= PRESIZE_TEXT_BYTES + 64));
+        for i in 0..100 {
+            row(&mut b, i);
+        }
         // A builder part-filled is not resized (its rows would be lost).
         b.presize(1000);
         assert_eq!(b.finish().unwrap().num_rows(), 100);
