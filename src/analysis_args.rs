@@ -96,3 +96,29 @@ pub fn secs_to_ns(name: &str, s: f64) -> Result<i64> {
     }
     Ok((s * 1e9) as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::AnalysisArgs,
+    }
+
+    /// The flags' defaults are written as text for `--help`; they must be
+    /// the analysis library's own defaults, not a second copy that drifts.
+    #[test]
+    fn flag_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["trawl", "--no-k8s-discovery"]).unwrap();
+        let got = cli.args.options(Vec::new()).unwrap().flow;
+        let want = trawl_analyze::flow::FlowConfig::default();
+        assert_eq!(got.max_flow_bytes, want.max_flow_bytes);
+        assert_eq!(got.max_flow_bytes, trawl_analyze::flow::DEFAULT_MAX_FLOW_BYTES);
+        assert_eq!(got.limits.max_body_bytes, want.limits.max_body_bytes);
+        assert_eq!(got.max_ooo_bytes, want.max_ooo_bytes);
+        assert_eq!(got.tcp_timeout_ns, want.tcp_timeout_ns);
+        assert_eq!(got.udp_timeout_ns, want.udp_timeout_ns);
+    }
+}

@@ -82,9 +82,9 @@ def main() -> None:
             rows = sql(a.trawl, snap, "select 'issue' as t, kind as k, count(*) as n from parse_issues group by kind "
                        "union all select 'end', end_reason, count(*) from flows group by end_reason "
                        "union all select 'rows', 'api_calls', count(*) from api_calls order by t, k")
-            issues = {r["k"]: r["n"] for r in rows if r["t"] in ("issue",)}
-            # Rows written (flows, calls, issues): a flood's packets are
-            # each a flow, so its work is rows rather than packets.
+            issues = {r["k"]: r["n"] for r in rows if r["t"] == "issue"}
+            # Rows written (issues, flows by end reason, calls): a flood's
+            # packets are each a flow, so its work is rows, not packets.
             written = sum(r["n"] for r in rows)
             reasons = {r["k"] for r in rows if r["t"] == "end"}
             fired += [f"issue {k} {n:,}" for k, n in issues.items()]
