@@ -221,7 +221,7 @@ impl Streams {
 /// bytes, remembered segments, L7 messages and bodies have caps of
 /// their own.)
 const FLOW_COST: usize =
-    std::mem::size_of::<Flow>() + std::mem::size_of::<FlowKey>() + std::mem::size_of::<Box<Flow>>() + 8 + HISTORY_COST;
+    std::mem::size_of::<Flow>() + std::mem::size_of::<FlowKey>() + std::mem::size_of::<Slot>() + 8 + HISTORY_COST;
 const TCP_COST: usize = std::mem::size_of::<Tcp>();
 const STREAMS_COST: usize = std::mem::size_of::<Streams>();
 const DNS_COST: usize = std::mem::size_of::<DnsConn>();
@@ -272,7 +272,27 @@ impl Flow {
     }
 }
 
-type FlowMap = HashMap<FlowKey, Box<Flow>, FxBuildHasher>;
+/// Where a flow stands in the eviction order, smallest first: answered
+/// (never-answered flows go first), last activity, id.
+type Rank = (bool, i64, u64);
+
+/// A flow in the table, with what eviction orders it by kept beside the
+/// pointer: choosing whom to evict reads every flow of a shard, and
+/// reading that through each flow's box was a cache miss a flow (a
+/// tenth of a SYN flood's time).
+struct Slot {
+    rank: Rank,
+    cost: u32,
+    flow: Box<Flow>,
+}
+
+impl Slot {
+    fn new(flow: Box<Flow>) -> Slot {
+        Slot { rank: (!flow.unanswered(), flow.last_ts, flow.id), cost: flow.cost, flow }
+    }
+}
+
+type FlowMap = HashMap<FlowKey, Slot, FxBuildHasher>;
 
 /// What one virtual shard holds and may hold.
 #[derive(Default)]
@@ -354,7 +374,7 @@ impl FlowTable {
     /// The id of the oldest flow still open (the ordinal of its first
     /// packet).
     pub fn oldest_open(&self) -> Option<u64> {
-        self.flows.iter().flat_map(|m| m.values()).map(|f| f.id).min()
+        self.flows.iter().flat_map(|m| m.values()).map(|s| s.flow.id).min()
     }
 
     /// Every open flow of the virtual shards `shards` that `keep`
@@ -363,8 +383,8 @@ impl FlowTable {
         let mut all: Vec<(u64, u8, FlowKey)> = self.flows[shards.start as usize..shards.end as usize]
             .iter()
             .flat_map(|m| m.iter())
-            .filter(|(_, f)| keep(f))
-            .map(|(k, f)| (f.id, f.vshard, *k))
+            .filter(|(_, s)| keep(&s.flow))
+            .map(|(k, s)| (s.flow.id, s.flow.vshard, *k))
             .collect();
         all.sort_unstable_by_key(|(id, _, _)| *id);
         all
@@ -373,7 +393,7 @@ impl FlowTable {
     /// Takes flow `k` of virtual shard `v` out of the table, its state
     /// no longer counted.
     fn remove(&mut self, v: u8, k: &FlowKey) -> Option<Box<Flow>> {
-        let f = self.flows[v as usize].remove(k)?;
+        let f = self.flows[v as usize].remove(k)?.flow;
         self.held[v as usize].flow_bytes -= f.cost as usize;
         Some(f)
     }
@@ -421,7 +441,7 @@ impl FlowTable {
         let key = FlowKey::of(p.ip);
         let cfg = self.cfg;
         // Taken out while the packet is applied, still counted as held.
-        let mut flow = match self.flows[p.vshard as usize].remove(&key) {
+        let mut flow = match self.flows[p.vshard as usize].remove(&key).map(|s| s.flow) {
             Some(f) => match self.ends_before(&f, p) {
                 Some(reason) => {
                     self.held[p.vshard as usize].flow_bytes -= f.cost as usize;
@@ -460,7 +480,7 @@ impl FlowTable {
         if self.held[p.vshard as usize].flow_bytes > share {
             self.evict(p.vshard, 0);
         }
-        self.flows[p.vshard as usize].insert(key, flow);
+        self.flows[p.vshard as usize].insert(key, Slot::new(flow));
         id
     }
 
@@ -490,29 +510,33 @@ impl FlowTable {
     fn evict(&mut self, v: u8, room: usize) {
         let budget = FlowConfig::share(self.cfg.max_flow_bytes);
         let map = &self.flows[v as usize];
-        let mut all: Vec<(bool, i64, u64, u32, FlowKey)> =
-            map.iter().map(|(k, f)| (!f.unanswered(), f.last_ts, f.id, f.cost, *k)).collect();
-        let order = |e: &(bool, i64, u64, u32, FlowKey)| (e.0, e.1, e.2);
+        let mut all: Vec<(Rank, u32)> = map.values().map(|s| (s.rank, s.cost)).collect();
         let held = self.held[v as usize].flow_bytes;
         // An eighth of the shard at a time: finding them costs a visit to
-        // every flow of the shard (a cache miss each), shared by many.
+        // every flow of the shard, shared by many.
         let mut n = (all.len() / 8).max(1).min(all.len());
         if n < all.len() {
-            all.select_nth_unstable_by_key(n, order);
+            all.select_nth_unstable_by_key(n, |e| e.0);
         }
-        let mut freed: usize = all[..n].iter().map(|e| e.3 as usize).sum();
+        let mut freed: usize = all[..n].iter().map(|e| e.1 as usize).sum();
+        let mut last = all[..n].iter().map(|e| e.0).max();
         if held - freed + room > budget {
             // Not room enough yet (flows of unequal cost): in order, as
             // many more as it takes.
-            all[n..].sort_unstable_by_key(order);
+            all[n..].sort_unstable_by_key(|e| e.0);
             while n < all.len() && held - freed + room > budget {
-                freed += all[n].3 as usize;
+                freed += all[n].1 as usize;
+                last = Some(all[n].0);
                 n += 1;
             }
         }
-        all.truncate(n);
-        all.sort_unstable_by_key(|(_, _, id, _, _)| *id);
-        for (_, _, _, _, k) in all {
+        // Ranks are unique (they end with the flow id): the flows chosen
+        // are those ranked up to the last one chosen.
+        let Some(last) = last else { return };
+        let mut chosen: Vec<(u64, FlowKey)> =
+            map.iter().filter(|(_, s)| s.rank <= last).map(|(k, s)| (s.rank.2, *k)).collect();
+        chosen.sort_unstable_by_key(|(id, _)| *id);
+        for (_, k) in chosen {
             if let Some(f) = self.remove(v, &k) {
                 self.finalize_evicted(f);
             }
