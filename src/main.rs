@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use trawl_analyze::records::Record;
 use trawl_analyze::{Error, Options, Progress};
 
+mod allocator;
 mod analysis_args;
 mod cluster_cmd;
 mod index_cmd;
@@ -26,12 +27,6 @@ mod mcp_cmd;
 mod query_cmd;
 mod snapshot_cmd;
 mod sql_shell;
-
-// mimalloc: the analyzer allocates per message on several threads, where
-// glibc's malloc contends on its arena locks (see docs/performance.md).
-#[cfg(not(feature = "system-alloc"))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit code when an input was damaged: analysed up to the damage.
 pub(crate) const EXIT_DAMAGED: u8 = 3;
@@ -314,6 +309,7 @@ struct AnalyzeArgs {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     // Two of trawl's TLS clients bring rustls with different crypto
     // backends (kube's with ring, object storage's with aws-lc-rs), and
     // rustls then refuses to pick one itself: the process chooses ring.
