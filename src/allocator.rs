@@ -12,7 +12,7 @@
 //! trawl waits 25 ms before giving memory back, and mimalloc does not ask
 //! for huge pages (the `no_thp` feature, in Cargo.toml: no
 //! `madvise(MADV_HUGEPAGE)`; where the kernel's THP mode is `always`,
-//! `MIMALLOC_ALLOW_THP=0` turns them off too): 8-27% less CPU on the
+//! `MIMALLOC_ALLOW_THP=0` turns them off too): 6-27% less CPU on the
 //! benchmark captures for the same peak memory; at 50 ms and more the
 //! UDP flood's peak grew past its 256 MB budget (docs/performance.md,
 //! "The allocator's settings"). The environment still decides where it

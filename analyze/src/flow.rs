@@ -374,7 +374,7 @@ impl FlowTable {
     /// The id of the oldest flow still open (the ordinal of its first
     /// packet).
     pub fn oldest_open(&self) -> Option<u64> {
-        self.flows.iter().flat_map(|m| m.values()).map(|s| s.flow.id).min()
+        self.flows.iter().flat_map(|m| m.values()).map(|s| s.rank.2).min()
     }
 
     /// Every open flow of the virtual shards `shards` that `keep`
